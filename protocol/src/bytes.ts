@@ -1,0 +1,47 @@
+/** Byte helpers shared by every codec. Hex is lowercase; base64url is unpadded (RFC 4648 section 5). */
+
+const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** Parses hex strictly: an odd length or a non-hex character is an error, never silently truncated. */
+export function fromHex(hex: string): Uint8Array {
+  if (!HEX_RE.test(hex)) throw new TypeError("not a hex string of whole bytes");
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+export function isHex(text: string): boolean {
+  return HEX_RE.test(text);
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+}
+
+const B64URL_RE = /^[A-Za-z0-9_-]*$/;
+
+export function fromBase64Url(text: string): Uint8Array {
+  if (!B64URL_RE.test(text) || text.length % 4 === 1) throw new TypeError("not base64url text");
+  return new Uint8Array(Buffer.from(text, "base64url"));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+import { encodeCbor } from "../cbor/encode.js";
+import { ProtocolError, type TokenErrorCode } from "../errors.js";
+import { Fields, LOCK_ID_PATTERN } from "./fields.js";
+
+/** What happened at a lock. `denied` carries the verification `code`; `sync_applied` the version `v` applied. */
+export const EVENT_TYPES = ["unlocked", "denied", "locked", "jammed", "battery_low", "clock_set", "sync_applied"] as const;
+export type LockEventType = (typeof EVENT_TYPES)[number];
+
+export const EVENT_ID_BYTES = 16;
+export const MAX_MESSAGE_BYTES = 4096;
+
+/**
+ * A lock event (DESIGN.md section 3). `seq` rises by one per lock and survives restarts, so a gap is visible;
+ * `dropped` says how many events the lock's ring buffer lost immediately before this one, which explains a gap.
+ */
+export interface LockEvent {
+  id: Uint8Array;
+  lock: string;
+  seq: number;
+  /** Unix seconds by the lock's clock. */
+  ts: number;
+  type: LockEventType;
+  /** The key (token cti) involved, when there is one. */
+  key?: Uint8Array;
+  /** Why: the verification failure code of a `denied`, or a fault reason. */
+  code?: TokenErrorCode | string;
+  dropped?: number;
+  /** The sync version applied (`sync_applied`). */
+  v?: number;
+}
+
+export function encodeEvent(event: LockEvent): Uint8Array {
+  return encodeCbor({
+    id: event.id,
+    lock: event.lock,
+    seq: event.seq,
+    ts: event.ts,
+    type: event.type,
+    key: event.key,
+    code: event.code,
+    dropped: event.dropped,
+    v: event.v,
+  });
+}
+
+export function decodeEvent(bytes: Uint8Array): LockEvent {
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new ProtocolError("too_large", `event is ${bytes.length} bytes, over ${MAX_MESSAGE_BYTES}`);
+  const f = Fields.decode(bytes, "event");
+  const event: LockEvent = {
+    id: f.bytes("id", EVENT_ID_BYTES),
+    lock: f.text("lock", 64, LOCK_ID_PATTERN),
+    seq: f.int("seq"),
+    ts: f.int("ts"),
+    type: f.oneOf("type", EVENT_TYPES),
+  };
+  const key = f.optional("key", (n) => f.bytes(n, 16));
+  const code = f.optional("code", (n) => f.text(n, 64));
+  const dropped = f.optional("dropped", (n) => f.int(n));
+  const v = f.optional("v", (n) => f.int(n));
+  if (key !== undefined) event.key = key;
+  if (code !== undefined) event.code = code;
+  if (dropped !== undefined) event.dropped = dropped;
+  if (v !== undefined) event.v = v;
+  return event;
+}

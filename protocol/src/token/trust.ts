@@ -1,0 +1,47 @@
+import { toHex } from "../bytes.js";
+import { isStrongPublicKey } from "../crypto/ed25519.js";
+
+/** An issuer key a lock trusts: `kid` names it in token headers, `publicKey` is its raw Ed25519 key. */
+export interface TrustedIssuer {
+  kid: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/**
+ * The issuer keys a verifier trusts, looked up by kid. Keys are checked once, here: a key that is not a canonical,
+ * full-order Ed25519 point is refused, so a misconfigured or hostile issuer key never reaches verification.
+ */
+export class TrustStore {
+  private readonly byKid = new Map<string, Uint8Array>();
+
+  constructor(issuers: Iterable<TrustedIssuer> = []) {
+    for (const issuer of issuers) this.add(issuer);
+  }
+
+  add(issuer: TrustedIssuer): void {
+    if (!(issuer.kid instanceof Uint8Array) || issuer.kid.length === 0 || issuer.kid.length > 64) {
+      throw new TypeError("issuer kid must be 1 to 64 bytes");
+    }
+    if (!isStrongPublicKey(issuer.publicKey)) {
+      throw new TypeError(`issuer key ${toHex(issuer.kid)} is not a valid Ed25519 public key`);
+    }
+    this.byKid.set(toHex(issuer.kid), new Uint8Array(issuer.publicKey));
+  }
+
+  get(kid: Uint8Array): Uint8Array | undefined {
+    return this.byKid.get(toHex(kid));
+  }
+
+  get size(): number {
+    return this.byKid.size;
+  }
+
+  kids(): string[] {
+    return [...this.byKid.keys()];
+  }
+}
+
+/** Revoked key ids, as lowercase hex of the 16-byte cti. */
+export interface RevocationList {
+  has(ctiHex: string): boolean;
+}

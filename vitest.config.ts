@@ -1,0 +1,30 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+// Tests import the workspace packages from source, so a change in protocol/ is seen without a rebuild.
+// Spawned processes (bins) still run the built dist/, which `npm test` builds first with `tsc -b`.
+const src = (pkg: string) => fileURLToPath(new URL(`./${pkg}/src/index.ts`, import.meta.url));
+const alias = {
+  "@latchkey/protocol": src("protocol"),
+  "@latchkey/lock-sim": src("lock-sim"),
+  "@latchkey/bridge": src("bridge"),
+  "@latchkey/cloud": src("cloud"),
+};
+
+const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
+  resolve: { alias },
+  test: { name, include, testTimeout: 30_000, hookTimeout: 30_000, ...extra },
+});
+
+export default defineConfig({
+  test: {
+    projects: [
+      project("protocol", ["protocol/test/**/*.test.ts"]),
+      project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
+      project("bridge", ["bridge/test/**/*.test.ts"]),
+      project("cloud", ["cloud/test/**/*.test.ts"]),
+      project("scripts", ["scripts/test/**/*.test.ts"]),
+      project("e2e", ["test/e2e/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
+    ],
+  },
+});
