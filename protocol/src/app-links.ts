@@ -27,7 +27,10 @@ export function useKeyUrl(link: UseKeyLink, linkBase: string = DEFAULT_APP_LINK_
   return url.toString();
 }
 
-export function prefetchKeysUrl(options: { returnUrl?: string } = {}, linkBase: string = DEFAULT_APP_LINK_BASE): string {
+export function prefetchKeysUrl(
+  options: { returnUrl?: string } = {},
+  linkBase: string = DEFAULT_APP_LINK_BASE,
+): string {
   const url = new URL("prefetchkeys", base(linkBase));
   if (options.returnUrl) url.searchParams.set("returnUrl", options.returnUrl);
   return url.toString();

@@ -12,11 +12,17 @@ export function deriveLockPassword(siteSecret: Uint8Array | string, lockId: stri
   if (!isValidLockId(lockId)) throw new TypeError(`lock id "${lockId}" is not valid`);
   const key = typeof siteSecret === "string" ? Buffer.from(siteSecret, "utf8") : siteSecret;
   if (key.length < 16) throw new TypeError("site secret must be at least 16 bytes");
-  return createHmac("sha256", key).update(CONTEXT + lockId).digest("base64url");
+  return createHmac("sha256", key)
+    .update(CONTEXT + lockId)
+    .digest("base64url");
 }
 
 /** Constant-time check of a lock's password. */
-export function checkLockPassword(siteSecret: Uint8Array | string, lockId: string, password: string | Uint8Array): boolean {
+export function checkLockPassword(
+  siteSecret: Uint8Array | string,
+  lockId: string,
+  password: string | Uint8Array,
+): boolean {
   if (!isValidLockId(lockId)) return false;
   const expected = Buffer.from(deriveLockPassword(siteSecret, lockId), "utf8");
   const given = Buffer.from(password);
@@ -47,6 +53,9 @@ export function checkVendorCredentials(
   account: { vendor: string; username: string; password: string },
 ): boolean {
   const expected = Buffer.from(check.digest, "base64url");
-  const actual = Buffer.from(vendorCredentialDigest(account.vendor, account.username, account.password, check.salt), "base64url");
+  const actual = Buffer.from(
+    vendorCredentialDigest(account.vendor, account.username, account.password, check.salt),
+    "base64url",
+  );
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

@@ -9,7 +9,9 @@ export const DEFAULT_TOPIC_PREFIX = "latchkey";
 export const LOCK_TOPIC_KINDS = ["status", "events", "telemetry", "sync", "cmd", "cmd/result"] as const;
 export type LockTopicKind = (typeof LOCK_TOPIC_KINDS)[number];
 
-export type ParsedTopic = { scope: "lock"; lockId: string; kind: LockTopicKind } | { scope: "bridge"; bridgeId: string; kind: "status" };
+export type ParsedTopic =
+  | { scope: "lock"; lockId: string; kind: LockTopicKind }
+  | { scope: "bridge"; bridgeId: string; kind: "status" };
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 
@@ -22,7 +24,8 @@ export class Topics {
   readonly prefix: string;
 
   constructor(prefix: string = DEFAULT_TOPIC_PREFIX) {
-    if (!PREFIX_PATTERN.test(prefix)) throw new TypeError(`topic prefix "${prefix}" must be plain topic levels without wildcards`);
+    if (!PREFIX_PATTERN.test(prefix))
+      throw new TypeError(`topic prefix "${prefix}" must be plain topic levels without wildcards`);
     this.prefix = prefix;
   }
 

@@ -16,7 +16,8 @@ const ATT_HEADER = 3;
 export const MAX_BLE_MESSAGE_BYTES = 4096;
 
 export function chunkMessage(message: Uint8Array, mtu: number = DEFAULT_ATT_MTU): Uint8Array[] {
-  if (!Number.isInteger(mtu) || mtu < DEFAULT_ATT_MTU || mtu > 517) throw new RangeError(`ATT MTU ${mtu} is outside 23..517`);
+  if (!Number.isInteger(mtu) || mtu < DEFAULT_ATT_MTU || mtu > 517)
+    throw new RangeError(`ATT MTU ${mtu} is outside 23..517`);
   if (message.length === 0 || message.length > MAX_BLE_MESSAGE_BYTES) {
     throw new RangeError(`message of ${message.length} bytes cannot be framed (1..${MAX_BLE_MESSAGE_BYTES})`);
   }
@@ -85,23 +86,27 @@ export class FrameAssembler {
       if (seq !== 0) throw new ProtocolError("malformed", "first frame must have sequence 0");
       const total = (frame[1]! << 8) | frame[2]!;
       if (total === 0) throw new ProtocolError("malformed", "empty message");
-      if (total > this.maxBytes) throw new ProtocolError("too_large", `message of ${total} bytes is over ${this.maxBytes}`);
+      if (total > this.maxBytes)
+        throw new ProtocolError("too_large", `message of ${total} bytes is over ${this.maxBytes}`);
       this.buffer = new Uint8Array(total);
       this.filled = 0;
       this.nextSeq = 0;
       payload = frame.subarray(3);
     } else {
       if (this.buffer === null) throw new ProtocolError("malformed", "continuation frame without a first frame");
-      if (seq !== this.nextSeq) throw new ProtocolError("malformed", `frame ${seq} out of sequence, expected ${this.nextSeq}`);
+      if (seq !== this.nextSeq)
+        throw new ProtocolError("malformed", `frame ${seq} out of sequence, expected ${this.nextSeq}`);
       payload = frame.subarray(1);
     }
     const buffer = this.buffer!;
-    if (this.filled + payload.length > buffer.length) throw new ProtocolError("malformed", "more bytes than the message length");
+    if (this.filled + payload.length > buffer.length)
+      throw new ProtocolError("malformed", "more bytes than the message length");
     buffer.set(payload, this.filled);
     this.filled += payload.length;
     this.nextSeq = (seq + 1) & SEQ_MASK;
     const complete = this.filled === buffer.length;
-    if (Boolean(header & LAST) !== complete) throw new ProtocolError("malformed", "LAST flag does not match the message length");
+    if (Boolean(header & LAST) !== complete)
+      throw new ProtocolError("malformed", "LAST flag does not match the message length");
     if (!complete) return null;
     this.reset();
     return buffer;

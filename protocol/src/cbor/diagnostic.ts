@@ -23,6 +23,8 @@ export function toDiagnostic(value: CborValue, indent = "  ", depth = 0): string
     return `[\n${value.map((v) => pad + toDiagnostic(v, indent, depth + 1)).join(",\n")}\n${end}]`;
   }
   if (value.size === 0) return "{}";
-  const entries = [...value].map(([k, v]) => `${pad}${toDiagnostic(k, indent, depth + 1)}: ${toDiagnostic(v, indent, depth + 1)}`);
+  const entries = [...value].map(
+    ([k, v]) => `${pad}${toDiagnostic(k, indent, depth + 1)}: ${toDiagnostic(v, indent, depth + 1)}`,
+  );
   return `{\n${entries.join(",\n")}\n${end}}`;
 }

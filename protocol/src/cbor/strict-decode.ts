@@ -1,5 +1,5 @@
 import { ProtocolError } from "../errors.js";
-import { CborTag, type CborKey, type CborValue } from "./tag.js";
+import { type CborKey, CborTag, type CborValue } from "./tag.js";
 
 /**
  * A strict CBOR (RFC 8949) decoder for untrusted bytes: key tokens from phones, messages from locks.
@@ -62,7 +62,10 @@ class Reader {
         return value;
       case 26:
         this.need(4, start);
-        value = (b[this.offset]! * 0x1000000 + ((b[this.offset + 1]! << 16) | (b[this.offset + 2]! << 8) | b[this.offset + 3]!)) >>> 0;
+        value =
+          (b[this.offset]! * 0x1000000 +
+            ((b[this.offset + 1]! << 16) | (b[this.offset + 2]! << 8) | b[this.offset + 3]!)) >>>
+          0;
         this.offset += 4;
         if (value < 0x10000) fail("non-preferred encoding", start);
         return value;
@@ -209,10 +212,12 @@ export function decodeStrict(bytes: Uint8Array, options: StrictDecodeOptions = {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!(bytes instanceof Uint8Array)) throw new ProtocolError("malformed", "input is not a byte array");
   if (bytes.length === 0) throw new ProtocolError("malformed", "empty input");
-  if (bytes.length > maxBytes) throw new ProtocolError("malformed", `input is ${bytes.length} bytes, over the limit of ${maxBytes}`);
+  if (bytes.length > maxBytes)
+    throw new ProtocolError("malformed", `input is ${bytes.length} bytes, over the limit of ${maxBytes}`);
   const reader = new Reader(
     bytes,
-    options.maxDepth ?? DEFAULT_MAX_DEPTH, options.maxItems ?? DEFAULT_MAX_ITEMS,
+    options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    options.maxItems ?? DEFAULT_MAX_ITEMS,
     options.allowFloats ?? false,
   );
   const value = reader.item(0);

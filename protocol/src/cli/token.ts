@@ -30,7 +30,8 @@ function claimsFromJson(text: string): KeyClaims {
   } catch (e) {
     throw new UsageError(`--claims is not valid JSON: ${(e as Error).message}`);
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new UsageError("--claims must be a JSON object");
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new UsageError("--claims must be a JSON object");
   const o = raw as Record<string, unknown>;
   const str = (name: string): string => {
     const v = o[name];
@@ -39,7 +40,8 @@ function claimsFromJson(text: string): KeyClaims {
   };
   const int = (name: string): number => {
     const v = o[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new UsageError(`claims field "${name}" must be integer unix seconds`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v))
+      throw new UsageError(`claims field "${name}" must be integer unix seconds`);
     return v;
   };
   const hex = (name: string, length: number): Uint8Array => {
@@ -75,7 +77,8 @@ function describeClaims(payload: CborValue): string[] {
   for (const [label, value] of payload) {
     const name = names.get(label) ?? `claim ${String(label)}`;
     let shown = toDiagnostic(value).replace(/\n\s*/g, " ");
-    if ((name === "exp" || name === "nbf" || name === "iat") && typeof value === "number") shown = `${value} (${iso(value)})`;
+    if ((name === "exp" || name === "nbf" || name === "iat") && typeof value === "number")
+      shown = `${value} (${iso(value)})`;
     lines.push(`  ${name.padEnd(4)} ${shown}`);
   }
   return lines;
@@ -98,7 +101,8 @@ function inspect(bytes: Uint8Array, io: Io): number {
     io.out(toDiagnostic(sign1.protectedHeader));
     io.out("claims:");
     for (const line of describeClaims(decodeStrict(sign1.payload, { allowFloats: true }))) io.out(line);
-    if (bytes.length > MAX_TOKEN_BYTES) io.out(`note: ${bytes.length} bytes is over the ${MAX_TOKEN_BYTES}-byte token limit`);
+    if (bytes.length > MAX_TOKEN_BYTES)
+      io.out(`note: ${bytes.length} bytes is over the ${MAX_TOKEN_BYTES}-byte token limit`);
   } catch (e) {
     io.out("");
     io.out(`(not a COSE_Sign1 key token: ${(e as Error).message})`);
@@ -114,7 +118,8 @@ function parseTrust(values: string[]): TrustStore {
       throw new UsageError(`--trust must be <kid-hex>=<public-key-hex>, got "${value}"`);
     }
     const publicKey = hexArg(key, "--trust public key", ED25519_KEY_BYTES);
-    if (!isStrongPublicKey(publicKey)) throw new UsageError(`--trust key for kid ${kid} is not a valid Ed25519 public key`);
+    if (!isStrongPublicKey(publicKey))
+      throw new UsageError(`--trust key for kid ${kid} is not a valid Ed25519 public key`);
     store.add({ kid: hexArg(kid, "--trust kid"), publicKey });
   }
   return store;
@@ -141,7 +146,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   program
     .command("sign")
-    .description("sign claims (JSON {iss, sub, aud, exp, nbf, iat, cti: hex16, cnf: hex32}) into a token, printed as hex")
+    .description(
+      "sign claims (JSON {iss, sub, aud, exp, nbf, iat, cti: hex16, cnf: hex32}) into a token, printed as hex",
+    )
     .requiredOption("--secret <hex>", "issuer secret key (32 bytes, hex)")
     .requiredOption("--kid <hex>", "issuer key id (hex)")
     .requiredOption("--claims <file|->", "claims JSON file, or - for standard input")
@@ -155,7 +162,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   program
     .command("verify")
-    .description("verify a token (raw CBOR, hex or base64url) as a lock would; exit 0 accepted, 1 rejected, 2 usage error")
+    .description(
+      "verify a token (raw CBOR, hex or base64url) as a lock would; exit 0 accepted, 1 rejected, 2 usage error",
+    )
     .argument("<file|->", "token file, or - for standard input")
     .requiredOption("--trust <kid-hex>=<public-key-hex>", "a trusted issuer key (repeatable)", collect)
     .requiredOption("--lock <id>", "the verifying lock's id (must equal aud)")
@@ -167,7 +176,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(
       (
         source: string,
-        opts: { trust: string[]; lock: string; now: string; revoked?: string; leeway: string; backend: "node" | "noble"; json?: boolean },
+        opts: {
+          trust: string[];
+          lock: string;
+          now: string;
+          revoked?: string;
+          leeway: string;
+          backend: "node" | "noble";
+          json?: boolean;
+        },
       ) => {
         const trust = parseTrust(opts.trust);
         const now = intArg(opts.now, "--now");
@@ -191,7 +208,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (result.ok) {
           const body = { ok: true, claims: claimsToJson(result.claims) };
           if (opts.json) io.out(JSON.stringify(body));
-          else io.out(`accepted: key ${body.claims.cti} for ${result.claims.sub} on lock ${result.claims.aud}, valid ${iso(result.claims.nbf)} to ${iso(result.claims.exp)}`);
+          else
+            io.out(
+              `accepted: key ${body.claims.cti} for ${result.claims.sub} on lock ${result.claims.aud}, valid ${iso(result.claims.nbf)} to ${iso(result.claims.exp)}`,
+            );
           setExit(0);
         } else {
           if (opts.json) io.out(JSON.stringify({ ok: false, code: result.code, message: result.message }));
@@ -213,7 +233,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 }
 
 /** Runs the CLI and answers its exit code; never throws. */
-export async function runTokenCli(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+export async function runTokenCli(
+  argv: string[],
+  io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) },
+): Promise<number> {
   let exitCode = 0;
   if (argv.length === 0) {
     io.err("usage: latchkey-token keygen | sign | verify | inspect  (see latchkey-token --help)");
@@ -227,7 +250,8 @@ export async function runTokenCli(argv: string[], io: Io = { out: (s) => console
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help")
+        return 0;
       return 2;
     }
     if (e instanceof UsageError || e instanceof TypeError || e instanceof ProtocolError) {

@@ -1,7 +1,7 @@
 import { concatBytes } from "../bytes.js";
 import { cborHead, encodeCbor } from "../cbor/encode.js";
 import { decodeStrict } from "../cbor/strict-decode.js";
-import { CborTag, type CborKey, type CborValue } from "../cbor/tag.js";
+import { type CborKey, CborTag, type CborValue } from "../cbor/tag.js";
 import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
 import { ProtocolError } from "../errors.js";
 
@@ -98,7 +98,8 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
   const [protectedBytes, unprotectedHeader, payload, signature] = item;
   if (!(protectedBytes instanceof Uint8Array)) malformed("protected header must be a byte string");
   if (!(unprotectedHeader instanceof Map)) malformed("unprotected header must be a map");
-  if (!(payload instanceof Uint8Array)) malformed("payload must be a byte string (detached payloads are not supported)");
+  if (!(payload instanceof Uint8Array))
+    malformed("payload must be a byte string (detached payloads are not supported)");
   if (!(signature instanceof Uint8Array)) malformed("signature must be a byte string");
   let protectedHeader: HeaderMap;
   if (protectedBytes.length === 0) {
@@ -124,4 +125,3 @@ export function verifySign1Signature(
   const toVerify = sigStructure(message.protectedBytes, externalAad, message.payload);
   return backend.verify(message.signature, toVerify, publicKey);
 }
-

@@ -57,7 +57,8 @@ export function encodeCommand(cmd: Command): Uint8Array {
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {
-  if (bytes.length > MAX_COMMAND_BYTES) throw new ProtocolError("too_large", `command is ${bytes.length} bytes, over ${MAX_COMMAND_BYTES}`);
+  if (bytes.length > MAX_COMMAND_BYTES)
+    throw new ProtocolError("too_large", `command is ${bytes.length} bytes, over ${MAX_COMMAND_BYTES}`);
   const f = Fields.decode(bytes, "command", { maxBytes: MAX_COMMAND_BYTES });
   const id = f.text("id", 64, COMMAND_ID);
   const type = f.oneOf("type", COMMAND_TYPES);

@@ -3,7 +3,15 @@ import { ProtocolError, type TokenErrorCode } from "../errors.js";
 import { Fields, LOCK_ID_PATTERN } from "./fields.js";
 
 /** What happened at a lock. `denied` carries the verification `code`; `sync_applied` the version `v` applied. */
-export const EVENT_TYPES = ["unlocked", "denied", "locked", "jammed", "battery_low", "clock_set", "sync_applied"] as const;
+export const EVENT_TYPES = [
+  "unlocked",
+  "denied",
+  "locked",
+  "jammed",
+  "battery_low",
+  "clock_set",
+  "sync_applied",
+] as const;
 export type LockEventType = (typeof EVENT_TYPES)[number];
 
 export const EVENT_ID_BYTES = 16;
@@ -44,7 +52,8 @@ export function encodeEvent(event: LockEvent): Uint8Array {
 }
 
 export function decodeEvent(bytes: Uint8Array): LockEvent {
-  if (bytes.length > MAX_MESSAGE_BYTES) throw new ProtocolError("too_large", `event is ${bytes.length} bytes, over ${MAX_MESSAGE_BYTES}`);
+  if (bytes.length > MAX_MESSAGE_BYTES)
+    throw new ProtocolError("too_large", `event is ${bytes.length} bytes, over ${MAX_MESSAGE_BYTES}`);
   const f = Fields.decode(bytes, "event");
   const event: LockEvent = {
     id: f.bytes("id", EVENT_ID_BYTES),

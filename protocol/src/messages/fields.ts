@@ -56,14 +56,18 @@ export class Fields {
   bytes(name: string, length?: number, maxLength = 4096): Uint8Array {
     const v = this.map.get(name);
     if (!(v instanceof Uint8Array) || (length !== undefined && v.length !== length) || v.length > maxLength) {
-      this.fail(name, length === undefined ? `a byte string of at most ${maxLength} bytes` : `a ${length}-byte byte string`);
+      this.fail(
+        name,
+        length === undefined ? `a byte string of at most ${maxLength} bytes` : `a ${length}-byte byte string`,
+      );
     }
     return v;
   }
 
   oneOf<T extends string>(name: string, values: readonly T[]): T {
     const v = this.map.get(name);
-    if (typeof v !== "string" || !(values as readonly string[]).includes(v)) this.fail(name, `one of ${values.join(", ")}`);
+    if (typeof v !== "string" || !(values as readonly string[]).includes(v))
+      this.fail(name, `one of ${values.join(", ")}`);
     return v as T;
   }
 

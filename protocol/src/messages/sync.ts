@@ -43,7 +43,8 @@ export function encodeSync(sync: SyncMessage): Uint8Array {
 }
 
 export function decodeSync(bytes: Uint8Array): SyncMessage {
-  if (bytes.length > MAX_SYNC_BYTES) throw new ProtocolError("too_large", `sync is ${bytes.length} bytes, over ${MAX_SYNC_BYTES}`);
+  if (bytes.length > MAX_SYNC_BYTES)
+    throw new ProtocolError("too_large", `sync is ${bytes.length} bytes, over ${MAX_SYNC_BYTES}`);
   const f = Fields.decode(bytes, "sync", { maxBytes: MAX_SYNC_BYTES, maxItems: MAX_SYNC_ENTRIES });
   const issuers = f.array("issuers", MAX_SYNC_ISSUERS).map((item, i) => {
     const g = f.nested(`issuers[${i}]`, item);

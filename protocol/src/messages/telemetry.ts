@@ -35,7 +35,8 @@ export function encodeTelemetry(t: Telemetry): Uint8Array {
 }
 
 export function decodeTelemetry(bytes: Uint8Array): Telemetry {
-  if (bytes.length > MAX_MESSAGE_BYTES) throw new ProtocolError("too_large", `telemetry is ${bytes.length} bytes, over ${MAX_MESSAGE_BYTES}`);
+  if (bytes.length > MAX_MESSAGE_BYTES)
+    throw new ProtocolError("too_large", `telemetry is ${bytes.length} bytes, over ${MAX_MESSAGE_BYTES}`);
   const f = Fields.decode(bytes, "telemetry");
   const t: Telemetry = {
     lock: f.text("lock", 64, LOCK_ID_PATTERN),

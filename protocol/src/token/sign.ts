@@ -2,11 +2,11 @@ import { encodeCbor } from "../cbor/encode.js";
 import { Alg, HeaderLabel, signSign1 } from "../cose/sign1.js";
 import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
 import {
+  ClaimLabel,
   CNF_COSE_KEY,
   CoseKeyLabel,
   CRV_ED25519,
   CTI_BYTES,
-  ClaimLabel,
   KEY_TOKEN_TYP,
   type KeyClaims,
   KTY_OKP,
@@ -61,7 +61,10 @@ export function encodeClaims(claims: KeyClaims): Uint8Array {
 /** Mints a key token: COSE_Sign1 (tag 18, no tag 61) over the CWT claims, EdDSA, `kid` and `typ` protected. */
 export function signKeyToken(claims: KeyClaims, options: SignKeyTokenOptions): Uint8Array {
   checkClaims(claims);
-  check(options.kid instanceof Uint8Array && options.kid.length > 0 && options.kid.length <= 64, "kid must be 1 to 64 bytes");
+  check(
+    options.kid instanceof Uint8Array && options.kid.length > 0 && options.kid.length <= 64,
+    "kid must be 1 to 64 bytes",
+  );
   const token = signSign1({
     protectedHeader: new Map<number, unknown>([
       [HeaderLabel.alg, Alg.EdDSA],

@@ -22,7 +22,11 @@ export function verifyUnlockRequest(
   const verdict = verifyKeyToken(request.token, options);
   if (!verdict.ok) return verdict;
   if (nonceState !== "ok") {
-    return { ok: false, code: "bad_proof", message: nonceState === "expired" ? "the challenge expired" : "unknown or reused challenge" };
+    return {
+      ok: false,
+      code: "bad_proof",
+      message: nonceState === "expired" ? "the challenge expired" : "unknown or reused challenge",
+    };
   }
   const proven = verifyUnlockProof(
     {

@@ -5,11 +5,11 @@ import { Alg, decodeSign1, HeaderLabel, type Sign1, verifySign1Signature } from 
 import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
 import { ProtocolError, type TokenErrorCode } from "../errors.js";
 import {
+  ClaimLabel,
   CNF_COSE_KEY,
   CoseKeyLabel,
   CRV_ED25519,
   CTI_BYTES,
-  ClaimLabel,
   DEFAULT_LEEWAY_SECONDS,
   KEY_TOKEN_TYP,
   type KeyClaims,
@@ -69,12 +69,15 @@ function checkHeader(sign1: Sign1): Uint8Array | undefined {
   }
   const alg = header.get(HeaderLabel.alg);
   if (alg === undefined) reject("unsupported_alg", "alg is missing from the protected header");
-  if (alg !== Alg.EdDSA && alg !== Alg.Ed25519) reject("unsupported_alg", `alg ${String(alg)} is not EdDSA (-8) or Ed25519 (-19)`);
+  if (alg !== Alg.EdDSA && alg !== Alg.Ed25519)
+    reject("unsupported_alg", `alg ${String(alg)} is not EdDSA (-8) or Ed25519 (-19)`);
   const crit = header.get(HeaderLabel.crit);
   if (crit !== undefined) {
-    if (!Array.isArray(crit) || crit.length === 0) reject("unsupported_alg", "crit must be a non-empty array of labels");
+    if (!Array.isArray(crit) || crit.length === 0)
+      reject("unsupported_alg", "crit must be a non-empty array of labels");
     for (const label of crit) {
-      if (!UNDERSTOOD_LABELS.has(label as CborKey)) reject("unsupported_alg", `critical header ${String(label)} is not understood`);
+      if (!UNDERSTOOD_LABELS.has(label as CborKey))
+        reject("unsupported_alg", `critical header ${String(label)} is not understood`);
     }
   }
   const typ = header.get(HeaderLabel.typ);
@@ -85,13 +88,15 @@ function checkHeader(sign1: Sign1): Uint8Array | undefined {
 
 function text(claims: Map<CborKey, CborValue>, label: number, name: string): string {
   const v = claims.get(label);
-  if (typeof v !== "string" || v.length === 0) reject("missing_claim", `claim ${name} (${label}) must be non-empty text`);
+  if (typeof v !== "string" || v.length === 0)
+    reject("missing_claim", `claim ${name} (${label}) must be non-empty text`);
   return v;
 }
 
 function seconds(claims: Map<CborKey, CborValue>, label: number, name: string): number {
   const v = claims.get(label);
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) reject("missing_claim", `claim ${name} (${label}) must be an integer`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v))
+    reject("missing_claim", `claim ${name} (${label}) must be an integer`);
   return v;
 }
 
@@ -119,7 +124,8 @@ function readClaims(claims: Map<CborKey, CborValue>): KeyClaims {
     cti: cti instanceof Uint8Array ? cti : new Uint8Array(0),
     cnf: deviceKey(claims),
   };
-  if (!(cti instanceof Uint8Array) || cti.length !== CTI_BYTES) reject("missing_claim", `claim cti (7) must be ${CTI_BYTES} bytes`);
+  if (!(cti instanceof Uint8Array) || cti.length !== CTI_BYTES)
+    reject("missing_claim", `claim cti (7) must be ${CTI_BYTES} bytes`);
   return parsed;
 }
 
