@@ -6,6 +6,7 @@ export * from "./cbor/diagnostic.js";
 export * from "./cbor/encode.js";
 export * from "./cbor/strict-decode.js";
 export * from "./cbor/tag.js";
+export * from "./clock.js";
 export * from "./cose/sign1.js";
 export * from "./credentials.js";
 export * from "./crypto/ed25519.js";
