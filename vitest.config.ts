@@ -24,6 +24,7 @@ export default defineConfig({
       project("bridge", ["bridge/test/**/*.test.ts"]),
       project("cloud", ["cloud/test/**/*.test.ts"]),
       project("scripts", ["scripts/test/**/*.test.ts"]),
+      project("site", ["test/site/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
       project("e2e", ["test/e2e/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
     ],
   },
