@@ -2,7 +2,15 @@
 
 const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
 
+const HEX_DIGITS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 export function toHex(bytes: Uint8Array): string {
+  // Ids and key ids (8-32 bytes) are hexed on every verification: a table beats creating a Buffer view.
+  if (bytes.length <= 64) {
+    let out = "";
+    for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i]!];
+    return out;
+  }
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 

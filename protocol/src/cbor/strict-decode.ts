@@ -28,6 +28,9 @@ export const DEFAULT_MAX_DEPTH = 16;
 export const DEFAULT_MAX_ITEMS = 4096;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const latin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }
+).latin1Slice;
 
 function fail(message: string, offset: number): never {
   throw new ProtocolError("malformed", `${message} at byte ${offset}`);
@@ -117,13 +120,9 @@ class Reader {
       }
       case 3: {
         const len = this.length(info, start);
-        const view = this.bytes.subarray(this.offset, this.offset + len);
+        const from = this.offset;
         this.offset += len;
-        try {
-          return utf8.decode(view);
-        } catch {
-          return fail("text is not valid UTF-8", start);
-        }
+        return this.text(from, len, start);
       }
       case 4: {
         const len = this.length(info, start);
@@ -157,6 +156,23 @@ class Reader {
       }
       default:
         return this.simple(info, start);
+    }
+  }
+
+  /** Short ASCII text (claims, field names, ids) is the common case and decodes without TextDecoder's overhead. */
+  text(from: number, len: number, start: number): string {
+    const b = this.bytes;
+    if (len > 256) return this.utf8(from, len, start);
+    for (let i = from; i < from + len; i++) if (b[i]! >= 0x80) return this.utf8(from, len, start);
+    // ASCII is also Latin-1: Buffer's native latin1 slice decodes it without TextDecoder's per-call cost.
+    return latin1Slice.call(b, from, from + len);
+  }
+
+  utf8(from: number, len: number, start: number): string {
+    try {
+      return utf8.decode(this.bytes.subarray(from, from + len));
+    } catch {
+      return fail("text is not valid UTF-8", start);
     }
   }
 

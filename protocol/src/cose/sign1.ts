@@ -2,7 +2,7 @@ import { concatBytes } from "../bytes.js";
 import { cborHead, encodeCbor } from "../cbor/encode.js";
 import { decodeStrict } from "../cbor/strict-decode.js";
 import { type CborKey, CborTag, type CborValue } from "../cbor/tag.js";
-import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
+import { defaultEd25519, type Ed25519Backend, type VerifyKey } from "../crypto/ed25519.js";
 import { ProtocolError } from "../errors.js";
 
 /** COSE_Sign1 (RFC 9052 section 4.2) with EdDSA: generic over the payload, external_aad supported. */
@@ -37,15 +37,44 @@ const EMPTY = new Uint8Array(0);
  * the encoder: it sits on the verification hot path and its layout is fixed.
  */
 export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {
-  return concatBytes(
-    SIG_PREFIX,
-    cborHead(2, protectedBytes.length),
-    protectedBytes,
-    cborHead(2, externalAad.length),
-    externalAad,
-    cborHead(2, payload.length),
-    payload,
-  );
+  const parts = [protectedBytes, externalAad, payload];
+  let length = SIG_PREFIX.length;
+  for (const part of parts) length += headLength(part.length) + part.length;
+  const out = new Uint8Array(length);
+  out.set(SIG_PREFIX);
+  let offset = SIG_PREFIX.length;
+  for (const part of parts) {
+    offset = writeBstrHead(out, offset, part.length);
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function headLength(length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes a byte-string head (major type 2) in its shortest form; answers the offset after it. */
+function writeBstrHead(out: Uint8Array, offset: number, length: number): number {
+  if (length < 24) {
+    out[offset] = 0x40 | length;
+    return offset + 1;
+  }
+  if (length < 0x100) {
+    out[offset] = 0x58;
+    out[offset + 1] = length;
+    return offset + 2;
+  }
+  if (length < 0x10000) {
+    out[offset] = 0x59;
+    out[offset + 1] = length >> 8;
+    out[offset + 2] = length & 0xff;
+    return offset + 3;
+  }
+  out[offset] = 0x5a;
+  new DataView(out.buffer, out.byteOffset + offset + 1, 4).setUint32(0, length);
+  return offset + 5;
 }
 
 export interface SignSign1Options {
@@ -118,7 +147,7 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
 /** Checks the signature of a decoded COSE_Sign1 under one public key. */
 export function verifySign1Signature(
   message: Sign1,
-  publicKey: Uint8Array,
+  publicKey: Uint8Array | VerifyKey,
   externalAad: Uint8Array = EMPTY,
   backend: Ed25519Backend = defaultEd25519,
 ): boolean {

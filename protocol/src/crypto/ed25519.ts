@@ -12,7 +12,37 @@ export interface Ed25519Backend {
   readonly name: "node" | "noble";
   getPublicKey(secretKey: Uint8Array): Uint8Array;
   sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
-  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array | VerifyKey): boolean;
+}
+
+/**
+ * A public key held for repeated verification (an issuer key in a trust store): it owns a private copy of the bytes
+ * and keeps what a backend derived from them (node:crypto's imported KeyObject), so the hot path imports nothing.
+ */
+export class VerifyKey {
+  readonly #bytes: Uint8Array;
+  #nodeKey: KeyObject | undefined;
+
+  constructor(publicKey: Uint8Array) {
+    checkLength(publicKey, ED25519_KEY_BYTES, "public key");
+    this.#bytes = new Uint8Array(publicKey);
+  }
+
+  /** A copy: the held bytes cannot be changed from outside. */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.#bytes);
+  }
+
+  /** @internal */
+  rawForNoble(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** @internal */
+  nodeKey(): KeyObject {
+    this.#nodeKey ??= importPublicKey(this.#bytes);
+    return this.#nodeKey;
+  }
 }
 
 export const ED25519_KEY_BYTES = 32;
@@ -29,6 +59,7 @@ const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
  * Importing a key into OpenSSL costs more than a verification, so imported keys are kept. The cache is
  * bounded: a lock sees a handful of issuer keys, the cloud a few per lock holder; device keys churn.
  */
+// Looked up by content, never by object identity: a caller may reuse one buffer for different keys.
 class KeyCache<T> {
   private readonly map = new Map<string, T>();
   constructor(
@@ -53,9 +84,11 @@ function checkLength(bytes: Uint8Array, length: number, what: string): void {
   }
 }
 
-const publicKeys = new KeyCache<KeyObject>(4096, (raw) =>
-  createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" }),
-);
+function importPublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+}
+
+const publicKeys = new KeyCache<KeyObject>(4096, importPublicKey);
 const privateKeys = new KeyCache<KeyObject>(256, (raw) =>
   createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: "der", type: "pkcs8" }),
 );
@@ -72,8 +105,10 @@ export const nodeEd25519: Ed25519Backend = {
     return new Uint8Array(sign(null, message, privateKeys.get(secretKey)));
   },
   verify(signature, message, publicKey) {
-    if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_KEY_BYTES) return false;
+    if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
     try {
+      if (publicKey instanceof VerifyKey) return verify(null, message, publicKey.nodeKey(), signature);
+      if (publicKey.length !== ED25519_KEY_BYTES) return false;
       return verify(null, message, publicKeys.get(publicKey), signature);
     } catch {
       return false;
@@ -92,9 +127,10 @@ export const nobleEd25519: Ed25519Backend = {
     return noble.sign(message, secretKey);
   },
   verify(signature, message, publicKey) {
-    if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_KEY_BYTES) return false;
+    const raw = publicKey instanceof VerifyKey ? publicKey.rawForNoble() : publicKey;
+    if (signature.length !== ED25519_SIGNATURE_BYTES || raw.length !== ED25519_KEY_BYTES) return false;
     try {
-      return noble.verify(signature, message, publicKey, { zip215: false });
+      return noble.verify(signature, message, raw, { zip215: false });
     } catch {
       return false;
     }

@@ -1,5 +1,5 @@
 import { toHex } from "../bytes.js";
-import { isStrongPublicKey } from "../crypto/ed25519.js";
+import { isStrongPublicKey, VerifyKey } from "../crypto/ed25519.js";
 
 /** An issuer key a lock trusts: `kid` names it in token headers, `publicKey` is its raw Ed25519 key. */
 export interface TrustedIssuer {
@@ -12,7 +12,7 @@ export interface TrustedIssuer {
  * full-order Ed25519 point is refused, so a misconfigured or hostile issuer key never reaches verification.
  */
 export class TrustStore {
-  private readonly byKid = new Map<string, Uint8Array>();
+  private readonly byKid = new Map<string, VerifyKey>();
 
   constructor(issuers: Iterable<TrustedIssuer> = []) {
     for (const issuer of issuers) this.add(issuer);
@@ -25,10 +25,10 @@ export class TrustStore {
     if (!isStrongPublicKey(issuer.publicKey)) {
       throw new TypeError(`issuer key ${toHex(issuer.kid)} is not a valid Ed25519 public key`);
     }
-    this.byKid.set(toHex(issuer.kid), new Uint8Array(issuer.publicKey));
+    this.byKid.set(toHex(issuer.kid), new VerifyKey(issuer.publicKey));
   }
 
-  get(kid: Uint8Array): Uint8Array | undefined {
+  get(kid: Uint8Array): VerifyKey | undefined {
     return this.byKid.get(toHex(kid));
   }
 

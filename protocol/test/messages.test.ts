@@ -1,0 +1,258 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  batteryStateFor,
+  checkLockPassword,
+  checkVendorCredentials,
+  chunkMessage,
+  decodeCommand,
+  decodeCommandResult,
+  decodeEvent,
+  decodeStatus,
+  decodeSync,
+  decodeTelemetry,
+  deriveLockPassword,
+  encodeCbor,
+  encodeCommand,
+  encodeCommandResult,
+  encodeEvent,
+  encodeStatus,
+  encodeSync,
+  encodeTelemetry,
+  FrameAssembler,
+  type LockEvent,
+  ProtocolError,
+  prefetchKeysUrl,
+  Topics,
+  useKeyUrl,
+  vendorCredentialDigest,
+} from "../src/index.js";
+
+const id = new Uint8Array(16).fill(1);
+
+function invalid(fn: () => unknown, pattern: RegExp) {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ProtocolError);
+    expect((e as Error).message).toMatch(pattern);
+    return (e as ProtocolError).code;
+  }
+  throw new Error("accepted");
+}
+
+describe("events", () => {
+  const event: LockEvent = { id, lock: "lock-1", seq: 7, ts: 1_800_000_000, type: "denied", key: id, code: "expired" };
+  it("round-trip, with and without optional fields", () => {
+    expect(decodeEvent(encodeEvent(event))).toEqual(event);
+    const plain: LockEvent = { id, lock: "lock-1", seq: 0, ts: 1, type: "locked" };
+    expect(decodeEvent(encodeEvent(plain))).toEqual(plain);
+    const applied: LockEvent = { ...plain, type: "sync_applied", v: 3, dropped: 2 };
+    expect(decodeEvent(encodeEvent(applied))).toEqual(applied);
+  });
+  it("name the field at fault", () => {
+    expect(invalid(() => decodeEvent(encodeCbor({ ...event, type: "opened" })), /"type" must be one of/)).toBe(
+      "invalid_message",
+    );
+    invalid(() => decodeEvent(encodeCbor({ ...event, seq: -1 })), /"seq"/);
+    invalid(() => decodeEvent(encodeCbor({ ...event, id: new Uint8Array(3) })), /"id" must be a 16-byte/);
+    invalid(() => decodeEvent(encodeCbor({ ...event, lock: "a/b" })), /"lock"/);
+    invalid(() => decodeEvent(encodeCbor({ ...event, lock: "+" })), /"lock"/);
+    invalid(() => decodeEvent(encodeCbor([1])), /not a CBOR map/);
+    expect(invalid(() => decodeEvent(new Uint8Array(5000)), /over/)).toBe("too_large");
+  });
+  it("ignore unknown fields from newer firmware", () => {
+    expect(decodeEvent(encodeCbor({ ...event, extra: 1 }))).toEqual(event);
+  });
+});
+
+describe("telemetry", () => {
+  it("round-trips and validates ranges", () => {
+    const t = { lock: "lock-1", ts: 5, level: 19, mv: 2700, state: batteryStateFor(19), v: 2, dropped: 0 };
+    expect(t.state).toBe("low");
+    expect(decodeTelemetry(encodeTelemetry(t))).toEqual(t);
+    invalid(() => decodeTelemetry(encodeCbor({ ...t, level: 101 })), /"level"/);
+    invalid(() => decodeTelemetry(encodeCbor({ ...t, state: "empty" })), /"state"/);
+  });
+  it("documents the thresholds", () => {
+    expect([batteryStateFor(21), batteryStateFor(20), batteryStateFor(6), batteryStateFor(5)]).toEqual([
+      "ok",
+      "low",
+      "low",
+      "critical",
+    ]);
+  });
+});
+
+describe("sync", () => {
+  it("round-trips and validates nested fields", () => {
+    const s = {
+      v: 4,
+      issuers: [{ kid: new Uint8Array([1, 2]), x: new Uint8Array(32).fill(9) }],
+      grants: [{ cti: id, sub: "+4790000000", nbf: 1, exp: 2 }],
+      revoked: [id],
+      time: 1_800_000_000,
+    };
+    expect(decodeSync(encodeSync(s))).toEqual(s);
+    const { grants: _omit, ...withoutGrants } = s;
+    expect(decodeSync(encodeSync(withoutGrants))).toEqual(withoutGrants);
+    invalid(() => decodeSync(encodeCbor({ ...s, v: 0 })), /"v"/);
+    invalid(() => decodeSync(encodeCbor({ ...s, revoked: [new Uint8Array(3)] })), /revoked\[0\]/);
+    invalid(
+      () => decodeSync(encodeCbor({ ...s, issuers: [{ kid: new Uint8Array(1), x: new Uint8Array(31) }] })),
+      /issuers\[0\]/,
+    );
+  });
+});
+
+describe("commands", () => {
+  it("round-trip every type", () => {
+    const cmds = [
+      { id: "c1", type: "challenge" as const },
+      { id: "c2", type: "unlock" as const, token: new Uint8Array(200), proof: new Uint8Array(64), nonce: id },
+      { id: "c3", type: "lock" as const },
+      { id: "c4", type: "ping" as const },
+      { id: "c5", type: "sync" as const, sync: new Uint8Array(10) },
+      { id: "c6", type: "events" as const, after: 9 },
+    ];
+    for (const c of cmds) expect(decodeCommand(encodeCommand(c))).toEqual(c);
+    invalid(
+      () =>
+        decodeCommand(
+          encodeCbor({ id: "c", type: "unlock", token: new Uint8Array(1), proof: new Uint8Array(1), nonce: id }),
+        ),
+      /"proof"/,
+    );
+    invalid(() => decodeCommand(encodeCbor({ id: "c", type: "open" })), /"type"/);
+    invalid(() => decodeCommand(encodeCbor({ id: "a/#", type: "ping" })), /"id"/);
+  });
+  it("round-trip results", () => {
+    const r = {
+      id: "c1",
+      ok: false,
+      code: "expired" as const,
+      message: "the key has expired",
+      state: "locked" as const,
+    };
+    expect(decodeCommandResult(encodeCommandResult(r))).toEqual(r);
+    const withEvents = { id: "c2", ok: true, events: [new Uint8Array(5)], v: 3, nonce: id };
+    expect(decodeCommandResult(encodeCommandResult(withEvents))).toEqual(withEvents);
+  });
+});
+
+describe("status", () => {
+  it("is plain text online/offline", () => {
+    expect(Buffer.from(encodeStatus("offline")).toString()).toBe("offline");
+    expect(decodeStatus(encodeStatus("online"))).toBe("online");
+    invalid(() => decodeStatus(Buffer.from("maybe")), /online/);
+  });
+});
+
+describe("topics", () => {
+  const topics = new Topics();
+  it("build and parse the contract's topics", () => {
+    expect(topics.lock("lock-1", "events")).toBe("latchkey/locks/lock-1/events");
+    expect(topics.lock("lock-1", "cmd/result")).toBe("latchkey/locks/lock-1/cmd/result");
+    expect(topics.bridgeStatus("br_1")).toBe("latchkey/bridges/br_1/status");
+    expect(topics.allLocks("telemetry")).toBe("latchkey/locks/+/telemetry");
+    expect(topics.parse("latchkey/locks/lock-1/cmd/result")).toEqual({
+      scope: "lock",
+      lockId: "lock-1",
+      kind: "cmd/result",
+    });
+    expect(topics.parse("latchkey/bridges/b/status")).toEqual({ scope: "bridge", bridgeId: "b", kind: "status" });
+  });
+  it("refuse wildcards and foreign topics", () => {
+    expect(() => topics.lock("+", "events")).toThrow();
+    expect(() => topics.lock("a/b", "events")).toThrow();
+    expect(() => new Topics("site/#")).toThrow();
+    expect(topics.parse("latchkey/locks/lock-1/other")).toBeNull();
+    expect(topics.parse("other/locks/lock-1/events")).toBeNull();
+    expect(topics.parse("latchkey/locks/lock-1/events/x")).toBeNull();
+  });
+  it("honour a custom prefix", () => {
+    const t = new Topics("site-a/latchkey");
+    expect(t.lock("l1", "sync")).toBe("site-a/latchkey/locks/l1/sync");
+    expect(t.parse("site-a/latchkey/locks/l1/sync")).toMatchObject({ lockId: "l1", kind: "sync" });
+  });
+});
+
+describe("BLE framing", () => {
+  it("reassembles what it chunks, for any size and MTU", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 4096 }),
+        fc.integer({ min: 23, max: 517 }),
+        (message, mtu) => {
+          const frames = chunkMessage(message, mtu);
+          for (const f of frames) expect(f.length).toBeLessThanOrEqual(mtu - 3);
+          const assembler = new FrameAssembler();
+          let out: Uint8Array | null = null;
+          frames.forEach((f, i) => {
+            out = assembler.push(f);
+            if (i < frames.length - 1) expect(out).toBeNull();
+          });
+          expect(out).toEqual(message);
+        },
+      ),
+      { seed: 3, numRuns: 200 },
+    );
+  });
+
+  it("detects lost, reordered and oversized frames, then recovers", () => {
+    const frames = chunkMessage(new Uint8Array(100).fill(7));
+    const a = new FrameAssembler();
+    a.push(frames[0]!);
+    expect(() => a.push(frames[2]!)).toThrow(/out of sequence/);
+    expect(() => a.push(frames[1]!)).toThrow(/without a first frame/);
+    expect(() => new FrameAssembler(50).push(frames[0]!)).toThrow(/over 50/);
+    let result: Uint8Array | null = null;
+    for (const f of frames) result = a.push(f);
+    expect(result).toEqual(new Uint8Array(100).fill(7));
+    const lying = new Uint8Array(frames[0]!);
+    lying[0]! |= 0x40; // LAST on a first frame of a longer message
+    expect(() => new FrameAssembler().push(lying)).toThrow(/LAST/);
+  });
+});
+
+describe("app links and credentials", () => {
+  it("build use-key and prefetchkeys URLs", () => {
+    expect(useKeyUrl({ keyId: "key_1", userId: "+4790000000", redirect: "https://x.test/ok" })).toBe(
+      "https://app.latchkey.dev/use-key?id=key_1&userid=%2B4790000000&redirect=https%3A%2F%2Fx.test%2Fok",
+    );
+    expect(prefetchKeysUrl({ returnUrl: "myapp://back" }, "https://links.example.com/app")).toBe(
+      "https://links.example.com/app/prefetchkeys?returnUrl=myapp%3A%2F%2Fback",
+    );
+  });
+  it("derive per-lock passwords that check only for that lock", () => {
+    const secret = "a site secret of enough length";
+    const p = deriveLockPassword(secret, "lock-1");
+    expect(checkLockPassword(secret, "lock-1", p)).toBe(true);
+    expect(checkLockPassword(secret, "lock-2", p)).toBe(false);
+    expect(checkLockPassword("another site secret value", "lock-1", p)).toBe(false);
+    expect(() => deriveLockPassword("short", "lock-1")).toThrow(/16 bytes/);
+  });
+  it("check vendor credentials against a salted digest", () => {
+    const salt = Buffer.alloc(16, 3).toString("base64url");
+    const check = { salt, digest: vendorCredentialDigest("sim", "site-a", "pw", salt) };
+    expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw" })).toBe(true);
+    expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw2" })).toBe(false);
+    expect(checkVendorCredentials(check, { vendor: "ble", username: "site-a", password: "pw" })).toBe(false);
+  });
+});
+
+describe("every decoder survives random input", () => {
+  const decoders = [decodeEvent, decodeTelemetry, decodeSync, decodeCommand, decodeCommandResult, decodeStatus];
+  it("throws only ProtocolError", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(decoders.length - 1), (bytes, i) => {
+        try {
+          decoders[i]!(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { seed: 4, numRuns: 3000 },
+    );
+  });
+});
