@@ -1,1 +1,3 @@
-export {};
+export * from "./mosquitto/acl.js";
+export * from "./mosquitto/files.js";
+export * from "./mosquitto/password-file.js";

@@ -1,0 +1,61 @@
+import { readFileSync } from "node:fs";
+import { isValidLockId } from "@latchkey/protocol";
+import { Command, CommanderError } from "commander";
+import { writeMosquittoFiles } from "../mosquitto/files.js";
+
+/**
+ * latchkey-mosquitto-acl: password and ACL files for running latchkey locks on an external Mosquitto.
+ *   latchkey-mosquitto-acl --site-secret <s> --locks lock-1,lock-2 --bridge-user bridge@br_1 --bridge-password <p> --out /etc/mosquitto/latchkey
+ * Then in mosquitto.conf: `password_file <out>/passwords`, `acl_file <out>/acl`, `allow_anonymous false`.
+ */
+export async function runMosquittoAclCli(argv: string[]): Promise<number> {
+  const program = new Command("latchkey-mosquitto-acl")
+    .description("write a Mosquitto password file and ACL file for latchkey locks and a bridge")
+    .exitOverride()
+    .option("--site-secret <secret>", "the bridge's mqtt.siteSecret (or LATCHKEY_SITE_SECRET)")
+    .option("--locks <ids>", "comma-separated lock ids")
+    .option("--locks-file <file>", "a file with one lock id per line")
+    .requiredOption("--bridge-user <name>", "the bridge's MQTT username")
+    .option("--bridge-password <password>", "the bridge's MQTT password (or LATCHKEY_BRIDGE_MQTT_PASSWORD)")
+    .option("--topic-prefix <prefix>", "topic prefix", "latchkey")
+    .option("--ha-prefix <prefix>", "Home Assistant discovery prefix", "homeassistant")
+    .requiredOption("--out <dir>", "directory to write passwords and acl into");
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (e) {
+    return e instanceof CommanderError && e.exitCode === 0 ? 0 : 2;
+  }
+  const o = program.opts<Record<string, string | undefined>>();
+  const fail = (message: string) => {
+    console.error(`latchkey-mosquitto-acl: ${message}`);
+    return 2;
+  };
+  const siteSecret = o.siteSecret ?? process.env.LATCHKEY_SITE_SECRET;
+  const bridgePassword = o.bridgePassword ?? process.env.LATCHKEY_BRIDGE_MQTT_PASSWORD;
+  if (!siteSecret || siteSecret.length < 16) return fail("--site-secret is required (at least 16 characters)");
+  if (!bridgePassword) return fail("--bridge-password is required");
+  const ids = [
+    ...(o.locks ? o.locks.split(",") : []),
+    ...(o.locksFile ? readFileSync(o.locksFile, "utf8").split(/\r?\n/) : []),
+  ]
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (ids.length === 0) return fail("give the lock ids with --locks or --locks-file");
+  const bad = ids.find((id) => !isValidLockId(id));
+  if (bad !== undefined) return fail(`--locks: "${bad}" is not a valid lock id`);
+  try {
+    const files = writeMosquittoFiles({
+      dir: o.out!,
+      siteSecret,
+      lockIds: ids,
+      bridgeUsername: o.bridgeUser!,
+      bridgePassword,
+      topicPrefix: o.topicPrefix!,
+      homeAssistantPrefix: o.haPrefix!,
+    });
+    console.log(`wrote ${files.passwordFile} (${ids.length + 1} users) and ${files.aclFile}`);
+    return 0;
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+}
