@@ -1,0 +1,106 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { CloudContext } from "./context.js";
+import { installAuth } from "./http/auth.js";
+import { installErrorHandling } from "./http/errors.js";
+import { typeboxValidatorCompiler } from "./http/validation.js";
+import { appKeyRoutes } from "./routes/app/keys.js";
+import { verificationRoutes } from "./routes/app/verification.js";
+import { virtualLockRoutes } from "./routes/app/virtual-locks.js";
+import { authRoutes } from "./routes/auth.js";
+import { changeFeedRoutes } from "./routes/bridge/changes.js";
+import { ingestRoutes } from "./routes/bridge/ingest.js";
+import { reportRoutes } from "./routes/bridge/reports.js";
+import { deprecatedRoutes } from "./routes/deprecated.js";
+import { activityRoutes } from "./routes/integrator/activity.js";
+import { bridgeRoutes } from "./routes/integrator/bridges.js";
+import { keyRoutes } from "./routes/integrator/keys.js";
+import { lockHolderRoutes } from "./routes/integrator/lock-holders.js";
+import { lockRoutes } from "./routes/integrator/locks.js";
+import { vendorConnectionRoutes } from "./routes/integrator/vendor-connections.js";
+import { ErrorBody } from "./schemas/common.js";
+
+export const API_VERSION = "0.1.0";
+
+/** The fastify application: plugins, schemas, auth and every route. No listening, no workers. */
+export async function buildApp(ctx: CloudContext, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    requestIdHeader: "x-request-id",
+    genReqId: () => ctx.ids.next("msg").replace("msg_", "req_"),
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  // JSON only: a text/plain body is refused (415) rather than read as a string.
+  app.removeContentTypeParser("text/plain");
+  app.addSchema(ErrorBody);
+  installErrorHandling(app);
+  installAuth(app, ctx);
+
+  // OAuth2 clients commonly post the token request form-encoded (RFC 6749).
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "latchkey cloud API",
+        version: API_VERSION,
+        description:
+          "Integrator API (/integrators/v1, modelled on Unloc's Integrator API v1), bridge API (/bridge/v1) and phone app " +
+          "API (/app/v1). Get a token at POST /auth/v1/token, then send Authorization: Bearer <token>. Errors are " +
+          "{error, errorDescription}.",
+      },
+      components: {
+        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true, tryItOutEnabled: true } });
+
+  authRoutes(app, ctx);
+  await app.register(
+    async (integrators) => {
+      lockHolderRoutes(integrators, ctx);
+      bridgeRoutes(integrators, ctx);
+      vendorConnectionRoutes(integrators, ctx);
+      lockRoutes(integrators, ctx);
+      keyRoutes(integrators, ctx);
+      activityRoutes(integrators, ctx);
+    },
+    { prefix: "/integrators/v1" },
+  );
+  await app.register(
+    async (bridge) => {
+      changeFeedRoutes(bridge, ctx);
+      reportRoutes(bridge, ctx);
+      ingestRoutes(bridge, ctx);
+    },
+    { prefix: "/bridge/v1" },
+  );
+  await app.register(
+    async (phone) => {
+      verificationRoutes(phone, ctx);
+      appKeyRoutes(phone, ctx);
+      virtualLockRoutes(phone, ctx);
+    },
+    { prefix: "/app/v1" },
+  );
+  deprecatedRoutes(app);
+  app.get("/health", { config: { auth: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
+  return app;
+}

@@ -1,0 +1,161 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { bootstrapIntegrator, openStore, startCloud } from "../cloud.js";
+import { IdGenerator, systemRandom } from "../security/ids.js";
+
+/**
+ * latchkey-cloud (DESIGN.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
+ * (LATCHKEY_PORT, LATCHKEY_DATA, DATABASE_URL, LATCHKEY_LOG_LEVEL). Exit 2 on a usage error, naming the flag.
+ */
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function port(value: string, flag = "--port"): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535) {
+    throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535, not ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+class UsageError extends Error {}
+
+function fromEnv(env: NodeJS.ProcessEnv) {
+  const envPort = env.LATCHKEY_PORT;
+  let p: number | undefined;
+  if (envPort !== undefined && envPort !== "") {
+    try {
+      p = port(envPort, "LATCHKEY_PORT");
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const level = env.LATCHKEY_LOG_LEVEL;
+  if (level && !LOG_LEVELS.includes(level)) {
+    throw new UsageError(`LATCHKEY_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return {
+    port: p,
+    data: env.LATCHKEY_DATA || undefined,
+    databaseUrl: env.DATABASE_URL || undefined,
+    logLevel: level || undefined,
+  };
+}
+
+export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const program = new Command("latchkey-cloud")
+    .description("latchkey cloud: Integrator API, bridge API and phone app API")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showSuggestionAfterError();
+  let action: (() => Promise<number>) | undefined;
+
+  program
+    .command("serve", { isDefault: true })
+    .description("run the API server")
+    .option("--port <n>", "port to listen on (0 = any free port); env LATCHKEY_PORT", (v) => port(v))
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--data <dir>", "data directory (SQLite, master key); env LATCHKEY_DATA", undefined)
+    .addOption(new Option("--log-level <level>", "pino log level; env LATCHKEY_LOG_LEVEL").choices(LOG_LEVELS))
+    .option("--link-base <url>", "app switch URL base")
+    .option("--issuer <name>", "token issuer name (iss)")
+    .action(
+      (opts: { port?: number; host: string; data?: string; logLevel?: string; linkBase?: string; issuer?: string }) => {
+        action = async () => {
+          const env = fromEnv(io.env);
+          if (opts.linkBase !== undefined) {
+            try {
+              new URL(opts.linkBase);
+            } catch {
+              throw new UsageError(`--link-base must be an absolute URL, not ${JSON.stringify(opts.linkBase)}`);
+            }
+          }
+          const cloud = await startCloud({
+            host: opts.host,
+            port: opts.port ?? env.port ?? 8080,
+            dataDir: opts.data ?? env.data ?? "./data",
+            ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+            logLevel: opts.logLevel ?? env.logLevel ?? "info",
+            ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
+            ...(opts.issuer ? { issuerName: opts.issuer } : {}),
+          });
+          io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
+          await new Promise<void>((resolve) => {
+            const stop = () => {
+              process.off("SIGTERM", stop);
+              process.off("SIGINT", stop);
+              resolve();
+            };
+            process.on("SIGTERM", stop);
+            process.on("SIGINT", stop);
+          });
+          await cloud.close();
+          return 0;
+        };
+      },
+    );
+
+  program
+    .command("bootstrap")
+    .description("create an integrator and print its client credentials (the secret is shown only now)")
+    .option("--data <dir>", "data directory; env LATCHKEY_DATA")
+    .option("--name <name>", "integrator name", "Integrator")
+    .option("--json", "print {integratorId, clientId, clientSecret} as JSON")
+    .action((opts: { data?: string; name: string; json?: boolean }) => {
+      action = async () => {
+        const env = fromEnv(io.env);
+        const store = openStore({
+          dataDir: opts.data ?? env.data ?? "./data",
+          ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+        });
+        try {
+          const clock = { now: () => Date.now() };
+          const creds = await bootstrapIntegrator(
+            store,
+            new IdGenerator(clock, systemRandom),
+            clock,
+            systemRandom,
+            opts.name,
+          );
+          if (opts.json) io.out(`${JSON.stringify(creds)}\n`);
+          else {
+            io.out(
+              `integrator ${creds.integratorId}\nclient id ${creds.clientId}\nclient secret ${creds.clientSecret}\n` +
+                "(the secret is not stored in the clear: keep it now)\n",
+            );
+          }
+          return 0;
+        } finally {
+          await store.close();
+        }
+      };
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
+    }
+    throw e;
+  }
+  if (!action) return 0;
+  try {
+    return await action();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`latchkey-cloud: ${e.message}\n`);
+      return 2;
+    }
+    io.err(`latchkey-cloud: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+function defaultIo(): CliIo {
+  return { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env };
+}

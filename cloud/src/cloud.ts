@@ -1,0 +1,206 @@
+import type { Clock } from "@latchkey/protocol";
+import { DEFAULT_APP_LINK_BASE } from "@latchkey/protocol";
+import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { buildApp } from "./app.js";
+import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
+import { logOtpSender, type OtpSender } from "./domain/otp.js";
+import { ChangeNotifier } from "./feed/notifier.js";
+import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
+import { loadMasterKey } from "./security/master-key.js";
+import { hashSecret, newSecret, Sealer } from "./security/secrets.js";
+import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import type { Store } from "./store/store.js";
+import { runNextJob } from "./workers/batch-jobs.js";
+import { WorkerLoop } from "./workers/loop.js";
+import { maintain } from "./workers/maintenance.js";
+import { deliverDueWebhooks } from "./workers/webhook-delivery.js";
+
+export interface CloudOptions {
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** 0 = a free port. */
+  port?: number;
+  /** SQLite file(s) and the master key file live here. */
+  dataDir: string;
+  /** PostgreSQL (a later issue): refused with a clear error until that store exists. */
+  databaseUrl?: string;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** pino level, default "info". */
+  logLevel?: string;
+  /** Where pino writes (tests read the development OTP sender's lines here). Default stdout. */
+  logStream?: NodeJS.WritableStream;
+  /** One-time-code sender; default the log sender. */
+  otpSender?: OtpSender;
+  /** App switch URL base (protocol DEFAULT_APP_LINK_BASE by default). */
+  linkBase?: string;
+  /** Token issuer name (`iss`), default "latchkey". */
+  issuerName?: string;
+  /** 32-byte master key; default LATCHKEY_MASTER_KEY or `<dataDir>/master.key`. */
+  masterKey?: Uint8Array;
+  /** Randomness for ids, secrets, keys and retry jitter (seed it in tests). */
+  random?: RandomSource;
+  /** Webhook retry policy overrides (tests shorten the delays). */
+  webhookRetry?: Partial<RetryPolicy>;
+  /** How often workers look for due work they were not woken for (ms), default 1000. */
+  workerPollMs?: number;
+  /** false: no background workers (jobs stay pending; deliveries stay queued). Default true. */
+  workers?: boolean;
+  settings?: Partial<Omit<CloudSettings, "webhookRetry">>;
+}
+
+export interface RunningCloud {
+  /** e.g. http://127.0.0.1:43123 */
+  url: string;
+  port: number;
+  /** Graceful: stops workers, closes the server and the database. */
+  close(): Promise<void>;
+  bootstrap(name?: string): Promise<{ integratorId: string; clientId: string; clientSecret: string }>;
+  /** The fastify instance, for `inject` in tests. */
+  readonly app: FastifyInstance;
+  /** Change-feed requests parked in a long-poll right now (for tests and metrics). */
+  waitingLongPolls(): number;
+}
+
+export const DEFAULT_SETTINGS: CloudSettings = {
+  issuerName: "latchkey",
+  linkBase: DEFAULT_APP_LINK_BASE,
+  accessTokenTtlSeconds: 3600,
+  appTokenTtlSeconds: 30 * 86_400,
+  openEndedTokenSeconds: 30 * 86_400,
+  eventWindowDays: 30,
+  metadataMaxBytes: 4096,
+  webhookRetry: { baseDelayMs: 1000, maxDelayMs: 3_600_000, maxAttempts: 15, timeoutMs: 10_000 },
+  bridgeOfflineAfterSeconds: 90,
+  otpPerWindow: 5,
+  otpWindowSeconds: 600,
+};
+
+const systemClock: Clock = { now: () => Date.now() };
+
+export function openStore(options: Pick<CloudOptions, "dataDir" | "databaseUrl">): Store {
+  if (options.databaseUrl) {
+    throw new Error(
+      "DATABASE_URL / databaseUrl is set, but this cloud has no PostgreSQL store yet: unset it to use SQLite under the data directory",
+    );
+  }
+  return new SqliteStore(options.dataDir);
+}
+
+/** Creates an integrator with client credentials; the secret is returned once and stored only as a hash. */
+export async function bootstrapIntegrator(
+  store: Store,
+  ids: IdGenerator,
+  clock: Clock,
+  random: RandomSource,
+  name = "Integrator",
+): Promise<{ integratorId: string; clientId: string; clientSecret: string }> {
+  const integratorId = ids.next("int");
+  const clientId = ids.next("cl");
+  const clientSecret = newSecret(random, "lkcs_");
+  const now = clock.now();
+  await store.transaction((tx) =>
+    tx.integrators.insert(
+      { id: integratorId, name, createdAt: now },
+      { clientId, integratorId, secretHash: hashSecret(clientSecret), createdAt: now },
+    ),
+  );
+  return { integratorId, clientId, clientSecret };
+}
+
+export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const store = openStore(options);
+  const logger = pino(
+    {
+      level: options.logLevel ?? "info",
+      // Secrets never reach the log, even if someone logs a request's headers or body by mistake.
+      redact: {
+        paths: [
+          "req.headers.authorization",
+          "*.client_secret",
+          "*.password",
+          "*.secret",
+          "*.accessToken",
+          "*.access_token",
+        ],
+        censor: "[redacted]",
+      },
+    },
+    (options.logStream ?? process.stdout) as pino.DestinationStream,
+  );
+  let app: FastifyInstance | undefined;
+  const loops: WorkerLoop[] = [];
+  try {
+    const masterKey = options.masterKey ?? loadMasterKey(options.dataDir, random, process.env.LATCHKEY_MASTER_KEY);
+    const settings: CloudSettings = {
+      ...DEFAULT_SETTINGS,
+      ...options.settings,
+      ...(options.linkBase ? { linkBase: options.linkBase } : {}),
+      ...(options.issuerName ? { issuerName: options.issuerName } : {}),
+      webhookRetry: { ...DEFAULT_SETTINGS.webhookRetry, ...options.webhookRetry },
+    };
+    const notifier = new ChangeNotifier();
+    const ids = new IdGenerator(clock, random);
+    const onError = (what: string) => (err: unknown) => logger.error({ err }, `${what} worker failed`);
+    const pollMs = options.workerPollMs ?? 1000;
+    const jobs = new WorkerLoop(
+      async () => {
+        while (await runNextJob(ctx)) {}
+        return undefined;
+      },
+      pollMs,
+      onError("batch job"),
+    );
+    const webhooks = new WorkerLoop(() => deliverDueWebhooks(ctx), pollMs, onError("webhook"));
+    const maintenance = new WorkerLoop(() => maintain(ctx), 60_000, onError("maintenance"));
+    const ctx: CloudContext = {
+      store,
+      clock,
+      ids,
+      random,
+      sealer: new Sealer(masterKey, random),
+      notifier,
+      otpSender: options.otpSender ?? logOtpSender(logger),
+      settings,
+      log: logger,
+      wake: { jobs: () => jobs.wake(), webhooks: () => webhooks.wake() },
+    };
+    app = await buildApp(ctx, logger);
+    app.addHook("preClose", async () => notifier.close());
+    await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+    if (options.workers !== false) {
+      loops.push(jobs, webhooks, maintenance);
+      for (const loop of loops) loop.start();
+    }
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+    const host = options.host ?? "127.0.0.1";
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const running = app;
+    let closing: Promise<void> | undefined;
+    logger.info({ url, docs: `${url}/docs` }, "latchkey cloud listening");
+    return {
+      url,
+      port,
+      app: running,
+      waitingLongPolls: () => notifier.waiting,
+      bootstrap: (name?: string) => bootstrapIntegrator(store, ids, clock, random, name),
+      close() {
+        closing ??= (async () => {
+          await Promise.all(loops.map((l) => l.stop()));
+          await running.close();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await Promise.all(loops.map((l) => l.stop()));
+    await app?.close().catch(() => undefined);
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+import { fromHex, keyPairFromSeed, signKeyToken, toHex } from "@latchkey/protocol";
+import type { CloudContext } from "../context.js";
+import { FeedWriter } from "../feed/changes.js";
+import type { IssuerKeyRecord, KeyRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+
+/** How long past its last token's expiry a rotated key stays trusted: covers the locks' verification leeway. */
+export const RETIRE_LEEWAY_S = 120;
+
+const sealContext = (kid: string) => `issuer-key:${kid}`;
+
+/** A fresh issuer key for a lock holder: kid is 8 random bytes, the private key sealed under the master key. */
+export function newIssuerKey(ctx: CloudContext, lockHolderId: string): IssuerKeyRecord {
+  const kid = toHex(ctx.random(8));
+  const { secretKey, publicKey } = keyPairFromSeed(ctx.random(32));
+  return {
+    kid,
+    lockHolderId,
+    publicKey: toHex(publicKey),
+    secretSealed: ctx.sealer.seal(secretKey, sealContext(kid)),
+    createdAt: ctx.clock.now(),
+    rotatedAt: null,
+    maxTokenExpS: 0,
+    retiredAt: null,
+  };
+}
+
+export async function addIssuerKey(tx: Tx, ctx: CloudContext, lockHolderId: string): Promise<IssuerKeyRecord> {
+  const key = newIssuerKey(ctx, lockHolderId);
+  await tx.issuerKeys.insert(key);
+  await new FeedWriter(tx, ctx).issuer(key);
+  return key;
+}
+
+/** The old key stops signing at once but stays trusted until every token it signed has expired. */
+export async function rotateIssuerKey(tx: Tx, ctx: CloudContext, lockHolderId: string): Promise<IssuerKeyRecord> {
+  const current = await tx.issuerKeys.active(lockHolderId);
+  if (current) await tx.issuerKeys.markRotated(current.kid, ctx.clock.now());
+  return addIssuerKey(tx, ctx, lockHolderId);
+}
+
+/** Retires rotated keys none of whose tokens can still be valid; tells bridges. Answers how many. */
+export async function retireExpiredIssuerKeys(tx: Tx, ctx: CloudContext): Promise<number> {
+  const now = ctx.clock.now();
+  const due = await tx.issuerKeys.retirable(Math.floor(now / 1000), RETIRE_LEEWAY_S);
+  const feed = new FeedWriter(tx, ctx);
+  for (const key of due) {
+    await tx.issuerKeys.markRetired(key.kid, now);
+    await feed.issuer({ ...key, retiredAt: now });
+  }
+  return due.length;
+}
+
+export interface MintedToken {
+  token: Uint8Array;
+  kid: string;
+  expS: number;
+}
+
+/**
+ * Mints a key token for one device (DESIGN.md section 2): `cnf` is the device's key, `cti` the key's own id shared by
+ * every token of that key, `exp` the key's end or, for a key without end, 30 days ahead (the app re-prefetches).
+ */
+export async function mintKeyToken(
+  tx: Tx,
+  ctx: CloudContext,
+  key: KeyRecord,
+  devicePublicKey: Uint8Array,
+): Promise<MintedToken> {
+  const issuer = await tx.issuerKeys.active(key.lockHolderId);
+  if (!issuer) throw new Error(`lock holder ${key.lockHolderId} has no issuer key`);
+  const nowS = Math.floor(ctx.clock.now() / 1000);
+  const nbf = Math.floor(key.startAt / 1000);
+  const expS =
+    key.endAt !== null ? Math.floor(key.endAt / 1000) : Math.max(nowS, nbf) + ctx.settings.openEndedTokenSeconds;
+  const secretKey = ctx.sealer.open(issuer.secretSealed, sealContext(issuer.kid));
+  const token = signKeyToken(
+    {
+      iss: ctx.settings.issuerName,
+      sub: key.userId,
+      aud: key.lockId,
+      exp: expS,
+      nbf,
+      iat: nowS,
+      cti: fromHex(key.cti),
+      cnf: devicePublicKey,
+    },
+    { kid: fromHex(issuer.kid), secretKey },
+  );
+  secretKey.fill(0);
+  await tx.issuerKeys.raiseMaxTokenExp(issuer.kid, expS);
+  return { token, kid: issuer.kid, expS };
+}

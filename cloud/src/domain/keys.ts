@@ -1,0 +1,140 @@
+import { toHex, useKeyUrl } from "@latchkey/protocol";
+import type { CloudContext } from "../context.js";
+import { FeedWriter } from "../feed/changes.js";
+import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
+import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+import { toE164 } from "./phone.js";
+
+/** The body of a key creation, the same for all three create routes. */
+export interface KeyInput {
+  userId: string;
+  start?: string | null;
+  end?: string | null;
+  durationMinutes?: number;
+  metadata?: Record<string, unknown>;
+  skipInviteNotification?: boolean;
+}
+
+export type KeyState = "creating" | "scheduled" | "active" | "expired" | "error" | "revoked";
+
+export function keyState(key: KeyRecord, now: number): KeyState {
+  if (key.status === "revoked") return "revoked";
+  if (key.status === "creating") return "creating";
+  if (key.status === "error") return "error";
+  if (key.endAt !== null && now >= key.endAt) return "expired";
+  if (now < key.startAt) return "scheduled";
+  return "active";
+}
+
+/** A key's validity window: `start` defaults to now; `end` or `durationMinutes`, never both. */
+export function keyWindow(input: KeyInput, now: number, field = "body"): { startAt: number; endAt: number | null } {
+  if (input.end != null && input.durationMinutes !== undefined) {
+    throw badRequest(`${field}: give end or durationMinutes, not both`);
+  }
+  // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says.
+  const startAt = input.start == null ? Math.floor(now / 1000) * 1000 : Date.parse(input.start);
+  let endAt: number | null = null;
+  if (input.end != null) endAt = Date.parse(input.end);
+  else if (input.durationMinutes !== undefined) endAt = startAt + input.durationMinutes * 60_000;
+  if (startAt % 1000 !== 0 || (endAt !== null && endAt % 1000 !== 0)) {
+    throw badRequest(`${field}: start and end are whole seconds`);
+  }
+  if (endAt !== null && endAt <= startAt) throw badRequest(`${field}: end must be after start`);
+  if (endAt !== null && endAt <= now) throw badRequest(`${field}: end is in the past`);
+  return { startAt, endAt };
+}
+
+export function checkMetadata(metadata: Record<string, unknown> | undefined, maxBytes: number, field = "body"): void {
+  if (metadata === undefined) return;
+  const size = Buffer.byteLength(JSON.stringify(metadata), "utf8");
+  if (size > maxBytes) throw badRequest(`${field}.metadata: ${size} bytes of JSON, over the ${maxBytes}-byte limit`);
+}
+
+export function keyHolderNumber(userId: string, lh: LockHolderRecord, field = "body"): string {
+  const e164 = toE164(userId, lh.countryIso);
+  if (!e164) {
+    throw unprocessable(
+      `${field}.userId: ${JSON.stringify(userId)} is not a valid mobile phone number; use E.164 such as +4791234567`,
+      "invalid_phone_number",
+    );
+  }
+  return e164;
+}
+
+export function connectionErrorDescription(vc: VendorConnectionRecord): string {
+  return (
+    `the lock's vendor connection ${vc.id} is in error${vc.reason ? ` (${vc.reason})` : ""}: ` +
+    "no keys can be created for its locks until its credentials are fixed (update-password) and it is refreshed"
+  );
+}
+
+/** A key for a lock whose connection is in `error` would never reach the lock: 403 (changelog item 15). */
+export async function assertConnectionUsable(tx: Tx, lock: LockRecord): Promise<VendorConnectionRecord> {
+  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+  if (!vc || vc.deletedAt !== null) throw new ApiError(404, "not_found", `lock ${lock.id} has no vendor connection`);
+  if (vc.state === "error") throw forbidden(connectionErrorDescription(vc), "vendor_connection_error");
+  return vc;
+}
+
+export function newKeyRecord(
+  ctx: CloudContext,
+  lh: LockHolderRecord,
+  lock: LockRecord,
+  input: KeyInput,
+  window: { startAt: number; endAt: number | null },
+  userId: string,
+  extra: { status: KeyRecord["status"]; jobId: string | null },
+): KeyRecord {
+  return {
+    id: ctx.ids.next("key"),
+    lockHolderId: lh.id,
+    lockId: lock.id,
+    cti: toHex(ctx.random(16)),
+    userId,
+    startAt: window.startAt,
+    endAt: window.endAt,
+    status: extra.status,
+    error: null,
+    revokedAt: null,
+    metadata: input.metadata ?? null,
+    jobId: extra.jobId,
+    createdAt: ctx.clock.now(),
+  };
+}
+
+/** Creates one key now (the single-key routes): validated, stored and put on the bridge's feed in one transaction. */
+export async function createKey(
+  tx: Tx,
+  ctx: CloudContext,
+  lh: LockHolderRecord,
+  lock: LockRecord,
+  input: KeyInput,
+): Promise<KeyRecord> {
+  const now = ctx.clock.now();
+  const window = keyWindow(input, now);
+  checkMetadata(input.metadata, ctx.settings.metadataMaxBytes);
+  const userId = keyHolderNumber(input.userId, lh);
+  const vc = await assertConnectionUsable(tx, lock);
+  const key = newKeyRecord(ctx, lh, lock, input, window, userId, { status: "created", jobId: null });
+  await tx.keys.insert(key);
+  if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).key(key, vc.id);
+  return key;
+}
+
+/** Revokes a key: its cti goes on the lock's revocation list through the bridge; tokens already out stop working. */
+export async function revokeKey(tx: Tx, ctx: CloudContext, key: KeyRecord): Promise<KeyRecord> {
+  if (key.status === "revoked") return key;
+  const revoked: KeyRecord = { ...key, status: "revoked", revokedAt: ctx.clock.now() };
+  await tx.keys.setStatus(key.id, "revoked", { revokedAt: revoked.revokedAt });
+  const lock = await tx.locks.get(key.lockId);
+  if (lock && key.status === "created") {
+    const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+    if (vc?.bridgeId) await new FeedWriter(tx, ctx).key(revoked, vc.id);
+  }
+  return revoked;
+}
+
+export function keyUseUrl(ctx: CloudContext, key: KeyRecord): string {
+  return useKeyUrl({ keyId: key.id, userId: key.userId }, ctx.settings.linkBase);
+}

@@ -1,0 +1,34 @@
+import type { CloudContext } from "../context.js";
+import { FeedWriter } from "../feed/changes.js";
+import type { Address, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+import { revokeKey } from "./keys.js";
+
+/** Takes a lock out of service: removed from its lock holder, its keys revoked, bridges told. */
+export async function offboardLock(
+  tx: Tx,
+  ctx: CloudContext,
+  lock: LockRecord,
+  vc: VendorConnectionRecord,
+): Promise<void> {
+  await tx.locks.markRemoved(lock.id, ctx.clock.now());
+  for (const key of await tx.keys.liveForLock(lock.id)) {
+    if (key.status === "creating") await tx.keys.setStatus(key.id, "error", { error: "the lock was removed" });
+    else await revokeKey(tx, ctx, key);
+  }
+  if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).lock(lock, true);
+}
+
+/** Partial address update: given fields replace stored ones, null fields are removed; an empty result is no address. */
+export function mergeAddress(
+  current: Address | null,
+  patch: Record<string, string | null | undefined>,
+): Address | null {
+  const next: Record<string, string> = { ...(current ?? {}) } as Record<string, string>;
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (value === null) delete next[field];
+    else next[field] = value;
+  }
+  return Object.keys(next).length === 0 ? null : (next as Address);
+}

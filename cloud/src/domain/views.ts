@@ -1,0 +1,117 @@
+import type { CloudContext } from "../context.js";
+import { iso, isoOrNull } from "../schemas/common.js";
+import type {
+  BridgeRecord,
+  EventRecord,
+  IntegratorRecord,
+  IssuerKeyRecord,
+  JobRecord,
+  KeyRecord,
+  LockHolderRecord,
+  LockRecord,
+  VendorConnectionRecord,
+  WebhookRecord,
+} from "../store/records.js";
+import { keyState, keyUseUrl } from "./keys.js";
+
+/** Records as the API shows them. Secrets and internal columns never leave through here. */
+
+export const integratorView = (i: IntegratorRecord) => ({ id: i.id, name: i.name, created: iso(i.createdAt) });
+
+export const lockHolderView = (l: LockHolderRecord) => ({
+  id: l.id,
+  name: l.name,
+  countryIso: l.countryIso,
+  organizationId: l.organizationId,
+  organizationIdSuffix: l.organizationIdSuffix,
+  created: iso(l.createdAt),
+});
+
+export const vendorConnectionView = (v: VendorConnectionRecord) => ({
+  id: v.id,
+  vendor: v.vendor,
+  state: v.state,
+  reason: v.reason,
+  username: v.username,
+  bridgeId: v.bridgeId,
+  created: iso(v.createdAt),
+  updated: iso(v.updatedAt),
+});
+
+export const lockView = (l: LockRecord) => ({
+  id: l.id,
+  name: l.name,
+  vendor: l.vendor,
+  vendorConnectionId: l.vendorConnectionId,
+  imageUrl: l.imageUrl,
+  address: l.address,
+  timezone: l.timezone,
+  created: iso(l.createdAt),
+  battery: l.battery && { level: l.battery.level, state: l.battery.state, updatedAt: iso(l.battery.updatedAt) },
+  online: l.online,
+});
+
+export function keyView(ctx: CloudContext, k: KeyRecord) {
+  return {
+    id: k.id,
+    lockId: k.lockId,
+    toUser: { id: k.userId },
+    userId: k.userId,
+    start: iso(k.startAt),
+    end: isoOrNull(k.endAt),
+    created: iso(k.createdAt),
+    state: keyState(k, ctx.clock.now()),
+    ...(k.error ? { error: k.error } : {}),
+    metadata: k.metadata,
+    useKeyUrl: keyUseUrl(ctx, k),
+  };
+}
+
+export function bridgeView(ctx: CloudContext, b: BridgeRecord) {
+  const silentFor = b.lastSeenAt === null ? Number.POSITIVE_INFINITY : ctx.clock.now() - b.lastSeenAt;
+  return {
+    id: b.id,
+    name: b.name,
+    online: silentFor <= ctx.settings.bridgeOfflineAfterSeconds * 1000,
+    lastSeen: isoOrNull(b.lastSeenAt),
+    version: b.version,
+    locksOnline: b.locksOnline,
+    created: iso(b.createdAt),
+  };
+}
+
+export const issuerKeyView = (k: IssuerKeyRecord) => ({
+  kid: k.kid,
+  x: k.publicKey,
+  active: k.rotatedAt === null,
+  created: iso(k.createdAt),
+  rotated: isoOrNull(k.rotatedAt),
+  retired: isoOrNull(k.retiredAt),
+});
+
+/** Unloc's key-event shape; also the `data` of the `key_event.created` webhook. */
+export function keyEventView(e: EventRecord, lockName: string) {
+  return {
+    id: e.id,
+    action: e.type,
+    created: iso(e.tsS * 1000),
+    keyId: e.keyId,
+    lockId: e.lockId,
+    lockName,
+    userId: e.userId,
+    userName: null,
+    ...(e.code ? { code: e.code } : {}),
+  };
+}
+
+export const webhookView = (w: WebhookRecord) => ({ id: w.id, url: w.url, created: iso(w.createdAt) });
+
+export const jobView = (j: JobRecord) => ({
+  id: j.id,
+  status: j.status,
+  total: j.total,
+  done: j.done,
+  results: j.results,
+  created: iso(j.createdAt),
+  updated: iso(j.updatedAt),
+});

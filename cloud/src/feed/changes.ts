@@ -1,0 +1,106 @@
+import type { CloudContext } from "../context.js";
+import type { IssuerKeyRecord, KeyRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+
+/**
+ * The change feed's payloads (docs/bridge-api.md). Each write that a bridge must hear of appends one in the same
+ * transaction, so the feed never misses or invents a change.
+ */
+
+/** `exp` for a key without end, while it is in force: "no end" (9999-12-31T23:59:59Z). */
+export const NO_END_S = 253_402_300_799;
+
+export function keyExpS(key: KeyRecord, openEndedTokenSeconds: number): number {
+  if (key.endAt !== null) return Math.floor(key.endAt / 1000);
+  // A revoked open-ended key: its tokens were minted before revocation and live at most openEndedTokenSeconds,
+  // so the lock can forget the cti after that.
+  if (key.revokedAt !== null) return Math.floor(key.revokedAt / 1000) + openEndedTokenSeconds;
+  return NO_END_S;
+}
+
+export function keyChange(key: KeyRecord, openEndedTokenSeconds: number): Record<string, unknown> {
+  return {
+    keyId: key.id,
+    lockId: key.lockId,
+    cti: key.cti,
+    sub: key.userId,
+    nbf: Math.floor(key.startAt / 1000),
+    exp: keyExpS(key, openEndedTokenSeconds),
+    state: key.status === "revoked" ? "revoked" : "active",
+  };
+}
+
+export function vendorConnectionChange(vc: VendorConnectionRecord): Record<string, unknown> {
+  return {
+    vendorConnection: {
+      id: vc.id,
+      lockHolderId: vc.lockHolderId,
+      vendor: vc.vendor,
+      username: vc.username,
+      credentialCheck: { salt: vc.credentialSalt, digest: vc.credentialDigest },
+      state: vc.state,
+      deleted: vc.deletedAt !== null,
+    },
+  };
+}
+
+export function lockChange(lock: LockRecord, removed: boolean): Record<string, unknown> {
+  return {
+    lockId: lock.id,
+    vendorConnectionId: lock.vendorConnectionId,
+    lockHolderId: lock.lockHolderId,
+    removed,
+  };
+}
+
+export function issuerChange(key: IssuerKeyRecord): Record<string, unknown> {
+  return {
+    lockHolderId: key.lockHolderId,
+    kid: key.kid,
+    x: key.publicKey,
+    retired: key.retiredAt !== null,
+  };
+}
+
+/** Appends changes inside a transaction; the caller notifies waiting bridges after commit. */
+export class FeedWriter {
+  constructor(
+    private readonly tx: Tx,
+    private readonly ctx: CloudContext,
+  ) {}
+
+  async key(key: KeyRecord, vendorConnectionId: string): Promise<void> {
+    await this.tx.changes.append(
+      "key",
+      key.lockHolderId,
+      vendorConnectionId,
+      keyChange(key, this.ctx.settings.openEndedTokenSeconds),
+      this.ctx.clock.now(),
+    );
+  }
+
+  async vendorConnection(vc: VendorConnectionRecord): Promise<void> {
+    if (vc.bridgeId === null) return; // virtual connections have no bridge to tell
+    await this.tx.changes.append(
+      "vendor_connection",
+      vc.lockHolderId,
+      vc.id,
+      vendorConnectionChange(vc),
+      this.ctx.clock.now(),
+    );
+  }
+
+  async lock(lock: LockRecord, removed: boolean): Promise<void> {
+    await this.tx.changes.append(
+      "lock",
+      lock.lockHolderId,
+      lock.vendorConnectionId,
+      lockChange(lock, removed),
+      this.ctx.clock.now(),
+    );
+  }
+
+  async issuer(key: IssuerKeyRecord): Promise<void> {
+    await this.tx.changes.append("issuer", key.lockHolderId, null, issuerChange(key), this.ctx.clock.now());
+  }
+}

@@ -1,0 +1,74 @@
+import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { commit } from "../../domain/commit.js";
+import { mintKeyToken } from "../../domain/issuers.js";
+import { keyState, keyUseUrl } from "../../domain/keys.js";
+import { deviceOf } from "../../http/auth.js";
+import { unauthorized } from "../../http/errors.js";
+import { AppKeys } from "../../schemas/app-api.js";
+import { errors, iso, isoOrNull } from "../../schemas/common.js";
+
+/** Prefetch: every usable key of the phone's number, each token minted for this device's key. */
+export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.get(
+    "/keys",
+    {
+      config: { auth: "app" },
+      schema: {
+        tags: ["app API"],
+        summary: "Prefetch: all active and scheduled keys of this phone, with tokens for this device",
+        response: { 200: AppKeys, ...errors() },
+      },
+    },
+    async (request) => {
+      const principal = deviceOf(request);
+      return commit(ctx, async (tx) => {
+        const device = await tx.devices.get(principal.deviceId);
+        if (!device || device.deletedAt !== null) throw unauthorized("this device was removed");
+        const devicePublicKey = fromHex(device.publicKey);
+        const now = ctx.clock.now();
+        const keys = [];
+        const lockHolders = new Set<string>();
+        for (const key of await tx.keys.usableForUser(device.userId, now)) {
+          const lock = await tx.locks.get(key.lockId);
+          const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
+          lockHolders.add(key.lockHolderId);
+          keys.push({
+            keyId: key.id,
+            lockId: key.lockId,
+            lockName: lock?.name ?? key.lockId,
+            start: iso(key.startAt),
+            end: isoOrNull(key.endAt),
+            state: keyState(key, now),
+            token: toBase64Url(minted.token),
+            tokenExpires: iso(minted.expS * 1000),
+            useKeyUrl: keyUseUrl(ctx, key),
+          });
+        }
+        const issuers = (await tx.issuerKeys.listLive([...lockHolders])).map((k) => ({ kid: k.kid, x: k.publicKey }));
+        return { userId: device.userId, keys, issuers, prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase) };
+      });
+    },
+  );
+
+  app.delete(
+    "/device",
+    {
+      config: { auth: "app" },
+      schema: {
+        tags: ["app API"],
+        summary: "Forget this device (its access tokens stop working)",
+        response: { 204: { type: "null", description: "forgotten" }, ...errors() },
+      },
+    },
+    async (request, reply) => {
+      const principal = deviceOf(request);
+      await commit(ctx, async (tx) => {
+        await tx.devices.markDeleted(principal.deviceId, ctx.clock.now());
+        await tx.tokens.deleteForSubject("app", principal.deviceId);
+      });
+      reply.code(204).send();
+    },
+  );
+}

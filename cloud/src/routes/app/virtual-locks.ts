@@ -1,0 +1,141 @@
+import {
+  ClaimLabel,
+  decodeSign1,
+  decodeStrict,
+  fromBase64Url,
+  NonceBook,
+  TrustStore,
+  toBase64Url,
+  toHex,
+  verifyUnlockRequest,
+} from "@latchkey/protocol";
+import type { Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { commit, read } from "../../domain/commit.js";
+import { storeLockEvent } from "../../domain/events.js";
+import { ApiError, badRequest, notFound } from "../../http/errors.js";
+import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
+import { errors, IdParam, Obj } from "../../schemas/common.js";
+import type { LockRecord } from "../../store/records.js";
+import type { Tx } from "../../store/store.js";
+
+const LockParams = Obj({ lockId: IdParam });
+
+/** Codes reported after the signature was verified: the token's cti is authentic and names the key in the event. */
+const SIGNED_FAILURES = new Set(["missing_claim", "wrong_lock", "not_yet_valid", "expired", "revoked", "bad_proof"]);
+
+function signedCti(token: Uint8Array): string | null {
+  try {
+    const claims = decodeStrict(decodeSign1(token).payload);
+    const cti = claims instanceof Map ? claims.get(ClaimLabel.cti) : undefined;
+    return cti instanceof Uint8Array && cti.length === 16 ? toHex(cti) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function virtualLock(tx: Tx, lockId: string): Promise<LockRecord> {
+  const lock = await tx.locks.get(lockId);
+  if (lock?.vendor !== "virtual" || lock.removedAt !== null) throw notFound("virtual lock");
+  return lock;
+}
+
+function bytesField(value: string, field: string): Uint8Array {
+  try {
+    return fromBase64Url(value);
+  } catch {
+    throw badRequest(`body.${field}: not base64url`);
+  }
+}
+
+/**
+ * Cloud-hosted test locks that open for real: the same challenge and `verifyUnlockRequest` decision a lock makes,
+ * producing real events (denied ones too) and so real webhooks, without hardware.
+ */
+export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  const nonceBooks = new Map<string, NonceBook>();
+  const bookFor = (lockId: string) => {
+    let book = nonceBooks.get(lockId);
+    if (!book) {
+      if (nonceBooks.size >= 10_000) nonceBooks.clear();
+      book = new NonceBook();
+      nonceBooks.set(lockId, book);
+    }
+    return book;
+  };
+
+  app.post(
+    "/virtual-locks/:lockId/challenge",
+    {
+      config: { auth: "app" },
+      schema: {
+        tags: ["app API"],
+        summary: "Get a single-use unlock challenge from a virtual lock",
+        params: LockParams,
+        response: { 200: ChallengeAnswer, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockId } = request.params as Static<typeof LockParams>;
+      const lock = await read(ctx, (tx) => virtualLock(tx, lockId));
+      const nonce = bookFor(lock.id).issue(ctx.random(16), ctx.clock.now());
+      return { nonce: toBase64Url(nonce) };
+    },
+  );
+
+  app.post(
+    "/virtual-locks/:lockId/unlock",
+    {
+      config: { auth: "app" },
+      schema: {
+        tags: ["app API"],
+        summary: "Unlock a virtual lock with a key token and proof of possession",
+        description:
+          "Verified exactly as a lock would; 403 with the verification code (e.g. expired, revoked, bad_proof) when refused.",
+        params: LockParams,
+        body: UnlockRequest,
+        response: { 200: UnlockAnswer, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockId } = request.params as Static<typeof LockParams>;
+      const body = request.body as Static<typeof UnlockRequest>;
+      const token = bytesField(body.token, "token");
+      const proof = bytesField(body.proof, "proof");
+      const nonce = bytesField(body.nonce, "nonce");
+      const { verdict, eventId } = await commit(ctx, async (tx) => {
+        const lock = await virtualLock(tx, lockId);
+        const issuers = await tx.issuerKeys.listLive([lock.lockHolderId]);
+        const trust = new TrustStore(
+          issuers.map((k) => ({ kid: Buffer.from(k.kid, "hex"), publicKey: Buffer.from(k.publicKey, "hex") })),
+        );
+        const revoked = new Set(await tx.keys.revokedCtisForLock(lock.id));
+        const nowMs = ctx.clock.now();
+        const verdict = verifyUnlockRequest(
+          { token, proof, nonce },
+          { trust, lockId: lock.id, now: Math.floor(nowMs / 1000), revoked, nonces: bookFor(lock.id), nowMs },
+        );
+        const cti = verdict.ok
+          ? toHex(verdict.claims.cti)
+          : SIGNED_FAILURES.has(verdict.code)
+            ? signedCti(token)
+            : null;
+        const eventId = toHex(ctx.random(16));
+        await storeLockEvent(tx, ctx, lock, {
+          id: eventId,
+          seq: await tx.locks.nextEventSeq(lock.id),
+          tsS: Math.floor(nowMs / 1000),
+          type: verdict.ok ? "unlocked" : "denied",
+          cti,
+          code: verdict.ok ? null : verdict.code,
+          dropped: null,
+          v: null,
+        });
+        return { verdict, eventId };
+      });
+      if (!verdict.ok) throw new ApiError(403, verdict.code, verdict.message);
+      return { result: "unlocked" as const, eventId };
+    },
+  );
+}

@@ -1,0 +1,80 @@
+import type { Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../context.js";
+import { commit, read } from "../domain/commit.js";
+import { ApiError, badRequest } from "../http/errors.js";
+import { errors } from "../schemas/common.js";
+import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
+import { hashSecret, newSecret, secretMatches } from "../security/secrets.js";
+import type { AccessTokenRecord } from "../store/records.js";
+
+const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
+
+const invalidClient = () => new ApiError(401, "invalid_client", "unknown client or wrong secret");
+
+/** OAuth2 client credentials (RFC 6749 section 4.4) for integrators and bridges: `POST /auth/v1/token`. */
+export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.post(
+    "/auth/v1/token",
+    {
+      config: { auth: "public" },
+      schema: {
+        tags: ["auth"],
+        summary: "Get an access token (OAuth2 client credentials)",
+        description:
+          "JSON or application/x-www-form-urlencoded. Scopes: integrator.admin, lockHolder.admin:<id>, bridge.",
+        body: TokenRequest,
+        response: { 200: TokenAnswer, ...errors(400) },
+      },
+    },
+    async (request) => {
+      const body = request.body as Static<typeof TokenRequest>;
+      const now = ctx.clock.now();
+      const grant = await read(ctx, async (tx): Promise<Omit<AccessTokenRecord, "tokenHash" | "expiresAt">> => {
+        if (body.scope === "bridge") {
+          const bridge = await tx.bridges.get(body.client_id);
+          if (!bridge || !secretMatches(body.client_secret, bridge.secretHash)) throw invalidClient();
+          return {
+            kind: "bridge",
+            subjectId: bridge.id,
+            integratorId: null,
+            lockHolderId: bridge.lockHolderId,
+            scope: "bridge",
+          };
+        }
+        const client = await tx.integrators.getClient(body.client_id);
+        if (!client || !secretMatches(body.client_secret, client.secretHash)) throw invalidClient();
+        if (body.scope === "integrator.admin") {
+          return {
+            kind: "integrator",
+            subjectId: client.integratorId,
+            integratorId: client.integratorId,
+            lockHolderId: null,
+            scope: body.scope,
+          };
+        }
+        const match = LOCK_HOLDER_SCOPE.exec(body.scope);
+        if (match) {
+          const lh = await tx.lockHolders.get(match[1]!);
+          if (!lh || lh.integratorId !== client.integratorId) {
+            throw badRequest(`scope: lock holder ${match[1]} is not one of this integrator's`, "invalid_scope");
+          }
+          return {
+            kind: "integrator",
+            subjectId: client.integratorId,
+            integratorId: client.integratorId,
+            lockHolderId: lh.id,
+            scope: body.scope,
+          };
+        }
+        throw badRequest("scope must be integrator.admin, lockHolder.admin:<lockHolderId> or bridge", "invalid_scope");
+      });
+      const accessToken = newSecret(ctx.random, "lkat_");
+      const ttl = ctx.settings.accessTokenTtlSeconds;
+      await commit(ctx, (tx) =>
+        tx.tokens.insert({ ...grant, tokenHash: hashSecret(accessToken), expiresAt: now + ttl * 1000 }),
+      );
+      return { access_token: accessToken, token_type: "bearer" as const, expires_in: ttl, scope: grant.scope };
+    },
+  );
+}

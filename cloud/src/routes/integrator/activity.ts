@@ -1,0 +1,240 @@
+import type { Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { lockHolderFor } from "../../domain/access.js";
+import { commit, read } from "../../domain/commit.js";
+import { KEY_EVENT_TYPES } from "../../domain/events.js";
+import { toE164 } from "../../domain/phone.js";
+import { jobView, keyEventView, webhookView } from "../../domain/views.js";
+import { integratorOf } from "../../http/auth.js";
+import { notFound, unprocessable } from "../../http/errors.js";
+import {
+  CreatedWebhook,
+  CreateWebhook,
+  DeliveryList,
+  EventList,
+  FormatPhoneNumber,
+  FormattedPhoneNumber,
+  WebhookList,
+} from "../../schemas/activity.js";
+import { errors, IdParam, iso, isoOrNull, Obj, PageQuery } from "../../schemas/common.js";
+import { Job } from "../../schemas/keys.js";
+import { LhParams } from "./lock-holders.js";
+
+const PageQuerySchema = Obj(PageQuery);
+const WebhookParams = Obj({ lockHolderId: IdParam, webhookId: IdParam });
+
+import { webhookSealContext } from "../../workers/webhook-delivery.js";
+
+/** Jobs, lock holder events, webhooks and phone number formatting. */
+export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.get(
+    "/jobs/:jobId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["keys"],
+        summary: "Get a background job's progress and per-item results",
+        params: Obj({ jobId: IdParam }),
+        response: { 200: Job, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const p = integratorOf(request);
+      const { jobId } = request.params as { jobId: string };
+      const job = await read(ctx, (tx) => tx.jobs.get(jobId));
+      if (
+        !job ||
+        job.integratorId !== p.integratorId ||
+        (p.lockHolderId !== null && p.lockHolderId !== job.lockHolderId)
+      ) {
+        throw notFound("job");
+      }
+      return jobView(job);
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/events",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["events"],
+        summary: "Key events of all locks under the lock holder, newest first, last 30 days",
+        params: LhParams,
+        querystring: PageQuerySchema,
+        response: { 200: EventList, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      const q = request.query as Static<typeof PageQuerySchema>;
+      const sinceS = Math.floor(ctx.clock.now() / 1000) - ctx.settings.eventWindowDays * 86_400;
+      const { page, names } = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const page = await tx.events.listForLockHolder(lh.id, {
+          limit: q.limit ?? 2500,
+          startAfterId: q.startAfterId,
+          sinceS,
+          types: KEY_EVENT_TYPES,
+        });
+        const names = new Map<string, string>();
+        for (const e of page.items) {
+          if (!names.has(e.lockId)) names.set(e.lockId, (await tx.locks.get(e.lockId))?.name ?? e.lockId);
+        }
+        return { page, names };
+      });
+      return {
+        events: page.items.map((e) => keyEventView(e, names.get(e.lockId) ?? e.lockId)),
+        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
+      };
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/webhooks",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["webhooks"],
+        summary: "List webhooks",
+        params: LhParams,
+        querystring: PageQuerySchema,
+        response: { 200: WebhookList, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      const q = request.query as Static<typeof PageQuerySchema>;
+      const page = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+      });
+      return {
+        webhooks: page.items.map(webhookView),
+        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
+      };
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/webhooks",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["webhooks"],
+        summary: "Create a webhook for the lock holder's key events",
+        description:
+          'Each key event is POSTed as `{type: "key_event.created", timestamp, data}`, signed per Standard Webhooks ' +
+          "(webhook-id, webhook-timestamp, webhook-signature) with the secret in this answer (shown once). Retried with " +
+          "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id.",
+        params: LhParams,
+        body: CreateWebhook,
+        response: { 201: CreatedWebhook, ...errors(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId } = request.params as LhParams;
+      const { url } = request.body as Static<typeof CreateWebhook>;
+      // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
+      const secret = `whsec_${Buffer.from(ctx.random(24)).toString("base64")}`;
+      const webhook = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const id = ctx.ids.next("wh");
+        const record = {
+          id,
+          lockHolderId: lh.id,
+          url,
+          secretSealed: ctx.sealer.seal(new TextEncoder().encode(secret), webhookSealContext(id)),
+          createdAt: ctx.clock.now(),
+          deletedAt: null,
+        };
+        await tx.webhooks.insert(record);
+        return record;
+      });
+      reply.code(201);
+      return { ...webhookView(webhook), secret };
+    },
+  );
+
+  app.delete(
+    "/lock-holders/:lockHolderId/webhooks/:webhookId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["webhooks"],
+        summary: "Delete a webhook (pending deliveries to it are dropped)",
+        params: WebhookParams,
+        response: { 204: { type: "null", description: "deleted" }, ...errors(404) },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId, webhookId } = request.params as Static<typeof WebhookParams>;
+      await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const webhook = await tx.webhooks.get(webhookId);
+        if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
+        await tx.webhooks.markDeleted(webhook.id, ctx.clock.now());
+      });
+      reply.code(204).send();
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/webhooks/:webhookId/deliveries",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["webhooks"],
+        summary: "Recent deliveries of a webhook, with attempts and the last error (for debugging a receiver)",
+        params: WebhookParams,
+        response: { 200: DeliveryList, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, webhookId } = request.params as Static<typeof WebhookParams>;
+      const deliveries = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const webhook = await tx.webhooks.get(webhookId);
+        if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
+        return tx.deliveries.listForWebhook(webhook.id);
+      });
+      return {
+        deliveries: deliveries.map((d) => ({
+          id: d.id,
+          type: d.eventType,
+          status: d.status,
+          attempts: d.attempts,
+          nextAttempt: d.status === "pending" ? iso(d.nextAttemptAt) : null,
+          lastError: d.lastError,
+          created: iso(d.createdAt),
+          delivered: isoOrNull(d.deliveredAt),
+        })),
+      };
+    },
+  );
+
+  app.post(
+    "/phone-numbers/format",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["phone numbers"],
+        summary: "Format a mobile number the way the API recognizes it (E.164)",
+        body: FormatPhoneNumber,
+        response: { 200: FormattedPhoneNumber, ...errors(400, 422) },
+      },
+    },
+    async (request) => {
+      const { phoneNumber, countryIso } = request.body as Static<typeof FormatPhoneNumber>;
+      const e164 = toE164(phoneNumber, countryIso);
+      if (!e164) {
+        throw unprocessable(
+          `phoneNumber: ${JSON.stringify(phoneNumber)} is not a valid phone number${countryIso ? ` in ${countryIso}` : "; add countryIso or use +<country code>"}`,
+          "invalid_phone_number",
+        );
+      }
+      return { phoneNumber: e164 };
+    },
+  );
+}

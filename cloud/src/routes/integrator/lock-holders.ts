@@ -1,0 +1,198 @@
+import type { Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { lockHolderFor } from "../../domain/access.js";
+import { commit, read } from "../../domain/commit.js";
+import { addIssuerKey, retireExpiredIssuerKeys, rotateIssuerKey } from "../../domain/issuers.js";
+import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
+import { integratorOf } from "../../http/auth.js";
+import { notFound } from "../../http/errors.js";
+import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
+import {
+  CreateLockHolder,
+  Integrator,
+  IssuerKey,
+  IssuerKeyList,
+  LockHolder,
+  LockHolderList,
+  PatchLockHolder,
+} from "../../schemas/integrator.js";
+import type { LockHolderRecord } from "../../store/records.js";
+
+export const LhParams = Obj({ lockHolderId: IdParam });
+export type LhParams = Static<typeof LhParams>;
+const PageQuerySchema = Obj(PageQuery);
+
+/** Integrator, lock holders and their issuer keys. */
+export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.get(
+    "/integrator/:integratorId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["integrator"],
+        summary: "Get your integrator",
+        params: Obj({ integratorId: IdParam }),
+        response: { 200: Integrator, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const p = integratorOf(request);
+      const { integratorId } = request.params as { integratorId: string };
+      if (integratorId !== p.integratorId) throw notFound("integrator");
+      const integrator = await read(ctx, (tx) => tx.integrators.get(integratorId));
+      if (!integrator) throw notFound("integrator");
+      return integratorView(integrator);
+    },
+  );
+
+  app.get(
+    "/lock-holders",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "List lock holders",
+        querystring: PageQuerySchema,
+        response: { 200: LockHolderList, ...errors(400) },
+      },
+    },
+    async (request) => {
+      const p = integratorOf(request);
+      const q = request.query as Static<typeof PageQuerySchema>;
+      const page = await read(ctx, async (tx) => {
+        if (p.lockHolderId === null)
+          return tx.lockHolders.list(p.integratorId, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+        // A lock-holder-scoped token sees its one lock holder.
+        const own = await tx.lockHolders.get(p.lockHolderId);
+        const items = own && (q.startAfterId === undefined || own.id > q.startAfterId) ? [own] : [];
+        return { items, startAfterId: null };
+      });
+      return {
+        lockHolders: page.items.map(lockHolderView),
+        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
+      };
+    },
+  );
+
+  app.post(
+    "/lock-holders",
+    {
+      config: { auth: "integrator.admin" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "Create a lock holder (and its first issuer key)",
+        body: CreateLockHolder,
+        response: { 201: LockHolder, ...errors(400) },
+      },
+    },
+    async (request, reply) => {
+      const p = integratorOf(request);
+      const body = request.body as Static<typeof CreateLockHolder>;
+      const lh: LockHolderRecord = {
+        id: ctx.ids.next("lh"),
+        integratorId: p.integratorId,
+        name: body.name,
+        countryIso: body.countryIso ?? null,
+        organizationId: body.organizationId ?? null,
+        organizationIdSuffix: body.organizationIdSuffix ?? null,
+        createdAt: ctx.clock.now(),
+      };
+      await commit(ctx, async (tx) => {
+        await tx.lockHolders.insert(lh);
+        await addIssuerKey(tx, ctx, lh.id);
+      });
+      reply.code(201);
+      return lockHolderView(lh);
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "Get a lock holder",
+        params: LhParams,
+        response: { 200: LockHolder, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      return lockHolderView(await read(ctx, (tx) => lockHolderFor(tx, integratorOf(request), lockHolderId)));
+    },
+  );
+
+  app.patch(
+    "/lock-holders/:lockHolderId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "Update a lock holder",
+        params: LhParams,
+        body: PatchLockHolder,
+        response: { 200: LockHolder, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      const body = request.body as Static<typeof PatchLockHolder>;
+      const updated = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        await tx.lockHolders.update(lh.id, body);
+        return (await tx.lockHolders.get(lh.id))!;
+      });
+      return lockHolderView(updated);
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/issuer-keys",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["issuer keys"],
+        summary: "List the lock holder's token issuer keys (public parts)",
+        params: LhParams,
+        response: { 200: IssuerKeyList, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      const keys = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        await retireExpiredIssuerKeys(tx, ctx);
+        return tx.issuerKeys.list(lh.id);
+      });
+      return { issuerKeys: keys.map(issuerKeyView) };
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/issuer-keys/rotate",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["issuer keys"],
+        summary: "Rotate the issuer key",
+        description:
+          "A new key signs from now on; the old one stays trusted by locks until every token it signed has expired, then it is retired.",
+        params: LhParams,
+        response: { 201: IssuerKey, ...errors(404) },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId } = request.params as LhParams;
+      const key = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const fresh = await rotateIssuerKey(tx, ctx, lh.id);
+        await retireExpiredIssuerKeys(tx, ctx);
+        return fresh;
+      });
+      reply.code(201);
+      return issuerKeyView(key);
+    },
+  );
+}

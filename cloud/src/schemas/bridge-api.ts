@@ -1,0 +1,127 @@
+import { Type } from "@sinclair/typebox";
+import { Obj } from "./common.js";
+
+const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
+const Hex16 = Type.String({ pattern: "^[0-9a-f]{32}$", description: "16 bytes, lowercase hex" });
+const Seconds = Type.Integer({ minimum: 0, maximum: 253402300799 });
+
+export const ChangesQuery = Obj({
+  cursor: Type.Optional(Type.String({ maxLength: 64 })),
+  wait: Type.Optional(Type.Number({ minimum: 0, maximum: 30, default: 0, description: "long-poll seconds" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
+});
+
+export const ChangesAnswer = Type.Object({
+  cursor: Type.String(),
+  changes: Type.Array(Type.Object({ seq: Type.Integer(), kind: Type.String() }, { additionalProperties: true })),
+  more: Type.Boolean(),
+});
+
+export const StateReport = Obj(
+  {
+    state: Type.Union([Type.Literal("connected"), Type.Literal("error"), Type.Literal("disconnected")]),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  {
+    "x-examples": {
+      connected: { value: { state: "connected" } },
+      error: { value: { state: "error", reason: "invalid vendor credentials" } },
+    },
+  },
+);
+
+export const FoundLocks = Obj(
+  {
+    locks: Type.Array(Obj({ id: LockId, name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }), {
+      maxItems: 10_000,
+    }),
+  },
+  { examples: [{ locks: [{ id: "sim-lock-001", name: "Front door" }, { id: "sim-lock-002" }] }] },
+);
+
+export const FoundLocksAnswer = Type.Object({
+  locks: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      status: Type.Union([Type.Literal("created"), Type.Literal("existing"), Type.Literal("conflict")]),
+    }),
+  ),
+});
+
+const EVENT_TYPES = ["unlocked", "denied", "locked", "jammed", "battery_low", "clock_set", "sync_applied"];
+
+export const IngestEvent = Obj({
+  id: Hex16,
+  lockId: LockId,
+  seq: Type.Integer({ minimum: 0 }),
+  ts: Seconds,
+  type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
+  key: Type.Optional(Hex16),
+  code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  dropped: Type.Optional(Type.Integer({ minimum: 0 })),
+  v: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const IngestTelemetry = Obj({
+  id: Hex16,
+  lockId: LockId,
+  ts: Seconds,
+  level: Type.Integer({ minimum: 0, maximum: 100 }),
+  mv: Type.Integer({ minimum: 0, maximum: 100_000 }),
+  state: Type.Union([Type.Literal("ok"), Type.Literal("low"), Type.Literal("critical")]),
+  v: Type.Optional(Type.Integer({ minimum: 0 })),
+  dropped: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const IngestPresence = Obj({ lockId: LockId, online: Type.Boolean(), ts: Seconds });
+
+export const MAX_INGEST_ITEMS = 1000;
+
+export const IngestBatch = Obj(
+  {
+    events: Type.Optional(Type.Array(IngestEvent, { maxItems: MAX_INGEST_ITEMS })),
+    telemetry: Type.Optional(Type.Array(IngestTelemetry, { maxItems: MAX_INGEST_ITEMS })),
+    presence: Type.Optional(Type.Array(IngestPresence, { maxItems: MAX_INGEST_ITEMS })),
+  },
+  {
+    examples: [
+      {
+        events: [
+          {
+            id: "8f14e45fceea167a5a36dedd4bea2543",
+            lockId: "sim-lock-001",
+            seq: 7,
+            ts: 1_800_000_000,
+            type: "unlocked",
+            key: "c9f0f895fb98ab9159f51fd0297e236d",
+          },
+        ],
+        telemetry: [
+          {
+            id: "45c48cce2e2d7fbdea1afc51c7c6ad26",
+            lockId: "sim-lock-001",
+            ts: 1_800_000_000,
+            level: 87,
+            mv: 2950,
+            state: "ok",
+          },
+        ],
+        presence: [{ lockId: "sim-lock-001", online: true, ts: 1_800_000_000 }],
+      },
+    ],
+  },
+);
+
+export const IngestAnswer = Type.Object({
+  events: Type.Object({ stored: Type.Integer(), duplicates: Type.Integer() }),
+  telemetry: Type.Object({ stored: Type.Integer(), duplicates: Type.Integer() }),
+  presence: Type.Object({ stored: Type.Integer() }),
+});
+
+export const Heartbeat = Obj(
+  {
+    version: Type.String({ minLength: 1, maxLength: 64 }),
+    locksOnline: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { examples: [{ version: "0.1.0", locksOnline: 3 }] },
+);

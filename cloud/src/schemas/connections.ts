@@ -1,0 +1,135 @@
+import { Type } from "@sinclair/typebox";
+import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
+
+export const VENDOR_STATES = ["connecting", "refreshing", "connected", "error", "disconnected"] as const;
+
+export const VendorConnection = Type.Object({
+  id: Type.String(),
+  vendor: Type.String(),
+  state: Type.Union(VENDOR_STATES.map((s) => Type.Literal(s))),
+  reason: Nullable(Type.String({ description: "why the connection is in error, as the bridge reported" })),
+  username: Nullable(Type.String()),
+  bridgeId: Nullable(Type.String()),
+  created: Timestamp,
+  updated: Timestamp,
+});
+
+export const VendorConnectionAnswer = Type.Object({ vendorConnection: VendorConnection });
+
+const Credentials = {
+  username: Type.String({ minLength: 1, maxLength: 200 }),
+  password: Type.String({ minLength: 1, maxLength: 500 }),
+  bridgeId: Type.String({ minLength: 1, maxLength: 128, description: "the bridge that serves this connection" }),
+};
+
+export const CreateVendorConnection = Type.Union(
+  [
+    Obj(
+      {
+        vendor: Type.Literal("virtual"),
+        locksToCreate: Type.Integer({ minimum: 1, maximum: 100, description: "cloud-hosted test locks to create" }),
+      },
+      { title: "virtual" },
+    ),
+    Obj({ vendor: Type.Union([Type.Literal("sim"), Type.Literal("ble")]), ...Credentials }, { title: "sim / ble" }),
+  ],
+  {
+    "x-examples": {
+      virtual: { summary: "virtual test locks, no hardware", value: { vendor: "virtual", locksToCreate: 3 } },
+      sim: {
+        summary: "simulated locks served by a bridge",
+        value: { vendor: "sim", username: "site-a", password: "site-a-password", bridgeId: "br_…" },
+      },
+      ble: {
+        summary: "BLE locks served by a bridge",
+        value: { vendor: "ble", username: "site-a", password: "site-a-password", bridgeId: "br_…" },
+      },
+    },
+  },
+);
+
+export const UpdatePassword = Obj(
+  { password: Type.String({ minLength: 1, maxLength: 500 }) },
+  { examples: [{ password: "the-new-vendor-password" }] },
+);
+
+export const VendorConnectionList = Type.Object({
+  vendorConnections: Type.Array(VendorConnection),
+  startAfterId: PageCursor,
+});
+
+const Street = Type.String({ maxLength: 200 });
+const PostalCode = Type.String({ maxLength: 32 });
+const City = Type.String({ maxLength: 100 });
+const CountryIso = Type.String({ pattern: "^[A-Z]{2}$" });
+const Floor = Type.String({ maxLength: 32 });
+const VisitorInstructions = Type.String({ maxLength: 1000 });
+
+export const Address = Type.Object({
+  street: Type.Optional(Street),
+  postalCode: Type.Optional(PostalCode),
+  city: Type.Optional(City),
+  countryIso: Type.Optional(CountryIso),
+  floor: Type.Optional(Floor),
+  visitorInstructions: Type.Optional(VisitorInstructions),
+});
+
+/** A partial address: given fields replace the stored ones, a field set to null is removed. */
+export const AddressPatch = Obj({
+  street: Type.Optional(Nullable(Street)),
+  postalCode: Type.Optional(Nullable(PostalCode)),
+  city: Type.Optional(Nullable(City)),
+  countryIso: Type.Optional(Nullable(CountryIso)),
+  floor: Type.Optional(Nullable(Floor)),
+  visitorInstructions: Type.Optional(Nullable(VisitorInstructions)),
+});
+
+export const Battery = Type.Object({
+  level: Type.Integer({ minimum: 0, maximum: 100, description: "percent" }),
+  state: Type.Union([Type.Literal("ok"), Type.Literal("low"), Type.Literal("critical")]),
+  updatedAt: Timestamp,
+});
+
+export const Lock = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  vendor: Type.String(),
+  vendorConnectionId: Type.String(),
+  imageUrl: Nullable(Type.String()),
+  address: Nullable(Address),
+  timezone: Nullable(Type.String()),
+  created: Timestamp,
+  battery: Nullable(Battery),
+  online: Type.Boolean(),
+});
+
+export const LockList = Type.Object({ locks: Type.Array(Lock), startAfterId: PageCursor });
+
+export const LockListQuery = Obj({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2500, default: 2500 })),
+  startAfterId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  sort: Type.Optional(Type.Union([Type.Literal("name"), Type.Literal("created")], { default: "created" })),
+  order: Type.Optional(Type.Union([Type.Literal("asc"), Type.Literal("desc")], { default: "asc" })),
+});
+
+export const PatchLock = Obj(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    imageUrl: Type.Optional(Nullable(Type.String({ format: "uri", maxLength: 2000 }))),
+    address: Type.Optional(Nullable(AddressPatch)),
+    timezone: Type.Optional(
+      Nullable(Type.String({ minLength: 1, maxLength: 64, description: "IANA, e.g. Europe/Oslo" })),
+    ),
+  },
+  {
+    "x-examples": {
+      rename: { summary: "rename", value: { name: "Front door" } },
+      address: {
+        summary: "set part of the address",
+        value: { address: { street: "Storgata 1", postalCode: "0155", city: "Oslo", countryIso: "NO" } },
+      },
+      removeAddress: { summary: "remove the address", value: { address: null } },
+      removeFloor: { summary: "remove one address field", value: { address: { floor: null } } },
+    },
+  },
+);

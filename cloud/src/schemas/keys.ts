@@ -1,0 +1,112 @@
+import { Type } from "@sinclair/typebox";
+import { IsoTime, Nullable, Obj, PageCursor, Timestamp } from "./common.js";
+
+export const KEY_STATES = ["creating", "scheduled", "active", "expired", "error", "revoked"] as const;
+
+const KeyFields = {
+  userId: Type.String({
+    minLength: 1,
+    maxLength: 32,
+    description: "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country",
+  }),
+  start: Type.Optional(Nullable(IsoTime)),
+  end: Type.Optional(Nullable(IsoTime)),
+  durationMinutes: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 52_560_000,
+      description: "instead of end: the key lasts this long from start",
+    }),
+  ),
+  metadata: Type.Optional(
+    Type.Object(
+      {},
+      { additionalProperties: true, description: "your own JSON object, at most 4 KiB; never in tokens" },
+    ),
+  ),
+  skipInviteNotification: Type.Optional(Type.Boolean()),
+};
+
+export const LockIdField = Type.String({ minLength: 1, maxLength: 64 });
+
+export const CreateKeyOnLock = Obj(KeyFields, {
+  "x-examples": {
+    withEnd: {
+      summary: "key with start and end",
+      value: { userId: "+4791234567", start: "2030-01-01T08:00:00Z", end: "2030-01-08T08:00:00Z" },
+    },
+    withDuration: {
+      summary: "key for 90 minutes from now",
+      value: { userId: "+4791234567", durationMinutes: 90 },
+    },
+    withMetadata: {
+      summary: "open-ended key with metadata",
+      value: { userId: "+4791234567", metadata: { bookingId: "B-1042", unit: "3A" } },
+    },
+  },
+});
+
+export const CreateKeyWithLockId = Obj(
+  { lockId: LockIdField, ...KeyFields },
+  {
+    "x-examples": {
+      withEnd: {
+        summary: "key with the lock id in the body",
+        value: { lockId: "virtual-…", userId: "+4791234567", end: "2030-01-08T08:00:00Z" },
+      },
+      withDuration: {
+        summary: "lock id in the body, 90 minutes",
+        value: { lockId: "virtual-…", userId: "+4791234567", durationMinutes: 90 },
+      },
+    },
+  },
+);
+
+export const BatchCreateKeys = Obj(
+  { keys: Type.Array(Obj({ lockId: LockIdField, ...KeyFields }), { minItems: 1, maxItems: 1000 }) },
+  {
+    "x-examples": {
+      batch: {
+        summary: "two keys on two locks",
+        value: {
+          keys: [
+            { lockId: "virtual-…", userId: "+4791234567", durationMinutes: 60 },
+            { lockId: "virtual-…", userId: "+4798765432", end: "2030-01-08T08:00:00Z" },
+          ],
+        },
+      },
+    },
+  },
+);
+
+export const Key = Type.Object({
+  id: Type.String(),
+  lockId: Type.String(),
+  toUser: Type.Object({ id: Type.String() }),
+  userId: Type.String(),
+  start: Timestamp,
+  end: Nullable(Timestamp),
+  created: Timestamp,
+  state: Type.Union(KEY_STATES.map((s) => Type.Literal(s))),
+  error: Type.Optional(Type.String()),
+  metadata: Nullable(Type.Object({}, { additionalProperties: true })),
+  useKeyUrl: Type.String(),
+});
+
+export const KeyList = Type.Object({ keys: Type.Array(Key), startAfterId: PageCursor });
+
+export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
+
+export const JobAccepted = Type.Object({ jobId: Type.String() });
+
+export const Job = Type.Object({
+  id: Type.String(),
+  status: Type.Union(["pending", "running", "succeeded", "failed"].map((s) => Type.Literal(s))),
+  total: Type.Integer(),
+  done: Type.Integer(),
+  results: Type.Array(
+    Type.Object({ index: Type.Integer(), keyId: Type.Optional(Type.String()), error: Type.Optional(Type.String()) }),
+  ),
+  created: Timestamp,
+  updated: Timestamp,
+});

@@ -1,0 +1,76 @@
+import { randomBytes } from "node:crypto";
+import type { Clock } from "@latchkey/protocol";
+
+/** Source of randomness; injected so tests can be deterministic. */
+export type RandomSource = (n: number) => Uint8Array;
+export const systemRandom: RandomSource = (n) => new Uint8Array(randomBytes(n));
+
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lowercase: ids sort as text
+
+export type IdPrefix = "int" | "lh" | "key" | "vc" | "wh" | "job" | "br" | "dev" | "ver" | "msg" | "cl";
+
+/**
+ * Prefixed ids that sort by creation (ULID layout: 48-bit milliseconds, then 80 random bits), monotonic within one
+ * millisecond, so `ORDER BY id` is creation order and `startAfterId` pagination is stable.
+ */
+export class IdGenerator {
+  private lastMs = -1;
+  private lastRandom: Uint8Array = new Uint8Array(10);
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly random: RandomSource = systemRandom,
+  ) {}
+
+  next(prefix: IdPrefix): string {
+    let ms = this.clock.now();
+    if (ms <= this.lastMs) {
+      ms = this.lastMs;
+      increment(this.lastRandom);
+    } else {
+      this.lastMs = ms;
+      this.lastRandom = this.random(10);
+    }
+    return `${prefix}_${encodeTime(ms)}${encodeBytes(this.lastRandom)}`;
+  }
+}
+
+function increment(bytes: Uint8Array): void {
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    const v = (bytes[i]! + 1) & 0xff;
+    bytes[i] = v;
+    if (v !== 0) return;
+  }
+}
+
+function encodeTime(ms: number): string {
+  let out = "";
+  let t = ms;
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[t % 32]! + out;
+    t = Math.floor(t / 32);
+  }
+  return out;
+}
+
+function encodeBytes(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31]!;
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31]!;
+  return out;
+}
+
+/** Ids that reach us in paths and bodies: prefix plus 26 base32 characters. Anything else is simply not found. */
+export function isIdOf(prefix: IdPrefix, id: string): boolean {
+  return new RegExp(`^${prefix}_[0-9a-hjkmnp-tv-z]{26}$`).test(id);
+}

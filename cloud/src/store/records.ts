@@ -1,0 +1,255 @@
+/**
+ * What the store keeps, as plain objects. Times are milliseconds since the epoch unless named `…S` (unix seconds,
+ * as on the wire to locks). Routes turn these into API shapes; nothing here is sent as is.
+ */
+
+export interface IntegratorRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface ClientRecord {
+  clientId: string;
+  integratorId: string;
+  secretHash: string;
+  createdAt: number;
+}
+
+export type PrincipalKind = "integrator" | "bridge" | "app";
+
+export interface AccessTokenRecord {
+  tokenHash: string;
+  kind: PrincipalKind;
+  /** Integrator id, bridge id or device id. */
+  subjectId: string;
+  integratorId: string | null;
+  /** Set for `lockHolder.admin:<id>` tokens and bridge tokens. */
+  lockHolderId: string | null;
+  scope: string;
+  expiresAt: number;
+}
+
+export interface LockHolderRecord {
+  id: string;
+  integratorId: string;
+  name: string;
+  countryIso: string | null;
+  organizationId: string | null;
+  organizationIdSuffix: string | null;
+  createdAt: number;
+}
+
+export interface IssuerKeyRecord {
+  kid: string;
+  lockHolderId: string;
+  publicKey: string;
+  secretSealed: string;
+  createdAt: number;
+  /** When a newer key took over signing; null while this key is the one that signs. */
+  rotatedAt: number | null;
+  /** The latest `exp` (unix seconds) of any token this key signed: it is retired only after that has passed. */
+  maxTokenExpS: number;
+  retiredAt: number | null;
+}
+
+export interface BridgeRecord {
+  id: string;
+  lockHolderId: string;
+  name: string | null;
+  secretHash: string;
+  createdAt: number;
+  lastSeenAt: number | null;
+  version: string | null;
+  locksOnline: number | null;
+}
+
+export type Vendor = "virtual" | "sim" | "ble";
+export type VendorConnectionState = "connecting" | "refreshing" | "connected" | "error" | "disconnected";
+
+export interface VendorConnectionRecord {
+  id: string;
+  lockHolderId: string;
+  vendor: Vendor;
+  username: string | null;
+  credentialSalt: string | null;
+  credentialDigest: string | null;
+  bridgeId: string | null;
+  state: VendorConnectionState;
+  reason: string | null;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+export interface Address {
+  street?: string;
+  postalCode?: string;
+  city?: string;
+  countryIso?: string;
+  floor?: string;
+  visitorInstructions?: string;
+}
+
+export interface BatteryRecord {
+  level: number;
+  mv: number;
+  state: "ok" | "low" | "critical";
+  /** The lock's own timestamp of the reading (unix seconds): an older reading never overwrites a newer one. */
+  tsS: number;
+  updatedAt: number;
+}
+
+export interface LockRecord {
+  id: string;
+  lockHolderId: string;
+  vendorConnectionId: string;
+  vendor: Vendor;
+  name: string;
+  imageUrl: string | null;
+  address: Address | null;
+  timezone: string | null;
+  createdAt: number;
+  removedAt: number | null;
+  battery: BatteryRecord | null;
+  online: boolean;
+  presenceTsS: number | null;
+  /** Last event seq a cloud-hosted (virtual) lock emitted. */
+  eventSeq: number;
+}
+
+/** Stored status; the API state (scheduled/active/expired) is derived from it and the clock. */
+export type KeyStatus = "creating" | "created" | "error" | "revoked";
+
+export interface KeyRecord {
+  id: string;
+  lockHolderId: string;
+  lockId: string;
+  /** 16-byte token key id, lowercase hex: shared by every token minted for this key. */
+  cti: string;
+  userId: string;
+  startAt: number;
+  endAt: number | null;
+  status: KeyStatus;
+  error: string | null;
+  revokedAt: number | null;
+  metadata: Record<string, unknown> | null;
+  jobId: string | null;
+  createdAt: number;
+}
+
+export interface EventRecord {
+  id: string;
+  lockHolderId: string;
+  lockId: string;
+  seq: number;
+  tsS: number;
+  type: string;
+  cti: string | null;
+  keyId: string | null;
+  userId: string | null;
+  code: string | null;
+  dropped: number | null;
+  v: number | null;
+  receivedAt: number;
+}
+
+export interface TelemetryRecord {
+  id: string;
+  lockId: string;
+  tsS: number;
+  level: number;
+  mv: number;
+  state: "ok" | "low" | "critical";
+  v: number | null;
+  dropped: number | null;
+  receivedAt: number;
+}
+
+export interface WebhookRecord {
+  id: string;
+  lockHolderId: string;
+  url: string;
+  secretSealed: string;
+  createdAt: number;
+  deletedAt: number | null;
+}
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export interface DeliveryRecord {
+  id: string;
+  webhookId: string;
+  eventType: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+export type JobStatus = "pending" | "running" | "succeeded" | "failed";
+
+export interface JobResult {
+  index: number;
+  keyId?: string;
+  error?: string;
+}
+
+export interface JobRecord {
+  id: string;
+  integratorId: string;
+  lockHolderId: string;
+  kind: "keys.batch";
+  status: JobStatus;
+  total: number;
+  done: number;
+  /** Key ids created (in state `creating`) when the job was accepted, by item index. */
+  keyIds: string[];
+  results: JobResult[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type ChangeKind = "vendor_connection" | "issuer" | "lock" | "key";
+
+export interface ChangeRecord {
+  seq: number;
+  kind: ChangeKind;
+  lockHolderId: string;
+  vendorConnectionId: string | null;
+  payload: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface VerificationRecord {
+  id: string;
+  phoneNumber: string;
+  codeHash: string;
+  createdAt: number;
+  expiresAt: number;
+  attempts: number;
+  status: "pending" | "confirmed" | "void";
+}
+
+export interface DeviceRecord {
+  id: string;
+  userId: string;
+  publicKey: string;
+  name: string | null;
+  createdAt: number;
+  deletedAt: number | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Set while more remains: pass it as `startAfterId` for the next page. */
+  startAfterId: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  startAfterId?: string | undefined;
+}

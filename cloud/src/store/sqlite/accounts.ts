@@ -1,0 +1,298 @@
+import type Database from "better-sqlite3";
+import type {
+  AccessTokenRecord,
+  BridgeRecord,
+  ClientRecord,
+  DeviceRecord,
+  IntegratorRecord,
+  IssuerKeyRecord,
+  LockHolderRecord,
+  Page,
+  PageRequest,
+  VerificationRecord,
+} from "../records.js";
+import type {
+  AccessTokenRepo,
+  BridgeRepo,
+  DeviceRepo,
+  IntegratorRepo,
+  IssuerKeyRepo,
+  LockHolderRepo,
+  VerificationRepo,
+} from "../store.js";
+import { prep, toPage } from "./paging.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: rows come untyped from SQLite and are mapped field by field here
+type Row = any;
+
+export class SqliteIntegrators implements IntegratorRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(i: IntegratorRecord, c: ClientRecord): Promise<void> {
+    prep(this.db, "INSERT INTO integrators (id, name, created_at) VALUES (?, ?, ?)").run(i.id, i.name, i.createdAt);
+    prep(this.db, "INSERT INTO clients (client_id, integrator_id, secret_hash, created_at) VALUES (?, ?, ?, ?)").run(
+      c.clientId,
+      c.integratorId,
+      c.secretHash,
+      c.createdAt,
+    );
+  }
+  async get(id: string): Promise<IntegratorRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM integrators WHERE id = ?").get(id);
+    return r && { id: r.id, name: r.name, createdAt: r.created_at };
+  }
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM clients WHERE client_id = ?").get(clientId);
+    return (
+      r && { clientId: r.client_id, integratorId: r.integrator_id, secretHash: r.secret_hash, createdAt: r.created_at }
+    );
+  }
+}
+
+export class SqliteAccessTokens implements AccessTokenRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(t: AccessTokenRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO access_tokens (token_hash, kind, subject_id, integrator_id, lock_holder_id, scope, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.tokenHash, t.kind, t.subjectId, t.integratorId, t.lockHolderId, t.scope, t.expiresAt);
+  }
+  async get(tokenHash: string): Promise<AccessTokenRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM access_tokens WHERE token_hash = ?").get(tokenHash);
+    return (
+      r && {
+        tokenHash: r.token_hash,
+        kind: r.kind,
+        subjectId: r.subject_id,
+        integratorId: r.integrator_id,
+        lockHolderId: r.lock_holder_id,
+        scope: r.scope,
+        expiresAt: r.expires_at,
+      }
+    );
+  }
+  async deleteExpired(now: number): Promise<number> {
+    return prep(this.db, "DELETE FROM access_tokens WHERE expires_at <= ?").run(now).changes;
+  }
+  async deleteForSubject(kind: AccessTokenRecord["kind"], subjectId: string): Promise<void> {
+    prep(this.db, "DELETE FROM access_tokens WHERE kind = ? AND subject_id = ?").run(kind, subjectId);
+  }
+}
+
+const lockHolder = (r: Row): LockHolderRecord => ({
+  id: r.id,
+  integratorId: r.integrator_id,
+  name: r.name,
+  countryIso: r.country_iso,
+  organizationId: r.organization_id,
+  organizationIdSuffix: r.organization_id_suffix,
+  createdAt: r.created_at,
+});
+
+export class SqliteLockHolders implements LockHolderRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(l: LockHolderRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO lock_holders (id, integrator_id, name, country_iso, organization_id, organization_id_suffix, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(l.id, l.integratorId, l.name, l.countryIso, l.organizationId, l.organizationIdSuffix, l.createdAt);
+  }
+  async get(id: string): Promise<LockHolderRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM lock_holders WHERE id = ?").get(id);
+    return r && lockHolder(r);
+  }
+  async list(integratorId: string, page: PageRequest): Promise<Page<LockHolderRecord>> {
+    const rows = prep(this.db, "SELECT * FROM lock_holders WHERE integrator_id = ? AND id > ? ORDER BY id LIMIT ?").all(
+      integratorId,
+      page.startAfterId ?? "",
+      page.limit + 1,
+    );
+    return toPage(rows, page.limit, lockHolder, (l) => l.id);
+  }
+  async update(id: string, patch: Partial<Pick<LockHolderRecord, "name" | "countryIso">>): Promise<void> {
+    if (patch.name !== undefined) prep(this.db, "UPDATE lock_holders SET name = ? WHERE id = ?").run(patch.name, id);
+    if (patch.countryIso !== undefined)
+      prep(this.db, "UPDATE lock_holders SET country_iso = ? WHERE id = ?").run(patch.countryIso, id);
+  }
+}
+
+const issuerKey = (r: Row): IssuerKeyRecord => ({
+  kid: r.kid,
+  lockHolderId: r.lock_holder_id,
+  publicKey: r.public_key,
+  secretSealed: r.secret_sealed,
+  createdAt: r.created_at,
+  rotatedAt: r.rotated_at,
+  maxTokenExpS: r.max_token_exp_s,
+  retiredAt: r.retired_at,
+});
+
+export class SqliteIssuerKeys implements IssuerKeyRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(k: IssuerKeyRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO issuer_keys (kid, lock_holder_id, public_key, secret_sealed, created_at, rotated_at, max_token_exp_s, retired_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(k.kid, k.lockHolderId, k.publicKey, k.secretSealed, k.createdAt, k.rotatedAt, k.maxTokenExpS, k.retiredAt);
+  }
+  async active(lockHolderId: string): Promise<IssuerKeyRecord | undefined> {
+    const r: Row = prep(
+      this.db,
+      "SELECT * FROM issuer_keys WHERE lock_holder_id = ? AND rotated_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
+    ).get(lockHolderId);
+    return r && issuerKey(r);
+  }
+  async listLive(lockHolderIds: string[]): Promise<IssuerKeyRecord[]> {
+    if (lockHolderIds.length === 0) return [];
+    const marks = lockHolderIds.map(() => "?").join(", ");
+    return prep(
+      this.db,
+      `SELECT * FROM issuer_keys WHERE lock_holder_id IN (${marks}) AND retired_at IS NULL ORDER BY created_at, rowid`,
+    )
+      .all(...lockHolderIds)
+      .map(issuerKey);
+  }
+  async list(lockHolderId: string): Promise<IssuerKeyRecord[]> {
+    return prep(this.db, "SELECT * FROM issuer_keys WHERE lock_holder_id = ? ORDER BY created_at, rowid")
+      .all(lockHolderId)
+      .map(issuerKey);
+  }
+  async markRotated(kid: string, at: number): Promise<void> {
+    prep(this.db, "UPDATE issuer_keys SET rotated_at = ? WHERE kid = ? AND rotated_at IS NULL").run(at, kid);
+  }
+  async raiseMaxTokenExp(kid: string, expS: number): Promise<void> {
+    prep(this.db, "UPDATE issuer_keys SET max_token_exp_s = ? WHERE kid = ? AND max_token_exp_s < ?").run(
+      expS,
+      kid,
+      expS,
+    );
+  }
+  async retirable(nowS: number, leewayS: number): Promise<IssuerKeyRecord[]> {
+    return prep(
+      this.db,
+      "SELECT * FROM issuer_keys WHERE rotated_at IS NOT NULL AND retired_at IS NULL AND max_token_exp_s + ? <= ?",
+    )
+      .all(leewayS, nowS)
+      .map(issuerKey);
+  }
+  async markRetired(kid: string, at: number): Promise<void> {
+    prep(this.db, "UPDATE issuer_keys SET retired_at = ? WHERE kid = ?").run(at, kid);
+  }
+}
+
+const bridge = (r: Row): BridgeRecord => ({
+  id: r.id,
+  lockHolderId: r.lock_holder_id,
+  name: r.name,
+  secretHash: r.secret_hash,
+  createdAt: r.created_at,
+  lastSeenAt: r.last_seen_at,
+  version: r.version,
+  locksOnline: r.locks_online,
+});
+
+export class SqliteBridges implements BridgeRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(b: BridgeRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO bridges (id, lock_holder_id, name, secret_hash, created_at, last_seen_at, version, locks_online)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(b.id, b.lockHolderId, b.name, b.secretHash, b.createdAt, b.lastSeenAt, b.version, b.locksOnline);
+  }
+  async get(id: string): Promise<BridgeRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM bridges WHERE id = ?").get(id);
+    return r && bridge(r);
+  }
+  async list(lockHolderId: string, page: PageRequest): Promise<Page<BridgeRecord>> {
+    const rows = prep(this.db, "SELECT * FROM bridges WHERE lock_holder_id = ? AND id > ? ORDER BY id LIMIT ?").all(
+      lockHolderId,
+      page.startAfterId ?? "",
+      page.limit + 1,
+    );
+    return toPage(rows, page.limit, bridge, (b) => b.id);
+  }
+  async heartbeat(id: string, at: number, version: string, locksOnline: number | null): Promise<void> {
+    prep(this.db, "UPDATE bridges SET last_seen_at = ?, version = ?, locks_online = ? WHERE id = ?").run(
+      at,
+      version,
+      locksOnline,
+      id,
+    );
+  }
+}
+
+const verification = (r: Row): VerificationRecord => ({
+  id: r.id,
+  phoneNumber: r.phone_number,
+  codeHash: r.code_hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  attempts: r.attempts,
+  status: r.status,
+});
+
+export class SqliteVerifications implements VerificationRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(v: VerificationRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO verifications (id, phone_number, code_hash, created_at, expires_at, attempts, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(v.id, v.phoneNumber, v.codeHash, v.createdAt, v.expiresAt, v.attempts, v.status);
+  }
+  async get(id: string): Promise<VerificationRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM verifications WHERE id = ?").get(id);
+    return r && verification(r);
+  }
+  async countSince(phoneNumber: string, since: number): Promise<number> {
+    const r: Row = prep(
+      this.db,
+      "SELECT COUNT(*) AS n FROM verifications WHERE phone_number = ? AND created_at >= ?",
+    ).get(phoneNumber, since);
+    return r.n;
+  }
+  async voidPending(phoneNumber: string): Promise<void> {
+    prep(this.db, "UPDATE verifications SET status = 'void' WHERE phone_number = ? AND status = 'pending'").run(
+      phoneNumber,
+    );
+  }
+  async recordAttempt(id: string): Promise<number> {
+    const r: Row = prep(
+      this.db,
+      "UPDATE verifications SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+    ).get(id);
+    return r ? r.attempts : 0;
+  }
+  async setStatus(id: string, status: VerificationRecord["status"]): Promise<void> {
+    prep(this.db, "UPDATE verifications SET status = ? WHERE id = ?").run(status, id);
+  }
+}
+
+export class SqliteDevices implements DeviceRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(d: DeviceRecord): Promise<void> {
+    prep(
+      this.db,
+      "INSERT INTO devices (id, user_id, public_key, name, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(d.id, d.userId, d.publicKey, d.name, d.createdAt, d.deletedAt);
+  }
+  async get(id: string): Promise<DeviceRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM devices WHERE id = ?").get(id);
+    return (
+      r && {
+        id: r.id,
+        userId: r.user_id,
+        publicKey: r.public_key,
+        name: r.name,
+        createdAt: r.created_at,
+        deletedAt: r.deleted_at,
+      }
+    );
+  }
+  async markDeleted(id: string, at: number): Promise<void> {
+    prep(this.db, "UPDATE devices SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(at, id);
+  }
+}

@@ -1,0 +1,276 @@
+import type Database from "better-sqlite3";
+import { UnknownCursorError } from "../errors.js";
+import type {
+  DeliveryRecord,
+  EventRecord,
+  JobRecord,
+  JobResult,
+  JobStatus,
+  Page,
+  PageRequest,
+  TelemetryRecord,
+  WebhookRecord,
+} from "../records.js";
+import type { DeliveryRepo, EventPageRequest, EventRepo, JobRepo, TelemetryRepo, WebhookRepo } from "../store.js";
+import { prep, toPage } from "./paging.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: rows come untyped from SQLite and are mapped field by field here
+type Row = any;
+
+const event = (r: Row): EventRecord => ({
+  id: r.id,
+  lockHolderId: r.lock_holder_id,
+  lockId: r.lock_id,
+  seq: r.seq,
+  tsS: r.ts_s,
+  type: r.type,
+  cti: r.cti,
+  keyId: r.key_id,
+  userId: r.user_id,
+  code: r.code,
+  dropped: r.dropped,
+  v: r.v,
+  receivedAt: r.received_at,
+});
+
+export class SqliteEvents implements EventRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insertIfNew(e: EventRecord): Promise<boolean> {
+    const r = prep(
+      this.db,
+      `INSERT INTO events (id, lock_holder_id, lock_id, seq, ts_s, type, cti, key_id, user_id, code, dropped, v, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ).run(
+      e.id,
+      e.lockHolderId,
+      e.lockId,
+      e.seq,
+      e.tsS,
+      e.type,
+      e.cti,
+      e.keyId,
+      e.userId,
+      e.code,
+      e.dropped,
+      e.v,
+      e.receivedAt,
+    );
+    return r.changes === 1;
+  }
+  async get(id: string): Promise<EventRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM events WHERE id = ?").get(id);
+    return r && event(r);
+  }
+  async listForLockHolder(lockHolderId: string, page: EventPageRequest): Promise<Page<EventRecord>> {
+    let rows: Row[];
+    const types = `type IN (${page.types.map(() => "?").join(", ")})`;
+    if (page.startAfterId === undefined) {
+      rows = prep(
+        this.db,
+        `SELECT * FROM events WHERE lock_holder_id = ? AND ts_s >= ? AND ${types} ORDER BY ts_s DESC, n DESC LIMIT ?`,
+      ).all(lockHolderId, page.sinceS, ...page.types, page.limit + 1);
+    } else {
+      const after: Row = prep(this.db, "SELECT ts_s, n FROM events WHERE id = ? AND lock_holder_id = ?").get(
+        page.startAfterId,
+        lockHolderId,
+      );
+      if (!after) throw new UnknownCursorError(page.startAfterId);
+      rows = prep(
+        this.db,
+        `SELECT * FROM events WHERE lock_holder_id = ? AND ts_s >= ? AND ${types}
+             AND (ts_s < ? OR (ts_s = ? AND n < ?)) ORDER BY ts_s DESC, n DESC LIMIT ?`,
+      ).all(lockHolderId, page.sinceS, ...page.types, after.ts_s, after.ts_s, after.n, page.limit + 1);
+    }
+    return toPage(rows, page.limit, event, (e) => e.id);
+  }
+}
+
+export class SqliteTelemetry implements TelemetryRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insertIfNew(t: TelemetryRecord): Promise<boolean> {
+    const r = prep(
+      this.db,
+      `INSERT INTO telemetry (id, lock_id, ts_s, level, mv, state, v, dropped, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ).run(t.id, t.lockId, t.tsS, t.level, t.mv, t.state, t.v, t.dropped, t.receivedAt);
+    return r.changes === 1;
+  }
+}
+
+const webhook = (r: Row): WebhookRecord => ({
+  id: r.id,
+  lockHolderId: r.lock_holder_id,
+  url: r.url,
+  secretSealed: r.secret_sealed,
+  createdAt: r.created_at,
+  deletedAt: r.deleted_at,
+});
+
+export class SqliteWebhooks implements WebhookRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(w: WebhookRecord): Promise<void> {
+    prep(
+      this.db,
+      "INSERT INTO webhooks (id, lock_holder_id, url, secret_sealed, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(w.id, w.lockHolderId, w.url, w.secretSealed, w.createdAt, w.deletedAt);
+  }
+  async get(id: string): Promise<WebhookRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM webhooks WHERE id = ?").get(id);
+    return r && webhook(r);
+  }
+  async list(lockHolderId: string, page: PageRequest): Promise<Page<WebhookRecord>> {
+    const rows = prep(
+      this.db,
+      "SELECT * FROM webhooks WHERE lock_holder_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+    ).all(lockHolderId, page.startAfterId ?? "", page.limit + 1);
+    return toPage(rows, page.limit, webhook, (w) => w.id);
+  }
+  async liveForLockHolder(lockHolderId: string): Promise<WebhookRecord[]> {
+    return prep(this.db, "SELECT * FROM webhooks WHERE lock_holder_id = ? AND deleted_at IS NULL ORDER BY id")
+      .all(lockHolderId)
+      .map(webhook);
+  }
+  async markDeleted(id: string, at: number): Promise<void> {
+    prep(this.db, "UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(at, id);
+  }
+}
+
+const delivery = (r: Row): DeliveryRecord => ({
+  id: r.id,
+  webhookId: r.webhook_id,
+  eventType: r.event_type,
+  payload: r.payload,
+  status: r.status,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+  deliveredAt: r.delivered_at,
+});
+
+export class SqliteDeliveries implements DeliveryRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(d: DeliveryRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO webhook_deliveries (id, webhook_id, event_type, payload, status, attempts, next_attempt_at,
+           last_error, created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      d.id,
+      d.webhookId,
+      d.eventType,
+      d.payload,
+      d.status,
+      d.attempts,
+      d.nextAttemptAt,
+      d.lastError,
+      d.createdAt,
+      d.deliveredAt,
+    );
+  }
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
+    return prep(
+      this.db,
+      `UPDATE webhook_deliveries SET claimed_until = ? WHERE id IN (
+           SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+             AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY next_attempt_at, id LIMIT ?)
+         RETURNING *`,
+    )
+      .all(now + leaseMs, now, now, limit)
+      .map(delivery)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
+  }
+  async markDelivered(id: string, at: number): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?",
+    ).run(at, id);
+  }
+  async scheduleRetry(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+    ).run(attempts, nextAttemptAt, error, id);
+  }
+  async markFailed(id: string, attempts: number, error: string): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE webhook_deliveries SET status = 'failed', attempts = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+    ).run(attempts, error, id);
+  }
+  async nextDueAt(): Promise<number | undefined> {
+    const r: Row = prep(
+      this.db,
+      "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) AS t FROM webhook_deliveries WHERE status = 'pending'",
+    ).get();
+    return r.t ?? undefined;
+  }
+  async listForWebhook(webhookId: string): Promise<DeliveryRecord[]> {
+    return prep(this.db, "SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 100")
+      .all(webhookId)
+      .map(delivery);
+  }
+}
+
+const job = (r: Row): JobRecord => ({
+  id: r.id,
+  integratorId: r.integrator_id,
+  lockHolderId: r.lock_holder_id,
+  kind: r.kind,
+  status: r.status,
+  total: r.total,
+  done: r.done,
+  keyIds: JSON.parse(r.key_ids) as string[],
+  results: JSON.parse(r.results) as JobResult[],
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export class SqliteJobs implements JobRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(j: JobRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO jobs (id, integrator_id, lock_holder_id, kind, status, total, done, key_ids, results, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      j.id,
+      j.integratorId,
+      j.lockHolderId,
+      j.kind,
+      j.status,
+      j.total,
+      j.done,
+      JSON.stringify(j.keyIds),
+      JSON.stringify(j.results),
+      j.createdAt,
+      j.updatedAt,
+    );
+  }
+  async get(id: string): Promise<JobRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM jobs WHERE id = ?").get(id);
+    return r && job(r);
+  }
+  async claimNext(now: number, leaseMs: number): Promise<JobRecord | undefined> {
+    const r: Row = prep(
+      this.db,
+      `UPDATE jobs SET status = 'running', claimed_until = ?, updated_at = ? WHERE id = (
+           SELECT id FROM jobs WHERE status = 'pending' OR (status = 'running' AND (claimed_until IS NULL OR claimed_until <= ?))
+           ORDER BY id LIMIT 1)
+         RETURNING *`,
+    ).get(now + leaseMs, now, now);
+    return r && job(r);
+  }
+  async progress(id: string, done: number, results: JobResult[], at: number, leaseUntil: number): Promise<void> {
+    prep(this.db, "UPDATE jobs SET done = ?, results = ?, updated_at = ?, claimed_until = ? WHERE id = ?").run(
+      done,
+      JSON.stringify(results),
+      at,
+      leaseUntil,
+      id,
+    );
+  }
+  async finish(id: string, status: JobStatus, at: number): Promise<void> {
+    prep(this.db, "UPDATE jobs SET status = ?, updated_at = ?, claimed_until = NULL WHERE id = ?").run(status, at, id);
+  }
+}

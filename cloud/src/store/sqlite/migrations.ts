@@ -1,0 +1,108 @@
+import type Database from "better-sqlite3";
+
+/**
+ * Schema migrations, versioned in code: migration i brings the database from version i to i + 1 (PRAGMA
+ * user_version). Never edit a released migration; append a new one. Times are integer milliseconds; `…_s` columns
+ * are unix seconds from locks. SQL is kept close to what PostgreSQL accepts.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE integrators (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL REFERENCES integrators(id),
+    secret_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE access_tokens (
+    token_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_id TEXT NOT NULL, integrator_id TEXT,
+    lock_holder_id TEXT, scope TEXT NOT NULL, expires_at INTEGER NOT NULL);
+  CREATE INDEX access_tokens_expiry ON access_tokens(expires_at);
+  CREATE INDEX access_tokens_subject ON access_tokens(kind, subject_id);
+  CREATE TABLE lock_holders (
+    id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL REFERENCES integrators(id), name TEXT NOT NULL,
+    country_iso TEXT, organization_id TEXT, organization_id_suffix TEXT, created_at INTEGER NOT NULL);
+  CREATE INDEX lock_holders_integrator ON lock_holders(integrator_id, id);
+  CREATE TABLE issuer_keys (
+    kid TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), public_key TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, created_at INTEGER NOT NULL, rotated_at INTEGER,
+    max_token_exp_s INTEGER NOT NULL DEFAULT 0, retired_at INTEGER);
+  CREATE INDEX issuer_keys_lock_holder ON issuer_keys(lock_holder_id, created_at);
+  CREATE TABLE bridges (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), name TEXT,
+    secret_hash TEXT NOT NULL, created_at INTEGER NOT NULL, last_seen_at INTEGER, version TEXT, locks_online INTEGER);
+  CREATE INDEX bridges_lock_holder ON bridges(lock_holder_id, id);
+  CREATE TABLE vendor_connections (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), vendor TEXT NOT NULL,
+    username TEXT, credential_salt TEXT, credential_digest TEXT, bridge_id TEXT REFERENCES bridges(id),
+    state TEXT NOT NULL, reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);
+  CREATE INDEX vendor_connections_lock_holder ON vendor_connections(lock_holder_id, id);
+  CREATE INDEX vendor_connections_bridge ON vendor_connections(bridge_id);
+  CREATE INDEX vendor_connections_username ON vendor_connections(vendor, username);
+  CREATE TABLE locks (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id),
+    vendor_connection_id TEXT NOT NULL REFERENCES vendor_connections(id), vendor TEXT NOT NULL, name TEXT NOT NULL,
+    image_url TEXT, address TEXT, timezone TEXT, created_at INTEGER NOT NULL, removed_at INTEGER,
+    battery_level INTEGER, battery_mv INTEGER, battery_state TEXT, battery_ts_s INTEGER, battery_updated_at INTEGER,
+    online INTEGER NOT NULL DEFAULT 0, presence_ts_s INTEGER, event_seq INTEGER NOT NULL DEFAULT 0);
+  CREATE INDEX locks_lock_holder_name ON locks(lock_holder_id, name, id);
+  CREATE INDEX locks_lock_holder_created ON locks(lock_holder_id, created_at, id);
+  CREATE INDEX locks_connection ON locks(vendor_connection_id);
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    cti TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, start_at INTEGER NOT NULL, end_at INTEGER,
+    status TEXT NOT NULL, error TEXT, revoked_at INTEGER, metadata TEXT, job_id TEXT, created_at INTEGER NOT NULL);
+  CREATE INDEX keys_lock_holder ON keys(lock_holder_id, id);
+  CREATE INDEX keys_user ON keys(user_id);
+  CREATE INDEX keys_lock ON keys(lock_id);
+  CREATE TABLE events (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, lock_holder_id TEXT NOT NULL, lock_id TEXT NOT NULL,
+    seq INTEGER NOT NULL, ts_s INTEGER NOT NULL, type TEXT NOT NULL, cti TEXT, key_id TEXT, user_id TEXT, code TEXT,
+    dropped INTEGER, v INTEGER, received_at INTEGER NOT NULL);
+  CREATE INDEX events_lock_holder_ts ON events(lock_holder_id, ts_s, n);
+  CREATE TABLE telemetry (
+    id TEXT PRIMARY KEY, lock_id TEXT NOT NULL, ts_s INTEGER NOT NULL, level INTEGER NOT NULL, mv INTEGER NOT NULL,
+    state TEXT NOT NULL, v INTEGER, dropped INTEGER, received_at INTEGER NOT NULL);
+  CREATE INDEX telemetry_lock ON telemetry(lock_id, ts_s);
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), url TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER);
+  CREATE INDEX webhooks_lock_holder ON webhooks(lock_holder_id, id);
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id), event_type TEXT NOT NULL,
+    payload TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+    claimed_until INTEGER, last_error TEXT, created_at INTEGER NOT NULL, delivered_at INTEGER);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, id);
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL, lock_holder_id TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL, total INTEGER NOT NULL, done INTEGER NOT NULL, key_ids TEXT NOT NULL, results TEXT NOT NULL,
+    claimed_until INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE INDEX jobs_status ON jobs(status, id);
+  CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, lock_holder_id TEXT NOT NULL,
+    vendor_connection_id TEXT, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE INDEX changes_connection ON changes(vendor_connection_id, seq);
+  CREATE INDEX changes_lock_holder_kind ON changes(lock_holder_id, kind, seq);
+  CREATE TABLE verifications (
+    id TEXT PRIMARY KEY, phone_number TEXT NOT NULL, code_hash TEXT NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL);
+  CREATE INDEX verifications_phone ON verifications(phone_number, created_at);
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, public_key TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL,
+    deleted_at INTEGER);
+  `,
+];
+
+export function migrate(db: Database.Database): number {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `the database is at schema version ${current}, newer than this cloud knows (${MIGRATIONS.length}): upgrade latchkey-cloud`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+  return MIGRATIONS.length;
+}

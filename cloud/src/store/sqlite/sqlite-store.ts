@@ -1,0 +1,84 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { Store, Tx } from "../store.js";
+import {
+  SqliteAccessTokens,
+  SqliteBridges,
+  SqliteDevices,
+  SqliteIntegrators,
+  SqliteIssuerKeys,
+  SqliteLockHolders,
+  SqliteVerifications,
+} from "./accounts.js";
+import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
+import { migrate } from "./migrations.js";
+import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
+
+export const DATABASE_FILE = "cloud.sqlite";
+
+/**
+ * The Store on one better-sqlite3 connection in WAL mode. better-sqlite3 is synchronous, but the Store interface is
+ * async (for PostgreSQL later), so a transaction's callback can await between statements: a queue lets one
+ * transaction run at a time on the connection, and BEGIN IMMEDIATE / COMMIT / ROLLBACK bracket it.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly tx: Tx;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(join(dataDir, DATABASE_FILE));
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    migrate(this.db);
+    const db = this.db;
+    this.tx = {
+      integrators: new SqliteIntegrators(db),
+      tokens: new SqliteAccessTokens(db),
+      lockHolders: new SqliteLockHolders(db),
+      issuerKeys: new SqliteIssuerKeys(db),
+      bridges: new SqliteBridges(db),
+      vendorConnections: new SqliteVendorConnections(db),
+      locks: new SqliteLocks(db),
+      keys: new SqliteKeys(db),
+      events: new SqliteEvents(db),
+      telemetry: new SqliteTelemetry(db),
+      webhooks: new SqliteWebhooks(db),
+      deliveries: new SqliteDeliveries(db),
+      jobs: new SqliteJobs(db),
+      changes: new SqliteChanges(db),
+      verifications: new SqliteVerifications(db),
+      devices: new SqliteDevices(db),
+    };
+  }
+
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) throw new Error("the store is closed");
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await work(this.tx);
+        this.db.exec("COMMIT");
+        return result;
+      } catch (e) {
+        if (this.db.inTransaction) this.db.exec("ROLLBACK");
+        throw e;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,229 @@
+import { fromBase64Url, fromHex, TrustStore, toHex, verifyKeyToken } from "@latchkey/protocol";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { codeFromLog, registerPhone, unlockVirtual } from "./app.js";
+import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+
+let t: TestCloud;
+let tn: Tenant;
+let lockIds: string[];
+
+beforeEach(async () => {
+  t = await startTestCloud();
+  tn = await tenant(t);
+  ({ lockIds } = await virtualLocks(t, tn, 2));
+});
+afterEach(closeAll);
+
+describe("changelog 12: prefetch keys (phone app API)", () => {
+  it("registers a device by one-time code and downloads every key token of its user, minted for that device", async () => {
+    const k1 = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: lockIds[0]!, userId: "+4791234567", durationMinutes: 60 },
+    });
+    const k2 = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: lockIds[1]!, userId: "91234567", start: "2027-02-01T00:00:00Z" },
+    });
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lockIds[1]!, userId: "+4798765432" } });
+    const revoked = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: lockIds[1]!, userId: "+4791234567" },
+    });
+    await t.call("PUT", lh(tn, `/keys/${revoked.body.id}`), { token: tn.token, body: { state: "revoked" } });
+
+    const phone = await registerPhone(t, "+47 912 34 567");
+    expect(phone.userId).toBe("+4791234567");
+    const res = await t.call("GET", "/app/v1/keys", { token: phone.token });
+    expect(res.status).toBe(200);
+    expect(res.body.userId).toBe("+4791234567");
+    expect(res.body.prefetchKeysUrl).toBe("https://app.latchkey.dev/prefetchkeys");
+    expect(res.body.keys.map((k: { keyId: string }) => k.keyId).sort()).toEqual([k1.body.id, k2.body.id].sort());
+    const issuers = new TrustStore(
+      res.body.issuers.map((i: { kid: string; x: string }) => ({ kid: fromHex(i.kid), publicKey: fromHex(i.x) })),
+    );
+    for (const key of res.body.keys) {
+      const verdict = verifyKeyToken(fromBase64Url(key.token), {
+        trust: issuers,
+        lockId: key.lockId,
+        now: Math.floor(Date.parse(key.start) / 1000) + 1,
+      });
+      expect(verdict.ok).toBe(true);
+      if (!verdict.ok) continue;
+      expect(verdict.claims.sub).toBe("+4791234567");
+      expect(verdict.claims.iss).toBe("latchkey");
+      expect(toHex(verdict.claims.cnf)).toBe(toHex(phone.publicKey));
+      expect(key.useKeyUrl).toContain(`id=${key.keyId}`);
+    }
+    const withEnd = res.body.keys.find((k: { keyId: string }) => k.keyId === k1.body.id);
+    const claims = verifyKeyToken(fromBase64Url(withEnd.token), {
+      trust: issuers,
+      lockId: lockIds[0]!,
+      now: 1_800_000_001,
+    });
+    expect(claims.ok && claims.claims.exp).toBe(1_800_003_600);
+    const openEnded = res.body.keys.find((k: { keyId: string }) => k.keyId === k2.body.id);
+    // no end: the token lives 30 days from its start (here in the future), and the app re-prefetches
+    expect(openEnded.tokenExpires).toBe(new Date(Date.parse("2027-02-01T00:00:00Z") + 30 * 86_400_000).toISOString());
+  });
+
+  it("the same key minted for two devices shares its cti but not its cnf", async () => {
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lockIds[0]!, userId: "+4791234567" } });
+    const a = await registerPhone(t, "+4791234567", "a");
+    const b = await registerPhone(t, "+4791234567", "b");
+    const ka = (await t.call("GET", "/app/v1/keys", { token: a.token })).body;
+    const kb = (await t.call("GET", "/app/v1/keys", { token: b.token })).body;
+    const trust = new TrustStore(
+      ka.issuers.map((i: { kid: string; x: string }) => ({ kid: fromHex(i.kid), publicKey: fromHex(i.x) })),
+    );
+    const ca = verifyKeyToken(fromBase64Url(ka.keys[0].token), { trust, lockId: lockIds[0]!, now: 1_800_000_000 });
+    const cb = verifyKeyToken(fromBase64Url(kb.keys[0].token), { trust, lockId: lockIds[0]!, now: 1_800_000_000 });
+    expect(ca.ok && cb.ok).toBe(true);
+    if (!ca.ok || !cb.ok) return;
+    expect(toHex(ca.claims.cti)).toBe(toHex(cb.claims.cti));
+    expect(toHex(ca.claims.cnf)).not.toBe(toHex(cb.claims.cnf));
+  });
+
+  it("one-time codes: wrong code, 5 attempts, a new code voids the old, rate limit, bad device key", async () => {
+    const start = async () =>
+      (await t.call("POST", "/app/v1/verification", { body: { phoneNumber: "+4791111111" } })).body
+        .verificationId as string;
+    const key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const first = await start();
+    const code1 = await codeFromLog(t, "+4791111111");
+    const wrong = code1 === "000000" ? "000001" : "000000";
+    const res = await t.call("POST", `/app/v1/verification/${first}/confirm`, {
+      body: { code: wrong, devicePublicKey: key },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe("invalid_code");
+    const mark = t.logs.lines.length;
+    const second = await start();
+    const code2 = await codeFromLog(t, "+4791111111", mark);
+    const old = await t.call("POST", `/app/v1/verification/${first}/confirm`, {
+      body: { code: code1, devicePublicKey: key },
+    });
+    expect(old.status).toBe(400);
+    expect(old.body.error).toBe("verification_closed");
+    // small-order device key → 422
+    const weak = await t.call("POST", `/app/v1/verification/${second}/confirm`, {
+      body: { code: code2, devicePublicKey: "01".padEnd(64, "0") },
+    });
+    expect(weak.status).toBe(422);
+    for (let i = 0; i < 5; i++) {
+      const r = await t.call("POST", `/app/v1/verification/${second}/confirm`, {
+        body: { code: code2 === "000000" ? "000001" : "000000", devicePublicKey: key },
+      });
+      expect(r.status).toBe(400);
+    }
+    const sixth = await t.call("POST", `/app/v1/verification/${second}/confirm`, {
+      body: { code: code2, devicePublicKey: key },
+    });
+    expect(sixth.status).toBe(429);
+    await start();
+    await start();
+    await start();
+    const limited = await t.call("POST", "/app/v1/verification", { body: { phoneNumber: "+4791111111" } });
+    expect(limited.status).toBe(429);
+    t.clock.advance(601_000);
+    expect((await t.call("POST", "/app/v1/verification", { body: { phoneNumber: "+4791111111" } })).status).toBe(202);
+    // codes expire after 5 minutes
+    const mark2 = t.logs.lines.length;
+    const late = await start();
+    const code3 = await codeFromLog(t, "+4791111111", mark2);
+    t.clock.advance(301_000);
+    const expired = await t.call("POST", `/app/v1/verification/${late}/confirm`, {
+      body: { code: code3, devicePublicKey: key },
+    });
+    expect(expired.body.error).toBe("code_expired");
+    expect((await t.call("POST", "/app/v1/verification", { body: { phoneNumber: "12" } })).status).toBe(422);
+  });
+
+  it("DELETE /device stops its token", async () => {
+    const phone = await registerPhone(t, "+4791234567");
+    expect((await t.call("DELETE", "/app/v1/device", { token: phone.token })).status).toBe(204);
+    expect((await t.call("GET", "/app/v1/keys", { token: phone.token })).status).toBe(401);
+  });
+});
+
+describe("virtual locks open for real", () => {
+  it("unlocks with a prefetched token and proof, and refuses copies, replays and revoked keys with real events", async () => {
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: lockIds[0]!, userId: "+4791234567" },
+    });
+    const phone = await registerPhone(t, "+4791234567");
+    const { keys } = (await t.call("GET", "/app/v1/keys", { token: phone.token })).body;
+    const token = keys[0].token as string;
+
+    const ok = await unlockVirtual(t, phone, lockIds[0]!, token);
+    expect(ok.status).toBe(200);
+    expect(ok.body.result).toBe("unlocked");
+
+    // A token copied to another phone is useless without its device key.
+    const thief = await registerPhone(t, "+4798765432");
+    const stolen = await unlockVirtual(t, thief, lockIds[0]!, token);
+    expect(stolen.status).toBe(403);
+    expect(stolen.body.error).toBe("bad_proof");
+
+    // A token for lock 0 does not open lock 1.
+    const wrongLock = await unlockVirtual(t, phone, lockIds[1]!, token);
+    expect(wrongLock.body.error).toBe("wrong_lock");
+
+    // A nonce is used once.
+    const challenge = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`, { token: phone.token });
+    const { signUnlockProof, toBase64Url } = await import("@latchkey/protocol");
+    const proof = toBase64Url(
+      signUnlockProof({
+        lockId: lockIds[0]!,
+        nonce: fromBase64Url(challenge.body.nonce),
+        token: fromBase64Url(token),
+        deviceSecretKey: phone.secretKey,
+      }),
+    );
+    const once = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: phone.token,
+      body: { token, proof, nonce: challenge.body.nonce },
+    });
+    const twice = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: phone.token,
+      body: { token, proof, nonce: challenge.body.nonce },
+    });
+    expect(once.status).toBe(200);
+    expect(twice.body.error).toBe("bad_proof");
+
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const revoked = await unlockVirtual(t, phone, lockIds[0]!, token);
+    expect(revoked.body.error).toBe("revoked");
+
+    const garbage = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: phone.token,
+      body: { token: "AAAA", proof: "AAAA", nonce: "AAAA" },
+    });
+    expect(garbage.body.error).toBe("malformed");
+
+    const events = (await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events;
+    expect(events.map((e: { action: string; code?: string }) => e.code ?? e.action)).toEqual([
+      "malformed",
+      "revoked",
+      "bad_proof",
+      "unlocked",
+      "wrong_lock",
+      "bad_proof",
+      "unlocked",
+    ]);
+    const revokedEvent = events[1];
+    expect(revokedEvent).toMatchObject({ keyId: key.body.id, userId: "+4791234567", lockId: lockIds[0]! });
+    expect(revokedEvent.lockName).toMatch(/^Virtual lock \d$/);
+  });
+
+  it("only virtual locks, only with an app token", async () => {
+    const phone = await registerPhone(t, "+4791234567");
+    expect((await t.call("POST", "/app/v1/virtual-locks/no-such-lock/challenge", { token: phone.token })).status).toBe(
+      404,
+    );
+    expect((await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`, { token: tn.token })).status).toBe(
+      403,
+    );
+    expect((await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`)).status).toBe(401);
+  });
+});

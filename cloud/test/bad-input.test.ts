@@ -1,0 +1,147 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+
+let t: TestCloud;
+let tn: Tenant;
+let lockId: string;
+
+beforeAll(async () => {
+  t = await startTestCloud();
+  tn = await tenant(t);
+  lockId = (await virtualLocks(t, tn, 1)).lockIds[0]!;
+});
+afterAll(closeAll);
+
+const keysUrl = () => lh(tn, `/locks/${lockId}/keys`);
+
+describe("bad input → 4xx with {error, errorDescription}, never a 500", () => {
+  it("malformed JSON → 400 malformed_json", async () => {
+    for (const raw of ['{"userId": "+4791234567"', "nope", "", "[", '{"a":1}}']) {
+      const res = await t.call("POST", keysUrl(), {
+        token: tn.token,
+        raw,
+        headers: { "content-type": "application/json" },
+      });
+      expect(res.status, raw).toBe(400);
+      expect(Object.keys(res.body).sort()).toEqual(["error", "errorDescription"]);
+    }
+  });
+
+  it("unknown fields → 400 naming the field", async () => {
+    const res = await t.call("POST", keysUrl(), { token: tn.token, body: { userId: "+4791234567", admin: true } });
+    expect(res.status).toBe(400);
+    expect(res.body.errorDescription).toContain("admin");
+    const nested = await t.call("PATCH", lh(tn, `/locks/${lockId}`), {
+      token: tn.token,
+      body: { address: { street: "x", evil: 1 } },
+    });
+    expect(nested.status).toBe(400);
+    expect(nested.body.errorDescription).toContain("evil");
+  });
+
+  it("wrong types → 400 (no coercion of body values)", async () => {
+    for (const body of [
+      { userId: 4791234567 },
+      { userId: "+4791234567", durationMinutes: "60" },
+      { userId: "+4791234567", durationMinutes: 1.5 },
+      { userId: "+4791234567", start: "tomorrow" },
+      { userId: "+4791234567", skipInviteNotification: "yes" },
+      [],
+      "text",
+      null,
+    ]) {
+      const res = await t.call("POST", keysUrl(), { token: tn.token, body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+
+  it("prototype pollution attempts → 400", async () => {
+    const res = await t.call("POST", keysUrl(), {
+      token: tn.token,
+      raw: '{"userId":"+4791234567","__proto__":{"admin":true}}',
+      headers: { "content-type": "application/json" },
+    });
+    expect(res.status).toBe(400);
+  });
+
+  it("oversized bodies → 413", async () => {
+    const res = await t.call("POST", keysUrl(), {
+      token: tn.token,
+      body: { userId: "+4791234567", metadata: { x: "y".repeat(300_000) } },
+    });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toBe("payload_too_large");
+  });
+
+  it("not JSON → 415", async () => {
+    const res = await t.call("POST", keysUrl(), {
+      token: tn.token,
+      raw: "userId=1",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(res.status).toBe(415);
+  });
+
+  it("bad ids → 404", async () => {
+    for (const url of [
+      "/integrators/v1/lock-holders/lh_nope",
+      "/integrators/v1/lock-holders/'%20OR%201=1--",
+      lh(tn, "/locks/%00"),
+      lh(tn, "/keys/key_x"),
+      lh(tn, "/vendor-connections/vc_x"),
+      "/integrators/v1/jobs/job_x",
+      "/integrators/v1/nothing-here",
+    ]) {
+      const res = await t.call("GET", url, { token: tn.token });
+      expect(res.status, url).toBe(404);
+      expect(res.body.error).toBe("not_found");
+    }
+  });
+
+  it("bad pagination → 400", async () => {
+    for (const q of ["limit=0", "limit=-1", "limit=2501", "limit=1.5", "limit=abc", "startAfterId=", "unknown=1"]) {
+      const res = await t.call("GET", lh(tn, `/keys?${q}`), { token: tn.token });
+      expect(res.status, q).toBe(400);
+    }
+    const unknownCursor = await t.call("GET", lh(tn, "/locks?sort=name&startAfterId=not-a-lock"), { token: tn.token });
+    expect(unknownCursor.status).toBe(400);
+  });
+
+  it("arbitrary JSON bodies never produce a 5xx, and nothing half-written", async () => {
+    const before = (await t.call("GET", lh(tn, "/keys"), { token: tn.token })).body.keys.length;
+    let created = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record(
+          {
+            userId: fc.oneof(fc.string(), fc.constant("+4791234567"), fc.integer()),
+            start: fc.oneof(
+              fc.constant(null),
+              fc.string(),
+              fc.date({ min: new Date(1e12), max: new Date(2e12), noInvalidDate: true }).map((d) => d.toISOString()),
+            ),
+            end: fc.oneof(
+              fc.constant(null),
+              fc.string(),
+              fc.date({ min: new Date(1e12), max: new Date(2e12), noInvalidDate: true }).map((d) => d.toISOString()),
+            ),
+            durationMinutes: fc.oneof(fc.integer(), fc.double(), fc.string()),
+            metadata: fc.oneof(fc.object(), fc.jsonValue()),
+            extra: fc.jsonValue(),
+          },
+          { requiredKeys: [] },
+        ),
+        async (body) => {
+          const res = await t.call("POST", keysUrl(), { token: tn.token, body });
+          expect(res.status).toBeLessThan(500);
+          if (res.status === 201) created++;
+          else expect(typeof res.body.errorDescription).toBe("string");
+        },
+      ),
+      { numRuns: 150, seed: 42 },
+    );
+    const after = (await t.call("GET", lh(tn, "/keys"), { token: tn.token })).body.keys.length;
+    expect(after - before).toBe(created);
+  });
+});

@@ -1,0 +1,364 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type BridgeSetup,
+  bridgeWithConnection,
+  closeAll,
+  lh,
+  startTestCloud,
+  type Tenant,
+  type TestCloud,
+  tenant,
+  until,
+} from "./helpers.js";
+
+let t: TestCloud;
+let tn: Tenant;
+let br: BridgeSetup;
+
+beforeEach(async () => {
+  t = await startTestCloud();
+  tn = await tenant(t);
+  br = await bridgeWithConnection(t, tn);
+});
+afterEach(closeAll);
+
+const changes = (query = "") => t.call("GET", `/bridge/v1/changes${query}`, { token: br.token });
+
+describe("bridge API: change feed", () => {
+  it("replays the bridge's complete state from the start, and resumes from a cursor", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },
+    });
+    const all = await changes();
+    expect(all.status).toBe(200);
+    const kinds = all.body.changes.map((c: { kind: string }) => c.kind);
+    expect(kinds).toEqual(["issuer", "vendor_connection", "lock", "key"]);
+    const [issuer, vc, lock, k] = all.body.changes;
+    expect(issuer).toMatchObject({ lockHolderId: tn.lockHolderId, retired: false });
+    expect(issuer.kid).toMatch(/^[0-9a-f]{16}$/);
+    expect(issuer.x).toMatch(/^[0-9a-f]{64}$/);
+    expect(vc.vendorConnection).toMatchObject({
+      id: br.vcId,
+      vendor: "sim",
+      username: "site-a",
+      state: "connecting",
+      deleted: false,
+    });
+    expect(vc.vendorConnection.credentialCheck.salt).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(JSON.stringify(vc)).not.toContain("pw-a");
+    expect(lock).toMatchObject({ lockId: "sim-1", vendorConnectionId: br.vcId, removed: false });
+    expect(k).toMatchObject({
+      keyId: key.body.id,
+      lockId: "sim-1",
+      sub: "+4791234567",
+      state: "active",
+      nbf: 1_800_000_000,
+      exp: 1_800_003_600,
+    });
+    expect(k.cti).toMatch(/^[0-9a-f]{32}$/);
+    expect(all.body.more).toBe(false);
+
+    const resumed = await changes(`?cursor=${all.body.cursor}`);
+    expect(resumed.body).toEqual({ cursor: all.body.cursor, changes: [], more: false });
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const next = await changes(`?cursor=${all.body.cursor}`);
+    expect(next.body.changes).toHaveLength(1);
+    expect(next.body.changes[0]).toMatchObject({ kind: "key", cti: k.cti, state: "revoked", exp: 1_800_003_600 });
+  });
+
+  it("pages with limit and more", async () => {
+    const page = await changes("?limit=1");
+    expect(page.body.changes).toHaveLength(1);
+    expect(page.body.more).toBe(true);
+    const rest = await changes(`?limit=1000&cursor=${page.body.cursor}`);
+    expect(rest.body.changes[0].seq).toBeGreaterThan(page.body.changes[0].seq);
+  });
+
+  it("a bridge sees only its own connections; another bridge sees none of them", async () => {
+    const other = await tenant(t, "Other");
+    const otherBridge = await bridgeWithConnection(t, other, "site-z", "pw-z");
+    const mine = await changes();
+    const vcIds = mine.body.changes
+      .filter((c: { kind: string }) => c.kind === "vendor_connection")
+      .map((c: { vendorConnection: { id: string } }) => c.vendorConnection.id);
+    expect(vcIds).toEqual([br.vcId]);
+    expect(JSON.stringify(mine.body)).not.toContain(other.lockHolderId);
+    expect(
+      (
+        await t.call("PUT", `/bridge/v1/vendor-connections/${otherBridge.vcId}/state`, {
+          token: br.token,
+          body: { state: "connected" },
+        })
+      ).status,
+    ).toBe(404);
+  });
+
+  it("a malformed cursor → 400 invalid_cursor; bad wait/limit → 400", async () => {
+    for (const q of ["?cursor=abc", "?cursor=v1.-1", "?cursor=v2.5"]) {
+      const res = await changes(q);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe("invalid_cursor");
+    }
+    expect((await changes("?wait=31")).status).toBe(400);
+    expect((await changes("?limit=0")).status).toBe(400);
+    expect((await changes("?limit=1001")).status).toBe(400);
+  });
+
+  it("long-poll: a new key reaches a waiting bridge at once (real HTTP)", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    const start = await changes();
+    const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=25`, {
+      headers: { authorization: `Bearer ${br.token}` },
+    }).then(async (r) => ({
+      status: r.status,
+      body: (await r.json()) as { changes: { keyId?: string }[] },
+      at: Date.now(),
+    }));
+    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    const created = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567" },
+    });
+    const at = Date.now();
+    const answer = await waiting;
+    expect(answer.status).toBe(200);
+    expect(answer.body.changes.map((c: { keyId?: string }) => c.keyId)).toContain(created.body.id);
+    // generous bound for a noisy 2-core machine; the benchmark measures the real latency
+    expect(answer.at - at).toBeLessThan(2000);
+  });
+
+  it("graceful shutdown answers a parked long-poll instead of waiting it out", async () => {
+    const start = await changes();
+    const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=30`, {
+      headers: { authorization: `Bearer ${br.token}` },
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await t.cloud.close();
+    const answer = await waiting;
+    expect(answer).toEqual({ status: 200, body: { cursor: start.body.cursor, changes: [], more: false } });
+  });
+
+  it("a long-poll with nothing new answers empty when wait runs out", async () => {
+    const start = await changes();
+    const res = await changes(`?cursor=${start.body.cursor}&wait=0.05`);
+    expect(res.body).toEqual({ cursor: start.body.cursor, changes: [], more: false });
+  });
+});
+
+describe("bridge API: reports", () => {
+  it("found locks: created, existing, conflict; refresh offboards missing locks and revokes their keys", async () => {
+    const first = await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1", name: "Front" }, { id: "sim-2" }] },
+    });
+    expect(first.body.locks).toEqual([
+      { id: "sim-1", status: "created" },
+      { id: "sim-2", status: "created" },
+    ]);
+    const lock = await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token });
+    expect(lock.body).toMatchObject({ name: "Front", vendor: "sim", vendorConnectionId: br.vcId });
+
+    const other = await tenant(t, "Other");
+    const otherBridge = await bridgeWithConnection(t, other, "site-z", "pw-z");
+    const conflict = await t.call("PUT", `/bridge/v1/vendor-connections/${otherBridge.vcId}/locks`, {
+      token: otherBridge.token,
+      body: { locks: [{ id: "sim-1" }, { id: "sim-9" }] },
+    });
+    expect(conflict.body.locks).toEqual([
+      { id: "sim-1", status: "conflict" },
+      { id: "sim-9", status: "created" },
+    ]);
+    expect(
+      (await t.call("GET", `/integrators/v1/lock-holders/${other.lockHolderId}/locks/sim-1`, { token: other.token }))
+        .status,
+    ).toBe(404);
+
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-2", userId: "+4791234567" },
+    });
+    // Not refreshing: a shorter list removes nothing.
+    const again = await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    expect(again.body.locks).toEqual([{ id: "sim-1", status: "existing" }]);
+    expect((await t.call("GET", lh(tn, "/locks/sim-2"), { token: tn.token })).status).toBe(200);
+
+    await t.call("PUT", lh(tn, `/vendor-connections/${br.vcId}/refresh`), { token: tn.token });
+    const before = await changes();
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    expect((await t.call("GET", lh(tn, "/locks/sim-2"), { token: tn.token })).status).toBe(404);
+    expect((await t.call("GET", lh(tn, `/keys/${key.body.id}`), { token: tn.token })).body.state).toBe("revoked");
+    const feed = await changes(`?cursor=${before.body.cursor}`);
+    expect(feed.body.changes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: "key", keyId: key.body.id, state: "revoked" }),
+        expect.objectContaining({ kind: "lock", lockId: "sim-2", removed: true }),
+      ]),
+    );
+  });
+
+  it("state reports need a known state; reason is kept for error", async () => {
+    expect(
+      (
+        await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/state`, {
+          token: br.token,
+          body: { state: "exploded" },
+        })
+      ).status,
+    ).toBe(400);
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/state`, {
+      token: br.token,
+      body: { state: "error", reason: "invalid vendor credentials" },
+    });
+    const vc = await t.call("GET", lh(tn, `/vendor-connections/${br.vcId}`), { token: tn.token });
+    expect(vc.body.vendorConnection).toMatchObject({ state: "error", reason: "invalid vendor credentials" });
+  });
+
+  it("heartbeat sets online, lastSeen and version; silence for 90 s shows offline", async () => {
+    const hb = await t.call("POST", "/bridge/v1/heartbeat", {
+      token: br.token,
+      body: { version: "0.1.0", locksOnline: 2 },
+    });
+    expect(hb.status).toBe(204);
+    const list = await t.call("GET", lh(tn, "/bridges"), { token: tn.token });
+    expect(list.body.bridges[0]).toMatchObject({
+      id: br.bridgeId,
+      online: true,
+      version: "0.1.0",
+      locksOnline: 2,
+      lastSeen: "2027-01-15T08:00:00.000Z",
+    });
+    expect(JSON.stringify(list.body)).not.toContain(br.secret);
+    t.clock.advance(91_000);
+    const later = await t.call("GET", lh(tn, `/bridges/${br.bridgeId}`), { token: tn.token });
+    expect(later.body.online).toBe(false);
+  });
+});
+
+describe("bridge API: ingest", () => {
+  const event = (n: number, extra: Record<string, unknown> = {}) => ({
+    id: n.toString(16).padStart(32, "0"),
+    lockId: "sim-1",
+    seq: n,
+    ts: 1_800_000_000 + n,
+    type: "unlocked",
+    ...extra,
+  });
+
+  beforeEach(async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+  });
+
+  it("is idempotent: an event id seen twice is stored once", async () => {
+    const batch = {
+      events: [event(1), event(2)],
+      telemetry: [{ id: "cc".repeat(16), lockId: "sim-1", ts: 1_800_000_000, level: 80, mv: 2900, state: "ok" }],
+    };
+    const first = await t.call("POST", "/bridge/v1/ingest", { token: br.token, body: batch });
+    expect(first.body).toEqual({
+      events: { stored: 2, duplicates: 0 },
+      telemetry: { stored: 1, duplicates: 0 },
+      presence: { stored: 0 },
+    });
+    const retry = await t.call("POST", "/bridge/v1/ingest", {
+      token: br.token,
+      body: { ...batch, events: [event(1), event(2), event(3)] },
+    });
+    expect(retry.body).toEqual({
+      events: { stored: 1, duplicates: 2 },
+      telemetry: { stored: 0, duplicates: 1 },
+      presence: { stored: 0 },
+    });
+    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
+    expect(events.body.events).toHaveLength(3);
+  });
+
+  it("refuses a batch with a lock the bridge does not serve, naming the item, and stores nothing of it", async () => {
+    const res = await t.call("POST", "/bridge/v1/ingest", {
+      token: br.token,
+      body: { events: [event(1), event(2, { lockId: "someone-elses" })] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errorDescription).toContain("events.1.lockId");
+    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
+    expect(events.body.events).toHaveLength(0);
+  });
+
+  it("validates items: bad ids, types, oversize batches", async () => {
+    for (const bad of [
+      { events: [event(1, { id: "xyz" })] },
+      { events: [event(1, { type: "exploded" })] },
+      { events: [event(1, { seq: -1 })] },
+      { telemetry: [{ id: "cc".repeat(16), lockId: "sim-1", ts: 1, level: 101, mv: 1, state: "ok" }] },
+      { presence: [{ lockId: "sim-1", online: "yes", ts: 1 }] },
+      {
+        events: Array.from({ length: 600 }, (_, i) => event(i + 1)),
+        presence: Array.from({ length: 401 }, () => ({ lockId: "sim-1", online: true, ts: 1 })),
+      },
+    ]) {
+      const res = await t.call("POST", "/bridge/v1/ingest", { token: br.token, body: bad });
+      expect(res.status).toBe(400);
+    }
+    expect((await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events).toHaveLength(0);
+  });
+
+  it("links events to keys by cti, never across lock holders", async () => {
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567" },
+    });
+    const feed = await changes();
+    const cti = feed.body.changes.find((c: { kind: string }) => c.kind === "key").cti;
+    await t.call("POST", "/bridge/v1/ingest", {
+      token: br.token,
+      body: { events: [event(1, { key: cti }), event(2, { type: "denied", code: "expired", key: "ff".repeat(16) })] },
+    });
+    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
+    expect(events.body.events[1]).toMatchObject({
+      action: "unlocked",
+      keyId: key.body.id,
+      userId: "+4791234567",
+      lockId: "sim-1",
+      lockName: "sim-1",
+    });
+    expect(events.body.events[0]).toMatchObject({ action: "denied", keyId: null, userId: null, code: "expired" });
+  });
+});
+
+describe("issuer keys: rotation", () => {
+  it("rotating adds a key that signs from now on; the old one is retired once its tokens expired", async () => {
+    const before = await t.call("GET", lh(tn, "/issuer-keys"), { token: tn.token });
+    expect(before.body.issuerKeys).toHaveLength(1);
+    const rotated = await t.call("POST", lh(tn, "/issuer-keys/rotate"), { token: tn.token });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.active).toBe(true);
+    const after = await t.call("GET", lh(tn, "/issuer-keys"), { token: tn.token });
+    // the old key never signed a token, so it is retired at once
+    expect(
+      after.body.issuerKeys.map((k: { active: boolean; retired: string | null }) => [k.active, k.retired !== null]),
+    ).toEqual([
+      [false, true],
+      [true, false],
+    ]);
+    const feed = await changes();
+    const issuers = feed.body.changes.filter((c: { kind: string }) => c.kind === "issuer");
+    expect(issuers.map((c: { retired: boolean }) => c.retired)).toEqual([false, false, true]);
+    expect(JSON.stringify(after.body)).not.toMatch(/secret/i);
+  });
+});

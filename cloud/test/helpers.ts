@@ -1,0 +1,230 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { ManualClock } from "@latchkey/protocol";
+import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
+
+/** Deterministic randomness: SHA-256 in counter mode over a seed. */
+export function seededRandom(seed: string): (n: number) => Uint8Array {
+  let counter = 0;
+  let pool = Buffer.alloc(0);
+  return (n: number) => {
+    while (pool.length < n) {
+      pool = Buffer.concat([pool, createHash("sha256").update(`${seed}:${counter++}`).digest()]);
+    }
+    const out = new Uint8Array(pool.subarray(0, n));
+    pool = pool.subarray(n);
+    return out;
+  };
+}
+
+/** Captures pino's JSON lines. */
+export class LogCapture extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    for (const line of chunk.toString("utf8").split("\n")) {
+      if (!line.trim()) continue;
+      this.raw.push(line);
+      try {
+        this.lines.push(JSON.parse(line));
+      } catch {
+        // not JSON: kept in raw only
+      }
+    }
+    done();
+  }
+  text(): string {
+    return this.raw.join("\n");
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: test answers are read field by field
+export interface Answer<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface TestCloud {
+  cloud: RunningCloud;
+  clock: ManualClock;
+  dir: string;
+  logs: LogCapture;
+  // biome-ignore lint/suspicious/noExplicitAny: test answers are read field by field
+  call<T = any>(
+    method: string,
+    url: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string },
+  ): Promise<Answer<T>>;
+  close(): Promise<void>;
+}
+
+const open: TestCloud[] = [];
+
+export async function startTestCloud(options: Partial<CloudOptions> & { seed?: string } = {}): Promise<TestCloud> {
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "latchkey-cloud-test-"));
+  const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(1_800_000_000_000);
+  const logs = new LogCapture();
+  const { seed, settings, ...rest } = options;
+  const cloud = await startCloud({
+    dataDir: dir,
+    port: 0,
+    clock,
+    logLevel: "info",
+    logStream: logs,
+    random: seededRandom(seed ?? "cloud-test"),
+    masterKey: new Uint8Array(32).fill(7),
+    workerPollMs: 20,
+    webhookRetry: { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 5, timeoutMs: 5000 },
+    // Tests move the clock by days; access tokens outlive that unless a test asks otherwise.
+    settings: { accessTokenTtlSeconds: 365 * 86_400, ...settings },
+    ...rest,
+  });
+  let closed = false;
+  const t: TestCloud = {
+    cloud,
+    clock,
+    dir,
+    logs,
+    async call(method, url, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      let payload: string | undefined;
+      if (o.raw !== undefined) payload = o.raw;
+      else if (o.body !== undefined) {
+        payload = JSON.stringify(o.body);
+        headers["content-type"] ??= "application/json";
+      }
+      const res = await cloud.app.inject({
+        method: method as "GET",
+        url,
+        headers,
+        ...(payload !== undefined ? { payload } : {}),
+      });
+      let body: unknown = res.body;
+      try {
+        body = res.body === "" ? undefined : JSON.parse(res.body);
+      } catch {
+        // leave as text
+      }
+      return { status: res.statusCode, body, headers: res.headers } as Answer;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await cloud.close();
+      if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  open.push(t);
+  return t;
+}
+
+/** Closes every cloud a test started (use in afterEach). */
+export async function closeAll(): Promise<void> {
+  while (open.length > 0) await open.pop()!.close();
+}
+
+export interface Tenant {
+  integratorId: string;
+  clientId: string;
+  clientSecret: string;
+  token: string;
+  lockHolderId: string;
+}
+
+export async function integratorToken(
+  t: TestCloud,
+  clientId: string,
+  clientSecret: string,
+  scope = "integrator.admin",
+) {
+  const res = await t.call("POST", "/auth/v1/token", {
+    body: { grant_type: "client_credentials", client_id: clientId, client_secret: clientSecret, scope },
+  });
+  if (res.status !== 200) throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.access_token as string;
+}
+
+/** An integrator with a token and one lock holder (country NO). */
+export async function tenant(t: TestCloud, name = "Tenant"): Promise<Tenant> {
+  const creds = await t.cloud.bootstrap(name);
+  const token = await integratorToken(t, creds.clientId, creds.clientSecret);
+  const lh = await t.call("POST", "/integrators/v1/lock-holders", {
+    token,
+    body: { name: `${name} homes`, countryIso: "NO" },
+  });
+  if (lh.status !== 201) throw new Error(`lock holder: ${lh.status} ${JSON.stringify(lh.body)}`);
+  return { ...creds, token, lockHolderId: lh.body.id };
+}
+
+export const lh = (tn: Tenant, path = "") => `/integrators/v1/lock-holders/${tn.lockHolderId}${path}`;
+
+/** Creates a virtual vendor connection with `count` locks; answers the lock ids. */
+export async function virtualLocks(t: TestCloud, tn: Tenant, count = 2): Promise<{ vcId: string; lockIds: string[] }> {
+  const vc = await t.call("POST", lh(tn, "/vendor-connections"), {
+    token: tn.token,
+    body: { vendor: "virtual", locksToCreate: count },
+  });
+  if (vc.status !== 201) throw new Error(`vc: ${vc.status} ${JSON.stringify(vc.body)}`);
+  const locks = await t.call("GET", lh(tn, "/locks"), { token: tn.token });
+  const lockIds = (locks.body.locks as { id: string; vendorConnectionId: string }[])
+    .filter((l) => l.vendorConnectionId === vc.body.vendorConnection.id)
+    .map((l) => l.id);
+  return { vcId: vc.body.vendorConnection.id, lockIds };
+}
+
+export interface BridgeSetup {
+  bridgeId: string;
+  secret: string;
+  token: string;
+  vcId: string;
+}
+
+/** Registers a bridge, gets its token, and creates a `sim` connection served by it. */
+export async function bridgeWithConnection(
+  t: TestCloud,
+  tn: Tenant,
+  username = "site-a",
+  password = "pw-a",
+): Promise<BridgeSetup> {
+  const br = await t.call("POST", lh(tn, "/bridges"), { token: tn.token, body: { name: "gw" } });
+  if (br.status !== 201) throw new Error(`bridge: ${br.status} ${JSON.stringify(br.body)}`);
+  const tok = await t.call("POST", "/auth/v1/token", {
+    body: {
+      grant_type: "client_credentials",
+      client_id: br.body.bridgeId,
+      client_secret: br.body.secret,
+      scope: "bridge",
+    },
+  });
+  const vc = await t.call("POST", lh(tn, "/vendor-connections"), {
+    token: tn.token,
+    body: { vendor: "sim", username, password, bridgeId: br.body.bridgeId },
+  });
+  if (vc.status !== 201) throw new Error(`vc: ${vc.status} ${JSON.stringify(vc.body)}`);
+  return {
+    bridgeId: br.body.bridgeId,
+    secret: br.body.secret,
+    token: tok.body.access_token,
+    vcId: vc.body.vendorConnection.id,
+  };
+}
+
+/** Polls `check` until it is truthy or the deadline passes (no fixed sleeps). */
+export async function until<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

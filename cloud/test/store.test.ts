@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "@latchkey/protocol";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { IdGenerator } from "../src/security/ids.js";
+import { loadMasterKey } from "../src/security/master-key.js";
+import { Sealer } from "../src/security/secrets.js";
+import { MIGRATIONS } from "../src/store/sqlite/migrations.js";
+import { DATABASE_FILE, SqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import { seededRandom } from "./helpers.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-cloud-store-"));
+  dirs.push(dir);
+  return dir;
+};
+
+describe("SQLite store", () => {
+  it("migrates to the latest version, in WAL mode, and reopening changes nothing", async () => {
+    const dir = tempDir();
+    await new SqliteStore(dir).close();
+    await new SqliteStore(dir).close();
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+  });
+
+  it("refuses a database newer than it knows", async () => {
+    const dir = tempDir();
+    await new SqliteStore(dir).close();
+    const db = new Database(join(dir, DATABASE_FILE));
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    expect(() => new SqliteStore(dir)).toThrow(/newer than this cloud knows/);
+  });
+
+  it("a failed transaction leaves nothing half-written", async () => {
+    const store = new SqliteStore(tempDir());
+    const now = 1;
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.integrators.insert(
+          { id: "int_a", name: "A", createdAt: now },
+          { clientId: "cl_a", integratorId: "int_a", secretHash: "h", createdAt: now },
+        );
+        await tx.lockHolders.insert({
+          id: "lh_a",
+          integratorId: "int_a",
+          name: "A",
+          countryIso: null,
+          organizationId: null,
+          organizationIdSuffix: null,
+          createdAt: now,
+        });
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await store.transaction((tx) => tx.integrators.get("int_a"))).toBeUndefined();
+    expect(await store.transaction((tx) => tx.lockHolders.get("lh_a"))).toBeUndefined();
+    // and the store still works
+    await store.transaction((tx) =>
+      tx.integrators.insert(
+        { id: "int_b", name: "B", createdAt: now },
+        { clientId: "cl_b", integratorId: "int_b", secretHash: "h", createdAt: now },
+      ),
+    );
+    expect((await store.transaction((tx) => tx.integrators.get("int_b")))?.name).toBe("B");
+    await store.close();
+  });
+
+  it("transactions run one at a time even when their callbacks await", async () => {
+    const store = new SqliteStore(tempDir());
+    const order: string[] = [];
+    await Promise.all(
+      ["x", "y", "z"].map((name) =>
+        store.transaction(async (tx) => {
+          order.push(`${name}:start`);
+          await tx.integrators.get(name);
+          await new Promise((r) => setImmediate(r));
+          order.push(`${name}:end`);
+        }),
+      ),
+    );
+    expect(order).toEqual(["x:start", "x:end", "y:start", "y:end", "z:start", "z:end"]);
+    await store.close();
+  });
+});
+
+describe("secrets at rest", () => {
+  it("seals with AES-256-GCM bound to the record; tampering or another record fails", () => {
+    const sealer = new Sealer(new Uint8Array(32).fill(1), seededRandom("seal"));
+    const sealed = sealer.seal(new Uint8Array([1, 2, 3]), "issuer-key:aa");
+    expect([...sealer.open(sealed, "issuer-key:aa")]).toEqual([1, 2, 3]);
+    expect(() => sealer.open(sealed, "issuer-key:bb")).toThrow();
+    const parts = sealed.split(".");
+    parts[2] = Buffer.from("zzz").toString("base64url");
+    expect(() => sealer.open(parts.join("."), "issuer-key:aa")).toThrow();
+    expect(() => new Sealer(new Uint8Array(31), seededRandom("x")).seal(new Uint8Array(1), "c")).toThrow();
+  });
+
+  it("creates the master key file with mode 0600, reuses it, and takes LATCHKEY_MASTER_KEY when set", () => {
+    const dir = tempDir();
+    const key = loadMasterKey(dir, seededRandom("mk"));
+    expect(statSync(join(dir, "master.key")).mode & 0o777).toBe(0o600);
+    expect(Buffer.from(loadMasterKey(dir, seededRandom("other"))).equals(Buffer.from(key))).toBe(true);
+    const fromEnv = loadMasterKey(dir, seededRandom("mk"), "ab".repeat(32));
+    expect(Buffer.from(fromEnv).toString("hex")).toBe("ab".repeat(32));
+    expect(() => loadMasterKey(dir, seededRandom("mk"), "short")).toThrow(/LATCHKEY_MASTER_KEY/);
+  });
+});
+
+describe("ids", () => {
+  it("sort by creation, also within one millisecond and when the clock steps back", () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const ids = new IdGenerator(clock, seededRandom("ids"));
+    const made: string[] = [];
+    for (let i = 0; i < 50; i++) made.push(ids.next("key"));
+    clock.advance(1);
+    made.push(ids.next("key"));
+    clock.advance(-10);
+    made.push(ids.next("key"));
+    expect([...made].sort()).toEqual(made);
+    expect(new Set(made).size).toBe(made.length);
+    for (const id of made) expect(id).toMatch(/^key_[0-9a-hjkmnp-tv-z]{26}$/);
+  });
+});
