@@ -3,13 +3,12 @@ import { defineConfig } from "vitest/config";
 
 // Tests import the workspace packages from source, so a change in protocol/ is seen without a rebuild.
 // Spawned processes (bins) still run the built dist/, which `npm test` builds first with `tsc -b`.
-const src = (pkg: string) => fileURLToPath(new URL(`./${pkg}/src/index.ts`, import.meta.url));
-const alias = {
-  "@latchkey/protocol": src("protocol"),
-  "@latchkey/lock-sim": src("lock-sim"),
-  "@latchkey/bridge": src("bridge"),
-  "@latchkey/cloud": src("cloud"),
-};
+const root = fileURLToPath(new URL(".", import.meta.url));
+const alias = [
+  // `@latchkey/<pkg>/bench` is each package's benchmark entry; `@latchkey/<pkg>` its public API.
+  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/src/bench/index.ts` },
+  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)$/, replacement: `${root}$1/src/index.ts` },
+];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
   resolve: { alias },

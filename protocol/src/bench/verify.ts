@@ -22,7 +22,7 @@ export interface VerifyBenchResult {
 function opsPerSecond(fn: () => void, minMs: number): number {
   let n = 0;
   const start = process.hrtime.bigint();
-  const deadline = start + BigInt(minMs) * 1_000_000n;
+  const deadline = start + BigInt(Math.round(minMs * 1_000_000));
   let now = start;
   while (now < deadline) {
     for (let i = 0; i < 50; i++) fn();

@@ -1,0 +1,60 @@
+/** One row of bench/results.json (issue 9): a figure beside its same-run baseline, as a ratio, against a target. */
+export interface BenchRow {
+  name: string;
+  value: number;
+  unit: string;
+  /** The raw baseline measured in the same run, or null where none applies. */
+  baseline: number | null;
+  /** value / baseline (or baseline / value for "lower is better" figures), null without a baseline. */
+  ratio: number | null;
+  /** The target in words, e.g. "ratio >= 0.9". */
+  target: string;
+  met: boolean;
+  /** How to reproduce this row alone. */
+  command: string;
+  /** Anything a reader needs to interpret the figure: sizes, rounds, what the baseline is. */
+  note?: string;
+}
+
+export interface BenchContext {
+  /** Tiny sizes, for the smoke run in `npm test`. */
+  smoke: boolean;
+  /** PostgreSQL for the rows that compare stores; absent = SQLite only. */
+  databaseUrl?: string;
+  log(message: string): void;
+}
+
+export interface BenchSuite {
+  /** Row names this suite produces; `--only <name>` selects a suite by any of them. */
+  names: string[];
+  run(ctx: BenchContext): Promise<BenchRow[]>;
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
+export const command = (name: string) => `npm run bench -- --only ${name}`;
+
+export function markdownTable(rows: BenchRow[]): string {
+  const fmt = (n: number | null) =>
+    n === null ? "—" : Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toFixed(3);
+  const lines = [
+    "| figure | value | unit | baseline (same run) | ratio | target | met |",
+    "|---|---:|---|---:|---:|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${fmt(r.value)} | ${r.unit} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${r.target} | ${r.met ? "yes" : "**no**"} |`,
+    ),
+  ];
+  return lines.join("\n");
+}
