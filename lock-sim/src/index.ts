@@ -1,1 +1,41 @@
-export {};
+export { BleTimeoutError, type ConnectOptions, connectToLock, LockSession } from "./ble/central.js";
+export {
+  encodeGatewayCommand,
+  GATEWAY_AUTH_CONTEXT,
+  gatewayAuthMessage,
+  gatewayMac,
+} from "./ble/gateway-auth.js";
+export { BleUnavailableError, loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
+export {
+  type AdvertisementHandle,
+  type VirtualPeripheral,
+  VirtualRadio,
+  type VirtualRadioOptions,
+} from "./ble/virtual-radio.js";
+export { runLockSimCli } from "./cli/lock-sim.js";
+export { FlashError } from "./flash/flash-file.js";
+export { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "./fleet/fleet.js";
+export type { BatteryOptions, BatteryReading } from "./lock/battery.js";
+export { CLOCK_UNSET } from "./lock/firmware.js";
+export { type LockOptions, LockOptionsError } from "./lock/options.js";
+export type { DriftOptions } from "./lock/rtc.js";
+export type { EventMatch, SimLock } from "./lock/sim-lock.js";
+export { startLock } from "./lock/start-lock.js";
+export {
+  AppApiClient,
+  AppApiError,
+  type AppKey,
+  type AppKeys,
+  type DeviceRegistration,
+  type VerificationStarted,
+} from "./phone/app-api-client.js";
+export {
+  Phone,
+  PhoneError,
+  type PhoneKey,
+  type PhoneOptions,
+  type UnlockOptions,
+  type UnlockOutcome,
+} from "./phone/phone.js";
+export { type RandomSource, seededRandom, systemRandom } from "./random.js";
+export type { WaitOptions } from "./wait.js";

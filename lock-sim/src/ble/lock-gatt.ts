@@ -1,0 +1,115 @@
+import {
+  ADVERTISED_NAME_PREFIX,
+  type Command,
+  type CommandResult,
+  chunkMessage,
+  DEFAULT_ATT_MTU,
+  decodeCommand,
+  encodeCommandResult,
+  FrameAssembler,
+} from "@latchkey/protocol";
+import type { Logger } from "pino";
+import type { LockFirmware } from "../lock/firmware.js";
+import { commandIdOf } from "../mqtt/lock-link.js";
+import { gatewayMac, isGatewayCommand, macMatches, readGatewayAuth } from "./gateway-auth.js";
+
+/**
+ * The lock's GATT service (protocol/ble/gatt.ts), independent of the radio that carries it: a virtual radio in tests,
+ * bleno on real hardware. Per connection it reassembles command frames, runs the command through the firmware, and
+ * sends the framed result as notifications on `result`.
+ */
+export class LockGattServer {
+  readonly localName: string;
+
+  constructor(
+    readonly firmware: LockFirmware,
+    /** The lock's broker password: the key of gateway commands over BLE. Absent: gateway commands are refused. */
+    private readonly gatewayKey: string | undefined,
+    private readonly logger: Logger,
+  ) {
+    this.localName = `${ADVERTISED_NAME_PREFIX}${firmware.lockId}`;
+  }
+
+  /** The `info` characteristic: the lock id as UTF-8. */
+  info(): Uint8Array {
+    return new TextEncoder().encode(this.firmware.lockId);
+  }
+
+  openConnection(mtu: number = DEFAULT_ATT_MTU): GattConnection {
+    return new GattConnection(this, mtu);
+  }
+
+  /** One whole command message from a central. */
+  handleMessage(raw: Uint8Array): CommandResult {
+    let cmd: Command;
+    try {
+      cmd = decodeCommand(raw);
+    } catch (e) {
+      return { id: commandIdOf(raw), ok: false, code: "invalid_command", message: (e as Error).message };
+    }
+    if (isGatewayCommand(cmd)) {
+      const refusal = this.checkGateway(cmd, raw);
+      if (refusal !== null) {
+        this.logger.warn({ lock: this.firmware.lockId, type: cmd.type }, "unauthenticated gateway command refused");
+        return { id: cmd.id, ok: false, code: "bad_proof", message: refusal };
+      }
+    }
+    return this.firmware.handleCommand(cmd);
+  }
+
+  private checkGateway(cmd: Extract<Command, { type: "sync" | "events" }>, raw: Uint8Array): string | null {
+    if (this.gatewayKey === undefined)
+      return "this lock has no gateway key, so it takes sync and events only over MQTT";
+    const auth = readGatewayAuth(raw);
+    if (auth === null) return "gateway commands over BLE must carry a nonce and a mac";
+    const nonce = this.firmware.consumeNonce(auth.nonce);
+    if (nonce !== "ok") return nonce === "expired" ? "the challenge expired" : "unknown or reused challenge";
+    const expected = gatewayMac(this.gatewayKey, this.firmware.lockId, auth.nonce, cmd);
+    return macMatches(expected, auth.mac) ? null : "the gateway mac does not verify";
+  }
+}
+
+export class GattConnection {
+  private readonly assembler = new FrameAssembler();
+  private notifier: ((frame: Uint8Array) => void) | null = null;
+  private open = true;
+
+  constructor(
+    private readonly server: LockGattServer,
+    private mtu: number,
+  ) {}
+
+  setMtu(mtu: number): void {
+    this.mtu = mtu;
+  }
+
+  /** The central (un)subscribed to `result`. */
+  subscribe(notify: ((frame: Uint8Array) => void) | null): void {
+    this.notifier = notify;
+  }
+
+  /** A frame written to `command`. */
+  write(frame: Uint8Array): void {
+    if (!this.open) return;
+    let message: Uint8Array | null;
+    try {
+      message = this.assembler.push(frame);
+    } catch (e) {
+      this.reply({ id: "unknown", ok: false, code: "invalid_command", message: (e as Error).message });
+      return;
+    }
+    if (message !== null) this.reply(this.server.handleMessage(message));
+  }
+
+  private reply(result: CommandResult): void {
+    const notify = this.notifier;
+    if (notify === null) return; // nobody listens: a real lock would have nowhere to send it either
+    for (const frame of chunkMessage(encodeCommandResult(result), this.mtu)) notify(frame);
+  }
+
+  close(): void {
+    this.open = false;
+    this.notifier = null;
+    this.assembler.reset();
+  }
+}

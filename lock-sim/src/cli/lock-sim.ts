@@ -1,0 +1,233 @@
+import { readFileSync } from "node:fs";
+import { fromHex, isValidLockId, type TrustedIssuer, TrustStore } from "@latchkey/protocol";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { type Logger, pino } from "pino";
+import { FlashError } from "../flash/flash-file.js";
+import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
+
+/**
+ * latchkey-lock-sim: N simulated locks in one process (DESIGN.md section 5).
+ *   latchkey-lock-sim --count N --mqtt URL [--site-secret S | --password-file F] [--prefix sim-lock-] [--data DIR]
+ *                     [--topic-prefix latchkey] [--telemetry-interval 60] [--connect-rate 100] [--trust kid=x …]
+ * Prints the lock ids (one a line) on standard output, logs (pino JSON) on standard error, stops cleanly on SIGINT
+ * or SIGTERM (every lock publishes `offline`). Exit codes: 0 stopped, 1 failed while running, 2 usage error.
+ */
+export class UsageError extends Error {}
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Where pino writes (default standard error). */
+  log?: NodeJS.WritableStream;
+}
+
+interface Parsed {
+  count: number;
+  mqtt: string;
+  siteSecret?: string;
+  passwordFile?: string;
+  prefix: string;
+  data: string;
+  topicPrefix: string;
+  telemetryInterval: number;
+  connectRate: number;
+  trust: TrustedIssuer[];
+  logLevel: string;
+}
+
+const positiveInt = (flag: string, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new InvalidArgumentError(`${flag} must be a whole number from 1 to ${max}`);
+  }
+  return n;
+};
+
+const nonNegative = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`${flag} must be a number ≥ 0`);
+  return n;
+};
+
+function trustArg(value: string, previous: TrustedIssuer[]): TrustedIssuer[] {
+  const [kidHex, keyHex, extra] = value.split("=");
+  let issuer: TrustedIssuer;
+  try {
+    if (kidHex === undefined || keyHex === undefined || extra !== undefined) throw new Error("shape");
+    issuer = { kid: fromHex(kidHex), publicKey: fromHex(keyHex) };
+    new TrustStore([issuer]);
+  } catch {
+    throw new InvalidArgumentError("--trust must be <kid-hex>=<ed25519-public-key-hex> with a valid key");
+  }
+  return [...previous, issuer];
+}
+
+function program(io: Io, run: (p: Parsed) => Promise<void>): Command {
+  return new Command("latchkey-lock-sim")
+    .description("simulated latchkey locks: N locks in one process on one MQTT broker")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .requiredOption("--count <n>", "number of locks", positiveInt("--count", 100_000))
+    .requiredOption("--mqtt <url>", "broker URL, e.g. mqtt://127.0.0.1:1883")
+    .option("--site-secret <secret>", "derive each lock's broker password (or set LATCHKEY_SITE_SECRET)")
+    .option("--password-file <file>", "per-lock passwords: JSON {lockId: password} or lines `<lockId> <password>`")
+    .option("--prefix <prefix>", "lock id prefix", "sim-lock-")
+    .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
+    .option("--topic-prefix <prefix>", "MQTT topic prefix", "latchkey")
+    .option(
+      "--telemetry-interval <seconds>",
+      "seconds between battery reports per lock (0: off)",
+      nonNegative("--telemetry-interval"),
+      60,
+    )
+    .option("--connect-rate <n>", "locks started per second", positiveInt("--connect-rate", 100_000), 100)
+    .option("--trust <kid=key>", "factory issuer key, hex (repeatable)", trustArg, [] as TrustedIssuer[])
+    .option("--log-level <level>", "pino level", "info")
+    .action(async (opts: Parsed) => run(opts));
+}
+
+function readPasswords(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(
+      `--password-file: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  const map = new Map<string, string>();
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    let o: unknown;
+    try {
+      o = JSON.parse(trimmed);
+    } catch (e) {
+      throw new UsageError(`--password-file: ${path} is not valid JSON: ${(e as Error).message}`);
+    }
+    for (const [id, pw] of Object.entries(o as Record<string, unknown>)) {
+      if (!isValidLockId(id) || typeof pw !== "string" || pw.length === 0) {
+        throw new UsageError(`--password-file: entry "${id}" must map a lock id to a non-empty password`);
+      }
+      map.set(id, pw);
+    }
+    return map;
+  }
+  trimmed.split(/\r?\n/).forEach((line, i) => {
+    const l = line.trim();
+    if (l === "" || l.startsWith("#")) return;
+    const m = /^(\S+)(?:\s+|=)(\S+)$/.exec(l);
+    if (m === null || !isValidLockId(m[1]))
+      throw new UsageError(`--password-file: line ${i + 1} is not "<lockId> <password>"`);
+    map.set(m[1]!, m[2]!);
+  });
+  return map;
+}
+
+function checkUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--mqtt: "${url}" is not a URL (e.g. mqtt://127.0.0.1:1883)`);
+  }
+  if (!["mqtt:", "mqtts:", "tcp:", "ssl:", "tls:", "ws:", "wss:"].includes(parsed.protocol)) {
+    throw new UsageError(`--mqtt: protocol ${parsed.protocol} is not one of mqtt:, mqtts:, ws:, wss:`);
+  }
+}
+
+/** Runs the CLI until a signal stops it; answers the exit code and never throws. */
+export async function runLockSimCli(
+  argv: string[],
+  io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) },
+  signals: NodeJS.EventEmitter = process,
+): Promise<number> {
+  let fleet: Fleet | null = null;
+  let logger: Logger | null = null;
+  const run = async (p: Parsed) => {
+    checkUrl(p.mqtt);
+    const siteSecret = p.siteSecret ?? process.env.LATCHKEY_SITE_SECRET;
+    if (siteSecret !== undefined && p.passwordFile !== undefined) {
+      throw new UsageError("use either --site-secret (or LATCHKEY_SITE_SECRET) or --password-file, not both");
+    }
+    if (siteSecret !== undefined && Buffer.byteLength(siteSecret) < 16) {
+      throw new UsageError("--site-secret must be at least 16 bytes");
+    }
+    const ids = fleetLockIds(p.count, p.prefix);
+    for (const id of [ids[0], ids.at(-1)]) {
+      if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
+    }
+    const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+    if (!levels.includes(p.logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(", ")}`);
+    logger = pino({ level: p.logLevel, base: { name: "latchkey-lock-sim" } }, io.log ?? process.stderr);
+    const options: FleetOptions = {
+      count: p.count,
+      mqttUrl: p.mqtt,
+      prefix: p.prefix,
+      dataDir: p.data,
+      topicPrefix: p.topicPrefix,
+      telemetryIntervalSeconds: p.telemetryInterval,
+      connectRatePerSecond: p.connectRate,
+      logger,
+    };
+    if (siteSecret !== undefined) options.siteSecret = siteSecret;
+    if (p.passwordFile !== undefined) options.passwords = readPasswords(p.passwordFile);
+    if (p.trust.length > 0) options.trust = p.trust;
+    if (siteSecret === undefined && p.passwordFile === undefined) {
+      logger.warn("no --site-secret or --password-file: locks log in with their id and no password");
+    }
+
+    let wake: (() => void) | null = null;
+    const stopped = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const onSignal = (signal: string) => {
+      logger?.info({ signal }, "stopping");
+      signals.removeListener("SIGINT", onSignal);
+      signals.removeListener("SIGTERM", onSignal);
+      if (signals === process) {
+        // a second signal while stopping: leave at once
+        signals.once("SIGINT", () => process.exit(130));
+        signals.once("SIGTERM", () => process.exit(143));
+      }
+      wake?.();
+    };
+    signals.on("SIGINT", onSignal);
+    signals.on("SIGTERM", onSignal);
+    try {
+      for (const id of fleetLockIds(p.count, p.prefix)) io.out(id);
+      fleet = await startFleet(options);
+      const current = fleet;
+      current
+        .whenOnline(3_600_000)
+        .then(() => logger?.info({ locks: current.ids.length }, "all locks online"))
+        .catch(() => {});
+      await stopped;
+      await current.stop();
+      logger.info("stopped");
+    } finally {
+      signals.removeListener("SIGINT", onSignal);
+      signals.removeListener("SIGTERM", onSignal);
+    }
+  };
+
+  try {
+    await program(io, run).parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.help" ? 0 : 2;
+    }
+    await (fleet as Fleet | null)?.stop().catch(() => {});
+    if (e instanceof UsageError || e instanceof FleetOptionsError) {
+      io.err(`latchkey-lock-sim: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof FlashError) {
+      io.err(`latchkey-lock-sim: --data: ${e.message}`);
+      return 1;
+    }
+    io.err(`latchkey-lock-sim: ${(e as Error)?.message ?? String(e)}`);
+    return 1;
+  }
+}

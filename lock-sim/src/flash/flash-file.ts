@@ -1,0 +1,175 @@
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * The lock's flash: one SQLite file per data directory (`<dataDir>/flash.db`), partitioned by lock id.
+ *
+ * Why SQLite and not a file per lock: every state change a firmware makes (next event seq, the ring buffer, the
+ * revocation list, the sync version) must land together or not at all, and a transaction gives that with no hand-made
+ * write-ahead log. Why one file per directory and not per lock: an open SQLite connection costs about 200 KB, so 1,000
+ * locks each with their own file would need 200 MB; locks started on the same directory in one process share one
+ * connection. WAL with synchronous=NORMAL survives the process being killed at any point (power loss of the
+ * simulated lock); EXCLUSIVE locking keeps a second process from running the same locks from the same flash.
+ */
+const SCHEMA_VERSION = 1;
+const CHECKPOINT_INTERVAL_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS lock_state (
+  lock TEXT PRIMARY KEY,
+  next_seq INTEGER NOT NULL,
+  sync_version INTEGER NOT NULL,
+  dropped_total INTEGER NOT NULL,
+  clock_set INTEGER NOT NULL,
+  rtc_anchor_ms INTEGER NOT NULL,
+  base_anchor_ms INTEGER NOT NULL,
+  rtc_floor_ms INTEGER NOT NULL,
+  battery_charge REAL NOT NULL,
+  battery_idle_anchor_ms INTEGER NOT NULL,
+  battery_state TEXT NOT NULL,
+  actuator_state TEXT NOT NULL,
+  jam_fault INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+  lock TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id BLOB NOT NULL,
+  ts INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  key BLOB,
+  code TEXT,
+  dropped INTEGER NOT NULL DEFAULT 0,
+  v INTEGER,
+  PRIMARY KEY (lock, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS issuers (
+  lock TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('factory', 'sync')),
+  kid BLOB NOT NULL,
+  x BLOB NOT NULL,
+  PRIMARY KEY (lock, source, kid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked (
+  lock TEXT NOT NULL,
+  cti BLOB NOT NULL,
+  PRIMARY KEY (lock, cti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS grants (
+  lock TEXT NOT NULL,
+  cti BLOB NOT NULL,
+  sub TEXT NOT NULL,
+  nbf INTEGER NOT NULL,
+  exp INTEGER NOT NULL,
+  PRIMARY KEY (lock, cti)
+) WITHOUT ROWID;
+`;
+
+export class FlashError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FlashError";
+  }
+}
+
+const openFiles = new Map<string, FlashFile>();
+
+export class FlashFile {
+  readonly path: string;
+  readonly db: Database.Database;
+  private refs = 0;
+  private readonly partitions = new Set<string>();
+  private readonly checkpointTimer: NodeJS.Timeout;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+    // The WAL is folded into the database (the step that syncs to disk) on a timer, not by whichever commit happens to
+    // cross the threshold: an unlock never waits for it.
+    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+    this.checkpointTimer.unref();
+  }
+
+  private checkpoint(): void {
+    try {
+      this.db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // a checkpoint that cannot run now runs next time; commits are durable in the WAL either way
+    }
+  }
+
+  private close(): void {
+    clearInterval(this.checkpointTimer);
+    openFiles.delete(resolve(this.path, ".."));
+    this.db.close();
+  }
+
+  /** Opens (or shares, within this process) the flash file of a data directory. */
+  static open(dataDir: string): FlashFile {
+    const dir = resolve(dataDir);
+    let file = openFiles.get(dir);
+    if (file === undefined) {
+      file = new FlashFile(join(dir, "flash.db"), openDatabase(dir));
+      openFiles.set(dir, file);
+    }
+    file.refs++;
+    return file;
+  }
+
+  /** Claims one lock's partition; a lock id runs at most once per flash. */
+  claim(lockId: string): void {
+    if (this.partitions.has(lockId)) {
+      throw new FlashError(`lock "${lockId}" is already running on the flash at ${this.path}`);
+    }
+    this.partitions.add(lockId);
+  }
+
+  /** Gives a partition back; the connection closes with the last one. */
+  release(lockId: string): void {
+    if (!this.partitions.delete(lockId)) return;
+    this.refs--;
+    if (this.refs === 0) this.close();
+  }
+
+  /** Drops a reference taken by `open` when `claim` failed. */
+  abandon(): void {
+    this.refs--;
+    if (this.refs === 0) this.close();
+  }
+}
+
+function openDatabase(dir: string): Database.Database {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new FlashError(`cannot create the data directory ${dir}: ${(e as Error).message}`);
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(join(dir, "flash.db"), { timeout: 0 });
+  } catch (e) {
+    throw new FlashError(`cannot open ${join(dir, "flash.db")}: ${(e as Error).message}`);
+  }
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("cache_size = -256");
+    db.pragma("wal_autocheckpoint = 0");
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new FlashError(`${join(dir, "flash.db")} was written by a newer lock-sim (schema ${version})`);
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    return db;
+  } catch (e) {
+    db.close();
+    if (e instanceof FlashError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === "SQLITE_BUSY") {
+      throw new FlashError(`the flash at ${join(dir, "flash.db")} is in use by another process`);
+    }
+    throw new FlashError(`cannot use ${join(dir, "flash.db")}: ${(e as Error).message}`);
+  }
+}

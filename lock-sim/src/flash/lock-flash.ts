@@ -1,0 +1,359 @@
+import type { BatteryState, LockEvent, LockEventType, LockState, SyncGrant, SyncIssuer } from "@latchkey/protocol";
+import type Database from "better-sqlite3";
+import { FlashError, FlashFile } from "./flash-file.js";
+
+/** What a lock keeps across restarts besides its events and key material. */
+export interface LockRecord {
+  nextSeq: number;
+  syncVersion: number;
+  droppedTotal: number;
+  clock: ClockRecord;
+  battery: BatteryRecord;
+  actuator: ActuatorRecord;
+}
+
+export interface ClockRecord {
+  set: boolean;
+  /** RTC reading (ms) at the moment it was last set ... */
+  rtcAnchorMs: number;
+  /** ... and the base clock reading at that moment: the RTC runs from there at its drift rate. */
+  baseAnchorMs: number;
+  /** The RTC never reads less than this (it only moves forward once set). */
+  floorMs: number;
+}
+
+export interface BatteryRecord {
+  /** Charge in percent, fractional: the level reported is its rounded value. */
+  charge: number;
+  /** Base clock reading up to which idle drain has been applied. */
+  idleAnchorMs: number;
+  state: BatteryState;
+}
+
+export interface ActuatorRecord {
+  state: LockState;
+  jamFault: boolean;
+}
+
+export type EventDraft = Omit<LockEvent, "seq" | "lock" | "dropped">;
+
+/** What appending an event did to the ring buffer. */
+export interface AppendResult {
+  event: LockEvent;
+  /** Events dropped to make room, and the buffered event that now carries the count. */
+  dropped: { seq: number; creditedSeq: number; creditedDropped: number }[];
+}
+
+interface EventRow {
+  seq: number;
+  id: Buffer;
+  ts: number;
+  type: string;
+  key: Buffer | null;
+  code: string | null;
+  dropped: number;
+  v: number | null;
+}
+
+interface StateRow {
+  next_seq: number;
+  sync_version: number;
+  dropped_total: number;
+  clock_set: number;
+  rtc_anchor_ms: number;
+  base_anchor_ms: number;
+  rtc_floor_ms: number;
+  battery_charge: number;
+  battery_idle_anchor_ms: number;
+  battery_state: string;
+  actuator_state: string;
+  jam_fault: number;
+}
+
+/** Prepared once per flash file and shared by every lock on it (statements cost memory, and there may be 1,000 locks). */
+function prepare(db: Database.Database) {
+  return {
+    getState: db.prepare<[string], StateRow>("SELECT * FROM lock_state WHERE lock = ?"),
+    insertState: db.prepare(
+      `INSERT INTO lock_state VALUES (@lock, @next_seq, @sync_version, @dropped_total, @clock_set, @rtc_anchor_ms,
+        @base_anchor_ms, @rtc_floor_ms, @battery_charge, @battery_idle_anchor_ms, @battery_state, @actuator_state, @jam_fault)`,
+    ),
+    bumpSeq: db.prepare(
+      "UPDATE lock_state SET next_seq = next_seq + 1, rtc_floor_ms = MAX(rtc_floor_ms, ?) WHERE lock = ?",
+    ),
+    addDropped: db.prepare("UPDATE lock_state SET dropped_total = dropped_total + ? WHERE lock = ?"),
+    setSyncVersion: db.prepare("UPDATE lock_state SET sync_version = ? WHERE lock = ?"),
+    setClock: db.prepare(
+      "UPDATE lock_state SET clock_set = ?, rtc_anchor_ms = ?, base_anchor_ms = ?, rtc_floor_ms = ? WHERE lock = ?",
+    ),
+    setBattery: db.prepare(
+      "UPDATE lock_state SET battery_charge = ?, battery_idle_anchor_ms = ?, battery_state = ? WHERE lock = ?",
+    ),
+    setActuator: db.prepare("UPDATE lock_state SET actuator_state = ?, jam_fault = ? WHERE lock = ?"),
+    insertEvent: db.prepare(
+      "INSERT INTO events (lock, seq, id, ts, type, key, code, dropped, v) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    ),
+    countEvents: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM events WHERE lock = ?"),
+    oldestEvents: db.prepare<[string, number], { seq: number; dropped: number }>(
+      "SELECT seq, dropped FROM events WHERE lock = ? ORDER BY seq LIMIT ?",
+    ),
+    nextEventAfter: db.prepare<[string, number], { seq: number; dropped: number }>(
+      "SELECT seq, dropped FROM events WHERE lock = ? AND seq > ? ORDER BY seq LIMIT 1",
+    ),
+    setEventDropped: db.prepare("UPDATE events SET dropped = ? WHERE lock = ? AND seq = ?"),
+    deleteEvent: db.prepare("DELETE FROM events WHERE lock = ? AND seq = ?"),
+    deleteEventsThrough: db.prepare("DELETE FROM events WHERE lock = ? AND seq <= ?"),
+    eventsAfter: db.prepare<[string, number, number], EventRow>(
+      "SELECT seq, id, ts, type, key, code, dropped, v FROM events WHERE lock = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    issuers: db.prepare<[string, string], { kid: Buffer; x: Buffer }>(
+      "SELECT kid, x FROM issuers WHERE lock = ? AND source = ? ORDER BY kid",
+    ),
+    clearIssuers: db.prepare("DELETE FROM issuers WHERE lock = ? AND source = ?"),
+    insertIssuer: db.prepare("INSERT OR REPLACE INTO issuers (lock, source, kid, x) VALUES (?, ?, ?, ?)"),
+    revoked: db.prepare<[string], { cti: Buffer }>("SELECT cti FROM revoked WHERE lock = ? ORDER BY cti"),
+    clearRevoked: db.prepare("DELETE FROM revoked WHERE lock = ?"),
+    insertRevoked: db.prepare("INSERT OR IGNORE INTO revoked (lock, cti) VALUES (?, ?)"),
+    grants: db.prepare<[string], { cti: Buffer; sub: string; nbf: number; exp: number }>(
+      "SELECT cti, sub, nbf, exp FROM grants WHERE lock = ? ORDER BY cti",
+    ),
+    clearGrants: db.prepare("DELETE FROM grants WHERE lock = ?"),
+    insertGrant: db.prepare("INSERT OR REPLACE INTO grants (lock, cti, sub, nbf, exp) VALUES (?, ?, ?, ?, ?)"),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+const statementCache = new WeakMap<Database.Database, Statements>();
+
+function statementsFor(db: Database.Database): Statements {
+  let s = statementCache.get(db);
+  if (s === undefined) {
+    s = prepare(db);
+    statementCache.set(db, s);
+  }
+  return s;
+}
+
+const bytes = (b: Buffer | null | undefined): Uint8Array | undefined =>
+  b == null ? undefined : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+function rowToEvent(lock: string, row: EventRow): LockEvent {
+  const event: LockEvent = { id: bytes(row.id)!, lock, seq: row.seq, ts: row.ts, type: row.type as LockEventType };
+  if (row.key !== null) event.key = bytes(row.key)!;
+  if (row.code !== null) event.code = row.code;
+  if (row.dropped > 0) event.dropped = row.dropped;
+  if (row.v !== null) event.v = row.v;
+  return event;
+}
+
+/** One lock's partition of a flash file: everything the firmware persists, each change committed on its own. */
+export class LockFlash {
+  private readonly s: Statements;
+  private released = false;
+  /** Events in the ring buffer, kept in memory so an append costs no COUNT over the table. */
+  private buffered: number;
+
+  private constructor(
+    private readonly file: FlashFile,
+    readonly lockId: string,
+  ) {
+    this.s = statementsFor(file.db);
+    this.buffered = this.s.countEvents.get(lockId)!.n;
+  }
+
+  /** Opens the lock's partition, writing `initial` on first boot. */
+  static open(dataDir: string, lockId: string, initial: () => LockRecord): { flash: LockFlash; record: LockRecord } {
+    const file = FlashFile.open(dataDir);
+    try {
+      file.claim(lockId);
+    } catch (e) {
+      file.abandon();
+      throw e;
+    }
+    const flash = new LockFlash(file, lockId);
+    try {
+      return { flash, record: flash.loadOrCreate(initial) };
+    } catch (e) {
+      flash.release();
+      throw e instanceof FlashError ? e : new FlashError(`cannot read the flash of ${lockId}: ${(e as Error).message}`);
+    }
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  private loadOrCreate(initial: () => LockRecord): LockRecord {
+    const row = this.s.getState.get(this.lockId);
+    if (row === undefined) {
+      const record = initial();
+      this.s.insertState.run({
+        lock: this.lockId,
+        next_seq: record.nextSeq,
+        sync_version: record.syncVersion,
+        dropped_total: record.droppedTotal,
+        clock_set: record.clock.set ? 1 : 0,
+        rtc_anchor_ms: record.clock.rtcAnchorMs,
+        base_anchor_ms: record.clock.baseAnchorMs,
+        rtc_floor_ms: record.clock.floorMs,
+        battery_charge: record.battery.charge,
+        battery_idle_anchor_ms: record.battery.idleAnchorMs,
+        battery_state: record.battery.state,
+        actuator_state: record.actuator.state,
+        jam_fault: record.actuator.jamFault ? 1 : 0,
+      });
+      return record;
+    }
+    return {
+      nextSeq: row.next_seq,
+      syncVersion: row.sync_version,
+      droppedTotal: row.dropped_total,
+      clock: {
+        set: row.clock_set === 1,
+        rtcAnchorMs: row.rtc_anchor_ms,
+        baseAnchorMs: row.base_anchor_ms,
+        floorMs: row.rtc_floor_ms,
+      },
+      battery: {
+        charge: row.battery_charge,
+        idleAnchorMs: row.battery_idle_anchor_ms,
+        state: row.battery_state as BatteryState,
+      },
+      actuator: { state: row.actuator_state as LockState, jamFault: row.jam_fault === 1 },
+    };
+  }
+
+  /** Runs `fn` as one transaction: all of its writes land, or none. */
+  atomically<T>(fn: () => T): T {
+    return this.file.db.transaction(fn)();
+  }
+
+  /**
+   * Appends an event with the next seq. When the ring buffer then holds more than `capacity` events, the oldest
+   * one not in flight is dropped and the count moves to the buffered event right after it, so whoever receives that
+   * event learns exactly how many events are missing before it.
+   */
+  appendEvent(
+    nextSeq: number,
+    draft: EventDraft,
+    capacity: number,
+    inFlight: ReadonlySet<number>,
+    floorMs: number,
+  ): AppendResult {
+    return this.atomically(() => {
+      const s = this.s;
+      s.insertEvent.run(
+        this.lockId,
+        nextSeq,
+        draft.id,
+        draft.ts,
+        draft.type,
+        draft.key ?? null,
+        draft.code ?? null,
+        draft.v ?? null,
+      );
+      s.bumpSeq.run(floorMs, this.lockId);
+      const dropped: AppendResult["dropped"] = [];
+      let count = this.buffered + 1;
+      let droppedSelf = 0;
+      while (count > capacity) {
+        const rows = s.oldestEvents.all(this.lockId, inFlight.size + 2);
+        const victim = rows.find((r) => !inFlight.has(r.seq) && r.seq !== nextSeq) ?? rows[0]!;
+        s.deleteEvent.run(this.lockId, victim.seq);
+        const next = s.nextEventAfter.get(this.lockId, victim.seq);
+        if (next !== undefined) {
+          const credited = next.dropped + 1 + victim.dropped;
+          s.setEventDropped.run(credited, this.lockId, next.seq);
+          dropped.push({ seq: victim.seq, creditedSeq: next.seq, creditedDropped: credited });
+          if (next.seq === nextSeq) droppedSelf = credited;
+        }
+        count--;
+      }
+      if (dropped.length > 0) s.addDropped.run(dropped.length, this.lockId);
+      const event: LockEvent = { ...draft, lock: this.lockId, seq: nextSeq };
+      if (droppedSelf > 0) event.dropped = droppedSelf;
+      this.buffered = count;
+      return { event, dropped };
+    });
+  }
+
+  /** The broker (or a BLE gateway) has this event: it leaves the ring buffer. */
+  ackEvent(seq: number): void {
+    this.buffered -= this.s.deleteEvent.run(this.lockId, seq).changes;
+  }
+
+  ackEventsThrough(seq: number): number {
+    const changes = this.s.deleteEventsThrough.run(this.lockId, seq).changes;
+    this.buffered -= changes;
+    return changes;
+  }
+
+  /** Buffered (unacknowledged) events after `afterSeq`, oldest first. */
+  eventsAfter(afterSeq = -1, limit = 1_000_000): LockEvent[] {
+    return this.s.eventsAfter.all(this.lockId, afterSeq, limit).map((r) => rowToEvent(this.lockId, r));
+  }
+
+  /** Re-reads what memory mirrors, after a transaction that failed and rolled back. */
+  reload(): void {
+    this.buffered = this.s.countEvents.get(this.lockId)!.n;
+  }
+
+  bufferedCount(): number {
+    return this.buffered;
+  }
+
+  issuers(source: "factory" | "sync"): SyncIssuer[] {
+    return this.s.issuers.all(this.lockId, source).map((r) => ({ kid: bytes(r.kid)!, x: bytes(r.x)! }));
+  }
+
+  setIssuers(source: "factory" | "sync", issuers: readonly SyncIssuer[]): void {
+    this.atomically(() => {
+      this.s.clearIssuers.run(this.lockId, source);
+      for (const i of issuers) this.s.insertIssuer.run(this.lockId, source, i.kid, i.x);
+    });
+  }
+
+  revoked(): Uint8Array[] {
+    return this.s.revoked.all(this.lockId).map((r) => bytes(r.cti)!);
+  }
+
+  setRevoked(ctis: readonly Uint8Array[]): void {
+    this.atomically(() => {
+      this.s.clearRevoked.run(this.lockId);
+      for (const cti of ctis) this.s.insertRevoked.run(this.lockId, cti);
+    });
+  }
+
+  grants(): SyncGrant[] {
+    return this.s.grants.all(this.lockId).map((r) => ({ cti: bytes(r.cti)!, sub: r.sub, nbf: r.nbf, exp: r.exp }));
+  }
+
+  setGrants(grants: readonly SyncGrant[]): void {
+    this.atomically(() => {
+      this.s.clearGrants.run(this.lockId);
+      for (const g of grants) this.s.insertGrant.run(this.lockId, g.cti, g.sub, g.nbf, g.exp);
+    });
+  }
+
+  setSyncVersion(v: number): void {
+    this.s.setSyncVersion.run(v, this.lockId);
+  }
+
+  saveClock(c: ClockRecord): void {
+    this.s.setClock.run(c.set ? 1 : 0, c.rtcAnchorMs, c.baseAnchorMs, c.floorMs, this.lockId);
+  }
+
+  saveBattery(b: BatteryRecord): void {
+    this.s.setBattery.run(b.charge, b.idleAnchorMs, b.state, this.lockId);
+  }
+
+  saveActuator(a: ActuatorRecord): void {
+    this.s.setActuator.run(a.state, a.jamFault ? 1 : 0, this.lockId);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.file.release(this.lockId);
+  }
+}
