@@ -1,10 +1,4 @@
 export { BleTimeoutError, type ConnectOptions, connectToLock, LockSession } from "./ble/central.js";
-export {
-  encodeGatewayCommand,
-  GATEWAY_AUTH_CONTEXT,
-  gatewayAuthMessage,
-  gatewayMac,
-} from "./ble/gateway-auth.js";
 export { BleUnavailableError, loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 export {
   type AdvertisementHandle,
@@ -16,7 +10,6 @@ export { runLockSimCli } from "./cli/lock-sim.js";
 export { FlashError } from "./flash/flash-file.js";
 export { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "./fleet/fleet.js";
 export type { BatteryOptions, BatteryReading } from "./lock/battery.js";
-export { CLOCK_UNSET } from "./lock/firmware.js";
 export { type LockOptions, LockOptionsError } from "./lock/options.js";
 export type { DriftOptions } from "./lock/rtc.js";
 export type { EventMatch, SimLock } from "./lock/sim-lock.js";

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import {
   COMMAND_CHAR_UUID,
   decodeEvent,
+  encodeGatewayCommand,
   encodeSync,
   INFO_CHAR_UUID,
   LOCK_SERVICE_UUID,
@@ -13,7 +14,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BleUnavailableError,
   connectToLock,
-  encodeGatewayCommand,
   type LockSession,
   type Noble,
   Phone,

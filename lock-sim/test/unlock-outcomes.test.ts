@@ -1,14 +1,6 @@
-import { type CommandResult, ManualClock, toHex } from "@latchkey/protocol";
+import { CLOCK_UNSET, type CommandResult, ManualClock, toHex } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CLOCK_UNSET,
-  connectToLock,
-  type Noble,
-  type SimLock,
-  seededRandom,
-  startLock,
-  VirtualRadio,
-} from "../src/index.js";
+import { connectToLock, type Noble, type SimLock, seededRandom, startLock, VirtualRadio } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
 import { claimsFor, craft, cti, makeDevice, makeIssuer, mint, proofFor, T0 } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";

@@ -16,13 +16,17 @@ import {
   encodeCommand,
   encodeCommandResult,
   encodeEvent,
+  encodeGatewayCommand,
   encodeStatus,
   encodeSync,
   encodeTelemetry,
   FrameAssembler,
+  gatewayMac,
   type LockEvent,
+  macMatches,
   ProtocolError,
   prefetchKeysUrl,
+  readGatewayAuth,
   Topics,
   useKeyUrl,
   vendorCredentialDigest,
@@ -238,6 +242,23 @@ describe("app links and credentials", () => {
     expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw" })).toBe(true);
     expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw2" })).toBe(false);
     expect(checkVendorCredentials(check, { vendor: "ble", username: "site-a", password: "pw" })).toBe(false);
+  });
+});
+
+describe("gateway command authentication", () => {
+  const nonce = new Uint8Array(16).fill(5);
+  const cmd = { id: "g1", type: "sync" as const, sync: new Uint8Array([1, 2, 3]) };
+  it("carries a MAC that binds lock, nonce, command and body", () => {
+    const raw = encodeGatewayCommand(cmd, { lockId: "lock-1", nonce, password: "pw-lock-1" });
+    expect(decodeCommand(raw)).toEqual(cmd);
+    const auth = readGatewayAuth(raw)!;
+    expect(macMatches(gatewayMac("pw-lock-1", "lock-1", auth.nonce, cmd), auth.mac)).toBe(true);
+    expect(macMatches(gatewayMac("pw-lock-2", "lock-1", auth.nonce, cmd), auth.mac)).toBe(false);
+    expect(macMatches(gatewayMac("pw-lock-1", "lock-2", auth.nonce, cmd), auth.mac)).toBe(false);
+    expect(
+      macMatches(gatewayMac("pw-lock-1", "lock-1", auth.nonce, { ...cmd, sync: new Uint8Array([9]) }), auth.mac),
+    ).toBe(false);
+    expect(readGatewayAuth(encodeCommand(cmd))).toBeNull();
   });
 });
 

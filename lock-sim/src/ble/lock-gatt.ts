@@ -7,11 +7,14 @@ import {
   decodeCommand,
   encodeCommandResult,
   FrameAssembler,
+  gatewayMac,
+  isGatewayCommand,
+  macMatches,
+  readGatewayAuth,
 } from "@latchkey/protocol";
 import type { Logger } from "pino";
 import type { LockFirmware } from "../lock/firmware.js";
 import { commandIdOf } from "../mqtt/lock-link.js";
-import { gatewayMac, isGatewayCommand, macMatches, readGatewayAuth } from "./gateway-auth.js";
 
 /**
  * The lock's GATT service (protocol/ble/gatt.ts), independent of the radio that carries it: a virtual radio in tests,

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import {
   type BatteryState,
+  CLOCK_UNSET,
   type Clock,
   type Command,
   type CommandResult,
@@ -14,6 +15,7 @@ import {
   MAX_EVENTS_PER_RESULT,
   NONCE_BYTES,
   NonceBook,
+  peekCti,
   type SyncGrant,
   type SyncMessage,
   type Telemetry,
@@ -27,7 +29,6 @@ import { type RandomSource, randomFraction } from "../random.js";
 import type { Actuator } from "./actuator.js";
 import type { Battery, BatteryReading } from "./battery.js";
 import type { RealTimeClock } from "./rtc.js";
-import { peekCti } from "./token-peek.js";
 
 /** Where the firmware sends what it has to report: the MQTT link, or nothing when the lock runs offline. */
 export interface Uplink {
@@ -41,7 +42,6 @@ export interface Uplink {
  * Denial code while the clock has no time. Not one of DESIGN.md's token codes: the token may be perfectly good, the
  * lock just cannot check its validity window. The command result carries it too.
  */
-export const CLOCK_UNSET = "clock_unset";
 
 /** Leeway that makes protocol's window checks pass, so an unset clock still reports every other failure precisely. */
 const NO_TIME_CHECK = 2 ** 52;
@@ -227,7 +227,7 @@ export class LockFirmware extends EventEmitter {
       return {
         id,
         ok: false,
-        code: CLOCK_UNSET as CommandResult["code"],
+        code: CLOCK_UNSET,
         message: "the lock's clock has no time yet; it refuses time-bound keys until a sync brings trusted time",
       };
     }

@@ -3,6 +3,7 @@ import {
   type CommandResult,
   type KeyClaims,
   keyPairFromSeed,
+  peekAudience,
   signUnlockProof,
   type TrustedIssuer,
   TrustStore,
@@ -12,7 +13,6 @@ import {
 import { type ConnectOptions, connectToLock } from "../ble/central.js";
 import { loadHardwareNoble, loadNobleWithBindings, type Noble } from "../ble/noble-loader.js";
 import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
-import { peekAudience } from "../lock/token-peek.js";
 import { type RandomSource, systemRandom } from "../random.js";
 import { AppApiClient, AppApiError, type DeviceRegistration, type VerificationStarted } from "./app-api-client.js";
 

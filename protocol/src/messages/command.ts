@@ -33,7 +33,13 @@ export type Command =
 export const MAX_EVENTS_PER_RESULT = 8;
 
 /** Result codes: a token verification code, or a command failure. */
-export type CommandResultCode = TokenErrorCode | "jammed" | "busy" | "invalid_command" | "timeout";
+/**
+ * Result codes: a token verification code, or a lock-level refusal. `clock_unset`: the lock lost its time (clock reset)
+ * and refuses every key until a sync brings trusted time, since every key is time-bound.
+ */
+export type CommandResultCode = TokenErrorCode | "clock_unset" | "jammed" | "busy" | "invalid_command" | "timeout";
+
+export const CLOCK_UNSET = "clock_unset";
 
 export interface CommandResult {
   id: string;

@@ -1,5 +1,9 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { type Command, encodeCbor, Fields, NONCE_BYTES, ProtocolError, sha256 } from "@latchkey/protocol";
+import { encodeCbor } from "../cbor/encode.js";
+import { ProtocolError } from "../errors.js";
+import { NONCE_BYTES, sha256 } from "../token/proof.js";
+import type { Command } from "./command.js";
+import { Fields } from "./fields.js";
 
 /**
  * Authentication of gateway commands (`sync`, `events`) over BLE.
@@ -17,7 +21,6 @@ import { type Command, encodeCbor, Fields, NONCE_BYTES, ProtocolError, sha256 } 
  * carries two extra fields, `nonce` (16 bytes) and `mac` (32 bytes); protocol's `decodeCommand` ignores them, so the
  * command itself is unchanged. The key is the per-lock broker password both sides already share: the bridge derives
  * it from its site secret (protocol `deriveLockPassword`), the lock was provisioned with it.
- * Not yet in protocol/: written here, proposed for protocol (see the lock-sim README).
  */
 export const GATEWAY_AUTH_CONTEXT = "latchkey-gateway-v1";
 export const GATEWAY_MAC_BYTES = 32;

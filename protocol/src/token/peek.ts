@@ -1,17 +1,13 @@
-import {
-  type CborValue,
-  ClaimLabel,
-  CTI_BYTES,
-  decodeSign1,
-  decodeStrict,
-  isValidLockId,
-  MAX_TOKEN_BYTES,
-} from "@latchkey/protocol";
+import { decodeStrict } from "../cbor/strict-decode.js";
+import type { CborValue } from "../cbor/tag.js";
+import { decodeSign1 } from "../cose/sign1.js";
+import { isValidLockId } from "../messages/fields.js";
+import { ClaimLabel, CTI_BYTES, MAX_TOKEN_BYTES } from "./claims.js";
 
 /**
  * Reads one claim of a token without trusting it. Used only to name things: the key id (cti) a denial event reports,
  * and the lock a phone files a token under before verifying it for that lock. Every decision that matters is made by
- * protocol's verification; protocol has no public unverified-claims reader, so this small one lives here.
+ * protocol's verification, never by these.
  */
 function peekClaim(token: Uint8Array, label: number): CborValue | undefined {
   try {
