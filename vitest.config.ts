@@ -22,6 +22,12 @@ export default defineConfig({
       project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
       project("bridge", ["bridge/test/**/*.test.ts"]),
       project("cloud", ["cloud/test/**/*.test.ts"]),
+      // The cloud suite again on PostgreSQL (a schema per test cloud); skips with its reason without DATABASE_URL.
+      project("cloud-postgres", ["cloud/test/**/*.test.ts"], {
+        exclude: ["cloud/test/postgres/**", "cloud/test/store.test.ts", "cloud/test/bench.test.ts"],
+        env: { LATCHKEY_TEST_STORE: "postgres" },
+        setupFiles: ["cloud/test/postgres-setup.ts"],
+      }),
       project("scripts", ["scripts/test/**/*.test.ts"]),
       project("site", ["test/site/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
       project("e2e", ["test/e2e/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),

@@ -7,9 +7,11 @@ import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
 import { logOtpSender, type OtpSender } from "./domain/otp.js";
 import { ChangeNotifier } from "./feed/notifier.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
-import { loadMasterKey } from "./security/master-key.js";
+import { checkMasterKey, loadMasterKey } from "./security/master-key.js";
 import { hashSecret, newSecret, Sealer } from "./security/secrets.js";
-import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import { openStore } from "./store/open.js";
+import { PgStore } from "./store/postgres/pg-store.js";
+import { describeDatabaseUrl } from "./store/postgres/url.js";
 import type { Store } from "./store/store.js";
 import { runNextJob } from "./workers/batch-jobs.js";
 import { WorkerLoop } from "./workers/loop.js";
@@ -23,8 +25,16 @@ export interface CloudOptions {
   port?: number;
   /** SQLite file(s) and the master key file live here. */
   dataDir: string;
-  /** PostgreSQL (a later issue): refused with a clear error until that store exists. */
+  /**
+   * PostgreSQL instead of SQLite: `postgres://user[:password]@host:5432/database`, with
+   * `?options=-c%20search_path%3D<schema>` for a schema of its own (created if missing). Several cloud processes may
+   * share one database; they must share the master key too.
+   */
   databaseUrl?: string;
+  /** PostgreSQL connections per process (default 10). */
+  databasePoolMax?: number;
+  /** PostgreSQL: long-polls re-read the feed this often even without a notification (ms, default 10 000). */
+  changeFeedFallbackPollMs?: number;
   /** Default: the system clock. */
   clock?: Clock;
   /** pino level, default "info". */
@@ -79,15 +89,6 @@ export const DEFAULT_SETTINGS: CloudSettings = {
 
 const systemClock: Clock = { now: () => Date.now() };
 
-export function openStore(options: Pick<CloudOptions, "dataDir" | "databaseUrl">): Store {
-  if (options.databaseUrl) {
-    throw new Error(
-      "DATABASE_URL / databaseUrl is set, but this cloud has no PostgreSQL store yet: unset it to use SQLite under the data directory",
-    );
-  }
-  return new SqliteStore(options.dataDir);
-}
-
 /** Creates an integrator with client credentials; the secret is returned once and stored only as a hash. */
 export async function bootstrapIntegrator(
   store: Store,
@@ -112,7 +113,6 @@ export async function bootstrapIntegrator(
 export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
-  const store = openStore(options);
   const logger = pino(
     {
       level: options.logLevel ?? "info",
@@ -131,10 +131,22 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     },
     (options.logStream ?? process.stdout) as pino.DestinationStream,
   );
+  const store = await openStore({
+    ...options,
+    onError: (err, what) => logger.warn({ err }, `${what} failed`),
+  });
+  logger.info(
+    store instanceof PgStore
+      ? { store: "postgres", database: describeDatabaseUrl(options.databaseUrl ?? ""), schema: store.schema }
+      : { store: "sqlite", dataDir: options.dataDir },
+    "store open",
+  );
   let app: FastifyInstance | undefined;
   const loops: WorkerLoop[] = [];
+  let unwatch = () => {};
   try {
     const masterKey = options.masterKey ?? loadMasterKey(options.dataDir, random, process.env.LATCHKEY_MASTER_KEY);
+    await checkMasterKey(store, masterKey);
     const settings: CloudSettings = {
       ...DEFAULT_SETTINGS,
       ...options.settings,
@@ -170,6 +182,8 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     };
     app = await buildApp(ctx, logger);
     app.addHook("preClose", async () => notifier.close());
+    // Changes committed by other cloud processes on the same database wake this process's long-polls too.
+    unwatch = store.watchChanges(() => notifier.notify());
     await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
     if (options.workers !== false) {
       loops.push(jobs, webhooks, maintenance);
@@ -190,6 +204,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       bootstrap: (name?: string) => bootstrapIntegrator(store, ids, clock, random, name),
       close() {
         closing ??= (async () => {
+          unwatch();
           await Promise.all(loops.map((l) => l.stop()));
           await running.close();
           await store.close();
@@ -198,6 +213,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       },
     };
   } catch (err) {
+    unwatch();
     await Promise.all(loops.map((l) => l.stop()));
     await app?.close().catch(() => undefined);
     await store.close();

@@ -191,6 +191,30 @@ describe("virtual locks open for real", () => {
     expect(once.status).toBe(200);
     expect(twice.body.error).toBe("bad_proof");
 
+    // A challenge is good for 30 s, and for the lock that gave it only.
+    const sign = (nonce: string, lockId: string) =>
+      toBase64Url(
+        signUnlockProof({
+          lockId,
+          nonce: fromBase64Url(nonce),
+          token: fromBase64Url(token),
+          deviceSecretKey: phone.secretKey,
+        }),
+      );
+    const late = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`, { token: phone.token });
+    t.clock.advance(30_001);
+    const tooLate = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: phone.token,
+      body: { token, proof: sign(late.body.nonce, lockIds[0]!), nonce: late.body.nonce },
+    });
+    expect(tooLate.body).toMatchObject({ error: "bad_proof", errorDescription: "the challenge expired" });
+    const elsewhere = await t.call("POST", `/app/v1/virtual-locks/${lockIds[1]!}/challenge`, { token: phone.token });
+    const borrowed = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: phone.token,
+      body: { token, proof: sign(elsewhere.body.nonce, lockIds[0]!), nonce: elsewhere.body.nonce },
+    });
+    expect(borrowed.body).toMatchObject({ error: "bad_proof", errorDescription: "unknown or reused challenge" });
+
     await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
     const revoked = await unlockVirtual(t, phone, lockIds[0]!, token);
     expect(revoked.body.error).toBe("revoked");
@@ -205,6 +229,8 @@ describe("virtual locks open for real", () => {
     expect(events.map((e: { action: string; code?: string }) => e.code ?? e.action)).toEqual([
       "malformed",
       "revoked",
+      "bad_proof",
+      "bad_proof",
       "bad_proof",
       "unlocked",
       "wrong_lock",

@@ -99,6 +99,27 @@ describe("bad input → 4xx with {error, errorDescription}, never a 500", () => 
     }
   });
 
+  it("a NUL character (U+0000): 400 naming the field in a body or query, 404 in an id; nothing stored", async () => {
+    const lockHolders = async () =>
+      (await t.call("GET", "/integrators/v1/lock-holders", { token: tn.token })).body.lockHolders.length;
+    const before = await lockHolders();
+    const cases: [string, string, unknown, string][] = [
+      ["POST", "/integrators/v1/lock-holders", { name: "A\u0000B" }, "body.name"],
+      ["PATCH", lh(tn, `/locks/${lockId}`), { address: { street: "x\u0000" } }, "body.address.street"],
+      ["POST", keysUrl(), { userId: "+4791234567", metadata: { "k\u0000": 1 } }, "body.metadata.k"],
+      ["GET", lh(tn, "/keys?startAfterId=key_%00"), undefined, "query.startAfterId"],
+    ];
+    for (const [method, url, body, field] of cases) {
+      const res = await t.call(method, url, { token: tn.token, ...(body === undefined ? {} : { body }) });
+      expect(res.status, url).toBe(400);
+      expect(res.body.errorDescription).toContain(field);
+      expect(res.body.errorDescription).toContain("NUL");
+    }
+    expect(await lockHolders()).toBe(before);
+    const id = await t.call("GET", lh(tn, "/keys/key_%00x"), { token: tn.token });
+    expect(id.status).toBe(404);
+  });
+
   it("bad pagination → 400", async () => {
     for (const q of ["limit=0", "limit=-1", "limit=2501", "limit=1.5", "limit=abc", "startAfterId=", "unknown=1"]) {
       const res = await t.call("GET", lh(tn, `/keys?${q}`), { token: tn.token });

@@ -289,6 +289,44 @@ describe("bridge API: ingest", () => {
     expect(events.body.events).toHaveLength(3);
   });
 
+  it("an id twice in one batch: the first is stored, the second counted a duplicate; the battery is the newest stored", async () => {
+    const reading = (id: string, ts: number, level: number) => ({
+      id: id.repeat(16),
+      lockId: "sim-1",
+      ts,
+      level,
+      mv: 2900,
+      state: "ok",
+    });
+    const res = await t.call("POST", "/bridge/v1/ingest", {
+      token: br.token,
+      body: {
+        events: [event(1), event(1, { type: "denied", code: "expired" }), event(2)],
+        // "dd" twice: the later copy (newest ts) is a duplicate and must not become the battery reading.
+        telemetry: [
+          reading("dd", 1_800_000_010, 70),
+          reading("ee", 1_800_000_005, 60),
+          reading("dd", 1_800_000_020, 10),
+        ],
+      },
+    });
+    expect(res.body).toEqual({
+      events: { stored: 2, duplicates: 1 },
+      telemetry: { stored: 2, duplicates: 1 },
+      presence: { stored: 0 },
+    });
+    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
+    expect(events.body.events.map((e: { action: string }) => e.action)).toEqual(["unlocked", "unlocked"]);
+    const lock = await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token });
+    expect(lock.body.battery).toMatchObject({ level: 70, state: "ok" });
+    // An older reading arriving later never replaces a newer one.
+    await t.call("POST", "/bridge/v1/ingest", {
+      token: br.token,
+      body: { telemetry: [reading("ff", 1_800_000_001, 5)] },
+    });
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.battery.level).toBe(70);
+  });
+
   it("refuses a batch with a lock the bridge does not serve, naming the item, and stores nothing of it", async () => {
     const res = await t.call("POST", "/bridge/v1/ingest", {
       token: br.token,

@@ -1,73 +1,45 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { until } from "./helpers.js";
+import { runCloudCli } from "../src/cli/main.js";
+import { cleanEnv, cleanUpBins, listeningUrl, run, tempDir } from "./bin.js";
+import {
+  createTestSchema,
+  inSchema,
+  SUITE_ON_POSTGRES,
+  DATABASE_URL as TEST_DATABASE_URL,
+  type TestSchema,
+} from "./postgres.js";
 
-// Spawns the built bin (run `npx tsc -b cloud` first, as `npm test` does).
-const BIN = fileURLToPath(new URL("../bin/latchkey-cloud.js", import.meta.url));
+const schemas: TestSchema[] = [];
 
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+afterEach(async () => {
+  await cleanUpBins();
+  for (const schema of schemas.splice(0)) await schema.drop();
 });
 
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "latchkey-cloud-cli-"));
-  dirs.push(dir);
-  return dir;
-}
-
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
-  for (const name of ["DATABASE_URL", "LATCHKEY_PORT", "LATCHKEY_DATA", "LATCHKEY_LOG_LEVEL", "LATCHKEY_MASTER_KEY"]) {
-    if (!(name in extra)) delete env[name];
-  }
-  return env;
-}
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function run(args: string[], env = cleanEnv()): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (c) => {
-    out += c;
-  });
-  child.stderr!.on("data", (c) => {
-    err += c;
-  });
-  const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
+/** The store the suite runs on, as the bin sees it: nothing for SQLite, DATABASE_URL of a fresh schema otherwise. */
+async function storeEnv(): Promise<{ env: Record<string, string>; schema?: TestSchema }> {
+  if (!SUITE_ON_POSTGRES || !TEST_DATABASE_URL) return { env: {} };
+  const schema = await createTestSchema();
+  schemas.push(schema);
+  return { env: { DATABASE_URL: schema.url }, schema };
 }
 
 describe("latchkey-cloud CLI", () => {
   it("bootstrap --json, then serve: a real token, lock holder and key over HTTP; SIGTERM exits cleanly", async () => {
     const data = tempDir();
-    const boot = run(["bootstrap", "--data", data, "--json"]);
-    expect(await boot.exit).toBe(0);
+    const store = await storeEnv();
+    const boot = run(["bootstrap", "--data", data, "--json"], cleanEnv(store.env));
+    expect(await boot.exit, boot.stderr()).toBe(0);
     const creds = JSON.parse(boot.stdout());
     expect(Object.keys(creds).sort()).toEqual(["clientId", "clientSecret", "integratorId"]);
 
-    const server = run(["serve", "--port", "0", "--data", data, "--log-level", "warn"]);
-    const url = await until(
-      () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())?.[1],
-      "the server to listen",
-      20_000,
-    );
+    if (store.schema) {
+      const integrators = await inSchema(store.schema.schema, (c) => c.query("SELECT id FROM integrators"));
+      expect(integrators.rows).toEqual([{ id: creds.integratorId }]);
+    }
+
+    const server = run(["serve", "--port", "0", "--data", data, "--log-level", "warn"], cleanEnv(store.env));
+    const url = await listeningUrl(server);
     const token = await fetch(`${url}/auth/v1/token`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -92,41 +64,69 @@ describe("latchkey-cloud CLI", () => {
     expect(server.stdout() + server.stderr()).not.toContain(creds.clientSecret);
   });
 
+  // Usage checks run the CLI in this process (the bin is a two-line shim around runCloudCli); one spawn shows the
+  // bin exits with the same code.
+  const inProcess = async (args: string[], env: Record<string, string> = {}) => {
+    let out = "";
+    let err = "";
+    const code = await runCloudCli(args, { out: (t) => (out += t), err: (t) => (err += t), env });
+    return { code, out, err };
+  };
+
   it("bad flags and settings: a message naming the flag, exit 2", async () => {
-    const cases: [string[], NodeJS.ProcessEnv, string][] = [
-      [["serve", "--port", "http"], cleanEnv(), "--port"],
-      [["serve", "--port", "70000"], cleanEnv(), "--port"],
-      [["serve", "--bogus"], cleanEnv(), "--bogus"],
-      [["serve", "--log-level", "loud"], cleanEnv(), "--log-level"],
-      [["serve", "--data", tempDir()], cleanEnv({ LATCHKEY_PORT: "abc" }), "LATCHKEY_PORT"],
-      [["bootstrap", "--now"], cleanEnv(), "--now"],
+    const spawned = run(["serve", "--port", "http"]);
+    expect(await spawned.exit).toBe(2);
+    expect(spawned.stderr()).toContain("--port");
+    const cases: [string[], Record<string, string>, string][] = [
+      [["serve", "--port", "70000"], {}, "--port"],
+      [["serve", "--bogus"], {}, "--bogus"],
+      [["serve", "--log-level", "loud"], {}, "--log-level"],
+      [["serve", "--data", tempDir()], { LATCHKEY_PORT: "abc" }, "LATCHKEY_PORT"],
+      [["serve", "--data", tempDir()], { LATCHKEY_LOG_LEVEL: "loud" }, "LATCHKEY_LOG_LEVEL"],
+      [["bootstrap", "--now"], {}, "--now"],
     ];
     for (const [args, env, flag] of cases) {
-      const r = run(args, env);
-      expect(await r.exit, args.join(" ")).toBe(2);
-      expect(r.stderr(), args.join(" ")).toContain(flag);
-      expect(r.stderr()).not.toMatch(/\n\s+at /); // no stack trace
+      const r = await inProcess(args, env);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.err, args.join(" ")).toContain(flag);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     }
   });
 
-  it("DATABASE_URL without a PostgreSQL store is refused with a clear message", async () => {
-    const r = run(
-      ["bootstrap", "--data", tempDir(), "--json"],
-      cleanEnv({ DATABASE_URL: "postgres://127.0.0.1:1/none" }),
-    );
-    expect(await r.exit).toBe(1);
-    expect(r.stderr()).toContain("DATABASE_URL");
-    expect(r.stderr()).not.toMatch(/\n\s+at /);
+  it("DATABASE_URL that is not a PostgreSQL URL, or a bad DATABASE_POOL_MAX: exit 2 naming it", async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ DATABASE_URL: "mysql://127.0.0.1/db" }, "DATABASE_URL"],
+      [{ DATABASE_URL: "not a url" }, "DATABASE_URL"],
+      [{ DATABASE_URL: "postgres://127.0.0.1/db", DATABASE_POOL_MAX: "0" }, "DATABASE_POOL_MAX"],
+      [{ DATABASE_URL: "postgres://127.0.0.1/db", DATABASE_POOL_MAX: "many" }, "DATABASE_POOL_MAX"],
+    ];
+    for (const [env, name] of cases) {
+      for (const command of ["serve", "bootstrap"]) {
+        const r = await inProcess([command, "--data", tempDir()], env);
+        expect(r.code, `${command} ${JSON.stringify(env)}`).toBe(2);
+        expect(r.err).toContain(name);
+        expect(r.err).not.toMatch(/\n\s+at /);
+      }
+    }
+  });
+
+  it("an unreachable DATABASE_URL: exit 1 naming it and the database, never its password", async () => {
+    for (const args of [["serve", "--port", "0"], ["bootstrap"]]) {
+      const r = await inProcess([...args, "--data", tempDir()], {
+        DATABASE_URL: "postgres://alice:hunter2@127.0.0.1:1/none",
+      });
+      expect(r.code, args[0]).toBe(1);
+      expect(r.err).toContain("DATABASE_URL");
+      expect(r.err).toContain("alice@127.0.0.1:1/none");
+      expect(r.err + r.out).not.toContain("hunter2");
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
   });
 
   it("LATCHKEY_DATA and LATCHKEY_PORT configure serve", async () => {
     const data = tempDir();
     const server = run(["--log-level", "silent"], cleanEnv({ LATCHKEY_DATA: data, LATCHKEY_PORT: "0" }));
-    const url = await until(
-      () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())?.[1],
-      "the server to listen",
-      20_000,
-    );
+    const url = await listeningUrl(server);
     expect((await fetch(`${url}/health`)).status).toBe(200);
     server.child.kill("SIGINT");
     expect(await server.exit).toBe(0);

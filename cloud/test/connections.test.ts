@@ -205,6 +205,21 @@ describe("changelog 10: duplicate vendor credentials → 409", () => {
   });
 });
 
+describe("changelog 10 under concurrency", () => {
+  it("two creates with the same credentials at once: one 201, one 409", async () => {
+    const br = await t.call("POST", lh(tn, "/bridges"), { token: tn.token, body: { name: "gw" } });
+    const create = () =>
+      t.call("POST", lh(tn, "/vendor-connections"), {
+        token: tn.token,
+        body: { vendor: "sim", username: "site-z", password: "secret-z", bridgeId: br.body.bridgeId },
+      });
+    const answers = await Promise.all([create(), create()]);
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
+    const list = await t.call("GET", lh(tn, "/vendor-connections"), { token: tn.token });
+    expect(list.body.vendorConnections).toHaveLength(1);
+  });
+});
+
 describe("changelog 14: lock battery status", () => {
   it("every lock carries battery (null until telemetry) and online, fed by bridge telemetry", async () => {
     const br = await bridgeWithConnection(t, tn);

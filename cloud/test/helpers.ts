@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { ManualClock } from "@latchkey/protocol";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
+import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
 
 /** Deterministic randomness: SHA-256 in counter mode over a seed. */
 export function seededRandom(seed: string): (n: number) => Uint8Array {
@@ -64,12 +65,37 @@ export interface TestCloud {
 
 const open: TestCloud[] = [];
 
+/**
+ * On PostgreSQL a test cloud's database is a schema, kept per data directory: a cloud started again on the same
+ * directory (a restart) finds the same schema, and the cloud that created it drops it when it closes.
+ */
+const schemas = new Map<string, TestSchema>();
+
+/** Where the suite's clouds keep their data: SQLite in the data directory, or a PostgreSQL schema of their own. */
+async function databaseFor(dir: string): Promise<{ databaseUrl?: string; owned?: TestSchema }> {
+  if (!SUITE_ON_POSTGRES || !DATABASE_URL) return {};
+  const known = schemas.get(dir);
+  if (known) return { databaseUrl: known.url };
+  const created = await createTestSchema();
+  schemas.set(dir, created);
+  return { databaseUrl: created.url, owned: created };
+}
+
 export async function startTestCloud(options: Partial<CloudOptions> & { seed?: string } = {}): Promise<TestCloud> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "latchkey-cloud-test-"));
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(1_800_000_000_000);
   const logs = new LogCapture();
   const { seed, settings, ...rest } = options;
+  const database = options.databaseUrl === undefined ? await databaseFor(dir) : {};
+  const cleanUp = async () => {
+    if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+    if (database.owned) {
+      schemas.delete(dir);
+      await database.owned.drop();
+    }
+  };
   const cloud = await startCloud({
+    ...(database.databaseUrl !== undefined ? { databaseUrl: database.databaseUrl, databasePoolMax: 4 } : {}),
     dataDir: dir,
     port: 0,
     clock,
@@ -82,6 +108,9 @@ export async function startTestCloud(options: Partial<CloudOptions> & { seed?: s
     // Tests move the clock by days; access tokens outlive that unless a test asks otherwise.
     settings: { accessTokenTtlSeconds: 365 * 86_400, ...settings },
     ...rest,
+  }).catch(async (err) => {
+    await cleanUp();
+    throw err;
   });
   let closed = false;
   const t: TestCloud = {
@@ -116,7 +145,7 @@ export async function startTestCloud(options: Partial<CloudOptions> & { seed?: s
       if (closed) return;
       closed = true;
       await cloud.close();
-      if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+      await cleanUp();
     },
   };
   open.push(t);

@@ -32,6 +32,24 @@ describe("SQLite store", () => {
     db.close();
   });
 
+  it("upgrades a database of an older version in place, keeping its rows", async () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, DATABASE_FILE));
+    old.exec(MIGRATIONS[0]!);
+    old.pragma("user_version = 1");
+    old.prepare("INSERT INTO integrators (id, name, created_at) VALUES ('int_old', 'Old', 1)").run();
+    old.close();
+    const store = new SqliteStore(dir);
+    expect((await store.transaction((tx) => tx.integrators.get("int_old")))?.name).toBe("Old");
+    expect(await store.transaction((tx) => tx.meta.insertIfAbsent("x", "1"))).toBe(true);
+    expect(await store.transaction((tx) => tx.meta.insertIfAbsent("x", "2"))).toBe(false);
+    expect(await store.transaction((tx) => tx.meta.get("x"))).toBe("1");
+    await store.close();
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
+    db.close();
+  });
+
   it("refuses a database newer than it knows", async () => {
     const dir = tempDir();
     await new SqliteStore(dir).close();

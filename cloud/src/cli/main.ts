@@ -1,10 +1,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { bootstrapIntegrator, openStore, startCloud } from "../cloud.js";
+import { bootstrapIntegrator, startCloud } from "../cloud.js";
 import { IdGenerator, systemRandom } from "../security/ids.js";
+import { openStore } from "../store/open.js";
+import { DatabaseOpenError } from "../store/postgres/pg-store.js";
+import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 
 /**
  * latchkey-cloud (DESIGN.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
- * (LATCHKEY_PORT, LATCHKEY_DATA, DATABASE_URL, LATCHKEY_LOG_LEVEL). Exit 2 on a usage error, naming the flag.
+ * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL). DATABASE_URL (and DATABASE_POOL_MAX) select PostgreSQL and are
+ * read from the environment only: a URL may carry a password, and flags show in `ps`. Exit 2 on a usage error, naming
+ * the flag or variable.
  */
 
 export interface CliIo {
@@ -38,10 +43,25 @@ function fromEnv(env: NodeJS.ProcessEnv) {
   if (level && !LOG_LEVELS.includes(level)) {
     throw new UsageError(`LATCHKEY_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined) {
+    try {
+      checkDatabaseUrl(databaseUrl, "DATABASE_URL");
+    } catch (e) {
+      throw e instanceof DatabaseUrlError ? new UsageError(e.message) : e;
+    }
+  }
+  const poolMax = env.DATABASE_POOL_MAX || undefined;
+  if (poolMax !== undefined && !(/^\d{1,4}$/.test(poolMax) && Number(poolMax) >= 1)) {
+    throw new UsageError(`DATABASE_POOL_MAX must be a whole number from 1 to 9999, not ${JSON.stringify(poolMax)}`);
+  }
   return {
     port: p,
     data: env.LATCHKEY_DATA || undefined,
-    databaseUrl: env.DATABASE_URL || undefined,
+    database: {
+      ...(databaseUrl !== undefined ? { databaseUrl } : {}),
+      ...(poolMax !== undefined ? { databasePoolMax: Number(poolMax) } : {}),
+    },
     logLevel: level || undefined,
   };
 }
@@ -78,7 +98,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
             host: opts.host,
             port: opts.port ?? env.port ?? 8080,
             dataDir: opts.data ?? env.data ?? "./data",
-            ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+            ...env.database,
             logLevel: opts.logLevel ?? env.logLevel ?? "info",
             ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
             ...(opts.issuer ? { issuerName: opts.issuer } : {}),
@@ -108,10 +128,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     .action((opts: { data?: string; name: string; json?: boolean }) => {
       action = async () => {
         const env = fromEnv(io.env);
-        const store = openStore({
-          dataDir: opts.data ?? env.data ?? "./data",
-          ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
-        });
+        const store = await openStore({ dataDir: opts.data ?? env.data ?? "./data", ...env.database });
         try {
           const clock = { now: () => Date.now() };
           const creds = await bootstrapIntegrator(
@@ -150,6 +167,10 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     if (e instanceof UsageError) {
       io.err(`latchkey-cloud: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof DatabaseOpenError) {
+      io.err(`latchkey-cloud: DATABASE_URL: ${e.message}\n`);
+      return 1;
     }
     io.err(`latchkey-cloud: ${(e as Error).message}\n`);
     return 1;

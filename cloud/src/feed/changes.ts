@@ -79,6 +79,21 @@ export class FeedWriter {
     );
   }
 
+  /** Many keys at once (a batch job's chunk), in the order given. */
+  async keys(items: readonly { key: KeyRecord; vendorConnectionId: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    const at = this.ctx.clock.now();
+    await this.tx.changes.appendMany(
+      items.map(({ key, vendorConnectionId }) => ({
+        kind: "key",
+        lockHolderId: key.lockHolderId,
+        vendorConnectionId,
+        payload: keyChange(key, this.ctx.settings.openEndedTokenSeconds),
+        at,
+      })),
+    );
+  }
+
   async vendorConnection(vc: VendorConnectionRecord): Promise<void> {
     if (vc.bridgeId === null) return; // virtual connections have no bridge to tell
     await this.tx.changes.append(

@@ -2,7 +2,7 @@ import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type ValueError } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
-import { RequestValidationError } from "./errors.js";
+import { ApiError, RequestValidationError } from "./errors.js";
 
 // Formats our schemas use; TypeBox knows none by itself.
 if (!FormatRegistry.Has("date-time")) {
@@ -58,6 +58,22 @@ function mostSpecific(error: ValueError): ValueError {
 }
 
 /**
+ * Where a string (or an object key) holds U+0000, if anywhere. No field of this API has a use for it, SQLite would
+ * store it but PostgreSQL text cannot hold it, so it is refused up front and both stores see the same requests.
+ */
+function nulAt(value: unknown, path = ""): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const at = `${path}.${key}`;
+    if (key.includes("\u0000")) return at;
+    const found = nulAt(inner, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
  * Validates with TypeBox instead of fastify's default Ajv, which coerces body types ("5" → 5) and silently drops
  * unknown fields: a body must be exactly what its schema says (wrong types and unknown fields → 400).
  */
@@ -71,7 +87,13 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
       value = {};
     }
     if (httpPart !== "body") value = Value.Default(schema, convertText(schema, structuredClone(data ?? {})));
-    if (checker.Check(value)) return { value };
+    if (checker.Check(value)) {
+      const nul = nulAt(value);
+      if (nul === undefined) return { value };
+      // Path parameters are ids: one with a NUL names nothing that exists.
+      if (httpPart === "params") return { error: new ApiError(404, "not_found", `${part}${nul} was not found`) };
+      return { error: new RequestValidationError(`${part}${nul}: contains a NUL character (U+0000)`) };
+    }
     const first = checker.Errors(value).First();
     if (!first) return { error: new RequestValidationError(`${part}: is not valid`) };
     const error = mostSpecific(first);

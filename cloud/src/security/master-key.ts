@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RandomSource } from "./ids.js";
+import type { Store } from "../store/store.js";
+import { type RandomSource, systemRandom } from "./ids.js";
+import { Sealer } from "./secrets.js";
 
 export const MASTER_KEY_FILE = "master.key";
 
@@ -22,4 +24,29 @@ export function loadMasterKey(dataDir: string, random: RandomSource, fromEnv?: s
   const key = random(32);
   writeFileSync(file, `${Buffer.from(key).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
   return key;
+}
+
+const CHECK_NAME = "master-key-check";
+const CHECK_CONTEXT = "latchkey-master-key-check";
+
+/**
+ * Every cloud process on one database must hold the same master key, or secrets one sealed are garbage to another
+ * (a webhook secret that will not open, an issuer key that cannot sign). The first start seals a known value into the
+ * database; every later start must open it, or refuses to run with a message saying why.
+ */
+export async function checkMasterKey(store: Store, masterKey: Uint8Array): Promise<void> {
+  const sealer = new Sealer(masterKey, systemRandom);
+  const fresh = sealer.seal(new TextEncoder().encode(CHECK_CONTEXT), CHECK_CONTEXT);
+  const existing = await store.transaction(async (tx) =>
+    (await tx.meta.insertIfAbsent(CHECK_NAME, fresh)) ? undefined : tx.meta.get(CHECK_NAME),
+  );
+  if (existing === undefined) return;
+  try {
+    sealer.open(existing, CHECK_CONTEXT);
+  } catch {
+    throw new Error(
+      "the master key (LATCHKEY_MASTER_KEY or <data>/master.key) is not the one this database's secrets were sealed " +
+        "with: give every cloud process on a database the same LATCHKEY_MASTER_KEY",
+    );
+  }
 }

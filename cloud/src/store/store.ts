@@ -27,12 +27,21 @@ import type {
 } from "./records.js";
 
 /**
- * The one storage interface the cloud talks to. Every call runs inside `transaction`, so a multi-row write is all or
- * nothing, and a PostgreSQL driver can implement the same interface (one client per transaction) without touching
- * routes. All SQL lives under store/. Inside a transaction callback do store work only: no network, no timers.
+ * The one storage interface the cloud talks to, with two drivers: SQLite (sqlite/, one process) and PostgreSQL
+ * (postgres/, any number of cloud processes on one database). Every call runs inside `transaction`, so a multi-row
+ * write is all or nothing, and transactions are serializable on both: SQLite runs them one at a time, PostgreSQL runs
+ * them concurrently at SERIALIZABLE and runs `work` again when the database reports a conflict. So `work` does store
+ * work only (no network, no timers, no changes to state outside it that a second run would repeat), and returns
+ * what it found. All SQL lives under store/.
  */
 export interface Store {
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Calls `listener` when another cloud process may have appended to the change feed (PostgreSQL LISTEN/NOTIFY, with a
+   * slow fallback poll), so long-polling bridges connected here hear of it. SQLite has no other processes: never called.
+   * Answers a function that unsubscribes.
+   */
+  watchChanges(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -53,6 +62,28 @@ export interface Tx {
   changes: ChangeRepo;
   verifications: VerificationRepo;
   devices: DeviceRepo;
+  nonces: NonceRepo;
+  meta: MetaRepo;
+}
+
+/**
+ * Unlock challenges of cloud-hosted (virtual) locks. They live in the database, not in memory, so a nonce handed out
+ * by one cloud process is honoured by any other, and consuming one is part of the unlock's transaction.
+ */
+export interface NonceRepo {
+  /** Records a nonce (hex) issued for a lock; keeps only the `keep` newest of that lock. */
+  issue(lockId: string, nonce: string, at: number, keep: number): Promise<void>;
+  /** Removes the nonce and answers when it was issued; undefined when it is unknown (or another lock's). */
+  consume(lockId: string, nonce: string): Promise<number | undefined>;
+  /** Forgets nonces issued before `at` (they can only be expired). */
+  deleteIssuedBefore(at: number): Promise<number>;
+}
+
+/** Facts about the database itself (e.g. the master key check), by name. */
+export interface MetaRepo {
+  get(name: string): Promise<string | undefined>;
+  /** Stores `value` unless the name is taken; answers whether it was stored. */
+  insertIfAbsent(name: string, value: string): Promise<boolean>;
 }
 
 export interface IntegratorRepo {
@@ -101,6 +132,7 @@ export interface VendorConnectionRepo {
   list(lockHolderId: string, page: PageRequest): Promise<Page<VendorConnectionRecord>>;
   /** Live (not deleted) connections of one integrator with this vendor and username: candidates for a 409. */
   liveWithUsername(integratorId: string, vendor: string, username: string): Promise<VendorConnectionRecord[]>;
+  getMany(ids: readonly string[]): Promise<VendorConnectionRecord[]>;
   update(
     id: string,
     patch: Partial<Pick<VendorConnectionRecord, "state" | "reason" | "credentialSalt" | "credentialDigest">>,
@@ -116,6 +148,7 @@ export type LockSort = "name" | "created";
 export interface LockRepo {
   insert(lock: LockRecord): Promise<void>;
   get(id: string): Promise<LockRecord | undefined>;
+  getMany(ids: readonly string[]): Promise<LockRecord[]>;
   list(lockHolderId: string, page: PageRequest, sort: LockSort, order: "asc" | "desc"): Promise<Page<LockRecord>>;
   listForConnection(vendorConnectionId: string): Promise<LockRecord[]>;
   update(
@@ -139,8 +172,12 @@ export interface LockRepo {
 
 export interface KeyRepo {
   insert(key: KeyRecord): Promise<void>;
+  /** Many keys in one statement where the driver can (a batch job's keys). */
+  insertMany(keys: readonly KeyRecord[]): Promise<void>;
   get(id: string): Promise<KeyRecord | undefined>;
+  getMany(ids: readonly string[]): Promise<KeyRecord[]>;
   getByCti(cti: string): Promise<KeyRecord | undefined>;
+  getManyByCti(ctis: readonly string[]): Promise<KeyRecord[]>;
   list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>>;
   /** Keys of this phone number that are neither revoked, failed nor still being created and not past `end`. */
   usableForUser(userId: string, now: number): Promise<KeyRecord[]>;
@@ -148,6 +185,8 @@ export interface KeyRepo {
   liveForLock(lockId: string): Promise<KeyRecord[]>;
   revokedCtisForLock(lockId: string): Promise<string[]>;
   setStatus(id: string, status: KeyStatus, fields: { error?: string | null; revokedAt?: number | null }): Promise<void>;
+  /** `creating` → `created` for these keys (a batch job's chunk); keys in another status are left alone. */
+  markCreated(ids: readonly string[]): Promise<void>;
 }
 
 export interface EventPageRequest extends PageRequest {
@@ -160,6 +199,8 @@ export interface EventPageRequest extends PageRequest {
 export interface EventRepo {
   /** Stores an event unless its id is known; answers whether it was new. */
   insertIfNew(event: EventRecord): Promise<boolean>;
+  /** Stores each event whose id is not known yet (nor earlier in the list); answers the ids stored. */
+  insertManyIfNew(events: readonly EventRecord[]): Promise<Set<string>>;
   get(id: string): Promise<EventRecord | undefined>;
   /** Newest first. */
   listForLockHolder(lockHolderId: string, page: EventPageRequest): Promise<Page<EventRecord>>;
@@ -167,6 +208,8 @@ export interface EventRepo {
 
 export interface TelemetryRepo {
   insertIfNew(telemetry: TelemetryRecord): Promise<boolean>;
+  /** As EventRepo.insertManyIfNew. */
+  insertManyIfNew(telemetry: readonly TelemetryRecord[]): Promise<Set<string>>;
 }
 
 export interface WebhookRepo {
@@ -179,6 +222,7 @@ export interface WebhookRepo {
 
 export interface DeliveryRepo {
   insert(delivery: DeliveryRecord): Promise<void>;
+  insertMany(deliveries: readonly DeliveryRecord[]): Promise<void>;
   /**
    * Claims up to `limit` due deliveries for `leaseMs` (a claimed row is skipped by other workers until the lease
    * ends: the shape of `FOR UPDATE SKIP LOCKED`). A worker that dies leaves rows that become due again.
@@ -197,11 +241,35 @@ export interface JobRepo {
   get(id: string): Promise<JobRecord | undefined>;
   /** Claims one pending job, or a running one whose lease ran out (its worker died): restart resumes it. */
   claimNext(now: number, leaseMs: number): Promise<JobRecord | undefined>;
-  /** Records item progress and renews the lease. */
-  progress(id: string, done: number, results: JobResult[], at: number, leaseUntil: number): Promise<void>;
+  /**
+   * Records progress from `fromDone` to `done` items and renews the lease, only if the job is still `running` at
+   * `fromDone`: answers false when another worker took the job over (this worker's lease ran out), and the caller
+   * must then roll back and let go of it.
+   */
+  progress(
+    id: string,
+    fromDone: number,
+    done: number,
+    results: JobResult[],
+    at: number,
+    leaseUntil: number,
+  ): Promise<boolean>;
+  /** Ends a `running` job. */
   finish(id: string, status: JobStatus, at: number): Promise<void>;
 }
 
+export interface NewChange {
+  kind: ChangeKind;
+  lockHolderId: string;
+  vendorConnectionId: string | null;
+  payload: Record<string, unknown>;
+  at: number;
+}
+
+/**
+ * The change feed. `seq` grows in commit order, not just in insert order: once a reader has seen seq n, no change
+ * below n can appear later (bridges resume from the last seq they saw, so a late-committing lower seq would be lost).
+ */
 export interface ChangeRepo {
   append(
     kind: ChangeKind,
@@ -210,6 +278,8 @@ export interface ChangeRepo {
     payload: Record<string, unknown>,
     at: number,
   ): Promise<number>;
+  /** Appends in order; answers the seqs. */
+  appendMany(changes: readonly NewChange[]): Promise<number[]>;
   /** Changes for one bridge after `afterSeq`: its connections' changes and its lock holder's issuer keys. */
   forBridge(bridgeId: string, lockHolderId: string, afterSeq: number, limit: number): Promise<ChangeRecord[]>;
 }

@@ -1,57 +1,109 @@
 import type { CloudContext } from "../context.js";
 import { connectionErrorDescription } from "../domain/keys.js";
 import { FeedWriter } from "../feed/changes.js";
-import type { JobRecord, JobResult } from "../store/records.js";
+import type { JobRecord, JobResult, KeyRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 
 export const JOB_LEASE_MS = 30_000;
+/**
+ * Items per transaction. One transaction per item made a 10,000-key job commit 10,000 times and rewrite its growing
+ * results each time; a chunk reads its keys, locks and connections in three statements and writes them in a few.
+ */
+export const JOB_CHUNK = 250;
+
+/** Another worker took the job over (this one's lease ran out): roll back the chunk and let go. */
+class JobTakenOver extends Error {}
 
 /**
- * Runs batch key-creation jobs. Each item is one transaction that also records the job's progress, so a restart
- * resumes exactly after the last finished item; a job left `running` by a dead worker is taken over when its lease ends.
+ * Runs batch key-creation jobs. Each chunk of items is one transaction that also records the job's progress, so a
+ * restart resumes exactly after the last finished chunk; a job left `running` by a dead worker is taken over when its
+ * lease ends, and the progress write only succeeds from where the job stood, so no item is ever done twice even with
+ * several cloud processes on one database.
  */
 export async function runNextJob(ctx: CloudContext): Promise<boolean> {
   const job = await ctx.store.transaction((tx) => tx.jobs.claimNext(ctx.clock.now(), JOB_LEASE_MS));
   if (!job) return false;
+  let results = job.results;
   try {
-    const results = [...job.results];
-    for (let index = results.length; index < job.total; index++) {
-      await ctx.store.transaction(async (tx) => {
-        results.push(await createItem(tx, ctx, job, index));
+    while (results.length < job.total) {
+      const from = results.length;
+      const to = Math.min(job.total, from + JOB_CHUNK);
+      const before = results;
+      results = await ctx.store.transaction(async (tx) => {
+        const next = [...before, ...(await createItems(tx, ctx, job, from, to))];
         const now = ctx.clock.now();
-        await tx.jobs.progress(job.id, index + 1, results, now, now + JOB_LEASE_MS);
+        if (!(await tx.jobs.progress(job.id, from, to, next, now, now + JOB_LEASE_MS))) throw new JobTakenOver();
+        return next;
       });
       ctx.notifier.notify();
     }
     await ctx.store.transaction((tx) => tx.jobs.finish(job.id, "succeeded", ctx.clock.now()));
+    ctx.log.info({ jobId: job.id, total: job.total }, "batch job succeeded");
   } catch (err) {
+    if (err instanceof JobTakenOver) {
+      ctx.log.warn({ jobId: job.id }, "batch job taken over by another worker; letting go");
+      return true;
+    }
     ctx.log.error({ err, jobId: job.id }, "batch job failed");
     await ctx.store.transaction((tx) => tx.jobs.finish(job.id, "failed", ctx.clock.now()));
   }
   return true;
 }
 
-async function createItem(tx: Tx, ctx: CloudContext, job: JobRecord, index: number): Promise<JobResult> {
-  const keyId = job.keyIds[index]!;
-  const key = await tx.keys.get(keyId);
-  if (!key) return { index, error: "the key no longer exists" };
-  if (key.status !== "creating") {
-    return {
-      index,
-      keyId,
-      error: key.status === "revoked" ? "the key was revoked before it was created" : `key is ${key.status}`,
-    };
+const unique = (values: Iterable<string>) => [...new Set(values)];
+
+/** Why a `creating` key cannot be created now, if it cannot: its lock or connection went away or broke meanwhile. */
+function refusal(
+  key: KeyRecord,
+  lock: LockRecord | undefined,
+  vc: VendorConnectionRecord | undefined,
+): string | undefined {
+  if (!lock || lock.removedAt !== null || lock.lockHolderId !== key.lockHolderId) return "the lock was removed";
+  if (!vc || vc.deletedAt !== null) return "the lock's vendor connection was deleted";
+  if (vc.state === "error") return connectionErrorDescription(vc);
+  return undefined;
+}
+
+/** One chunk of a job, set-based: its keys, their locks and connections read in three statements. */
+async function createItems(tx: Tx, ctx: CloudContext, job: JobRecord, from: number, to: number): Promise<JobResult[]> {
+  const byId = <T extends { id: string }>(records: T[]) => new Map(records.map((r) => [r.id, r]));
+  const keys = byId(await tx.keys.getMany(job.keyIds.slice(from, to)));
+  const locks = byId(await tx.locks.getMany(unique([...keys.values()].map((k) => k.lockId))));
+  const connections = byId(
+    await tx.vendorConnections.getMany(unique([...locks.values()].map((l) => l.vendorConnectionId))),
+  );
+  const results: JobResult[] = [];
+  const created: string[] = [];
+  const onFeed: { key: KeyRecord; vendorConnectionId: string }[] = [];
+  const failed: { keyId: string; error: string }[] = [];
+  for (let index = from; index < to; index++) {
+    const keyId = job.keyIds[index]!;
+    const key = keys.get(keyId);
+    if (!key) {
+      results.push({ index, error: "the key no longer exists" });
+      continue;
+    }
+    if (key.status !== "creating") {
+      const error = key.status === "revoked" ? "the key was revoked before it was created" : `key is ${key.status}`;
+      results.push({ index, keyId, error });
+      continue;
+    }
+    const lock = locks.get(key.lockId);
+    const vc = lock && connections.get(lock.vendorConnectionId);
+    const error = refusal(key, lock, vc);
+    if (error !== undefined || !vc) {
+      const reason = error ?? "the lock's vendor connection was deleted";
+      failed.push({ keyId, error: reason });
+      results.push({ index, keyId, error: reason });
+      continue;
+    }
+    created.push(key.id);
+    // Virtual connections have no bridge to tell.
+    if (vc.bridgeId !== null) onFeed.push({ key: { ...key, status: "created" }, vendorConnectionId: vc.id });
+    results.push({ index, keyId });
   }
-  const fail = async (error: string): Promise<JobResult> => {
-    await tx.keys.setStatus(key.id, "error", { error });
-    return { index, keyId, error };
-  };
-  const lock = await tx.locks.get(key.lockId);
-  if (!lock || lock.removedAt !== null || lock.lockHolderId !== key.lockHolderId) return fail("the lock was removed");
-  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
-  if (!vc || vc.deletedAt !== null) return fail("the lock's vendor connection was deleted");
-  if (vc.state === "error") return fail(connectionErrorDescription(vc));
-  await tx.keys.setStatus(key.id, "created", {});
-  if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).key({ ...key, status: "created" }, vc.id);
-  return { index, keyId };
+  await tx.keys.markCreated(created);
+  for (const f of failed) await tx.keys.setStatus(f.keyId, "error", { error: f.error });
+  await new FeedWriter(tx, ctx).keys(onFeed);
+  return results;
 }

@@ -1,10 +1,16 @@
+import { NONCE_TTL_MS } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { retireExpiredIssuerKeys } from "../domain/issuers.js";
 
-/** Periodic housekeeping: retire issuer keys whose tokens have all expired, drop expired access tokens. */
+/**
+ * Periodic housekeeping: retire issuer keys whose tokens have all expired, drop expired access tokens and virtual-lock
+ * challenges.
+ */
 export async function maintain(ctx: CloudContext): Promise<number | undefined> {
   const retired = await ctx.store.transaction(async (tx) => {
     await tx.tokens.deleteExpired(ctx.clock.now());
+    // Kept a while past expiry, so an unlock that comes late hears "the challenge expired", not "unknown".
+    await tx.nonces.deleteIssuedBefore(ctx.clock.now() - 10 * NONCE_TTL_MS);
     return retireExpiredIssuerKeys(tx, ctx);
   });
   if (retired > 0) ctx.notifier.notify();

@@ -3,6 +3,7 @@ import {
   decodeSign1,
   decodeStrict,
   fromBase64Url,
+  NONCE_BYTES,
   NonceBook,
   TrustStore,
   toBase64Url,
@@ -12,7 +13,7 @@ import {
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
-import { commit, read } from "../../domain/commit.js";
+import { commit } from "../../domain/commit.js";
 import { storeLockEvent } from "../../domain/events.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
 import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
@@ -49,22 +50,15 @@ function bytesField(value: string, field: string): Uint8Array {
   }
 }
 
+/** Outstanding challenges kept per lock, as a lock keeps only so many (the oldest go first). */
+const NONCES_PER_LOCK = 64;
+
 /**
  * Cloud-hosted test locks that open for real: the same challenge and `verifyUnlockRequest` decision a lock makes,
- * producing real events (denied ones too) and so real webhooks, without hardware.
+ * producing real events (denied ones too) and so real webhooks, without hardware. Challenges are stored, so any cloud
+ * process can check one that another handed out.
  */
 export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void {
-  const nonceBooks = new Map<string, NonceBook>();
-  const bookFor = (lockId: string) => {
-    let book = nonceBooks.get(lockId);
-    if (!book) {
-      if (nonceBooks.size >= 10_000) nonceBooks.clear();
-      book = new NonceBook();
-      nonceBooks.set(lockId, book);
-    }
-    return book;
-  };
-
   app.post(
     "/virtual-locks/:lockId/challenge",
     {
@@ -78,8 +72,11 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
     },
     async (request) => {
       const { lockId } = request.params as Static<typeof LockParams>;
-      const lock = await read(ctx, (tx) => virtualLock(tx, lockId));
-      const nonce = bookFor(lock.id).issue(ctx.random(16), ctx.clock.now());
+      const nonce = ctx.random(NONCE_BYTES);
+      await commit(ctx, async (tx) => {
+        const lock = await virtualLock(tx, lockId);
+        await tx.nonces.issue(lock.id, toHex(nonce), ctx.clock.now(), NONCES_PER_LOCK);
+      });
       return { nonce: toBase64Url(nonce) };
     },
   );
@@ -106,15 +103,19 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       const nonce = bytesField(body.nonce, "nonce");
       const { verdict, eventId } = await commit(ctx, async (tx) => {
         const lock = await virtualLock(tx, lockId);
+        const nowMs = ctx.clock.now();
+        // The stored challenge, consumed in this transaction, goes through the lock's own nonce rules (NonceBook).
+        const nonces = new NonceBook();
+        const issuedAt = await tx.nonces.consume(lock.id, toHex(nonce));
+        if (issuedAt !== undefined && nonce.length === NONCE_BYTES) nonces.issue(nonce, issuedAt);
         const issuers = await tx.issuerKeys.listLive([lock.lockHolderId]);
         const trust = new TrustStore(
           issuers.map((k) => ({ kid: Buffer.from(k.kid, "hex"), publicKey: Buffer.from(k.publicKey, "hex") })),
         );
         const revoked = new Set(await tx.keys.revokedCtisForLock(lock.id));
-        const nowMs = ctx.clock.now();
         const verdict = verifyUnlockRequest(
           { token, proof, nonce },
-          { trust, lockId: lock.id, now: Math.floor(nowMs / 1000), revoked, nonces: bookFor(lock.id), nowMs },
+          { trust, lockId: lock.id, now: Math.floor(nowMs / 1000), revoked, nonces, nowMs },
         );
         const cti = verdict.ok
           ? toHex(verdict.claims.cti)

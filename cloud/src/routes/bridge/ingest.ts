@@ -2,12 +2,12 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
-import { storeLockEvent } from "../../domain/events.js";
+import { storeLockEvents } from "../../domain/events.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
 import { IngestAnswer, IngestBatch, MAX_INGEST_ITEMS } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
-import type { LockRecord } from "../../store/records.js";
+import type { LockRecord, TelemetryRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 
 /**
@@ -61,21 +61,30 @@ export function ingestRoutes(app: FastifyInstance, ctx: CloudContext): void {
           telemetry: { stored: 0, duplicates: 0 },
           presence: { stored: 0 },
         };
-        for (const e of events) {
-          const isNew = await storeLockEvent(tx, ctx, served.get(e.lockId)!, {
-            id: e.id,
-            seq: e.seq,
-            tsS: e.ts,
-            type: e.type,
-            cti: e.key ?? null,
-            code: e.code ?? null,
-            dropped: e.dropped ?? null,
-            v: e.v ?? null,
-          });
-          answer.events[isNew ? "stored" : "duplicates"]++;
-        }
-        for (const t of telemetry) {
-          const isNew = await tx.telemetry.insertIfNew({
+        const storedEvents = await storeLockEvents(
+          tx,
+          ctx,
+          events.map((e) => ({
+            lock: served.get(e.lockId)!,
+            event: {
+              id: e.id,
+              seq: e.seq,
+              tsS: e.ts,
+              type: e.type,
+              cti: e.key ?? null,
+              code: e.code ?? null,
+              dropped: e.dropped ?? null,
+              v: e.v ?? null,
+            },
+          })),
+        );
+        countStored(
+          events.map((e) => e.id),
+          storedEvents,
+          answer.events,
+        );
+        const readings = telemetry.map(
+          (t): TelemetryRecord => ({
             id: t.id,
             lockId: t.lockId,
             tsS: t.ts,
@@ -85,16 +94,25 @@ export function ingestRoutes(app: FastifyInstance, ctx: CloudContext): void {
             v: t.v ?? null,
             dropped: t.dropped ?? null,
             receivedAt: now,
-          });
-          answer.telemetry[isNew ? "stored" : "duplicates"]++;
-          if (isNew)
-            await tx.locks.setBattery(t.lockId, {
-              level: t.level,
-              mv: t.mv,
-              state: t.state,
-              tsS: t.ts,
-              updatedAt: now,
-            });
+          }),
+        );
+        const storedReadings = await tx.telemetry.insertManyIfNew(readings);
+        countStored(
+          readings.map((t) => t.id),
+          storedReadings,
+          answer.telemetry,
+        );
+        // Only each lock's newest new reading can change its battery (setBattery never goes back in time).
+        const newest = new Map<string, TelemetryRecord>();
+        const firsts = new Set<string>();
+        for (const t of readings) {
+          if (!storedReadings.has(t.id) || firsts.has(t.id)) continue;
+          firsts.add(t.id);
+          const known = newest.get(t.lockId);
+          if (!known || t.tsS >= known.tsS) newest.set(t.lockId, t);
+        }
+        for (const t of newest.values()) {
+          await tx.locks.setBattery(t.lockId, { level: t.level, mv: t.mv, state: t.state, tsS: t.tsS, updatedAt: now });
         }
         for (const p of presence) {
           await tx.locks.setPresence(p.lockId, p.online, p.ts);
@@ -104,6 +122,16 @@ export function ingestRoutes(app: FastifyInstance, ctx: CloudContext): void {
       });
     },
   );
+}
+
+/** Counts items stored (the first with each stored id) and duplicates (everything else). */
+function countStored(ids: string[], stored: Set<string>, into: { stored: number; duplicates: number }): void {
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (stored.has(id) && !seen.has(id)) into.stored++;
+    else into.duplicates++;
+    seen.add(id);
+  }
 }
 
 async function servedLock(tx: Tx, bridgeId: string, lockId: string): Promise<LockRecord | undefined> {

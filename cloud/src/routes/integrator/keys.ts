@@ -17,7 +17,7 @@ import {
   KeyList,
   UpdateKey,
 } from "../../schemas/keys.js";
-import type { JobRecord, KeyRecord } from "../../store/records.js";
+import type { JobRecord, KeyRecord, LockRecord } from "../../store/records.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 
@@ -105,6 +105,8 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         const now = ctx.clock.now();
         const jobId = ctx.ids.next("job");
         const records: KeyRecord[] = [];
+        // Batches name the same few locks over and over: read each once.
+        const locks = new Map<string, LockRecord>();
         for (const [index, item] of keys.entries()) {
           const field = `body.keys.${index}`;
           const window = keyWindow(item, now, field);
@@ -115,10 +117,14 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           } catch (e) {
             throw e instanceof ApiError ? badRequest(e.errorDescription, "invalid_phone_number") : e;
           }
-          const lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
+          let lock = locks.get(item.lockId);
+          if (!lock) {
+            lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
+            locks.set(lock.id, lock);
+          }
           records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));
         }
-        for (const record of records) await tx.keys.insert(record);
+        await tx.keys.insertMany(records);
         const record: JobRecord = {
           id: jobId,
           integratorId: p.integratorId,

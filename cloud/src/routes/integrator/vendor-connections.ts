@@ -43,6 +43,28 @@ function sameCredentials(candidates: VendorConnectionRecord[], vendor: string, u
   );
 }
 
+/**
+ * The credential check above runs before the write's transaction (scrypt is slow by design and must not hold the
+ * store), so a connection with the same credentials may have been created in between, by a concurrent request or
+ * another cloud process. The write re-reads the candidates and checks only those it has not checked yet (almost
+ * always none); both stores serialize these transactions, so of two racing creates one sees the other.
+ */
+async function refuseNewClash(
+  tx: Tx,
+  integratorId: string,
+  checked: VendorConnectionRecord[],
+  vendor: string,
+  username: string,
+  password: string,
+): Promise<void> {
+  const known = new Set(checked.map((c) => c.id));
+  const fresh = (await tx.vendorConnections.liveWithUsername(integratorId, vendor, username)).filter(
+    (c) => !known.has(c.id),
+  );
+  const clash = sameCredentials(fresh, vendor, username, password);
+  if (clash) throw conflict(`these ${vendor} credentials are already used by vendor connection ${clash.id}`);
+}
+
 function credentialCheck(ctx: CloudContext, vendor: string, username: string, password: string) {
   const salt = Buffer.from(ctx.random(16)).toString("base64url");
   return { credentialSalt: salt, credentialDigest: vendorCredentialDigest(vendor, username, password, salt) };
@@ -169,6 +191,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
         };
         const record = vc;
         await commit(ctx, async (tx) => {
+          await refuseNewClash(tx, p.integratorId, candidates, vendor, username, password);
           await tx.vendorConnections.insert(record);
           await new FeedWriter(tx, ctx).vendorConnection(record);
         });
@@ -264,6 +287,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
         throw conflict(`these ${current.vendor} credentials are already used by vendor connection ${clash.id}`);
       const check = credentialCheck(ctx, current.vendor, username, password);
       const vc = await commit(ctx, async (tx) => {
+        await refuseNewClash(tx, p.integratorId, [...candidates, current], current.vendor, username, password);
         await tx.vendorConnections.update(current.id, { ...check, state: "connecting", reason: null }, ctx.clock.now());
         const updated = (await tx.vendorConnections.get(current.id))!;
         await new FeedWriter(tx, ctx).vendorConnection(updated);

@@ -11,6 +11,18 @@ import type {
   PageRequest,
   VerificationRecord,
 } from "../records.js";
+import {
+  accessTokenRow,
+  bridgeRow,
+  clientRow,
+  deviceRow,
+  integratorRow,
+  issuerKeyRow,
+  lockHolderRow,
+  type Row,
+  toPage,
+  verificationRow,
+} from "../rows.js";
 import type {
   AccessTokenRepo,
   BridgeRepo,
@@ -18,12 +30,11 @@ import type {
   IntegratorRepo,
   IssuerKeyRepo,
   LockHolderRepo,
+  MetaRepo,
+  NonceRepo,
   VerificationRepo,
 } from "../store.js";
-import { prep, toPage } from "./paging.js";
-
-// biome-ignore lint/suspicious/noExplicitAny: rows come untyped from SQLite and are mapped field by field here
-type Row = any;
+import { prep } from "./statements.js";
 
 export class SqliteIntegrators implements IntegratorRepo {
   constructor(private readonly db: Database.Database) {}
@@ -38,13 +49,11 @@ export class SqliteIntegrators implements IntegratorRepo {
   }
   async get(id: string): Promise<IntegratorRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM integrators WHERE id = ?").get(id);
-    return r && { id: r.id, name: r.name, createdAt: r.created_at };
+    return r && integratorRow(r);
   }
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM clients WHERE client_id = ?").get(clientId);
-    return (
-      r && { clientId: r.client_id, integratorId: r.integrator_id, secretHash: r.secret_hash, createdAt: r.created_at }
-    );
+    return r && clientRow(r);
   }
 }
 
@@ -59,17 +68,7 @@ export class SqliteAccessTokens implements AccessTokenRepo {
   }
   async get(tokenHash: string): Promise<AccessTokenRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM access_tokens WHERE token_hash = ?").get(tokenHash);
-    return (
-      r && {
-        tokenHash: r.token_hash,
-        kind: r.kind,
-        subjectId: r.subject_id,
-        integratorId: r.integrator_id,
-        lockHolderId: r.lock_holder_id,
-        scope: r.scope,
-        expiresAt: r.expires_at,
-      }
-    );
+    return r && accessTokenRow(r);
   }
   async deleteExpired(now: number): Promise<number> {
     return prep(this.db, "DELETE FROM access_tokens WHERE expires_at <= ?").run(now).changes;
@@ -78,16 +77,6 @@ export class SqliteAccessTokens implements AccessTokenRepo {
     prep(this.db, "DELETE FROM access_tokens WHERE kind = ? AND subject_id = ?").run(kind, subjectId);
   }
 }
-
-const lockHolder = (r: Row): LockHolderRecord => ({
-  id: r.id,
-  integratorId: r.integrator_id,
-  name: r.name,
-  countryIso: r.country_iso,
-  organizationId: r.organization_id,
-  organizationIdSuffix: r.organization_id_suffix,
-  createdAt: r.created_at,
-});
 
 export class SqliteLockHolders implements LockHolderRepo {
   constructor(private readonly db: Database.Database) {}
@@ -100,7 +89,7 @@ export class SqliteLockHolders implements LockHolderRepo {
   }
   async get(id: string): Promise<LockHolderRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM lock_holders WHERE id = ?").get(id);
-    return r && lockHolder(r);
+    return r && lockHolderRow(r);
   }
   async list(integratorId: string, page: PageRequest): Promise<Page<LockHolderRecord>> {
     const rows = prep(this.db, "SELECT * FROM lock_holders WHERE integrator_id = ? AND id > ? ORDER BY id LIMIT ?").all(
@@ -108,7 +97,7 @@ export class SqliteLockHolders implements LockHolderRepo {
       page.startAfterId ?? "",
       page.limit + 1,
     );
-    return toPage(rows, page.limit, lockHolder, (l) => l.id);
+    return toPage(rows, page.limit, lockHolderRow, (l) => l.id);
   }
   async update(id: string, patch: Partial<Pick<LockHolderRecord, "name" | "countryIso">>): Promise<void> {
     if (patch.name !== undefined) prep(this.db, "UPDATE lock_holders SET name = ? WHERE id = ?").run(patch.name, id);
@@ -116,17 +105,6 @@ export class SqliteLockHolders implements LockHolderRepo {
       prep(this.db, "UPDATE lock_holders SET country_iso = ? WHERE id = ?").run(patch.countryIso, id);
   }
 }
-
-const issuerKey = (r: Row): IssuerKeyRecord => ({
-  kid: r.kid,
-  lockHolderId: r.lock_holder_id,
-  publicKey: r.public_key,
-  secretSealed: r.secret_sealed,
-  createdAt: r.created_at,
-  rotatedAt: r.rotated_at,
-  maxTokenExpS: r.max_token_exp_s,
-  retiredAt: r.retired_at,
-});
 
 export class SqliteIssuerKeys implements IssuerKeyRepo {
   constructor(private readonly db: Database.Database) {}
@@ -142,7 +120,7 @@ export class SqliteIssuerKeys implements IssuerKeyRepo {
       this.db,
       "SELECT * FROM issuer_keys WHERE lock_holder_id = ? AND rotated_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
     ).get(lockHolderId);
-    return r && issuerKey(r);
+    return r && issuerKeyRow(r);
   }
   async listLive(lockHolderIds: string[]): Promise<IssuerKeyRecord[]> {
     if (lockHolderIds.length === 0) return [];
@@ -152,12 +130,12 @@ export class SqliteIssuerKeys implements IssuerKeyRepo {
       `SELECT * FROM issuer_keys WHERE lock_holder_id IN (${marks}) AND retired_at IS NULL ORDER BY created_at, rowid`,
     )
       .all(...lockHolderIds)
-      .map(issuerKey);
+      .map(issuerKeyRow);
   }
   async list(lockHolderId: string): Promise<IssuerKeyRecord[]> {
     return prep(this.db, "SELECT * FROM issuer_keys WHERE lock_holder_id = ? ORDER BY created_at, rowid")
       .all(lockHolderId)
-      .map(issuerKey);
+      .map(issuerKeyRow);
   }
   async markRotated(kid: string, at: number): Promise<void> {
     prep(this.db, "UPDATE issuer_keys SET rotated_at = ? WHERE kid = ? AND rotated_at IS NULL").run(at, kid);
@@ -175,23 +153,12 @@ export class SqliteIssuerKeys implements IssuerKeyRepo {
       "SELECT * FROM issuer_keys WHERE rotated_at IS NOT NULL AND retired_at IS NULL AND max_token_exp_s + ? <= ?",
     )
       .all(leewayS, nowS)
-      .map(issuerKey);
+      .map(issuerKeyRow);
   }
   async markRetired(kid: string, at: number): Promise<void> {
     prep(this.db, "UPDATE issuer_keys SET retired_at = ? WHERE kid = ?").run(at, kid);
   }
 }
-
-const bridge = (r: Row): BridgeRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  name: r.name,
-  secretHash: r.secret_hash,
-  createdAt: r.created_at,
-  lastSeenAt: r.last_seen_at,
-  version: r.version,
-  locksOnline: r.locks_online,
-});
 
 export class SqliteBridges implements BridgeRepo {
   constructor(private readonly db: Database.Database) {}
@@ -204,7 +171,7 @@ export class SqliteBridges implements BridgeRepo {
   }
   async get(id: string): Promise<BridgeRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM bridges WHERE id = ?").get(id);
-    return r && bridge(r);
+    return r && bridgeRow(r);
   }
   async list(lockHolderId: string, page: PageRequest): Promise<Page<BridgeRecord>> {
     const rows = prep(this.db, "SELECT * FROM bridges WHERE lock_holder_id = ? AND id > ? ORDER BY id LIMIT ?").all(
@@ -212,7 +179,7 @@ export class SqliteBridges implements BridgeRepo {
       page.startAfterId ?? "",
       page.limit + 1,
     );
-    return toPage(rows, page.limit, bridge, (b) => b.id);
+    return toPage(rows, page.limit, bridgeRow, (b) => b.id);
   }
   async heartbeat(id: string, at: number, version: string, locksOnline: number | null): Promise<void> {
     prep(this.db, "UPDATE bridges SET last_seen_at = ?, version = ?, locks_online = ? WHERE id = ?").run(
@@ -223,16 +190,6 @@ export class SqliteBridges implements BridgeRepo {
     );
   }
 }
-
-const verification = (r: Row): VerificationRecord => ({
-  id: r.id,
-  phoneNumber: r.phone_number,
-  codeHash: r.code_hash,
-  createdAt: r.created_at,
-  expiresAt: r.expires_at,
-  attempts: r.attempts,
-  status: r.status,
-});
 
 export class SqliteVerifications implements VerificationRepo {
   constructor(private readonly db: Database.Database) {}
@@ -245,7 +202,7 @@ export class SqliteVerifications implements VerificationRepo {
   }
   async get(id: string): Promise<VerificationRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM verifications WHERE id = ?").get(id);
-    return r && verification(r);
+    return r && verificationRow(r);
   }
   async countSince(phoneNumber: string, since: number): Promise<number> {
     const r: Row = prep(
@@ -281,18 +238,49 @@ export class SqliteDevices implements DeviceRepo {
   }
   async get(id: string): Promise<DeviceRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM devices WHERE id = ?").get(id);
-    return (
-      r && {
-        id: r.id,
-        userId: r.user_id,
-        publicKey: r.public_key,
-        name: r.name,
-        createdAt: r.created_at,
-        deletedAt: r.deleted_at,
-      }
-    );
+    return r && deviceRow(r);
   }
   async markDeleted(id: string, at: number): Promise<void> {
     prep(this.db, "UPDATE devices SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(at, id);
+  }
+}
+
+export class SqliteMeta implements MetaRepo {
+  constructor(private readonly db: Database.Database) {}
+  async get(name: string): Promise<string | undefined> {
+    const r: Row = prep(this.db, "SELECT value FROM cloud_meta WHERE name = ?").get(name);
+    return r?.value;
+  }
+  async insertIfAbsent(name: string, value: string): Promise<boolean> {
+    return (
+      prep(this.db, "INSERT INTO cloud_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING").run(name, value)
+        .changes === 1
+    );
+  }
+}
+
+export class SqliteNonces implements NonceRepo {
+  constructor(private readonly db: Database.Database) {}
+  async issue(lockId: string, nonce: string, at: number, keep: number): Promise<void> {
+    prep(this.db, "INSERT INTO virtual_lock_nonces (nonce, lock_id, issued_at) VALUES (?, ?, ?)").run(
+      nonce,
+      lockId,
+      at,
+    );
+    prep(
+      this.db,
+      `DELETE FROM virtual_lock_nonces WHERE lock_id = ? AND nonce NOT IN (
+           SELECT nonce FROM virtual_lock_nonces WHERE lock_id = ? ORDER BY n DESC LIMIT ?)`,
+    ).run(lockId, lockId, keep);
+  }
+  async consume(lockId: string, nonce: string): Promise<number | undefined> {
+    const r: Row = prep(
+      this.db,
+      "DELETE FROM virtual_lock_nonces WHERE nonce = ? AND lock_id = ? RETURNING issued_at",
+    ).get(nonce, lockId);
+    return r?.issued_at;
+  }
+  async deleteIssuedBefore(at: number): Promise<number> {
+    return prep(this.db, "DELETE FROM virtual_lock_nonces WHERE issued_at < ?").run(at).changes;
   }
 }

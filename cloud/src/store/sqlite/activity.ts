@@ -11,27 +11,9 @@ import type {
   TelemetryRecord,
   WebhookRecord,
 } from "../records.js";
+import { deliveryRow, eventRow, jobRow, type Row, toPage, webhookRow } from "../rows.js";
 import type { DeliveryRepo, EventPageRequest, EventRepo, JobRepo, TelemetryRepo, WebhookRepo } from "../store.js";
-import { prep, toPage } from "./paging.js";
-
-// biome-ignore lint/suspicious/noExplicitAny: rows come untyped from SQLite and are mapped field by field here
-type Row = any;
-
-const event = (r: Row): EventRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  lockId: r.lock_id,
-  seq: r.seq,
-  tsS: r.ts_s,
-  type: r.type,
-  cti: r.cti,
-  keyId: r.key_id,
-  userId: r.user_id,
-  code: r.code,
-  dropped: r.dropped,
-  v: r.v,
-  receivedAt: r.received_at,
-});
+import { prep } from "./statements.js";
 
 export class SqliteEvents implements EventRepo {
   constructor(private readonly db: Database.Database) {}
@@ -57,9 +39,14 @@ export class SqliteEvents implements EventRepo {
     );
     return r.changes === 1;
   }
+  async insertManyIfNew(events: readonly EventRecord[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const e of events) if (await this.insertIfNew(e)) stored.add(e.id);
+    return stored;
+  }
   async get(id: string): Promise<EventRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM events WHERE id = ?").get(id);
-    return r && event(r);
+    return r && eventRow(r);
   }
   async listForLockHolder(lockHolderId: string, page: EventPageRequest): Promise<Page<EventRecord>> {
     let rows: Row[];
@@ -81,7 +68,7 @@ export class SqliteEvents implements EventRepo {
              AND (ts_s < ? OR (ts_s = ? AND n < ?)) ORDER BY ts_s DESC, n DESC LIMIT ?`,
       ).all(lockHolderId, page.sinceS, ...page.types, after.ts_s, after.ts_s, after.n, page.limit + 1);
     }
-    return toPage(rows, page.limit, event, (e) => e.id);
+    return toPage(rows, page.limit, eventRow, (e) => e.id);
   }
 }
 
@@ -95,16 +82,12 @@ export class SqliteTelemetry implements TelemetryRepo {
     ).run(t.id, t.lockId, t.tsS, t.level, t.mv, t.state, t.v, t.dropped, t.receivedAt);
     return r.changes === 1;
   }
+  async insertManyIfNew(telemetry: readonly TelemetryRecord[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const t of telemetry) if (await this.insertIfNew(t)) stored.add(t.id);
+    return stored;
+  }
 }
-
-const webhook = (r: Row): WebhookRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  url: r.url,
-  secretSealed: r.secret_sealed,
-  createdAt: r.created_at,
-  deletedAt: r.deleted_at,
-});
 
 export class SqliteWebhooks implements WebhookRepo {
   constructor(private readonly db: Database.Database) {}
@@ -116,40 +99,30 @@ export class SqliteWebhooks implements WebhookRepo {
   }
   async get(id: string): Promise<WebhookRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM webhooks WHERE id = ?").get(id);
-    return r && webhook(r);
+    return r && webhookRow(r);
   }
   async list(lockHolderId: string, page: PageRequest): Promise<Page<WebhookRecord>> {
     const rows = prep(
       this.db,
       "SELECT * FROM webhooks WHERE lock_holder_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
     ).all(lockHolderId, page.startAfterId ?? "", page.limit + 1);
-    return toPage(rows, page.limit, webhook, (w) => w.id);
+    return toPage(rows, page.limit, webhookRow, (w) => w.id);
   }
   async liveForLockHolder(lockHolderId: string): Promise<WebhookRecord[]> {
     return prep(this.db, "SELECT * FROM webhooks WHERE lock_holder_id = ? AND deleted_at IS NULL ORDER BY id")
       .all(lockHolderId)
-      .map(webhook);
+      .map(webhookRow);
   }
   async markDeleted(id: string, at: number): Promise<void> {
     prep(this.db, "UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(at, id);
   }
 }
 
-const delivery = (r: Row): DeliveryRecord => ({
-  id: r.id,
-  webhookId: r.webhook_id,
-  eventType: r.event_type,
-  payload: r.payload,
-  status: r.status,
-  attempts: r.attempts,
-  nextAttemptAt: r.next_attempt_at,
-  lastError: r.last_error,
-  createdAt: r.created_at,
-  deliveredAt: r.delivered_at,
-});
-
 export class SqliteDeliveries implements DeliveryRepo {
   constructor(private readonly db: Database.Database) {}
+  async insertMany(deliveries: readonly DeliveryRecord[]): Promise<void> {
+    for (const d of deliveries) await this.insert(d);
+  }
   async insert(d: DeliveryRecord): Promise<void> {
     prep(
       this.db,
@@ -177,25 +150,28 @@ export class SqliteDeliveries implements DeliveryRepo {
          RETURNING *`,
     )
       .all(now + leaseMs, now, now, limit)
-      .map(delivery)
+      .map(deliveryRow)
       .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
   }
   async markDelivered(id: string, at: number): Promise<void> {
     prep(
       this.db,
-      "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?",
+      `UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, claimed_until = NULL,
+         last_error = NULL WHERE id = ? AND status = 'pending'`,
     ).run(at, id);
   }
   async scheduleRetry(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
     prep(
       this.db,
-      "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+      `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL
+         WHERE id = ? AND status = 'pending'`,
     ).run(attempts, nextAttemptAt, error, id);
   }
   async markFailed(id: string, attempts: number, error: string): Promise<void> {
     prep(
       this.db,
-      "UPDATE webhook_deliveries SET status = 'failed', attempts = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+      `UPDATE webhook_deliveries SET status = 'failed', attempts = ?, last_error = ?, claimed_until = NULL
+         WHERE id = ? AND status = 'pending'`,
     ).run(attempts, error, id);
   }
   async nextDueAt(): Promise<number | undefined> {
@@ -208,23 +184,9 @@ export class SqliteDeliveries implements DeliveryRepo {
   async listForWebhook(webhookId: string): Promise<DeliveryRecord[]> {
     return prep(this.db, "SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 100")
       .all(webhookId)
-      .map(delivery);
+      .map(deliveryRow);
   }
 }
-
-const job = (r: Row): JobRecord => ({
-  id: r.id,
-  integratorId: r.integrator_id,
-  lockHolderId: r.lock_holder_id,
-  kind: r.kind,
-  status: r.status,
-  total: r.total,
-  done: r.done,
-  keyIds: JSON.parse(r.key_ids) as string[],
-  results: JSON.parse(r.results) as JobResult[],
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
 
 export class SqliteJobs implements JobRepo {
   constructor(private readonly db: Database.Database) {}
@@ -249,7 +211,7 @@ export class SqliteJobs implements JobRepo {
   }
   async get(id: string): Promise<JobRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM jobs WHERE id = ?").get(id);
-    return r && job(r);
+    return r && jobRow(r);
   }
   async claimNext(now: number, leaseMs: number): Promise<JobRecord | undefined> {
     const r: Row = prep(
@@ -259,18 +221,27 @@ export class SqliteJobs implements JobRepo {
            ORDER BY id LIMIT 1)
          RETURNING *`,
     ).get(now + leaseMs, now, now);
-    return r && job(r);
+    return r && jobRow(r);
   }
-  async progress(id: string, done: number, results: JobResult[], at: number, leaseUntil: number): Promise<void> {
-    prep(this.db, "UPDATE jobs SET done = ?, results = ?, updated_at = ?, claimed_until = ? WHERE id = ?").run(
-      done,
-      JSON.stringify(results),
-      at,
-      leaseUntil,
-      id,
-    );
+  async progress(
+    id: string,
+    fromDone: number,
+    done: number,
+    results: JobResult[],
+    at: number,
+    leaseUntil: number,
+  ): Promise<boolean> {
+    const r = prep(
+      this.db,
+      `UPDATE jobs SET done = ?, results = ?, updated_at = ?, claimed_until = ?
+         WHERE id = ? AND status = 'running' AND done = ?`,
+    ).run(done, JSON.stringify(results), at, leaseUntil, id, fromDone);
+    return r.changes === 1;
   }
   async finish(id: string, status: JobStatus, at: number): Promise<void> {
-    prep(this.db, "UPDATE jobs SET status = ?, updated_at = ?, claimed_until = NULL WHERE id = ?").run(status, at, id);
+    prep(
+      this.db,
+      "UPDATE jobs SET status = ?, updated_at = ?, claimed_until = NULL WHERE id = ? AND status = 'running'",
+    ).run(status, at, id);
   }
 }

@@ -2,8 +2,9 @@ import type Database from "better-sqlite3";
 
 /**
  * Schema migrations, versioned in code: migration i brings the database from version i to i + 1 (PRAGMA
- * user_version). Never edit a released migration; append a new one. Times are integer milliseconds; `…_s` columns
- * are unix seconds from locks. SQL is kept close to what PostgreSQL accepts.
+ * user_version). Never edit a released migration; append a new one, here and in postgres/migrations.ts (the same
+ * version numbers, tables and columns: test/postgres checks both schemas match). Times are integer milliseconds;
+ * `…_s` columns are unix seconds from locks.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -88,6 +89,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE devices (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, public_key TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL,
     deleted_at INTEGER);
+  `,
+  // 2: facts about the database itself (a value sealed with the master key that every process must open), and
+  // virtual locks' unlock nonces, which were held in one process's memory.
+  `
+  CREATE TABLE cloud_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE virtual_lock_nonces (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, nonce TEXT NOT NULL UNIQUE, lock_id TEXT NOT NULL, issued_at INTEGER NOT NULL);
+  CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
   `,
 ];
 

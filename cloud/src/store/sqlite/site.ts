@@ -12,26 +12,9 @@ import type {
   PageRequest,
   VendorConnectionRecord,
 } from "../records.js";
-import type { ChangeRepo, KeyRepo, LockRepo, LockSort, VendorConnectionRepo } from "../store.js";
-import { prep, toPage } from "./paging.js";
-
-// biome-ignore lint/suspicious/noExplicitAny: rows come untyped from SQLite and are mapped field by field here
-type Row = any;
-
-const connection = (r: Row): VendorConnectionRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  vendor: r.vendor,
-  username: r.username,
-  credentialSalt: r.credential_salt,
-  credentialDigest: r.credential_digest,
-  bridgeId: r.bridge_id,
-  state: r.state,
-  reason: r.reason,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  deletedAt: r.deleted_at,
-});
+import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
+import type { ChangeRepo, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
+import { prep } from "./statements.js";
 
 export class SqliteVendorConnections implements VendorConnectionRepo {
   constructor(private readonly db: Database.Database) {}
@@ -57,14 +40,20 @@ export class SqliteVendorConnections implements VendorConnectionRepo {
   }
   async get(id: string): Promise<VendorConnectionRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM vendor_connections WHERE id = ?").get(id);
-    return r && connection(r);
+    return r && vendorConnectionRow(r);
+  }
+  async getMany(ids: readonly string[]): Promise<VendorConnectionRecord[]> {
+    return ids.flatMap((id) => {
+      const r: Row = prep(this.db, "SELECT * FROM vendor_connections WHERE id = ?").get(id);
+      return r ? [vendorConnectionRow(r)] : [];
+    });
   }
   async list(lockHolderId: string, page: PageRequest): Promise<Page<VendorConnectionRecord>> {
     const rows = prep(
       this.db,
       "SELECT * FROM vendor_connections WHERE lock_holder_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
     ).all(lockHolderId, page.startAfterId ?? "", page.limit + 1);
-    return toPage(rows, page.limit, connection, (v) => v.id);
+    return toPage(rows, page.limit, vendorConnectionRow, (v) => v.id);
   }
   async liveWithUsername(integratorId: string, vendor: string, username: string): Promise<VendorConnectionRecord[]> {
     return prep(
@@ -73,7 +62,7 @@ export class SqliteVendorConnections implements VendorConnectionRepo {
          WHERE lh.integrator_id = ? AND vc.vendor = ? AND vc.username = ? AND vc.deleted_at IS NULL`,
     )
       .all(integratorId, vendor, username)
-      .map(connection);
+      .map(vendorConnectionRow);
   }
   async update(
     id: string,
@@ -105,32 +94,6 @@ export class SqliteVendorConnections implements VendorConnectionRepo {
   }
 }
 
-const lock = (r: Row): LockRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  vendorConnectionId: r.vendor_connection_id,
-  vendor: r.vendor,
-  name: r.name,
-  imageUrl: r.image_url,
-  address: r.address === null ? null : (JSON.parse(r.address) as Address),
-  timezone: r.timezone,
-  createdAt: r.created_at,
-  removedAt: r.removed_at,
-  battery:
-    r.battery_level === null
-      ? null
-      : {
-          level: r.battery_level,
-          mv: r.battery_mv,
-          state: r.battery_state,
-          tsS: r.battery_ts_s,
-          updatedAt: r.battery_updated_at,
-        },
-  online: r.online === 1,
-  presenceTsS: r.presence_ts_s,
-  eventSeq: r.event_seq,
-});
-
 export class SqliteLocks implements LockRepo {
   constructor(private readonly db: Database.Database) {}
   async insert(l: LockRecord): Promise<void> {
@@ -145,7 +108,7 @@ export class SqliteLocks implements LockRepo {
       l.vendor,
       l.name,
       l.imageUrl,
-      l.address === null ? null : JSON.stringify(l.address),
+      jsonText(l.address),
       l.timezone,
       l.createdAt,
       l.removedAt,
@@ -154,7 +117,13 @@ export class SqliteLocks implements LockRepo {
   }
   async get(id: string): Promise<LockRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM locks WHERE id = ?").get(id);
-    return r && lock(r);
+    return r && lockRow(r);
+  }
+  async getMany(ids: readonly string[]): Promise<LockRecord[]> {
+    return ids.flatMap((id) => {
+      const r: Row = prep(this.db, "SELECT * FROM locks WHERE id = ?").get(id);
+      return r ? [lockRow(r)] : [];
+    });
   }
   async list(
     lockHolderId: string,
@@ -184,12 +153,12 @@ export class SqliteLocks implements LockRepo {
            ORDER BY ${column} ${dir}, id ${dir} LIMIT ?`,
       ).all(lockHolderId, after.k, after.k, after.id, page.limit + 1);
     }
-    return toPage(rows, page.limit, lock, (l) => l.id);
+    return toPage(rows, page.limit, lockRow, (l) => l.id);
   }
   async listForConnection(vendorConnectionId: string): Promise<LockRecord[]> {
     return prep(this.db, "SELECT * FROM locks WHERE vendor_connection_id = ? AND removed_at IS NULL ORDER BY id")
       .all(vendorConnectionId)
-      .map(lock);
+      .map(lockRow);
   }
   async update(
     id: string,
@@ -201,10 +170,7 @@ export class SqliteLocks implements LockRepo {
     if (patch.timezone !== undefined)
       prep(this.db, "UPDATE locks SET timezone = ? WHERE id = ?").run(patch.timezone, id);
     if (patch.address !== undefined)
-      prep(this.db, "UPDATE locks SET address = ? WHERE id = ?").run(
-        patch.address === null ? null : JSON.stringify(patch.address),
-        id,
-      );
+      prep(this.db, "UPDATE locks SET address = ? WHERE id = ?").run(jsonText(patch.address), id);
   }
   async reassign(
     id: string,
@@ -244,24 +210,21 @@ export class SqliteLocks implements LockRepo {
   }
 }
 
-const key = (r: Row): KeyRecord => ({
-  id: r.id,
-  lockHolderId: r.lock_holder_id,
-  lockId: r.lock_id,
-  cti: r.cti,
-  userId: r.user_id,
-  startAt: r.start_at,
-  endAt: r.end_at,
-  status: r.status,
-  error: r.error,
-  revokedAt: r.revoked_at,
-  metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
-  jobId: r.job_id,
-  createdAt: r.created_at,
-});
-
 export class SqliteKeys implements KeyRepo {
   constructor(private readonly db: Database.Database) {}
+  async insertMany(keys: readonly KeyRecord[]): Promise<void> {
+    for (const k of keys) await this.insert(k);
+  }
+  async getMany(ids: readonly string[]): Promise<KeyRecord[]> {
+    return ids.flatMap((id) => {
+      const r: Row = prep(this.db, "SELECT * FROM keys WHERE id = ?").get(id);
+      return r ? [keyRow(r)] : [];
+    });
+  }
+  async markCreated(ids: readonly string[]): Promise<void> {
+    const statement = prep(this.db, "UPDATE keys SET status = 'created' WHERE id = ? AND status = 'creating'");
+    for (const id of ids) statement.run(id);
+  }
   async insert(k: KeyRecord): Promise<void> {
     prep(
       this.db,
@@ -278,18 +241,24 @@ export class SqliteKeys implements KeyRepo {
       k.status,
       k.error,
       k.revokedAt,
-      k.metadata === null ? null : JSON.stringify(k.metadata),
+      jsonText(k.metadata),
       k.jobId,
       k.createdAt,
     );
   }
   async get(id: string): Promise<KeyRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM keys WHERE id = ?").get(id);
-    return r && key(r);
+    return r && keyRow(r);
   }
   async getByCti(cti: string): Promise<KeyRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM keys WHERE cti = ?").get(cti);
-    return r && key(r);
+    return r && keyRow(r);
+  }
+  async getManyByCti(ctis: readonly string[]): Promise<KeyRecord[]> {
+    return ctis.flatMap((cti) => {
+      const r: Row = prep(this.db, "SELECT * FROM keys WHERE cti = ?").get(cti);
+      return r ? [keyRow(r)] : [];
+    });
   }
   async list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>> {
     const rows = prep(this.db, "SELECT * FROM keys WHERE lock_holder_id = ? AND id > ? ORDER BY id LIMIT ?").all(
@@ -297,7 +266,7 @@ export class SqliteKeys implements KeyRepo {
       page.startAfterId ?? "",
       page.limit + 1,
     );
-    return toPage(rows, page.limit, key, (k) => k.id);
+    return toPage(rows, page.limit, keyRow, (k) => k.id);
   }
   async usableForUser(userId: string, now: number): Promise<KeyRecord[]> {
     return prep(
@@ -307,12 +276,12 @@ export class SqliteKeys implements KeyRepo {
          ORDER BY k.id`,
     )
       .all(userId, now)
-      .map(key);
+      .map(keyRow);
   }
   async liveForLock(lockId: string): Promise<KeyRecord[]> {
     return prep(this.db, "SELECT * FROM keys WHERE lock_id = ? AND status IN ('created', 'creating') ORDER BY id")
       .all(lockId)
-      .map(key);
+      .map(keyRow);
   }
   async revokedCtisForLock(lockId: string): Promise<string[]> {
     return prep(this.db, "SELECT cti FROM keys WHERE lock_id = ? AND status = 'revoked'")
@@ -346,6 +315,12 @@ export class SqliteChanges implements ChangeRepo {
     ).run(kind, lockHolderId, vendorConnectionId, JSON.stringify(payload), at);
     return Number(r.lastInsertRowid);
   }
+  async appendMany(changes: readonly NewChange[]): Promise<number[]> {
+    const seqs: number[] = [];
+    for (const c of changes)
+      seqs.push(await this.append(c.kind, c.lockHolderId, c.vendorConnectionId, c.payload, c.at));
+    return seqs;
+  }
   async forBridge(bridgeId: string, lockHolderId: string, afterSeq: number, limit: number): Promise<ChangeRecord[]> {
     return prep(
       this.db,
@@ -355,13 +330,6 @@ export class SqliteChanges implements ChangeRepo {
          ORDER BY seq LIMIT ?`,
     )
       .all(afterSeq, bridgeId, lockHolderId, limit)
-      .map((r: Row) => ({
-        seq: r.seq,
-        kind: r.kind,
-        lockHolderId: r.lock_holder_id,
-        vendorConnectionId: r.vendor_connection_id,
-        payload: JSON.parse(r.payload) as Record<string, unknown>,
-        createdAt: r.created_at,
-      }));
+      .map(changeRow);
   }
 }

@@ -9,6 +9,8 @@ import {
   SqliteIntegrators,
   SqliteIssuerKeys,
   SqliteLockHolders,
+  SqliteMeta,
+  SqliteNonces,
   SqliteVerifications,
 } from "./accounts.js";
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
@@ -18,9 +20,9 @@ import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from 
 export const DATABASE_FILE = "cloud.sqlite";
 
 /**
- * The Store on one better-sqlite3 connection in WAL mode. better-sqlite3 is synchronous, but the Store interface is
- * async (for PostgreSQL later), so a transaction's callback can await between statements: a queue lets one
- * transaction run at a time on the connection, and BEGIN IMMEDIATE / COMMIT / ROLLBACK bracket it.
+ * The Store on one better-sqlite3 connection in WAL mode, for one cloud process. better-sqlite3 is synchronous, but
+ * the Store interface is async (PostgreSQL is not), so a transaction's callback can await between statements: a queue
+ * lets one transaction run at a time on the connection, and BEGIN IMMEDIATE / COMMIT / ROLLBACK bracket it.
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -54,6 +56,8 @@ export class SqliteStore implements Store {
       changes: new SqliteChanges(db),
       verifications: new SqliteVerifications(db),
       devices: new SqliteDevices(db),
+      nonces: new SqliteNonces(db),
+      meta: new SqliteMeta(db),
     };
   }
 
@@ -73,6 +77,10 @@ export class SqliteStore implements Store {
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  watchChanges(): () => void {
+    return () => undefined;
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,4 @@
 import type Database from "better-sqlite3";
-import type { Page } from "../records.js";
-
-/** Lists fetch one row more than asked: its presence says more remains. */
-export function toPage<R, T>(rows: R[], limit: number, map: (row: R) => T, idOf: (item: T) => string): Page<T> {
-  const items = rows.slice(0, limit).map(map);
-  const last = items[items.length - 1];
-  return { items, startAfterId: rows.length > limit && last !== undefined ? idOf(last) : null };
-}
 
 const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
 

@@ -1,0 +1,160 @@
+import { type ClientBase, escapeIdentifier } from "pg";
+
+/**
+ * The PostgreSQL schema: the same versions, tables and columns as sqlite/migrations.ts in PostgreSQL's dialect
+ * (test/postgres checks that both schemas match). Never edit a released migration; append a new one to both files.
+ * Differences, each for a reason:
+ * - times and counters are BIGINT (milliseconds overflow INTEGER), read back as numbers (sql.ts);
+ * - autoincrement keys are identity columns;
+ * - issuer_keys has `n`, an identity column standing in for SQLite's rowid (keys created in the same millisecond keep
+ *   their creation order);
+ * - every TEXT column is COLLATE "C", so text compares byte by byte like SQLite's BINARY whatever the database's
+ *   locale: ids page with `id > $1` and locks sort by name the same on both drivers.
+ */
+const V1 = `
+  CREATE TABLE integrators (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
+  CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL REFERENCES integrators(id),
+    secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL);
+  CREATE TABLE access_tokens (
+    token_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_id TEXT NOT NULL, integrator_id TEXT,
+    lock_holder_id TEXT, scope TEXT NOT NULL, expires_at BIGINT NOT NULL);
+  CREATE INDEX access_tokens_expiry ON access_tokens(expires_at);
+  CREATE INDEX access_tokens_subject ON access_tokens(kind, subject_id);
+  CREATE TABLE lock_holders (
+    id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL REFERENCES integrators(id), name TEXT NOT NULL,
+    country_iso TEXT, organization_id TEXT, organization_id_suffix TEXT, created_at BIGINT NOT NULL);
+  CREATE INDEX lock_holders_integrator ON lock_holders(integrator_id, id);
+  CREATE TABLE issuer_keys (
+    n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    kid TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), public_key TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT,
+    max_token_exp_s BIGINT NOT NULL DEFAULT 0, retired_at BIGINT);
+  CREATE INDEX issuer_keys_lock_holder ON issuer_keys(lock_holder_id, created_at);
+  CREATE TABLE bridges (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), name TEXT,
+    secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL, last_seen_at BIGINT, version TEXT, locks_online BIGINT);
+  CREATE INDEX bridges_lock_holder ON bridges(lock_holder_id, id);
+  CREATE TABLE vendor_connections (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), vendor TEXT NOT NULL,
+    username TEXT, credential_salt TEXT, credential_digest TEXT, bridge_id TEXT REFERENCES bridges(id),
+    state TEXT NOT NULL, reason TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT);
+  CREATE INDEX vendor_connections_lock_holder ON vendor_connections(lock_holder_id, id);
+  CREATE INDEX vendor_connections_bridge ON vendor_connections(bridge_id);
+  CREATE INDEX vendor_connections_username ON vendor_connections(vendor, username);
+  CREATE TABLE locks (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id),
+    vendor_connection_id TEXT NOT NULL REFERENCES vendor_connections(id), vendor TEXT NOT NULL, name TEXT NOT NULL,
+    image_url TEXT, address TEXT, timezone TEXT, created_at BIGINT NOT NULL, removed_at BIGINT,
+    battery_level BIGINT, battery_mv BIGINT, battery_state TEXT, battery_ts_s BIGINT, battery_updated_at BIGINT,
+    online INTEGER NOT NULL DEFAULT 0, presence_ts_s BIGINT, event_seq BIGINT NOT NULL DEFAULT 0);
+  CREATE INDEX locks_lock_holder_name ON locks(lock_holder_id, name, id);
+  CREATE INDEX locks_lock_holder_created ON locks(lock_holder_id, created_at, id);
+  CREATE INDEX locks_connection ON locks(vendor_connection_id);
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    cti TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, start_at BIGINT NOT NULL, end_at BIGINT,
+    status TEXT NOT NULL, error TEXT, revoked_at BIGINT, metadata TEXT, job_id TEXT, created_at BIGINT NOT NULL);
+  CREATE INDEX keys_lock_holder ON keys(lock_holder_id, id);
+  CREATE INDEX keys_user ON keys(user_id);
+  CREATE INDEX keys_lock ON keys(lock_id);
+  CREATE TABLE events (
+    n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, lock_holder_id TEXT NOT NULL,
+    lock_id TEXT NOT NULL, seq BIGINT NOT NULL, ts_s BIGINT NOT NULL, type TEXT NOT NULL, cti TEXT, key_id TEXT,
+    user_id TEXT, code TEXT, dropped BIGINT, v BIGINT, received_at BIGINT NOT NULL);
+  CREATE INDEX events_lock_holder_ts ON events(lock_holder_id, ts_s, n);
+  CREATE TABLE telemetry (
+    id TEXT PRIMARY KEY, lock_id TEXT NOT NULL, ts_s BIGINT NOT NULL, level BIGINT NOT NULL, mv BIGINT NOT NULL,
+    state TEXT NOT NULL, v BIGINT, dropped BIGINT, received_at BIGINT NOT NULL);
+  CREATE INDEX telemetry_lock ON telemetry(lock_id, ts_s);
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), url TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL, created_at BIGINT NOT NULL, deleted_at BIGINT);
+  CREATE INDEX webhooks_lock_holder ON webhooks(lock_holder_id, id);
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id), event_type TEXT NOT NULL,
+    payload TEXT NOT NULL, status TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL,
+    claimed_until BIGINT, last_error TEXT, created_at BIGINT NOT NULL, delivered_at BIGINT);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, id);
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, integrator_id TEXT NOT NULL, lock_holder_id TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL, total BIGINT NOT NULL, done BIGINT NOT NULL, key_ids TEXT NOT NULL, results TEXT NOT NULL,
+    claimed_until BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+  CREATE INDEX jobs_status ON jobs(status, id);
+  CREATE TABLE changes (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, lock_holder_id TEXT NOT NULL,
+    vendor_connection_id TEXT, payload TEXT NOT NULL, created_at BIGINT NOT NULL);
+  CREATE INDEX changes_connection ON changes(vendor_connection_id, seq);
+  CREATE INDEX changes_lock_holder_kind ON changes(lock_holder_id, kind, seq);
+  CREATE TABLE verifications (
+    id TEXT PRIMARY KEY, phone_number TEXT NOT NULL, code_hash TEXT NOT NULL, created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, status TEXT NOT NULL);
+  CREATE INDEX verifications_phone ON verifications(phone_number, created_at);
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, public_key TEXT NOT NULL, name TEXT, created_at BIGINT NOT NULL,
+    deleted_at BIGINT);
+`;
+
+const V2 = `
+  CREATE TABLE cloud_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE virtual_lock_nonces (
+    n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, nonce TEXT NOT NULL UNIQUE, lock_id TEXT NOT NULL, issued_at BIGINT NOT NULL);
+  CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
+`;
+
+const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2].map(binaryText);
+
+/** Serializes schema creation and migration across processes starting at once (per database). */
+const MIGRATE_LOCK = "latchkey-cloud:migrate";
+
+/**
+ * Brings the schema the connection's search_path names up to date, under an advisory lock so two cloud processes
+ * starting together migrate once. Creates that schema if it does not exist yet (`?options=-c search_path=…` in the
+ * URL gives each deployment or test its own). Answers the schema's name.
+ */
+export async function migrate(client: ClientBase, now: number): Promise<string> {
+  await client.query("SELECT pg_advisory_lock(hashtext($1))", [MIGRATE_LOCK]);
+  try {
+    const schema = await ensureSchema(client);
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    );
+    const { rows } = await client.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations");
+    const current = Number(rows[0].v);
+    if (current > PG_MIGRATIONS.length) {
+      throw new Error(
+        `the database is at schema version ${current}, newer than this cloud knows (${PG_MIGRATIONS.length}): upgrade latchkey-cloud`,
+      );
+    }
+    for (let version = current; version < PG_MIGRATIONS.length; version++) {
+      await client.query("BEGIN");
+      try {
+        await client.query(PG_MIGRATIONS[version]!);
+        await client.query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", [version + 1, now]);
+        await client.query("COMMIT");
+      } catch (e) {
+        await client.query("ROLLBACK");
+        throw e;
+      }
+    }
+    return schema;
+  } finally {
+    await client.query("SELECT pg_advisory_unlock(hashtext($1))", [MIGRATE_LOCK]);
+  }
+}
+
+async function ensureSchema(client: ClientBase): Promise<string> {
+  const current = (await client.query("SELECT current_schema() AS s")).rows[0].s as string | null;
+  if (current !== null) return current;
+  const path = (await client.query("SELECT current_setting('search_path') AS p")).rows[0].p as string;
+  const first = path
+    .split(",")
+    .map((s) => s.trim().replace(/^"(.*)"$/, "$1"))
+    .find((s) => s !== "" && s !== "$user");
+  if (!first) throw new Error(`search_path ${JSON.stringify(path)} names no schema to create the tables in`);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${escapeIdentifier(first)}`);
+  return first;
+}

@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { until } from "./helpers.js";
+
+/** Spawning the built latchkey-cloud bin (run `npx tsc -b cloud` first, as `npm test` does). */
+const BIN = fileURLToPath(new URL("../bin/latchkey-cloud.js", import.meta.url));
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+
+/** Kills what is still running (waiting until it has exited) and removes temp dirs: call in afterEach. */
+export async function cleanUpBins(): Promise<void> {
+  const exits = children.splice(0).map((child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise((resolve) => child.once("close", resolve));
+    child.kill("SIGKILL");
+    return exited;
+  });
+  await Promise.all(exits);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-cloud-cli-"));
+  dirs.push(dir);
+  return dir;
+}
+
+/** This process's environment without the cloud's settings, plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const name of [
+    "DATABASE_URL",
+    "DATABASE_POOL_MAX",
+    "LATCHKEY_PORT",
+    "LATCHKEY_DATA",
+    "LATCHKEY_LOG_LEVEL",
+    "LATCHKEY_MASTER_KEY",
+  ]) {
+    if (!(name in extra)) delete env[name];
+  }
+  return env;
+}
+
+export interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+export function run(args: string[], env = cleanEnv()): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (c) => {
+    out += c;
+  });
+  child.stderr!.on("data", (c) => {
+    err += c;
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** The URL a `serve` prints once it listens. */
+export function listeningUrl(server: Run): Promise<string> {
+  return until(
+    () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())?.[1],
+    "the server to listen",
+    20_000,
+  );
+}

@@ -1,0 +1,376 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { escapeIdentifier } from "pg";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PG_MIGRATIONS } from "../../src/store/postgres/migrations.js";
+import { PgStore } from "../../src/store/postgres/pg-store.js";
+import { withSearchPath } from "../../src/store/postgres/url.js";
+import type { DeliveryRecord, JobRecord } from "../../src/store/records.js";
+import { DATABASE_FILE, SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { Store, Tx } from "../../src/store/store.js";
+import { until } from "../helpers.js";
+import { createTestSchema, DATABASE_URL, inSchema, NO_DATABASE_REASON, type TestSchema } from "../postgres.js";
+
+let schema: TestSchema;
+const stores: Store[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeEach(async (ctx) => {
+  if (!DATABASE_URL) ctx.skip(NO_DATABASE_REASON);
+  schema = await createTestSchema();
+});
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  await schema?.drop();
+});
+
+async function open(url = schema.url, extra: { fallbackPollMs?: number } = {}): Promise<PgStore> {
+  const store = await PgStore.open({ url, poolMax: 4, ...extra });
+  stores.push(store);
+  return store;
+}
+
+const NOW = 1_800_000_000_000;
+
+async function seedLockHolder(tx: Tx, suffix = "a"): Promise<{ lockHolderId: string; webhookId: string }> {
+  await tx.integrators.insert(
+    { id: `int_${suffix}`, name: "A", createdAt: NOW },
+    { clientId: `cl_${suffix}`, integratorId: `int_${suffix}`, secretHash: "h", createdAt: NOW },
+  );
+  await tx.lockHolders.insert({
+    id: `lh_${suffix}`,
+    integratorId: `int_${suffix}`,
+    name: "A",
+    countryIso: null,
+    organizationId: null,
+    organizationIdSuffix: null,
+    createdAt: NOW,
+  });
+  await tx.webhooks.insert({
+    id: `wh_${suffix}`,
+    lockHolderId: `lh_${suffix}`,
+    url: "http://127.0.0.1:9/hook",
+    secretSealed: "x",
+    createdAt: NOW,
+    deletedAt: null,
+  });
+  return { lockHolderId: `lh_${suffix}`, webhookId: `wh_${suffix}` };
+}
+
+const delivery = (id: string, webhookId: string): DeliveryRecord => ({
+  id,
+  webhookId,
+  eventType: "key_event.created",
+  payload: "{}",
+  status: "pending",
+  attempts: 0,
+  nextAttemptAt: NOW,
+  lastError: null,
+  createdAt: NOW,
+  deliveredAt: null,
+});
+
+const job = (id: string): JobRecord => ({
+  id,
+  integratorId: "int_a",
+  lockHolderId: "lh_a",
+  kind: "keys.batch",
+  status: "pending",
+  total: 10,
+  done: 0,
+  keyIds: [],
+  results: [],
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
+describe("PostgreSQL store: schema and migrations", () => {
+  it("creates the schema search_path names, migrates it to the latest version, and reopening changes nothing", async () => {
+    const fresh = `lk_test_fresh_${process.pid}_${Date.now()}`;
+    cleanups.push(async () => {
+      await inSchema("public", (c) => c.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(fresh)} CASCADE`));
+    });
+    const url = withSearchPath(DATABASE_URL!, fresh);
+    await (await open(url)).close();
+    const store = await open(url);
+    expect(store.schema).toBe(fresh);
+    const versions = await inSchema(fresh, (c) => c.query("SELECT version FROM schema_migrations ORDER BY version"));
+    expect(versions.rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((_, i) => i + 1));
+  });
+
+  it("upgrades a schema of an older version in place, keeping its rows", async () => {
+    await inSchema(schema.schema, async (c) => {
+      await c.query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      await c.query(PG_MIGRATIONS[0]!);
+      await c.query("INSERT INTO schema_migrations VALUES (1, 0)");
+      await c.query("INSERT INTO integrators (id, name, created_at) VALUES ('int_old', 'Old', 1)");
+    });
+    const store = await open();
+    expect((await store.transaction((tx) => tx.integrators.get("int_old")))?.name).toBe("Old");
+    expect(await store.transaction((tx) => tx.meta.insertIfAbsent("x", "1"))).toBe(true);
+    const versions = await inSchema(schema.schema, (c) => c.query("SELECT max(version) AS v FROM schema_migrations"));
+    expect(versions.rows[0].v).toBe(PG_MIGRATIONS.length);
+  });
+
+  it("refuses a database newer than it knows, naming the versions", async () => {
+    await (await open()).close();
+    await inSchema(schema.schema, (c) =>
+      c.query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)", [PG_MIGRATIONS.length + 1]),
+    );
+    await expect(open()).rejects.toThrow(/newer than this cloud knows/);
+  });
+
+  it("an unreachable database is a clear error naming it, never its password", async () => {
+    const error = await PgStore.open({ url: "postgres://alice:s3cret@127.0.0.1:1/nowhere" }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain("alice@127.0.0.1:1/nowhere");
+    expect((error as Error).message).not.toContain("s3cret");
+  });
+
+  it("has the same tables, columns, nullability and indexes as the SQLite schema", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "latchkey-cloud-schema-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    await new SqliteStore(dir).close();
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    const sqlite = new Map<string, string>();
+    const sqliteIndexes = new Set<string>();
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .all() as { name: string }[];
+    for (const { name } of tables) {
+      for (const c of db.pragma(`table_info(${name})`) as { name: string; notnull: number; pk: number }[]) {
+        // A SQLite primary key may hold NULL unless declared otherwise; PostgreSQL's never does. Ours never do.
+        sqlite.set(`${name}.${c.name}`, c.notnull || c.pk ? "not null" : "null");
+      }
+    }
+    for (const { name } of db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")
+      .all() as { name: string }[])
+      sqliteIndexes.add(name);
+    db.close();
+
+    await (await open()).close();
+    const pg = new Map<string, string>();
+    const pgIndexes = new Set<string>();
+    await inSchema(schema.schema, async (c) => {
+      const columns = await c.query(
+        `SELECT table_name, column_name, is_nullable FROM information_schema.columns
+           WHERE table_schema = $1 AND table_name <> 'schema_migrations'`,
+        [schema.schema],
+      );
+      for (const r of columns.rows)
+        pg.set(`${r.table_name}.${r.column_name}`, r.is_nullable === "NO" ? "not null" : "null");
+      const indexes = await c.query(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname !~ '_(pkey|key)$'",
+        [schema.schema],
+      );
+      for (const r of indexes.rows) pgIndexes.add(r.indexname);
+    });
+    // issuer_keys.n stands in for SQLite's implicit rowid (migrations.ts says why).
+    pg.delete("issuer_keys.n");
+    expect(Object.fromEntries([...pg].sort())).toEqual(Object.fromEntries([...sqlite].sort()));
+    expect([...pgIndexes].sort()).toEqual([...sqliteIndexes].sort());
+  });
+});
+
+describe("PostgreSQL store: transactions", () => {
+  it("a failed transaction leaves nothing half-written, and the store still works", async () => {
+    const store = await open();
+    await expect(
+      store.transaction(async (tx) => {
+        await seedLockHolder(tx);
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await store.transaction((tx) => tx.integrators.get("int_a"))).toBeUndefined();
+    expect(await store.transaction((tx) => tx.lockHolders.get("lh_a"))).toBeUndefined();
+    await store.transaction((tx) => seedLockHolder(tx));
+    expect((await store.transaction((tx) => tx.integrators.get("int_a")))?.createdAt).toBe(NOW);
+  });
+
+  it("reads BIGINT columns back as numbers, as SQLite does", async () => {
+    const store = await open();
+    await store.transaction((tx) => seedLockHolder(tx));
+    const lh = await store.transaction((tx) => tx.lockHolders.get("lh_a"));
+    expect(lh?.createdAt).toBe(NOW);
+    expect(typeof lh?.createdAt).toBe("number");
+    expect(await store.transaction((tx) => tx.verifications.countSince("+4791234567", 0))).toBe(0);
+  });
+
+  it("runs a transaction again when PostgreSQL reports a serialization conflict (write skew)", async () => {
+    const store = await open();
+    // Each transaction counts one number's codes, then adds a code for the other number. Run side by side, no serial
+    // order explains both counts being 0: PostgreSQL aborts one, and the store runs it again from the start.
+    let bothRead: () => void = () => {};
+    const readBarrier = new Promise<void>((resolve) => {
+      let waiting = 2;
+      bothRead = () => {
+        if (--waiting === 0) resolve();
+      };
+    });
+    const runs = { a: 0, b: 0 };
+    const seen: number[] = [];
+    const skew = (self: "a" | "b", reads: string, writes: string) =>
+      store.transaction(async (tx) => {
+        runs[self]++;
+        const count = await tx.verifications.countSince(reads, 0);
+        if (runs[self] === 1) {
+          bothRead();
+          await readBarrier;
+        }
+        await tx.verifications.insert({
+          id: `ver_${self}_${runs[self]}`,
+          phoneNumber: writes,
+          codeHash: "h",
+          createdAt: NOW,
+          expiresAt: NOW,
+          attempts: 0,
+          status: "pending",
+        });
+        seen.push(count);
+        return count;
+      });
+    const [a, b] = await Promise.all([
+      skew("a", "+4711111111", "+4722222222"),
+      skew("b", "+4722222222", "+4711111111"),
+    ]);
+    expect(runs.a + runs.b).toBeGreaterThanOrEqual(3);
+    expect([a, b].sort()).toEqual([0, 1]);
+    const rows = await inSchema(schema.schema, (c) => c.query("SELECT id FROM verifications ORDER BY id"));
+    expect(rows.rows).toHaveLength(2);
+  });
+});
+
+describe("PostgreSQL store: the change feed", () => {
+  it("seqs become visible in commit order: a second appender waits until the first has committed", async () => {
+    const store = await open();
+    await store.transaction((tx) => seedLockHolder(tx));
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let appended: (seq: number) => void = () => {};
+    const firstSeq = new Promise<number>((resolve) => {
+      appended = resolve;
+    });
+    const first = store.transaction(async (tx) => {
+      appended(await tx.changes.append("issuer", "lh_a", null, { n: 1 }, NOW));
+      await held;
+    });
+    const seq1 = await firstSeq;
+    let secondDone = false;
+    const second = store
+      .transaction((tx) => tx.changes.append("issuer", "lh_a", null, { n: 2 }, NOW))
+      .finally(() => {
+        secondDone = true;
+      });
+    // The second appender is parked on the feed's advisory lock while the first is open.
+    await until(
+      () =>
+        inSchema(schema.schema, async (c) => {
+          const r = await c.query(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+          );
+          return r.rows[0].n >= 1;
+        }),
+      "the second appender to wait on the feed lock",
+    );
+    expect(secondDone).toBe(false);
+    const visible = await inSchema(schema.schema, (c) => c.query("SELECT seq FROM changes"));
+    expect(visible.rows).toEqual([]);
+    release();
+    await first;
+    const seq2 = await second;
+    expect(seq2).toBeGreaterThan(seq1);
+    const all = await store.transaction((tx) => tx.changes.forBridge("br_none", "lh_a", 0, 10));
+    expect(all.map((c) => c.seq)).toEqual([seq1, seq2]);
+  });
+
+  it("appendMany keeps the given order", async () => {
+    const store = await open();
+    const seqs = await store.transaction((tx) =>
+      tx.changes.appendMany(
+        [1, 2, 3, 4, 5].map((n) => ({
+          kind: "issuer",
+          lockHolderId: "lh_a",
+          vendorConnectionId: null,
+          payload: { n },
+          at: NOW,
+        })),
+      ),
+    );
+    const rows = await store.transaction((tx) => tx.changes.forBridge("br_none", "lh_a", 0, 10));
+    expect(rows.map((r) => r.seq)).toEqual(seqs);
+    expect(rows.map((r) => r.payload.n)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("LISTEN/NOTIFY: a commit that appends wakes another store's listeners; a rollback or another schema does not", async () => {
+    const listening = await open(schema.url, { fallbackPollMs: 3_600_000 });
+    const writer = await open();
+    const other = await createTestSchema();
+    cleanups.push(() => other.drop());
+    const elsewhere = await open(other.url);
+    let calls = 0;
+    listening.watchChanges(() => calls++);
+    await listening.listening();
+    // Notifications arrive in commit order, so once the last one is in, the earlier ones would have been too.
+    await elsewhere.transaction((tx) => tx.changes.append("issuer", "lh_x", null, {}, NOW));
+    await expect(
+      writer.transaction(async (tx) => {
+        await tx.changes.append("issuer", "lh_a", null, {}, NOW);
+        throw new Error("rolled back");
+      }),
+    ).rejects.toThrow("rolled back");
+    await writer.transaction((tx) => tx.changes.append("issuer", "lh_a", null, {}, NOW));
+    await until(() => calls >= 1, "the notification");
+    expect(calls).toBe(1);
+  });
+});
+
+describe("PostgreSQL store: background work claimed by several processes", () => {
+  it("two processes claiming due deliveries at once never claim the same one", async () => {
+    const a = await open();
+    const b = await open();
+    const ids = Array.from({ length: 60 }, (_, i) => `msg_${String(i).padStart(3, "0")}`);
+    await a.transaction(async (tx) => {
+      const { webhookId } = await seedLockHolder(tx);
+      for (const id of ids) await tx.deliveries.insert(delivery(id, webhookId));
+    });
+    const claimed: { by: string; id: string }[] = [];
+    const worker = async (store: Store, by: string) => {
+      for (;;) {
+        const batch = await store.transaction((tx) => tx.deliveries.claimDue(NOW, 4, 60_000));
+        if (batch.length === 0) return;
+        for (const d of batch) claimed.push({ by, id: d.id });
+      }
+    };
+    await Promise.all([worker(a, "a1"), worker(a, "a2"), worker(b, "b1"), worker(b, "b2")]);
+    expect(claimed.map((c) => c.id).sort()).toEqual(ids);
+    // And a claim holds until its lease ends, then the row is due again.
+    expect(await a.transaction((tx) => tx.deliveries.claimDue(NOW + 59_999, 100, 1000))).toEqual([]);
+    expect(await b.transaction((tx) => tx.deliveries.claimDue(NOW + 60_000, 100, 1000))).toHaveLength(ids.length);
+  });
+
+  it("two processes claiming jobs at once take different jobs; progress from a stale position is refused", async () => {
+    const a = await open();
+    const b = await open();
+    const ids = Array.from({ length: 8 }, (_, i) => `job_${i}`);
+    await a.transaction(async (tx) => {
+      for (const id of ids) await tx.jobs.insert(job(id));
+    });
+    const claims = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).transaction((tx) => tx.jobs.claimNext(NOW, 30_000))),
+    );
+    const taken = claims.flatMap((c) => (c ? [c.id] : []));
+    expect(taken.sort()).toEqual(ids);
+    expect(await a.transaction((tx) => tx.jobs.claimNext(NOW + 29_999, 30_000))).toBeUndefined();
+    // A lease that ran out lets another worker take the job over; the first one's next progress write then fails.
+    const takeover = await b.transaction((tx) => tx.jobs.claimNext(NOW + 30_000, 30_000));
+    expect(takeover?.id).toBe("job_0");
+    expect(await b.transaction((tx) => tx.jobs.progress("job_0", 0, 5, [], NOW, NOW + 60_000))).toBe(true);
+    expect(await a.transaction((tx) => tx.jobs.progress("job_0", 0, 5, [], NOW, NOW + 60_000))).toBe(false);
+  });
+});
