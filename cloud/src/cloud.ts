@@ -206,7 +206,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
         closing ??= (async () => {
           unwatch();
           await Promise.all(loops.map((l) => l.stop()));
-          await running.close();
+          await closeServer(running);
           await store.close();
         })();
         return closing;
@@ -218,5 +218,23 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     await app?.close().catch(() => undefined);
     await store.close();
     throw err;
+  }
+}
+
+/**
+ * Graceful close: in-flight requests finish (parked long-polls are answered by the notifier's preClose hook), then
+ * each keep-alive socket is closed as soon as it falls idle, rather than lingering until its keep-alive timeout;
+ * whatever is still open after the grace period is cut.
+ */
+async function closeServer(app: FastifyInstance, graceMs = 10_000): Promise<void> {
+  const started = Date.now();
+  const sweep = setInterval(() => {
+    if (Date.now() - started > graceMs) app.server.closeAllConnections();
+    else app.server.closeIdleConnections();
+  }, 100);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
   }
 }
