@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Store } from "../store/store.js";
 import { type RandomSource, systemRandom } from "./ids.js";
@@ -22,6 +22,8 @@ export function loadMasterKey(dataDir: string, random: RandomSource, fromEnv?: s
     return new Uint8Array(Buffer.from(text, "hex"));
   }
   const key = random(32);
+  // With PostgreSQL nothing else creates the data directory, yet the key file still lives there.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(file, `${Buffer.from(key).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
   return key;
 }
