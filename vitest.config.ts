@@ -7,7 +7,7 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 const alias = [
   // `@latchkey/<pkg>/bench` is each package's benchmark entry; `@latchkey/<pkg>` its public API.
   { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/src/bench/index.ts` },
-  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)$/, replacement: `${root}$1/src/index.ts` },
+  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({

@@ -1,0 +1,9 @@
+export { type ApiAnswer, ApiError, expectOk, type Query, type SendOptions, send, withQuery } from "./http.js";
+export {
+  type ClientCredentials,
+  type ClientOptions,
+  IntegratorClient,
+  requestAccessToken,
+} from "./integrator-client.js";
+export { type PollOptions, PollTimeoutError, pollUntil } from "./poll.js";
+export type * from "./types.js";

@@ -1,0 +1,339 @@
+import { type ApiAnswer, expectOk, type Query, type SendOptions, send } from "./http.js";
+import { type PollOptions, pollUntil } from "./poll.js";
+import type {
+  Bridge,
+  CreatedBridge,
+  CreatedWebhook,
+  Integrator,
+  IssuerKey,
+  Job,
+  Key,
+  KeyEvent,
+  KeyInput,
+  Lock,
+  LockHolder,
+  LockHolderInput,
+  LockPatch,
+  Page,
+  TokenAnswer,
+  VendorConnection,
+  VendorConnectionInput,
+  VendorConnectionState,
+  Webhook,
+  WebhookDelivery,
+} from "./types.js";
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+  /** Default `integrator.admin`; or `lockHolder.admin:<lockHolderId>`. */
+  scope?: string;
+}
+
+export interface ClientOptions {
+  fetch?: typeof fetch;
+}
+
+const enc = encodeURIComponent;
+
+/** `POST /auth/v1/token` (OAuth2 client credentials). */
+export async function requestAccessToken(
+  apiUrl: string,
+  credentials: ClientCredentials,
+  options: ClientOptions = {},
+): Promise<TokenAnswer> {
+  const answer = await send(options.fetch ?? fetch, apiUrl, "POST", "/auth/v1/token", {
+    grant_type: "client_credentials",
+    client_id: credentials.clientId,
+    client_secret: credentials.clientSecret,
+    scope: credentials.scope ?? "integrator.admin",
+  });
+  return expectOk<TokenAnswer>("POST", "/auth/v1/token", answer);
+}
+
+/**
+ * A typed client of the Integrator API (`/integrators/v1`) for scripts, the stack's demo and the end-to-end suite.
+ * It logs in with client credentials and logs in again once when a call answers 401 (the token expired). Every method
+ * throws ApiError on a non-2xx answer; `request` answers any status for tests of refusals.
+ */
+export class IntegratorClient {
+  private token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  private constructor(
+    readonly apiUrl: string,
+    private readonly credentials: ClientCredentials,
+    options: ClientOptions,
+  ) {
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  static async login(
+    apiUrl: string,
+    credentials: ClientCredentials,
+    options: ClientOptions = {},
+  ): Promise<IntegratorClient> {
+    const client = new IntegratorClient(apiUrl.replace(/\/+$/, ""), credentials, options);
+    await client.refreshToken();
+    return client;
+  }
+
+  /** The current bearer token (for curl lines and raw calls). */
+  get accessToken(): string {
+    if (this.token === undefined) throw new Error("not logged in");
+    return this.token;
+  }
+
+  async refreshToken(): Promise<string> {
+    const answer = await requestAccessToken(this.apiUrl, this.credentials, { fetch: this.fetchImpl });
+    this.token = answer.access_token;
+    return this.token;
+  }
+
+  /** Any call under `/integrators/v1` (or an absolute API path starting with `/`+ `absolute`), any status. */
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: SendOptions & { absolute?: boolean } = {},
+  ): Promise<ApiAnswer<T>> {
+    const full = options.absolute ? path : `/integrators/v1${path}`;
+    const call = () =>
+      send<T>(this.fetchImpl, this.apiUrl, method, full, body, {
+        ...options,
+        headers: { authorization: `Bearer ${this.accessToken}`, ...options.headers },
+      });
+    const answer = await call();
+    if (answer.status !== 401) return answer;
+    await this.refreshToken();
+    return call();
+  }
+
+  private async ok<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const answer = await this.request(method, path, body, query ? { query } : {});
+    return expectOk<T>(method, `/integrators/v1${path}`, answer);
+  }
+
+  // ── integrator and lock holders ───────────────────────────────────────────────────────────────────────────────
+
+  getIntegrator(integratorId: string): Promise<Integrator> {
+    return this.ok("GET", `/integrator/${enc(integratorId)}`);
+  }
+
+  createLockHolder(input: LockHolderInput): Promise<LockHolder> {
+    return this.ok("POST", "/lock-holders", input);
+  }
+
+  listLockHolders(page: Page = {}): Promise<{ lockHolders: LockHolder[]; startAfterId?: string }> {
+    return this.ok("GET", "/lock-holders", undefined, { ...page });
+  }
+
+  getLockHolder(lockHolderId: string): Promise<LockHolder> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}`);
+  }
+
+  patchLockHolder(lockHolderId: string, patch: { name?: string; countryIso?: string }): Promise<LockHolder> {
+    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}`, patch);
+  }
+
+  listIssuerKeys(lockHolderId: string): Promise<IssuerKey[]> {
+    return this.ok<{ issuerKeys: IssuerKey[] }>("GET", `/lock-holders/${enc(lockHolderId)}/issuer-keys`).then(
+      (a) => a.issuerKeys,
+    );
+  }
+
+  // ── bridges and vendor connections ────────────────────────────────────────────────────────────────────────────
+
+  registerBridge(lockHolderId: string, name?: string): Promise<CreatedBridge> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges`, name === undefined ? {} : { name });
+  }
+
+  listBridges(lockHolderId: string): Promise<Bridge[]> {
+    return this.ok<{ bridges: Bridge[] }>("GET", `/lock-holders/${enc(lockHolderId)}/bridges`).then((a) => a.bridges);
+  }
+
+  createVendorConnection(lockHolderId: string, input: VendorConnectionInput): Promise<VendorConnection> {
+    return this.ok<{ vendorConnection: VendorConnection }>(
+      "POST",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
+      input,
+    ).then((a) => a.vendorConnection);
+  }
+
+  listVendorConnections(lockHolderId: string): Promise<VendorConnection[]> {
+    return this.ok<{ vendorConnections: VendorConnection[] }>(
+      "GET",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
+    ).then((a) => a.vendorConnections);
+  }
+
+  getVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
+    return this.ok<{ vendorConnection: VendorConnection }>(
+      "GET",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`,
+    ).then((a) => a.vendorConnection);
+  }
+
+  refreshVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
+    return this.ok<{ vendorConnection: VendorConnection }>(
+      "PUT",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/refresh`,
+    ).then((a) => a.vendorConnection);
+  }
+
+  updateVendorPassword(lockHolderId: string, vendorConnectionId: string, password: string): Promise<VendorConnection> {
+    return this.ok<{ vendorConnection: VendorConnection }>(
+      "PUT",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/update-password`,
+      { password },
+    ).then((a) => a.vendorConnection);
+  }
+
+  async deleteVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<void> {
+    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`);
+  }
+
+  /** Polls the connection (GET one) until it is in `state`; fails at once when it settles in another final state. */
+  waitForVendorConnection(
+    lockHolderId: string,
+    vendorConnectionId: string,
+    state: VendorConnectionState,
+    options: PollOptions = {},
+  ): Promise<VendorConnection> {
+    return pollUntil(
+      `vendor connection ${vendorConnectionId} to be ${state}`,
+      async () => {
+        const vc = await this.getVendorConnection(lockHolderId, vendorConnectionId);
+        return vc.state === state ? vc : null;
+      },
+      { intervalMs: 100, ...options },
+    );
+  }
+
+  // ── locks ─────────────────────────────────────────────────────────────────────────────────────────────────────
+
+  listLocks(
+    lockHolderId: string,
+    options: Page & { sort?: "name" | "created"; order?: "asc" | "desc" } = {},
+  ): Promise<{ locks: Lock[]; startAfterId?: string }> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks`, undefined, { ...options });
+  }
+
+  getLock(lockHolderId: string, lockId: string): Promise<Lock> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`);
+  }
+
+  patchLock(lockHolderId: string, lockId: string, patch: LockPatch): Promise<Lock> {
+    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`, patch);
+  }
+
+  // ── keys and jobs ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** `POST /lock-holders/{lhId}/locks/{lockId}/keys`. */
+  createKey(lockHolderId: string, lockId: string, input: KeyInput): Promise<Key> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/keys`, input);
+  }
+
+  /** `POST /lock-holders/{lhId}/keys` with the lock id in the body: the same behaviour as `createKey`. */
+  createKeyWithLockId(lockHolderId: string, input: KeyInput & { lockId: string }): Promise<Key> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/keys`, input);
+  }
+
+  /** `POST /lock-holders/{lhId}/keys/batch` → the job id (202). */
+  async createKeysBatch(lockHolderId: string, keys: Array<KeyInput & { lockId: string }>): Promise<string> {
+    const answer = await this.ok<{ jobId: string }>("POST", `/lock-holders/${enc(lockHolderId)}/keys/batch`, { keys });
+    return answer.jobId;
+  }
+
+  getJob(jobId: string): Promise<Job> {
+    return this.ok("GET", `/jobs/${enc(jobId)}`);
+  }
+
+  /** Polls `GET /jobs/{jobId}` until the job is `succeeded` or `failed`. */
+  waitForJob(jobId: string, options: PollOptions = {}): Promise<Job> {
+    return pollUntil(
+      `job ${jobId} to finish`,
+      async () => {
+        const job = await this.getJob(jobId);
+        return job.status === "succeeded" || job.status === "failed" ? job : null;
+      },
+      { intervalMs: 100, ...options },
+    );
+  }
+
+  listKeys(lockHolderId: string, page: Page = {}): Promise<{ keys: Key[]; startAfterId?: string }> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys`, undefined, { ...page });
+  }
+
+  getKey(lockHolderId: string, keyId: string): Promise<Key> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`);
+  }
+
+  revokeKey(lockHolderId: string, keyId: string): Promise<Key> {
+    return this.ok("PUT", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, { state: "revoked" });
+  }
+
+  // ── events and webhooks ───────────────────────────────────────────────────────────────────────────────────────
+
+  /** One page of the lock holder's key events, newest first. */
+  listEvents(lockHolderId: string, page: Page = {}): Promise<{ events: KeyEvent[]; startAfterId?: string }> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/events`, undefined, { ...page });
+  }
+
+  /** Every key event of the lock holder (all pages), newest first. */
+  async allEvents(lockHolderId: string): Promise<KeyEvent[]> {
+    const out: KeyEvent[] = [];
+    let startAfterId: string | undefined;
+    do {
+      const page = await this.listEvents(lockHolderId, startAfterId ? { startAfterId } : {});
+      out.push(...page.events);
+      startAfterId = page.startAfterId;
+    } while (startAfterId);
+    return out;
+  }
+
+  /** Polls the lock holder's events until one matches. */
+  waitForEvent(
+    lockHolderId: string,
+    what: string,
+    match: (event: KeyEvent) => boolean,
+    options: PollOptions = {},
+  ): Promise<KeyEvent> {
+    return pollUntil(what, async () => (await this.allEvents(lockHolderId)).find(match), {
+      intervalMs: 100,
+      ...options,
+    });
+  }
+
+  createWebhook(lockHolderId: string, url: string): Promise<CreatedWebhook> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, { url });
+  }
+
+  listWebhooks(lockHolderId: string): Promise<Webhook[]> {
+    return this.ok<{ webhooks: Webhook[] }>("GET", `/lock-holders/${enc(lockHolderId)}/webhooks`).then(
+      (a) => a.webhooks,
+    );
+  }
+
+  async deleteWebhook(lockHolderId: string, webhookId: string): Promise<void> {
+    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}`);
+  }
+
+  webhookDeliveries(lockHolderId: string, webhookId: string): Promise<WebhookDelivery[]> {
+    return this.ok<{ deliveries: WebhookDelivery[] }>(
+      "GET",
+      `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}/deliveries`,
+    ).then((a) => a.deliveries);
+  }
+
+  // ── utilities ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** `POST /phone-numbers/format`: E.164, or ApiError 422 when the number cannot be a mobile number. */
+  formatPhoneNumber(phoneNumber: string, countryIso?: string): Promise<string> {
+    return this.ok<{ phoneNumber: string }>(
+      "POST",
+      "/phone-numbers/format",
+      countryIso === undefined ? { phoneNumber } : { phoneNumber, countryIso },
+    ).then((a) => a.phoneNumber);
+  }
+}

@@ -1,0 +1,45 @@
+/** Raised when a condition did not come true in time; names what was awaited and the last failure seen. */
+export class PollTimeoutError extends Error {
+  constructor(
+    readonly what: string,
+    readonly last: unknown,
+  ) {
+    super(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+    this.name = "PollTimeoutError";
+  }
+}
+
+export interface PollOptions {
+  /** Default 30 s. */
+  timeoutMs?: number;
+  /** Pause between checks, default 50 ms. */
+  intervalMs?: number;
+  /** Stops waiting (rejecting with the signal's reason) when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Checks `check` until it answers a truthy value and returns it. A check that throws counts as "not yet" (the error is
+ * kept for the timeout message). Waiting for a condition, never for a fixed time.
+ */
+export async function pollUntil<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  options: PollOptions = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const interval = options.intervalMs ?? 50;
+  let last: unknown;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+      last = undefined;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) throw new PollTimeoutError(what, last);
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}

@@ -1,0 +1,187 @@
+import type { SimLock } from "@latchkey/lock-sim";
+import { toHex } from "@latchkey/protocol";
+import { pollUntil } from "../client/poll.js";
+import type { Key } from "../client/types.js";
+import type { Output } from "./output.js";
+import { Progress, StepFailed } from "./progress.js";
+import type { RunningStack } from "./stack.js";
+import { WebhookReceiver } from "./webhook-receiver.js";
+
+/** Someone else than the stack's phone, for the second key of the batch. */
+const OTHER_PERSON = "+4790000002";
+const WAIT = { timeoutMs: 30_000, intervalMs: 100 };
+
+/**
+ * The scripted scenario of `npm start -- --demo`, all through public interfaces: the Integrator API for keys,
+ * webhooks, events and battery; the app API for the phone's prefetch; the virtual BLE radio for the unlock (no
+ * network on the phone's side). Answers the verdict; the steps print as they run.
+ */
+export async function runDemo(stack: RunningStack, out: Output): Promise<boolean> {
+  const { client, summary, phone, radio } = stack;
+  const lh = summary.lockHolderId;
+  const [lockA, lockB = lockA] = stack.fleet.locks as [SimLock, SimLock?];
+  const progress = new Progress(out);
+  const receiver = new WebhookReceiver();
+  let webhookId: string | undefined;
+  out.raw(`\n${out.style("Demo", "bold")}: a key's life, from the Integrator API to the door and back\n`);
+
+  try {
+    await progress.step(
+      "the site is ready",
+      async () => {
+        if (lockA.battery.state !== "ok") {
+          // The last demo left this lock's battery low: new cells first.
+          lockA.replaceBattery(100);
+          await pollUntil(
+            "the cloud to show the new battery",
+            async () => (await client.getLock(lh, lockA.id)).battery?.state === "ok",
+            WAIT,
+          );
+        }
+        const holder = await client.getLockHolder(lh);
+        const vc = await client.getVendorConnection(lh, summary.vendorConnectionId);
+        const locks = (await client.listLocks(lh)).locks;
+        if (vc.state !== "connected") throw new Error(`vendor connection is ${vc.state}`);
+        const online = locks.filter((l) => l.online).length;
+        if (online < summary.locks.length) throw new Error(`${online} of ${summary.locks.length} locks online`);
+        return { holder, online };
+      },
+      ({ holder, online }) =>
+        `lock holder "${holder.name}" (${holder.id}), vendor connection connected, ${online} locks online`,
+    );
+
+    await progress.step(
+      "webhook receiver registered",
+      async () => {
+        const url = await receiver.listen();
+        const hook = await client.createWebhook(lh, url);
+        webhookId = hook.id;
+        receiver.useSecret(hook.secret);
+        return url;
+      },
+      (url) => `POST …/webhooks → deliveries to ${url}, checked with the whsec_ secret`,
+    );
+
+    const key = await progress.step(
+      `key for the phone on ${lockA.id}`,
+      () => client.createKey(lh, lockA.id, { userId: phone.number, metadata: { demo: true, room: "101" } }),
+      (k: Key) => `POST …/locks/${lockA.id}/keys → ${k.id} (${k.state}, open-ended, metadata kept)`,
+    );
+
+    const batchKeys = await progress.step(
+      "keys by batch",
+      async () => {
+        const jobId = await client.createKeysBatch(lh, [
+          { lockId: lockB.id, userId: phone.number, durationMinutes: 120 },
+          { lockId: lockA.id, userId: OTHER_PERSON, durationMinutes: 60 },
+        ]);
+        const job = await client.waitForJob(jobId, WAIT);
+        if (job.status !== "succeeded" || job.results.some((r) => r.error || !r.keyId))
+          throw new Error(`job ${jobId} ended ${job.status}: ${JSON.stringify(job.results)}`);
+        return { jobId, keyIds: job.results.map((r) => r.keyId!) };
+      },
+      ({ jobId, keyIds }) =>
+        `POST …/keys/batch → job ${jobId} succeeded: ${keyIds.length} keys (one on ${lockB.id} for 120 minutes)`,
+    );
+
+    const held = await progress.step(
+      "the phone prefetches its keys",
+      async () => {
+        const keys = await phone.prefetch(summary.apiUrl, stack.codes);
+        const mine = keys.find((k) => k.keyId === key.id);
+        if (!mine) throw new Error(`the prefetch did not carry ${key.id}`);
+        if (!keys.some((k) => k.keyId === batchKeys.keyIds[0]))
+          throw new Error("the prefetch did not carry the batch key");
+        // The phone picks the longest-lasting key for a lock: it must be the demo's for the revocation step to mean anything.
+        if (phone.phone.keyFor(lockA.id).keyId !== key.id)
+          throw new Error(`the phone holds a longer key for ${lockA.id} than the demo's: revoke it and run again`);
+        return { count: keys.length, cti: toHex(mine.claims.cti) };
+      },
+      ({ count }) => `GET /app/v1/keys → ${count} signed tokens bound to the phone's device key`,
+    );
+
+    await progress.step(
+      "offline: the phone opens the doors over the virtual BLE radio",
+      async () => {
+        for (const lock of new Set([lockA, lockB])) {
+          const result = await phone.unlock(lock.id, radio);
+          if (!result.ok) throw new Error(`${lock.id} refused: ${result.code} ${result.message ?? ""}`);
+        }
+      },
+      () =>
+        `${new Set([lockA.id, lockB.id]).size === 2 ? `${lockA.id} and ${lockB.id}` : lockA.id} verified the tokens themselves and unlocked`,
+    );
+
+    const event = await progress.step(
+      "the event reaches the cloud",
+      () =>
+        client.waitForEvent(
+          lh,
+          "the unlock in the lock holder's events",
+          (e) => e.action === "unlocked" && e.keyId === key.id,
+          WAIT,
+        ),
+      (e) => `GET …/events → ${e.action} ${e.lockId} by ${e.userId} (lock → MQTT → bridge outbox → ingest)`,
+    );
+
+    await progress.step(
+      "the webhook receiver gets it, signed",
+      () =>
+        receiver.waitFor(
+          "the key event at the webhook receiver",
+          (d) => d.type === "key_event.created" && d.data.id === event.id,
+          WAIT,
+        ),
+      (d) => `${d.type} ${String(d.data.action)} (webhook-id ${d.id}, Standard Webhooks signature valid)`,
+    );
+
+    await progress.step(
+      `battery of ${lockA.id} drops`,
+      async () => {
+        lockA.replaceBattery(15);
+        return pollUntil(
+          "the low battery in the cloud",
+          async () => {
+            const lock = await client.getLock(lh, lockA.id);
+            return lock.battery?.state === "low" && lock.battery.level === 15 ? lock.battery : null;
+          },
+          WAIT,
+        );
+      },
+      (b) => `GET …/locks/${lockA.id} → battery ${b.level} % (${b.state})`,
+    );
+
+    await progress.step(
+      "the key is revoked",
+      async () => {
+        await client.revokeKey(lh, key.id);
+        await pollUntil(`the revocation to reach ${lockA.id}`, () => lockA.revoked.includes(held.cti), WAIT);
+      },
+      () => `PUT …/keys/${key.id} {state: revoked} → change feed → bridge → sync → ${lockA.id}'s revocation list`,
+    );
+
+    await progress.step(
+      "the revoked key is denied",
+      async () => {
+        const result = await phone.unlock(lockA.id, radio);
+        if (result.ok || result.code !== "revoked")
+          throw new Error(`expected denied/revoked, got ${JSON.stringify(result)}`);
+        return client.waitForEvent(
+          lh,
+          "the denied attempt in the lock holder's events",
+          (e) => e.action === "denied" && e.keyId === key.id && e.code === "revoked",
+          WAIT,
+        );
+      },
+      (e) => `the phone still held the token; ${lockA.id} said ${e.code}, and the cloud lists the ${e.action} event`,
+    );
+  } catch (e) {
+    if (!(e instanceof StepFailed)) throw e;
+  } finally {
+    if (webhookId) await client.deleteWebhook(lh, webhookId).catch(() => {});
+    await receiver.close();
+    if (lockA.battery.state !== "ok") lockA.replaceBattery(100);
+  }
+  out.raw(`\n${progress.verdict()}\n`);
+  return progress.passed;
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { type RunningCloud, startCloud } from "@latchkey/cloud";
+import { ManualClock } from "@latchkey/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiError } from "../src/client/http.js";
+import { IntegratorClient, requestAccessToken } from "../src/client/integrator-client.js";
+import { PollTimeoutError, pollUntil } from "../src/client/poll.js";
+
+/** The typed client against the real cloud (in process, SQLite in a temp dir, a manual clock for token expiry). */
+describe("IntegratorClient", () => {
+  let dir: string;
+  let cloud: RunningCloud;
+  const clock = new ManualClock(1_900_000_000_000);
+  let creds: { integratorId: string; clientId: string; clientSecret: string };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "latchkey-client-"));
+    cloud = await startCloud({
+      dataDir: dir,
+      port: 0,
+      clock,
+      masterKey: new Uint8Array(32).fill(3),
+      logStream: new Writable({ write: (_c, _e, done) => done() }),
+      workers: false,
+    });
+    creds = await cloud.bootstrap("Client test");
+  });
+  afterAll(async () => {
+    const closing = cloud.close();
+    cloud.app.server.closeAllConnections();
+    await closing;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("logs in with client credentials and calls the API with typed answers", async () => {
+    const client = await IntegratorClient.login(`${cloud.url}/`, creds);
+    expect(client.apiUrl).toBe(cloud.url);
+    expect(await client.getIntegrator(creds.integratorId)).toMatchObject({
+      id: creds.integratorId,
+      name: "Client test",
+    });
+    const lh = await client.createLockHolder({ name: "Storgata 1", countryIso: "NO" });
+    expect(await client.getLockHolder(lh.id)).toEqual(lh);
+    expect((await client.listLockHolders({ limit: 1 })).lockHolders).toHaveLength(1);
+    const bridge = await client.registerBridge(lh.id, "gw");
+    expect(bridge.secret.length).toBeGreaterThan(8);
+    expect((await client.listBridges(lh.id)).map((b) => b.id)).toEqual([bridge.bridgeId]);
+  });
+
+  it("a refusal is an ApiError with the status, the cloud's code and description", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const error = await client.getLockHolder("lh_nope").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({
+      status: 404,
+      code: "not_found",
+      method: "GET",
+      path: "/integrators/v1/lock-holders/lh_nope",
+    });
+    const raw = await client.request("POST", "/lock-holders", { name: "" });
+    expect(raw.status).toBe(400);
+    expect(raw.body).toMatchObject({ error: "invalid_request" });
+    await expect(requestAccessToken(cloud.url, { ...creds, clientSecret: "wrong-secret" })).rejects.toMatchObject({
+      status: 401,
+      code: "invalid_client",
+    });
+  });
+
+  it("logs in again when its access token has expired", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const before = client.accessToken;
+    clock.advance(3_601_000);
+    expect((await client.getIntegrator(creds.integratorId)).id).toBe(creds.integratorId);
+    expect(client.accessToken).not.toBe(before);
+  });
+
+  it("pollUntil returns the first truthy answer, and names what it waited for at the deadline", async () => {
+    let n = 0;
+    expect(await pollUntil("n to reach 3", () => ++n >= 3 && n, { intervalMs: 1 })).toBe(3);
+    const error = await pollUntil(
+      "the impossible",
+      () => {
+        throw new Error("still broken");
+      },
+      { timeoutMs: 20, intervalMs: 5 },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    expect((error as Error).message).toBe("timed out waiting for the impossible: still broken");
+    const aborted = new AbortController();
+    aborted.abort(new Error("stopped"));
+    await expect(pollUntil("x", () => false, { signal: aborted.signal })).rejects.toThrow("stopped");
+  });
+});

@@ -1,0 +1,154 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { IntegratorClient, ManagedChild, pollUntil, type StackSummary, workspaceRoot } from "@latchkey/scripts";
+import { afterEach, describe, expect, it } from "vitest";
+import { Resources } from "../src/index.js";
+
+const root = workspaceRoot();
+const SUMMARY_KEYS = [
+  "apiUrl",
+  "integratorId",
+  "clientId",
+  "clientSecret",
+  "lockHolderId",
+  "vendorConnectionId",
+  "bridgeId",
+  "locks",
+].sort();
+
+/** Free ports for everything: the test must not take (or depend on) 8080, 1883 or 9108. */
+const PORTS = ["--port", "0", "--mqtt-port", "0", "--metrics-port", "0"];
+
+/**
+ * `npm start` itself, as a newcomer runs it: the demo as a spawned process (PASS, exit 0, the summary file), then a
+ * second start on the same data (the same integrator, lock holder, bridge and locks; the printed curl line creates a
+ * key), and Ctrl-C (SIGINT) stopping everything with exit 0. DATABASE_URL and MQTT_URL in the environment (CI sets
+ * them) must not change what `npm start` runs.
+ */
+describe("npm start", () => {
+  const resources = new Resources();
+  afterEach(() => resources.cleanup());
+
+  function launch(name: string, command: { command: string } | { script: string }, args: string[]): ManagedChild {
+    const child = new ManagedChild({
+      name,
+      ...command,
+      args,
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1" },
+      ownProcessGroup: true,
+      stdin: "pipe",
+    });
+    resources.defer(`stop ${name}`, async () => {
+      if (!child.running) return;
+      // SIGTERM lets the launcher stop its cloud and bridge; the whole group gets SIGKILL if it hangs.
+      process.kill(-child.pid!, "SIGTERM");
+      const timer = setTimeout(() => child.running && process.kill(-child.pid!, "SIGKILL"), 20_000);
+      await child.waitForExit();
+      clearTimeout(timer);
+    });
+    return child;
+  }
+
+  it("--demo plays the scenario to PASS and writes the summary; a second start reuses the data; Ctrl-C stops it", async () => {
+    const dir = resources.tempDir("latchkey-e2e-stack-");
+    const data = join(dir, "data");
+    const first = join(dir, "summary.json");
+
+    const demo = launch("npm start -- --demo", { command: "npm" }, [
+      "start",
+      "--",
+      "--demo",
+      "--summary-json",
+      first,
+      "--data",
+      data,
+      ...PORTS,
+      "--no-console",
+    ]);
+    const { code } = await demo.waitForExit();
+    const output = demo.lines.map((l) => l.text).join("\n");
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/PASS: 11 steps/);
+    expect(output).not.toMatch(/✗/);
+
+    const summary = JSON.parse(readFileSync(first, "utf8")) as StackSummary;
+    expect(Object.keys(summary).sort()).toEqual(SUMMARY_KEYS);
+    expect(summary.locks).toEqual(["sim-lock-001", "sim-lock-002", "sim-lock-003"]);
+    expect(summary.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(statSync(first).mode & 0o777).toBe(0o600);
+    expect(statSync(join(data, "stack.json")).mode & 0o777).toBe(0o600);
+    // Embedded defaults whatever the environment says: SQLite in the data directory.
+    expect(existsSync(join(data, "cloud", "cloud.sqlite"))).toBe(true);
+
+    const second = join(dir, "summary-2.json");
+    const stack = launch("latchkey-stack", { script: join(root, "scripts/bin/latchkey-stack.js") }, [
+      "--summary-json",
+      second,
+      "--data",
+      data,
+      ...PORTS,
+    ]);
+    await stack.waitForLine("the summary file", (l) => l.text.includes(`summary written to ${second}`), {
+      timeoutMs: 90_000,
+    });
+    const again = JSON.parse(readFileSync(second, "utf8")) as StackSummary;
+    expect({ ...again, apiUrl: "" }).toEqual({ ...summary, apiUrl: "" });
+    expect(stack.lines.some((l) => l.text.includes("reusing"))).toBe(true);
+    expect(stack.lines.some((l) => l.text.includes("is registered from the last start"))).toBe(true);
+
+    // The copy-paste line of the summary creates a key with curl.
+    const curlLine = stack.lines.find((l) => l.text.startsWith("TOKEN=$(curl"))!.text;
+    const curl = spawnSync("bash", ["-c", curlLine], { encoding: "utf8", timeout: 30_000 });
+    expect(curl.status, curl.stderr).toBe(0);
+    const key = JSON.parse(curl.stdout) as { id: string; state: string; lockId: string };
+    expect(key).toMatchObject({ state: "active", lockId: "sim-lock-001" });
+    const client = await IntegratorClient.login(again.apiUrl, again);
+    expect((await client.getKey(again.lockHolderId, key.id)).userId).toBe("+4791234567");
+
+    // The stack's console: the phone fetches the new key and opens the lock over the virtual radio.
+    stack.write("unlock sim-lock-001\n");
+    await stack.waitForLine("the unlock", (l) => l.text.includes(`sim-lock-001 unlocked with ${key.id}`));
+    await client.waitForEvent(again.lockHolderId, "the console's unlock in the cloud", (e) => e.keyId === key.id);
+    stack.write("frobnicate\n");
+    await stack.waitForLine("the refusal", (l) => l.text.includes('unknown command "frobnicate"; try help'));
+
+    process.kill(stack.pid!, "SIGINT");
+    const stopped = await stack.waitForExit();
+    expect(stopped.code, stack.tail(30).join("\n")).toBe(0);
+    expect(stack.lines.some((l) => l.text.includes("bridge stopped"))).toBe(true);
+    await pollUntil("the cloud to be gone", async () => {
+      try {
+        await fetch(`${again.apiUrl}/docs/json`);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  });
+
+  it("when the cloud dies, the launcher says so, stops the bridge and the locks, and exits 1", async () => {
+    const dir = resources.tempDir("latchkey-e2e-stack-");
+    const stack = launch("latchkey-stack", { script: join(root, "scripts/bin/latchkey-stack.js") }, [
+      "--data",
+      join(dir, "data"),
+      "--locks",
+      "1",
+      "--no-console",
+      ...PORTS,
+    ]);
+    const line = await stack.waitForLine("the cloud's pid", (l) => /cloud listening on .* \(pid \d+\)/.test(l.text), {
+      timeoutMs: 90_000,
+    });
+    await stack.waitForLine("the summary", (l) => l.text.startsWith("TOKEN=$(curl"), { timeoutMs: 90_000 });
+    process.kill(Number(/\(pid (\d+)\)/.exec(line.text)![1]), "SIGKILL");
+    const { code } = await stack.waitForExit();
+    expect(code).toBe(1);
+    expect(stack.lines.some((l) => l.text.includes("cloud exited unexpectedly (SIGKILL); stopping the rest"))).toBe(
+      true,
+    );
+    expect(stack.lines.some((l) => l.text.includes("bridge stopped"))).toBe(true);
+    expect(existsSync(join(dir, "data", "stack.pid"))).toBe(false);
+  });
+});
