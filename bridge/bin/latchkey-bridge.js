@@ -1,0 +1,4 @@
+#!/usr/bin/env -S node --max-semi-space-size=2
+import { main } from "../dist/src/cli/main.js";
+
+await main(process.argv);

@@ -1,0 +1,157 @@
+import type { Topics } from "@latchkey/protocol";
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import type { Logger } from "../ops/logger.js";
+import type { BridgeMetrics } from "../ops/metrics.js";
+import type { InboundHandler, LockBroker, PublishOptions } from "./transport.js";
+
+export interface ExternalBrokerOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  bridgeId: string;
+  keepaliveSeconds: number;
+  topics: Topics;
+  discoveryPrefix: string;
+  metrics: BridgeMetrics;
+  logger: Logger;
+}
+
+/** How long the bridge stays away after refusing a message (outbox full) before it takes deliveries again. */
+const REFUSAL_PAUSE_MS = 5_000;
+
+/**
+ * The bridge as a client of an external broker (Mosquitto, EMQX). A persistent session (clean: false, QoS 1) keeps
+ * messages for the bridge while it is away. mqtt.js sends the PUBACK of a message only after `handleMessage` calls
+ * back, which the bridge does once the message is in its outbox. The broker's ACL (see the README) must keep each lock
+ * to its own topics; the bridge additionally checks that a payload names the lock of its topic.
+ */
+export class ExternalBroker implements LockBroker {
+  readonly kind = "external" as const;
+  readonly wsUrl = null;
+  private client: MqttClient | null = null;
+  private closing = false;
+
+  constructor(private readonly options: ExternalBrokerOptions) {}
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  async start(handler: InboundHandler): Promise<void> {
+    const { topics, logger } = this.options;
+    const statusTopic = topics.bridgeStatus(this.options.bridgeId);
+    const clientOptions: IClientOptions = {
+      clientId: `latchkey-bridge-${this.options.bridgeId}`.slice(0, 128),
+      clean: false,
+      protocolVersion: 4,
+      keepalive: this.options.keepaliveSeconds,
+      reconnectPeriod: 2000,
+      connectTimeout: 10_000,
+      resubscribe: true,
+      will: { topic: statusTopic, payload: Buffer.from("offline"), qos: 1, retain: true },
+    };
+    if (this.options.username !== undefined) clientOptions.username = this.options.username;
+    if (this.options.password !== undefined) clientOptions.password = this.options.password;
+    const client = mqtt.connect(this.options.url, { ...clientOptions, manualConnect: true });
+    this.client = client;
+    client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
+      this.handle(handler, packet).then(
+        () => callback(),
+        (e: Error & { code?: string }) => {
+          if (e.code !== "outbox_full") {
+            // A message that can never be taken (e.g. naming another lock): refusing it would only bring it back
+            // after every reconnect, so it is acknowledged and dropped (already logged and counted).
+            logger.warn({ topic: packet.topic, err: e.message }, "dropped a message from the external broker");
+            callback();
+            return;
+          }
+          logger.warn({ topic: packet.topic }, "outbox full: leaving messages with the broker; reconnecting later");
+          // No PUBACK: disconnect so the broker keeps the message in our session and re-sends it after the pause.
+          callback(e);
+          this.pause();
+        },
+      );
+    };
+    client.on("connect", () => {
+      logger.info({ url: this.options.url }, "connected to the external mqtt broker");
+      client.publish(statusTopic, "online", { qos: 1, retain: true });
+    });
+    client.on("error", (err) => logger.warn({ err: err.message }, "external mqtt broker error"));
+    client.on("offline", () => logger.warn("external mqtt broker unreachable; retrying"));
+    const connected = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no connection to ${this.options.url} within 15 s`)), 15_000);
+      client.once("connect", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    client.connect();
+    await connected;
+    const subscriptions = [
+      topics.allLocks("events"),
+      topics.allLocks("telemetry"),
+      topics.allLocks("status"),
+      topics.allLocks("cmd/result"),
+      `${this.options.discoveryPrefix}/status`,
+    ];
+    const granted = await client.subscribeAsync(subscriptions, { qos: 1 });
+    for (const g of granted)
+      if (g.qos === 128) throw new Error(`the broker refused the bridge's subscription to ${g.topic}`);
+  }
+
+  private async handle(handler: InboundHandler, packet: IPublishPacket): Promise<void> {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    if (packet.topic === `${this.options.discoveryPrefix}/status`) {
+      handler.homeAssistantStatus(payload);
+      return;
+    }
+    const parsed = this.options.topics.parse(packet.topic);
+    if (parsed?.scope !== "lock") return;
+    if (parsed.kind === "sync" || parsed.kind === "cmd") return;
+    await handler.lockMessage(parsed.lockId, parsed.kind, payload);
+  }
+
+  private pause(): void {
+    const client = this.client;
+    if (!client || this.closing) return;
+    client.end(true, () => {
+      setTimeout(() => {
+        if (!this.closing) client.reconnect();
+      }, REFUSAL_PAUSE_MS).unref();
+    });
+  }
+
+  async publish(topic: string, payload: Uint8Array | string, options: PublishOptions): Promise<void> {
+    const client = this.client;
+    // Not queued while offline: a sync is re-sent when the lock is reachable again, and a queue would only grow.
+    if (!client?.connected) throw new Error("not connected to the external broker");
+    const body =
+      typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    await client.publishAsync(topic, body, { qos: options.qos, retain: options.retain ?? false });
+  }
+
+  async stopAccepting(): Promise<void> {
+    // Deliveries the bridge has not acknowledged stay with the broker; nothing to do until close().
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    if (client.connected) {
+      await Promise.race([
+        client
+          .publishAsync(this.options.topics.bridgeStatus(this.options.bridgeId), "offline", { qos: 1, retain: true })
+          .catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
+    }
+    // force: do not wait for in-flight acknowledgements from a broker that may be gone.
+    await client.endAsync(true);
+  }
+}

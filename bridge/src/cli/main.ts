@@ -1,0 +1,131 @@
+import { existsSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { deriveLockPassword, isValidLockId } from "@latchkey/protocol";
+import { Command, CommanderError, Option } from "commander";
+import { CONFIG_PATH_ENV, ENV_OPTIONS } from "../config/env.js";
+import { ConfigError } from "../config/errors.js";
+import { loadBridgeConfig } from "../config/load.js";
+import { starterConfig } from "../config/starter.js";
+import { BRIDGE_VERSION } from "../version.js";
+
+/**
+ * `latchkey-bridge` — run the daemon, write a starter config, print lock credentials.
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error (the message names the flag or key).
+ */
+
+const envHelp = () =>
+  `\nEnvironment overrides (each option of the config file):\n${[...ENV_OPTIONS.keys()].map((k) => `  ${k}`).join("\n")}\n  ${CONFIG_PATH_ENV} (path of the config file when --config is absent)\n`;
+
+function configPath(option: string | undefined): string {
+  const path = option ?? process.env[CONFIG_PATH_ENV];
+  if (!path) throw new UsageError(`--config <file> is required (or set ${CONFIG_PATH_ENV})`);
+  return path;
+}
+
+class UsageError extends Error {}
+
+async function run(path: string): Promise<void> {
+  const config = loadBridgeConfig(path);
+  // Loaded only to run: init, check and lock-credentials stay quick without the broker and database modules.
+  const { startBridge } = await import("../daemon.js");
+  const bridge = await startBridge(config);
+  const shutdown = (signal: string) => {
+    bridge.logger.info({ signal }, "signal received");
+    bridge.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        bridge.logger.error({ err: e.message }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  bridge.ready.then(() =>
+    bridge.logger.info({ mqttUrl: bridge.mqttUrl, metricsUrl: bridge.metricsUrl }, "bridge ready"),
+  );
+}
+
+export function buildProgram(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
+  const program = new Command("latchkey-bridge")
+    .description(
+      "latchkey bridge: keeps the locks of a site in sync with the cloud (MQTT / BLE), forwards their events",
+    )
+    .version(BRIDGE_VERSION)
+    .option("-c, --config <file>", "YAML settings file (see `latchkey-bridge init`)")
+    .addHelpText("after", envHelp)
+    .action(async (options: { config?: string }) => {
+      await run(configPath(options.config));
+    });
+
+  program
+    .command("init")
+    .description("write a commented starter settings file with a fresh site secret")
+    .option("-o, --out <file>", "where to write it", "bridge.yaml")
+    .option("--force", "overwrite an existing file")
+    .option("--cloud-url <url>", "the cloud's base URL")
+    .option("--bridge-id <id>", "bridgeId from POST /integrators/v1/lock-holders/{lhId}/bridges")
+    .addOption(new Option("--bridge-secret <secret>", "the secret answered with the bridgeId"))
+    .action(
+      (options: { out: string; force?: boolean; cloudUrl?: string; bridgeId?: string; bridgeSecret?: string }) => {
+        const file = resolve(options.out);
+        if (existsSync(file) && !options.force)
+          throw new UsageError(`--out: ${file} exists (use --force to overwrite)`);
+        writeFileSync(
+          file,
+          starterConfig({ cloudUrl: options.cloudUrl, bridgeId: options.bridgeId, bridgeSecret: options.bridgeSecret }),
+          { mode: 0o600 },
+        );
+        out(`wrote ${file}\n`);
+      },
+    );
+
+  program
+    .command("lock-credentials")
+    .description("print each lock's MQTT username and password (derived from mqtt.siteSecret)")
+    .argument("<lockId...>", "lock ids")
+    .option("-c, --config <file>", "YAML settings file")
+    .option("--json", "print JSON")
+    .action((lockIds: string[], options: { config?: string; json?: boolean }) => {
+      for (const id of lockIds)
+        if (!isValidLockId(id)) throw new UsageError(`<lockId>: "${id}" is not a valid lock id`);
+      const config = loadBridgeConfig(configPath(options.config ?? program.opts<{ config?: string }>().config));
+      const rows = lockIds.map((id) => ({
+        lockId: id,
+        username: id,
+        password: deriveLockPassword(config.mqtt.siteSecret, id),
+      }));
+      if (options.json) out(`${JSON.stringify(rows, null, 2)}\n`);
+      else for (const r of rows) out(`${r.lockId}\tusername=${r.username}\tpassword=${r.password}\n`);
+    });
+
+  program
+    .command("check")
+    .description("validate the settings file and environment overrides, then exit")
+    .option("-c, --config <file>", "YAML settings file")
+    .action((options: { config?: string }) => {
+      const config = loadBridgeConfig(configPath(options.config ?? program.opts<{ config?: string }>().config));
+      out(`${config.cloud.bridgeId}: configuration ok (broker ${config.mqtt.broker}, data ${config.dataDir})\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`latchkey-bridge: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`latchkey-bridge: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

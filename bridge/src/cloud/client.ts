@@ -1,0 +1,181 @@
+import type { Logger } from "../ops/logger.js";
+import { CloudError } from "./errors.js";
+import type { ChangesPage, FoundLockStatus, IngestResult } from "./types.js";
+
+export interface CloudClientOptions {
+  url: string;
+  bridgeId: string;
+  secret: string;
+  timeoutMs: number;
+  logger: Logger;
+  /** Called with the cloud's `Date` header and the request's midpoint (local ms), for the trusted-time source. */
+  onDate?: (cloudMs: number, localMidpointMs: number) => void;
+  /** Local time for request timing (the bridge's clock). */
+  now: () => number;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * The bridge's side of the bridge API. Authenticates with OAuth2 client credentials (scope `bridge`), keeps the
+ * access token until shortly before it expires, and fetches a new one once when a call answers 401.
+ */
+export class CloudClient {
+  private token: { value: string; expiresAt: number } | null = null;
+  private tokenRequest: Promise<string> | null = null;
+  private readonly base: string;
+
+  constructor(private readonly options: CloudClientOptions) {
+    this.base = options.url.replace(/\/+$/, "");
+  }
+
+  async changes(cursor: string, waitSeconds: number, limit: number, signal?: AbortSignal): Promise<ChangesPage> {
+    const query = new URLSearchParams({ cursor, wait: String(waitSeconds), limit: String(limit) });
+    const answer = await this.call("changes", "GET", `/bridge/v1/changes?${query}`, undefined, {
+      signal,
+      extraTimeoutMs: waitSeconds * 1000,
+    });
+    const body = answer.body as Partial<ChangesPage> | null;
+    if (!body || typeof body.cursor !== "string" || !Array.isArray(body.changes) || typeof body.more !== "boolean")
+      throw new CloudError("changes", answer.status, "invalid_answer", "not a change-feed page");
+    return body as ChangesPage;
+  }
+
+  /** `body` is the JSON text of the batch (built from stored items without re-encoding). */
+  async ingest(body: string, signal?: AbortSignal): Promise<IngestResult> {
+    const answer = await this.call("ingest", "POST", "/bridge/v1/ingest", body, { signal });
+    return answer.body as IngestResult;
+  }
+
+  async reportState(vendorConnectionId: string, state: string, reason?: string): Promise<void> {
+    const body = JSON.stringify(reason === undefined ? { state } : { state, reason });
+    await this.call(
+      "vendor state",
+      "PUT",
+      `/bridge/v1/vendor-connections/${encodeURIComponent(vendorConnectionId)}/state`,
+      body,
+    );
+  }
+
+  async reportLocks(vendorConnectionId: string, locks: { id: string }[]): Promise<FoundLockStatus[]> {
+    const answer = await this.call(
+      "found locks",
+      "PUT",
+      `/bridge/v1/vendor-connections/${encodeURIComponent(vendorConnectionId)}/locks`,
+      JSON.stringify({ locks }),
+    );
+    return ((answer.body as { locks?: FoundLockStatus[] } | null)?.locks ?? []) as FoundLockStatus[];
+  }
+
+  async heartbeat(version: string, locksOnline: number): Promise<void> {
+    await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }));
+  }
+
+  private async accessToken(signal?: AbortSignal): Promise<string> {
+    if (this.token && this.token.expiresAt > Date.now()) return this.token.value;
+    if (!this.tokenRequest) {
+      this.tokenRequest = this.fetchToken(signal).finally(() => {
+        this.tokenRequest = null;
+      });
+    }
+    return this.tokenRequest;
+  }
+
+  private async fetchToken(signal?: AbortSignal): Promise<string> {
+    const answer = await this.send(
+      "token",
+      "POST",
+      "/auth/v1/token",
+      JSON.stringify({
+        grant_type: "client_credentials",
+        client_id: this.options.bridgeId,
+        client_secret: this.options.secret,
+        scope: "bridge",
+      }),
+      undefined,
+      { signal },
+    );
+    const body = answer.body as { access_token?: unknown; expires_in?: unknown } | null;
+    if (typeof body?.access_token !== "string")
+      throw new CloudError("token", answer.status, "invalid_answer", "no access_token in the answer");
+    const lifetime = typeof body.expires_in === "number" ? body.expires_in : 300;
+    // Renew a minute early (or at half-life for short tokens) so a call never starts with a token about to lapse.
+    const margin = Math.min(60, lifetime / 2);
+    this.token = { value: body.access_token, expiresAt: Date.now() + (lifetime - margin) * 1000 };
+    return body.access_token;
+  }
+
+  private async call(
+    operation: string,
+    method: string,
+    path: string,
+    body?: string,
+    options: { signal?: AbortSignal; extraTimeoutMs?: number } = {},
+  ): Promise<Answer> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.accessToken(options.signal);
+      try {
+        return await this.send(operation, method, path, body, token, options);
+      } catch (e) {
+        if (attempt === 0 && e instanceof CloudError && e.status === 401) {
+          this.token = null;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private async send(
+    operation: string,
+    method: string,
+    path: string,
+    body: string | undefined,
+    token: string | undefined,
+    options: { signal?: AbortSignal; extraTimeoutMs?: number },
+  ): Promise<Answer> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs + (options.extraTimeoutMs ?? 0));
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    const started = this.options.now();
+    let response: Response;
+    try {
+      response = await fetch(this.base + path, { method, headers, body, signal });
+    } catch (e) {
+      const reason = timeout.aborted ? "timeout" : options.signal?.aborted ? "aborted" : "unreachable";
+      throw new CloudError(
+        operation,
+        0,
+        reason,
+        (e as Error).cause ? String((e as Error).cause) : (e as Error).message,
+      );
+    }
+    const text = await response.text().catch(() => "");
+    const date = response.headers.get("date");
+    if (date && this.options.onDate) {
+      const cloudMs = Date.parse(date);
+      if (Number.isFinite(cloudMs)) this.options.onDate(cloudMs, (started + this.options.now()) / 2);
+    }
+    let parsed: unknown = null;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+    }
+    if (response.status >= 200 && response.status < 300) return { status: response.status, body: parsed };
+    const error = parsed as { error?: unknown; errorDescription?: unknown } | null;
+    throw new CloudError(
+      operation,
+      response.status,
+      typeof error?.error === "string" ? error.error : "http_error",
+      typeof error?.errorDescription === "string" ? error.errorDescription.slice(0, 300) : "",
+    );
+  }
+}

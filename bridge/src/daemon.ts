@@ -1,0 +1,360 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type Clock, type CommandResult, Topics } from "@latchkey/protocol";
+import { BleGateway } from "./ble/ble-gateway.js";
+import { loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
+import { EmbeddedBroker } from "./broker/embedded.js";
+import type { InboundHandler, LockBroker } from "./broker/transport.js";
+import { CloudClient } from "./cloud/client.js";
+import { CommandChannel, type CommandRequest } from "./commands/command-channel.js";
+import type { BridgeConfig } from "./config/schema.js";
+import { type BridgeConfigInit, parseBridgeConfig } from "./config/validate.js";
+import { HomeAssistant } from "./homeassistant/home-assistant.js";
+import { LockMessages } from "./locks/lock-messages.js";
+import { LockRegistry } from "./locks/registry.js";
+import { HeartbeatLoop } from "./ops/heartbeat.js";
+import { type Health, OpsServer } from "./ops/http.js";
+import { createLogger, type Logger } from "./ops/logger.js";
+import { BridgeMetrics } from "./ops/metrics.js";
+import { Outbox } from "./outbox/outbox.js";
+import { Backoff } from "./retry/backoff.js";
+import { openDatabase } from "./store/database.js";
+import { BRIDGE_MIGRATIONS } from "./store/schema.js";
+import { WalSync } from "./store/wal-sync.js";
+import { WriteBatcher } from "./store/write-batcher.js";
+import { DesiredState } from "./sync/desired-state.js";
+import { FeedFollower } from "./sync/feed-follower.js";
+import { SyncPublisher } from "./sync/publisher.js";
+import { TrustedTime } from "./time/trusted-time.js";
+import { Uploader } from "./uploader/uploader.js";
+import { VendorConnections } from "./vendors/vendor-connections.js";
+import { BRIDGE_VERSION } from "./version.js";
+
+const memoryMb = () => {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external) };
+};
+
+export interface BridgeOptions {
+  /** Time for timestamps, sync `time` and key expiry (default: the system clock). Timers still run in real time. */
+  clock?: Clock;
+  /** Where pino writes (default stdout). */
+  logStream?: NodeJS.WritableStream;
+  /** [0, 1) source for backoff jitter (seeded in tests). */
+  random?: () => number;
+  /** A noble instance for `ble` locks (e.g. a lock simulator's VirtualRadio); default: the host's adapter. */
+  noble?: Noble;
+}
+
+export interface RunningBridge {
+  readonly bridgeId: string;
+  readonly config: BridgeConfig;
+  /** Where locks connect: the embedded broker's listener, or the external broker's URL. */
+  readonly mqttUrl: string;
+  readonly wsUrl: string | null;
+  /** Base URL of /metrics and /healthz, or null when disabled. */
+  readonly metricsUrl: string | null;
+  /** Resolves once the change feed has been read to its end (the bridge knows the cloud's current state). */
+  readonly ready: Promise<void>;
+  readonly logger: Logger;
+  /** Sends a command to an MQTT lock over `cmd` and waits for its `cmd/result` (code `timeout` if none comes). */
+  command(lockId: string, request: CommandRequest, options?: { timeoutMs?: number }): Promise<CommandResult>;
+  health(): Health;
+  /** Outbox size now. */
+  outbox(): { items: number; bytes: number };
+  /** One BLE round now (scan, sync, pull events); null when BLE is off. */
+  bleRound(): Promise<{ locks: string[] }> | null;
+  /** Graceful stop: refuses new work, finishes the upload in flight, closes the broker and the database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the bridge daemon: broker, cloud sync, outbox and uploader, vendor connections, Home Assistant, BLE and the
+ * metrics endpoint, wired as small extensions around one SQLite database (`<dataDir>/bridge.db`). Resolves once the
+ * broker and the HTTP endpoint listen; the cloud may still be unreachable then (locks are served regardless).
+ */
+export async function startBridge(
+  config: BridgeConfig | BridgeConfigInit,
+  options: BridgeOptions = {},
+): Promise<RunningBridge> {
+  const settings = parseBridgeConfig(config);
+  const clock: Clock = options.clock ?? { now: () => Date.now() };
+  const random = options.random ?? Math.random;
+  const logger = createLogger(settings.log.level, options.logStream);
+  const metrics = new BridgeMetrics();
+  const topics = new Topics(settings.topicPrefix);
+  const time = new TrustedTime(clock, settings.time.source);
+  const bridgeId = settings.cloud.bridgeId;
+  const cleanup: Array<() => unknown> = [];
+  const backoff = () => new Backoff(settings.cloud.backoffInitialMs, settings.cloud.backoffMaxMs, random);
+
+  try {
+    mkdirSync(settings.dataDir, { recursive: true });
+    const dbPath = join(settings.dataDir, "bridge.db");
+    const db = openDatabase(dbPath, { synchronous: settings.outbox.synchronous, migrations: BRIDGE_MIGRATIONS });
+    cleanup.unshift(() => db.close());
+    const batcher = new WriteBatcher(db, settings.outbox.synchronous === "full" ? new WalSync(dbPath) : null);
+    const registry = new LockRegistry(db, batcher);
+    const outbox = new Outbox(db, batcher, settings.outbox, clock, metrics, logger.child({ part: "outbox" }));
+    const desired = new DesiredState(db, logger.child({ part: "sync" }));
+    metrics.gauge("locks_known", "Locks the bridge knows (assigned or seen)", () => registry.size);
+    metrics.gauge("locks_online", "Locks online now", () => registry.countOnline());
+
+    // The external broker's client (mqtt.js) is loaded only when it is used.
+    const broker: LockBroker =
+      settings.mqtt.broker === "embedded"
+        ? new EmbeddedBroker({
+            host: settings.mqtt.host,
+            port: settings.mqtt.port,
+            wsPort: settings.mqtt.wsPort,
+            dataDir: settings.dataDir,
+            siteSecret: settings.mqtt.siteSecret,
+            accounts: settings.mqtt.accounts,
+            topics,
+            discoveryPrefix: settings.homeassistant.discoveryPrefix,
+            isKnownLock: (id) => registry.get(id) !== undefined,
+            metrics,
+            logger: logger.child({ part: "broker" }),
+          })
+        : new (await import("./broker/external.js")).ExternalBroker({
+            url: settings.mqtt.url!,
+            username: settings.mqtt.username,
+            password: settings.mqtt.password,
+            bridgeId,
+            keepaliveSeconds: settings.mqtt.keepaliveSeconds,
+            topics,
+            discoveryPrefix: settings.homeassistant.discoveryPrefix,
+            metrics,
+            logger: logger.child({ part: "broker" }),
+          });
+    const commands = new CommandChannel(broker, topics, metrics);
+    const connected = new Set<string>();
+    const publisher = new SyncPublisher(
+      registry,
+      desired,
+      broker,
+      topics,
+      time,
+      { resendSeconds: settings.sync.resendSeconds, grants: settings.sync.sendGrants },
+      (lockId) => connected.has(lockId) || (broker.kind === "external" && registry.get(lockId)?.online === true),
+      metrics,
+      logger.child({ part: "sync" }),
+    );
+    const messages = new LockMessages(
+      outbox,
+      registry,
+      commands,
+      time,
+      (lockId, v, above) => publisher.reported(lockId, v, above),
+      metrics,
+      logger.child({ part: "locks" }),
+    );
+    const homeAssistant = settings.homeassistant.enabled
+      ? new HomeAssistant(
+          broker,
+          registry,
+          topics,
+          settings.homeassistant.discoveryPrefix,
+          bridgeId,
+          BRIDGE_VERSION,
+          logger.child({ part: "homeassistant" }),
+        )
+      : null;
+
+    const handler: InboundHandler = {
+      lockMessage: (lockId, kind, payload) => messages.handle(lockId, kind, payload),
+      homeAssistantStatus: (payload) => homeAssistant?.onStatus(payload),
+      lockConnection: (lockId, isConnected) => {
+        if (isConnected) {
+          connected.add(lockId);
+          void registry.markSeen(lockId, "mqtt", clock.now()).catch(() => {});
+        } else connected.delete(lockId);
+      },
+      lockSubscribed: (lockId) => publisher.send(lockId, true),
+    };
+    cleanup.unshift(() => broker.close());
+    await broker.start(handler);
+    await broker.publish(topics.bridgeStatus(bridgeId), "online", { qos: 1, retain: true }).catch(() => {});
+
+    const cloud = new CloudClient({
+      url: settings.cloud.url,
+      bridgeId,
+      secret: settings.cloud.secret,
+      timeoutMs: settings.cloud.requestTimeoutSeconds * 1000,
+      logger,
+      now: () => clock.now(),
+      onDate: (cloudMs, localMs) => time.observeCloud(cloudMs, localMs),
+    });
+    const uploader = new Uploader(
+      outbox,
+      cloud,
+      backoff(),
+      { batchSize: settings.upload.batchSize, maxBatchBytes: settings.upload.maxBatchBytes },
+      metrics,
+      logger.child({ part: "uploader" }),
+      () => clock.now(),
+      (lockId) => registry.get(lockId)?.assigned === true,
+    );
+    const vendors = new VendorConnections(
+      db,
+      cloud,
+      settings.vendorAccounts,
+      registry,
+      backoff(),
+      metrics,
+      logger.child({ part: "vendors" }),
+    );
+    const feed = new FeedFollower(
+      db,
+      cloud,
+      backoff(),
+      { waitSeconds: settings.cloud.pollWaitSeconds, limit: 500 },
+      (applied) => {
+        registry.reload(applied.locks);
+        publisher.changed(applied.locks);
+        vendors.schedule();
+        uploader.notify();
+      },
+      metrics,
+      logger.child({ part: "feed" }),
+      () => clock.now(),
+    );
+    const heartbeat = new HeartbeatLoop(
+      cloud,
+      settings.cloud.heartbeatSeconds * 1000,
+      () => registry.countOnline(),
+      metrics,
+      logger.child({ part: "heartbeat" }),
+    );
+
+    let ble: BleGateway | null = null;
+    if (settings.ble.enabled) {
+      const noble = options.noble ?? (await loadHardwareNoble());
+      ble = new BleGateway(
+        noble,
+        db,
+        registry,
+        desired,
+        messages,
+        time,
+        { ...settings.ble, siteSecret: settings.mqtt.siteSecret },
+        metrics,
+        logger.child({ part: "ble" }),
+      );
+    }
+
+    // Housekeeping: outbox age limit, keys past expiry. Hourly, and once now.
+    const housekeeping = () => {
+      try {
+        outbox.expire();
+        desired.prune(time.nowSeconds());
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, "housekeeping failed");
+      }
+    };
+    housekeeping();
+    const housekeepingTimer = setInterval(housekeeping, 3_600_000);
+    housekeepingTimer.unref();
+
+    let draining = false;
+    let started = false;
+    const health = (): Health => ({
+      ok: started && !draining && broker.connected,
+      status: draining ? "draining" : started ? "running" : "starting",
+      version: BRIDGE_VERSION,
+      bridgeId,
+      broker: { kind: broker.kind, url: broker.url, connected: broker.connected },
+      feed: feed.status,
+      upload: uploader.status,
+      outbox: outbox.size,
+      locks: { known: registry.size, online: registry.countOnline() },
+      time: time.status,
+      memory: memoryMb(),
+    });
+    const ops = new OpsServer(metrics, health);
+    let metricsUrl: string | null = null;
+    if (settings.metrics.enabled) {
+      metricsUrl = await ops.listen(settings.metrics.host, settings.metrics.port);
+      cleanup.unshift(() => ops.close());
+    }
+
+    feed.start();
+    uploader.start();
+    vendors.start();
+    publisher.start();
+    heartbeat.start();
+    ble?.start();
+    homeAssistant?.announceAll();
+    started = true;
+
+    const ready = feed.whenCaughtUp();
+    ready.then(
+      () => logger.info({ cursor: feed.cursor }, "change feed caught up"),
+      () => {},
+    );
+    logger.info(
+      {
+        bridgeId,
+        version: BRIDGE_VERSION,
+        mqttUrl: broker.url,
+        wsUrl: broker.wsUrl,
+        metricsUrl,
+        dataDir: settings.dataDir,
+      },
+      "bridge started",
+    );
+
+    let stopping: Promise<void> | null = null;
+    const stop = async () => {
+      draining = true;
+      logger.info("bridge stopping: draining in-flight work");
+      clearInterval(housekeepingTimer);
+      const upload = uploader.stop();
+      await broker.stopAccepting();
+      publisher.stop();
+      commands.close();
+      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop()]);
+      // Best effort and bounded: an unreachable external broker must not hold the shutdown (its will says offline).
+      if (broker.connected)
+        await Promise.race([
+          broker.publish(topics.bridgeStatus(bridgeId), "offline", { qos: 1, retain: true }).catch(() => {}),
+          new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+        ]);
+      await broker.close();
+      await batcher.drain();
+      await upload;
+      batcher.flush();
+      await ops.close();
+      db.close();
+      logger.info({ outbox: outbox.size }, "bridge stopped");
+    };
+
+    return {
+      bridgeId,
+      config: settings,
+      mqttUrl: broker.url,
+      wsUrl: broker.wsUrl,
+      metricsUrl,
+      ready,
+      logger,
+      command: (lockId, request, o) => commands.send(lockId, request, o?.timeoutMs ?? 10_000),
+      health,
+      outbox: () => outbox.size,
+      bleRound: () => ble?.round() ?? null,
+      stop: () => {
+        stopping ??= stop();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    for (const step of cleanup) {
+      try {
+        await step();
+      } catch {
+        // best effort: the original error is what matters
+      }
+    }
+    throw e;
+  }
+}

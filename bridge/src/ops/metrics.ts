@@ -1,0 +1,72 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+/**
+ * Every metric of the bridge, on its own registry (several bridges may share a process in tests). Gauges that mirror
+ * state read it when scraped (`collect`), so no code path has to keep them up to date.
+ */
+export class BridgeMetrics {
+  readonly registry = new Registry();
+
+  readonly outboxAdded: Counter<"kind">;
+  readonly outboxDropped: Counter<"reason">;
+  readonly outboxRefused: Counter;
+  readonly uploaded: Counter<"kind">;
+  readonly uploadDuplicates: Counter<"kind">;
+  readonly uploadBatches: Counter<"result">;
+  readonly cloudErrors: Counter<"operation">;
+  readonly feedChanges: Counter<"kind">;
+  readonly feedRejected: Counter;
+  readonly syncSent: Counter<"transport">;
+  readonly messagesReceived: Counter<"kind">;
+  readonly messagesRejected: Counter<"reason">;
+  readonly authFailures: Counter;
+  readonly aclDenied: Counter<"action">;
+  readonly vendorReports: Counter<"state">;
+  readonly bleRounds: Counter<"result">;
+  readonly commands: Counter<"result">;
+
+  constructor() {
+    const r = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+      new Counter<L>({ name: `latchkey_bridge_${name}`, help, labelNames, registers: r });
+    this.outboxAdded = counter("outbox_added_total", "Items written to the outbox", ["kind"]);
+    this.outboxDropped = counter(
+      "outbox_dropped_total",
+      "Items removed from the outbox without upload (age limit, drop-oldest when full, refused by the cloud)",
+      ["reason"],
+    );
+    this.outboxRefused = counter("outbox_refused_total", "Lock messages refused because the outbox was full");
+    this.uploaded = counter("uploaded_total", "Items acknowledged by the cloud", ["kind"]);
+    this.uploadDuplicates = counter("upload_duplicates_total", "Items the cloud already had", ["kind"]);
+    this.uploadBatches = counter("upload_batches_total", "Ingest batches by result", ["result"]);
+    this.cloudErrors = counter("cloud_errors_total", "Failed cloud calls", ["operation"]);
+    this.feedChanges = counter("feed_changes_total", "Change-feed entries applied", ["kind"]);
+    this.feedRejected = counter("feed_changes_rejected_total", "Change-feed entries that could not be understood");
+    this.syncSent = counter("sync_sent_total", "Sync messages sent to locks", ["transport"]);
+    this.messagesReceived = counter("lock_messages_total", "Messages received from locks", ["kind"]);
+    this.messagesRejected = counter("lock_messages_rejected_total", "Lock messages that failed to decode or validate", [
+      "reason",
+    ]);
+    this.authFailures = counter("mqtt_auth_failures_total", "Refused MQTT logins");
+    this.aclDenied = counter("mqtt_acl_denied_total", "Publishes and subscriptions refused by the ACL", ["action"]);
+    this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
+    this.bleRounds = counter("ble_rounds_total", "BLE sessions with locks by result", ["result"]);
+    this.commands = counter("commands_total", "Commands sent to locks by result", ["result"]);
+    collectDefaultMetrics({ register: this.registry, prefix: "latchkey_bridge_" });
+  }
+
+  /** A gauge whose value is read from `read` at scrape time. */
+  gauge(name: string, help: string, read: () => number | Record<string, number>, labelName?: string): void {
+    new Gauge({
+      name: `latchkey_bridge_${name}`,
+      help,
+      labelNames: labelName ? [labelName] : [],
+      registers: [this.registry],
+      collect() {
+        const value = read();
+        if (typeof value === "number") this.set(value);
+        else for (const [label, v] of Object.entries(value)) this.set({ [labelName ?? "label"]: label }, v);
+      },
+    });
+  }
+}

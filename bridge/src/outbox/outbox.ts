@@ -1,0 +1,238 @@
+import type { Clock } from "@latchkey/protocol";
+import type { Logger } from "../ops/logger.js";
+import type { BridgeMetrics } from "../ops/metrics.js";
+import { type Db, withoutSync } from "../store/database.js";
+import type { WriteBatcher } from "../store/write-batcher.js";
+
+export type OutboxKind = "event" | "telemetry" | "presence";
+
+export interface OutboxEntry {
+  kind: OutboxKind;
+  lockId: string;
+  /** Events and telemetry carry an id, by which the cloud keeps one copy of an item uploaded twice. */
+  itemId: string | null;
+  /** The item as the ingest API takes it (JSON text). */
+  body: string;
+}
+
+export interface StoredItem {
+  id: number;
+  kind: OutboxKind;
+  lockId: string;
+  body: string;
+  bytes: number;
+}
+
+export interface OutboxLimits {
+  maxItems: number;
+  maxBytes: number;
+  maxAgeHours: number;
+  fullPolicy: "refuse" | "drop-oldest";
+}
+
+export class OutboxFullError extends Error {
+  readonly code = "outbox_full";
+  constructor(limits: OutboxLimits) {
+    super(`outbox full (${limits.maxItems} items / ${limits.maxBytes} bytes): message refused, the lock keeps it`);
+    this.name = "OutboxFullError";
+  }
+}
+
+/**
+ * Store-and-forward buffer of everything bound for the cloud's ingest. `add` resolves only when the item is committed
+ * (group commit), and that is when the lock's PUBACK may go out. Items leave only through `remove` after the cloud
+ * acknowledged them, or through the documented limits: age (`maxAgeHours`) and, with `fullPolicy: drop-oldest`, size.
+ * With `refuse` (the default) a full outbox refuses new items instead, so nothing already stored is ever lost.
+ */
+export class Outbox {
+  private items = 0;
+  private bytes = 0;
+  private reservedItems = 0;
+  private reservedBytes = 0;
+  private readonly insert;
+  private readonly oldest;
+  private readonly deleteIds;
+  private readonly take_;
+  private readonly listeners = new Set<(lockId: string) => void>();
+  private readonly added: Record<OutboxKind, { inc(): void }>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly batcher: WriteBatcher,
+    private readonly limits: OutboxLimits,
+    private readonly clock: Clock,
+    private readonly metrics: BridgeMetrics,
+    private readonly logger: Logger,
+  ) {
+    const totals = db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox").get() as {
+      n: number;
+      b: number;
+    };
+    this.items = totals.n;
+    this.bytes = totals.b;
+    // `ready` is read inside the insert, so an assignment committed just before is never missed.
+    this.insert = db.prepare(
+      `INSERT INTO outbox (kind, lock_id, item_id, body, bytes, created_at, ready)
+       VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
+    );
+    this.oldest = db.prepare("SELECT id, bytes FROM outbox ORDER BY id LIMIT ?");
+    this.deleteIds = db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))");
+    // Only items of locks the cloud has assigned to this bridge: anything else would make the cloud refuse the batch.
+    this.take_ = db.prepare(
+      "SELECT id, kind, lock_id AS lockId, body, bytes FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
+    );
+    this.added = {
+      event: metrics.outboxAdded.labels("event"),
+      telemetry: metrics.outboxAdded.labels("telemetry"),
+      presence: metrics.outboxAdded.labels("presence"),
+    };
+    metrics.gauge("outbox_items", "Items waiting in the outbox", () => this.items);
+    metrics.gauge("outbox_bytes", "Bytes waiting in the outbox", () => this.bytes);
+    metrics.gauge("outbox_max_items", "Outbox item limit", () => limits.maxItems);
+    metrics.gauge("outbox_max_bytes", "Outbox byte limit", () => limits.maxBytes);
+    metrics.gauge("outbox_full", "1 while the outbox is at its limit", () => (this.isFull(0) ? 1 : 0));
+    metrics.gauge("outbox_oldest_age_seconds", "Age of the oldest item in the outbox", () => this.oldestAgeSeconds());
+  }
+
+  get size(): { items: number; bytes: number } {
+    return { items: this.items, bytes: this.bytes };
+  }
+
+  /** Called after an item was committed, with its lock (the uploader listens). */
+  onAdded(listener: (lockId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private isFull(extraBytes: number): boolean {
+    return (
+      this.items + this.reservedItems + 1 > this.limits.maxItems ||
+      this.bytes + this.reservedBytes + extraBytes > this.limits.maxBytes
+    );
+  }
+
+  /**
+   * Stores an item durably. When full under the `refuse` policy it rejects with OutboxFullError, or with
+   * `ifFull: "skip"` (for items that may be lost, like presence) resolves without storing, counted as dropped.
+   */
+  async add(entry: OutboxEntry, options: { ifFull?: "refuse" | "skip" } = {}): Promise<void> {
+    const size = Buffer.byteLength(entry.body);
+    const dropOldest = this.limits.fullPolicy === "drop-oldest";
+    if (this.isFull(size) && !dropOldest) {
+      if (options.ifFull === "skip") {
+        this.metrics.outboxDropped.inc({ reason: "full" });
+        return;
+      }
+      this.metrics.outboxRefused.inc();
+      throw new OutboxFullError(this.limits);
+    }
+    this.reservedItems++;
+    this.reservedBytes += size;
+    let stored = false;
+    let dropped = { items: 0, bytes: 0 };
+    try {
+      await this.batcher.run(() => {
+        dropped = { items: 0, bytes: 0 };
+        if (dropOldest) dropped = this.makeRoom();
+        stored =
+          this.insert.run(entry.kind, entry.lockId, entry.itemId, entry.body, size, this.clock.now(), entry.lockId)
+            .changes > 0;
+      });
+    } finally {
+      this.reservedItems--;
+      this.reservedBytes -= size;
+    }
+    if (dropped.items > 0) {
+      this.items -= dropped.items;
+      this.bytes -= dropped.bytes;
+      this.metrics.outboxDropped.inc({ reason: "full" }, dropped.items);
+      this.logger.warn({ dropped: dropped.items }, "outbox full: dropped the oldest items (fullPolicy drop-oldest)");
+    }
+    if (stored) {
+      this.items++;
+      this.bytes += size;
+      this.added[entry.kind].inc();
+      for (const listener of this.listeners) listener(entry.lockId);
+    }
+  }
+
+  /** Inside a write: deletes the oldest items until one more of `size` bytes fits. */
+  private makeRoom(): { items: number; bytes: number } {
+    // Reservations include the item being added, and any others of this group commit.
+    let items = this.items + this.reservedItems;
+    let bytes = this.bytes + this.reservedBytes;
+    const victims: number[] = [];
+    let freedBytes = 0;
+    if (items > this.limits.maxItems || bytes > this.limits.maxBytes) {
+      for (const row of this.oldest.iterate(Number.MAX_SAFE_INTEGER) as Iterable<{ id: number; bytes: number }>) {
+        if (items <= this.limits.maxItems && bytes <= this.limits.maxBytes) break;
+        victims.push(row.id);
+        items--;
+        bytes -= row.bytes;
+        freedBytes += row.bytes;
+      }
+    }
+    if (victims.length > 0) this.deleteIds.run(JSON.stringify(victims));
+    return { items: victims.length, bytes: freedBytes };
+  }
+
+  /**
+   * The oldest uploadable items, at most `limit` of them and `maxBytes` of bodies, after id `afterId`
+   * (the uploader passes the last id of a batch it could not send to move on to other items).
+   */
+  take(limit: number, maxBytes: number, afterId = 0): StoredItem[] {
+    const out: StoredItem[] = [];
+    let bytes = 0;
+    for (const row of this.take_.iterate(afterId, limit) as Iterable<StoredItem>) {
+      if (out.length > 0 && bytes + row.bytes + 1 > maxBytes) break;
+      out.push(row);
+      bytes += row.bytes + 1;
+    }
+    return out;
+  }
+
+  /** Deletes items the cloud acknowledged (or refused for good). */
+  remove(items: readonly StoredItem[]): void {
+    if (items.length === 0) return;
+    // No fsync for a delete: if power fails before the next sync, the items come back and go up again, and the cloud
+    // answers them as duplicates. Only what is acknowledged to a lock must be on disk.
+    const removed = withoutSync(this.db, () => this.deleteIds.run(JSON.stringify(items.map((i) => i.id))).changes);
+    if (removed === items.length) {
+      this.items -= removed;
+      this.bytes -= items.reduce((sum, i) => sum + i.bytes, 0);
+    } else this.recount();
+  }
+
+  /** Drops items older than `maxAgeHours`; returns how many. */
+  expire(): number {
+    const cutoff = this.clock.now() - this.limits.maxAgeHours * 3_600_000;
+    const expired = this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE created_at < ?").get(cutoff) as {
+      n: number;
+    };
+    if (expired.n === 0) return 0;
+    this.db.prepare("DELETE FROM outbox WHERE created_at < ?").run(cutoff);
+    this.recount();
+    this.metrics.outboxDropped.inc({ reason: "age" }, expired.n);
+    this.logger.warn(
+      { dropped: expired.n, maxAgeHours: this.limits.maxAgeHours },
+      "outbox: dropped items past their age limit",
+    );
+    return expired.n;
+  }
+
+  private recount(): void {
+    const totals = this.db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox").get() as {
+      n: number;
+      b: number;
+    };
+    this.items = totals.n;
+    this.bytes = totals.b;
+  }
+
+  private oldestAgeSeconds(): number {
+    const row = this.db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1").get() as
+      | { t: number | null }
+      | undefined;
+    return !row || row.t === null ? 0 : Math.max(0, (this.clock.now() - row.t) / 1000);
+  }
+}

@@ -1,0 +1,67 @@
+import { isValidLockId } from "@latchkey/protocol";
+import type { Change } from "../cloud/types.js";
+
+/**
+ * Checks one change-feed entry against docs/bridge-api.md. Answers the typed change, `null` for a kind this bridge does
+ * not know (a newer cloud; skipped), or an error message for a malformed entry.
+ */
+export function parseChange(raw: unknown): { change: Change } | { unknown: string } | { error: string } {
+  if (typeof raw !== "object" || raw === null) return { error: "not an object" };
+  const c = raw as Record<string, unknown>;
+  const seq = c.seq;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq)) return { error: "seq is not an integer" };
+  const text = (v: unknown, max = 256) => typeof v === "string" && v.length > 0 && v.length <= max;
+  const hex = (v: unknown, bytes?: number) =>
+    typeof v === "string" &&
+    /^(?:[0-9a-f]{2})+$/.test(v) &&
+    (bytes === undefined ? v.length <= 128 : v.length === bytes * 2);
+  const int = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  const bool = (v: unknown) => typeof v === "boolean";
+  switch (c.kind) {
+    case "vendor_connection": {
+      const vc = c.vendorConnection as Record<string, unknown> | undefined;
+      const check = vc?.credentialCheck as Record<string, unknown> | undefined;
+      if (
+        !vc ||
+        !text(vc.id, 128) ||
+        !text(vc.lockHolderId, 128) ||
+        !text(vc.vendor, 64) ||
+        typeof vc.username !== "string" ||
+        !check ||
+        typeof check.salt !== "string" ||
+        typeof check.digest !== "string" ||
+        !["connecting", "refreshing", "connected", "error", "disconnected"].includes(vc.state as string) ||
+        !bool(vc.deleted)
+      )
+        return { error: `vendor_connection change ${seq} is malformed` };
+      return { change: raw as Change };
+    }
+    case "issuer":
+      if (!text(c.lockHolderId, 128) || !hex(c.kid) || !hex(c.x, 32) || !bool(c.retired))
+        return { error: `issuer change ${seq} is malformed` };
+      return { change: raw as Change };
+    case "lock":
+      if (
+        !isValidLockId(c.lockId) ||
+        !text(c.vendorConnectionId, 128) ||
+        !text(c.lockHolderId, 128) ||
+        !bool(c.removed)
+      )
+        return { error: `lock change ${seq} is malformed` };
+      return { change: raw as Change };
+    case "key":
+      if (
+        !text(c.keyId, 128) ||
+        !isValidLockId(c.lockId) ||
+        !hex(c.cti, 16) ||
+        !text(c.sub, 128) ||
+        !int(c.nbf) ||
+        !int(c.exp) ||
+        (c.state !== "active" && c.state !== "revoked")
+      )
+        return { error: `key change ${seq} is malformed` };
+      return { change: raw as Change };
+    default:
+      return { unknown: String(c.kind) };
+  }
+}

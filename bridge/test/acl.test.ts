@@ -1,0 +1,71 @@
+import { Topics } from "@latchkey/protocol";
+import { describe, expect, it } from "vitest";
+import {
+  homeAssistantMayPublish,
+  homeAssistantMaySubscribe,
+  lockMayPublish,
+  lockMaySubscribe,
+} from "../src/broker/acl.js";
+
+const t = new Topics("latchkey");
+
+describe("broker ACL", () => {
+  it("lets a lock publish only its own status, events, telemetry and command results", () => {
+    for (const kind of ["status", "events", "telemetry", "cmd/result"] as const)
+      expect(lockMayPublish(t, "lock-a", `latchkey/locks/lock-a/${kind}`, false)).toEqual({ ok: true, kind });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/status", true)).toEqual({ ok: true, kind: "status" });
+  });
+
+  it("refuses another lock's topics, bridge-only topics, retained events and foreign topics", () => {
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-b/events", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/sync", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/cmd", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/events", true)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/bridges/lock-a/status", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "homeassistant/status", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/events/extra", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "other/locks/lock-a/events", false)).toMatchObject({ ok: false });
+  });
+
+  it("lets a lock subscribe only to its own sync and cmd, without wildcards", () => {
+    expect(lockMaySubscribe(t, "lock-a", "latchkey/locks/lock-a/sync")).toBe(true);
+    expect(lockMaySubscribe(t, "lock-a", "latchkey/locks/lock-a/cmd")).toBe(true);
+    for (const filter of [
+      "latchkey/locks/lock-b/sync",
+      "latchkey/locks/+/sync",
+      "latchkey/locks/lock-a/#",
+      "latchkey/#",
+      "#",
+      "latchkey/locks/lock-a/events",
+    ])
+      expect(lockMaySubscribe(t, "lock-a", filter)).toBe(false);
+  });
+
+  it("keeps Home Assistant to discovery, its state topics and presence", () => {
+    for (const ok of [
+      "homeassistant/#",
+      "homeassistant/lock/+/+/config",
+      "latchkey/ha/#",
+      "latchkey/locks/+/status",
+      "latchkey/locks/lock-a/status",
+      "latchkey/bridges/+/status",
+    ])
+      expect(homeAssistantMaySubscribe(t, "homeassistant", ok)).toBe(true);
+    for (const no of [
+      "#",
+      "latchkey/#",
+      "latchkey/locks/+/events",
+      "latchkey/locks/#",
+      "latchkey/+/+/status",
+      "latchkey/locks/+/+",
+    ])
+      expect(homeAssistantMaySubscribe(t, "homeassistant", no)).toBe(false);
+    expect(homeAssistantMayPublish(t, "homeassistant", "homeassistant/status")).toEqual({ ok: true, what: "status" });
+    expect(homeAssistantMayPublish(t, "homeassistant", "latchkey/ha/lock-a/set")).toEqual({
+      ok: true,
+      what: "command",
+    });
+    expect(homeAssistantMayPublish(t, "homeassistant", "latchkey/locks/lock-a/cmd")).toMatchObject({ ok: false });
+    expect(homeAssistantMayPublish(t, "homeassistant", "latchkey/ha/a/b/set")).toMatchObject({ ok: false });
+  });
+});

@@ -1,0 +1,239 @@
+import { deriveLockPassword, encodeEvent, encodeStatus } from "@latchkey/protocol";
+import mqtt from "mqtt";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { RunningBridge } from "../src/index.js";
+import { HA_PASSWORD, HA_USER, siteChanges, startTestBridge } from "./helpers/bridge.js";
+import { SITE_SECRET, tempDir } from "./helpers/fixtures.js";
+import { MqttLock } from "./helpers/mqtt-lock.js";
+import { TestCloud } from "./helpers/test-cloud.js";
+import { waitFor } from "./helpers/wait.js";
+
+/** The QoS granted per topic (128 = refused); mqtt.js rejects a SUBACK with refusals, carrying the packet. */
+async function granted(client: mqtt.MqttClient, topics: string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(topics, { qos: 1 })).map((g) => g.qos);
+  } catch (e) {
+    const packet = (e as { packet?: { granted?: number[] } }).packet;
+    if (!packet?.granted) throw e;
+    return packet.granted;
+  }
+}
+
+describe("embedded broker", () => {
+  let cloud: TestCloud;
+  let dir: ReturnType<typeof tempDir>;
+  let bridge: RunningBridge | null = null;
+  const clients: Array<{ endAsync: (force?: boolean) => Promise<void> } | MqttLock> = [];
+
+  beforeEach(async () => {
+    cloud = new TestCloud();
+    await cloud.start();
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await ("close" in c ? c.close() : c.endAsync(true)).catch(() => {});
+    await bridge?.stop();
+    bridge = null;
+    await cloud.stop();
+    dir.remove();
+  });
+
+  const lock = async (id: string, options: ConstructorParameters<typeof MqttLock>[2] = {}) => {
+    const l = new MqttLock(id, bridge!.mqttUrl, options);
+    clients.push(l);
+    await l.connect();
+    return l;
+  };
+
+  it("logs a lock in with its derived password and refuses wrong passwords, client ids and users", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await lock("lock-a");
+    const refused = async (options: mqtt.IClientOptions) => {
+      const error = await mqtt
+        .connectAsync(bridge!.mqttUrl, { reconnectPeriod: 0, protocolVersion: 4, ...options })
+        .then((c) => c.endAsync(true).then(() => null))
+        .catch((e: Error) => e);
+      expect(error?.message).toMatch(/Bad username or password/i);
+    };
+    await refused({ clientId: "lock-b", username: "lock-b", password: deriveLockPassword(SITE_SECRET, "lock-a") });
+    await refused({ clientId: "lock-b", username: "lock-b", password: "nope" });
+    // A lock's valid credentials under another client id could take over that client's persistent session.
+    await refused({ clientId: "lock-c", username: "lock-b", password: deriveLockPassword(SITE_SECRET, "lock-b") });
+    await refused({ clientId: "x", username: "stranger@site", password: "whatever-password" });
+    await refused({ clientId: "anon" });
+    await refused({ clientId: "lock-a", username: HA_USER, password: HA_PASSWORD });
+    const text = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(text).toMatch(/latchkey_bridge_mqtt_auth_failures_total 6/);
+  });
+
+  it("disconnects a lock that publishes under another lock's topic, and stores nothing of it", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = await lock("lock-a");
+    await lock("lock-b");
+    await waitFor("presence stored", () => bridge!.outbox().items >= 2);
+    const before = bridge.outbox().items;
+    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
+    const forged = encodeEvent({ id: new Uint8Array(16).fill(7), lock: "lock-b", seq: 1, ts: 1, type: "unlocked" });
+    a.client.publish("latchkey/locks/lock-b/events", Buffer.from(forged), { qos: 1 });
+    await closed;
+    // Its will ("offline") is its own status: that one is stored; the forged event is not.
+    await waitFor("will stored", () => bridge!.outbox().items === before + 1);
+    const text = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(text).toMatch(/latchkey_bridge_mqtt_acl_denied_total\{action="publish"\} 1/);
+  });
+
+  it("refuses a lock's event naming another lock inside the payload", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = await lock("lock-a");
+    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
+    const forged = encodeEvent({ id: new Uint8Array(16).fill(9), lock: "lock-b", seq: 1, ts: 1, type: "unlocked" });
+    a.client.publish("latchkey/locks/lock-a/events", Buffer.from(forged), { qos: 1 });
+    await closed;
+  });
+
+  it("refuses retained events and subscriptions beyond the lock's own sync and cmd", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = await lock("lock-a");
+    expect(await granted(a.client, ["latchkey/locks/lock-b/sync", "latchkey/locks/+/events", "#"])).toEqual([
+      128, 128, 128,
+    ]);
+    expect(await granted(a.client, ["latchkey/locks/lock-a/cmd"])).toEqual([1]);
+    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
+    a.client.publish("latchkey/locks/lock-a/events", Buffer.from("x"), { qos: 1, retain: true });
+    await closed;
+  });
+
+  it("answers PUBACK only once the message is in the outbox", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = await lock("lock-a", { autoReport: false });
+    await waitFor("presence stored", () => bridge!.outbox().items >= 1);
+    const base = bridge.outbox().items;
+    for (let i = 1; i <= 20; i++) {
+      await a.event({ seq: i });
+      expect(bridge.outbox().items).toBe(base + i);
+    }
+  });
+
+  it("refuses a message when the outbox is full: no PUBACK, the lock keeps it", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path, { outbox: { maxItems: 3 } }));
+    const a = await lock("lock-a", { autoReport: false });
+    await waitFor("presence stored", () => bridge!.outbox().items >= 1);
+    await a.event({ seq: 1 });
+    await a.event({ seq: 2 });
+    expect(bridge.outbox().items).toBe(3);
+    let acknowledged = false;
+    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
+    void a.event({ seq: 3 }).then(() => {
+      acknowledged = true;
+    });
+    await closed;
+    expect(acknowledged).toBe(false);
+    expect(bridge.outbox().items).toBe(3);
+    const text = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(text).toMatch(/latchkey_bridge_outbox_refused_total 1/);
+    expect(text).toMatch(/latchkey_bridge_outbox_full 1/);
+  });
+
+  it("keeps sessions and retained messages across a restart", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const port = Number(new URL(bridge.mqttUrl).port);
+    const a = await lock("lock-a");
+    await a.close();
+    clients.length = 0;
+    await bridge.stop();
+    ({ bridge } = await startTestBridge(cloud, dir.path, { mqtt: { siteSecret: SITE_SECRET, port } }));
+    const again = await mqtt.connectAsync(bridge.mqttUrl, {
+      clientId: "lock-a",
+      username: "lock-a",
+      password: deriveLockPassword(SITE_SECRET, "lock-a"),
+      clean: false,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+    });
+    clients.push(again);
+    const connack = await new Promise<boolean>((resolve) => {
+      // connectAsync resolved on CONNACK; mqtt.js keeps it on the client as well.
+      resolve(
+        (again as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent ?? false,
+      );
+    });
+    expect(connack).toBe(true);
+    const ha = await mqtt.connectAsync(bridge.mqttUrl, {
+      username: HA_USER,
+      password: HA_PASSWORD,
+      reconnectPeriod: 0,
+    });
+    clients.push(ha);
+    const statuses: string[] = [];
+    ha.on("message", (topic, payload) => {
+      if (topic === "latchkey/locks/lock-a/status") statuses.push(payload.toString());
+    });
+    await ha.subscribeAsync("latchkey/locks/+/status", { qos: 1 });
+    await waitFor("retained status after restart", () => statuses.length > 0);
+    expect(statuses[0]).toBe("offline");
+  });
+
+  it("serves MQTT over WebSocket", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path, { mqtt: { siteSecret: SITE_SECRET, port: 0, wsPort: 0 } }));
+    expect(bridge.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    const ws = await mqtt.connectAsync(bridge.wsUrl!, {
+      clientId: "lock-ws",
+      username: "lock-ws",
+      password: deriveLockPassword(SITE_SECRET, "lock-ws"),
+      reconnectPeriod: 0,
+    });
+    clients.push(ws);
+    await ws.publishAsync("latchkey/locks/lock-ws/status", Buffer.from(encodeStatus("online")), {
+      qos: 1,
+      retain: true,
+    });
+    expect(bridge.outbox().items).toBeGreaterThanOrEqual(1);
+  });
+
+  it("publishes Home Assistant discovery for each lock and again when Home Assistant comes online", async () => {
+    siteChanges(cloud, ["lock-a"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = await lock("lock-a", { autoReport: false });
+    await a.event({ seq: 1, type: "locked" });
+    await a.telemetry({ level: 55 });
+    const ha = await mqtt.connectAsync(bridge.mqttUrl, {
+      username: HA_USER,
+      password: HA_PASSWORD,
+      reconnectPeriod: 0,
+    });
+    clients.push(ha);
+    const seen = new Map<string, string>();
+    let configs = 0;
+    ha.on("message", (topic, payload) => {
+      seen.set(topic, payload.toString());
+      if (topic.endsWith("/config")) configs++;
+    });
+    await ha.subscribeAsync(["homeassistant/#", "latchkey/ha/#"], { qos: 1 });
+    await waitFor(
+      "discovery and state",
+      () => seen.has("latchkey/ha/lock-a/battery") && seen.has("latchkey/ha/lock-a/state"),
+    );
+    const lockConfig = JSON.parse(seen.get("homeassistant/lock/latchkey_lock-a/lock/config")!);
+    expect(lockConfig).toMatchObject({
+      unique_id: "latchkey_lock-a_lock",
+      state_topic: "latchkey/ha/lock-a/state",
+      state_jammed: "JAMMED",
+      availability_mode: "all",
+    });
+    expect(lockConfig.availability.map((a: { topic: string }) => a.topic)).toEqual([
+      "latchkey/locks/lock-a/status",
+      "latchkey/bridges/br-test/status",
+    ]);
+    expect(JSON.parse(seen.get("homeassistant/sensor/latchkey_lock-a/battery/config")!)).toMatchObject({
+      device_class: "battery",
+      unit_of_measurement: "%",
+    });
+    expect(seen.get("latchkey/ha/lock-a/state")).toBe("LOCKED");
+    expect(JSON.parse(seen.get("latchkey/ha/lock-a/battery")!)).toMatchObject({ level: 55 });
+    const before = configs;
+    await ha.publishAsync("homeassistant/status", "online", { qos: 1 });
+    await waitFor("discovery re-published", () => configs >= before + 2);
+    // Home Assistant may not read lock events nor command a lock through the bridge.
+    expect(await granted(ha, ["latchkey/locks/+/events"])).toEqual([128]);
+  });
+});

@@ -1,0 +1,139 @@
+import { join } from "node:path";
+import { ManualClock } from "@latchkey/protocol";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BridgeMetrics } from "../src/ops/metrics.js";
+import { Outbox, OutboxFullError, type OutboxLimits } from "../src/outbox/outbox.js";
+import { type Db, openDatabase } from "../src/store/database.js";
+import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
+import { WriteBatcher } from "../src/store/write-batcher.js";
+import { ingestBody } from "../src/uploader/batch.js";
+import { tempDir } from "./helpers/fixtures.js";
+
+const silent = pino({ level: "silent" });
+
+describe("outbox", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let db: Db;
+  const clock = new ManualClock(1_800_000_000_000);
+  const open = (limits: Partial<OutboxLimits> = {}) => {
+    db = openDatabase(join(dir.path, "bridge.db"), { synchronous: "full", migrations: BRIDGE_MIGRATIONS });
+    db.prepare("INSERT OR IGNORE INTO locks (lock_id, assigned) VALUES ('lock-a', 1), ('lock-b', 0)").run();
+    const metrics = new BridgeMetrics();
+    const outbox = new Outbox(
+      db,
+      new WriteBatcher(db),
+      { maxItems: 1000, maxBytes: 1_000_000, maxAgeHours: 24, fullPolicy: "refuse", ...limits },
+      clock,
+      metrics,
+      silent,
+    );
+    return { outbox, metrics };
+  };
+  const item = (n: number, lockId = "lock-a") => ({
+    kind: "event" as const,
+    lockId,
+    itemId: `id-${lockId}-${n}`,
+    body: JSON.stringify({ id: `id-${n}`, lockId, seq: n }),
+  });
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    if (db?.open) db.close();
+    dir.remove();
+  });
+
+  it("stores items durably and hands out only those of assigned locks", async () => {
+    const { outbox } = open();
+    await Promise.all([outbox.add(item(1)), outbox.add(item(2)), outbox.add(item(1, "lock-b"))]);
+    expect(outbox.size.items).toBe(3);
+    const batch = outbox.take(10, 100_000);
+    expect(batch.map((b) => JSON.parse(b.body).seq)).toEqual([1, 2]);
+    expect(JSON.parse(ingestBody(batch))).toEqual({ events: [JSON.parse(batch[0]!.body), JSON.parse(batch[1]!.body)] });
+    db.close();
+    const reopened = open();
+    expect(reopened.outbox.size.items).toBe(3);
+    reopened.outbox.remove(reopened.outbox.take(10, 100_000));
+    expect(reopened.outbox.size.items).toBe(1);
+    expect(reopened.outbox.take(10, 100_000)).toEqual([]);
+  });
+
+  it("limits a batch by count and bytes", async () => {
+    const { outbox } = open();
+    for (let i = 1; i <= 20; i++) await outbox.add(item(i));
+    expect(outbox.take(5, 1_000_000)).toHaveLength(5);
+    const size = outbox.take(1, 1_000_000)[0]!.bytes;
+    expect(outbox.take(20, size * 3 + 3)).toHaveLength(3);
+  });
+
+  it("refuses when full under the refuse policy, and keeps what it has", async () => {
+    const { outbox, metrics } = open({ maxItems: 3 });
+    await outbox.add(item(1));
+    await outbox.add(item(2));
+    await outbox.add(item(3));
+    await expect(outbox.add(item(4))).rejects.toBeInstanceOf(OutboxFullError);
+    expect(outbox.size.items).toBe(3);
+    expect(
+      (await metrics.registry.getSingleMetric("latchkey_bridge_outbox_refused_total")?.get())?.values[0]?.value,
+    ).toBe(1);
+    expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_full 1/);
+    outbox.remove(outbox.take(1, 100_000));
+    await outbox.add(item(4));
+    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([2, 3, 4]);
+  });
+
+  it("drops the oldest items under drop-oldest and counts them", async () => {
+    const { outbox, metrics } = open({ maxItems: 3, fullPolicy: "drop-oldest" });
+    for (let i = 1; i <= 5; i++) await outbox.add(item(i));
+    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([3, 4, 5]);
+    expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_dropped_total\{reason="full"\} 2/);
+  });
+
+  it("enforces the byte limit too", async () => {
+    const size = Buffer.byteLength(item(1).body);
+    const { outbox } = open({ maxBytes: size * 2 + 1 });
+    await outbox.add(item(1));
+    await outbox.add(item(2));
+    await expect(outbox.add(item(3))).rejects.toBeInstanceOf(OutboxFullError);
+  });
+
+  it("drops items past their age limit", async () => {
+    const { outbox, metrics } = open({ maxAgeHours: 1 });
+    await outbox.add(item(1));
+    clock.advance(30 * 60_000);
+    await outbox.add(item(2));
+    clock.advance(31 * 60_000);
+    expect(outbox.expire()).toBe(1);
+    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([2]);
+    expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_dropped_total\{reason="age"\} 1/);
+  });
+});
+
+describe("group commit", () => {
+  it("commits writes of one turn together and rejects only the failing one", async () => {
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, "x.db"), {
+      synchronous: "normal",
+      migrations: ["CREATE TABLE t (v INTEGER UNIQUE)"],
+    });
+    try {
+      const batcher = new WriteBatcher(db);
+      const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+      const results = await Promise.allSettled([
+        batcher.run(() => insert.run(1)),
+        batcher.run(() => {
+          insert.run(2);
+          insert.run(1); // violates UNIQUE: this write (and its 2) rolls back alone
+        }),
+        batcher.run(() => insert.run(3)),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect(db.prepare("SELECT v FROM t ORDER BY v").pluck().all()).toEqual([1, 3]);
+    } finally {
+      db.close();
+      dir.remove();
+    }
+  });
+});
