@@ -32,6 +32,8 @@ export interface PhoneOptions {
   /** The phone's own clock, used to pick a key that is valid now (the lock decides). */
   clock?: Clock;
   fetch?: typeof fetch;
+  /** The device key's 32-byte seed, to restore a phone that was registered before (default: drawn from `random`). */
+  deviceSeed?: Uint8Array;
 }
 
 export interface UnlockOptions extends ConnectOptions {
@@ -75,7 +77,7 @@ export class Phone {
     this.random = options.random ?? systemRandom;
     this.clock = options.clock ?? { now: () => Date.now() };
     this.fetchImpl = options.fetch ?? fetch;
-    const pair = keyPairFromSeed(this.random(32));
+    const pair = keyPairFromSeed(options.deviceSeed ?? this.random(32));
     this.deviceSecretKey = pair.secretKey;
     this.devicePublicKey = pair.publicKey;
   }

@@ -1,12 +1,5 @@
-import {
-  AppApiError,
-  Phone,
-  type PhoneKey,
-  systemRandom,
-  type UnlockOutcome,
-  type VirtualRadio,
-} from "@latchkey/lock-sim";
-import { fromHex, keyPairFromSeed, toHex } from "@latchkey/protocol";
+import { AppApiError, Phone, type PhoneKey, type UnlockOutcome, type VirtualRadio } from "@latchkey/lock-sim";
+import { fromHex } from "@latchkey/protocol";
 
 /**
  * The stack's phone: a lock-sim Phone whose device key is kept in the data directory (so the cloud knows the same
@@ -32,22 +25,7 @@ export class StackPhone {
     private readonly state: PhoneState,
     private readonly onRegistered: (accessToken: string) => void,
   ) {
-    const seed = fromHex(state.deviceSeed);
-    let first = true;
-    // lock-sim's Phone draws its device key seed as its first 32 random bytes; the rest stays fresh randomness.
-    this.phone = new Phone({
-      random: (n) => {
-        if (first && n === 32) {
-          first = false;
-          return seed.slice();
-        }
-        return systemRandom(n);
-      },
-    });
-    if (toHex(this.phone.devicePublicKey) !== toHex(keyPairFromSeed(seed).publicKey)) {
-      this.phone.close();
-      throw new Error("lock-sim's Phone did not take the stored device key: the phone cannot be restored");
-    }
+    this.phone = new Phone({ deviceSeed: fromHex(state.deviceSeed) });
     if (state.accessToken !== undefined) this.phone.accessToken = state.accessToken;
   }
 
