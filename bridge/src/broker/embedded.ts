@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import type { EventEmitter } from "node:events";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { isValidLockId, type Topics } from "@latchkey/protocol";
+import { decodeStatus, isValidLockId, type Topics } from "@latchkey/protocol";
 import type { Aedes, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import type { WebSocketServer } from "ws";
 import type { MqttAccount } from "../config/schema.js";
@@ -16,6 +17,7 @@ import {
   type Principal,
 } from "./acl.js";
 import { BrokerCredentials } from "./credentials.js";
+import { guardPacketSize, MAX_INBOUND_PACKET_BYTES } from "./packet-size-guard.js";
 import { SqlitePersistence } from "./sqlite-persistence.js";
 import type { InboundHandler, LockBroker, PublishOptions } from "./transport.js";
 
@@ -134,16 +136,31 @@ export class EmbeddedBroker implements LockBroker {
       logger.debug({ clientId: client.id, err: err.message }, "mqtt client error"),
     );
     aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "mqtt connection error"));
+    // aedes emits its own failures (its periodic will sweep writing to a full disk, say) as 'error': unheard, an
+    // EventEmitter throws them and the bridge dies. The broker carries on and the next sweep tries again.
+    (aedes as unknown as EventEmitter).on("error", (err: Error) =>
+      logger.warn({ err: err.message }, "mqtt broker error"),
+    );
 
     // No Nagle delay: MQTT messages are small, and a sync or PUBACK held back 40 ms is latency for nothing.
-    this.tcp = createServer({ noDelay: true }, aedes.handle);
+    this.tcp = createServer({ noDelay: true }, (socket) => {
+      aedes.handle(socket);
+      guardPacketSize(socket, MAX_INBOUND_PACKET_BYTES, (announced) => {
+        metrics.messagesRejected.inc({ reason: "packet_too_large" });
+        logger.warn(
+          { remoteAddress: socket.remoteAddress, announced, limit: MAX_INBOUND_PACKET_BYTES },
+          "mqtt packet over the size limit: connection closed",
+        );
+      });
+    });
     const port = await listen(this.tcp, this.options.port, this.options.host);
     this.url = `mqtt://${urlHost(this.options.host)}:${port}`;
     if (this.options.wsPort !== null) {
       // Loaded only when a WebSocket port is configured.
       const { createWebSocketStream, WebSocketServer } = await import("ws");
       this.http = createHttpServer((_req, res) => res.writeHead(426, { connection: "close" }).end());
-      this.wss = new WebSocketServer({ server: this.http });
+      // ws refuses a frame over maxPayload before buffering it (the TCP listener has its own guard).
+      this.wss = new WebSocketServer({ server: this.http, maxPayload: MAX_INBOUND_PACKET_BYTES + 8 });
       this.wss.on("connection", (ws, req) => {
         const stream = createWebSocketStream(ws);
         stream.on("error", () => stream.destroy());
@@ -179,6 +196,9 @@ export class EmbeddedBroker implements LockBroker {
         done(new Error(`publish refused: ${decision.reason}`));
         return;
       }
+      // A status that does not decode is acknowledged and dropped (LockMessages): it must not become the lock's
+      // retained status either, where every later subscriber (Home Assistant) would be served it.
+      if (decision.kind === "status" && !isPresence(packet.payload)) packet.retain = false;
       if (!this.accepting && decision.kind !== "status") {
         done(new Error("bridge is shutting down"));
         return;
@@ -299,6 +319,15 @@ function closeServer(server: Server | HttpServer): Promise<void> {
     server.close(() => resolve());
     if ("closeAllConnections" in server) (server as HttpServer).closeAllConnections();
   });
+}
+
+function isPresence(payload: Buffer | string): boolean {
+  try {
+    decodeStatus(typeof payload === "string" ? Buffer.from(payload) : payload);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const urlHost = (host: string) => (host.includes(":") ? `[${host}]` : host);

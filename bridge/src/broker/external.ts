@@ -62,14 +62,20 @@ export class ExternalBroker implements LockBroker {
       this.handle(handler, packet).then(
         () => callback(),
         (e: Error & { code?: string }) => {
-          if (e.code !== "outbox_full") {
-            // A message that can never be taken (e.g. naming another lock): refusing it would only bring it back
-            // after every reconnect, so it is acknowledged and dropped (already logged and counted).
+          if (e.code === "lock_mismatch") {
+            // A message that can never be taken (it names another lock): refusing it would only bring it back
+            // after every reconnect, so it is acknowledged and dropped (already logged and counted). Undecodable
+            // payloads never get here: LockMessages acknowledges and drops them itself.
             logger.warn({ topic: packet.topic, err: e.message }, "dropped a message from the external broker");
             callback();
             return;
           }
-          logger.warn({ topic: packet.topic }, "outbox full: leaving messages with the broker; reconnecting later");
+          // Anything else is the bridge failing to store it (outbox full, database locked, disk full): the message
+          // is fine and must not be lost, so it stays with the broker.
+          logger.warn(
+            { topic: packet.topic, err: e.message },
+            "could not store a message: leaving it with the broker; reconnecting later",
+          );
           // No PUBACK: disconnect so the broker keeps the message in our session and re-sends it after the pause.
           callback(e);
           this.pause();

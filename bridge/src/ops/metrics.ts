@@ -10,6 +10,7 @@ export class BridgeMetrics {
   readonly outboxAdded: Counter<"kind">;
   readonly outboxDropped: Counter<"reason">;
   readonly outboxRefused: Counter;
+  readonly outboxStoreErrors: Counter;
   readonly uploaded: Counter<"kind">;
   readonly uploadDuplicates: Counter<"kind">;
   readonly uploadBatches: Counter<"result">;
@@ -36,6 +37,10 @@ export class BridgeMetrics {
       ["reason"],
     );
     this.outboxRefused = counter("outbox_refused_total", "Lock messages refused because the outbox was full");
+    this.outboxStoreErrors = counter(
+      "outbox_store_errors_total",
+      "Lock messages refused because the outbox could not store them (database locked, disk full, I/O error)",
+    );
     this.uploaded = counter("uploaded_total", "Items acknowledged by the cloud", ["kind"]);
     this.uploadDuplicates = counter("upload_duplicates_total", "Items the cloud already had", ["kind"]);
     this.uploadBatches = counter("upload_batches_total", "Ingest batches by result", ["result"]);

@@ -138,6 +138,14 @@ export class Outbox {
           this.insert.run(entry.kind, entry.lockId, entry.itemId, entry.body, size, this.clock.now(), entry.lockId)
             .changes > 0;
       });
+    } catch (e) {
+      // Not stored, so not acknowledged: the lock (or the external broker) keeps the message and sends it again.
+      this.metrics.outboxStoreErrors.inc();
+      this.logger.warn(
+        { lockId: entry.lockId, err: (e as Error).message },
+        "could not store a lock message; refused, the sender keeps it",
+      );
+      throw e;
     } finally {
       this.reservedItems--;
       this.reservedBytes -= size;

@@ -21,7 +21,9 @@ export function openDatabase(path: string, options: OpenOptions): Db {
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
     db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 5000");
+    // The bridge is the only writer; another process holding the file (an operator's sqlite3 shell, a backup tool)
+    // is waited for this long. better-sqlite3 waits synchronously, so the event loop stands still meanwhile: short.
+    db.pragma("busy_timeout = 1000");
     const current = db.pragma("user_version", { simple: true }) as number;
     if (current > options.migrations.length)
       throw new Error(`${path} has schema version ${current}, newer than this bridge (${options.migrations.length})`);

@@ -89,7 +89,14 @@ export class WriteBatcher {
         for (const p of batch) p.work();
       })();
       return null;
-    } catch {
+    } catch (e) {
+      // The database itself is unavailable (locked by another process, disk full, I/O error): every write would fail
+      // the same way, each after its own busy timeout, with the event loop blocked all along. Refuse the batch at once.
+      if (isDatabaseLevelError(e)) {
+        for (const p of batch) p.reject(e);
+        this.notifyFlushed();
+        return "failed";
+      }
       // fall through: find the failing write(s)
     }
     const outcomes: Array<unknown | null> = new Array(batch.length).fill(null);
@@ -124,4 +131,12 @@ export class WriteBatcher {
     this.flushed = [];
     for (const w of waiting) w();
   }
+}
+
+/** SQLite result codes that concern the whole database, not one write (a constraint, a bad value). */
+const DATABASE_LEVEL = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PROTOCOL|NOMEM)/;
+
+function isDatabaseLevelError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && DATABASE_LEVEL.test(code);
 }
