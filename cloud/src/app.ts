@@ -1,10 +1,11 @@
+import { STATUS_CODES } from "node:http";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import type { CloudContext } from "./context.js";
 import { installAuth } from "./http/auth.js";
-import { installErrorHandling } from "./http/errors.js";
+import { ApiError, installErrorHandling } from "./http/errors.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
@@ -24,6 +25,8 @@ import { ErrorBody } from "./schemas/common.js";
 
 export const API_VERSION = "0.1.0";
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** The fastify application: plugins, schemas, auth and every route. No listening, no workers. */
 export async function buildApp(ctx: CloudContext, logger: Logger): Promise<FastifyInstance> {
   const app = Fastify({
@@ -36,6 +39,28 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     return503OnClosing: true,
     forceCloseConnections: "idle",
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    // URLs the router cannot take (bad percent-encoding, a parameter over maxParamLength) get the API's error shape too.
+    frameworkErrors: (err, _request, reply) => {
+      (reply as unknown as FastifyReply)
+        .code(err.code === "FST_ERR_MAX_PARAM_LENGTH" ? 414 : 400)
+        .send({ error: "invalid_request", errorDescription: err.message });
+    },
+    // Requests Node's HTTP parser refuses (headers too large, broken framing) never reach a route: answer in the same shape.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const body = JSON.stringify({
+        error: "invalid_request",
+        errorDescription: `the HTTP request was refused (${status})`,
+      });
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
   });
   app.setValidatorCompiler(typeboxValidatorCompiler);
   // JSON only: a text/plain body is refused (415) rather than read as a string.
@@ -44,9 +69,21 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   installErrorHandling(app);
   installAuth(app, ctx);
 
-  // OAuth2 clients commonly post the token request form-encoded (RFC 6749).
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not silently replaced by U+FFFD and stored.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let text: string;
+    try {
+      text = STRICT_UTF8.decode(body as Buffer);
+    } catch {
+      done(new ApiError(400, "malformed_json", "the body is not valid UTF-8"), undefined);
+      return;
+    }
+    // A JSON `null` is a body, not "no body": every body of this API is an object, so it is refused like any non-object.
+    parseJson(request, text, (err, value) =>
+      err || value !== null ? done(err, value) : done(new ApiError(400, "invalid_request", "body: Expected object")),
+    );
   });
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -72,7 +109,18 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   });
   await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true, tryItOutEnabled: true } });
 
-  authRoutes(app, ctx);
+  // Public routes say so in the OpenAPI document (no bearer token), so clients generated from it send none.
+  app.addHook("onRoute", (route) => {
+    if (route.config?.auth === "public" && route.schema) route.schema.security = [];
+  });
+
+  await app.register(async (auth) => {
+    // OAuth2 clients commonly post the token request form-encoded (RFC 6749); every other route takes JSON only.
+    auth.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+    authRoutes(auth, ctx);
+  });
   await app.register(
     async (integrators) => {
       lockHolderRoutes(integrators, ctx);

@@ -81,7 +81,9 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   openEndedTokenSeconds: 30 * 86_400,
   eventWindowDays: 30,
   metadataMaxBytes: 4096,
-  webhookRetry: { baseDelayMs: 1000, maxDelayMs: 3_600_000, maxAttempts: 15, timeoutMs: 10_000 },
+  // 40 attempts: with full jitter the waits add up to ~14 h on average (at most ~28 h), so a receiver down for hours
+  // still gets its deliveries (15 attempts gave up after ~1.5 h on average).
+  webhookRetry: { baseDelayMs: 1000, maxDelayMs: 3_600_000, maxAttempts: 40, timeoutMs: 10_000 },
   bridgeOfflineAfterSeconds: 90,
   otpPerWindow: 5,
   otpWindowSeconds: 600,

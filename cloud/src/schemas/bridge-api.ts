@@ -4,6 +4,8 @@ import { Obj } from "./common.js";
 const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
 const Hex16 = Type.String({ pattern: "^[0-9a-f]{32}$", description: "16 bytes, lowercase hex" });
 const Seconds = Type.Integer({ minimum: 0, maximum: 253402300799 });
+/** A counter from a bridge or lock: bounded, so it stays exact in JavaScript and fits PostgreSQL's BIGINT (1e308 does not). */
+const Count = () => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const ChangesQuery = Obj({
   cursor: Type.Optional(Type.String({ maxLength: 64 })),
@@ -53,13 +55,13 @@ const EVENT_TYPES = ["unlocked", "denied", "locked", "jammed", "battery_low", "c
 export const IngestEvent = Obj({
   id: Hex16,
   lockId: LockId,
-  seq: Type.Integer({ minimum: 0 }),
+  seq: Count(),
   ts: Seconds,
   type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
   key: Type.Optional(Hex16),
   code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  dropped: Type.Optional(Type.Integer({ minimum: 0 })),
-  v: Type.Optional(Type.Integer({ minimum: 0 })),
+  dropped: Type.Optional(Count()),
+  v: Type.Optional(Count()),
 });
 
 export const IngestTelemetry = Obj({
@@ -69,8 +71,8 @@ export const IngestTelemetry = Obj({
   level: Type.Integer({ minimum: 0, maximum: 100 }),
   mv: Type.Integer({ minimum: 0, maximum: 100_000 }),
   state: Type.Union([Type.Literal("ok"), Type.Literal("low"), Type.Literal("critical")]),
-  v: Type.Optional(Type.Integer({ minimum: 0 })),
-  dropped: Type.Optional(Type.Integer({ minimum: 0 })),
+  v: Type.Optional(Count()),
+  dropped: Type.Optional(Count()),
 });
 
 export const IngestPresence = Obj({ lockId: LockId, online: Type.Boolean(), ts: Seconds });
@@ -121,7 +123,7 @@ export const IngestAnswer = Type.Object({
 export const Heartbeat = Obj(
   {
     version: Type.String({ minLength: 1, maxLength: 64 }),
-    locksOnline: Type.Optional(Type.Integer({ minimum: 0 })),
+    locksOnline: Type.Optional(Count()),
   },
   { examples: [{ version: "0.1.0", locksOnline: 3 }] },
 );

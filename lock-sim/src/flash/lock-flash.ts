@@ -44,6 +44,11 @@ export interface AppendResult {
   dropped: { seq: number; creditedSeq: number; creditedDropped: number }[];
 }
 
+interface DropRow {
+  seq: number;
+  dropped: number;
+}
+
 interface EventRow {
   seq: number;
   id: Buffer;
@@ -231,7 +236,9 @@ export class LockFlash {
   /**
    * Appends an event with the next seq. When the ring buffer then holds more than `capacity` events, the oldest
    * one not in flight is dropped and the count moves to the buffered event right after it, so whoever receives that
-   * event learns exactly how many events are missing before it.
+   * event learns exactly how many events are missing before it. Neither may be in flight: the broker may already
+   * hold a victim that is, and a count added to an event already on the wire never arrives. With no such pair the
+   * buffer keeps one event more for now (the uplink bounds how many are in flight).
    */
   appendEvent(
     nextSeq: number,
@@ -257,16 +264,14 @@ export class LockFlash {
       let count = this.buffered + 1;
       let droppedSelf = 0;
       while (count > capacity) {
-        const rows = s.oldestEvents.all(this.lockId, inFlight.size + 2);
-        const victim = rows.find((r) => !inFlight.has(r.seq) && r.seq !== nextSeq) ?? rows[0]!;
+        const pair = this.droppablePair(inFlight);
+        if (!pair) break;
+        const [victim, next] = pair;
         s.deleteEvent.run(this.lockId, victim.seq);
-        const next = s.nextEventAfter.get(this.lockId, victim.seq);
-        if (next !== undefined) {
-          const credited = next.dropped + 1 + victim.dropped;
-          s.setEventDropped.run(credited, this.lockId, next.seq);
-          dropped.push({ seq: victim.seq, creditedSeq: next.seq, creditedDropped: credited });
-          if (next.seq === nextSeq) droppedSelf = credited;
-        }
+        const credited = next.dropped + 1 + victim.dropped;
+        s.setEventDropped.run(credited, this.lockId, next.seq);
+        dropped.push({ seq: victim.seq, creditedSeq: next.seq, creditedDropped: credited });
+        if (next.seq === nextSeq) droppedSelf = credited;
         count--;
       }
       if (dropped.length > 0) s.addDropped.run(dropped.length, this.lockId);
@@ -275,6 +280,21 @@ export class LockFlash {
       this.buffered = count;
       return { event, dropped };
     });
+  }
+
+  /**
+   * The oldest buffered event that may be dropped, with the buffered event that then takes its count: neither in
+   * flight, and no event delivered between them (the count says "the events right before me"; an event acknowledged
+   * out of order in between would make it name the wrong seqs).
+   */
+  private droppablePair(inFlight: ReadonlySet<number>): [DropRow, DropRow] | undefined {
+    let prev: DropRow | undefined;
+    for (const row of this.s.oldestEvents.iterate(this.lockId, Number.MAX_SAFE_INTEGER)) {
+      if (prev && !inFlight.has(prev.seq) && !inFlight.has(row.seq) && row.seq - row.dropped - 1 === prev.seq)
+        return [prev, row];
+      prev = row;
+    }
+    return undefined;
   }
 
   /** The broker (or a BLE gateway) has this event: it leaves the ring buffer. */

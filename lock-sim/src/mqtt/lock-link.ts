@@ -14,6 +14,13 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import type { LockFirmware, Uplink } from "../lock/firmware.js";
 
+/**
+ * Events handed to the broker at once, like the small send window of real lock firmware. The rest wait in flash and
+ * go out, in seq order, as PUBACKs come back: the ring buffer may drop only events not in flight, so this keeps some
+ * it may drop when the broker is slow to acknowledge.
+ */
+export const MAX_EVENTS_IN_FLIGHT = 16;
+
 export interface MqttLinkOptions {
   url: string;
   lockId: string;
@@ -43,6 +50,8 @@ export class MqttLockLink implements Uplink {
   private readonly cmdTopic: string;
   private readonly resultTopic: string;
   private subscribed = false;
+  /** Events wait in flash for the window: new ones must not overtake them. */
+  private backlog = false;
   private closed = false;
   private connectCount = 0;
   private lastError: Error | null = null;
@@ -66,6 +75,9 @@ export class MqttLockLink implements Uplink {
       protocolVersion: 4,
       keepalive: options.keepaliveSeconds ?? 30,
       reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+      // A refused CONNACK (a bridge shutting down, a broker restarting) must not end the lock's reporting for good:
+      // mqtt.js stops reconnecting after one unless told otherwise, and a lock has no one to restart it.
+      reconnectOnConnackError: true,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       resubscribe: true,
       queueQoSZero: false,
@@ -113,22 +125,45 @@ export class MqttLockLink implements Uplink {
         }
       });
     }
-    for (const event of this.firmware.flash.eventsAfter()) {
-      if (!this.inFlight.has(event.seq)) this.publishEvent(event);
-    }
+    this.publishBuffered();
     this.firmware.reportTelemetry();
     this.firmware.emit("change");
   }
 
+  /** A new event (already in flash): sent now, unless older ones wait for the window (then those go first). */
   publishEvent(event: LockEvent): void {
     if (this.closed || !this.client.connected || this.inFlight.has(event.seq)) return;
+    if (this.backlog || this.inFlight.size >= MAX_EVENTS_IN_FLIGHT) this.publishBuffered();
+    else this.send(event);
+  }
+
+  private send(event: LockEvent): void {
     this.inFlight.add(event.seq);
     this.client.publish(this.eventsTopic, Buffer.from(encodeEvent(event)), { qos: 1 }, (err) => {
       this.inFlight.delete(event.seq);
       if (this.closed) return;
-      if (err === undefined || err === null) this.firmware.flash.ackEvent(event.seq);
+      if (err === undefined || err === null) {
+        this.firmware.flash.ackEvent(event.seq);
+        this.publishBuffered();
+      } else {
+        // Still in flash: it goes again, before anything newer, at the next chance.
+        this.backlog = true;
+      }
       this.firmware.emit("change");
     });
+  }
+
+  /** Publishes the oldest buffered events not in flight, in seq order, up to the window. */
+  private publishBuffered(): void {
+    if (this.closed || !this.client.connected) return;
+    this.backlog = false;
+    for (const event of this.firmware.flash.eventsAfter(-1, MAX_EVENTS_IN_FLIGHT * 2)) {
+      if (this.inFlight.size >= MAX_EVENTS_IN_FLIGHT) {
+        this.backlog = true;
+        return;
+      }
+      if (!this.inFlight.has(event.seq)) this.send(event);
+    }
   }
 
   publishTelemetry(telemetry: Telemetry): void {

@@ -147,6 +147,17 @@ export function getEd25519Backend(name: Ed25519BackendName = "node"): Ed25519Bac
   return ed25519Backends[name];
 }
 
+// Decoding the point takes a square root in BigInt arithmetic (about 0.25 ms, more than a verification), and a lock
+// checks the same few phones' keys at every unlock: the verdict, a pure function of the 32 bytes, is kept.
+const strongVerdicts = new KeyCache<boolean>(4096, (publicKey) => {
+  try {
+    const point = noble.Point.fromBytes(publicKey, false);
+    return !point.isSmallOrder();
+  } catch {
+    return false;
+  }
+});
+
 /**
  * Whether a public key is one a signature can be trusted under: it decodes canonically (y < p, strict RFC 8032)
  * to a point on the curve that is not of small order. A small-order key lets anyone forge signatures that some
@@ -154,12 +165,7 @@ export function getEd25519Backend(name: Ed25519BackendName = "node"): Ed25519Bac
  */
 export function isStrongPublicKey(publicKey: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_BYTES) return false;
-  try {
-    const point = noble.Point.fromBytes(publicKey, false);
-    return !point.isSmallOrder();
-  } catch {
-    return false;
-  }
+  return strongVerdicts.get(publicKey);
 }
 
 /** A new key pair from 32 bytes of caller-supplied randomness (protocol never draws its own). */
