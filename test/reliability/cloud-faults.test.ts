@@ -1,0 +1,238 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { setTimeout } from "node:timers/promises";
+import { ManualClock } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/scripts";
+import { Webhook } from "standardwebhooks";
+import { afterAll, afterEach, describe, expect, inject, it, vi } from "vitest";
+import { accessToken, call, deniedEvent, reportLocks } from "../src/reliability/bridge-api.js";
+import { LogSink, Secrets } from "../src/reliability/evidence.js";
+import { ReliabilitySite } from "../src/reliability/site.js";
+import { Tally } from "../src/reliability/tally.js";
+import { Resources } from "../src/resources.js";
+import { E2eSite } from "../src/site.js";
+
+/**
+ * The cloud side: the cloud process killed in the middle of a batch job, and an integrator's webhook receiver down for
+ * hours (simulated time, the cloud's default retry policy).
+ */
+const tally = new Tally("cloud-faults");
+const logs = new LogSink();
+const secrets = new Secrets();
+let resources = new Resources();
+
+afterEach(async () => {
+  await resources.cleanup();
+  resources = new Resources();
+});
+afterAll(() => {
+  expect(secrets.foundIn(logs.text())).toEqual([]);
+  tally.publish(inject("reliabilityReport"));
+});
+
+describe("the cloud process killed in the middle of a batch job", () => {
+  it("SIGKILL mid-job: after the restart the job resumes and finishes; no key created twice, none on the feed twice", async () => {
+    const site = await E2eSite.start(resources);
+    logs.attach("cloud", site.cloud!.child);
+    secrets.add("integrator client secret", site.creds.clientSecret);
+    secrets.add("bridge secret", site.bridgeSecret);
+    const bridgeToken = await accessToken(site.apiUrl, site.bridgeId, site.bridgeSecret, "bridge");
+    const lockIds = Array.from({ length: 5 }, (_, i) => `batch-lock-${i}`);
+    await reportLocks(site.apiUrl, bridgeToken, site.vendorConnectionId, lockIds);
+
+    // Jobs of 1000 keys (the most one request takes), each worked in chunks of 250 keys. The cloud is killed as soon as
+    // a job is seen half done; a job that finished first is followed by another, until a kill lands inside one.
+    const PER_JOB = 1000;
+    const jobIds: string[] = [];
+    let interrupted: { id: string; done: number } | null = null;
+    for (let j = 0; j < 10 && !interrupted; j++) {
+      const keys = Array.from({ length: PER_JOB }, (_, i) => ({
+        lockId: lockIds[i % lockIds.length]!,
+        userId: `+479${String(j * PER_JOB + i).padStart(7, "0")}`,
+      }));
+      // The worker starts on the job as the request commits; the kill follows the answer a little later each try.
+      const jobId = await site.client.createKeysBatch(site.lockHolderId, keys);
+      jobIds.push(jobId);
+      await setTimeout(2 ** j);
+      expect(await site.stopCloud("SIGKILL")).toBeNull();
+      tally.fault();
+      await site.startCloud();
+      logs.attach("cloud", site.cloud!.child);
+      const after = await site.client.getJob(jobId);
+      if (after.status !== "succeeded" && after.done > 0) interrupted = { id: jobId, done: after.done };
+    }
+    expect(interrupted, "a kill landed inside a job").not.toBeNull();
+    expect(interrupted!.done).toBeGreaterThan(0);
+    const TOTAL = jobIds.length * PER_JOB;
+    // The killed worker's lease (30 s) runs out, then the new process takes the job over where it stood.
+    const keyIds: string[] = [];
+    for (const jobId of jobIds) {
+      const job = await site.client.waitForJob(jobId, { timeoutMs: 120_000, intervalMs: 250 });
+      expect(job.status).toBe("succeeded");
+      expect(job.done).toBe(PER_JOB);
+      expect(job.results.map((r) => r.index)).toEqual(Array.from({ length: PER_JOB }, (_, i) => i));
+      expect(job.results.filter((r) => r.error !== undefined)).toEqual([]);
+      keyIds.push(...job.results.map((r) => r.keyId!));
+    }
+    expect(new Set(keyIds).size).toBe(TOTAL);
+
+    // The integrator sees each key once…
+    const listed: string[] = [];
+    let startAfterId: string | undefined;
+    do {
+      const page = await site.client.listKeys(site.lockHolderId, {
+        limit: 2500,
+        ...(startAfterId ? { startAfterId } : {}),
+      });
+      listed.push(...page.keys.map((k) => k.id));
+      startAfterId = page.startAfterId;
+    } while (startAfterId);
+    expect(listed.length).toBe(TOTAL);
+    expect(new Set(listed)).toEqual(new Set(keyIds));
+    // …and so does the bridge: each key on the change feed once.
+    const onFeed = new Map<string, number>();
+    let cursor = "";
+    for (;;) {
+      const page = await call(site.apiUrl, "GET", `/bridge/v1/changes?cursor=${cursor}&limit=1000`, {
+        token: bridgeToken,
+      });
+      expect(page.status).toBe(200);
+      for (const change of page.body.changes as Array<{ kind: string; keyId?: string }>)
+        if (change.kind === "key") onFeed.set(change.keyId!, (onFeed.get(change.keyId!) ?? 0) + 1);
+      cursor = page.body.cursor;
+      if (!page.body.more) break;
+    }
+    expect(onFeed.size).toBe(TOTAL);
+    expect([...onFeed.values()].every((n) => n === 1)).toBe(true);
+    tally.note("batch keys across the kill", TOTAL);
+  });
+});
+
+/** An integrator's webhook endpoint: down (not listening), answering 503, or up (recording what it gets). */
+class Receiver {
+  readonly got: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  mode: "up" | "503" = "up";
+  private server: Server | null = null;
+  port = 0;
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        if (this.mode === "503") return res.writeHead(503).end();
+        this.got.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
+    const address = server.address();
+    this.port = typeof address === "object" && address ? address.port : this.port;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hooks/latchkey`;
+  }
+}
+
+describe("the webhook receiver down for hours", () => {
+  it("deliveries are retried with growing delays and delivered, signed, once it is back; replays and alterations are detectable", async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "webhooks", clock });
+    const receiver = new Receiver();
+    await receiver.listen();
+    resources.defer("stop the receiver", () => receiver.down());
+    const hook = await site.client.createWebhook(site.lockHolderId, receiver.url);
+    secrets.add("webhook secret", hook.secret);
+    const bridgeToken = await accessToken(site.apiUrl, site.bridgeId, site.bridgeSecret, "bridge");
+    await reportLocks(site.apiUrl, bridgeToken, site.vendorConnectionId, ["hook-lock"]);
+
+    await receiver.down();
+    tally.fault();
+    const event = deniedEvent("hook-lock", 1, Math.floor(clock.now() / 1000));
+    const ingested = await call(site.apiUrl, "POST", "/bridge/v1/ingest", {
+      token: bridgeToken,
+      body: { events: [event] },
+    });
+    expect(ingested.status).toBe(200);
+
+    const delivery = async () => (await site.client.webhookDeliveries(site.lockHolderId, hook.id))[0]!;
+    const policy = { baseDelayMs: 1000, maxDelayMs: 3_600_000 };
+    const downFor = 6 * 3_600_000;
+    const started = clock.now();
+    let last = started;
+    let attempts = 0;
+    // Each retry happens when the cloud's clock reaches its time; the receiver stays away for six hours.
+    for (;;) {
+      const d = await pollUntil(
+        `attempt ${attempts + 1}`,
+        async () => {
+          const now = await delivery();
+          return now.attempts > attempts || now.status !== "pending" ? now : null;
+        },
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
+      expect(d.status, `still pending after ${d.attempts} attempts, ${(clock.now() - started) / 3.6e6} h`).toBe(
+        "pending",
+      );
+      attempts = d.attempts;
+      tally.fault();
+      const next = Date.parse(d.nextAttempt!);
+      // Exponential backoff with full jitter: the n-th wait is at most base·2^(n-1), capped.
+      expect(next - last).toBeLessThanOrEqual(Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempts - 1)));
+      if (next - started >= downFor) break;
+      if (attempts % 4 === 0) receiver.mode = "503";
+      clock.set(next);
+      last = next;
+      if (receiver.mode === "503") {
+        await receiver.listen();
+        await pollUntil("a 503 answered", async () => (await delivery()).attempts > attempts, { intervalMs: 20 });
+        attempts = (await delivery()).attempts;
+        await receiver.down();
+        receiver.mode = "up";
+        last = clock.now();
+        const after = await delivery();
+        if (Date.parse(after.nextAttempt!) - started >= downFor) break;
+        clock.set(Date.parse(after.nextAttempt!));
+        last = clock.now();
+      }
+    }
+    expect(attempts).toBeGreaterThanOrEqual(10);
+    tally.note("webhook attempts while down 6 h", attempts);
+
+    await receiver.listen();
+    clock.set(Date.parse((await delivery()).nextAttempt!));
+    await pollUntil("the delivery", () => receiver.got.length > 0, { timeoutMs: 30_000 });
+    expect((await delivery()).status).toBe("delivered");
+    const [got] = receiver.got;
+    const verifier = new Webhook(hook.secret);
+    const payload = verifier.verify(got!.body, got!.headers as Record<string, string>) as {
+      type: string;
+      data: { id: string; lockId: string; action: string };
+    };
+    expect(payload).toMatchObject({ type: "key_event.created", data: { id: event.id, lockId: "hook-lock" } });
+
+    // Altered in transit: the body, or the id it is signed with.
+    const tampered = got!.body.replace(event.id, "0".repeat(32));
+    expect(() => verifier.verify(tampered, got!.headers as Record<string, string>)).toThrow(/signature/i);
+    expect(() =>
+      verifier.verify(got!.body, { ...(got!.headers as Record<string, string>), "webhook-id": "msg_replayed" }),
+    ).toThrow(/signature/i);
+    // Replayed an hour later: the signed timestamp is too old for the receiver.
+    vi.useFakeTimers({ now: Date.now() + 3_600_000, toFake: ["Date"] });
+    try {
+      expect(() => verifier.verify(got!.body, got!.headers as Record<string, string>)).toThrow(/too old/i);
+    } finally {
+      vi.useRealTimers();
+    }
+    tally.refuse(3);
+  });
+});

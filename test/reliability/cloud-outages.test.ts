@@ -1,0 +1,210 @@
+import type { SimLock } from "@latchkey/lock-sim";
+import { ManualClock } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/scripts";
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { auditLock, deniedAttempt, storedEvents } from "../src/reliability/events.js";
+import { LogSink, Secrets } from "../src/reliability/evidence.js";
+import { FaultProxy } from "../src/reliability/fault-proxy.js";
+import { maxAttemptsWithBackoff, metricValue, scrape } from "../src/reliability/metrics.js";
+import { ReliabilitySite, type ReliabilitySiteOptions } from "../src/reliability/site.js";
+import { Tally } from "../src/reliability/tally.js";
+import { Resources } from "../src/resources.js";
+
+/**
+ * The cloud misbehaves and the bridge (in this process, so it can run on simulated time) must keep serving its locks,
+ * retry with backoff rather than hammer, keep everything within its outbox policy, and deliver by itself once the
+ * cloud is back: each event once, none lost that the policy did not drop (and those counted).
+ */
+const tally = new Tally("cloud-outages");
+const logs = new LogSink();
+const secrets = new Secrets();
+let resources = new Resources();
+
+afterEach(async () => {
+  await resources.cleanup();
+  resources = new Resources();
+});
+afterAll(() => {
+  expect(secrets.foundIn(logs.text())).toEqual([]);
+  tally.publish(inject("reliabilityReport"));
+});
+
+async function siteWithLocks(
+  count: number,
+  options: ReliabilitySiteOptions,
+  bridge: Record<string, unknown>,
+): Promise<{ site: ReliabilitySite; locks: SimLock[] }> {
+  const site = await ReliabilitySite.start(resources, logs, secrets, options);
+  await site.startBridge(bridge);
+  await site.bridge!.ready;
+  const locks: SimLock[] = [];
+  for (let i = 0; i < count; i++) locks.push(await site.startLock(`${options.seed}-lock-${i}`));
+  await pollUntil(
+    "the locks assigned to the bridge",
+    async () => (await site.client.listLocks(site.lockHolderId)).locks.length === count,
+    { timeoutMs: 60_000 },
+  );
+  return { site, locks };
+}
+
+/** Waits until the cloud holds every event the locks made, then checks each is there once and nothing is missing. */
+async function expectAllDelivered(site: ReliabilitySite, locks: SimLock[]): Promise<void> {
+  const db = site.cloudDb();
+  const ids = locks.map((l) => l.id);
+  const made = () => locks.reduce((n, l) => n + l.events.length, 0);
+  await pollUntil("every event in the cloud", () => storedEvents(db, ids).length >= made(), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+  });
+  const stored = storedEvents(db, ids);
+  for (const lock of locks) {
+    const audit = auditLock(lock, stored);
+    expect(audit.phantoms).toEqual([]);
+    expect(audit.unexplainedGaps).toEqual([]);
+    expect(audit.stored).toBe(audit.emitted);
+    tally.lose(audit.lost.length);
+  }
+  expect(stored.length).toBe(made());
+  await pollUntil("the outbox drained", () => site.bridge!.outbox().items === 0, { timeoutMs: 30_000 });
+}
+
+let attempt = 0;
+const attempts = (locks: SimLock[], perLock: number) => {
+  for (const lock of locks) for (let i = 0; i < perLock; i++) deniedAttempt(lock, attempt++);
+};
+
+describe("the cloud fails, the bridge carries on", () => {
+  it("500s, then timeouts, then cut connections: the bridge backs off and delivers everything once the cloud answers", async () => {
+    const backoff = { backoffInitialMs: 100, backoffMaxMs: 800 };
+    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "proxy" });
+    const realProxy = new FaultProxy(site.apiUrl);
+    await realProxy.listen();
+    resources.defer("close the fault proxy", () => realProxy.close());
+    await site.startBridge({ cloud: { url: realProxy.url, requestTimeoutSeconds: 1, ...backoff } });
+    await site.bridge!.ready;
+    const locks = [await site.startLock("proxy-lock-0"), await site.startLock("proxy-lock-1")];
+    await pollUntil(
+      "the locks assigned",
+      async () => (await site.client.listLocks(site.lockHolderId)).locks.length === 2,
+    );
+
+    for (const mode of ["error500", "hang", "reset"] as const) {
+      const ingests = () => realProxy.count("/bridge/v1/ingest");
+      const before = ingests();
+      const started = Date.now();
+      realProxy.set(mode);
+      attempts(locks, 10);
+      // The bridge took them (PUBACK after its outbox commit): the locks no longer hold them.
+      for (const lock of locks) await lock.waitForAcknowledged({ timeoutMs: 30_000 });
+      await pollUntil(`uploads refused by "${mode}"`, () => ingests() - before >= 2, { timeoutMs: 60_000 });
+      const tried = ingests() - before;
+      expect(tried, `uploads during "${mode}"`).toBeLessThanOrEqual(
+        maxAttemptsWithBackoff(Date.now() - started, backoff.backoffInitialMs, backoff.backoffMaxMs),
+      );
+      const health = site.bridge!.health();
+      expect(health.ok, "the bridge still serves its locks").toBe(true);
+      expect(String((health.upload as { lastError: string }).lastError)).toMatch(/ingest/);
+    }
+    tally.fault(realProxy.total);
+    realProxy.set("pass");
+    await expectAllDelivered(site, locks);
+    const metrics = await scrape(site.bridge!.metricsUrl!);
+    // At least the two refused uploads each mode waited for were counted as retries.
+    expect(metricValue(metrics, "latchkey_bridge_upload_batches_total", { result: "retry" })).toBeGreaterThanOrEqual(6);
+  });
+
+  it("the cloud unreachable for 48 simulated hours: outbox ages, the bridge retries within its backoff, then catches up alone", async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const backoff = { backoffInitialMs: 20, backoffMaxMs: 200 };
+    const { site, locks } = await siteWithLocks(2, { seed: "outage48", clock }, { cloud: backoff });
+    attempts(locks, 3);
+    await expectAllDelivered(site, locks);
+
+    await site.stopCloud();
+    tally.fault();
+    const started = Date.now();
+    const errorsBefore = metricValue(await scrape(site.bridge!.metricsUrl!), "latchkey_bridge_cloud_errors_total", {
+      operation: "ingest",
+    });
+    for (let hour = 0; hour < 48; hour++) {
+      clock.advance(3_600_000);
+      attempts(locks, 2);
+      // Stored in the bridge's outbox at this hour of simulated time.
+      for (const lock of locks) await lock.waitForAcknowledged({ timeoutMs: 30_000 });
+    }
+    const ingestErrors = async () =>
+      metricValue(await scrape(site.bridge!.metricsUrl!), "latchkey_bridge_cloud_errors_total", {
+        operation: "ingest",
+      }) - errorsBefore;
+    await pollUntil("repeated upload failures", async () => (await ingestErrors()) >= 10, { timeoutMs: 60_000 });
+    const failed = await ingestErrors();
+    expect(failed).toBeLessThanOrEqual(
+      maxAttemptsWithBackoff(Date.now() - started, backoff.backoffInitialMs, backoff.backoffMaxMs),
+    );
+    tally.fault(failed);
+    const metrics = await scrape(site.bridge!.metricsUrl!);
+    // Simulated time: the oldest waiting event is two days old, and still within maxAgeHours (30 days), so kept.
+    expect(metricValue(metrics, "latchkey_bridge_outbox_oldest_age_seconds")).toBeGreaterThanOrEqual(47 * 3600);
+    expect(metricValue(metrics, "latchkey_bridge_outbox_dropped_total")).toBe(0);
+    expect(site.bridge!.health().ok).toBe(true);
+
+    // Back after two days: the bridge's access token expired meanwhile by the cloud's clock; it logs in again by itself.
+    await site.startCloud();
+    await expectAllDelivered(site, locks);
+  });
+});
+
+describe("the outbox fills up while the cloud is away: the configured policy, counted", () => {
+  it("fullPolicy refuse: new events get no PUBACK and stay in the locks; nothing lost once the cloud is back", async () => {
+    const { site, locks } = await siteWithLocks(2, { seed: "refuse" }, { outbox: { maxItems: 40 } });
+    await site.stopCloud();
+    tally.fault();
+    attempts(locks, 30);
+    const refused = async () =>
+      metricValue(await scrape(site.bridge!.metricsUrl!), "latchkey_bridge_outbox_refused_total");
+    await pollUntil("the bridge refusing events", async () => (await refused()) > 0, { timeoutMs: 30_000 });
+    const metrics = await scrape(site.bridge!.metricsUrl!);
+    expect(metricValue(metrics, "latchkey_bridge_outbox_full")).toBe(1);
+    expect(site.bridge!.outbox().items).toBeLessThanOrEqual(40);
+    expect(
+      locks.reduce((n, l) => n + l.unacknowledged, 0),
+      "events kept by the locks",
+    ).toBeGreaterThan(0);
+    expect(site.bridge!.health().ok).toBe(true);
+    tally.refuse(await refused());
+
+    await site.startCloud();
+    await expectAllDelivered(site, locks);
+  });
+
+  it("fullPolicy drop-oldest: the oldest go, counted in the metric and logged; the rest arrive once", async () => {
+    const { site, locks } = await siteWithLocks(
+      2,
+      { seed: "dropoldest" },
+      {
+        outbox: { maxItems: 40, fullPolicy: "drop-oldest" },
+      },
+    );
+    await site.stopCloud();
+    tally.fault();
+    attempts(locks, 30);
+    for (const lock of locks) await lock.waitForAcknowledged({ timeoutMs: 30_000 });
+    const metrics = await scrape(site.bridge!.metricsUrl!);
+    const dropped = metricValue(metrics, "latchkey_bridge_outbox_dropped_total", { reason: "full" });
+    expect(dropped).toBeGreaterThanOrEqual(20);
+    expect(logs.records("outbox full: dropped the oldest items (fullPolicy drop-oldest)").length).toBeGreaterThan(0);
+
+    await site.startCloud();
+    const db = site.cloudDb();
+    const ids = locks.map((l) => l.id);
+    await pollUntil("the outbox drained", () => site.bridge!.outbox().items === 0, { timeoutMs: 30_000 });
+    const stored = storedEvents(db, ids);
+    const made = locks.reduce((n, l) => n + l.events.length, 0);
+    // Every event missing is one the policy dropped and counted (presence and telemetry items count there too).
+    expect(made - stored.length).toBeGreaterThan(0);
+    expect(made - stored.length).toBeLessThanOrEqual(dropped);
+    for (const lock of locks) expect(auditLock(lock, stored).phantoms).toEqual([]);
+    expect(new Set(stored.map((e) => e.id)).size).toBe(stored.length);
+    tally.note("dropped by drop-oldest policy (counted)", made - stored.length);
+  });
+});
