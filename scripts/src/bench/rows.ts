@@ -1,7 +1,8 @@
 /** One row of bench/results.json (issue 9): a figure beside its same-run baseline, as a ratio, against a target. */
 export interface BenchRow {
   name: string;
-  value: number;
+  /** null only when the suite failed (the note says why). */
+  value: number | null;
   unit: string;
   /** The raw baseline measured in the same run, or null where none applies. */
   baseline: number | null;
@@ -21,12 +22,23 @@ export interface BenchContext {
   smoke: boolean;
   /** PostgreSQL for the rows that compare stores; absent = SQLite only. */
   databaseUrl?: string;
+  /** Run the cloud and bridge processes under `node --cpu-prof`, profiles written here (`--profile <dir>`). */
+  profileDir?: string;
   log(message: string): void;
 }
 
+/** What a row is before it is measured: the suite declares these, so a suite that fails still yields its rows. */
+export interface RowSpec {
+  name: string;
+  unit: string;
+  target: string;
+}
+
 export interface BenchSuite {
-  /** Row names this suite produces; `--only <name>` selects a suite by any of them. */
-  names: string[];
+  /** The suite's own name (also accepted by `--only`). */
+  id: string;
+  /** The rows it produces; `--only <name>` selects a suite by any of their names. */
+  rows: RowSpec[];
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
 
@@ -44,6 +56,29 @@ export const percentile = (xs: number[], p: number): number => {
 };
 
 export const command = (name: string) => `npm run bench -- --only ${name}`;
+
+/** A measured row of `spec`. */
+export function row(
+  spec: RowSpec,
+  measured: { value: number; baseline: number | null; ratio: number | null; met: boolean; note: string },
+): BenchRow {
+  return { name: spec.name, ...measured, unit: spec.unit, target: spec.target, command: command(spec.name) };
+}
+
+/** The row of a suite that failed: no figure, not met, and why. */
+export function failedRow(spec: RowSpec, reason: string): BenchRow {
+  return {
+    name: spec.name,
+    value: null,
+    unit: spec.unit,
+    baseline: null,
+    ratio: null,
+    target: spec.target,
+    met: false,
+    command: command(spec.name),
+    note: `suite failed: ${reason}`,
+  };
+}
 
 export function markdownTable(rows: BenchRow[]): string {
   const fmt = (n: number | null) =>

@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+
+/** The machine's state beside every figure: the load averages say how noisy the run was. */
+export function loadNote(): string {
+  const [one, five] = loadavg();
+  return `load ${one!.toFixed(2)}/${five!.toFixed(2)} (1/5 min), ${cpus().length} cores`;
+}
+
+/** Load before and after a measurement, for the row's note. */
+export function loadSpan(): () => string {
+  const before = loadavg()[0]!;
+  return () => `load avg (1 min) ${before.toFixed(2)} → ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores`;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; null elsewhere or once it exited). */
+export function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU per item of each process over a measurement: start it, then call the answer with the item count. Shows where the
+ * machine's time goes, and stays meaningful when other work on the machine slows every figure down.
+ */
+export function cpuPerItem(pids: Record<string, number | undefined>): (items: number) => string {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+  return (items) =>
+    Object.entries(pids)
+      .map(([name, pid]) => {
+        const [a, b] = [before[name], cpuMs(pid)];
+        return a == null || b == null || items === 0 ? null : `${name} ${(((b - a) * 1000) / items).toFixed(0)} µs`;
+      })
+      .filter((s) => s !== null)
+      .join(", ");
+}

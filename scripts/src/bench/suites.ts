@@ -1,0 +1,24 @@
+import { backlogSuite } from "./backlog-suite.js";
+import { bridgeProcessSuite } from "./bridge-process-suite.js";
+import { cloudSuite } from "./cloud-suite.js";
+import { eventsSuite } from "./events-suite.js";
+import { propagationSuite } from "./propagation-suite.js";
+import { protocolSuite } from "./protocol-suite.js";
+import type { BenchSuite } from "./rows.js";
+import { unlockSuite } from "./unlock-suite.js";
+
+/** Every suite, in the order `npm run bench` runs them (the issue's table order). */
+export const SUITES: BenchSuite[] = [
+  protocolSuite,
+  cloudSuite,
+  eventsSuite,
+  backlogSuite,
+  propagationSuite,
+  unlockSuite,
+  bridgeProcessSuite,
+];
+
+/** A suite by its id or by the name of any of its rows. */
+export function suiteByName(name: string): BenchSuite | undefined {
+  return SUITES.find((s) => s.id === name || s.rows.some((r) => r.name === name));
+}
