@@ -81,9 +81,17 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       return;
     }
     // A JSON `null` is a body, not "no body": every body of this API is an object, so it is refused like any non-object.
-    parseJson(request, text, (err, value) =>
-      err || value !== null ? done(err, value) : done(new ApiError(400, "invalid_request", "body: Expected object")),
-    );
+    parseJson(request, text, (err, value) => {
+      if (err) return done(err, undefined);
+      if (value === null) return done(new ApiError(400, "invalid_request", "body: Expected object"), undefined);
+      // Validation and storage walk the body recursively: a deeply nested one would overflow their stack.
+      if (nestsDeeperThan(value, MAX_JSON_DEPTH))
+        return done(
+          new ApiError(400, "invalid_request", `body: nests deeper than ${MAX_JSON_DEPTH} levels`),
+          undefined,
+        );
+      done(null, value);
+    });
   });
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -151,4 +159,20 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   deprecatedRoutes(app);
   app.get("/health", { config: { auth: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
   return app;
+}
+
+/** No body of this API needs more; metadata is the only free-form part. */
+const MAX_JSON_DEPTH = 32;
+
+/** Whether arrays and objects in `value` nest more than `max` deep (iterative: the input is untrusted). */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v))
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+  }
+  return false;
 }

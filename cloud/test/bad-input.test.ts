@@ -65,6 +65,19 @@ describe("bad input → 4xx with {error, errorDescription}, never a 500", () => 
     expect(res.status).toBe(400);
   });
 
+  it("bodies nested deeper than 32 levels → 400 naming the limit, not a stack overflow", async () => {
+    for (const depth of [33, 5_000]) {
+      const metadata = `${'{"a":'.repeat(depth - 1)}1${"}".repeat(depth - 1)}`;
+      const res = await t.call("POST", keysUrl(), {
+        token: tn.token,
+        raw: `{"userId":"+4791234567","metadata":${metadata}}`,
+        headers: { "content-type": "application/json" },
+      });
+      expect(res.status, String(depth)).toBe(400);
+      expect(res.body.errorDescription).toBe("body: nests deeper than 32 levels");
+    }
+  });
+
   it("oversized bodies → 413", async () => {
     const res = await t.call("POST", keysUrl(), {
       token: tn.token,
