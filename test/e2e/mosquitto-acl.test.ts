@@ -39,7 +39,9 @@ describe.skipIf(skipReason !== null)(
       const files = writeMosquittoFiles({
         dir: resources.tempDir("latchkey-e2e-mosquitto-"),
         siteSecret: site.siteSecret,
-        lockIds: ["door-1", "door-2"],
+        // door-9 has credentials but no running lock: the intruder below. Under use_username_as_clientid an intruder
+        // logged in as a running lock would take over that lock's connection.
+        lockIds: ["door-1", "door-2", "door-9"],
         bridgeUsername: bridgeUser,
         bridgePassword,
         listener: { host: "127.0.0.1", port },
@@ -70,7 +72,6 @@ describe.skipIf(skipReason !== null)(
     async function connectAs(lockId: string, password = deriveLockPassword(site.siteSecret, lockId)) {
       // MQTT 5: Mosquitto answers a refused publish with "Not authorized" instead of dropping it silently.
       const client = await mqtt.connectAsync(url, {
-        clientId: `${lockId}-intruder`,
         username: lockId,
         password,
         protocolVersion: 5,
@@ -105,7 +106,7 @@ describe.skipIf(skipReason !== null)(
     });
 
     it("a lock cannot publish for another lock, sync itself, or read another lock's sync", async () => {
-      const door2 = await connectAs("door-2");
+      const door9 = await connectAs("door-9");
       const forgedId = new Uint8Array(16).fill(0xee);
       const forged = encodeEvent({
         id: forgedId,
@@ -114,21 +115,21 @@ describe.skipIf(skipReason !== null)(
         ts: Math.floor(Date.now() / 1000),
         type: "unlocked",
       });
-      await expect(door2.publishAsync("latchkey/locks/door-1/events", Buffer.from(forged), { qos: 1 })).rejects.toThrow(
+      await expect(door9.publishAsync("latchkey/locks/door-1/events", Buffer.from(forged), { qos: 1 })).rejects.toThrow(
         /Not authorized/,
       );
       const selfSync = encodeSync({ v: 1_000_000, issuers: [], revoked: [], time: Math.floor(Date.now() / 1000) });
-      await expect(door2.publishAsync("latchkey/locks/door-2/sync", Buffer.from(selfSync), { qos: 1 })).rejects.toThrow(
+      await expect(door9.publishAsync("latchkey/locks/door-9/sync", Buffer.from(selfSync), { qos: 1 })).rejects.toThrow(
         /Not authorized/,
       );
       await expect(
-        door2.publishAsync("latchkey/bridges/x/status", "offline", { qos: 1, retain: true }),
+        door9.publishAsync("latchkey/bridges/x/status", "offline", { qos: 1, retain: true }),
       ).rejects.toThrow(/Not authorized/);
 
       const overheard: string[] = [];
-      door2.on("message", (topic) => overheard.push(topic));
-      await door2.subscribeAsync(["latchkey/locks/door-1/sync", "latchkey/locks/door-1/cmd"], { qos: 1 });
-      // A new key makes the bridge sync door-1; door-1 applies it, door-2's subscription hears nothing.
+      door9.on("message", (topic) => overheard.push(topic));
+      await door9.subscribeAsync(["latchkey/locks/door-1/sync", "latchkey/locks/door-1/cmd"], { qos: 1 });
+      // A new key makes the bridge sync door-1; door-1 applies it, door-9's subscription hears nothing.
       const door1 = site.locks.find((l) => l.id === "door-1")!;
       const version = door1.syncVersion;
       await site.client.createKey(site.lockHolderId, "door-1", { userId: "+4792222223", durationMinutes: 30 });

@@ -47,6 +47,9 @@ export function writeMosquittoFiles(options: MosquittoFilesOptions): MosquittoFi
         "allow_anonymous false",
         `password_file ${passwordFile}`,
         `acl_file ${aclFile}`,
+        // The ACL cannot see client ids: without this, a lock's valid login under the bridge's or another lock's
+        // client id would take over that session (kick it off, and with a clean start discard its queued messages).
+        "use_username_as_clientid true",
         "persistence false",
         ...(options.runAsUser ? [`user ${options.runAsUser}`] : []),
         "",
