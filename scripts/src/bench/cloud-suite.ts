@@ -1,9 +1,12 @@
-import { benchBatchCreate, benchRawBaseline } from "@latchkey/cloud/bench";
+import { benchBatchCreate, benchIngest, benchRawBaseline } from "@latchkey/cloud/bench";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, type RowSpec, row } from "./rows.js";
 
 const SQLITE: RowSpec = { name: "batch-create", unit: "keys/s", target: "ratio >= 0.5" };
 const POSTGRES: RowSpec = { name: "batch-create-postgres", unit: "keys/s", target: "ratio >= 0.5" };
+// Ingest has no raw baseline in the issue; the cloud must take what a site's bridge sends (the bridge-events target).
+const INGEST: RowSpec = { name: "event-ingest", unit: "events/s", target: ">= 5,000/s" };
+const INGEST_POSTGRES: RowSpec = { name: "event-ingest-postgres", unit: "events/s", target: ">= 5,000/s" };
 
 /**
  * Batch create through the Integrator API (`POST …/keys/batch` in requests of 1,000, until the last job reports
@@ -13,7 +16,7 @@ const POSTGRES: RowSpec = { name: "batch-create-postgres", unit: "keys/s", targe
 export const cloudSuite: BenchSuite = {
   id: "cloud",
   // PostgreSQL only where DATABASE_URL names a database the bench may use (it makes and drops a schema there).
-  rows: process.env.DATABASE_URL ? [SQLITE, POSTGRES] : [SQLITE],
+  rows: process.env.DATABASE_URL ? [SQLITE, POSTGRES, INGEST, INGEST_POSTGRES] : [SQLITE, INGEST],
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const keys = ctx.smoke ? 50 : 10_000;
     const rounds = ctx.smoke ? 1 : 3;
@@ -47,7 +50,55 @@ export const cloudSuite: BenchSuite = {
         }),
       );
     }
-    if (!ctx.databaseUrl) ctx.log("batch-create-postgres skipped: DATABASE_URL is not set");
+    rows.push(...(await ingestRows(ctx)));
+    if (!ctx.databaseUrl) ctx.log("batch-create-postgres and event-ingest-postgres skipped: DATABASE_URL is not set");
     return rows;
   },
 };
+
+/**
+ * `POST /bridge/v1/ingest` as a bridge uploads its outbox (batches of 500 unlock events, one request after another),
+ * SQLite and, with DATABASE_URL, PostgreSQL alternating in the same run; the PostgreSQL row has SQLite as its baseline.
+ */
+async function ingestRows(ctx: BenchContext): Promise<BenchRow[]> {
+  const events = ctx.smoke ? 1_000 : 20_000;
+  const rounds = ctx.smoke ? 1 : 3;
+  const load = loadSpan();
+  const sqlite: number[] = [];
+  const postgres: number[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    ctx.log(
+      `event-ingest round ${round}/${rounds}: ${events} events${ctx.databaseUrl ? ", SQLite then PostgreSQL" : ""}`,
+    );
+    sqlite.push((await benchIngest({ events })).eventsPerSecond);
+    if (ctx.databaseUrl) postgres.push((await benchIngest({ events, databaseUrl: ctx.databaseUrl })).eventsPerSecond);
+  }
+  const how =
+    `${events} events over HTTP to a cloud in this process, batches of 500 posted one after another, timed until the ` +
+    `last answer (every event durable); median of ${rounds} rounds`;
+  const value = median(sqlite);
+  const rows = [
+    row(INGEST, {
+      value,
+      baseline: null,
+      ratio: null,
+      met: value >= 5000,
+      note: `${how} on SQLite (${sqlite.map((v) => v.toFixed(0)).join(", ")}). ${load()}`,
+    }),
+  ];
+  if (ctx.databaseUrl) {
+    const pg = median(postgres);
+    rows.push(
+      row(INGEST_POSTGRES, {
+        value: pg,
+        baseline: value,
+        ratio: pg / value,
+        met: pg >= 5000,
+        note:
+          `${how} on PostgreSQL (${postgres.map((v) => v.toFixed(0)).join(", ")}), alternating with SQLite; ` +
+          `baseline: SQLite in the same run. ${load()}`,
+      }),
+    );
+  }
+  return rows;
+}
