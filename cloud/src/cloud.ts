@@ -9,6 +9,7 @@ import { ChangeNotifier } from "./feed/notifier.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
 import { checkMasterKey, loadMasterKey } from "./security/master-key.js";
 import { hashSecret, newSecret, Sealer } from "./security/secrets.js";
+import { type Resolve, systemResolve } from "./security/webhook-target.js";
 import { openStore } from "./store/open.js";
 import { PgStore } from "./store/postgres/pg-store.js";
 import { describeDatabaseUrl } from "./store/postgres/url.js";
@@ -58,6 +59,8 @@ export interface CloudOptions {
   /** false: no background workers (jobs stay pending; deliveries stay queued). Default true. */
   workers?: boolean;
   settings?: Partial<Omit<CloudSettings, "webhookRetry">>;
+  /** DNS for webhook deliveries, default the system resolver (tests map names to addresses without DNS). */
+  webhookResolve?: Resolve;
 }
 
 export interface RunningCloud {
@@ -87,6 +90,7 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   bridgeOfflineAfterSeconds: 90,
   otpPerWindow: 5,
   otpWindowSeconds: 600,
+  allowPrivateWebhookTargets: false,
 };
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -179,6 +183,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       notifier,
       otpSender: options.otpSender ?? logOtpSender(logger),
       settings,
+      webhookResolve: options.webhookResolve ?? systemResolve,
       log: logger,
       wake: { jobs: () => jobs.wake(), webhooks: () => webhooks.wake() },
     };

@@ -4,6 +4,7 @@ import type { OtpSender } from "./domain/otp.js";
 import type { ChangeNotifier } from "./feed/notifier.js";
 import type { IdGenerator, RandomSource } from "./security/ids.js";
 import type { Sealer } from "./security/secrets.js";
+import type { Resolve } from "./security/webhook-target.js";
 import type { Store } from "./store/store.js";
 
 export interface RetryPolicy {
@@ -30,6 +31,11 @@ export interface CloudSettings {
   /** Verification codes allowed per phone number per window. */
   otpPerWindow: number;
   otpWindowSeconds: number;
+  /**
+   * Let webhooks reach loopback, private, link-local and other non-public addresses (on-premises setups, tests whose
+   * receivers listen on 127.0.0.1). Off by default: an integrator's URL must not make the cloud call its own network.
+   */
+  allowPrivateWebhookTargets: boolean;
 }
 
 /** What routes, domain code and workers share: one per running cloud. */
@@ -43,6 +49,8 @@ export interface CloudContext {
   otpSender: OtpSender;
   settings: CloudSettings;
   log: FastifyBaseLogger;
+  /** DNS for webhook deliveries (security/webhook-target.ts); tests inject names. */
+  webhookResolve: Resolve;
   /** Wakes the background workers after a write that gave them work. */
   wake: { jobs(): void; webhooks(): void };
 }

@@ -8,6 +8,12 @@ export {
 } from "./cloud.js";
 export type { CloudSettings, RetryPolicy } from "./context.js";
 export { logOtpSender, type OtpMessage, type OtpSender, webhookOtpSender } from "./domain/otp.js";
+export {
+  isPublicAddress,
+  type Resolve,
+  type ResolvedAddress,
+  webhookUrlProblem,
+} from "./security/webhook-target.js";
 export { openStore, type StoreOptions } from "./store/open.js";
 export { PgStore, type PgStoreOptions } from "./store/postgres/pg-store.js";
 export { describeDatabaseUrl, withSearchPath } from "./store/postgres/url.js";

@@ -39,6 +39,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     "LATCHKEY_DATA",
     "LATCHKEY_LOG_LEVEL",
     "LATCHKEY_MASTER_KEY",
+    "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS",
   ]) {
     if (!(name in extra)) delete env[name];
   }

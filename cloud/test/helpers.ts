@@ -105,8 +105,9 @@ export async function startTestCloud(options: Partial<CloudOptions> & { seed?: s
     masterKey: new Uint8Array(32).fill(7),
     workerPollMs: 20,
     webhookRetry: { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 5, timeoutMs: 5000 },
-    // Tests move the clock by days; access tokens outlive that unless a test asks otherwise.
-    settings: { accessTokenTtlSeconds: 365 * 86_400, ...settings },
+    // Tests move the clock by days; access tokens outlive that unless a test asks otherwise. Their webhook receivers
+    // listen on 127.0.0.1, which only this setting lets the cloud reach.
+    settings: { accessTokenTtlSeconds: 365 * 86_400, allowPrivateWebhookTargets: true, ...settings },
     ...rest,
   }).catch(async (err) => {
     await cleanUp();

@@ -61,6 +61,8 @@ beforeAll(async () => {
     masterKey: new Uint8Array(32).fill(9),
     // No workers: every row change comes from a request of this test.
     workers: false,
+    // The probe webhooks name 127.0.0.1 (never called: no workers), which the cloud refuses by default.
+    settings: { allowPrivateWebhookTargets: true },
   });
   resources.defer("close the cloud", () => cloud.close());
   port = cloud.port;

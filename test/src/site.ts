@@ -139,6 +139,8 @@ export class E2eSite {
       dataDir: this.cloudDir,
       port: this.apiPort,
       env: this.cloudEnv,
+      // Webhook receivers of these tests listen on 127.0.0.1, which only this flag lets the cloud reach.
+      allowPrivateWebhooks: true,
     });
     return this.cloud;
   }

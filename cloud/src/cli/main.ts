@@ -7,9 +7,9 @@ import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 
 /**
  * latchkey-cloud (DESIGN.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
- * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL). DATABASE_URL (and DATABASE_POOL_MAX) select PostgreSQL and are
- * read from the environment only: a URL may carry a password, and flags show in `ps`. Exit 2 on a usage error, naming
- * the flag or variable.
+ * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS). DATABASE_URL (and
+ * DATABASE_POOL_MAX) select PostgreSQL and are read from the environment only: a URL may carry a password, and flags
+ * show in `ps`. Exit 2 on a usage error, naming the flag or variable.
  */
 
 export interface CliIo {
@@ -55,9 +55,14 @@ function fromEnv(env: NodeJS.ProcessEnv) {
   if (poolMax !== undefined && !(/^\d{1,4}$/.test(poolMax) && Number(poolMax) >= 1)) {
     throw new UsageError(`DATABASE_POOL_MAX must be a whole number from 1 to 9999, not ${JSON.stringify(poolMax)}`);
   }
+  const allowPrivate = env.LATCHKEY_ALLOW_PRIVATE_WEBHOOKS || undefined;
+  if (allowPrivate !== undefined && allowPrivate !== "1" && allowPrivate !== "0") {
+    throw new UsageError(`LATCHKEY_ALLOW_PRIVATE_WEBHOOKS must be 1 or 0, not ${JSON.stringify(allowPrivate)}`);
+  }
   return {
     port: p,
     data: env.LATCHKEY_DATA || undefined,
+    allowPrivateWebhooks: allowPrivate === "1",
     database: {
       ...(databaseUrl !== undefined ? { databaseUrl } : {}),
       ...(poolMax !== undefined ? { databasePoolMax: Number(poolMax) } : {}),
@@ -83,8 +88,21 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     .addOption(new Option("--log-level <level>", "pino log level; env LATCHKEY_LOG_LEVEL").choices(LOG_LEVELS))
     .option("--link-base <url>", "app switch URL base")
     .option("--issuer <name>", "token issuer name (iss)")
+    .option(
+      "--allow-private-webhooks",
+      "let webhook URLs reach loopback, private and other non-public addresses (on-premises, tests); env " +
+        "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS=1",
+    )
     .action(
-      (opts: { port?: number; host: string; data?: string; logLevel?: string; linkBase?: string; issuer?: string }) => {
+      (opts: {
+        port?: number;
+        host: string;
+        data?: string;
+        logLevel?: string;
+        linkBase?: string;
+        issuer?: string;
+        allowPrivateWebhooks?: boolean;
+      }) => {
         action = async () => {
           const env = fromEnv(io.env);
           if (opts.linkBase !== undefined) {
@@ -102,6 +120,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
             logLevel: opts.logLevel ?? env.logLevel ?? "info",
             ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
             ...(opts.issuer ? { issuerName: opts.issuer } : {}),
+            settings: { allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true || env.allowPrivateWebhooks },
           });
           io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
           await new Promise<void>((resolve) => {

@@ -55,6 +55,8 @@ export interface CloudProcessOptions {
   timeoutMs?: number;
   /** See ManagedChild: the launcher stops its children itself, in order. */
   ownProcessGroup?: boolean;
+  /** `--allow-private-webhooks`: webhook receivers on this machine (127.0.0.1) are reachable. */
+  allowPrivateWebhooks?: boolean;
 }
 
 export interface CloudProcess {
@@ -77,6 +79,7 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
       options.dataDir,
       "--log-level",
       options.logLevel ?? "info",
+      ...(options.allowPrivateWebhooks ? ["--allow-private-webhooks"] : []),
     ],
     env: options.env,
     ownProcessGroup: options.ownProcessGroup === true,

@@ -118,11 +118,16 @@ export async function startStack(
       port: api.port,
       env: envForChildren,
       ownProcessGroup: true,
+      // The demo's webhook receiver listens on 127.0.0.1, which the cloud refuses to call by default.
+      allowPrivateWebhooks: true,
     });
     children.push(cloud.child);
     cloud.child.on("line", (l) => cloudLog.print(l.text, l.record));
     for (const l of cloud.child.lines) cloudLog.print(l.text, l.record);
     say(`cloud listening on ${cloud.url} (pid ${cloud.child.pid})`);
+    notes.push(
+      "the cloud runs with --allow-private-webhooks (the demo's receiver is on 127.0.0.1); leave it off in production",
+    );
     if (api.fallback)
       notes.push(`port ${options.apiPort} was taken: the API listens on ${cloud.port} (--port to choose)`);
     const docsUrl = `${cloud.url}/docs`;

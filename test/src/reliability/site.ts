@@ -136,6 +136,8 @@ export class ReliabilitySite {
       workerPollMs: 50,
       ...(this.options.clock ? { clock: this.options.clock } : {}),
       ...this.options.cloud,
+      // Webhook receivers of these tests listen on 127.0.0.1, which only this setting lets the cloud reach.
+      settings: { allowPrivateWebhookTargets: true, ...this.options.cloud?.settings },
     });
     return this.cloud;
   }

@@ -7,7 +7,7 @@ import { KEY_EVENT_TYPES } from "../../domain/events.js";
 import { toE164 } from "../../domain/phone.js";
 import { jobView, keyEventView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { notFound, unprocessable } from "../../http/errors.js";
+import { badRequest, notFound, unprocessable } from "../../http/errors.js";
 import {
   CreatedWebhook,
   CreateWebhook,
@@ -24,6 +24,7 @@ import { LhParams } from "./lock-holders.js";
 const PageQuerySchema = Obj(PageQuery);
 const WebhookParams = Obj({ lockHolderId: IdParam, webhookId: IdParam });
 
+import { webhookUrlProblem } from "../../security/webhook-target.js";
 import { webhookSealContext } from "../../workers/webhook-delivery.js";
 
 /** Jobs, lock holder events, webhooks and phone number formatting. */
@@ -127,7 +128,10 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
         description:
           'Each key event is POSTed as `{type: "key_event.created", timestamp, data}`, signed per Standard Webhooks ' +
           "(webhook-id, webhook-timestamp, webhook-signature) with the secret in this answer (shown once). Retried with " +
-          "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id.",
+          "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id. The URL must be http(s) without " +
+          "a user name or password, and must reach a public address: loopback, private, link-local and other " +
+          "non-public addresses and `localhost` are refused (400) unless the cloud runs with --allow-private-webhooks; " +
+          "a name that resolves to such an address fails each delivery with `refused: …`.",
         params: LhParams,
         body: CreateWebhook,
         response: { 201: CreatedWebhook, ...errors(400, 404) },
@@ -136,6 +140,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
     async (request, reply) => {
       const { lockHolderId } = request.params as LhParams;
       const { url } = request.body as Static<typeof CreateWebhook>;
+      const problem = webhookUrlProblem(url, ctx.settings.allowPrivateWebhookTargets);
+      if (problem) throw badRequest(`body.url: ${problem}`);
       // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
       const secret = `whsec_${Buffer.from(ctx.random(24)).toString("base64")}`;
       const webhook = await commit(ctx, async (tx) => {
