@@ -81,6 +81,37 @@ describe("SQLite aedes persistence", () => {
     });
   });
 
+  it("keeps a packet aedes delivers to a subscription its enqueue step missed, instead of failing the client", async () => {
+    const dir = tempDir();
+    try {
+      const persistence = new SqlitePersistence(join(dir.path, "broker.db"));
+      await persistence.setup({ id: "run-1" });
+      const client = { id: "lock-b" };
+      const packet = {
+        cmd: "publish" as const,
+        topic: "latchkey/locks/lock-b/sync",
+        payload: Buffer.from("v3"),
+        qos: 1 as const,
+        retain: false,
+        dup: false,
+        brokerId: "run-1",
+        brokerCounter: 4,
+        messageId: 17,
+      };
+      // Never enqueued: a lock that subscribed while the bridge published. aedes' own persistence throws here.
+      await persistence.outgoingUpdate(client, packet);
+      expect(
+        (await persistence.outgoingStream(client).toArray()).map((p) => [p.messageId, p.payload.toString()]),
+      ).toEqual([[17, "v3"]]);
+      // Its PUBACK clears it.
+      expect((await persistence.outgoingClearMessageId(client, { messageId: 17 }))?.payload?.toString()).toBe("v3");
+      expect(await persistence.outgoingStream(client).toArray()).toEqual([]);
+      await persistence.destroy();
+    } finally {
+      dir.remove();
+    }
+  });
+
   it("matches topic filters as MQTT does", () => {
     expect(topicMatches("a/#", "a")).toBe(true);
     expect(topicMatches("a/#", "a/b/c")).toBe(true);

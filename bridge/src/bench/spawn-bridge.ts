@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,7 +77,14 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
   const child: ChildProcess = spawn(
     process.execPath,
     [...BRIDGE_NODE_FLAGS, join(BRIDGE_PACKAGE_ROOT, "bin/latchkey-bridge.js"), "--config", config],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    // LATCHKEY_BENCH_BRIDGE_LOG=<file>: the bridge's log (level warn) goes there, to see why a figure is off.
+    {
+      stdio: [
+        "ignore",
+        process.env.LATCHKEY_BENCH_BRIDGE_LOG ? openSync(process.env.LATCHKEY_BENCH_BRIDGE_LOG, "a") : "ignore",
+        "inherit",
+      ],
+    },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const base = `http://127.0.0.1:${metricsPort}`;

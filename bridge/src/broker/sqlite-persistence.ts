@@ -303,7 +303,16 @@ export class SqlitePersistence {
     const replaced = this.sql.byMessageIdOtherBroker.get(client.id, packet.messageId ?? null, brokerId) as
       | { id: number }
       | undefined;
-    if (!replaced) throw new Error("no such packet");
+    if (!replaced) {
+      // aedes delivers to a live subscription that its enqueue step did not see yet (a lock subscribing while the
+      // bridge publishes its sync). aedes' own persistence answers "no such packet", and aedes then drops the
+      // client's connection. The packet is on its way to the client: keep it like any queued one, so its PUBACK
+      // clears it and a reconnect re-sends it.
+      const queued = queuedPacket(packet);
+      queued.messageId = packet.messageId;
+      this.sql.enqueue.run(client.id, brokerId, counter, packet.messageId ?? null, pack(queued));
+      return;
+    }
     this.sql.setOutgoing.run(brokerId, counter, packet.messageId ?? null, pack({ ...packet }), replaced.id);
   }
 
