@@ -141,5 +141,24 @@ describe("latchkey-bridge command line", () => {
       expect(await exited).toBe(0);
       expect(lines.some((l) => l.msg === "bridge stopped")).toBe(true);
     });
+
+    it("a SIGTERM while it is still starting stops it gracefully once started (exit 0), not Node's default death", async () => {
+      const config = join(dir.path, "bridge.yaml");
+      writeFileSync(config, stringify(testConfig(cloud, "./data", { log: { level: "info" } })));
+      const proc = spawn(process.execPath, [BIN, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+      child = proc;
+      const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+      let out = "";
+      // "bridge started" is logged before startup has finished: the earliest a supervisor could act on it.
+      await new Promise<void>((resolve) =>
+        proc.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('"bridge started"')) resolve();
+        }),
+      );
+      proc.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(out).toContain('"bridge stopped"');
+    });
   });
 });

@@ -367,7 +367,12 @@ export class SqlitePersistence {
 
   async delWill(client: Client): Promise<Packet | undefined> {
     const will = await this.getWill(client);
-    this.sql.delWill.run(client.id);
+    try {
+      this.sql.delWill.run(client.id);
+    } catch {
+      // Disk full or I/O error. aedes calls this after publishing a will, in places where a rejection goes unheard
+      // and kills the process; a will left behind is at worst published once more (a lock's "offline" again).
+    }
     return will;
   }
 

@@ -28,21 +28,36 @@ async function run(path: string): Promise<void> {
   const config = loadBridgeConfig(path);
   // Loaded only to run: init, check and lock-credentials stay quick without the broker and database modules.
   const { startBridge } = await import("../daemon.js");
-  const bridge = await startBridge(config);
+  // Handlers first: a stop requested while the bridge is still starting (systemd, a supervisor) must be a graceful
+  // one once it has started, not Node's default of dying on the spot.
+  let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;
+  let requested: string | null = null;
   const shutdown = (signal: string) => {
+    if (!bridge || requested === "done") {
+      requested ??= signal;
+      return;
+    }
+    requested = "done";
     bridge.logger.info({ signal }, "signal received");
-    bridge.stop().then(
+    const running = bridge;
+    running.stop().then(
       () => process.exit(0),
       (e: Error) => {
-        bridge.logger.error({ err: e.message }, "stop failed");
+        running.logger.error({ err: e.message }, "stop failed");
         process.exit(1);
       },
     );
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
-  bridge.ready.then(() =>
-    bridge.logger.info({ mqttUrl: bridge.mqttUrl, metricsUrl: bridge.metricsUrl }, "bridge ready"),
+  const started = await startBridge(config);
+  bridge = started;
+  if (requested !== null) {
+    shutdown(requested);
+    return;
+  }
+  started.ready.then(() =>
+    started.logger.info({ mqttUrl: started.mqttUrl, metricsUrl: started.metricsUrl }, "bridge ready"),
   );
 }
 
