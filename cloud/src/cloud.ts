@@ -91,6 +91,7 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   otpPerWindow: 5,
   otpWindowSeconds: 600,
   allowPrivateWebhookTargets: false,
+  batchChunkKeys: 250,
 };
 
 const systemClock: Clock = { now: () => Date.now() };

@@ -36,6 +36,8 @@ export interface CloudSettings {
    * receivers listen on 127.0.0.1). Off by default: an integrator's URL must not make the cloud call its own network.
    */
   allowPrivateWebhookTargets: boolean;
+  /** Keys per batch-job transaction (progress is committed per chunk; a restart resumes after the last one). */
+  batchChunkKeys: number;
 }
 
 /** What routes, domain code and workers share: one per running cloud. */

@@ -34,6 +34,8 @@ export interface E2eSiteOptions {
   broker?: BrokerMode;
   /** Vendor password the connection is created with (the bridge always has the right one). */
   vendorPassword?: string;
+  /** Extra environment of the cloud process (e.g. LATCHKEY_BATCH_CHUNK_KEYS). */
+  cloudEnv?: NodeJS.ProcessEnv;
 }
 
 export const VENDOR = { username: "e2e-site", password: "e2e-vendor-password" };
@@ -68,8 +70,9 @@ export class E2eSite {
     readonly metricsPort: number,
     /** Settable until the bridge starts (the ACL test names the bridge's broker login after its id). */
     public broker: BrokerMode,
+    cloudEnv: NodeJS.ProcessEnv = {},
   ) {
-    this.cloudEnv = childEnv(process.env, cloudDatabaseEnv(resources).DATABASE_URL);
+    this.cloudEnv = { ...childEnv(process.env, cloudDatabaseEnv(resources).DATABASE_URL), ...cloudEnv };
   }
 
   static async start(resources: Resources, options: E2eSiteOptions = {}): Promise<E2eSite> {
@@ -81,6 +84,7 @@ export class E2eSite {
       await freePort(),
       await freePort(),
       options.broker ?? { kind: "embedded" },
+      options.cloudEnv,
     );
     resources.defer("stop the site", () => site.close());
     // With PostgreSQL nothing else creates it, and the cloud keeps its master key there.

@@ -7,7 +7,7 @@ import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 
 /**
  * latchkey-cloud (DESIGN.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
- * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS). DATABASE_URL (and
+ * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS; LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
  * DATABASE_POOL_MAX) select PostgreSQL and are read from the environment only: a URL may carry a password, and flags
  * show in `ps`. Exit 2 on a usage error, naming the flag or variable.
  */
@@ -59,9 +59,16 @@ function fromEnv(env: NodeJS.ProcessEnv) {
   if (allowPrivate !== undefined && allowPrivate !== "1" && allowPrivate !== "0") {
     throw new UsageError(`LATCHKEY_ALLOW_PRIVATE_WEBHOOKS must be 1 or 0, not ${JSON.stringify(allowPrivate)}`);
   }
+  const chunk = env.LATCHKEY_BATCH_CHUNK_KEYS || undefined;
+  if (chunk !== undefined && !(/^\d{1,4}$/.test(chunk) && Number(chunk) >= 1 && Number(chunk) <= 1000)) {
+    throw new UsageError(
+      `LATCHKEY_BATCH_CHUNK_KEYS must be a whole number from 1 to 1000, not ${JSON.stringify(chunk)}`,
+    );
+  }
   return {
     port: p,
     data: env.LATCHKEY_DATA || undefined,
+    ...(chunk !== undefined ? { batchChunkKeys: Number(chunk) } : {}),
     allowPrivateWebhooks: allowPrivate === "1",
     database: {
       ...(databaseUrl !== undefined ? { databaseUrl } : {}),
@@ -120,7 +127,10 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
             logLevel: opts.logLevel ?? env.logLevel ?? "info",
             ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
             ...(opts.issuer ? { issuerName: opts.issuer } : {}),
-            settings: { allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true || env.allowPrivateWebhooks },
+            settings: {
+              allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true || env.allowPrivateWebhooks,
+              ...(env.batchChunkKeys !== undefined ? { batchChunkKeys: env.batchChunkKeys } : {}),
+            },
           });
           io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
           await new Promise<void>((resolve) => {

@@ -9,7 +9,6 @@ export const JOB_LEASE_MS = 30_000;
  * Items per transaction. One transaction per item made a 10,000-key job commit 10,000 times and rewrite its growing
  * results each time; a chunk reads its keys, locks and connections in three statements and writes them in a few.
  */
-export const JOB_CHUNK = 250;
 
 /** Another worker took the job over (this one's lease ran out): roll back the chunk and let go. */
 class JobTakenOver extends Error {}
@@ -27,7 +26,7 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
   try {
     while (results.length < job.total) {
       const from = results.length;
-      const to = Math.min(job.total, from + JOB_CHUNK);
+      const to = Math.min(job.total, from + ctx.settings.batchChunkKeys);
       const before = results;
       results = await ctx.store.transaction(async (tx) => {
         const next = [...before, ...(await createItems(tx, ctx, job, from, to))];
@@ -36,6 +35,9 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
         return next;
       });
       ctx.notifier.notify();
+      // SQLite transactions complete without giving the event loop a turn: without this a 1,000-key job would hold
+      // every API request (and the job's own progress report) until it finished.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     await ctx.store.transaction((tx) => tx.jobs.finish(job.id, "succeeded", ctx.clock.now()));
     ctx.log.info({ jobId: job.id, total: job.total }, "batch job succeeded");
