@@ -5,7 +5,8 @@ import { pollUntil } from "@latchkey/scripts";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { TestBroker } from "../src/reliability/broker.js";
-import { auditLock, deniedAttempt, storedEvents } from "../src/reliability/events.js";
+import { expectEveryEventOnce } from "../src/reliability/delivery.js";
+import { deniedAttempt } from "../src/reliability/events.js";
 import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { metricValue, scrape } from "../src/reliability/metrics.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
@@ -36,23 +37,8 @@ const attempts = (locks: SimLock[], perLock: number) => {
   for (const lock of locks) for (let i = 0; i < perLock; i++) deniedAttempt(lock, attempt++);
 };
 
-async function expectAllDelivered(site: ReliabilitySite, locks: SimLock[]): Promise<void> {
-  const db = site.cloudDb();
-  const ids = locks.map((l) => l.id);
-  const made = () => locks.reduce((n, l) => n + l.events.length, 0);
-  await pollUntil("every event in the cloud", () => storedEvents(db, ids).length >= made(), {
-    timeoutMs: 20_000,
-    intervalMs: 100,
-  });
-  const stored = storedEvents(db, ids);
-  for (const lock of locks) {
-    const audit = auditLock(lock, stored);
-    expect(audit.phantoms).toEqual([]);
-    expect(audit.unexplainedGaps).toEqual([]);
-    tally.lose(audit.lost.length);
-  }
-  expect(stored.length).toBe(made());
-}
+const expectAllDelivered = (site: ReliabilitySite, locks: SimLock[]) =>
+  expectEveryEventOnce(site, locks, tally, 20_000);
 
 async function assigned(site: ReliabilitySite, count: number): Promise<void> {
   await pollUntil(

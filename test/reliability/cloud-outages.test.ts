@@ -2,6 +2,7 @@ import type { SimLock } from "@latchkey/lock-sim";
 import { ManualClock } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { expectEveryEventOnce } from "../src/reliability/delivery.js";
 import { auditLock, deniedAttempt, storedEvents } from "../src/reliability/events.js";
 import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { FaultProxy } from "../src/reliability/fault-proxy.js";
@@ -47,24 +48,9 @@ async function siteWithLocks(
   return { site, locks };
 }
 
-/** Waits until the cloud holds every event the locks made, then checks each is there once and nothing is missing. */
+/** Every event in the cloud once, then the bridge's outbox empty. */
 async function expectAllDelivered(site: ReliabilitySite, locks: SimLock[]): Promise<void> {
-  const db = site.cloudDb();
-  const ids = locks.map((l) => l.id);
-  const made = () => locks.reduce((n, l) => n + l.events.length, 0);
-  await pollUntil("every event in the cloud", () => storedEvents(db, ids).length >= made(), {
-    timeoutMs: 60_000,
-    intervalMs: 100,
-  });
-  const stored = storedEvents(db, ids);
-  for (const lock of locks) {
-    const audit = auditLock(lock, stored);
-    expect(audit.phantoms).toEqual([]);
-    expect(audit.unexplainedGaps).toEqual([]);
-    expect(audit.stored).toBe(audit.emitted);
-    tally.lose(audit.lost.length);
-  }
-  expect(stored.length).toBe(made());
+  await expectEveryEventOnce(site, locks, tally);
   await pollUntil("the outbox drained", () => site.bridge!.outbox().items === 0, { timeoutMs: 30_000 });
 }
 
