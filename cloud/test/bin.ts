@@ -40,6 +40,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     "LATCHKEY_LOG_LEVEL",
     "LATCHKEY_MASTER_KEY",
     "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS",
+    "LATCHKEY_BATCH_CHUNK_KEYS",
   ]) {
     if (!(name in extra)) delete env[name];
   }
@@ -66,6 +67,21 @@ export function run(args: string[], env = cleanEnv()): Run {
   });
   const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** An integrator.admin access token from the cloud at `url`, for credentials `bootstrap --json` printed. */
+export async function integratorToken(url: string, creds: { clientId: string; clientSecret: string }): Promise<string> {
+  const res = await fetch(`${url}/auth/v1/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      grant_type: "client_credentials",
+      client_id: creds.clientId,
+      client_secret: creds.clientSecret,
+      scope: "integrator.admin",
+    }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 /** The URL a `serve` prints once it listens. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runCloudCli } from "../src/cli/main.js";
-import { cleanEnv, cleanUpBins, listeningUrl, run, tempDir } from "./bin.js";
+import { cleanEnv, cleanUpBins, integratorToken, listeningUrl, run, tempDir } from "./bin.js";
 import {
   createTestSchema,
   inSchema,
@@ -40,17 +40,7 @@ describe("latchkey-cloud CLI", () => {
 
     const server = run(["serve", "--port", "0", "--data", data, "--log-level", "warn"], cleanEnv(store.env));
     const url = await listeningUrl(server);
-    const token = await fetch(`${url}/auth/v1/token`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        grant_type: "client_credentials",
-        client_id: creds.clientId,
-        client_secret: creds.clientSecret,
-        scope: "integrator.admin",
-      }),
-    }).then((r) => r.json() as Promise<{ access_token: string }>);
-    const auth = { authorization: `Bearer ${token.access_token}`, "content-type": "application/json" };
+    const auth = { authorization: `Bearer ${await integratorToken(url, creds)}`, "content-type": "application/json" };
     const lockHolder = await fetch(`${url}/integrators/v1/lock-holders`, {
       method: "POST",
       headers: auth,

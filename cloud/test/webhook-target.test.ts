@@ -10,7 +10,7 @@ import {
   webhookLookup,
   webhookUrlProblem,
 } from "../src/security/webhook-target.js";
-import { cleanEnv, cleanUpBins, listeningUrl, run, tempDir } from "./bin.js";
+import { cleanEnv, cleanUpBins, integratorToken, listeningUrl, run, tempDir } from "./bin.js";
 import {
   bridgeWithConnection,
   closeAll,
@@ -445,17 +445,10 @@ describe("latchkey-cloud serve: --allow-private-webhooks and LATCHKEY_ALLOW_PRIV
     const statusWith = async (args: string[], env: Record<string, string>) => {
       const server = run(["serve", "--port", "0", "--data", data, "--log-level", "warn", ...args], cleanEnv(env));
       const url = await listeningUrl(server);
-      const token = await fetch(`${url}/auth/v1/token`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          grant_type: "client_credentials",
-          client_id: creds.clientId,
-          client_secret: creds.clientSecret,
-          scope: "integrator.admin",
-        }),
-      }).then((r) => r.json() as Promise<{ access_token: string }>);
-      const headers = { authorization: `Bearer ${token.access_token}`, "content-type": "application/json" };
+      const headers = {
+        authorization: `Bearer ${await integratorToken(url, creds)}`,
+        "content-type": "application/json",
+      };
       const holder = await fetch(`${url}/integrators/v1/lock-holders`, {
         method: "POST",
         headers,
