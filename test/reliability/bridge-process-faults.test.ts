@@ -3,34 +3,21 @@ import { join } from "node:path";
 import type { SimLock } from "@latchkey/lock-sim";
 import { pollUntil } from "@latchkey/scripts";
 import Database from "better-sqlite3";
-import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TestBroker } from "../src/reliability/broker.js";
 import { expectEveryEventOnce } from "../src/reliability/delivery.js";
 import { deniedAttempt } from "../src/reliability/events.js";
-import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { metricValue, scrape } from "../src/reliability/metrics.js";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
-import { Tally } from "../src/reliability/tally.js";
-import { Resources } from "../src/resources.js";
 
 /**
  * The bridge process's storage and broker fail under it: its SQLite file locked by another process, the disk full, the
  * broker restarted. The bridge process must keep running, refuse what it cannot store (the lock or the broker keeps
  * it), and recover by itself: every event delivered once, none lost.
  */
-const tally = new Tally("bridge-process-faults");
-const logs = new LogSink();
-const secrets = new Secrets();
-let resources = new Resources();
-
-afterEach(async () => {
-  await resources.cleanup();
-  resources = new Resources();
-});
-afterAll(() => {
-  expect(secrets.foundIn(logs.text())).toEqual([]);
-  tally.publish(inject("reliabilityReport"));
-});
+const file = new ReliabilityFile("bridge-process-faults");
+const { tally, logs, secrets } = file;
 
 let attempt = 0;
 const attempts = (locks: SimLock[], perLock: number) => {
@@ -64,7 +51,7 @@ function lockDatabase(path: string): { release(): void } {
 
 describe("the bridge's SQLite file locked by another process", () => {
   it("embedded broker: writes wait, then refuse (the locks keep their events); all delivered once the lock goes", async () => {
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "locked-embedded" });
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "locked-embedded" });
     const bridge = await site.startBridgeProcess();
     await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
     const locks = [await site.startLock("locked-lock-0"), await site.startLock("locked-lock-1")];
@@ -91,8 +78,8 @@ describe("the bridge's SQLite file locked by another process", () => {
   it("external broker: a message the bridge cannot store is left with the broker, never acknowledged and dropped", async () => {
     const broker = new TestBroker();
     await broker.start();
-    resources.defer("stop the test broker", () => broker.stop());
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "locked-external" });
+    file.resources.defer("stop the test broker", () => broker.stop());
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "locked-external" });
     const bridge = await site.startBridgeProcess({ mqtt: { broker: "external", url: broker.url } });
     await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
     const locks = [
@@ -124,7 +111,7 @@ describe("the bridge's SQLite file locked by another process", () => {
 
 describe("the disk fills up under the bridge", () => {
   it("no file may grow: the bridge refuses what it cannot store, keeps running, and catches up once there is room", async () => {
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "diskfull" });
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "diskfull" });
     const bridge = await site.startBridgeProcess();
     await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
     const locks = [await site.startLock("full-lock-0"), await site.startLock("full-lock-1")];
@@ -165,7 +152,7 @@ describe("the disk fills up under the bridge", () => {
 
 describe("the broker restarts", () => {
   it("embedded broker (the bridge restarted while locks report): the locks keep their events and deliver them after", async () => {
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "restart-embedded" });
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "restart-embedded" });
     let bridge = await site.startBridgeProcess();
     await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
     const locks = [await site.startLock("restart-lock-0"), await site.startLock("restart-lock-1")];
@@ -185,8 +172,8 @@ describe("the broker restarts", () => {
   it("external broker restarted under the bridge: it reconnects by itself and nothing is lost", async () => {
     const broker = new TestBroker();
     await broker.start();
-    resources.defer("stop the test broker", () => broker.stop());
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "restart-external" });
+    file.resources.defer("stop the test broker", () => broker.stop());
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "restart-external" });
     const bridge = await site.startBridgeProcess({ mqtt: { broker: "external", url: broker.url } });
     await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
     const locks = [

@@ -2,36 +2,23 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { ManualClock } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
 import { Webhook } from "standardwebhooks";
-import { afterAll, afterEach, describe, expect, inject, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { accessToken, call, deniedEvent, reportLocks } from "../src/reliability/bridge-api.js";
-import { LogSink, Secrets } from "../src/reliability/evidence.js";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
-import { Tally } from "../src/reliability/tally.js";
-import { Resources } from "../src/resources.js";
 import { E2eSite } from "../src/site.js";
 
 /**
  * The cloud side: the cloud process killed in the middle of a batch job, and an integrator's webhook receiver down for
  * hours (simulated time, the cloud's default retry policy).
  */
-const tally = new Tally("cloud-faults");
-const logs = new LogSink();
-const secrets = new Secrets();
-let resources = new Resources();
-
-afterEach(async () => {
-  await resources.cleanup();
-  resources = new Resources();
-});
-afterAll(() => {
-  expect(secrets.foundIn(logs.text())).toEqual([]);
-  tally.publish(inject("reliabilityReport"));
-});
+const file = new ReliabilityFile("cloud-faults");
+const { tally, logs, secrets } = file;
 
 describe("the cloud process killed in the middle of a batch job", () => {
   it("SIGKILL mid-job: after the restart the job resumes and finishes; no key created twice, none on the feed twice", async () => {
     // Small chunks (each its own transaction): a job takes long enough that the kill lands inside it on any machine.
-    const site = await E2eSite.start(resources, { cloudEnv: { LATCHKEY_BATCH_CHUNK_KEYS: "10" } });
+    const site = await E2eSite.start(file.resources, { cloudEnv: { LATCHKEY_BATCH_CHUNK_KEYS: "10" } });
     logs.attach("cloud", site.cloud!.child);
     secrets.add("integrator client secret", site.creds.clientSecret);
     secrets.add("bridge secret", site.bridgeSecret);
@@ -160,10 +147,10 @@ class Receiver {
 describe("the webhook receiver down for hours", () => {
   it("deliveries are retried with growing delays and delivered, signed, once it is back; replays and alterations are detectable", async () => {
     const clock = new ManualClock(1_800_000_000_000);
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "webhooks", clock });
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "webhooks", clock });
     const receiver = new Receiver();
     await receiver.listen();
-    resources.defer("stop the receiver", () => receiver.down());
+    file.resources.defer("stop the receiver", () => receiver.down());
     const hook = await site.client.createWebhook(site.lockHolderId, receiver.url);
     secrets.add("webhook secret", hook.secret);
     const bridgeToken = await accessToken(site.apiUrl, site.bridgeId, site.bridgeSecret, "bridge");

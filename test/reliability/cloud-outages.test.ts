@@ -1,41 +1,28 @@
 import type { SimLock } from "@latchkey/lock-sim";
 import { ManualClock } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
-import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { expectEveryEventOnce } from "../src/reliability/delivery.js";
 import { auditLock, deniedAttempt, storedEvents } from "../src/reliability/events.js";
-import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { FaultProxy } from "../src/reliability/fault-proxy.js";
 import { maxAttemptsWithBackoff, metricValue, scrape } from "../src/reliability/metrics.js";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite, type ReliabilitySiteOptions } from "../src/reliability/site.js";
-import { Tally } from "../src/reliability/tally.js";
-import { Resources } from "../src/resources.js";
 
 /**
  * The cloud misbehaves and the bridge (in this process, so it can run on simulated time) must keep serving its locks,
  * retry with backoff rather than hammer, keep everything within its outbox policy, and deliver by itself once the
  * cloud is back: each event once, none lost that the policy did not drop (and those counted).
  */
-const tally = new Tally("cloud-outages");
-const logs = new LogSink();
-const secrets = new Secrets();
-let resources = new Resources();
-
-afterEach(async () => {
-  await resources.cleanup();
-  resources = new Resources();
-});
-afterAll(() => {
-  expect(secrets.foundIn(logs.text())).toEqual([]);
-  tally.publish(inject("reliabilityReport"));
-});
+const file = new ReliabilityFile("cloud-outages");
+const { tally, logs, secrets } = file;
 
 async function siteWithLocks(
   count: number,
   options: ReliabilitySiteOptions,
   bridge: Record<string, unknown>,
 ): Promise<{ site: ReliabilitySite; locks: SimLock[] }> {
-  const site = await ReliabilitySite.start(resources, logs, secrets, options);
+  const site = await ReliabilitySite.start(file.resources, logs, secrets, options);
   await site.startBridge(bridge);
   await site.bridge!.ready;
   const locks: SimLock[] = [];
@@ -62,10 +49,10 @@ const attempts = (locks: SimLock[], perLock: number) => {
 describe("the cloud fails, the bridge carries on", () => {
   it("500s, then timeouts, then cut connections: the bridge backs off and delivers everything once the cloud answers", async () => {
     const backoff = { backoffInitialMs: 100, backoffMaxMs: 800 };
-    const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "proxy" });
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "proxy" });
     const realProxy = new FaultProxy(site.apiUrl);
     await realProxy.listen();
-    resources.defer("close the fault proxy", () => realProxy.close());
+    file.resources.defer("close the fault proxy", () => realProxy.close());
     await site.startBridge({ cloud: { url: realProxy.url, requestTimeoutSeconds: 1, ...backoff } });
     await site.bridge!.ready;
     const locks = [await site.startLock("proxy-lock-0"), await site.startLock("proxy-lock-1")];
