@@ -1,3 +1,4 @@
+import { pollUntil } from "../client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { waitForLocksOnline } from "./events-suite.js";
@@ -5,7 +6,6 @@ import { connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
 import { cpuPerItem, loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, type RowSpec, row } from "./rows.js";
 import { createBenchSite, startBenchBridge, startBenchCloud, tempDir } from "./site.js";
-import { until } from "./wait.js";
 
 const SPEC: RowSpec = { name: "backlog-drain", unit: "s", target: "<= 30 s, 0 lost, 0 duplicated" };
 
@@ -37,7 +37,10 @@ export const backlogSuite: BenchSuite = {
       cleanup.add(() => Promise.all(siteLocks.map((l) => l.close())));
       await connectLocks(siteLocks, true);
       await waitForLocksOnline(site, locks);
-      await until("the bridge's outbox empty", async () => (await bridge.health())?.outbox.items === 0);
+      await pollUntil("the bridge's outbox empty", async () => (await bridge.health())?.outbox.items === 0, {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+      });
 
       const stopping = performance.now();
       await cloud.stop();
@@ -57,7 +60,7 @@ export const backlogSuite: BenchSuite = {
       const store = new CloudEventStore(cloud.dbPath);
       cleanup.add(() => store.close());
       let firstStored: number | null = null;
-      const firstSeen = until(
+      const firstSeen = pollUntil(
         "the first event at the cloud",
         () => {
           if (store.count(site.lockHolderId) === 0) return false;
@@ -71,8 +74,9 @@ export const backlogSuite: BenchSuite = {
       const drained = (performance.now() - started) / 1000;
       const cpuNote = `${cpu(total)}, ${cloudCpu(total)}`;
 
-      await until("the bridge's outbox empty", async () => (await bridge.health())?.outbox.items === 0, {
+      await pollUntil("the bridge's outbox empty", async () => (await bridge.health())?.outbox.items === 0, {
         timeoutMs: 60_000,
+        intervalMs: 20,
       });
       const stored = store.events(site.lockHolderId);
       const ids = new Set(stored.map((e) => e.id));

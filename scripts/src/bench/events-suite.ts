@@ -1,3 +1,4 @@
+import { pollUntil } from "../client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
@@ -12,11 +13,10 @@ import {
   startBenchCloud,
   tempDir,
 } from "./site.js";
-import { until } from "./wait.js";
 
 /** Every lock is known to the cloud and reported online by the bridge, so none of their events waits for assignment. */
 export async function waitForLocksOnline(site: BenchSite, count: number, timeoutMs = 120_000): Promise<void> {
-  await until(
+  await pollUntil(
     `${count} locks online at the cloud`,
     async () => {
       const { locks } = await site.client.listLocks(site.lockHolderId, { limit: 2500 });
@@ -111,7 +111,10 @@ export const eventsSuite: BenchSuite = {
       const published = totalAcked(siteLocks);
       const atCloud = await (async () => {
         // A late duplicate upload would show here as more than published.
-        await until("the outbox empty", async () => (await bridge.health())?.outbox.items === 0, { timeoutMs: 60_000 });
+        await pollUntil("the outbox empty", async () => (await bridge.health())?.outbox.items === 0, {
+          timeoutMs: 60_000,
+          intervalMs: 20,
+        });
         return store.count(site.lockHolderId);
       })();
       const value = median(stored);

@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { type SimLock, startLock } from "@latchkey/lock-sim";
 import { toHex } from "@latchkey/protocol";
 import mqtt from "mqtt";
+import { pollUntil } from "../client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, percentile, type RowSpec, row } from "./rows.js";
 import { type BenchBridge, createBenchSite, startBenchBridge, startBenchCloud, tempDir } from "./site.js";
-import { until } from "./wait.js";
 
 const spec = (what: "create" | "revoke", p: 50 | 99): RowSpec => ({
   name: `key-propagation-${what}-p${p}`,
@@ -99,10 +99,14 @@ export const propagationSuite: BenchSuite = {
         });
         try {
           // The lock is at the cloud and trusts the lock holder's issuer key: the site is ready for keys.
-          await until("the lock at the cloud", async () => {
-            const answer = await site.client.request("GET", `/lock-holders/${site.lockHolderId}/locks/${lockId}`);
-            return answer.status === 200;
-          });
+          await pollUntil(
+            "the lock at the cloud",
+            async () => {
+              const answer = await site.client.request("GET", `/lock-holders/${site.lockHolderId}/locks/${lockId}`);
+              return answer.status === 200;
+            },
+            { timeoutMs: 120_000, intervalMs: 20 },
+          );
           await lockApplied(lock, "the issuer key at the lock", (l) => l.trustedKids.length > 0);
 
           ctx.log(`propagation round ${round}/${rounds}: ${rttSamples} MQTT round trips`);
