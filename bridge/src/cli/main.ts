@@ -31,15 +31,17 @@ async function run(path: string): Promise<void> {
   // Handlers first: a stop requested while the bridge is still starting (systemd, a supervisor) must be a graceful
   // one once it has started, not Node's default of dying on the spot.
   let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;
-  let requested: string | null = null;
+  let pending: string | null = null;
+  let stopping = false;
   const shutdown = (signal: string) => {
-    if (!bridge || requested === "done") {
-      requested ??= signal;
+    if (!bridge) {
+      pending ??= signal;
       return;
     }
-    requested = "done";
-    bridge.logger.info({ signal }, "signal received");
+    if (stopping) return;
+    stopping = true;
     const running = bridge;
+    running.logger.info({ signal }, "signal received");
     running.stop().then(
       () => process.exit(0),
       (e: Error) => {
@@ -52,8 +54,8 @@ async function run(path: string): Promise<void> {
   process.once("SIGINT", () => shutdown("SIGINT"));
   const started = await startBridge(config);
   bridge = started;
-  if (requested !== null) {
-    shutdown(requested);
+  if (pending !== null) {
+    shutdown(pending);
     return;
   }
   started.ready.then(() =>
