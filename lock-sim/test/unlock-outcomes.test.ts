@@ -7,7 +7,7 @@ import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 /**
- * Every verification outcome of DESIGN.md section 2 (plus the lock's own: clock unset, jammed), through both ways a
+ * Every verification outcome of docs/design.md section 2 (plus the lock's own: clock unset, jammed), through both ways a
  * request reaches a lock: a BLE central written against noble's public API on the virtual radio, and the bridge's
  * MQTT `cmd` path. Each attempt must also become exactly one event carrying the code and, when decodable, the key id.
  */

@@ -1,5 +1,5 @@
 /**
- * App switch URLs (DESIGN.md section 4), shaped like Unloc's so integrators' apps carry over:
+ * App switch URLs (docs/design.md section 4), shaped like Unloc's so integrators' apps carry over:
  * `use-key` opens one key, `prefetchkeys` has the app download all of its user's keys ahead of time.
  */
 export const DEFAULT_APP_LINK_BASE = "https://app.latchkey.dev";

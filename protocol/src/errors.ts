@@ -1,6 +1,6 @@
 /**
  * Every failure the protocol package reports carries a typed code, so callers branch on `code`,
- * never on message text. Token verification codes are the contract of DESIGN.md section 2.
+ * never on message text. Token verification codes are the contract of docs/design.md section 2.
  */
 export type TokenErrorCode =
   | "malformed"

@@ -1,7 +1,7 @@
 import { isValidLockId } from "./messages/fields.js";
 
 /**
- * MQTT topics of DESIGN.md section 3 under a configurable prefix (default `latchkey`). Builders refuse ids that
+ * MQTT topics of docs/design.md section 3 under a configurable prefix (default `latchkey`). Builders refuse ids that
  * would change a topic's meaning (`/`, `+`, `#`); the parser answers null for anything that is not one of ours.
  */
 export const DEFAULT_TOPIC_PREFIX = "latchkey";

@@ -38,7 +38,7 @@ it("a phone opens a simulated lock over the virtual BLE radio with a token my ap
   expect(await phone.unlock("door-1", { radio })).toMatchObject({ ok: true });
   expect(lock.events.at(-1)).toMatchObject({ type: "unlocked", seq: 1 });
 
-  // The lock refuses a token for another lock, with the code of DESIGN.md section 2.
+  // The lock refuses a token for another lock, with the code of docs/design.md section 2.
   const nonce = lock.command({ id: "c1", type: "challenge" }).nonce!;
   const token = keyFor("door-2", phone);
   const wrong = lock.command({ id: "u1", type: "unlock", token, nonce, proof: new Uint8Array(64) });

@@ -48,7 +48,7 @@ import { Resources } from "../src/resources.js";
 /**
  * The key token verifier under attack: a corpus of hand-made hostile tokens and fast-check's generators, against
  * protocol's verifier (both Ed25519 backends) and the real lock firmware. Every hostile token is refused with its
- * DESIGN.md code, nothing throws, and no mutation of a signed token is ever accepted with claims it did not carry.
+ * docs/design.md code, nothing throws, and no mutation of a signed token is ever accepted with claims it did not carry.
  */
 const tally = new Tally("token-verifier");
 afterAll(() => tally.publish(inject("reliabilityReport")));

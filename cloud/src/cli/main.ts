@@ -6,7 +6,7 @@ import { DatabaseOpenError } from "../store/postgres/pg-store.js";
 import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 
 /**
- * latchkey-cloud (DESIGN.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
+ * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
  * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS; LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
  * DATABASE_POOL_MAX) select PostgreSQL and are read from the environment only: a URL may carry a password, and flags
  * show in `ps`. Exit 2 on a usage error, naming the flag or variable.

@@ -58,7 +58,7 @@ export interface MintedToken {
 }
 
 /**
- * Mints a key token for one device (DESIGN.md section 2): `cnf` is the device's key, `cti` the key's own id shared by
+ * Mints a key token for one device (docs/design.md section 2): `cnf` is the device's key, `cti` the key's own id shared by
  * every token of that key, `exp` the key's end or, for a key without end, 30 days ahead (the app re-prefetches).
  */
 export async function mintKeyToken(

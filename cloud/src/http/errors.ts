@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance } from "fastify";
 import { UnknownCursorError } from "../store/errors.js";
 
 /**
- * Every error answer is `{error, errorDescription}` (DESIGN.md section 4). Routes throw ApiError; anything else that
+ * Every error answer is `{error, errorDescription}` (docs/design.md section 4). Routes throw ApiError; anything else that
  * reaches the handler is mapped to a 4xx when fastify knows what was wrong, or to a 500 that says nothing more.
  */
 export class ApiError extends Error {

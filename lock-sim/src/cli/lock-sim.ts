@@ -6,7 +6,7 @@ import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
 
 /**
- * latchkey-lock-sim: N simulated locks in one process (DESIGN.md section 5).
+ * latchkey-lock-sim: N simulated locks in one process (docs/design.md section 5).
  *   latchkey-lock-sim --count N --mqtt URL [--site-secret S | --password-file F] [--prefix sim-lock-] [--data DIR]
  *                     [--topic-prefix latchkey] [--telemetry-interval 60] [--connect-rate 100] [--trust kid=x …]
  * Prints the lock ids (one a line) on standard output, logs (pino JSON) on standard error, stops cleanly on SIGINT

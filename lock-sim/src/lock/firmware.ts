@@ -39,7 +39,7 @@ export interface Uplink {
 }
 
 /**
- * Denial code while the clock has no time. Not one of DESIGN.md's token codes: the token may be perfectly good, the
+ * Denial code while the clock has no time. Not one of docs/design.md's token codes: the token may be perfectly good, the
  * lock just cannot check its validity window. The command result carries it too.
  */
 

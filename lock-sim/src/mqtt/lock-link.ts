@@ -34,7 +34,7 @@ export interface MqttLinkOptions {
 }
 
 /**
- * The lock's MQTT session (DESIGN.md section 3, docs/mqtt.md): a persistent session (clean: false, client id = lock id)
+ * The lock's MQTT session (docs/design.md section 3, docs/mqtt.md): a persistent session (clean: false, client id = lock id)
  * so the broker keeps its subscriptions and queued `sync`/`cmd` while it is away; last will `offline` and `online` on
  * every connect, both retained; everything QoS 1. An event leaves the flash ring buffer only when the broker's PUBACK
  * for it arrives. Events the broker has not acknowledged are re-published in seq order after every (re)connect:

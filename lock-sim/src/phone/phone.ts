@@ -58,7 +58,7 @@ const NO_TIME_CHECK = 2 ** 52;
 
 /**
  * A key holder's phone: an Ed25519 device key, the tokens prefetched from the cloud's app API (docs/app-api.md), and
- * the challenge-response of DESIGN.md section 2 over BLE. It opens doors offline: after `prefetch`, `unlock` needs only
+ * the challenge-response of docs/design.md section 2 over BLE. It opens doors offline: after `prefetch`, `unlock` needs only
  * the radio.
  */
 export class Phone {

@@ -4,7 +4,7 @@ import { CborTag, type CborValue } from "./tag.js";
 /**
  * The one encoder for everything latchkey signs or sends: definite lengths, preferred integer and length
  * encoding, byte strings untagged (cbor-x's defaults tag Uint8Array with tag 64 and use records, which
- * other COSE libraries reject). Options are the contract of DESIGN.md section 2.
+ * other COSE libraries reject). Options are the contract of docs/design.md section 2.
  */
 const options = {
   useRecords: false,

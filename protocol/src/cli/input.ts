@@ -7,7 +7,7 @@ export function readSource(source: string): Buffer {
 }
 
 /**
- * A token arrives as raw CBOR bytes, or as hex or base64url text (DESIGN.md section 5). Raw CBOR of a token starts
+ * A token arrives as raw CBOR bytes, or as hex or base64url text (docs/design.md section 5). Raw CBOR of a token starts
  * with tag 18 (0xd2) or tag 61 (0xd8 0x3d), bytes that never begin hex or base64url text. Input that is none of
  * the three is passed on as raw bytes, for the verifier to reject as `malformed`.
  */

@@ -14,7 +14,7 @@ import { verifyKeyToken } from "../token/verify.js";
 import { hexArg, intArg, readSource, tokenBytesFrom, UsageError } from "./input.js";
 
 /**
- * latchkey-token: make, sign, verify and read key tokens from a shell (DESIGN.md section 5).
+ * latchkey-token: make, sign, verify and read key tokens from a shell (docs/design.md section 5).
  * Exit codes: 0 done / accepted, 1 token rejected, 2 usage error. Bad input never shows a stack trace.
  */
 

@@ -18,7 +18,7 @@ export const EVENT_ID_BYTES = 16;
 export const MAX_MESSAGE_BYTES = 4096;
 
 /**
- * A lock event (DESIGN.md section 3). `seq` rises by one per lock and survives restarts, so a gap is visible;
+ * A lock event (docs/design.md section 3). `seq` rises by one per lock and survives restarts, so a gap is visible;
  * `dropped` says how many events the lock's ring buffer lost immediately before this one, which explains a gap.
  */
 export interface LockEvent {

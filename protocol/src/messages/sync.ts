@@ -17,7 +17,7 @@ export interface SyncGrant {
 }
 
 /**
- * A lock's desired state (DESIGN.md section 3): a lock applies a sync only when `v` is newer than the version it has,
+ * A lock's desired state (docs/design.md section 3): a lock applies a sync only when `v` is newer than the version it has,
  * then reports `v` (a `sync_applied` event and its telemetry). `time` is trusted time from the bridge (unix seconds).
  */
 export interface SyncMessage {

@@ -7,7 +7,7 @@ export const BATTERY_STATES = ["ok", "low", "critical"] as const;
 export type BatteryState = (typeof BATTERY_STATES)[number];
 
 /**
- * Battery telemetry (DESIGN.md section 3), plus the lock's reported state: `v` is the sync version it runs, so the
+ * Battery telemetry (docs/design.md section 3), plus the lock's reported state: `v` is the sync version it runs, so the
  * bridge can compare desired and reported; `dropped` the events its ring buffer has lost since it was made.
  */
 export interface Telemetry {

@@ -1,4 +1,4 @@
-/** The claims of a latchkey key token (CWT, RFC 8392), as DESIGN.md section 2 fixes them. All eight are required. */
+/** The claims of a latchkey key token (CWT, RFC 8392), as docs/design.md section 2 fixes them. All eight are required. */
 export interface KeyClaims {
   /** Issuer: who minted the key (the cloud's issuer name). */
   iss: string;

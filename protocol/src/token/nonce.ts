@@ -1,7 +1,7 @@
 import { toHex } from "../bytes.js";
 import { NONCE_BYTES } from "./proof.js";
 
-/** How long a challenge nonce may be answered, in milliseconds (DESIGN.md section 2). */
+/** How long a challenge nonce may be answered, in milliseconds (docs/design.md section 2). */
 export const NONCE_TTL_MS = 30_000;
 
 export type NonceCheck = "ok" | "unknown" | "expired";

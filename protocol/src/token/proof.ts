@@ -3,7 +3,7 @@ import { encodeCbor } from "../cbor/encode.js";
 import { defaultEd25519, type Ed25519Backend, isStrongPublicKey } from "../crypto/ed25519.js";
 
 /**
- * Proof of possession (DESIGN.md section 2): the lock sends a fresh 16-byte nonce, the phone signs
+ * Proof of possession (docs/design.md section 2): the lock sends a fresh 16-byte nonce, the phone signs
  * `["latchkey-unlock-v1", lockId, nonce, sha256(token)]` with the device key named in the token's `cnf`.
  * Binding the token hash means a proof cannot be moved to another token; binding the lock id and the nonce
  * means it cannot be replayed at another lock or later.

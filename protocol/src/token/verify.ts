@@ -130,7 +130,7 @@ function readClaims(claims: Map<CborKey, CborValue>): KeyClaims {
 }
 
 /**
- * Verifies a key token at a lock, in the order of DESIGN.md section 2; the first failure wins and is reported with
+ * Verifies a key token at a lock, in the order of docs/design.md section 2; the first failure wins and is reported with
  * its code. Never throws: any input, however hostile, yields `{ok: false, code, message}`.
  */
 export function verifyKeyToken(token: Uint8Array, options: VerifyKeyTokenOptions): VerifyKeyTokenResult {

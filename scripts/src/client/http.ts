@@ -1,4 +1,4 @@
-/** One HTTP exchange with the cloud: JSON in, JSON out, errors as `{error, errorDescription}` (DESIGN.md section 4). */
+/** One HTTP exchange with the cloud: JSON in, JSON out, errors as `{error, errorDescription}` (docs/design.md section 4). */
 
 export interface ApiAnswer<T = unknown> {
   status: number;

@@ -1,5 +1,5 @@
 /**
- * Answers of the latchkey cloud's Integrator API (DESIGN.md section 4), as the cloud's TypeBox schemas describe them.
+ * Answers of the latchkey cloud's Integrator API (docs/design.md section 4), as the cloud's TypeBox schemas describe them.
  * Times are ISO 8601 strings.
  */
 

@@ -74,7 +74,7 @@ export function buildStackProgram(): Command {
     .option("--locks <n>", "number of simulated locks (1-100)", lockCount, 3)
     .option("--demo", "play the demo scenario, print PASS or FAIL, then stop (exit 1 on FAIL)")
     .option("--keep-running", "with --demo: keep the stack running after the scenario")
-    .option("--summary-json <file>", "write the machine-readable summary (DESIGN.md section 5) once all is ready")
+    .option("--summary-json <file>", "write the machine-readable summary (docs/design.md section 5) once all is ready")
     .option(
       "--database-url <url>",
       "run the cloud on PostgreSQL (postgres://…); `env` takes $DATABASE_URL. Default: SQLite in the data directory",

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Output } from "./output.js";
 
-/** The machine-readable summary of DESIGN.md section 5 (contract: these keys, nothing else). */
+/** The machine-readable summary of docs/design.md section 5 (contract: these keys, nothing else). */
 export interface StackSummary {
   apiUrl: string;
   integratorId: string;

@@ -16,6 +16,8 @@ export interface TallyRecord extends TallyCounts {
   file: string;
   /** Further measured numbers worth showing (duplicates absorbed, retries, ns per byte, ...). */
   notes: Record<string, number | string>;
+  /** Named cases (a review finding, an attack) this file checked, each listed in the run's report. */
+  cases?: string[];
 }
 
 /**
@@ -28,6 +30,7 @@ export class Tally implements TallyCounts {
   refused = 0;
   lost = 0;
   readonly notes: Record<string, number | string> = {};
+  readonly cases: string[] = [];
 
   constructor(readonly file: string) {}
 
@@ -51,6 +54,11 @@ export class Tally implements TallyCounts {
     this.notes[name] = value;
   }
 
+  /** Names a case this file checked (e.g. "review 12.1: a revoked open-ended key stays revoked"); listed in the report. */
+  case(name: string): void {
+    if (!this.cases.includes(name)) this.cases.push(name);
+  }
+
   record(): TallyRecord {
     return {
       file: this.file,
@@ -59,6 +67,7 @@ export class Tally implements TallyCounts {
       refused: this.refused,
       lost: this.lost,
       notes: { ...this.notes },
+      cases: [...this.cases],
     };
   }
 
@@ -74,9 +83,10 @@ export function summaryLine(r: TallyRecord): string {
   const notes = Object.entries(r.notes)
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
+  const cases = (r.cases ?? []).map((c) => `\n  case: ${c}`).join("");
   return (
     `reliability ${r.file}: faults injected ${r.faults}, inputs tried ${r.inputs}, attempts refused ${r.refused}, ` +
-    `events lost ${r.lost}${notes ? ` (${notes})` : ""}`
+    `events lost ${r.lost}${notes ? ` (${notes})` : ""}${cases}`
   );
 }
 
