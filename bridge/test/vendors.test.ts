@@ -1,4 +1,4 @@
-import { vendorCredentialDigest } from "@latchkey/protocol";
+import { vendorCredentialDigestSync } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { siteChanges, startTestBridge, VENDOR } from "./helpers/bridge.js";
@@ -35,7 +35,7 @@ describe("vendor connections", () => {
         lockHolderId: "lh_1",
         vendor: "sim",
         username: VENDOR.username,
-        credentialCheck: { salt, digest: vendorCredentialDigest("sim", VENDOR.username, password, salt) },
+        credentialCheck: { salt, digest: vendorCredentialDigestSync("sim", VENDOR.username, password, salt) },
         state,
         deleted: false,
       },

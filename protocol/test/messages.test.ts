@@ -30,6 +30,7 @@ import {
   Topics,
   useKeyUrl,
   vendorCredentialDigest,
+  vendorCredentialDigestSync,
 } from "../src/index.js";
 
 const id = new Uint8Array(16).fill(1);
@@ -236,12 +237,26 @@ describe("app links and credentials", () => {
     expect(checkLockPassword("another site secret value", "lock-1", p)).toBe(false);
     expect(() => deriveLockPassword("short", "lock-1")).toThrow(/16 bytes/);
   });
-  it("check vendor credentials against a salted digest", () => {
+  it("check vendor credentials against a salted digest", async () => {
     const salt = Buffer.alloc(16, 3).toString("base64url");
-    const check = { salt, digest: vendorCredentialDigest("sim", "site-a", "pw", salt) };
-    expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw" })).toBe(true);
-    expect(checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw2" })).toBe(false);
-    expect(checkVendorCredentials(check, { vendor: "ble", username: "site-a", password: "pw" })).toBe(false);
+    const check = { salt, digest: await vendorCredentialDigest("sim", "site-a", "pw", salt) };
+    expect(vendorCredentialDigestSync("sim", "site-a", "pw", salt)).toBe(check.digest);
+    expect(await checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw" })).toBe(true);
+    expect(await checkVendorCredentials(check, { vendor: "sim", username: "site-a", password: "pw2" })).toBe(false);
+    expect(await checkVendorCredentials(check, { vendor: "ble", username: "site-a", password: "pw" })).toBe(false);
+  });
+  // review 12.11: scryptSync held the event loop for the whole check. An immediate queued before the check runs on
+  // the loop's next turn; it can only run before the check resolves if the check left the loop free meanwhile.
+  it.each(["digest", "check"] as const)("leaves the event loop free during a credential %s", async (which) => {
+    const salt = Buffer.alloc(16, 4).toString("base64url");
+    const order: string[] = [];
+    setImmediate(() => order.push("immediate"));
+    const account = { vendor: "sim", username: "site-a", password: "pw" };
+    await (which === "digest"
+      ? vendorCredentialDigest("sim", "site-a", "pw", salt)
+      : checkVendorCredentials({ salt, digest: "AAAA" }, account));
+    order.push(which);
+    expect(order).toEqual(["immediate", which]);
   });
 });
 

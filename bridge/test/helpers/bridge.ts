@@ -1,4 +1,4 @@
-import { vendorCredentialDigest } from "@latchkey/protocol";
+import { vendorCredentialDigestSync } from "@latchkey/protocol";
 import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBridge } from "../../src/index.js";
 import { LogCapture, SITE_SECRET, seededRandom } from "./fixtures.js";
 import type { TestCloud } from "./test-cloud.js";
@@ -67,7 +67,7 @@ export function siteChanges(
       username: VENDOR.username,
       credentialCheck: {
         salt,
-        digest: vendorCredentialDigest("sim", VENDOR.username, options.password ?? VENDOR.password, salt),
+        digest: vendorCredentialDigestSync("sim", VENDOR.username, options.password ?? VENDOR.password, salt),
       },
       state: options.state ?? "connecting",
       deleted: false,

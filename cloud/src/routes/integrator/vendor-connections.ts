@@ -32,15 +32,21 @@ async function connectionOf(tx: Tx, lh: LockHolderRecord, id: string): Promise<V
 
 /**
  * Whether these credentials already back a live connection (changelog: 409, the existing one untouched). Each
- * candidate is checked with its own salt, so no password is ever stored or compared in the clear.
+ * candidate is checked with its own salt, so no password is ever stored or compared in the clear. scrypt runs on the
+ * thread pool, one candidate at a time (review 12.11): the event loop keeps serving other requests meanwhile.
  */
-function sameCredentials(candidates: VendorConnectionRecord[], vendor: string, username: string, password: string) {
-  return candidates.find(
-    (vc) =>
-      vc.credentialSalt !== null &&
-      vc.credentialDigest !== null &&
-      vendorCredentialDigest(vendor, username, password, vc.credentialSalt) === vc.credentialDigest,
-  );
+async function sameCredentials(
+  candidates: VendorConnectionRecord[],
+  vendor: string,
+  username: string,
+  password: string,
+): Promise<VendorConnectionRecord | undefined> {
+  for (const vc of candidates) {
+    if (vc.credentialSalt === null || vc.credentialDigest === null) continue;
+    if ((await vendorCredentialDigest(vendor, username, password, vc.credentialSalt)) === vc.credentialDigest)
+      return vc;
+  }
+  return undefined;
 }
 
 /**
@@ -61,13 +67,13 @@ async function refuseNewClash(
   const fresh = (await tx.vendorConnections.liveWithUsername(integratorId, vendor, username)).filter(
     (c) => !known.has(c.id),
   );
-  const clash = sameCredentials(fresh, vendor, username, password);
+  const clash = await sameCredentials(fresh, vendor, username, password);
   if (clash) throw conflict(`these ${vendor} credentials are already used by vendor connection ${clash.id}`);
 }
 
-function credentialCheck(ctx: CloudContext, vendor: string, username: string, password: string) {
+async function credentialCheck(ctx: CloudContext, vendor: string, username: string, password: string) {
   const salt = Buffer.from(ctx.random(16)).toString("base64url");
-  return { credentialSalt: salt, credentialDigest: vendorCredentialDigest(vendor, username, password, salt) };
+  return { credentialSalt: salt, credentialDigest: await vendorCredentialDigest(vendor, username, password, salt) };
 }
 
 const answer = (vc: VendorConnectionRecord) => ({ vendorConnection: vendorConnectionView(vc) });
@@ -172,7 +178,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
           }
           return tx.vendorConnections.liveWithUsername(p.integratorId, vendor, username);
         });
-        const existing = sameCredentials(candidates, vendor, username, password);
+        const existing = await sameCredentials(candidates, vendor, username, password);
         if (existing) {
           throw conflict(`these ${vendor} credentials are already used by vendor connection ${existing.id}`);
         }
@@ -181,7 +187,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
           lockHolderId: lh.id,
           vendor: vendor as Vendor,
           username,
-          ...credentialCheck(ctx, vendor, username, password),
+          ...(await credentialCheck(ctx, vendor, username, password)),
           bridgeId,
           state: "connecting",
           reason: null,
@@ -277,7 +283,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
         };
       });
       const username = current.username!;
-      const clash = sameCredentials(
+      const clash = await sameCredentials(
         candidates.filter((c) => c.id !== current.id),
         current.vendor,
         username,
@@ -285,7 +291,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
       );
       if (clash)
         throw conflict(`these ${current.vendor} credentials are already used by vendor connection ${clash.id}`);
-      const check = credentialCheck(ctx, current.vendor, username, password);
+      const check = await credentialCheck(ctx, current.vendor, username, password);
       const vc = await commit(ctx, async (tx) => {
         await refuseNewClash(tx, p.integratorId, [...candidates, current], current.vendor, username, password);
         await tx.vendorConnections.update(current.id, { ...check, state: "connecting", reason: null }, ctx.clock.now());
