@@ -27,7 +27,7 @@ import {
 const NON_PUBLIC = [
   ...["0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255", "100.64.0.1", "100.127.255.255", "127.0.0.1"],
   ...["127.255.255.254", "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.0.0.8", "192.0.2.1"],
-  ...["192.168.1.1", "198.18.0.1", "198.19.255.255", "198.51.100.7", "203.0.113.9", "224.0.0.1"],
+  ...["192.168.1.1", "198.18.0.1", "198.19.255.255", "198.51.100.7", "203.0.113.9", "224.0.0.1", "192.88.99.1"],
   ...["239.255.255.250", "240.0.0.1", "255.255.255.255"],
   ...["::", "::1", "[::1]", "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "febf::1", "ff02::1"],
   ...["2001:db8::1", "2001:db8:ffff::1"],
@@ -44,13 +44,58 @@ const PUBLIC = [
   ...["128.0.0.0", "169.253.255.255", "169.255.0.0", "172.15.255.255", "172.32.0.0", "192.0.1.1", "192.0.3.1"],
   ...["192.167.255.255", "192.169.0.0", "198.17.255.255", "198.20.0.0", "198.51.99.1", "198.51.101.1"],
   ...["203.0.112.1", "203.0.114.1", "223.255.255.255"],
-  ...["2606:4700:4700::1111", "[2606:4700:4700::1111]", "2001:db9::1", "2001:4860::8888", "fbff::1", "fec0::1"],
+  ...["2606:4700:4700::1111", "[2606:4700:4700::1111]", "2001:db9::1", "2001:4860::8888"],
   ...["::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::808:808"],
+];
+
+/**
+ * review 12.10: IPv6 ranges that carry an IPv4 address (or need a gateway the cloud cannot vet). Each is refused when
+ * the IPv4 address inside is non-public, or as a whole where the embedding cannot be checked.
+ */
+const EMBEDDED_NON_PUBLIC = [
+  // 6to4 (2002:V4ADDR::/48): the OS or a relay unwraps it to the IPv4 address in words 1-2
+  ...["2002:7f00:1::1", "2002:7f00:0001::", "2002:a00:1::1", "2002:c0a8:101::1", "2002:a9fe:a9fe::1", "2002::1"],
+  ...["2002:6440:1::1", "2002:e000:1::", "2002:c000:201::1"],
+  // NAT64 well-known prefix, every non-public IPv4 inside
+  ...["64:ff9b::a9fe:a9fe", "64:ff9b::192.168.1.1", "64:ff9b::0.0.0.0", "64:ff9b::100.64.0.1"],
+  // NAT64 local-use (RFC 8215): the operator picks where the IPv4 sits, so nothing in it can be checked
+  ...["64:ff9b:1::8.8.8.8", "64:ff9b:1::808:808", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"],
+  // Teredo (2001:0::/32): server IPv4 in words 2-3, the client's (bit-inverted) in words 6-7
+  ...["2001:0:7f00:1::808:808", "2001:0:a00:1::f7f7:f7f7", "2001:0:808:808::80ff:fffe", "2001:0:808:808::f5ff:fffe"],
+  ...["2001::1"],
+  // the rest of the IETF protocol assignments (RFC 6890: not globally reachable)
+  ...["2001:2::1", "2001:10::1", "2001:1ff:ffff::1"],
+  // IPv4-translated (SIIT, ::ffff:0:a.b.c.d) and IPv4-compatible: not routable on the internet, whatever is inside
+  ...["::ffff:0:8.8.8.8", "::ffff:0:808:808", "::ffff:0:7f00:1", "::8.8.8.8", "::808:808"],
+  // ISATAP interface ids (::0:5efe:V4, ::200:5efe:V4) with a non-public IPv4: a site's ISATAP router would tunnel there
+  ...[
+    "2606:4700::5efe:a00:1",
+    "2606:4700::200:5efe:7f00:1",
+    "2606:4700::100:5efe:c0a8:101",
+    "2606:4700::300:5efe:a9fe:a9fe",
+  ],
+  // outside global unicast (2000::/3): reserved, discard-only, deprecated site-local, SRv6 SIDs, documentation
+  ...["100::1", "fec0::1", "fbff::1", "4000::1", "5f00::1", "1fff:ffff::1", "3fff::1", "3fff:fff::1"],
+];
+
+const EMBEDDED_PUBLIC = [
+  ...["2002:808:808::1", "2002:101:101:1::1", "64:ff9b::8.8.8.8", "64:ff9b::101:101"],
+  // Teredo with a public server (8.8.8.8) and a public client (inverted f7f7:f7f7 is 8.8.8.8)
+  ...["2001:0:808:808::f7f7:f7f7", "2001:0:101:101:8000:ffff:fefe:fefe"],
+  ...["2606:4700::5efe:808:808", "2606:4700::200:5efe:101:101", "2001:4860:4860::8888", "2c0f:fb50::1"],
+  ...["3ffe:ffff::1", "2001:200::1", "2400:cb00::1"],
 ];
 
 describe("isPublicAddress", () => {
   it.each(NON_PUBLIC)("refuses %s", (address) => expect(isPublicAddress(address)).toBe(false));
   it.each(PUBLIC)("allows %s", (address) => expect(isPublicAddress(address)).toBe(true));
+  it.each(EMBEDDED_NON_PUBLIC)("refuses %s (an IPv4 embedding that is non-public or cannot be checked)", (address) => {
+    expect(isPublicAddress(address)).toBe(false);
+    expect(webhookUrlProblem(`http://[${address}]/hook`, false)).toMatch(/own network/);
+  });
+  it.each(EMBEDDED_PUBLIC)("allows %s (its embedded IPv4 is public)", (address) =>
+    expect(isPublicAddress(address)).toBe(true),
+  );
 });
 
 // Spellings WHATWG URL turns into the address it means, so the check sees the address, not the spelling.
@@ -136,6 +181,8 @@ describe("webhookLookup", () => {
     "loopback.example": [v4("127.0.0.1")],
     "mixed.example": [v4("93.184.216.34"), v4("10.0.0.7")],
     "mixed6.example": [v4("93.184.216.34"), v6("::ffff:169.254.169.254")],
+    "sixtofour.example": [v4("93.184.216.34"), v6("2002:7f00:1::1")],
+    "teredo.example": [v6("2001:0:808:808::80ff:fffe")],
   });
 
   it("answers every address of a public name, or the first of the wanted family", async () => {
@@ -151,7 +198,7 @@ describe("webhookLookup", () => {
     });
   });
 
-  it.each(["loopback.example", "mixed.example", "mixed6.example"])(
+  it.each(["loopback.example", "mixed.example", "mixed6.example", "sixtofour.example", "teredo.example"])(
     "refuses %s: ANY non-public address refuses the name",
     async (host) => {
       for (const options of [{ all: true }, {}, { family: 4 }]) {

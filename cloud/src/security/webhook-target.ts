@@ -25,21 +25,24 @@ for (const [network, prefix] of [
   ["198.18.0.0", 15],
   ["198.51.100.0", 24],
   ["203.0.113.0", 24],
+  ["192.88.99.0", 24],
   ["224.0.0.0", 4],
   ["240.0.0.0", 4],
 ] as const) {
   NON_PUBLIC.addSubnet(network, prefix, "ipv4");
 }
+/**
+ * Inside global unicast (2000::/3, the only IPv6 space routed on the internet), the ranges that are not public either:
+ * the rest of the IETF protocol assignments (RFC 6890: not globally reachable; Teredo, inside it, is checked on its
+ * own below) and the documentation prefixes (RFC 3849, RFC 9637).
+ */
+const NON_PUBLIC_UNICAST = new BlockList();
 for (const [network, prefix] of [
-  // ::/96 rather than just ::/128 and ::1/128: it also holds the deprecated IPv4-compatible addresses (::127.0.0.1),
-  // none of them public.
-  ["::", 96],
-  ["fc00::", 7],
-  ["fe80::", 10],
-  ["ff00::", 8],
+  ["2001::", 23],
   ["2001:db8::", 32],
+  ["3fff::", 20],
 ] as const) {
-  NON_PUBLIC.addSubnet(network, prefix, "ipv6");
+  NON_PUBLIC_UNICAST.addSubnet(network, prefix, "ipv6");
 }
 
 /** The 8 16-bit words of a valid IPv6 address (without zone), a trailing dotted IPv4 part included. */
@@ -57,27 +60,53 @@ function ipv6Words(address: string): number[] {
   return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
 }
 
-/**
- * The IPv4 address an IPv6 one stands for, if it is IPv4-mapped (::ffff:0:0/96, which the OS connects to over IPv4)
- * or in the well-known NAT64 prefix (64:ff9b::/96, which a NAT64 gateway would forward to that IPv4 address).
- */
-function embeddedIPv4(words: number[]): string | undefined {
-  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
-  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
-  if (!mapped && !nat64) return undefined;
-  const [hi = 0, lo = 0] = words.slice(6);
+/** The IPv4 address two 16-bit words spell. */
+function ipv4Of(hi: number, lo: number): string {
   return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
+const isPublicIPv4 = (address: string) => !NON_PUBLIC.check(address, "ipv4");
+
+/**
+ * Whether an IPv6 address is public, its IPv4 embeddings included (review 12.10). A range that carries an IPv4
+ * address is judged by that address, since that is where the packets end up; a range whose embedding cannot be read
+ * is refused whole (reject by default):
+ * - IPv4-mapped `::ffff:0:0/96`: the OS connects over IPv4 to the address inside. Checked.
+ * - NAT64 well-known `64:ff9b::/96` (RFC 6052): a NAT64 gateway forwards to the address inside. Checked.
+ * - NAT64 local-use `64:ff9b:1::/48` (RFC 8215): the operator picks the prefix length and so where the IPv4 address
+ *   sits, and it is local by definition. Refused whole.
+ * - 6to4 `2002::/16` (RFC 3056): the IPv4 address in bits 16-47 is the tunnel end point. Checked.
+ * - Teredo `2001::/32` (RFC 4380): the server's IPv4 address in bits 32-63, the client's (bit-inverted) in the last
+ *   32. Both checked.
+ * - ISATAP interface ids (`…:0:5efe:V4`, `…:200:5efe:V4`, u/g bits either way; RFC 5214) under any prefix: the site's
+ *   ISATAP router tunnels to the IPv4 address, usually a private one. Checked, so a private one is refused.
+ * - IPv4-compatible `::/96` (deprecated by RFC 4291) and IPv4-translated `::ffff:0:0:0/96` (SIIT, RFC 2765): not
+ *   routed on the internet, whatever is inside. Refused whole, as is all else outside 2000::/3 (unique-local,
+ *   link-local, multicast, deprecated site-local, discard-only 100::/64, SRv6 5f00::/16, unassigned space).
+ */
+function isPublicIPv6(w: number[]): boolean {
+  const [w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0] = w;
+  const zeroUpTo = (n: number) => w.slice(0, n).every((x) => x === 0);
+  if (zeroUpTo(5) && w5 === 0xffff) return isPublicIPv4(ipv4Of(w6, w7));
+  if (w0 === 0x64 && w1 === 0xff9b && w2 === 0 && w3 === 0 && w4 === 0 && w5 === 0) {
+    return isPublicIPv4(ipv4Of(w6, w7));
+  }
+  if ((w0 & 0xe000) !== 0x2000) return false;
+  if (w0 === 0x2002) return isPublicIPv4(ipv4Of(w1, w2));
+  if (w0 === 0x2001 && w1 === 0) {
+    return isPublicIPv4(ipv4Of(w2, w3)) && isPublicIPv4(ipv4Of(~w6 & 0xffff, ~w7 & 0xffff));
+  }
+  if ((w4 & 0xfcff) === 0 && w5 === 0x5efe && !isPublicIPv4(ipv4Of(w6, w7))) return false;
+  return !NON_PUBLIC_UNICAST.check(w.map((x) => x.toString(16)).join(":"), "ipv6");
 }
 
 /** Whether an IP address (v4 or v6, with or without brackets or a zone) may receive webhooks. */
 export function isPublicAddress(address: string): boolean {
   const bare = address.replace(/^\[(.*)\]$/, "$1").replace(/%.*$/, "");
   const family = isIP(bare);
-  if (family === 4) return !NON_PUBLIC.check(bare, "ipv4");
+  if (family === 4) return isPublicIPv4(bare);
   if (family !== 6) return false;
-  const v4 = embeddedIPv4(ipv6Words(bare));
-  if (v4 !== undefined) return !NON_PUBLIC.check(v4, "ipv4");
-  return !NON_PUBLIC.check(bare, "ipv6");
+  return isPublicIPv6(ipv6Words(bare));
 }
 
 /** `localhost` and `*.localhost` name the local machine by definition (RFC 6761), whatever DNS says. */
