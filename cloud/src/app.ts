@@ -17,6 +17,7 @@ import { reportRoutes } from "./routes/bridge/reports.js";
 import { deprecatedRoutes } from "./routes/deprecated.js";
 import { activityRoutes } from "./routes/integrator/activity.js";
 import { bridgeRoutes } from "./routes/integrator/bridges.js";
+import { clientRoutes } from "./routes/integrator/clients.js";
 import { keyRoutes } from "./routes/integrator/keys.js";
 import { lockHolderRoutes } from "./routes/integrator/lock-holders.js";
 import { lockRoutes } from "./routes/integrator/locks.js";
@@ -129,6 +130,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   await app.register(
     async (integrators) => {
       lockHolderRoutes(integrators, ctx);
+      clientRoutes(integrators, ctx);
       bridgeRoutes(integrators, ctx);
       vendorConnectionRoutes(integrators, ctx);
       lockRoutes(integrators, ctx);

@@ -111,7 +111,14 @@ export async function bootstrapIntegrator(
   await store.transaction((tx) =>
     tx.integrators.insert(
       { id: integratorId, name, createdAt: now },
-      { clientId, integratorId, secretHash: hashSecret(clientSecret), createdAt: now },
+      {
+        clientId,
+        integratorId,
+        secretHash: hashSecret(clientSecret),
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
+        createdAt: now,
+      },
     ),
   );
   return { integratorId, clientId, clientSecret };

@@ -66,7 +66,14 @@ describe("SQLite store", () => {
       store.transaction(async (tx) => {
         await tx.integrators.insert(
           { id: "int_a", name: "A", createdAt: now },
-          { clientId: "cl_a", integratorId: "int_a", secretHash: "h", createdAt: now },
+          {
+            clientId: "cl_a",
+            integratorId: "int_a",
+            secretHash: "h",
+            previousSecretHash: null,
+            previousSecretExpiresAt: null,
+            createdAt: now,
+          },
         );
         await tx.lockHolders.insert({
           id: "lh_a",
@@ -86,7 +93,14 @@ describe("SQLite store", () => {
     await store.transaction((tx) =>
       tx.integrators.insert(
         { id: "int_b", name: "B", createdAt: now },
-        { clientId: "cl_b", integratorId: "int_b", secretHash: "h", createdAt: now },
+        {
+          clientId: "cl_b",
+          integratorId: "int_b",
+          secretHash: "h",
+          previousSecretHash: null,
+          previousSecretExpiresAt: null,
+          createdAt: now,
+        },
       ),
     );
     expect((await store.transaction((tx) => tx.integrators.get("int_b")))?.name).toBe("B");

@@ -32,7 +32,7 @@ import { Resources } from "../src/resources.js";
  * cloud/src/domain/access.ts), which the test holds it to exactly:
  *   - no token, a malformed one, an unknown one, an expired one           → 401 unauthorized
  *   - a token of the wrong kind (integrator / bridge / app) for the route → 403 insufficient_scope
- *     (also a lockHolder.admin token on the one integrator.admin route, POST /lock-holders)
+ *     (also a lockHolder.admin token on the integrator.admin routes: POST /lock-holders, the client-secret rotation)
  *   - the right kind, another tenant, naming the victim's object in the path → 404 not_found, exactly as if it did not
  *     exist, so ids cannot be probed; in a body (ingest) → 400 unknown_lock
  *   - the right kind, no victim object named (lists, the change feed, heartbeats, formatting): the caller's own
@@ -55,8 +55,16 @@ let ops: Operation[] = [];
 
 /** Every answer of the file, for the secrets check: `creation` marks the one answer allowed to show a new secret. */
 const answers: Array<{ what: string; text: string; creation: boolean }> = [];
+const ROTATE_BRIDGE = "POST /integrators/v1/lock-holders/{lockHolderId}/bridges/{bridgeId}/secret/rotate";
+const ROTATE_CLIENT = "POST /integrators/v1/integrator/{integratorId}/clients/{clientId}/secret/rotate";
+const REVOKE_BRIDGE = "DELETE /integrators/v1/lock-holders/{lockHolderId}/bridges/{bridgeId}/secret/previous";
+const REVOKE_CLIENT = "DELETE /integrators/v1/integrator/{integratorId}/clients/{clientId}/secret/previous";
+/** The routes only an integrator.admin token may use (a lockHolder.admin token is refused with 403). */
+const INTEGRATOR_ADMIN = new Set(["POST /integrators/v1/lock-holders", ROTATE_CLIENT, REVOKE_CLIENT]);
 const CREATES = new Set([
   "POST /auth/v1/token",
+  ROTATE_BRIDGE,
+  ROTATE_CLIENT,
   "POST /integrators/v1/lock-holders/{lockHolderId}/bridges",
   "POST /integrators/v1/lock-holders/{lockHolderId}/webhooks",
   "POST /app/v1/verification/{verificationId}/confirm",
@@ -75,7 +83,7 @@ async function ok(method: string, path: string, options: SendOptions, status: nu
   return answer;
 }
 
-async function token(clientId: string, secret: string, scope: string): Promise<string> {
+async function token(clientId: string, secret: string, scope: string, label = ""): Promise<string> {
   const answer = await ok(
     "POST",
     "/auth/v1/token",
@@ -83,7 +91,7 @@ async function token(clientId: string, secret: string, scope: string): Promise<s
     200,
     "POST /auth/v1/token",
   );
-  secrets.add(`access token ${scope} ${clientId}`, answer.body.access_token);
+  secrets.add(`access token ${scope} ${clientId}${label}`, answer.body.access_token);
   return answer.body.access_token;
 }
 
@@ -116,6 +124,7 @@ interface Tenant {
   clientId: string;
   clientSecret: string;
   admin: string;
+  bridgeSecret: string;
   bridgeToken: string;
   phone: { token: string; secretKey: Uint8Array };
   /** Everything that is this tenant's and no one else's business. */
@@ -236,6 +245,7 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
   const verification = await ok("POST", "/app/v1/verification", { json: { phoneNumber } }, 202);
   const ids: TenantIds = {
     integratorId: creds.integratorId,
+    clientId: creds.clientId,
     lockHolderId: lh.body.id,
     bridgeId: bridge.body.bridgeId,
     vendorConnectionId: vcId,
@@ -266,6 +276,7 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     clientId: creds.clientId,
     clientSecret: creds.clientSecret,
     admin,
+    bridgeSecret: bridge.body.secret,
     bridgeToken,
     phone,
     values,
@@ -406,7 +417,7 @@ function credentials(): Credential[] {
       name: "lockHolder.admin of another lock holder",
       authorization: `Bearer ${extra.otherLockHolder}`,
       expect: only("integrator", (op) => {
-        if (op.id === "POST /integrators/v1/lock-holders") return wrongKind;
+        if (INTEGRATOR_ADMIN.has(op.id)) return wrongKind;
         // The integrator is the token's own: a lock-holder-scoped token may read it (nothing of any lock holder).
         if (op.id === "GET /integrators/v1/integrator/{integratorId}") return "own";
         return op.pathParams.length > 0 ? notFound : "own";
@@ -473,8 +484,19 @@ async function victimUnlockToken(): Promise<string> {
   return key.token;
 }
 
-/** DELETEs after everything else, the phone's own device last (it ends that phone's token). */
-const order = (op: Operation) => (op.id === "DELETE /app/v1/device" ? 2 : op.method === "DELETE" ? 1 : 0);
+/**
+ * DELETEs after everything else, then the secret rotations (revoking the victim's old bridge secret ends its bridge
+ * token, revoking its old client secret ends its integrator token; the positive controls log in again with the new
+ * secrets afterwards), the phone's own device last (it ends that phone's token).
+ */
+const SECRET_ORDER: Record<string, number> = {
+  [ROTATE_BRIDGE]: 1.2,
+  [ROTATE_CLIENT]: 1.2,
+  [REVOKE_BRIDGE]: 1.4,
+  [REVOKE_CLIENT]: 1.6,
+};
+const order = (op: Operation) =>
+  SECRET_ORDER[op.id] ?? (op.id === "DELETE /app/v1/device" ? 2 : op.method === "DELETE" ? 1 : 0);
 const ordered = () => [...ops].sort((a, b) => order(a) - order(b));
 
 /** The victim's state as the rightful callers read it, by operation: unchanged by every refused attempt. */
@@ -596,6 +618,7 @@ describe("who may do what, for every operation in /docs/json", () => {
   });
 
   it("positive controls: the rightful credential gets the documented 2xx on every operation", async () => {
+    const rotated = { bridgeSecret: "", clientSecret: "" };
     const rightful: Record<Family, string> = {
       public: "",
       integrator: victim.admin,
@@ -641,6 +664,14 @@ describe("who may do what, for every operation in /docs/json", () => {
       if (op.id === "POST /integrators/v1/lock-holders/{lockHolderId}/bridges") {
         secrets.add(`positive-control bridge secret ${seq}`, answer.body.secret);
       }
+      if (op.id === ROTATE_BRIDGE) {
+        secrets.add("victim rotated bridge secret", answer.body.secret);
+        rotated.bridgeSecret = answer.body.secret;
+      }
+      if (op.id === ROTATE_CLIENT) {
+        secrets.add("victim rotated client secret", answer.body.secret);
+        rotated.clientSecret = answer.body.secret;
+      }
       if (op.id === "POST /integrators/v1/lock-holders/{lockHolderId}/webhooks") {
         secrets.add(`positive-control webhook secret ${seq}`, answer.body.secret);
       }
@@ -651,6 +682,27 @@ describe("who may do what, for every operation in /docs/json", () => {
         secrets.add(`positive-control vendor password ${seq}`, (body as { password: string }).password);
       }
     }
+    // The victim's old secrets are revoked, with the tokens issued for them (review 12.7): the old ones are refused,
+    // and the victim carries on with the new ones.
+    expect(rotated.bridgeSecret).not.toBe("");
+    expect(rotated.clientSecret).not.toBe("");
+    expect((await api("GET", "/integrators/v1/lock-holders", { token: victim.admin })).status).toBe(401);
+    expect((await api("GET", "/bridge/v1/changes", { token: victim.bridgeToken })).status).toBe(401);
+    for (const [clientId, secret, scope] of [
+      [victim.clientId, victim.clientSecret, "integrator.admin"],
+      [victim.ids.bridgeId, victim.bridgeSecret, "bridge"],
+    ] as const) {
+      const refused = await api("POST", "/auth/v1/token", {
+        json: { client_id: clientId, client_secret: secret, scope },
+      });
+      expect(refused.status).toBe(401);
+      tally.input();
+      tally.refuse();
+    }
+    victim.clientSecret = rotated.clientSecret;
+    victim.bridgeSecret = rotated.bridgeSecret;
+    victim.admin = await token(victim.clientId, victim.clientSecret, "integrator.admin", " (rotated)");
+    victim.bridgeToken = await token(victim.ids.bridgeId, victim.bridgeSecret, "bridge", " (rotated)");
   });
 });
 

@@ -115,6 +115,7 @@ beforeAll(async () => {
   const verification = (await ok("POST", "/app/v1/verification", { json: { phoneNumber: "+4791234567" } }, 202)).body;
   ids = {
     integratorId: creds.integratorId,
+    clientId: creds.clientId,
     lockHolderId: lh.id,
     bridgeId: bridge.bridgeId,
     vendorConnectionId: vc.id,

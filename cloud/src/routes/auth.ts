@@ -2,10 +2,11 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit, read } from "../domain/commit.js";
+import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
 import { ApiError, badRequest } from "../http/errors.js";
 import { errors } from "../schemas/common.js";
 import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
-import { hashSecret, newSecret, secretMatches } from "../security/secrets.js";
+import { hashSecret, newSecret } from "../security/secrets.js";
 import type { AccessTokenRecord } from "../store/records.js";
 
 const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
@@ -30,11 +31,14 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
     async (request) => {
       const body = request.body as Static<typeof TokenRequest>;
       const now = ctx.clock.now();
-      const grant = await read(ctx, async (tx): Promise<Omit<AccessTokenRecord, "tokenHash" | "expiresAt">> => {
+      type Grant = Omit<AccessTokenRecord, "tokenHash" | "expiresAt" | "issuedUnder"> & { secret: SecretMatch };
+      const grant = await read(ctx, async (tx): Promise<Grant> => {
         if (body.scope === "bridge") {
           const bridge = await tx.bridges.get(body.client_id);
-          if (!bridge || !secretMatches(body.client_secret, bridge.secretHash)) throw invalidClient();
+          const secret = bridge && matchSecret(body.client_secret, bridge, now);
+          if (!bridge || !secret) throw invalidClient();
           return {
+            secret,
             kind: "bridge",
             subjectId: bridge.id,
             integratorId: null,
@@ -43,9 +47,11 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
           };
         }
         const client = await tx.integrators.getClient(body.client_id);
-        if (!client || !secretMatches(body.client_secret, client.secretHash)) throw invalidClient();
+        const secret = client && matchSecret(body.client_secret, client, now);
+        if (!client || !secret) throw invalidClient();
         if (body.scope === "integrator.admin") {
           return {
+            secret,
             kind: "integrator",
             subjectId: client.integratorId,
             integratorId: client.integratorId,
@@ -60,6 +66,7 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
             throw badRequest(`scope: lock holder ${match[1]} is not one of this integrator's`, "invalid_scope");
           }
           return {
+            secret,
             kind: "integrator",
             subjectId: client.integratorId,
             integratorId: client.integratorId,
@@ -70,11 +77,14 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
         throw badRequest("scope must be integrator.admin, lockHolder.admin:<lockHolderId> or bridge", "invalid_scope");
       });
       const accessToken = newSecret(ctx.random, "lkat_");
-      const ttl = ctx.settings.accessTokenTtlSeconds;
+      // A token issued for an old secret in its overlap ends with the overlap (review 12.7, secret-rotation.ts).
+      const { secret, ...record } = grant;
+      const expiresAt = Math.min(now + ctx.settings.accessTokenTtlSeconds * 1000, secret.expiresAt ?? Infinity);
       await commit(ctx, (tx) =>
-        tx.tokens.insert({ ...grant, tokenHash: hashSecret(accessToken), expiresAt: now + ttl * 1000 }),
+        tx.tokens.insert({ ...record, tokenHash: hashSecret(accessToken), expiresAt, issuedUnder: secret.hash }),
       );
-      return { access_token: accessToken, token_type: "bearer" as const, expires_in: ttl, scope: grant.scope };
+      const expiresIn = Math.ceil((expiresAt - now) / 1000);
+      return { access_token: accessToken, token_type: "bearer" as const, expires_in: expiresIn, scope: grant.scope };
     },
   );
 }

@@ -1,4 +1,5 @@
 import { Type } from "@sinclair/typebox";
+import { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "../domain/secret-rotation.js";
 import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 
 export const TokenRequest = Obj(
@@ -99,6 +100,39 @@ export const CreatedBridge = Type.Object({
 });
 
 export const BridgeList = Type.Object({ bridges: Type.Array(Bridge), startAfterId: PageCursor });
+
+/** Secret rotation (review 12.7; cloud/README.md "Rotating secrets"). */
+export const RotateSecret = Obj(
+  {
+    overlapSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_OVERLAP_SECONDS,
+        default: DEFAULT_OVERLAP_SECONDS,
+        description:
+          "how long the old secret keeps working (default a day, at most 7 days); 0 revokes it, and its tokens, now",
+      }),
+    ),
+  },
+  { examples: [{ overlapSeconds: 86_400 }, { overlapSeconds: 0 }] },
+);
+
+const expiresOldAt = Type.String({
+  format: "date-time",
+  description: "ISO 8601, UTC: when the old secret stops working (now, if the overlap was 0)",
+});
+
+export const RotatedBridgeSecret = Type.Object({
+  bridgeId: Type.String(),
+  secret: Type.String({ description: "shown once: put it in the bridge's config file before expiresOldAt" }),
+  expiresOldAt,
+});
+
+export const RotatedClientSecret = Type.Object({
+  clientId: Type.String(),
+  secret: Type.String({ description: "shown once: the client_secret for POST /auth/v1/token from now on" }),
+  expiresOldAt,
+});
 
 export const IssuerKey = Type.Object({
   kid: Type.String({ description: "hex" }),

@@ -9,10 +9,20 @@ export interface IntegratorRecord {
   createdAt: number;
 }
 
-export interface ClientRecord {
+/**
+ * A client or bridge secret, stored only as hashes: the current one, and the one before it while its overlap after a
+ * rotation lasts (review 12.7, cloud/README.md "Rotating secrets").
+ */
+export interface SecretHashes {
+  secretHash: string;
+  previousSecretHash: string | null;
+  /** When the previous secret stops working; null when there is none. */
+  previousSecretExpiresAt: number | null;
+}
+
+export interface ClientRecord extends SecretHashes {
   clientId: string;
   integratorId: string;
-  secretHash: string;
   createdAt: number;
 }
 
@@ -28,6 +38,8 @@ export interface AccessTokenRecord {
   lockHolderId: string | null;
   scope: string;
   expiresAt: number;
+  /** The hash of the client or bridge secret the token was issued for (null for app tokens): revoking it ends them. */
+  issuedUnder: string | null;
 }
 
 export interface LockHolderRecord {
@@ -53,11 +65,10 @@ export interface IssuerKeyRecord {
   retiredAt: number | null;
 }
 
-export interface BridgeRecord {
+export interface BridgeRecord extends SecretHashes {
   id: string;
   lockHolderId: string;
   name: string | null;
-  secretHash: string;
   createdAt: number;
   lastSeenAt: number | null;
   version: string | null;

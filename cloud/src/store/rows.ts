@@ -41,6 +41,8 @@ export const clientRow = (r: Row): ClientRecord => ({
   clientId: r.client_id,
   integratorId: r.integrator_id,
   secretHash: r.secret_hash,
+  previousSecretHash: r.previous_secret_hash ?? null,
+  previousSecretExpiresAt: r.previous_secret_expires_at ?? null,
   createdAt: r.created_at,
 });
 
@@ -52,6 +54,7 @@ export const accessTokenRow = (r: Row): AccessTokenRecord => ({
   lockHolderId: r.lock_holder_id,
   scope: r.scope,
   expiresAt: r.expires_at,
+  issuedUnder: r.issued_under ?? null,
 });
 
 export const lockHolderRow = (r: Row): LockHolderRecord => ({
@@ -80,6 +83,8 @@ export const bridgeRow = (r: Row): BridgeRecord => ({
   lockHolderId: r.lock_holder_id,
   name: r.name,
   secretHash: r.secret_hash,
+  previousSecretHash: r.previous_secret_hash ?? null,
+  previousSecretExpiresAt: r.previous_secret_expires_at ?? null,
   createdAt: r.created_at,
   lastSeenAt: r.last_seen_at,
   version: r.version,

@@ -20,6 +20,7 @@ import type {
   LockRecord,
   Page,
   PageRequest,
+  SecretHashes,
   TelemetryRecord,
   VendorConnectionRecord,
   VerificationRecord,
@@ -90,6 +91,8 @@ export interface IntegratorRepo {
   insert(integrator: IntegratorRecord, client: ClientRecord): Promise<void>;
   get(id: string): Promise<IntegratorRecord | undefined>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Replaces the client's secret hashes (a rotation, or the previous secret revoked). */
+  setClientSecrets(clientId: string, secrets: SecretHashes): Promise<void>;
 }
 
 export interface AccessTokenRepo {
@@ -97,6 +100,8 @@ export interface AccessTokenRepo {
   get(tokenHash: string): Promise<AccessTokenRecord | undefined>;
   deleteExpired(now: number): Promise<number>;
   deleteForSubject(kind: AccessTokenRecord["kind"], subjectId: string): Promise<void>;
+  /** Ends every token issued for the secret with this hash (it was revoked); answers how many. */
+  deleteIssuedUnder(secretHash: string): Promise<number>;
 }
 
 export interface LockHolderRepo {
@@ -124,6 +129,8 @@ export interface BridgeRepo {
   get(id: string): Promise<BridgeRecord | undefined>;
   list(lockHolderId: string, page: PageRequest): Promise<Page<BridgeRecord>>;
   heartbeat(id: string, at: number, version: string, locksOnline: number | null): Promise<void>;
+  /** Replaces the bridge's secret hashes (a rotation, or the previous secret revoked). */
+  setSecrets(id: string, secrets: SecretHashes): Promise<void>;
 }
 
 export interface VendorConnectionRepo {

@@ -38,7 +38,14 @@ const NOW = 1_800_000_000_000;
 async function seedLockHolder(tx: Tx, suffix = "a"): Promise<{ lockHolderId: string; webhookId: string }> {
   await tx.integrators.insert(
     { id: `int_${suffix}`, name: "A", createdAt: NOW },
-    { clientId: `cl_${suffix}`, integratorId: `int_${suffix}`, secretHash: "h", createdAt: NOW },
+    {
+      clientId: `cl_${suffix}`,
+      integratorId: `int_${suffix}`,
+      secretHash: "h",
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
+      createdAt: NOW,
+    },
   );
   await tx.lockHolders.insert({
     id: `lh_${suffix}`,

@@ -136,6 +136,8 @@ export function send(port: number, method: string, path: string, options: SendOp
 /** What the example bodies and path parameters refer to: real objects of one tenant. */
 export interface TenantIds {
   integratorId: string;
+  /** The integrator's OAuth2 client. */
+  clientId: string;
   lockHolderId: string;
   bridgeId: string;
   vendorConnectionId: string;
@@ -154,6 +156,7 @@ export interface TenantIds {
 export function pathValues(op: Operation, ids: TenantIds): Record<string, string> {
   return {
     integratorId: ids.integratorId,
+    clientId: ids.clientId,
     lockHolderId: ids.lockHolderId,
     bridgeId: ids.bridgeId,
     vendorConnectionId: ids.vendorConnectionId,
@@ -178,6 +181,9 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
     "POST /integrators/v1/lock-holders": { name: `Probe holder ${seq}`, countryIso: "NO" },
     "PATCH /integrators/v1/lock-holders/{lockHolderId}": { countryIso: "NO" },
     "POST /integrators/v1/lock-holders/{lockHolderId}/bridges": { name: `probe gateway ${seq}` },
+    // An overlap, so the rightful caller's rotation leaves its tokens working until the old secret is revoked.
+    "POST /integrators/v1/lock-holders/{lockHolderId}/bridges/{bridgeId}/secret/rotate": { overlapSeconds: 3600 },
+    "POST /integrators/v1/integrator/{integratorId}/clients/{clientId}/secret/rotate": { overlapSeconds: 3600 },
     "POST /integrators/v1/lock-holders/{lockHolderId}/vendor-connections": { vendor: "virtual", locksToCreate: 1 },
     "PUT /integrators/v1/lock-holders/{lockHolderId}/vendor-connections/{vendorConnectionId}/update-password": {
       password: `probe-password-${seq}-0123456789`,

@@ -142,6 +142,7 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
           lockHolderId: null,
           scope: `app:${verification.phoneNumber}`,
           expiresAt: now + ttl * 1000,
+          issuedUnder: null,
         });
       });
       return { deviceId, accessToken, tokenType: "bearer" as const, expiresIn: ttl, userId: verification.phoneNumber };

@@ -8,6 +8,7 @@ import type {
   LockHolderRecord,
   Page,
   PageRequest,
+  SecretHashes,
   VerificationRecord,
 } from "../records.js";
 import {
@@ -43,8 +44,9 @@ export class PgIntegrators implements IntegratorRepo {
       i.createdAt,
     ]);
     await this.sql.run(
-      "INSERT INTO clients (client_id, integrator_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
-      [c.clientId, c.integratorId, c.secretHash, c.createdAt],
+      `INSERT INTO clients (client_id, integrator_id, secret_hash, previous_secret_hash, previous_secret_expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+      [c.clientId, c.integratorId, c.secretHash, c.previousSecretHash, c.previousSecretExpiresAt, c.createdAt],
     );
   }
   async get(id: string): Promise<IntegratorRecord | undefined> {
@@ -55,15 +57,21 @@ export class PgIntegrators implements IntegratorRepo {
     const r = await this.sql.one("SELECT * FROM clients WHERE client_id = $1", [clientId]);
     return r && clientRow(r);
   }
+  async setClientSecrets(clientId: string, s: SecretHashes): Promise<void> {
+    await this.sql.run(
+      "UPDATE clients SET secret_hash = $1, previous_secret_hash = $2, previous_secret_expires_at = $3 WHERE client_id = $4",
+      [s.secretHash, s.previousSecretHash, s.previousSecretExpiresAt, clientId],
+    );
+  }
 }
 
 export class PgAccessTokens implements AccessTokenRepo {
   constructor(private readonly sql: Sql) {}
   async insert(t: AccessTokenRecord): Promise<void> {
     await this.sql.run(
-      `INSERT INTO access_tokens (token_hash, kind, subject_id, integrator_id, lock_holder_id, scope, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [t.tokenHash, t.kind, t.subjectId, t.integratorId, t.lockHolderId, t.scope, t.expiresAt],
+      `INSERT INTO access_tokens (token_hash, kind, subject_id, integrator_id, lock_holder_id, scope, expires_at, issued_under)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [t.tokenHash, t.kind, t.subjectId, t.integratorId, t.lockHolderId, t.scope, t.expiresAt, t.issuedUnder],
     );
   }
   async get(tokenHash: string): Promise<AccessTokenRecord | undefined> {
@@ -75,6 +83,9 @@ export class PgAccessTokens implements AccessTokenRepo {
   }
   async deleteForSubject(kind: AccessTokenRecord["kind"], subjectId: string): Promise<void> {
     await this.sql.run("DELETE FROM access_tokens WHERE kind = $1 AND subject_id = $2", [kind, subjectId]);
+  }
+  async deleteIssuedUnder(secretHash: string): Promise<number> {
+    return this.sql.run("DELETE FROM access_tokens WHERE issued_under = $1", [secretHash]);
   }
 }
 
@@ -161,9 +172,21 @@ export class PgBridges implements BridgeRepo {
   constructor(private readonly sql: Sql) {}
   async insert(b: BridgeRecord): Promise<void> {
     await this.sql.run(
-      `INSERT INTO bridges (id, lock_holder_id, name, secret_hash, created_at, last_seen_at, version, locks_online)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [b.id, b.lockHolderId, b.name, b.secretHash, b.createdAt, b.lastSeenAt, b.version, b.locksOnline],
+      `INSERT INTO bridges (id, lock_holder_id, name, secret_hash, previous_secret_hash, previous_secret_expires_at,
+           created_at, last_seen_at, version, locks_online)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        b.id,
+        b.lockHolderId,
+        b.name,
+        b.secretHash,
+        b.previousSecretHash,
+        b.previousSecretExpiresAt,
+        b.createdAt,
+        b.lastSeenAt,
+        b.version,
+        b.locksOnline,
+      ],
     );
   }
   async get(id: string): Promise<BridgeRecord | undefined> {
@@ -184,6 +207,12 @@ export class PgBridges implements BridgeRepo {
       locksOnline,
       id,
     ]);
+  }
+  async setSecrets(id: string, s: SecretHashes): Promise<void> {
+    await this.sql.run(
+      "UPDATE bridges SET secret_hash = $1, previous_secret_hash = $2, previous_secret_expires_at = $3 WHERE id = $4",
+      [s.secretHash, s.previousSecretHash, s.previousSecretExpiresAt, id],
+    );
   }
 }
 

@@ -103,9 +103,18 @@ const V2 = `
   CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
 `;
 
+const V3 = `
+  ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE clients ADD COLUMN previous_secret_expires_at BIGINT;
+  ALTER TABLE bridges ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE bridges ADD COLUMN previous_secret_expires_at BIGINT;
+  ALTER TABLE access_tokens ADD COLUMN issued_under TEXT;
+  CREATE INDEX access_tokens_issued_under ON access_tokens(issued_under);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

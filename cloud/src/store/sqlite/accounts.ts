@@ -9,6 +9,7 @@ import type {
   LockHolderRecord,
   Page,
   PageRequest,
+  SecretHashes,
   VerificationRecord,
 } from "../records.js";
 import {
@@ -40,12 +41,11 @@ export class SqliteIntegrators implements IntegratorRepo {
   constructor(private readonly db: Database.Database) {}
   async insert(i: IntegratorRecord, c: ClientRecord): Promise<void> {
     prep(this.db, "INSERT INTO integrators (id, name, created_at) VALUES (?, ?, ?)").run(i.id, i.name, i.createdAt);
-    prep(this.db, "INSERT INTO clients (client_id, integrator_id, secret_hash, created_at) VALUES (?, ?, ?, ?)").run(
-      c.clientId,
-      c.integratorId,
-      c.secretHash,
-      c.createdAt,
-    );
+    prep(
+      this.db,
+      `INSERT INTO clients (client_id, integrator_id, secret_hash, previous_secret_hash, previous_secret_expires_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(c.clientId, c.integratorId, c.secretHash, c.previousSecretHash, c.previousSecretExpiresAt, c.createdAt);
   }
   async get(id: string): Promise<IntegratorRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM integrators WHERE id = ?").get(id);
@@ -55,6 +55,12 @@ export class SqliteIntegrators implements IntegratorRepo {
     const r: Row = prep(this.db, "SELECT * FROM clients WHERE client_id = ?").get(clientId);
     return r && clientRow(r);
   }
+  async setClientSecrets(clientId: string, s: SecretHashes): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE clients SET secret_hash = ?, previous_secret_hash = ?, previous_secret_expires_at = ? WHERE client_id = ?",
+    ).run(s.secretHash, s.previousSecretHash, s.previousSecretExpiresAt, clientId);
+  }
 }
 
 export class SqliteAccessTokens implements AccessTokenRepo {
@@ -62,9 +68,9 @@ export class SqliteAccessTokens implements AccessTokenRepo {
   async insert(t: AccessTokenRecord): Promise<void> {
     prep(
       this.db,
-      `INSERT INTO access_tokens (token_hash, kind, subject_id, integrator_id, lock_holder_id, scope, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(t.tokenHash, t.kind, t.subjectId, t.integratorId, t.lockHolderId, t.scope, t.expiresAt);
+      `INSERT INTO access_tokens (token_hash, kind, subject_id, integrator_id, lock_holder_id, scope, expires_at, issued_under)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.tokenHash, t.kind, t.subjectId, t.integratorId, t.lockHolderId, t.scope, t.expiresAt, t.issuedUnder);
   }
   async get(tokenHash: string): Promise<AccessTokenRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM access_tokens WHERE token_hash = ?").get(tokenHash);
@@ -75,6 +81,9 @@ export class SqliteAccessTokens implements AccessTokenRepo {
   }
   async deleteForSubject(kind: AccessTokenRecord["kind"], subjectId: string): Promise<void> {
     prep(this.db, "DELETE FROM access_tokens WHERE kind = ? AND subject_id = ?").run(kind, subjectId);
+  }
+  async deleteIssuedUnder(secretHash: string): Promise<number> {
+    return prep(this.db, "DELETE FROM access_tokens WHERE issued_under = ?").run(secretHash).changes;
   }
 }
 
@@ -165,9 +174,21 @@ export class SqliteBridges implements BridgeRepo {
   async insert(b: BridgeRecord): Promise<void> {
     prep(
       this.db,
-      `INSERT INTO bridges (id, lock_holder_id, name, secret_hash, created_at, last_seen_at, version, locks_online)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(b.id, b.lockHolderId, b.name, b.secretHash, b.createdAt, b.lastSeenAt, b.version, b.locksOnline);
+      `INSERT INTO bridges (id, lock_holder_id, name, secret_hash, previous_secret_hash, previous_secret_expires_at,
+           created_at, last_seen_at, version, locks_online)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      b.id,
+      b.lockHolderId,
+      b.name,
+      b.secretHash,
+      b.previousSecretHash,
+      b.previousSecretExpiresAt,
+      b.createdAt,
+      b.lastSeenAt,
+      b.version,
+      b.locksOnline,
+    );
   }
   async get(id: string): Promise<BridgeRecord | undefined> {
     const r: Row = prep(this.db, "SELECT * FROM bridges WHERE id = ?").get(id);
@@ -188,6 +209,12 @@ export class SqliteBridges implements BridgeRepo {
       locksOnline,
       id,
     );
+  }
+  async setSecrets(id: string, s: SecretHashes): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE bridges SET secret_hash = ?, previous_secret_hash = ?, previous_secret_expires_at = ? WHERE id = ?",
+    ).run(s.secretHash, s.previousSecretHash, s.previousSecretExpiresAt, id);
   }
 }
 

@@ -98,6 +98,16 @@ export const MIGRATIONS: readonly string[] = [
     n INTEGER PRIMARY KEY AUTOINCREMENT, nonce TEXT NOT NULL UNIQUE, lock_id TEXT NOT NULL, issued_at INTEGER NOT NULL);
   CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
   `,
+  // 3: secret rotation (review 12.7): the secret before the current one, until its overlap ends, and which secret
+  // each access token was issued under, so revoking a secret ends its tokens too.
+  `
+  ALTER TABLE clients ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
+  ALTER TABLE bridges ADD COLUMN previous_secret_hash TEXT;
+  ALTER TABLE bridges ADD COLUMN previous_secret_expires_at INTEGER;
+  ALTER TABLE access_tokens ADD COLUMN issued_under TEXT;
+  CREATE INDEX access_tokens_issued_under ON access_tokens(issued_under);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {
