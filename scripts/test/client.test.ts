@@ -77,6 +77,33 @@ describe("IntegratorClient", () => {
     expect(client.accessToken).not.toBe(before);
   });
 
+  it("rotates bridge and client secrets, and keeps working on the new client secret (review 12.7)", async () => {
+    const own = await cloud.bootstrap("Rotating client");
+    const client = await IntegratorClient.login(cloud.url, own);
+    const lh = await client.createLockHolder({ name: "Rotation street 1", countryIso: "NO" });
+    const bridge = await client.registerBridge(lh.id, "gw");
+    const rotated = await client.rotateBridgeSecret(lh.id, bridge.bridgeId, { overlapSeconds: 60 });
+    expect(rotated).toEqual({
+      bridgeId: bridge.bridgeId,
+      secret: expect.stringMatching(/^lkbs_/),
+      expiresOldAt: new Date(clock.now() + 60_000).toISOString(),
+    });
+    const bridgeLogin = (clientSecret: string) =>
+      requestAccessToken(cloud.url, { clientId: bridge.bridgeId, clientSecret, scope: "bridge" });
+    await expect(bridgeLogin(bridge.secret)).resolves.toMatchObject({ scope: "bridge", expires_in: 60 });
+    await client.revokePreviousBridgeSecret(lh.id, bridge.bridgeId);
+    await expect(bridgeLogin(bridge.secret)).rejects.toMatchObject({ status: 401, code: "invalid_client" });
+    await expect(bridgeLogin(rotated.secret)).resolves.toMatchObject({ scope: "bridge" });
+
+    // Overlap 0 ends the client's own token; it logs in again with the secret it was just given.
+    const fresh = await client.rotateClientSecret(own.integratorId, { overlapSeconds: 0 });
+    expect(fresh).toMatchObject({ clientId: own.clientId, expiresOldAt: new Date(clock.now()).toISOString() });
+    expect((await client.listBridges(lh.id)).map((b) => b.id)).toEqual([bridge.bridgeId]);
+    await expect(requestAccessToken(cloud.url, own)).rejects.toMatchObject({ status: 401 });
+    await client.revokePreviousClientSecret(own.integratorId);
+    expect(await client.getLockHolder(lh.id)).toMatchObject({ id: lh.id });
+  });
+
   it("pollUntil returns the first truthy answer, and names what it waited for at the deadline", async () => {
     let n = 0;
     expect(await pollUntil("n to reach 3", () => ++n >= 3 && n, { intervalMs: 1 })).toBe(3);

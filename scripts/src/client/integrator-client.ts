@@ -15,6 +15,9 @@ import type {
   LockHolderInput,
   LockPatch,
   Page,
+  RotatedBridgeSecret,
+  RotatedClientSecret,
+  RotateSecretOptions,
   TokenAnswer,
   VendorConnection,
   VendorConnectionInput,
@@ -62,7 +65,7 @@ export class IntegratorClient {
 
   private constructor(
     readonly apiUrl: string,
-    private readonly credentials: ClientCredentials,
+    private credentials: ClientCredentials,
     options: ClientOptions,
   ) {
     this.fetchImpl = options.fetch ?? fetch;
@@ -136,6 +139,25 @@ export class IntegratorClient {
     return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}`, patch);
   }
 
+  /**
+   * Rotates this client's own secret (needs integrator.admin). The client logs in with the new secret from now on;
+   * store `secret` wherever the credentials live before `expiresOldAt`.
+   */
+  async rotateClientSecret(integratorId: string, options: RotateSecretOptions = {}): Promise<RotatedClientSecret> {
+    const path = `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/rotate`;
+    const answer = await this.ok<RotatedClientSecret>("POST", path, options);
+    this.credentials = { ...this.credentials, clientSecret: answer.secret };
+    return answer;
+  }
+
+  /** Revokes this client's old secret now, and every token issued for it (idempotent). */
+  async revokePreviousClientSecret(integratorId: string): Promise<void> {
+    await this.ok(
+      "DELETE",
+      `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/previous`,
+    );
+  }
+
   listIssuerKeys(lockHolderId: string): Promise<IssuerKey[]> {
     return this.ok<{ issuerKeys: IssuerKey[] }>("GET", `/lock-holders/${enc(lockHolderId)}/issuer-keys`).then(
       (a) => a.issuerKeys,
@@ -146,6 +168,20 @@ export class IntegratorClient {
 
   registerBridge(lockHolderId: string, name?: string): Promise<CreatedBridge> {
     return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges`, name === undefined ? {} : { name });
+  }
+
+  /** A new secret for the bridge (shown once); its old one works until `expiresOldAt` (docs/bridge-api.md). */
+  rotateBridgeSecret(
+    lockHolderId: string,
+    bridgeId: string,
+    options: RotateSecretOptions = {},
+  ): Promise<RotatedBridgeSecret> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/rotate`, options);
+  }
+
+  /** Revokes the bridge's old secret now, and every token issued for it (idempotent). */
+  async revokePreviousBridgeSecret(lockHolderId: string, bridgeId: string): Promise<void> {
+    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/previous`);
   }
 
   listBridges(lockHolderId: string): Promise<Bridge[]> {

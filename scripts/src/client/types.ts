@@ -49,6 +49,24 @@ export interface CreatedBridge {
   bridge: Bridge;
 }
 
+/** A rotated secret (shown once); the old one works until `expiresOldAt` (ISO 8601). */
+export interface RotatedBridgeSecret {
+  bridgeId: string;
+  secret: string;
+  expiresOldAt: string;
+}
+
+export interface RotatedClientSecret {
+  clientId: string;
+  secret: string;
+  expiresOldAt: string;
+}
+
+/** How long the old secret keeps working: default a day, at most 7 days, 0 revokes it (and its tokens) now. */
+export interface RotateSecretOptions {
+  overlapSeconds?: number;
+}
+
 export type VendorConnectionState = "connecting" | "refreshing" | "connected" | "error" | "disconnected";
 
 export interface VendorConnection {
