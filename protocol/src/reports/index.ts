@@ -1,1 +1,3 @@
 export * from "./key.js";
+export * from "./mac0.js";
+export * from "./report.js";
