@@ -12,7 +12,7 @@ export interface ReportBatchItem {
   bytes: Uint8Array;
 }
 
-/** What a cloud keeps per lock between batches (docs/reports.md "What the cloud stores"). */
+/** What a cloud keeps per lock between batches (docs/reports.md "What a cloud stores per lock"). */
 export interface LockReportState {
   /** The highest report counter accepted from the lock. */
   highestCounter: number;
