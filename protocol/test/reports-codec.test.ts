@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   CborTag,
   decodeMac0,
+  decodeSign1,
   deriveReportKey,
   encodeCbor,
   encodeEvent,
@@ -21,9 +22,10 @@ import {
   signSign1,
   type Telemetry,
   toHex,
+  verifyKeyToken,
   x25519KeyPairFromSeed,
 } from "../src/index.js";
-import { issuer, seed, token } from "./helpers.js";
+import { issuer, NOW, seed, token, trust } from "./helpers.js";
 
 const cloud = x25519KeyPairFromSeed(seed("cloud report key"));
 const lockA = x25519KeyPairFromSeed(seed("lock A x25519"));
@@ -234,6 +236,16 @@ describe("type confusion", () => {
     }
   });
 
+  it("a report is not a key token, nor any COSE_Sign1, at a lock", () => {
+    const report = sealEvent(1);
+    expect(verifyKeyToken(report, { trust, lockId: "lock-a", now: NOW })).toMatchObject({
+      ok: false,
+      code: "malformed",
+    });
+    expect(() => decodeSign1(report)).toThrow(expect.objectContaining({ code: "malformed" }));
+    expect(() => decodeSign1(report, { allowUntagged: true })).toThrow(expect.objectContaining({ code: "malformed" }));
+  });
+
   it("the unsealed event, telemetry and the legacy sync are not reports", () => {
     for (const bytes of [
       encodeEvent(event()),
@@ -318,6 +330,25 @@ describe("tampering", () => {
           expect(toHex(encodeEvent(verdict.report.event))).toBe(toHex(encodeEvent(clean)));
         }
       }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("telemetry property", () => {
+  it("property: every telemetry reading round-trips with its counter", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 100_000 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        (level, mv, v, ctr) => {
+          const t = telemetry({ level, mv, ...(v === undefined ? {} : { v }) });
+          const verdict = open(sealReport({ kind: "telemetry", telemetry: t, key: keyA, cloudKeyId: kid, ctr }));
+          expect(verdict).toMatchObject({ ok: true, report: { kind: "telemetry", ctr, telemetry: t } });
+        },
+      ),
       { numRuns: 200 },
     );
   });
