@@ -17,7 +17,13 @@ export type TokenErrorCode =
 /** Codes for lock messages and BLE frames that are not key tokens. */
 export type MessageErrorCode = "malformed" | "invalid_message" | "too_large" | "unknown_type";
 
-export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode;
+/**
+ * Codes for report keys (docs/reports.md): `weak_key` is an X25519 key or peer that cannot give a secret (wrong length,
+ * or a low-order point whose shared secret is all zeros).
+ */
+export type ReportKeyErrorCode = "weak_key";
+
+export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode | ReportKeyErrorCode;
 
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;

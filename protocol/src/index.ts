@@ -18,6 +18,7 @@ export * from "./messages/gateway-auth.js";
 export * from "./messages/status.js";
 export * from "./messages/sync.js";
 export * from "./messages/telemetry.js";
+export * from "./reports/index.js";
 export * from "./token/claims.js";
 export * from "./token/nonce.js";
 export * from "./token/peek.js";

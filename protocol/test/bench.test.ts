@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { benchReports } from "../src/bench/reports.js";
 import { benchVerify } from "../src/bench/verify.js";
 
 // A smoke run with tiny sizes, so the benchmark cannot rot; its figures are not judged here.
@@ -8,5 +9,15 @@ describe("verification benchmark (smoke)", () => {
     expect(r.tokenPerSecond).toBeGreaterThan(0);
     expect(r.rawPerSecond).toBeGreaterThan(0);
     expect(r.ratio).toBeGreaterThan(0);
+  });
+});
+
+describe("report verification benchmark (smoke)", () => {
+  it("runs and reports reports/s beside raw Ed25519 verify/s", () => {
+    const r = benchReports({ rounds: 1, roundMs: 5 });
+    expect(r.reportPerSecond).toBeGreaterThan(0);
+    expect(r.rawEd25519PerSecond).toBeGreaterThan(0);
+    expect(r.usPerReport).toBeCloseTo(1e6 / r.reportPerSecond);
+    expect(r.reportBytes).toBeGreaterThan(0);
   });
 });

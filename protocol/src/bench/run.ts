@@ -1,9 +1,14 @@
+import { benchReports } from "./reports.js";
 import { benchVerify } from "./verify.js";
 
-/** `npm run bench -w protocol`: token verification beside raw Ed25519 verify, same run, both backends. */
-const quick = process.argv.includes("--quick");
+/**
+ * `npm run bench -w protocol`: token verification beside raw Ed25519 verify, same run, both backends; then report
+ * verification beside raw Ed25519 verify. `--quick` (or `--smoke`) runs tiny rounds so the script cannot rot.
+ */
+const quick = process.argv.includes("--quick") || process.argv.includes("--smoke");
+const small = quick ? { rounds: 1, roundMs: 20 } : {};
 for (const backend of ["node", "noble"] as const) {
-  const r = benchVerify(backend, quick ? { rounds: 1, roundMs: 20 } : {});
+  const r = benchVerify(backend, small);
   console.log(
     `${backend.padEnd(5)} token verify ${r.tokenPerSecond.toFixed(0).padStart(7)}/s   raw Ed25519 verify ${r.rawPerSecond
       .toFixed(0)
@@ -12,3 +17,11 @@ for (const backend of ["node", "noble"] as const) {
       )}/s   ratio ${r.ratio.toFixed(3)} (target >= 0.9, ${r.ratio >= 0.9 ? "met" : "MISSED"}; ${r.tokenBytes}-byte token, median of ${r.rounds} rounds)`,
   );
 }
+const rep = benchReports(small);
+console.log(
+  `node  report verify ${rep.reportPerSecond.toFixed(0).padStart(7)}/s (${rep.usPerReport.toFixed(1)} µs)   raw Ed25519 verify ${rep.rawEd25519PerSecond
+    .toFixed(0)
+    .padStart(
+      7,
+    )}/s (${rep.usPerEd25519.toFixed(1)} µs)   ${rep.speedup.toFixed(1)}x (MAC check + decode + counter; ${rep.reportBytes}-byte event report, median of ${rep.rounds} rounds)`,
+);

@@ -5,6 +5,7 @@ import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../
 import { signKeyToken } from "../token/sign.js";
 import { TrustStore } from "../token/trust.js";
 import { verifyKeyToken } from "../token/verify.js";
+import { median, opsPerSecond } from "./measure.js";
 
 /**
  * Token verification throughput beside the raw Ed25519 verify of the same backend over the same signed bytes,
@@ -18,25 +19,6 @@ export interface VerifyBenchResult {
   rounds: number;
   tokenBytes: number;
 }
-
-function opsPerSecond(fn: () => void, minMs: number): number {
-  let n = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(Math.round(minMs * 1_000_000));
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 50; i++) fn();
-    n += 50;
-    now = process.hrtime.bigint();
-  }
-  return n / (Number(now - start) / 1e9);
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export function benchVerify(
   backendName: Ed25519BackendName,
