@@ -17,7 +17,33 @@ export type TokenErrorCode =
 /** Codes for lock messages and BLE frames that are not key tokens. */
 export type MessageErrorCode = "malformed" | "invalid_message" | "too_large" | "unknown_type";
 
-export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode;
+/**
+ * Codes for the signed documents of end-to-end trust (docs/trust.md): setup codes, lock state, hand-over, time answers,
+ * remote commands. `malformed`, `unsupported_alg`, `bad_signature`, `wrong_lock` and `too_large` keep the meaning they
+ * have for key tokens and messages.
+ */
+export type TrustErrorCode =
+  | "malformed"
+  | "too_large"
+  | "too_deep"
+  | "unsupported_alg"
+  | "wrong_type"
+  | "wrong_authority"
+  | "bad_signature"
+  | "bad_pin"
+  | "bad_handover"
+  | "invalid_claims"
+  | "wrong_lock"
+  | "stale_version"
+  | "bad_nonce"
+  | "nonce_expired"
+  | "rtt_exceeded"
+  | "time_behind_state"
+  | "stale_counter"
+  | "bad_setup_code"
+  | "bad_checksum";
+
+export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode | TrustErrorCode;
 
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;
