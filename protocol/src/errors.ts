@@ -22,26 +22,28 @@ export type MessageErrorCode = "malformed" | "invalid_message" | "too_large" | "
  * remote commands. `malformed`, `unsupported_alg`, `bad_signature`, `wrong_lock` and `too_large` keep the meaning they
  * have for key tokens and messages.
  */
-export type TrustErrorCode =
-  | "malformed"
-  | "too_large"
-  | "too_deep"
-  | "unsupported_alg"
-  | "wrong_type"
-  | "wrong_authority"
-  | "bad_signature"
-  | "bad_pin"
-  | "bad_handover"
-  | "invalid_claims"
-  | "wrong_lock"
-  | "stale_version"
-  | "bad_nonce"
-  | "nonce_expired"
-  | "rtt_exceeded"
-  | "time_behind_state"
-  | "stale_counter"
-  | "bad_setup_code"
-  | "bad_checksum";
+export const TRUST_ERROR_CODES = [
+  "malformed",
+  "too_large",
+  "too_deep",
+  "unsupported_alg",
+  "wrong_type",
+  "wrong_authority",
+  "bad_signature",
+  "bad_pin",
+  "bad_handover",
+  "invalid_claims",
+  "wrong_lock",
+  "stale_version",
+  "bad_nonce",
+  "nonce_expired",
+  "rtt_exceeded",
+  "time_behind_state",
+  "stale_counter",
+  "bad_setup_code",
+  "bad_checksum",
+] as const;
+export type TrustErrorCode = (typeof TRUST_ERROR_CODES)[number];
 
 export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode | TrustErrorCode;
 
