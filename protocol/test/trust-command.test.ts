@@ -98,6 +98,13 @@ describe("remote command", () => {
     expect(lock.receive(command(nonce))).toBe("ok");
   });
 
+  it("oversize is too_large and deep nesting too_deep, before any signature check", () => {
+    const lock = lockSide();
+    expect(lock.receive(new Uint8Array(513))).toBe("too_large");
+    expect(lock.receive(Uint8Array.from([0xd2, ...new Array(20).fill(0x81), 0x00]))).toBe("too_deep");
+    expect(lock.receive(Uint8Array.from([0xd2, 0x84, 0x40, 0xa0, 0x40]))).toBe("malformed");
+  });
+
   it("signing refuses a command out of shape", () => {
     const nonce = seed("n").subarray(0, 16);
     expect(() => command(nonce, { counter: 0 })).toThrow(TypeError);

@@ -364,6 +364,22 @@ describe("hand-over", () => {
     });
   });
 
+  it("type confusion and size: a state, a time answer or a command is never a hand-over; oversize is too_large", () => {
+    const nonce = new Uint8Array(16);
+    const others = [
+      signedState(),
+      signTimeAnswer({ lock: LOCK, nonce, time: IAT * 1000 }, authority.secretKey),
+      signRemoteCommand({ lock: LOCK, nonce, counter: 1, action: "unlock" }, authority.secretKey),
+      token(),
+    ];
+    for (const doc of others) {
+      expect(verifyHandOver(doc, { authority: authority.publicKey })).toMatchObject({ ok: false, code: "wrong_type" });
+    }
+    expect(verifyHandOver(new Uint8Array(513), { authority: authority.publicKey })).toMatchObject({
+      code: "too_large",
+    });
+  });
+
   it("a lock pinned to the old authority takes a state by the new one carrying the hand-over, and pins the new key", () => {
     const verdict = verifyLockState(byNew(), pinned);
     expect(verdict).toMatchObject({ ok: true, pin: "handover" });
