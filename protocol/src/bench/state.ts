@@ -4,7 +4,7 @@ import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../
 import { MAX_STATE_BYTES } from "../trust/labels.js";
 import { type SignedLockState, signLockState } from "../trust/state.js";
 import { verifyLockState } from "../trust/state-verify.js";
-import { alternate, rawVerify } from "./measure.js";
+import { alternate, rawVerify } from "./alternate.js";
 
 /**
  * Signed lock state verification (docs/trust.md) at a lock beside the raw Ed25519 verify of the same backend over the
