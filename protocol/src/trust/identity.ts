@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { encodeCbor } from "../cbor/encode.js";
 import { isValidLockId } from "../messages/fields.js";
-import { AUTHORITY_KEY_BYTES, CLAIM_SECRET_BYTES, X25519_KEY_BYTES } from "./labels.js";
+import { AGREEMENT_KEY_BYTES, AUTHORITY_KEY_BYTES, CLAIM_SECRET_BYTES } from "./labels.js";
 
 /**
  * A lock's identity (docs/design.md section 7, docs/trust.md "Lock identity"): the id and 128-bit claim secret it has
@@ -31,7 +31,7 @@ export function fingerprint(keys: LockPublicKeys): Uint8Array {
   if (!(keys.identityKey instanceof Uint8Array) || keys.identityKey.length !== AUTHORITY_KEY_BYTES) {
     throw new TypeError("identity key must be a 32-byte Ed25519 public key");
   }
-  if (!(keys.agreementKey instanceof Uint8Array) || keys.agreementKey.length !== X25519_KEY_BYTES) {
+  if (!(keys.agreementKey instanceof Uint8Array) || keys.agreementKey.length !== AGREEMENT_KEY_BYTES) {
     throw new TypeError("agreement key must be a 32-byte X25519 public key");
   }
   const digest = createHash("sha256")

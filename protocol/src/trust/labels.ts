@@ -32,7 +32,7 @@ export const StateLabel = {
 } as const;
 export const IssuerLabel = { kid: 1, x: 2, notAfter: 3 } as const;
 export const RevokedLabel = { cti: 1, before: 2 } as const;
-export const ReportKeyLabel = { id: 1, x: 2 } as const;
+export const StateReportKeyLabel = { id: 1, x: 2 } as const;
 export const HandOverLabel = { newKey: 1, fromV: 2 } as const;
 export const TimeRequestLabel = { lock: 1, nonce: 2 } as const;
 export const TimeAnswerLabel = { lock: 1, nonce: 2, time: 3 } as const;
@@ -50,6 +50,6 @@ export const MAX_STATE_ISSUERS = 16;
 export const MAX_STATE_REVOCATIONS = 512;
 
 export const AUTHORITY_KEY_BYTES = 32;
-export const X25519_KEY_BYTES = 32;
+export const AGREEMENT_KEY_BYTES = 32;
 export const CLAIM_SECRET_BYTES = 16;
 export const PIN_TAG_BYTES = 32;

@@ -4,17 +4,17 @@ import { isValidLockId } from "../messages/fields.js";
 import { CTI_BYTES } from "../token/claims.js";
 import { type Claims, signDocument } from "./document.js";
 import {
+  AGREEMENT_KEY_BYTES,
   IssuerLabel,
   MAX_STATE_BYTES,
   MAX_STATE_ISSUERS,
   MAX_STATE_REVOCATIONS,
   PIN_TAG_BYTES,
-  ReportKeyLabel,
   RevokedLabel,
   StateLabel,
+  StateReportKeyLabel,
   TrustHeaderLabel,
   TrustTyp,
-  X25519_KEY_BYTES,
 } from "./labels.js";
 
 /**
@@ -36,7 +36,7 @@ export interface StateRevocation {
 }
 
 /** The cloud's X25519 key the lock MACs its reports to (docs/design.md section 7, "Reports from the lock"). */
-export interface ReportKey {
+export interface StateReportKey {
   id: Uint8Array;
   x: Uint8Array;
 }
@@ -57,7 +57,7 @@ export interface SignedLockState {
   tz?: string;
   /** Unix seconds: tokens issued before it are refused (when the revocations would not fit). */
   minIat?: number;
-  reportKey: ReportKey;
+  reportKey: StateReportKey;
 }
 
 export const MAX_KID_BYTES = 64;
@@ -96,7 +96,7 @@ function checkState(state: SignedLockState): void {
   );
   check(
     isBytes(state.reportKey.id, 1, MAX_REPORT_KEY_ID_BYTES) &&
-      isBytes(state.reportKey.x, X25519_KEY_BYTES, X25519_KEY_BYTES),
+      isBytes(state.reportKey.x, AGREEMENT_KEY_BYTES, AGREEMENT_KEY_BYTES),
     "reportKey must be {id: 1-32 bytes, x: 32 bytes}",
   );
 }
@@ -134,8 +134,8 @@ export function encodeStatePayload(state: SignedLockState): Map<number, unknown>
     [
       StateLabel.reportKey,
       new Map<number, unknown>([
-        [ReportKeyLabel.id, state.reportKey.id],
-        [ReportKeyLabel.x, state.reportKey.x],
+        [StateReportKeyLabel.id, state.reportKey.id],
+        [StateReportKeyLabel.x, state.reportKey.x],
       ]),
     ],
   ]);
@@ -198,7 +198,7 @@ export function readState(c: Claims): SignedLockState {
   const lock = c.get(StateLabel.lock);
   if (!isValidLockId(lock)) c.fail("lock", "a valid lock id");
   const rk = c.nested(c.get(StateLabel.reportKey), "reportKey");
-  const reportId = rk.bytes(ReportKeyLabel.id, "id", 1, MAX_REPORT_KEY_ID_BYTES);
+  const reportId = rk.bytes(StateReportKeyLabel.id, "id", 1, MAX_REPORT_KEY_ID_BYTES);
   const state: SignedLockState = {
     lock,
     v: c.uint(StateLabel.v, "v", 1),
@@ -206,7 +206,7 @@ export function readState(c: Claims): SignedLockState {
     issuers,
     revoked,
     ack: c.uint(StateLabel.ack, "ack"),
-    reportKey: { id: reportId, x: rk.bytes(ReportKeyLabel.x, "x", X25519_KEY_BYTES) },
+    reportKey: { id: reportId, x: rk.bytes(StateReportKeyLabel.x, "x", AGREEMENT_KEY_BYTES) },
   };
   if (c.has(StateLabel.maxStale)) state.maxStale = c.uint(StateLabel.maxStale, "maxStale");
   if (c.has(StateLabel.tz)) state.tz = c.text(StateLabel.tz, "tz", MAX_TZ_LENGTH);
