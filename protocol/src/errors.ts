@@ -23,7 +23,35 @@ export type MessageErrorCode = "malformed" | "invalid_message" | "too_large" | "
  */
 export type ReportKeyErrorCode = "weak_key";
 
-export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode | ReportKeyErrorCode;
+/**
+ * Codes for the signed documents of end-to-end trust (docs/trust.md): setup codes, lock state, hand-over, time answers,
+ * remote commands. `malformed`, `unsupported_alg`, `bad_signature`, `wrong_lock` and `too_large` keep the meaning they
+ * have for key tokens and messages.
+ */
+export const TRUST_ERROR_CODES = [
+  "malformed",
+  "too_large",
+  "too_deep",
+  "unsupported_alg",
+  "wrong_type",
+  "wrong_authority",
+  "bad_signature",
+  "bad_pin",
+  "bad_handover",
+  "invalid_claims",
+  "wrong_lock",
+  "stale_version",
+  "bad_nonce",
+  "nonce_expired",
+  "rtt_exceeded",
+  "time_behind_state",
+  "stale_counter",
+  "bad_setup_code",
+  "bad_checksum",
+] as const;
+export type TrustErrorCode = (typeof TRUST_ERROR_CODES)[number];
+
+export type ProtocolErrorCode = TokenErrorCode | MessageErrorCode | ReportKeyErrorCode | TrustErrorCode;
 
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;

@@ -113,6 +113,18 @@ describe("decodeStrict", () => {
     expect(malformed(`${"d8ff".repeat(20)}00`)).toMatch(/nesting/);
   });
 
+  it("reports too deep nesting with the code asked for (the trust documents' too_deep)", () => {
+    let err: unknown;
+    try {
+      decodeStrict(fromHex(`${"81".repeat(7)}00`), { maxDepth: 6, depthCode: "too_deep" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as ProtocolError).code).toBe("too_deep");
+    expect(decodeStrict(fromHex(`${"81".repeat(6)}00`), { maxDepth: 6, depthCode: "too_deep" })).toBeDefined();
+  });
+
   it("refuses invalid UTF-8, floats (unless allowed), and unknown simple values", () => {
     expect(malformed("62c328")).toMatch(/UTF-8/);
     expect(malformed("f93c00")).toMatch(/floating/);

@@ -213,6 +213,33 @@ describe("verifyKeyToken rejects, each with its code", () => {
     expect(code(token(), { revoked: new Set(["ffffffffffffffffffffffffffffffff"]) })).toBe("ok");
   });
 
+  it("revoked: a list with revokes(cti, iat) is asked with the token's iat instead of has()", () => {
+    const asked: [string, number][] = [];
+    const list = {
+      has: () => true,
+      revokes: (cti: string, iat: number) => {
+        asked.push([cti, iat]);
+        return iat < NOW - 30;
+      },
+    };
+    expect(code(token({ iat: NOW - 60 }), { revoked: list })).toBe("revoked");
+    expect(code(token({ iat: NOW - 30 }), { revoked: list })).toBe("ok");
+    expect(asked).toEqual([
+      ["00112233445566778899aabbccddeeff", NOW - 60],
+      ["00112233445566778899aabbccddeeff", NOW - 30],
+    ]);
+  });
+
+  it("a clock's uncertainty narrows the window on both sides (fail closed); unknown uncertainty opens nothing", () => {
+    const t = token({ nbf: NOW + 1000, exp: NOW + 5000 });
+    expect(code(t, { now: NOW + 1000, leeway: 0, uncertainty: 0 })).toBe("ok");
+    expect(code(t, { now: NOW + 1000, leeway: 0, uncertainty: 1 })).toBe("not_yet_valid");
+    expect(code(t, { now: NOW + 4000, leeway: 0, uncertainty: 999 })).toBe("ok");
+    expect(code(t, { now: NOW + 4000, leeway: 0, uncertainty: 1000 })).toBe("expired");
+    expect(code(t, { now: NOW + 3000, uncertainty: Number.POSITIVE_INFINITY })).not.toBe("ok");
+    expect(code(t, { now: NOW + 3000, uncertainty: Number.NaN })).not.toBe("ok");
+  });
+
   it("reports the first failure in the contract's order", () => {
     // wrong lock, expired and revoked all at once: wrong_lock comes first
     const t = token({ aud: "lock-9", exp: NOW - 1000, nbf: NOW - 2000 });
@@ -323,5 +350,16 @@ describe("unlock proof and request", () => {
     expect(nonces.size).toBe(4);
     expect(nonces.consume(new Uint8Array(16).fill(0), 10)).toBe("unknown");
     expect(nonces.consume(new Uint8Array(16).fill(9), 10)).toBe("ok");
+  });
+
+  it("take answers when a nonce was issued, and burns it like consume", () => {
+    const nonces = new NonceBook();
+    const nonce = new Uint8Array(16).fill(7);
+    nonces.issue(nonce, 1000);
+    expect(nonces.take(nonce, 1800)).toEqual({ state: "ok", issuedAtMs: 1000 });
+    expect(nonces.take(nonce, 1800)).toEqual({ state: "unknown" });
+    nonces.issue(nonce, 1000);
+    expect(nonces.take(nonce, 31_001)).toEqual({ state: "expired", issuedAtMs: 1000 });
+    expect(nonces.take(new Uint8Array(3), 0)).toEqual({ state: "unknown" });
   });
 });

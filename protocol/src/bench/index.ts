@@ -1,2 +1,3 @@
 export * from "./reports.js";
+export * from "./state.js";
 export * from "./verify.js";

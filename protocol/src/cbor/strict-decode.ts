@@ -1,4 +1,4 @@
-import { ProtocolError } from "../errors.js";
+import { ProtocolError, type ProtocolErrorCode } from "../errors.js";
 import { type CborKey, CborTag, type CborValue } from "./tag.js";
 
 /**
@@ -21,6 +21,11 @@ export interface StrictDecodeOptions {
   maxItems?: number;
   /** Floats are refused unless asked for: no latchkey message carries one, and integer fields must not arrive as floats. */
   allowFloats?: boolean;
+  /**
+   * The code nesting beyond `maxDepth` is reported with. `malformed` unless asked: the signed documents of
+   * docs/trust.md report it as `too_deep`, and existing message decoders keep their code.
+   */
+  depthCode?: ProtocolErrorCode;
 }
 
 export const DEFAULT_MAX_BYTES = 64 * 1024;
@@ -43,7 +48,12 @@ class Reader {
     readonly maxDepth: number,
     readonly maxItems: number,
     readonly allowFloats: boolean,
+    readonly depthCode: ProtocolErrorCode,
   ) {}
+
+  tooDeep(start: number): never {
+    throw new ProtocolError(this.depthCode, `nesting deeper than ${this.maxDepth} levels at byte ${start}`);
+  }
 
   /** Reads the argument of a head (RFC 8949 section 3) and checks it is in its shortest form. */
   argument(info: number, start: number): number | bigint {
@@ -127,7 +137,7 @@ class Reader {
       case 4: {
         const len = this.length(info, start);
         if (len > this.maxItems) fail("too many array items", start);
-        if (depth >= this.maxDepth) fail("nesting too deep", start);
+        if (depth >= this.maxDepth) this.tooDeep(start);
         const out: CborValue[] = new Array(len);
         for (let i = 0; i < len; i++) out[i] = this.item(depth + 1);
         return out;
@@ -135,7 +145,7 @@ class Reader {
       case 5: {
         const len = this.length(info, start);
         if (len > this.maxItems) fail("too many map entries", start);
-        if (depth >= this.maxDepth) fail("nesting too deep", start);
+        if (depth >= this.maxDepth) this.tooDeep(start);
         const out = new Map<CborKey, CborValue>();
         for (let i = 0; i < len; i++) {
           const keyStart = this.offset;
@@ -151,7 +161,7 @@ class Reader {
       case 6: {
         const tag = this.argument(info, start);
         if (typeof tag === "bigint") fail("tag number too large", start);
-        if (depth >= this.maxDepth) fail("nesting too deep", start);
+        if (depth >= this.maxDepth) this.tooDeep(start);
         return new CborTag(tag as number, this.item(depth + 1));
       }
       default:
@@ -235,6 +245,7 @@ export function decodeStrict(bytes: Uint8Array, options: StrictDecodeOptions = {
     options.maxDepth ?? DEFAULT_MAX_DEPTH,
     options.maxItems ?? DEFAULT_MAX_ITEMS,
     options.allowFloats ?? false,
+    options.depthCode ?? "malformed",
   );
   const value = reader.item(0);
   if (reader.offset !== bytes.length) fail("trailing bytes after the item", reader.offset);

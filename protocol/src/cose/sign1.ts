@@ -1,6 +1,6 @@
 import { concatBytes } from "../bytes.js";
 import { cborHead, encodeCbor } from "../cbor/encode.js";
-import { decodeStrict } from "../cbor/strict-decode.js";
+import { decodeStrict, type StrictDecodeOptions } from "../cbor/strict-decode.js";
 import { type CborKey, CborTag, type CborValue } from "../cbor/tag.js";
 import { defaultEd25519, type Ed25519Backend, type VerifyKey } from "../crypto/ed25519.js";
 import { ProtocolError } from "../errors.js";
@@ -102,6 +102,8 @@ export interface DecodeSign1Options {
   maxBytes?: number;
   /** Accept an untagged COSE_Sign1 array (the type is known from context). Default false. */
   allowUntagged?: boolean;
+  /** Depth and item limits for the message and its protected header (the trust documents of docs/trust.md). */
+  limits?: Omit<StrictDecodeOptions, "maxBytes">;
 }
 
 function malformed(message: string): never {
@@ -110,7 +112,8 @@ function malformed(message: string): never {
 
 /** Decodes the COSE_Sign1 structure strictly; throws ProtocolError(`malformed`) for anything out of shape. */
 export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {}): Sign1 {
-  let item = decodeStrict(bytes, options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes });
+  const limits = options.limits ?? {};
+  let item = decodeStrict(bytes, options.maxBytes === undefined ? limits : { ...limits, maxBytes: options.maxBytes });
   let cwtTagged = false;
   if (item instanceof CborTag && item.tag === CWT_TAG) {
     cwtTagged = true;
@@ -134,7 +137,7 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
   if (protectedBytes.length === 0) {
     protectedHeader = new Map();
   } else {
-    const decoded = decodeStrict(protectedBytes);
+    const decoded = decodeStrict(protectedBytes, limits);
     if (!(decoded instanceof Map)) malformed("protected header must encode a map");
     protectedHeader = decoded;
   }

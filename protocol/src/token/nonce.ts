@@ -6,6 +6,12 @@ export const NONCE_TTL_MS = 30_000;
 
 export type NonceCheck = "ok" | "unknown" | "expired";
 
+/** A consumed nonce and, when the book knew it, when it was issued (a time request measures its round trip by it). */
+export interface NonceTaken {
+  state: NonceCheck;
+  issuedAtMs?: number;
+}
+
 /**
  * The lock's book of outstanding challenges. Each nonce is answered at most once and within its lifetime; the book is
  * bounded so a flood of challenge requests cannot exhaust memory (the oldest outstanding nonce is forgotten first).
@@ -33,12 +39,17 @@ export class NonceBook {
 
   /** Consumes a nonce: whatever the answer, it can never be used again. */
   consume(nonce: Uint8Array, nowMs: number): NonceCheck {
-    if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) return "unknown";
+    return this.take(nonce, nowMs).state;
+  }
+
+  /** `consume`, also answering when the nonce was issued. */
+  take(nonce: Uint8Array, nowMs: number): NonceTaken {
+    if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) return { state: "unknown" };
     const id = toHex(nonce);
-    const issuedAt = this.outstanding.get(id);
-    if (issuedAt === undefined) return "unknown";
+    const issuedAtMs = this.outstanding.get(id);
+    if (issuedAtMs === undefined) return { state: "unknown" };
     this.outstanding.delete(id);
-    return nowMs - issuedAt > this.ttlMs || nowMs < issuedAt ? "expired" : "ok";
+    return { state: nowMs - issuedAtMs > this.ttlMs || nowMs < issuedAtMs ? "expired" : "ok", issuedAtMs };
   }
 
   get size(): number {

@@ -44,4 +44,9 @@ export class TrustStore {
 /** Revoked key ids, as lowercase hex of the 16-byte cti. */
 export interface RevocationList {
   has(ctiHex: string): boolean;
+  /**
+   * When present, asked instead of `has`, with the token's `iat`: a signed lock state revokes some keys only for tokens
+   * issued before a time, and refuses every token issued before its `minIat` (docs/trust.md "Signed lock state").
+   */
+  revokes?(ctiHex: string, iat: number): boolean;
 }

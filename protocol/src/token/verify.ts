@@ -25,6 +25,11 @@ export interface VerifyKeyTokenOptions {
   /** The verifier's current time, unix seconds. */
   now: number;
   leeway?: number;
+  /**
+   * How far, in seconds, the verifier's clock may be from true time (docs/trust.md "Time"): `exp` is checked against
+   * now + uncertainty and `nbf` against now − uncertainty, so a doubtful clock fails closed. Default 0.
+   */
+  uncertainty?: number;
   revoked?: RevocationList;
   backend?: Ed25519Backend;
 }
@@ -129,6 +134,12 @@ function readClaims(claims: Map<CborKey, CborValue>): KeyClaims {
   return parsed;
 }
 
+function isRevoked(list: RevocationList | undefined, claims: KeyClaims): boolean {
+  if (list === undefined) return false;
+  const ctiHex = toHex(claims.cti);
+  return list.revokes ? list.revokes(ctiHex, claims.iat) : list.has(ctiHex);
+}
+
 /**
  * Verifies a key token at a lock, in the order of docs/design.md section 2; the first failure wins and is reported with
  * its code. Never throws: any input, however hostile, yields `{ok: false, code, message}`.
@@ -146,9 +157,11 @@ export function verifyKeyToken(token: Uint8Array, options: VerifyKeyTokenOptions
     const parsed = readClaims(claims);
     if (parsed.aud !== options.lockId) reject("wrong_lock", "the key is for another lock");
     const leeway = options.leeway ?? DEFAULT_LEEWAY_SECONDS;
-    if (options.now < parsed.nbf - leeway) reject("not_yet_valid", "the key is not valid yet");
-    if (options.now >= parsed.exp + leeway) reject("expired", "the key has expired");
-    if (options.revoked?.has(toHex(parsed.cti))) reject("revoked", "the key has been revoked");
+    const u = options.uncertainty ?? 0;
+    if (!(u >= 0)) reject("expired", "the clock's uncertainty is unknown");
+    if (options.now - u < parsed.nbf - leeway) reject("not_yet_valid", "the key is not valid yet");
+    if (options.now + u >= parsed.exp + leeway) reject("expired", "the key has expired");
+    if (isRevoked(options.revoked, parsed)) reject("revoked", "the key has been revoked");
     return { ok: true, claims: parsed, kid };
   } catch (e) {
     if (e instanceof Rejection) return { ok: false, code: e.code, message: e.message };
