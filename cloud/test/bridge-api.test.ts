@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { registerPhone } from "./app.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -150,6 +151,46 @@ describe("bridge API: change feed", () => {
     const start = await changes();
     const res = await changes(`?cursor=${start.body.cursor}&wait=0.05`);
     expect(res.body).toEqual({ cursor: start.body.cursor, changes: [], more: false });
+  });
+});
+
+describe("bridge API: revocations outlive every minted token (review 12.1)", () => {
+  it("a revoked key without end carries the latest exp minted for it, not the revocation time plus 30 days", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    // Start 20 days ahead, no end: a prefetch mints a token until after the start.
+    const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", start },
+    });
+    const phone = await registerPhone(t, "+4791234567");
+    const prefetched = await t.call("GET", "/app/v1/keys", { token: phone.token });
+    const tokenExpS = Date.parse(prefetched.body.keys[0].tokenExpires) / 1000;
+    expect(tokenExpS).toBeGreaterThan(Math.floor(t.clock.now() / 1000) + 30 * 86_400);
+
+    const cursor = (await changes()).body.cursor;
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const [revoked] = (await changes(`?cursor=${cursor}`)).body.changes;
+    expect(revoked).toMatchObject({ kind: "key", keyId: key.body.id, state: "revoked", exp: tokenExpS });
+  });
+
+  it("a revoked key never minted keeps the most any of its tokens could have had", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", start },
+    });
+    const cursor = (await changes()).body.cursor;
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const [revoked] = (await changes(`?cursor=${cursor}`)).body.changes;
+    expect(revoked.exp).toBe(Date.parse(start) / 1000 + 30 * 86_400);
   });
 });
 

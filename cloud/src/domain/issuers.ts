@@ -89,5 +89,7 @@ export async function mintKeyToken(
   );
   secretKey.fill(0);
   await tx.issuerKeys.raiseMaxTokenExp(issuer.kid, expS);
+  // The key's revocation must outlive this token (review 12.1): the feed carries the latest exp to the bridge.
+  await tx.keys.raiseMaxTokenExp(key.id, expS);
   return { token, kid: issuer.kid, expS };
 }

@@ -103,9 +103,15 @@ const V2 = `
   CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
 `;
 
+// The latest exp of any token minted for a key, so a revocation outlives every token of the key (review 12.1).
+// NULL: none recorded (keys minted before this column, or never minted).
+const V3 = `
+  ALTER TABLE keys ADD COLUMN max_token_exp_s BIGINT;
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

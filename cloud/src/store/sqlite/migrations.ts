@@ -98,6 +98,11 @@ export const MIGRATIONS: readonly string[] = [
     n INTEGER PRIMARY KEY AUTOINCREMENT, nonce TEXT NOT NULL UNIQUE, lock_id TEXT NOT NULL, issued_at INTEGER NOT NULL);
   CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
   `,
+  // 3: the latest exp of any token minted for a key, so a revocation outlives every token of the key (review 12.1).
+  // NULL: none recorded (keys minted before this column, or never minted).
+  `
+  ALTER TABLE keys ADD COLUMN max_token_exp_s INTEGER;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -1,0 +1,81 @@
+import { Phone, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
+import { ManualClock, toHex } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/scripts";
+import { describe, expect, it } from "vitest";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
+import { ReliabilitySite } from "../src/reliability/site.js";
+
+/**
+ * Review issue 12, findings 1, 5 and 6: what stays on a lock's trust lists (revocations, issuer keys) and the sync
+ * version that carries them (docs/mqtt.md "Sync versions"). Cloud and bridge run in this process on one manual clock,
+ * so days pass at once; the locks are simulated on the same clock.
+ */
+const file = new ReliabilityFile("review-trust-lists");
+const { tally, logs, secrets } = file;
+
+const DAY_MS = 86_400_000;
+const T0 = 1_800_000_000_000;
+
+async function site(seed: string, clock: ManualClock): Promise<ReliabilitySite> {
+  const s = await ReliabilitySite.start(file.resources, logs, secrets, { seed, clock });
+  await s.startBridge();
+  await s.bridge!.ready;
+  return s;
+}
+
+/** A phone registered through the app API (the one-time code read from the cloud's log). */
+async function phoneFor(s: ReliabilitySite, clock: ManualClock, number: string): Promise<Phone> {
+  const phone = new Phone({ clock, random: seededRandom(`review-12-phone-${number}`) });
+  file.resources.defer(`close phone ${number}`, () => phone.close());
+  const started = await phone.requestVerification(s.cloud.url, number);
+  const record = await pollUntil(
+    `the one-time code for ${number}`,
+    () => [...logs.records("one-time code")].reverse().find((r) => r.phoneNumber === number),
+    { timeoutMs: 15_000, intervalMs: 20 },
+  );
+  await phone.confirm(s.cloud.url, started.verificationId, String(record.code));
+  secrets.add(`app access token ${number}`, phone.accessToken!);
+  return phone;
+}
+
+describe("review 12: trust lists and sync versions", () => {
+  it("12.1: a revoked open-ended key whose start was ahead stays revoked until its last minted token has expired", async () => {
+    const clock = new ManualClock(T0);
+    const s = await site("r12-1", clock);
+    const radio = new VirtualRadio();
+    const lock = await s.startLock("r12-1-door", { radio });
+    await pollUntil("the lock assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 1);
+    await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.length > 0);
+
+    // No end, start 20 days ahead: the prefetched token runs to max(minted, start) + 30 days = T0 + 50 days.
+    const start = new Date(T0 + 20 * DAY_MS).toISOString();
+    const key = await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012001", start });
+    const phone = await phoneFor(s, clock, "+4790012001");
+    const [token] = await phone.prefetch(s.cloud.url);
+    const cti = toHex(token!.claims.cti);
+    tally.note("12.1 token lifetime days", (token!.claims.exp * 1000 - T0) / DAY_MS);
+
+    await s.client.revokeKey(s.lockHolderId, key.id);
+    await pollUntil("the revocation on the lock", () => lock.revoked.includes(cti));
+
+    // 31 days on: past revokedAt + 30 days + the 300 s margin, inside the token's life. Another change makes the
+    // bridge send the lock a fresh list.
+    clock.advance(31 * DAY_MS);
+    const v = lock.syncVersion;
+    await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012002" });
+    await lock.waitForSyncVersion(v + 1, { timeoutMs: 30_000 });
+    expect(lock.revoked, "the cti is still on the lock's revocation list").toContain(cti);
+    const outcome = await phone.unlock(lock.id, { radio });
+    tally.input();
+    expect(outcome).toMatchObject({ ok: false, code: "revoked" });
+    tally.refuse();
+
+    // Once the last token has expired (plus the margin) the lock may forget the cti: the list does not grow forever.
+    clock.set(token!.claims.exp * 1000 + 301_000);
+    const w = lock.syncVersion;
+    await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012003" });
+    await lock.waitForSyncVersion(w + 1, { timeoutMs: 30_000 });
+    expect(lock.revoked).not.toContain(cti);
+    tally.case("review 12.1: a revoked open-ended key with a future start is refused until its last token expires");
+  });
+});
