@@ -129,6 +129,36 @@ describe("cloud sync → lock sync", () => {
     expect(next.v).toBe(41);
   });
 
+  it("never follows an impossible reported version to an unsafe integer: it alerts and keeps its own (review 12.5)", async () => {
+    siteChanges(cloud, ["lock-a"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const a = await lock("lock-a", { autoReport: false });
+    const first = await waitFor("sync", () => a.syncs[0]);
+    // A lock that claims the largest safe integer: following it would make the next sync's v 2^53, which no lock
+    // can decode, so every later sync would be refused.
+    await a.telemetry({ v: Number.MAX_SAFE_INTEGER });
+    await waitFor("the alert in the bridge's health", () => {
+      const versions = bridge!.health().syncVersions as { alerts: number; locks: { lockId: string }[] };
+      return versions.alerts === 1 && versions.locks[0]?.lockId === "lock-a";
+    });
+    const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/latchkey_bridge_sync_version_alerts_total\{reason="implausible_report"\} 1/);
+    cloud.append({
+      kind: "key",
+      keyId: "k9",
+      lockId: "lock-a",
+      cti: cti(9),
+      sub: "+4790000009",
+      nbf: 1_799_000_000,
+      exp: 1_801_000_000,
+      state: "revoked",
+    });
+    const next = await waitFor("the next sync", () => a.syncs.find((s) => s.revoked.length > 0));
+    expect(next.v).toBe(first.v + 1);
+    expect(Number.isSafeInteger(next.v)).toBe(true);
+  });
+
   it("resumes the change feed from its persisted cursor after a restart", async () => {
     siteChanges(cloud, ["lock-a"]);
     ({ bridge } = await startTestBridge(cloud, dir.path));
