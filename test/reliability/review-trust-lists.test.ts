@@ -1,6 +1,16 @@
 import { Phone, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
-import { ManualClock, toHex } from "@latchkey/protocol";
+import {
+  decodeSync,
+  deriveLockPassword,
+  encodeStatus,
+  encodeSync,
+  encodeTelemetry,
+  ManualClock,
+  Topics,
+  toHex,
+} from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
+import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
@@ -77,5 +87,79 @@ describe("review 12: trust lists and sync versions", () => {
     await lock.waitForSyncVersion(w + 1, { timeoutMs: 30_000 });
     expect(lock.revoked).not.toContain(cti);
     tally.case("review 12.1: a revoked open-ended key with a future start is refused until its last token expires");
+  });
+
+  it("12.5: one version number wedges no lock: the lock refuses the jump, the bridge never follows it", async () => {
+    const clock = new ManualClock(T0);
+    const s = await site("r12-5", clock);
+    const lock = await s.startLock("r12-5-door");
+    // A second "lock" on the broker with valid credentials that lies about its version.
+    const liarId = "r12-5-liar";
+    const topics = new Topics();
+    const liar = await mqtt.connectAsync(s.mqttUrl, {
+      clientId: liarId,
+      username: liarId,
+      password: deriveLockPassword(s.siteSecret, liarId),
+      reconnectPeriod: 0,
+    });
+    file.resources.defer("close the lying lock", () => liar.endAsync(true));
+    const liarSyncs: Array<{ v: number } | { undecodable: string }> = [];
+    liar.on("message", (_topic, payload) => {
+      try {
+        liarSyncs.push({ v: decodeSync(payload).v });
+      } catch (e) {
+        liarSyncs.push({ undecodable: (e as Error).message });
+      }
+    });
+    await liar.subscribeAsync(topics.lock(liarId, "sync"), { qos: 1 });
+    await liar.publishAsync(topics.lock(liarId, "status"), Buffer.from(encodeStatus("online")), {
+      qos: 1,
+      retain: true,
+    });
+    await pollUntil("both locks assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 2);
+    await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.length > 0);
+    await pollUntil("a first sync to the liar", () => liarSyncs.length > 0);
+
+    // The lock: a sync at the top of the range is refused whole, and the bridge's next version still applies.
+    const v = lock.syncVersion;
+    const top = { v: Number.MAX_SAFE_INTEGER, issuers: [], revoked: [], time: Math.floor(T0 / 1000) };
+    tally.input();
+    expect(lock.applySync(top)).toBe("implausible_version");
+    tally.refuse();
+    expect(lock.syncVersion).toBe(v);
+
+    // The bridge: a report of 2^53 - 1 is alerted on, not followed.
+    tally.input();
+    const telemetry = encodeTelemetry({
+      lock: liarId,
+      ts: Math.floor(T0 / 1000),
+      level: 90,
+      mv: 3000,
+      state: "ok",
+      v: Number.MAX_SAFE_INTEGER,
+    });
+    await liar.publishAsync(topics.lock(liarId, "telemetry"), Buffer.from(telemetry), { qos: 1 });
+    await pollUntil("the alert in the bridge's health", () => {
+      const versions = s.bridge!.health().syncVersions as { locks: Array<{ lockId: string; reported: number }> };
+      return versions.locks.some((l) => l.lockId === liarId && l.reported === Number.MAX_SAFE_INTEGER);
+    });
+    tally.refuse();
+    expect(
+      logs.records("lock reported an impossible sync version; not following it (the lock may need re-provisioning)"),
+    ).not.toHaveLength(0);
+    const metrics = await (await fetch(`${s.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/latchkey_bridge_sync_version_alerts_total\{reason="implausible_report"\} 1/);
+
+    // New keys for both: every sync either gets decodes with a safe v, and the real lock applies its next version.
+    const seen = liarSyncs.length;
+    await s.client.createKey(s.lockHolderId, liarId, { userId: "+4790012501" });
+    await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012502" });
+    await lock.waitForSyncVersion(v + 1, { timeoutMs: 30_000 });
+    await pollUntil("a new sync to the liar", () => liarSyncs.length > seen);
+    for (const sync of liarSyncs) {
+      expect(sync).toHaveProperty("v");
+      expect(Number.isSafeInteger((sync as { v: number }).v) && (sync as { v: number }).v < 1000).toBe(true);
+    }
+    tally.case("review 12.5: a sync version at 2^53 - 1 is refused by the lock and not followed by the bridge");
   });
 });
