@@ -3,7 +3,6 @@ import {
   decodeSync,
   deriveLockPassword,
   encodeStatus,
-  encodeSync,
   encodeTelemetry,
   ManualClock,
   Topics,
