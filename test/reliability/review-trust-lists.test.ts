@@ -166,4 +166,38 @@ describe("review 12: trust lists and sync versions", () => {
     }
     tally.case("review 12.5: a sync version at 2^53 - 1 is refused by the lock and not followed by the bridge");
   });
+
+  it("12.6: a leaked issuer key is retired now: locks stop trusting it at the next sync, phones get re-minted tokens", async () => {
+    const clock = new ManualClock(T0);
+    const s = await site("r12-6", clock);
+    const radio = new VirtualRadio();
+    const lock = await s.startLock("r12-6-door", { radio });
+    await pollUntil("the lock assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 1);
+    // A key with an end two years ahead: its token still runs out within the 30-day cap.
+    const end = new Date(T0 + 730 * DAY_MS).toISOString();
+    await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012601", end });
+    const phone = await phoneFor(s, clock, "+4790012601");
+    const [before] = await phone.prefetch(s.cloud.url);
+    expect(before!.claims.exp).toBe(Math.floor(T0 / 1000) + 30 * 86_400);
+    const [leaked] = (await s.client.listIssuerKeys(s.lockHolderId)).filter((k) => k.active);
+    await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.includes(leaked!.kid));
+    expect(await phone.unlock(lock.id, { radio })).toMatchObject({ ok: true });
+
+    const retired = await s.client.retireIssuerKey(s.lockHolderId, leaked!.kid);
+    expect(retired.retired).not.toBeNull();
+    await pollUntil("the lock no longer trusts the leaked key", () => !lock.trustedKids.includes(leaked!.kid));
+    tally.input();
+    expect(await phone.unlock(lock.id, { radio })).toMatchObject({ ok: false, code: "unknown_issuer" });
+    tally.refuse();
+
+    // The next prefetch: the same key under the current issuer key, which the lock trusts.
+    const [after] = await phone.prefetch(s.cloud.url);
+    expect(toHex(after!.claims.cti)).toBe(toHex(before!.claims.cti));
+    const [current] = (await s.client.listIssuerKeys(s.lockHolderId)).filter((k) => k.active);
+    expect(current!.kid).not.toBe(leaked!.kid);
+    await pollUntil("the lock trusts the current key", () => lock.trustedKids.includes(current!.kid));
+    expect(await phone.unlock(lock.id, { radio })).toMatchObject({ ok: true });
+    tally.case("review 12.6: a retired (leaked) issuer key's tokens are refused at the lock after its next sync");
+    tally.case("review 12.6: no token lives more than the 30-day lifetime cap, whatever the key's end");
+  });
 });
