@@ -210,7 +210,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
         description:
           "Locks stop trusting the key at their next sync: every token it signed is refused from then on. If the key " +
           "still signs, a new key takes over first. Phones get tokens under the current key at their next prefetch. " +
-          "Retiring a retired key answers it unchanged. See docs/design.md section 7 (retire-now).",
+          "Retiring a retired key answers it unchanged. See docs/design.md section 4.",
         params: IssuerKeyParams,
         response: { 200: IssuerKey, ...errors(404) },
       },
