@@ -25,6 +25,7 @@ import { WriteBatcher } from "./store/write-batcher.js";
 import { DesiredState } from "./sync/desired-state.js";
 import { FeedFollower } from "./sync/feed-follower.js";
 import { SyncPublisher } from "./sync/publisher.js";
+import { SyncVersionAlerts } from "./sync/version-alerts.js";
 import { TrustedTime } from "./time/trusted-time.js";
 import { Uploader } from "./uploader/uploader.js";
 import { VendorConnections } from "./vendors/vendor-connections.js";
@@ -97,7 +98,8 @@ export async function startBridge(
     const batcher = new WriteBatcher(db, settings.outbox.synchronous === "full" ? new WalSync(dbPath) : null);
     const registry = new LockRegistry(db, batcher);
     const outbox = new Outbox(db, batcher, settings.outbox, clock, metrics, logger.child({ part: "outbox" }));
-    const desired = new DesiredState(db, logger.child({ part: "sync" }));
+    const versionAlerts = new SyncVersionAlerts(metrics, logger.child({ part: "sync" }), () => clock.now());
+    const desired = new DesiredState(db, logger.child({ part: "sync" }), versionAlerts);
     metrics.gauge("locks_known", "Locks the bridge knows (assigned or seen)", () => registry.size);
     metrics.gauge("locks_online", "Locks online now", () => registry.countOnline());
 
@@ -147,6 +149,7 @@ export async function startBridge(
       commands,
       time,
       (lockId, v, above) => publisher.reported(lockId, v, above),
+      versionAlerts,
       metrics,
       logger.child({ part: "locks" }),
     );
@@ -269,6 +272,7 @@ export async function startBridge(
       upload: uploader.status,
       outbox: outbox.size,
       locks: { known: registry.size, online: registry.countOnline() },
+      syncVersions: versionAlerts.health,
       time: time.status,
       memory: memoryMb(),
     });

@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import { ManualClock, toHex } from "@latchkey/protocol";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { siteChanges, startTestBridge } from "./helpers/bridge.js";
@@ -127,6 +129,75 @@ describe("cloud sync → lock sync", () => {
     await a.telemetry({ v: 40 });
     const next = await waitFor("sync above 40", () => a.syncs.find((s) => s.v > 40));
     expect(next.v).toBe(41);
+  });
+
+  it("never follows an impossible reported version to an unsafe integer: it alerts and keeps its own (review 12.5)", async () => {
+    siteChanges(cloud, ["lock-a"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const a = await lock("lock-a", { autoReport: false });
+    const first = await waitFor("sync", () => a.syncs[0]);
+    // A lock that claims the largest safe integer: following it would make the next sync's v 2^53, which no lock
+    // can decode, so every later sync would be refused.
+    await a.telemetry({ v: Number.MAX_SAFE_INTEGER });
+    await waitFor("the alert in the bridge's health", () => {
+      const versions = bridge!.health().syncVersions as { alerts: number; locks: { lockId: string }[] };
+      return versions.alerts === 1 && versions.locks[0]?.lockId === "lock-a";
+    });
+    const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/latchkey_bridge_sync_version_alerts_total\{reason="implausible_report"\} 1/);
+    cloud.append({
+      kind: "key",
+      keyId: "k9",
+      lockId: "lock-a",
+      cti: cti(9),
+      sub: "+4790000009",
+      nbf: 1_799_000_000,
+      exp: 1_801_000_000,
+      state: "revoked",
+    });
+    const next = await waitFor("the next sync", () => a.syncs.find((s) => s.revoked.length > 0));
+    expect(next.v).toBe(first.v + 1);
+    expect(Number.isSafeInteger(next.v)).toBe(true);
+  });
+
+  it("repairs a database where an older bridge followed a report to 2^53: the lock gets safe versions again (review 12.5)", async () => {
+    siteChanges(cloud, ["lock-a"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const a = await lock("lock-a");
+    await waitFor("the first sync applied", () => a.v >= 1 || undefined);
+    await a.close();
+    locks.length = 0;
+    await bridge.stop();
+    bridge = null;
+    // What the code before review 12.5 left behind: the report recorded, the desired version at 2^53.
+    const db = new Database(join(dir.path, "bridge.db"));
+    db.prepare("UPDATE locks SET reported_v = ?, desired_v = ? WHERE lock_id = 'lock-a'").run(
+      BigInt(Number.MAX_SAFE_INTEGER),
+      2n ** 53n,
+    );
+    db.pragma("user_version = 1");
+    db.close();
+
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const again = await lock("lock-a", { autoReport: false });
+    again.v = a.v;
+    await again.telemetry({ v: a.v });
+    cloud.append({
+      kind: "key",
+      keyId: "k8",
+      lockId: "lock-a",
+      cti: cti(8),
+      sub: "+4790000008",
+      nbf: 1_799_000_000,
+      exp: 1_801_000_000,
+      state: "revoked",
+    });
+    const next = await waitFor("a sync above the lock's version", () => again.syncs.find((s) => s.v > a.v));
+    expect(next.revoked.map(toHex)).toEqual([cti(8)]);
+    expect(next.v).toBeLessThan(1000);
   });
 
   it("resumes the change feed from its persisted cursor after a restart", async () => {

@@ -82,6 +82,7 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   accessTokenTtlSeconds: 3600,
   appTokenTtlSeconds: 30 * 86_400,
   openEndedTokenSeconds: 30 * 86_400,
+  maxTokenLifetimeSeconds: 30 * 86_400,
   eventWindowDays: 30,
   metadataMaxBytes: 4096,
   // 40 attempts: with full jitter the waits add up to ~14 h on average (at most ~28 h), so a receiver down for hours

@@ -23,6 +23,11 @@ export interface CloudSettings {
   appTokenTtlSeconds: number;
   /** Lifetime of a token for a key without end: the app re-prefetches before it runs out. */
   openEndedTokenSeconds: number;
+  /**
+   * The most any token may live, from its minting (review 12.6): a key with a far end gets tokens that run out sooner
+   * and phones re-prefetch, so no issuer key (and no leaked one) stays trusted for years.
+   */
+  maxTokenLifetimeSeconds: number;
   eventWindowDays: number;
   metadataMaxBytes: number;
   webhookRetry: RetryPolicy;

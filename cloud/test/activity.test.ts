@@ -355,6 +355,7 @@ describe("OpenAPI document and docs page", () => {
       "POST /integrators/v1/phone-numbers/format",
       "POST /integrators/v1/lock-holders/{lockHolderId}/bridges",
       "POST /integrators/v1/lock-holders/{lockHolderId}/issuer-keys/rotate",
+      "POST /integrators/v1/lock-holders/{lockHolderId}/issuer-keys/{kid}/retire",
       "GET /bridge/v1/changes",
       "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/state",
       "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/locks",

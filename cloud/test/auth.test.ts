@@ -151,6 +151,7 @@ describe("cross-tenant isolation", () => {
       body: { keys: [{ lockId: lockIds[0]!, userId: "+4791234567" }] },
     });
     const mallory = await tenant(t, "Mallory");
+    const tenantKid = (await t.call("GET", lh(tn, "/issuer-keys"), { token: tn.token })).body.issuerKeys[0].kid;
     const probes: [string, string, unknown?][] = [
       ["GET", lh(tn)],
       ["PATCH", lh(tn), { name: "pwned" }],
@@ -175,6 +176,7 @@ describe("cross-tenant isolation", () => {
       ["POST", lh(tn, "/bridges"), {}],
       ["GET", lh(tn, "/issuer-keys")],
       ["POST", lh(tn, "/issuer-keys/rotate")],
+      ["POST", lh(tn, `/issuer-keys/${tenantKid}/retire`)],
       ["GET", `/integrators/v1/jobs/${job.body.jobId}`],
       ["GET", `/integrators/v1/integrator/${tn.integratorId}`],
     ];

@@ -41,6 +41,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     "LATCHKEY_MASTER_KEY",
     "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS",
     "LATCHKEY_BATCH_CHUNK_KEYS",
+    "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
   ]) {
     if (!(name in extra)) delete env[name];
   }

@@ -1,4 +1,6 @@
+import { decodeSign1, fromBase64Url, toHex } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { registerPhone } from "./app.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -150,6 +152,54 @@ describe("bridge API: change feed", () => {
     const start = await changes();
     const res = await changes(`?cursor=${start.body.cursor}&wait=0.05`);
     expect(res.body).toEqual({ cursor: start.body.cursor, changes: [], more: false });
+  });
+});
+
+describe("bridge API: revocations outlive every minted token (review 12.1)", () => {
+  // A cap above the 30 days of a token without end, so such a token can outlive revocation + 30 days.
+  beforeEach(async () => {
+    await t.close();
+    t = await startTestCloud({ settings: { maxTokenLifetimeSeconds: 90 * 86_400 } });
+    tn = await tenant(t);
+    br = await bridgeWithConnection(t, tn);
+  });
+
+  it("a revoked key without end carries the latest exp minted for it, not the revocation time plus 30 days", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    // Start 20 days ahead, no end: a prefetch mints a token until after the start.
+    const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", start },
+    });
+    const phone = await registerPhone(t, "+4791234567");
+    const prefetched = await t.call("GET", "/app/v1/keys", { token: phone.token });
+    const tokenExpS = Date.parse(prefetched.body.keys[0].tokenExpires) / 1000;
+    expect(tokenExpS).toBeGreaterThan(Math.floor(t.clock.now() / 1000) + 30 * 86_400);
+
+    const cursor = (await changes()).body.cursor;
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const [revoked] = (await changes(`?cursor=${cursor}`)).body.changes;
+    expect(revoked).toMatchObject({ kind: "key", keyId: key.body.id, state: "revoked", exp: tokenExpS });
+  });
+
+  it("a revoked key never minted keeps the most any of its tokens could have had", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", start },
+    });
+    const cursor = (await changes()).body.cursor;
+    await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    const [revoked] = (await changes(`?cursor=${cursor}`)).body.changes;
+    expect(revoked.exp).toBe(Date.parse(start) / 1000 + 30 * 86_400);
   });
 });
 
@@ -398,5 +448,81 @@ describe("issuer keys: rotation", () => {
     const issuers = feed.body.changes.filter((c: { kind: string }) => c.kind === "issuer");
     expect(issuers.map((c: { retired: boolean }) => c.retired)).toEqual([false, false, true]);
     expect(JSON.stringify(after.body)).not.toMatch(/secret/i);
+  });
+
+  it("retire now: a leaked signing key is rotated out and retired at once, on the feed; the next prefetch mints under the new key (review 12.6)", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: "sim-1", userId: "+4791234567" } });
+    const phone = await registerPhone(t, "+4791234567");
+    const tokenKid = async () => {
+      const keys = await t.call("GET", "/app/v1/keys", { token: phone.token });
+      return toHex(decodeSign1(fromBase64Url(keys.body.keys[0].token)).protectedHeader.get(4) as Uint8Array);
+    };
+    const leaked = await tokenKid();
+    const cursor = (await changes()).body.cursor;
+
+    const retired = await t.call("POST", lh(tn, `/issuer-keys/${leaked}/retire`), { token: tn.token });
+    expect(retired.status).toBe(200);
+    expect(retired.body).toMatchObject({ kid: leaked, active: false });
+    expect(retired.body.retired).toBe(new Date(t.clock.now()).toISOString());
+    const list = (await t.call("GET", lh(tn, "/issuer-keys"), { token: tn.token })).body.issuerKeys;
+    const current = list.find((k: { active: boolean }) => k.active);
+    expect(current.kid).not.toBe(leaked);
+    // Bridges hear of the new key and of the retirement (locks drop the leaked key at their next sync).
+    const feed = (await changes(`?cursor=${cursor}`)).body.changes.filter((c: { kind: string }) => c.kind === "issuer");
+    expect(feed.map((c: { kid: string; retired: boolean }) => [c.kid, c.retired])).toEqual([
+      [current.kid, false],
+      [leaked, true],
+    ]);
+    // The phone's next prefetch: the same key, re-minted under the current key; the leaked key is not listed.
+    expect(await tokenKid()).toBe(current.kid);
+    const prefetched = await t.call("GET", "/app/v1/keys", { token: phone.token });
+    expect(prefetched.body.issuers.map((i: { kid: string }) => i.kid)).toEqual([current.kid]);
+
+    // Again: answered as it is, nothing new on the feed. Unknown or another lock holder's kid: 404.
+    const again = await t.call("POST", lh(tn, `/issuer-keys/${leaked}/retire`), { token: tn.token });
+    expect(again.body).toEqual(retired.body);
+    expect((await t.call("POST", lh(tn, "/issuer-keys/00ff/retire"), { token: tn.token })).status).toBe(404);
+    const other = await tenant(t, "Other");
+    const foreign = (await t.call("GET", lh(other, "/issuer-keys"), { token: other.token })).body.issuerKeys[0].kid;
+    const cross = await t.call("POST", lh(tn, `/issuer-keys/${foreign}/retire`), { token: tn.token });
+    expect(cross.status).toBe(404);
+    expect((await t.call("POST", lh(tn, "/issuer-keys/NOT-HEX/retire"), { token: tn.token })).status).toBe(400);
+  });
+
+  it("no token lives more than the lifetime cap (default 30 days), so a rotated key is retired within it (review 12.6)", async () => {
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: "sim-1" }] },
+    });
+    const nowS = Math.floor(t.clock.now() / 1000);
+    const twoYears = new Date(t.clock.now() + 730 * 86_400_000).toISOString();
+    const far = new Date(t.clock.now() + 40 * 86_400_000).toISOString();
+    const long = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", end: twoYears },
+    });
+    await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", start: far },
+    });
+    const phone = await registerPhone(t, "+4791234567");
+    const keys = (await t.call("GET", "/app/v1/keys", { token: phone.token })).body.keys;
+    // The key starting 40 days ahead has no token that could be valid yet: it comes with a later prefetch.
+    expect(keys.map((k: { keyId: string }) => k.keyId)).toEqual([long.body.id]);
+    expect(keys[0].end).toBe(twoYears);
+    expect(keys[0].tokenExpires).toBe(new Date((nowS + 30 * 86_400) * 1000).toISOString());
+
+    // The key that signed it is retired once the cap has passed, not in two years.
+    await t.call("POST", lh(tn, "/issuer-keys/rotate"), { token: tn.token });
+    t.clock.advance((30 * 86_400 + 121) * 1000);
+    const list = (await t.call("GET", lh(tn, "/issuer-keys"), { token: tn.token })).body.issuerKeys;
+    expect(list.map((k: { active: boolean; retired: string | null }) => [k.active, k.retired !== null])).toEqual([
+      [false, true],
+      [true, false],
+    ]);
   });
 });

@@ -74,6 +74,13 @@ describe("latchkey-cloud CLI", () => {
       [["serve", "--data", tempDir()], { LATCHKEY_PORT: "abc" }, "LATCHKEY_PORT"],
       [["serve", "--data", tempDir()], { LATCHKEY_LOG_LEVEL: "loud" }, "LATCHKEY_LOG_LEVEL"],
       [["bootstrap", "--now"], {}, "--now"],
+      [["serve", "--max-token-lifetime", "60"], {}, "--max-token-lifetime"],
+      [["serve", "--max-token-lifetime", "1e6"], {}, "--max-token-lifetime"],
+      [
+        ["serve", "--data", tempDir()],
+        { LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS: "forever" },
+        "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
+      ],
     ];
     for (const [args, env, flag] of cases) {
       const r = await inProcess(args, env);

@@ -1,4 +1,4 @@
-import { encodeCbor, encodeCommand, encodeSync, ManualClock, toHex } from "@latchkey/protocol";
+import { encodeCbor, encodeCommand, encodeSync, MAX_SYNC_V_STEP, ManualClock, toHex } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
@@ -117,5 +117,23 @@ describe("sync and commands over MQTT", () => {
     const noId = encodeCommand({ id: "x3", type: "ping" }).subarray(0, 4);
     expect(await observer.commandRaw(LOCK, noId, "unknown")).toMatchObject({ ok: false, code: "invalid_command" });
     expect(broker.violations).toEqual([]);
+  });
+
+  it("refuses a sync whose version jumps implausibly far, whole, so one message cannot wedge it (review 12.5)", async () => {
+    const current = lock.syncVersion;
+    const revoked = cti();
+    const top = { v: Number.MAX_SAFE_INTEGER, issuers: [], revoked: [revoked], time: T0 + 86_400 };
+    expect(lock.applySync(top)).toBe("implausible_version");
+    const byCommand = await observer.command(LOCK, { id: "s-top", type: "sync", sync: encodeSync(top) });
+    expect(byCommand).toMatchObject({ ok: false, code: "implausible_version", v: current });
+    expect(lock.syncVersion).toBe(current);
+    expect(lock.revoked).not.toContain(toHex(revoked));
+    // Not even its time: the message is not believed at all.
+    expect(lock.time ?? 0).toBeLessThan(T0 + 86_400);
+    // The bridge's next version still applies, and so does the largest jump the rule allows.
+    await observer.sync(LOCK, { v: current + 1, issuers: [rotated.sync], revoked: [], time: T0 });
+    await lock.waitForSyncVersion(current + 1);
+    await observer.sync(LOCK, { v: current + 1 + MAX_SYNC_V_STEP, issuers: [rotated.sync], revoked: [], time: T0 });
+    await lock.waitForSyncVersion(current + 1 + MAX_SYNC_V_STEP);
   });
 });

@@ -216,6 +216,7 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     { token: admin, json: { lockId: virtualLock.id, userId: phoneNumber } },
     201,
   );
+  const issuerKeys = await ok("GET", `${lhPath}/issuer-keys`, { token: admin }, 200);
   const job = await ok(
     "POST",
     `${lhPath}/keys/batch`,
@@ -252,6 +253,7 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     lockId,
     virtualLockId: virtualLock.id,
     keyId: key.body.id,
+    kid: issuerKeys.body.issuerKeys[0].kid,
     jobId: job.body.jobId,
     webhookId: hook.body.id,
     verificationId: verification.body.verificationId,
@@ -436,7 +438,7 @@ function credentials(): Credential[] {
       authorization: `Bearer ${extra.siblingBridge}`,
       expect: only("bridge", bridgeRule),
       // Its lock holder's id (and issuer keys) are on its feed by design; the connections, locks and keys are not.
-      mustNotSee: () => victim.values.filter((v) => v !== victim.ids.lockHolderId),
+      mustNotSee: () => victim.values.filter((v) => v !== victim.ids.lockHolderId && v !== victim.ids.kid),
     },
     {
       name: "another phone",

@@ -122,6 +122,7 @@ beforeAll(async () => {
     lockId,
     virtualLockId: locks.find((l) => l.vendor === "virtual")!.id,
     keyId: key.id,
+    kid: (await ok("GET", `${lhPath}/issuer-keys`, auth, 200)).body.issuerKeys[0].kid,
     jobId: job.jobId,
     webhookId: hook.id,
     verificationId: verification.verificationId,

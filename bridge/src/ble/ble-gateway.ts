@@ -191,10 +191,7 @@ export class BleGateway {
     const lockId = session.lockId;
     const pingId = this.nextId();
     const ping = await session.request(pingId, encodeCommand({ id: pingId, type: "ping" }));
-    if (ping.v !== undefined) {
-      const above = await this.registry.setReported(lockId, ping.v);
-      if (above) this.registry.raiseDesired(lockId, ping.v + 1);
-    }
+    if (ping.v !== undefined) await this.messages.versionReported(lockId, ping.v);
     const lock = this.registry.get(lockId);
     if (!lock || lock.desiredV < 1 || (ping.v !== undefined && ping.v >= lock.desiredV)) return;
     const sync = this.desired.build(lockId, this.time.nowSeconds(), { grants: false });
@@ -202,7 +199,7 @@ export class BleGateway {
     const result = await this.gateway(session, { id: this.nextId(), type: "sync", sync: sync.bytes });
     if (!result.ok) throw new Error(`sync refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
     this.metrics.syncSent.inc({ transport: "ble" });
-    if (result.v !== undefined) await this.registry.setReported(lockId, result.v);
+    if (result.v !== undefined) await this.messages.versionReported(lockId, result.v);
   }
 
   private async pullEvents(session: GattSession): Promise<void> {

@@ -14,6 +14,7 @@ import type { CommandChannel } from "../commands/command-channel.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
+import { SyncVersionAlerts } from "../sync/version-alerts.js";
 import type { TrustedTime } from "../time/trusted-time.js";
 import type { LockRegistry, LockTransport } from "./registry.js";
 
@@ -80,6 +81,7 @@ export class LockMessages {
     private readonly commands: CommandChannel,
     private readonly time: TrustedTime,
     private readonly onReported: ReportedVersionListener,
+    private readonly versionAlerts: SyncVersionAlerts,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
   ) {}
@@ -116,7 +118,7 @@ export class LockMessages {
     if (event.lock !== lockId) throw this.mismatch(lockId, event.lock, "event");
     const id = toHex(event.id);
     await this.outbox.add({ kind: "event", lockId, itemId: id, body: eventItem(lockId, event) });
-    if (event.type === "sync_applied" && event.v !== undefined) await this.reported(lockId, event.v);
+    if (event.type === "sync_applied" && event.v !== undefined) await this.versionReported(lockId, event.v);
     if (event.type === "unlocked" || event.type === "locked" || event.type === "jammed")
       await this.registry.setLockState(lockId, event.type);
   }
@@ -126,7 +128,7 @@ export class LockMessages {
     const id = telemetryId(lockId, payload);
     await this.outbox.add({ kind: "telemetry", lockId, itemId: id, body: telemetryItem(lockId, id, t) });
     await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
-    if (t.v !== undefined) await this.reported(lockId, t.v);
+    if (t.v !== undefined) await this.versionReported(lockId, t.v);
   }
 
   async status(lockId: string, online: boolean, transport: LockTransport): Promise<void> {
@@ -139,7 +141,18 @@ export class LockMessages {
     await this.registry.setOnline(lockId, online);
   }
 
-  private async reported(lockId: string, v: number): Promise<void> {
+  /**
+   * A lock's sync version (its telemetry, a `sync_applied` event, a BLE `ping`). An impossible one is neither recorded
+   * nor followed, only alerted (docs/mqtt.md, "Sync versions"): recording it would stop the re-sends, and following it
+   * could push the desired version past the safe integers, after which the lock would refuse every sync.
+   */
+  async versionReported(lockId: string, v: number): Promise<void> {
+    const desired = this.registry.get(lockId)?.desiredV ?? 0;
+    if (SyncVersionAlerts.implausibleReport(desired, v)) {
+      this.versionAlerts.raise(lockId, "implausible_report", desired, v);
+      return;
+    }
+    this.versionAlerts.clear(lockId);
     const above = await this.registry.setReported(lockId, v);
     this.onReported(lockId, v, above);
   }

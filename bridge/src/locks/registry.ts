@@ -81,7 +81,10 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
       ),
       online: db.prepare("UPDATE locks SET online = ? WHERE lock_id = ?"),
       reported: db.prepare("UPDATE locks SET reported_v = MAX(reported_v, ?) WHERE lock_id = ?"),
-      raise: db.prepare("UPDATE locks SET desired_v = MAX(desired_v + 1, ?) WHERE lock_id = ?"),
+      // Never past the safe integers (docs/mqtt.md): a version above them cannot go on the wire.
+      raise: db.prepare(
+        `UPDATE locks SET desired_v = MIN(MAX(desired_v + 1, ?), ${Number.MAX_SAFE_INTEGER}) WHERE lock_id = ?`,
+      ),
       lockState: db.prepare("UPDATE locks SET lock_state = ? WHERE lock_id = ?"),
       battery: db.prepare("UPDATE locks SET battery_level = ?, battery_mv = ?, battery_state = ? WHERE lock_id = ?"),
     };
@@ -186,9 +189,12 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
     return v > lock.desiredV;
   }
 
-  /** Raises the desired version to at least `atLeast` (after a lock reported more than the bridge knew). */
+  /**
+   * Raises the desired version to at least `atLeast` (after a lock reported more than the bridge knew), never past
+   * Number.MAX_SAFE_INTEGER.
+   */
   raiseDesired(lockId: string, atLeast: number): void {
-    this.sql.raise.run(atLeast, lockId);
+    this.sql.raise.run(Math.min(atLeast, Number.MAX_SAFE_INTEGER), lockId);
     this.reload([lockId]);
   }
 

@@ -18,6 +18,7 @@ export class BridgeMetrics {
   readonly feedChanges: Counter<"kind">;
   readonly feedRejected: Counter;
   readonly syncSent: Counter<"transport">;
+  readonly syncVersionAlerts: Counter<"reason">;
   readonly messagesReceived: Counter<"kind">;
   readonly messagesRejected: Counter<"reason">;
   readonly authFailures: Counter;
@@ -48,6 +49,11 @@ export class BridgeMetrics {
     this.feedChanges = counter("feed_changes_total", "Change-feed entries applied", ["kind"]);
     this.feedRejected = counter("feed_changes_rejected_total", "Change-feed entries that could not be understood");
     this.syncSent = counter("sync_sent_total", "Sync messages sent to locks", ["transport"]);
+    this.syncVersionAlerts = counter(
+      "sync_version_alerts_total",
+      "Impossible sync versions not followed: a lock's implausible report, an unsafe desired version (docs/mqtt.md)",
+      ["reason"],
+    );
     this.messagesReceived = counter("lock_messages_total", "Messages received from locks", ["kind"]);
     this.messagesRejected = counter("lock_messages_rejected_total", "Lock messages that failed to decode or validate", [
       "reason",

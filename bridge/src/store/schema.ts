@@ -79,4 +79,11 @@ export const BRIDGE_MIGRATIONS: readonly string[] = [
   -- ids costs each of them several times over. Items are taken and expired in rowid order (rowids rise with time).
   -- A message a lock sends twice (PUBACK lost) may be stored twice; the cloud keeps one per id.
   `,
+  // 2 (review 12.5): an older bridge followed a lock's report of 2^53 - 1 to a desired version of 2^53, which no lock
+  // can read. Forget reports at the top of the range and start such a lock again just above its last plausible report
+  // (the lock re-reports its real version, and the bridge goes past it): today's code never stores these values.
+  `
+  UPDATE locks SET reported_v = 0 WHERE reported_v >= ${Number.MAX_SAFE_INTEGER};
+  UPDATE locks SET desired_v = reported_v + 1 WHERE desired_v > ${Number.MAX_SAFE_INTEGER};
+  `,
 ];

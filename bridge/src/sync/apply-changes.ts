@@ -42,7 +42,8 @@ export class ChangeApplier {
       ensureLock: db.prepare("INSERT OR IGNORE INTO locks (lock_id) VALUES (?)"),
       // Items waiting for this lock become uploadable (or stop being so) together with its assignment.
       outboxReady: db.prepare("UPDATE outbox SET ready = ? WHERE lock_id = ? AND ready <> ?"),
-      bump: db.prepare("UPDATE locks SET desired_v = desired_v + 1 WHERE lock_id = ?"),
+      // Never past the safe integers (docs/mqtt.md): a version above them cannot go on the wire.
+      bump: db.prepare(`UPDATE locks SET desired_v = MIN(desired_v + 1, ${Number.MAX_SAFE_INTEGER}) WHERE lock_id = ?`),
     };
   }
 

@@ -8,6 +8,7 @@ import {
 } from "@latchkey/protocol";
 import type { Logger } from "../ops/logger.js";
 import type { Db } from "../store/database.js";
+import type { SyncVersionAlerts } from "./version-alerts.js";
 
 /**
  * A revoked cti stays on the list until its key has expired, plus the lock's token leeway (60 s) and a margin:
@@ -31,6 +32,7 @@ export class DesiredState {
   constructor(
     db: Db,
     private readonly logger: Logger,
+    private readonly versionAlerts: SyncVersionAlerts,
   ) {
     this.sql = {
       lock: db.prepare("SELECT assigned, lock_holder_id, desired_v FROM locks WHERE lock_id = ?"),
@@ -54,6 +56,11 @@ export class DesiredState {
       | { assigned: number; lock_holder_id: string | null; desired_v: number }
       | undefined;
     if (!lock || lock.desired_v < 1) return null;
+    if (!Number.isSafeInteger(lock.desired_v)) {
+      // A database written by an older bridge may hold one; sending it would wedge the lock (docs/mqtt.md).
+      this.versionAlerts.raise(lockId, "unsafe_desired", lock.desired_v, null);
+      return null;
+    }
     const now = timeSeconds;
     let issuers =
       lock.assigned === 1 && lock.lock_holder_id

@@ -7,7 +7,8 @@ import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
- * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS; LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
+ * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS, LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS;
+ * LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
  * DATABASE_POOL_MAX) select PostgreSQL and are read from the environment only: a URL may carry a password, and flags
  * show in `ps`. Exit 2 on a usage error, naming the flag or variable.
  */
@@ -28,6 +29,20 @@ function port(value: string, flag = "--port"): number {
 }
 
 class UsageError extends Error {}
+
+/** The token lifetime cap (review 12.6): whole seconds, from one hour to 366 days. */
+const MIN_TOKEN_LIFETIME_S = 3600;
+const MAX_TOKEN_LIFETIME_S = 366 * 86_400;
+
+function tokenLifetime(value: string, name: string): number {
+  const n = Number(value);
+  if (!/^\d{1,9}$/.test(value) || n < MIN_TOKEN_LIFETIME_S || n > MAX_TOKEN_LIFETIME_S) {
+    throw new InvalidArgumentError(
+      `${name} must be whole seconds from ${MIN_TOKEN_LIFETIME_S} to ${MAX_TOKEN_LIFETIME_S}, not ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
 
 function fromEnv(env: NodeJS.ProcessEnv) {
   const envPort = env.LATCHKEY_PORT;
@@ -59,6 +74,15 @@ function fromEnv(env: NodeJS.ProcessEnv) {
   if (allowPrivate !== undefined && allowPrivate !== "1" && allowPrivate !== "0") {
     throw new UsageError(`LATCHKEY_ALLOW_PRIVATE_WEBHOOKS must be 1 or 0, not ${JSON.stringify(allowPrivate)}`);
   }
+  const lifetime = env.LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS || undefined;
+  let maxTokenLifetimeSeconds: number | undefined;
+  if (lifetime !== undefined) {
+    try {
+      maxTokenLifetimeSeconds = tokenLifetime(lifetime, "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS");
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const chunk = env.LATCHKEY_BATCH_CHUNK_KEYS || undefined;
   if (chunk !== undefined && !(/^\d{1,4}$/.test(chunk) && Number(chunk) >= 1 && Number(chunk) <= 1000)) {
     throw new UsageError(
@@ -69,6 +93,7 @@ function fromEnv(env: NodeJS.ProcessEnv) {
     port: p,
     data: env.LATCHKEY_DATA || undefined,
     ...(chunk !== undefined ? { batchChunkKeys: Number(chunk) } : {}),
+    ...(maxTokenLifetimeSeconds !== undefined ? { maxTokenLifetimeSeconds } : {}),
     allowPrivateWebhooks: allowPrivate === "1",
     database: {
       ...(databaseUrl !== undefined ? { databaseUrl } : {}),
@@ -96,6 +121,12 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     .option("--link-base <url>", "app switch URL base")
     .option("--issuer <name>", "token issuer name (iss)")
     .option(
+      "--max-token-lifetime <seconds>",
+      "the most any key token lives from its minting (default 2592000, 30 days; phones re-prefetch); env " +
+        "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
+      (v) => tokenLifetime(v, "--max-token-lifetime"),
+    )
+    .option(
       "--allow-private-webhooks",
       "let webhook URLs reach loopback, private and other non-public addresses (on-premises, tests); env " +
         "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS=1",
@@ -109,6 +140,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
         linkBase?: string;
         issuer?: string;
         allowPrivateWebhooks?: boolean;
+        maxTokenLifetime?: number;
       }) => {
         action = async () => {
           const env = fromEnv(io.env);
@@ -130,6 +162,9 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
             settings: {
               allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true || env.allowPrivateWebhooks,
               ...(env.batchChunkKeys !== undefined ? { batchChunkKeys: env.batchChunkKeys } : {}),
+              ...((opts.maxTokenLifetime ?? env.maxTokenLifetimeSeconds) !== undefined
+                ? { maxTokenLifetimeSeconds: opts.maxTokenLifetime ?? env.maxTokenLifetimeSeconds }
+                : {}),
             },
           });
           io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);

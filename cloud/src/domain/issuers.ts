@@ -39,6 +39,28 @@ export async function rotateIssuerKey(tx: Tx, ctx: CloudContext, lockHolderId: s
   return addIssuerKey(tx, ctx, lockHolderId);
 }
 
+/**
+ * Stops trusting a key now, e.g. after a leak (review 12.6): retired at once and put on the feed, so every lock drops
+ * it at its next sync and its tokens are refused (`unknown_issuer`). A key that still signs is rotated out first, and
+ * the next prefetch mints every key's tokens under the current key. Answers the retired key, or undefined when the
+ * lock holder has no such key; a key already retired is answered as it is.
+ */
+export async function retireIssuerKeyNow(
+  tx: Tx,
+  ctx: CloudContext,
+  lockHolderId: string,
+  kid: string,
+): Promise<IssuerKeyRecord | undefined> {
+  const key = (await tx.issuerKeys.list(lockHolderId)).find((k) => k.kid === kid);
+  if (!key || key.retiredAt !== null) return key;
+  const now = ctx.clock.now();
+  if (key.rotatedAt === null) await rotateIssuerKey(tx, ctx, lockHolderId);
+  await tx.issuerKeys.markRetired(kid, now);
+  const retired: IssuerKeyRecord = { ...key, rotatedAt: key.rotatedAt ?? now, retiredAt: now };
+  await new FeedWriter(tx, ctx).issuer(retired);
+  return retired;
+}
+
 /** Retires rotated keys none of whose tokens can still be valid; tells bridges. Answers how many. */
 export async function retireExpiredIssuerKeys(tx: Tx, ctx: CloudContext): Promise<number> {
   const now = ctx.clock.now();
@@ -58,8 +80,23 @@ export interface MintedToken {
 }
 
 /**
+ * A token's `nbf` and `exp` if minted now: `exp` is the key's end or, for a key without end, `openEndedTokenSeconds`
+ * past now or its start, whichever is later; never more than `maxTokenLifetimeSeconds` past now (review 12.6). Null
+ * when the key starts beyond that horizon: such a token could never be valid, and a later prefetch mints it.
+ */
+export function tokenWindow(ctx: CloudContext, key: KeyRecord): { nbf: number; expS: number } | null {
+  const nowS = Math.floor(ctx.clock.now() / 1000);
+  const nbf = Math.floor(key.startAt / 1000);
+  const natural =
+    key.endAt !== null ? Math.floor(key.endAt / 1000) : Math.max(nowS, nbf) + ctx.settings.openEndedTokenSeconds;
+  const expS = Math.min(natural, nowS + ctx.settings.maxTokenLifetimeSeconds);
+  return expS > nbf ? { nbf, expS } : null;
+}
+
+/**
  * Mints a key token for one device (docs/design.md section 2): `cnf` is the device's key, `cti` the key's own id shared by
- * every token of that key, `exp` the key's end or, for a key without end, 30 days ahead (the app re-prefetches).
+ * every token of that key, `nbf`/`exp` from `tokenWindow` (the app re-prefetches before `exp`). Call it only for a key
+ * whose `tokenWindow` is not null.
  */
 export async function mintKeyToken(
   tx: Tx,
@@ -70,9 +107,9 @@ export async function mintKeyToken(
   const issuer = await tx.issuerKeys.active(key.lockHolderId);
   if (!issuer) throw new Error(`lock holder ${key.lockHolderId} has no issuer key`);
   const nowS = Math.floor(ctx.clock.now() / 1000);
-  const nbf = Math.floor(key.startAt / 1000);
-  const expS =
-    key.endAt !== null ? Math.floor(key.endAt / 1000) : Math.max(nowS, nbf) + ctx.settings.openEndedTokenSeconds;
+  const window = tokenWindow(ctx, key);
+  if (!window) throw new Error(`key ${key.id} starts beyond the token lifetime cap; nothing to mint yet`);
+  const { nbf, expS } = window;
   const secretKey = ctx.sealer.open(issuer.secretSealed, sealContext(issuer.kid));
   const token = signKeyToken(
     {
@@ -89,5 +126,7 @@ export async function mintKeyToken(
   );
   secretKey.fill(0);
   await tx.issuerKeys.raiseMaxTokenExp(issuer.kid, expS);
+  // The key's revocation must outlive this token (review 12.1): the feed carries the latest exp to the bridge.
+  await tx.keys.raiseMaxTokenExp(key.id, expS);
   return { token, kid: issuer.kid, expS };
 }

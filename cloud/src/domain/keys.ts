@@ -97,6 +97,7 @@ export function newKeyRecord(
     status: extra.status,
     error: null,
     revokedAt: null,
+    maxTokenExpS: null,
     metadata: input.metadata ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),

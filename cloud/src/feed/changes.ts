@@ -10,12 +10,20 @@ import type { Tx } from "../store/store.js";
 /** `exp` for a key without end, while it is in force: "no end" (9999-12-31T23:59:59Z). */
 export const NO_END_S = 253_402_300_799;
 
+/**
+ * The feed's `exp` of a key (docs/bridge-api.md). In force: its end, or "no end". Revoked: the latest `exp` of any
+ * token minted for it, since the lock must refuse the cti until then (the bridge adds the leeway margin); a token of a
+ * key without end lives up to `max(minted, start) + openEndedTokenSeconds`, which for a start ahead is long after the
+ * revocation (review 12.1). With no mint recorded (never minted, or minted before the cloud recorded it) the bound is
+ * the most any such token could have had.
+ */
 export function keyExpS(key: KeyRecord, openEndedTokenSeconds: number): number {
+  if (key.status !== "revoked" || key.revokedAt === null) {
+    return key.endAt !== null ? Math.floor(key.endAt / 1000) : NO_END_S;
+  }
+  if (key.maxTokenExpS !== null) return key.maxTokenExpS;
   if (key.endAt !== null) return Math.floor(key.endAt / 1000);
-  // A revoked open-ended key: its tokens were minted before revocation and live at most openEndedTokenSeconds,
-  // so the lock can forget the cti after that.
-  if (key.revokedAt !== null) return Math.floor(key.revokedAt / 1000) + openEndedTokenSeconds;
-  return NO_END_S;
+  return Math.floor(Math.max(key.revokedAt, key.startAt) / 1000) + openEndedTokenSeconds;
 }
 
 export function keyChange(key: KeyRecord, openEndedTokenSeconds: number): Record<string, unknown> {

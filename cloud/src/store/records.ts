@@ -144,6 +144,11 @@ export interface KeyRecord {
   status: KeyStatus;
   error: string | null;
   revokedAt: number | null;
+  /**
+   * The latest `exp` (unix seconds) of any token minted for this key: its revocation must outlive it. Null when none
+   * is recorded (never minted, or minted before the cloud recorded it).
+   */
+  maxTokenExpS: number | null;
   metadata: Record<string, unknown> | null;
   jobId: string | null;
   createdAt: number;

@@ -162,6 +162,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   status: r.status,
   error: r.error,
   revokedAt: r.revoked_at,
+  maxTokenExpS: r.max_token_exp_s ?? null,
   metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
   jobId: r.job_id,
   createdAt: r.created_at,

@@ -192,6 +192,8 @@ export interface KeyRepo {
   liveForLock(lockId: string): Promise<KeyRecord[]>;
   revokedCtisForLock(lockId: string): Promise<string[]>;
   setStatus(id: string, status: KeyStatus, fields: { error?: string | null; revokedAt?: number | null }): Promise<void>;
+  /** Records that a token of this key with `exp` = `expS` went out (keeps the latest). */
+  raiseMaxTokenExp(id: string, expS: number): Promise<void>;
   /** `creating` → `created` for these keys (a batch job's chunk); keys in another status are left alone. */
   markCreated(ids: readonly string[]): Promise<void>;
 }

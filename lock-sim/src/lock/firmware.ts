@@ -9,10 +9,13 @@ import {
   type Ed25519Backend,
   EVENT_ID_BYTES,
   encodeEvent,
+  IMPLAUSIBLE_VERSION,
+  isImplausibleSyncVersion,
   isStrongPublicKey,
   type LockEvent,
   type LockState,
   MAX_EVENTS_PER_RESULT,
+  MAX_SYNC_V_STEP,
   NONCE_BYTES,
   NonceBook,
   peekCti,
@@ -258,9 +261,15 @@ export class LockFirmware extends EventEmitter {
   }
 
   private syncCommand(id: string, bytes: Uint8Array): CommandResult {
-    const applied = this.onSyncBytes(bytes);
-    if (applied === null) {
+    let sync: SyncMessage;
+    try {
+      sync = decodeSync(bytes);
+    } catch {
       return { id, ok: false, code: "invalid_command", message: "not a valid sync message", v: this.syncVersionValue };
+    }
+    if (this.applySync(sync) === IMPLAUSIBLE_VERSION) {
+      const message = `sync v ${sync.v} jumps more than ${MAX_SYNC_V_STEP} past the lock's ${this.syncVersionValue}`;
+      return { id, ok: false, code: IMPLAUSIBLE_VERSION, message, v: this.syncVersionValue };
     }
     return { id, ok: true, v: this.syncVersionValue };
   }
@@ -291,15 +300,24 @@ export class LockFirmware extends EventEmitter {
   /**
    * Applies a sync (docs/mqtt.md): its `time` from any sync when the clock is unset or behind; its issuers, grants and
    * revocations only when `v` is newer, atomically, followed by a `sync_applied` event and telemetry reporting `v`.
+   * A sync whose `v` jumps more than MAX_SYNC_V_STEP past the lock's is refused whole, time included
+   * (`implausible_version`): applied, it could park the lock where no later version exists.
    */
-  applySync(sync: SyncMessage): void {
-    if (this.halted) return;
+  applySync(sync: SyncMessage): typeof IMPLAUSIBLE_VERSION | null {
+    if (this.halted) return null;
+    if (isImplausibleSyncVersion(this.syncVersionValue, sync.v)) {
+      this.config.logger.warn(
+        { lock: this.lockId, code: IMPLAUSIBLE_VERSION, v: sync.v, current: this.syncVersionValue },
+        "sync refused: its version jumps implausibly far",
+      );
+      return IMPLAUSIBLE_VERSION;
+    }
     const adjustment = this.parts.rtc.adopt(sync.time * 1000);
     if (adjustment !== "unchanged")
       this.emitEvent({ type: "clock_set", code: adjustment === "set" ? "unset" : "behind" });
     if (sync.v <= this.syncVersionValue) {
       this.emit("change");
-      return;
+      return null;
     }
     const issuers = sync.issuers.filter((i) => {
       const strong = isStrongPublicKey(i.x);
@@ -318,6 +336,7 @@ export class LockFirmware extends EventEmitter {
       this.emitEvent({ type: "sync_applied", v: sync.v });
       this.reportTelemetry();
     });
+    return null;
   }
 
   private buildTrust(): TrustStore {

@@ -57,8 +57,8 @@ export interface SimLock {
   tick(): void;
   /** Runs a command directly at the lock (no radio, no broker), as a test or bench harness. */
   command(cmd: Command): CommandResult;
-  /** Applies a sync directly (as if it came over MQTT). */
-  applySync(sync: SyncMessage): void;
+  /** Applies a sync as if it came from the bridge; answers `implausible_version` when it is refused (docs/mqtt.md). */
+  applySync(sync: SyncMessage): "implausible_version" | null;
   /** The telemetry the lock would publish now. */
   telemetry(): Telemetry;
 
@@ -156,8 +156,8 @@ export class RunningLock implements SimLock {
   command(cmd: Command): CommandResult {
     return this.firmware.handleCommand(cmd);
   }
-  applySync(sync: SyncMessage): void {
-    this.firmware.applySync(sync);
+  applySync(sync: SyncMessage): "implausible_version" | null {
+    return this.firmware.applySync(sync);
   }
   telemetry(): Telemetry {
     return this.firmware.telemetry();

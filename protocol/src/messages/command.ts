@@ -37,7 +37,15 @@ export const MAX_EVENTS_PER_RESULT = 8;
  * Result codes: a token verification code, or a lock-level refusal. `clock_unset`: the lock lost its time (clock reset)
  * and refuses every key until a sync brings trusted time, since every key is time-bound.
  */
-export type CommandResultCode = TokenErrorCode | "clock_unset" | "jammed" | "busy" | "invalid_command" | "timeout";
+export type CommandResultCode =
+  | TokenErrorCode
+  | "clock_unset"
+  | "jammed"
+  | "busy"
+  | "invalid_command"
+  | "timeout"
+  // A sync whose `v` jumps more than MAX_SYNC_V_STEP past the lock's (docs/mqtt.md, "Sync versions").
+  | "implausible_version";
 
 export const CLOCK_UNSET = "clock_unset";
 

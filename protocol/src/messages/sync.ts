@@ -28,6 +28,21 @@ export interface SyncMessage {
   time: number;
 }
 
+/**
+ * How far past its current version a lock lets one sync take it (docs/mqtt.md, "Sync versions"). The bridge raises a
+ * lock's version by one per change, so no honest sync jumps anywhere near this; a larger jump is refused with
+ * `implausible_version`, so no single message can park a lock at the top of the range, where no later version exists
+ * (a lock at 2^53 − 1 would refuse every sync after it).
+ */
+export const MAX_SYNC_V_STEP = 2 ** 32;
+
+export const IMPLAUSIBLE_VERSION = "implausible_version";
+
+/** Whether `v` is further past `current` than one sync may take a lock (docs/mqtt.md). */
+export function isImplausibleSyncVersion(current: number, v: number): boolean {
+  return v - current > MAX_SYNC_V_STEP;
+}
+
 export const MAX_SYNC_BYTES = 512 * 1024;
 export const MAX_SYNC_ISSUERS = 16;
 export const MAX_SYNC_ENTRIES = 16_384;

@@ -164,6 +164,19 @@ export class IntegratorClient {
     );
   }
 
+  /** A new key signs from now on; the old one is retired once its last token has expired. */
+  rotateIssuerKey(lockHolderId: string): Promise<IssuerKey> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/rotate`);
+  }
+
+  /**
+   * Retires an issuer key now (a leak, review 12.6): locks drop it at their next sync; if it still signs, a new key
+   * takes over first, and the next prefetch mints under the current key.
+   */
+  retireIssuerKey(lockHolderId: string, kid: string): Promise<IssuerKey> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
+  }
+
   // ── bridges and vendor connections ────────────────────────────────────────────────────────────────────────────
 
   registerBridge(lockHolderId: string, name?: string): Promise<CreatedBridge> {

@@ -146,6 +146,8 @@ export interface TenantIds {
   /** A cloud-hosted (virtual) lock, for the app's virtual-lock routes. */
   virtualLockId: string;
   keyId: string;
+  /** One of the lock holder's issuer keys. */
+  kid: string;
   jobId: string;
   webhookId: string;
   verificationId: string;
@@ -162,6 +164,7 @@ export function pathValues(op: Operation, ids: TenantIds): Record<string, string
     vendorConnectionId: ids.vendorConnectionId,
     lockId: op.family === "app" ? ids.virtualLockId : ids.lockId,
     keyId: ids.keyId,
+    kid: ids.kid,
     jobId: ids.jobId,
     webhookId: ids.webhookId,
     verificationId: ids.verificationId,

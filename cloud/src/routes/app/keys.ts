@@ -2,7 +2,7 @@ import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
-import { mintKeyToken } from "../../domain/issuers.js";
+import { mintKeyToken, tokenWindow } from "../../domain/issuers.js";
 import { keyState, keyUseUrl } from "../../domain/keys.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
@@ -31,6 +31,8 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         const keys = [];
         const lockHolders = new Set<string>();
         for (const key of await tx.keys.usableForUser(device.userId, now)) {
+          // Starting beyond the token lifetime cap: nothing valid to mint yet; a later prefetch brings it.
+          if (!tokenWindow(ctx, key)) continue;
           const lock = await tx.locks.get(key.lockId);
           const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
           lockHolders.add(key.lockHolderId);

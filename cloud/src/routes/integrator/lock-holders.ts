@@ -1,9 +1,9 @@
-import type { Static } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
-import { addIssuerKey, retireExpiredIssuerKeys, rotateIssuerKey } from "../../domain/issuers.js";
+import { addIssuerKey, retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
@@ -21,6 +21,10 @@ import type { LockHolderRecord } from "../../store/records.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });
 export type LhParams = Static<typeof LhParams>;
+const IssuerKeyParams = Obj({
+  lockHolderId: IdParam,
+  kid: Type.String({ pattern: "^[0-9a-f]{2,128}$", description: "the key's kid, lowercase hex" }),
+});
 const PageQuerySchema = Obj(PageQuery);
 
 /** Integrator, lock holders and their issuer keys. */
@@ -192,6 +196,32 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
         return fresh;
       });
       reply.code(201);
+      return issuerKeyView(key);
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/issuer-keys/:kid/retire",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["issuer keys"],
+        summary: "Retire an issuer key now (e.g. after a leak)",
+        description:
+          "Locks stop trusting the key at their next sync: every token it signed is refused from then on. If the key " +
+          "still signs, a new key takes over first. Phones get tokens under the current key at their next prefetch. " +
+          "Retiring a retired key answers it unchanged. See docs/design.md section 4.",
+        params: IssuerKeyParams,
+        response: { 200: IssuerKey, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, kid } = request.params as Static<typeof IssuerKeyParams>;
+      const key = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return retireIssuerKeyNow(tx, ctx, lh.id, kid);
+      });
+      if (!key) throw notFound(`issuer key ${kid} of lock holder ${lockHolderId}`);
       return issuerKeyView(key);
     },
   );

@@ -112,9 +112,15 @@ const V3 = `
   CREATE INDEX access_tokens_issued_under ON access_tokens(issued_under);
 `;
 
+// The latest exp of any token minted for a key, so a revocation outlives every token of the key (review 12.1).
+// NULL: none recorded (keys minted before this column, or never minted).
+const V4 = `
+  ALTER TABLE keys ADD COLUMN max_token_exp_s BIGINT;
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

@@ -316,6 +316,12 @@ export class PgKeys implements KeyRepo {
       [status, fields.error ?? null, fields.revokedAt ?? null, id],
     );
   }
+  async raiseMaxTokenExp(id: string, expS: number): Promise<void> {
+    await this.sql.run(
+      "UPDATE keys SET max_token_exp_s = $1 WHERE id = $2 AND (max_token_exp_s IS NULL OR max_token_exp_s < $1)",
+      [expS, id],
+    );
+  }
   async markCreated(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.sql.run("UPDATE keys SET status = 'created' WHERE id = ANY($1::text[]) AND status = 'creating'", [ids]);

@@ -108,6 +108,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE access_tokens ADD COLUMN issued_under TEXT;
   CREATE INDEX access_tokens_issued_under ON access_tokens(issued_under);
   `,
+  // 4: the latest exp of any token minted for a key, so a revocation outlives every token of the key (review 12.1).
+  // NULL: none recorded (keys minted before this column, or never minted).
+  `
+  ALTER TABLE keys ADD COLUMN max_token_exp_s INTEGER;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -298,6 +298,12 @@ export class SqliteKeys implements KeyRepo {
       "UPDATE keys SET status = ?, error = COALESCE(?, error), revoked_at = COALESCE(?, revoked_at) WHERE id = ?",
     ).run(status, fields.error ?? null, fields.revokedAt ?? null, id);
   }
+  async raiseMaxTokenExp(id: string, expS: number): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE keys SET max_token_exp_s = ? WHERE id = ? AND (max_token_exp_s IS NULL OR max_token_exp_s < ?)",
+    ).run(expS, id, expS);
+  }
 }
 
 export class SqliteChanges implements ChangeRepo {
