@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Clock, type CommandResult, Topics } from "@latchkey/protocol";
 import { BleGateway } from "./ble/ble-gateway.js";
@@ -19,6 +18,7 @@ import { BridgeMetrics } from "./ops/metrics.js";
 import { Outbox } from "./outbox/outbox.js";
 import { Backoff } from "./retry/backoff.js";
 import { openDatabase } from "./store/database.js";
+import { ensurePrivateDir, type ModeFix } from "./store/private-files.js";
 import { BRIDGE_MIGRATIONS } from "./store/schema.js";
 import { WalSync } from "./store/wal-sync.js";
 import { WriteBatcher } from "./store/write-batcher.js";
@@ -91,9 +91,16 @@ export async function startBridge(
   const backoff = () => new Backoff(settings.cloud.backoffInitialMs, settings.cloud.backoffMaxMs, random);
 
   try {
-    mkdirSync(settings.dataDir, { recursive: true });
+    // Phone numbers, key schedules and queued lock state: for the bridge's user only (review 12.2).
+    const onModeNarrowed = (fix: ModeFix) =>
+      logger.warn(fix, "narrowed the mode of a data file other local users could read");
+    ensurePrivateDir(settings.dataDir, onModeNarrowed);
     const dbPath = join(settings.dataDir, "bridge.db");
-    const db = openDatabase(dbPath, { synchronous: settings.outbox.synchronous, migrations: BRIDGE_MIGRATIONS });
+    const db = openDatabase(dbPath, {
+      synchronous: settings.outbox.synchronous,
+      migrations: BRIDGE_MIGRATIONS,
+      onModeNarrowed,
+    });
     cleanup.unshift(() => db.close());
     const batcher = new WriteBatcher(db, settings.outbox.synchronous === "full" ? new WalSync(dbPath) : null);
     const registry = new LockRegistry(db, batcher);

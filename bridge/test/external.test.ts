@@ -1,4 +1,4 @@
-import { deriveLockPassword, encodeEvent, toHex } from "@latchkey/protocol";
+import { deriveLockPassword, encodeCommandResult, encodeEvent, encodeTelemetry, toHex } from "@latchkey/protocol";
 import mqtt from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
@@ -102,4 +102,100 @@ suite("external broker (MQTT_URL)", () => {
     await waitFor("the honest event arrives", () => cloud.events.size === 1);
     expect([...cloud.events.keys()]).not.toContain(toHex(new Uint8Array(16).fill(0xab)));
   });
+
+  it("review 12.12: ignores and clears what a lock retained on its events, telemetry and cmd/result", async () => {
+    siteChanges(cloud, ["ext-lock-5"]);
+    const lockId = "ext-lock-5";
+    const rogue = await mqtt.connectAsync(MQTT_URL!, {
+      clientId: `${prefix}-retainer`,
+      username: lockId,
+      password: deriveLockPassword(SITE_SECRET, lockId),
+      reconnectPeriod: 0,
+    });
+    const to = (kind: string) => `${prefix}/locks/${lockId}/${kind}`;
+    const planted = new Uint8Array(16).fill(0xcd);
+    const event = encodeEvent({ id: planted, lock: lockId, seq: 7, ts: 1_800_000_007, type: "unlocked" });
+    const reading = encodeTelemetry({ lock: lockId, ts: 1_800_000_007, level: 7, mv: 2007, state: "ok" });
+    const result = encodeCommandResult({ id: "planted", ok: true, state: "unlocked" });
+    // Retained before the bridge ever subscribed: the broker shows them to it, flagged retained, at its subscription.
+    for (const [kind, payload] of [
+      ["events", event],
+      ["telemetry", reading],
+      ["cmd/result", result],
+    ] as const)
+      await rogue.publishAsync(to(kind), Buffer.from(payload), { qos: 1, retain: true });
+    await rogue.endAsync();
+
+    let log: Awaited<ReturnType<typeof start>>["log"];
+    ({ bridge, log } = await start());
+    await bridge.ready;
+    const cleared = () =>
+      log.lines.filter((l) => l.msg === "ignored and cleared a retained message a lock left on its own topic");
+    await waitFor("the three retained messages cleared", () => cleared().length === 3, { timeoutMs: 20_000 });
+    expect(cleared().map((l) => l.kind)).toEqual(expect.arrayContaining(["events", "telemetry", "cmd/result"]));
+    const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    for (const kind of ["events", "telemetry", "cmd/result"])
+      expect(metrics).toContain(`latchkey_bridge_mqtt_retained_cleared_total{kind="${kind}"} 1`);
+    // Nothing is left for the next subscriber, and nothing of it was taken as new.
+    await waitFor(
+      "the broker holds no retained message there",
+      async () => (await retainedUnder(lockId)).length === 0,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    // An honest event after it still arrives, once.
+    const a = await lock(lockId);
+    await a.event({ seq: 8 });
+    await waitFor("the honest event arrives", () => cloud.events.size === 1);
+    // Retained while the bridge is subscribed: MQTT 3.1.1 delivers it unflagged, so it is taken once, as the live
+    // message it is; the copy the broker kept is shown (flagged) at the bridge's next SUBSCRIBE, which it sends again
+    // after every reconnect. A client taking the bridge's client id forces one.
+    await a.client.publishAsync(
+      to("events"),
+      Buffer.from(encodeEvent({ id: new Uint8Array(16).fill(0xce), lock: lockId, seq: 9, ts: 1, type: "locked" })),
+      { qos: 1, retain: true },
+    );
+    await waitFor("the live copy arrives", () => cloud.events.size === 2);
+    const intruder = await mqtt.connectAsync(MQTT_URL!, {
+      clientId: `latchkey-bridge-${cloud.bridgeId}`,
+      username: "latchkey-bridge",
+      password: "bridge-password",
+      reconnectPeriod: 0,
+      // Keeps the session: the bridge comes back to it with session present, where mqtt.js subscribes nothing again.
+      clean: false,
+    });
+    await intruder.endAsync(true);
+    await waitFor("the fourth retained message cleared after the reconnect", () => cleared().length === 4, {
+      timeoutMs: 20_000,
+    });
+    await waitFor("nothing retained", async () => (await retainedUnder(lockId)).length === 0, { timeoutMs: 20_000 });
+    expect(cloud.events.size).toBe(2);
+    await bridge.stop();
+    bridge = null;
+    expect([...cloud.events.keys()]).not.toContain(toHex(planted));
+    expect([...cloud.telemetry.values()].filter((t) => t.level === 7)).toEqual([]);
+  });
+
+  /** The retained messages a fresh subscriber is shown on a lock's events, telemetry and cmd/result. */
+  async function retainedUnder(lockId: string): Promise<string[]> {
+    const observer = await mqtt.connectAsync(MQTT_URL!, { clientId: `${prefix}-observer`, reconnectPeriod: 0 });
+    try {
+      const seen: string[] = [];
+      const marker = `${prefix}/observer/marker`;
+      let done = false;
+      observer.on("message", (topic, _payload, packet) => {
+        if (topic === marker) done = true;
+        else if (packet.retain) seen.push(topic);
+      });
+      const kinds = ["events", "telemetry", "cmd/result"].map((k) => `${prefix}/locks/${lockId}/${k}`);
+      await observer.subscribeAsync([...kinds, marker], { qos: 1 });
+      // The broker sends retained messages right after the SUBACK: the marker published after it comes behind them.
+      await observer.publishAsync(marker, "m", { qos: 1 });
+      await waitFor("the marker", () => done);
+      return seen;
+    } finally {
+      await observer.endAsync(true);
+    }
+  }
 });

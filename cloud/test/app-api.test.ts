@@ -1,4 +1,12 @@
-import { fromBase64Url, fromHex, TrustStore, toHex, verifyKeyToken } from "@latchkey/protocol";
+import {
+  fromBase64Url,
+  fromHex,
+  signUnlockProof,
+  TrustStore,
+  toBase64Url,
+  toHex,
+  verifyKeyToken,
+} from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { codeFromLog, registerPhone, unlockVirtual } from "./app.js";
 import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
@@ -148,19 +156,23 @@ describe("changelog 12: prefetch keys (phone app API)", () => {
 
 describe("virtual locks open for real", () => {
   it("unlocks with a prefetched token and proof, and refuses copies, replays and revoked keys with real events", async () => {
-    const key = await t.call("POST", lh(tn, "/keys"), {
-      token: tn.token,
-      body: { lockId: lockIds[0]!, userId: "+4791234567" },
-    });
+    const newKey = (lockId: string, userId: string) =>
+      t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId, userId } });
+    const key = await newKey(lockIds[0]!, "+4791234567");
+    // The phone also holds a second key for lock 0 and one for lock 1: only a key holder may use a virtual lock at
+    // all (review 12.9), so the misuses below are a holder's.
+    await newKey(lockIds[0]!, "+4791234567");
+    await newKey(lockIds[1]!, "+4791234567");
+    await newKey(lockIds[0]!, "+4798765432");
     const phone = await registerPhone(t, "+4791234567");
     const { keys } = (await t.call("GET", "/app/v1/keys", { token: phone.token })).body;
-    const token = keys[0].token as string;
+    const token = keys.find((k: { keyId: string }) => k.keyId === key.body.id).token as string;
 
     const ok = await unlockVirtual(t, phone, lockIds[0]!, token);
     expect(ok.status).toBe(200);
     expect(ok.body.result).toBe("unlocked");
 
-    // A token copied to another phone is useless without its device key.
+    // A token copied to another phone (whose user holds a key of its own there) is useless without its device key.
     const thief = await registerPhone(t, "+4798765432");
     const stolen = await unlockVirtual(t, thief, lockIds[0]!, token);
     expect(stolen.status).toBe(403);
@@ -172,7 +184,6 @@ describe("virtual locks open for real", () => {
 
     // A nonce is used once.
     const challenge = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`, { token: phone.token });
-    const { signUnlockProof, toBase64Url } = await import("@latchkey/protocol");
     const proof = toBase64Url(
       signUnlockProof({
         lockId: lockIds[0]!,
@@ -241,6 +252,73 @@ describe("virtual locks open for real", () => {
     const revokedEvent = events[1];
     expect(revokedEvent).toMatchObject({ keyId: key.body.id, userId: "+4791234567", lockId: lockIds[0]! });
     expect(revokedEvent.lockName).toMatch(/^Virtual lock \d$/);
+  });
+
+  it("review 12.9: a phone without a key for the lock gets the 404 of no such lock on both routes, and no event", async () => {
+    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: "https://example.com/h" } });
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lockIds[0]!, userId: "+4791234567" } });
+    const holder = await registerPhone(t, "+4791234567");
+    const holderToken = (await t.call("GET", "/app/v1/keys", { token: holder.token })).body.keys[0].token as string;
+    // The holder's pending challenge: nothing a stranger does may burn it.
+    const pending = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/challenge`, { token: holder.token });
+    expect(pending.status).toBe(200);
+
+    // Another tenant's user, holding a real key and token of its own tenant; and a user of no tenant at all.
+    const mallory = await tenant(t, "Mallory");
+    const { lockIds: malloryLocks } = await virtualLocks(t, mallory, 1);
+    await t.call("POST", lh(mallory, "/keys"), {
+      token: mallory.token,
+      body: { lockId: malloryLocks[0]!, userId: "+4790000001" },
+    });
+    const stranger = await registerPhone(t, "+4790000001");
+    const strangerToken = (await t.call("GET", "/app/v1/keys", { token: stranger.token })).body.keys[0].token as string;
+    const nobody = await registerPhone(t, "+4790000002");
+
+    const deliveries = async () =>
+      (await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token })).body.deliveries.length;
+    const deliveriesBefore = await deliveries();
+    const unlockBody = {
+      token: strangerToken,
+      proof: toBase64Url(new Uint8Array(64)),
+      nonce: pending.body.nonce as string,
+    };
+    for (const phone of [stranger, nobody]) {
+      for (const [route, body] of [
+        ["challenge", undefined],
+        ["unlock", unlockBody],
+      ] as const) {
+        const missing = await t.call("POST", `/app/v1/virtual-locks/no-such-lock/${route}`, {
+          token: phone.token,
+          body,
+        });
+        const refused = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/${route}`, {
+          token: phone.token,
+          body,
+        });
+        expect(refused.status, `${phone.userId} ${route}`).toBe(404);
+        expect(refused.body, `${phone.userId} ${route}: the answer for a lock that does not exist`).toEqual(
+          missing.body,
+        );
+        expect(JSON.stringify(refused.body)).not.toContain(lockIds[0]!);
+      }
+    }
+    // No event, no webhook delivery for the victim tenant; the holder's challenge still opens the lock.
+    expect((await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events).toEqual([]);
+    expect(await deliveries()).toBe(deliveriesBefore);
+    const proof = signUnlockProof({
+      lockId: lockIds[0]!,
+      nonce: fromBase64Url(pending.body.nonce),
+      token: fromBase64Url(holderToken),
+      deviceSecretKey: holder.secretKey,
+    });
+    const opened = await t.call("POST", `/app/v1/virtual-locks/${lockIds[0]!}/unlock`, {
+      token: holder.token,
+      body: { token: holderToken, proof: toBase64Url(proof), nonce: pending.body.nonce },
+    });
+    expect(opened.status).toBe(200);
+    const events = (await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events;
+    expect(events.map((e: { action: string }) => e.action)).toEqual(["unlocked"]);
+    expect(await deliveries()).toBe(deliveriesBefore + 1);
   });
 
   it("only virtual locks, only with an app token", async () => {

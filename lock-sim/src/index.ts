@@ -1,4 +1,5 @@
 export { BleTimeoutError, type ConnectOptions, connectToLock, LockSession } from "./ble/central.js";
+export { CHALLENGES_PER_CONNECTION } from "./ble/lock-gatt.js";
 export { BleUnavailableError, loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 export {
   type AdvertisementHandle,

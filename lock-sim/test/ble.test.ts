@@ -5,6 +5,7 @@ import {
   encodeGatewayCommand,
   encodeSync,
   INFO_CHAR_UUID,
+  keyPairFromSeed,
   LOCK_SERVICE_UUID,
   ManualClock,
   RESULT_CHAR_UUID,
@@ -13,6 +14,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BleUnavailableError,
+  CHALLENGES_PER_CONNECTION,
   connectToLock,
   type LockSession,
   type Noble,
@@ -22,7 +24,7 @@ import {
   startLock,
   VirtualRadio,
 } from "../src/index.js";
-import { claimsFor, makeIssuer, mint, T0 } from "./helpers/keys.js";
+import { claimsFor, makeIssuer, mint, proofFor, T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 const issuer = makeIssuer("ble");
@@ -133,6 +135,43 @@ describe("BLE: virtual radio, noble central, phone", () => {
     (thief as unknown as { stored: Map<string, unknown> }).stored.set("x", owner.keyFor("office"));
     expect(await thief.unlock("office", { radio })).toMatchObject({ ok: false, code: "bad_proof" });
     expect(lock.events.at(-1)).toMatchObject({ type: "denied", code: "bad_proof" });
+  });
+
+  it("a stranger in range cannot evict a phone's pending challenge: it gets too_many_challenges (review 12.8)", async () => {
+    radio = new VirtualRadio({ maxConnectionsPerPeripheral: 2 });
+    const lock = await boot("hall");
+    const device = keyPairFromSeed(new Uint8Array(32).fill(0x12));
+    const token = mint(issuer, claimsFor("hall", device.publicKey));
+    const phone = await connectToLock(await central(), "hall");
+    const challenge = await phone.request({ id: "p1", type: "challenge" });
+    expect(challenge).toMatchObject({ ok: true });
+    // The stranger asks for more challenges than the lock's whole book holds, on its own connection.
+    const stranger = await connectToLock(await central(), "hall");
+    const answers = [];
+    for (let i = 0; i < 70; i++) answers.push(await stranger.request({ id: `s${i}`, type: "challenge" }));
+    expect(answers.filter((a) => a.ok)).toHaveLength(CHALLENGES_PER_CONNECTION);
+    expect(answers.slice(CHALLENGES_PER_CONNECTION).every((a) => a.code === "too_many_challenges")).toBe(true);
+    const proof = proofFor("hall", challenge.nonce!, token, device.secretKey);
+    expect(await phone.request({ id: "p2", type: "unlock", token, nonce: challenge.nonce!, proof })).toMatchObject({
+      ok: true,
+      state: "unlocked",
+    });
+    expect(lock.events.map((e) => e.type)).toEqual(["unlocked"]);
+    // Its connection closed, the stranger's nonces are gone; a new connection gets its own share again.
+    const held = answers[0]!.nonce!;
+    await stranger.close();
+    const again = await connectToLock(await central(), "hall");
+    const late = await again.request({
+      id: "s-late",
+      type: "unlock",
+      token,
+      nonce: held,
+      proof: proofFor("hall", held, token, device.secretKey),
+    });
+    expect(late).toMatchObject({ ok: false, code: "bad_proof", message: "unknown or reused challenge" });
+    expect(await again.request({ id: "s-new", type: "challenge" })).toMatchObject({ ok: true });
+    await again.close();
+    await phone.close();
   });
 
   it("a peripheral takes one connection at a time; a vanished lock drops its central", async () => {

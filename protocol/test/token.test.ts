@@ -12,6 +12,7 @@ import {
   type KeyClaims,
   keyPairFromSeed,
   NonceBook,
+  NonceRefusedError,
   nobleEd25519,
   signSign1,
   signUnlockProof,
@@ -344,12 +345,41 @@ describe("unlock proof and request", () => {
     expect(nonces.size).toBe(0);
   });
 
-  it("keeps the nonce book bounded", () => {
+  it("keeps the nonce book bounded by refusing, never by evicting a live nonce (review 12.8)", () => {
     const nonces = new NonceBook(30_000, 4);
-    for (let i = 0; i < 10; i++) nonces.issue(new Uint8Array(16).fill(i), i);
+    const n = (i: number) => new Uint8Array(16).fill(i);
+    for (let i = 0; i < 4; i++) expect(nonces.offer(n(i), i)).toMatchObject({ ok: true });
+    // A flood of further challenges is refused: the first one (a phone's, say) stays answerable.
+    for (let i = 4; i < 10; i++) expect(nonces.offer(n(i), i)).toEqual({ ok: false, refusal: "book_full" });
+    expect(() => nonces.issue(n(10), 10)).toThrow(NonceRefusedError);
     expect(nonces.size).toBe(4);
-    expect(nonces.consume(new Uint8Array(16).fill(0), 10)).toBe("unknown");
-    expect(nonces.consume(new Uint8Array(16).fill(9), 10)).toBe("ok");
+    expect(nonces.consume(n(0), 10)).toBe("ok");
+    expect(nonces.consume(n(9), 10)).toBe("unknown");
+    // Room again once one is used, or once they expire (30 s: the bound of the denial of service).
+    expect(nonces.offer(n(11), 11)).toMatchObject({ ok: true });
+    expect(nonces.offer(n(12), 12)).toEqual({ ok: false, refusal: "book_full" });
+    expect(nonces.offer(n(13), 30_004)).toMatchObject({ ok: true });
+    expect(nonces.size).toBe(2);
+  });
+
+  it("limits each holder to its share of live nonces and forgets a holder's nonces when it goes (review 12.8)", () => {
+    const nonces = new NonceBook(30_000, 8);
+    const n = (i: number) => new Uint8Array(16).fill(i);
+    const stranger = { id: "conn-1", max: 2 };
+    const phone = { id: "conn-2", max: 2 };
+    expect(nonces.offer(n(1), 0, stranger)).toMatchObject({ ok: true });
+    expect(nonces.offer(n(2), 0, stranger)).toMatchObject({ ok: true });
+    expect(nonces.offer(n(3), 0, stranger)).toEqual({ ok: false, refusal: "holder_limit" });
+    // Using one frees the holder's share; expiry does too.
+    expect(nonces.consume(n(1), 1)).toBe("ok");
+    expect(nonces.offer(n(5), 1, stranger)).toMatchObject({ ok: true });
+    expect(nonces.offer(n(7), 1, stranger)).toEqual({ ok: false, refusal: "holder_limit" });
+    expect(nonces.offer(n(4), 20_000, phone)).toMatchObject({ ok: true });
+    expect(nonces.offer(n(6), 30_002, stranger)).toMatchObject({ ok: true });
+    // The stranger's connection closes: its nonces go, the phone's stays.
+    nonces.release("conn-1");
+    expect(nonces.consume(n(6), 30_003)).toBe("unknown");
+    expect(nonces.consume(n(4), 30_003)).toBe("ok");
   });
 
   it("take answers when a nonce was issued, and burns it like consume", () => {

@@ -78,7 +78,9 @@ export class EmbeddedBroker implements LockBroker {
   async start(handler: InboundHandler): Promise<void> {
     const { Aedes } = await import("aedes");
     const { logger, metrics, topics } = this.options;
-    this.persistence = new SqlitePersistence(join(this.options.dataDir, "broker.db"));
+    this.persistence = new SqlitePersistence(join(this.options.dataDir, "broker.db"), (fix) =>
+      logger.warn(fix, "narrowed the mode of a data file other local users could read"),
+    );
     const aedes = await Aedes.createBroker({
       // A fresh id per run: wills a crashed run left behind are published for locks that do not come back.
       id: `latchkey-bridge-${randomUUID()}`,

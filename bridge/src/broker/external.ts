@@ -1,5 +1,5 @@
-import type { Topics } from "@latchkey/protocol";
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import type { LockTopicKind, Topics } from "@latchkey/protocol";
+import mqtt, { type IClientOptions, type IPublishPacket, type ISubscriptionMap, type MqttClient } from "mqtt";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { InboundHandler, LockBroker, PublishOptions } from "./transport.js";
@@ -18,6 +18,12 @@ export interface ExternalBrokerOptions {
 
 /** How long the bridge stays away after refusing a message (outbox full) before it takes deliveries again. */
 const REFUSAL_PAUSE_MS = 5_000;
+
+/**
+ * A lock's topics that must never hold a retained message (docs/mqtt.md: only `status` is retained). A Mosquitto
+ * acl_file cannot refuse the retain flag, so the bridge clears what a lock left there (review 12.12).
+ */
+const NEVER_RETAINED: ReadonlySet<string> = new Set<LockTopicKind>(["events", "telemetry", "cmd/result"]);
 
 /**
  * The bridge as a client of an external broker (Mosquitto, EMQX). A persistent session (clean: false, QoS 1) keeps
@@ -56,6 +62,13 @@ export class ExternalBroker implements LockBroker {
     };
     if (this.options.username !== undefined) clientOptions.username = this.options.username;
     if (this.options.password !== undefined) clientOptions.password = this.options.password;
+    const subscriptions = [
+      topics.allLocks("events"),
+      topics.allLocks("telemetry"),
+      topics.allLocks("status"),
+      topics.allLocks("cmd/result"),
+      `${this.options.discoveryPrefix}/status`,
+    ];
     const client = mqtt.connect(this.options.url, { ...clientOptions, manualConnect: true });
     this.client = client;
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
@@ -82,9 +95,23 @@ export class ExternalBroker implements LockBroker {
         },
       );
     };
+    let connections = 0;
     client.on("connect", () => {
       logger.info({ url: this.options.url }, "connected to the external mqtt broker");
       client.publish(statusTopic, "online", { qos: 1, retain: true });
+      // With a persistent session mqtt.js sends no SUBSCRIBE after a reconnect (nor for a filter it already holds,
+      // without `resubscribe`); the bridge sends one, because a SUBSCRIBE is what makes the broker show it, flagged
+      // retained, whatever a lock retained meanwhile (review 12.12).
+      if (++connections > 1) {
+        // Only the topics that must hold nothing retained: the status topics' retained presence is not re-read.
+        const filters = Object.fromEntries(
+          [...NEVER_RETAINED].map((kind) => [topics.allLocks(kind as LockTopicKind), { qos: 1 as const }]),
+        );
+        // mqtt.js's own type cannot express the map with its `resubscribe` flag beside the filters.
+        client.subscribe({ ...filters, resubscribe: true } as ISubscriptionMap, (err) => {
+          if (err) logger.warn({ err: err.message }, "could not subscribe again after a reconnect");
+        });
+      }
     });
     client.on("error", (err) => logger.warn({ err: err.message }, "external mqtt broker error"));
     client.on("offline", () => logger.warn("external mqtt broker unreachable; retrying"));
@@ -97,13 +124,6 @@ export class ExternalBroker implements LockBroker {
     });
     client.connect();
     await connected;
-    const subscriptions = [
-      topics.allLocks("events"),
-      topics.allLocks("telemetry"),
-      topics.allLocks("status"),
-      topics.allLocks("cmd/result"),
-      `${this.options.discoveryPrefix}/status`,
-    ];
     const granted = await client.subscribeAsync(subscriptions, { qos: 1 });
     for (const g of granted)
       if (g.qos === 128) throw new Error(`the broker refused the bridge's subscription to ${g.topic}`);
@@ -118,7 +138,34 @@ export class ExternalBroker implements LockBroker {
     const parsed = this.options.topics.parse(packet.topic);
     if (parsed?.scope !== "lock") return;
     if (parsed.kind === "sync" || parsed.kind === "cmd") return;
+    if (NEVER_RETAINED.has(parsed.kind)) {
+      // An empty payload is a retained message being cleared (the bridge's own clear comes back to it): nothing to take.
+      if (payload.length === 0) return;
+      if (packet.retain) {
+        this.clearRetained(packet.topic, parsed.lockId, parsed.kind);
+        return;
+      }
+    }
     await handler.lockMessage(parsed.lockId, parsed.kind, payload);
+  }
+
+  /**
+   * A message flagged retained on a lock's events, telemetry or cmd/result topic is one a lock left at the broker, shown
+   * again at each subscription: never taken as new (when it was published, the bridge's session got it live and
+   * unflagged, and took it then). It is cleared with an empty retained payload so no later subscriber is shown it
+   * (docs/mqtt.md, "Retained messages on an external broker").
+   */
+  private clearRetained(topic: string, lockId: string, kind: string): void {
+    const { logger, metrics } = this.options;
+    // Reported once the broker acknowledged the clear: from then on no subscriber is shown the message.
+    this.client?.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }, (err) => {
+      if (err) {
+        logger.warn({ lockId, kind, err: err.message }, "ignored a retained message a lock left; could not clear it");
+        return;
+      }
+      metrics.retainedCleared.inc({ kind });
+      logger.warn({ lockId, kind }, "ignored and cleared a retained message a lock left on its own topic");
+    });
   }
 
   private pause(): void {

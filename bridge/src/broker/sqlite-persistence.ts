@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { deserialize, serialize } from "node:v8";
 import type { Db } from "../store/database.js";
 import { openDatabase } from "../store/database.js";
+import type { ModeReport } from "../store/private-files.js";
 import { topicMatches } from "./topic-match.js";
 
 /**
@@ -95,8 +96,12 @@ export class SqlitePersistence {
   private readonly retainedTopics = new Set<string>();
   private destroyed = false;
 
-  constructor(path: string) {
-    this.db = openDatabase(path, { synchronous: "normal", migrations: MIGRATIONS });
+  constructor(path: string, onModeNarrowed?: ModeReport) {
+    this.db = openDatabase(path, {
+      synchronous: "normal",
+      migrations: MIGRATIONS,
+      ...(onModeNarrowed ? { onModeNarrowed } : {}),
+    });
     const db = this.db;
     this.sql = {
       putRetained: db.prepare("INSERT OR REPLACE INTO retained (topic, packet) VALUES (?, ?)"),

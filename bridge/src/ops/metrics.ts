@@ -23,6 +23,7 @@ export class BridgeMetrics {
   readonly messagesRejected: Counter<"reason">;
   readonly authFailures: Counter;
   readonly aclDenied: Counter<"action">;
+  readonly retainedCleared: Counter<"kind">;
   readonly vendorReports: Counter<"state">;
   readonly bleRounds: Counter<"result">;
   readonly commands: Counter<"result">;
@@ -60,6 +61,11 @@ export class BridgeMetrics {
     ]);
     this.authFailures = counter("mqtt_auth_failures_total", "Refused MQTT logins");
     this.aclDenied = counter("mqtt_acl_denied_total", "Publishes and subscriptions refused by the ACL", ["action"]);
+    this.retainedCleared = counter(
+      "mqtt_retained_cleared_total",
+      "Retained messages a lock left on its events, telemetry or cmd/result topic (external broker): ignored, cleared",
+      ["kind"],
+    );
     this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
     this.bleRounds = counter("ble_rounds_total", "BLE sessions with locks by result", ["result"]);
     this.commands = counter("commands_total", "Commands sent to locks by result", ["result"]);

@@ -1,6 +1,6 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { ensurePrivateDatabase, ensurePrivateDir, type ModeReport } from "./private-files.js";
 
 export type Db = Database.Database;
 
@@ -8,14 +8,19 @@ export interface OpenOptions {
   /** full: every commit survives power loss; normal: survives a process crash (WAL). */
   synchronous: "full" | "normal";
   migrations: readonly string[];
+  /** Told of every directory or file whose mode was wider than 0700 / 0600 and was narrowed (the caller logs it). */
+  onModeNarrowed?: ModeReport;
 }
 
 /**
  * Opens (creating) a SQLite file in WAL mode and brings its schema up to date. Migrations are a list of SQL scripts;
- * `user_version` counts how many have run, each one runs in its own transaction.
+ * `user_version` counts how many have run, each one runs in its own transaction. Its directory is 0700 and the file
+ * (with its `-wal` and `-shm`) 0600, narrowed if wider (store/private-files.ts).
  */
 export function openDatabase(path: string, options: OpenOptions): Db {
-  mkdirSync(dirname(path), { recursive: true });
+  const report = options.onModeNarrowed ?? (() => {});
+  ensurePrivateDir(dirname(path), report);
+  ensurePrivateDatabase(path, report);
   const db = new Database(path);
   try {
     db.pragma("journal_mode = WAL");

@@ -17,12 +17,20 @@ import type { LockFirmware } from "../lock/firmware.js";
 import { commandIdOf } from "../mqtt/lock-link.js";
 
 /**
+ * Live challenges one BLE connection may hold (review 12.8): a phone and a gateway each answer theirs at once, so two
+ * leave room for a retry; a stranger in radio range can hold no more than its connections allow, and never the phone's.
+ */
+export const CHALLENGES_PER_CONNECTION = 2;
+
+/**
  * The lock's GATT service (protocol/ble/gatt.ts), independent of the radio that carries it: a virtual radio in tests,
  * bleno on real hardware. Per connection it reassembles command frames, runs the command through the firmware, and
  * sends the framed result as notifications on `result`.
  */
 export class LockGattServer {
   readonly localName: string;
+  /** Connections opened so far: names each one, as the holder of its challenges. */
+  private connections = 0;
 
   constructor(
     readonly firmware: LockFirmware,
@@ -39,11 +47,16 @@ export class LockGattServer {
   }
 
   openConnection(mtu: number = DEFAULT_ATT_MTU): GattConnection {
-    return new GattConnection(this, mtu);
+    return new GattConnection(this, mtu, `ble-${++this.connections}`);
   }
 
-  /** One whole command message from a central. */
-  handleMessage(raw: Uint8Array): CommandResult {
+  /** The connection `holderId` closed: its challenges go with it. */
+  connectionClosed(holderId: string): void {
+    this.firmware.releaseChallenges(holderId);
+  }
+
+  /** One whole command message from a central, on connection `holderId` (challenges are counted per connection). */
+  handleMessage(raw: Uint8Array, holderId: string): CommandResult {
     let cmd: Command;
     try {
       cmd = decodeCommand(raw);
@@ -56,6 +69,11 @@ export class LockGattServer {
         this.logger.warn({ lock: this.firmware.lockId, type: cmd.type }, "unauthenticated gateway command refused");
         return { id: cmd.id, ok: false, code: "bad_proof", message: refusal };
       }
+    }
+    if (cmd.type === "challenge") {
+      const result = this.firmware.challenge(cmd.id, { id: holderId, max: CHALLENGES_PER_CONNECTION });
+      if (!result.ok) this.logger.warn({ lock: this.firmware.lockId, message: result.message }, "challenge refused");
+      return result;
     }
     return this.firmware.handleCommand(cmd);
   }
@@ -80,6 +98,7 @@ export class GattConnection {
   constructor(
     private readonly server: LockGattServer,
     private mtu: number,
+    private readonly holderId: string,
   ) {}
 
   setMtu(mtu: number): void {
@@ -101,7 +120,7 @@ export class GattConnection {
       this.reply({ id: "unknown", ok: false, code: "invalid_command", message: (e as Error).message });
       return;
     }
-    if (message !== null) this.reply(this.server.handleMessage(message));
+    if (message !== null) this.reply(this.server.handleMessage(message, this.holderId));
   }
 
   private reply(result: CommandResult): void {
@@ -111,6 +130,7 @@ export class GattConnection {
   }
 
   close(): void {
+    if (this.open) this.server.connectionClosed(this.holderId);
     this.open = false;
     this.notifier = null;
     this.assembler.reset();

@@ -176,7 +176,7 @@ export class LockFirmware extends EventEmitter {
     if (this.halted) return { id: cmd.id, ok: false, code: "busy", message: "the lock is powered off" };
     switch (cmd.type) {
       case "challenge":
-        return { id: cmd.id, ok: true, nonce: this.issueChallenge() };
+        return this.challenge(cmd.id);
       case "unlock":
         return this.unlock(cmd);
       case "lock":
@@ -190,7 +190,32 @@ export class LockFirmware extends EventEmitter {
     }
   }
 
-  /** A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not the RTC). */
+  /**
+   * A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not the RTC).
+   * `holder` is the BLE connection asking: it gets at most `holder.max` live nonces. No live nonce is ever evicted for a
+   * new one (review 12.8), so a full book or a greedy connection is answered `too_many_challenges` (docs/mqtt.md, "BLE").
+   */
+  challenge(id: string, holder?: { id: string; max: number }): CommandResult {
+    if (this.halted) return { id, ok: false, code: "busy", message: "the lock is powered off" };
+    const issued = this.nonces.offer(this.config.random(NONCE_BYTES), this.config.baseClock.now(), holder);
+    if (issued.ok) return { id, ok: true, nonce: issued.nonce };
+    return {
+      id,
+      ok: false,
+      code: "too_many_challenges",
+      message:
+        issued.refusal === "holder_limit"
+          ? "this connection already holds its challenges: answer one first"
+          : "the lock holds too many live challenges: try again shortly",
+    };
+  }
+
+  /** Forgets the nonces of a BLE connection that closed: nothing can answer on it any more. */
+  releaseChallenges(holderId: string): void {
+    this.nonces.release(holderId);
+  }
+
+  /** A fresh nonce for a caller that wants it or an error (the benchmark's loop): see `challenge`. */
   issueChallenge(): Uint8Array {
     return this.nonces.issue(this.config.random(NONCE_BYTES), this.config.baseClock.now());
   }

@@ -35,7 +35,9 @@ export const MAX_EVENTS_PER_RESULT = 8;
 /** Result codes: a token verification code, or a command failure. */
 /**
  * Result codes: a token verification code, or a lock-level refusal. `clock_unset`: the lock lost its time (clock reset)
- * and refuses every key until a sync brings trusted time, since every key is time-bound.
+ * and refuses every key until a sync brings trusted time, since every key is time-bound. `too_many_challenges`: a
+ * `challenge` refused because the connection already holds its share of live nonces, or the lock's nonce book is full
+ * of live ones (docs/mqtt.md, "BLE"); live nonces are never evicted, so this clears as they are used or expire.
  */
 export type CommandResultCode =
   | TokenErrorCode
@@ -44,6 +46,7 @@ export type CommandResultCode =
   | "busy"
   | "invalid_command"
   | "timeout"
+  | "too_many_challenges"
   // A sync whose `v` jumps more than MAX_SYNC_V_STEP past the lock's (docs/mqtt.md, "Sync versions").
   | "implausible_version";
 

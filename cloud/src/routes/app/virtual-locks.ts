@@ -15,6 +15,7 @@ import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { storeLockEvent } from "../../domain/events.js";
+import { deviceOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
 import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
@@ -36,9 +37,16 @@ function signedCti(token: Uint8Array): string | null {
   }
 }
 
-async function virtualLock(tx: Tx, lockId: string): Promise<LockRecord> {
+/**
+ * The virtual lock `lockId`, for a user who holds a key for it (one prefetch would hand them: not ended, not revoked).
+ * Anyone else may not ask it for challenges nor make it record `denied` events that fire its tenant's webhooks
+ * (review 12.9), and is answered exactly as for a lock id that does not exist, so nothing about the lock leaks.
+ */
+async function virtualLockFor(tx: Tx, lockId: string, userId: string, nowMs: number): Promise<LockRecord> {
   const lock = await tx.locks.get(lockId);
   if (lock?.vendor !== "virtual" || lock.removedAt !== null) throw notFound("virtual lock");
+  const held = await tx.keys.usableForUser(userId, nowMs);
+  if (!held.some((k) => k.lockId === lock.id)) throw notFound("virtual lock");
   return lock;
 }
 
@@ -66,15 +74,17 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       schema: {
         tags: ["app API"],
         summary: "Get a single-use unlock challenge from a virtual lock",
+        description: "Only for a phone whose user holds a key for the lock; anyone else gets 404, as for no such lock.",
         params: LockParams,
         response: { 200: ChallengeAnswer, ...errors(404) },
       },
     },
     async (request) => {
       const { lockId } = request.params as Static<typeof LockParams>;
+      const { userId } = deviceOf(request);
       const nonce = ctx.random(NONCE_BYTES);
       await commit(ctx, async (tx) => {
-        const lock = await virtualLock(tx, lockId);
+        const lock = await virtualLockFor(tx, lockId, userId, ctx.clock.now());
         await tx.nonces.issue(lock.id, toHex(nonce), ctx.clock.now(), NONCES_PER_LOCK);
       });
       return { nonce: toBase64Url(nonce) };
@@ -89,7 +99,7 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
         tags: ["app API"],
         summary: "Unlock a virtual lock with a key token and proof of possession",
         description:
-          "Verified exactly as a lock would; 403 with the verification code (e.g. expired, revoked, bad_proof) when refused.",
+          "Verified exactly as a lock would; 403 with the verification code (e.g. expired, revoked, bad_proof) when refused. Only for a phone whose user holds a key for the lock; anyone else gets 404, as for no such lock.",
         params: LockParams,
         body: UnlockRequest,
         response: { 200: UnlockAnswer, ...errors(400, 404) },
@@ -97,13 +107,14 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
     },
     async (request) => {
       const { lockId } = request.params as Static<typeof LockParams>;
+      const { userId } = deviceOf(request);
       const body = request.body as Static<typeof UnlockRequest>;
       const token = bytesField(body.token, "token");
       const proof = bytesField(body.proof, "proof");
       const nonce = bytesField(body.nonce, "nonce");
       const { verdict, eventId } = await commit(ctx, async (tx) => {
-        const lock = await virtualLock(tx, lockId);
         const nowMs = ctx.clock.now();
+        const lock = await virtualLockFor(tx, lockId, userId, nowMs);
         // The stored challenge, consumed in this transaction, goes through the lock's own nonce rules (NonceBook).
         const nonces = new NonceBook();
         const issuedAt = await tx.nonces.consume(lock.id, toHex(nonce));
