@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { buildApp } from "./app.js";
 import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
-import { logOtpSender, type OtpSender } from "./domain/otp.js";
+import { logOtpSender, type OtpSender, webhookOtpSender } from "./domain/otp.js";
 import { ChangeNotifier } from "./feed/notifier.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
 import { checkMasterKey, loadMasterKey } from "./security/master-key.js";
@@ -42,8 +42,10 @@ export interface CloudOptions {
   logLevel?: string;
   /** Where pino writes (tests read the development OTP sender's lines here). Default stdout. */
   logStream?: NodeJS.WritableStream;
-  /** One-time-code sender; default the log sender. */
+  /** One-time-code sender; default `otpWebhook` if given, else the development log sender (docs/app-api.md). */
   otpSender?: OtpSender;
+  /** The webhook sender: codes POSTed, Standard Webhooks signed, to this URL (checked like integrator webhooks). */
+  otpWebhook?: { url: string; secret: string };
   /** App switch URL base (protocol DEFAULT_APP_LINK_BASE by default). */
   linkBase?: string;
   /** Token issuer name (`iss`), default "latchkey". */
@@ -161,6 +163,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       ...(options.issuerName ? { issuerName: options.issuerName } : {}),
       webhookRetry: { ...DEFAULT_SETTINGS.webhookRetry, ...options.webhookRetry },
     };
+    const otpSender = options.otpSender ?? otpSenderFor(options, settings, logger);
     const notifier = new ChangeNotifier();
     const ids = new IdGenerator(clock, random);
     const onError = (what: string) => (err: unknown) => logger.error({ err }, `${what} worker failed`);
@@ -182,7 +185,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       random,
       sealer: new Sealer(masterKey, random),
       notifier,
-      otpSender: options.otpSender ?? logOtpSender(logger),
+      otpSender,
       settings,
       webhookResolve: options.webhookResolve ?? systemResolve,
       log: logger,
@@ -227,6 +230,22 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     await store.close();
     throw err;
   }
+}
+
+/** The configured webhook sender, else the development log sender, announced as such in the log. */
+function otpSenderFor(options: CloudOptions, settings: CloudSettings, logger: pino.Logger): OtpSender {
+  if (options.otpWebhook) {
+    return webhookOtpSender({
+      ...options.otpWebhook,
+      resolve: options.webhookResolve ?? systemResolve,
+      allowPrivate: settings.allowPrivateWebhookTargets,
+    });
+  }
+  logger.warn(
+    { otpSender: "log" },
+    "one-time codes are written to this log (development sender): not for production, see docs/app-api.md",
+  );
+  return logOtpSender(logger);
 }
 
 /**

@@ -1,0 +1,172 @@
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { bins, type CloudProcess, childEnv, ManagedChild, startCloudProcess } from "@latchkey/scripts";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it } from "vitest";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
+
+/**
+ * Issue 12 (the outside review), findings 2 (the cloud's files), 3 (the one-time-code sender of `latchkey-cloud
+ * serve`) and 4 (guessing one-time codes online), through a real cloud process where the behaviour is the process's
+ * (file modes, the sender it will start with, Retry-After on the wire), and an in-process cloud on a manual clock where
+ * days must pass (daily limits and lockouts).
+ */
+const file = new ReliabilityFile("review-otp");
+const { tally, logs, secrets } = file;
+
+const DEVICE_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+/** The cloud's environment: none of the caller's cloud settings, the development sender asked for by name. */
+function cloudEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...childEnv(process.env), LATCHKEY_DEV_OTP_LOG: "1", ...extra };
+}
+
+async function serve(dataDir: string, env = cloudEnv()): Promise<CloudProcess> {
+  const cloud = await startCloudProcess({ bin: bins().cloud, dataDir, port: 0, env });
+  file.resources.defer("stop the cloud", () => cloud.child.stop());
+  logs.attach("cloud", cloud.child);
+  return cloud;
+}
+
+/** `latchkey-cloud serve` expected not to start: its exit code and what it printed. */
+async function refusedServe(dataDir: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; text: string }> {
+  const child = new ManagedChild({
+    name: "cloud",
+    script: bins().cloud,
+    args: ["serve", "--port", "0", "--data", dataDir],
+    env,
+  });
+  file.resources.defer("stop the cloud", () => child.stop());
+  const started = child.waitForLog("latchkey cloud listening").then(() => "listening" as const);
+  const exited = child.waitForExit().then((e) => e.code);
+  const outcome = await Promise.race([started, exited]);
+  logs.attach("cloud", child);
+  return { code: outcome === "listening" ? null : outcome, text: child.lines.map((l) => l.text).join("\n") };
+}
+
+interface Answer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in tests
+  body: any;
+  retryAfter: string | null;
+}
+
+async function post(url: string, body: unknown): Promise<Answer> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, retryAfter: res.headers.get("retry-after") };
+}
+
+/** Asks for a code for `phoneNumber`; answers the verification id (and the code from the log, if the log has one). */
+async function requestCode(baseUrl: string, phoneNumber: string, readCode = true) {
+  const before = logs.records("one-time code").length;
+  const started = await post(`${baseUrl}/app/v1/verification`, { phoneNumber });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  let code: string | undefined;
+  if (readCode) {
+    for (let i = 0; i < 200 && code === undefined; i++) {
+      const record = logs
+        .records("one-time code")
+        .slice(before)
+        .find((r) => r.phoneNumber === phoneNumber);
+      if (record) code = String(record.code);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(code, "the code in the cloud's log").toBeDefined();
+  }
+  return { verificationId: String(started.body.verificationId), code };
+}
+
+describe("review 12.3: where one-time codes go", () => {
+  it("serve refuses to start without a sender, naming the flags; the log sender only when asked for by name", async () => {
+    const dir = file.resources.tempDir("latchkey-review-otp-");
+    const none = await refusedServe(join(dir, "a"), childEnv(process.env));
+    expect(none.code).toBe(2);
+    expect(none.text).toContain("--dev-otp-log");
+    expect(none.text).toContain("--otp-webhook");
+    tally.refuse();
+    // Asked for: it starts, and says in its log that codes go there.
+    const cloud = await serve(join(dir, "b"));
+    expect(
+      cloud.child.lines.some((l) => l.record?.level === 40 && l.record.otpSender === "log"),
+      "a warning that codes go to the log",
+    ).toBe(true);
+    tally.case(
+      "review 12.3: latchkey-cloud serve will not write one-time codes to its log unless --dev-otp-log is given",
+    );
+  });
+
+  it("the webhook sender POSTs the code signed (Standard Webhooks) and never logs it; a URL into the cloud's own network is refused", async () => {
+    const secret = `whsec_${Buffer.from("review-otp webhook secret 0123456789").toString("base64")}`;
+    secrets.add("OTP webhook secret", secret);
+    const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    file.resources.defer("close the SMS receiver", () => new Promise((r) => receiver.close(r)));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/sms`;
+    const dir = file.resources.tempDir("latchkey-review-otp-");
+
+    // 127.0.0.1 is the cloud's own machine: refused like an integrator's webhook URL unless private targets are allowed.
+    const env = { LATCHKEY_OTP_WEBHOOK: url, LATCHKEY_OTP_WEBHOOK_SECRET: secret };
+    const refused = await refusedServe(join(dir, "a"), { ...childEnv(process.env), ...env });
+    expect(refused.code).toBe(2);
+    expect(refused.text).toContain("must not point at the cloud's own network");
+    tally.refuse();
+
+    const cloud = await serve(join(dir, "b"), {
+      ...childEnv(process.env),
+      ...env,
+      LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: "1",
+    });
+    const phoneNumber = "+4791234504";
+    const { verificationId } = await requestCode(cloud.url, phoneNumber, false);
+    for (let i = 0; i < 500 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(received).toHaveLength(1);
+    const delivery = received[0]!;
+    const payload = new Webhook(secret).verify(delivery.body, {
+      "webhook-id": String(delivery.headers["webhook-id"]),
+      "webhook-timestamp": String(delivery.headers["webhook-timestamp"]),
+      "webhook-signature": String(delivery.headers["webhook-signature"]),
+    }) as { phoneNumber: string; code: string; expiresIn: number };
+    expect(payload.phoneNumber).toBe(phoneNumber);
+    expect(payload.code).toMatch(/^\d{6}$/);
+    expect(payload.expiresIn).toBe(300);
+    // A forged delivery (another secret) does not verify.
+    tally.input();
+    expect(() =>
+      new Webhook(`whsec_${Buffer.from("some other secret 0123456789abcdef").toString("base64")}`).verify(
+        delivery.body,
+        {
+          "webhook-id": String(delivery.headers["webhook-id"]),
+          "webhook-timestamp": String(delivery.headers["webhook-timestamp"]),
+          "webhook-signature": String(delivery.headers["webhook-signature"]),
+        },
+      ),
+    ).toThrow();
+    tally.refuse();
+    // The code is nowhere in the cloud's log, and it works.
+    expect(cloud.child.lines.some((l) => l.text.includes(payload.code))).toBe(false);
+    expect(cloud.child.lines.some((l) => l.record?.msg === "one-time code")).toBe(false);
+    const confirmed = await post(`${cloud.url}/app/v1/verification/${verificationId}/confirm`, {
+      code: payload.code,
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(confirmed.status).toBe(200);
+    secrets.add("app access token", confirmed.body.accessToken);
+    tally.case("review 12.3: one-time codes go to a signed, address-checked webhook, not the log");
+  });
+});
