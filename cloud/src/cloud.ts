@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Clock } from "@latchkey/protocol";
 import { DEFAULT_APP_LINK_BASE } from "@latchkey/protocol";
 import type { FastifyInstance } from "fastify";
@@ -6,13 +7,16 @@ import { buildApp } from "./app.js";
 import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
 import { logOtpSender, type OtpSender, webhookOtpSender } from "./domain/otp.js";
 import { ChangeNotifier } from "./feed/notifier.js";
+import { type ModeFix, restrictDataDir } from "./security/file-modes.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
-import { checkMasterKey, loadMasterKey } from "./security/master-key.js";
+import { checkMasterKey, loadMasterKey, MASTER_KEY_FILE } from "./security/master-key.js";
+import { loadOtpKey } from "./security/otp-key.js";
 import { hashSecret, newSecret, Sealer } from "./security/secrets.js";
 import { type Resolve, systemResolve } from "./security/webhook-target.js";
 import { openStore } from "./store/open.js";
 import { PgStore } from "./store/postgres/pg-store.js";
 import { describeDatabaseUrl } from "./store/postgres/url.js";
+import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { runNextJob } from "./workers/batch-jobs.js";
 import { WorkerLoop } from "./workers/loop.js";
@@ -154,8 +158,19 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
   const loops: WorkerLoop[] = [];
   let unwatch = () => {};
   try {
+    for (const fix of [
+      ...(store instanceof SqliteStore ? store.modeFixes : []),
+      ...masterKeyFileFix(options.dataDir),
+    ]) {
+      logger.warn(
+        fix,
+        `narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}: other local users could read it`,
+      );
+    }
     const masterKey = options.masterKey ?? loadMasterKey(options.dataDir, random, process.env.LATCHKEY_MASTER_KEY);
     await checkMasterKey(store, masterKey);
+    const sealer = new Sealer(masterKey, random);
+    const otpKey = await loadOtpKey(store, sealer, random);
     const settings: CloudSettings = {
       ...DEFAULT_SETTINGS,
       ...options.settings,
@@ -183,7 +198,8 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       clock,
       ids,
       random,
-      sealer: new Sealer(masterKey, random),
+      sealer,
+      otpKey,
       notifier,
       otpSender,
       settings,
@@ -230,6 +246,11 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     await store.close();
     throw err;
   }
+}
+
+/** The master key file (with PostgreSQL, the only file in the data directory) at 0600 in a 0700 directory. */
+function masterKeyFileFix(dataDir: string): ModeFix[] {
+  return existsSync(dataDir) ? restrictDataDir(dataDir, [MASTER_KEY_FILE]) : [];
 }
 
 /** The configured webhook sender, else the development log sender, announced as such in the log. */

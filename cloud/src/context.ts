@@ -47,6 +47,8 @@ export interface CloudContext {
   ids: IdGenerator;
   random: RandomSource;
   sealer: Sealer;
+  /** The one-time-code HMAC key (security/otp-key.ts), opened from the database with the master key. */
+  otpKey: Uint8Array;
   notifier: ChangeNotifier;
   otpSender: OtpSender;
   settings: CloudSettings;

@@ -1,17 +1,20 @@
+import { createHash } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { OtpWebhookConfigError, webhookOtpSender } from "../src/domain/otp.js";
+import { otpCodeMac } from "../src/security/otp-key.js";
 import { NonPublicTargetError } from "../src/security/webhook-target.js";
-import { closeAll } from "./helpers.js";
+import { codeFromLog } from "./app.js";
+import { closeAll, startTestCloud } from "./helpers.js";
 
 /** One-time codes (issue 12, findings 2–4): the webhook sender, the stored MAC, and the limits per number and address. */
 
 afterEach(closeAll);
 
 const SECRET = `whsec_${Buffer.from("otp webhook test secret, 32 bytes").toString("base64")}`;
-const _DEVICE_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const DEVICE_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -84,5 +87,25 @@ describe("the one-time-code webhook sender (issue 12.3)", () => {
     await expect(redirected.send({ phoneNumber: "+4791234567", code: "123456", expiresIn: 300 })).rejects.toThrow(
       /HTTP 302/,
     );
+  });
+});
+
+describe("stored one-time codes (issue 12.2)", () => {
+  it("are an HMAC under a server key, not a hash anyone can brute-force; the key survives a restart", async () => {
+    const a = new Uint8Array(32).fill(1);
+    const b = new Uint8Array(32).fill(2);
+    expect(otpCodeMac(a, "ver_1", "123456")).not.toBe(otpCodeMac(b, "ver_1", "123456"));
+    expect(otpCodeMac(a, "ver_1", "123456")).not.toBe(createHash("sha256").update("ver_1:123456").digest("base64url"));
+
+    // A code asked for before a restart is confirmed after it: the key is kept (sealed) in the database.
+    const t = await startTestCloud({ seed: "otp-restart" });
+    const started = await t.call("POST", "/app/v1/verification", { body: { phoneNumber: "+4791234567" } });
+    const code = await codeFromLog(t, "+4791234567");
+    await t.cloud.close();
+    const again = await startTestCloud({ seed: "otp-restart-2", dataDir: t.dir, clock: t.clock });
+    const confirmed = await again.call("POST", `/app/v1/verification/${started.body.verificationId}/confirm`, {
+      body: { code, devicePublicKey: DEVICE_KEY },
+    });
+    expect(confirmed.status).toBe(200);
   });
 });

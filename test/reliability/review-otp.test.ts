@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, statSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { bins, type CloudProcess, childEnv, ManagedChild, startCloudProcess } from "@latchkey/scripts";
+import Database from "better-sqlite3";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
@@ -81,6 +84,98 @@ async function requestCode(baseUrl: string, phoneNumber: string, readCode = true
   }
   return { verificationId: String(started.body.verificationId), code };
 }
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+describe("review 12.2: the cloud's files", () => {
+  it("a standalone cloud makes its data directory 0700 and every database file and the master key 0600", async () => {
+    const dataDir = join(file.resources.tempDir("latchkey-review-otp-"), "cloud");
+    const cloud = await serve(dataDir);
+    // A write, so the WAL and its index are in use while the files are looked at.
+    await requestCode(cloud.url, "+4791234501");
+    expect(modeOf(dataDir).toString(8)).toBe("700");
+    for (const name of ["cloud.sqlite", "cloud.sqlite-wal", "cloud.sqlite-shm", "master.key"]) {
+      tally.input();
+      expect(existsSync(join(dataDir, name)), name).toBe(true);
+      expect(modeOf(join(dataDir, name)).toString(8), name).toBe("600");
+    }
+    tally.case("review 12.2: the cloud's data directory and database files are not readable by other local users");
+  });
+
+  it("a wider mode found on start is narrowed, and the log says which file it was", async () => {
+    const dataDir = join(file.resources.tempDir("latchkey-review-otp-"), "cloud");
+    const first = await serve(dataDir);
+    await requestCode(first.url, "+4791234502");
+    await first.child.stop();
+    // As an older cloud left them.
+    chmodSync(dataDir, 0o755);
+    for (const name of ["cloud.sqlite", "master.key"]) chmodSync(join(dataDir, name), 0o644);
+    const again = await serve(dataDir);
+    expect(modeOf(dataDir).toString(8)).toBe("700");
+    for (const name of ["cloud.sqlite", "master.key"])
+      expect(modeOf(join(dataDir, name)).toString(8), name).toBe("600");
+    const warnings = again.child.lines
+      .map((l) => l.record)
+      .filter((r) => typeof r?.msg === "string" && r.msg.startsWith("narrowed the mode of"));
+    expect(warnings.map((r) => [r!.path, r!.was, r!.now]).sort()).toEqual(
+      [
+        [dataDir, "0755", "0700"],
+        [join(dataDir, "cloud.sqlite"), "0644", "0600"],
+        [join(dataDir, "master.key"), "0644", "0600"],
+      ].sort(),
+    );
+    expect(warnings.every((r) => r!.level === 40)).toBe(true);
+    tally.refuse(3);
+    tally.case(
+      "review 12.2: a data directory or database file left wider than 0700/0600 is narrowed on start, and logged",
+    );
+  });
+
+  it("from a copy of the database, no one-time code can be found by trying all 10^6 of them", async () => {
+    const dir = file.resources.tempDir("latchkey-review-otp-");
+    const dataDir = join(dir, "cloud");
+    const cloud = await serve(dataDir);
+    const phoneNumber = "+4791234503";
+    const { verificationId, code } = await requestCode(cloud.url, phoneNumber);
+    await cloud.child.stop();
+    // The attacker's copy: the database file only (the master key is not in it, nor in any row in the clear).
+    const copy = join(dir, "stolen.sqlite");
+    copyFileSync(join(dataDir, "cloud.sqlite"), copy);
+    const db = new Database(copy, { readonly: true });
+    let stored: string;
+    let meta: Array<{ name: string; value: string }>;
+    try {
+      stored = (
+        db.prepare("SELECT code_hash FROM verifications WHERE id = ?").get(verificationId) as {
+          code_hash: string;
+        }
+      ).code_hash;
+      meta = db.prepare("SELECT name, value FROM cloud_meta").all() as Array<{ name: string; value: string }>;
+    } finally {
+      db.close();
+    }
+    // What the review did: every 6-digit code hashed the way codes used to be stored.
+    const started = process.hrtime.bigint();
+    const found: string[] = [];
+    for (let n = 0; n < 1_000_000; n++) {
+      const guess = n.toString().padStart(6, "0");
+      if (createHash("sha256").update(`${verificationId}:${guess}`).digest("base64url") === stored) found.push(guess);
+    }
+    const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+    tally.input(1_000_000);
+    tally.note("offline guesses at a copied code (all 10^6)", 1_000_000);
+    tally.note("offline brute force, ms", ms);
+    expect(found, "a code recovered from the copy").toEqual([]);
+    expect(stored).not.toBe(createHash("sha256").update(`${verificationId}:${code}`).digest("base64url"));
+    // The MAC key is in the copy only sealed with the master key, which is not.
+    expect(meta.map((m) => m.name).sort()).toEqual(["master-key-check", "otp-hmac-key"]);
+    for (const m of meta) expect(m.value).toMatch(/^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    tally.refuse();
+    tally.case(
+      "review 12.2: a copy of the cloud database gives away no one-time code (HMAC under a sealed server key)",
+    );
+  });
+});
 
 describe("review 12.3: where one-time codes go", () => {
   it("serve refuses to start without a sender, naming the flags; the log sender only when asked for by name", async () => {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { fromHex, isStrongPublicKey } from "@latchkey/protocol";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -8,13 +8,11 @@ import { toE164 } from "../../domain/phone.js";
 import { ApiError, badRequest, notFound, unprocessable } from "../../http/errors.js";
 import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
+import { otpCodeMac } from "../../security/otp-key.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 
 export const CODE_TTL_SECONDS = 300;
 export const MAX_ATTEMPTS = 5;
-
-const codeHash = (verificationId: string, code: string) =>
-  createHash("sha256").update(`${verificationId}:${code}`).digest("base64url");
 
 /** A uniform 6-digit code (rejection sampling: no modulo bias). */
 function sixDigits(random: (n: number) => Uint8Array): string {
@@ -59,7 +57,7 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
         await tx.verifications.insert({
           id,
           phoneNumber,
-          codeHash: codeHash(id, code),
+          codeHash: otpCodeMac(ctx.otpKey, id, code),
           createdAt: now,
           expiresAt: now + CODE_TTL_SECONDS * 1000,
           attempts: 0,
@@ -114,7 +112,7 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
         throw new ApiError(429, "too_many_attempts", "too many wrong codes; request a new one");
       }
       const expected = Buffer.from(verification.codeHash);
-      const given = Buffer.from(codeHash(verification.id, body.code));
+      const given = Buffer.from(otpCodeMac(ctx.otpKey, verification.id, body.code));
       if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
         throw badRequest("the code is wrong", "invalid_code");
       }
