@@ -96,6 +96,16 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   bridgeOfflineAfterSeconds: 90,
   otpPerWindow: 5,
   otpWindowSeconds: 600,
+  // At most 10 codes × 5 guesses a day, then lockouts of 1, 2, 4, 8, 16 days: a few hundred guesses a month at a
+  // number, about 0.03 % odds of taking it over (it was ~10 % a month).
+  otpPerDay: 10,
+  otpLockoutSeconds: 86_400,
+  otpLockoutMaxSeconds: 30 * 86_400,
+  otpCodesPerAddressPerHour: 20,
+  otpWrongCodesPerAddressPerHour: 30,
+  tokenRequestsPerClient: 60,
+  tokenRequestsPerAddress: 300,
+  tokenRateWindowSeconds: 60,
   allowPrivateWebhookTargets: false,
   batchChunkKeys: 250,
 };

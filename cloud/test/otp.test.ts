@@ -7,7 +7,7 @@ import { OtpWebhookConfigError, webhookOtpSender } from "../src/domain/otp.js";
 import { otpCodeMac } from "../src/security/otp-key.js";
 import { NonPublicTargetError } from "../src/security/webhook-target.js";
 import { codeFromLog } from "./app.js";
-import { closeAll, startTestCloud } from "./helpers.js";
+import { closeAll, startTestCloud, type TestCloud } from "./helpers.js";
 
 /** One-time codes (issue 12, findings 2–4): the webhook sender, the stored MAC, and the limits per number and address. */
 
@@ -107,5 +107,110 @@ describe("stored one-time codes (issue 12.2)", () => {
       body: { code, devicePublicKey: DEVICE_KEY },
     });
     expect(confirmed.status).toBe(200);
+  });
+});
+
+/** A request from `ip` (fastify's inject sets the socket's remote address). */
+async function from(t: TestCloud, ip: string, url: string, body: unknown) {
+  const res = await t.cloud.app.inject({ method: "POST", url, payload: body as object, remoteAddress: ip });
+  return { status: res.statusCode, body: res.json(), retryAfter: res.headers["retry-after"] };
+}
+
+describe("one-time-code limits (issue 12.4)", () => {
+  it("a code requested by someone else leaves the pending one valid", async () => {
+    const t = await startTestCloud();
+    const mine = await from(t, "198.51.100.1", "/app/v1/verification", { phoneNumber: "+4791234567" });
+    const code = await codeFromLog(t, "+4791234567");
+    const mark = t.logs.lines.length;
+    const theirs = await from(t, "203.0.113.9", "/app/v1/verification", { phoneNumber: "+4791234567" });
+    expect(theirs.status).toBe(202);
+    await codeFromLog(t, "+4791234567", mark);
+    const confirmed = await from(t, "198.51.100.1", `/app/v1/verification/${mine.body.verificationId}/confirm`, {
+      code,
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(confirmed.status).toBe(200);
+  });
+
+  it("an IPv6 client is counted by its /64; other addresses are not held back", async () => {
+    const t = await startTestCloud({ settings: { otpCodesPerAddressPerHour: 2 } });
+    const ask = (ip: string, n: number) =>
+      from(t, ip, "/app/v1/verification", { phoneNumber: `+479123456${n}` }).then((r) => r.status);
+    expect(await ask("2001:db8:1:2::1", 1)).toBe(202);
+    expect(await ask("2001:db8:1:2:ffff::9", 2)).toBe(202);
+    const refused = await from(t, "2001:db8:1:2::77", "/app/v1/verification", { phoneNumber: "+4791234563" });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toBe("too_many_requests");
+    expect(refused.retryAfter).toBe("3600");
+    expect(await ask("2001:db8:1:3::1", 4)).toBe(202);
+    expect(await ask("::ffff:192.0.2.1", 5)).toBe(202);
+    expect(await ask("192.0.2.1", 6)).toBe(202);
+    expect(await ask("192.0.2.1", 7)).toBe(429);
+    t.clock.advance(3_600_000);
+    expect(await ask("2001:db8:1:2::1", 8)).toBe(202);
+  });
+
+  it("lockouts grow per number up to the maximum, and a verification clears them", async () => {
+    const t = await startTestCloud({
+      settings: { otpPerDay: 2, otpPerWindow: 2, otpLockoutSeconds: 60, otpLockoutMaxSeconds: 200 },
+    });
+    const ask = () => from(t, "198.51.100.1", "/app/v1/verification", { phoneNumber: "+4791234567" });
+    const retryAfters: string[] = [];
+    for (let day = 0; day < 4; day++) {
+      expect((await ask()).status).toBe(202);
+      expect((await ask()).status).toBe(202);
+      const refused = await ask();
+      expect(refused.status).toBe(429);
+      retryAfters.push(String(refused.retryAfter));
+      // (a day and a second: the codes of the day before no longer count)
+      t.clock.advance(86_401_000);
+    }
+    expect(retryAfters).toEqual(["60", "120", "200", "200"]);
+    const mark = t.logs.lines.length;
+    const started = await ask();
+    const code = await codeFromLog(t, "+4791234567", mark);
+    const ok = await from(t, "198.51.100.1", `/app/v1/verification/${started.body.verificationId}/confirm`, {
+      code,
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(ok.status).toBe(200);
+    t.clock.advance(86_401_000);
+    await ask();
+    await ask();
+    expect((await ask()).retryAfter).toBe("60");
+  });
+});
+
+describe("POST /auth/v1/token limits (issue 12.4)", () => {
+  const body = (clientId: string) => ({
+    grant_type: "client_credentials",
+    client_id: clientId,
+    client_secret: "wrong",
+    scope: "integrator.admin",
+  });
+
+  it("per client id and per address, configurable, 429 with Retry-After", async () => {
+    const t = await startTestCloud({ settings: { tokenRequestsPerClient: 2, tokenRequestsPerAddress: 5 } });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await from(t, "198.51.100.1", "/auth/v1/token", body("cl_a"))).status);
+    expect(statuses).toEqual([401, 401, 429]);
+    const limited = await from(t, "198.51.100.1", "/auth/v1/token", body("cl_a"));
+    expect(limited.body).toEqual({ error: "too_many_requests", errorDescription: expect.any(String) });
+    expect(Number(limited.retryAfter)).toBeGreaterThan(0);
+    // The same client id from another address: still its own limit.
+    expect((await from(t, "203.0.113.9", "/auth/v1/token", body("cl_a"))).status).toBe(429);
+    // Four requests so far from 198.51.100.1: a fifth is allowed, a sixth is not, whatever the client id.
+    expect((await from(t, "198.51.100.1", "/auth/v1/token", body("cl_b"))).status).toBe(401);
+    const byAddress = await from(t, "198.51.100.1", "/auth/v1/token", body("cl_c"));
+    expect(byAddress.status).toBe(429);
+    expect(byAddress.body.error).toBe("too_many_requests");
+    expect(Number(byAddress.retryAfter)).toBeGreaterThan(0);
+  });
+
+  it("0 turns a limit off", async () => {
+    const t = await startTestCloud({ settings: { tokenRequestsPerClient: 0, tokenRequestsPerAddress: 0 } });
+    for (let i = 0; i < 100; i++) {
+      expect((await from(t, "198.51.100.1", "/auth/v1/token", body("cl_a"))).status).toBe(401);
+    }
   });
 });

@@ -3,6 +3,8 @@ import { chmodSync, copyFileSync, existsSync, statSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { startCloud } from "@latchkey/cloud";
+import { ManualClock } from "@latchkey/protocol";
 import { bins, type CloudProcess, childEnv, ManagedChild, startCloudProcess } from "@latchkey/scripts";
 import Database from "better-sqlite3";
 import { Webhook } from "standardwebhooks";
@@ -263,5 +265,162 @@ describe("review 12.3: where one-time codes go", () => {
     expect(confirmed.status).toBe(200);
     secrets.add("app access token", confirmed.body.accessToken);
     tally.case("review 12.3: one-time codes go to a signed, address-checked webhook, not the log");
+  });
+});
+
+describe("review 12.4: guessing one-time codes online", () => {
+  it("asking for a code again (as anyone may) leaves the code already sent valid", async () => {
+    const cloud = await serve(join(file.resources.tempDir("latchkey-review-otp-"), "cloud"));
+    const phoneNumber = "+4791234505";
+    const real = await requestCode(cloud.url, phoneNumber);
+    // Someone else asks for codes for the same number, up to the limit.
+    for (let i = 0; i < 4; i++) await requestCode(cloud.url, phoneNumber, false);
+    tally.input(4);
+    const confirmed = await post(`${cloud.url}/app/v1/verification/${real.verificationId}/confirm`, {
+      code: real.code,
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
+    secrets.add("app access token", confirmed.body.accessToken);
+    tally.case("review 12.4: a request for a code does not void the holder's pending code");
+  });
+
+  it("per number: 10 codes a day, then lockouts of 1, 2, 4 … days, each a 429 with Retry-After; a verified number starts afresh", async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const cloud = await startCloud({
+      dataDir: join(file.resources.tempDir("latchkey-review-otp-"), "cloud"),
+      port: 0,
+      clock,
+      logStream: logs.stream("cloud"),
+      workers: false,
+    });
+    file.resources.defer("close the cloud", () => cloud.close());
+    const phoneNumber = "+4791234506";
+    const ask = () => post(`${cloud.url}/app/v1/verification`, { phoneNumber });
+    /** A day's worth: 10 codes in two bursts of 5 (the 10-minute limit), then the refusal that locks the number. */
+    const aDay = async () => {
+      for (let burst = 0; burst < 2; burst++) {
+        for (let i = 0; i < 5; i++) expect((await ask()).status).toBe(202);
+        clock.advance(601_000);
+      }
+      tally.input(10);
+      return ask();
+    };
+    const first = await aDay();
+    expect(first.status).toBe(429);
+    expect(first.body.error).toBe("too_many_requests");
+    expect(Number(first.retryAfter)).toBe(86_400);
+    clock.advance(3_600_000);
+    const during = await ask();
+    expect(during.status).toBe(429);
+    expect(Number(during.retryAfter)).toBe(86_400 - 3_600);
+    clock.advance((86_400 - 3_600) * 1000);
+    const second = await aDay();
+    expect(second.status).toBe(429);
+    expect(Number(second.retryAfter), "the second lockout is twice as long").toBe(2 * 86_400);
+    clock.advance(2 * 86_400 * 1000);
+    const third = await aDay();
+    expect(Number(third.retryAfter)).toBe(4 * 86_400);
+    tally.refuse(3);
+    // Once the lockout is over the real phone verifies, and the number starts afresh.
+    clock.advance(4 * 86_400 * 1000);
+    const fresh = await ask();
+    expect(fresh.status).toBe(202);
+    const code = String(
+      logs
+        .records("one-time code")
+        .filter((r) => r.phoneNumber === phoneNumber)
+        .at(-1)!.code,
+    );
+    const ok = await post(`${cloud.url}/app/v1/verification/${fresh.body.verificationId}/confirm`, {
+      code,
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(ok.status).toBe(200);
+    secrets.add("app access token", ok.body.accessToken);
+    clock.advance(86_400 * 1000);
+    const afresh = await aDay();
+    expect(Number(afresh.retryAfter), "after a verification the next lockout is the first again").toBe(86_400);
+    tally.case("review 12.4: a phone number gets at most 10 codes a day, then growing lockouts (429, Retry-After)");
+  });
+
+  it("per client address: 20 codes and 30 wrong codes an hour, each refusal a 429 with Retry-After", async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const cloud = await startCloud({
+      dataDir: join(file.resources.tempDir("latchkey-review-otp-"), "cloud"),
+      port: 0,
+      clock,
+      logStream: logs.stream("cloud"),
+      workers: false,
+    });
+    file.resources.defer("close the cloud", () => cloud.close());
+    // 20 numbers from one address (this test's 127.0.0.1), one code each.
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await post(`${cloud.url}/app/v1/verification`, {
+        phoneNumber: `+47912340${String(i).padStart(2, "0")}`,
+      });
+      expect(r.status).toBe(202);
+      ids.push(r.body.verificationId);
+      // (10 s apart: the codes, which live 5 minutes, are still open for the guesses below)
+      clock.advance(10_000);
+    }
+    const refused = await post(`${cloud.url}/app/v1/verification`, { phoneNumber: "+4791234099" });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBe(3_600 - 20 * 10);
+    tally.input(21);
+    tally.refuse();
+    // Wrong codes, 5 per verification (its own limit), across verifications: the 31st guess is refused, even a right one.
+    let guesses = 0;
+    for (const id of ids.slice(0, 6)) {
+      for (let i = 0; i < 5; i++) {
+        const r = await post(`${cloud.url}/app/v1/verification/${id}/confirm`, {
+          code: "000000",
+          devicePublicKey: DEVICE_KEY,
+        });
+        // (one code in a million is 000000)
+        expect([400, 200]).toContain(r.status);
+        guesses++;
+      }
+    }
+    const blocked = await post(`${cloud.url}/app/v1/verification/${ids[6]}/confirm`, {
+      code: "000000",
+      devicePublicKey: DEVICE_KEY,
+    });
+    expect(guesses).toBe(30);
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error).toBe("too_many_requests");
+    expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+    tally.input(31);
+    tally.refuse();
+    tally.case("review 12.4: one client address gets at most 20 codes and 30 wrong codes an hour (429, Retry-After)");
+  });
+
+  it("POST /auth/v1/token: 60 a minute per client id, 300 per address, then 429 with Retry-After (@fastify/rate-limit)", async () => {
+    const cloud = await serve(join(file.resources.tempDir("latchkey-review-otp-"), "cloud"));
+    const token = (clientId: string) =>
+      post(`${cloud.url}/auth/v1/token`, {
+        grant_type: "client_credentials",
+        client_id: clientId,
+        client_secret: "not the secret",
+        scope: "integrator.admin",
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) statuses.push((await token("cl_guessed")).status);
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    const limited = await token("cl_guessed");
+    expect(limited.status).toBe(429);
+    expect(limited.body.error).toBe("too_many_requests");
+    expect(Number(limited.retryAfter)).toBeGreaterThan(0);
+    expect(Number(limited.retryAfter)).toBeLessThanOrEqual(60);
+    tally.input(61);
+    tally.refuse();
+    // Other client ids from the same address, up to the address's 300 a minute (61 made so far).
+    let last = 0;
+    for (let i = 0; i < 240 && last !== 429; i++) last = (await token(`cl_other_${i}`)).status;
+    expect(last).toBe(429);
+    tally.input(240);
+    tally.refuse();
+    tally.case("review 12.4: token requests are limited per client id and per address (429, Retry-After)");
   });
 });

@@ -105,7 +105,16 @@ const V2 = `
 
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2].map(binaryText);
+// One-time-code limits per client address and growing lockouts per phone number (issue 12, finding 4).
+const V3 = `
+  CREATE TABLE otp_events (
+    n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, at BIGINT NOT NULL);
+  CREATE INDEX otp_events_subject ON otp_events(subject, kind, at);
+  CREATE INDEX otp_events_at ON otp_events(at);
+  CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes BIGINT NOT NULL, locked_until BIGINT NOT NULL);
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

@@ -98,6 +98,14 @@ export const MIGRATIONS: readonly string[] = [
     n INTEGER PRIMARY KEY AUTOINCREMENT, nonce TEXT NOT NULL UNIQUE, lock_id TEXT NOT NULL, issued_at INTEGER NOT NULL);
   CREATE INDEX virtual_lock_nonces_lock ON virtual_lock_nonces(lock_id, n);
   `,
+  // 3: one-time-code limits per client address and growing lockouts per phone number (issue 12, finding 4).
+  `
+  CREATE TABLE otp_events (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL);
+  CREATE INDEX otp_events_subject ON otp_events(subject, kind, at);
+  CREATE INDEX otp_events_at ON otp_events(at);
+  CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes INTEGER NOT NULL, locked_until INTEGER NOT NULL);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -12,6 +12,7 @@ import {
   SqliteLockHolders,
   SqliteMeta,
   SqliteNonces,
+  SqliteOtpThrottle,
   SqliteVerifications,
 } from "./accounts.js";
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
@@ -68,6 +69,7 @@ export class SqliteStore implements Store {
       devices: new SqliteDevices(db),
       nonces: new SqliteNonces(db),
       meta: new SqliteMeta(db),
+      otpThrottle: new SqliteOtpThrottle(db),
     };
   }
 
