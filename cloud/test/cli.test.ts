@@ -1,3 +1,5 @@
+import { chmodSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCloudCli } from "../src/cli/main.js";
 import { cleanEnv, cleanUpBins, integratorToken, listeningUrl, run, tempDir } from "./bin.js";
@@ -107,6 +109,21 @@ describe("latchkey-cloud CLI", () => {
       expect(r.err).not.toMatch(/\n\s+at /);
       expect(r.err).not.toContain("hunter2");
     }
+  });
+
+  it("bootstrap narrows a data directory or database file wider than 0700/0600, and says so (review 12.2)", async () => {
+    const data = tempDir();
+    const first = await inProcess(["bootstrap", "--data", data, "--json"], {});
+    expect(first.code).toBe(0);
+    expect(first.err).toBe("");
+    chmodSync(data, 0o755);
+    chmodSync(join(data, "cloud.sqlite"), 0o644);
+    const again = await inProcess(["bootstrap", "--data", data, "--json"], {});
+    expect(again.code).toBe(0);
+    expect(again.err).toContain(`narrowed the mode of ${data} from 0755 to 0700`);
+    expect(again.err).toContain(`narrowed the mode of ${join(data, "cloud.sqlite")} from 0644 to 0600`);
+    expect(statSync(data).mode & 0o777).toBe(0o700);
+    expect(statSync(join(data, "cloud.sqlite")).mode & 0o777).toBe(0o600);
   });
 
   it("DATABASE_URL that is not a PostgreSQL URL, or a bad DATABASE_POOL_MAX: exit 2 naming it", async () => {

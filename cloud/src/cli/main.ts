@@ -5,6 +5,7 @@ import { IdGenerator, systemRandom } from "../security/ids.js";
 import { openStore } from "../store/open.js";
 import { DatabaseOpenError } from "../store/postgres/pg-store.js";
 import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
+import { SqliteStore } from "../store/sqlite/sqlite-store.js";
 
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
@@ -182,6 +183,10 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
       action = async () => {
         const env = fromEnv(io.env);
         const store = await openStore({ dataDir: opts.data ?? env.data ?? "./data", ...env.database });
+        // `serve` logs what it narrowed; bootstrap, which may be the first to open the data directory, says it here.
+        for (const fix of store instanceof SqliteStore ? store.modeFixes : []) {
+          io.err(`latchkey-cloud: narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}\n`);
+        }
         try {
           const clock = { now: () => Date.now() };
           const creds = await bootstrapIntegrator(
