@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http";
+import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
@@ -10,7 +11,7 @@ import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
 import { virtualLockRoutes } from "./routes/app/virtual-locks.js";
-import { authRoutes } from "./routes/auth.js";
+import { authRoutes, tokenRateLimitError } from "./routes/auth.js";
 import { changeFeedRoutes } from "./routes/bridge/changes.js";
 import { ingestRoutes } from "./routes/bridge/ingest.js";
 import { reportRoutes } from "./routes/bridge/reports.js";
@@ -125,6 +126,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     auth.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
+    await auth.register(rateLimit, { global: false, errorResponseBuilder: tokenRateLimitError });
     authRoutes(auth, ctx);
   });
   await app.register(

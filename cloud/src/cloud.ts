@@ -1,18 +1,22 @@
+import { existsSync } from "node:fs";
 import type { Clock } from "@latchkey/protocol";
 import { DEFAULT_APP_LINK_BASE } from "@latchkey/protocol";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { buildApp } from "./app.js";
 import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
-import { logOtpSender, type OtpSender } from "./domain/otp.js";
+import { logOtpSender, type OtpSender, webhookOtpSender } from "./domain/otp.js";
 import { ChangeNotifier } from "./feed/notifier.js";
+import { type ModeFix, restrictDataDir } from "./security/file-modes.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
-import { checkMasterKey, loadMasterKey } from "./security/master-key.js";
+import { checkMasterKey, loadMasterKey, MASTER_KEY_FILE } from "./security/master-key.js";
+import { loadOtpKey } from "./security/otp-key.js";
 import { hashSecret, newSecret, Sealer } from "./security/secrets.js";
 import { type Resolve, systemResolve } from "./security/webhook-target.js";
 import { openStore } from "./store/open.js";
 import { PgStore } from "./store/postgres/pg-store.js";
 import { describeDatabaseUrl } from "./store/postgres/url.js";
+import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { runNextJob } from "./workers/batch-jobs.js";
 import { WorkerLoop } from "./workers/loop.js";
@@ -42,8 +46,10 @@ export interface CloudOptions {
   logLevel?: string;
   /** Where pino writes (tests read the development OTP sender's lines here). Default stdout. */
   logStream?: NodeJS.WritableStream;
-  /** One-time-code sender; default the log sender. */
+  /** One-time-code sender; default `otpWebhook` if given, else the development log sender (docs/app-api.md). */
   otpSender?: OtpSender;
+  /** The webhook sender: codes POSTed, Standard Webhooks signed, to this URL (checked like integrator webhooks). */
+  otpWebhook?: { url: string; secret: string };
   /** App switch URL base (protocol DEFAULT_APP_LINK_BASE by default). */
   linkBase?: string;
   /** Token issuer name (`iss`), default "latchkey". */
@@ -91,6 +97,16 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   bridgeOfflineAfterSeconds: 90,
   otpPerWindow: 5,
   otpWindowSeconds: 600,
+  // At most 10 codes × 5 guesses a day, then lockouts of 1, 2, 4, 8, 16 days: a few hundred guesses a month at a
+  // number, about 0.03 % odds of taking it over (it was ~10 % a month).
+  otpPerDay: 10,
+  otpLockoutSeconds: 86_400,
+  otpLockoutMaxSeconds: 30 * 86_400,
+  otpCodesPerAddressPerHour: 20,
+  otpWrongCodesPerAddressPerHour: 30,
+  tokenRequestsPerClient: 60,
+  tokenRequestsPerAddress: 300,
+  tokenRateWindowSeconds: 60,
   allowPrivateWebhookTargets: false,
   batchChunkKeys: 250,
 };
@@ -160,8 +176,19 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
   const loops: WorkerLoop[] = [];
   let unwatch = () => {};
   try {
+    for (const fix of [
+      ...(store instanceof SqliteStore ? store.modeFixes : []),
+      ...masterKeyFileFix(options.dataDir),
+    ]) {
+      logger.warn(
+        fix,
+        `narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}: other local users could read it`,
+      );
+    }
     const masterKey = options.masterKey ?? loadMasterKey(options.dataDir, random, process.env.LATCHKEY_MASTER_KEY);
     await checkMasterKey(store, masterKey);
+    const sealer = new Sealer(masterKey, random);
+    const otpKey = await loadOtpKey(store, sealer, random);
     const settings: CloudSettings = {
       ...DEFAULT_SETTINGS,
       ...options.settings,
@@ -169,6 +196,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       ...(options.issuerName ? { issuerName: options.issuerName } : {}),
       webhookRetry: { ...DEFAULT_SETTINGS.webhookRetry, ...options.webhookRetry },
     };
+    const otpSender = options.otpSender ?? otpSenderFor(options, settings, logger);
     const notifier = new ChangeNotifier();
     const ids = new IdGenerator(clock, random);
     const onError = (what: string) => (err: unknown) => logger.error({ err }, `${what} worker failed`);
@@ -188,9 +216,10 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       clock,
       ids,
       random,
-      sealer: new Sealer(masterKey, random),
+      sealer,
+      otpKey,
       notifier,
-      otpSender: options.otpSender ?? logOtpSender(logger),
+      otpSender,
       settings,
       webhookResolve: options.webhookResolve ?? systemResolve,
       log: logger,
@@ -235,6 +264,27 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     await store.close();
     throw err;
   }
+}
+
+/** The master key file (with PostgreSQL, the only file in the data directory) at 0600 in a 0700 directory. */
+function masterKeyFileFix(dataDir: string): ModeFix[] {
+  return existsSync(dataDir) ? restrictDataDir(dataDir, [MASTER_KEY_FILE]) : [];
+}
+
+/** The configured webhook sender, else the development log sender, announced as such in the log. */
+function otpSenderFor(options: CloudOptions, settings: CloudSettings, logger: pino.Logger): OtpSender {
+  if (options.otpWebhook) {
+    return webhookOtpSender({
+      ...options.otpWebhook,
+      resolve: options.webhookResolve ?? systemResolve,
+      allowPrivate: settings.allowPrivateWebhookTargets,
+    });
+  }
+  logger.warn(
+    { otpSender: "log" },
+    "one-time codes are written to this log (development sender): not for production, see docs/app-api.md",
+  );
+  return logOtpSender(logger);
 }
 
 /**

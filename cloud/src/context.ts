@@ -33,9 +33,25 @@ export interface CloudSettings {
   webhookRetry: RetryPolicy;
   /** How long a bridge may stay silent before it is shown offline. */
   bridgeOfflineAfterSeconds: number;
-  /** Verification codes allowed per phone number per window. */
+  /** One-time codes allowed per phone number per window (domain/otp-limits.ts, docs/app-api.md "Limits"). */
   otpPerWindow: number;
   otpWindowSeconds: number;
+  /** One-time codes per phone number per 24 h; reaching it locks the number out of new codes. */
+  otpPerDay: number;
+  /** The first lockout; each further one (until the number is verified) lasts twice as long, up to the max. */
+  otpLockoutSeconds: number;
+  otpLockoutMaxSeconds: number;
+  /** One-time codes requested per client address (IPv6: per /64) per hour. */
+  otpCodesPerAddressPerHour: number;
+  /** Wrong one-time codes given per client address (IPv6: per /64) per hour. */
+  otpWrongCodesPerAddressPerHour: number;
+  /**
+   * `POST /auth/v1/token` requests per client id and per client address per `tokenRateWindowSeconds`
+   * (@fastify/rate-limit, kept in each process's memory); 0 turns that limit off.
+   */
+  tokenRequestsPerClient: number;
+  tokenRequestsPerAddress: number;
+  tokenRateWindowSeconds: number;
   /**
    * Let webhooks reach loopback, private, link-local and other non-public addresses (on-premises setups, tests whose
    * receivers listen on 127.0.0.1). Off by default: an integrator's URL must not make the cloud call its own network.
@@ -52,6 +68,8 @@ export interface CloudContext {
   ids: IdGenerator;
   random: RandomSource;
   sealer: Sealer;
+  /** The one-time-code HMAC key (security/otp-key.ts), opened from the database with the master key. */
+  otpKey: Uint8Array;
   notifier: ChangeNotifier;
   otpSender: OtpSender;
   settings: CloudSettings;

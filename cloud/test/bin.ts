@@ -29,9 +29,13 @@ export function tempDir(): string {
   return dir;
 }
 
-/** This process's environment without the cloud's settings, plus `extra`. */
+/**
+ * This process's environment without the cloud's settings, plus `extra`. `serve` must be told where one-time codes
+ * go: these tests ask for the development log sender (LATCHKEY_DEV_OTP_LOG=1) unless `extra` says otherwise
+ * (`LATCHKEY_DEV_OTP_LOG: ""` for none).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, LATCHKEY_DEV_OTP_LOG: "1", ...extra };
   for (const name of [
     "DATABASE_URL",
     "DATABASE_POOL_MAX",
@@ -42,6 +46,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS",
     "LATCHKEY_BATCH_CHUNK_KEYS",
     "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
+    "LATCHKEY_OTP_WEBHOOK",
+    "LATCHKEY_OTP_WEBHOOK_SECRET",
   ]) {
     if (!(name in extra)) delete env[name];
   }

@@ -1,3 +1,5 @@
+import { chmodSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCloudCli } from "../src/cli/main.js";
 import { cleanEnv, cleanUpBins, integratorToken, listeningUrl, run, tempDir } from "./bin.js";
@@ -90,6 +92,47 @@ describe("latchkey-cloud CLI", () => {
     }
   });
 
+  it("serve needs a one-time-code sender: --otp-webhook (with its secret) or --dev-otp-log, else exit 2 naming them", async () => {
+    const secret = `whsec_${Buffer.from("cli test otp webhook secret 0123").toString("base64")}`;
+    const cases: [string[], Record<string, string>, string[]][] = [
+      [[], {}, ["--otp-webhook", "--dev-otp-log", "LATCHKEY_DEV_OTP_LOG"]],
+      [[], { LATCHKEY_DEV_OTP_LOG: "0" }, ["--dev-otp-log"]],
+      [[], { LATCHKEY_DEV_OTP_LOG: "yes" }, ["LATCHKEY_DEV_OTP_LOG"]],
+      [["--otp-webhook", "https://sms.example.com/"], {}, ["LATCHKEY_OTP_WEBHOOK_SECRET"]],
+      [[], { LATCHKEY_OTP_WEBHOOK: "https://sms.example.com/" }, ["LATCHKEY_OTP_WEBHOOK_SECRET"]],
+      [
+        ["--otp-webhook", "https://sms.example.com/", "--dev-otp-log"],
+        { LATCHKEY_OTP_WEBHOOK_SECRET: secret },
+        ["choose one"],
+      ],
+      [["--otp-webhook", "http://127.0.0.1:9/"], { LATCHKEY_OTP_WEBHOOK_SECRET: secret }, ["own network"]],
+      [["--otp-webhook", "not a url"], { LATCHKEY_OTP_WEBHOOK_SECRET: secret }, ["absolute URL"]],
+      [["--otp-webhook", "https://sms.example.com/"], { LATCHKEY_OTP_WEBHOOK_SECRET: "hunter2" }, ["secret"]],
+    ];
+    for (const [args, env, names] of cases) {
+      const r = await inProcess(["serve", "--port", "0", "--data", tempDir(), ...args], env);
+      expect(r.code, `${args.join(" ")} ${JSON.stringify(env)}`).toBe(2);
+      for (const name of names) expect(r.err, `${args.join(" ")} ${JSON.stringify(env)}`).toContain(name);
+      expect(r.err).not.toMatch(/\n\s+at /);
+      expect(r.err).not.toContain("hunter2");
+    }
+  });
+
+  it("bootstrap narrows a data directory or database file wider than 0700/0600, and says so (review 12.2)", async () => {
+    const data = tempDir();
+    const first = await inProcess(["bootstrap", "--data", data, "--json"], {});
+    expect(first.code).toBe(0);
+    expect(first.err).toBe("");
+    chmodSync(data, 0o755);
+    chmodSync(join(data, "cloud.sqlite"), 0o644);
+    const again = await inProcess(["bootstrap", "--data", data, "--json"], {});
+    expect(again.code).toBe(0);
+    expect(again.err).toContain(`narrowed the mode of ${data} from 0755 to 0700`);
+    expect(again.err).toContain(`narrowed the mode of ${join(data, "cloud.sqlite")} from 0644 to 0600`);
+    expect(statSync(data).mode & 0o777).toBe(0o700);
+    expect(statSync(join(data, "cloud.sqlite")).mode & 0o777).toBe(0o600);
+  });
+
   it("DATABASE_URL that is not a PostgreSQL URL, or a bad DATABASE_POOL_MAX: exit 2 naming it", async () => {
     const cases: [Record<string, string>, string][] = [
       [{ DATABASE_URL: "mysql://127.0.0.1/db" }, "DATABASE_URL"],
@@ -108,7 +151,7 @@ describe("latchkey-cloud CLI", () => {
   });
 
   it("an unreachable DATABASE_URL: exit 1 naming it and the database, never its password", async () => {
-    for (const args of [["serve", "--port", "0"], ["bootstrap"]]) {
+    for (const args of [["serve", "--port", "0", "--dev-otp-log"], ["bootstrap"]]) {
       const r = await inProcess([...args, "--data", tempDir()], {
         DATABASE_URL: "postgres://alice:hunter2@127.0.0.1:1/none",
       });

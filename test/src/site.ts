@@ -145,6 +145,8 @@ export class E2eSite {
       env: this.cloudEnv,
       // Webhook receivers of these tests listen on 127.0.0.1, which only this flag lets the cloud reach.
       allowPrivateWebhooks: true,
+      // The phones of these tests read their one-time codes from the cloud's log.
+      devOtpLog: true,
     });
     return this.cloud;
   }

@@ -1,16 +1,19 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { bootstrapIntegrator, startCloud } from "../cloud.js";
+import { OtpWebhookConfigError } from "../domain/otp.js";
 import { IdGenerator, systemRandom } from "../security/ids.js";
 import { openStore } from "../store/open.js";
 import { DatabaseOpenError } from "../store/postgres/pg-store.js";
 import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
+import { SqliteStore } from "../store/sqlite/sqlite-store.js";
 
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
- * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS, LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS;
- * LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
- * DATABASE_POOL_MAX) select PostgreSQL and are read from the environment only: a URL may carry a password, and flags
- * show in `ps`. Exit 2 on a usage error, naming the flag or variable.
+ * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS, LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS,
+ * LATCHKEY_OTP_WEBHOOK, LATCHKEY_DEV_OTP_LOG; LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
+ * DATABASE_POOL_MAX) select PostgreSQL, and LATCHKEY_OTP_WEBHOOK_SECRET signs one-time-code webhooks: both are read
+ * from the environment only (a URL may carry a password, and flags show in `ps`). Exit 2 on a usage error, naming the
+ * flag or variable.
  */
 
 export interface CliIo {
@@ -89,8 +92,15 @@ function fromEnv(env: NodeJS.ProcessEnv) {
       `LATCHKEY_BATCH_CHUNK_KEYS must be a whole number from 1 to 1000, not ${JSON.stringify(chunk)}`,
     );
   }
+  const devOtpLog = env.LATCHKEY_DEV_OTP_LOG || undefined;
+  if (devOtpLog !== undefined && devOtpLog !== "1" && devOtpLog !== "0") {
+    throw new UsageError(`LATCHKEY_DEV_OTP_LOG must be 1 or 0, not ${JSON.stringify(devOtpLog)}`);
+  }
   return {
     port: p,
+    otpWebhook: env.LATCHKEY_OTP_WEBHOOK || undefined,
+    otpWebhookSecret: env.LATCHKEY_OTP_WEBHOOK_SECRET || undefined,
+    devOtpLog: devOtpLog === "1",
     data: env.LATCHKEY_DATA || undefined,
     ...(chunk !== undefined ? { batchChunkKeys: Number(chunk) } : {}),
     ...(maxTokenLifetimeSeconds !== undefined ? { maxTokenLifetimeSeconds } : {}),
@@ -131,6 +141,15 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
       "let webhook URLs reach loopback, private and other non-public addresses (on-premises, tests); env " +
         "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS=1",
     )
+    .option(
+      "--otp-webhook <url>",
+      "send one-time codes to this URL (POST, Standard Webhooks signed with env LATCHKEY_OTP_WEBHOOK_SECRET); env " +
+        "LATCHKEY_OTP_WEBHOOK",
+    )
+    .option(
+      "--dev-otp-log",
+      "development only: write one-time codes to the log instead of sending them; env LATCHKEY_DEV_OTP_LOG=1",
+    )
     .action(
       (opts: {
         port?: number;
@@ -141,6 +160,8 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
         issuer?: string;
         allowPrivateWebhooks?: boolean;
         maxTokenLifetime?: number;
+        otpWebhook?: string;
+        devOtpLog?: boolean;
       }) => {
         action = async () => {
           const env = fromEnv(io.env);
@@ -151,7 +172,11 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
               throw new UsageError(`--link-base must be an absolute URL, not ${JSON.stringify(opts.linkBase)}`);
             }
           }
+          const otpWebhook = otpWebhookSetting(opts.otpWebhook ?? env.otpWebhook, env.otpWebhookSecret, {
+            devOtpLog: opts.devOtpLog === true || env.devOtpLog,
+          });
           const cloud = await startCloud({
+            ...(otpWebhook ? { otpWebhook } : {}),
             host: opts.host,
             port: opts.port ?? env.port ?? 8080,
             dataDir: opts.data ?? env.data ?? "./data",
@@ -193,6 +218,10 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
       action = async () => {
         const env = fromEnv(io.env);
         const store = await openStore({ dataDir: opts.data ?? env.data ?? "./data", ...env.database });
+        // `serve` logs what it narrowed; bootstrap, which may be the first to open the data directory, says it here.
+        for (const fix of store instanceof SqliteStore ? store.modeFixes : []) {
+          io.err(`latchkey-cloud: narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}\n`);
+        }
         try {
           const clock = { now: () => Date.now() };
           const creds = await bootstrapIntegrator(
@@ -228,7 +257,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
   try {
     return await action();
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof OtpWebhookConfigError) {
       io.err(`latchkey-cloud: ${e.message}\n`);
       return 2;
     }
@@ -239,6 +268,31 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     io.err(`latchkey-cloud: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * Where one-time codes go (docs/app-api.md): a webhook, or the log only when development mode is asked for by name. A
+ * production cloud that silently wrote codes to its log would hand phone numbers to whoever reads the log.
+ */
+function otpWebhookSetting(
+  url: string | undefined,
+  secret: string | undefined,
+  { devOtpLog }: { devOtpLog: boolean },
+): { url: string; secret: string } | undefined {
+  if (url !== undefined && devOtpLog) {
+    throw new UsageError("--otp-webhook and --dev-otp-log (LATCHKEY_DEV_OTP_LOG=1) exclude each other: choose one");
+  }
+  if (url !== undefined) {
+    if (secret === undefined) {
+      throw new UsageError("--otp-webhook needs LATCHKEY_OTP_WEBHOOK_SECRET (whsec_<base64>) to sign with");
+    }
+    return { url, secret };
+  }
+  if (devOtpLog) return undefined;
+  throw new UsageError(
+    "no one-time-code sender: give --otp-webhook <url> (LATCHKEY_OTP_WEBHOOK, with LATCHKEY_OTP_WEBHOOK_SECRET), or " +
+      "for development only --dev-otp-log (LATCHKEY_DEV_OTP_LOG=1), which writes the codes to the log",
+  );
 }
 
 function defaultIo(): CliIo {

@@ -1,5 +1,6 @@
+import { normalizeIP } from "@fastify/rate-limit";
 import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit, read } from "../domain/commit.js";
 import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
@@ -13,19 +14,62 @@ const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
 
 const invalidClient = () => new ApiError(401, "invalid_client", "unknown client or wrong secret");
 
+/**
+ * Limits on `POST /auth/v1/token` (docs/app-api.md "Limits"), by @fastify/rate-limit (registered on `app` by the
+ * caller): per client address before the body is read, and per `client_id` once it is validated (a limiter of its
+ * own, checked by hand: the plugin runs only one of its route hooks per request). A 429 carries Retry-After. Counts
+ * live in this process's memory.
+ */
+function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"]) {
+  const timeWindow = settings.tokenRateWindowSeconds * 1000;
+  const onRequest: onRequestHookHandler[] = [];
+  const preHandler: preHandlerHookHandler[] = [];
+  if (settings.tokenRequestsPerAddress > 0) {
+    onRequest.push(
+      app.rateLimit({
+        max: settings.tokenRequestsPerAddress,
+        timeWindow,
+        keyGenerator: (request) => `address:${normalizeIP(request.ip, 64)}`,
+      }),
+    );
+  }
+  if (settings.tokenRequestsPerClient > 0) {
+    const perClient = app.createRateLimit({
+      max: settings.tokenRequestsPerClient,
+      timeWindow,
+      keyGenerator: (request) => `client:${(request.body as Static<typeof TokenRequest>).client_id}`,
+    });
+    preHandler.push(async (request) => {
+      const limit = await perClient(request);
+      if (!limit.isAllowed && limit.isExceeded) {
+        throw new ApiError(429, "too_many_requests", "too many token requests for this client; try again later", {
+          "retry-after": String(limit.ttlInSeconds),
+        });
+      }
+    });
+  }
+  return { onRequest, preHandler };
+}
+
+/** The @fastify/rate-limit refusal in the API's error shape (the plugin has set Retry-After). */
+export function tokenRateLimitError(_request: unknown, context: { after: string }): ApiError {
+  return new ApiError(429, "too_many_requests", `too many token requests; try again in ${context.after}`);
+}
+
 /** OAuth2 client credentials (RFC 6749 section 4.4) for integrators and bridges: `POST /auth/v1/token`. */
 export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
   app.post(
     "/auth/v1/token",
     {
       config: { auth: "public" },
+      ...tokenRateLimits(app, ctx.settings),
       schema: {
         tags: ["auth"],
         summary: "Get an access token (OAuth2 client credentials)",
         description:
           "JSON or application/x-www-form-urlencoded. Scopes: integrator.admin, lockHolder.admin:<id>, bridge.",
         body: TokenRequest,
-        response: { 200: TokenAnswer, ...errors(400) },
+        response: { 200: TokenAnswer, ...errors(400, 429) },
       },
     },
     async (request) => {

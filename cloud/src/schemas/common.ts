@@ -23,14 +23,23 @@ const ERROR_TEXT: Record<number, string> = {
   410: "gone",
   413: "body too large",
   422: "a parameter is well-formed but not acceptable (e.g. a phone number)",
-  429: "too many requests",
+  429: 'too many requests (docs/app-api.md "Limits"): wait the Retry-After seconds',
+};
+
+/** Every 429 says when to come back (@fastify/swagger lists `headers` as the response's headers). */
+const RETRY_AFTER = {
+  "retry-after": Type.Integer({ minimum: 0, description: "seconds to wait before trying again" }),
 };
 
 /** Error answers for the OpenAPI document and for serialization. */
 export function errors(...codes: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
-  for (const code of [401, 403, ...codes])
-    out[code] = Type.Ref(ErrorBody, { description: ERROR_TEXT[code] ?? "error" });
+  for (const code of [401, 403, ...codes]) {
+    out[code] = Type.Ref(ErrorBody, {
+      description: ERROR_TEXT[code] ?? "error",
+      ...(code === 429 ? { headers: RETRY_AFTER } : {}),
+    });
+  }
   return out;
 }
 

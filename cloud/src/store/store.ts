@@ -65,6 +65,7 @@ export interface Tx {
   devices: DeviceRepo;
   nonces: NonceRepo;
   meta: MetaRepo;
+  otpThrottle: OtpThrottleRepo;
 }
 
 /**
@@ -297,9 +298,31 @@ export interface VerificationRepo {
   insert(verification: VerificationRecord): Promise<void>;
   get(id: string): Promise<VerificationRecord | undefined>;
   countSince(phoneNumber: string, since: number): Promise<number>;
-  voidPending(phoneNumber: string): Promise<void>;
   recordAttempt(id: string): Promise<number>;
   setStatus(id: string, status: VerificationRecord["status"]): Promise<void>;
+}
+
+/**
+ * What the one-time-code limits remember (domain/otp-limits.ts): counted events per subject (a client address) and
+ * kind ("code" requested, "wrong" code given), and lockouts per subject (a phone number) that grow with each strike.
+ */
+export interface OtpThrottleRepo {
+  record(subject: string, kind: OtpEventKind, at: number): Promise<void>;
+  /** Events of `subject` and `kind` after `since` (an event exactly a window old no longer counts), and the oldest. */
+  window(subject: string, kind: OtpEventKind, since: number): Promise<{ count: number; oldest: number | undefined }>;
+  lockout(subject: string): Promise<OtpLockout | undefined>;
+  setLockout(subject: string, lockout: OtpLockout): Promise<void>;
+  clearLockout(subject: string): Promise<void>;
+  /** Drops events before `at` (housekeeping: no limit looks back that far). */
+  deleteEventsBefore(at: number): Promise<void>;
+}
+
+export type OtpEventKind = "code" | "wrong";
+
+export interface OtpLockout {
+  /** Lockouts so far (since the last successful verification): each one lasts twice as long as the one before. */
+  strikes: number;
+  lockedUntil: number;
 }
 
 export interface DeviceRepo {

@@ -1,9 +1,8 @@
-import { request as httpRequest, type OutgoingHttpHeaders } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { Webhook } from "standardwebhooks";
 import type { CloudContext } from "../context.js";
-import { isPublicAddress, NonPublicTargetError, type Resolve, webhookLookup } from "../security/webhook-target.js";
+import { pinnedPost } from "../security/pinned-post.js";
+import { NonPublicTargetError } from "../security/webhook-target.js";
 import type { DeliveryRecord } from "../store/records.js";
 
 const CLAIM_BATCH = 16;
@@ -55,7 +54,7 @@ async function deliverOne(ctx: CloudContext, delivery: DeliveryRecord): Promise<
     const secret = new TextDecoder().decode(ctx.sealer.open(webhook.secretSealed, webhookSealContext(webhook.id)));
     // The signature timestamp is transport freshness for the receiver's replay check: real wall-clock time.
     const sentAt = new Date();
-    const status = await post(
+    const status = await pinnedPost(
       new URL(webhook.url),
       {
         "content-type": "application/json",
@@ -89,50 +88,4 @@ async function deliverOne(ctx: CloudContext, delivery: DeliveryRecord): Promise<
   }
   const next = ctx.clock.now() + retryDelayMs(attempts, ctx);
   await ctx.store.transaction((tx) => tx.deliveries.scheduleRetry(delivery.id, attempts, next, failure));
-}
-
-/**
- * One POST with node:http(s) rather than fetch: only they take a `lookup`, which is what pins the connection to the
- * address that was checked (fetch would need undici's dispatcher). Unless `allowPrivate`, only public addresses are
- * reached (see security/webhook-target.ts). Answers the status once the answer's body is drained, unkept. No
- * redirect is followed (a 3xx is a failure like any non-2xx), and `signal` bounds the whole exchange.
- */
-function post(
-  url: URL,
-  headers: OutgoingHttpHeaders,
-  body: string,
-  signal: AbortSignal,
-  resolve: Resolve,
-  allowPrivate: boolean,
-): Promise<number> {
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  // Node does not call `lookup` for a literal address: checked here instead.
-  if (!allowPrivate && isIP(host) !== 0 && !isPublicAddress(host))
-    return Promise.reject(new NonPublicTargetError(host));
-  return new Promise((done, fail) => {
-    let status: number | undefined;
-    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(
-      {
-        method: "POST",
-        hostname: host,
-        port: url.port === "" ? undefined : Number(url.port),
-        path: `${url.pathname}${url.search}`,
-        headers: { ...headers, "content-length": Buffer.byteLength(body) },
-        // A connection of its own per delivery: a pooled socket could outlive the check that pinned it, or be shared
-        // by two clouds in one process with different settings; and none lingers once the cloud closes.
-        agent: false,
-        signal,
-        lookup: webhookLookup(resolve, allowPrivate),
-      },
-      (response) => {
-        status = response.statusCode ?? 0;
-        response.on("error", () => {});
-        response.on("close", () => done(status!));
-        response.resume();
-      },
-    );
-    // Once the status is known, a body cut short (timeout, reset) does not change the outcome.
-    request.on("error", (err) => (status === undefined ? fail(err) : done(status)));
-    request.end(body);
-  });
 }

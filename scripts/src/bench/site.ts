@@ -65,7 +65,12 @@ export async function startBenchCloud(
   mkdirSync(dataDir, { recursive: true });
   const credentials = await bootstrapIntegrator(bin, dataDir, childEnv(process.env), "bench");
   const serve = async (port: number) => {
-    const child = spawnBin("cloud", bin, ["serve", "--port", String(port), "--data", dataDir], options.profileDir);
+    const child = spawnBin(
+      "cloud",
+      bin,
+      ["serve", "--port", String(port), "--data", dataDir, "--dev-otp-log"],
+      options.profileDir,
+    );
     try {
       const record = await child.waitForLog("latchkey cloud listening", (r) => typeof r.url === "string", {
         timeoutMs: 60_000,

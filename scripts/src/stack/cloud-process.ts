@@ -57,6 +57,13 @@ export interface CloudProcessOptions {
   ownProcessGroup?: boolean;
   /** `--allow-private-webhooks`: webhook receivers on this machine (127.0.0.1) are reachable. */
   allowPrivateWebhooks?: boolean;
+  /**
+   * `--dev-otp-log`: one-time codes are written to the cloud's log (where `oneTimeCode` reads them) instead of sent.
+   * `serve` refuses to start without a sender, so without this `otpWebhook` must be set.
+   */
+  devOtpLog?: boolean;
+  /** `--otp-webhook <url>` (the signing secret goes in `env` as LATCHKEY_OTP_WEBHOOK_SECRET). */
+  otpWebhook?: string;
 }
 
 export interface CloudProcess {
@@ -80,6 +87,8 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
       "--log-level",
       options.logLevel ?? "info",
       ...(options.allowPrivateWebhooks ? ["--allow-private-webhooks"] : []),
+      ...(options.devOtpLog ? ["--dev-otp-log"] : []),
+      ...(options.otpWebhook !== undefined ? ["--otp-webhook", options.otpWebhook] : []),
     ],
     env: options.env,
     ownProcessGroup: options.ownProcessGroup === true,

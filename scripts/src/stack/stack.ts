@@ -120,6 +120,8 @@ export async function startStack(
       ownProcessGroup: true,
       // The demo's webhook receiver listens on 127.0.0.1, which the cloud refuses to call by default.
       allowPrivateWebhooks: true,
+      // The demo's phone reads its one-time code from the cloud's log: no SMS gateway here.
+      devOtpLog: true,
     });
     children.push(cloud.child);
     cloud.child.on("line", (l) => cloudLog.print(l.text, l.record));
@@ -127,6 +129,8 @@ export async function startStack(
     say(`cloud listening on ${cloud.url} (pid ${cloud.child.pid})`);
     notes.push(
       "the cloud runs with --allow-private-webhooks (the demo's receiver is on 127.0.0.1); leave it off in production",
+      "the cloud runs with --dev-otp-log (one-time codes go to its log, where the demo's phone reads them); in " +
+        "production give --otp-webhook <url> instead",
     );
     if (api.fallback)
       notes.push(`port ${options.apiPort} was taken: the API listens on ${cloud.port} (--port to choose)`);

@@ -1,20 +1,19 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { fromHex, isStrongPublicKey } from "@latchkey/protocol";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { admitCodeRequest, admitGuess, clearLockout, recordWrongCode } from "../../domain/otp-limits.js";
 import { toE164 } from "../../domain/phone.js";
 import { ApiError, badRequest, notFound, unprocessable } from "../../http/errors.js";
 import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
+import { otpCodeMac } from "../../security/otp-key.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 
 export const CODE_TTL_SECONDS = 300;
 export const MAX_ATTEMPTS = 5;
-
-const codeHash = (verificationId: string, code: string) =>
-  createHash("sha256").update(`${verificationId}:${code}`).digest("base64url");
 
 /** A uniform 6-digit code (rejection sampling: no modulo bias). */
 function sixDigits(random: (n: number) => Uint8Array): string {
@@ -48,24 +47,23 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
       const now = ctx.clock.now();
       const code = sixDigits(ctx.random);
       const id = ctx.ids.next("ver");
-      await commit(ctx, async (tx) => {
-        const recent = await tx.verifications.countSince(phoneNumber, now - ctx.settings.otpWindowSeconds * 1000);
-        if (recent >= ctx.settings.otpPerWindow) {
-          throw new ApiError(429, "too_many_requests", "too many codes requested for this number; try again later", {
-            "retry-after": String(ctx.settings.otpWindowSeconds),
-          });
-        }
-        await tx.verifications.voidPending(phoneNumber);
+      // A refusal is answered after the commit: reaching the daily limit records a lockout. A pending code of the
+      // number stays valid: whoever asks for a new one must not be able to keep the real phone from verifying.
+      const refused = await commit(ctx, async (tx) => {
+        const refusal = await admitCodeRequest(tx, ctx.settings, now, phoneNumber, request.ip);
+        if (refusal) return refusal;
         await tx.verifications.insert({
           id,
           phoneNumber,
-          codeHash: codeHash(id, code),
+          codeHash: otpCodeMac(ctx.otpKey, id, code),
           createdAt: now,
           expiresAt: now + CODE_TTL_SECONDS * 1000,
           attempts: 0,
           status: "pending",
         });
+        return undefined;
       });
+      if (refused) throw refused;
       try {
         await ctx.otpSender.send({ phoneNumber, code, expiresIn: CODE_TTL_SECONDS });
       } catch (err) {
@@ -98,6 +96,8 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
       const now = ctx.clock.now();
       // The attempt is counted in its own transaction, so a wrong code still uses one up.
       const verification = await commit(ctx, async (tx) => {
+        const refusal = await admitGuess(tx, ctx.settings, now, request.ip);
+        if (refusal) throw refusal;
         const v = await tx.verifications.get(verificationId);
         if (!v) throw notFound("verification");
         if (v.status !== "pending")
@@ -114,8 +114,9 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
         throw new ApiError(429, "too_many_attempts", "too many wrong codes; request a new one");
       }
       const expected = Buffer.from(verification.codeHash);
-      const given = Buffer.from(codeHash(verification.id, body.code));
+      const given = Buffer.from(otpCodeMac(ctx.otpKey, verification.id, body.code));
       if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+        await commit(ctx, (tx) => recordWrongCode(tx, now, request.ip));
         throw badRequest("the code is wrong", "invalid_code");
       }
       const accessToken = newSecret(ctx.random, "lkapp_");
@@ -126,6 +127,7 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
         if (v?.status !== "pending")
           throw badRequest("this verification is no longer open; request a new code", "verification_closed");
         await tx.verifications.setStatus(verification.id, "confirmed");
+        await clearLockout(tx, verification.phoneNumber);
         await tx.devices.insert({
           id: deviceId,
           userId: verification.phoneNumber,

@@ -31,6 +31,9 @@ import type {
   LockHolderRepo,
   MetaRepo,
   NonceRepo,
+  OtpEventKind,
+  OtpLockout,
+  OtpThrottleRepo,
   VerificationRepo,
 } from "../store.js";
 import type { Sql } from "./sql.js";
@@ -236,11 +239,6 @@ export class PgVerifications implements VerificationRepo {
     );
     return r.n;
   }
-  async voidPending(phoneNumber: string): Promise<void> {
-    await this.sql.run("UPDATE verifications SET status = 'void' WHERE phone_number = $1 AND status = 'pending'", [
-      phoneNumber,
-    ]);
-  }
   async recordAttempt(id: string): Promise<number> {
     const r = await this.sql.one("UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", [
       id,
@@ -307,5 +305,36 @@ export class PgNonces implements NonceRepo {
   }
   async deleteIssuedBefore(at: number): Promise<number> {
     return this.sql.run("DELETE FROM virtual_lock_nonces WHERE issued_at < $1", [at]);
+  }
+}
+
+export class PgOtpThrottle implements OtpThrottleRepo {
+  constructor(private readonly sql: Sql) {}
+  async record(subject: string, kind: OtpEventKind, at: number): Promise<void> {
+    await this.sql.run("INSERT INTO otp_events (subject, kind, at) VALUES ($1, $2, $3)", [subject, kind, at]);
+  }
+  async window(subject: string, kind: OtpEventKind, since: number) {
+    const r = await this.sql.one(
+      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM otp_events WHERE subject = $1 AND kind = $2 AND at > $3",
+      [subject, kind, since],
+    );
+    return { count: Number(r.n), oldest: r.oldest === null ? undefined : Number(r.oldest) };
+  }
+  async lockout(subject: string): Promise<OtpLockout | undefined> {
+    const r = await this.sql.one("SELECT strikes, locked_until FROM otp_lockouts WHERE subject = $1", [subject]);
+    return r && { strikes: Number(r.strikes), lockedUntil: Number(r.locked_until) };
+  }
+  async setLockout(subject: string, lockout: OtpLockout): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO otp_lockouts (subject, strikes, locked_until) VALUES ($1, $2, $3)
+         ON CONFLICT (subject) DO UPDATE SET strikes = excluded.strikes, locked_until = excluded.locked_until`,
+      [subject, lockout.strikes, lockout.lockedUntil],
+    );
+  }
+  async clearLockout(subject: string): Promise<void> {
+    await this.sql.run("DELETE FROM otp_lockouts WHERE subject = $1", [subject]);
+  }
+  async deleteEventsBefore(at: number): Promise<void> {
+    await this.sql.run("DELETE FROM otp_events WHERE at < $1", [at]);
   }
 }

@@ -118,9 +118,18 @@ const V4 = `
   ALTER TABLE keys ADD COLUMN max_token_exp_s BIGINT;
 `;
 
+// One-time-code limits per client address and growing lockouts per phone number (issue 12, finding 4).
+const V5 = `
+  CREATE TABLE otp_events (
+    n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, at BIGINT NOT NULL);
+  CREATE INDEX otp_events_subject ON otp_events(subject, kind, at);
+  CREATE INDEX otp_events_at ON otp_events(at);
+  CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes BIGINT NOT NULL, locked_until BIGINT NOT NULL);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

@@ -9,6 +9,7 @@ import {
   PgLockHolders,
   PgMeta,
   PgNonces,
+  PgOtpThrottle,
   PgVerifications,
 } from "./accounts.js";
 import { PgDeliveries, PgEvents, PgJobs, PgTelemetry, PgWebhooks } from "./activity.js";
@@ -127,6 +128,7 @@ export class PgStore implements Store {
       devices: new PgDevices(sql),
       nonces: new PgNonces(sql),
       meta: new PgMeta(sql),
+      otpThrottle: new PgOtpThrottle(sql),
     };
   }
 

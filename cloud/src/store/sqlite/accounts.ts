@@ -33,6 +33,9 @@ import type {
   LockHolderRepo,
   MetaRepo,
   NonceRepo,
+  OtpEventKind,
+  OtpLockout,
+  OtpThrottleRepo,
   VerificationRepo,
 } from "../store.js";
 import { prep } from "./statements.js";
@@ -238,11 +241,6 @@ export class SqliteVerifications implements VerificationRepo {
     ).get(phoneNumber, since);
     return r.n;
   }
-  async voidPending(phoneNumber: string): Promise<void> {
-    prep(this.db, "UPDATE verifications SET status = 'void' WHERE phone_number = ? AND status = 'pending'").run(
-      phoneNumber,
-    );
-  }
   async recordAttempt(id: string): Promise<number> {
     const r: Row = prep(
       this.db,
@@ -309,5 +307,36 @@ export class SqliteNonces implements NonceRepo {
   }
   async deleteIssuedBefore(at: number): Promise<number> {
     return prep(this.db, "DELETE FROM virtual_lock_nonces WHERE issued_at < ?").run(at).changes;
+  }
+}
+
+export class SqliteOtpThrottle implements OtpThrottleRepo {
+  constructor(private readonly db: Database.Database) {}
+  async record(subject: string, kind: OtpEventKind, at: number): Promise<void> {
+    prep(this.db, "INSERT INTO otp_events (subject, kind, at) VALUES (?, ?, ?)").run(subject, kind, at);
+  }
+  async window(subject: string, kind: OtpEventKind, since: number) {
+    const r: Row = prep(
+      this.db,
+      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM otp_events WHERE subject = ? AND kind = ? AND at > ?",
+    ).get(subject, kind, since);
+    return { count: r.n as number, oldest: (r.oldest as number | null) ?? undefined };
+  }
+  async lockout(subject: string): Promise<OtpLockout | undefined> {
+    const r: Row = prep(this.db, "SELECT strikes, locked_until FROM otp_lockouts WHERE subject = ?").get(subject);
+    return r && { strikes: r.strikes, lockedUntil: r.locked_until };
+  }
+  async setLockout(subject: string, lockout: OtpLockout): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO otp_lockouts (subject, strikes, locked_until) VALUES (?, ?, ?)
+         ON CONFLICT (subject) DO UPDATE SET strikes = excluded.strikes, locked_until = excluded.locked_until`,
+    ).run(subject, lockout.strikes, lockout.lockedUntil);
+  }
+  async clearLockout(subject: string): Promise<void> {
+    prep(this.db, "DELETE FROM otp_lockouts WHERE subject = ?").run(subject);
+  }
+  async deleteEventsBefore(at: number): Promise<void> {
+    prep(this.db, "DELETE FROM otp_events WHERE at < ?").run(at);
   }
 }

@@ -113,6 +113,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE keys ADD COLUMN max_token_exp_s INTEGER;
   `,
+  // 5: one-time-code limits per client address and growing lockouts per phone number (issue 12, finding 4).
+  `
+  CREATE TABLE otp_events (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL);
+  CREATE INDEX otp_events_subject ON otp_events(subject, kind, at);
+  CREATE INDEX otp_events_at ON otp_events(at);
+  CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes INTEGER NOT NULL, locked_until INTEGER NOT NULL);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

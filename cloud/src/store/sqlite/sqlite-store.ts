@@ -1,6 +1,7 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { DATA_FILE_MODE, type ModeFix, restrictDataDir } from "../../security/file-modes.js";
 import type { Store, Tx } from "../store.js";
 import {
   SqliteAccessTokens,
@@ -11,6 +12,7 @@ import {
   SqliteLockHolders,
   SqliteMeta,
   SqliteNonces,
+  SqliteOtpThrottle,
   SqliteVerifications,
 } from "./accounts.js";
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
@@ -18,6 +20,8 @@ import { migrate } from "./migrations.js";
 import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
 
 export const DATABASE_FILE = "cloud.sqlite";
+/** The database and the files SQLite keeps beside it in WAL mode. */
+export const DATABASE_FILES = [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`] as const;
 
 /**
  * The Store on one better-sqlite3 connection in WAL mode, for one cloud process. better-sqlite3 is synchronous, but
@@ -29,15 +33,22 @@ export class SqliteStore implements Store {
   private readonly tx: Tx;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Modes found wider than 0700 (the directory) and 0600 (the database files) and narrowed: the caller logs them. */
+  readonly modeFixes: ModeFix[];
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
+    this.modeFixes = restrictDataDir(dataDir, DATABASE_FILES);
+    // Created here with 0600 (the umask can only narrow it), not by SQLite with 0644: SQLite then gives the -wal and
+    // -shm files it creates the database file's mode.
+    closeSync(openSync(join(dataDir, DATABASE_FILE), "a", DATA_FILE_MODE));
     this.db = new Database(join(dataDir, DATABASE_FILE));
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     migrate(this.db);
+    // SQLite gave any -wal and -shm file it created the database's mode: checked again rather than assumed.
+    this.modeFixes.push(...restrictDataDir(dataDir, DATABASE_FILES));
     const db = this.db;
     this.tx = {
       integrators: new SqliteIntegrators(db),
@@ -58,6 +69,7 @@ export class SqliteStore implements Store {
       devices: new SqliteDevices(db),
       nonces: new SqliteNonces(db),
       meta: new SqliteMeta(db),
+      otpThrottle: new SqliteOtpThrottle(db),
     };
   }
 
