@@ -158,7 +158,8 @@ describe("review 12.10: webhook targets that hide a non-public IPv4 address", ()
     const bin = bins().cloud;
     const creds = await bootstrapIntegrator(bin, dataDir, env, "webhook filter");
     secrets.add("integrator client secret (webhook filter)", creds.clientSecret);
-    const cloud = await startCloudProcess({ bin, dataDir, port: await freePort(), env });
+    // Development one-time codes (review 12.3): this test reads no codes, but serve needs a sender to start.
+    const cloud = await startCloudProcess({ bin, dataDir, port: await freePort(), env, devOtpLog: true });
     resources.defer("stop the cloud", () => cloud.child.stop());
     logs.attach("cloud", cloud.child);
     const client = await IntegratorClient.login(cloud.url, creds);

@@ -16,8 +16,11 @@ describe("whole site: keys", () => {
     const lock = await site.startLock("front-door");
     await site.startLock("back-door");
     await until("the bridge reported both locks", async () => (await cloudLocks(site!)).length === 2);
-    const vc = await site.api.ok("GET", site.lockHolder(`/vendor-connections/${site.vcId}`));
-    expect(vc.vendorConnection?.state ?? vc.state).toBe("connected");
+    // The bridge reports the locks it found, then the connection's state (bridge/src/vendors): wait for both.
+    await until("the vendor connection is connected", async () => {
+      const vc = await site!.api.ok("GET", site!.lockHolder(`/vendor-connections/${site!.vcId}`));
+      return (vc.vendorConnection?.state ?? vc.state) === "connected";
+    });
 
     const key = await site.api.ok("POST", site.lockHolder("/locks/front-door/keys"), { userId: "+4790000001" });
     const phone = await site.phone("+4790000001");
