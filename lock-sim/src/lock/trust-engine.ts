@@ -151,6 +151,12 @@ export class TrustEngine {
     this.row = next;
   }
 
+  /** The lock's clock now (unix ms, undefined while never set) and how far it may be off (ms, Infinity unsigned). */
+  reading(): { nowMs: number | undefined; uncertaintyMs: number } {
+    const localMs = this.local.now();
+    return { nowMs: this.clock.nowMs(localMs), uncertaintyMs: this.clock.uncertaintyMs(localMs) };
+  }
+
   /** The pinned authority key, or undefined while unpinned (new, or after a factory reset). */
   get authority(): Uint8Array | undefined {
     return this.row.authority ?? undefined;
