@@ -39,12 +39,19 @@ function withPartition<T>(dataDir: string, lockId: string, fn: (flash: IdentityF
  */
 export function setupCodes(ids: readonly string[], options: FactoryOptions): LabelledLock[] {
   const random = options.random ?? systemRandom;
-  return ids.map((lockId) =>
-    withPartition(options.dataDir, lockId, (flash, path) => {
-      const identity = bootIdentity(flash, { firstBoot: !flash.hasPartition(), random, path });
-      return { lockId, setupCode: setupCodeOf(identity) };
-    }),
-  );
+  // One reference held for the whole run, so the file is opened once, not once per lock (27 ms each: 1,000 locks
+  // took half a minute).
+  const held = FlashFile.open(options.dataDir);
+  try {
+    return ids.map((lockId) =>
+      withPartition(options.dataDir, lockId, (flash, path) => {
+        const identity = bootIdentity(flash, { firstBoot: !flash.hasPartition(), random, path });
+        return { lockId, setupCode: setupCodeOf(identity) };
+      }),
+    );
+  } finally {
+    held.abandon();
+  }
 }
 
 /** Factory reset of one lock that is not running: new keys, nothing trusted, the claim secret kept. */
