@@ -10,6 +10,7 @@ import {
   runLockSimCli,
   type SimLock,
   seededRandom,
+  startFleet,
   startLock,
 } from "../src/index.js";
 import { makeAuthority, signState } from "./helpers/cloud.js";
@@ -163,14 +164,19 @@ describe("latchkey-lock-sim setup-codes and factory-reset", () => {
     const labels = JSON.parse(json.out.join("")) as { lockId: string; setupCode: string }[];
     expect(labels.map((l) => `${l.lockId} ${l.setupCode}`)).toEqual(text.out);
     expect(labels.map((l) => l.lockId)).toEqual(["sim-lock-001", "sim-lock-002", "sim-lock-003"]);
-    for (const label of labels) {
-      const lock = await startLock({ lockId: label.lockId, dataDir: dir, tickIntervalMs: 0 });
-      try {
-        expect(lock.setupCode).toBe(label.setupCode);
-        expect(decodeSetupCode(label.setupCode).lockId).toBe(label.lockId);
-      } finally {
-        await lock.stop();
-      }
+    // What `latchkey-lock-sim --count 3 --data DIR` starts (startFleet); no broker needed to read the codes.
+    const fleet = await startFleet({
+      count: 3,
+      mqttUrl: "mqtt://127.0.0.1:9",
+      dataDir: dir,
+      connectRatePerSecond: 100_000,
+      lockOptions: { tickIntervalMs: 0, mqtt: { reconnectPeriodMs: 60_000 } },
+    });
+    try {
+      expect(fleet.locks.map((l) => `${l.id} ${l.setupCode}`)).toEqual(text.out);
+      for (const label of labels) expect(decodeSetupCode(label.setupCode).lockId).toBe(label.lockId);
+    } finally {
+      await fleet.stop();
     }
   });
 
