@@ -6,10 +6,11 @@ import {
   ManualClock,
   verifyKeyToken,
 } from "@latchkey/protocol";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IdentityFlash } from "../src/flash/identity-flash.js";
 import { LockFlash } from "../src/flash/lock-flash.js";
-import { type LockOptions, type SimLock, seededRandom, startLock } from "../src/index.js";
+import { FlashError, type LockOptions, type SimLock, seededRandom, startLock } from "../src/index.js";
 import { Actuator } from "../src/lock/actuator.js";
 import { Battery } from "../src/lock/battery.js";
 import { bootIdentity } from "../src/lock/identity.js";
@@ -164,6 +165,20 @@ describe("lock trust engine", () => {
       lock = await reboot(lock);
       const afterReboot = lock.trust.applyState(newer);
       expect(afterReboot.ok || afterReboot.code).toBe("stale_version");
+    });
+
+    it("at boot the stored state is verified again: a pin swapped in flash stops the lock with a FlashError", async () => {
+      const lock = await boot();
+      expect(lock.trust.applyState(state(lock)).ok).toBe(true);
+      const dir = lock.flashPath.replace(/\/flash\.db$/, "");
+      running.splice(running.indexOf(lock), 1);
+      await lock.stop();
+      const db = new Database(lock.flashPath);
+      db.prepare("UPDATE lock_trust SET authority = ? WHERE lock = ?").run(stranger.publicKey, lock.id);
+      db.close();
+      const refused = await boot(lock.id, dir).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(FlashError);
+      expect((refused as Error).message).toContain("does not verify");
     });
 
     it("refuses lock A's state at lock B, whether B is unpinned or pinned to the same authority", async () => {
