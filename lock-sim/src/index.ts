@@ -11,10 +11,20 @@ export { runLockSimCli } from "./cli/lock-sim.js";
 export { FlashError } from "./flash/flash-file.js";
 export { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "./fleet/fleet.js";
 export type { BatteryOptions, BatteryReading } from "./lock/battery.js";
+export { type FactoryOptions, factoryResetLock, type LabelledLock, setupCodes } from "./lock/factory.js";
+export { FLASH_FORMAT, FlashFormatError, type LockIdentityKeys, setupCodeOf } from "./lock/identity.js";
 export { type LockOptions, LockOptionsError } from "./lock/options.js";
 export type { DriftOptions } from "./lock/rtc.js";
 export type { EventMatch, SimLock } from "./lock/sim-lock.js";
 export { startLock } from "./lock/start-lock.js";
+export {
+  type EngineKeyResult,
+  type KeyCheck,
+  type KeyCheckRefusal,
+  type ReportKey,
+  TrustEngine,
+  type TrustEngineOptions,
+} from "./lock/trust-engine.js";
 export {
   AppApiClient,
   AppApiError,

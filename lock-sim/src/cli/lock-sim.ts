@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
+import { factoryResetLock, setupCodes } from "../lock/factory.js";
 
 /**
  * latchkey-lock-sim: N simulated locks in one process (docs/design.md section 5).
@@ -11,6 +12,11 @@ import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFl
  *                     [--topic-prefix latchkey] [--telemetry-interval 60] [--connect-rate 100] [--trust kid=x …]
  * Prints the lock ids (one a line) on standard output, logs (pino JSON) on standard error, stops cleanly on SIGINT
  * or SIGTERM (every lock publishes `offline`). Exit codes: 0 stopped, 1 failed while running, 2 usage error.
+ *
+ * The factory's commands, on locks that are not running (docs/trust.md "Lock"):
+ *   latchkey-lock-sim setup-codes --count N [--prefix sim-lock-] [--data DIR] [--json]
+ *   latchkey-lock-sim factory-reset --lock ID [--data DIR] [--json]
+ * print `<lockId> <setupCode>` a line (or JSON). Setup codes hold the claim secret: they go to standard output only.
  */
 export class UsageError extends Error {}
 
@@ -136,12 +142,79 @@ function checkUrl(url: string): void {
   }
 }
 
+interface FactoryParsed {
+  count?: number;
+  lock?: string;
+  prefix?: string;
+  data: string;
+  json?: boolean;
+}
+
+function printLabels(io: Io, labels: { lockId: string; setupCode: string }[], json: boolean | undefined): void {
+  if (json === true) io.out(JSON.stringify(labels.map((l) => ({ lockId: l.lockId, setupCode: l.setupCode }))));
+  else for (const l of labels) io.out(`${l.lockId} ${l.setupCode}`);
+}
+
+function factoryProgram(io: Io, name: string, run: (p: FactoryParsed) => void): Command {
+  const command = new Command(`latchkey-lock-sim ${name}`)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
+    .option("--json", "print a JSON array of {lockId, setupCode}");
+  if (name === "setup-codes") {
+    command
+      .description("print each lock's id and setup code, making the locks never booted on this flash")
+      .requiredOption("--count <n>", "number of locks", positiveInt("--count", 100_000))
+      .option("--prefix <prefix>", "lock id prefix", "sim-lock-");
+  } else {
+    command
+      .description("factory reset one lock that is not running: new keys, nothing trusted, the claim secret kept")
+      .requiredOption("--lock <id>", "the lock id");
+  }
+  return command.action((opts: FactoryParsed) => run(opts));
+}
+
+/** `setup-codes` and `factory-reset`: answers the exit code and never throws. */
+async function runFactoryCli(name: string, argv: string[], io: Io): Promise<number> {
+  const run = (p: FactoryParsed) => {
+    if (name === "setup-codes") {
+      const ids = fleetLockIds(p.count!, p.prefix ?? "sim-lock-");
+      for (const id of [ids[0], ids.at(-1)]) {
+        if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
+      }
+      printLabels(io, setupCodes(ids, { dataDir: p.data }), p.json);
+    } else {
+      if (!isValidLockId(p.lock)) throw new UsageError(`--lock "${p.lock}" is not a valid lock id`);
+      printLabels(io, [factoryResetLock(p.lock, { dataDir: p.data })], p.json);
+    }
+  };
+  try {
+    await factoryProgram(io, name, run).parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.help" ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      io.err(`latchkey-lock-sim ${name}: ${e.message}`);
+      return 2;
+    }
+    io.err(
+      `latchkey-lock-sim ${name}: ${e instanceof FlashError ? "--data: " : ""}${(e as Error)?.message ?? String(e)}`,
+    );
+    return 1;
+  }
+}
+
+const FACTORY_COMMANDS = new Set(["setup-codes", "factory-reset"]);
+
 /** Runs the CLI until a signal stops it; answers the exit code and never throws. */
 export async function runLockSimCli(
   argv: string[],
   io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) },
   signals: NodeJS.EventEmitter = process,
 ): Promise<number> {
+  if (argv[0] !== undefined && FACTORY_COMMANDS.has(argv[0])) return runFactoryCli(argv[0], argv.slice(1), io);
   let fleet: Fleet | null = null;
   let logger: Logger | null = null;
   const run = async (p: Parsed) => {

@@ -12,7 +12,12 @@ import Database from "better-sqlite3";
  * connection. WAL with synchronous=NORMAL survives the process being killed at any point (power loss of the
  * simulated lock); EXCLUSIVE locking keeps a second process from running the same locks from the same flash.
  */
-const SCHEMA_VERSION = 1;
+/**
+ * 2 added the identity and trust tables (issue 13). A file of schema 1 is upgraded by creating them; its lock
+ * partitions then have no identity and are refused one by one at boot (FlashFormatError, lock/identity.ts), so the
+ * message names the lock to factory reset.
+ */
+const SCHEMA_VERSION = 2;
 const CHECKPOINT_INTERVAL_MS = 5000;
 
 const SCHEMA = `
@@ -62,6 +67,25 @@ CREATE TABLE IF NOT EXISTS grants (
   nbf INTEGER NOT NULL,
   exp INTEGER NOT NULL,
   PRIMARY KEY (lock, cti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lock_identity (
+  lock TEXT PRIMARY KEY,
+  format INTEGER NOT NULL,
+  claim_secret BLOB NOT NULL,
+  identity_secret BLOB NOT NULL,
+  agreement_secret BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lock_trust (
+  lock TEXT PRIMARY KEY,
+  authority BLOB,
+  state BLOB,
+  command_counter INTEGER NOT NULL,
+  report_counter INTEGER NOT NULL,
+  answer_time_ms INTEGER,
+  answer_rtt_ms INTEGER,
+  answer_local_ms INTEGER,
+  iat_moved_s INTEGER,
+  iat_local_ms INTEGER
 ) WITHOUT ROWID;
 `;
 

@@ -155,6 +155,8 @@ function rowToEvent(lock: string, row: EventRow): LockEvent {
 export class LockFlash {
   private readonly s: Statements;
   private released = false;
+  /** Whether this boot wrote the partition (first boot, or the first after a factory reset). */
+  created = false;
   /** Events in the ring buffer, kept in memory so an append costs no COUNT over the table. */
   private buffered: number;
 
@@ -188,9 +190,15 @@ export class LockFlash {
     return this.file.path;
   }
 
+  /** The SQLite connection, for the identity and trust tables (flash/identity-flash.ts), kept in their own module. */
+  get database(): Database.Database {
+    return this.file.db;
+  }
+
   private loadOrCreate(initial: () => LockRecord): LockRecord {
     const row = this.s.getState.get(this.lockId);
     if (row === undefined) {
+      this.created = true;
       const record = initial();
       this.s.insertState.run({
         lock: this.lockId,

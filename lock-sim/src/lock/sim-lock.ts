@@ -12,6 +12,8 @@ import type { MqttLockLink } from "../mqtt/lock-link.js";
 import { type WaitOptions, waitForChange } from "../wait.js";
 import type { BatteryReading } from "./battery.js";
 import type { LockFirmware } from "./firmware.js";
+import { type LockIdentityKeys, setupCodeOf } from "./identity.js";
+import type { TrustEngine } from "./trust-engine.js";
 
 export type EventMatch = LockEventType | ((event: LockEvent) => boolean);
 
@@ -40,6 +42,12 @@ export interface SimLock {
   readonly grants: SyncGrant[];
   /** `<dataDir>/flash.db`. */
   readonly flashPath: string;
+  /** The setup code printed on the lock (docs/trust.md "Setup code"): it holds the claim secret, never log it. */
+  readonly setupCode: string;
+  /** The public keys the lock made at first boot (or its last factory reset). */
+  readonly publicKeys: { identityKey: Uint8Array; agreementKey: Uint8Array };
+  /** The trust engine (lock/trust-engine.ts); not yet wired to MQTT or BLE, where the unsigned sync still runs. */
+  readonly trust: TrustEngine;
 
   /** Clean stop: status `offline` published, flash closed. */
   stop(): Promise<void>;
@@ -86,9 +94,21 @@ export class RunningLock implements SimLock {
     private readonly firmware: LockFirmware,
     private readonly link: MqttLockLink | null,
     readonly flashPath: string,
+    private readonly identity: { identity: LockIdentityKeys; trust: TrustEngine },
     private readonly shutdown: (mode: "clean" | "power") => Promise<void>,
   ) {
     this.id = firmware.lockId;
+  }
+
+  get setupCode(): string {
+    return setupCodeOf(this.identity.identity);
+  }
+  get publicKeys(): { identityKey: Uint8Array; agreementKey: Uint8Array } {
+    const { identityKey, agreementKey } = this.identity.identity;
+    return { identityKey, agreementKey };
+  }
+  get trust(): TrustEngine {
+    return this.identity.trust;
   }
 
   get events(): LockEvent[] {

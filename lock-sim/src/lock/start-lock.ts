@@ -11,6 +11,7 @@ import type { HardwarePeripheral } from "../ble/bleno-peripheral.js";
 import { LockGattServer } from "../ble/lock-gatt.js";
 import { advertiseLock } from "../ble/lock-peripheral.js";
 import type { AdvertisementHandle } from "../ble/virtual-radio.js";
+import { IdentityFlash } from "../flash/identity-flash.js";
 import { LockFlash, type LockRecord } from "../flash/lock-flash.js";
 import { MqttLockLink } from "../mqtt/lock-link.js";
 import { systemRandom } from "../random.js";
@@ -18,9 +19,11 @@ import { waitForChange } from "../wait.js";
 import { Actuator } from "./actuator.js";
 import { Battery } from "./battery.js";
 import { LockFirmware } from "./firmware.js";
+import { bootIdentity } from "./identity.js";
 import { type LockOptions, LockOptionsError, validateLockOptions } from "./options.js";
 import { RealTimeClock } from "./rtc.js";
 import { RunningLock, type SimLock } from "./sim-lock.js";
+import { TrustEngine } from "./trust-engine.js";
 
 const silent = pino({ level: "silent" });
 const systemClock = { now: () => Date.now() };
@@ -54,6 +57,20 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
   );
   const cleanup: (() => void | Promise<void>)[] = [() => flash.release()];
   try {
+    // Identity first: a partition from before flash format 2 is refused here, before anything else runs on it.
+    const identityFlash = new IdentityFlash(flash.database, options.lockId);
+    const backend = options.backend ?? defaultEd25519;
+    const identity = bootIdentity(identityFlash, { firstBoot: flash.created, random, path: flash.path, backend });
+    // The engine's local counter is the lock's oscillator: the base clock at the RTC's drift rate (docs/trust.md "Time").
+    const rate = 1 + (options.drift?.ppm ?? 0) / 1_000_000;
+    const trust = new TrustEngine({
+      identity,
+      flash: identityFlash,
+      localClock: { now: () => Math.floor(clock.now() * rate) },
+      random,
+      backend,
+      leewaySeconds: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
+    });
     if (factoryTrust !== undefined) flash.setIssuers("factory", factoryTrust);
     const rtc = new RealTimeClock(clock, record.clock, options.drift?.ppm ?? 0, (c) => flash.saveClock(c));
     const battery = new Battery(record.battery, options.battery ?? {}, (b) => flash.saveBattery(b));
@@ -124,7 +141,7 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
     timer?.unref();
     if (timer !== null) cleanup.unshift(() => clearInterval(timer));
 
-    const lock = new RunningLock(firmware, link, flash.path, async (mode) => {
+    const lock = new RunningLock(firmware, link, flash.path, { identity, trust }, async (mode) => {
       if (timer !== null) clearInterval(timer);
       advertisement?.stop();
       await hardware?.stop();

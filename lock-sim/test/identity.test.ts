@@ -1,0 +1,203 @@
+import { EventEmitter } from "node:events";
+import { join } from "node:path";
+import { decodeSetupCode, fingerprintMatches, ManualClock } from "@latchkey/protocol";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  FlashError,
+  FlashFormatError,
+  factoryResetLock,
+  runLockSimCli,
+  type SimLock,
+  seededRandom,
+  startFleet,
+  startLock,
+} from "../src/index.js";
+import { makeAuthority, signState } from "./helpers/cloud.js";
+import { T0 } from "./helpers/keys.js";
+import { TempDirs } from "./helpers/tmp.js";
+
+/** A lock's identity (docs/trust.md "Lock"): id and claim secret from manufacture, keys from first boot, factory reset. */
+const authority = makeAuthority("identity");
+
+describe("lock identity and setup code", () => {
+  const tmp = new TempDirs();
+  const running: SimLock[] = [];
+  const clock = new ManualClock(T0 * 1000);
+  let boots = 0;
+
+  afterEach(async () => {
+    for (const l of running.splice(0)) await l.stop();
+    tmp.cleanup();
+  });
+
+  async function boot(dataDir: string, lockId = "id-1"): Promise<SimLock> {
+    const lock = await startLock({
+      lockId,
+      dataDir,
+      clock,
+      random: seededRandom(`${lockId}:${++boots}`),
+      tickIntervalMs: 0,
+    });
+    running.push(lock);
+    return lock;
+  }
+
+  async function stop(lock: SimLock): Promise<void> {
+    running.splice(running.indexOf(lock), 1);
+    await lock.stop();
+  }
+
+  it("the setup code round-trips: its lock id, and a fingerprint matching the keys the lock made at first boot", async () => {
+    const lock = await boot(tmp.make());
+    const decoded = decodeSetupCode(lock.setupCode);
+    expect(decoded.lockId).toBe("id-1");
+    expect(decoded.claimSecret).toHaveLength(16);
+    expect(fingerprintMatches(decoded.fingerprint, lock.publicKeys)).toBe(true);
+    const other = await boot(tmp.make(), "id-2");
+    expect(fingerprintMatches(decoded.fingerprint, other.publicKeys)).toBe(false);
+    expect(decodeSetupCode(other.setupCode).claimSecret).not.toEqual(decoded.claimSecret);
+  });
+
+  it("keys, claim secret and pin survive a reboot (and a power loss)", async () => {
+    const dir = tmp.make();
+    const first = await boot(dir);
+    const code = first.setupCode;
+    const keys = first.publicKeys;
+    expect(first.trust.applyState(signState("id-1", T0, { authority, setupCode: code })).ok).toBe(true);
+    running.splice(running.indexOf(first), 1);
+    await first.powerLoss();
+    const again = await boot(dir);
+    expect(again.setupCode).toBe(code);
+    expect(again.publicKeys).toEqual(keys);
+    expect(again.trust.authority).toEqual(authority.publicKey);
+  });
+
+  it("a factory reset makes new keys and clears the pin and the applied state; the printed claim secret stays", async () => {
+    const dir = tmp.make();
+    const lock = await boot(dir);
+    const code = lock.setupCode;
+    const keys = lock.publicKeys;
+    expect(lock.trust.applyState(signState("id-1", T0, { authority, setupCode: code })).ok).toBe(true);
+    expect(lock.trust.nextReportCounter()).toBe(1);
+    await stop(lock);
+
+    const reset = factoryResetLock("id-1", { dataDir: dir, random: seededRandom("reset") });
+    const after = await boot(dir);
+    expect(after.setupCode).toBe(reset.setupCode);
+    expect(after.setupCode).not.toBe(code);
+    expect(after.publicKeys.identityKey).not.toEqual(keys.identityKey);
+    expect(after.publicKeys.agreementKey).not.toEqual(keys.agreementKey);
+    expect(fingerprintMatches(decodeSetupCode(code).fingerprint, after.publicKeys)).toBe(false);
+    expect(decodeSetupCode(after.setupCode).claimSecret).toEqual(decodeSetupCode(code).claimSecret);
+    expect(after.trust.authority).toBeUndefined();
+    expect(after.trust.state).toBeUndefined();
+    expect(after.trust.reportCounter).toBe(0);
+    // Another lock holder can now pin it, with the same printed code.
+    const next = makeAuthority("identity-next");
+    const pinned = after.trust.applyState(signState("id-1", T0, { authority: next, setupCode: code }));
+    expect(pinned.ok && pinned.pin).toBe("first");
+  });
+
+  it("a factory reset of a running lock is refused: the flash is taken", async () => {
+    const dir = tmp.make();
+    await boot(dir);
+    expect(() => factoryResetLock("id-1", { dataDir: dir })).toThrow(FlashError);
+  });
+
+  /** What a flash from before format 2 looks like: schema 1, no identity tables. */
+  function makeOld(dir: string): void {
+    const db = new Database(join(dir, "flash.db"));
+    db.exec("DROP TABLE lock_identity; DROP TABLE lock_trust;");
+    db.pragma("user_version = 1");
+    db.close();
+  }
+
+  it("a flash from before format 2 is refused at boot with a typed error naming the lock and the fix", async () => {
+    const dir = tmp.make();
+    await stop(await boot(dir));
+    makeOld(dir);
+    const refused = await boot(dir).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FlashFormatError);
+    expect((refused as FlashFormatError).lockId).toBe("id-1");
+    expect((refused as Error).message).toContain("lock id-1");
+    expect((refused as Error).message).toContain(`latchkey-lock-sim factory-reset --data ${dir} --lock id-1`);
+    // The fix it names works, and gives the lock its first claim secret.
+    const reset = factoryResetLock("id-1", { dataDir: dir });
+    const lock = await boot(dir);
+    expect(lock.setupCode).toBe(reset.setupCode);
+  });
+
+  it("the CLI refuses an old flash, naming the lock and the fix, and exits non-zero", async () => {
+    const dir = tmp.make();
+    await stop(await boot(dir, "sim-lock-001"));
+    makeOld(dir);
+    const err: string[] = [];
+    const code = await runLockSimCli(
+      ["--count", "1", "--mqtt", "mqtt://127.0.0.1:9", "--data", dir, "--log-level", "silent"],
+      { out: () => {}, err: (s) => err.push(s) },
+      new EventEmitter(),
+    );
+    expect(code).toBe(1);
+    expect(err.join("\n")).toContain("lock sim-lock-001");
+    expect(err.join("\n")).toContain(`factory-reset --data ${dir} --lock sim-lock-001`);
+  });
+});
+
+describe("latchkey-lock-sim setup-codes and factory-reset", () => {
+  const tmp = new TempDirs();
+  afterEach(() => tmp.cleanup());
+
+  async function cli(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runLockSimCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s) }, new EventEmitter());
+    return { code, out, err };
+  }
+
+  it("prints each lock's id and setup code; the locks a later run starts on the same data are those locks", async () => {
+    const dir = tmp.make();
+    const text = await cli(["setup-codes", "--count", "3", "--data", dir]);
+    expect(text.code).toBe(0);
+    expect(text.out).toHaveLength(3);
+    const json = await cli(["setup-codes", "--count", "3", "--data", dir, "--json"]);
+    const labels = JSON.parse(json.out.join("")) as { lockId: string; setupCode: string }[];
+    expect(labels.map((l) => `${l.lockId} ${l.setupCode}`)).toEqual(text.out);
+    expect(labels.map((l) => l.lockId)).toEqual(["sim-lock-001", "sim-lock-002", "sim-lock-003"]);
+    // What `latchkey-lock-sim --count 3 --data DIR` starts (startFleet); no broker needed to read the codes.
+    const fleet = await startFleet({
+      count: 3,
+      mqttUrl: "mqtt://127.0.0.1:9",
+      dataDir: dir,
+      connectRatePerSecond: 100_000,
+      lockOptions: { tickIntervalMs: 0, mqtt: { reconnectPeriodMs: 60_000 } },
+    });
+    try {
+      expect(fleet.locks.map((l) => `${l.id} ${l.setupCode}`)).toEqual(text.out);
+      for (const label of labels) expect(decodeSetupCode(label.setupCode).lockId).toBe(label.lockId);
+    } finally {
+      await fleet.stop();
+    }
+  });
+
+  it("factory-reset prints the lock's new setup code: same claim secret, new fingerprint", async () => {
+    const dir = tmp.make();
+    const before = (await cli(["setup-codes", "--count", "1", "--data", dir])).out[0]!.split(" ")[1]!;
+    const reset = await cli(["factory-reset", "--lock", "sim-lock-001", "--data", dir]);
+    expect(reset.code).toBe(0);
+    const [id, after] = reset.out[0]!.split(" ");
+    expect(id).toBe("sim-lock-001");
+    expect(after).not.toBe(before);
+    expect(decodeSetupCode(after!).claimSecret).toEqual(decodeSetupCode(before).claimSecret);
+    expect((await cli(["setup-codes", "--count", "1", "--data", dir])).out[0]).toBe(`sim-lock-001 ${after}`);
+  });
+
+  it("usage errors exit 2 and name the flag", async () => {
+    const missing = await cli(["factory-reset", "--data", tmp.make()]);
+    expect(missing.code).toBe(2);
+    expect(missing.err.join("\n")).toContain("--lock");
+    const bad = await cli(["factory-reset", "--lock", "no spaces", "--data", tmp.make()]);
+    expect(bad.code).toBe(2);
+    expect((await cli(["setup-codes", "--count", "0"])).code).toBe(2);
+  });
+});
