@@ -1,4 +1,5 @@
 import { concatBytes } from "../bytes.js";
+import { bstrHeadLength, writeBstrHead } from "../cbor/bstr-head.js";
 import { cborHead, encodeCbor } from "../cbor/encode.js";
 import { decodeStrict, type StrictDecodeOptions } from "../cbor/strict-decode.js";
 import { type CborKey, CborTag, type CborValue } from "../cbor/tag.js";
@@ -39,7 +40,7 @@ const EMPTY = new Uint8Array(0);
 export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {
   const parts = [protectedBytes, externalAad, payload];
   let length = SIG_PREFIX.length;
-  for (const part of parts) length += headLength(part.length) + part.length;
+  for (const part of parts) length += bstrHeadLength(part.length) + part.length;
   const out = new Uint8Array(length);
   out.set(SIG_PREFIX);
   let offset = SIG_PREFIX.length;
@@ -49,32 +50,6 @@ export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array
     offset += part.length;
   }
   return out;
-}
-
-function headLength(length: number): number {
-  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-}
-
-/** Writes a byte-string head (major type 2) in its shortest form; answers the offset after it. */
-function writeBstrHead(out: Uint8Array, offset: number, length: number): number {
-  if (length < 24) {
-    out[offset] = 0x40 | length;
-    return offset + 1;
-  }
-  if (length < 0x100) {
-    out[offset] = 0x58;
-    out[offset + 1] = length;
-    return offset + 2;
-  }
-  if (length < 0x10000) {
-    out[offset] = 0x59;
-    out[offset + 1] = length >> 8;
-    out[offset + 2] = length & 0xff;
-    return offset + 3;
-  }
-  out[offset] = 0x5a;
-  new DataView(out.buffer, out.byteOffset + offset + 1, 4).setUint32(0, length);
-  return offset + 5;
 }
 
 export interface SignSign1Options {

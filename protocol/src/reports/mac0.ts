@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { bstrHeadLength, writeBstrHead } from "../cbor/bstr-head.js";
 import { encodeCbor } from "../cbor/encode.js";
 import { decodeStrict } from "../cbor/strict-decode.js";
 import { type CborKey, CborTag, type CborValue } from "../cbor/tag.js";
@@ -29,32 +30,6 @@ export interface Mac0 {
 const EMPTY = new Uint8Array(0);
 // `[` of four items, then the text "MAC0": the fixed start of every MAC structure.
 const MAC0_PREFIX = Uint8Array.of(0x84, 0x64, 0x4d, 0x41, 0x43, 0x30);
-
-function bstrHeadLength(length: number): number {
-  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-}
-
-/** Writes a byte-string head (major type 2) in its shortest form; answers the offset after it. */
-function writeBstrHead(out: Uint8Array, offset: number, length: number): number {
-  if (length < 24) {
-    out[offset] = 0x40 | length;
-    return offset + 1;
-  }
-  if (length < 0x100) {
-    out[offset] = 0x58;
-    out[offset + 1] = length;
-    return offset + 2;
-  }
-  if (length < 0x10000) {
-    out[offset] = 0x59;
-    out[offset + 1] = length >> 8;
-    out[offset + 2] = length & 0xff;
-    return offset + 3;
-  }
-  out[offset] = 0x5a;
-  new DataView(out.buffer, out.byteOffset + offset + 1, 4).setUint32(0, length);
-  return offset + 5;
-}
 
 /**
  * The bytes that are MACed: `["MAC0", protected, external_aad, payload]` (RFC 9052 section 6.3). Built by hand in one
