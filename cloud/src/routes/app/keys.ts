@@ -4,6 +4,7 @@ import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { mintKeyToken, tokenWindow } from "../../domain/issuers.js";
 import { keyState, keyUseUrl } from "../../domain/keys.js";
+import { latestLockState } from "../../domain/lock-state.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
 import { AppKeys } from "../../schemas/app-api.js";
@@ -49,7 +50,22 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           });
         }
         const issuers = (await tx.issuerKeys.listLive([...lockHolders])).map((k) => ({ kid: k.kid, x: k.publicKey }));
-        return { userId: device.userId, keys, issuers, prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase) };
+        // Phones are couriers too (docs/design.md section 7): the latest signed state of each claimed lock the keys
+        // open, signed after the tokens above were minted, so it names the issuer key that signed them.
+        const states = [];
+        const keyed = [...new Set(keys.map((k) => k.lockId))];
+        for (const claim of await tx.lockClaims.getMany(keyed)) {
+          if (!lockHolders.has(claim.lockHolderId)) continue;
+          const signed = await latestLockState(tx, ctx, claim);
+          states.push({ lockId: claim.lockId, v: signed.v, state: toBase64Url(fromHex(signed.doc)) });
+        }
+        return {
+          userId: device.userId,
+          keys,
+          issuers,
+          states,
+          prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase),
+        };
       });
     },
   );
