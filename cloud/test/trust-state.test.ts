@@ -163,6 +163,39 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
     expect(theirs.body.states).toEqual([]);
   });
 
+  it("prefetch hands a phone no state claimed by a holder other than the one whose key it holds for that lock", async () => {
+    // Holder B claims lock L, which holder A's bridge reported first; the phone holds A's key for L and B's key for
+    // another lock: B's document for L is not the phone's to carry.
+    const other = await tenant(t, "Other");
+    const otherBridge = await bridgeWithConnection(t, other, "site-b", "pw-b");
+    const shared = factoryLock("lk-state-shared");
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
+      token: br.token,
+      body: { locks: [{ id: lockA.lockId }, { id: shared.lockId }] },
+    });
+    const claimedByOther = await t.call("POST", `/integrators/v1/lock-holders/${other.lockHolderId}/locks/claims`, {
+      token: other.token,
+      body: { setupCode: shared.setupCode },
+    });
+    expect(claimedByOther.status).toBe(201);
+    const theirLock = factoryLock("lk-state-theirs");
+    await reportedAndClaimed(t, other, otherBridge, theirLock);
+    for (const [who, lockId] of [
+      [tn, shared.lockId],
+      [other, theirLock.lockId],
+    ] as const) {
+      const key = await t.call("POST", `/integrators/v1/lock-holders/${who.lockHolderId}/keys`, {
+        token: who.token,
+        body: { lockId, userId: "+4791234567", durationMinutes: 60 },
+      });
+      expect(key.status).toBe(201);
+    }
+    const phone = await registerPhone(t, "+4791234567");
+    const answer = await t.call("GET", "/app/v1/keys", { token: phone.token });
+    expect(answer.body.keys.map((k: { lockId: string }) => k.lockId).sort()).toEqual([shared.lockId, theirLock.lockId]);
+    expect(answer.body.states.map((s: { lockId: string }) => s.lockId)).toEqual([theirLock.lockId]);
+  });
+
   it("prefetch returns the latest state of each lock the phone's keys open, naming the token's issuer", async () => {
     await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,

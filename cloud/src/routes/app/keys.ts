@@ -31,12 +31,14 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         const now = ctx.clock.now();
         const keys = [];
         const lockHolders = new Set<string>();
+        const keyedLocks: { lockId: string; lockHolderId: string }[] = [];
         for (const key of await tx.keys.usableForUser(device.userId, now)) {
           // Starting beyond the token lifetime cap: nothing valid to mint yet; a later prefetch brings it.
           if (!tokenWindow(ctx, key)) continue;
           const lock = await tx.locks.get(key.lockId);
           const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
           lockHolders.add(key.lockHolderId);
+          keyedLocks.push({ lockId: key.lockId, lockHolderId: key.lockHolderId });
           keys.push({
             keyId: key.id,
             lockId: key.lockId,
@@ -53,9 +55,15 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         // Phones are couriers too (docs/design.md section 7): the latest signed state of each claimed lock the keys
         // open, signed after the tokens above were minted, so it names the issuer key that signed them.
         const states = [];
-        const keyed = [...new Set(keys.map((k) => k.lockId))];
-        for (const claim of await tx.lockClaims.getMany(keyed)) {
-          if (!lockHolders.has(claim.lockHolderId)) continue;
+        // Only a claim by the lock holder whose key this phone holds for that lock: never another tenant's document.
+        const holdersByLock = new Map<string, Set<string>>();
+        for (const k of keyedLocks) {
+          const set = holdersByLock.get(k.lockId) ?? new Set<string>();
+          set.add(k.lockHolderId);
+          holdersByLock.set(k.lockId, set);
+        }
+        for (const claim of await tx.lockClaims.getMany([...holdersByLock.keys()])) {
+          if (!holdersByLock.get(claim.lockId)?.has(claim.lockHolderId)) continue;
           const signed = await latestLockState(tx, ctx, claim);
           states.push({ lockId: claim.lockId, v: signed.v, state: toBase64Url(fromHex(signed.doc)) });
         }
