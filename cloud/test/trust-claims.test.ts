@@ -1,4 +1,4 @@
-import { toHex } from "@latchkey/protocol";
+import { fromBase64Url, toHex, verifyLockState } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordLockPublicKeys } from "../src/domain/claims.js";
 import {
@@ -41,6 +41,21 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
     const again = await claim(t, tn, lock);
     expect(again.status).toBe(200);
     expect(again.body.name).toBe("Front door");
+  });
+
+  it("a new code for the same lock (another claim secret) re-signs at once with a pin tag under the new secret", async () => {
+    const lock = factoryLock("lk-claim-09");
+    await reportedAndClaimed(t, tn, br, lock);
+    const first = await t.call("GET", `/bridge/v1/locks/${lock.lockId}/state`, { token: br.token });
+    const renewed = factoryLock("lk-claim-09", "a second label for the same id");
+    expect((await claim(t, tn, renewed)).status).toBe(200);
+    const second = await t.call("GET", `/bridge/v1/locks/${lock.lockId}/state`, { token: br.token });
+    expect(second.body.v).toBeGreaterThan(first.body.v);
+    const verdict = verifyLockState(fromBase64Url(second.body.state), {
+      lockId: lock.lockId,
+      claimSecret: renewed.claimSecret,
+    });
+    expect(verdict.ok).toBe(true);
   });
 
   it("says which problem a bad code has: bad_checksum for a typo, bad_setup_code for anything else", async () => {

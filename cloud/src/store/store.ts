@@ -353,7 +353,10 @@ export interface LockClaimRepo {
   get(lockId: string): Promise<LockClaimRecord | undefined>;
   getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]>;
   listForLockHolder(lockHolderId: string): Promise<LockClaimRecord[]>;
-  /** A new setup code for the same holder (a factory reset made new keys): forgets the keys the old code named. */
+  /**
+   * A new setup code for the same holder (a factory reset made new keys): forgets the keys the old code named, and
+   * the cached state's digest, so the next fetch signs afresh with a pin tag under this code's secret (`lastV` stays).
+   */
   reclaim(lockId: string, claimSecretSealed: string, fingerprint: string | null, name: string | null): Promise<void>;
   setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void>;
   setReportedAuthority(lockId: string, publicKey: string): Promise<void>;

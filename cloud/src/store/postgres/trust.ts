@@ -72,7 +72,7 @@ export class PgLockClaims implements LockClaimRepo {
   async reclaim(lockId: string, sealed: string, fingerprint: string | null, name: string | null): Promise<void> {
     await this.sql.run(
       `UPDATE lock_claims SET claim_secret_sealed = $1, fingerprint = $2, name = COALESCE($3, name), identity_key = NULL,
-         agreement_key = NULL, reported_authority = NULL WHERE lock_id = $4`,
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = $4`,
       [sealed, fingerprint, name, lockId],
     );
   }

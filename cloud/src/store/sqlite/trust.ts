@@ -75,7 +75,7 @@ export class SqliteLockClaims implements LockClaimRepo {
     prep(
       this.db,
       `UPDATE lock_claims SET claim_secret_sealed = ?, fingerprint = ?, name = COALESCE(?, name), identity_key = NULL,
-         agreement_key = NULL, reported_authority = NULL WHERE lock_id = ?`,
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = ?`,
     ).run(sealed, fingerprint, name, lockId);
   }
   async setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void> {
