@@ -1,4 +1,4 @@
-import { verifyLockState } from "@latchkey/protocol";
+import { fromBase64Url, verifyHandOver, verifyLockState } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordReportedAuthority } from "../src/domain/authority.js";
 import {
@@ -11,7 +11,7 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
-import { authorityOf, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
+import { authorityOf, claim, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -53,10 +53,15 @@ describe("authority per lock holder (docs/trust.md, Cloud)", () => {
     await reportedAndClaimed(t, tn, br, lock);
     const oldKey = await authorityOf(t, tn);
     const before = await fetchState(t, br, lock.lockId);
+    expect((await claim(t, tn, factoryLock("lk-auth-never-signed"))).status).toBe(201);
     const rotated = await rotate();
     expect(rotated.status).toBe(201);
     expect(rotated.body.handOver).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(rotated.body.locksBehind).toBe(1);
+    expect(rotated.body.locksBehind).toBe(2);
+    // fromV: at most the lowest next v of the holder's signed locks; a claimed lock never signed does not pull it to 1.
+    const handOver = verifyHandOver(fromBase64Url(rotated.body.handOver), { authority: oldKey });
+    if (!handOver.ok) throw new Error(handOver.message);
+    expect(handOver.handOver.fromV).toBe(Math.min(t.clock.now(), before.v + 1));
     const newKey = new Uint8Array(Buffer.from(rotated.body.publicKey, "hex"));
     const after = await fetchState(t, br, lock.lockId);
     expect(after.v).toBeGreaterThan(before.v);

@@ -54,9 +54,10 @@ export async function locksBehind(tx: Tx, lockHolderId: string, publicKey: strin
  * Rotation by signed hand-over (docs/trust.md "Hand-over"): a new authority, and `{newKey, fromV}` signed by the old
  * one, which every state of the new key carries until each lock has reported the new key. A second rotation before
  * that would leave a lock that never saw the first hand-over unable to follow (a hand-over vouches for one step), so
- * it is refused with 409 naming how many locks are behind. `fromV` is the lowest v any of the holder's locks can be
- * signed next (each lock's next v is above its last, domain/lock-state.ts), capped at the cloud's time in ms: every
- * state the new key signs is at or above it, even if the cloud's clock goes back.
+ * it is refused with 409 naming how many locks are behind. `fromV` is the lowest v any of the holder's signed locks can
+ * be signed next (each lock's next v is above its last, domain/lock-state.ts), capped at the cloud's time in ms: every
+ * state the new key signs is at or above it, even if the cloud's clock goes back (a lock never signed for gets the
+ * cloud's time, so only the clock going back below the rotation could put it under fromV).
  */
 export async function rotateAuthority(tx: Tx, ctx: CloudContext, lockHolderId: string): Promise<AuthorityRecord> {
   const old = await authorityFor(tx, ctx, lockHolderId);
@@ -74,7 +75,10 @@ export async function rotateAuthority(tx: Tx, ctx: CloudContext, lockHolderId: s
   const now = ctx.clock.now();
   const oldSecret = authoritySecret(ctx, old);
   const next = newAuthority(ctx, lockHolderId, null);
-  const nextVs = (await tx.lockClaims.listForLockHolder(lockHolderId)).map((c) => c.lastV + 1);
+  // A lock never signed for (last v 0) gets v = max(1, now) next: it does not pull fromV down to 1.
+  const nextVs = (await tx.lockClaims.listForLockHolder(lockHolderId))
+    .filter((c) => c.lastV > 0)
+    .map((c) => c.lastV + 1);
   const fromV = Math.max(1, Math.min(now, ...nextVs));
   const handOver = signHandOver({ newKey: fromHex(next.publicKey), fromV }, oldSecret);
   oldSecret.fill(0);
