@@ -99,6 +99,32 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
     expect(replay.ok || replay.code).toBe("stale_version");
   });
 
+  it("drops a revocation once every token of the key has expired (plus leeway); keeps one never minted", async () => {
+    const create = (userId: string) =>
+      t.call("POST", lh(tn, "/keys"), {
+        token: tn.token,
+        body: { lockId: lockA.lockId, userId, durationMinutes: 60 },
+      });
+    const minted = await create("+4791234567");
+    const unminted = await create("+4791234568");
+    const phone = await registerPhone(t, "+4791234567");
+    expect((await t.call("GET", "/app/v1/keys", { token: phone.token })).body.keys).toHaveLength(1);
+    for (const key of [minted, unminted]) {
+      await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    }
+    const revokedCount = async () => {
+      const state = await fetchState(t, br, lockA.lockId);
+      const verdict = verifyLockState(state.bytes, { lockId: lockA.lockId, claimSecret: lockA.claimSecret });
+      if (!verdict.ok) throw new Error(verdict.message);
+      return verdict.state.revoked.length;
+    };
+    expect(await revokedCount()).toBe(2);
+    t.clock.advance(HOUR_MS + 119_000);
+    expect(await revokedCount()).toBe(2);
+    t.clock.advance(2000);
+    expect(await revokedCount()).toBe(1);
+  });
+
   it("answers the cached document until it is an hour old; a re-sign gives a fresh, higher v", async () => {
     const first = await fetchState(t, br, lockA.lockId);
     t.clock.advance(HOUR_MS - 1000);

@@ -19,6 +19,7 @@ import type {
 import type { Tx } from "../store/store.js";
 import { authorityFor, authoritySecret } from "./authority.js";
 import { claimSecretOf } from "./claims.js";
+import { RETIRE_LEEWAY_S } from "./issuers.js";
 import { reportKey, reportKeyForState } from "./report-key.js";
 
 /** A cached state older than this is signed again on fetch (docs/design.md section 7). */
@@ -52,6 +53,14 @@ function stateIssuers(ctx: CloudContext, keys: IssuerKeyRecord[]): StateIssuer[]
 const uncovered = (revoked: RevokedKeyRecord[], minIat: number | null) =>
   minIat === null ? revoked : revoked.filter((r) => r.revokedAt >= minIat * 1000);
 
+/**
+ * A revoked key none of whose tokens can still open needs no entry: every token it had expired more than the leeway
+ * ago (review 12.1 records the latest exp minted per key), and a lock refuses an expired token on its own, checking
+ * `exp` against its clock plus its uncertainty (docs/trust.md "Time"). A key without a recorded exp keeps its entry.
+ */
+const unexpired = (revoked: RevokedKeyRecord[], nowS: number) =>
+  revoked.filter((r) => r.maxTokenExpS === null || r.maxTokenExpS + RETIRE_LEEWAY_S > nowS);
+
 interface StateInputs {
   authority: AuthorityRecord;
   state: Omit<SignedLockState, "v" | "iat">;
@@ -62,7 +71,8 @@ async function gather(tx: Tx, ctx: CloudContext, claim: LockClaimRecord, minIat:
   const authority = await authorityFor(tx, ctx, claim.lockHolderId);
   const lock = await tx.locks.get(claim.lockId);
   const own = lock && lock.lockHolderId === claim.lockHolderId && lock.removedAt === null ? lock : undefined;
-  const revoked = uncovered(await tx.keys.revokedForLock(claim.lockId), minIat);
+  const nowS = Math.floor(ctx.clock.now() / 1000);
+  const revoked = uncovered(unexpired(await tx.keys.revokedForLock(claim.lockId), nowS), minIat);
   const state: Omit<SignedLockState, "v" | "iat"> = {
     lock: claim.lockId,
     issuers: stateIssuers(ctx, await tx.issuerKeys.list(claim.lockHolderId)),

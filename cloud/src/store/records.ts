@@ -289,6 +289,8 @@ export interface AuthorityRecord {
 export interface RevokedKeyRecord {
   cti: string;
   revokedAt: number;
+  /** The latest exp of any token minted for the key (keys.max_token_exp_s); null when none is recorded. */
+  maxTokenExpS: number | null;
 }
 
 /**

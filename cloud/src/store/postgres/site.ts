@@ -309,10 +309,14 @@ export class PgKeys implements KeyRepo {
   }
   async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
     const rows = await this.sql.all(
-      "SELECT cti, revoked_at FROM keys WHERE lock_id = $1 AND status = 'revoked' ORDER BY revoked_at, cti",
+      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = $1 AND status = 'revoked' ORDER BY revoked_at, cti",
       [lockId],
     );
-    return rows.map((r: Row) => ({ cti: r.cti, revokedAt: r.revoked_at ?? 0 }));
+    return rows.map((r: Row) => ({
+      cti: r.cti,
+      revokedAt: r.revoked_at ?? 0,
+      maxTokenExpS: r.max_token_exp_s ?? null,
+    }));
   }
   async setStatus(
     id: string,

@@ -292,10 +292,10 @@ export class SqliteKeys implements KeyRepo {
   async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
     return prep(
       this.db,
-      "SELECT cti, revoked_at FROM keys WHERE lock_id = ? AND status = 'revoked' ORDER BY revoked_at, cti",
+      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = ? AND status = 'revoked' ORDER BY revoked_at, cti",
     )
       .all(lockId)
-      .map((r: Row) => ({ cti: r.cti, revokedAt: r.revoked_at ?? 0 }));
+      .map((r: Row) => ({ cti: r.cti, revokedAt: r.revoked_at ?? 0, maxTokenExpS: r.max_token_exp_s ?? null }));
   }
   async setStatus(
     id: string,
