@@ -15,6 +15,7 @@ import { authRoutes, tokenRateLimitError } from "./routes/auth.js";
 import { changeFeedRoutes } from "./routes/bridge/changes.js";
 import { ingestRoutes } from "./routes/bridge/ingest.js";
 import { reportRoutes } from "./routes/bridge/reports.js";
+import { trustCourierRoutes } from "./routes/bridge/trust.js";
 import { deprecatedRoutes } from "./routes/deprecated.js";
 import { activityRoutes } from "./routes/integrator/activity.js";
 import { bridgeRoutes } from "./routes/integrator/bridges.js";
@@ -22,6 +23,7 @@ import { clientRoutes } from "./routes/integrator/clients.js";
 import { keyRoutes } from "./routes/integrator/keys.js";
 import { lockHolderRoutes } from "./routes/integrator/lock-holders.js";
 import { lockRoutes } from "./routes/integrator/locks.js";
+import { trustRoutes } from "./routes/integrator/trust.js";
 import { vendorConnectionRoutes } from "./routes/integrator/vendor-connections.js";
 import { ErrorBody } from "./schemas/common.js";
 
@@ -136,6 +138,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       bridgeRoutes(integrators, ctx);
       vendorConnectionRoutes(integrators, ctx);
       lockRoutes(integrators, ctx);
+      trustRoutes(integrators, ctx);
       keyRoutes(integrators, ctx);
       activityRoutes(integrators, ctx);
     },
@@ -146,6 +149,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       changeFeedRoutes(bridge, ctx);
       reportRoutes(bridge, ctx);
       ingestRoutes(bridge, ctx);
+      trustCourierRoutes(bridge, ctx);
     },
     { prefix: "/bridge/v1" },
   );

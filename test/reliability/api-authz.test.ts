@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import {
   type Answer,
+  factorySetupCode,
   fillPath,
   type Operation,
   openApi,
@@ -194,6 +195,13 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     { token: bridgeToken, json: { state: "connected" } },
     204,
   );
+  // The lock holder claims its lock with the printed setup code (docs/trust.md, Cloud); the claim secret is a secret
+  // no answer or log line may show. The first state fetch makes the authority and report key the reads then find.
+  const factory = factorySetupCode(lockId);
+  secrets.add(`${name} claim secret`, toHex(factory.claimSecret));
+  secrets.add(`${name} claim secret (base64url)`, toBase64Url(factory.claimSecret));
+  await ok("POST", `${lhPath}/locks/claims`, { token: admin, json: { setupCode: factory.setupCode } }, 201);
+  await ok("GET", `/bridge/v1/locks/${lockId}/state`, { token: bridgeToken }, 200);
   const virtual = await ok(
     "POST",
     `${lhPath}/vendor-connections`,

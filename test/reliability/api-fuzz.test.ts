@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { LogSink } from "../src/reliability/evidence.js";
 import {
   type Answer,
+  factorySetupCode,
   fillPath,
   type Operation,
   openApi,
@@ -95,6 +96,11 @@ beforeAll(async () => {
     200,
   );
   await ok("PUT", `/bridge/v1/vendor-connections/${vc.id}/state`, { ...bridgeAuth, json: { state: "connected" } }, 204);
+  const { setupCode } = factorySetupCode(lockId);
+  await ok("POST", `${lhPath}/locks/claims`, { ...auth, json: { setupCode } }, 201);
+  // Made once here (authority, report key, cached state), so a refused probe has nothing left to create.
+  await ok("GET", `/bridge/v1/locks/${lockId}/state`, bridgeAuth, 200);
+  await ok("GET", `${lhPath}/authority`, auth, 200);
   await ok("POST", `${lhPath}/vendor-connections`, { ...auth, json: { vendor: "virtual", locksToCreate: 1 } }, 201);
   const locks = (await ok("GET", `${lhPath}/locks`, auth, 200)).body.locks as Array<{ id: string; vendor: string }>;
   const key = (await ok("POST", `${lhPath}/keys`, { ...auth, json: { lockId, userId: "+4791234567" } }, 201)).body;

@@ -7,6 +7,7 @@ import type {
   IssuerKeyRecord,
   JobRecord,
   KeyRecord,
+  LockClaimRecord,
   LockHolderRecord,
   LockRecord,
   VendorConnectionRecord,
@@ -38,7 +39,8 @@ export const vendorConnectionView = (v: VendorConnectionRecord) => ({
   updated: iso(v.updatedAt),
 });
 
-export const lockView = (l: LockRecord) => ({
+/** A lock as the Integrator API shows it; `claim` is the lock holder's own claim of it (domain/claims.ts). */
+export const lockView = (l: LockRecord, claim?: LockClaimRecord) => ({
   id: l.id,
   name: l.name,
   vendor: l.vendor,
@@ -49,6 +51,9 @@ export const lockView = (l: LockRecord) => ({
   created: iso(l.createdAt),
   battery: l.battery && { level: l.battery.level, state: l.battery.state, updatedAt: iso(l.battery.updatedAt) },
   online: l.online,
+  claimed: l.vendor === "virtual" || claim !== undefined,
+  stateV: claim?.stateV ?? null,
+  maxStale: claim?.maxStaleS ?? null,
 });
 
 export function keyView(ctx: CloudContext, k: KeyRecord) {

@@ -54,6 +54,14 @@ export const AppKeys = Type.Object({
   userId: Type.String(),
   keys: Type.Array(AppKey),
   issuers: Type.Array(Type.Object({ kid: Type.String(), x: Type.String() })),
+  states: Type.Array(
+    Type.Object({
+      lockId: Type.String(),
+      v: Type.Integer({ description: "the state's version; hand it to the lock when newer than the lock's" }),
+      state: Type.String({ description: "the lock's latest signed state (COSE_Sign1, docs/trust.md), base64url" }),
+    }),
+    { description: "the latest signed state of each claimed lock these keys open (docs/app-api.md)" },
+  ),
   prefetchKeysUrl: Type.String(),
 });
 

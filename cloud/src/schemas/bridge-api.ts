@@ -127,3 +127,46 @@ export const Heartbeat = Obj(
   },
   { examples: [{ version: "0.1.0", locksOnline: 3 }] },
 );
+
+const B64Url = (description: string, maxLength: number) =>
+  Type.String({ pattern: "^[A-Za-z0-9_-]+$", minLength: 1, maxLength, description });
+
+export const LockStateAnswer = Type.Object(
+  {
+    lockId: Type.String(),
+    v: Type.Integer({ description: "the state's version: new for every signature, strictly increasing" }),
+    iat: Type.Integer({ description: "unix seconds the cloud signed it" }),
+    state: B64Url("the signed state (COSE_Sign1, docs/trust.md), base64url", 4800),
+  },
+  {
+    examples: [
+      {
+        lockId: "sim-lock-001",
+        v: 1796630400000,
+        iat: 1796630400,
+        state:
+          "0oRYQ6MBJwRYIOIg5a1r6kVxQCg0DHH3qO2r1kdoh9cr0nW2fQ4s6J1lEHghYXBwbGljYXRpb24vbGF0Y2hrZXktc3RhdGUrY29zZaBY",
+      },
+    ],
+  },
+);
+
+export const TimeRequestBody = Obj(
+  { request: B64Url("the lock's time request (CBOR {1: lock, 2: nonce}), base64url", 256) },
+  { examples: [{ request: "ogFsc2ltLWxvY2stMDAxAlAAAQIDBAUGBwgJCgsMDQ4P" }] },
+);
+
+export const TimeAnswerBody = Type.Object(
+  {
+    lockId: Type.String(),
+    answer: B64Url("the signed time answer (COSE_Sign1, docs/trust.md), base64url", 800),
+  },
+  {
+    examples: [
+      {
+        lockId: "sim-lock-001",
+        answer: "0oRYQ6MBJwRYIOIg5a1r6kVxQCg0DHH3qO2r1kdoh9cr0nW2fQ4s6J1lEHghYXBwbGljYXRpb24v",
+      },
+    ],
+  },
+);

@@ -101,6 +101,11 @@ export const Lock = Type.Object({
   created: Timestamp,
   battery: Nullable(Battery),
   online: Type.Boolean(),
+  claimed: Type.Boolean({
+    description: "claimed with its setup code (virtual locks: by construction); docs/trust.md, Cloud",
+  }),
+  stateV: Nullable(Type.Integer({ description: "the v of the lock's latest signed state; null: none signed yet" })),
+  maxStale: Nullable(Type.Integer({ description: "seconds; the lock fails closed once its state is older" })),
 });
 
 export const LockList = Type.Object({ locks: Type.Array(Lock), startAfterId: PageCursor });
@@ -120,9 +125,21 @@ export const PatchLock = Obj(
     timezone: Type.Optional(
       Nullable(Type.String({ minLength: 1, maxLength: 64, description: "IANA, e.g. Europe/Oslo" })),
     ),
+    maxStale: Type.Optional(
+      Nullable(
+        Type.Integer({
+          minimum: 60,
+          maximum: 31_536_000,
+          description:
+            "claimed locks only: seconds after which the lock opens nothing until a newer signed state reaches it " +
+            "(null: never; docs/trust.md, Applying a state)",
+        }),
+      ),
+    ),
   },
   {
     "x-examples": {
+      maxStale: { summary: "fail closed after a day without a new state", value: { maxStale: 86400 } },
       rename: { summary: "rename", value: { name: "Front door" } },
       address: {
         summary: "set part of the address",
@@ -133,3 +150,40 @@ export const PatchLock = Obj(
     },
   },
 );
+
+export const ClaimLock = Obj(
+  {
+    setupCode: Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: "the lock's printed setup code (`LK1:…`); case, spaces and hyphens are forgiven",
+    }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  {
+    examples: [
+      {
+        setupCode: "LK1:QNWHG2LNFVWG6Y3LFUYDAMKQLJNFUWS2LJNFUWS2LJNFUWS2LJIKLJNFUWS2LJNFUWS2LJNFUWS2LGV2SQRA",
+        name: "Front door",
+      },
+    ],
+  },
+);
+
+export const ClaimedLock = Type.Object({
+  lockId: Type.String(),
+  name: Type.String(),
+  claimed: Type.Literal(true),
+  claimedAt: Timestamp,
+  keysReported: Type.Boolean({ description: "a report of the lock carried public keys matching the setup code" }),
+  stateV: Nullable(Type.Integer()),
+});
+
+export const Authority = Type.Object({
+  publicKey: Type.String({ description: "Ed25519, 32 bytes hex: the key the lock holder's locks pin" }),
+  created: Timestamp,
+  handOver: Nullable(
+    Type.String({ description: "base64url: the hand-over the previous authority signed to this one, if any" }),
+  ),
+  locksBehind: Type.Integer({ description: "claimed locks that have not yet reported this authority" }),
+});

@@ -269,3 +269,62 @@ export interface PageRequest {
   limit: number;
   startAfterId?: string | undefined;
 }
+
+/**
+ * A lock holder's authority (docs/design.md section 7, docs/trust.md): the Ed25519 key that signs its locks' states,
+ * time answers and commands. The public key (hex) is its id; the private key is sealed under the master key.
+ */
+export interface AuthorityRecord {
+  publicKey: string;
+  lockHolderId: string;
+  secretSealed: string;
+  createdAt: number;
+  /** The hand-over (hex) the previous authority signed to this one; null for a lock holder's first authority. */
+  handOver: string | null;
+  /** When a newer authority replaced it; null while it signs. */
+  supersededAt: number | null;
+}
+
+/** A lock's revoked key as the signed state needs it. */
+export interface RevokedKeyRecord {
+  cti: string;
+  revokedAt: number;
+  /** The latest exp of any token minted for the key (keys.max_token_exp_s); null when none is recorded. */
+  maxTokenExpS: number | null;
+}
+
+/**
+ * A lock claimed with its setup code (docs/trust.md "Cloud"), and what the cloud signs for it. The claim secret is
+ * sealed under the master key and never leaves the cloud except inside a pin tag.
+ */
+export interface LockClaimRecord {
+  lockId: string;
+  lockHolderId: string;
+  name: string | null;
+  claimSecretSealed: string;
+  /** The setup code's fingerprint of the lock's public keys (hex); null for a virtual lock (the cloud is the lock). */
+  fingerprint: string | null;
+  claimedAt: number;
+  /** The lock's public keys (hex) once a report carried keys matching the fingerprint. */
+  identityKey: string | null;
+  agreementKey: string | null;
+  /** The authority (public key hex) the lock last reported it has pinned. */
+  reportedAuthority: string | null;
+  maxStaleS: number | null;
+  /** Unix seconds: tokens issued before it are refused (set when the revocations would not fit). */
+  minIat: number | null;
+  /** The highest v ever signed for this lock: the next one is above it. */
+  lastV: number;
+  /** The latest signed state (hex), its v, iat and the digest of its contents (domain/lock-state.ts). */
+  stateDoc: string | null;
+  stateV: number | null;
+  stateIat: number | null;
+  stateDigest: string | null;
+}
+
+export interface SignedStateRecord {
+  doc: string;
+  v: number;
+  iat: number;
+  digest: string;
+}

@@ -1,6 +1,7 @@
 import type {
   AccessTokenRecord,
   Address,
+  AuthorityRecord,
   BridgeRecord,
   ChangeRecord,
   ClientRecord,
@@ -12,6 +13,7 @@ import type {
   JobRecord,
   JobResult,
   KeyRecord,
+  LockClaimRecord,
   LockHolderRecord,
   LockRecord,
   Page,
@@ -231,3 +233,31 @@ export const jobRow = (r: Row): JobRecord => ({
 
 /** The JSON text a column holds for an object (null stays null). */
 export const jsonText = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
+export const authorityRow = (r: Row): AuthorityRecord => ({
+  publicKey: r.public_key,
+  lockHolderId: r.lock_holder_id,
+  secretSealed: r.secret_sealed,
+  createdAt: r.created_at,
+  handOver: r.hand_over,
+  supersededAt: r.superseded_at,
+});
+
+export const lockClaimRow = (r: Row): LockClaimRecord => ({
+  lockId: r.lock_id,
+  lockHolderId: r.lock_holder_id,
+  name: r.name,
+  claimSecretSealed: r.claim_secret_sealed,
+  fingerprint: r.fingerprint,
+  claimedAt: r.claimed_at,
+  identityKey: r.identity_key,
+  agreementKey: r.agreement_key,
+  reportedAuthority: r.reported_authority,
+  maxStaleS: r.max_stale_s,
+  minIat: r.min_iat,
+  lastV: r.last_v,
+  stateDoc: r.state_doc,
+  stateV: r.state_v,
+  stateIat: r.state_iat,
+  stateDigest: r.state_digest,
+});

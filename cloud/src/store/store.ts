@@ -1,6 +1,7 @@
 import type {
   AccessTokenRecord,
   Address,
+  AuthorityRecord,
   BatteryRecord,
   BridgeRecord,
   ChangeKind,
@@ -16,11 +17,14 @@ import type {
   JobStatus,
   KeyRecord,
   KeyStatus,
+  LockClaimRecord,
   LockHolderRecord,
   LockRecord,
   Page,
   PageRequest,
+  RevokedKeyRecord,
   SecretHashes,
+  SignedStateRecord,
   TelemetryRecord,
   VendorConnectionRecord,
   VerificationRecord,
@@ -66,6 +70,8 @@ export interface Tx {
   nonces: NonceRepo;
   meta: MetaRepo;
   otpThrottle: OtpThrottleRepo;
+  authorities: AuthorityRepo;
+  lockClaims: LockClaimRepo;
 }
 
 /**
@@ -192,6 +198,8 @@ export interface KeyRepo {
   /** Keys of a lock still in force (not revoked, not failed), for offboarding. */
   liveForLock(lockId: string): Promise<KeyRecord[]>;
   revokedCtisForLock(lockId: string): Promise<string[]>;
+  /** The lock's revoked keys with when each was revoked, oldest revocation first (the signed state's `revoked`). */
+  revokedForLock(lockId: string): Promise<RevokedKeyRecord[]>;
   setStatus(id: string, status: KeyStatus, fields: { error?: string | null; revokedAt?: number | null }): Promise<void>;
   /** Records that a token of this key with `exp` = `expS` went out (keeps the latest). */
   raiseMaxTokenExp(id: string, expS: number): Promise<void>;
@@ -329,4 +337,31 @@ export interface DeviceRepo {
   insert(device: DeviceRecord): Promise<void>;
   get(id: string): Promise<DeviceRecord | undefined>;
   markDeleted(id: string, at: number): Promise<void>;
+}
+
+/** Lock holders' authorities (domain/authority.ts). */
+export interface AuthorityRepo {
+  insert(authority: AuthorityRecord): Promise<void>;
+  /** The authority that signs now: the one not superseded. */
+  current(lockHolderId: string): Promise<AuthorityRecord | undefined>;
+  markSuperseded(publicKey: string, at: number): Promise<void>;
+}
+
+/** Claimed locks and their signed states (domain/claims.ts, domain/lock-state.ts). */
+export interface LockClaimRepo {
+  insert(claim: LockClaimRecord): Promise<void>;
+  get(lockId: string): Promise<LockClaimRecord | undefined>;
+  getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]>;
+  listForLockHolder(lockHolderId: string): Promise<LockClaimRecord[]>;
+  /**
+   * A new setup code for the same holder (a factory reset made new keys): forgets the keys the old code named, and
+   * the cached state's digest, so the next fetch signs afresh with a pin tag under this code's secret (`lastV` stays).
+   */
+  reclaim(lockId: string, claimSecretSealed: string, fingerprint: string | null, name: string | null): Promise<void>;
+  setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void>;
+  setReportedAuthority(lockId: string, publicKey: string): Promise<void>;
+  setMaxStale(lockId: string, maxStaleS: number | null): Promise<void>;
+  setMinIat(lockId: string, minIat: number): Promise<void>;
+  /** Caches the latest signed state and raises `lastV` to its v. */
+  saveState(lockId: string, state: SignedStateRecord): Promise<void>;
 }

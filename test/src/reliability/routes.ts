@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { request } from "node:http";
+import { encodeSetupCode, encodeTimeRequest, toBase64Url } from "@latchkey/protocol";
 
 /**
  * The cloud's API as its own OpenAPI document (`GET /docs/json`) describes it: every operation, who may call it, what
@@ -174,6 +176,20 @@ export function pathValues(op: Operation, ids: TenantIds): Record<string, string
 
 const hex32 = (n: number) => n.toString(16).padStart(32, "0");
 
+const bytes16 = (label: string) => new Uint8Array(createHash("sha256").update(label).digest().subarray(0, 16));
+
+/**
+ * The setup code a factory printed on `lockId` (deterministic, so a test and validBody agree), with its claim secret
+ * for the tests that make sure it never shows (docs/trust.md "Lock identity and setup code").
+ */
+export function factorySetupCode(lockId: string): { setupCode: string; claimSecret: Uint8Array } {
+  const claimSecret = bytes16(`claim secret of ${lockId}`);
+  return {
+    setupCode: encodeSetupCode({ lockId, claimSecret, fingerprint: bytes16(`keys of ${lockId}`) }),
+    claimSecret,
+  };
+}
+
 /**
  * A body each operation accepts from its rightful caller (checked by the positive controls, so a wrong one fails
  * there), keyed by operation id. `seq` makes bodies that must be unique (item ids, user numbers) differ per call.
@@ -209,6 +225,13 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
     "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/state": { state: "connected" },
     "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/locks": { locks: [{ id: ids.lockId }] },
     "POST /bridge/v1/heartbeat": { version: "0.1.0-probe", locksOnline: 1 },
+    // The tenant claimed its lock with this code already: the rightful caller claims it again (200).
+    "POST /integrators/v1/lock-holders/{lockHolderId}/locks/claims": {
+      setupCode: factorySetupCode(ids.lockId).setupCode,
+    },
+    "POST /bridge/v1/locks/{lockId}/time": {
+      request: toBase64Url(encodeTimeRequest({ lock: ids.lockId, nonce: bytes16(`time nonce ${seq}`) })),
+    },
     "POST /bridge/v1/ingest": {
       events: [{ id: hex32(0xe0000 + seq), lockId: ids.lockId, seq: 1000 + seq, ts: 1_800_000_000, type: "locked" }],
       telemetry: [

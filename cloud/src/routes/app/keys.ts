@@ -4,6 +4,7 @@ import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { mintKeyToken, tokenWindow } from "../../domain/issuers.js";
 import { keyState, keyUseUrl } from "../../domain/keys.js";
+import { latestLockState } from "../../domain/lock-state.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
 import { AppKeys } from "../../schemas/app-api.js";
@@ -30,12 +31,14 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         const now = ctx.clock.now();
         const keys = [];
         const lockHolders = new Set<string>();
+        const keyedLocks: { lockId: string; lockHolderId: string }[] = [];
         for (const key of await tx.keys.usableForUser(device.userId, now)) {
           // Starting beyond the token lifetime cap: nothing valid to mint yet; a later prefetch brings it.
           if (!tokenWindow(ctx, key)) continue;
           const lock = await tx.locks.get(key.lockId);
           const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
           lockHolders.add(key.lockHolderId);
+          keyedLocks.push({ lockId: key.lockId, lockHolderId: key.lockHolderId });
           keys.push({
             keyId: key.id,
             lockId: key.lockId,
@@ -49,7 +52,28 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           });
         }
         const issuers = (await tx.issuerKeys.listLive([...lockHolders])).map((k) => ({ kid: k.kid, x: k.publicKey }));
-        return { userId: device.userId, keys, issuers, prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase) };
+        // Phones are couriers too (docs/design.md section 7): the latest signed state of each claimed lock the keys
+        // open, signed after the tokens above were minted, so it names the issuer key that signed them.
+        const states = [];
+        // Only a claim by the lock holder whose key this phone holds for that lock: never another tenant's document.
+        const holdersByLock = new Map<string, Set<string>>();
+        for (const k of keyedLocks) {
+          const set = holdersByLock.get(k.lockId) ?? new Set<string>();
+          set.add(k.lockHolderId);
+          holdersByLock.set(k.lockId, set);
+        }
+        for (const claim of await tx.lockClaims.getMany([...holdersByLock.keys()])) {
+          if (!holdersByLock.get(claim.lockId)?.has(claim.lockHolderId)) continue;
+          const signed = await latestLockState(tx, ctx, claim);
+          states.push({ lockId: claim.lockId, v: signed.v, state: toBase64Url(fromHex(signed.doc)) });
+        }
+        return {
+          userId: device.userId,
+          keys,
+          issuers,
+          states,
+          prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase),
+        };
       });
     },
   );

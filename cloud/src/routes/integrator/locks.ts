@@ -2,10 +2,12 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockOf } from "../../domain/access.js";
+import { claimOf } from "../../domain/claims.js";
 import { commit, read } from "../../domain/commit.js";
 import { mergeAddress } from "../../domain/locks.js";
 import { lockView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
+import { conflict } from "../../http/errors.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import { Lock, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
 import { LhParams } from "./lock-holders.js";
@@ -31,14 +33,20 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
       const q = request.query as Static<typeof LockListQuery>;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
-        return tx.locks.list(
+        const locks = await tx.locks.list(
           lh.id,
           { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
           q.sort ?? "created",
           q.order ?? "asc",
         );
+        const claims = await tx.lockClaims.getMany(locks.items.map((l) => l.id));
+        return { ...locks, claims: claims.filter((c) => c.lockHolderId === lh.id) };
       });
-      return { locks: page.items.map(lockView), ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}) };
+      const claims = new Map(page.claims.map((c) => [c.lockId, c]));
+      return {
+        locks: page.items.map((l) => lockView(l, claims.get(l.id))),
+        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
+      };
     },
   );
 
@@ -55,10 +63,11 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockHolderId, lockId } = request.params as LockParams;
-      const lock = await read(ctx, async (tx) =>
-        lockOf(tx, await lockHolderFor(tx, integratorOf(request), lockHolderId), lockId),
-      );
-      return lockView(lock);
+      const [lock, claim] = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return [await lockOf(tx, lh, lockId), await claimOf(tx, lh, lockId)] as const;
+      });
+      return lockView(lock, claim);
     },
   );
 
@@ -68,17 +77,25 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
       config: { auth: "integrator" },
       schema: {
         tags: ["locks"],
-        summary: "Update a lock: name, imageUrl, timezone, address (null removes it; a partial address merges)",
+        summary:
+          "Update a lock: name, imageUrl, timezone, address (null removes it; a partial address merges), " +
+          "maxStale (claimed locks only)",
         params: LockParams,
         body: PatchLock,
-        response: { 200: Lock, ...errors(400, 404) },
+        response: { 200: Lock, ...errors(400, 404, 409) },
       },
     },
     async (request) => {
       const { lockHolderId, lockId } = request.params as LockParams;
       const body = request.body as Static<typeof PatchLock>;
-      const lock = await commit(ctx, async (tx) => {
-        const current = await lockOf(tx, await lockHolderFor(tx, integratorOf(request), lockHolderId), lockId);
+      const [lock, claim] = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const current = await lockOf(tx, lh, lockId);
+        if (body.maxStale !== undefined) {
+          const claimed = await claimOf(tx, lh, lockId);
+          if (!claimed) throw conflict("maxStale: the lock is not claimed; claim it with its setup code first");
+          await tx.lockClaims.setMaxStale(lockId, body.maxStale);
+        }
         await tx.locks.update(current.id, {
           ...(body.name !== undefined ? { name: body.name } : {}),
           ...(body.imageUrl !== undefined ? { imageUrl: body.imageUrl } : {}),
@@ -87,9 +104,9 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
             ? { address: body.address === null ? null : mergeAddress(current.address, body.address) }
             : {}),
         });
-        return (await tx.locks.get(current.id))!;
+        return [(await tx.locks.get(current.id))!, await claimOf(tx, lh, lockId)] as const;
       });
-      return lockView(lock);
+      return lockView(lock, claim);
     },
   );
 }

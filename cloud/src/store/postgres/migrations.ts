@@ -127,9 +127,24 @@ const V5 = `
   CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes BIGINT NOT NULL, locked_until BIGINT NOT NULL);
 `;
 
+// End-to-end trust, the cloud side (issue 13, docs/trust.md "Cloud"): each lock holder's authorities, and each
+// claimed lock's sealed claim secret, fingerprint, reported keys and latest signed state.
+const V6 = `
+  CREATE TABLE authorities (
+    public_key TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), secret_sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL, hand_over TEXT, superseded_at BIGINT);
+  CREATE INDEX authorities_lock_holder ON authorities(lock_holder_id, created_at);
+  CREATE TABLE lock_claims (
+    lock_id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), name TEXT,
+    claim_secret_sealed TEXT NOT NULL, fingerprint TEXT, claimed_at BIGINT NOT NULL, identity_key TEXT,
+    agreement_key TEXT, reported_authority TEXT, max_stale_s BIGINT, min_iat BIGINT, last_v BIGINT NOT NULL DEFAULT 0,
+    state_doc TEXT, state_v BIGINT, state_iat BIGINT, state_digest TEXT);
+  CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

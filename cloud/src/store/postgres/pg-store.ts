@@ -17,6 +17,7 @@ import { ChangeListener } from "./listener.js";
 import { migrate } from "./migrations.js";
 import { PgChanges, PgKeys, PgLocks, PgVendorConnections } from "./site.js";
 import { isRetryable, pgTypes, Sql } from "./sql.js";
+import { PgAuthorities, PgLockClaims } from "./trust.js";
 import { describeDatabaseUrl } from "./url.js";
 
 export interface PgStoreOptions {
@@ -129,6 +130,8 @@ export class PgStore implements Store {
       nonces: new PgNonces(sql),
       meta: new PgMeta(sql),
       otpThrottle: new PgOtpThrottle(sql),
+      authorities: new PgAuthorities(sql),
+      lockClaims: new PgLockClaims(sql),
     };
   }
 

@@ -9,6 +9,7 @@ import type {
   LockRecord,
   Page,
   PageRequest,
+  RevokedKeyRecord,
   VendorConnectionRecord,
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
@@ -305,6 +306,17 @@ export class PgKeys implements KeyRepo {
     return (await this.sql.all("SELECT cti FROM keys WHERE lock_id = $1 AND status = 'revoked'", [lockId])).map(
       (r: Row) => r.cti,
     );
+  }
+  async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
+    const rows = await this.sql.all(
+      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = $1 AND status = 'revoked' ORDER BY revoked_at, cti",
+      [lockId],
+    );
+    return rows.map((r: Row) => ({
+      cti: r.cti,
+      revokedAt: r.revoked_at ?? 0,
+      maxTokenExpS: r.max_token_exp_s ?? null,
+    }));
   }
   async setStatus(
     id: string,

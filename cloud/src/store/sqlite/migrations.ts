@@ -121,6 +121,20 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX otp_events_at ON otp_events(at);
   CREATE TABLE otp_lockouts (subject TEXT PRIMARY KEY, strikes INTEGER NOT NULL, locked_until INTEGER NOT NULL);
   `,
+  // 6: end-to-end trust, the cloud side (issue 13, docs/trust.md "Cloud"): each lock holder's authorities, and each
+  // claimed lock's sealed claim secret, fingerprint, reported keys and latest signed state.
+  `
+  CREATE TABLE authorities (
+    public_key TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), secret_sealed TEXT NOT NULL,
+    created_at INTEGER NOT NULL, hand_over TEXT, superseded_at INTEGER);
+  CREATE INDEX authorities_lock_holder ON authorities(lock_holder_id, created_at);
+  CREATE TABLE lock_claims (
+    lock_id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), name TEXT,
+    claim_secret_sealed TEXT NOT NULL, fingerprint TEXT, claimed_at INTEGER NOT NULL, identity_key TEXT,
+    agreement_key TEXT, reported_authority TEXT, max_stale_s INTEGER, min_iat INTEGER, last_v INTEGER NOT NULL DEFAULT 0,
+    state_doc TEXT, state_v INTEGER, state_iat INTEGER, state_digest TEXT);
+  CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -10,6 +10,7 @@ import type {
   LockRecord,
   Page,
   PageRequest,
+  RevokedKeyRecord,
   VendorConnectionRecord,
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
@@ -287,6 +288,14 @@ export class SqliteKeys implements KeyRepo {
     return prep(this.db, "SELECT cti FROM keys WHERE lock_id = ? AND status = 'revoked'")
       .all(lockId)
       .map((r: Row) => r.cti);
+  }
+  async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
+    return prep(
+      this.db,
+      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = ? AND status = 'revoked' ORDER BY revoked_at, cti",
+    )
+      .all(lockId)
+      .map((r: Row) => ({ cti: r.cti, revokedAt: r.revoked_at ?? 0, maxTokenExpS: r.max_token_exp_s ?? null }));
   }
   async setStatus(
     id: string,

@@ -18,6 +18,7 @@ import {
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
 import { migrate } from "./migrations.js";
 import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
+import { SqliteAuthorities, SqliteLockClaims } from "./trust.js";
 
 export const DATABASE_FILE = "cloud.sqlite";
 /** The database and the files SQLite keeps beside it in WAL mode. */
@@ -70,6 +71,8 @@ export class SqliteStore implements Store {
       nonces: new SqliteNonces(db),
       meta: new SqliteMeta(db),
       otpThrottle: new SqliteOtpThrottle(db),
+      authorities: new SqliteAuthorities(db),
+      lockClaims: new SqliteLockClaims(db),
     };
   }
 

@@ -1,0 +1,124 @@
+import {
+  decodeSetupCode,
+  fingerprintMatches,
+  fromHex,
+  type LockPublicKeys,
+  ProtocolError,
+  toHex,
+} from "@latchkey/protocol";
+import type { CloudContext } from "../context.js";
+import { ApiError, unprocessable } from "../http/errors.js";
+import type { LockClaimRecord, LockHolderRecord, LockRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+
+/**
+ * Claiming a lock with its setup code (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"). The code
+ * reaches the cloud only through the Integrator API; its claim secret is sealed under the master key, bound to the
+ * lock id, and leaves the cloud only inside pin tags (never in an answer or a log line).
+ */
+const sealContext = (lockId: string) => `claim-secret:${lockId}`;
+
+export function claimSecretOf(ctx: CloudContext, claim: LockClaimRecord): Uint8Array {
+  return ctx.sealer.open(claim.claimSecretSealed, sealContext(claim.lockId));
+}
+
+export interface ClaimOutcome {
+  claim: LockClaimRecord;
+  created: boolean;
+}
+
+/**
+ * Claims the lock a setup code names for `lh`. A code that does not decode is 422 naming the problem
+ * (`bad_checksum`: a typo; `bad_setup_code`: not a latchkey code). The same holder claiming again (a factory reset made
+ * new keys and the label was scanned again) replaces the secret and fingerprint. A lock claimed by another lock holder
+ * is 409 `already_claimed`, the same answer whichever holder or integrator that is: the code proves physical access,
+ * not that the current holder has let go, and the answer names nobody (design.md section 7: no `conflict` that names
+ * another tenant).
+ */
+export async function claimLock(
+  tx: Tx,
+  ctx: CloudContext,
+  lh: LockHolderRecord,
+  setupCode: string,
+  name: string | undefined,
+): Promise<ClaimOutcome> {
+  let identity: ReturnType<typeof decodeSetupCode>;
+  try {
+    identity = decodeSetupCode(setupCode);
+  } catch (e) {
+    if (e instanceof ProtocolError && (e.code === "bad_checksum" || e.code === "bad_setup_code")) {
+      throw unprocessable(`setupCode: ${e.message}`, e.code);
+    }
+    throw e;
+  }
+  const { lockId } = identity;
+  const sealed = ctx.sealer.seal(identity.claimSecret, sealContext(lockId));
+  identity.claimSecret.fill(0);
+  const fingerprint = toHex(identity.fingerprint);
+  const existing = await tx.lockClaims.get(lockId);
+  if (existing && existing.lockHolderId !== lh.id) {
+    throw new ApiError(
+      409,
+      "already_claimed",
+      "this lock is claimed by another lock holder; it must be released there before it can be claimed here",
+    );
+  }
+  if (existing) {
+    await tx.lockClaims.reclaim(lockId, sealed, fingerprint, name ?? null);
+    return { claim: (await tx.lockClaims.get(lockId))!, created: false };
+  }
+  const claim: LockClaimRecord = {
+    lockId,
+    lockHolderId: lh.id,
+    name: name ?? null,
+    claimSecretSealed: sealed,
+    fingerprint,
+    claimedAt: ctx.clock.now(),
+    identityKey: null,
+    agreementKey: null,
+    reportedAuthority: null,
+    maxStaleS: null,
+    minIat: null,
+    lastV: 0,
+    stateDoc: null,
+    stateV: null,
+    stateIat: null,
+    stateDigest: null,
+  };
+  await tx.lockClaims.insert(claim);
+  return { claim, created: true };
+}
+
+export type RecordKeysOutcome = "recorded" | "mismatch" | "not_claimed";
+
+/**
+ * Records the public keys a claimed lock reports, only when they match the setup code's fingerprint (constant time):
+ * the first report of a claimed lock must prove it is the lock whose label was scanned. The ingest of lock reports
+ * calls it from the next session on.
+ */
+export async function recordLockPublicKeys(tx: Tx, lockId: string, keys: LockPublicKeys): Promise<RecordKeysOutcome> {
+  const claim = await tx.lockClaims.get(lockId);
+  if (!claim || claim.fingerprint === null) return "not_claimed";
+  if (!fingerprintMatches(fromHex(claim.fingerprint), keys)) return "mismatch";
+  await tx.lockClaims.setPublicKeys(lockId, toHex(keys.identityKey), toHex(keys.agreementKey));
+  return "recorded";
+}
+
+/** The claim of `lockId` by `lh`, if any. A virtual lock is claimed by construction (the cloud is that lock). */
+export async function claimOf(tx: Tx, lh: LockHolderRecord, lockId: string): Promise<LockClaimRecord | undefined> {
+  const claim = await tx.lockClaims.get(lockId);
+  return claim && claim.lockHolderId === lh.id ? claim : undefined;
+}
+
+export const isClaimed = (lock: LockRecord, claim: LockClaimRecord | undefined) =>
+  lock.vendor === "virtual" || claim !== undefined;
+
+/** What a claim answers: never the claim secret, nor anything about the lock's other tenants. */
+export const claimView = (c: LockClaimRecord) => ({
+  lockId: c.lockId,
+  name: c.name ?? c.lockId,
+  claimed: true as const,
+  claimedAt: new Date(c.claimedAt).toISOString(),
+  keysReported: c.identityKey !== null,
+  stateV: c.stateV,
+});

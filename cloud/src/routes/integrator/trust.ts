@@ -1,0 +1,97 @@
+import { fromHex, toBase64Url } from "@latchkey/protocol";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { lockHolderFor } from "../../domain/access.js";
+import { authorityFor, locksBehind, rotateAuthority } from "../../domain/authority.js";
+import { claimLock, claimView } from "../../domain/claims.js";
+import { commit } from "../../domain/commit.js";
+import { integratorOf } from "../../http/auth.js";
+import { errors, iso } from "../../schemas/common.js";
+import { Authority, ClaimedLock, ClaimLock } from "../../schemas/connections.js";
+import type { AuthorityRecord } from "../../store/records.js";
+import type { Tx } from "../../store/store.js";
+import { LhParams } from "./lock-holders.js";
+
+async function authorityView(tx: Tx, a: AuthorityRecord) {
+  return {
+    publicKey: a.publicKey,
+    created: iso(a.createdAt),
+    handOver: a.handOver === null ? null : toBase64Url(fromHex(a.handOver)),
+    locksBehind: (await locksBehind(tx, a.lockHolderId, a.publicKey)).length,
+  };
+}
+
+/** Claims with a setup code and the lock holder's authority (docs/design.md section 7, docs/trust.md "Cloud"). */
+export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.post(
+    "/lock-holders/:lockHolderId/locks/claims",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["locks"],
+        summary: "Claim a lock with its setup code",
+        description:
+          "The setup code proves physical access to the lock. 201 for a new claim, 200 when this lock holder claims " +
+          "it again (a factory reset made new keys). 422 `bad_checksum` (a typo) or `bad_setup_code` (not a latchkey " +
+          "code); 409 `already_claimed` when another lock holder holds the claim (the answer names nobody).",
+        params: LhParams,
+        body: ClaimLock,
+        response: { 200: ClaimedLock, 201: ClaimedLock, ...errors(400, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId } = request.params as LhParams;
+      const { setupCode, name } = request.body as { setupCode: string; name?: string };
+      const outcome = await commit(ctx, async (tx) =>
+        claimLock(tx, ctx, await lockHolderFor(tx, integratorOf(request), lockHolderId), setupCode, name),
+      );
+      reply.code(outcome.created ? 201 : 200);
+      return claimView(outcome.claim);
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/authority",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "The lock holder's authority: the key its locks pin (created at first use)",
+        params: LhParams,
+        response: { 200: Authority, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId } = request.params as LhParams;
+      return commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return authorityView(tx, await authorityFor(tx, ctx, lh.id));
+      });
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/authority/rotate",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["lock holders"],
+        summary: "Rotate the authority by a signed hand-over",
+        description:
+          "Creates a new authority and a hand-over signed by the old one, carried in each lock's next states until " +
+          "the lock reports the new key. 409 `rotation_pending` while a lock has not yet reported the current one.",
+        params: LhParams,
+        response: { 201: Authority, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId } = request.params as LhParams;
+      const view = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return authorityView(tx, await rotateAuthority(tx, ctx, lh.id));
+      });
+      reply.code(201);
+      return view;
+    },
+  );
+}

@@ -1,0 +1,102 @@
+import type { AuthorityRecord, LockClaimRecord, SignedStateRecord } from "../records.js";
+import { authorityRow, lockClaimRow } from "../rows.js";
+import type { AuthorityRepo, LockClaimRepo } from "../store.js";
+import type { Sql } from "./sql.js";
+
+export class PgAuthorities implements AuthorityRepo {
+  constructor(private readonly sql: Sql) {}
+  async insert(a: AuthorityRecord): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO authorities (public_key, lock_holder_id, secret_sealed, created_at, hand_over, superseded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+      [a.publicKey, a.lockHolderId, a.secretSealed, a.createdAt, a.handOver, a.supersededAt],
+    );
+  }
+  async current(lockHolderId: string): Promise<AuthorityRecord | undefined> {
+    const r = await this.sql.one(
+      "SELECT * FROM authorities WHERE lock_holder_id = $1 AND superseded_at IS NULL ORDER BY created_at DESC LIMIT 1",
+      [lockHolderId],
+    );
+    return r && authorityRow(r);
+  }
+  async markSuperseded(publicKey: string, at: number): Promise<void> {
+    await this.sql.run("UPDATE authorities SET superseded_at = $1 WHERE public_key = $2 AND superseded_at IS NULL", [
+      at,
+      publicKey,
+    ]);
+  }
+}
+
+export class PgLockClaims implements LockClaimRepo {
+  constructor(private readonly sql: Sql) {}
+  async insert(c: LockClaimRecord): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO lock_claims (lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at, identity_key,
+         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+      [
+        c.lockId,
+        c.lockHolderId,
+        c.name,
+        c.claimSecretSealed,
+        c.fingerprint,
+        c.claimedAt,
+        c.identityKey,
+        c.agreementKey,
+        c.reportedAuthority,
+        c.maxStaleS,
+        c.minIat,
+        c.lastV,
+        c.stateDoc,
+        c.stateV,
+        c.stateIat,
+        c.stateDigest,
+      ],
+    );
+  }
+  async get(lockId: string): Promise<LockClaimRecord | undefined> {
+    const r = await this.sql.one("SELECT * FROM lock_claims WHERE lock_id = $1", [lockId]);
+    return r && lockClaimRow(r);
+  }
+  async getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]> {
+    if (lockIds.length === 0) return [];
+    return (await this.sql.all("SELECT * FROM lock_claims WHERE lock_id = ANY($1::text[])", [lockIds])).map(
+      lockClaimRow,
+    );
+  }
+  async listForLockHolder(lockHolderId: string): Promise<LockClaimRecord[]> {
+    return (
+      await this.sql.all("SELECT * FROM lock_claims WHERE lock_holder_id = $1 ORDER BY lock_id", [lockHolderId])
+    ).map(lockClaimRow);
+  }
+  async reclaim(lockId: string, sealed: string, fingerprint: string | null, name: string | null): Promise<void> {
+    await this.sql.run(
+      `UPDATE lock_claims SET claim_secret_sealed = $1, fingerprint = $2, name = COALESCE($3, name), identity_key = NULL,
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = $4`,
+      [sealed, fingerprint, name, lockId],
+    );
+  }
+  async setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET identity_key = $1, agreement_key = $2 WHERE lock_id = $3", [
+      identityKey,
+      agreementKey,
+      lockId,
+    ]);
+  }
+  async setReportedAuthority(lockId: string, publicKey: string): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET reported_authority = $1 WHERE lock_id = $2", [publicKey, lockId]);
+  }
+  async setMaxStale(lockId: string, maxStaleS: number | null): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET max_stale_s = $1 WHERE lock_id = $2", [maxStaleS, lockId]);
+  }
+  async setMinIat(lockId: string, minIat: number): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET min_iat = $1 WHERE lock_id = $2", [minIat, lockId]);
+  }
+  async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
+    await this.sql.run(
+      `UPDATE lock_claims SET state_doc = $1, state_v = $2, state_iat = $3, state_digest = $4,
+         last_v = GREATEST(last_v, $2) WHERE lock_id = $5`,
+      [s.doc, s.v, s.iat, s.digest, lockId],
+    );
+  }
+}

@@ -1,0 +1,104 @@
+import type Database from "better-sqlite3";
+import type { AuthorityRecord, LockClaimRecord, SignedStateRecord } from "../records.js";
+import { authorityRow, lockClaimRow, type Row } from "../rows.js";
+import type { AuthorityRepo, LockClaimRepo } from "../store.js";
+import { prep } from "./statements.js";
+
+export class SqliteAuthorities implements AuthorityRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(a: AuthorityRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO authorities (public_key, lock_holder_id, secret_sealed, created_at, hand_over, superseded_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(a.publicKey, a.lockHolderId, a.secretSealed, a.createdAt, a.handOver, a.supersededAt);
+  }
+  async current(lockHolderId: string): Promise<AuthorityRecord | undefined> {
+    const r: Row = prep(
+      this.db,
+      "SELECT * FROM authorities WHERE lock_holder_id = ? AND superseded_at IS NULL ORDER BY created_at DESC LIMIT 1",
+    ).get(lockHolderId);
+    return r && authorityRow(r);
+  }
+  async markSuperseded(publicKey: string, at: number): Promise<void> {
+    prep(this.db, "UPDATE authorities SET superseded_at = ? WHERE public_key = ? AND superseded_at IS NULL").run(
+      at,
+      publicKey,
+    );
+  }
+}
+
+export class SqliteLockClaims implements LockClaimRepo {
+  constructor(private readonly db: Database.Database) {}
+  async insert(c: LockClaimRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO lock_claims (lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at, identity_key,
+         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      c.lockId,
+      c.lockHolderId,
+      c.name,
+      c.claimSecretSealed,
+      c.fingerprint,
+      c.claimedAt,
+      c.identityKey,
+      c.agreementKey,
+      c.reportedAuthority,
+      c.maxStaleS,
+      c.minIat,
+      c.lastV,
+      c.stateDoc,
+      c.stateV,
+      c.stateIat,
+      c.stateDigest,
+    );
+  }
+  async get(lockId: string): Promise<LockClaimRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM lock_claims WHERE lock_id = ?").get(lockId);
+    return r && lockClaimRow(r);
+  }
+  async getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]> {
+    if (lockIds.length === 0) return [];
+    const marks = lockIds.map(() => "?").join(", ");
+    return prep(this.db, `SELECT * FROM lock_claims WHERE lock_id IN (${marks})`)
+      .all(...lockIds)
+      .map(lockClaimRow);
+  }
+  async listForLockHolder(lockHolderId: string): Promise<LockClaimRecord[]> {
+    return prep(this.db, "SELECT * FROM lock_claims WHERE lock_holder_id = ? ORDER BY lock_id")
+      .all(lockHolderId)
+      .map(lockClaimRow);
+  }
+  async reclaim(lockId: string, sealed: string, fingerprint: string | null, name: string | null): Promise<void> {
+    prep(
+      this.db,
+      `UPDATE lock_claims SET claim_secret_sealed = ?, fingerprint = ?, name = COALESCE(?, name), identity_key = NULL,
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = ?`,
+    ).run(sealed, fingerprint, name, lockId);
+  }
+  async setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET identity_key = ?, agreement_key = ? WHERE lock_id = ?").run(
+      identityKey,
+      agreementKey,
+      lockId,
+    );
+  }
+  async setReportedAuthority(lockId: string, publicKey: string): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET reported_authority = ? WHERE lock_id = ?").run(publicKey, lockId);
+  }
+  async setMaxStale(lockId: string, maxStaleS: number | null): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET max_stale_s = ? WHERE lock_id = ?").run(maxStaleS, lockId);
+  }
+  async setMinIat(lockId: string, minIat: number): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET min_iat = ? WHERE lock_id = ?").run(minIat, lockId);
+  }
+  async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
+    prep(
+      this.db,
+      `UPDATE lock_claims SET state_doc = ?, state_v = ?, state_iat = ?, state_digest = ?, last_v = MAX(last_v, ?)
+         WHERE lock_id = ?`,
+    ).run(s.doc, s.v, s.iat, s.digest, s.v, lockId);
+  }
+}
