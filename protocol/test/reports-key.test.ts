@@ -10,8 +10,8 @@ import {
   toHex,
   x25519KeyPairFromSeed,
   x25519PublicKey,
-  x25519SharedSecret,
 } from "../src/index.js";
+import { x25519SharedSecret } from "../src/reports/key.js";
 import { seed } from "./helpers.js";
 
 // The primitives are the standard ones: the RFCs' own vectors, through the very functions reports use.

@@ -5,12 +5,12 @@ import {
   NonceBook,
   type RemoteCommand,
   resultMatchesCommand,
-  sha256,
   signRemoteCommand,
   signTimeAnswer,
   type VerifyRemoteCommandOptions,
   verifyRemoteCommand,
 } from "../src/index.js";
+import { sha256 } from "../src/token/proof.js";
 import { seed, token } from "./helpers.js";
 import { authority, IAT, LOCK, otherAuthority, signedState } from "./trust-helpers.js";
 

@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  checkPinTag,
   decodeSetupCode,
   encodeSetupCode,
   fingerprint,
@@ -11,6 +10,7 @@ import {
   SETUP_CODE_PREFIX,
 } from "../src/index.js";
 import { fromBase32, toBase32 } from "../src/trust/base32.js";
+import { checkPinTag } from "../src/trust/pin.js";
 import { agreementKey, authority, claimSecret, LOCK, lockIdentityKey, otherAuthority } from "./trust-helpers.js";
 
 const keys = { identityKey: lockIdentityKey.publicKey, agreementKey };

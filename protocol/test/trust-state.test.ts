@@ -6,7 +6,6 @@ import {
   type CborValue,
   type Ed25519Backend,
   encodeCbor,
-  encodeStatePayload,
   HeaderLabel,
   isProtocolError,
   isStateStale,
@@ -29,6 +28,7 @@ import {
   verifyLockState,
 } from "../src/index.js";
 import { signDocument } from "../src/trust/document.js";
+import { encodeStatePayload } from "../src/trust/state.js";
 import { claims, device, issuer, kid, seed, token } from "./helpers.js";
 import {
   authority,

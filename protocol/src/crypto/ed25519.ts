@@ -15,6 +15,10 @@ export interface Ed25519Backend {
   verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array | VerifyKey): boolean;
 }
 
+// Set by VerifyKey's static block (the class's private fields are reachable only inside it).
+let heldBytes: (key: VerifyKey) => Uint8Array;
+let nodeKeyOf: (key: VerifyKey) => KeyObject;
+
 /**
  * A public key held for repeated verification (an issuer key in a trust store): it owns a private copy of the bytes
  * and keeps what a backend derived from them (node:crypto's imported KeyObject), so the hot path imports nothing.
@@ -33,15 +37,13 @@ export class VerifyKey {
     return new Uint8Array(this.#bytes);
   }
 
-  /** @internal */
-  rawForNoble(): Uint8Array {
-    return this.#bytes;
-  }
-
-  /** @internal */
-  nodeKey(): KeyObject {
-    this.#nodeKey ??= importPublicKey(this.#bytes);
-    return this.#nodeKey;
+  // The backends below read the held bytes without a copy; module functions, not methods, keep that out of the API.
+  static {
+    heldBytes = (key) => key.#bytes;
+    nodeKeyOf = (key) => {
+      key.#nodeKey ??= importPublicKey(key.#bytes);
+      return key.#nodeKey;
+    };
   }
 }
 
@@ -107,7 +109,7 @@ export const nodeEd25519: Ed25519Backend = {
   verify(signature, message, publicKey) {
     if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
     try {
-      if (publicKey instanceof VerifyKey) return verify(null, message, publicKey.nodeKey(), signature);
+      if (publicKey instanceof VerifyKey) return verify(null, message, nodeKeyOf(publicKey), signature);
       if (publicKey.length !== ED25519_KEY_BYTES) return false;
       return verify(null, message, publicKeys.get(publicKey), signature);
     } catch {
@@ -127,7 +129,7 @@ export const nobleEd25519: Ed25519Backend = {
     return noble.sign(message, secretKey);
   },
   verify(signature, message, publicKey) {
-    const raw = publicKey instanceof VerifyKey ? publicKey.rawForNoble() : publicKey;
+    const raw = publicKey instanceof VerifyKey ? heldBytes(publicKey) : publicKey;
     if (signature.length !== ED25519_SIGNATURE_BYTES || raw.length !== ED25519_KEY_BYTES) return false;
     try {
       return noble.verify(signature, message, raw, { zip215: false });
