@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { type RunningCloud, startCloud } from "@latchkey/cloud";
+import { seededRandom, setupCodes } from "@latchkey/lock-sim";
 import { ManualClock } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../src/client/http.js";
@@ -102,6 +103,48 @@ describe("IntegratorClient", () => {
     await expect(requestAccessToken(cloud.url, own)).rejects.toMatchObject({ status: 401 });
     await client.revokePreviousClientSecret(own.integratorId);
     expect(await client.getLockHolder(lh.id)).toMatchObject({ id: lh.id });
+  });
+
+  it("claims a lock with its setup code, and reads and rotates the lock holder's authority (issue 13)", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const lh = await client.createLockHolder({ name: "Claim street 1", countryIso: "NO" });
+    const [label] = setupCodes(["client-lock-1"], { dataDir: join(dir, "flash"), random: seededRandom(7) });
+    const first = await client.claimLock(lh.id, label!.setupCode, "Front door");
+    expect(first).toEqual({
+      created: true,
+      claim: {
+        lockId: "client-lock-1",
+        name: "Front door",
+        claimed: true,
+        claimedAt: new Date(clock.now()).toISOString(),
+        keysReported: false,
+        stateV: null,
+      },
+    });
+    // The same holder again (the next `npm start`): 200, the same claim.
+    expect(await client.claimLock(lh.id, label!.setupCode)).toMatchObject({
+      created: false,
+      claim: { lockId: "client-lock-1", claimed: true },
+    });
+    const other = await client.createLockHolder({ name: "Elsewhere 2", countryIso: "NO" });
+    await expect(client.claimLock(other.id, label!.setupCode)).rejects.toMatchObject({
+      status: 409,
+      code: "already_claimed",
+    });
+    await expect(client.claimLock(lh.id, "LK1:NOTACODE")).rejects.toMatchObject({ status: 422 });
+
+    const authority = await client.getAuthority(other.id);
+    expect(authority).toEqual({
+      publicKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+      created: expect.any(String),
+      handOver: null,
+      locksBehind: 0,
+    });
+    expect(await client.getAuthority(other.id)).toEqual(authority);
+    const rotated = await client.rotateAuthority(other.id);
+    expect(rotated.publicKey).not.toBe(authority.publicKey);
+    expect(rotated.handOver).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(await client.getAuthority(other.id)).toEqual(rotated);
   });
 
   it("pollUntil returns the first truthy answer, and names what it waited for at the deadline", async () => {

@@ -1,7 +1,9 @@
 import { type ApiAnswer, expectOk, type Query, type SendOptions, send } from "./http.js";
 import { type PollOptions, pollUntil } from "./poll.js";
 import type {
+  Authority,
   Bridge,
+  ClaimedLock,
   CreatedBridge,
   CreatedWebhook,
   Integrator,
@@ -274,6 +276,32 @@ export class IntegratorClient {
 
   patchLock(lockHolderId: string, lockId: string, patch: LockPatch): Promise<Lock> {
     return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`, patch);
+  }
+
+  /**
+   * `POST …/locks/claims`: claims the lock a setup code names (docs/design.md section 7). `created` is false when this
+   * lock holder had claimed it already (200); 409 `already_claimed` when another holder has, 422 for a bad code.
+   * The code holds the lock's claim secret: it goes only to the cloud, never to a bridge or a log.
+   */
+  async claimLock(
+    lockHolderId: string,
+    setupCode: string,
+    name?: string,
+  ): Promise<{ claim: ClaimedLock; created: boolean }> {
+    const path = `/lock-holders/${enc(lockHolderId)}/locks/claims`;
+    const answer = await this.request("POST", path, name === undefined ? { setupCode } : { setupCode, name });
+    const claim = expectOk<ClaimedLock>("POST", `/integrators/v1${path}`, answer);
+    return { claim, created: answer.status === 201 };
+  }
+
+  /** The lock holder's authority (created at first use). */
+  getAuthority(lockHolderId: string): Promise<Authority> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/authority`);
+  }
+
+  /** A new authority with a hand-over signed by the old one; 409 `rotation_pending` while a lock is still behind. */
+  rotateAuthority(lockHolderId: string): Promise<Authority> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/authority/rotate`);
   }
 
   // ── keys and jobs ─────────────────────────────────────────────────────────────────────────────────────────────

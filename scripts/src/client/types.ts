@@ -112,6 +112,34 @@ export interface Lock {
   created: string;
   battery: Battery | null;
   online: boolean;
+  /** Claimed with its setup code (virtual locks: by construction); docs/trust.md "Cloud". */
+  claimed: boolean;
+  /** The v of the lock's latest signed state; null: none signed yet. */
+  stateV: number | null;
+  /** Seconds after which the lock fails closed without a newer state; null: never. */
+  maxStale: number | null;
+}
+
+/** `POST …/locks/claims`: 201 a new claim, 200 this lock holder's claim again (docs/design.md section 7). */
+export interface ClaimedLock {
+  lockId: string;
+  name: string;
+  claimed: true;
+  claimedAt: string;
+  /** A report of the lock carried public keys matching the setup code. */
+  keysReported: boolean;
+  stateV: number | null;
+}
+
+/** The lock holder's authority: the key its claimed locks pin (docs/trust.md "Cloud"). */
+export interface Authority {
+  /** Ed25519, 32 bytes hex. */
+  publicKey: string;
+  created: string;
+  /** base64url: the hand-over the previous authority signed to this one, if any. */
+  handOver: string | null;
+  /** Claimed locks that have not yet reported this authority. */
+  locksBehind: number;
 }
 
 /** PATCH: a field set to null is removed (`{address: null}` removes the whole address). */
