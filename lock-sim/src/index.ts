@@ -30,6 +30,7 @@ export {
   AppApiError,
   type AppKey,
   type AppKeys,
+  type AppLockState,
   type DeviceRegistration,
   type VerificationStarted,
 } from "./phone/app-api-client.js";

@@ -89,6 +89,7 @@ describe("phone ↔ app API contract", () => {
             },
           ],
           issuers: [{ kid: toHex(issuer.kid), x: toHex(issuer.publicKey) }],
+          states: [{ lockId: "flat-12", v: 1_800_000_000_123, state: toBase64Url(new Uint8Array([0xd2, 0x84])) }],
         });
       }
       if (r.method === "DELETE" && r.url === "/app/v1/device" && r.auth === "Bearer at_1") {
@@ -109,6 +110,8 @@ describe("phone ↔ app API contract", () => {
     });
     const keys = await phone.prefetch(url);
     expect(keys.map((k) => [k.keyId, k.lockId, k.lockName])).toEqual([["key_1", "flat-12", "Flat 12"]]);
+    // The phone carries the lock's signed state to it (docs/app-api.md); the lock, not the phone, verifies it.
+    expect(phone.states).toEqual([{ lockId: "flat-12", v: 1_800_000_000_123, state: new Uint8Array([0xd2, 0x84]) }]);
 
     await new Promise<void>((resolve) => server.close(() => resolve())); // offline from here on
     const radio = new VirtualRadio();
@@ -178,6 +181,25 @@ describe("phone ↔ app API contract", () => {
         issuers: [],
       });
     await expect(phone.prefetch(url, "at")).rejects.toMatchObject({ code: "invalid_response" });
+
+    const outOfContract = [
+      "not a list",
+      [{ lockId: "a/b", v: 1, state: "AA" }],
+      [{ lockId: "door", v: -1, state: "AA" }],
+      [{ lockId: "door", v: 1.5, state: "AA" }],
+      [{ lockId: "door", v: 1, state: "not base64url!" }],
+      [null],
+    ];
+    for (const states of outOfContract) {
+      respond = (_r, res) => json(res, 200, { userId: "+47", keys: [], issuers: [], states });
+      await expect(phone.prefetch(url, "at"), JSON.stringify(states)).rejects.toMatchObject({
+        code: "invalid_response",
+      });
+    }
+    // A cloud from before signed states sends no `states`: nothing to carry.
+    respond = (_r, res) => json(res, 200, { userId: "+47", keys: [], issuers: [] });
+    await expect(phone.prefetch(url, "at")).resolves.toEqual([]);
+    expect(phone.states).toEqual([]);
 
     const stranger = makeDevice("not-this-phone");
     respond = (_r, res) =>

@@ -39,10 +39,19 @@ export interface AppKey {
   useKeyUrl?: string;
 }
 
+/** The latest signed state of a claimed lock the phone's keys open (docs/app-api.md), to carry to the lock. */
+export interface AppLockState {
+  lockId: string;
+  v: number;
+  /** COSE_Sign1 by the lock holder's authority (docs/trust.md); the lock verifies it, the phone only carries it. */
+  state: Uint8Array;
+}
+
 export interface AppKeys {
   userId: string;
   keys: AppKey[];
   issuers: { kid: Uint8Array; x: Uint8Array }[];
+  states: AppLockState[];
 }
 
 type Json = Record<string, unknown>;
@@ -135,7 +144,21 @@ export class AppApiClient {
         return fail(`issuers[${n}] that is not hex`);
       }
     });
-    return { userId: text(o, "userId", "keys"), keys, issuers };
+    // A cloud from before signed states sends none; one that sends them must send them well formed.
+    if (o.states !== undefined && !Array.isArray(o.states)) fail('keys whose "states" is not an array');
+    const states = ((o.states ?? []) as Json[]).map((st, n): AppLockState => {
+      if (st === null || typeof st !== "object") fail(`states[${n}] that is not an object`);
+      const lockId = text(st, "lockId", `states[${n}]`);
+      if (!isValidLockId(lockId)) fail(`states[${n}] with an invalid lockId`);
+      if (!Number.isSafeInteger(st.v) || (st.v as number) < 0) fail(`states[${n}] without an integer "v"`);
+      try {
+        return { lockId, v: st.v as number, state: fromBase64Url(text(st, "state", `states[${n}]`)) };
+      } catch (e) {
+        if (e instanceof AppApiError) throw e;
+        return fail(`states[${n}] whose state is not base64url`);
+      }
+    });
+    return { userId: text(o, "userId", "keys"), keys, issuers, states };
   }
 
   /** A cloud-hosted test lock's challenge (docs/app-api.md step 5): a 16-byte nonce. */

@@ -14,7 +14,13 @@ import { type ConnectOptions, connectToLock } from "../ble/central.js";
 import { loadHardwareNoble, loadNobleWithBindings, type Noble } from "../ble/noble-loader.js";
 import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
 import { type RandomSource, systemRandom } from "../random.js";
-import { AppApiClient, AppApiError, type DeviceRegistration, type VerificationStarted } from "./app-api-client.js";
+import {
+  AppApiClient,
+  AppApiError,
+  type AppLockState,
+  type DeviceRegistration,
+  type VerificationStarted,
+} from "./app-api-client.js";
 
 /** A key the phone holds: the token and its claims (checked against the issuers when stored). */
 export interface PhoneKey {
@@ -68,6 +74,7 @@ export class Phone {
   private readonly clock: Clock;
   private readonly fetchImpl: typeof fetch;
   private readonly stored = new Map<string, PhoneKey>();
+  private readonly signedStates = new Map<string, AppLockState>();
   private readonly nobles = new Map<VirtualRadio, { noble: Noble; bindings: VirtualCentralBindings }>();
   accessToken: string | undefined;
   userId: string | undefined;
@@ -84,6 +91,14 @@ export class Phone {
 
   get keys(): PhoneKey[] {
     return [...this.stored.values()];
+  }
+
+  /**
+   * The latest signed state of each claimed lock its keys open, as the last prefetch carried them (docs/app-api.md):
+   * the phone is a courier for them (docs/trust.md), it does not verify them; the lock does.
+   */
+  get states(): AppLockState[] {
+    return [...this.signedStates.values()];
   }
 
   // ── app API ────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -131,6 +146,8 @@ export class Phone {
     });
     this.stored.clear();
     for (const k of keys) this.stored.set(toHex(k.claims.cti), k);
+    this.signedStates.clear();
+    for (const st of answer.states) this.signedStates.set(st.lockId, st);
     this.userId = answer.userId;
     return keys;
   }
@@ -141,6 +158,7 @@ export class Phone {
     await new AppApiClient(cloudUrl, this.fetchImpl).forgetDevice(this.accessToken);
     this.accessToken = undefined;
     this.stored.clear();
+    this.signedStates.clear();
   }
 
   /** Stores a token obtained some other way (tests mint them with protocol `signKeyToken`). */
