@@ -70,8 +70,14 @@ describe("npm start", () => {
     const { code } = await demo.waitForExit();
     const output = demo.lines.map((l) => l.text).join("\n");
     expect(code, output).toBe(0);
-    expect(output).toMatch(/PASS: 11 steps/);
+    expect(output).toMatch(/PASS: 13 steps/);
     expect(output).not.toMatch(/✗/);
+    // Every lock claimed with its setup code through the Integrator API; the codes themselves never printed.
+    expect(output).toMatch(/3 locks claimed with their setup codes through the Integrator API \(3 claimed now\)/);
+    expect(output).toMatch(/POST …\/locks\/claims → claimed: sim-lock-001 \((no signed state yet|state v \d+)\), /);
+    expect(output).toMatch(/GET \/app\/v1\/keys → states: sim-lock-001 v \d+, sim-lock-002 v \d+ \(signed by/);
+    expect(output).toMatch(/sim-lock-003 \(claimed with their setup codes\)/);
+    expect(output).not.toMatch(/LK1:/i);
 
     const summary = JSON.parse(readFileSync(first, "utf8")) as StackSummary;
     expect(Object.keys(summary).sort()).toEqual(SUMMARY_KEYS);
@@ -97,6 +103,7 @@ describe("npm start", () => {
     expect({ ...again, apiUrl: "" }).toEqual({ ...summary, apiUrl: "" });
     expect(stack.lines.some((l) => l.text.includes("reusing"))).toBe(true);
     expect(stack.lines.some((l) => l.text.includes("is registered from the last start"))).toBe(true);
+    expect(stack.lines.some((l) => l.text.includes("(3 claimed already)"))).toBe(true);
 
     // The copy-paste line of the summary creates a key with curl.
     const curlLine = stack.lines.find((l) => l.text.startsWith("TOKEN=$(curl"))!.text;
@@ -105,6 +112,8 @@ describe("npm start", () => {
     const key = JSON.parse(curl.stdout) as { id: string; state: string; lockId: string };
     expect(key).toMatchObject({ state: "active", lockId: "sim-lock-001" });
     const client = await IntegratorClient.login(again.apiUrl, again);
+    const locks = (await client.listLocks(again.lockHolderId)).locks;
+    expect(locks.map((l) => [l.id, l.claimed])).toEqual(again.locks.map((id) => [id, true]));
     expect((await client.getKey(again.lockHolderId, key.id)).userId).toBe("+4791234567");
 
     // The stack's console: the phone fetches the new key and opens the lock over the virtual radio.

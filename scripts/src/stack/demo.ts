@@ -1,5 +1,5 @@
 import type { SimLock } from "@latchkey/lock-sim";
-import { toHex } from "@latchkey/protocol";
+import { fromHex, toHex, verifyLockState } from "@latchkey/protocol";
 import { pollUntil } from "../client/poll.js";
 import type { Key } from "../client/types.js";
 import type { Output } from "./output.js";
@@ -51,6 +51,21 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
     );
 
     await progress.step(
+      "the locks are claimed with their setup codes",
+      async () => {
+        // The stack posted each lock's setup code at start (scripts/src/stack/claims.ts); the cloud must agree.
+        const locks = (await client.listLocks(lh)).locks;
+        const unclaimed = summary.locks.filter((id) => !locks.some((l) => l.id === id && l.claimed));
+        if (unclaimed.length > 0) throw new Error(`not claimed in the cloud: ${unclaimed.join(", ")}`);
+        if (stack.claims.length !== summary.locks.length)
+          throw new Error(`${stack.claims.length} claims for ${summary.locks.length} locks`);
+        return summary.locks.map((id) => ({ id, v: locks.find((l) => l.id === id)!.stateV }));
+      },
+      (claimed) =>
+        `POST …/locks/claims → claimed: ${claimed.map((c) => `${c.id} (${c.v === null ? "no signed state yet" : `state v ${c.v}`})`).join(", ")}`,
+    );
+
+    await progress.step(
       "webhook receiver registered",
       async () => {
         const url = await receiver.listen();
@@ -98,6 +113,26 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
         return { count: keys.length, cti: toHex(mine.claims.cti) };
       },
       ({ count }) => `GET /app/v1/keys → ${count} signed tokens bound to the phone's device key`,
+    );
+
+    await progress.step(
+      "the phone carries the signed state of its locks",
+      async () => {
+        const authority = fromHex((await client.getAuthority(lh)).publicKey);
+        const states = [...new Set([lockA.id, lockB.id])].map((id) => {
+          const carried = phone.phone.states.find((st) => st.lockId === id);
+          if (!carried) throw new Error(`the prefetch carried no signed state of ${id}`);
+          // Checked here as the lock will check it once pinned (docs/trust.md): signed by the holder's authority.
+          const verdict = verifyLockState(carried.state, { lockId: id, authority });
+          if (!verdict.ok) throw new Error(`the state of ${id} does not verify: ${verdict.code} ${verdict.message}`);
+          if (verdict.state.v !== carried.v)
+            throw new Error(`the state of ${id} says v ${verdict.state.v}, not ${carried.v}`);
+          return { id, v: carried.v };
+        });
+        return states;
+      },
+      (states) =>
+        `GET /app/v1/keys → states: ${states.map((st) => `${st.id} v ${st.v}`).join(", ")} (signed by the lock holder's authority)`,
     );
 
     await progress.step(

@@ -9,6 +9,7 @@ import { IntegratorClient } from "../client/integrator-client.js";
 import { pollUntil } from "../client/poll.js";
 import { type BridgeProcess, startBridgeProcess, writeBridgeConfig } from "./bridge-process.js";
 import type { ManagedChild } from "./child.js";
+import { claimLocks, describeClaims, type LockClaim, readSetupCodes } from "./claims.js";
 import { bootstrapIntegrator, type CloudProcess, childEnv, oneTimeCode, startCloudProcess } from "./cloud-process.js";
 import { lockDataDir } from "./data-lock.js";
 import { LogFormatter } from "./log-format.js";
@@ -32,6 +33,8 @@ export interface RunningStack {
   readonly radio: VirtualRadio;
   readonly phone: StackPhone;
   readonly codes: OneTimeCodes;
+  /** Each lock's claim by the lock holder (made or confirmed at this start). */
+  readonly claims: readonly LockClaim[];
   /** Rejects when the cloud or the bridge exits while the stack runs. */
   readonly failure: Promise<never>;
   /** Locks, then the bridge (SIGTERM), then the cloud (SIGTERM). Safe to call twice. */
@@ -219,12 +222,15 @@ export async function startStack(
         },
       }),
     );
+    const locksDataDir = join(options.dataDir, "locks");
+    // The labels are read while no lock holds the flash; they stay in this process (never in a log or the bridge).
+    const labels = readSetupCodes(lockIds, locksDataDir);
     fleet = await startFleet({
       count: options.locks,
       prefix: LOCK_PREFIX,
       mqttUrl: bridge.mqttUrl,
       siteSecret: state.siteSecret,
-      dataDir: join(options.dataDir, "locks"),
+      dataDir: locksDataDir,
       radio,
       logger: lockLogger,
       telemetryIntervalSeconds: 60,
@@ -261,6 +267,9 @@ export async function startStack(
       },
       { timeoutMs: 60_000, intervalMs: 200, ...(signal ? { signal } : {}) },
     );
+    check();
+    const claims = await claimLocks(client, site.lockHolderId, labels);
+    say(describeClaims(claims));
     await pollUntil(
       "every lock to trust the lock holder's issuer key (sync from the bridge)",
       () => running.locks.every((l) => issuers.every((kid) => l.trustedKids.includes(kid))),
@@ -295,6 +304,7 @@ export async function startStack(
       mqttUrl: bridge.mqttUrl,
       metricsUrl: bridge.metricsUrl,
       phoneNumber: phone.number,
+      claimedLocks: claims.filter((c) => c.claim.claimed).map((c) => c.claim.lockId),
       dataDir: options.dataDir,
       notes,
     };
@@ -309,6 +319,7 @@ export async function startStack(
       radio,
       phone,
       codes,
+      claims,
       failure,
       stop,
     };

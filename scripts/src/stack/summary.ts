@@ -20,6 +20,8 @@ export interface SummaryDetails {
   mqttUrl: string;
   metricsUrl: string | null;
   phoneNumber: string;
+  /** The locks the lock holder has claimed with their setup codes (docs/design.md section 7). */
+  claimedLocks: string[];
   dataDir: string;
   notes: string[];
 }
@@ -56,6 +58,13 @@ export function curlCreateKey(
   );
 }
 
+/** "(claimed with their setup codes)", or which are not: the claim is what the cloud's trust rests on. */
+function claimedNote(locks: readonly string[], claimed: readonly string[]): string {
+  const unclaimed = locks.filter((id) => !claimed.includes(id));
+  if (unclaimed.length === 0) return " (claimed with their setup codes)";
+  return ` (not claimed: ${unclaimed.join(", ")})`;
+}
+
 export function printSummary(out: Output, summary: StackSummary, details: SummaryDetails): void {
   const label = (text: string) => out.style(text.padEnd(22), "bold");
   const lines = [
@@ -70,7 +79,7 @@ export function printSummary(out: Output, summary: StackSummary, details: Summar
     `  ${label("lock holder")}${summary.lockHolderId}`,
     `  ${label("bridge")}${summary.bridgeId}  (MQTT ${details.mqttUrl}${details.metricsUrl ? `, metrics ${details.metricsUrl}/metrics` : ""})`,
     `  ${label("vendor connection")}${summary.vendorConnectionId}`,
-    `  ${label("locks")}${summary.locks.join(", ")}`,
+    `  ${label("locks")}${summary.locks.join(", ")}${claimedNote(summary.locks, details.claimedLocks)}`,
     `  ${label("phone")}${details.phoneNumber} (simulated; holds the keys created for this number)`,
     `  ${label("data")}${details.dataDir}`,
     ...details.notes.map((n) => `  ${out.style("note:", "yellow")} ${n}`),
