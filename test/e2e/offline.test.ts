@@ -25,6 +25,9 @@ for (const variant of brokerVariants()) {
       });
       const phone = await site.phone("+4791111111");
       expect((await phone.prefetch(site.apiUrl)).map((k) => k.keyId)).toEqual([key.id]);
+      // The site claimed the lock with its setup code (issue 13): claimed in the cloud, its signed state prefetched.
+      expect(await site.client.getLock(site.lockHolderId, doorId)).toMatchObject({ claimed: true });
+      expect(phone.states.map((st) => st.lockId)).toEqual([doorId]);
       await site.waitForTrust(door);
 
       expect(await site.stopBridge()).toBe(0);

@@ -26,6 +26,12 @@ describe("whole site: keys", () => {
     const phone = await site.phone("+4790000001");
     const keys = await phone.prefetch(site.cloud.url);
     expect(keys.map((k) => k.lockId)).toEqual(["front-door"]);
+    // startLock claimed both locks with their setup codes (issue 13): the prefetch carries front-door's signed state.
+    expect((await cloudLocks(site)).map((l) => [l.id, l.claimed]).sort()).toEqual([
+      ["back-door", true],
+      ["front-door", true],
+    ]);
+    expect(phone.states.map((st) => st.lockId)).toEqual(["front-door"]);
     // The lock learns its lock holder's issuer key from the bridge's sync; then the token verifies offline.
     await until("the lock trusts the issuer", () => lock.trustedKids.length > 0);
     const opened = await phone.unlock("front-door", { radio: site.radio });

@@ -36,6 +36,12 @@ export interface E2eSiteOptions {
   vendorPassword?: string;
   /** Extra environment of the cloud process (e.g. LATCHKEY_BATCH_CHUNK_KEYS). */
   cloudEnv?: NodeJS.ProcessEnv;
+  /**
+   * Claim each lock `startLock` starts with its setup code through the Integrator API, as an integrator would
+   * (docs/design.md section 7). Default true, so the cloud's enforcement of claims finds every test's locks claimed;
+   * false for a test of unclaimed locks (it can still call `claim(lock)`).
+   */
+  claimLocks?: boolean;
 }
 
 export const VENDOR = { username: "e2e-site", password: "e2e-vendor-password" };
@@ -61,6 +67,9 @@ export class E2eSite {
   private readonly bin = bins();
   private readonly cloudEnv: NodeJS.ProcessEnv;
   private lockSeed = 0;
+  /** Setup codes (by lock id) not yet posted: a lock started while the cloud is down is claimed once it is back. */
+  private readonly pendingClaims = new Map<string, string>();
+  readonly claimLocks: boolean;
 
   private constructor(
     private readonly resources: Resources,
@@ -71,7 +80,9 @@ export class E2eSite {
     /** Settable until the bridge starts (the ACL test names the bridge's broker login after its id). */
     public broker: BrokerMode,
     cloudEnv: NodeJS.ProcessEnv = {},
+    claimLocks = true,
   ) {
+    this.claimLocks = claimLocks;
     this.cloudEnv = { ...childEnv(process.env, cloudDatabaseEnv(resources).DATABASE_URL), ...cloudEnv };
   }
 
@@ -85,6 +96,7 @@ export class E2eSite {
       await freePort(),
       options.broker ?? { kind: "embedded" },
       options.cloudEnv,
+      options.claimLocks ?? true,
     );
     resources.defer("stop the site", () => site.close());
     // With PostgreSQL nothing else creates it, and the cloud keeps its master key there.
@@ -148,6 +160,7 @@ export class E2eSite {
       // The phones of these tests read their one-time codes from the cloud's log.
       devOtpLog: true,
     });
+    await this.postPendingClaims();
     return this.cloud;
   }
 
@@ -214,7 +227,26 @@ export class E2eSite {
       ...extra,
     });
     this.locks.push(lock);
+    if (this.claimLocks) await this.claim(lock);
     return lock;
+  }
+
+  /**
+   * Claims `lock` for the site's lock holder with the setup code on its label, through the Integrator API (never the
+   * bridge). Again after a restart or a factory reset it answers 200. With the cloud down it is posted at its restart.
+   */
+  async claim(lock: SimLock): Promise<void> {
+    this.pendingClaims.set(lock.id, lock.setupCode);
+    await this.postPendingClaims();
+  }
+
+  private async postPendingClaims(): Promise<void> {
+    // Before provisioning (the first cloud start) there is no lock holder to claim for, and no lock yet.
+    if (this.cloud === null || this.lockHolderId === "") return;
+    for (const [lockId, setupCode] of [...this.pendingClaims]) {
+      await this.client.claimLock(this.lockHolderId, setupCode);
+      this.pendingClaims.delete(lockId);
+    }
   }
 
   /** A phone registered for `phoneNumber`: the one-time code is read from the cloud's log. */
