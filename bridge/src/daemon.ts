@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Clock, type CommandResult, Topics } from "@latchkey/protocol";
+import { type Clock, type CommandResult, MAX_TIME_RTT_MS, Topics } from "@latchkey/protocol";
 import { BleGateway } from "./ble/ble-gateway.js";
 import { loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
@@ -46,6 +46,8 @@ export interface BridgeOptions {
   logStream?: NodeJS.WritableStream;
   /** [0, 1) source for backoff jitter (seeded in tests). */
   random?: () => number;
+  /** How long a relayed time request may wait for the cloud (default and cap: 5 s, docs/trust.md); tests shorten it. */
+  timeRelayCapMs?: number;
   /** A noble instance for `ble` locks (e.g. a lock simulator's VirtualRadio); default: the host's adapter. */
   noble?: Noble;
 }
@@ -238,7 +240,14 @@ export async function startBridge(
       logger.child({ part: "relay" }),
       () => clock.now(),
     );
-    timeRelay = new TimeRelay(cloud, broker, topics, metrics, logger.child({ part: "relay" }));
+    timeRelay = new TimeRelay(
+      cloud,
+      broker,
+      topics,
+      metrics,
+      logger.child({ part: "relay" }),
+      Math.min(options.timeRelayCapMs ?? MAX_TIME_RTT_MS, MAX_TIME_RTT_MS),
+    );
     const states = stateRelay;
     const times = timeRelay;
     // An external broker cannot tell the bridge of connections: a lock's "online" status stands for one.

@@ -232,6 +232,45 @@ describe("signed state and time relay", () => {
     expect(a.heard.filter((m) => m.topic.endsWith("/time/answer"))).toHaveLength(1);
   });
 
+  it("gives up a time request the cloud has not answered within the cap, and relays the next one", async () => {
+    siteChanges(cloud, ["door-a"]);
+    cloud.timeAnswerer = (lockId, request) =>
+      signTimeAnswer({ lock: lockId, nonce: request.slice(-16), time: 1_800_000_123_000 }, authority.secretKey);
+    // The cap shortened so the test need not wait 5 s; the cloud is held until the bridge has given up.
+    ({ bridge } = await startTestBridge(cloud, dir.path, {}, { clock, timeRelayCapMs: 50 }));
+    await bridge.ready;
+    const a = await lockClient("door-a");
+    let release!: () => void;
+    cloud.timeGate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const late = encodeTimeRequest({ lock: "door-a", nonce: new Uint8Array(16).fill(0x51) });
+    await a.client.publishAsync(t.lock("door-a", "time/request"), Buffer.from(late), { qos: 1 });
+    const relay = () =>
+      (bridge!.health().relay as { time: { inFlight: number; dropped: number; relayed: number } }).time;
+    await waitFor("the late request given up", () => relay().dropped === 1 && relay().inFlight === 0);
+    cloud.timeGate = null;
+    release();
+
+    const next = encodeTimeRequest({ lock: "door-a", nonce: new Uint8Array(16).fill(0x52) });
+    await a.client.publishAsync(t.lock("door-a", "time/request"), Buffer.from(next), { qos: 1 });
+    const answer = await waitFor("the next answer", () => a.heard.find((m) => m.topic.endsWith("/time/answer")));
+    await waitFor("both requests at the cloud", () => cloud.timeRequests.length === 2);
+    // Only the answer to the second request reached the lock; the late one was dropped.
+    expect(a.heard.filter((m) => m.topic.endsWith("/time/answer"))).toHaveLength(1);
+    const nonces = new NonceBook();
+    nonces.issue(new Uint8Array(16).fill(0x52), 0);
+    expect(
+      verifyTimeAnswer(new Uint8Array(answer.payload), {
+        lockId: "door-a",
+        authority: authority.publicKey,
+        nonces,
+        nowMs: 0,
+      }),
+    ).toMatchObject({ ok: true });
+    expect(relay()).toMatchObject({ relayed: 1, dropped: 1 });
+  });
+
   it("refuses a time request naming another lock, and a lock publishing a state or a time answer", async () => {
     siteChanges(cloud, ["door-a", "door-b"]);
     cloud.timeAnswerer = () => new Uint8Array([1]);

@@ -37,6 +37,7 @@ export interface StateRelayStatus {
  * `refreshMs`. Fetches of one lock never overlap: a request that arrives while it is fetched runs once after.
  */
 export class StateRelay {
+  private readonly abort = new AbortController();
   private readonly pending = new Set<string>();
   private readonly failed = new Set<string>();
   private readonly published = new Map<string, number>();
@@ -94,6 +95,8 @@ export class StateRelay {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // A fetch in flight must not hold the shutdown for the request timeout.
+    this.abort.abort();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.refreshTimer = this.retryTimer = null;
@@ -149,8 +152,9 @@ export class StateRelay {
   private async fetchOne(lockId: string): Promise<void> {
     let document: LockStateDocument | null;
     try {
-      document = await this.cloud.lockState(lockId);
+      document = await this.cloud.lockState(lockId, this.abort.signal);
     } catch (e) {
+      if (this.stopped) return;
       const error = e instanceof CloudError ? e : new CloudError("lock state", 0, "error", (e as Error).message);
       this.metrics.relayFetchFailures.inc({ operation: "state" });
       this.fetchFailures++;
