@@ -44,7 +44,11 @@ export class TimeRelay {
     } catch (e) {
       if (!isProtocolError(e)) throw e;
       this.metrics.messagesRejected.inc({ reason: e.code });
-      this.logger.warn({ lockId, code: e.code }, "dropped a time request that does not decode");
+      // The same line as every other lock message that does not decode (LockMessages): one search finds them all.
+      this.logger.warn(
+        { lockId, kind: "time/request", code: e.code, err: e.message },
+        "dropped a lock message that does not decode",
+      );
       return;
     }
     if (named !== lockId) {
