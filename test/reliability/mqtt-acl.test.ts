@@ -499,7 +499,10 @@ async function bridgeClears(t: Target, judged: string[]): Promise<void> {
     tally.input();
     tally.refuse();
   }
-  tally.note(`${t.name}: retained on a lock's own events/telemetry/cmd/result, cleared by the bridge`, judged.length);
+  tally.note(
+    `${t.name}: retained on a lock's own events/telemetry/cmd/result/time/request, cleared by the bridge`,
+    judged.length,
+  );
 }
 
 /** Counts the times a simulated lock lost its broker connection from now on. */

@@ -67,7 +67,7 @@ export class BridgeMetrics {
     this.aclDenied = counter("mqtt_acl_denied_total", "Publishes and subscriptions refused by the ACL", ["action"]);
     this.retainedCleared = counter(
       "mqtt_retained_cleared_total",
-      "Retained messages a lock left on its events, telemetry or cmd/result topic (external broker): ignored, cleared",
+      "Retained messages a lock left on its events, telemetry, cmd/result or time/request topic (external broker): ignored, cleared",
       ["kind"],
     );
     this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
