@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Clock, type CommandResult, Topics } from "@latchkey/protocol";
+import { type Clock, type CommandResult, MAX_TIME_RTT_MS, Topics } from "@latchkey/protocol";
 import { BleGateway } from "./ble/ble-gateway.js";
 import { loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
@@ -27,6 +27,8 @@ import { FeedFollower } from "./sync/feed-follower.js";
 import { SyncPublisher } from "./sync/publisher.js";
 import { SyncVersionAlerts } from "./sync/version-alerts.js";
 import { TrustedTime } from "./time/trusted-time.js";
+import { StateRelay } from "./trust/state-relay.js";
+import { TimeRelay } from "./trust/time-relay.js";
 import { Uploader } from "./uploader/uploader.js";
 import { VendorConnections } from "./vendors/vendor-connections.js";
 import { BRIDGE_VERSION } from "./version.js";
@@ -44,6 +46,8 @@ export interface BridgeOptions {
   logStream?: NodeJS.WritableStream;
   /** [0, 1) source for backoff jitter (seeded in tests). */
   random?: () => number;
+  /** How long a relayed time request may wait for the cloud (default and cap: 5 s, docs/trust.md); tests shorten it. */
+  timeRelayCapMs?: number;
   /** A noble instance for `ble` locks (e.g. a lock simulator's VirtualRadio); default: the host's adapter. */
   noble?: Noble;
 }
@@ -172,13 +176,22 @@ export async function startBridge(
         )
       : null;
 
+    // Set once the cloud client exists (after the broker starts): a lock may connect before that.
+    let stateRelay: StateRelay | null = null;
+    let timeRelay: TimeRelay | null = null;
     const handler: InboundHandler = {
-      lockMessage: (lockId, kind, payload) => messages.handle(lockId, kind, payload),
+      lockMessage: async (lockId, kind, payload) => {
+        if (kind !== "time/request") return messages.handle(lockId, kind, payload);
+        metrics.messagesReceived.labels(kind).inc();
+        // Not durable and not awaited: a time answer is only good for this nonce, within 5 s.
+        timeRelay?.request(lockId, payload);
+      },
       homeAssistantStatus: (payload) => homeAssistant?.onStatus(payload),
       lockConnection: (lockId, isConnected) => {
         if (isConnected) {
           connected.add(lockId);
           void registry.markSeen(lockId, "mqtt", clock.now()).catch(() => {});
+          stateRelay?.fetch([lockId]);
         } else connected.delete(lockId);
       },
       lockSubscribed: (lockId) => publisher.send(lockId, true),
@@ -215,6 +228,30 @@ export async function startBridge(
       metrics,
       logger.child({ part: "vendors" }),
     );
+    stateRelay = new StateRelay(
+      db,
+      cloud,
+      broker,
+      topics,
+      registry,
+      backoff(),
+      { refreshMs: 3_600_000, concurrency: 4 },
+      metrics,
+      logger.child({ part: "relay" }),
+      () => clock.now(),
+    );
+    timeRelay = new TimeRelay(
+      cloud,
+      broker,
+      topics,
+      metrics,
+      logger.child({ part: "relay" }),
+      Math.min(options.timeRelayCapMs ?? MAX_TIME_RTT_MS, MAX_TIME_RTT_MS),
+    );
+    const states = stateRelay;
+    const times = timeRelay;
+    // An external broker cannot tell the bridge of connections: a lock's "online" status stands for one.
+    if (broker.kind === "external") registry.on("online", (lockId) => states.fetch([lockId]));
     const feed = new FeedFollower(
       db,
       cloud,
@@ -223,6 +260,7 @@ export async function startBridge(
       (applied) => {
         registry.reload(applied.locks);
         publisher.changed(applied.locks);
+        states.refreshAll();
         vendors.schedule();
         uploader.notify();
       },
@@ -280,6 +318,7 @@ export async function startBridge(
       outbox: outbox.size,
       locks: { known: registry.size, online: registry.countOnline() },
       syncVersions: versionAlerts.health,
+      relay: { states: states.status, time: times.status },
       time: time.status,
       memory: memoryMb(),
     });
@@ -294,6 +333,7 @@ export async function startBridge(
     uploader.start();
     vendors.start();
     publisher.start();
+    states.start();
     heartbeat.start();
     ble?.start();
     homeAssistant?.announceAll();
@@ -325,7 +365,8 @@ export async function startBridge(
       await broker.stopAccepting();
       publisher.stop();
       commands.close();
-      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop()]);
+      times.stop();
+      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop(), states.stop()]);
       // Best effort and bounded: an unreachable external broker must not hold the shutdown (its will says offline).
       if (broker.connected)
         await Promise.race([

@@ -10,8 +10,8 @@ import {
 const t = new Topics("latchkey");
 
 describe("broker ACL", () => {
-  it("lets a lock publish only its own status, events, telemetry and command results", () => {
-    for (const kind of ["status", "events", "telemetry", "cmd/result"] as const)
+  it("lets a lock publish only its own status, events, telemetry, command results and time requests", () => {
+    for (const kind of ["status", "events", "telemetry", "cmd/result", "time/request"] as const)
       expect(lockMayPublish(t, "lock-a", `latchkey/locks/lock-a/${kind}`, false)).toEqual({ ok: true, kind });
     expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/status", true)).toEqual({ ok: true, kind: "status" });
   });
@@ -21,16 +21,28 @@ describe("broker ACL", () => {
     expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/sync", false)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/cmd", false)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/events", true)).toMatchObject({ ok: false });
+    // The authority's documents come only from the bridge (docs/mqtt.md, "Signed state and time").
+    for (const kind of ["state", "time/answer"])
+      for (const lock of ["lock-a", "lock-b"])
+        expect(lockMayPublish(t, "lock-a", `latchkey/locks/${lock}/${kind}`, false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-b", "latchkey/locks/lock-a/time/request", false)).toMatchObject({ ok: false });
+    expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/time/request", true)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "latchkey/bridges/lock-a/status", false)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "homeassistant/status", false)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "latchkey/locks/lock-a/events/extra", false)).toMatchObject({ ok: false });
     expect(lockMayPublish(t, "lock-a", "other/locks/lock-a/events", false)).toMatchObject({ ok: false });
   });
 
-  it("lets a lock subscribe only to its own sync and cmd, without wildcards", () => {
-    expect(lockMaySubscribe(t, "lock-a", "latchkey/locks/lock-a/sync")).toBe(true);
-    expect(lockMaySubscribe(t, "lock-a", "latchkey/locks/lock-a/cmd")).toBe(true);
+  it("lets a lock subscribe only to its own sync, cmd, state and time answers, without wildcards", () => {
+    for (const kind of ["sync", "cmd", "state", "time/answer"])
+      expect(lockMaySubscribe(t, "lock-a", `latchkey/locks/lock-a/${kind}`)).toBe(true);
     for (const filter of [
+      "latchkey/locks/lock-b/state",
+      "latchkey/locks/lock-b/time/answer",
+      "latchkey/locks/+/state",
+      "latchkey/locks/lock-a/time/#",
+      "latchkey/locks/lock-a/time/+",
+      "latchkey/locks/lock-a/time/request",
       "latchkey/locks/lock-b/sync",
       "latchkey/locks/+/sync",
       "latchkey/locks/lock-a/#",

@@ -1,4 +1,14 @@
-import { deriveLockPassword, encodeCommandResult, encodeEvent, encodeTelemetry, toHex } from "@latchkey/protocol";
+import {
+  deriveLockPassword,
+  encodeCommandResult,
+  encodeEvent,
+  encodeTelemetry,
+  encodeTimeRequest,
+  keyPairFromSeed,
+  signLockState,
+  signTimeAnswer,
+  toHex,
+} from "@latchkey/protocol";
 import mqtt from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
@@ -76,6 +86,58 @@ suite("external broker (MQTT_URL)", () => {
     for (let i = 1; i <= 15; i++) await a.event({ seq: i });
     ({ bridge } = await start());
     await waitFor("queued events delivered", () => cloud.events.size === 15, { timeoutMs: 20_000 });
+  });
+
+  it("carries a lock's signed state (retained) and its time answers through the broker (issue 13)", async () => {
+    siteChanges(cloud, ["ext-lock-6"]);
+    const lockId = "ext-lock-6";
+    const authority = keyPairFromSeed(new Uint8Array(32).fill(4));
+    const reportKey = { id: new Uint8Array(8).fill(1), x: new Uint8Array(32).fill(2) };
+    const state = signLockState(
+      { lock: lockId, v: 1_800_000_000_000, iat: 1_800_000_000, issuers: [], revoked: [], ack: 0, reportKey },
+      { secretKey: authority.secretKey },
+    );
+    cloud.states.set(lockId, { v: 1_800_000_000_000, iat: 1_800_000_000, state });
+    cloud.timeAnswerer = (id, request) =>
+      signTimeAnswer({ lock: id, nonce: request.slice(-16), time: 1_800_000_001_000 }, authority.secretKey);
+    ({ bridge } = await start());
+    await bridge.ready;
+    // The lock reporting "online" stands for its connection on an external broker: its document is fetched then.
+    await lock(lockId);
+    const listener = await mqtt.connectAsync(MQTT_URL!, {
+      clientId: `${prefix}-listener`,
+      username: lockId,
+      password: deriveLockPassword(SITE_SECRET, lockId),
+      reconnectPeriod: 0,
+    });
+    const heard: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
+    listener.on("message", (topic, payload, packet) => heard.push({ topic, payload, retain: packet.retain }));
+    await listener.subscribeAsync([`${prefix}/locks/${lockId}/state`, `${prefix}/locks/${lockId}/time/answer`], {
+      qos: 1,
+    });
+    const got = await waitFor("the state", () => heard.find((m) => m.topic.endsWith("/state")), { timeoutMs: 20_000 });
+    expect(new Uint8Array(got.payload)).toEqual(state);
+    const request = encodeTimeRequest({ lock: lockId, nonce: new Uint8Array(16).fill(6) });
+    await listener.publishAsync(`${prefix}/locks/${lockId}/time/request`, Buffer.from(request), { qos: 1 });
+    await waitFor("the time answer", () => heard.find((m) => m.topic.endsWith("/time/answer")), { timeoutMs: 20_000 });
+    expect(cloud.timeRequests.map((r) => Buffer.from(r.request).toString("hex"))).toEqual([
+      Buffer.from(request).toString("hex"),
+    ]);
+    await listener.endAsync();
+    // Retained at the broker: a later subscriber is shown the document at once.
+    const later = await mqtt.connectAsync(MQTT_URL!, {
+      clientId: `${prefix}-later`,
+      username: lockId,
+      password: deriveLockPassword(SITE_SECRET, lockId),
+      reconnectPeriod: 0,
+    });
+    const shown: Array<{ payload: Buffer; retain: boolean }> = [];
+    later.on("message", (_topic, payload, packet) => shown.push({ payload, retain: packet.retain }));
+    await later.subscribeAsync(`${prefix}/locks/${lockId}/state`, { qos: 1 });
+    const retained = await waitFor("the retained state", () => shown[0]);
+    expect(retained.retain).toBe(true);
+    expect(new Uint8Array(retained.payload)).toEqual(state);
+    await later.endAsync();
   });
 
   it("drops, without looping, a payload that names another lock than its topic", async () => {

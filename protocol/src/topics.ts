@@ -6,7 +6,21 @@ import { isValidLockId } from "./messages/fields.js";
  */
 export const DEFAULT_TOPIC_PREFIX = "latchkey";
 
-export const LOCK_TOPIC_KINDS = ["status", "events", "telemetry", "sync", "cmd", "cmd/result"] as const;
+/**
+ * `state`, `time/request` and `time/answer` carry the signed documents of issue 13 (docs/trust.md, docs/mqtt.md
+ * "Signed state and time"): the bridge only relays them.
+ */
+export const LOCK_TOPIC_KINDS = [
+  "status",
+  "events",
+  "telemetry",
+  "sync",
+  "cmd",
+  "cmd/result",
+  "state",
+  "time/request",
+  "time/answer",
+] as const;
 export type LockTopicKind = (typeof LOCK_TOPIC_KINDS)[number];
 
 export type ParsedTopic =

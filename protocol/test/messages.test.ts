@@ -159,6 +159,14 @@ describe("topics", () => {
     expect(topics.lock("lock-1", "events")).toBe("latchkey/locks/lock-1/events");
     expect(topics.lock("lock-1", "cmd/result")).toBe("latchkey/locks/lock-1/cmd/result");
     expect(topics.bridgeStatus("br_1")).toBe("latchkey/bridges/br_1/status");
+    expect(topics.lock("lock-1", "state")).toBe("latchkey/locks/lock-1/state");
+    expect(topics.parse("latchkey/locks/lock-1/time/request")).toEqual({
+      scope: "lock",
+      lockId: "lock-1",
+      kind: "time/request",
+    });
+    expect(topics.parse("latchkey/locks/lock-1/time/answer")?.kind).toBe("time/answer");
+    expect(topics.parse("latchkey/locks/lock-1/time")).toBeNull();
     expect(topics.allLocks("telemetry")).toBe("latchkey/locks/+/telemetry");
     expect(topics.parse("latchkey/locks/lock-1/cmd/result")).toEqual({
       scope: "lock",

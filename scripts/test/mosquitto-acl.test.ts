@@ -27,7 +27,10 @@ describe("Mosquitto password and ACL files", () => {
     expect(acl).toContain("user bridge@br_1\ntopic readwrite site/latchkey/#");
     expect(acl).toContain("pattern write site/latchkey/locks/%u/events");
     expect(acl).toContain("pattern read site/latchkey/locks/%u/sync");
-    expect(acl).not.toMatch(/pattern (readwrite|write) site\/latchkey\/locks\/%u\/(sync|cmd)$/m);
+    expect(acl).toContain("pattern write site/latchkey/locks/%u/time/request");
+    expect(acl).toContain("pattern read site/latchkey/locks/%u/state");
+    expect(acl).toContain("pattern read site/latchkey/locks/%u/time/answer");
+    expect(acl).not.toMatch(/pattern (readwrite|write) site\/latchkey\/locks\/%u\/(sync|cmd|state|time\/answer)$/m);
   });
 });
 

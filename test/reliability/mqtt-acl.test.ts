@@ -12,7 +12,10 @@ import {
   encodeStatus,
   encodeSync,
   encodeTelemetry,
+  encodeTimeRequest,
   keyPairFromSeed,
+  signLockState,
+  signTimeAnswer,
   toHex,
 } from "@latchkey/protocol";
 import { freePort, ManagedChild, mosquittoPasswordLine, pollUntil, writeMosquittoFiles } from "@latchkey/scripts";
@@ -76,6 +79,7 @@ const CLEARED_BY_BRIDGE = new Map([
   ["retained: its own events", "events"],
   ["retained: its own telemetry", "telemetry"],
   ["retained: its own cmd/result", "cmd/result"],
+  ["retained: its own time/request", "time/request"],
 ]);
 
 /** One broker under attack, with the site around it. */
@@ -124,6 +128,25 @@ const forgedCommand = () =>
       nonce: new Uint8Array(16),
     }),
   );
+/** A signed state by the attacker's own key: only the bridge may put a state on a lock's topic (issue 13). */
+const forgedState = (lock: string) =>
+  Buffer.from(
+    signLockState(
+      {
+        lock,
+        v: 9_000_000_000_000,
+        iat: nowSeconds(),
+        issuers: [{ kid: ATTACKER_KID, x: ATTACKER.publicKey, notAfter: nowSeconds() + 86_400 }],
+        revoked: [],
+        ack: 1_000_000,
+        reportKey: { id: new Uint8Array(8).fill(0x66), x: new Uint8Array(32).fill(0x66) },
+      },
+      { secretKey: ATTACKER.secretKey },
+    ),
+  );
+const forgedTimeAnswer = (lock: string) =>
+  Buffer.from(signTimeAnswer({ lock, nonce: new Uint8Array(16).fill(0x66), time: 0 }, ATTACKER.secretKey));
+const timeRequest = (lock: string) => Buffer.from(encodeTimeRequest({ lock, nonce: new Uint8Array(16).fill(0x67) }));
 /** Event ids of forged events (the fill byte of `forgedEvent`): none may ever be stored. */
 const FORGED_FILLS = [0xe1, 0xe2, 0xe3, 0xe4, 0xe5];
 const forgedIds = FORGED_FILLS.map((f) => toHex(new Uint8Array(16).fill(f)));
@@ -297,6 +320,12 @@ async function attackList(
     ["another lock's cmd", topic("door-1", "cmd"), forgedCommand()],
     ["its own sync (only the bridge may)", topic(MALLORY, "sync"), forgedSync()],
     ["its own cmd", topic(MALLORY, "cmd"), forgedCommand()],
+    // Issue 13: the authority's documents reach a lock only from the bridge; a lock asks only for its own time.
+    ["another lock's state", topic("door-1", "state"), forgedState("door-1")],
+    ["its own state (only the bridge may)", topic(MALLORY, "state"), forgedState(MALLORY)],
+    ["another lock's time/answer", topic("door-1", "time/answer"), forgedTimeAnswer("door-1")],
+    ["its own time/answer (only the bridge may)", topic(MALLORY, "time/answer"), forgedTimeAnswer(MALLORY)],
+    ["another lock's time/request", topic("door-1", "time/request"), timeRequest("door-1")],
     ["the bridge's status", `${PREFIX}/bridges/${site.bridgeId}/status`, Buffer.from("offline")],
     ["a bridge status under its own id", `${PREFIX}/bridges/${MALLORY}/status`, Buffer.from("online")],
     ["Home Assistant's status", `${HA_PREFIX}/status`, Buffer.from("online")],
@@ -333,6 +362,9 @@ async function attackList(
     ["retained: a victim's sync", topic(VICTIM, "sync"), forgedSync(), true],
     ["retained: a victim's cmd", topic(VICTIM, "cmd"), forgedCommand(), true],
     ["retained: its own sync", topic(MALLORY, "sync"), forgedSync(), true],
+    ["retained: a victim's state", topic(VICTIM, "state"), forgedState(VICTIM), true],
+    ["retained: its own state", topic(MALLORY, "state"), forgedState(MALLORY), true],
+    ["retained: its own time/request", topic(MALLORY, "time/request"), timeRequest(MALLORY), true],
     [
       "retained: Home Assistant discovery",
       `${HA_PREFIX}/sensor/latchkey_door-1/battery/config`,
@@ -345,6 +377,7 @@ async function attackList(
     // A payload naming another lock inside its own topic: refused (lock mismatch), not stored.
     ["its own events topic, an event naming door-1", topic(MALLORY, "events"), forgedEvent("door-1", 0xe7)],
     ["its own telemetry topic, a reading naming door-1", topic(MALLORY, "telemetry"), forgedTelemetry("door-1")],
+    ["its own time/request topic, a request naming door-1", topic(MALLORY, "time/request"), timeRequest("door-1")],
   ];
   // Mallory's honest retained status first: a lie published later would replace it for every new subscriber.
   const honest = await attacker.asMallory();
@@ -387,7 +420,8 @@ async function attackList(
     "the bridge refused every payload naming another lock",
     () =>
       logs.records("refused a event naming another lock").length +
-        logs.records("refused a telemetry naming another lock").length >=
+        logs.records("refused a telemetry naming another lock").length +
+        logs.records("refused a time request naming another lock").length >=
       mismatchesSent,
     { timeoutMs: 15_000 },
   );
@@ -412,6 +446,13 @@ async function attackList(
     `${PREFIX}/locks/door-1/status`,
     `${PREFIX}/locks/+/status`,
     `${PREFIX}/locks/+/cmd/result`,
+    `${PREFIX}/locks/door-1/state`,
+    `${PREFIX}/locks/+/state`,
+    `${PREFIX}/locks/door-1/time/answer`,
+    `${PREFIX}/locks/door-1/time/request`,
+    `${PREFIX}/locks/${MALLORY}/time/request`,
+    `${PREFIX}/locks/+/time/+`,
+    `${PREFIX}/locks/door-1/time/#`,
     `${PREFIX}/bridges/+/status`,
     `${PREFIX}/ha/#`,
     `${HA_PREFIX}/#`,
@@ -458,7 +499,10 @@ async function bridgeClears(t: Target, judged: string[]): Promise<void> {
     tally.input();
     tally.refuse();
   }
-  tally.note(`${t.name}: retained on a lock's own events/telemetry/cmd/result, cleared by the bridge`, judged.length);
+  tally.note(
+    `${t.name}: retained on a lock's own events/telemetry/cmd/result/time/request, cleared by the bridge`,
+    judged.length,
+  );
 }
 
 /** Counts the times a simulated lock lost its broker connection from now on. */
@@ -548,7 +592,12 @@ async function checkVictims(t: Target, doors: SimLock[], judgedByObserver: strin
   t.resources.defer("close the victim", () => victim.endAsync(true));
   const got: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
   victim.on("message", (to, payload, packet) => got.push({ topic: to, payload, retain: packet.retain }));
-  const grants = await granted(victim, [topic(VICTIM, "sync"), topic(VICTIM, "cmd")]);
+  const grants = await granted(victim, [
+    topic(VICTIM, "sync"),
+    topic(VICTIM, "cmd"),
+    topic(VICTIM, "state"),
+    topic(VICTIM, "time/answer"),
+  ]);
   expect(grants.every((q) => q < 128)).toBe(true);
   // Retained messages come with the subscription; the bridge's sync (sent on subscribe, or on "online" when the
   // broker cannot tell the bridge of subscriptions) comes after them.
@@ -561,6 +610,8 @@ async function checkVictims(t: Target, doors: SimLock[], judgedByObserver: strin
     "no retained message for the victim",
   ).toEqual([]);
   expect(got.filter((m) => m.topic.endsWith("/cmd"))).toEqual([]);
+  // Not claimed: the bridge has no state or time answer for the victim, and nobody else may put one there.
+  expect(got.filter((m) => m.topic.endsWith("/state") || m.topic.endsWith("/time/answer"))).toEqual([]);
   for (const m of got) {
     const sync = decodeSync(m.payload);
     expect(sync.v).toBeLessThan(1_000_000);

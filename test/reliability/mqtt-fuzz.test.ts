@@ -6,6 +6,7 @@ import {
   decodeStatus,
   decodeSync,
   decodeTelemetry,
+  decodeTimeRequest,
   deriveLockPassword,
   encodeStatus,
   isStrongPublicKey,
@@ -25,6 +26,7 @@ import {
   statusPayloads,
   syncPayloads,
   telemetryPayloads,
+  timeRequestPayloads,
 } from "../src/reliability/payload-fuzz.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 import { Tally } from "../src/reliability/tally.js";
@@ -60,7 +62,7 @@ function judge(decode: (b: Uint8Array) => object, payload: Uint8Array): Verdict 
 }
 
 describe("fuzzing what the bridge decodes, through its embedded broker", () => {
-  it("events, telemetry, status, command results and Home Assistant status: the valid stored once, the rest dropped and logged", async () => {
+  it("events, telemetry, status, command results, time requests and Home Assistant status: the valid stored once, the rest dropped and logged", async () => {
     const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "mqtt-fuzz" });
     secrets.add("home assistant password", HA.password);
     const bridge = await site.startBridgeProcess({ mqtt: { accounts: [HA] } });
@@ -91,6 +93,8 @@ describe("fuzzing what the bridge decodes, through its embedded broker", () => {
       ["telemetry", sample(telemetryPayloads(FUZZ_LOCK), 250, 2), decodeTelemetry],
       ["status", sample(statusPayloads(), 120, 3), (b) => ({ status: decodeStatus(b) })],
       ["cmd/result", sample(commandResultPayloads(), 150, 4), decodeCommandResult],
+      // Issue 13: relayed to the cloud when valid (this lock is unclaimed, so the cloud answers 404), else dropped.
+      ["time/request", sample(timeRequestPayloads(FUZZ_LOCK), 150, 6), decodeTimeRequest],
     ];
     const sent = { valid: new Map<string, number>(), invalid: 0, otherLock: 0 };
     const validEvents = new Set<string>();
@@ -140,7 +144,8 @@ describe("fuzzing what the bridge decodes, through its embedded broker", () => {
     expect(dropped, "one log line per dropped message").toBe(sent.invalid);
     expect(
       logs.records("refused a event naming another lock").length +
-        logs.records("refused a telemetry naming another lock").length,
+        logs.records("refused a telemetry naming another lock").length +
+        logs.records("refused a time request naming another lock").length,
     ).toBe(sent.otherLock);
     expect(sent.invalid).toBeGreaterThan(300);
     expect(sent.valid.get("events")).toBeGreaterThan(50);

@@ -2,15 +2,17 @@ import type { LockTopicKind, Topics } from "@latchkey/protocol";
 
 /**
  * Who may do what on the broker (docs/mqtt.md). Pure decisions, so the same rules are unit-tested without a broker.
- * - A lock may publish only its own `status` (retained allowed only there), `events`, `telemetry`, `cmd/result`, and
- *   subscribe only to its own `sync` and `cmd` (exact topics, no wildcards).
+ * - A lock may publish only its own `status` (retained allowed only there), `events`, `telemetry`, `cmd/result`,
+ *   `time/request`, and subscribe only to its own `sync`, `cmd`, `state` and `time/answer` (exact topics, no
+ *   wildcards). `state` and `time/answer` carry the authority's documents: only the bridge publishes them.
  * - A Home Assistant account may read discovery, the bridge's Home Assistant state topics and lock/bridge status, and
  *   publish Home Assistant's own status and lock commands (which the bridge declines to carry out).
  * Everything else is refused.
  */
 export type Principal = { role: "lock"; lockId: string } | { role: "homeassistant"; username: string };
 
-const LOCK_PUBLISH: readonly LockTopicKind[] = ["status", "events", "telemetry", "cmd/result"];
+const LOCK_PUBLISH: readonly LockTopicKind[] = ["status", "events", "telemetry", "cmd/result", "time/request"];
+const LOCK_SUBSCRIBE: readonly LockTopicKind[] = ["sync", "cmd", "state", "time/answer"];
 
 export type PublishDecision = { ok: true; kind: LockTopicKind } | { ok: false; reason: string };
 
@@ -24,7 +26,7 @@ export function lockMayPublish(topics: Topics, lockId: string, topic: string, re
 }
 
 export function lockMaySubscribe(topics: Topics, lockId: string, filter: string): boolean {
-  return filter === topics.lock(lockId, "sync") || filter === topics.lock(lockId, "cmd");
+  return LOCK_SUBSCRIBE.some((kind) => filter === topics.lock(lockId, kind));
 }
 
 /** Home Assistant's topics under the bridge's prefix: `<prefix>/ha/<lockId>/state|battery|set`. */

@@ -23,7 +23,12 @@ const REFUSAL_PAUSE_MS = 5_000;
  * A lock's topics that must never hold a retained message (docs/mqtt.md: only `status` is retained). A Mosquitto
  * acl_file cannot refuse the retain flag, so the bridge clears what a lock left there (review 12.12).
  */
-const NEVER_RETAINED: ReadonlySet<string> = new Set<LockTopicKind>(["events", "telemetry", "cmd/result"]);
+const NEVER_RETAINED: ReadonlySet<string> = new Set<LockTopicKind>([
+  "events",
+  "telemetry",
+  "cmd/result",
+  "time/request",
+]);
 
 /**
  * The bridge as a client of an external broker (Mosquitto, EMQX). A persistent session (clean: false, QoS 1) keeps
@@ -67,6 +72,7 @@ export class ExternalBroker implements LockBroker {
       topics.allLocks("telemetry"),
       topics.allLocks("status"),
       topics.allLocks("cmd/result"),
+      topics.allLocks("time/request"),
       `${this.options.discoveryPrefix}/status`,
     ];
     const client = mqtt.connect(this.options.url, { ...clientOptions, manualConnect: true });
@@ -137,7 +143,9 @@ export class ExternalBroker implements LockBroker {
     }
     const parsed = this.options.topics.parse(packet.topic);
     if (parsed?.scope !== "lock") return;
-    if (parsed.kind === "sync" || parsed.kind === "cmd") return;
+    // The bridge's own publications; it does not subscribe to them, but a broker may still show them.
+    if (parsed.kind === "sync" || parsed.kind === "cmd" || parsed.kind === "state" || parsed.kind === "time/answer")
+      return;
     if (NEVER_RETAINED.has(parsed.kind)) {
       // An empty payload is a retained message being cleared (the bridge's own clear comes back to it): nothing to take.
       if (payload.length === 0) return;

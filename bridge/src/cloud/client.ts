@@ -1,6 +1,7 @@
+import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
 import type { Logger } from "../ops/logger.js";
 import { CloudError } from "./errors.js";
-import type { ChangesPage, FoundLockStatus, IngestResult } from "./types.js";
+import type { ChangesPage, FoundLockStatus, IngestResult, LockStateDocument } from "./types.js";
 
 export interface CloudClientOptions {
   url: string;
@@ -72,6 +73,50 @@ export class CloudClient {
 
   async heartbeat(version: string, locksOnline: number): Promise<void> {
     await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }));
+  }
+
+  /**
+   * The latest signed state of a lock (docs/bridge-api.md, "Signed lock state and time"); null when the cloud has none
+   * for this bridge (404: not claimed, not served here, or claimed by another lock holder).
+   */
+  async lockState(lockId: string, signal?: AbortSignal): Promise<LockStateDocument | null> {
+    let answer: Answer;
+    try {
+      answer = await this.call("lock state", "GET", `/bridge/v1/locks/${encodeURIComponent(lockId)}/state`, undefined, {
+        signal,
+      });
+    } catch (e) {
+      if (e instanceof CloudError && e.status === 404) return null;
+      throw e;
+    }
+    const body = answer.body as { lockId?: unknown; v?: unknown; iat?: unknown; state?: unknown } | null;
+    const state = typeof body?.state === "string" ? decodeBase64Url(body.state) : null;
+    if (
+      !body ||
+      body.lockId !== lockId ||
+      !Number.isSafeInteger(body.v) ||
+      (body.v as number) < 1 ||
+      !Number.isSafeInteger(body.iat) ||
+      !state
+    )
+      throw new CloudError("lock state", answer.status, "invalid_answer", "not a signed lock state of this lock");
+    return { lockId, v: body.v as number, iat: body.iat as number, state };
+  }
+
+  /** Carries a lock's time request to the cloud and returns the signed answer's bytes (docs/bridge-api.md). */
+  async timeAnswer(lockId: string, request: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    const answer = await this.call(
+      "time answer",
+      "POST",
+      `/bridge/v1/locks/${encodeURIComponent(lockId)}/time`,
+      JSON.stringify({ request: toBase64Url(request) }),
+      { signal },
+    );
+    const body = answer.body as { lockId?: unknown; answer?: unknown } | null;
+    const bytes = typeof body?.answer === "string" ? decodeBase64Url(body.answer) : null;
+    if (body?.lockId !== lockId || !bytes)
+      throw new CloudError("time answer", answer.status, "invalid_answer", "not a time answer for this lock");
+    return bytes;
   }
 
   private async accessToken(signal?: AbortSignal): Promise<string> {
@@ -177,5 +222,15 @@ export class CloudClient {
       typeof error?.error === "string" ? error.error : "http_error",
       typeof error?.errorDescription === "string" ? error.errorDescription.slice(0, 300) : "",
     );
+  }
+}
+
+/** Base64url to bytes; null for anything else (an empty string included: no document is empty). */
+function decodeBase64Url(text: string): Uint8Array | null {
+  if (text.length === 0 || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
+  try {
+    return fromBase64Url(text);
+  } catch {
+    return null;
   }
 }

@@ -62,3 +62,12 @@ export interface FoundLockStatus {
   id: string;
   status: "created" | "existing" | "conflict";
 }
+
+/** `GET /bridge/v1/locks/{lockId}/state` (docs/bridge-api.md): `state` decoded from base64url, bytes untouched. */
+export interface LockStateDocument {
+  lockId: string;
+  /** The v the cloud answered beside the document: the courier compares versions by it, never by parsing. */
+  v: number;
+  iat: number;
+  state: Uint8Array;
+}

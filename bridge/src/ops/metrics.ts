@@ -27,6 +27,10 @@ export class BridgeMetrics {
   readonly vendorReports: Counter<"state">;
   readonly bleRounds: Counter<"result">;
   readonly commands: Counter<"result">;
+  readonly relayedStates: Counter;
+  readonly relayedTimeAnswers: Counter;
+  readonly relayFetchFailures: Counter<"operation">;
+  readonly timeRequestsDropped: Counter<"reason">;
 
   constructor() {
     const r = [this.registry];
@@ -63,12 +67,27 @@ export class BridgeMetrics {
     this.aclDenied = counter("mqtt_acl_denied_total", "Publishes and subscriptions refused by the ACL", ["action"]);
     this.retainedCleared = counter(
       "mqtt_retained_cleared_total",
-      "Retained messages a lock left on its events, telemetry or cmd/result topic (external broker): ignored, cleared",
+      "Retained messages a lock left on its events, telemetry, cmd/result or time/request topic (external broker): ignored, cleared",
       ["kind"],
     );
     this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
     this.bleRounds = counter("ble_rounds_total", "BLE sessions with locks by result", ["result"]);
     this.commands = counter("commands_total", "Commands sent to locks by result", ["result"]);
+    this.relayedStates = counter(
+      "lock_states_relayed_total",
+      "Signed lock state documents published to locks (retained on their state topic), each a newer v",
+    );
+    this.relayedTimeAnswers = counter("time_answers_relayed_total", "Signed time answers published to locks");
+    this.relayFetchFailures = counter(
+      "relay_fetch_failures_total",
+      "Signed documents the bridge could not get from the cloud (state, time; state_too_large: refused unsent)",
+      ["operation"],
+    );
+    this.timeRequestsDropped = counter(
+      "time_requests_dropped_total",
+      "Time requests not relayed or answered: one already in flight for the lock, or over the 5 s round-trip cap",
+      ["reason"],
+    );
     collectDefaultMetrics({ register: this.registry, prefix: "latchkey_bridge_" });
   }
 

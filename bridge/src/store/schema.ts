@@ -5,6 +5,8 @@
  * - locks: one row per lock the cloud assigned or the bridge has seen, with the desired and reported sync versions.
  * - outbox: events, telemetry and presence waiting for the cloud's acknowledgement; `ready` marks items of locks the
  *   cloud has assigned to this bridge (only those may be uploaded), kept in step with `locks.assigned`.
+ * - lock_states (3): the latest signed state document of each lock the cloud has one for, as the cloud answered it
+ *   (docs/design.md section 7, "Couriers": the bridge never alters it), with the `v` the cloud answered beside it.
  */
 export const BRIDGE_MIGRATIONS: readonly string[] = [
   `
@@ -85,5 +87,16 @@ export const BRIDGE_MIGRATIONS: readonly string[] = [
   `
   UPDATE locks SET reported_v = 0 WHERE reported_v >= ${Number.MAX_SAFE_INTEGER};
   UPDATE locks SET desired_v = reported_v + 1 WHERE desired_v > ${Number.MAX_SAFE_INTEGER};
+  `,
+  // 3 (issue 13): signed lock state kept for the courier path (bridge/src/trust/state-relay.ts). IF NOT EXISTS: a
+  // database whose version was set back to re-run migration 2 (sync.test.ts does) runs this one again.
+  `
+  CREATE TABLE IF NOT EXISTS lock_states (
+    lock_id TEXT PRIMARY KEY,
+    v INTEGER NOT NULL,
+    iat INTEGER NOT NULL,
+    document BLOB NOT NULL,
+    fetched_at INTEGER NOT NULL
+  );
   `,
 ];

@@ -42,6 +42,16 @@ export class TestCloud {
   /** Called when an ingest request arrives (before the gate). */
   onIngest: (() => void) | null = null;
   private token = "t-0";
+  /** Signed states by lock (`GET /bridge/v1/locks/{id}/state`); a lock without one answers 404 like the cloud. */
+  readonly states = new Map<string, { v: number; iat: number; state: Uint8Array }>();
+  /** Lock ids whose state the bridge asked for, in order. */
+  readonly stateFetches: string[] = [];
+  /** Signs a time answer (`POST /bridge/v1/locks/{id}/time`); null: 404. */
+  timeAnswerer: ((lockId: string, request: Uint8Array) => Uint8Array) | null = null;
+  /** Time requests the bridge relayed, by lock. */
+  readonly timeRequests: Array<{ lockId: string; request: Uint8Array }> = [];
+  /** Answer time requests after this promise resolves. */
+  timeGate: Promise<void> | null = null;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -164,6 +174,30 @@ export class TestCloud {
       const b = (await this.body(req)) as { locks: Array<{ id: string }> };
       this.lockReports.push({ vcId: decodeURIComponent(locks[1]!), locks: b.locks.map((l) => l.id) });
       return this.send(res, 200, { locks: b.locks.map((l) => ({ id: l.id, status: "created" })) });
+    }
+    const lockState = url.pathname.match(/^\/bridge\/v1\/locks\/([^/]+)\/state$/);
+    if (req.method === "GET" && lockState) {
+      const lockId = decodeURIComponent(lockState[1]!);
+      this.stateFetches.push(lockId);
+      const doc = this.states.get(lockId);
+      if (!doc) return this.send(res, 404, { error: "not_found", errorDescription: "no such lock" });
+      return this.send(res, 200, {
+        lockId,
+        v: doc.v,
+        iat: doc.iat,
+        state: Buffer.from(doc.state).toString("base64url"),
+      });
+    }
+    const time = url.pathname.match(/^\/bridge\/v1\/locks\/([^/]+)\/time$/);
+    if (req.method === "POST" && time) {
+      const lockId = decodeURIComponent(time[1]!);
+      const b = (await this.body(req)) as { request: string };
+      const request = new Uint8Array(Buffer.from(b.request, "base64url"));
+      this.timeRequests.push({ lockId, request });
+      if (this.timeGate) await this.timeGate;
+      if (!this.timeAnswerer) return this.send(res, 404, { error: "not_found", errorDescription: "no such lock" });
+      const answer = this.timeAnswerer(lockId, request);
+      return this.send(res, 200, { lockId, answer: Buffer.from(answer).toString("base64url") });
     }
     if (req.method === "POST" && url.pathname === "/bridge/v1/heartbeat") {
       await this.body(req);

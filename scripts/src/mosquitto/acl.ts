@@ -2,7 +2,8 @@ import { DEFAULT_TOPIC_PREFIX, Topics } from "@latchkey/protocol";
 
 /**
  * A Mosquitto ACL file enforcing docs/mqtt.md for an external broker: each lock (username = lock id) may write only
- * its own status, events, telemetry and cmd/result, and read only its own sync and cmd; the bridge user may do
+ * its own status, events, telemetry, cmd/result and time/request, and read only its own sync, cmd, state and
+ * time/answer (only the bridge writes a lock's signed state and time answers); the bridge user may do
  * everything under the prefix and Home Assistant's discovery prefix. Mosquitto denies whatever is not granted.
  */
 export interface AclOptions {
@@ -27,8 +28,11 @@ export function mosquittoAcl(options: AclOptions): string {
     `pattern write ${prefix}/locks/%u/events`,
     `pattern write ${prefix}/locks/%u/telemetry`,
     `pattern write ${prefix}/locks/%u/cmd/result`,
+    `pattern write ${prefix}/locks/%u/time/request`,
     `pattern read ${prefix}/locks/%u/sync`,
     `pattern read ${prefix}/locks/%u/cmd`,
+    `pattern read ${prefix}/locks/%u/state`,
+    `pattern read ${prefix}/locks/%u/time/answer`,
     "",
   ].join("\n");
 }

@@ -138,6 +138,27 @@ export function statusPayloads(): fc.Arbitrary<Uint8Array> {
   );
 }
 
+/** What a lock publishes on `time/request` (issue 13, docs/trust.md): `{1: lock, 2: nonce (16 bytes)}`. */
+export function timeRequestPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
+  const c = common(lockId);
+  const fields = fc.record(
+    {
+      lock: fc.oneof({ weight: 6, arbitrary: fc.constant(lockId) }, { weight: 1, arbitrary: anyCbor }),
+      nonce: usually(fc.uint8Array({ minLength: 16, maxLength: 16 })),
+      extra: anyCbor,
+    },
+    { requiredKeys: [] },
+  );
+  const labelled = fields.map((f) => {
+    const map = new Map<number, unknown>();
+    if ("lock" in f) map.set(1, f.lock);
+    if ("nonce" in f) map.set(2, f.nonce);
+    if ("extra" in f) map.set(3, f.extra);
+    return encodeOr(map);
+  });
+  return fc.oneof({ weight: 5, arbitrary: labelled }, c.raw, c.cbor, c.nested, c.oversized);
+}
+
 /** What a lock publishes on `cmd/result`. */
 export function commandResultPayloads(): fc.Arbitrary<Uint8Array> {
   const fields = fc.record(
