@@ -14,7 +14,7 @@ import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } f
 import type { Tx } from "../store/store.js";
 import { recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
-import { reportKey, reportKeySecret } from "./report-key.js";
+import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 
 /**
  * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
@@ -127,6 +127,48 @@ export const missingEvents = (state: LockReportRecord | undefined): number =>
     ? 0
     : state.pendingSeqs[state.pendingSeqs.length - 1]! - state.ackSeq - state.pendingSeqs.length;
 
+/**
+ * Derived report keys, kept per cloud context (docs/reports.md "Report key": the cloud may keep them, with the care of
+ * a private key: never logged, never answered). Keyed by everything the derivation binds, so new lock keys or a new
+ * cloud key derive afresh. X25519 and the key imports cost more than a whole batch's MACs.
+ */
+const derivedKeys = new WeakMap<CloudContext, Map<string, Uint8Array>>();
+const MAX_DERIVED_KEYS = 10_000;
+
+function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Eligible[]): void {
+  let cache = derivedKeys.get(ctx);
+  if (!cache) derivedKeys.set(ctx, (cache = new Map()));
+  const nameOf = (lock: Eligible) =>
+    `${lock.lock.id}\0${cloudKey.id}\0${cloudKey.x}\0${toHex(lock.keys!.agreementKey)}`;
+  const missing = locks.filter((lock) => {
+    lock.reportKey = cache.get(nameOf(lock));
+    return lock.reportKey === undefined;
+  });
+  if (missing.length === 0) return;
+  if (cache.size + missing.length > MAX_DERIVED_KEYS) {
+    for (const key of cache.values()) key.fill(0);
+    cache.clear();
+  }
+  const cloudPrivate = reportKeySecret(ctx, cloudKey);
+  try {
+    for (const lock of missing) {
+      try {
+        lock.reportKey = deriveReportKey({
+          lockId: lock.lock.id,
+          cloudKeyId: fromHex(cloudKey.id),
+          cloudPrivate,
+          peerPublic: lock.keys!.agreementKey,
+        });
+        cache.set(nameOf(lock), lock.reportKey);
+      } catch {
+        lock.reportKey = undefined; // a weak (low-order) lock key: nothing verifies under it
+      }
+    }
+  } finally {
+    cloudPrivate.fill(0);
+  }
+}
+
 async function eligibleLock(
   tx: Tx,
   bridge: { bridgeId: string; lockHolderId: string },
@@ -197,24 +239,11 @@ export async function ingestReports(
 
   const cloudKey = await reportKey(tx, ctx);
   const cloudKid = fromHex(cloudKey.id);
-  const cloudPrivate = [...locks.values()].some((l) => l?.keys) ? reportKeySecret(ctx, cloudKey) : undefined;
-  try {
-    for (const lock of locks.values()) {
-      if (!lock?.keys || !cloudPrivate) continue;
-      try {
-        lock.reportKey = deriveReportKey({
-          lockId: lock.lock.id,
-          cloudKeyId: cloudKid,
-          cloudPrivate,
-          peerPublic: lock.keys.agreementKey,
-        });
-      } catch {
-        lock.reportKey = undefined; // a weak (low-order) lock key: nothing verifies under it
-      }
-    }
-  } finally {
-    cloudPrivate?.fill(0);
-  }
+  deriveKeys(
+    ctx,
+    cloudKey,
+    [...locks.values()].filter((l): l is Eligible => l?.keys !== undefined),
+  );
 
   // Each item on its own: envelope, lock, key, MAC.
   const authentic: { index: number; lock: Eligible; report: Report }[] = [];
@@ -259,7 +288,6 @@ export async function ingestReports(
     if (verdict.ok) authentic.push({ index: i, lock, report: verdict.report });
     else refuse(i, verdict.verdict, verdict.message);
   }
-  for (const lock of locks.values()) lock?.reportKey?.fill(0);
 
   // Keys proved by the fingerprint are pinned once a report under them verifies; new keys start a new counter.
   for (const lock of new Set(authentic.map((a) => a.lock))) {
@@ -371,6 +399,7 @@ async function storeAccepted(
         ]
       : [],
   );
+  if (readings.length === 0) return;
   const storedReadings = await tx.telemetry.insertManyIfNew(readings);
   const newest = new Map<string, TelemetryRecord>();
   for (const t of readings) {
