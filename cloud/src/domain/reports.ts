@@ -136,8 +136,8 @@ const derivedKeys = new WeakMap<CloudContext, Map<string, Uint8Array>>();
 const MAX_DERIVED_KEYS = 10_000;
 
 function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Eligible[]): void {
-  let cache = derivedKeys.get(ctx);
-  if (!cache) derivedKeys.set(ctx, (cache = new Map()));
+  const cache = derivedKeys.get(ctx) ?? new Map<string, Uint8Array>();
+  derivedKeys.set(ctx, cache);
   const nameOf = (lock: Eligible) =>
     `${lock.lock.id}\0${cloudKey.id}\0${cloudKey.x}\0${toHex(lock.keys!.agreementKey)}`;
   const missing = locks.filter((lock) => {

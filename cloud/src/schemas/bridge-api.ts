@@ -205,7 +205,7 @@ export const ReportUpload = Obj(
 const VERDICTS = ["ok", "duplicate", "forged", "wrong_lock", "replayed", "malformed", "unknown_key", "unclaimed"];
 // An enum rather than a union of literals: the answer has up to 1000 of them, and the serializer checks each branch
 // of a union one by one.
-const Verdict = Type.String({ enum: VERDICTS, description: 'docs/bridge-api.md "Reports from the bridge"' });
+const Verdict = Type.String({ enum: VERDICTS, description: 'docs/bridge-api.md "Reports from the lock"' });
 
 export const ReportUploadAnswer = Type.Object({
   results: Type.Array(Type.Object({ index: Type.Integer(), verdict: Verdict, message: Type.Optional(Type.String()) })),
