@@ -14,6 +14,7 @@ import { virtualLockRoutes } from "./routes/app/virtual-locks.js";
 import { authRoutes, tokenRateLimitError } from "./routes/auth.js";
 import { changeFeedRoutes } from "./routes/bridge/changes.js";
 import { ingestRoutes } from "./routes/bridge/ingest.js";
+import { lockReportRoutes } from "./routes/bridge/lock-reports.js";
 import { reportRoutes } from "./routes/bridge/reports.js";
 import { trustCourierRoutes } from "./routes/bridge/trust.js";
 import { deprecatedRoutes } from "./routes/deprecated.js";
@@ -149,6 +150,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       changeFeedRoutes(bridge, ctx);
       reportRoutes(bridge, ctx);
       ingestRoutes(bridge, ctx);
+      lockReportRoutes(bridge, ctx);
       trustCourierRoutes(bridge, ctx);
     },
     { prefix: "/bridge/v1" },

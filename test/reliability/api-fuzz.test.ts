@@ -281,7 +281,12 @@ function probes(op: Operation): Probe[] {
       path,
       options: { raw: DEEP_ARRAY, headers: { "content-type": "application/json" } },
     });
-    const limit = op.id === "POST /bridge/v1/ingest" ? 1024 * 1024 : 256 * 1024;
+    const limit =
+      op.id === "POST /bridge/v1/ingest"
+        ? 1024 * 1024
+        : op.id === "POST /bridge/v1/reports"
+          ? 7 * 1024 * 1024
+          : 256 * 1024;
     out.push({ label: "over the body limit", path, options: { json: { ...base, pad: "p".repeat(limit + 10) } } });
     out.push({
       label: "__proto__",

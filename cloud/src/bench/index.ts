@@ -5,6 +5,7 @@ import { benchRawBaseline, type RawBaselineResult } from "./raw-baseline.js";
 export { type BatchCreateResult, benchBatchCreate } from "./batch-create.js";
 export { benchIngest, type IngestResult } from "./ingest.js";
 export { benchRawBaseline, type RawBaselineResult } from "./raw-baseline.js";
+export { benchReportIngest, type ReportIngestResult } from "./report-ingest.js";
 export type { BenchStore } from "./site.js";
 
 export interface CloudBenchOptions {

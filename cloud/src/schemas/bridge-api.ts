@@ -170,3 +170,50 @@ export const TimeAnswerBody = Type.Object(
     ],
   },
 );
+
+/** base64url of the largest report (docs/reports.md: 4,352 bytes), unpadded. */
+const MAX_REPORT_TEXT = Math.ceil((4352 * 4) / 3);
+export const MAX_REPORT_ITEMS = 1000;
+
+// Item fields are checked loosely here and strictly per item, so one bad item is refused with a verdict instead of
+// refusing the honest items of the batch (docs/bridge-api.md "Reports from the lock").
+export const ReportUpload = Obj(
+  {
+    items: Type.Array(
+      Obj({
+        lockId: Type.String({ minLength: 1, maxLength: 64, description: "the lock the item was delivered for" }),
+        report: Type.String({
+          minLength: 1,
+          maxLength: MAX_REPORT_TEXT,
+          description: "base64url of the report's COSE_Mac0 bytes (docs/reports.md)",
+        }),
+        keys: Type.Optional(
+          Obj({
+            identity: Type.String({ maxLength: 64, description: "the lock's Ed25519 public key, base64url" }),
+            x25519: Type.String({ maxLength: 64, description: "the lock's X25519 public key, base64url" }),
+          }),
+        ),
+      }),
+      { maxItems: MAX_REPORT_ITEMS },
+    ),
+  },
+  {
+    examples: [{ items: [{ lockId: "sim-lock-001", report: "0ViEWDOkAQUEQ..." }] }],
+  },
+);
+
+const VERDICTS = ["ok", "duplicate", "forged", "wrong_lock", "replayed", "malformed", "unknown_key", "unclaimed"];
+// An enum rather than a union of literals: the answer has up to 1000 of them, and the serializer checks each branch
+// of a union one by one.
+const Verdict = Type.String({ enum: VERDICTS, description: 'docs/bridge-api.md "Reports from the lock"' });
+
+export const ReportUploadAnswer = Type.Object({
+  results: Type.Array(Type.Object({ index: Type.Integer(), verdict: Verdict, message: Type.Optional(Type.String()) })),
+  counts: Type.Object(Object.fromEntries(VERDICTS.map((v) => [v, Type.Integer()]))),
+  gaps: Type.Array(
+    Type.Object({
+      lockId: Type.String(),
+      missing: Type.Integer({ description: "report counters skipped in this batch: reports lost for good" }),
+    }),
+  ),
+});

@@ -110,6 +110,19 @@ export const Lock = Type.Object({
 
 export const LockList = Type.Object({ locks: Type.Array(Lock), startAfterId: PageCursor });
 
+/** One lock, with what its authenticated reports say (docs/reports.md "Cloud"). */
+export const LockDetail = Type.Composite([
+  Lock,
+  Type.Object({
+    missingEvents: Type.Integer({
+      minimum: 0,
+      description:
+        "event seqs known missing: never stored from a verified report although a later one was (a courier dropped " +
+        "or withholds them; the lock keeps them until the signed ack covers them). 0 for a lock without reports",
+    }),
+  }),
+]);
+
 export const LockListQuery = Obj({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2500, default: 2500 })),
   startAfterId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),

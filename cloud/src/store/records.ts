@@ -328,3 +328,22 @@ export interface SignedStateRecord {
   iat: number;
   digest: string;
 }
+
+/**
+ * What the cloud keeps per claimed lock about its authenticated reports (docs/reports.md "What a cloud stores per
+ * lock"). `ackSeq` is the highest event seq such that every seq from 1 to it was stored from a verified report: the
+ * signed state's `ack` (never moved by the unsigned ingest). `pendingSeqs` are the event seqs stored from reports
+ * above it (ascending); `refused` counts refused items per verdict, and `duplicate` for harmless re-sends.
+ */
+export interface LockReportRecord {
+  lockId: string;
+  /** null: no report accepted under the lock's current keys yet. */
+  highestCounter: number | null;
+  /** The lowest counter from which `counterGaps` is complete: every counter from it to `highestCounter` not in a gap was accepted. */
+  counterFrom: number | null;
+  /** Counter ranges `[from, to]` never accepted before a later one was (the newest ones, ascending). */
+  counterGaps: [number, number][];
+  ackSeq: number;
+  pendingSeqs: number[];
+  refused: Record<string, number>;
+}

@@ -16,6 +16,7 @@ import type {
   LockClaimRecord,
   LockHolderRecord,
   LockRecord,
+  LockReportRecord,
   Page,
   VendorConnectionRecord,
   VerificationRecord,
@@ -260,4 +261,14 @@ export const lockClaimRow = (r: Row): LockClaimRecord => ({
   stateV: r.state_v,
   stateIat: r.state_iat,
   stateDigest: r.state_digest,
+});
+
+export const lockReportRow = (r: Row): LockReportRecord => ({
+  lockId: r.lock_id,
+  highestCounter: r.highest_counter,
+  counterFrom: r.counter_from,
+  counterGaps: JSON.parse(r.counter_gaps) as [number, number][],
+  ackSeq: r.ack_seq,
+  pendingSeqs: JSON.parse(r.pending_seqs) as number[],
+  refused: JSON.parse(r.refused) as Record<string, number>,
 });

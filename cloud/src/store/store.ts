@@ -20,6 +20,7 @@ import type {
   LockClaimRecord,
   LockHolderRecord,
   LockRecord,
+  LockReportRecord,
   Page,
   PageRequest,
   RevokedKeyRecord,
@@ -72,6 +73,7 @@ export interface Tx {
   otpThrottle: OtpThrottleRepo;
   authorities: AuthorityRepo;
   lockClaims: LockClaimRepo;
+  lockReports: LockReportRepo;
 }
 
 /**
@@ -364,4 +366,13 @@ export interface LockClaimRepo {
   setMinIat(lockId: string, minIat: number): Promise<void>;
   /** Caches the latest signed state and raises `lastV` to its v. */
   saveState(lockId: string, state: SignedStateRecord): Promise<void>;
+}
+
+/** Per-lock state of authenticated reports (domain/reports.ts). */
+export interface LockReportRepo {
+  get(lockId: string): Promise<LockReportRecord | undefined>;
+  /** Inserts or replaces the whole record. */
+  put(record: LockReportRecord): Promise<void>;
+  /** Forgets the lock's report state (new keys pinned: the counter starts again, docs/reports.md "Counter"). */
+  reset(lockId: string): Promise<void>;
 }

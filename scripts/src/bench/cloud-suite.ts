@@ -1,4 +1,4 @@
-import { benchBatchCreate, benchIngest, benchRawBaseline } from "@latchkey/cloud/bench";
+import { benchBatchCreate, benchIngest, benchRawBaseline, benchReportIngest } from "@latchkey/cloud/bench";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, type RowSpec, row } from "./rows.js";
 
@@ -7,6 +7,8 @@ const POSTGRES: RowSpec = { name: "batch-create-postgres", unit: "keys/s", targe
 // Ingest has no raw baseline in the issue; the cloud must take what a site's bridge sends (the bridge-events target).
 const INGEST: RowSpec = { name: "event-ingest", unit: "events/s", target: ">= 5,000/s" };
 const INGEST_POSTGRES: RowSpec = { name: "event-ingest-postgres", unit: "events/s", target: ">= 5,000/s" };
+// Lock-authenticated reports (issue 13) beside the unsigned ingest measured in the same rounds, on SQLite.
+const REPORT_INGEST: RowSpec = { name: "report-ingest", unit: "events/s", target: "ratio >= 0.5" };
 
 /**
  * Batch create through the Integrator API (`POST …/keys/batch` in requests of 1,000, until the last job reports
@@ -16,7 +18,9 @@ const INGEST_POSTGRES: RowSpec = { name: "event-ingest-postgres", unit: "events/
 export const cloudSuite: BenchSuite = {
   id: "cloud",
   // PostgreSQL only where DATABASE_URL names a database the bench may use (it makes and drops a schema there).
-  rows: process.env.DATABASE_URL ? [SQLITE, POSTGRES, INGEST, INGEST_POSTGRES] : [SQLITE, INGEST],
+  rows: process.env.DATABASE_URL
+    ? [SQLITE, POSTGRES, INGEST, INGEST_POSTGRES, REPORT_INGEST]
+    : [SQLITE, INGEST, REPORT_INGEST],
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const keys = ctx.smoke ? 50 : 10_000;
     const rounds = ctx.smoke ? 1 : 3;
@@ -66,11 +70,13 @@ async function ingestRows(ctx: BenchContext): Promise<BenchRow[]> {
   const load = loadSpan();
   const sqlite: number[] = [];
   const postgres: number[] = [];
+  const reports: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     ctx.log(
       `event-ingest round ${round}/${rounds}: ${events} events${ctx.databaseUrl ? ", SQLite then PostgreSQL" : ""}`,
     );
     sqlite.push((await benchIngest({ events })).eventsPerSecond);
+    reports.push((await benchReportIngest({ events })).eventsPerSecond);
     if (ctx.databaseUrl) postgres.push((await benchIngest({ events, databaseUrl: ctx.databaseUrl })).eventsPerSecond);
   }
   const how =
@@ -86,6 +92,19 @@ async function ingestRows(ctx: BenchContext): Promise<BenchRow[]> {
       note: `${how} on SQLite (${sqlite.map((v) => v.toFixed(0)).join(", ")}). ${load()}`,
     }),
   ];
+  const ratios = reports.map((r, i) => r / sqlite[i]!);
+  rows.push(
+    row(REPORT_INGEST, {
+      value: median(reports),
+      baseline: value,
+      ratio: median(ratios),
+      met: median(ratios) >= 0.5,
+      note:
+        `${events} lock-authenticated event reports (COSE_Mac0, docs/reports.md) over POST /bridge/v1/reports, each ` +
+        `verified, counter-checked and stored, batches of 500, on SQLite (${reports.map((v) => v.toFixed(0)).join(", ")}); ` +
+        `baseline: the unsigned ingest above, in the same rounds. ${load()}`,
+    }),
+  );
   if (ctx.databaseUrl) {
     const pg = median(postgres);
     rows.push(

@@ -239,6 +239,8 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
       ],
       presence: [{ lockId: ids.lockId, online: true, ts: 1_800_000_000 }],
     },
+    // Well-formed, not a report: the rightful bridge gets a verdict for it (200), nobody else learns anything.
+    "POST /bridge/v1/reports": { items: [{ lockId: ids.lockId, report: "2BGEQ6EBBaBAQA" }] },
     "POST /app/v1/verification": { phoneNumber: ids.phoneNumber },
     "POST /app/v1/verification/{verificationId}/confirm": { code: "000000", devicePublicKey: "ab".repeat(32) },
     // Well-formed but forged: the rightful phone's own unlock is built from a real token and challenge in the test.

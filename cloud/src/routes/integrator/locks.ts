@@ -5,11 +5,12 @@ import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
 import { commit, read } from "../../domain/commit.js";
 import { mergeAddress } from "../../domain/locks.js";
+import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { conflict } from "../../http/errors.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
-import { Lock, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
+import { Lock, LockDetail, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
 import { LhParams } from "./lock-holders.js";
 
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });
@@ -58,16 +59,17 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["locks"],
         summary: "Get a lock",
         params: LockParams,
-        response: { 200: Lock, ...errors(404) },
+        response: { 200: LockDetail, ...errors(404) },
       },
     },
     async (request) => {
       const { lockHolderId, lockId } = request.params as LockParams;
-      const [lock, claim] = await read(ctx, async (tx) => {
+      const [lock, claim, reports] = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
-        return [await lockOf(tx, lh, lockId), await claimOf(tx, lh, lockId)] as const;
+        const claim = await claimOf(tx, lh, lockId);
+        return [await lockOf(tx, lh, lockId), claim, claim ? await tx.lockReports.get(lockId) : undefined] as const;
       });
-      return lockView(lock, claim);
+      return { ...lockView(lock, claim), missingEvents: missingEvents(reports) };
     },
   );
 

@@ -142,9 +142,19 @@ const V6 = `
   CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
 `;
 
+// Lock-authenticated reports (issue 13, docs/reports.md "Cloud"): per claimed lock, the highest report counter
+// accepted and the
+// counters skipped below it, the ack (highest contiguous event seq stored from verified reports: the only source of the signed state's
+// ack), the event seqs stored above it, and the refusals counted per verdict.
+const V7 = `
+  CREATE TABLE lock_reports (
+    lock_id TEXT PRIMARY KEY, highest_counter BIGINT, counter_from BIGINT, counter_gaps TEXT NOT NULL DEFAULT '[]',
+    ack_seq BIGINT NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

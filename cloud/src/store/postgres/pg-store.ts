@@ -17,7 +17,7 @@ import { ChangeListener } from "./listener.js";
 import { migrate } from "./migrations.js";
 import { PgChanges, PgKeys, PgLocks, PgVendorConnections } from "./site.js";
 import { isRetryable, pgTypes, Sql } from "./sql.js";
-import { PgAuthorities, PgLockClaims } from "./trust.js";
+import { PgAuthorities, PgLockClaims, PgLockReports } from "./trust.js";
 import { describeDatabaseUrl } from "./url.js";
 
 export interface PgStoreOptions {
@@ -132,6 +132,7 @@ export class PgStore implements Store {
       otpThrottle: new PgOtpThrottle(sql),
       authorities: new PgAuthorities(sql),
       lockClaims: new PgLockClaims(sql),
+      lockReports: new PgLockReports(sql),
     };
   }
 

@@ -1,6 +1,6 @@
-import type { AuthorityRecord, LockClaimRecord, SignedStateRecord } from "../records.js";
-import { authorityRow, lockClaimRow } from "../rows.js";
-import type { AuthorityRepo, LockClaimRepo } from "../store.js";
+import type { AuthorityRecord, LockClaimRecord, LockReportRecord, SignedStateRecord } from "../records.js";
+import { authorityRow, lockClaimRow, lockReportRow } from "../rows.js";
+import type { AuthorityRepo, LockClaimRepo, LockReportRepo } from "../store.js";
 import type { Sql } from "./sql.js";
 
 export class PgAuthorities implements AuthorityRepo {
@@ -98,5 +98,34 @@ export class PgLockClaims implements LockClaimRepo {
          last_v = GREATEST(last_v, $2) WHERE lock_id = $5`,
       [s.doc, s.v, s.iat, s.digest, lockId],
     );
+  }
+}
+
+export class PgLockReports implements LockReportRepo {
+  constructor(private readonly sql: Sql) {}
+  async get(lockId: string): Promise<LockReportRecord | undefined> {
+    const r = await this.sql.one("SELECT * FROM lock_reports WHERE lock_id = $1", [lockId]);
+    return r && lockReportRow(r);
+  }
+  async put(r: LockReportRecord): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO lock_reports (lock_id, highest_counter, counter_from, counter_gaps, ack_seq, pending_seqs, refused)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (lock_id) DO UPDATE SET highest_counter = excluded.highest_counter,
+         counter_from = excluded.counter_from, counter_gaps = excluded.counter_gaps, ack_seq = excluded.ack_seq,
+         pending_seqs = excluded.pending_seqs, refused = excluded.refused`,
+      [
+        r.lockId,
+        r.highestCounter,
+        r.counterFrom,
+        JSON.stringify(r.counterGaps),
+        r.ackSeq,
+        JSON.stringify(r.pendingSeqs),
+        JSON.stringify(r.refused),
+      ],
+    );
+  }
+  async reset(lockId: string): Promise<void> {
+    await this.sql.run("DELETE FROM lock_reports WHERE lock_id = $1", [lockId]);
   }
 }

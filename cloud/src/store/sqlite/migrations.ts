@@ -135,6 +135,15 @@ export const MIGRATIONS: readonly string[] = [
     state_doc TEXT, state_v INTEGER, state_iat INTEGER, state_digest TEXT);
   CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
   `,
+  // 7: lock-authenticated reports (issue 13, docs/reports.md "Cloud"): per claimed lock, the highest report counter
+  // accepted and the
+  // counters skipped below it, the ack (highest contiguous event seq stored from verified reports: the only source of the signed
+  // state's ack), the event seqs stored above it, and the refusals counted per verdict.
+  `
+  CREATE TABLE lock_reports (
+    lock_id TEXT PRIMARY KEY, highest_counter INTEGER, counter_from INTEGER, counter_gaps TEXT NOT NULL DEFAULT '[]',
+    ack_seq INTEGER NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

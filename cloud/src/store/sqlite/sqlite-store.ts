@@ -18,7 +18,7 @@ import {
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
 import { migrate } from "./migrations.js";
 import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
-import { SqliteAuthorities, SqliteLockClaims } from "./trust.js";
+import { SqliteAuthorities, SqliteLockClaims, SqliteLockReports } from "./trust.js";
 
 export const DATABASE_FILE = "cloud.sqlite";
 /** The database and the files SQLite keeps beside it in WAL mode. */
@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
       otpThrottle: new SqliteOtpThrottle(db),
       authorities: new SqliteAuthorities(db),
       lockClaims: new SqliteLockClaims(db),
+      lockReports: new SqliteLockReports(db),
     };
   }
 

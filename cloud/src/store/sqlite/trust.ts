@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
-import type { AuthorityRecord, LockClaimRecord, SignedStateRecord } from "../records.js";
-import { authorityRow, lockClaimRow, type Row } from "../rows.js";
-import type { AuthorityRepo, LockClaimRepo } from "../store.js";
+import type { AuthorityRecord, LockClaimRecord, LockReportRecord, SignedStateRecord } from "../records.js";
+import { authorityRow, lockClaimRow, lockReportRow, type Row } from "../rows.js";
+import type { AuthorityRepo, LockClaimRepo, LockReportRepo } from "../store.js";
 import { prep } from "./statements.js";
 
 export class SqliteAuthorities implements AuthorityRepo {
@@ -100,5 +100,34 @@ export class SqliteLockClaims implements LockClaimRepo {
       `UPDATE lock_claims SET state_doc = ?, state_v = ?, state_iat = ?, state_digest = ?, last_v = MAX(last_v, ?)
          WHERE lock_id = ?`,
     ).run(s.doc, s.v, s.iat, s.digest, s.v, lockId);
+  }
+}
+
+export class SqliteLockReports implements LockReportRepo {
+  constructor(private readonly db: Database.Database) {}
+  async get(lockId: string): Promise<LockReportRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM lock_reports WHERE lock_id = ?").get(lockId);
+    return r && lockReportRow(r);
+  }
+  async put(r: LockReportRecord): Promise<void> {
+    prep(
+      this.db,
+      `INSERT INTO lock_reports (lock_id, highest_counter, counter_from, counter_gaps, ack_seq, pending_seqs, refused)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (lock_id) DO UPDATE SET highest_counter = excluded.highest_counter,
+         counter_from = excluded.counter_from, counter_gaps = excluded.counter_gaps, ack_seq = excluded.ack_seq,
+         pending_seqs = excluded.pending_seqs, refused = excluded.refused`,
+    ).run(
+      r.lockId,
+      r.highestCounter,
+      r.counterFrom,
+      JSON.stringify(r.counterGaps),
+      r.ackSeq,
+      JSON.stringify(r.pendingSeqs),
+      JSON.stringify(r.refused),
+    );
+  }
+  async reset(lockId: string): Promise<void> {
+    prep(this.db, "DELETE FROM lock_reports WHERE lock_id = ?").run(lockId);
   }
 }

@@ -1,0 +1,413 @@
+import { createHash } from "node:crypto";
+import {
+  deriveReportKey,
+  fingerprintMatches,
+  fromBase64Url,
+  fromHex,
+  type LockPublicKeys,
+  openReport,
+  type Report,
+  toHex,
+} from "@latchkey/protocol";
+import type { CloudContext } from "../context.js";
+import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+import { recordLockPublicKeys } from "./claims.js";
+import { storeLockEvents } from "./events.js";
+import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
+
+/**
+ * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
+ * item judged on its own under the report key of the lock it was delivered for, accepted once (per-lock counter),
+ * stored through the same idempotent path as the unsigned ingest, and, for events, the only thing that moves the ack
+ * the cloud signs into the lock's state (docs/design.md section 7: the lock frees events only up to it).
+ */
+
+export const REPORT_VERDICTS = [
+  "ok",
+  "duplicate",
+  "forged",
+  "wrong_lock",
+  "replayed",
+  "malformed",
+  "unknown_key",
+  "unclaimed",
+] as const;
+export type ReportIngestVerdict = (typeof REPORT_VERDICTS)[number];
+
+export interface ReportUploadItem {
+  lockId: string;
+  report: string;
+  keys?: { identity: string; x25519: string };
+}
+
+export interface ReportItemResult {
+  index: number;
+  verdict: ReportIngestVerdict;
+  message?: string;
+}
+
+export interface ReportIngestAnswer {
+  results: ReportItemResult[];
+  counts: Record<ReportIngestVerdict, number>;
+  gaps: { lockId: string; missing: number }[];
+}
+
+/** Counter gaps kept per lock (the newest): enough to tell a bridge's retry from a late report for months of drops. */
+const MAX_COUNTER_GAPS = 256;
+/** Event seqs stored above the ack kept per lock: a lock's event ring is far smaller. */
+const MAX_PENDING_SEQS = 4096;
+const PUBLIC_KEY_BYTES = 32;
+
+// The same words for a lock this bridge may not report for, whatever the reason: nothing about other tenants leaks.
+const UNCLAIMED = "no lock claimed by this bridge's lock holder and served by this bridge has this id";
+
+/** A lock the bridge may report for: served by one of its connections and claimed by its own lock holder. */
+interface Eligible {
+  lock: LockRecord;
+  claim: LockClaimRecord;
+  state: LockReportRecord;
+  /** The lock's public keys: stored, or proved in this batch by the fingerprint of its setup code. */
+  keys: LockPublicKeys | undefined;
+  /** Keys proved by this batch and not stored yet (recorded only when one of the lock's items verifies). */
+  provedKeys: boolean;
+  reportKey: Uint8Array | undefined;
+  refused: Partial<Record<ReportIngestVerdict, number>>;
+  missing: number;
+}
+
+const emptyState = (lockId: string): LockReportRecord => ({
+  lockId,
+  highestCounter: null,
+  counterFrom: null,
+  counterGaps: [],
+  ackSeq: 0,
+  pendingSeqs: [],
+  refused: {},
+});
+
+function decodeKey(text: string): Uint8Array | undefined {
+  try {
+    const bytes = fromBase64Url(text);
+    return bytes.length === PUBLIC_KEY_BYTES ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Whether the cloud accepted counter `ctr` of this lock before: the lock seals each counter once, so an authentic
+ * report with an accepted counter is the very report the cloud stored (a courier's retry), not new evidence.
+ */
+function acceptedBefore(state: LockReportRecord, ctr: number): boolean {
+  if (state.highestCounter === null || state.counterFrom === null) return false;
+  if (ctr < state.counterFrom || ctr > state.highestCounter) return false;
+  return !state.counterGaps.some(([from, to]) => ctr >= from && ctr <= to);
+}
+
+/** Telemetry carries no id: a report's is named by its lock and counter (unique per lock under its current keys). */
+const telemetryIdOf = (lockId: string, ctr: number) =>
+  createHash("sha256").update(`latchkey-report-telemetry-v1\0${lockId}\0${ctr}`).digest("hex").slice(0, 32);
+
+/** Moves the ack over every seq that is now contiguous from it (docs/design.md section 7 "Signed lock state"). */
+export function advanceAck(ackSeq: number, pending: readonly number[], stored: readonly number[]) {
+  const above = new Set(pending);
+  for (const seq of stored) if (seq > ackSeq) above.add(seq);
+  let ack = ackSeq;
+  while (above.delete(ack + 1)) ack++;
+  const rest = [...above].sort((a, b) => a - b).slice(0, MAX_PENDING_SEQS);
+  return { ackSeq: ack, pendingSeqs: rest };
+}
+
+/** Event seqs known missing: between the ack and the highest seq stored from reports, never stored. */
+export const missingEvents = (state: LockReportRecord | undefined): number =>
+  state === undefined || state.pendingSeqs.length === 0
+    ? 0
+    : state.pendingSeqs[state.pendingSeqs.length - 1]! - state.ackSeq - state.pendingSeqs.length;
+
+/**
+ * Derived report keys, kept per cloud context (docs/reports.md "Report key": the cloud may keep them, with the care of
+ * a private key: never logged, never answered). Keyed by everything the derivation binds, so new lock keys or a new
+ * cloud key derive afresh. X25519 and the key imports cost more than a whole batch's MACs.
+ */
+const derivedKeys = new WeakMap<CloudContext, Map<string, Uint8Array>>();
+const MAX_DERIVED_KEYS = 10_000;
+
+function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Eligible[]): void {
+  const cache = derivedKeys.get(ctx) ?? new Map<string, Uint8Array>();
+  derivedKeys.set(ctx, cache);
+  const nameOf = (lock: Eligible) =>
+    `${lock.lock.id}\0${cloudKey.id}\0${cloudKey.x}\0${toHex(lock.keys!.agreementKey)}`;
+  const missing = locks.filter((lock) => {
+    lock.reportKey = cache.get(nameOf(lock));
+    return lock.reportKey === undefined;
+  });
+  if (missing.length === 0) return;
+  if (cache.size + missing.length > MAX_DERIVED_KEYS) {
+    for (const key of cache.values()) key.fill(0);
+    cache.clear();
+  }
+  const cloudPrivate = reportKeySecret(ctx, cloudKey);
+  try {
+    for (const lock of missing) {
+      try {
+        lock.reportKey = deriveReportKey({
+          lockId: lock.lock.id,
+          cloudKeyId: fromHex(cloudKey.id),
+          cloudPrivate,
+          peerPublic: lock.keys!.agreementKey,
+        });
+        cache.set(nameOf(lock), lock.reportKey);
+      } catch {
+        lock.reportKey = undefined; // a weak (low-order) lock key: nothing verifies under it
+      }
+    }
+  } finally {
+    cloudPrivate.fill(0);
+  }
+}
+
+async function eligibleLock(
+  tx: Tx,
+  bridge: { bridgeId: string; lockHolderId: string },
+  lockId: string,
+): Promise<Eligible | undefined> {
+  const lock = await tx.locks.get(lockId);
+  if (!lock || lock.removedAt !== null || lock.lockHolderId !== bridge.lockHolderId) return undefined;
+  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+  if (!vc || vc.bridgeId !== bridge.bridgeId || vc.deletedAt !== null) return undefined;
+  const claim = await tx.lockClaims.get(lockId);
+  if (!claim || claim.lockHolderId !== bridge.lockHolderId) return undefined;
+  const keys =
+    claim.identityKey !== null && claim.agreementKey !== null
+      ? { identityKey: fromHex(claim.identityKey), agreementKey: fromHex(claim.agreementKey) }
+      : undefined;
+  return {
+    lock,
+    claim,
+    state: (await tx.lockReports.get(lockId)) ?? emptyState(lockId),
+    keys,
+    provedKeys: false,
+    reportKey: undefined,
+    refused: {},
+    missing: 0,
+  };
+}
+
+/**
+ * Judges and stores one upload. Runs inside the caller's transaction: the accepted items, the new counters, the ack
+ * and the refusal counts are durable together or not at all (docs/reports.md: a crash cannot accept an item twice).
+ */
+export async function ingestReports(
+  tx: Tx,
+  ctx: CloudContext,
+  bridge: { bridgeId: string; lockHolderId: string },
+  items: readonly ReportUploadItem[],
+): Promise<ReportIngestAnswer> {
+  const results: ReportItemResult[] = items.map((_, index) => ({ index, verdict: "ok" }));
+  const refuse = (i: number, verdict: ReportIngestVerdict, message: string) => {
+    results[i] = { index: i, verdict, message };
+  };
+
+  const locks = new Map<string, Eligible | undefined>();
+  for (const item of items) {
+    if (!locks.has(item.lockId)) locks.set(item.lockId, await eligibleLock(tx, bridge, item.lockId));
+  }
+
+  // Keys first: a lock with none stored must prove them by its setup code's fingerprint (design.md section 7).
+  const carried: (LockPublicKeys | undefined)[] = items.map(() => undefined);
+  for (const [i, item] of items.entries()) {
+    const lock = locks.get(item.lockId);
+    if (!lock || !item.keys) continue;
+    const identityKey = decodeKey(item.keys.identity);
+    const agreementKey = decodeKey(item.keys.x25519);
+    if (!identityKey || !agreementKey) {
+      refuse(i, "malformed", "keys.identity and keys.x25519 must be 32 bytes each, base64url");
+      continue;
+    }
+    const keys = { identityKey, agreementKey };
+    carried[i] = keys;
+    if (lock.keys === undefined && lock.claim.fingerprint !== null) {
+      if (fingerprintMatches(fromHex(lock.claim.fingerprint), keys)) {
+        lock.keys = keys;
+        lock.provedKeys = true;
+      }
+    }
+  }
+
+  const cloudKey = await reportKey(tx, ctx);
+  const cloudKid = fromHex(cloudKey.id);
+  deriveKeys(
+    ctx,
+    cloudKey,
+    [...locks.values()].filter((l): l is Eligible => l?.keys !== undefined),
+  );
+
+  // Each item on its own: envelope, lock, key, MAC.
+  const authentic: { index: number; lock: Eligible; report: Report }[] = [];
+  for (const [i, item] of items.entries()) {
+    if (results[i]!.verdict !== "ok") continue;
+    const lock = locks.get(item.lockId);
+    if (!lock) {
+      refuse(i, "unclaimed", UNCLAIMED);
+      continue;
+    }
+    const keys = carried[i];
+    if (
+      keys &&
+      lock.keys &&
+      !(sameBytes(keys.identityKey, lock.keys.identityKey) && sameBytes(keys.agreementKey, lock.keys.agreementKey))
+    ) {
+      refuse(i, "forged", "the keys do not match the lock's claimed keys");
+      continue;
+    }
+    if (!lock.keys) {
+      refuse(
+        i,
+        "forged",
+        keys
+          ? "the keys do not match the fingerprint of the lock's setup code"
+          : "the lock's first report must carry its public keys",
+      );
+      continue;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64Url(item.report);
+    } catch {
+      refuse(i, "malformed", "report is not base64url");
+      continue;
+    }
+    const key = lock.reportKey;
+    const verdict = openReport(bytes, {
+      lockId: item.lockId,
+      keys: (_lockId, kid) => (key && sameBytes(kid, cloudKid) ? key : undefined),
+    });
+    if (verdict.ok) authentic.push({ index: i, lock, report: verdict.report });
+    else refuse(i, verdict.verdict, verdict.message);
+  }
+
+  // Keys proved by the fingerprint are pinned once a report under them verifies; new keys start a new counter.
+  for (const lock of new Set(authentic.map((a) => a.lock))) {
+    if (!lock.provedKeys) continue;
+    await recordLockPublicKeys(tx, lock.lock.id, lock.keys!);
+    await tx.lockReports.reset(lock.lock.id);
+    lock.state = { ...emptyState(lock.lock.id), refused: lock.state.refused };
+  }
+
+  // Then the counters, per lock in ascending order, so a batch out of order within itself is accepted whole.
+  authentic.sort((a, b) => a.report.ctr - b.report.ctr || a.index - b.index);
+  const accepted: typeof authentic = [];
+  for (const a of authentic) {
+    const { state } = a.lock;
+    const { ctr } = a.report;
+    if (state.highestCounter !== null && ctr <= state.highestCounter) {
+      if (acceptedBefore(state, ctr)) refuse(a.index, "duplicate", `counter ${ctr} was accepted before`);
+      else refuse(a.index, "replayed", `counter ${ctr} is not above ${state.highestCounter} and was never accepted`);
+      continue;
+    }
+    if (state.highestCounter !== null && ctr > state.highestCounter + 1) {
+      state.counterGaps = [...state.counterGaps, [state.highestCounter + 1, ctr - 1] as [number, number]];
+      a.lock.missing += ctr - 1 - state.highestCounter;
+      if (state.counterGaps.length > MAX_COUNTER_GAPS) {
+        const dropped = state.counterGaps.shift()!;
+        state.counterFrom = dropped[1] + 1;
+      }
+    }
+    state.counterFrom ??= ctr;
+    state.highestCounter = ctr;
+    accepted.push(a);
+  }
+
+  await storeAccepted(tx, ctx, accepted);
+
+  const counts = Object.fromEntries(REPORT_VERDICTS.map((v) => [v, 0])) as Record<ReportIngestVerdict, number>;
+  for (const r of results) {
+    counts[r.verdict]++;
+    const lock = locks.get(items[r.index]!.lockId);
+    if (lock && r.verdict !== "ok") lock.refused[r.verdict] = (lock.refused[r.verdict] ?? 0) + 1;
+  }
+  const gaps: { lockId: string; missing: number }[] = [];
+  for (const lock of locks.values()) {
+    if (!lock) continue;
+    if (lock.missing > 0) gaps.push({ lockId: lock.lock.id, missing: lock.missing });
+    const touched = accepted.some((a) => a.lock === lock) || Object.keys(lock.refused).length > 0;
+    if (!touched) continue;
+    const refused = { ...lock.state.refused };
+    for (const [verdict, n] of Object.entries(lock.refused)) refused[verdict] = (refused[verdict] ?? 0) + n;
+    lock.state.refused = refused;
+    await tx.lockReports.put(lock.state);
+  }
+  return { results, counts, gaps };
+}
+
+/** Events through the unsigned ingest's idempotent path; telemetry sets the battery; stored event seqs move the ack. */
+async function storeAccepted(
+  tx: Tx,
+  ctx: CloudContext,
+  accepted: readonly { lock: Eligible; report: Report }[],
+): Promise<void> {
+  const events = accepted.flatMap(({ lock, report }) =>
+    report.kind === "event" ? [{ lock, event: report.event }] : [],
+  );
+  const stored = await storeLockEvents(
+    tx,
+    ctx,
+    events.map(({ lock, event }) => ({
+      lock: lock.lock,
+      event: {
+        id: toHex(event.id),
+        seq: event.seq,
+        tsS: event.ts,
+        type: event.type,
+        cti: event.key ? toHex(event.key) : null,
+        code: event.code ?? null,
+        dropped: event.dropped ?? null,
+        v: event.v ?? null,
+      },
+    })),
+  );
+  // Only an event this report stored counts for the ack: a row an unsigned upload put under the same id first is not
+  // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
+  const seqsOf = new Map<Eligible, number[]>();
+  for (const { lock, event } of events) {
+    if (!stored.has(toHex(event.id))) continue;
+    const list = seqsOf.get(lock);
+    if (list) list.push(event.seq);
+    else seqsOf.set(lock, [event.seq]);
+  }
+  for (const [lock, seqs] of seqsOf)
+    Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+
+  const now = ctx.clock.now();
+  const readings = accepted.flatMap(({ lock, report }): TelemetryRecord[] =>
+    report.kind === "telemetry"
+      ? [
+          {
+            id: telemetryIdOf(lock.lock.id, report.ctr),
+            lockId: lock.lock.id,
+            tsS: report.telemetry.ts,
+            level: report.telemetry.level,
+            mv: report.telemetry.mv,
+            state: report.telemetry.state,
+            v: report.telemetry.v ?? null,
+            dropped: report.telemetry.dropped ?? null,
+            receivedAt: now,
+          },
+        ]
+      : [],
+  );
+  if (readings.length === 0) return;
+  const storedReadings = await tx.telemetry.insertManyIfNew(readings);
+  const newest = new Map<string, TelemetryRecord>();
+  for (const t of readings) {
+    if (!storedReadings.has(t.id)) continue;
+    const known = newest.get(t.lockId);
+    if (!known || t.tsS >= known.tsS) newest.set(t.lockId, t);
+  }
+  for (const t of newest.values()) {
+    await tx.locks.setBattery(t.lockId, { level: t.level, mv: t.mv, state: t.state, tsS: t.tsS, updatedAt: now });
+  }
+}
