@@ -1,4 +1,7 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { scrape } from "../src/reliability/metrics.js";
@@ -13,6 +16,45 @@ import { ReliabilitySite } from "../src/reliability/site.js";
 const file = new ReliabilityFile("review-operator");
 const { tally, logs, secrets } = file;
 const run = promisify(execFile);
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Every bin of every package ("bin" in its package.json), with the package's version. */
+const BINS = ["protocol", "cloud", "bridge", "lock-sim", "scripts"].flatMap((workspace) => {
+  const pkg = JSON.parse(readFileSync(join(root, workspace, "package.json"), "utf8")) as {
+    version: string;
+    bin: Record<string, string>;
+  };
+  return Object.entries(pkg.bin).map(([name, path]) => ({
+    name,
+    path: join(root, workspace, path),
+    version: pkg.version,
+  }));
+});
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a built bin to its exit; never throws on a non-zero exit. */
+async function bin(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  const found = BINS.find((b) => b.name === name);
+  if (!found) throw new Error(`no bin ${name}`);
+  const dir = file.resources.tempDir("latchkey-cli-");
+  try {
+    const r = await run(process.execPath, [found.path, ...args], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof err.code !== "number") throw e;
+    return { code: err.code, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
+  }
+}
 
 /** promtool itself when installed (Debian's `prometheus` package); the lint rules above do not depend on it. */
 async function promtool(text: string): Promise<{ code: number; output: string } | null> {
@@ -41,5 +83,137 @@ describe("issue 15.8: the bridge's /metrics passes promtool's rules", () => {
     expect(lintExposition(text)).toEqual([]);
     const checked = await promtool(text);
     if (checked) expect(checked, checked.output).toMatchObject({ code: 0 });
+  });
+});
+
+describe("issue 15.10: every CLI as an operator types it", () => {
+  it("has the six bins the packages declare", () => {
+    expect(BINS.map((b) => b.name).sort()).toEqual([
+      "latchkey-bridge",
+      "latchkey-cloud",
+      "latchkey-lock-sim",
+      "latchkey-mosquitto-acl",
+      "latchkey-stack",
+      "latchkey-token",
+    ]);
+  });
+
+  it("--version prints the package version and exits 0, for every bin", async () => {
+    tally.case("review 15.10: a bin without --version");
+    for (const b of BINS) {
+      const r = await bin(b.name, ["--version"]);
+      tally.input();
+      expect({ bin: b.name, code: r.code, out: r.stdout.trim() }).toEqual({ bin: b.name, code: 0, out: b.version });
+    }
+  });
+
+  it("an unknown flag is named, not a required option, and exits 2, for every bin", async () => {
+    tally.case("review 15.10: an unknown option reported as a missing required option");
+    for (const b of BINS) {
+      const r = await bin(b.name, ["--bogus"]);
+      tally.input();
+      tally.refuse();
+      expect({ bin: b.name, code: r.code }).toEqual({ bin: b.name, code: 2 });
+      expect(r.stderr, b.name).toContain("unknown option '--bogus'");
+      expect(r.stderr, b.name).not.toMatch(/required option/);
+    }
+    // A subcommand with required flags too.
+    for (const args of [
+      ["sign", "--bogus"],
+      ["verify", "x", "--bogus"],
+    ]) {
+      const r = await bin("latchkey-token", args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("unknown option '--bogus'");
+    }
+    const factory = await bin("latchkey-lock-sim", ["setup-codes", "--bogus"]);
+    expect(factory.stderr).toContain("unknown option '--bogus'");
+  });
+
+  it("commands and subcommands that need arguments print their usage when given none", async () => {
+    tally.case("review 15.10: a command without arguments answering with its first missing flag");
+    for (const [name, args] of [
+      ["latchkey-token", []],
+      ["latchkey-token", ["sign"]],
+      ["latchkey-token", ["verify"]],
+      ["latchkey-lock-sim", []],
+      ["latchkey-lock-sim", ["setup-codes"]],
+      ["latchkey-lock-sim", ["factory-reset"]],
+      ["latchkey-mosquitto-acl", []],
+    ] as [string, string[]][]) {
+      const r = await bin(name, args);
+      tally.input();
+      expect({ name, args, code: r.code }).toEqual({ name, args, code: 2 });
+      expect(r.stderr, `${name} ${args.join(" ")}`).toMatch(/^usage: /im);
+    }
+  });
+
+  it("latchkey-token sign takes the secret from --secret-file or LATCHKEY_TOKEN_SECRET, the same token as --secret", async () => {
+    tally.case("review 15.10: a signing secret that can only be given on the command line");
+    const dir = file.resources.tempDir("latchkey-token-secret-");
+    const issuerKeys = JSON.parse((await bin("latchkey-token", ["keygen"])).stdout) as { secret: string };
+    const device = JSON.parse((await bin("latchkey-token", ["keygen"])).stdout) as { public: string };
+    secrets.add("test issuer secret", issuerKeys.secret);
+    const claims = join(dir, "claims.json");
+    writeFileSync(
+      claims,
+      JSON.stringify({
+        iss: "operator-test",
+        sub: "+4791234567",
+        aud: "lock-1",
+        nbf: 1_800_000_000,
+        iat: 1_800_000_000,
+        exp: 1_800_003_600,
+        cti: "00112233445566778899aabbccddeeff",
+        cnf: device.public,
+      }),
+    );
+    const secretFile = join(dir, "issuer.secret");
+    writeFileSync(secretFile, `${issuerKeys.secret}\n`, { mode: 0o600 });
+    const common = ["--kid", "01", "--claims", claims];
+    const onArgv = await bin("latchkey-token", ["sign", "--secret", issuerKeys.secret, ...common]);
+    expect(onArgv.code, onArgv.stderr).toBe(0);
+    const fromFile = await bin("latchkey-token", ["sign", "--secret-file", secretFile, ...common]);
+    const fromEnv = await bin("latchkey-token", ["sign", ...common], { LATCHKEY_TOKEN_SECRET: issuerKeys.secret });
+    tally.input();
+    expect(fromFile).toEqual(onArgv);
+    expect(fromEnv).toEqual(onArgv);
+    const none = await bin("latchkey-token", ["sign", ...common], { LATCHKEY_TOKEN_SECRET: "" });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--secret-file <path>, LATCHKEY_TOKEN_SECRET or --secret <hex>/);
+    const missing = await bin("latchkey-token", ["sign", "--secret-file", join(dir, "nope"), ...common]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("cannot read");
+    tally.refuse();
+  });
+
+  it('latchkey-lock-sim that never reached its broker exits after "stopped" on SIGTERM, and on SIGINT', async () => {
+    tally.case("review 15.10: a lock-sim that hangs after stopping because it never connected");
+    const lockSim = BINS.find((b) => b.name === "latchkey-lock-sim")!.path;
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const dir = file.resources.tempDir("latchkey-lock-sim-signal-");
+      // Port 9 (discard) on loopback: nothing listens, every connect is refused.
+      const child = spawn(process.execPath, [lockSim, "--count", "1", "--mqtt", "mqtt://127.0.0.1:9", "--data", dir], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      file.resources.defer("stop the lock-sim", () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      });
+      let stderr = "";
+      const refused = new Promise<void>((resolve) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString("utf8");
+          if (stderr.includes("ECONNREFUSED")) resolve();
+        });
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      await refused;
+      tally.fault();
+      child.kill(signal);
+      // One signal only: a hang here is the bug (the test's own timeout ends it).
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('"msg":"stopped"');
+    }
   });
 });
