@@ -217,3 +217,25 @@ describe("issue 15.10: every CLI as an operator types it", () => {
     }
   });
 });
+
+describe("issue 15.11: the cloud's errors say what was expected", () => {
+  it("an invalid date in the Integrator API answers 400 naming the field and the RFC 3339 format", async () => {
+    tally.case("review 15.11: an invalid date answered with the schema's 'Expected union value'");
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "operator-errors" });
+    const res = await fetch(
+      `${site.cloud.url}/integrators/v1/lock-holders/${site.lockHolderId}/locks/sim-lock-001/keys`,
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${site.client.accessToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ userId: "+4791234567", end: "next week" }),
+      },
+    );
+    tally.input();
+    tally.refuse();
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "invalid_request",
+      errorDescription: "body.end: must be an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z, or null",
+    });
+  });
+});
