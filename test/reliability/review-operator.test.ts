@@ -187,6 +187,32 @@ describe("issue 15.10: every CLI as an operator types it", () => {
     tally.refuse();
   });
 
+  it("latchkey-mosquitto-acl takes its secrets from files, never needing them on the command line", async () => {
+    tally.case("review 15.10: a site secret or broker password that can only be given on the command line");
+    const dir = file.resources.tempDir("latchkey-acl-secrets-");
+    writeFileSync(join(dir, "site.secret"), "operator-site-secret-0123456789\n", { mode: 0o600 });
+    writeFileSync(join(dir, "bridge.password"), "operator-bridge-password\n", { mode: 0o600 });
+    secrets.add("test site secret", "operator-site-secret-0123456789");
+    secrets.add("test bridge password", "operator-bridge-password");
+    const args = ["--locks", "sim-lock-001", "--bridge-user", "bridge@br_1", "--out", join(dir, "out")];
+    const r = await bin(
+      "latchkey-mosquitto-acl",
+      ["--site-secret-file", join(dir, "site.secret"), "--bridge-password-file", join(dir, "bridge.password"), ...args],
+      { LATCHKEY_SITE_SECRET: "", LATCHKEY_BRIDGE_MQTT_PASSWORD: "" },
+    );
+    tally.input();
+    expect(r.code, r.stderr).toBe(0);
+    const users = readFileSync(join(dir, "out", "passwords"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(":")[0]);
+    expect(users.sort()).toEqual(["bridge@br_1", "sim-lock-001"]);
+    const missing = await bin("latchkey-mosquitto-acl", ["--site-secret-file", join(dir, "nope"), ...args]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`cannot read ${join(dir, "nope")}: ENOENT`);
+    tally.refuse();
+  });
+
   it('latchkey-lock-sim that never reached its broker exits after "stopped" on SIGTERM, and on SIGINT', async () => {
     tally.case("review 15.10: a lock-sim that hangs after stopping because it never connected");
     const lockSim = BINS.find((b) => b.name === "latchkey-lock-sim")!.path;
@@ -237,5 +263,20 @@ describe("issue 15.11: the cloud's errors say what was expected", () => {
       error: "invalid_request",
       errorDescription: "body.end: must be an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z, or null",
     });
+  });
+});
+
+describe("issue 15.14: the cloud's /docs page", () => {
+  it("is titled latchkey and says Authorization: Bearer <token> where the page keeps it", async () => {
+    tally.case("review 15.14: a docs page titled 'Swagger UI' whose Bearer <token> renders as 'Bearer '");
+    const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "operator-docs" });
+    const page = await fetch(`${site.cloud.url}/docs/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<title>latchkey cloud API</title>");
+    const doc = (await (await fetch(`${site.cloud.url}/docs/json`)).json()) as {
+      components: { securitySchemes: { bearer: { description?: string } } };
+    };
+    tally.input();
+    expect(doc.components.securitySchemes.bearer.description).toContain("`Authorization: Bearer <token>`");
   });
 });
