@@ -107,17 +107,30 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
         version: API_VERSION,
         description:
           "Integrator API (/integrators/v1, modelled on Unloc's Integrator API v1), bridge API (/bridge/v1) and phone app " +
-          "API (/app/v1). Get a token at POST /auth/v1/token, then send Authorization: Bearer <token>. Errors are " +
-          "{error, errorDescription}.",
+          "API (/app/v1). Get a token at POST /auth/v1/token, then send `Authorization: Bearer <token>`. Errors are " +
+          "`{error, errorDescription}`.",
       },
       components: {
-        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+        // Descriptions are Markdown in the docs page: a bare <token> would be read as an HTML tag and vanish, so it
+        // stays in a code span (issue 15 item 14).
+        securitySchemes: {
+          bearer: {
+            type: "http",
+            scheme: "bearer",
+            description: "`Authorization: Bearer <token>`, the access token from POST /auth/v1/token (or the app's).",
+          },
+        },
       },
       security: [{ bearer: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true, tryItOutEnabled: true } });
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    uiConfig: { deepLinking: true, tryItOutEnabled: true },
+    // The page's title in the browser's tab and history: ours, not "Swagger UI".
+    theme: { title: "latchkey cloud API" },
+  });
 
   // Public routes say so in the OpenAPI document (no bearer token), so clients generated from it send none.
   app.addHook("onRoute", (route) => {

@@ -179,3 +179,27 @@ describe("bad input → 4xx with {error, errorDescription}, never a 500", () => 
     expect(after - before).toBe(created);
   });
 });
+
+describe("issue 15 item 11: an error says what was expected", () => {
+  it("an invalid date names the field and the format expected, not the schema's union", async () => {
+    for (const [field, value] of [
+      ["start", "tomorrow"],
+      ["end", "2026-12-07T10:00:00"],
+      ["start", 5],
+      ["end", "2026-13-07T10:00:00Z"],
+    ] as const) {
+      const res = await t.call("POST", keysUrl(), { token: tn.token, body: { userId: "+4791234567", [field]: value } });
+      expect(res.status, `${field}=${value}`).toBe(400);
+      expect(res.body.errorDescription).toBe(
+        `body.${field}: must be an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z, or null`,
+      );
+    }
+  });
+
+  it("a batch over the limit names the limit", async () => {
+    const keys = Array.from({ length: 1001 }, () => ({ lockId, userId: "+4791234567" }));
+    const res = await t.call("POST", lh(tn, "/keys/batch"), { token: tn.token, body: { keys } });
+    expect(res.status).toBe(400);
+    expect(res.body.errorDescription).toBe("body.keys: at most 1000 items in one request, got 1001");
+  });
+});

@@ -3,6 +3,8 @@ import type { EventEmitter } from "node:events";
 export interface WaitOptions {
   /** Give up after this long (default 10 s); the error names what was awaited. */
   timeoutMs?: number;
+  /** Give up when this aborts (its owner stopped): the pending timer must not keep the process alive. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_WAIT_MS = 10_000;
@@ -39,10 +41,17 @@ export function waitForChange<T>(
       finish();
       reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
     }, timeoutMs);
+    const onAbort = () => {
+      finish();
+      reject(new Error(`stopped while waiting for ${what}`));
+    };
     const finish = () => {
       clearTimeout(timer);
       emitter.off(signal, onChange);
+      options.signal?.removeEventListener("abort", onAbort);
     };
     emitter.on(signal, onChange);
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -122,6 +122,11 @@ describe("npm start", () => {
     await client.waitForEvent(again.lockHolderId, "the console's unlock in the cloud", (e) => e.keyId === key.id);
     stack.write("frobnicate\n");
     await stack.waitForLine("the refusal", (l) => l.text.includes('unknown command "frobnicate"; try help'));
+    // Issue 15 item 10: a console command given no arguments shows its usage.
+    stack.write("battery\n");
+    await stack.waitForLine("the usage", (l) =>
+      l.text.includes("usage: battery <lockId> <0-100> (locks: sim-lock-001"),
+    );
 
     process.kill(stack.pid!, "SIGINT");
     const stopped = await stack.waitForExit();

@@ -89,6 +89,11 @@ export class BridgeMetrics {
       ["reason"],
     );
     collectDefaultMetrics({ register: this.registry, prefix: "latchkey_bridge_" });
+    // prom-client also exports these three gauges with a `_total` suffix, which Prometheus reserves for counters
+    // (`promtool check metrics` fails on them). The per-type gauges of the same name without `_total` stay: their
+    // sum is the same number.
+    for (const name of ["nodejs_active_resources_total", "nodejs_active_handles_total", "nodejs_active_requests_total"])
+      this.registry.removeSingleMetric(`latchkey_bridge_${name}`);
   }
 
   /** A gauge whose value is read from `read` at scrape time. */

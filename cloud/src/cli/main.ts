@@ -6,6 +6,7 @@ import { openStore } from "../store/open.js";
 import { DatabaseOpenError } from "../store/postgres/pg-store.js";
 import { checkDatabaseUrl, DatabaseUrlError } from "../store/postgres/url.js";
 import { SqliteStore } from "../store/sqlite/sqlite-store.js";
+import { PACKAGE_VERSION } from "./version.js";
 
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
@@ -116,6 +117,7 @@ function fromEnv(env: NodeJS.ProcessEnv) {
 export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const program = new Command("latchkey-cloud")
     .description("latchkey cloud: Integrator API, bridge API and phone app API")
+    .version(PACKAGE_VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showSuggestionAfterError();

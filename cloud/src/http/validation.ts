@@ -1,5 +1,5 @@
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
-import { TypeCompiler, type ValueError } from "@sinclair/typebox/compiler";
+import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
 import { ApiError, RequestValidationError } from "./errors.js";
@@ -57,6 +57,31 @@ function mostSpecific(error: ValueError): ValueError {
   return best;
 }
 
+/** Shown for every date the API takes (docs/design.md section 4: times are RFC 3339 with an offset). */
+const DATE_TIME_EXPECTED = "an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z";
+
+/**
+ * What a value of `schema` looks like, in words, where TypeBox's own message would not say (a union answers
+ * "Expected union value"; a format, only its name). Undefined where the schema's message is clear enough.
+ */
+function expected(schema: TSchema): string | undefined {
+  if (schema.format === "date-time") return DATE_TIME_EXPECTED;
+  if (schema.type === "null") return "null";
+  if (Array.isArray(schema.anyOf)) {
+    const variants = (schema.anyOf as TSchema[]).map(expected);
+    if (variants.every((v) => v !== undefined)) return variants.join(", or ");
+  }
+  return undefined;
+}
+
+/** The error's text for an API answer: what was expected, and for a batch over its limit, the limit (issue 15 item 11). */
+function describe(error: ValueError): string {
+  if (error.type === ValueErrorType.ArrayMaxItems && Array.isArray(error.value))
+    return `at most ${error.schema.maxItems} items in one request, got ${error.value.length}`;
+  const words = expected(error.schema);
+  return words === undefined ? error.message : `must be ${words}`;
+}
+
 /**
  * Where a string (or an object key) holds U+0000, if anywhere. No field of this API has a use for it, SQLite would
  * store it but PostgreSQL text cannot hold it, so it is refused up front and both stores see the same requests.
@@ -98,6 +123,6 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     if (!first) return { error: new RequestValidationError(`${part}: is not valid`) };
     const error = mostSpecific(first);
     const where = error.path ? `${part}${error.path.replaceAll("/", ".")}` : part;
-    return { error: new RequestValidationError(`${where}: ${error.message}`) };
+    return { error: new RequestValidationError(`${where}: ${describe(error)}`) };
   };
 };

@@ -67,7 +67,7 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["auth"],
         summary: "Get an access token (OAuth2 client credentials)",
         description:
-          "JSON or application/x-www-form-urlencoded. Scopes: integrator.admin, lockHolder.admin:<id>, bridge.",
+          "JSON or application/x-www-form-urlencoded. Scopes: `integrator.admin`, `lockHolder.admin:<id>`, `bridge`.",
         body: TokenRequest,
         response: { 200: TokenAnswer, ...errors(400, 429) },
       },

@@ -10,7 +10,7 @@ export const TokenRequest = Obj(
     scope: Type.String({
       minLength: 1,
       maxLength: 200,
-      description: "integrator.admin, lockHolder.admin:<lockHolderId>, or bridge (for bridge credentials)",
+      description: "`integrator.admin`, `lockHolder.admin:<lockHolderId>`, or `bridge` (for bridge credentials)",
     }),
   },
   {

@@ -5,6 +5,7 @@ import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
 import { factoryResetLock, setupCodes } from "../lock/factory.js";
+import { PACKAGE_VERSION } from "./version.js";
 
 /**
  * latchkey-lock-sim: N simulated locks in one process (docs/design.md section 5).
@@ -20,6 +21,12 @@ import { factoryResetLock, setupCodes } from "../lock/factory.js";
  */
 export class UsageError extends Error {}
 
+/** A required flag, checked after commander has named any unknown option (see program()). */
+function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new UsageError(`${flag} is required (see --help)`);
+  return value;
+}
+
 interface Io {
   out(text: string): void;
   err(text: string): void;
@@ -28,8 +35,8 @@ interface Io {
 }
 
 interface Parsed {
-  count: number;
-  mqtt: string;
+  count?: number;
+  mqtt?: string;
   siteSecret?: string;
   passwordFile?: string;
   prefix: string;
@@ -70,27 +77,32 @@ function trustArg(value: string, previous: TrustedIssuer[]): TrustedIssuer[] {
 }
 
 function program(io: Io, run: (p: Parsed) => Promise<void>): Command {
-  return new Command("latchkey-lock-sim")
-    .description("simulated latchkey locks: N locks in one process on one MQTT broker")
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .requiredOption("--count <n>", "number of locks", positiveInt("--count", 100_000))
-    .requiredOption("--mqtt <url>", "broker URL, e.g. mqtt://127.0.0.1:1883")
-    .option("--site-secret <secret>", "derive each lock's broker password (or set LATCHKEY_SITE_SECRET)")
-    .option("--password-file <file>", "per-lock passwords: JSON {lockId: password} or lines `<lockId> <password>`")
-    .option("--prefix <prefix>", "lock id prefix", "sim-lock-")
-    .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
-    .option("--topic-prefix <prefix>", "MQTT topic prefix", "latchkey")
-    .option(
-      "--telemetry-interval <seconds>",
-      "seconds between battery reports per lock (0: off)",
-      nonNegative("--telemetry-interval"),
-      60,
-    )
-    .option("--connect-rate <n>", "locks started per second", positiveInt("--connect-rate", 100_000), 100)
-    .option("--trust <kid=key>", "factory issuer key, hex (repeatable)", trustArg, [] as TrustedIssuer[])
-    .option("--log-level <level>", "pino level", "info")
-    .action(async (opts: Parsed) => run(opts));
+  return (
+    new Command("latchkey-lock-sim")
+      .description("simulated latchkey locks: N locks in one process on one MQTT broker")
+      .version(PACKAGE_VERSION)
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+      // Required, but checked in the action (required()): commander reports a missing required option before an
+      // unknown one, and `--bogus` must be named as such (issue 15 item 10).
+      .option("--count <n>", "number of locks (required)", positiveInt("--count", 100_000))
+      .option("--mqtt <url>", "broker URL, e.g. mqtt://127.0.0.1:1883 (required)")
+      .option("--site-secret <secret>", "derive each lock's broker password (or set LATCHKEY_SITE_SECRET)")
+      .option("--password-file <file>", "per-lock passwords: JSON {lockId: password} or lines `<lockId> <password>`")
+      .option("--prefix <prefix>", "lock id prefix", "sim-lock-")
+      .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
+      .option("--topic-prefix <prefix>", "MQTT topic prefix", "latchkey")
+      .option(
+        "--telemetry-interval <seconds>",
+        "seconds between battery reports per lock (0: off)",
+        nonNegative("--telemetry-interval"),
+        60,
+      )
+      .option("--connect-rate <n>", "locks started per second", positiveInt("--connect-rate", 100_000), 100)
+      .option("--trust <kid=key>", "factory issuer key, hex (repeatable)", trustArg, [] as TrustedIssuer[])
+      .option("--log-level <level>", "pino level", "info")
+      .action(async (opts: Parsed) => run(opts))
+  );
 }
 
 function readPasswords(path: string): Map<string, string> {
@@ -164,26 +176,31 @@ function factoryProgram(io: Io, name: string, run: (p: FactoryParsed) => void): 
   if (name === "setup-codes") {
     command
       .description("print each lock's id and setup code, making the locks never booted on this flash")
-      .requiredOption("--count <n>", "number of locks", positiveInt("--count", 100_000))
+      .option("--count <n>", "number of locks (required)", positiveInt("--count", 100_000))
       .option("--prefix <prefix>", "lock id prefix", "sim-lock-");
   } else {
     command
       .description("factory reset one lock that is not running: new keys, nothing trusted, the claim secret kept")
-      .requiredOption("--lock <id>", "the lock id");
+      .option("--lock <id>", "the lock id (required)");
   }
   return command.action((opts: FactoryParsed) => run(opts));
 }
 
 /** `setup-codes` and `factory-reset`: answers the exit code and never throws. */
 async function runFactoryCli(name: string, argv: string[], io: Io): Promise<number> {
+  if (argv.length === 0) {
+    factoryProgram(io, name, () => {}).outputHelp({ error: true });
+    return 2;
+  }
   const run = (p: FactoryParsed) => {
     if (name === "setup-codes") {
-      const ids = fleetLockIds(p.count!, p.prefix ?? "sim-lock-");
+      const ids = fleetLockIds(required(p.count, "--count"), p.prefix ?? "sim-lock-");
       for (const id of [ids[0], ids.at(-1)]) {
         if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
       }
       printLabels(io, setupCodes(ids, { dataDir: p.data }), p.json);
     } else {
+      required(p.lock, "--lock");
       if (!isValidLockId(p.lock)) throw new UsageError(`--lock "${p.lock}" is not a valid lock id`);
       printLabels(io, [factoryResetLock(p.lock, { dataDir: p.data })], p.json);
     }
@@ -193,7 +210,9 @@ async function runFactoryCli(name: string, argv: string[], io: Io): Promise<numb
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.help" ? 0 : 2;
+      return e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version"
+        ? 0
+        : 2;
     }
     if (e instanceof UsageError) {
       io.err(`latchkey-lock-sim ${name}: ${e.message}`);
@@ -215,10 +234,16 @@ export async function runLockSimCli(
   signals: NodeJS.EventEmitter = process,
 ): Promise<number> {
   if (argv[0] !== undefined && FACTORY_COMMANDS.has(argv[0])) return runFactoryCli(argv[0], argv.slice(1), io);
+  if (argv.length === 0) {
+    program(io, async () => {}).outputHelp({ error: true });
+    return 2;
+  }
   let fleet: Fleet | null = null;
   let logger: Logger | null = null;
   const run = async (p: Parsed) => {
-    checkUrl(p.mqtt);
+    const count = required(p.count, "--count");
+    const mqttUrl = required(p.mqtt, "--mqtt");
+    checkUrl(mqttUrl);
     const siteSecret = p.siteSecret ?? process.env.LATCHKEY_SITE_SECRET;
     if (siteSecret !== undefined && p.passwordFile !== undefined) {
       throw new UsageError("use either --site-secret (or LATCHKEY_SITE_SECRET) or --password-file, not both");
@@ -226,7 +251,7 @@ export async function runLockSimCli(
     if (siteSecret !== undefined && Buffer.byteLength(siteSecret) < 16) {
       throw new UsageError("--site-secret must be at least 16 bytes");
     }
-    const ids = fleetLockIds(p.count, p.prefix);
+    const ids = fleetLockIds(count, p.prefix);
     for (const id of [ids[0], ids.at(-1)]) {
       if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
     }
@@ -234,8 +259,8 @@ export async function runLockSimCli(
     if (!levels.includes(p.logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(", ")}`);
     logger = pino({ level: p.logLevel, base: { name: "latchkey-lock-sim" } }, io.log ?? process.stderr);
     const options: FleetOptions = {
-      count: p.count,
-      mqttUrl: p.mqtt,
+      count,
+      mqttUrl,
       prefix: p.prefix,
       dataDir: p.data,
       topicPrefix: p.topicPrefix,
@@ -268,7 +293,7 @@ export async function runLockSimCli(
     signals.on("SIGINT", onSignal);
     signals.on("SIGTERM", onSignal);
     try {
-      for (const id of fleetLockIds(p.count, p.prefix)) io.out(id);
+      for (const id of ids) io.out(id);
       fleet = await startFleet(options);
       const current = fleet;
       current
@@ -289,7 +314,9 @@ export async function runLockSimCli(
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.help" ? 0 : 2;
+      return e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version"
+        ? 0
+        : 2;
     }
     await (fleet as Fleet | null)?.stop().catch(() => {});
     if (e instanceof UsageError || e instanceof FleetOptionsError) {

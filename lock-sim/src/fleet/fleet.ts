@@ -38,7 +38,7 @@ export interface Fleet {
   readonly locks: SimLock[];
   /** How many locks are connected now. */
   readonly online: number;
-  /** Resolves once every lock has connected (at least once). */
+  /** Resolves once every lock has connected (at least once); rejects when the fleet stops first. */
   whenOnline(timeoutMs?: number): Promise<void>;
   /** Stops every lock cleanly (each publishes `offline`). */
   stop(): Promise<void>;
@@ -111,6 +111,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   options.logger?.info({ locks: count }, "fleet started");
 
   let stopping: Promise<void> | null = null;
+  // Ends every pending whenOnline at stop: its timer (up to an hour in the CLI) would otherwise keep the process alive
+  // after "stopped" when a lock never connected (issue 15 item 10).
+  const stop = new AbortController();
   return {
     ids,
     locks,
@@ -120,10 +123,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     async whenOnline(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (const lock of locks) {
-        await lock.waitForConnected({ timeoutMs: Math.max(1, deadline - Date.now()) });
+        await lock.waitForConnected({ timeoutMs: Math.max(1, deadline - Date.now()), signal: stop.signal });
       }
     },
     stop() {
+      stop.abort();
       stopping ??= Promise.all(locks.map((l) => l.stop())).then(() => undefined);
       return stopping;
     },

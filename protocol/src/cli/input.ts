@@ -30,6 +30,15 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/**
+ * A required flag, checked in the action rather than by commander's requiredOption: commander reports a missing
+ * required option before an unknown one, so `--bogus` would read "required option --x" (issue 15 item 10).
+ */
+export function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new UsageError(`${flag} is required`);
+  return value;
+}
+
 export function hexArg(value: string, flag: string, length?: number): Uint8Array {
   if (!isHex(value) || value.length === 0) throw new UsageError(`${flag} must be hex, got "${value}"`);
   const bytes = new Uint8Array(Buffer.from(value, "hex"));

@@ -11,7 +11,8 @@ import { ClaimLabel, CTI_BYTES, type KeyClaims, MAX_TOKEN_BYTES } from "../token
 import { signKeyToken } from "../token/sign.js";
 import { TrustStore } from "../token/trust.js";
 import { verifyKeyToken } from "../token/verify.js";
-import { hexArg, intArg, readSource, tokenBytesFrom, UsageError } from "./input.js";
+import { hexArg, intArg, readSource, required, tokenBytesFrom, UsageError } from "./input.js";
+import { PACKAGE_VERSION } from "./version.js";
 
 /**
  * latchkey-token: make, sign, verify and read key tokens from a shell (docs/design.md section 5).
@@ -129,9 +130,26 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/**
+ * The signing key's hex and where it came from, for error messages: `--secret`, `--secret-file` or LATCHKEY_TOKEN_SECRET
+ * (docs in protocol/README.md). A file or the environment keeps the key out of the process list and shell history.
+ */
+function signingSecret(opts: { secret?: string; secretFile?: string }): [string, string] {
+  if (opts.secret !== undefined && opts.secretFile !== undefined)
+    throw new UsageError("give either --secret or --secret-file, not both");
+  if (opts.secret !== undefined) return [opts.secret, "--secret"];
+  if (opts.secretFile !== undefined) return [readSource(opts.secretFile).toString("utf8").trim(), "--secret-file"];
+  const env = process.env.LATCHKEY_TOKEN_SECRET;
+  if (env !== undefined && env !== "") return [env.trim(), "LATCHKEY_TOKEN_SECRET"];
+  throw new UsageError(
+    "the issuer secret key is required: --secret-file <path>, LATCHKEY_TOKEN_SECRET or --secret <hex>",
+  );
+}
+
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command("latchkey-token")
     .description("Make, sign, verify and inspect latchkey key tokens (COSE_Sign1 / CWT, Ed25519)")
+    .version(PACKAGE_VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError(false);
@@ -149,14 +167,20 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description(
       "sign claims (JSON {iss, sub, aud, exp, nbf, iat, cti: hex16, cnf: hex32}) into a token, printed as hex",
     )
-    .requiredOption("--secret <hex>", "issuer secret key (32 bytes, hex)")
-    .requiredOption("--kid <hex>", "issuer key id (hex)")
-    .requiredOption("--claims <file|->", "claims JSON file, or - for standard input")
-    .action((opts: { secret: string; kid: string; claims: string }) => {
-      const secretKey = hexArg(opts.secret, "--secret", ED25519_KEY_BYTES);
-      const kid = hexArg(opts.kid, "--kid");
+    .option("--secret <hex>", "issuer secret key (32 bytes, hex); visible to other users in ps: prefer the next two")
+    .option("--secret-file <path>", "a file holding the issuer secret key (hex)")
+    .option("--kid <hex>", "issuer key id (hex)")
+    .option("--claims <file|->", "claims JSON file, or - for standard input")
+    .addHelpText(
+      "after",
+      "\nThe secret key may also come from LATCHKEY_TOKEN_SECRET (used when neither flag is given).",
+    )
+    .action((opts: { secret?: string; secretFile?: string; kid?: string; claims?: string }) => {
+      const secretKey = hexArg(...signingSecret(opts), ED25519_KEY_BYTES);
+      const claimsSource = required(opts.claims, "--claims");
+      const kid = hexArg(required(opts.kid, "--kid"), "--kid");
       if (kid.length > 64) throw new UsageError("--kid must be at most 64 bytes");
-      const claims = claimsFromJson(readSource(opts.claims).toString("utf8"));
+      const claims = claimsFromJson(readSource(claimsSource).toString("utf8"));
       io.out(toHex(signKeyToken(claims, { kid, secretKey })));
     });
 
@@ -166,9 +190,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       "verify a token (raw CBOR, hex or base64url) as a lock would; exit 0 accepted, 1 rejected, 2 usage error",
     )
     .argument("<file|->", "token file, or - for standard input")
-    .requiredOption("--trust <kid-hex>=<public-key-hex>", "a trusted issuer key (repeatable)", collect)
-    .requiredOption("--lock <id>", "the verifying lock's id (must equal aud)")
-    .requiredOption("--now <unix-seconds>", "the lock's current time")
+    .option("--trust <kid-hex>=<public-key-hex>", "a trusted issuer key (repeatable)", collect)
+    .option("--lock <id>", "the verifying lock's id (must equal aud)")
+    .option("--now <unix-seconds>", "the lock's current time")
     .option("--revoked <cti-hex,...>", "revoked key ids, comma-separated")
     .option("--leeway <seconds>", "clock leeway for nbf and exp", "60")
     .addOption(new Option("--backend <name>", "Ed25519 backend").choices(["node", "noble"]).default("node"))
@@ -177,17 +201,18 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       (
         source: string,
         opts: {
-          trust: string[];
-          lock: string;
-          now: string;
+          trust?: string[];
+          lock?: string;
+          now?: string;
           revoked?: string;
           leeway: string;
           backend: "node" | "noble";
           json?: boolean;
         },
       ) => {
-        const trust = parseTrust(opts.trust);
-        const now = intArg(opts.now, "--now");
+        const trust = parseTrust(required(opts.trust, "--trust"));
+        const lockId = required(opts.lock, "--lock");
+        const now = intArg(required(opts.now, "--now"), "--now");
         const leeway = intArg(opts.leeway, "--leeway");
         if (leeway < 0) throw new UsageError("--leeway must not be negative");
         const revoked = new Set(
@@ -199,7 +224,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         const token = tokenBytesFrom(readSource(source));
         const result = verifyKeyToken(token, {
           trust,
-          lockId: opts.lock,
+          lockId,
           now,
           leeway,
           revoked,
@@ -245,6 +270,13 @@ export async function runTokenCli(
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });
+  // A subcommand that needs arguments, given none, shows its usage rather than its first missing flag.
+  const bare =
+    argv.length === 1 ? program.commands.find((c) => c.name() === argv[0] && c.name() !== "keygen") : undefined;
+  if (bare) {
+    bare.outputHelp({ error: true });
+    return 2;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;

@@ -2,24 +2,47 @@ import { readFileSync } from "node:fs";
 import { isValidLockId } from "@latchkey/protocol";
 import { Command, CommanderError } from "commander";
 import { writeMosquittoFiles } from "../mosquitto/files.js";
+import { PACKAGE_VERSION } from "./version.js";
 
 /**
  * latchkey-mosquitto-acl: password and ACL files for running latchkey locks on an external Mosquitto.
  *   latchkey-mosquitto-acl --site-secret <s> --locks lock-1,lock-2 --bridge-user bridge@br_1 --bridge-password <p> --out /etc/mosquitto/latchkey
  * Then in mosquitto.conf: `password_file <out>/passwords`, `acl_file <out>/acl`, `allow_anonymous false`.
  */
+/** A secret from a file (its first line, trimmed); the message names the file, never its content. */
+function fromFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, "utf8").split(/\r?\n/)[0]!.trim();
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}
+
 export async function runMosquittoAclCli(argv: string[]): Promise<number> {
   const program = new Command("latchkey-mosquitto-acl")
     .description("write a Mosquitto password file and ACL file for latchkey locks and a bridge")
+    .version(PACKAGE_VERSION)
     .exitOverride()
-    .option("--site-secret <secret>", "the bridge's mqtt.siteSecret (or LATCHKEY_SITE_SECRET)")
+    .option("--site-secret <secret>", "the bridge's mqtt.siteSecret (or LATCHKEY_SITE_SECRET, or --site-secret-file)")
+    .option("--site-secret-file <file>", "a file holding the site secret (keeps it out of the process list)")
     .option("--locks <ids>", "comma-separated lock ids")
     .option("--locks-file <file>", "a file with one lock id per line")
-    .requiredOption("--bridge-user <name>", "the bridge's MQTT username")
-    .option("--bridge-password <password>", "the bridge's MQTT password (or LATCHKEY_BRIDGE_MQTT_PASSWORD)")
+    // --bridge-user and --out are required but checked below: commander reports a missing required option before an
+    // unknown one, and `--bogus` must be named as such (issue 15 item 10).
+    .option("--bridge-user <name>", "the bridge's MQTT username (required)")
+    .option(
+      "--bridge-password <password>",
+      "the bridge's MQTT password (or LATCHKEY_BRIDGE_MQTT_PASSWORD, or --bridge-password-file)",
+    )
+    .option("--bridge-password-file <file>", "a file holding the bridge's MQTT password")
     .option("--topic-prefix <prefix>", "topic prefix", "latchkey")
     .option("--ha-prefix <prefix>", "Home Assistant discovery prefix", "homeassistant")
-    .requiredOption("--out <dir>", "directory to write passwords and acl into");
+    .option("--out <dir>", "directory to write passwords and acl into (required)");
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return 2;
+  }
   try {
     program.parse(argv, { from: "user" });
   } catch (e) {
@@ -30,8 +53,16 @@ export async function runMosquittoAclCli(argv: string[]): Promise<number> {
     console.error(`latchkey-mosquitto-acl: ${message}`);
     return 2;
   };
-  const siteSecret = o.siteSecret ?? process.env.LATCHKEY_SITE_SECRET;
-  const bridgePassword = o.bridgePassword ?? process.env.LATCHKEY_BRIDGE_MQTT_PASSWORD;
+  if (o.bridgeUser === undefined) return fail("--bridge-user is required");
+  if (o.out === undefined) return fail("--out is required");
+  let siteSecret: string | undefined;
+  let bridgePassword: string | undefined;
+  try {
+    siteSecret = o.siteSecret ?? fromFile(o.siteSecretFile) ?? process.env.LATCHKEY_SITE_SECRET;
+    bridgePassword = o.bridgePassword ?? fromFile(o.bridgePasswordFile) ?? process.env.LATCHKEY_BRIDGE_MQTT_PASSWORD;
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   if (!siteSecret || siteSecret.length < 16) return fail("--site-secret is required (at least 16 characters)");
   if (!bridgePassword) return fail("--bridge-password is required");
   const ids = [

@@ -1,4 +1,5 @@
 import { CommanderError } from "commander";
+import { PACKAGE_VERSION } from "../cli/version.js";
 import { startConsole } from "./console.js";
 import { runDemo } from "./demo.js";
 import { buildStackProgram, parseStackArgs, UsageError } from "./options.js";
@@ -22,6 +23,10 @@ export async function runStackCli(argv: string[], io: StackCliIo = defaultIo()):
   try {
     options = parseStackArgs(argv, io.env);
   } catch (e) {
+    if (e instanceof CommanderError && e.code === "commander.version") {
+      io.stdout.write(`${PACKAGE_VERSION}\n`);
+      return 0;
+    }
     if (e instanceof CommanderError) {
       io.stdout.write(buildStackProgram().helpInformation());
       return 0;

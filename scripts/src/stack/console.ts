@@ -12,6 +12,12 @@ const HELP = [
   "Ctrl-C stops everything.",
 ].join("\n");
 
+/** The commands that take arguments: given none, the console shows how to call them (issue 15 item 10). */
+const USAGE: Record<string, string> = {
+  unlock: "unlock <lockId>",
+  battery: "battery <lockId> <0-100>",
+};
+
 /**
  * A few commands on standard input while the stack runs, so a newcomer can use the key they just created with curl
  * without writing code. Each command reports its outcome; a mistake names what was wrong.
@@ -66,6 +72,11 @@ export function startConsole(stack: RunningStack, out: Output, input: NodeJS.Rea
     queue = queue.then(async () => {
       if (!command) {
         out.line("you", `unknown command ${JSON.stringify(name)}; try help`, "red");
+        return;
+      }
+      const usage = USAGE[name];
+      if (usage !== undefined && args.length === 0) {
+        out.line("you", `usage: ${usage} (locks: ${lockIds.join(", ")})`, "red");
         return;
       }
       try {

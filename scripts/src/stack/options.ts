@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { PACKAGE_VERSION } from "../cli/version.js";
 
 /** What `npm start -- …` (latchkey-stack) was asked to do. */
 export interface StackOptions {
@@ -85,6 +86,7 @@ export function buildStackProgram(): Command {
     )
     .option("--verbose", "print every log line of the cloud and the bridge")
     .option("--no-console", "no interactive commands on standard input")
+    .version(PACKAGE_VERSION)
     .exitOverride();
 }
 
