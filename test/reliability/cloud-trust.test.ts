@@ -15,6 +15,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { type Answer, type SendOptions, send } from "../src/reliability/routes.js";
+import { type TenantSide as Side, tenantSide } from "../src/reliability/tenant.js";
 
 /**
  * Issue 13, the cloud side (docs/trust.md "Cloud"): what the cloud refuses before locks rely on its signed state.
@@ -23,12 +24,6 @@ import { type Answer, type SendOptions, send } from "../src/reliability/routes.j
  */
 const file = new ReliabilityFile("cloud-trust");
 const { tally, logs, secrets } = file;
-
-interface Side {
-  admin: string;
-  lhPath: string;
-  bridgeToken: string;
-}
 
 function factory(lockId: string) {
   const random = seededRandom(`cloud-trust:${lockId}`);
@@ -61,39 +56,7 @@ describe("issue 13, cloud side: claims, signed state and time through the runnin
     const api = (method: string, path: string, options: SendOptions = {}): Promise<Answer> =>
       send(cloud.port, method, path, options);
 
-    async function side(name: string, lockIds: string[]): Promise<Side> {
-      const creds = await cloud.bootstrap(name);
-      secrets.add(`${name} client secret`, creds.clientSecret);
-      const grant = async (client_id: string, client_secret: string, scope: string) => {
-        const res = await api("POST", "/auth/v1/token", {
-          json: { grant_type: "client_credentials", client_id, client_secret, scope },
-        });
-        secrets.add(`${name} ${scope} token`, res.body.access_token);
-        return res.body.access_token as string;
-      };
-      const admin = await grant(creds.clientId, creds.clientSecret, "integrator.admin");
-      const lh = await api("POST", "/integrators/v1/lock-holders", { token: admin, json: { name: `${name} homes` } });
-      const lhPath = `/integrators/v1/lock-holders/${lh.body.id}`;
-      const bridge = await api("POST", `${lhPath}/bridges`, { token: admin, json: { name: `${name} gateway` } });
-      secrets.add(`${name} bridge secret`, bridge.body.secret);
-      const bridgeToken = await grant(bridge.body.bridgeId, bridge.body.secret, "bridge");
-      const vc = await api("POST", `${lhPath}/vendor-connections`, {
-        token: admin,
-        json: {
-          vendor: "sim",
-          username: `${name}-site`,
-          password: `${name}-vendor-pw-0123`,
-          bridgeId: bridge.body.bridgeId,
-        },
-      });
-      secrets.add(`${name} vendor password`, `${name}-vendor-pw-0123`);
-      const reported = await api("PUT", `/bridge/v1/vendor-connections/${vc.body.vendorConnection.id}/locks`, {
-        token: bridgeToken,
-        json: { locks: lockIds.map((id) => ({ id })) },
-      });
-      expect(reported.status).toBe(200);
-      return { admin, lhPath, bridgeToken };
-    }
+    const side = (name: string, lockIds: string[]) => tenantSide(cloud, api, secrets, name, lockIds);
 
     const owner = await side("Owner", ["ct-door-a", "ct-door-b"]);
     const rival = await side("Rival", ["ct-rival-door"]);

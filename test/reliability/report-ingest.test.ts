@@ -16,6 +16,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { type Answer, type SendOptions, send } from "../src/reliability/routes.js";
+import { tenantSide } from "../src/reliability/tenant.js";
 
 /**
  * Issue 13, the cloud's ingest of lock-authenticated reports (docs/bridge-api.md "Reports from the lock",
@@ -61,39 +62,7 @@ describe("issue 13, cloud ingest of lock-authenticated reports through the runni
     const api = (method: string, path: string, options: SendOptions = {}): Promise<Answer> =>
       send(cloud.port, method, path, options);
 
-    async function side(name: string, lockIds: string[]) {
-      const creds = await cloud.bootstrap(name);
-      secrets.add(`${name} client secret`, creds.clientSecret);
-      const grant = async (client_id: string, client_secret: string, scope: string) => {
-        const res = await api("POST", "/auth/v1/token", {
-          json: { grant_type: "client_credentials", client_id, client_secret, scope },
-        });
-        secrets.add(`${name} ${scope} token`, res.body.access_token);
-        return res.body.access_token as string;
-      };
-      const admin = await grant(creds.clientId, creds.clientSecret, "integrator.admin");
-      const lh = await api("POST", "/integrators/v1/lock-holders", { token: admin, json: { name: `${name} homes` } });
-      const lhPath = `/integrators/v1/lock-holders/${lh.body.id}`;
-      const bridge = await api("POST", `${lhPath}/bridges`, { token: admin, json: { name: `${name} gateway` } });
-      secrets.add(`${name} bridge secret`, bridge.body.secret);
-      const bridgeToken = await grant(bridge.body.bridgeId, bridge.body.secret, "bridge");
-      const vc = await api("POST", `${lhPath}/vendor-connections`, {
-        token: admin,
-        json: {
-          vendor: "sim",
-          username: `${name}-site`,
-          password: `${name}-vendor-pw-0123`,
-          bridgeId: bridge.body.bridgeId,
-        },
-      });
-      secrets.add(`${name} vendor password`, `${name}-vendor-pw-0123`);
-      const reported = await api("PUT", `/bridge/v1/vendor-connections/${vc.body.vendorConnection.id}/locks`, {
-        token: bridgeToken,
-        json: { locks: lockIds.map((id) => ({ id })) },
-      });
-      expect(reported.status).toBe(200);
-      return { admin, lhPath, bridgeToken };
-    }
+    const side = (name: string, lockIds: string[]) => tenantSide(cloud, api, secrets, name, lockIds);
 
     const owner = await side("Owner", ["ri-door-a", "ri-door-b", "ri-unclaimed"]);
     const rival = await side("Rival", ["ri-rival-door"]);
