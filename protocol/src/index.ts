@@ -68,13 +68,14 @@ export {
   type Command,
   type CommandResult,
   type CommandResultCode,
+  type CommandResultKeys,
   decodeCommand,
   decodeCommandResult,
   encodeCommand,
   encodeCommandResult,
   LOCK_STATES,
   type LockState,
-  MAX_EVENTS_PER_RESULT,
+  MAX_REPORTS_PER_RESULT,
 } from "./messages/command.js";
 export {
   decodeEvent,
@@ -85,28 +86,8 @@ export {
   type LockEventType,
 } from "./messages/event.js";
 export { isValidLockId } from "./messages/fields.js";
-export {
-  encodeGatewayCommand,
-  type GatewayCommand,
-  gatewayMac,
-  isGatewayCommand,
-  macMatches,
-  readGatewayAuth,
-} from "./messages/gateway-auth.js";
+export { decodeLockKeys, encodeLockKeys, type LockKeysMessage } from "./messages/lock-keys.js";
 export { decodeStatus, encodeStatus, type Presence } from "./messages/status.js";
-export {
-  decodeSync,
-  encodeSync,
-  IMPLAUSIBLE_VERSION,
-  isImplausibleSyncVersion,
-  MAX_SYNC_BYTES,
-  MAX_SYNC_ENTRIES,
-  MAX_SYNC_ISSUERS,
-  MAX_SYNC_V_STEP,
-  type SyncGrant,
-  type SyncIssuer,
-  type SyncMessage,
-} from "./messages/sync.js";
 export {
   BATTERY_STATES,
   type BatteryState,
@@ -139,6 +120,8 @@ export {
   MAX_REPORT_BYTES,
   type OpenReportOptions,
   openReport,
+  type PeekedReport,
+  peekReport,
   REPORT_TYP,
   type Report,
   type ReportBody,

@@ -7,14 +7,14 @@ import { isValidLockId } from "./messages/fields.js";
 export const DEFAULT_TOPIC_PREFIX = "latchkey";
 
 /**
- * `state`, `time/request` and `time/answer` carry the signed documents of issue 13 (docs/trust.md, docs/mqtt.md
- * "Signed state and time"): the bridge only relays them.
+ * `state`, `time/request` and `time/answer` carry the signed documents of docs/trust.md, `events` and `telemetry` the
+ * lock's sealed reports and `keys` its public keys (docs/mqtt.md): the bridge only relays them.
  */
 export const LOCK_TOPIC_KINDS = [
   "status",
   "events",
   "telemetry",
-  "sync",
+  "keys",
   "cmd",
   "cmd/result",
   "state",

@@ -8,25 +8,21 @@ import {
   decodeCommand,
   decodeCommandResult,
   decodeEvent,
+  decodeLockKeys,
   decodeStatus,
-  decodeSync,
   decodeTelemetry,
   deriveLockPassword,
   encodeCbor,
   encodeCommand,
   encodeCommandResult,
   encodeEvent,
-  encodeGatewayCommand,
+  encodeLockKeys,
   encodeStatus,
-  encodeSync,
   encodeTelemetry,
   FrameAssembler,
-  gatewayMac,
   type LockEvent,
-  macMatches,
   ProtocolError,
   prefetchKeysUrl,
-  readGatewayAuth,
   Topics,
   useKeyUrl,
   vendorCredentialDigest,
@@ -52,7 +48,7 @@ describe("events", () => {
     expect(decodeEvent(encodeEvent(event))).toEqual(event);
     const plain: LockEvent = { id, lock: "lock-1", seq: 0, ts: 1, type: "locked" };
     expect(decodeEvent(encodeEvent(plain))).toEqual(plain);
-    const applied: LockEvent = { ...plain, type: "sync_applied", v: 3, dropped: 2 };
+    const applied: LockEvent = { ...plain, type: "state_applied", v: 3, dropped: 2 };
     expect(decodeEvent(encodeEvent(applied))).toEqual(applied);
   });
   it("name the field at fault", () => {
@@ -89,24 +85,12 @@ describe("telemetry", () => {
   });
 });
 
-describe("sync", () => {
-  it("round-trips and validates nested fields", () => {
-    const s = {
-      v: 4,
-      issuers: [{ kid: new Uint8Array([1, 2]), x: new Uint8Array(32).fill(9) }],
-      grants: [{ cti: id, sub: "+4790000000", nbf: 1, exp: 2 }],
-      revoked: [id],
-      time: 1_800_000_000,
-    };
-    expect(decodeSync(encodeSync(s))).toEqual(s);
-    const { grants: _omit, ...withoutGrants } = s;
-    expect(decodeSync(encodeSync(withoutGrants))).toEqual(withoutGrants);
-    invalid(() => decodeSync(encodeCbor({ ...s, v: 0 })), /"v"/);
-    invalid(() => decodeSync(encodeCbor({ ...s, revoked: [new Uint8Array(3)] })), /revoked\[0\]/);
-    invalid(
-      () => decodeSync(encodeCbor({ ...s, issuers: [{ kid: new Uint8Array(1), x: new Uint8Array(31) }] })),
-      /issuers\[0\]/,
-    );
+describe("lock keys", () => {
+  it("round-trips and checks key lengths and the lock id", () => {
+    const m = { lock: "lock-1", identity: new Uint8Array(32).fill(1), x25519: new Uint8Array(32).fill(2) };
+    expect(decodeLockKeys(encodeLockKeys(m))).toEqual(m);
+    invalid(() => decodeLockKeys(encodeCbor({ ...m, x25519: new Uint8Array(31) })), /"x25519"/);
+    invalid(() => decodeLockKeys(encodeCbor({ ...m, lock: "a/#" })), /"lock"/);
   });
 });
 
@@ -117,8 +101,12 @@ describe("commands", () => {
       { id: "c2", type: "unlock" as const, token: new Uint8Array(200), proof: new Uint8Array(64), nonce: id },
       { id: "c3", type: "lock" as const },
       { id: "c4", type: "ping" as const },
-      { id: "c5", type: "sync" as const, sync: new Uint8Array(10) },
-      { id: "c6", type: "events" as const, after: 9 },
+      { id: "c5", type: "state" as const, doc: new Uint8Array(10) },
+      { id: "c6", type: "reports" as const, after: 9 },
+      { id: "c7", type: "time_request" as const },
+      { id: "c8", type: "time_answer" as const, answer: new Uint8Array(100) },
+      { id: "c9", type: "command_nonce" as const },
+      { id: "c10", type: "remote" as const, command: new Uint8Array(120) },
     ];
     for (const c of cmds) expect(decodeCommand(encodeCommand(c))).toEqual(c);
     invalid(
@@ -129,6 +117,10 @@ describe("commands", () => {
       /"proof"/,
     );
     invalid(() => decodeCommand(encodeCbor({ id: "c", type: "open" })), /"type"/);
+    // The unsigned sync and the gateway's event pull are gone (docs/design.md section 7, "Removed").
+    invalid(() => decodeCommand(encodeCbor({ id: "c", type: "sync", sync: new Uint8Array(4) })), /"type"/);
+    invalid(() => decodeCommand(encodeCbor({ id: "c", type: "events", after: 1 })), /"type"/);
+    invalid(() => decodeCommand(encodeCbor({ id: "c", type: "state", doc: new Uint8Array(3585) })), /"doc"/);
     invalid(() => decodeCommand(encodeCbor({ id: "a/#", type: "ping" })), /"id"/);
   });
   it("round-trip results", () => {
@@ -140,8 +132,11 @@ describe("commands", () => {
       state: "locked" as const,
     };
     expect(decodeCommandResult(encodeCommandResult(r))).toEqual(r);
-    const withEvents = { id: "c2", ok: true, events: [new Uint8Array(5)], v: 3, nonce: id };
-    expect(decodeCommandResult(encodeCommandResult(withEvents))).toEqual(withEvents);
+    const withReports = { id: "c2", ok: true, reports: [new Uint8Array(5)], v: 3, nonce: id };
+    expect(decodeCommandResult(encodeCommandResult(withReports))).toEqual(withReports);
+    const keys = { identity: new Uint8Array(32).fill(3), x25519: new Uint8Array(32).fill(4) };
+    const ping = { id: "c3", ok: true, state: "locked" as const, v: 0, keys, request: new Uint8Array(30) };
+    expect(decodeCommandResult(encodeCommandResult(ping))).toEqual(ping);
   });
 });
 
@@ -185,8 +180,9 @@ describe("topics", () => {
   });
   it("honour a custom prefix", () => {
     const t = new Topics("site-a/latchkey");
-    expect(t.lock("l1", "sync")).toBe("site-a/latchkey/locks/l1/sync");
-    expect(t.parse("site-a/latchkey/locks/l1/sync")).toMatchObject({ lockId: "l1", kind: "sync" });
+    expect(t.lock("l1", "keys")).toBe("site-a/latchkey/locks/l1/keys");
+    expect(t.parse("site-a/latchkey/locks/l1/keys")).toMatchObject({ lockId: "l1", kind: "keys" });
+    expect(t.parse("site-a/latchkey/locks/l1/sync")).toBeNull();
   });
 });
 
@@ -268,25 +264,8 @@ describe("app links and credentials", () => {
   });
 });
 
-describe("gateway command authentication", () => {
-  const nonce = new Uint8Array(16).fill(5);
-  const cmd = { id: "g1", type: "sync" as const, sync: new Uint8Array([1, 2, 3]) };
-  it("carries a MAC that binds lock, nonce, command and body", () => {
-    const raw = encodeGatewayCommand(cmd, { lockId: "lock-1", nonce, password: "pw-lock-1" });
-    expect(decodeCommand(raw)).toEqual(cmd);
-    const auth = readGatewayAuth(raw)!;
-    expect(macMatches(gatewayMac("pw-lock-1", "lock-1", auth.nonce, cmd), auth.mac)).toBe(true);
-    expect(macMatches(gatewayMac("pw-lock-2", "lock-1", auth.nonce, cmd), auth.mac)).toBe(false);
-    expect(macMatches(gatewayMac("pw-lock-1", "lock-2", auth.nonce, cmd), auth.mac)).toBe(false);
-    expect(
-      macMatches(gatewayMac("pw-lock-1", "lock-1", auth.nonce, { ...cmd, sync: new Uint8Array([9]) }), auth.mac),
-    ).toBe(false);
-    expect(readGatewayAuth(encodeCommand(cmd))).toBeNull();
-  });
-});
-
 describe("every decoder survives random input", () => {
-  const decoders = [decodeEvent, decodeTelemetry, decodeSync, decodeCommand, decodeCommandResult, decodeStatus];
+  const decoders = [decodeEvent, decodeTelemetry, decodeLockKeys, decodeCommand, decodeCommandResult, decodeStatus];
   it("throws only ProtocolError", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(decoders.length - 1), (bytes, i) => {

@@ -9,12 +9,12 @@ import {
   encodeCbor,
   encodeEvent,
   encodeMac0,
-  encodeSync,
   encodeTelemetry,
   fromHex,
   type LockEvent,
   MAX_REPORT_BYTES,
   openReport,
+  peekReport,
   REPORT_TYP,
   type ReportKeyLookup,
   type ReportVerdict,
@@ -250,10 +250,20 @@ describe("type confusion", () => {
     for (const bytes of [
       encodeEvent(event()),
       encodeTelemetry(telemetry()),
-      encodeSync({ v: 1, issuers: [], revoked: [], time: 1_800_000_000 }),
+      // the shape of the unsigned sync of before docs/design.md section 7
+      encodeCbor({ v: 1, issuers: [], revoked: [], time: 1_800_000_000 }),
     ]) {
       expect(open(bytes)).toMatchObject({ verdict: "malformed" });
     }
+  });
+});
+
+describe("a courier's peek", () => {
+  it("reads a report without its key, and refuses what openReport refuses before the MAC", () => {
+    const bytes = sealEvent(7);
+    expect(peekReport(bytes, "lock-a")).toMatchObject({ lock: "lock-a", ctr: 7, kind: "event" });
+    expect(() => peekReport(bytes, "lock-b")).toThrow(expect.objectContaining({ code: "wrong_lock" }));
+    expect(() => peekReport(encodeEvent(event()), "lock-a")).toThrow(expect.objectContaining({ code: "malformed" }));
   });
 });
 
@@ -311,7 +321,7 @@ describe("tampering", () => {
         "jammed",
         "battery_low",
         "clock_set",
-        "sync_applied" as const,
+        "state_applied" as const,
       ),
       code: fc.option(fc.string({ minLength: 1, maxLength: 64 }), { nil: undefined }),
       dropped: fc.option(fc.nat(), { nil: undefined }),

@@ -2,7 +2,10 @@ import { encodeCbor } from "../cbor/encode.js";
 import { ProtocolError, type TokenErrorCode } from "../errors.js";
 import { Fields, LOCK_ID_PATTERN } from "./fields.js";
 
-/** What happened at a lock. `denied` carries the verification `code`; `sync_applied` the version `v` applied. */
+/**
+ * What happened at a lock. `denied` carries the verification `code`; `state_applied` the `v` of the signed lock state
+ * it applied (docs/trust.md); `unlocked` and `locked` done for a remote command carry `cmd`, the command's binding.
+ */
 export const EVENT_TYPES = [
   "unlocked",
   "denied",
@@ -10,7 +13,7 @@ export const EVENT_TYPES = [
   "jammed",
   "battery_low",
   "clock_set",
-  "sync_applied",
+  "state_applied",
 ] as const;
 export type LockEventType = (typeof EVENT_TYPES)[number];
 
@@ -33,8 +36,13 @@ export interface LockEvent {
   /** Why: the verification failure code of a `denied`, or a fault reason. */
   code?: TokenErrorCode | string;
   dropped?: number;
-  /** The sync version applied (`sync_applied`). */
+  /** The signed state's `v` applied (`state_applied`). */
   v?: number;
+  /**
+   * sha256 of the nonce of the remote command this event is the result of (protocol `commandResultBinding`), so no
+   * unrelated `unlocked` passes as a command's success (docs/trust.md "Remote commands").
+   */
+  cmd?: Uint8Array;
 }
 
 export function encodeEvent(event: LockEvent): Uint8Array {
@@ -48,6 +56,7 @@ export function encodeEvent(event: LockEvent): Uint8Array {
     code: event.code,
     dropped: event.dropped,
     v: event.v,
+    cmd: event.cmd,
   });
 }
 
@@ -66,6 +75,8 @@ export function decodeEvent(bytes: Uint8Array): LockEvent {
   const code = f.optional("code", (n) => f.text(n, 64));
   const dropped = f.optional("dropped", (n) => f.int(n));
   const v = f.optional("v", (n) => f.int(n));
+  const cmd = f.optional("cmd", (n) => f.bytes(n, 32));
+  if (cmd !== undefined) event.cmd = cmd;
   if (key !== undefined) event.key = key;
   if (code !== undefined) event.code = code;
   if (dropped !== undefined) event.dropped = dropped;

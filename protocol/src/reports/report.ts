@@ -178,3 +178,32 @@ export function openReport(bytes: Uint8Array, options: OpenReportOptions): Repor
     report: { ...parsed.body, lock: header.lock, ctr: parsed.ctr, kid: new Uint8Array(header.kid) },
   };
 }
+
+/** What a courier may read of a report without its key: nothing in it is vouched for. */
+export type PeekedReport = ReportBody & { lock: string; ctr: number };
+
+/**
+ * A courier's look inside a report it carries (the bridge's Home Assistant state, battery and status page): the same
+ * strict envelope, header and payload checks as `openReport` but no MAC check, since a courier never holds the key.
+ * So the answer is unauthenticated, labelled as such wherever it is shown, and decides nothing: only the cloud's
+ * verdict does (docs/reports.md). Throws ProtocolError (`malformed`, `wrong_lock`) when the report is out of shape or
+ * is not the delivering lock's.
+ */
+export function peekReport(bytes: Uint8Array, lockId: string): PeekedReport {
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REPORT_BYTES) {
+    throw new ProtocolError("malformed", `a report is a byte string of at most ${MAX_REPORT_BYTES} bytes`);
+  }
+  const message = decodeMac0(bytes, { maxBytes: MAX_REPORT_BYTES });
+  const header = headerOf(message);
+  if (typeof header === "string") throw new ProtocolError("malformed", header);
+  if (header.lock !== lockId) {
+    throw new ProtocolError("wrong_lock", `a report of lock "${header.lock}" delivered for lock "${lockId}"`);
+  }
+  try {
+    const parsed = bodyOf(message.payload, header.lock);
+    return { ...parsed.body, lock: header.lock, ctr: parsed.ctr };
+  } catch (e) {
+    if (e instanceof WrongLock) throw new ProtocolError("wrong_lock", e.message);
+    throw e;
+  }
+}
