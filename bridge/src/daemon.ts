@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { type Clock, type CommandResult, MAX_TIME_RTT_MS, Topics } from "@latchkey/protocol";
+import { ActionRunner } from "./actions/action-runner.js";
 import { BleGateway } from "./ble/ble-gateway.js";
 import { loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
@@ -8,6 +9,7 @@ import { CloudClient } from "./cloud/client.js";
 import { CommandChannel, type CommandRequest } from "./commands/command-channel.js";
 import type { BridgeConfig } from "./config/schema.js";
 import { type BridgeConfigInit, parseBridgeConfig } from "./config/validate.js";
+import { FeedFollower } from "./feed/feed-follower.js";
 import { HomeAssistant } from "./homeassistant/home-assistant.js";
 import { LockMessages } from "./locks/lock-messages.js";
 import { LockRegistry } from "./locks/registry.js";
@@ -22,11 +24,7 @@ import { ensurePrivateDir, type ModeFix } from "./store/private-files.js";
 import { BRIDGE_MIGRATIONS } from "./store/schema.js";
 import { WalSync } from "./store/wal-sync.js";
 import { WriteBatcher } from "./store/write-batcher.js";
-import { DesiredState } from "./sync/desired-state.js";
-import { FeedFollower } from "./sync/feed-follower.js";
-import { SyncPublisher } from "./sync/publisher.js";
-import { SyncVersionAlerts } from "./sync/version-alerts.js";
-import { TrustedTime } from "./time/trusted-time.js";
+import { AckRefetch } from "./trust/ack-refetch.js";
 import { StateRelay } from "./trust/state-relay.js";
 import { TimeRelay } from "./trust/time-relay.js";
 import { Uploader } from "./uploader/uploader.js";
@@ -40,7 +38,7 @@ const memoryMb = () => {
 };
 
 export interface BridgeOptions {
-  /** Time for timestamps, sync `time` and key expiry (default: the system clock). Timers still run in real time. */
+  /** Time for timestamps and remote actions' expiry (default: the system clock). Timers still run in real time. */
   clock?: Clock;
   /** Where pino writes (default stdout). */
   logStream?: NodeJS.WritableStream;
@@ -68,16 +66,18 @@ export interface RunningBridge {
   health(): Health;
   /** Outbox size now. */
   outbox(): { items: number; bytes: number };
-  /** One BLE round now (scan, sync, pull events); null when BLE is off. */
+  /** One BLE round now (scan, then per lock: state, time, reports, actions); null when BLE is off. */
   bleRound(): Promise<{ locks: string[] }> | null;
   /** Graceful stop: refuses new work, finishes the upload in flight, closes the broker and the database. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the bridge daemon: broker, cloud sync, outbox and uploader, vendor connections, Home Assistant, BLE and the
- * metrics endpoint, wired as small extensions around one SQLite database (`<dataDir>/bridge.db`). Resolves once the
- * broker and the HTTP endpoint listen; the cloud may still be unreachable then (locks are served regardless).
+ * Starts the bridge daemon, a courier between locks and the cloud (docs/design.md section 7): broker, change feed,
+ * signed state and time relays, outbox and uploader of sealed reports, remote actions, vendor connections, Home
+ * Assistant, BLE and the metrics endpoint, wired as small extensions around one SQLite database
+ * (`<dataDir>/bridge.db`). Resolves once the broker and the HTTP endpoint listen; the cloud may still be unreachable
+ * then (locks are served regardless).
  */
 export async function startBridge(
   config: BridgeConfig | BridgeConfigInit,
@@ -89,13 +89,12 @@ export async function startBridge(
   const logger = createLogger(settings.log.level, options.logStream);
   const metrics = new BridgeMetrics();
   const topics = new Topics(settings.topicPrefix);
-  const time = new TrustedTime(clock, settings.time.source);
   const bridgeId = settings.cloud.bridgeId;
   const cleanup: Array<() => unknown> = [];
   const backoff = () => new Backoff(settings.cloud.backoffInitialMs, settings.cloud.backoffMaxMs, random);
 
   try {
-    // Phone numbers, key schedules and queued lock state: for the bridge's user only (review 12.2).
+    // Queued lock reports, the locks' keys and signed states: for the bridge's user only (review 12.2).
     const onModeNarrowed = (fix: ModeFix) =>
       logger.warn(fix, "narrowed the mode of a data file other local users could read");
     ensurePrivateDir(settings.dataDir, onModeNarrowed);
@@ -109,10 +108,11 @@ export async function startBridge(
     const batcher = new WriteBatcher(db, settings.outbox.synchronous === "full" ? new WalSync(dbPath) : null);
     const registry = new LockRegistry(db, batcher);
     const outbox = new Outbox(db, batcher, settings.outbox, clock, metrics, logger.child({ part: "outbox" }));
-    const versionAlerts = new SyncVersionAlerts(metrics, logger.child({ part: "sync" }), () => clock.now());
-    const desired = new DesiredState(db, logger.child({ part: "sync" }), versionAlerts);
     metrics.gauge("locks_known", "Locks the bridge knows (assigned or seen)", () => registry.size);
     metrics.gauge("locks_online", "Locks online now", () => registry.countOnline());
+    metrics.gauge("lock_keys_known", "Locks whose public keys the bridge holds (attached to reports)", () =>
+      registry.countKeys(),
+    );
 
     // The external broker's client (mqtt.js) is loaded only when it is used.
     const broker: LockBroker =
@@ -143,27 +143,9 @@ export async function startBridge(
           });
     const commands = new CommandChannel(broker, topics, metrics);
     const connected = new Set<string>();
-    const publisher = new SyncPublisher(
-      registry,
-      desired,
-      broker,
-      topics,
-      time,
-      { resendSeconds: settings.sync.resendSeconds, grants: settings.sync.sendGrants },
-      (lockId) => connected.has(lockId) || (broker.kind === "external" && registry.get(lockId)?.online === true),
-      metrics,
-      logger.child({ part: "sync" }),
-    );
-    const messages = new LockMessages(
-      outbox,
-      registry,
-      commands,
-      time,
-      (lockId, v, above) => publisher.reported(lockId, v, above),
-      versionAlerts,
-      metrics,
-      logger.child({ part: "locks" }),
-    );
+    const reachable = (lockId: string) =>
+      connected.has(lockId) || (broker.kind === "external" && registry.get(lockId)?.online === true);
+    const messages = new LockMessages(outbox, registry, commands, clock, metrics, logger.child({ part: "locks" }));
     const homeAssistant = settings.homeassistant.enabled
       ? new HomeAssistant(
           broker,
@@ -194,7 +176,6 @@ export async function startBridge(
           stateRelay?.fetch([lockId]);
         } else connected.delete(lockId);
       },
-      lockSubscribed: (lockId) => publisher.send(lockId, true),
     };
     cleanup.unshift(() => broker.close());
     await broker.start(handler);
@@ -206,19 +187,7 @@ export async function startBridge(
       secret: settings.cloud.secret,
       timeoutMs: settings.cloud.requestTimeoutSeconds * 1000,
       logger,
-      now: () => clock.now(),
-      onDate: (cloudMs, localMs) => time.observeCloud(cloudMs, localMs),
     });
-    const uploader = new Uploader(
-      outbox,
-      cloud,
-      backoff(),
-      { batchSize: settings.upload.batchSize, maxBatchBytes: settings.upload.maxBatchBytes },
-      metrics,
-      logger.child({ part: "uploader" }),
-      () => clock.now(),
-      (lockId) => registry.get(lockId)?.assigned === true,
-    );
     const vendors = new VendorConnections(
       db,
       cloud,
@@ -252,6 +221,40 @@ export async function startBridge(
     const times = timeRelay;
     // An external broker cannot tell the bridge of connections: a lock's "online" status stands for one.
     if (broker.kind === "external") registry.on("online", (lockId) => states.fetch([lockId]));
+    const ackRefetch = new AckRefetch(
+      10_000,
+      () => performance.now(),
+      (lockIds) => states.fetch(lockIds),
+    );
+    const uploader = new Uploader(
+      outbox,
+      cloud,
+      backoff(),
+      { batchSize: settings.upload.batchSize, maxBatchBytes: settings.upload.maxBatchBytes },
+      metrics,
+      logger.child({ part: "uploader" }),
+      () => clock.now(),
+      {
+        isUploadable: (lockId) => registry.get(lockId)?.assigned === true,
+        keysOf: (lockId) => registry.get(lockId)?.keys ?? null,
+        accepted: (lockIds) => ackRefetch.accepted(lockIds),
+      },
+    );
+    let ble: BleGateway | null = null;
+    const actions = new ActionRunner(
+      db,
+      cloud,
+      registry,
+      {
+        reachable,
+        mqtt: (lockId, request) => commands.send(lockId, request, 10_000),
+        blePending: () => ble?.wake(),
+      },
+      backoff,
+      metrics,
+      logger.child({ part: "actions" }),
+      () => clock.now(),
+    );
     const feed = new FeedFollower(
       db,
       cloud,
@@ -259,10 +262,10 @@ export async function startBridge(
       { waitSeconds: settings.cloud.pollWaitSeconds, limit: 500 },
       (applied) => {
         registry.reload(applied.locks);
-        publisher.changed(applied.locks);
-        states.refreshAll();
+        if (applied.states || applied.locks.size > 0) states.refreshAll();
         vendors.schedule();
         uploader.notify();
+        if (applied.actions.size > 0) actions.schedule();
       },
       metrics,
       logger.child({ part: "feed" }),
@@ -276,27 +279,27 @@ export async function startBridge(
       logger.child({ part: "heartbeat" }),
     );
 
-    let ble: BleGateway | null = null;
     if (settings.ble.enabled) {
       const noble = options.noble ?? (await loadHardwareNoble());
       ble = new BleGateway(
         noble,
         db,
         registry,
-        desired,
         messages,
-        time,
-        { ...settings.ble, siteSecret: settings.mqtt.siteSecret },
+        cloud,
+        states,
+        actions,
+        settings.ble,
         metrics,
         logger.child({ part: "ble" }),
       );
     }
 
-    // Housekeeping: outbox age limit, keys past expiry. Hourly, and once now.
+    // Housekeeping: outbox age limit, actions long expired. Hourly, and once now.
     const housekeeping = () => {
       try {
         outbox.expire();
-        desired.prune(time.nowSeconds());
+        actions.prune();
       } catch (e) {
         logger.error({ err: (e as Error).message }, "housekeeping failed");
       }
@@ -316,10 +319,9 @@ export async function startBridge(
       feed: feed.status,
       upload: uploader.status,
       outbox: outbox.size,
-      locks: { known: registry.size, online: registry.countOnline() },
-      syncVersions: versionAlerts.health,
+      locks: { known: registry.size, online: registry.countOnline(), keys: registry.countKeys() },
       relay: { states: states.status, time: times.status },
-      time: time.status,
+      actions: actions.status,
       memory: memoryMb(),
     });
     const ops = new OpsServer(metrics, health);
@@ -332,8 +334,8 @@ export async function startBridge(
     feed.start();
     uploader.start();
     vendors.start();
-    publisher.start();
     states.start();
+    actions.schedule();
     heartbeat.start();
     ble?.start();
     homeAssistant?.announceAll();
@@ -363,10 +365,10 @@ export async function startBridge(
       clearInterval(housekeepingTimer);
       const upload = uploader.stop();
       await broker.stopAccepting();
-      publisher.stop();
+      ackRefetch.stop();
       commands.close();
       times.stop();
-      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop(), states.stop()]);
+      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop(), states.stop(), actions.stop()]);
       // Best effort and bounded: an unreachable external broker must not hold the shutdown (its will says offline).
       if (broker.connected)
         await Promise.race([

@@ -68,6 +68,46 @@ describe("configuration", () => {
     expect(found.join("\n")).not.toContain("short");
   });
 
+  it("refuses the options the switch-over removed, naming each and saying why (docs/trust.md)", () => {
+    const found = issues(() =>
+      parseBridgeConfig({ ...minimal, time: { source: "cloud" }, sync: { resendSeconds: 30, sendGrants: false } }),
+    );
+    expect(found).toEqual([
+      expect.stringMatching(
+        /^time\.source: was removed: locks take their time only from the cloud's signed time answers/,
+      ),
+      expect.stringMatching(
+        /^sync\.resendSeconds: was removed: locks take their trust only from the cloud's signed state/,
+      ),
+      expect.stringMatching(/^sync\.sendGrants: was removed: .*no sync messages, versions or grants any more/),
+    ]);
+    // A bare section is named as such; nothing else is reported about it (no "is not a known option").
+    expect(issues(() => parseBridgeConfig({ ...minimal, sync: null }))).toEqual([
+      expect.stringMatching(/^sync: was removed/),
+    ]);
+    const f = file(
+      "cloud:\n  url: http://127.0.0.1:8080\n  bridgeId: br_1\n  secret: a-bridge-secret\nmqtt:\n  siteSecret: 0123456789abcdef0123\ntime:\n  source: system\n",
+    );
+    expect(issues(() => loadBridgeConfig(f.path, {}))).toEqual([expect.stringMatching(/^time\.source: was removed/)]);
+    expect(
+      issues(() =>
+        loadBridgeConfig(
+          file(
+            "cloud:\n  url: http://x\n  bridgeId: b\n  secret: a-bridge-secret\nmqtt:\n  siteSecret: 0123456789abcdef0123\n",
+          ).path,
+          {
+            LATCHKEY_BRIDGE_TIME_SOURCE: "cloud",
+            LATCHKEY_BRIDGE_SYNC_RESEND_SECONDS: "5",
+          },
+        ),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^LATCHKEY_BRIDGE_TIME_SOURCE: was removed/),
+      expect.stringMatching(/^LATCHKEY_BRIDGE_SYNC_RESEND_SECONDS: was removed/),
+    ]);
+    expect(starterConfig({})).not.toMatch(/resendSeconds|sendGrants|^time:/m);
+  });
+
   it("reports missing required keys", () => {
     expect(issues(() => parseBridgeConfig({ mqtt: minimal.mqtt }))).toContain("cloud: is required");
     expect(issues(() => parseBridgeConfig({ cloud: { url: "http://x" }, mqtt: minimal.mqtt }))).toEqual(

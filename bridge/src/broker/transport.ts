@@ -11,8 +11,6 @@ export interface InboundHandler {
   homeAssistantStatus(payload: Buffer): void;
   /** A lock connected to (true) or left (false) the broker, when the broker can tell. */
   lockConnection?(lockId: string, connected: boolean): void;
-  /** A lock subscribed to its `sync` topic (it can receive one now), when the broker can tell. */
-  lockSubscribed?(lockId: string): void;
 }
 
 export interface PublishOptions {

@@ -4,6 +4,7 @@ import { Kind, type TSchema } from "@sinclair/typebox";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError, type ConfigIssue } from "./errors.js";
+import { takeRemovedOptions } from "./removed.js";
 import { type BridgeConfig, BridgeConfigSchema, isSecretSchema } from "./schema.js";
 import { isObjectSchema, pointerToKey, schemaAt } from "./walk.js";
 
@@ -159,8 +160,10 @@ export function parseBridgeConfig(raw: unknown, options: ParseOptions = {}): Bri
   const source = options.source ?? "settings object";
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new ConfigError(source, [{ key: "(root)", message: "must be a mapping of options" }]);
-  const withDefaults = Value.Default(BridgeConfigSchema, Value.Clone(raw));
-  const issues = [...(options.extraIssues ?? []), ...schemaIssues(withDefaults)];
+  const copy = Value.Clone(raw) as Record<string, unknown>;
+  const removed = takeRemovedOptions(copy);
+  const withDefaults = Value.Default(BridgeConfigSchema, copy);
+  const issues = [...(options.extraIssues ?? []), ...removed, ...schemaIssues(withDefaults)];
   if (issues.length > 0) throw new ConfigError(source, issues);
   const config = withDefaults as BridgeConfig;
   config.mqtt.broker = config.mqtt.broker ?? (config.mqtt.url ? "external" : "embedded");

@@ -32,9 +32,12 @@ export interface StateRelayStatus {
  * the bridge reads nothing inside (it compares the `v` the cloud answered beside the document), so it can only delay
  * or withhold a document, never change one.
  *
- * A lock's document is fetched when the lock connects, after every applied change-feed batch (every lock of the site:
- * the simplest rule that cannot miss a change, coalesced so a burst of batches costs one round), and every
- * `refreshMs`. Fetches of one lock never overlap: a request that arrives while it is fetched runs once after.
+ * A lock's document is fetched when the lock connects, after every applied change-feed batch that can change a state
+ * (every lock of the site: the simplest rule that cannot miss a change, coalesced so a burst of batches costs one
+ * round), after the cloud accepted its reports (a new `ack`, rate-limited by AckRefetch), and every `refreshMs`.
+ * Fetches of one lock never overlap: a request that arrives while it is fetched runs once after. A lock the feed says
+ * is not claimed has no document (the cloud answers 404): it is not asked for until a claim arrives on the feed.
+ * BLE locks take the kept document at their next visit (`latest`).
  */
 export class StateRelay {
   private readonly abort = new AbortController();
@@ -107,9 +110,15 @@ export class StateRelay {
   /** Every lock of the site, and every lock the bridge still keeps a document for (it may have left the site). */
   refreshAll(): void {
     const ids = new Set<string>();
-    for (const lock of this.registry.all()) if (lock.assigned) ids.add(lock.lockId);
+    for (const lock of this.registry.all()) if (lock.assigned && lock.claimed !== false) ids.add(lock.lockId);
     for (const row of this.sql.stored.iterate() as Iterable<{ lock_id: string }>) ids.add(row.lock_id);
     this.fetch(ids);
+  }
+
+  /** The document kept for a lock, as the cloud sent it (a BLE visit hands it over when it is newer than the lock's). */
+  latest(lockId: string): { v: number; state: Uint8Array } | null {
+    const row = this.sql.get.get(lockId) as { v: number; document: Buffer } | undefined;
+    return row ? { v: row.v, state: new Uint8Array(row.document) } : null;
   }
 
   /** Fetches these locks' documents (coalesced with any round already running). */

@@ -40,7 +40,7 @@ export class FeedFollower {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
-    this.applier = new ChangeApplier(db);
+    this.applier = new ChangeApplier(db, now);
     this.getCursor = db.prepare("SELECT cursor FROM feed_cursor WHERE id = 1");
     this.setCursor = db.prepare(
       "INSERT INTO feed_cursor (id, cursor, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",

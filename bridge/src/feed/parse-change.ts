@@ -2,8 +2,9 @@ import { isValidLockId } from "@latchkey/protocol";
 import type { Change } from "../cloud/types.js";
 
 /**
- * Checks one change-feed entry against docs/bridge-api.md. Answers the typed change, `null` for a kind this bridge does
- * not know (a newer cloud; skipped), or an error message for a malformed entry.
+ * Checks one change-feed entry against docs/bridge-api.md. Answers the typed change, `unknown` for a kind this bridge
+ * does not know (a newer cloud; skipped), or an error message for a malformed entry. `issuer` and `key` entries are
+ * checked although the bridge keeps nothing of them any more: they mean a lock's signed state changed.
  */
 export function parseChange(raw: unknown): { change: Change } | { unknown: string } | { error: string } {
   if (typeof raw !== "object" || raw === null) return { error: "not an object" };
@@ -45,9 +46,20 @@ export function parseChange(raw: unknown): { change: Change } | { unknown: strin
         !isValidLockId(c.lockId) ||
         !text(c.vendorConnectionId, 128) ||
         !text(c.lockHolderId, 128) ||
-        !bool(c.removed)
+        !bool(c.removed) ||
+        (c.claimed !== undefined && !bool(c.claimed))
       )
         return { error: `lock change ${seq} is malformed` };
+      return { change: raw as Change };
+    case "action":
+      if (
+        !text(c.actionId, 128) ||
+        !isValidLockId(c.lockId) ||
+        (c.action !== "unlock" && c.action !== "lock") ||
+        typeof c.expiresAt !== "string" ||
+        !Number.isFinite(Date.parse(c.expiresAt))
+      )
+        return { error: `action change ${seq} is malformed` };
       return { change: raw as Change };
     case "key":
       if (
