@@ -165,3 +165,60 @@ describe("group commit", () => {
     }
   });
 });
+
+describe("bridge schema migration 4 (the switch-over)", () => {
+  it("drops keys, issuers and the sync columns, keeps presence and drops unsigned event items", () => {
+    const dir = tempDir();
+    const path = join(dir.path, "bridge.db");
+    let db: Db | null = null;
+    try {
+      // A database of the bridge before the switch-over.
+      const old = openDatabase(path, { synchronous: "normal", migrations: BRIDGE_MIGRATIONS.slice(0, 3) });
+      old.prepare("INSERT INTO locks (lock_id, assigned, desired_v, reported_v) VALUES ('lock-a', 1, 7, 7)").run();
+      old
+        .prepare(
+          "INSERT INTO keys (key_id, lock_id, cti, sub, nbf, exp, state) VALUES ('k1', 'lock-a', 'aa', ?, 1, 2, 'active')",
+        )
+        .run("+4790000001");
+      const insert = old.prepare(
+        "INSERT INTO outbox (kind, lock_id, item_id, body, bytes, created_at, ready) VALUES (?, 'lock-a', NULL, ?, 10, 1, 1)",
+      );
+      insert.run("event", '{"id":"01","lockId":"lock-a","seq":1}');
+      insert.run("presence", '{"lockId":"lock-a","online":true,"ts":1}');
+      insert.run("telemetry", '{"id":"02","lockId":"lock-a","level":80}');
+      old.close();
+
+      const migrated = openDatabase(path, { synchronous: "normal", migrations: BRIDGE_MIGRATIONS });
+      db = migrated;
+      const tables = migrated.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+      expect(tables).not.toContain("keys");
+      expect(tables).not.toContain("issuers");
+      expect(tables).toContain("actions");
+      const columns = (migrated.prepare("PRAGMA table_info(locks)").all() as { name: string }[]).map((c) => c.name);
+      expect(columns).not.toContain("desired_v");
+      expect(columns).toEqual(expect.arrayContaining(["claimed", "identity_key", "x25519_key", "ble_reports_after"]));
+      expect(migrated.prepare("SELECT assigned FROM locks WHERE lock_id = 'lock-a'").pluck().get()).toBe(1);
+      const left = migrated.prepare("SELECT id, kind, body, report FROM outbox").all();
+      expect(left).toEqual([
+        { id: 2, kind: "presence", body: '{"lockId":"lock-a","online":true,"ts":1}', report: null },
+      ]);
+      // New items follow the old ids (AUTOINCREMENT carried over), and an item is a body or a report, never both.
+      migrated
+        .prepare(
+          "INSERT INTO outbox (kind, lock_id, report, bytes, created_at) VALUES ('event', 'lock-a', x'01', 1, 2)",
+        )
+        .run();
+      expect(migrated.prepare("SELECT MAX(id) FROM outbox").pluck().get()).toBe(4);
+      expect(() =>
+        migrated
+          .prepare(
+            "INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at) VALUES ('event', 'x', 'b', x'01', 1, 2)",
+          )
+          .run(),
+      ).toThrow(/CHECK/);
+    } finally {
+      if (db?.open) db.close();
+      dir.remove();
+    }
+  });
+});

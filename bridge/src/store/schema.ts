@@ -132,6 +132,9 @@ export const BRIDGE_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO outbox_v4 (id, kind, lock_id, body, bytes, created_at, ready)
     SELECT id, kind, lock_id, body, bytes, created_at, ready FROM outbox;
+  -- Ids keep rising from where the old table's left off (AUTOINCREMENT: never one handed out before).
+  DELETE FROM sqlite_sequence WHERE name = 'outbox_v4';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v4', seq FROM sqlite_sequence WHERE name = 'outbox';
   DROP TABLE outbox;
   ALTER TABLE outbox_v4 RENAME TO outbox;
   CREATE TABLE actions (
