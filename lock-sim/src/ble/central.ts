@@ -18,7 +18,7 @@ import type { Characteristic, Noble, Peripheral } from "./noble-loader.js";
  * A BLE central that talks to a latchkey lock through noble's public API only (startScanningAsync, on("discover"),
  * connectAsync, discoverSomeServicesAndCharacteristicsAsync, readAsync, subscribeAsync, on("data"), writeAsync), so
  * the same code drives a real adapter or a VirtualRadio. Used by the simulated phone; a bridge's BLE gateway does the
- * same steps.
+ * same steps (`ping`, `state`, `time_request`/`time_answer`, `reports`: docs/trust.md "Lock").
  */
 export class BleTimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -189,7 +189,7 @@ export class LockSession {
     return this.requestRaw(cmd.id, encodeCommand(cmd));
   }
 
-  /** Sends pre-encoded command bytes (e.g. a gateway command carrying a mac) with the given id. */
+  /** Sends pre-encoded command bytes with the given id (a test's malformed command, a courier's raw relay). */
   requestRaw(id: string, bytes: Uint8Array): Promise<CommandResult> {
     const run = async () => {
       if (this.closed) throw new Error(`lock ${this.lockId} disconnected, or the session was closed`);
