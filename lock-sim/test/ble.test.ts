@@ -5,6 +5,7 @@ import {
   keyPairFromSeed,
   LOCK_SERVICE_UUID,
   ManualClock,
+  peekCti,
   RESULT_CHAR_UUID,
   toHex,
 } from "@latchkey/protocol";
@@ -326,6 +327,48 @@ describe("BLE: virtual radio, noble central, phone", () => {
         await again.close();
       }
     });
+  });
+
+  it("a phone carries a newer state: a key revoked at the cloud is refused after any phone's visit, with no bridge", async () => {
+    const lock = await boot("cabin");
+    const visitor = new Phone({ random: seededRandom("visitor"), clock });
+    const owner = new Phone({ random: seededRandom("owner-cabin"), clock });
+    phones.push(visitor, owner);
+    const visitorToken = mint(issuer, claimsFor("cabin", visitor.devicePublicKey));
+    visitor.addToken(visitorToken, [issuer.trusted]);
+    owner.addToken(mint(issuer, claimsFor("cabin", owner.devicePublicKey)), [issuer.trusted]);
+    const first = await visitor.unlock("cabin", { radio });
+    expect(first).toMatchObject({ ok: true });
+    expect(first.delivered).toBeUndefined();
+    lock.tick();
+    // The cloud revokes the visitor's key; no bridge reaches the cabin. The owner's phone prefetches the new state.
+    cloud.revoke("cabin", peekCti(visitorToken)!);
+    const newer = cloud.state("cabin");
+    owner.addState({ lockId: "cabin", v: lock.stateV + 1, state: newer });
+    owner.addState({ lockId: "cabin", v: 1, state: cloud.state("cabin") }); // an older answer never replaces it
+    const visit = await owner.unlock("cabin", { radio });
+    expect(visit).toMatchObject({ ok: true, delivered: { ok: true, v: lock.stateV } });
+    expect(lock.revoked).toEqual([toHex(peekCti(visitorToken)!)]);
+    lock.tick();
+    expect(await visitor.unlock("cabin", { radio })).toMatchObject({ ok: false, code: "revoked" });
+    // The lock runs it now: the next visit carries nothing.
+    const later = await owner.unlock("cabin", { radio });
+    expect(later.ok).toBe(true);
+    expect(later.delivered).toBeUndefined();
+    expect(lock.events.filter((e) => e.type === "state_applied")).toHaveLength(2);
+  });
+
+  it("a phone's state the lock refuses (another lock holder's) does not stop its unlock: the lock decides", async () => {
+    const lock = await boot("shed");
+    const phone = new Phone({ random: seededRandom("shed-phone"), clock });
+    phones.push(phone);
+    phone.addToken(mint(issuer, claimsFor("shed", phone.devicePublicKey)), [issuer.trusted]);
+    const theirs = new TestCloud(clock, attacker, { authority: makeAuthority("other-holder") });
+    theirs.enroll(lock);
+    phone.addState({ lockId: "shed", v: Number.MAX_SAFE_INTEGER, state: theirs.state("shed") });
+    const outcome = await phone.unlock("shed", { radio });
+    expect(outcome).toMatchObject({ ok: true, delivered: { ok: false, code: "wrong_authority" } });
+    expect(lock.trust.authority).toEqual(cloud.authority.publicKey);
   });
 
   it("real hardware: without a Bluetooth adapter startLock fails with a clear BleUnavailableError", async () => {

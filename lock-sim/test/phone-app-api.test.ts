@@ -129,7 +129,12 @@ describe("phone ↔ app API contract", () => {
 
     await new Promise<void>((resolve) => server.close(() => resolve())); // offline from here on
     try {
-      expect(await phone.unlock("flat-12", { radio })).toMatchObject({ ok: true, keyId: "key_1" });
+      expect(await phone.unlock("flat-12", { radio })).toMatchObject({
+        ok: true,
+        keyId: "key_1",
+        delivered: { ok: true, v: newerV },
+      });
+      expect(lock.stateV).toBe(newerV);
     } finally {
       phone.close();
     }
