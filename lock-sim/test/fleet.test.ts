@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { encodeCommand, ManualClock } from "@latchkey/protocol";
+import { encodeCommand } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FleetOptions, FleetOptionsError, fleetLockIds, runLockSimCli, startFleet } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
@@ -205,7 +205,8 @@ describe("fleet mode", () => {
       await observer.waitForStatus("kill-001", "online");
       const keys = await observer.waitFor(() => observer.keys.get("kill-001"), "its keys");
       // The lock holder claims it with its setup code; the bridge relays the state and answers its time requests.
-      const cloud = new TestCloud(new ManualClock(Date.now()), makeIssuer("fleet"));
+      // The process runs on the system clock, so the cloud's time must move with it.
+      const cloud = new TestCloud({ now: () => Date.now() }, makeIssuer("fleet"));
       cloud.enroll({
         id: "kill-001",
         setupCode,

@@ -223,7 +223,7 @@ export class LockFirmware extends EventEmitter {
   }
 
   /**
-   * A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not the RTC).
+   * A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not its clock).
    * `holder` is the BLE connection asking: it gets at most `holder.max` live nonces. No live nonce is ever evicted for a
    * new one (review 12.8), so a full book or a greedy connection is answered `too_many_challenges` (docs/mqtt.md, "BLE").
    */

@@ -50,7 +50,7 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
     const identityFlash = new IdentityFlash(flash.database, options.lockId);
     const backend = options.backend ?? defaultEd25519;
     const identity = bootIdentity(identityFlash, { firstBoot: flash.created, random, path: flash.path, backend });
-    // The engine's local counter is the lock's oscillator: the base clock at the RTC's drift rate (docs/trust.md "Time").
+    // The engine's local counter is the lock's oscillator: the base clock at its drift rate (docs/trust.md "Time").
     const rate = 1 + (options.drift?.ppm ?? 0) / 1_000_000;
     const localClock = { now: () => Math.floor(clock.now() * rate) };
     const trust = new TrustEngine({
