@@ -66,7 +66,7 @@ async function run(path: string): Promise<void> {
 export function buildProgram(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
   const program = new Command("latchkey-bridge")
     .description(
-      "latchkey bridge: keeps the locks of a site in sync with the cloud (MQTT / BLE), forwards their events",
+      "latchkey bridge: carries the cloud's signed documents to the locks of a site (MQTT / BLE) and their sealed reports back",
     )
     .version(BRIDGE_VERSION)
     .option("-c, --config <file>", "YAML settings file (see `latchkey-bridge init`)")
