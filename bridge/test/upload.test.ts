@@ -1,10 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CloudClient } from "../src/cloud/client.js";
 import type { RunningBridge } from "../src/index.js";
+import { BridgeMetrics } from "../src/ops/metrics.js";
+import { Outbox } from "../src/outbox/outbox.js";
+import { Backoff } from "../src/retry/backoff.js";
+import { openDatabase } from "../src/store/database.js";
+import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
+import { WriteBatcher } from "../src/store/write-batcher.js";
+import { Uploader } from "../src/uploader/uploader.js";
 import { siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { seededRandom, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
 import { TestCloud } from "./helpers/test-cloud.js";
 import { waitFor } from "./helpers/wait.js";
@@ -231,5 +240,62 @@ describe("store-and-forward to the cloud", () => {
     // Twenty accepted batches: one fetch at once, then at most one per 10 s that passed.
     expect(cloud.stateFetches.length - before).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 10_000));
     expect(cloud.stateFetches.slice(before).every((id) => id === "lock-a")).toBe(true);
+  });
+});
+
+describe("what moves a lock's ack", () => {
+  it("fetches the state again for an accepted event, not for telemetry or a state_applied event", async () => {
+    const cloud = new TestCloud();
+    await cloud.start();
+    cloud.servedLocks.add("lock-a");
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, "bridge.db"), { synchronous: "normal", migrations: BRIDGE_MIGRATIONS });
+    db.prepare("INSERT INTO locks (lock_id, assigned) VALUES ('lock-a', 1)").run();
+    const silent = pino({ level: "silent" });
+    const metrics = new BridgeMetrics();
+    const clock = { now: () => Date.now() };
+    const outbox = new Outbox(
+      db,
+      new WriteBatcher(db),
+      { maxItems: 100, maxBytes: 1_000_000, maxAgeHours: 1, fullPolicy: "refuse" },
+      clock,
+      metrics,
+      silent,
+    );
+    const accepted: string[][] = [];
+    const lock = new MqttLock("lock-a", "mqtt://unused");
+    const uploader = new Uploader(
+      outbox,
+      new CloudClient({
+        url: cloud.url,
+        bridgeId: cloud.bridgeId,
+        secret: cloud.secret,
+        timeoutMs: 5000,
+        logger: silent,
+      }),
+      new Backoff(10, 100, seededRandom()),
+      { batchSize: 100, maxBatchBytes: 900_000 },
+      metrics,
+      silent,
+      () => clock.now(),
+      { isUploadable: () => true, keysOf: () => lock.keys, accepted: (ids) => accepted.push([...ids]) },
+    );
+    try {
+      uploader.start();
+      // A state applied, and a battery reading: the cloud takes them, but nothing waits on their ack.
+      await outbox.add({ kind: "event", lockId: "lock-a", report: lock.sealEvent({ type: "state_applied", v: 7 }) });
+      await outbox.add({ kind: "telemetry", lockId: "lock-a", report: lock.sealTelemetry() });
+      // Out of the outbox means answered: the same synchronous step then called the hook, if at all.
+      await waitFor("judged and answered", () => cloud.verdicts.ok === 2 && outbox.size.items === 0);
+      expect(accepted).toEqual([]);
+      await outbox.add({ kind: "event", lockId: "lock-a", report: lock.sealEvent({ type: "unlocked" }) });
+      await waitFor("the unlock answered", () => cloud.verdicts.ok === 3 && outbox.size.items === 0);
+      expect(accepted).toEqual([["lock-a"]]);
+    } finally {
+      await uploader.stop();
+      db.close();
+      dir.remove();
+      await cloud.stop();
+    }
   });
 });

@@ -35,7 +35,8 @@ const MAX_REPORT_ROUNDS = 64;
  * scan for the lock service, then per lock found connect, read its id, and
  * - `ping`: the `v` of the signed state the lock runs and its public keys (kept, attached to its reports);
  * - `state` with the kept signed state when it is newer than the lock's `v` (bytes as the cloud sent them);
- * - `time_request` → the cloud → `time_answer` (every visit: a lock offline for long needs it most);
+ * - `time_request` → the cloud → `time_answer` (every visit of a lock that runs a state: a lock out of reach for long
+ *   needs it most; one without a state trusts no authority yet and would refuse);
  * - `reports` with `after` = the highest report counter pulled from this lock (persisted): each sealed report goes to
  *   the outbox (committed) before `after` moves past it; asking frees nothing at the lock, which frees its events only
  *   up to its signed state's `ack`;
@@ -216,20 +217,24 @@ export class BleGateway {
       if (ping.keys) await this.messages.keys(lockId, { lock: lockId, ...ping.keys });
       if (ping.state) await this.registry.setLockState(lockId, ping.state);
     });
-    await step("state", () => this.handState(session, lockV));
-    await step("time", () => this.handTime(session));
+    await step("state", async () => {
+      lockV = await this.handState(session, lockV);
+    });
+    // A lock with no state trusts no authority yet and refuses to ask for the time (`no_state`): nothing to carry.
+    if (lockV > 0) await step("time", () => this.handTime(session));
     await step("reports", () => this.pullReports(session));
     await step("actions", () => this.actions.visit(lockId, (request) => this.request(session, request)));
     if (failures > 0) throw new Error(`${failures} step(s) of the visit failed`);
   }
 
-  /** The kept signed state, when it is newer than the one the lock runs. */
-  private async handState(session: GattSession, lockV: number): Promise<void> {
+  /** The kept signed state, when it is newer than the one the lock runs; answers the `v` the lock runs after. */
+  private async handState(session: GattSession, lockV: number): Promise<number> {
     const kept = this.states.latest(session.lockId);
-    if (!kept || kept.v <= lockV || kept.state.length > MAX_STATE_BYTES) return;
+    if (!kept || kept.v <= lockV || kept.state.length > MAX_STATE_BYTES) return lockV;
     const result = await this.request(session, { type: "state", doc: kept.state });
     if (!result.ok) throw new Error(`state refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
     this.metrics.relayedStates.inc();
+    return result.v ?? kept.v;
   }
 
   /** The lock's time request to the cloud and the signed answer back, within the lock's round-trip cap. */

@@ -1,7 +1,7 @@
 /**
- * After the cloud accepted a lock's reports, its signed state carries a new `ack` (docs/trust.md "Cloud"), and only
+ * After the cloud accepted a lock's events, its signed state carries a new `ack` (docs/trust.md "Cloud"), and only
  * that frees the lock's events: the bridge fetches the state again so the lock gets it without waiting for the hourly
- * round. Coalesced and bounded: at most one fetch per lock per `intervalMs` (10 s); a lock whose reports are accepted
+ * round (docs/mqtt.md "Reports and keys": not for telemetry or `state_applied`, see Uploader). Coalesced and bounded: at most one fetch per lock per `intervalMs` (10 s); a lock whose reports are accepted
  * again inside the interval is fetched once when it ends, whatever the number of batches meanwhile.
  */
 export class AckRefetch {

@@ -1,3 +1,4 @@
+import { peekReport } from "@latchkey/protocol";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
 import type { ReportsAnswer } from "../cloud/types.js";
@@ -19,7 +20,10 @@ export interface UploaderHooks {
   isUploadable(lockId: string): boolean;
   /** The lock's public keys, attached to its reports. */
   keysOf(lockId: string): LockKeys | null;
-  /** Locks with reports the cloud accepted (`ok`) in a batch: their signed state's `ack` moved. */
+  /**
+   * Locks with events the cloud accepted (`ok`) in a batch, other than `state_applied`: their signed state's `ack`
+   * moved past events the lock is holding for it.
+   */
   accepted(lockIds: ReadonlySet<string>): void;
 }
 
@@ -165,7 +169,10 @@ export class Uploader {
     }
   }
 
-  /** Counts a reports batch's verdicts (every one of them ended its item) and names the locks whose `ack` moved. */
+  /**
+   * Counts a reports batch's verdicts (every one of them ended its item) and names the locks whose `ack` moved past an
+   * event worth fetching the state for.
+   */
   private judged(batch: readonly StoredItem[], answer: ReportsAnswer): void {
     const accepted = new Set<string>();
     const refusals: Record<string, number> = {};
@@ -177,7 +184,7 @@ export class Uploader {
       if (verdict === "ok" || verdict === "duplicate") {
         this.metrics.uploaded.inc({ kind });
         if (verdict === "duplicate") this.metrics.uploadDuplicates.inc({ kind });
-        else accepted.add(item.lockId);
+        else if (movesAck(item)) accepted.add(item.lockId);
         return;
       }
       this.metrics.reportsRefused.inc({ verdict });
@@ -213,5 +220,22 @@ export class Uploader {
       if (!(await this.send(part))) return false;
     }
     return true;
+  }
+}
+
+/**
+ * Whether an accepted report is an event the lock keeps until the next `ack`, other than `state_applied`. Telemetry
+ * moves no `ack`. A `state_applied` event does, but fetching a state for it would make the lock apply a new state, emit
+ * another `state_applied`, and so on every 10 s for ever; it is freed with the next state the lock gets for any other
+ * reason (an event, a change in the cloud, the hourly re-signing). The peek reads the stored bytes, which the cloud has
+ * just accepted as the lock's.
+ */
+function movesAck(item: StoredItem): boolean {
+  if (item.kind !== "event" || item.report === null) return false;
+  try {
+    const peeked = peekReport(item.report, item.lockId);
+    return peeked.kind === "event" && peeked.event.type !== "state_applied";
+  } catch {
+    return false;
   }
 }
