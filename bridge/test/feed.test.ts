@@ -43,13 +43,15 @@ describe("change feed", () => {
   });
 
   it("turns a key revocation into a fetch of the lock's signed state, and keeps no key or phone number", async () => {
+    // Whatever shape a key entry has (the bridge reads nothing in it), it means the lock's state changed.
     siteChanges(cloud, ["lock-a"]);
     cloud.append(key(1, "lock-a", "active"));
     ({ bridge } = await startTestBridge(cloud, dir.path));
     await bridge.ready;
     await waitFor("lock-a's state fetched", () => cloud.stateFetches.includes("lock-a"));
     const fetches = cloud.stateFetches.length;
-    cloud.append(key(1, "lock-a", "revoked"));
+    const { sub: _sub, ...withoutHolder } = key(1, "lock-a", "revoked");
+    cloud.append(withoutHolder);
     await waitFor("fetched again after the revocation", () => cloud.stateFetches.length > fetches);
     await bridge.stop();
     bridge = null;
@@ -124,7 +126,13 @@ describe("change feed", () => {
 
   it("skips a malformed change without stopping the feed", async () => {
     siteChanges(cloud, ["lock-a"]);
-    cloud.append({ ...key(5, "lock-a", "active"), cti: "not-hex" });
+    cloud.append({
+      kind: "lock",
+      lockId: "lock/../x",
+      vendorConnectionId: "vc_1",
+      lockHolderId: "lh_1",
+      removed: false,
+    });
     cloud.append({ kind: "action", actionId: "act_bad", lockId: "lock-a", action: "open-sesame", expiresAt: "soon" });
     cloud.append({ kind: "something_new", value: 1 });
     cloud.append({ kind: "lock", lockId: "lock-b", vendorConnectionId: "vc_1", lockHolderId: "lh_1", removed: false });

@@ -16,13 +16,13 @@ export interface VendorConnectionChange {
     deleted: boolean;
   };
 }
+/**
+ * `issuer` and `key` entries: the bridge keeps nothing of them (docs/bridge-api.md), they only mean locks' signed
+ * states changed, so their other fields are neither checked nor typed here.
+ */
 export interface IssuerChange {
   seq: number;
   kind: "issuer";
-  lockHolderId: string;
-  kid: string;
-  x: string;
-  retired: boolean;
 }
 export interface LockChange {
   seq: number;
@@ -37,13 +37,6 @@ export interface LockChange {
 export interface KeyChange {
   seq: number;
   kind: "key";
-  keyId: string;
-  lockId: string;
-  cti: string;
-  sub: string;
-  nbf: number;
-  exp: number;
-  state: "active" | "revoked";
 }
 /** A remote action for a lock this bridge serves (docs/bridge-api.md "Remote actions"). */
 export interface ActionChange {
