@@ -1,0 +1,13 @@
+export { Air, AirLink, type AirOptions, type AirPdu, type AirStats, type FaultHook, type PduFate } from "./air.js";
+export { formatPacket, HciLog, type HciLogSink } from "./btmon-log.js";
+export { type ControllerOptions, EmulatedController } from "./controller.js";
+export * as hci from "./hci-codec.js";
+export {
+  type BlenoInstance,
+  HciEmulatorError,
+  installEmulatedHci,
+  loadBleno,
+  loadNoble,
+  loadWithHciSocket,
+} from "./hci-loader.js";
+export { EmulatedAdapters, emulatedHciSocketClass, type HciDevice } from "./hci-socket.js";
