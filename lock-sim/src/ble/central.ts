@@ -197,7 +197,14 @@ export class LockSession {
       answer.catch(() => {}); // observed below; a disconnect during the writes must not surface as unhandled
       const exchange = async () => {
         const mtu = this.peripheral.mtu ?? DEFAULT_ATT_MTU;
-        for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        const writes = (async () => {
+          for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        })();
+        writes.catch(() => {}); // a write failing after the answer settled has nothing left to tell
+        // noble's HCI stack never calls back a write whose link is gone, so the writes alone would hang until the
+        // request timeout: the disconnect rejects `answer`, which ends the wait at once (found on real stacks,
+        // test/hci-stacks.test.ts). The answer may also come before the last Write Response: bleno notifies first.
+        await Promise.race([writes, answer]);
         return await answer;
       };
       try {
