@@ -268,9 +268,12 @@ export class HciLog {
     private readonly max = 50_000,
   ) {}
 
+  /** `max` lines are kept (0: none, only forwarded). */
   readonly sink: HciLogSink = (line) => {
-    if (this.lines.length >= this.max) this.lines.shift();
-    this.lines.push(line);
+    if (this.max > 0) {
+      if (this.lines.length >= this.max) this.lines.shift();
+      this.lines.push(line);
+    }
     this.forward?.(line);
   };
 

@@ -88,13 +88,19 @@ export interface NobleOnControllerOptions {
   extended?: boolean;
 }
 
-/** A private noble whose HCI is `controller` (or device `deviceId` of `adapters`). */
-export function loadNoble(
-  target: EmulatedController | EmulatedAdapters,
-  options: NobleOnControllerOptions & { deviceId?: number } = {},
-): Noble {
-  const Socket = emulatedHciSocketClass(target);
-  return loadWithHciSocket("@abandonware/noble", Socket, (req) => {
+type Target = EmulatedController | EmulatedAdapters | (new () => unknown);
+
+/** The socket class for a target: a controller (as hci0), adapters (by device id), or a socket class itself. */
+function socketClassFor(target: Target): unknown {
+  return typeof target === "function" ? target : emulatedHciSocketClass(target);
+}
+
+/**
+ * A private noble on `target`: an emulated controller, emulated adapters (device `deviceId`, else the first up), or
+ * a socket class such as `h4HciSocketClass(address)` for a controller in another process.
+ */
+export function loadNoble(target: Target, options: NobleOnControllerOptions & { deviceId?: number } = {}): Noble {
+  return loadWithHciSocket("@abandonware/noble", socketClassFor(target), (req) => {
     // The hci-socket bindings directly, not resolve-bindings: that one picks by platform and environment.
     const Bindings = req("@abandonware/noble/lib/hci-socket/bindings") as new (o: object) => unknown;
     const withBindings = req("@abandonware/noble/with-bindings") as (bindings: unknown) => Noble;
@@ -102,12 +108,15 @@ export function loadNoble(
   });
 }
 
-/** A private bleno whose HCI is `controller` (or BLENO_HCI_DEVICE_ID of `adapters`). */
-export function loadBleno(target: EmulatedController | EmulatedAdapters): BlenoInstance {
+/** A private bleno on `target` (as `loadNoble`; with adapters, BLENO_HCI_DEVICE_ID picks the device). */
+export function loadBleno(target: Target): BlenoInstance {
   if (process.platform === "darwin")
     throw new HciEmulatorError("bleno uses its macOS bindings on darwin; the emulated HCI needs its hci-socket ones");
-  const Socket = emulatedHciSocketClass(target);
-  return loadWithHciSocket("@abandonware/bleno", Socket, (req) => req("@abandonware/bleno") as BlenoInstance);
+  return loadWithHciSocket(
+    "@abandonware/bleno",
+    socketClassFor(target),
+    (req) => req("@abandonware/bleno") as BlenoInstance,
+  );
 }
 
 /**

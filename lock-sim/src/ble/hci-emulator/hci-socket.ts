@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { EmulatedController } from "./controller.js";
-import { EVT, H4 } from "./hci-codec.js";
+import { type HciFilter, hciFilterPasses, parseHciFilter } from "./hci-filter.js";
 
 /**
  * The object `@abandonware/bluetooth-hci-socket` exports, over emulated controllers instead of a Linux HCI socket:
@@ -72,12 +72,6 @@ export class EmulatedAdapters {
   }
 }
 
-interface Filter {
-  typeMask: number;
-  eventMask: [number, number];
-  opcode: number;
-}
-
 function errnoError(code: string, message: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(`${code}, ${message}`);
   e.code = code;
@@ -94,7 +88,7 @@ export class EmulatedHciSocket extends EventEmitter {
 
   private controller: EmulatedController | null = null;
   private mode: "raw" | "user" | "control" | null = null;
-  private filter: Filter | null = null;
+  private filter: HciFilter | null = null;
   private started = false;
   private readonly onPacket = (packet: Buffer) => this.deliver(packet);
   private readonly onCommand = (packet: Buffer, origin: unknown) => {
@@ -147,12 +141,7 @@ export class EmulatedHciSocket extends EventEmitter {
 
   /** A `struct hci_filter`: type mask (u32), event mask (2 × u32), opcode (u16). */
   setFilter(filter: Buffer): void {
-    if (filter.length < 14) throw errnoError("EINVAL", "Invalid argument");
-    this.filter = {
-      typeMask: filter.readUInt32LE(0),
-      eventMask: [filter.readUInt32LE(4), filter.readUInt32LE(8)],
-      opcode: filter.readUInt16LE(12),
-    };
+    this.filter = parseHciFilter(filter);
   }
 
   start(): void {
@@ -200,17 +189,7 @@ export class EmulatedHciSocket extends EventEmitter {
 
   /** What the kernel's hci_sock filter lets through (a user channel is unfiltered). */
   private passes(packet: Buffer): boolean {
-    const f = this.filter;
-    if (f === null || this.mode === "user") return true;
-    const type = packet[0]!;
-    if (!((f.typeMask >>> (type & 31)) & 1)) return false;
-    if (type !== H4.EVENT) return true;
-    const code = packet[1]! & 63;
-    if (!((f.eventMask[code >> 5]! >>> (code & 31)) & 1)) return false;
-    if (f.opcode === 0) return true;
-    if (packet[1] === EVT.COMMAND_COMPLETE) return packet.readUInt16LE(4) === f.opcode;
-    if (packet[1] === EVT.COMMAND_STATUS) return packet.readUInt16LE(5) === f.opcode;
-    return true;
+    return this.filter === null || this.mode === "user" || hciFilterPasses(this.filter, packet);
   }
 }
 
