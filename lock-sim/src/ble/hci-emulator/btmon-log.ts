@@ -134,7 +134,7 @@ function advertisingDataText(data: Uint8Array, indent: string): string[] {
 function commandLines(packet: Extract<HciPacket, { type: "command" }>): string[] {
   const spec = commandSpec(packet.opcode);
   const head = `< HCI Command: ${spec?.name ?? "Unknown"} (${opcodeText(packet.opcode)}) plen ${packet.params.length}`;
-  if (spec === undefined) return [head, `        ${hexBytes(packet.params)}`];
+  if (spec === undefined) return packet.params.length === 0 ? [head] : [head, `        ${hexBytes(packet.params)}`];
   if (spec.name === "Host Number Of Completed Packets")
     return [head, ...handleCountLines(packet.params, spec.name, "        ")];
   return [head, ...fieldsText(spec.params, packet.params, spec.name, "        ")];
