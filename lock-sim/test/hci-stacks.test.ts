@@ -11,10 +11,12 @@ import { connectToLock, type LockSession } from "../src/ble/central.js";
 import {
   Air,
   type AirPdu,
+  type ControllerOptions,
   EmulatedAdapters,
   EmulatedController,
   HciLog,
   installEmulatedHci,
+  loadBleno,
   loadNoble,
 } from "../src/ble/hci-emulator/index.js";
 import type { Noble } from "../src/ble/noble-loader.js";
@@ -93,12 +95,13 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
   }
 
   /** A phone: its own controller on the air and a private noble on it. */
-  function phone(): { noble: Noble; controller: EmulatedController } {
+  function phone(options: Partial<ControllerOptions> = {}): { noble: Noble; controller: EmulatedController } {
     const n = ++phones;
     const controller = new EmulatedController(air, {
       address: `c0:de:00:00:01:${n.toString(16).padStart(2, "0")}`,
       name: `phone-${n}`,
       log: log.sink,
+      ...options,
     });
     const noble = loadNoble(controller);
     cleanups.push(() => {
@@ -253,5 +256,91 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
     air.configure({ lossRate: 0 });
     const again = await session("faded", noble);
     expect(await again.request({ id: "p2", type: "ping" })).toMatchObject({ ok: true });
+  });
+
+  it("a phone controller with two 27-octet LE buffers: noble fragments each ATT PDU and waits for completed packets", async () => {
+    printLogOnFailure();
+    air.configure({ attMtu: 247 });
+    await lock("small-buffers");
+    const { noble } = phone({ leBuffer: { length: 27, count: 2 }, maxDataLength: 27 });
+    const s = await session("small-buffers", noble);
+    expect(s.peripheral.mtu).toBe(247);
+    seen = [];
+    expect(await s.request({ id: LONG_ID, type: "ping" })).toMatchObject({ id: LONG_ID, ok: true });
+    // One frame at MTU 247, carried as one ATT write in several 27-octet pieces each way.
+    const phoneName = `phone-${phones}`;
+    expect(att(phoneName, ATT_WRITE_REQUEST)).toHaveLength(1);
+    const continuations = (from: string) => seen.filter((p) => p.from.name === from && p.llid === 0b01).length;
+    expect(continuations(phoneName)).toBeGreaterThanOrEqual(3);
+    expect(continuations("lock")).toBeGreaterThanOrEqual(3);
+    expect(seen.every((p) => p.payload.length <= 27)).toBe(true);
+  });
+
+  it("a phone controller without LE buffers of its own: noble falls back to Read Buffer Size", async () => {
+    printLogOnFailure();
+    await lock("shared-buffers");
+    const { noble } = phone({ leBuffer: "shared" });
+    const s = await session("shared-buffers", noble);
+    expect(await s.request({ id: "p-shared", type: "ping" })).toMatchObject({ ok: true });
+    expect(log.lines.some((l) => l.startsWith(`[phone-${phones}] < HCI Command: Read Buffer Size`))).toBe(true);
+  });
+});
+
+describe("BLE on real stacks: a private bleno on shared buffers", () => {
+  it("bleno falls back to Read Buffer Size too, and serves a characteristic to noble", async () => {
+    const log = new HciLog();
+    onTestFailed(() => {
+      process.stderr.write(`${log.lines.slice(-300).join("\n")}\n`);
+    });
+    const air = new Air({ seed: "shared", log: log.sink });
+    const peripheral = new EmulatedController(air, {
+      address: "c0:de:00:00:02:01",
+      name: "bleno",
+      leBuffer: "shared",
+      log: log.sink,
+    });
+    const central = new EmulatedController(air, { address: "c0:de:00:00:02:02", name: "noble", log: log.sink });
+    const bleno = loadBleno(peripheral);
+    const noble = loadNoble(central);
+    try {
+      await new Promise<void>((resolve) =>
+        bleno.on("stateChange", (state: string) => state === "poweredOn" && resolve()),
+      );
+      const value = Buffer.from("x".repeat(200));
+      const info = new bleno.Characteristic({
+        uuid: INFO_CHAR_UUID,
+        properties: ["read"],
+        onReadRequest: (offset, callback) => callback(bleno.Characteristic.RESULT_SUCCESS, value.subarray(offset)),
+      });
+      await new Promise<void>((resolve, reject) =>
+        bleno.startAdvertising("shared", [LOCK_SERVICE_UUID], (e) =>
+          e
+            ? reject(e)
+            : bleno.setServices(
+                [new bleno.PrimaryService({ uuid: LOCK_SERVICE_UUID, characteristics: [info] })],
+                (e2) => (e2 ? reject(e2) : resolve()),
+              ),
+        ),
+      );
+      const found = new Promise<import("@abandonware/noble").Peripheral>((resolve) => noble.once("discover", resolve));
+      await noble.startScanningAsync([LOCK_SERVICE_UUID], false);
+      const p = await found;
+      await noble.stopScanningAsync();
+      await p.connectAsync();
+      const { characteristics } = await p.discoverSomeServicesAndCharacteristicsAsync(
+        [LOCK_SERVICE_UUID],
+        [INFO_CHAR_UUID],
+      );
+      // 200 octets at MTU 256: one ATT Read Response, 207 octets of L2CAP in one 251-octet shared buffer
+      expect((await characteristics[0]!.readAsync()).toString()).toBe(value.toString());
+      expect(log.lines.some((l) => l.startsWith("[bleno] < HCI Command: Read Buffer Size"))).toBe(true);
+      await p.disconnectAsync();
+    } finally {
+      noble.removeAllListeners();
+      bleno.removeAllListeners();
+      central.close();
+      peripheral.close();
+      air.close();
+    }
   });
 });
