@@ -7,7 +7,7 @@ import {
   ManualClock,
 } from "@latchkey/protocol";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { connectToLock, type LockSession } from "../src/ble/central.js";
+import { BleTimeoutError, connectToLock, type LockSession } from "../src/ble/central.js";
 import {
   Air,
   type AirPdu,
@@ -256,6 +256,20 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
     air.configure({ lossRate: 0 });
     const again = await session("faded", noble);
     expect(await again.request({ id: "p2", type: "ping" })).toMatchObject({ ok: true });
+  });
+
+  it("a lock that goes out of range between discovery and connection: connecting times out, and the phone connects later", async () => {
+    printLogOnFailure();
+    await lock("walked-away");
+    const { noble } = phone();
+    const phoneName = `phone-${phones}`;
+    // Out of range the moment the phone hears it: its LE Create Connection can never complete.
+    noble.once("discover", () => air.setInRange("lock", phoneName, false));
+    const attempt = await connectToLock(noble, "walked-away", { timeoutMs: 300 }).catch((e: Error) => e);
+    expect(attempt).toBeInstanceOf(BleTimeoutError);
+    air.setInRange("lock", phoneName, true);
+    const s = await session("walked-away", noble);
+    expect(await s.request({ id: "p-back", type: "ping" })).toMatchObject({ ok: true });
   });
 
   it("a phone controller with two 27-octet LE buffers: noble fragments each ATT PDU and waits for completed packets", async () => {

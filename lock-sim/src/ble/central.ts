@@ -103,6 +103,24 @@ export async function connectToLock(noble: Noble, lockId: string, options: Conne
   }
 }
 
+/**
+ * Ends what a failed attempt left. noble disconnects by connection handle, and a connection still being created has
+ * none: `disconnectAsync` would send Disconnect for no handle and wait for an event that never comes, and noble would
+ * keep the attempt pending, queueing every later connect behind it. So a pending attempt is cancelled (LE Create
+ * Connection Cancel), and a disconnect is waited for only so long (found on real stacks, test/hci-stacks.test.ts).
+ */
+async function abandon(peripheral: Peripheral): Promise<void> {
+  if (peripheral.state === "connecting") {
+    peripheral.cancelConnect();
+    return;
+  }
+  if (peripheral.state === "connected")
+    await withTimeout(peripheral.disconnectAsync(), ABANDON_MS, "disconnecting").catch(() => {});
+}
+
+/** How long a failed attempt waits for its disconnect to complete before giving up on it. */
+const ABANDON_MS = 2000;
+
 /** An open connection to one lock: request/response over the command and result characteristics. */
 export class LockSession {
   private readonly assembler = new FrameAssembler();
@@ -179,7 +197,7 @@ export class LockSession {
     try {
       return await withTimeout(steps(), timeoutMs, `connecting to lock ${lockId}`);
     } catch (e) {
-      await peripheral.disconnectAsync().catch(() => {});
+      await abandon(peripheral);
       throw e;
     }
   }
