@@ -272,6 +272,40 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
     expect(await s.request({ id: "p-back", type: "ping" })).toMatchObject({ ok: true });
   });
 
+  it("one phone at a time: the lock stops advertising while connected, and the next phone gets in once it leaves", async () => {
+    printLogOnFailure();
+    await lock("one-at-a-time");
+    const first = await session("one-at-a-time", phone().noble);
+    const second = phone().noble;
+    await expect(connectToLock(second, "one-at-a-time", { timeoutMs: 300 })).rejects.toThrow(BleTimeoutError);
+    await first.close();
+    const s = await session("one-at-a-time", second);
+    expect(await s.request({ id: "p-2", type: "ping" })).toMatchObject({ ok: true });
+  });
+
+  it("a lock that loses power drops its phone; booted again, the same bleno serves it", async () => {
+    printLogOnFailure();
+    const dataDir = tmp.make();
+    const options = {
+      lockId: "power-cut",
+      dataDir,
+      clock,
+      random: seededRandom("power-cut"),
+      trust: [issuer.trusted],
+      hardwareBle: true,
+      tickIntervalMs: 0,
+    };
+    const first = await startLock(options);
+    const { noble } = phone();
+    const s = await connectToLock(noble, "power-cut");
+    await first.powerLoss();
+    await expect(s.request({ id: "p-dark", type: "ping" })).rejects.toThrow(/disconnected/);
+    const again = await startLock(options);
+    cleanups.push(() => again.stop());
+    const s2 = await session("power-cut", noble);
+    expect(await s2.request({ id: "p-lit", type: "ping" })).toMatchObject({ ok: true });
+  });
+
   it("a phone controller with two 27-octet LE buffers: noble fragments each ATT PDU and waits for completed packets", async () => {
     printLogOnFailure();
     air.configure({ attMtu: 247 });
