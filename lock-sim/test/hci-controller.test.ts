@@ -412,12 +412,14 @@ describe("emulated controller: HCI commands and events", () => {
   });
 
   it("loses and retransmits data PDUs the same way for the same seed, and times a link out when everything is lost", async () => {
-    async function run(seed: string) {
-      const { central, peripheral, air } = pair({ seed, lossRate: 0.3 });
+    async function run(seed: string, timing: AirOptions = {}) {
+      const { central, peripheral, air } = pair({ seed, lossRate: 0.3, ...timing });
       const { ha } = await connect(central, peripheral);
       for (let i = 0; i < 6; i++) {
         central.send(l2cap(ha, 96, i));
-        for (let k = 0; k < 4; k++) await peripheral.acl();
+        const pieces = [];
+        for (let k = 0; k < 4; k++) pieces.push(await peripheral.acl());
+        expect(Buffer.concat(pieces.map((p) => p.data))).toEqual(l2cap(ha, 96, i).subarray(5));
       }
       return { lost: air.stats.dataLost, sent: air.stats.dataTransmissions };
     }
@@ -426,6 +428,8 @@ describe("emulated controller: HCI commands and events", () => {
     expect(one.sent).toBe(24 + one.lost);
     expect(await run("loss")).toEqual(one);
     expect(await run("other seed")).not.toEqual(one);
+    // latency and connection-event spacing delay PDUs but change neither their order nor which ones are lost
+    expect(await run("loss", { latencyMs: 2, connectionEventMs: 1 })).toEqual(one);
 
     const { central, peripheral, air } = pair();
     const { ha } = await connect(central, peripheral);

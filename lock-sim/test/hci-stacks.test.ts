@@ -172,7 +172,7 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
 
   it("with packet loss on the air every frame still arrives once and in order: the link layer retransmits", async () => {
     printLogOnFailure();
-    air.configure({ lossRate: 0.25, attMtu: 23 });
+    air.configure({ lossRate: 0.25, attMtu: 23, latencyMs: 1, connectionEventMs: 1 });
     await lock("lossy");
     const { noble } = phone();
     const s = await session("lossy", noble);
