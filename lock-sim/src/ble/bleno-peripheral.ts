@@ -118,11 +118,15 @@ export async function startBlenoPeripheral(server: LockGattServer, timeoutMs = 5
         // Disconnection Complete arriving after the next startBlenoPeripheral left bleno "restarting", and that one
         // never heard advertisingStart (found on real stacks, test/hci-stacks.test.ts).
         await new Promise<void>((resolve) => {
-          const done = setTimeout(resolve, timeoutMs);
-          bleno.once("disconnect", () => {
+          const gone = () => {
             clearTimeout(done);
             resolve();
-          });
+          };
+          const done = setTimeout(() => {
+            bleno.removeListener("disconnect", gone);
+            resolve();
+          }, timeoutMs);
+          bleno.once("disconnect", gone);
           bleno.disconnect();
         });
       }
