@@ -21,7 +21,7 @@ import {
 } from "../src/ble/hci-emulator/index.js";
 import type { Noble } from "../src/ble/noble-loader.js";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
-import { makeIssuer, T0 } from "./helpers/keys.js";
+import { T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 /**
@@ -30,7 +30,6 @@ import { TempDirs } from "./helpers/tmp.js";
  * ordinary way, with the emulated adapters installed as this process's hci0), the phone is noble driven by the same
  * `connectToLock` central the simulated phone uses.
  */
-const issuer = makeIssuer("hci-stacks");
 const ATT_WRITE_REQUEST = 0x12;
 const ATT_NOTIFICATION = 0x1b;
 /** A ping whose id makes the command several frames long at MTU 23. */
@@ -86,7 +85,6 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
       dataDir: tmp.make(),
       clock,
       random: seededRandom(lockId),
-      trust: [issuer.trusted],
       hardwareBle: true,
       tickIntervalMs: 0,
     });
@@ -291,7 +289,6 @@ describe("BLE on real stacks: noble central and bleno peripheral over emulated c
       dataDir,
       clock,
       random: seededRandom("power-cut"),
-      trust: [issuer.trusted],
       hardwareBle: true,
       tickIntervalMs: 0,
     };

@@ -18,7 +18,7 @@ import {
   serveH4,
 } from "../src/ble/hci-emulator/index.js";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
-import { makeIssuer, T0 } from "./helpers/keys.js";
+import { T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 /**
@@ -26,7 +26,6 @@ import { TempDirs } from "./helpers/tmp.js";
  * process (or this one) drives it through `h4HciSocketClass`, with no emulator code on its side. The lock is
  * lock-sim's bleno peripheral on a local controller of the same air.
  */
-const issuer = makeIssuer("hci-transport");
 const DIST_INDEX = fileURLToPath(new URL("../dist/src/ble/hci-emulator/index.js", import.meta.url));
 const DIST_CENTRAL = fileURLToPath(new URL("../dist/src/ble/central.js", import.meta.url));
 
@@ -47,7 +46,6 @@ describe("H4 over a loopback socket: a host in another process joins the air", (
       dataDir: tmp.make(),
       clock: new ManualClock(T0 * 1000),
       random: seededRandom("h4-door"),
-      trust: [issuer.trusted],
       hardwareBle: true,
       tickIntervalMs: 0,
     });
