@@ -103,6 +103,24 @@ export async function connectToLock(noble: Noble, lockId: string, options: Conne
   }
 }
 
+/**
+ * Ends what a failed attempt left. noble disconnects by connection handle, and a connection still being created has
+ * none: `disconnectAsync` would send Disconnect for no handle and wait for an event that never comes, and noble would
+ * keep the attempt pending, queueing every later connect behind it. So a pending attempt is cancelled (LE Create
+ * Connection Cancel), and a disconnect is waited for only so long (found on real stacks, test/hci-stacks.test.ts).
+ */
+async function abandon(peripheral: Peripheral): Promise<void> {
+  if (peripheral.state === "connecting") {
+    peripheral.cancelConnect();
+    return;
+  }
+  if (peripheral.state === "connected")
+    await withTimeout(peripheral.disconnectAsync(), ABANDON_MS, "disconnecting").catch(() => {});
+}
+
+/** How long a failed attempt waits for its disconnect to complete before giving up on it. */
+const ABANDON_MS = 2000;
+
 /** An open connection to one lock: request/response over the command and result characteristics. */
 export class LockSession {
   private readonly assembler = new FrameAssembler();
@@ -179,7 +197,7 @@ export class LockSession {
     try {
       return await withTimeout(steps(), timeoutMs, `connecting to lock ${lockId}`);
     } catch (e) {
-      await peripheral.disconnectAsync().catch(() => {});
+      await abandon(peripheral);
       throw e;
     }
   }
@@ -197,7 +215,14 @@ export class LockSession {
       answer.catch(() => {}); // observed below; a disconnect during the writes must not surface as unhandled
       const exchange = async () => {
         const mtu = this.peripheral.mtu ?? DEFAULT_ATT_MTU;
-        for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        const writes = (async () => {
+          for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        })();
+        writes.catch(() => {}); // a write failing after the answer settled has nothing left to tell
+        // noble's HCI stack never calls back a write whose link is gone, so the writes alone would hang until the
+        // request timeout: the disconnect rejects `answer`, which ends the wait at once (found on real stacks,
+        // test/hci-stacks.test.ts). The answer may also come before the last Write Response: bleno notifies first.
+        await Promise.race([writes, answer]);
         return await answer;
       };
       try {
