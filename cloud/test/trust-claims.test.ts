@@ -12,7 +12,7 @@ import {
   tenant,
   virtualLocks,
 } from "./helpers.js";
-import { claim, factoryLock, reportedAndClaimed, secretSpellings } from "./trust.js";
+import { claim, factoryLock, reportedAndClaimed, secretSpellings } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;

@@ -25,13 +25,13 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
+import { authorityOf, factoryLock, fetchState, reportedAndClaimed, type TestLock } from "./lock.js";
 import { SUITE_ON_POSTGRES } from "./postgres.js";
-import { authorityOf, type FactoryLock, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
 
 let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
-let lockA: FactoryLock;
+let lockA: TestLock;
 
 beforeEach(async () => {
   t = await startTestCloud();
