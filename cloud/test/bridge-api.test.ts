@@ -12,6 +12,7 @@ import {
   tenant,
   until,
 } from "./helpers.js";
+import { claim, factoryLock, reportedAndClaimed } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -28,10 +29,7 @@ const changes = (query = "") => t.call("GET", `/bridge/v1/changes${query}`, { to
 
 describe("bridge API: change feed", () => {
   it("replays the bridge's complete state from the start, and resumes from a cursor", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },
@@ -112,10 +110,7 @@ describe("bridge API: change feed", () => {
   });
 
   it("long-poll: a new key reaches a waiting bridge at once (real HTTP)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const start = await changes();
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=25`, {
       headers: { authorization: `Bearer ${br.token}` },
@@ -165,10 +160,7 @@ describe("bridge API: revocations outlive every minted token (review 12.1)", () 
   });
 
   it("a revoked key without end carries the latest exp minted for it, not the revocation time plus 30 days", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     // Start 20 days ahead, no end: a prefetch mints a token until after the start.
     const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
     const key = await t.call("POST", lh(tn, "/keys"), {
@@ -187,10 +179,7 @@ describe("bridge API: revocations outlive every minted token (review 12.1)", () 
   });
 
   it("a revoked key never minted keeps the most any of its tokens could have had", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
@@ -231,6 +220,7 @@ describe("bridge API: reports", () => {
         .status,
     ).toBe(404);
 
+    expect((await claim(t, tn, factoryLock("sim-2"))).status).toBe(201);
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-2", userId: "+4791234567" },
@@ -407,6 +397,7 @@ describe("bridge API: ingest", () => {
   });
 
   it("links events to keys by cti, never across lock holders", async () => {
+    expect((await claim(t, tn, factoryLock("sim-1"))).status).toBe(201);
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567" },
@@ -451,10 +442,7 @@ describe("issuer keys: rotation", () => {
   });
 
   it("retire now: a leaked signing key is rotated out and retired at once, on the feed; the next prefetch mints under the new key (review 12.6)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: "sim-1", userId: "+4791234567" } });
     const phone = await registerPhone(t, "+4791234567");
     const tokenKid = async () => {
@@ -494,10 +482,7 @@ describe("issuer keys: rotation", () => {
   });
 
   it("no token lives more than the lifetime cap (default 30 days), so a rotated key is retired within it (review 12.6)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const nowS = Math.floor(t.clock.now() / 1000);
     const twoYears = new Date(t.clock.now() + 730 * 86_400_000).toISOString();
     const far = new Date(t.clock.now() + 40 * 86_400_000).toISOString();

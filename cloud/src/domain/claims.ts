@@ -113,6 +113,31 @@ export async function claimOf(tx: Tx, lh: LockHolderRecord, lockId: string): Pro
 export const isClaimed = (lock: LockRecord, claim: LockClaimRecord | undefined) =>
   lock.vendor === "virtual" || claim !== undefined;
 
+/**
+ * 409 `lock_not_claimed` for a lock its holder has not claimed (docs/design.md section 7 "Identity and claim": without
+ * the code no lock holder can key a lock id). The same words whether nobody or another lock holder holds the claim, so
+ * the answer says nothing about other tenants. `field` names where the lock came from (a batch item).
+ */
+export const lockNotClaimed = (lockId: string, field?: string) =>
+  new ApiError(
+    409,
+    "lock_not_claimed",
+    `${field ? `${field}: ` : ""}lock ${JSON.stringify(lockId)} is not claimed by this lock holder; claim it with ` +
+      "its setup code (POST /integrators/v1/lock-holders/{lockHolderId}/locks/claims) first",
+  );
+
+/** Whether the lock's own holder has claimed it (virtual locks: by construction). */
+export async function claimedByHolder(tx: Tx, lock: LockRecord): Promise<boolean> {
+  if (lock.vendor === "virtual") return true;
+  const claim = await tx.lockClaims.get(lock.id);
+  return claim !== undefined && claim.lockHolderId === lock.lockHolderId;
+}
+
+/** Refuses (409 `lock_not_claimed`) what needs a claimed lock: keys, remote actions. */
+export async function assertClaimed(tx: Tx, lock: LockRecord, field?: string): Promise<void> {
+  if (!(await claimedByHolder(tx, lock))) throw lockNotClaimed(lock.id, field);
+}
+
 /** What a claim answers: never the claim secret, nor anything about the lock's other tenants. */
 export const claimView = (c: LockClaimRecord) => ({
   lockId: c.lockId,
