@@ -12,7 +12,7 @@ import {
   tenant,
   until,
 } from "./helpers.js";
-import { claim, factoryLock, reportedAndClaimed } from "./lock.js";
+import { claim, factoryLock, reportedAndClaimed, reportFound } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -37,8 +37,10 @@ describe("bridge API: change feed", () => {
     const all = await changes();
     expect(all.status).toBe(200);
     const kinds = all.body.changes.map((c: { kind: string }) => c.kind);
-    expect(kinds).toEqual(["issuer", "vendor_connection", "lock", "key"]);
-    const [issuer, vc, lock, k] = all.body.changes;
+    // The lock as the bridge reported it (unclaimed), then as its holder claimed it.
+    expect(kinds).toEqual(["issuer", "vendor_connection", "lock", "lock", "key"]);
+    const [issuer, vc, found, lock, k] = all.body.changes;
+    expect(found).toMatchObject({ lockId: "sim-1", removed: false, claimed: false });
     expect(issuer).toMatchObject({ lockHolderId: tn.lockHolderId, retired: false });
     expect(issuer.kid).toMatch(/^[0-9a-f]{16}$/);
     expect(issuer.x).toMatch(/^[0-9a-f]{64}$/);
@@ -51,7 +53,15 @@ describe("bridge API: change feed", () => {
     });
     expect(vc.vendorConnection.credentialCheck.salt).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(JSON.stringify(vc)).not.toContain("pw-a");
-    expect(lock).toMatchObject({ lockId: "sim-1", vendorConnectionId: br.vcId, removed: false });
+    expect(lock).toEqual({
+      seq: lock.seq,
+      kind: "lock",
+      lockId: "sim-1",
+      vendorConnectionId: br.vcId,
+      lockHolderId: tn.lockHolderId,
+      removed: false,
+      claimed: true,
+    });
     expect(k).toMatchObject({
       keyId: key.body.id,
       lockId: "sim-1",
@@ -69,6 +79,38 @@ describe("bridge API: change feed", () => {
     const next = await changes(`?cursor=${all.body.cursor}`);
     expect(next.body.changes).toHaveLength(1);
     expect(next.body.changes[0]).toMatchObject({ kind: "key", cti: k.cti, state: "revoked", exp: 1_800_003_600 });
+  });
+
+  it("a claim puts the lock on its bridge's feed with claimed true at once (a claim again too); another holder's claim of that id does not", async () => {
+    await reportFound(t, br, { id: "sim-1" }, { id: "sim-2" });
+    const start = (await changes()).body.cursor;
+    const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start}&wait=25`, {
+      headers: { authorization: `Bearer ${br.token}` },
+    }).then(async (r) => (await r.json()) as { changes: { kind: string; lockId: string; claimed: boolean }[] });
+    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    const lock = factoryLock("sim-1");
+    expect((await claim(t, tn, lock)).status).toBe(201);
+    const woken = await waiting;
+    expect(woken.changes).toEqual([expect.objectContaining({ kind: "lock", lockId: "sim-1", claimed: true })]);
+    // The same holder claims again (a factory reset made new keys): the state changes, the bridge hears of it.
+    const afterClaim = (await changes(`?cursor=${start}`)).body.cursor;
+    expect((await claim(t, tn, factoryLock("sim-1", "after a factory reset"))).status).toBe(200);
+    expect((await changes(`?cursor=${afterClaim}`)).body.changes).toEqual([
+      expect.objectContaining({ kind: "lock", lockId: "sim-1", removed: false, claimed: true }),
+    ]);
+    // Another holder claims sim-2, which this bridge reported: nothing on this bridge's feed, which says nothing.
+    const before = (await changes()).body.cursor;
+    const other = await tenant(t, "Other");
+    expect((await claim(t, other, factoryLock("sim-2"))).status).toBe(201);
+    expect((await changes(`?cursor=${before}`)).body.changes).toEqual([]);
+    // Replayed from the start, the last entry of each lock says whether its holder has claimed it.
+    const replay = (await changes()).body.changes.filter((c: { kind: string }) => c.kind === "lock");
+    expect(replay.map((c: { lockId: string; claimed: boolean }) => [c.lockId, c.claimed])).toEqual([
+      ["sim-1", false],
+      ["sim-2", false],
+      ["sim-1", true],
+      ["sim-1", true],
+    ]);
   });
 
   it("pages with limit and more", async () => {

@@ -7,6 +7,7 @@ import {
   toHex,
 } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
+import { FeedWriter } from "../feed/changes.js";
 import { ApiError, unprocessable } from "../http/errors.js";
 import type { LockClaimRecord, LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
@@ -65,6 +66,7 @@ export async function claimLock(
   }
   if (existing) {
     await tx.lockClaims.reclaim(lockId, sealed, fingerprint, name ?? null);
+    await announceClaim(tx, ctx, lh, lockId);
     return { claim: (await tx.lockClaims.get(lockId))!, created: false };
   }
   const claim: LockClaimRecord = {
@@ -86,7 +88,21 @@ export async function claimLock(
     stateDigest: null,
   };
   await tx.lockClaims.insert(claim);
+  await announceClaim(tx, ctx, lh, lockId);
   return { claim, created: true };
+}
+
+/**
+ * A claim (or a claim again after a factory reset: a new pin tag) changes what the cloud signs for the lock: a `lock`
+ * entry with `claimed: true` on the feed of the bridge serving it, so that bridge fetches the signed state at once
+ * (docs/bridge-api.md). Only when the lock is under one of the claiming holder's own bridge-served connections.
+ */
+async function announceClaim(tx: Tx, ctx: CloudContext, lh: LockHolderRecord, lockId: string): Promise<void> {
+  const lock = await tx.locks.get(lockId);
+  if (!lock || lock.lockHolderId !== lh.id || lock.removedAt !== null) return;
+  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+  if (!vc || vc.bridgeId === null || vc.deletedAt !== null) return;
+  await new FeedWriter(tx, ctx).lock(lock, false);
 }
 
 export type RecordKeysOutcome = "recorded" | "mismatch" | "not_claimed";

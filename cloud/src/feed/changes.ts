@@ -52,12 +52,17 @@ export function vendorConnectionChange(vc: VendorConnectionRecord): Record<strin
   };
 }
 
-export function lockChange(lock: LockRecord, removed: boolean): Record<string, unknown> {
+/**
+ * A lock under one of the bridge's connections. `claimed`: its holder has claimed it with its setup code, so the cloud
+ * signs its state (docs/trust.md "Cloud"); a claim puts a new entry on the feed so the bridge fetches that state at once.
+ */
+export function lockChange(lock: LockRecord, removed: boolean, claimed: boolean): Record<string, unknown> {
   return {
     lockId: lock.id,
     vendorConnectionId: lock.vendorConnectionId,
     lockHolderId: lock.lockHolderId,
     removed,
+    claimed,
   };
 }
 
@@ -113,12 +118,14 @@ export class FeedWriter {
     );
   }
 
+  /** The lock as it stands, its claim read here: a claim by its own holder only (never another tenant's). */
   async lock(lock: LockRecord, removed: boolean): Promise<void> {
+    const claim = await this.tx.lockClaims.get(lock.id);
     await this.tx.changes.append(
       "lock",
       lock.lockHolderId,
       lock.vendorConnectionId,
-      lockChange(lock, removed),
+      lockChange(lock, removed, claim !== undefined && claim.lockHolderId === lock.lockHolderId),
       this.ctx.clock.now(),
     );
   }
