@@ -205,12 +205,13 @@ describe("POST /bridge/v1/reports", () => {
 
   it("the signed ack moves only with authenticated events, contiguously; missingEvents counts the holes", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-ack");
-    // A gateway's unsigned upload of a high seq must not make the cloud sign an ack that frees events.
+    // A gateway's unsigned upload of a high seq is refused: it cannot make the cloud sign an ack that frees events.
     const unsigned = await t.call("POST", "/bridge/v1/ingest", {
       token: br.token,
       body: { events: [{ id: "ab".repeat(16), lockId: lock.lockId, seq: 1000, ts: 1_800_000_000, type: "unlocked" }] },
     });
-    expect(unsigned.status).toBe(200);
+    expect(unsigned.status).toBe(400);
+    expect(unsigned.body.error).toBe("signed_reports_only");
     expect(await ackOf(lock)).toBe(0);
     const res = await upload(t, br, [
       { lockId: lock.lockId, report: eventReport(lock, 1), keys: lock.wireKeys },

@@ -19,7 +19,7 @@ import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 /**
  * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
  * item judged on its own under the report key of the lock it was delivered for, accepted once (per-lock counter),
- * stored through the same idempotent path as the unsigned ingest, and, for events, the only thing that moves the ack
+ * stored idempotently (an event by its id), and, for events, the only thing that moves the ack
  * the cloud signs into the lock's state (docs/design.md section 7: the lock frees events only up to it).
  */
 
@@ -343,7 +343,7 @@ export async function ingestReports(
   return { results, counts, gaps };
 }
 
-/** Events through the unsigned ingest's idempotent path; telemetry sets the battery; stored event seqs move the ack. */
+/** Events stored once by id; telemetry sets the battery; stored event seqs move the ack. */
 async function storeAccepted(
   tx: Tx,
   ctx: CloudContext,
@@ -369,7 +369,7 @@ async function storeAccepted(
       },
     })),
   );
-  // Only an event this report stored counts for the ack: a row an unsigned upload put under the same id first is not
+  // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
   const seqsOf = new Map<Eligible, number[]>();
   for (const { lock, event } of events) {

@@ -332,7 +332,7 @@ export interface SignedStateRecord {
 /**
  * What the cloud keeps per claimed lock about its authenticated reports (docs/reports.md "What a cloud stores per
  * lock"). `ackSeq` is the highest event seq such that every seq from 1 to it was stored from a verified report: the
- * signed state's `ack` (never moved by the unsigned ingest). `pendingSeqs` are the event seqs stored from reports
+ * signed state's `ack` (never moved by a gateway's word). `pendingSeqs` are the event seqs stored from reports
  * above it (ascending); `refused` counts refused items per verdict, and `duplicate` for harmless re-sends.
  */
 export interface LockReportRecord {
