@@ -327,6 +327,11 @@ describe("OpenAPI document and docs page", () => {
       "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/locks",
       "POST /bridge/v1/ingest",
       "POST /bridge/v1/reports",
+      "POST /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions",
+      "GET /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions",
+      "GET /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions/{actionId}",
+      "POST /bridge/v1/actions/{actionId}/command",
+      "POST /bridge/v1/actions/{actionId}/result",
       "POST /bridge/v1/heartbeat",
       "POST /app/v1/verification",
       "POST /app/v1/verification/{verificationId}/confirm",
@@ -344,6 +349,20 @@ describe("OpenAPI document and docs page", () => {
     expect(Object.keys(vc.requestBody.content["application/json"].examples)).toEqual(
       expect.arrayContaining(["virtual", "sim"]),
     );
+    // Remote actions: request and answer examples, an example for each error status.
+    const action = doc.body.paths["/integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions"].post;
+    expect(Object.keys(action.requestBody.content["application/json"].examples)).toEqual(["unlock", "lock"]);
+    expect(Object.keys(action.responses["202"].content["application/json"].examples)).toEqual(
+      expect.arrayContaining(["pending", "succeeded", "failed", "expired"]),
+    );
+    for (const status of ["400", "403", "404", "409"]) {
+      expect(Object.keys(action.responses[status].content["application/json"].examples ?? {}), status).not.toEqual([]);
+    }
+    const command = doc.body.paths["/bridge/v1/actions/{actionId}/command"].post;
+    expect(Object.keys(command.responses["409"].content["application/json"].examples)).toEqual([
+      "action_closed",
+      "command_already_issued",
+    ]);
     const page = await t.call("GET", "/docs");
     expect([200, 302]).toContain(page.status);
   });

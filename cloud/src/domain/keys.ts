@@ -66,7 +66,8 @@ export function keyHolderNumber(userId: string, lh: LockHolderRecord, field = "b
 export function connectionErrorDescription(vc: VendorConnectionRecord): string {
   return (
     `the lock's vendor connection ${vc.id} is in error${vc.reason ? ` (${vc.reason})` : ""}: ` +
-    "no keys can be created for its locks until its credentials are fixed (update-password) and it is refreshed"
+    "no keys can be created nor actions run for its locks until its credentials are fixed (update-password) and it " +
+    "is refreshed"
   );
 }
 

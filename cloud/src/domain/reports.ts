@@ -12,6 +12,7 @@ import {
 import type { CloudContext } from "../context.js";
 import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { settleCommandResults } from "./actions.js";
 import { recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
@@ -380,6 +381,19 @@ async function storeAccepted(
   }
   for (const [lock, seqs] of seqsOf)
     Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+  // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
+  // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
+  const withCmd = events.filter(({ event }) => event.cmd !== undefined);
+  for (const lock of new Set(withCmd.map((e) => e.lock))) {
+    await settleCommandResults(
+      tx,
+      ctx,
+      lock.lock.id,
+      withCmd
+        .filter((e) => e.lock === lock)
+        .map(({ event }) => ({ id: toHex(event.id), type: event.type, cmd: event.cmd })),
+    );
+  }
 
   const now = ctx.clock.now();
   const readings = accepted.flatMap(({ lock, report }): TelemetryRecord[] =>

@@ -1,5 +1,11 @@
 import type { CloudContext } from "../context.js";
-import type { IssuerKeyRecord, KeyRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type {
+  IssuerKeyRecord,
+  KeyRecord,
+  LockRecord,
+  RemoteActionRecord,
+  VendorConnectionRecord,
+} from "../store/records.js";
 import type { Tx } from "../store/store.js";
 
 /**
@@ -75,6 +81,19 @@ export function issuerChange(key: IssuerKeyRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * A remote action for the bridge to carry (docs/bridge-api.md "Remote actions"): fetch a nonce from the lock, ask for
+ * the command, hand it to the lock; never after `expiresAt`.
+ */
+export function actionChange(action: RemoteActionRecord): Record<string, unknown> {
+  return {
+    actionId: action.id,
+    lockId: action.lockId,
+    action: action.action,
+    expiresAt: new Date(action.expiresAt).toISOString(),
+  };
+}
+
 /** Appends changes inside a transaction; the caller notifies waiting bridges after commit. */
 export class FeedWriter {
   constructor(
@@ -126,6 +145,16 @@ export class FeedWriter {
       lock.lockHolderId,
       lock.vendorConnectionId,
       lockChange(lock, removed, claim !== undefined && claim.lockHolderId === lock.lockHolderId),
+      this.ctx.clock.now(),
+    );
+  }
+
+  async action(action: RemoteActionRecord, vendorConnectionId: string): Promise<void> {
+    await this.tx.changes.append(
+      "action",
+      action.lockHolderId,
+      vendorConnectionId,
+      actionChange(action),
       this.ctx.clock.now(),
     );
   }
