@@ -12,12 +12,14 @@ import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
 import { virtualLockRoutes } from "./routes/app/virtual-locks.js";
 import { authRoutes, tokenRateLimitError } from "./routes/auth.js";
+import { bridgeActionRoutes } from "./routes/bridge/actions.js";
 import { changeFeedRoutes } from "./routes/bridge/changes.js";
 import { ingestRoutes } from "./routes/bridge/ingest.js";
 import { lockReportRoutes } from "./routes/bridge/lock-reports.js";
 import { reportRoutes } from "./routes/bridge/reports.js";
 import { trustCourierRoutes } from "./routes/bridge/trust.js";
 import { deprecatedRoutes } from "./routes/deprecated.js";
+import { actionRoutes } from "./routes/integrator/actions.js";
 import { activityRoutes } from "./routes/integrator/activity.js";
 import { bridgeRoutes } from "./routes/integrator/bridges.js";
 import { clientRoutes } from "./routes/integrator/clients.js";
@@ -154,6 +156,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       lockRoutes(integrators, ctx);
       trustRoutes(integrators, ctx);
       keyRoutes(integrators, ctx);
+      actionRoutes(integrators, ctx);
       activityRoutes(integrators, ctx);
     },
     { prefix: "/integrators/v1" },
@@ -165,6 +168,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       ingestRoutes(bridge, ctx);
       lockReportRoutes(bridge, ctx);
       trustCourierRoutes(bridge, ctx);
+      bridgeActionRoutes(bridge, ctx);
     },
     { prefix: "/bridge/v1" },
   );

@@ -11,7 +11,7 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
-import { authorityOf, claim, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
+import { authorityOf, claim, factoryLock, fetchState, reportedAndClaimed } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;

@@ -4,6 +4,7 @@ import { FeedWriter } from "../feed/changes.js";
 import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { assertClaimed } from "./claims.js";
 import { toE164 } from "./phone.js";
 
 /** The body of a key creation, the same for all three create routes. */
@@ -65,7 +66,8 @@ export function keyHolderNumber(userId: string, lh: LockHolderRecord, field = "b
 export function connectionErrorDescription(vc: VendorConnectionRecord): string {
   return (
     `the lock's vendor connection ${vc.id} is in error${vc.reason ? ` (${vc.reason})` : ""}: ` +
-    "no keys can be created for its locks until its credentials are fixed (update-password) and it is refreshed"
+    "no keys can be created nor actions run for its locks until its credentials are fixed (update-password) and it " +
+    "is refreshed"
   );
 }
 
@@ -104,7 +106,10 @@ export function newKeyRecord(
   };
 }
 
-/** Creates one key now (the single-key routes): validated, stored and put on the bridge's feed in one transaction. */
+/**
+ * Creates one key now (the single-key routes): validated, stored and put on the bridge's feed in one transaction. Only
+ * for a lock its holder has claimed (409 `lock_not_claimed`), and not while its connection is in error (403).
+ */
 export async function createKey(
   tx: Tx,
   ctx: CloudContext,
@@ -116,6 +121,7 @@ export async function createKey(
   const window = keyWindow(input, now);
   checkMetadata(input.metadata, ctx.settings.metadataMaxBytes);
   const userId = keyHolderNumber(input.userId, lh);
+  await assertClaimed(tx, lock);
   const vc = await assertConnectionUsable(tx, lock);
   const key = newKeyRecord(ctx, lh, lock, input, window, userId, { status: "created", jobId: null });
   await tx.keys.insert(key);

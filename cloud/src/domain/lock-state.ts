@@ -78,7 +78,7 @@ async function gather(tx: Tx, ctx: CloudContext, claim: LockClaimRecord, minIat:
     issuers: stateIssuers(ctx, await tx.issuerKeys.list(claim.lockHolderId)),
     // Revocations are whole-key today: an edited key is a new key with a new cti, so no `before` is needed yet.
     revoked: revoked.map((r) => ({ cti: fromHex(r.cti) })),
-    // Only events that arrived as verified reports move the ack (docs/reports.md "Cloud"): the unsigned ingest never
+    // Only events that arrived as verified reports move the ack (docs/reports.md "Cloud"): nothing a gateway says
     // does, so a gateway cannot make the cloud sign an ack that frees events the cloud never received.
     ack: own ? ((await tx.lockReports.get(claim.lockId))?.ackSeq ?? 0) : 0,
     ...(claim.maxStaleS !== null ? { maxStale: claim.maxStaleS } : {}),

@@ -12,6 +12,7 @@ import {
 import type { CloudContext } from "../context.js";
 import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { settleCommandResults } from "./actions.js";
 import { recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
@@ -19,7 +20,7 @@ import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 /**
  * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
  * item judged on its own under the report key of the lock it was delivered for, accepted once (per-lock counter),
- * stored through the same idempotent path as the unsigned ingest, and, for events, the only thing that moves the ack
+ * stored idempotently (an event by its id), and, for events, the only thing that moves the ack
  * the cloud signs into the lock's state (docs/design.md section 7: the lock frees events only up to it).
  */
 
@@ -343,7 +344,7 @@ export async function ingestReports(
   return { results, counts, gaps };
 }
 
-/** Events through the unsigned ingest's idempotent path; telemetry sets the battery; stored event seqs move the ack. */
+/** Events stored once by id; telemetry sets the battery; stored event seqs move the ack. */
 async function storeAccepted(
   tx: Tx,
   ctx: CloudContext,
@@ -369,7 +370,7 @@ async function storeAccepted(
       },
     })),
   );
-  // Only an event this report stored counts for the ack: a row an unsigned upload put under the same id first is not
+  // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
   const seqsOf = new Map<Eligible, number[]>();
   for (const { lock, event } of events) {
@@ -380,6 +381,19 @@ async function storeAccepted(
   }
   for (const [lock, seqs] of seqsOf)
     Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+  // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
+  // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
+  const withCmd = events.filter(({ event }) => event.cmd !== undefined);
+  for (const lock of new Set(withCmd.map((e) => e.lock))) {
+    await settleCommandResults(
+      tx,
+      ctx,
+      lock.lock.id,
+      withCmd
+        .filter((e) => e.lock === lock)
+        .map(({ event }) => ({ id: toHex(event.id), type: event.type, cmd: event.cmd })),
+    );
+  }
 
   const now = ctx.clock.now();
   const readings = accepted.flatMap(({ lock, report }): TelemetryRecord[] =>

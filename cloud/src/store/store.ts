@@ -23,6 +23,8 @@ import type {
   LockReportRecord,
   Page,
   PageRequest,
+  RemoteActionRecord,
+  RemoteActionStatus,
   RevokedKeyRecord,
   SecretHashes,
   SignedStateRecord,
@@ -74,6 +76,7 @@ export interface Tx {
   authorities: AuthorityRepo;
   lockClaims: LockClaimRepo;
   lockReports: LockReportRepo;
+  remoteActions: RemoteActionRepo;
 }
 
 /**
@@ -375,4 +378,29 @@ export interface LockReportRepo {
   put(record: LockReportRecord): Promise<void>;
   /** Forgets the lock's report state (new keys pinned: the counter starts again, docs/reports.md "Counter"). */
   reset(lockId: string): Promise<void>;
+}
+
+/** Remote actions and each lock's command counter (domain/actions.ts). */
+export interface RemoteActionRepo {
+  insert(action: RemoteActionRecord): Promise<void>;
+  get(id: string): Promise<RemoteActionRecord | undefined>;
+  /** A lock's actions, oldest first (ids sort by creation). */
+  listForLock(lockId: string, page: PageRequest): Promise<Page<RemoteActionRecord>>;
+  /** `pending` → `sent` with its command; answers false when the action was not pending. */
+  markSent(id: string, command: { nonce: string; counter: number; command: string; binding: string }): Promise<boolean>;
+  /** Ends an action: `succeeded` (with the event), `failed` (with the bridge's error) or `expired`. */
+  close(
+    id: string,
+    status: Extract<RemoteActionStatus, "succeeded" | "failed" | "expired">,
+    fields: { completedAt: number; eventId?: string; errorCode?: string; errorMessage?: string | null },
+  ): Promise<void>;
+  /** The lock's action whose command's nonce hashes to `binding` (hex), if any. */
+  findByBinding(lockId: string, binding: string): Promise<RemoteActionRecord | undefined>;
+  /** Writes `expired` on every open action whose time ran out by `now`; answers how many. */
+  expireDue(now: number): Promise<number>;
+  /**
+   * The lock's next command counter, `max(last + 1, atLeast)`, stored before it is answered (with the one before it,
+   * 0 for the first): strictly increasing per lock.
+   */
+  nextCounter(lockId: string, atLeast: number): Promise<{ previous: number; next: number }>;
 }

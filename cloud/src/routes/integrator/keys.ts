@@ -2,6 +2,7 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockInBody, lockOf } from "../../domain/access.js";
+import { assertClaimed } from "../../domain/claims.js";
 import { commit, read } from "../../domain/commit.js";
 import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, revokeKey } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
@@ -28,7 +29,8 @@ const PageQuerySchema = Obj(PageQuery);
 const CREATE_DESCRIPTION =
   "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 if it is " +
   "not one). `metadata` is your own JSON object (at most 4 KiB), returned as stored and never put in key tokens. " +
-  "403 when the lock's vendor connection is in error.";
+  "409 `lock_not_claimed` when the lock holder has not claimed the lock with its setup code (virtual locks are " +
+  "claimed by construction); 403 when the lock's vendor connection is in error.";
 
 export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
   app.post(
@@ -41,7 +43,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         description: CREATE_DESCRIPTION,
         params: LockParams,
         body: CreateKeyOnLock,
-        response: { 201: Key, ...errors(400, 404, 422) },
+        response: { 201: Key, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -66,7 +68,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         description: `Same as creating a key under /locks/{lockId}/keys. ${CREATE_DESCRIPTION}`,
         params: LhParams,
         body: CreateKeyWithLockId,
-        response: { 201: Key, ...errors(400, 404, 422) },
+        response: { 201: Key, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -89,11 +91,12 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["keys"],
         summary: "Create many keys in a background job",
         description:
-          "Every item is validated first: if any is invalid the answer is 400 naming it and no job starts. Otherwise " +
-          "202 with a job id; the keys are `creating` until the job reaches them. Poll GET /jobs/{jobId}.",
+          "Every item is validated first: if any is invalid the answer is 400 naming it (409 `lock_not_claimed` naming " +
+          "it for a lock not claimed) and no job starts. Otherwise 202 with a job id; the keys are `creating` until " +
+          "the job reaches them. Poll GET /jobs/{jobId}.",
         params: LhParams,
         body: BatchCreateKeys,
-        response: { 202: JobAccepted, ...errors(400, 404) },
+        response: { 202: JobAccepted, ...errors(400, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -120,6 +123,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           let lock = locks.get(item.lockId);
           if (!lock) {
             lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
+            await assertClaimed(tx, lock, `${field}.lockId`);
             locks.set(lock.id, lock);
           }
           records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));

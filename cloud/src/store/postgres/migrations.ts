@@ -152,9 +152,23 @@ const V7 = `
     ack_seq BIGINT NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
 `;
 
+// Remote actions (issue 13, docs/bridge-api.md "Remote actions"): each integrator unlock or lock, the signed command a
+// bridge carried for it and how it ended; and each lock's command counter (strictly increasing).
+const V8 = `
+  CREATE TABLE remote_actions (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    completed_at BIGINT, event_id TEXT, error_code TEXT, error_message TEXT, nonce TEXT, counter BIGINT,
+    command TEXT, binding TEXT);
+  CREATE INDEX remote_actions_lock ON remote_actions(lock_id, id);
+  CREATE INDEX remote_actions_binding ON remote_actions(lock_id, binding);
+  CREATE INDEX remote_actions_open ON remote_actions(status, expires_at);
+  CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter BIGINT NOT NULL);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

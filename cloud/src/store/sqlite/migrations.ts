@@ -144,6 +144,19 @@ export const MIGRATIONS: readonly string[] = [
     lock_id TEXT PRIMARY KEY, highest_counter INTEGER, counter_from INTEGER, counter_gaps TEXT NOT NULL DEFAULT '[]',
     ack_seq INTEGER NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
   `,
+  // 8: remote actions (issue 13, docs/bridge-api.md "Remote actions"): each integrator unlock or lock, the signed
+  // command a bridge carried for it and how it ended; and each lock's command counter (strictly increasing).
+  `
+  CREATE TABLE remote_actions (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    completed_at INTEGER, event_id TEXT, error_code TEXT, error_message TEXT, nonce TEXT, counter INTEGER,
+    command TEXT, binding TEXT);
+  CREATE INDEX remote_actions_lock ON remote_actions(lock_id, id);
+  CREATE INDEX remote_actions_binding ON remote_actions(lock_id, binding);
+  CREATE INDEX remote_actions_open ON remote_actions(status, expires_at);
+  CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {
