@@ -2,6 +2,7 @@ import { toHex, useKeyUrl } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
+import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { toE164 } from "./phone.js";
@@ -32,17 +33,24 @@ export function keyWindow(input: KeyInput, now: number, field = "body"): { start
   if (input.end != null && input.durationMinutes !== undefined) {
     throw badRequest(`${field}: give end or durationMinutes, not both`);
   }
-  // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says.
-  const startAt = input.start == null ? Math.floor(now / 1000) * 1000 : Date.parse(input.start);
+  // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says. A time with a fraction
+  // (what `new Date().toISOString()` sends) is rounded outwards, so the key covers at least the asked-for window:
+  // start down, end up (docs/design.md section 4).
+  const startAt =
+    input.start == null ? Math.floor(now / 1000) * 1000 : floorToSecondMs(rfc3339(input.start, `${field}.start`));
   let endAt: number | null = null;
-  if (input.end != null) endAt = Date.parse(input.end);
+  if (input.end != null) endAt = ceilToSecondMs(rfc3339(input.end, `${field}.end`));
   else if (input.durationMinutes !== undefined) endAt = startAt + input.durationMinutes * 60_000;
-  if (startAt % 1000 !== 0 || (endAt !== null && endAt % 1000 !== 0)) {
-    throw badRequest(`${field}: start and end are whole seconds`);
-  }
   if (endAt !== null && endAt <= startAt) throw badRequest(`${field}: end must be after start`);
   if (endAt !== null && endAt <= now) throw badRequest(`${field}: end is in the past`);
   return { startAt, endAt };
+}
+
+/** The schema has checked the format already; this names the field should anything else reach here. */
+function rfc3339(text: string, field: string): Rfc3339Time {
+  const time = parseRfc3339(text);
+  if (!time) throw badRequest(`${field}: ${JSON.stringify(text)} is not an RFC 3339 date-time with offset`);
+  return time;
 }
 
 export function checkMetadata(metadata: Record<string, unknown> | undefined, maxBytes: number, field = "body"): void {

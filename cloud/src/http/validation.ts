@@ -3,14 +3,11 @@ import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
 import { ApiError, RequestValidationError } from "./errors.js";
+import { parseRfc3339 } from "./rfc3339.js";
 
 // Formats our schemas use; TypeBox knows none by itself.
 if (!FormatRegistry.Has("date-time")) {
-  FormatRegistry.Set(
-    "date-time",
-    (v) =>
-      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)),
-  );
+  FormatRegistry.Set("date-time", (v) => parseRfc3339(v) !== undefined);
 }
 if (!FormatRegistry.Has("uri")) {
   FormatRegistry.Set("uri", (v) => {

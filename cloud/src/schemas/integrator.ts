@@ -5,8 +5,12 @@ import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 export const TokenRequest = Obj(
   {
     grant_type: Type.Optional(Type.Literal("client_credentials")),
-    client_id: Type.String({ minLength: 1, maxLength: 200 }),
-    client_secret: Type.String({ minLength: 1, maxLength: 500 }),
+    client_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: "unless sent with HTTP Basic (then not here)" }),
+    ),
+    client_secret: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 500, description: "unless sent with HTTP Basic (then not here)" }),
+    ),
     scope: Type.String({
       minLength: 1,
       maxLength: 200,
@@ -27,6 +31,10 @@ export const TokenRequest = Obj(
           client_secret: "…",
           scope: "lockHolder.admin:lh_…",
         },
+      },
+      basic: {
+        summary: "client credentials in an Authorization: Basic header instead (RFC 6749 section 2.3.1)",
+        value: { grant_type: "client_credentials", scope: "integrator.admin" },
       },
       bridge: {
         summary: "bridge token",

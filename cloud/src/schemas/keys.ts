@@ -9,8 +9,22 @@ const KeyFields = {
     maxLength: 32,
     description: "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country",
   }),
-  start: Type.Optional(Nullable(IsoTime)),
-  end: Type.Optional(Nullable(IsoTime)),
+  start: Type.Optional(
+    Type.Union([IsoTime, Type.Null()], {
+      description:
+        "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
+        "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
+      examples: ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
+    }),
+  ),
+  end: Type.Optional(
+    Type.Union([IsoTime, Type.Null()], {
+      description:
+        "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
+        "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
+      examples: ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
+    }),
+  ),
   durationMinutes: Type.Optional(
     Type.Integer({
       minimum: 1,
