@@ -5,7 +5,7 @@ import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.j
 import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
-import { toE164 } from "./phone.js";
+import { keyHolderMobile } from "./phone.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
@@ -59,15 +59,13 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, max
   if (size > maxBytes) throw badRequest(`${field}.metadata: ${size} bytes of JSON, over the ${maxBytes}-byte limit`);
 }
 
+/** The key holder's mobile number in E.164; 422 naming why when it is not one (a landline, say). */
 export function keyHolderNumber(userId: string, lh: LockHolderRecord, field = "body"): string {
-  const e164 = toE164(userId, lh.countryIso);
-  if (!e164) {
-    throw unprocessable(
-      `${field}.userId: ${JSON.stringify(userId)} is not a valid mobile phone number; use E.164 such as +4791234567`,
-      "invalid_phone_number",
-    );
+  const check = keyHolderMobile(userId, lh.countryIso);
+  if ("problem" in check) {
+    throw unprocessable(`${field}.userId: ${JSON.stringify(userId)} ${check.problem}`, "invalid_phone_number");
   }
-  return e164;
+  return check.e164;
 }
 
 export function connectionErrorDescription(vc: VendorConnectionRecord): string {

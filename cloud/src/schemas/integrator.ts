@@ -67,7 +67,12 @@ export const LockHolder = Type.Object({
 export const CreateLockHolder = Obj(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    countryIso: Type.Optional(Type.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2, e.g. NO" })),
+    countryIso: Type.Optional(
+      Type.String({
+        pattern: "^[A-Z]{2}$",
+        description: "ISO 3166-1 alpha-2, e.g. NO, that the phone number metadata knows (422 otherwise)",
+      }),
+    ),
     organizationId: Type.Optional(
       Type.String({ pattern: ORGANIZATION_ID, description: "4 to 1024 letters, digits, _ and -" }),
     ),
@@ -79,7 +84,9 @@ export const CreateLockHolder = Obj(
 export const PatchLockHolder = Obj(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    countryIso: Type.Optional(Type.String({ pattern: "^[A-Z]{2}$" })),
+    countryIso: Type.Optional(
+      Type.String({ pattern: "^[A-Z]{2}$", description: "as on create: a country the metadata knows (422 otherwise)" }),
+    ),
   },
   { examples: [{ name: "Storgata 1 & 3 housing co-op" }] },
 );

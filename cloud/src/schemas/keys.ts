@@ -7,7 +7,9 @@ const KeyFields = {
   userId: Type.String({
     minLength: 1,
     maxLength: 32,
-    description: "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country",
+    description:
+      "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country. A landline " +
+      "(+4722123456) or other non-mobile number is refused (422)",
   }),
   start: Type.Optional(
     Type.Union([IsoTime, Type.Null()], {

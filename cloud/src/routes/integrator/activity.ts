@@ -4,7 +4,7 @@ import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
 import { KEY_EVENT_TYPES } from "../../domain/events.js";
-import { toE164 } from "../../domain/phone.js";
+import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, keyEventView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, notFound, unprocessable } from "../../http/errors.js";
@@ -227,6 +227,9 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       schema: {
         tags: ["phone numbers"],
         summary: "Format a mobile number the way the API recognizes it (E.164)",
+        description:
+          "422 `invalid_phone_number` when it is not a valid number, or is valid but not a mobile (a landline, " +
+          "FIXED_LINE, and the other non-mobile types: what key creation refuses); FIXED_LINE_OR_MOBILE is taken.",
         body: FormatPhoneNumber,
         response: { 200: FormattedPhoneNumber, ...errors(400, 422) },
       },
@@ -239,6 +242,11 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
           `phoneNumber: ${JSON.stringify(phoneNumber)} is not a valid phone number${countryIso ? ` in ${countryIso}` : "; add countryIso or use +<country code>"}`,
           "invalid_phone_number",
         );
+      }
+      // What key creation would take: a landline is valid but refused there, so it is refused here too.
+      const mobile = keyHolderMobile(e164);
+      if ("problem" in mobile) {
+        throw unprocessable(`phoneNumber: ${JSON.stringify(phoneNumber)} ${mobile.problem}`, "invalid_phone_number");
       }
       return { phoneNumber: e164 };
     },

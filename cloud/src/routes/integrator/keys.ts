@@ -26,8 +26,9 @@ type KeyParams = Static<typeof KeyParams>;
 const PageQuerySchema = Obj(PageQuery);
 
 const CREATE_DESCRIPTION =
-  "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 if it is " +
-  "not one). `metadata` is your own JSON object (at most 4 KiB), returned as stored and never put in key tokens. " +
+  "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 " +
+  "`invalid_phone_number` naming why if it is not one: a landline, libphonenumber's FIXED_LINE, is refused; " +
+  "FIXED_LINE_OR_MOBILE is taken). `metadata` is your own JSON object (at most 4 KiB), returned as stored and never put in key tokens. " +
   "403 when the lock's vendor connection is in error.";
 
 export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
