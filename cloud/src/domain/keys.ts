@@ -10,6 +10,7 @@ import { keyHolderMobile } from "./phone.js";
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
   userId: string;
+  userName?: string;
   start?: string | null;
   end?: string | null;
   durationMinutes?: number;
@@ -98,6 +99,7 @@ export function newKeyRecord(
     lockId: lock.id,
     cti: toHex(ctx.random(16)),
     userId,
+    userName: input.userName ?? null,
     startAt: window.startAt,
     endAt: window.endAt,
     status: extra.status,

@@ -63,6 +63,8 @@ const DATE_TIME_EXPECTED = "an RFC 3339 date-time with offset, e.g. 2026-12-07T1
  */
 function expected(schema: TSchema): string | undefined {
   if (schema.format === "date-time") return DATE_TIME_EXPECTED;
+  // A union of literals (an enum such as a key state) lists the values it takes.
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.type === "null") return "null";
   if (Array.isArray(schema.anyOf)) {
     const variants = (schema.anyOf as TSchema[]).map(expected);
