@@ -32,14 +32,15 @@ export function deprecatedRoutes(app: FastifyInstance): void {
     summary: "Request a Key (deprecated: 410)",
     deprecated: true,
     response: {
+      // OpenAPI 3.0 header schemas take one `example` (an `examples` array is 3.1).
       410: Type.Ref(ErrorBody, {
         description: "gone: create keys with POST /integrators/v1/lock-holders/{lockHolderId}/keys",
         headers: {
-          deprecation: Type.String({ description: "RFC 9745: when it was deprecated", examples: [DEPRECATED] }),
-          sunset: Type.String({ description: "RFC 8594: when it stopped working (past)", examples: [SUNSET] }),
+          deprecation: Type.String({ description: "RFC 9745: when it was deprecated", example: DEPRECATED }),
+          sunset: Type.String({ description: "RFC 8594: when it stopped working (past)", example: SUNSET }),
           link: Type.String({
             description: 'rel="alternate": what replaces it',
-            examples: [`<${ALTERNATIVE}>; rel="alternate"`],
+            example: `<${ALTERNATIVE}>; rel="alternate"`,
           }),
         },
       }),
