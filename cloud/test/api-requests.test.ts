@@ -170,6 +170,8 @@ describe("POST /auth/v1/token with HTTP Basic client authentication (RFC 6749 se
 
     for (const [header, says] of [
       [`Basic ${Buffer.from("no-colon").toString("base64")}`, "client_id:client_secret"],
+      ["Basic not*base64", "client_id:client_secret"],
+      ["Basic", "client_id:client_secret"],
       [`Basic ${Buffer.from("cl_%zz:x").toString("base64")}`, "not form-encoded"],
       [`Basic ${Buffer.from([0x63, 0x3a, 0xff]).toString("base64")}`, "not UTF-8"],
     ] as const) {

@@ -38,8 +38,9 @@ function formDecode(text: string, what: string): string {
 }
 
 function fromBasic(header: string): { clientId: string; clientSecret: string } | undefined {
+  if (!/^basic(?:[ \t]|$)/i.test(header)) return undefined;
   const match = BASIC.exec(header);
-  if (!match) return undefined;
+  if (!match) throw badRequest("authorization: Basic credentials must be base64 of client_id:client_secret");
   let decoded: string;
   try {
     decoded = STRICT_UTF8.decode(Buffer.from(match[1]!, "base64"));
