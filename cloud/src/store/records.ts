@@ -139,6 +139,8 @@ export interface KeyRecord {
   /** 16-byte token key id, lowercase hex: shared by every token minted for this key. */
   cti: string;
   userId: string;
+  /** The key holder's name as the integrator gave it (Unloc's toUser name); shown on the key's events. */
+  userName: string | null;
   startAt: number;
   endAt: number | null;
   status: KeyStatus;

@@ -161,6 +161,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   lockId: r.lock_id,
   cti: r.cti,
   userId: r.user_id,
+  userName: r.user_name ?? null,
   startAt: r.start_at,
   endAt: r.end_at,
   status: r.status,

@@ -166,9 +166,23 @@ const V8 = `
   CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter BIGINT NOT NULL);
 `;
 
+// The Integrator API as integrators use it (issue 14): a key holder's name, and indexes for filtered pages of keys and
+// events; keys(lock_id, id) supersedes keys(lock_id).
+const V9 = `
+  ALTER TABLE keys ADD COLUMN user_name TEXT;
+  DROP INDEX keys_lock;
+  CREATE INDEX keys_lock_page ON keys(lock_id, id);
+  CREATE INDEX keys_user_page ON keys(lock_holder_id, user_id, id);
+  CREATE INDEX keys_status_page ON keys(lock_holder_id, status, id);
+  CREATE INDEX events_lock_ts ON events(lock_id, ts_s, n);
+  CREATE INDEX events_key_ts ON events(key_id, ts_s, n);
+  CREATE INDEX events_user_ts ON events(lock_holder_id, user_id, ts_s, n);
+  CREATE INDEX events_type_ts ON events(lock_holder_id, type, ts_s, n);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";
