@@ -263,6 +263,8 @@ export const lockClaimRow = (r: Row): LockClaimRecord => ({
   stateV: r.state_v,
   stateIat: r.state_iat,
   stateDigest: r.state_digest,
+  stateAuthority: r.state_authority ?? null,
+  authorityFromV: r.authority_from_v ?? null,
 });
 
 export const lockReportRow = (r: Row): LockReportRecord => ({

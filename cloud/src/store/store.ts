@@ -384,7 +384,10 @@ export interface LockClaimRepo {
   setReportedAuthority(lockId: string, publicKey: string): Promise<void>;
   setMaxStale(lockId: string, maxStaleS: number | null): Promise<void>;
   setMinIat(lockId: string, minIat: number): Promise<void>;
-  /** Caches the latest signed state and raises `lastV` to its v. */
+  /**
+   * Caches the latest signed state and raises `lastV` to its v; when its authority differs from the one that signed the
+   * state before, that v is the new `authorityFromV`.
+   */
   saveState(lockId: string, state: SignedStateRecord): Promise<void>;
 }
 

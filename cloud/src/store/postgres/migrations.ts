@@ -153,7 +153,8 @@ const V7 = `
 `;
 
 // Remote actions (issue 13, docs/bridge-api.md "Remote actions"): each integrator unlock or lock, the signed command a
-// bridge carried for it and how it ended; and each lock's command counter (strictly increasing).
+// bridge carried for it and how it ended; and each lock's command counter (strictly increasing). And which authority
+// signed each claimed lock's cached state, from which v, so its `state_applied` report says what it pinned.
 const V8 = `
   CREATE TABLE remote_actions (
     id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
@@ -164,6 +165,8 @@ const V8 = `
   CREATE INDEX remote_actions_binding ON remote_actions(lock_id, binding);
   CREATE INDEX remote_actions_open ON remote_actions(status, expires_at);
   CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter BIGINT NOT NULL);
+  ALTER TABLE lock_claims ADD COLUMN state_authority TEXT;
+  ALTER TABLE lock_claims ADD COLUMN authority_from_v BIGINT;
 `;
 
 // The Integrator API as integrators use it (issue 14): a key holder's name, and indexes for filtered pages of keys and
