@@ -225,6 +225,7 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
         lockId: shared.lockId,
         cti: "ab".repeat(16),
         userId: "+4791234567",
+        userName: null,
         startAt: now,
         endAt: now + 3_600_000,
         status: "created",

@@ -86,6 +86,8 @@ export async function claimLock(
     stateV: null,
     stateIat: null,
     stateDigest: null,
+    stateAuthority: null,
+    authorityFromV: null,
   };
   await tx.lockClaims.insert(claim);
   await announceClaim(tx, ctx, lh, lockId);

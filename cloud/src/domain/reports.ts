@@ -13,6 +13,7 @@ import type { CloudContext } from "../context.js";
 import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { settleCommandResults } from "./actions.js";
+import { recordAppliedState } from "./authority.js";
 import { recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
@@ -381,6 +382,13 @@ async function storeAccepted(
   }
   for (const [lock, seqs] of seqsOf)
     Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+  // The lock's word on the state it runs: the newest v it applied says which authority it has pinned.
+  const applied = new Map<Eligible, number>();
+  for (const { lock, event } of events) {
+    if (event.type === "state_applied" && event.v !== undefined)
+      applied.set(lock, Math.max(applied.get(lock) ?? 0, event.v));
+  }
+  for (const [lock, v] of applied) await recordAppliedState(tx, lock.lock.id, v);
   // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
   // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
   const withCmd = events.filter(({ event }) => event.cmd !== undefined);

@@ -139,6 +139,8 @@ export interface KeyRecord {
   /** 16-byte token key id, lowercase hex: shared by every token minted for this key. */
   cti: string;
   userId: string;
+  /** The key holder's name as the integrator gave it (Unloc's toUser name); shown on the key's events. */
+  userName: string | null;
   startAt: number;
   endAt: number | null;
   status: KeyStatus;
@@ -320,6 +322,13 @@ export interface LockClaimRecord {
   stateV: number | null;
   stateIat: number | null;
   stateDigest: string | null;
+  /** The authority (public key hex) that signed the cached state. */
+  stateAuthority: string | null;
+  /**
+   * The lowest v signed for this lock by `stateAuthority`: a lock that applied a v at or above it has pinned that
+   * authority (every v it signed for the lock is above every v signed before it), which its `state_applied` report says.
+   */
+  authorityFromV: number | null;
 }
 
 export interface SignedStateRecord {
@@ -327,6 +336,8 @@ export interface SignedStateRecord {
   v: number;
   iat: number;
   digest: string;
+  /** The authority (public key hex) that signed it. */
+  authority: string;
 }
 
 /**

@@ -161,6 +161,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   lockId: r.lock_id,
   cti: r.cti,
   userId: r.user_id,
+  userName: r.user_name ?? null,
   startAt: r.start_at,
   endAt: r.end_at,
   status: r.status,
@@ -262,6 +263,8 @@ export const lockClaimRow = (r: Row): LockClaimRecord => ({
   stateV: r.state_v,
   stateIat: r.state_iat,
   stateDigest: r.state_digest,
+  stateAuthority: r.state_authority ?? null,
+  authorityFromV: r.authority_from_v ?? null,
 });
 
 export const lockReportRow = (r: Row): LockReportRecord => ({

@@ -197,7 +197,8 @@ export interface KeyRepo {
   getMany(ids: readonly string[]): Promise<KeyRecord[]>;
   getByCti(cti: string): Promise<KeyRecord | undefined>;
   getManyByCti(ctis: readonly string[]): Promise<KeyRecord[]>;
-  list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>>;
+  /** By id; only those matching `filter` when given (store/filters.ts). */
+  list(lockHolderId: string, page: PageRequest, filter?: KeyFilter): Promise<Page<KeyRecord>>;
   /** Keys of this phone number that are neither revoked, failed nor still being created and not past `end`. */
   usableForUser(userId: string, now: number): Promise<KeyRecord[]>;
   /** Keys of a lock still in force (not revoked, not failed), for offboarding. */
@@ -212,11 +213,27 @@ export interface KeyRepo {
   markCreated(ids: readonly string[]): Promise<void>;
 }
 
+/** A key's state as the API shows it (domain/keys.ts keyState): stored status and, for `created`, the clock. */
+export type KeyStateName = "creating" | "scheduled" | "active" | "expired" | "error" | "revoked";
+
+export interface KeyFilter {
+  lockId?: string | undefined;
+  userId?: string | undefined;
+  /** Only keys in this state at `now` (ms). */
+  state?: { name: KeyStateName; now: number } | undefined;
+}
+
 export interface EventPageRequest extends PageRequest {
   /** Only events at or after this lock time (unix seconds). */
   sinceS: number;
+  /** Only events before this lock time (unix seconds), when given. */
+  untilS?: number | undefined;
   /** Only these event types. */
   types: readonly string[];
+  /** Only events of this lock, this key, this key holder (E.164), when given. */
+  lockId?: string | undefined;
+  keyId?: string | undefined;
+  userId?: string | undefined;
 }
 
 export interface EventRepo {
@@ -367,7 +384,10 @@ export interface LockClaimRepo {
   setReportedAuthority(lockId: string, publicKey: string): Promise<void>;
   setMaxStale(lockId: string, maxStaleS: number | null): Promise<void>;
   setMinIat(lockId: string, minIat: number): Promise<void>;
-  /** Caches the latest signed state and raises `lastV` to its v. */
+  /**
+   * Caches the latest signed state and raises `lastV` to its v; when its authority differs from the one that signed the
+   * state before, that v is the new `authorityFromV`.
+   */
   saveState(lockId: string, state: SignedStateRecord): Promise<void>;
 }
 
