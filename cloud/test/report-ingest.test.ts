@@ -229,6 +229,23 @@ describe("POST /bridge/v1/reports", () => {
     expect((await view()).missingEvents).toBe(1);
   });
 
+  it("the ack passes the seqs an authentic event says the ring dropped, so an overflow does not stall it", async () => {
+    const lock = await reportedClaimedKeyed("lk-rep-dropped");
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 1), keys: lock.wireKeys }]);
+    expect(await ackOf(lock)).toBe(1);
+    // The ring overflowed: seqs 2..4 are gone, and the lock's event 5 says so (dropped 3), sealed like any event.
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 5, { dropped: 3 }) }]);
+    expect(await ackOf(lock)).toBe(5);
+    // A drop above a hole waits for the hole: 6 missing, 9 says 7..8 were dropped.
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 9, { dropped: 2 }) }]);
+    expect(await ackOf(lock)).toBe(5);
+    const view = async () => (await t.call("GET", lh(tn, `/locks/${lock.lockId}`), { token: tn.token })).body;
+    expect((await view()).missingEvents).toBe(1);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 6) }]);
+    expect(await ackOf(lock)).toBe(9);
+    expect((await view()).missingEvents).toBe(0);
+  });
+
   it("refuses a batch over 1000 items with 400 and stores nothing", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-cap");
     const items = Array.from({ length: 1001 }, () => ({ lockId: lock.lockId, report: "AA" }));

@@ -113,12 +113,40 @@ function acceptedBefore(state: LockReportRecord, ctr: number): boolean {
 const telemetryIdOf = (lockId: string, ctr: number) =>
   createHash("sha256").update(`latchkey-report-telemetry-v1\0${lockId}\0${ctr}`).digest("hex").slice(0, 32);
 
-/** Moves the ack over every seq that is now contiguous from it (docs/design.md section 7 "Signed lock state"). */
-export function advanceAck(ackSeq: number, pending: readonly number[], stored: readonly number[]) {
+/**
+ * Moves the ack over every seq that is now contiguous from it (docs/design.md section 7 "Signed lock state"). `settled`
+ * are the seqs an authentic event says the lock's ring dropped just before it (`seq - dropped … seq - 1`, docs/mqtt.md):
+ * the lock's own word that they will never come, so the ack may pass them. Without that a ring overflow would stop the
+ * ack below the first dropped seq for good, and the lock, freeing only up to the ack, would keep a full ring forever.
+ */
+export function advanceAck(
+  ackSeq: number,
+  pending: readonly number[],
+  stored: readonly number[],
+  settled: readonly { seq: number; dropped: number }[] = [],
+) {
   const above = new Set(pending);
   for (const seq of stored) if (seq > ackSeq) above.add(seq);
+  const ranges = settled
+    .filter((s) => s.dropped > 0)
+    .map((s) => ({ from: Math.max(1, s.seq - s.dropped), to: s.seq - 1 }))
+    .filter((r) => r.to > ackSeq);
   let ack = ackSeq;
-  while (above.delete(ack + 1)) ack++;
+  for (;;) {
+    if (above.delete(ack + 1)) {
+      ack++;
+      continue;
+    }
+    const range = ranges.find((r) => r.from <= ack + 1 && r.to > ack);
+    if (range === undefined) break;
+    ack = range.to;
+  }
+  // A dropped range the ack has not reached yet waits as seqs (bounded like every pending seq).
+  for (const r of ranges) {
+    if (r.to <= ack) continue;
+    for (let seq = Math.max(r.from, ack + 1, r.to - MAX_PENDING_SEQS + 1); seq <= r.to; seq++) above.add(seq);
+  }
+  for (const seq of [...above]) if (seq <= ack) above.delete(seq);
   const rest = [...above].sort((a, b) => a - b).slice(0, MAX_PENDING_SEQS);
   return { ackSeq: ack, pendingSeqs: rest };
 }
@@ -373,15 +401,19 @@ async function storeAccepted(
   );
   // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
-  const seqsOf = new Map<Eligible, number[]>();
+  const seqsOf = new Map<Eligible, { seqs: number[]; settled: { seq: number; dropped: number }[] }>();
   for (const { lock, event } of events) {
     if (!stored.has(toHex(event.id))) continue;
-    const list = seqsOf.get(lock);
-    if (list) list.push(event.seq);
-    else seqsOf.set(lock, [event.seq]);
+    let entry = seqsOf.get(lock);
+    if (entry === undefined) {
+      entry = { seqs: [], settled: [] };
+      seqsOf.set(lock, entry);
+    }
+    entry.seqs.push(event.seq);
+    if (event.dropped) entry.settled.push({ seq: event.seq, dropped: event.dropped });
   }
-  for (const [lock, seqs] of seqsOf)
-    Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+  for (const [lock, { seqs, settled }] of seqsOf)
+    Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs, settled));
   // The lock's word on the state it runs: the newest v it applied says which authority it has pinned.
   const applied = new Map<Eligible, number>();
   for (const { lock, event } of events) {
