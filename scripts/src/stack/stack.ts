@@ -175,7 +175,6 @@ export async function startStack(
       mqttPort: mqtt.port,
       ...(options.mqttUrl ? { mqttUrl: options.mqttUrl } : {}),
       metricsPort: metrics.port,
-      resendSeconds: 5,
       logLevel: options.verbose ? "debug" : "info",
     });
     const bridgeLog = new LogFormatter(out, "bridge", "blue", options.verbose);
