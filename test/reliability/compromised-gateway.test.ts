@@ -1,0 +1,675 @@
+import type { SimLock } from "@latchkey/lock-sim";
+import {
+  decodeTimeRequest,
+  encodeEvent,
+  encodeTelemetry,
+  encodeTimeRequest,
+  fromBase64Url,
+  fromHex,
+  MAX_STATE_BYTES,
+  peekReport,
+  sealReport,
+  toBase64Url,
+  toHex,
+} from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/scripts";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  Attacker,
+  deeplyNestedDocument,
+  oversizeDocument,
+  pinTagOf,
+  RadioSession,
+  RogueBroker,
+  stateAtCap,
+  type Unsent,
+} from "../src/reliability/attacker.js";
+import { GatewaySite, HonestCourier, type Tenant } from "../src/reliability/gateway-site.js";
+import { ReliabilityFile } from "../src/reliability/per-file.js";
+
+/**
+ * Issue 13 item 8, the compromised-gateway suite at stack level (docs/design.md section 7, its closing paragraph):
+ * the attacker holds everything a gateway has — the bridge's database file and cloud secret, the site secret (every
+ * lock's MQTT password), the broker (a rogue one on the LAN the lock connects to, and the real bridge's as any lock),
+ * the BLE radio — and is an honest tenant of the same cloud with a claimed lock and an authority of its own. Real
+ * cloud (in process, ManualClock), real lock-sim locks, the real bridge where the attack needs one. Every attack is
+ * refused with its code asserted, and no door opens: `site.doors` judges every `unlocked` event of the victim locks.
+ * Counted: attacks tried (tally inputs), refused (tally refused), doors opened (tally doorsOpened, must be 0).
+ */
+const file = new ReliabilityFile("compromised-gateway");
+const { tally, logs, secrets } = file;
+tally.trackDoors();
+
+afterAll(() => {
+  tally.note("attacks tried", tally.inputs);
+  tally.note("attacks refused", tally.refused);
+  tally.note("doors opened", tally.doorsOpened ?? 0);
+});
+
+/** One attack attempt answered by the lock or the cloud: tried, refused with `code`, counted. */
+function refused(what: string, verdict: { ok: boolean; code?: string | undefined }, code: string): void {
+  tally.input();
+  expect([what, verdict.ok ? "accepted" : verdict.code]).toEqual([what, code]);
+  tally.refuse();
+}
+
+/** The victim locks' doors at the end of a test: every unlock came from an honest key or an honest command. */
+function doorsShut(site: GatewaySite): void {
+  tally.doorOpened(site.doors.opened.length);
+  expect(site.doors.opened).toEqual([]);
+}
+
+/** The code of the newest `msg` line the lock logged after `from` (its refusals of documents from MQTT). */
+async function loggedRefusal(lockId: string, msg: string, from: number): Promise<string> {
+  const record = await pollUntil(
+    `lock ${lockId} to log "${msg}"`,
+    () =>
+      logs
+        .records(msg)
+        .filter((r) => r.lock === lockId)
+        .slice(from)[0],
+    { timeoutMs: 10_000, intervalMs: 10 },
+  );
+  return String(record.code);
+}
+
+const refusalsLogged = (lockId: string, msg: string) => logs.records(msg).filter((r) => r.lock === lockId).length;
+
+let ids = 0;
+const id = () => `t-${++ids}`;
+
+/** A site with the victim ("Owner") and the attacker as an honest tenant ("Mallory") with a claimed, running lock. */
+async function siteWithTenants(seed: string, victimLocks: string[], settings = {}) {
+  const site = await GatewaySite.start(file.resources, logs, secrets, { seed, settings });
+  const owner = await site.tenant("Owner", victimLocks);
+  const mallory = await site.tenant("Mallory", [`${seed}-mallory-door`]);
+  const ownerCourier = new HonestCourier(site, owner);
+  const malloryCourier = new HonestCourier(site, mallory);
+  const malloryDoor = await site.startLock(`${seed}-mallory-door`, {}, false);
+  expect((await site.claim(mallory, malloryDoor.setupCode)).status).toBe(201);
+  await malloryCourier.provision(malloryDoor);
+  return { site, owner, mallory, ownerCourier, malloryCourier, malloryDoor };
+}
+
+/** Starts, claims (for `tenant`) and provisions a victim lock through the honest courier. */
+async function victim(site: GatewaySite, tenant: Tenant, courier: HonestCourier, lockId: string): Promise<SimLock> {
+  const lock = await site.startLock(lockId);
+  expect((await site.claim(tenant, lock.setupCode)).status).toBe(201);
+  await courier.provision(lock);
+  return lock;
+}
+
+describe("issue 13 item 8: a compromised gateway delays or drops, and opens nothing", () => {
+  it("a rogue broker on the LAN: its own authority and issuer, no pin without the claim secret, a rogue PUBACK frees nothing", async () => {
+    const { site, owner, ownerCourier } = await siteWithTenants("rogue", ["rogue-door", "rogue-fresh"]);
+    const attacker = new Attacker("rogue gateway");
+    const door = await victim(site, owner, ownerCourier, "rogue-door");
+    const { phone } = await site.phone("+4790000101");
+    await site.createKey(owner, door.id, { userId: "+4790000101" });
+    await site.prefetch(phone);
+    expect(await phone.unlock(door.id, { radio: site.radio })).toMatchObject({ ok: true });
+    site.advance(6_000);
+    expect(door.state).toBe("locked");
+    const issuerKid = fromHex(door.trustedKids[0]!);
+
+    // The lock is pointed at the rogue broker (a spoofed address on the LAN): same flash, a broker that takes any login.
+    const rogue = new RogueBroker();
+    await rogue.start();
+    file.resources.defer("stop the rogue broker", () => rogue.stop());
+    await site.stopLock(door.id);
+    const unacknowledged = (
+      await site.startLock(door.id, { mqttUrl: rogue.url, siteSecret: "rogue-site-secret-0123456789" })
+    ).unacknowledged;
+    const atRogue = site.lock(door.id);
+    expect(unacknowledged).toBeGreaterThan(0);
+    const v = atRogue.stateV;
+
+    tally.case(
+      "gateway: a rogue broker's state signed by its own authority (wrong_authority), acknowledging everything",
+    );
+    let seen = refusalsLogged(door.id, "signed state refused");
+    await rogue.publish(door.id, "state", attacker.state(door.id), true);
+    refused(
+      "rogue broker's own-authority state",
+      { ok: false, code: await loggedRefusal(door.id, "signed state refused", seen) },
+      "wrong_authority",
+    );
+    expect(atRogue.stateV).toBe(v);
+
+    tally.case("gateway: a rogue PUBACK frees nothing: events stay in flash until the signed ack");
+    await atRogue.waitForDelivered({ timeoutMs: 10_000 });
+    await pollUntil("the rogue to hear every event", () => rogue.heardOn(door.id, "events").length >= unacknowledged, {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+    });
+    tally.input();
+    expect(atRogue.unacknowledged).toBe(unacknowledged);
+    tally.refuse();
+
+    tally.case("gateway: a token minted by the rogue's own issuer key, and one naming the holder's issuer (no door)");
+    const nowS = Math.floor(site.clock.now() / 1000);
+    for (const [what, token, code] of [
+      ["token of the rogue's issuer", attacker.token(door.id, nowS), "unknown_issuer"],
+      ["token naming the holder's issuer kid", attacker.token(door.id, nowS, { kid: issuerKid }), "bad_signature"],
+    ] as const) {
+      const challenge = await rogue.command(door.id, { type: "challenge" });
+      expect(challenge.ok).toBe(true);
+      refused(what, await rogue.command(door.id, attacker.unlock(door.id, token, challenge.nonce!)), code);
+    }
+
+    tally.case("gateway: a time answer signed by the rogue pushing the clock 30 years (wrong_authority)");
+    const request = await pollUntil("the lock's time request", () => rogue.heardOn(door.id, "time/request")[0]);
+    const { nonce } = decodeTimeRequest(request);
+    seen = refusalsLogged(door.id, "time answer refused");
+    const before = atRogue.time!;
+    await rogue.publish(
+      door.id,
+      "time/answer",
+      attacker.timeAnswer(door.id, nonce, site.clock.now() + 30 * 365 * 86_400_000),
+    );
+    refused(
+      "rogue time answer",
+      { ok: false, code: await loggedRefusal(door.id, "time answer refused", seen) },
+      "wrong_authority",
+    );
+    expect(atRogue.time! - before).toBeLessThan(5);
+
+    tally.case("gateway: oversize and deeply nested documents on the state topic (too_large, too_deep)");
+    for (const [what, doc, code] of [
+      ["oversize state", oversizeDocument(), "too_large"],
+      ["deeply nested state", deeplyNestedDocument(), "too_deep"],
+    ] as const) {
+      seen = refusalsLogged(door.id, "signed state refused");
+      await rogue.publish(door.id, "state", doc, true);
+      refused(what, { ok: false, code: await loggedRefusal(door.id, "signed state refused", seen) }, code);
+    }
+
+    tally.case("gateway: pinning a fresh lock without its claim secret, or with a swapped pin tag (bad_pin)");
+    const fresh = await site.startLock("rogue-fresh", {
+      mqttUrl: rogue.url,
+      siteSecret: "rogue-site-secret-0123456789",
+    });
+    expect((await site.claim(owner, fresh.setupCode)).status).toBe(201);
+    const honest = await ownerCourier.state(fresh.id);
+    const swapped = pinTagOf(honest.bytes);
+    for (const [what, doc] of [
+      ["state without a pin tag", attacker.state(fresh.id)],
+      ["state with a guessed pin tag", attacker.state(fresh.id, {}, { pinTag: new Uint8Array(32).fill(7) })],
+      ["state with the holder's pin tag swapped in", attacker.state(fresh.id, {}, { pinTag: swapped })],
+    ] as const) {
+      refused(what, await rogue.command(fresh.id, { type: "state", doc }), "bad_pin");
+    }
+    expect(fresh.stateV).toBe(0);
+    const challenge = await rogue.command(fresh.id, { type: "challenge" });
+    refused(
+      "the rogue's token at a lock that pinned nothing",
+      await rogue.command(fresh.id, attacker.unlock(fresh.id, attacker.token(fresh.id, nowS), challenge.nonce!)),
+      "no_state",
+    );
+    // Any courier may carry the holder's state, the rogue broker included: the lock pins its holder and no one else.
+    expect(await rogue.command(fresh.id, { type: "state", doc: honest.bytes })).toMatchObject({
+      ok: true,
+      v: honest.v,
+    });
+    doorsShut(site);
+  });
+
+  it("honest documents replayed, swapped and confused: an old state after a revocation, lock A's at lock B, the other tenant's; a state at the cap over BLE", async () => {
+    const { site, owner, ownerCourier, malloryCourier, malloryDoor } = await siteWithTenants("swap", [
+      "swap-a",
+      "swap-b",
+    ]);
+    const attacker = new Attacker("swapping gateway");
+    const a = await victim(site, owner, ownerCourier, "swap-a");
+    const b = await victim(site, owner, ownerCourier, "swap-b");
+    const revokedPhone = await site.phone("+4790000201");
+    const keptPhone = await site.phone("+4790000202");
+    const revokedKey = await site.createKey(owner, a.id, { userId: "+4790000201" });
+    await site.createKey(owner, a.id, { userId: "+4790000202" });
+    await site.prefetch(revokedPhone.phone);
+    await site.prefetch(keptPhone.phone);
+    expect(await revokedPhone.phone.unlock(a.id, { radio: site.radio })).toMatchObject({ ok: true });
+    site.advance(6_000);
+    const old = await ownerCourier.state(a.id);
+
+    await site.revokeKey(owner, revokedKey);
+    site.doors.revokedKey(revokedPhone.phone.keys[0]!.claims.cti);
+    const revocation = await ownerCourier.deliverState(a);
+    expect(revocation).toMatchObject({ ok: true });
+    expect(a.revoked).toEqual([toHex(revokedPhone.phone.keys[0]!.claims.cti)]);
+
+    const radio = await RadioSession.open(site.radio, a.id);
+    file.resources.defer("close the attacker's radio session", () => radio.close());
+    const send = (cmd: Unsent) => radio.send(cmd);
+
+    tally.case(
+      "gateway: the state from before a revocation replayed over BLE (stale_version); the revoked key stays refused",
+    );
+    refused("old state replayed", await send({ type: "state", doc: old.bytes }), "stale_version");
+    expect(a.revoked).toHaveLength(1);
+    refused(
+      "the revoked key after the replay",
+      await revokedPhone.phone.unlock(a.id, { radio: site.radio }),
+      "revoked",
+    );
+
+    tally.case("gateway: lock B's state at lock A (wrong_lock); the other tenant's valid state (wrong_authority)");
+    refused(
+      "lock B's state at lock A",
+      await send({ type: "state", doc: (await ownerCourier.state(b.id)).bytes }),
+      "wrong_lock",
+    );
+    refused(
+      "the other tenant's valid state",
+      await send({ type: "state", doc: (await malloryCourier.state(malloryDoor.id)).bytes }),
+      "wrong_authority",
+    );
+
+    tally.case(
+      "gateway: type confusion over BLE: a key token or a time answer as state, a time answer, token or state as command (wrong_type)",
+    );
+    const asked = await send({ type: "time_request" });
+    const timeAnswer = fromBase64Url((await ownerCourier.answer(a.id, asked.request!)).body.answer);
+    const token = keptPhone.phone.keys[0]!.token;
+    const state = (await ownerCourier.state(a.id)).bytes;
+    for (const [what, cmd] of [
+      ["key token as state", { type: "state", doc: token }],
+      ["time answer as state", { type: "state", doc: timeAnswer }],
+      ["time answer as command", { type: "remote", command: timeAnswer }],
+      ["key token as command", { type: "remote", command: token }],
+      ["state as command", { type: "remote", command: state }],
+    ] as const) {
+      refused(what, await send(cmd), "wrong_type");
+    }
+
+    tally.case(
+      "gateway: a state of exactly the cap crosses BLE whole and is judged by its signer (wrong_authority); one byte over is refused unread",
+    );
+    const atCap = stateAtCap(attacker, a.id);
+    expect(atCap.length).toBe(MAX_STATE_BYTES);
+    refused("state at the cap over BLE", await send({ type: "state", doc: atCap }), "wrong_authority");
+    refused(
+      "state one byte over the cap over BLE",
+      await send({ type: "state", doc: oversizeDocument() }),
+      "invalid_command",
+    );
+    refused("deeply nested state over BLE", await send({ type: "state", doc: deeplyNestedDocument() }), "too_deep");
+    await radio.close();
+
+    // The kept key still opens: nothing the attacker sent changed what the lock believes.
+    expect(await keptPhone.phone.unlock(a.id, { radio: site.radio })).toMatchObject({ ok: true });
+    expect(site.doors.honestUnlocks).toBe(2);
+    doorsShut(site);
+  });
+
+  it("hand-over: a forged one, the other tenant's, and the old authority after the holder's rotation", async () => {
+    const { site, owner, mallory, ownerCourier, malloryCourier, malloryDoor } = await siteWithTenants("handover", [
+      "handover-door",
+    ]);
+    const attacker = new Attacker("hand-over forger");
+    const door = await victim(site, owner, ownerCourier, "handover-door");
+    const before = await ownerCourier.state(door.id);
+    const radio = await RadioSession.open(site.radio, door.id);
+    file.resources.defer("close the attacker's radio session", () => radio.close());
+    const send = (cmd: Unsent) => radio.send(cmd);
+
+    tally.case("gateway: a forged hand-over to the attacker's key (bad_handover)");
+    const forged = attacker.state(door.id, {}, { handOver: attacker.handOver(attacker.authority.publicKey, 1) });
+    refused("forged hand-over", await send({ type: "state", doc: forged }), "bad_handover");
+
+    tally.case("gateway: the other tenant's genuine hand-over carried to the victim (bad_handover)");
+    expect((await site.api("POST", `${mallory.lhPath}/authority/rotate`, { token: mallory.admin })).status).toBe(201);
+    const malloryHandedOver = await malloryCourier.state(malloryDoor.id);
+    refused(
+      "the other tenant's hand-over",
+      await send({ type: "state", doc: malloryHandedOver.bytes }),
+      "bad_handover",
+    );
+
+    tally.case("gateway: the old authority's state after the holder rotated its authority (wrong_authority)");
+    const rotated = await site.api("POST", `${owner.lhPath}/authority/rotate`, { token: owner.admin });
+    expect(rotated.status).toBe(201);
+    const oldAuthority = toHex(door.trust.authority!);
+    expect(await ownerCourier.deliverState(door)).toMatchObject({ ok: true });
+    expect(toHex(door.trust.authority!)).not.toBe(oldAuthority);
+    refused("the old authority's state", await send({ type: "state", doc: before.bytes }), "wrong_authority");
+    expect(await ownerCourier.time(door)).toMatchObject({ ok: true });
+    doorsShut(site);
+  });
+
+  it("time: answers replayed, for another lock or tenant, expired, over the round trip, behind the state; no clock push", async () => {
+    const { site, owner, mallory, ownerCourier, malloryDoor } = await siteWithTenants("time", ["time-a", "time-b"]);
+    const a = await victim(site, owner, ownerCourier, "time-a");
+    const b = await victim(site, owner, ownerCourier, "time-b");
+    const radio = await RadioSession.open(site.radio, a.id);
+    file.resources.defer("close the attacker's radio session", () => radio.close());
+    const send = (cmd: Unsent) => radio.send(cmd);
+    /** A time request of `a` over the radio, answered by the victim's cloud through its bridge secret. */
+    const answered = async (lock: SimLock = a) => {
+      const asked =
+        lock === a ? await send({ type: "time_request" }) : lock.command({ id: id(), type: "time_request" });
+      const answer = await ownerCourier.answer(lock.id, asked.request!);
+      expect(answer.status).toBe(200);
+      return { request: asked.request!, answer: fromBase64Url(answer.body.answer) };
+    };
+
+    tally.case(
+      "gateway: a time answer replayed (bad_nonce), another lock's (wrong_lock), the other tenant's (wrong_authority)",
+    );
+    const first = await answered();
+    expect(await send({ type: "time_answer", answer: first.answer })).toMatchObject({ ok: true });
+    refused("replayed time answer", await send({ type: "time_answer", answer: first.answer }), "bad_nonce");
+    refused(
+      "lock B's time answer at lock A",
+      await send({ type: "time_answer", answer: (await answered(b)).answer }),
+      "wrong_lock",
+    );
+    // The other tenant's bridge asks its own cloud to sign a time for its lock over lock A's nonce.
+    const { nonce } = decodeTimeRequest((await send({ type: "time_request" })).request!);
+    const theirs = await site.api("POST", `/bridge/v1/locks/${malloryDoor.id}/time`, {
+      token: mallory.bridgeToken,
+      json: { request: toBase64Url(encodeTimeRequest({ lock: malloryDoor.id, nonce })) },
+    });
+    expect(theirs.status).toBe(200);
+    refused(
+      "the other tenant's time answer",
+      await send({ type: "time_answer", answer: fromBase64Url(theirs.body.answer) }),
+      "wrong_authority",
+    );
+
+    tally.case(
+      "gateway: a time answer held past the nonce's life (nonce_expired) or past the round-trip cap (rtt_exceeded)",
+    );
+    site.advance(31_000); // the live nonce above expires, freeing this connection's share
+    const late = await send({ type: "time_request" });
+    site.advance(30_001);
+    const lateAnswer = await ownerCourier.answer(a.id, late.request!);
+    refused(
+      "expired time answer",
+      await send({ type: "time_answer", answer: fromBase64Url(lateAnswer.body.answer) }),
+      "nonce_expired",
+    );
+    const slow = await send({ type: "time_request" });
+    site.advance(5_500);
+    const slowAnswer = await ownerCourier.answer(a.id, slow.request!);
+    refused(
+      "time answer over the round-trip cap",
+      await send({ type: "time_answer", answer: fromBase64Url(slowAnswer.body.answer) }),
+      "rtt_exceeded",
+    );
+
+    tally.case("gateway: a time answer held back until a newer state is applied (time_behind_state)");
+    const held = await answered();
+    site.advance(2_000);
+    const keyId = await site.createKey(owner, a.id, { userId: "+4790000401" });
+    await site.revokeKey(owner, keyId); // the holder's next state for A is signed now, with a later iat
+    expect(await ownerCourier.deliverState(a)).toMatchObject({ ok: true });
+    refused(
+      "time answer behind the state",
+      await send({ type: "time_answer", answer: held.answer }),
+      "time_behind_state",
+    );
+    await radio.close();
+    const error = Math.abs(a.time! - Math.floor(site.clock.now() / 1000));
+    expect(error).toBeLessThanOrEqual(3);
+    tally.note("time: lock clock error after the time attacks (s)", error);
+    doorsShut(site);
+  });
+
+  it("time: 30 days drifting with everything withheld, then one answer; the freeze window with and without maxStale", async () => {
+    const DAY = 86_400_000;
+    const { site, owner, ownerCourier } = await siteWithTenants(
+      "drift",
+      ["drift-door", "stale-door", "free-door"],
+      // Keys prefetched on day 0 must still be valid on day 30 (the token lifetime cap is the cloud's setting).
+      { maxTokenLifetimeSeconds: 60 * 86_400, openEndedTokenSeconds: 60 * 86_400 },
+    );
+    // +1,389 ppm: 2 minutes a day fast, the requirement's worst drift (docs/trust.md "Time").
+    const drifting = await site.startLock("drift-door", { drift: { ppm: 1389 } });
+    expect((await site.claim(owner, drifting.setupCode)).status).toBe(201);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const t0 = site.clock.now();
+    const phones = {
+      long: await site.phone("+4790000501"),
+      short: await site.phone("+4790000502"),
+      later: await site.phone("+4790000503"),
+      revoked: await site.phone("+4790000504"),
+    };
+    await site.createKey(owner, drifting.id, { userId: "+4790000501", end: iso(t0 + 45 * DAY) });
+    await site.createKey(owner, drifting.id, { userId: "+4790000502", end: iso(t0 + 15 * DAY) });
+    await site.createKey(owner, drifting.id, {
+      userId: "+4790000503",
+      start: iso(t0 + 30 * DAY + 2 * 3_600_000),
+      end: iso(t0 + 40 * DAY),
+    });
+    const revokedKey = await site.createKey(owner, drifting.id, { userId: "+4790000504", end: iso(t0 + 45 * DAY) });
+    for (const p of Object.values(phones)) await site.prefetch(p.phone);
+    await site.revokeKey(owner, revokedKey);
+    site.doors.revokedKey(phones.revoked.phone.keys[0]!.claims.cti);
+    await ownerCourier.provision(drifting);
+    expect(drifting.revoked).toHaveLength(1);
+    const radio = { radio: site.radio };
+
+    tally.case("gateway: 30 days drifting +2 min/day with every state and time answer withheld, then one answer");
+    site.advance(30 * DAY);
+    const skew = (drifting.time! - Math.floor(site.clock.now() / 1000)) / 60;
+    tally.note("drift: lock clock ahead after 30 days withheld (min)", Math.round(skew));
+    expect(skew).toBeGreaterThan(55);
+    // The phones would not even try keys their own clock calls expired or early: present them by hand.
+    const present = (p: (typeof phones)["short"]) =>
+      site.presentKey(drifting.id, p.phone.keys[0]!.token, p.device.secretKey);
+    const tryAll = async (when: string) => {
+      refused(`expired key ${when}`, await present(phones.short), "expired");
+      refused(`revoked key ${when}`, await present(phones.revoked), "revoked");
+      refused(`key not yet valid ${when}`, await present(phones.later), "not_yet_valid");
+      expect(await phones.long.phone.unlock(drifting.id, radio)).toMatchObject({ ok: true });
+      site.advance(6_000);
+    };
+    await tryAll("after 30 days withheld");
+    expect(await ownerCourier.time(drifting)).toMatchObject({ ok: true });
+    expect(Math.abs(drifting.time! - Math.floor(site.clock.now() / 1000))).toBeLessThanOrEqual(3);
+    await tryAll("after one time answer");
+
+    tally.case(
+      "gateway: the freeze window: states withheld past maxStale (the lock fails closed: state_stale), and without it",
+    );
+    const stale = await victim(site, owner, ownerCourier, "stale-door");
+    const free = await victim(site, owner, ownerCourier, "free-door");
+    expect(
+      (
+        await site.ok("PATCH", `${owner.lhPath}/locks/${stale.id}`, 200, {
+          token: owner.admin,
+          json: { maxStale: 3600 },
+        })
+      ).body.maxStale,
+    ).toBe(3600);
+    expect(await ownerCourier.deliverState(stale)).toMatchObject({ ok: true });
+    const holder = await site.phone("+4790000511");
+    const leaver = await site.phone("+4790000512");
+    for (const lock of [stale, free]) await site.createKey(owner, lock.id, { userId: "+4790000511" });
+    const leaverKey = await site.createKey(owner, stale.id, { userId: "+4790000512" });
+    await site.prefetch(holder.phone);
+    await site.prefetch(leaver.phone);
+    expect(await holder.phone.unlock(stale.id, radio)).toMatchObject({ ok: true });
+    expect(await holder.phone.unlock(free.id, radio)).toMatchObject({ ok: true });
+    site.advance(6_000);
+    // The key is revoked; the gateway withholds every state from now on and nobody prefetches.
+    await site.revokeKey(owner, leaverKey);
+    site.doors.revokedKey(leaver.phone.keys[0]!.claims.cti);
+    site.advance(2 * 3_600_000);
+    refused(
+      "revoked key while states are withheld past maxStale",
+      await leaver.phone.unlock(stale.id, radio),
+      "state_stale",
+    );
+    refused(
+      "honest key while states are withheld past maxStale",
+      await holder.phone.unlock(stale.id, radio),
+      "state_stale",
+    );
+    // Without maxStale the lock keeps its last state: the holder still opens (the documented availability trade-off;
+    // a revocation withheld meanwhile waits for the next phone, as the phone-carried revocation below shows).
+    expect(await holder.phone.unlock(free.id, radio)).toMatchObject({ ok: true });
+    site.advance(6_000);
+    // The next phone to visit carries the newer state: the lock opens again for its holder, and the leaver is refused.
+    await site.prefetch(holder.phone);
+    const visit = await holder.phone.unlock(stale.id, radio);
+    expect(visit).toMatchObject({ ok: true, delivered: { ok: true } });
+    refused("revoked key after a phone carried the state", await leaver.phone.unlock(stale.id, radio), "revoked");
+    doorsShut(site);
+  });
+
+  it("forged events and telemetry posted with the bridge secret: unsealed, guessed key, altered, misdelivered, replayed, a huge counter, one forged item in an honest batch", async () => {
+    const { site, owner, mallory, ownerCourier } = await siteWithTenants("reports", ["reports-a", "reports-b"]);
+    const a = await victim(site, owner, ownerCourier, "reports-a");
+    const b = await victim(site, owner, ownerCourier, "reports-b");
+    const { phone } = await site.phone("+4790000601");
+    await site.createKey(owner, a.id, { userId: "+4790000601" });
+    await site.prefetch(phone);
+    expect(await phone.unlock(a.id, { radio: site.radio })).toMatchObject({ ok: true });
+    site.advance(6_000);
+    expect(new Set(await ownerCourier.carryReports(a))).toEqual(new Set(["ok"]));
+    expect(new Set(await ownerCourier.carryReports(b))).toEqual(new Set(["ok"]));
+    const eventsOf = async (lockId: string) =>
+      (await site.ok("GET", `${owner.lhPath}/locks/${lockId}/events`, 200, { token: owner.admin })).body
+        .events as Array<{
+        id: string;
+        action: string;
+      }>;
+    const stored = (await eventsOf(a.id)).length;
+    const kid = a.signedState!.reportKey.id;
+    const guessed = new Uint8Array(32).fill(0x66);
+    const seq = 1_000;
+    const forgedEvent = (options: { ctr?: number; seq?: number; type?: "unlocked" | "locked" } = {}) =>
+      sealReport({
+        kind: "event",
+        event: {
+          id: new Uint8Array(16).fill(options.seq ?? seq & 0xff),
+          lock: a.id,
+          seq: options.seq ?? seq,
+          ts: Math.floor(site.clock.now() / 1000),
+          type: options.type ?? "unlocked",
+        },
+        ctr: options.ctr ?? 10_000,
+        key: guessed,
+        cloudKeyId: kid,
+      });
+    /** A fresh honest report of `lock`: a `denied` event of a junk unlock, pulled as a BLE gateway pulls it. */
+    const honestReport = (lock: SimLock) => {
+      const junk = { token: new Uint8Array(8), proof: new Uint8Array(64), nonce: new Uint8Array(16) };
+      expect(lock.command({ id: id(), type: "unlock", ...junk }).ok).toBe(false);
+      const denied = ownerCourier.pull(lock).filter((r) => {
+        const peeked = peekReport(r, lock.id);
+        return peeked.kind === "event" && peeked.event.type === "denied";
+      });
+      expect(denied).toHaveLength(1);
+      return denied[0]!;
+    };
+    const verdicts = async (items: Array<{ lockId: string; report: Uint8Array }>, token = owner.bridgeToken) => {
+      const body = (
+        await site.ok("POST", "/bridge/v1/reports", 200, {
+          token,
+          json: { items: items.map((i) => ({ lockId: i.lockId, report: toBase64Url(i.report) })) },
+        })
+      ).body as { results: Array<{ verdict: string }> };
+      return body.results.map((r) => r.verdict);
+    };
+    const attempt = async (what: string, report: Uint8Array, verdict: string, lockId = a.id) => {
+      const [got] = await verdicts([{ lockId, report }]);
+      refused(what, { ok: got === "ok", code: got }, verdict);
+    };
+
+    tally.case("gateway: an unsealed event and telemetry (malformed)");
+    await attempt(
+      "unsealed event",
+      encodeEvent({ id: new Uint8Array(16), lock: a.id, seq, ts: 1, type: "unlocked" }),
+      "malformed",
+    );
+    await attempt(
+      "unsealed telemetry",
+      encodeTelemetry({ lock: a.id, ts: 1, level: 3, mv: 2000, state: "critical", v: 1, dropped: 0 }),
+      "malformed",
+    );
+
+    tally.case("gateway: events and telemetry sealed under a guessed key, one with a huge counter and seq (forged)");
+    await attempt("event sealed under a guessed key", forgedEvent(), "forged");
+    await attempt("event with a huge seq and counter", forgedEvent({ ctr: 2 ** 53 - 1, seq: 2 ** 53 - 1 }), "forged");
+    await attempt(
+      "telemetry sealed under a guessed key",
+      sealReport({
+        kind: "telemetry",
+        telemetry: {
+          lock: a.id,
+          ts: Math.floor(site.clock.now() / 1000),
+          level: 3,
+          mv: 2000,
+          state: "critical",
+          v: a.stateV,
+          dropped: 0,
+        },
+        ctr: 10_001,
+        key: guessed,
+        cloudKeyId: kid,
+      }),
+      "forged",
+    );
+    await attempt(
+      "event sealed under another cloud key id",
+      sealReport({
+        kind: "event",
+        event: { id: new Uint8Array(16).fill(1), lock: a.id, seq, ts: 1, type: "unlocked" },
+        ctr: 10_002,
+        key: guessed,
+        cloudKeyId: new Uint8Array(8).fill(9),
+      }),
+      "unknown_key",
+    );
+
+    tally.case(
+      "gateway: an honest report with one byte altered (forged); lock B's report delivered as lock A's (wrong_lock)",
+    );
+    const honest = honestReport(a);
+    const altered = new Uint8Array(honest);
+    altered[altered.length - 40]! ^= 0x01;
+    await attempt("altered report", altered, "forged");
+    await attempt("lock B's report as lock A's", honestReport(b), "wrong_lock");
+
+    tally.case("gateway: one forged item in an honest batch: the honest stored, the forged refused and counted");
+    const next = honestReport(a);
+    expect(
+      await verdicts([
+        { lockId: a.id, report: honest },
+        { lockId: a.id, report: forgedEvent({ ctr: 10_003 }) },
+        { lockId: a.id, report: next },
+      ]),
+    ).toEqual(["ok", "forged", "ok"]);
+    tally.input();
+    tally.refuse();
+
+    tally.case(
+      "gateway: a replayed report changes nothing (duplicate); a withheld one played after a later one is refused (replayed)",
+    );
+    const before = (await eventsOf(a.id)).length;
+    await attempt("report replayed", honest, "duplicate");
+    const withheld = honestReport(a);
+    const later = honestReport(a);
+    expect(await verdicts([{ lockId: a.id, report: later }])).toEqual(["ok"]);
+    await attempt("report withheld, then played", withheld, "replayed");
+    // The audit trail is not lost: the withheld event is still above the ack, and the lock seals it again.
+    site.advance(601_000);
+    expect(new Set(await ownerCourier.carryReports(a))).toEqual(new Set(["ok"]));
+    expect((await eventsOf(a.id)).length).toBe(before + 2);
+
+    tally.case("gateway: the other tenant's bridge posting the victim's honest report (unclaimed)");
+    const [theirs] = await verdicts([{ lockId: a.id, report: honestReport(a) }], mallory.bridgeToken);
+    refused("the victim's report under the other tenant's bridge", { ok: theirs === "ok", code: theirs }, "unclaimed");
+
+    const events = await eventsOf(a.id);
+    expect(events.length).toBe(stored + 4);
+    expect(events.filter((e) => e.action === "unlocked")).toHaveLength(1);
+    const lock = (await site.ok("GET", `${owner.lhPath}/locks/${a.id}`, 200, { token: owner.admin })).body;
+    expect(lock.battery?.level ?? 100).toBeGreaterThan(3);
+    expect(lock.missingEvents).toBe(0);
+    doorsShut(site);
+  });
+});
