@@ -1,4 +1,4 @@
-import type { SimLock } from "@latchkey/lock-sim";
+import { CHALLENGES_PER_CONNECTION, type SimLock } from "@latchkey/lock-sim";
 import {
   commandResultBinding,
   decodeTimeRequest,
@@ -12,6 +12,7 @@ import {
   MAX_STATE_BYTES,
   peekReport,
   sealReport,
+  signUnlockProof,
   toBase64Url,
   toHex,
 } from "@latchkey/protocol";
@@ -48,6 +49,9 @@ afterAll(() => {
   tally.note("attacks refused", tally.refused);
   tally.note("doors opened", tally.doorsOpened ?? 0);
 });
+
+/** protocol's NONCE_BOOK_CAPACITY (live nonces a lock's book holds; not exported): an MQTT sender has no smaller share. */
+const NONCE_BOOK_CAPACITY = 64;
 
 /** One attack attempt answered by the lock or the cloud: tried, refused with `code`, counted. */
 function refused(what: string, verdict: { ok: boolean; code?: string | undefined }, code: string): void {
@@ -841,6 +845,84 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
       "action_closed",
     );
     expect(site.doors.honestUnlocks).toBe(2);
+    doorsShut(site);
+  });
+
+  it("nonce and denied floods over BLE and MQTT open nothing and evict no phone's pending challenge", async () => {
+    const { site, owner, ownerCourier } = await siteWithTenants("flood", ["flood-door"]);
+    const attacker = new Attacker("flooder");
+    const rogue = new RogueBroker();
+    await rogue.start();
+    file.resources.defer("stop the rogue broker", () => rogue.stop());
+    const door = await site.startLock("flood-door", { mqttUrl: rogue.url, siteSecret: "rogue-site-secret-0123456789" });
+    expect((await site.claim(owner, door.setupCode)).status).toBe(201);
+    await ownerCourier.provision(door);
+    const { phone, device } = await site.phone("+4790000901");
+    await site.createKey(owner, door.id, { userId: "+4790000901" });
+    await site.prefetch(phone);
+    const token = phone.keys[0]!.token;
+    // The phone has asked for its challenge and is about to answer it when the floods start.
+    const phoneSession = await RadioSession.open(site.radio, door.id);
+    file.resources.defer("close the phone's session", () => phoneSession.close());
+    const pending = await phoneSession.send({ type: "challenge" });
+    expect(pending.ok).toBe(true);
+    const nowS = Math.floor(site.clock.now() / 1000);
+    const forgedToken = attacker.token(door.id, nowS);
+    let floodRefused = 0;
+    /** A flood's answers: each one is an attempt; only the lock's share for this sender may be granted. */
+    const flood = (answers: Array<{ ok: boolean; code?: string }>, share: number) => {
+      const granted = answers.filter((a) => a.ok).length;
+      expect(granted).toBeLessThanOrEqual(share);
+      expect(new Set(answers.filter((a) => !a.ok).map((a) => a.code))).toEqual(new Set(["too_many_challenges"]));
+      tally.input(answers.length - granted);
+      tally.refuse(answers.length - granted);
+      floodRefused += answers.length - granted;
+    };
+
+    tally.case("gateway: a stranger in BLE range floods every nonce book (its share, then too_many_challenges)");
+    const stranger = await RadioSession.open(site.radio, door.id);
+    file.resources.defer("close the stranger's session", () => stranger.close());
+    for (const type of ["challenge", "time_request", "command_nonce"] as const) {
+      const answers = [];
+      for (let n = 0; n < 12; n++) answers.push(await stranger.send({ type }));
+      flood(answers, CHALLENGES_PER_CONNECTION);
+    }
+
+    tally.case(
+      "gateway: the rogue broker floods every nonce book over MQTT (the book fills; no live nonce is evicted)",
+    );
+    for (const [type, count] of [
+      ["challenge", 80],
+      ["time_request", 70],
+      ["command_nonce", 70],
+    ] as const) {
+      flood(
+        await rogue.commands(
+          door.id,
+          Array.from({ length: count }, () => ({ type })),
+        ),
+        NONCE_BOOK_CAPACITY - 1,
+      );
+    }
+
+    tally.case("gateway: denied floods over BLE and MQTT (each refused and recorded, none opens)");
+    const junk = (n: number) =>
+      Array.from({ length: n }, (_, i) => attacker.unlock(door.id, forgedToken, new Uint8Array(16).fill(i)));
+    for (const cmd of junk(12)) refused("denied flood over BLE", await stranger.send(cmd), "unknown_issuer");
+    for (const answer of await rogue.commands(door.id, junk(40)))
+      refused("denied flood over MQTT", answer, "unknown_issuer");
+    await stranger.close();
+    expect(door.events.filter((e) => e.type === "denied")).toHaveLength(52);
+    expect(door.droppedTotal).toBe(0);
+    tally.note("floods: nonces refused", floodRefused);
+
+    // The phone answers the challenge it held through every flood, and the door opens for it.
+    const proof = signUnlockProof({ lockId: door.id, nonce: pending.nonce!, token, deviceSecretKey: device.secretKey });
+    expect(await phoneSession.send({ type: "unlock", token, nonce: pending.nonce!, proof })).toMatchObject({
+      ok: true,
+      state: "unlocked",
+    });
+    expect(site.doors.honestUnlocks).toBe(1);
     doorsShut(site);
   });
 

@@ -192,7 +192,7 @@ export class RogueBroker {
   private client: MqttClient | null = null;
   readonly heard: Array<{ topic: string; payload: Uint8Array }> = [];
   readonly topics = new Topics();
-  private commands = 0;
+  private sent = 0;
 
   async start(): Promise<string> {
     const url = await this.broker.start();
@@ -230,25 +230,40 @@ export class RogueBroker {
 
   /** Sends `cmd` to the lock on its `cmd` topic, as a bridge would, and waits for the matching `cmd/result`. */
   async command(lockId: string, cmd: Unsent): Promise<CommandResult> {
-    const id = `rogue-${++this.commands}`;
+    const [result] = await this.commands(lockId, [cmd]);
+    return result!;
+  }
+
+  /**
+   * Sends every command at once (a flood does not wait for answers; one at a time, each round trip costs the
+   * loopback's delayed ACKs) and answers the lock's results in the same order.
+   */
+  async commands(lockId: string, cmds: Unsent[]): Promise<CommandResult[]> {
     const resultTopic = this.topics.lock(lockId, "cmd/result");
-    const answer = new Promise<CommandResult>((resolve, reject) => {
+    const ids = cmds.map(() => `rogue-${++this.sent}`);
+    const results = new Map<string, CommandResult>();
+    const answered = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.mqtt.off("message", onMessage);
-        reject(new Error(`no cmd/result from ${lockId} for ${id}`));
-      }, 10_000);
+        reject(new Error(`${cmds.length - results.size} of ${cmds.length} commands to ${lockId} got no cmd/result`));
+      }, 20_000);
       const onMessage = (topic: string, payload: Buffer) => {
         if (topic !== resultTopic) return;
         const result = decodeCommandResult(new Uint8Array(payload));
-        if (result.id !== id) return;
+        if (!ids.includes(result.id)) return;
+        results.set(result.id, result);
+        if (results.size < ids.length) return;
         clearTimeout(timer);
         this.mqtt.off("message", onMessage);
-        resolve(result);
+        resolve();
       };
       this.mqtt.on("message", onMessage);
     });
-    await this.publish(lockId, "cmd", encodeCommand({ ...cmd, id } as Command));
-    return answer;
+    await Promise.all(
+      cmds.map((cmd, n) => this.publish(lockId, "cmd", encodeCommand({ ...cmd, id: ids[n]! } as Command))),
+    );
+    await answered;
+    return ids.map((id) => results.get(id)!);
   }
 
   async stop(): Promise<void> {
