@@ -174,8 +174,8 @@ export class IntegratorClient {
   }
 
   /**
-   * Retires an issuer key now (a leak, review 12.6): locks drop it at their next sync; if it still signs, a new key
-   * takes over first, and the next prefetch mints under the current key.
+   * Retires an issuer key now (a leak, review 12.6): locks drop it with their next signed state; if it still signs, a
+   * new key takes over first, and the next prefetch mints under the current key.
    */
   retireIssuerKey(lockHolderId: string, kid: string): Promise<IssuerKey> {
     return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
