@@ -331,6 +331,14 @@ describe("fuzzing what the lock decodes, through a broker where the test speaks 
       expect(fetched.status).toBe(200);
       genuine.push(fromBase64Url(fetched.body.state));
     }
+    // Another lock of the same lock holder: its genuine states are signed by the same authority.
+    const neighbour = new PaperLock("fuzz-neighbour").track(secrets);
+    await site.client.claimLock(site.lockHolderId, neighbour.setupCode);
+    await reportLocks(site.apiUrl, bridgeToken, site.vendorConnectionId, [lock.id, neighbour.lockId]);
+    const foreign = await call(site.apiUrl, "GET", `/bridge/v1/locks/${neighbour.lockId}/state`, {
+      token: bridgeToken,
+    });
+    expect(foreign.status).toBe(200);
     const first = verifyLockState(genuine[0]!, { lockId: lock.id, claimSecret });
     if (!first.ok) throw new Error(`${first.code}: ${first.message}`);
     expect(new Set(genuine.map((g) => toHex(g))).size, "four distinct genuine states").toBe(4);
@@ -344,6 +352,7 @@ describe("fuzzing what the lock decodes, through a broker where the test speaks 
     // What the lock must believe after each document: its own verifier, step by step (docs/trust.md).
     let expected: { authority?: Uint8Array; state?: SignedLockState } = {};
     let refusedLogged = 0;
+    const refusedBy = new Map<string, number>();
     const offer = (doc: Uint8Array): "applied" | "refused" => {
       const verdict = verifyLockState(doc, {
         lockId: lock.id,
@@ -357,10 +366,15 @@ describe("fuzzing what the lock decodes, through a broker where the test speaks 
       }
       // A stale v is what every retained copy looks like: logged at debug, not as an attack.
       if (verdict.code !== "stale_version") refusedLogged++;
+      refusedBy.set(verdict.code, (refusedBy.get(verdict.code) ?? 0) + 1);
       return "refused";
     };
     const attacker = keyPairFromSeed(new Uint8Array(32).fill(0x5a)).secretKey;
-    const states = sample(statePayloads(lock.id, genuine, attacker, first.state), 250, 11);
+    const states = sample(
+      statePayloads(lock.id, genuine, [fromBase64Url(foreign.body.state)], attacker, first.state),
+      250,
+      11,
+    );
     let refusedStates = 0;
     for (const payload of states) {
       tally.input();
@@ -415,8 +429,20 @@ describe("fuzzing what the lock decodes, through a broker where the test speaks 
     const next = again.events.at(-1)?.seq;
     if (next !== undefined) expect(next).toBeGreaterThan(lastSeq);
     tally.note("lock: states refused", refusedStates);
+    tally.note(
+      "lock: states refused by code",
+      [...refusedBy]
+        .sort()
+        .map(([c, n]) => `${c} ${n}`)
+        .join(" "),
+    );
+    // Each kind of document the courier could bring was met: forged, altered, stale, another lock's.
+    for (const code of ["wrong_authority", "bad_signature", "stale_version", "wrong_lock"])
+      expect(refusedBy.get(code) ?? 0, code).toBeGreaterThan(0);
     tally.note("lock: commands refused", invalidCommands);
-    tally.case("issue 13: fuzzed, cut, flipped and re-signed states: the lock applies exactly what its verifier takes");
+    tally.case(
+      "issue 13: fuzzed, cut, flipped, re-signed, stale and another lock's states: the lock applies exactly what its verifier takes",
+    );
   });
 });
 

@@ -267,11 +267,13 @@ export function commandResultPayloads(): fc.Arbitrary<Uint8Array> {
 /**
  * What the bridge relays to a lock on `state` (docs/trust.md "Lock state"): the authority's genuine states (`genuine`,
  * in any order: a lock applies only a newer `v`), each one cut, with a byte flipped or bytes appended, re-signed by
- * `attacker` (with its fields kept or changed), naming another lock; raw bytes, CBOR, deep nesting, oversize.
+ * `attacker` (with its fields kept or changed), naming another lock; the same authority's genuine states for another
+ * lock (`foreign`); raw bytes, CBOR, deep nesting, oversize.
  */
 export function statePayloads(
   lockId: string,
   genuine: readonly Uint8Array[],
+  foreign: readonly Uint8Array[],
   attacker: Uint8Array,
   template: SignedLockState,
 ): fc.Arbitrary<Uint8Array> {
@@ -306,6 +308,7 @@ export function statePayloads(
         .map(([doc, tail]) => Uint8Array.from([...doc, ...tail])),
     },
     { weight: 3, arbitrary: forged },
+    { weight: 2, arbitrary: fc.constantFrom(...foreign) },
     c.raw,
     c.cbor,
     c.nested,
