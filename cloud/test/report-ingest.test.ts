@@ -244,6 +244,13 @@ describe("POST /bridge/v1/reports", () => {
     await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 6) }]);
     expect(await ackOf(lock)).toBe(9);
     expect((await view()).missingEvents).toBe(0);
+    // Event 12 stored first with no drop; then the ring drops 10..11 and the lock re-seals 12 saying so: the row is
+    // stored already, the drop count still settles 10 and 11.
+    const id12 = new Uint8Array(16).fill(12);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 12, { id: id12 }) }]);
+    expect(await ackOf(lock)).toBe(9);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 12, { id: id12, dropped: 2 }) }]);
+    expect(await ackOf(lock)).toBe(12);
   });
 
   it("refuses a batch over 1000 items with 400 and stores nothing", async () => {

@@ -403,13 +403,14 @@ async function storeAccepted(
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
   const seqsOf = new Map<Eligible, { seqs: number[]; settled: { seq: number; dropped: number }[] }>();
   for (const { lock, event } of events) {
-    if (!stored.has(toHex(event.id))) continue;
     let entry = seqsOf.get(lock);
     if (entry === undefined) {
       entry = { seqs: [], settled: [] };
       seqsOf.set(lock, entry);
     }
-    entry.seqs.push(event.seq);
+    if (stored.has(toHex(event.id))) entry.seqs.push(event.seq);
+    // A drop count is the lock's word whether or not this sealing stored the event: a lock moves the count of events
+    // its ring dropped onto the next event it holds, which it may have sent before with a smaller count.
     if (event.dropped) entry.settled.push({ seq: event.seq, dropped: event.dropped });
   }
   for (const [lock, { seqs, settled }] of seqsOf)
