@@ -302,7 +302,9 @@ export class CloudClient {
     }
     const error = new CloudError(operation, response.status, code, description);
     if (response.status >= 500) link?.unreachable(operation, error);
-    // A 401 on a call is an expired token: `call` logs in again and retries once, so it is not news yet.
+    // A 401 on a call is an expired token (`call` logs in again and retries once); a 404 (no such document or action
+    // for this bridge) and a 409 (an action already closed) are answers the callers expect: none of them is news.
+    else if (response.status === 404 || response.status === 409) link?.succeeded();
     else if (response.status !== 401) link?.answered(operation, error);
     throw error;
   }

@@ -45,7 +45,7 @@ export const STATUS_HTML = `<!doctype html>
         <th>Battery <span class="tag unauth">unauthenticated</span></th>
         <th>Last seen <span class="tag unauth">unauthenticated</span></th>
         <th>Lock state <span class="tag unauth">unauthenticated</span></th>
-        <th>Signed state: runs <span class="tag unauth">unauthenticated</span> / bridge holds</th>
+        <th>Signed state: runs / bridge holds <span class="tag unauth">runs: unauthenticated</span></th>
         <th>Last events <span class="tag unauth">unauthenticated</span></th>
         <th>Seq gaps <span class="tag unauth">unauthenticated</span></th>
         <th>Reports refused <span class="tag cloud">cloud's verdict</span></th>
@@ -90,7 +90,7 @@ section { margin-top: 20px; }
 .live { font-size: 12px; color: var(--muted); }
 .live.on::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: #12b76a; margin-right: 6px; }
 .degraded { margin: 12px 0 0; padding: 10px 14px 10px 30px; background: var(--warn-bg); color: var(--warn); border-radius: 8px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; align-items: start; }
 article { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 3px 12px; margin: 0; }
 dt { color: var(--muted); }
@@ -99,7 +99,8 @@ ol.small { margin: 8px 0 0; padding-left: 18px; }
 .scroll { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 10px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-size: 12px; color: var(--muted); font-weight: 600; white-space: nowrap; }
+th { font-size: 12px; color: var(--muted); font-weight: 600; }
+th .tag { display: table; margin-top: 3px; }
 td.id { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: nowrap; }
 .tag { display: inline-block; font-size: 10px; font-weight: 600; border-radius: 4px; padding: 0 4px; text-transform: uppercase; vertical-align: 1px; }
 .tag.bridge { background: #e0eaff; color: #2948a8; }

@@ -38,6 +38,11 @@ export class StatusPage {
 
   /** Answers the request when it is one of the page's paths; false otherwise. */
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    // Browsers ask for an icon; the page has none (and no 404 in its console).
+    if (path === "/favicon.ico") {
+      res.writeHead(204, SECURITY_HEADERS).end();
+      return true;
+    }
     const file = FILES[path];
     const known = file || path === "/status/snapshot.json" || path === "/status/events";
     if (!known) return false;
