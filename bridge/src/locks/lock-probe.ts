@@ -60,7 +60,8 @@ export class LockProbe {
         return;
       }
       if (result.state) await this.registry.setLockState(lockId, result.state);
-      if (typeof result.v === "number") this.activity.pinged(lockId, result.v);
+      // A lock that runs no signed state may leave `v` out (protocol: 0 means none).
+      this.activity.pinged(lockId, result.v ?? 0);
     } catch (e) {
       this.logger.debug({ lockId, err: (e as Error).message }, "could not ping a lock");
     }
