@@ -1,24 +1,33 @@
 import { join } from "node:path";
 import { type Clock, type CommandResult, MAX_TIME_RTT_MS, Topics } from "@latchkey/protocol";
 import { ActionRunner } from "./actions/action-runner.js";
+import { BleAdapter } from "./ble/ble-adapter.js";
 import { BleGateway } from "./ble/ble-gateway.js";
-import { loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
+import { BleUnavailableError, loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { InboundHandler, LockBroker } from "./broker/transport.js";
 import { CloudClient } from "./cloud/client.js";
+import { CloudLink, type CloudLinkStatus } from "./cloud/link.js";
 import { CommandChannel, type CommandRequest } from "./commands/command-channel.js";
 import type { BridgeConfig } from "./config/schema.js";
 import { type BridgeConfigInit, parseBridgeConfig } from "./config/validate.js";
 import { FeedFollower } from "./feed/feed-follower.js";
 import { HomeAssistant } from "./homeassistant/home-assistant.js";
+import { LockActivity } from "./locks/lock-activity.js";
 import { LockMessages } from "./locks/lock-messages.js";
+import { LockProbe } from "./locks/lock-probe.js";
 import { LockRegistry } from "./locks/registry.js";
+import { degradations } from "./ops/degraded.js";
 import { HeartbeatLoop } from "./ops/heartbeat.js";
 import { type Health, OpsServer } from "./ops/http.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { BridgeMetrics } from "./ops/metrics.js";
 import { Outbox } from "./outbox/outbox.js";
 import { Backoff } from "./retry/backoff.js";
+import { StatusLogin } from "./status/login.js";
+import { type LockStatus, lockStatus, type SiteStatus } from "./status/snapshot.js";
+import { StatusPage } from "./status/status-page.js";
+import { StatusStream } from "./status/stream.js";
 import { openDatabase } from "./store/database.js";
 import { ensurePrivateDir, type ModeFix } from "./store/private-files.js";
 import { BRIDGE_MIGRATIONS } from "./store/schema.js";
@@ -27,9 +36,18 @@ import { WriteBatcher } from "./store/write-batcher.js";
 import { AckRefetch } from "./trust/ack-refetch.js";
 import { StateRelay } from "./trust/state-relay.js";
 import { TimeRelay } from "./trust/time-relay.js";
+import { OutageReport } from "./uploader/outage-report.js";
 import { Uploader } from "./uploader/uploader.js";
 import { VendorConnections } from "./vendors/vendor-connections.js";
 import { BRIDGE_VERSION } from "./version.js";
+
+/** The parts of the health answer other modules read (the rest is for people and probes). */
+interface BridgeHealthParts {
+  status: string;
+  degraded: ReturnType<typeof degradations>;
+  cloud: CloudLinkStatus;
+  ble: { state: string } | null;
+}
 
 const memoryMb = () => {
   const m = process.memoryUsage();
@@ -48,6 +66,10 @@ export interface BridgeOptions {
   timeRelayCapMs?: number;
   /** A noble instance for `ble` locks (e.g. a lock simulator's VirtualRadio); default: the host's adapter. */
   noble?: Noble;
+  /** Loads noble when BLE is on and no `noble` is given (default: the host's adapter); tried again with backoff. */
+  loadNoble?: () => Promise<Noble>;
+  /** First delay before trying the Bluetooth adapter again (default 1000 ms; doubles up to `ble.retryMaxSeconds`). */
+  bleRetryInitialMs?: number;
 }
 
 export interface RunningBridge {
@@ -66,7 +88,10 @@ export interface RunningBridge {
   health(): Health;
   /** Outbox size now. */
   outbox(): { items: number; bytes: number };
-  /** One BLE round now (scan, then per lock: state, time, reports, actions); null when BLE is off. */
+  /**
+   * One BLE round now (scan, then per lock: state, time, reports, actions); null when BLE is off; rejects with a
+   * BleUnavailableError while the adapter is unavailable.
+   */
   bleRound(): Promise<{ locks: string[] }> | null;
   /** Graceful stop: refuses new work, finishes the upload in flight, closes the broker and the database. */
   stop(): Promise<void>;
@@ -88,10 +113,14 @@ export async function startBridge(
   const random = options.random ?? Math.random;
   const logger = createLogger(settings.log.level, options.logStream);
   const metrics = new BridgeMetrics();
+  const startedAt = clock.now();
+  const link = new CloudLink(settings.cloud.url, () => clock.now());
   const topics = new Topics(settings.topicPrefix);
   const bridgeId = settings.cloud.bridgeId;
   const cleanup: Array<() => unknown> = [];
   const backoff = () => new Backoff(settings.cloud.backoffInitialMs, settings.cloud.backoffMaxMs, random);
+  let draining = false;
+  let started = false;
 
   try {
     // Queued lock reports, the locks' keys and signed states: for the bridge's user only (review 12.2).
@@ -145,7 +174,24 @@ export async function startBridge(
     const connected = new Set<string>();
     const reachable = (lockId: string) =>
       connected.has(lockId) || (broker.kind === "external" && registry.get(lockId)?.online === true);
-    const messages = new LockMessages(outbox, registry, commands, clock, metrics, logger.child({ part: "locks" }));
+    const activity = new LockActivity(() => clock.now());
+    const messages = new LockMessages(
+      outbox,
+      registry,
+      commands,
+      clock,
+      metrics,
+      logger.child({ part: "locks" }),
+      activity,
+    );
+    const probe = new LockProbe(
+      (lockId, request) => commands.send(lockId, request, 5_000),
+      registry,
+      activity,
+      logger.child({ part: "locks" }),
+    );
+    // Assigned once everything health() reads exists (Home Assistant's bridge device shows part of it).
+    let health: () => Health = () => ({ ok: false, status: "starting" });
     const homeAssistant = settings.homeassistant.enabled
       ? new HomeAssistant(
           broker,
@@ -155,6 +201,18 @@ export async function startBridge(
           bridgeId,
           BRIDGE_VERSION,
           logger.child({ part: "homeassistant" }),
+          () => {
+            const h = health() as Health & Partial<BridgeHealthParts>;
+            return {
+              status: String(h.status),
+              cloud_reachable: h.cloud?.reachable === true,
+              locks_online: registry.countOnline(),
+              locks_known: registry.size,
+              outbox_items: outbox.size.items,
+              ble: h.ble?.state ?? null,
+              degraded: (h.degraded ?? []).map((d) => d.check),
+            };
+          },
         )
       : null;
 
@@ -173,9 +231,13 @@ export async function startBridge(
         if (isConnected) {
           connected.add(lockId);
           void registry.markSeen(lockId, "mqtt", clock.now()).catch(() => {});
+          activity.seen(lockId);
           stateRelay?.fetch([lockId]);
+          // A lock with a stored session gets commands at once; a new one only once it subscribes (below).
+          probe.probe(lockId);
         } else connected.delete(lockId);
       },
+      lockSubscribed: (lockId) => probe.probe(lockId),
     };
     cleanup.unshift(() => broker.close());
     await broker.start(handler);
@@ -187,6 +249,7 @@ export async function startBridge(
       secret: settings.cloud.secret,
       timeoutMs: settings.cloud.requestTimeoutSeconds * 1000,
       logger,
+      link,
     });
     const vendors = new VendorConnections(
       db,
@@ -220,7 +283,12 @@ export async function startBridge(
     const states = stateRelay;
     const times = timeRelay;
     // An external broker cannot tell the bridge of connections: a lock's "online" status stands for one.
-    if (broker.kind === "external") registry.on("online", (lockId) => states.fetch([lockId]));
+    if (broker.kind === "external")
+      registry.on("online", (lockId) => {
+        states.fetch([lockId]);
+        probe.probe(lockId);
+      });
+    const outage = new OutageReport(link, () => outbox.size.items, logger.child({ part: "uploader" }));
     const ackRefetch = new AckRefetch(
       10_000,
       () => performance.now(),
@@ -238,6 +306,9 @@ export async function startBridge(
         isUploadable: (lockId) => registry.get(lockId)?.assigned === true,
         keysOf: (lockId) => registry.get(lockId)?.keys ?? null,
         accepted: (lockIds) => ackRefetch.accepted(lockIds),
+        refused: (lockId, verdict) => activity.refused(lockId, verdict),
+        uploaded: (n) => outage.uploaded(n),
+        idle: () => outage.idle(),
       },
     );
     let ble: BleGateway | null = null;
@@ -279,20 +350,37 @@ export async function startBridge(
       logger.child({ part: "heartbeat" }),
     );
 
+    // No usable adapter is no reason to stop serving MQTT locks: the adapter is tried again with backoff, and shown
+    // as unavailable in /healthz, the status page and latchkey_bridge_ble_available meanwhile.
+    let bleAdapter: BleAdapter | null = null;
     if (settings.ble.enabled) {
-      const noble = options.noble ?? (await loadHardwareNoble());
-      ble = new BleGateway(
-        noble,
-        db,
-        registry,
-        messages,
-        cloud,
-        states,
-        actions,
-        settings.ble,
+      const given = options.noble;
+      const load = given ? async () => given : (options.loadNoble ?? (() => loadHardwareNoble()));
+      const adapter = new BleAdapter(
+        load,
+        new Backoff(options.bleRetryInitialMs ?? 1000, settings.ble.retryMaxSeconds * 1000, random),
         metrics,
         logger.child({ part: "ble" }),
+        () => clock.now(),
       );
+      bleAdapter = adapter;
+      adapter.once("available", (noble) => {
+        if (draining) return;
+        ble = new BleGateway(
+          noble,
+          db,
+          registry,
+          messages,
+          cloud,
+          states,
+          actions,
+          settings.ble,
+          metrics,
+          logger.child({ part: "ble" }),
+          (signal) => adapter.whenAvailable(signal),
+        );
+        ble.start();
+      });
     }
 
     // Housekeeping: outbox age limit, actions long expired. Hourly, and once now.
@@ -308,23 +396,72 @@ export async function startBridge(
     const housekeepingTimer = setInterval(housekeeping, 3_600_000);
     housekeepingTimer.unref();
 
-    let draining = false;
-    let started = false;
-    const health = (): Health => ({
-      ok: started && !draining && broker.connected,
-      status: draining ? "draining" : started ? "running" : "starting",
-      version: BRIDGE_VERSION,
-      bridgeId,
-      broker: { kind: broker.kind, url: broker.url, connected: broker.connected },
-      feed: feed.status,
-      upload: uploader.status,
-      outbox: outbox.size,
-      locks: { known: registry.size, online: registry.countOnline(), keys: registry.countKeys() },
-      relay: { states: states.status, time: times.status },
-      actions: actions.status,
-      memory: memoryMb(),
-    });
-    const ops = new OpsServer(metrics, health);
+    const degradedNow = () =>
+      degradations({
+        now: clock.now(),
+        cloud: link.status,
+        cloudUnreachableSeconds: settings.health.cloudUnreachableSeconds,
+        outbox: outbox.status(),
+        outboxPercent: settings.health.outboxPercent,
+        ble: bleAdapter?.status ?? null,
+      });
+    health = (): Health => {
+      const degraded = degradedNow();
+      return {
+        ok: started && !draining && broker.connected,
+        status: draining
+          ? "draining"
+          : !started
+            ? "starting"
+            : !broker.connected
+              ? "broker_disconnected"
+              : degraded.length > 0
+                ? "degraded"
+                : "running",
+        degraded,
+        version: BRIDGE_VERSION,
+        bridgeId,
+        broker: { kind: broker.kind, url: broker.url, connected: broker.connected },
+        cloud: link.status,
+        feed: feed.status,
+        upload: uploader.status,
+        outbox: outbox.size,
+        locks: { known: registry.size, online: registry.countOnline(), keys: registry.countKeys() },
+        relay: { states: states.status, time: times.status },
+        actions: actions.status,
+        ble: bleAdapter ? bleAdapter.status : null,
+        memory: memoryMb(),
+      };
+    };
+    const site = (): SiteStatus => {
+      const h = health() as Health & BridgeHealthParts;
+      return {
+        bridge: { id: bridgeId, version: BRIDGE_VERSION, status: String(h.status), degraded: h.degraded, startedAt },
+        broker: { kind: broker.kind, url: broker.url, connected: broker.connected },
+        cloud: link.status,
+        feed: feed.status,
+        upload: { reportsRefused: uploader.status.reportsRefused },
+        outbox: outbox.status(),
+        ble: bleAdapter ? bleAdapter.status : null,
+        actions: { ...actions.status, recent: actions.recent() },
+        vendorConnections: vendors.list(),
+      };
+    };
+    const lockRows = (): LockStatus[] => {
+      activity.retain((id) => registry.get(id) !== undefined);
+      const held = states.keptVersions();
+      return [...registry.all()]
+        .map((lock) => lockStatus(lock, activity, held.get(lock.lockId)))
+        .sort((a, b) => (a.lockId < b.lockId ? -1 : 1));
+    };
+    const statusPage = settings.status.enabled
+      ? new StatusPage(
+          new StatusStream({ site, locks: lockRows, now: () => clock.now() }),
+          settings.status.password ? new StatusLogin(settings.status.username, settings.status.password) : null,
+          metrics,
+        )
+      : null;
+    const ops = new OpsServer(metrics, health, statusPage);
     let metricsUrl: string | null = null;
     if (settings.metrics.enabled) {
       metricsUrl = await ops.listen(settings.metrics.host, settings.metrics.port);
@@ -337,8 +474,12 @@ export async function startBridge(
     states.start();
     actions.schedule();
     heartbeat.start();
-    ble?.start();
-    homeAssistant?.announceAll();
+    bleAdapter?.start();
+    homeAssistant?.start();
+    if (homeAssistant) {
+      link.on("change", () => homeAssistant.bridgeStateSoon());
+      bleAdapter?.on("change", () => homeAssistant.bridgeStateSoon());
+    }
     started = true;
 
     const ready = feed.whenCaughtUp();
@@ -353,6 +494,7 @@ export async function startBridge(
         mqttUrl: broker.url,
         wsUrl: broker.wsUrl,
         metricsUrl,
+        statusPage: statusPage && metricsUrl ? `${metricsUrl}/` : null,
         dataDir: settings.dataDir,
       },
       "bridge started",
@@ -366,9 +508,19 @@ export async function startBridge(
       const upload = uploader.stop();
       await broker.stopAccepting();
       ackRefetch.stop();
+      probe.stop();
+      homeAssistant?.stop();
       commands.close();
       times.stop();
-      await Promise.all([feed.stop(), vendors.stop(), heartbeat.stop(), ble?.stop(), states.stop(), actions.stop()]);
+      await Promise.all([
+        feed.stop(),
+        vendors.stop(),
+        heartbeat.stop(),
+        bleAdapter?.stop(),
+        ble?.stop(),
+        states.stop(),
+        actions.stop(),
+      ]);
       // Best effort and bounded: an unreachable external broker must not hold the shutdown (its will says offline).
       if (broker.connected)
         await Promise.race([
@@ -395,7 +547,16 @@ export async function startBridge(
       command: (lockId, request, o) => commands.send(lockId, request, o?.timeoutMs ?? 10_000),
       health,
       outbox: () => outbox.size,
-      bleRound: () => ble?.round() ?? null,
+      bleRound: () => {
+        if (!bleAdapter) return null;
+        if (!ble || !bleAdapter.ready)
+          return Promise.reject(
+            new BleUnavailableError(
+              `Bluetooth LE is unavailable: ${bleAdapter.status.reason ?? bleAdapter.status.state}`,
+            ),
+          );
+        return ble.round();
+      },
       stop: () => {
         stopping ??= stop();
         return stopping;

@@ -2,7 +2,7 @@ import { deriveLockPassword, encodeLockKeys, encodeStatus } from "@latchkey/prot
 import mqtt from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { HA_PASSWORD, HA_USER, siteChanges, startTestBridge } from "./helpers/bridge.js";
+import { HA_PASSWORD, HA_USER, startTestBridge } from "./helpers/bridge.js";
 import { lockKeyMaterial, SITE_SECRET, sealedEvent, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
 import { TestCloud } from "./helpers/test-cloud.js";
@@ -219,52 +219,5 @@ describe("embedded broker", () => {
       retain: true,
     });
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(1);
-  });
-
-  it("publishes Home Assistant discovery for each lock and again when Home Assistant comes online", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    const a = await lock("lock-a");
-    await a.event({ seq: 1, type: "locked" });
-    await a.telemetry({ level: 55 });
-    const ha = await mqtt.connectAsync(bridge.mqttUrl, {
-      username: HA_USER,
-      password: HA_PASSWORD,
-      reconnectPeriod: 0,
-    });
-    clients.push(ha);
-    const seen = new Map<string, string>();
-    let configs = 0;
-    ha.on("message", (topic, payload) => {
-      seen.set(topic, payload.toString());
-      if (topic.endsWith("/config")) configs++;
-    });
-    await ha.subscribeAsync(["homeassistant/#", "latchkey/ha/#"], { qos: 1 });
-    await waitFor(
-      "discovery and state",
-      () => seen.has("latchkey/ha/lock-a/battery") && seen.has("latchkey/ha/lock-a/state"),
-    );
-    const lockConfig = JSON.parse(seen.get("homeassistant/lock/latchkey_lock-a/lock/config")!);
-    expect(lockConfig).toMatchObject({
-      unique_id: "latchkey_lock-a_lock",
-      state_topic: "latchkey/ha/lock-a/state",
-      state_jammed: "JAMMED",
-      availability_mode: "all",
-    });
-    expect(lockConfig.availability.map((a: { topic: string }) => a.topic)).toEqual([
-      "latchkey/locks/lock-a/status",
-      "latchkey/bridges/br-test/status",
-    ]);
-    expect(JSON.parse(seen.get("homeassistant/sensor/latchkey_lock-a/battery/config")!)).toMatchObject({
-      device_class: "battery",
-      unit_of_measurement: "%",
-    });
-    expect(seen.get("latchkey/ha/lock-a/state")).toBe("LOCKED");
-    expect(JSON.parse(seen.get("latchkey/ha/lock-a/battery")!)).toMatchObject({ level: 55 });
-    const before = configs;
-    await ha.publishAsync("homeassistant/status", "online", { qos: 1 });
-    await waitFor("discovery re-published", () => configs >= before + 2);
-    // Home Assistant may not read lock events nor command a lock through the bridge.
-    expect(await granted(ha, ["latchkey/locks/+/events"])).toEqual([128]);
   });
 });

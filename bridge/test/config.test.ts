@@ -176,6 +176,30 @@ describe("configuration", () => {
     ]);
   });
 
+  it("refuses a status page open to the network without a login (status.password), and takes one with it", () => {
+    expect(issues(() => parseBridgeConfig({ ...minimal, metrics: { host: "0.0.0.0" } }))).toEqual([
+      "status.password: is required when metrics.host (0.0.0.0) is not a loopback address: the status page would be " +
+        "open to the network without a login (or set status.enabled: false)",
+    ]);
+    const lan = { ...minimal, metrics: { host: "0.0.0.0" }, status: { password: "a-long-status-password" } };
+    expect(parseBridgeConfig(lan).status).toEqual({
+      enabled: true,
+      username: "operator",
+      password: "a-long-status-password",
+    });
+    expect(
+      parseBridgeConfig({ ...minimal, metrics: { host: "0.0.0.0" }, status: { enabled: false } }).status.enabled,
+    ).toBe(false);
+    for (const host of ["127.0.0.1", "127.1.2.3", "::1", "localhost"])
+      expect(parseBridgeConfig({ ...minimal, metrics: { host } }).status.password).toBeUndefined();
+    // A short password is named and never echoed.
+    const short = issues(() => parseBridgeConfig({ ...lan, status: { password: "short-pw" } }));
+    expect(short).toEqual(["status.password: must be at least 12 characters"]);
+    const defaults = parseBridgeConfig(minimal);
+    expect(defaults.health).toEqual({ cloudUnreachableSeconds: 300, outboxPercent: 80 });
+    expect(defaults.ble.retryMaxSeconds).toBe(300);
+  });
+
   it("writes a commented starter file that lists every option and validates once filled in", () => {
     const starter = starterConfig({});
     expect(starter).toContain("# Site secret");

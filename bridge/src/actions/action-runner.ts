@@ -21,6 +21,17 @@ export type ActionOutcome =
   | "not_found"
   | "cloud_failed";
 
+/** An action that ended at this bridge: how (`delivered` means the lock took the command), unix ms. */
+export interface RecentAction {
+  actionId: string;
+  lockId: string;
+  action: string;
+  outcome: ActionOutcome;
+  at: number;
+}
+
+const RECENT_KEPT = 10;
+
 interface ActionRow {
   action_id: string;
   lock_id: string;
@@ -52,6 +63,7 @@ export class ActionRunner {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly inFlight = new Set<string>();
   private readonly outcomes: Partial<Record<ActionOutcome, number>> = {};
+  private readonly recentOutcomes: RecentAction[] = [];
   private stopped = false;
   private readonly sql;
 
@@ -86,6 +98,11 @@ export class ActionRunner {
       inFlight: this.inFlight.size,
       outcomes: { ...this.outcomes },
     };
+  }
+
+  /** The last actions that ended here, newest first (the status page). */
+  recent(): RecentAction[] {
+    return this.recentOutcomes.map((a) => ({ ...a }));
   }
 
   /** Carries every pending action an MQTT lock can take now; BLE locks' wait for a visit. At start and after a feed page. */
@@ -234,6 +251,14 @@ export class ActionRunner {
   private count(row: ActionRow, outcome: ActionOutcome): void {
     this.metrics.actions.inc({ result: outcome });
     this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1;
+    this.recentOutcomes.unshift({
+      actionId: row.action_id,
+      lockId: row.lock_id,
+      action: row.action,
+      outcome,
+      at: this.now(),
+    });
+    this.recentOutcomes.length = Math.min(this.recentOutcomes.length, RECENT_KEPT);
     if (outcome === "expired")
       this.logger.info(
         { actionId: row.action_id, lockId: row.lock_id },

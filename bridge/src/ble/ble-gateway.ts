@@ -64,6 +64,8 @@ export class BleGateway {
     private readonly options: BleGatewayOptions,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
+    /** Resolves once the adapter can scan (BleAdapter.whenAvailable); rounds wait for it. */
+    private readonly adapterReady: (signal: AbortSignal) => Promise<void> = async () => {},
   ) {
     this.reportsAfter = db.prepare("SELECT ble_reports_after AS after FROM locks WHERE lock_id = ?");
     this.setReportsAfter = db.prepare(
@@ -109,13 +111,10 @@ export class BleGateway {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    try {
-      await this.poweredOn(signal);
-    } catch (e) {
-      this.logger.error({ err: (e as Error).message }, "Bluetooth adapter did not power on; BLE gateway stopped");
-      return;
-    }
     while (!signal.aborted) {
+      // An adapter that went away (powered off, unplugged) is waited for, not scanned with: the MQTT side goes on.
+      await this.adapterReady(signal);
+      if (signal.aborted) break;
       try {
         const { locks } = await this.round();
         this.logger.debug({ locks: locks.length }, "BLE round done");
@@ -124,23 +123,6 @@ export class BleGateway {
       }
       await this.wakeup.wait(signal, this.options.pollSeconds * 1000);
     }
-  }
-
-  private async poweredOn(signal: AbortSignal): Promise<void> {
-    if ((this.noble as unknown as { state: string }).state === "poweredOn") return;
-    await new Promise<void>((resolve, reject) => {
-      const onState = (state: string) => {
-        if (state === "poweredOn") {
-          this.noble.removeListener("stateChange", onState);
-          resolve();
-        } else if (state === "unsupported" || state === "unauthorized") {
-          this.noble.removeListener("stateChange", onState);
-          reject(new Error(`Bluetooth adapter state: ${state}`));
-        }
-      };
-      this.noble.on("stateChange", onState);
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
   }
 
   private async scan(): Promise<Peripheral[]> {
@@ -214,6 +196,7 @@ export class BleGateway {
       const ping = await this.request(session, { type: "ping" });
       if (!ping.ok) throw new Error(`ping refused: ${ping.code ?? "unknown"}`);
       lockV = ping.v ?? 0;
+      this.messages.pinged(lockId, lockV);
       if (ping.keys) await this.messages.keys(lockId, { lock: lockId, ...ping.keys });
       if (ping.state) await this.registry.setLockState(lockId, ping.state);
     });

@@ -119,6 +119,11 @@ export class EmbeddedBroker implements LockBroker {
       const p = this.principals.get(client);
       if (p?.role === "lock") handler.lockConnection?.(p.lockId, false);
     });
+    aedes.on("subscribe", (subscriptions, client) => {
+      const p = this.principals.get(client);
+      if (p?.role === "lock" && subscriptions.some((s) => s.topic === topics.lock(p.lockId, "cmd")))
+        handler.lockSubscribed?.(p.lockId);
+    });
     aedes.on("publish", (packet, client) => {
       // After the packet went out: discovery published now gets later broker counters than this status, so aedes'
       // per-broker duplicate filter does not drop it for a client subscribed to both.

@@ -11,6 +11,8 @@ export interface InboundHandler {
   homeAssistantStatus(payload: Buffer): void;
   /** A lock connected to (true) or left (false) the broker, when the broker can tell. */
   lockConnection?(lockId: string, connected: boolean): void;
+  /** A lock subscribed to its `cmd` topic (embedded broker): commands reach it from now on. */
+  lockSubscribed?(lockId: string): void;
 }
 
 export interface PublishOptions {

@@ -1,6 +1,7 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
 import type { Logger } from "../ops/logger.js";
-import { CloudError } from "./errors.js";
+import { CloudError, CredentialsRefusedError } from "./errors.js";
+import type { CloudLink } from "./link.js";
 import {
   type ActionCommand,
   type ChangesPage,
@@ -18,6 +19,8 @@ export interface CloudClientOptions {
   secret: string;
   timeoutMs: number;
   logger: Logger;
+  /** Told of every exchange's outcome (reachable, refused credentials): `/healthz` and the status page read it. */
+  link?: CloudLink;
 }
 
 interface Answer {
@@ -264,12 +267,15 @@ export class CloudClient {
       response = await fetch(this.base + path, { method, headers, body, signal });
     } catch (e) {
       const reason = timeout.aborted ? "timeout" : options.signal?.aborted ? "aborted" : "unreachable";
-      throw new CloudError(
+      const error = new CloudError(
         operation,
         0,
         reason,
         (e as Error).cause ? String((e as Error).cause) : (e as Error).message,
       );
+      // The bridge's own abort (stopping) says nothing about the cloud.
+      if (reason !== "aborted") this.options.link?.unreachable(operation, error);
+      throw error;
     }
     const text = await response.text().catch(() => "");
     let parsed: unknown = null;
@@ -280,14 +286,27 @@ export class CloudClient {
         parsed = null;
       }
     }
-    if (response.status >= 200 && response.status < 300) return { status: response.status, body: parsed };
-    const error = parsed as { error?: unknown; errorDescription?: unknown } | null;
-    throw new CloudError(
-      operation,
-      response.status,
-      typeof error?.error === "string" ? error.error : "http_error",
-      typeof error?.errorDescription === "string" ? error.errorDescription.slice(0, 300) : "",
-    );
+    const link = this.options.link;
+    if (response.status >= 200 && response.status < 300) {
+      link?.succeeded();
+      return { status: response.status, body: parsed };
+    }
+    const answer = parsed as { error?: unknown; errorDescription?: unknown } | null;
+    const code = typeof answer?.error === "string" ? answer.error : "http_error";
+    const description = typeof answer?.errorDescription === "string" ? answer.errorDescription.slice(0, 300) : "";
+    if (operation === "token" && response.status === 401) {
+      // Wrong bridgeId or secret (or a revoked secret): no retry fixes that, so it is an error naming the setting.
+      const refused = new CredentialsRefusedError(response.status, code, description);
+      link?.refused(refused);
+      throw refused;
+    }
+    const error = new CloudError(operation, response.status, code, description);
+    if (response.status >= 500) link?.unreachable(operation, error);
+    // A 401 on a call is an expired token (`call` logs in again and retries once); a 404 (no such document or action
+    // for this bridge) and a 409 (an action already closed) are answers the callers expect: none of them is news.
+    else if (response.status === 404 || response.status === 409) link?.succeeded();
+    else if (response.status !== 401) link?.answered(operation, error);
+    throw error;
   }
 }
 

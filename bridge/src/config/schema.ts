@@ -227,6 +227,48 @@ const MetricsSchema = Type.Object(
   { additionalProperties: false, default: {}, description: "Prometheus /metrics and /healthz" },
 );
 
+const HealthSchema = Type.Object(
+  {
+    cloudUnreachableSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 604_800,
+      default: 300,
+      description:
+        "/healthz says degraded once the cloud has been unreachable this long, seconds (the locks are served meanwhile)",
+    }),
+    outboxPercent: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 80,
+      description: "/healthz says degraded once the outbox holds this share of outbox.maxItems or outbox.maxBytes, %",
+    }),
+  },
+  { additionalProperties: false, default: {}, description: "When /healthz says degraded (it still answers 200)" },
+);
+
+const StatusSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: "Serve the read-only status page at / on the metrics port (metrics.host, metrics.port)",
+    }),
+    username: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      default: "operator",
+      description: "Login name of the status page (asked only when status.password is set)",
+    }),
+    password: Type.Optional(
+      Secret(
+        "Password of the status page (HTTP Basic; at least 12 characters). Required when metrics.host is not a " +
+          "loopback address, so the page is never open to the LAN without a login",
+        12,
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: "The operator's status page (read-only)" },
+);
+
 const BleSchema = Type.Object(
   {
     enabled: Type.Boolean({
@@ -245,6 +287,14 @@ const BleSchema = Type.Object(
       maximum: 120,
       default: 10,
       description: "Timeout of one GATT command, seconds",
+    }),
+    retryMaxSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 300,
+      description:
+        "No usable Bluetooth adapter: the bridge serves MQTT locks and tries the adapter again, waiting from 1 s " +
+        "doubling up to this many seconds",
     }),
   },
   { additionalProperties: false, default: {}, description: "Locks of ble vendor connections, over Bluetooth LE" },
@@ -283,6 +333,8 @@ export const BridgeConfigSchema = Type.Object(
     upload: UploadSchema,
     homeassistant: HomeAssistantSchema,
     metrics: MetricsSchema,
+    health: HealthSchema,
+    status: StatusSchema,
     ble: BleSchema,
     log: LogSchema,
   },

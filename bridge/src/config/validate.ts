@@ -100,6 +100,12 @@ function schemaIssues(value: unknown): ConfigIssue[] {
 
 const PLACEHOLDER = /REPLACE/;
 
+/** Whether a listen address is reachable only from this host (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
 function semanticIssues(config: BridgeConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (PLACEHOLDER.test(config.cloud.bridgeId))
@@ -133,6 +139,18 @@ function semanticIssues(config: BridgeConfig): ConfigIssue[] {
         message: "must not look like a lock id (locks log in with their id); use e.g. homeassistant@site",
       });
   });
+  if (
+    config.metrics.enabled &&
+    config.status.enabled &&
+    !config.status.password &&
+    !isLoopbackHost(config.metrics.host)
+  )
+    issues.push({
+      key: "status.password",
+      message:
+        `is required when metrics.host (${config.metrics.host}) is not a loopback address: the status page would be ` +
+        "open to the network without a login (or set status.enabled: false)",
+    });
   const seen = new Set<string>();
   config.vendorAccounts.forEach((account, i) => {
     const k = `${account.vendor}\u0000${account.username}`;

@@ -1,5 +1,6 @@
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
+import { CloudFailureLog } from "../cloud/failure-log.js";
 import type { Change } from "../cloud/types.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
@@ -29,6 +30,7 @@ export class FeedFollower {
   private lastError: string | null = null;
   private caughtUp = false;
   private readonly caughtUpWaiters: Array<() => void> = [];
+  private readonly failures: CloudFailureLog;
 
   constructor(
     private readonly db: Db,
@@ -41,6 +43,7 @@ export class FeedFollower {
     private readonly now: () => number,
   ) {
     this.applier = new ChangeApplier(db, now);
+    this.failures = new CloudFailureLog(logger);
     this.getCursor = db.prepare("SELECT cursor FROM feed_cursor WHERE id = 1");
     this.setCursor = db.prepare(
       "INSERT INTO feed_cursor (id, cursor, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
@@ -79,6 +82,7 @@ export class FeedFollower {
         const page = await this.cloud.changes(this.cursor, wait, this.options.limit, signal);
         this.applyPage(page.cursor, page.changes);
         this.backoff.reset();
+        this.failures.succeeded();
         this.lastSuccessAt = this.now();
         this.lastError = null;
         if (!page.more && !this.caughtUp) {
@@ -101,7 +105,7 @@ export class FeedFollower {
           continue;
         }
         const delay = this.backoff.next();
-        this.logger.warn({ err: error.message, retryInMs: delay }, "change feed failed");
+        this.failures.failed(error, { retryInMs: delay }, "change feed failed");
         await sleep(delay, signal);
       }
     }

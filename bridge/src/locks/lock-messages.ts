@@ -13,6 +13,7 @@ import type { CommandChannel } from "../commands/command-channel.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
+import type { LockActivity } from "./lock-activity.js";
 import type { LockRegistry, LockTransport } from "./registry.js";
 
 /**
@@ -67,6 +68,8 @@ export class LockMessages {
     private readonly clock: Clock,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
+    /** The status page's record of each lock (last seen, events, the state it runs). */
+    private readonly activity: LockActivity | null = null,
   ) {}
 
   async handle(
@@ -81,6 +84,7 @@ export class LockMessages {
       return;
     }
     this.received(kind).inc();
+    this.activity?.seen(lockId);
     try {
       switch (kind) {
         case "keys":
@@ -116,6 +120,7 @@ export class LockMessages {
       throw new RefusedPayloadError("not_a_report", `a message from ${lockId} is not a sealed report: ${e.message}`);
     }
     await this.outbox.add({ kind: peeked.kind, lockId, report: bytes });
+    this.activity?.report(lockId, peeked);
     // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it.
     if (peeked.kind === "event") {
       const type = peeked.event.type;
@@ -125,6 +130,11 @@ export class LockMessages {
       await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
     }
     return peeked;
+  }
+
+  /** The lock answered `ping` with the `v` it runs (a BLE visit): shown on the status page, unauthenticated. */
+  pinged(lockId: string, v: number): void {
+    this.activity?.pinged(lockId, v);
   }
 
   /** The lock's public keys (retained `keys` message, or a BLE `ping`). */

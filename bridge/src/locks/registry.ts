@@ -29,6 +29,8 @@ export interface LockInfo {
    * believes them only when they match the lock's setup code (docs/bridge-api.md "Reports from the lock").
    */
   keys: LockKeys | null;
+  /** Unix ms the bridge last reached the lock (a connection, a BLE visit), as stored; null when never. */
+  lastSeenAt: number | null;
 }
 
 interface Row {
@@ -45,6 +47,7 @@ interface Row {
   battery_state: BatteryState | null;
   identity_key: Uint8Array | null;
   x25519_key: Uint8Array | null;
+  last_seen_at: number | null;
 }
 
 const fromRow = (r: Row): LockInfo => ({
@@ -64,6 +67,7 @@ const fromRow = (r: Row): LockInfo => ({
     r.identity_key === null || r.x25519_key === null
       ? null
       : { identity: new Uint8Array(r.identity_key), x25519: new Uint8Array(r.x25519_key) },
+  lastSeenAt: r.last_seen_at,
 });
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
@@ -145,6 +149,7 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
         next.transport = current.transport ?? next.transport;
         next.lockState = current.lockState ?? next.lockState;
         next.battery = current.battery ?? next.battery;
+        next.lastSeenAt = current.lastSeenAt ?? next.lastSeenAt;
       }
       this.locks.set(id, next);
     }
@@ -164,6 +169,7 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
         lockState: null,
         battery: null,
         keys: null,
+        lastSeenAt: null,
       };
       this.locks.set(lockId, lock);
       void this.batcher.run(() => this.sql.create.run(lockId)).catch(() => {});
@@ -176,6 +182,7 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
     const lock = this.ensure(lockId);
     const isNew = lock.transport !== transport;
     lock.transport = transport;
+    lock.lastSeenAt = now;
     await this.batcher.run(() => {
       this.sql.create.run(lockId);
       this.sql.seen.run(transport, now, now, lockId);

@@ -26,6 +26,8 @@ export class BridgeMetrics {
   readonly retainedCleared: Counter<"kind">;
   readonly vendorReports: Counter<"state">;
   readonly bleRounds: Counter<"result">;
+  readonly bleAdapterFailures: Counter;
+  readonly statusLoginFailures: Counter;
   readonly commands: Counter<"result">;
   readonly relayedStates: Counter;
   readonly relayedTimeAnswers: Counter;
@@ -76,6 +78,11 @@ export class BridgeMetrics {
     );
     this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
     this.bleRounds = counter("ble_rounds_total", "BLE sessions with locks by result", ["result"]);
+    this.bleAdapterFailures = counter(
+      "ble_adapter_failures_total",
+      "Failed attempts to load the Bluetooth LE stack (no adapter, no HCI socket, no permission); retried with backoff",
+    );
+    this.statusLoginFailures = counter("status_login_failures_total", "Refused logins at the status page");
     this.commands = counter("commands_total", "Commands sent to locks by result", ["result"]);
     this.actions = counter(
       "actions_total",

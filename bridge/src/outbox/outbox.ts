@@ -36,6 +36,17 @@ export interface OutboxLimits {
   fullPolicy: "refuse" | "drop-oldest";
 }
 
+export interface OutboxStatus {
+  items: number;
+  bytes: number;
+  maxItems: number;
+  maxBytes: number;
+  /** Unix ms the oldest item was stored; null when the outbox is empty. */
+  oldestAt: number | null;
+  full: boolean;
+  fullPolicy: "refuse" | "drop-oldest";
+}
+
 export class OutboxFullError extends Error {
   readonly code = "outbox_full";
   constructor(limits: OutboxLimits) {
@@ -57,6 +68,7 @@ export class Outbox {
   private reservedBytes = 0;
   private readonly insert;
   private readonly oldest;
+  private readonly oldestAt;
   private readonly deleteIds;
   private readonly take_;
   private readonly listeners = new Set<(lockId: string) => void>();
@@ -82,6 +94,7 @@ export class Outbox {
        VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
     );
     this.oldest = db.prepare("SELECT id, bytes FROM outbox ORDER BY id LIMIT ?");
+    this.oldestAt = db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1");
     this.deleteIds = db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))");
     // Only items of locks the cloud has assigned to this bridge: anything else would make the cloud refuse the batch.
     this.take_ = db.prepare(
@@ -102,6 +115,20 @@ export class Outbox {
 
   get size(): { items: number; bytes: number } {
     return { items: this.items, bytes: this.bytes };
+  }
+
+  /** Size, limits and the oldest item's time (unix ms, null when empty): `/healthz` and the status page. */
+  status(): OutboxStatus {
+    const oldest = this.oldestAt.get() as { t: number | null } | undefined;
+    return {
+      items: this.items,
+      bytes: this.bytes,
+      maxItems: this.limits.maxItems,
+      maxBytes: this.limits.maxBytes,
+      oldestAt: oldest?.t ?? null,
+      full: this.isFull(0),
+      fullPolicy: this.limits.fullPolicy,
+    };
   }
 
   /** Called after an item was committed, with its lock (the uploader listens). */
@@ -247,9 +274,7 @@ export class Outbox {
   }
 
   private oldestAgeSeconds(): number {
-    const row = this.db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1").get() as
-      | { t: number | null }
-      | undefined;
+    const row = this.oldestAt.get() as { t: number | null } | undefined;
     return !row || row.t === null ? 0 : Math.max(0, (this.clock.now() - row.t) / 1000);
   }
 }

@@ -1,6 +1,7 @@
 import { peekReport } from "@latchkey/protocol";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
+import { CloudFailureLog } from "../cloud/failure-log.js";
 import type { ReportsAnswer } from "../cloud/types.js";
 import type { LockKeys } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
@@ -25,6 +26,12 @@ export interface UploaderHooks {
    * moved past events the lock is holding for it.
    */
   accepted(lockIds: ReadonlySet<string>): void;
+  /** The cloud refused a lock's report (any verdict but ok and duplicate): the status page shows it by lock. */
+  refused?(lockId: string, verdict: string): void;
+  /** `n` items left the outbox on the cloud's answer. */
+  uploaded?(n: number): void;
+  /** Nothing uploadable is left in the outbox. */
+  idle?(): void;
 }
 
 /** How many refusals, by verdict, the health answer shows since start. */
@@ -51,6 +58,7 @@ export class Uploader {
   private lastError: string | null = null;
   private inFlight = 0;
   private readonly refused: RefusalCounts = {};
+  private readonly failures: CloudFailureLog;
 
   constructor(
     private readonly outbox: Outbox,
@@ -62,6 +70,7 @@ export class Uploader {
     private readonly now: () => number,
     private readonly hooks: UploaderHooks,
   ) {
+    this.failures = new CloudFailureLog(logger);
     outbox.onAdded((lockId) => {
       if (hooks.isUploadable(lockId)) this.wakeup.notify();
     });
@@ -108,6 +117,7 @@ export class Uploader {
     while (!this.stopping) {
       const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes);
       if (batch.length === 0) {
+        this.hooks.idle?.();
         // Wake on new uploadable items or a new assignment (and look again now and then regardless).
         await this.wakeup.wait(this.abort.signal, 30_000);
         continue;
@@ -147,7 +157,9 @@ export class Uploader {
         this.metrics.uploaded.inc({ kind: "presence" }, batch.length);
       }
       this.metrics.uploadBatches.inc({ result: "ok" });
+      this.hooks.uploaded?.(batch.length);
       this.backoff.reset();
+      this.failures.succeeded();
       this.lastSuccessAt = this.now();
       this.lastError = null;
       return true;
@@ -161,8 +173,9 @@ export class Uploader {
       }
       this.metrics.uploadBatches.inc({ result: "retry" });
       if (!this.stopping)
-        this.logger.warn(
-          { err: error.message, items: batch.length, failures: this.backoff.failures + 1 },
+        this.failures.failed(
+          error,
+          { items: batch.length, failures: this.backoff.failures + 1 },
           "upload failed, will retry",
         );
       return false;
@@ -188,6 +201,7 @@ export class Uploader {
         return;
       }
       this.metrics.reportsRefused.inc({ verdict });
+      this.hooks.refused?.(item.lockId, verdict);
       this.refused[verdict] = (this.refused[verdict] ?? 0) + 1;
       refusals[verdict] = (refusals[verdict] ?? 0) + 1;
       refusedLocks.add(item.lockId);

@@ -32,6 +32,8 @@ export class MqttLock {
   readonly sent: Uint8Array[] = [];
   ctr = 0;
   lastCounter = 0;
+  /** The `v` of the signed state this lock says it runs, in its `ping` answer. */
+  pingV = 0;
   /** When set, `remote` commands are refused with this code (a lock that says no). */
   refuseRemote: string | null = null;
   private seq = 0;
@@ -97,7 +99,7 @@ export class MqttLock {
   private async answer(cmd: Command): Promise<void> {
     this.commands.push(cmd);
     let result: CommandResult;
-    if (cmd.type === "ping") result = { id: cmd.id, ok: true, state: "locked", v: 0, keys: this.keys };
+    if (cmd.type === "ping") result = { id: cmd.id, ok: true, state: "locked", v: this.pingV, keys: this.keys };
     else if (cmd.type === "command_nonce") {
       result = {
         id: cmd.id,
