@@ -253,6 +253,25 @@ describe("POST /bridge/v1/reports", () => {
     expect(await ackOf(lock)).toBe(12);
   });
 
+  it("lists an event of a lock that never knew the time (ts 0) at the time the cloud stored it", async () => {
+    const lock = await reportedClaimedKeyed("lk-rep-ts0");
+    await upload(t, br, [
+      {
+        lockId: lock.lockId,
+        report: eventReport(lock, 1, { ts: 0, type: "denied", code: "clock_unset" }),
+        keys: lock.wireKeys,
+      },
+    ]);
+    const events = (await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events as {
+      lockId: string;
+      action: string;
+      created: string;
+    }[];
+    const mine = events.filter((e) => e.lockId === lock.lockId);
+    expect(mine.map((e) => e.action)).toEqual(["denied"]);
+    expect(Date.parse(mine[0]!.created)).toBe(Math.floor(t.clock.now() / 1000) * 1000);
+  });
+
   it("refuses a batch over 1000 items with 400 and stores nothing", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-cap");
     const items = Array.from({ length: 1001 }, () => ({ lockId: lock.lockId, report: "AA" }));

@@ -382,6 +382,9 @@ async function storeAccepted(
   const events = accepted.flatMap(({ lock, report }) =>
     report.kind === "event" ? [{ lock, event: report.event }] : [],
   );
+  // A lock that never knew the time stamps its events 0 (docs/mqtt.md "Lock behaviour details"): listed at the time the
+  // cloud stored them instead, or the events list (newest 30 days) would never show them, clock_unset denials included.
+  const receivedS = Math.floor(ctx.clock.now() / 1000);
   const stored = await storeLockEvents(
     tx,
     ctx,
@@ -390,7 +393,7 @@ async function storeAccepted(
       event: {
         id: toHex(event.id),
         seq: event.seq,
-        tsS: event.ts,
+        tsS: event.ts > 0 ? event.ts : receivedS,
         type: event.type,
         cti: event.key ? toHex(event.key) : null,
         code: event.code ?? null,
