@@ -10,7 +10,9 @@ import {
 import {
   commandResultBinding,
   decodeTimeRequest,
+  defaultEd25519,
   deriveLockPassword,
+  type Ed25519Backend,
   encodeEvent,
   encodeSetupCode,
   encodeTelemetry,
@@ -25,6 +27,7 @@ import {
   Topics,
   toBase64Url,
   toHex,
+  verifyLockState,
 } from "@latchkey/protocol";
 import { freePort, pollUntil } from "@latchkey/scripts";
 import Database from "better-sqlite3";
@@ -102,7 +105,7 @@ async function loggedRefusal(lockId: string, msg: string, from: number): Promise
 const refusalsLogged = (lockId: string, msg: string) => logs.records(msg).filter((r) => r.lock === lockId).length;
 
 /** An attacker for a one-off forged document. */
-const attacker = () => new Attacker("one-off forger");
+const oneOffForger = () => new Attacker("one-off forger");
 
 let ids = 0;
 const id = () => `t-${++ids}`;
@@ -146,8 +149,17 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
     await rogue.start();
     file.resources.defer("stop the rogue broker", () => rogue.stop());
     await site.stopLock(door.id);
+    // The lock's signature checks are counted: oversize and nested documents must be refused before any.
+    let verifies = 0;
+    const backend: Ed25519Backend = {
+      ...defaultEd25519,
+      verify: (...args) => {
+        verifies++;
+        return defaultEd25519.verify(...args);
+      },
+    };
     const unacknowledged = (
-      await site.startLock(door.id, { mqttUrl: rogue.url, siteSecret: "rogue-site-secret-0123456789" })
+      await site.startLock(door.id, { mqttUrl: rogue.url, siteSecret: "rogue-site-secret-0123456789", backend })
     ).unacknowledged;
     const atRogue = site.lock(door.id);
     expect(unacknowledged).toBeGreaterThan(0);
@@ -203,7 +215,11 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
     );
     expect(atRogue.time! - before).toBeLessThan(5);
 
-    tally.case("gateway: oversize and deeply nested documents on the state topic (too_large, too_deep)");
+    tally.case(
+      "gateway: oversize and deeply nested documents on the state topic (too_large, too_deep, before any signature check)",
+    );
+    const checked = verifies;
+    expect(checked).toBeGreaterThan(0); // the counter is the lock's: the token refused above was checked with it
     for (const [what, doc, code] of [
       ["oversize state", oversizeDocument(), "too_large"],
       ["deeply nested state", deeplyNestedDocument(), "too_deep"],
@@ -212,6 +228,7 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
       await rogue.publish(door.id, "state", doc, true);
       refused(what, { ok: false, code: await loggedRefusal(door.id, "signed state refused", seen) }, code);
     }
+    expect(verifies).toBe(checked);
 
     tally.case("gateway: pinning a fresh lock without its claim secret, or with a swapped pin tag (bad_pin)");
     const fresh = await site.startLock("rogue-fresh", {
@@ -594,15 +611,26 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
       expect(denied).toHaveLength(1);
       return denied[0]!;
     };
-    const verdicts = async (items: Array<{ lockId: string; report: Uint8Array }>, token = owner.bridgeToken) => {
-      const body = (
+    const batch = async (items: Array<{ lockId: string; report: Uint8Array }>, token = owner.bridgeToken) =>
+      (
         await site.ok("POST", "/bridge/v1/reports", 200, {
           token,
           json: { items: items.map((i) => ({ lockId: i.lockId, report: toBase64Url(i.report) })) },
         })
-      ).body as { results: Array<{ verdict: string }> };
-      return body.results.map((r) => r.verdict);
+      ).body as { results: Array<{ verdict: string }>; counts: Record<string, number> };
+    const verdicts = async (items: Array<{ lockId: string; report: Uint8Array }>, token = owner.bridgeToken) =>
+      (await batch(items, token)).results.map((r) => r.verdict);
+    /** The `ack` the cloud signs for lock A now (read from its state, verified under the lock's pinned authority). */
+    const signedAck = async () => {
+      const verdict = verifyLockState((await ownerCourier.state(a.id)).bytes, {
+        lockId: a.id,
+        authority: a.trust.authority!,
+      });
+      if (!verdict.ok) throw new Error(`${verdict.code}: ${verdict.message}`);
+      return verdict.state.ack;
     };
+    const ackBefore = await signedAck();
+    expect(ackBefore).toBeGreaterThan(0);
     const attempt = async (what: string, report: Uint8Array, verdict: string, lockId = a.id) => {
       const [got] = await verdicts([{ lockId, report }]);
       refused(what, { ok: got === "ok", code: got }, verdict);
@@ -655,6 +683,13 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
     );
 
     tally.case(
+      "gateway: a forged ack is impossible: forged reports move no signed ack, and no PUBACK or word frees events",
+    );
+    tally.input();
+    expect(await signedAck()).toBe(ackBefore);
+    tally.refuse();
+
+    tally.case(
       "gateway: an honest report with one byte altered (forged); lock B's report delivered as lock A's (wrong_lock)",
     );
     const honest = honestReport(a);
@@ -665,14 +700,14 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
 
     tally.case("gateway: one forged item in an honest batch: the honest stored, the forged refused and counted");
     const next = honestReport(a);
-    expect(
-      await verdicts([
-        { lockId: a.id, report: honest },
-        { lockId: a.id, report: forgedEvent({ ctr: 10_003 }) },
-        { lockId: a.id, report: next },
-      ]),
-    ).toEqual(["ok", "forged", "ok"]);
+    const mixed = await batch([
+      { lockId: a.id, report: honest },
+      { lockId: a.id, report: forgedEvent({ ctr: 10_003 }) },
+      { lockId: a.id, report: next },
+    ]);
+    expect(mixed.results.map((r) => r.verdict)).toEqual(["ok", "forged", "ok"]);
     tally.input();
+    expect(mixed.counts).toMatchObject({ ok: 2, forged: 1 });
     tally.refuse();
 
     tally.case(
@@ -1073,8 +1108,8 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
       });
     const topics = new Topics();
     for (const [what, topic, payload] of [
-      ["a sync-topic publish", `${topics.lockRoot("ghost-lock")}/sync`, attacker().state(door.id)],
-      ["another lock's state", topics.lock(door.id, "state"), attacker().state(door.id)],
+      ["a sync-topic publish", `${topics.lockRoot("ghost-lock")}/sync`, oneOffForger().state(door.id)],
+      ["another lock's state", topics.lock(door.id, "state"), oneOffForger().state(door.id)],
     ] as const) {
       const seen = logs.records("mqtt publish refused").length;
       const ghost = await asLock("ghost-lock");
@@ -1211,7 +1246,7 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
     }
     db.prepare("UPDATE lock_states SET v = ?, document = ? WHERE lock_id = ?").run(
       Number.MAX_SAFE_INTEGER,
-      Buffer.from(attacker().state(back.id)),
+      Buffer.from(oneOffForger().state(back.id)),
       back.id,
     );
     db.close();
