@@ -530,7 +530,7 @@ export async function startBridge(
       await broker.close();
       await batcher.drain();
       await upload;
-      batcher.flush();
+      batcher.close();
       await ops.close();
       db.close();
       logger.info({ outbox: outbox.size }, "bridge stopped");
