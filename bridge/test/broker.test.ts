@@ -1,9 +1,9 @@
-import { deriveLockPassword, encodeEvent, encodeStatus } from "@latchkey/protocol";
+import { deriveLockPassword, encodeLockKeys, encodeStatus } from "@latchkey/protocol";
 import mqtt from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { HA_PASSWORD, HA_USER, siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { SITE_SECRET, tempDir } from "./helpers/fixtures.js";
+import { HA_PASSWORD, HA_USER, startTestBridge } from "./helpers/bridge.js";
+import { lockKeyMaterial, SITE_SECRET, sealedEvent, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
 import { TestCloud } from "./helpers/test-cloud.js";
 import { waitFor } from "./helpers/wait.js";
@@ -18,6 +18,8 @@ async function granted(client: mqtt.MqttClient, topics: string[]): Promise<numbe
     return packet.granted;
   }
 }
+
+const pick = (m: ReturnType<typeof lockKeyMaterial>) => ({ identity: m.identity, x25519: m.x25519 });
 
 describe("embedded broker", () => {
   let cloud: TestCloud;
@@ -73,8 +75,7 @@ describe("embedded broker", () => {
     await waitFor("presence stored", () => bridge!.outbox().items >= 2);
     const before = bridge.outbox().items;
     const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
-    const forged = encodeEvent({ id: new Uint8Array(16).fill(7), lock: "lock-b", seq: 1, ts: 1, type: "unlocked" });
-    a.client.publish("latchkey/locks/lock-b/events", Buffer.from(forged), { qos: 1 });
+    a.client.publish("latchkey/locks/lock-b/events", Buffer.from(sealedEvent("lock-b", 1)), { qos: 1 });
     await closed;
     // Its will ("offline") is its own status: that one is stored; the forged event is not.
     await waitFor("will stored", () => bridge!.outbox().items === before + 1);
@@ -82,30 +83,60 @@ describe("embedded broker", () => {
     expect(text).toMatch(/latchkey_bridge_mqtt_acl_denied_total\{action="publish"\} 1/);
   });
 
-  it("refuses a lock's event naming another lock inside the payload", async () => {
+  /** Publishes as `lock` and waits for the broker to throw it out (no PUBACK); answers the outbox size after. */
+  const refused = async (l: MqttLock, topic: string, payload: Uint8Array | string, retain = false) => {
+    const closed = new Promise<void>((resolve) => l.client.once("close", () => resolve()));
+    l.client.publish(topic, Buffer.from(payload), { qos: 1, retain });
+    await closed;
+  };
+
+  it("refuses a lock's report naming another lock, and bytes that are no sealed report", async () => {
     ({ bridge } = await startTestBridge(cloud, dir.path));
     const a = await lock("lock-a");
-    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
-    const forged = encodeEvent({ id: new Uint8Array(16).fill(9), lock: "lock-b", seq: 1, ts: 1, type: "unlocked" });
-    a.client.publish("latchkey/locks/lock-a/events", Buffer.from(forged), { qos: 1 });
-    await closed;
+    await waitFor("presence stored", () => bridge!.outbox().items >= 1);
+    const before = bridge.outbox().items;
+    // lock-b's report (as a courier might replay it) on lock-a's own topic.
+    await refused(a, "latchkey/locks/lock-a/events", sealedEvent("lock-b", 1));
+    // Not a report at all: an unsealed payload, or garbage.
+    const b = await lock("lock-b");
+    await refused(b, "latchkey/locks/lock-b/telemetry", "x");
+    // Only the wills (their own status) reached the outbox.
+    await waitFor("the wills stored", () => bridge!.outbox().items === before + 3);
+    const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/latchkey_bridge_mqtt_acl_denied_total\{action="publish"\} 1/);
+    expect(metrics).toMatch(/latchkey_bridge_lock_messages_rejected_total\{reason="not_a_report"\} 1/);
   });
 
-  it("refuses retained events and subscriptions beyond the lock's own sync and cmd", async () => {
+  it("refuses retained events, another lock's keys, keys naming another lock, and subscriptions beyond its own", async () => {
     ({ bridge } = await startTestBridge(cloud, dir.path));
     const a = await lock("lock-a");
-    expect(await granted(a.client, ["latchkey/locks/lock-b/sync", "latchkey/locks/+/events", "#"])).toEqual([
-      128, 128, 128,
-    ]);
-    expect(await granted(a.client, ["latchkey/locks/lock-a/cmd"])).toEqual([1]);
-    const closed = new Promise<void>((resolve) => a.client.once("close", () => resolve()));
-    a.client.publish("latchkey/locks/lock-a/events", Buffer.from("x"), { qos: 1, retain: true });
-    await closed;
+    expect(
+      await granted(a.client, [
+        "latchkey/locks/lock-a/sync",
+        "latchkey/locks/lock-b/state",
+        "latchkey/locks/lock-b/keys",
+        "latchkey/locks/+/events",
+        "#",
+      ]),
+    ).toEqual([128, 128, 128, 128, 128]);
+    expect(await granted(a.client, ["latchkey/locks/lock-a/cmd", "latchkey/locks/lock-a/state"])).toEqual([1, 1]);
+    await refused(a, "latchkey/locks/lock-a/events", sealedEvent("lock-a", 1), true);
+    // Another lock's keys, on its topic: the ACL; and on its own topic: the payload names another lock.
+    const keysOfB = encodeLockKeys({ lock: "lock-b", ...pick(lockKeyMaterial("lock-a")) });
+    await refused(await lock("lock-a"), "latchkey/locks/lock-b/keys", keysOfB, true);
+    await refused(await lock("lock-a"), "latchkey/locks/lock-a/keys", keysOfB, true);
+    // No `sync` topic any more: a lock may not publish one.
+    await refused(await lock("lock-a"), "latchkey/locks/lock-a/sync", "v");
+    // lock-b's keys are what lock-b itself published, untouched by lock-a's attempts.
+    await lock("lock-b");
+    await waitFor("keys known", () => (bridge!.health().locks as { keys: number }).keys === 2);
+    const health = bridge.health().locks as { keys: number };
+    expect(health.keys).toBe(2);
   });
 
   it("answers PUBACK only once the message is in the outbox", async () => {
     ({ bridge } = await startTestBridge(cloud, dir.path));
-    const a = await lock("lock-a", { autoReport: false });
+    const a = await lock("lock-a");
     await waitFor("presence stored", () => bridge!.outbox().items >= 1);
     const base = bridge.outbox().items;
     for (let i = 1; i <= 20; i++) {
@@ -116,7 +147,7 @@ describe("embedded broker", () => {
 
   it("refuses a message when the outbox is full: no PUBACK, the lock keeps it", async () => {
     ({ bridge } = await startTestBridge(cloud, dir.path, { outbox: { maxItems: 3 } }));
-    const a = await lock("lock-a", { autoReport: false });
+    const a = await lock("lock-a");
     await waitFor("presence stored", () => bridge!.outbox().items >= 1);
     await a.event({ seq: 1 });
     await a.event({ seq: 2 });
@@ -188,52 +219,5 @@ describe("embedded broker", () => {
       retain: true,
     });
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(1);
-  });
-
-  it("publishes Home Assistant discovery for each lock and again when Home Assistant comes online", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    const a = await lock("lock-a", { autoReport: false });
-    await a.event({ seq: 1, type: "locked" });
-    await a.telemetry({ level: 55 });
-    const ha = await mqtt.connectAsync(bridge.mqttUrl, {
-      username: HA_USER,
-      password: HA_PASSWORD,
-      reconnectPeriod: 0,
-    });
-    clients.push(ha);
-    const seen = new Map<string, string>();
-    let configs = 0;
-    ha.on("message", (topic, payload) => {
-      seen.set(topic, payload.toString());
-      if (topic.endsWith("/config")) configs++;
-    });
-    await ha.subscribeAsync(["homeassistant/#", "latchkey/ha/#"], { qos: 1 });
-    await waitFor(
-      "discovery and state",
-      () => seen.has("latchkey/ha/lock-a/battery") && seen.has("latchkey/ha/lock-a/state"),
-    );
-    const lockConfig = JSON.parse(seen.get("homeassistant/lock/latchkey_lock-a/lock/config")!);
-    expect(lockConfig).toMatchObject({
-      unique_id: "latchkey_lock-a_lock",
-      state_topic: "latchkey/ha/lock-a/state",
-      state_jammed: "JAMMED",
-      availability_mode: "all",
-    });
-    expect(lockConfig.availability.map((a: { topic: string }) => a.topic)).toEqual([
-      "latchkey/locks/lock-a/status",
-      "latchkey/bridges/br-test/status",
-    ]);
-    expect(JSON.parse(seen.get("homeassistant/sensor/latchkey_lock-a/battery/config")!)).toMatchObject({
-      device_class: "battery",
-      unit_of_measurement: "%",
-    });
-    expect(seen.get("latchkey/ha/lock-a/state")).toBe("LOCKED");
-    expect(JSON.parse(seen.get("latchkey/ha/lock-a/battery")!)).toMatchObject({ level: 55 });
-    const before = configs;
-    await ha.publishAsync("homeassistant/status", "online", { qos: 1 });
-    await waitFor("discovery re-published", () => configs >= before + 2);
-    // Home Assistant may not read lock events nor command a lock through the bridge.
-    expect(await granted(ha, ["latchkey/locks/+/events"])).toEqual([128]);
   });
 });

@@ -68,6 +68,46 @@ describe("configuration", () => {
     expect(found.join("\n")).not.toContain("short");
   });
 
+  it("refuses the options the switch-over removed, naming each and saying why (docs/trust.md)", () => {
+    const found = issues(() =>
+      parseBridgeConfig({ ...minimal, time: { source: "cloud" }, sync: { resendSeconds: 30, sendGrants: false } }),
+    );
+    expect(found).toEqual([
+      expect.stringMatching(
+        /^time\.source: was removed: locks take their time only from the cloud's signed time answers/,
+      ),
+      expect.stringMatching(
+        /^sync\.resendSeconds: was removed: locks take their trust only from the cloud's signed state/,
+      ),
+      expect.stringMatching(/^sync\.sendGrants: was removed: .*no sync messages, versions or grants any more/),
+    ]);
+    // A bare section is named as such; nothing else is reported about it (no "is not a known option").
+    expect(issues(() => parseBridgeConfig({ ...minimal, sync: null }))).toEqual([
+      expect.stringMatching(/^sync: was removed/),
+    ]);
+    const f = file(
+      "cloud:\n  url: http://127.0.0.1:8080\n  bridgeId: br_1\n  secret: a-bridge-secret\nmqtt:\n  siteSecret: 0123456789abcdef0123\ntime:\n  source: system\n",
+    );
+    expect(issues(() => loadBridgeConfig(f.path, {}))).toEqual([expect.stringMatching(/^time\.source: was removed/)]);
+    expect(
+      issues(() =>
+        loadBridgeConfig(
+          file(
+            "cloud:\n  url: http://x\n  bridgeId: b\n  secret: a-bridge-secret\nmqtt:\n  siteSecret: 0123456789abcdef0123\n",
+          ).path,
+          {
+            LATCHKEY_BRIDGE_TIME_SOURCE: "cloud",
+            LATCHKEY_BRIDGE_SYNC_RESEND_SECONDS: "5",
+          },
+        ),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^LATCHKEY_BRIDGE_TIME_SOURCE: was removed/),
+      expect.stringMatching(/^LATCHKEY_BRIDGE_SYNC_RESEND_SECONDS: was removed/),
+    ]);
+    expect(starterConfig({})).not.toMatch(/resendSeconds|sendGrants|^time:/m);
+  });
+
   it("reports missing required keys", () => {
     expect(issues(() => parseBridgeConfig({ mqtt: minimal.mqtt }))).toContain("cloud: is required");
     expect(issues(() => parseBridgeConfig({ cloud: { url: "http://x" }, mqtt: minimal.mqtt }))).toEqual(
@@ -134,6 +174,30 @@ describe("configuration", () => {
     expect(issues(() => parseBridgeConfig({ ...minimal, homeassistant: { discoveryPrefix: "latchkey" } }))).toEqual([
       expect.stringMatching(/^homeassistant\.discoveryPrefix: must differ/),
     ]);
+  });
+
+  it("refuses a status page open to the network without a login (status.password), and takes one with it", () => {
+    expect(issues(() => parseBridgeConfig({ ...minimal, metrics: { host: "0.0.0.0" } }))).toEqual([
+      "status.password: is required when metrics.host (0.0.0.0) is not a loopback address: the status page would be " +
+        "open to the network without a login (or set status.enabled: false)",
+    ]);
+    const lan = { ...minimal, metrics: { host: "0.0.0.0" }, status: { password: "a-long-status-password" } };
+    expect(parseBridgeConfig(lan).status).toEqual({
+      enabled: true,
+      username: "operator",
+      password: "a-long-status-password",
+    });
+    expect(
+      parseBridgeConfig({ ...minimal, metrics: { host: "0.0.0.0" }, status: { enabled: false } }).status.enabled,
+    ).toBe(false);
+    for (const host of ["127.0.0.1", "127.1.2.3", "::1", "localhost"])
+      expect(parseBridgeConfig({ ...minimal, metrics: { host } }).status.password).toBeUndefined();
+    // A short password is named and never echoed.
+    const short = issues(() => parseBridgeConfig({ ...lan, status: { password: "short-pw" } }));
+    expect(short).toEqual(["status.password: must be at least 12 characters"]);
+    const defaults = parseBridgeConfig(minimal);
+    expect(defaults.health).toEqual({ cloudUnreachableSeconds: 300, outboxPercent: 80 });
+    expect(defaults.ble.retryMaxSeconds).toBe(300);
   });
 
   it("writes a commented starter file that lists every option and validates once filled in", () => {

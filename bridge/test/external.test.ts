@@ -1,10 +1,9 @@
 import {
   deriveLockPassword,
   encodeCommandResult,
-  encodeEvent,
-  encodeTelemetry,
   encodeTimeRequest,
   keyPairFromSeed,
+  sealReport,
   signLockState,
   signTimeAnswer,
   toHex,
@@ -13,7 +12,7 @@ import mqtt from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { SITE_SECRET, tempDir } from "./helpers/fixtures.js";
+import { CLOUD_REPORT_KEY, lockReportKey, SITE_SECRET, sealedEvent, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
 import { TestCloud } from "./helpers/test-cloud.js";
 import { waitFor } from "./helpers/wait.js";
@@ -65,15 +64,23 @@ suite("external broker (MQTT_URL)", () => {
     return l;
   };
 
-  it("syncs locks and forwards their events through the broker", async () => {
+  it("carries sealed reports through the broker, with the keys the lock left retained there", async () => {
     siteChanges(cloud, ["ext-lock-1"]);
+    // The lock's keys are retained at the broker before the bridge ever runs: its subscription is shown them.
+    const early = await lock("ext-lock-1");
+    await early.close();
+    locks.length = 0;
     ({ bridge } = await start());
     expect(bridge.mqttUrl).toBe(MQTT_URL);
     await bridge.ready;
+    await waitFor("the retained keys taken", () => (bridge!.health().locks as { keys: number }).keys === 1, {
+      timeoutMs: 20_000,
+    });
     const a = await lock("ext-lock-1");
-    await waitFor("sync over the external broker", () => a.syncs[0], { timeoutMs: 20_000 });
     for (let i = 1; i <= 20; i++) await a.event({ seq: i });
     await waitFor("events in the cloud", () => cloud.events.size === 20);
+    expect(cloud.reportItems.map((i) => toHex(i.report))).toEqual(a.sent.map(toHex));
+    expect(cloud.reportItems.every((i) => i.keys !== undefined)).toBe(true);
   });
 
   it("gets messages published while the bridge was away (persistent session)", async () => {
@@ -150,19 +157,15 @@ suite("external broker (MQTT_URL)", () => {
       password: deriveLockPassword(SITE_SECRET, "ext-lock-3"),
       reconnectPeriod: 0,
     });
-    const forged = encodeEvent({
-      id: new Uint8Array(16).fill(0xab),
-      lock: "ext-lock-4",
-      seq: 1,
-      ts: 1,
-      type: "unlocked",
-    });
+    // ext-lock-4's report on ext-lock-3's topic, and bytes that are no report: both acknowledged and dropped.
+    const forged = sealedEvent("ext-lock-4", 1);
     await rogue.publishAsync(`${prefix}/locks/ext-lock-3/events`, Buffer.from(forged), { qos: 1 });
+    await rogue.publishAsync(`${prefix}/locks/ext-lock-3/telemetry`, Buffer.from("not a report"), { qos: 1 });
     await rogue.endAsync();
     const a = await lock("ext-lock-3");
     await a.event({ seq: 1 });
     await waitFor("the honest event arrives", () => cloud.events.size === 1);
-    expect([...cloud.events.keys()]).not.toContain(toHex(new Uint8Array(16).fill(0xab)));
+    expect(cloud.reportItems.map((i) => toHex(i.report))).toEqual([toHex(a.sent[0]!)]);
   });
 
   it("review 12.12: ignores and clears what a lock retained on its events, telemetry and cmd/result", async () => {
@@ -176,8 +179,22 @@ suite("external broker (MQTT_URL)", () => {
     });
     const to = (kind: string) => `${prefix}/locks/${lockId}/${kind}`;
     const planted = new Uint8Array(16).fill(0xcd);
-    const event = encodeEvent({ id: planted, lock: lockId, seq: 7, ts: 1_800_000_007, type: "unlocked" });
-    const reading = encodeTelemetry({ lock: lockId, ts: 1_800_000_007, level: 7, mv: 2007, state: "ok" });
+    const seal = (body: Parameters<typeof sealReport>[0]) => sealReport(body);
+    const key = lockReportKey(lockId);
+    const event = seal({
+      kind: "event",
+      event: { id: planted, lock: lockId, seq: 7, ts: 1_800_000_007, type: "unlocked" },
+      key,
+      cloudKeyId: CLOUD_REPORT_KEY.id,
+      ctr: 70,
+    });
+    const reading = seal({
+      kind: "telemetry",
+      telemetry: { lock: lockId, ts: 1_800_000_007, level: 7, mv: 2007, state: "ok" },
+      key,
+      cloudKeyId: CLOUD_REPORT_KEY.id,
+      ctr: 71,
+    });
     const result = encodeCommandResult({ id: "planted", ok: true, state: "unlocked" });
     // Retained before the bridge ever subscribed: the broker shows them to it, flagged retained, at its subscription.
     for (const [kind, payload] of [
@@ -213,11 +230,10 @@ suite("external broker (MQTT_URL)", () => {
     // Retained while the bridge is subscribed: MQTT 3.1.1 delivers it unflagged, so it is taken once, as the live
     // message it is; the copy the broker kept is shown (flagged) at the bridge's next SUBSCRIBE, which it sends again
     // after every reconnect. A client taking the bridge's client id forces one.
-    await a.client.publishAsync(
-      to("events"),
-      Buffer.from(encodeEvent({ id: new Uint8Array(16).fill(0xce), lock: lockId, seq: 9, ts: 1, type: "locked" })),
-      { qos: 1, retain: true },
-    );
+    await a.client.publishAsync(to("events"), Buffer.from(a.sealEvent({ seq: 9, type: "locked" })), {
+      qos: 1,
+      retain: true,
+    });
     await waitFor("the live copy arrives", () => cloud.events.size === 2);
     const intruder = await mqtt.connectAsync(MQTT_URL!, {
       clientId: `latchkey-bridge-${cloud.bridgeId}`,
@@ -236,7 +252,7 @@ suite("external broker (MQTT_URL)", () => {
     await bridge.stop();
     bridge = null;
     expect([...cloud.events.keys()]).not.toContain(toHex(planted));
-    expect([...cloud.telemetry.values()].filter((t) => t.level === 7)).toEqual([]);
+    expect(cloud.telemetry.filter((t) => t.level === 7)).toEqual([]);
   });
 
   /** The retained messages a fresh subscriber is shown on a lock's events, telemetry and cmd/result. */

@@ -1,14 +1,14 @@
 import { join } from "node:path";
-import { ManualClock } from "@latchkey/protocol";
+import { ManualClock, peekReport } from "@latchkey/protocol";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BridgeMetrics } from "../src/ops/metrics.js";
-import { Outbox, OutboxFullError, type OutboxLimits } from "../src/outbox/outbox.js";
+import { Outbox, OutboxFullError, type OutboxLimits, type StoredItem, uploadBytes } from "../src/outbox/outbox.js";
 import { type Db, openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";
-import { ingestBody } from "../src/uploader/batch.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { presenceBody, reportsBody } from "../src/uploader/batch.js";
+import { lockKeyMaterial, sealedEvent, tempDir } from "./helpers/fixtures.js";
 
 const silent = pino({ level: "silent" });
 
@@ -30,12 +30,12 @@ describe("outbox", () => {
     );
     return { outbox, metrics };
   };
-  const item = (n: number, lockId = "lock-a") => ({
-    kind: "event" as const,
-    lockId,
-    itemId: `id-${lockId}-${n}`,
-    body: JSON.stringify({ id: `id-${n}`, lockId, seq: n }),
-  });
+  const item = (n: number, lockId = "lock-a") => ({ kind: "event" as const, lockId, report: sealedEvent(lockId, n) });
+  /** The seq of a stored event report, read back from its bytes. */
+  const seq = (stored: StoredItem) => {
+    const peeked = peekReport(stored.report!, stored.lockId);
+    return peeked.kind === "event" ? peeked.event.seq : -1;
+  };
 
   beforeEach(() => {
     dir = tempDir();
@@ -45,13 +45,29 @@ describe("outbox", () => {
     dir.remove();
   });
 
-  it("stores items durably and hands out only those of assigned locks", async () => {
+  it("stores report bytes durably, exactly as the lock sent them, and hands out only those of assigned locks", async () => {
     const { outbox } = open();
     await Promise.all([outbox.add(item(1)), outbox.add(item(2)), outbox.add(item(1, "lock-b"))]);
     expect(outbox.size.items).toBe(3);
     const batch = outbox.take(10, 100_000);
-    expect(batch.map((b) => JSON.parse(b.body).seq)).toEqual([1, 2]);
-    expect(JSON.parse(ingestBody(batch))).toEqual({ events: [JSON.parse(batch[0]!.body), JSON.parse(batch[1]!.body)] });
+    expect(batch.map(seq)).toEqual([1, 2]);
+    expect(batch.map((b) => b.report)).toEqual([sealedEvent("lock-a", 1), sealedEvent("lock-a", 2)]);
+    // The upload carries the same bytes (base64url) and the lock's keys when the bridge holds them.
+    const keys = lockKeyMaterial("lock-a");
+    const body = JSON.parse(reportsBody(batch as Parameters<typeof reportsBody>[0], () => keys)) as {
+      items: Array<{ lockId: string; report: string; keys: { identity: string; x25519: string } }>;
+    };
+    expect(body.items.map((i) => new Uint8Array(Buffer.from(i.report, "base64url")))).toEqual([
+      sealedEvent("lock-a", 1),
+      sealedEvent("lock-a", 2),
+    ]);
+    expect(body.items[0]!.keys).toEqual({
+      identity: Buffer.from(keys.identity).toString("base64url"),
+      x25519: Buffer.from(keys.x25519).toString("base64url"),
+    });
+    expect(JSON.parse(reportsBody(batch as Parameters<typeof reportsBody>[0], () => null)).items[0].keys).toBe(
+      undefined,
+    );
     db.close();
     const reopened = open();
     expect(reopened.outbox.size.items).toBe(3);
@@ -60,12 +76,24 @@ describe("outbox", () => {
     expect(reopened.outbox.take(10, 100_000)).toEqual([]);
   });
 
+  it("keeps presence as JSON for the ingest, beside reports", async () => {
+    const { outbox } = open();
+    await outbox.add(item(1));
+    await outbox.add({ kind: "presence", lockId: "lock-a", body: '{"lockId":"lock-a","online":true,"ts":1}' });
+    const [report, presence] = outbox.take(10, 100_000);
+    expect(report).toMatchObject({ kind: "event", body: null });
+    expect(presence).toMatchObject({ kind: "presence", report: null });
+    expect(JSON.parse(presenceBody([presence as Parameters<typeof presenceBody>[0][number]]))).toEqual({
+      presence: [{ lockId: "lock-a", online: true, ts: 1 }],
+    });
+  });
+
   it("limits a batch by count and bytes", async () => {
     const { outbox } = open();
     for (let i = 1; i <= 20; i++) await outbox.add(item(i));
     expect(outbox.take(5, 1_000_000)).toHaveLength(5);
-    const size = outbox.take(1, 1_000_000)[0]!.bytes;
-    expect(outbox.take(20, size * 3 + 3)).toHaveLength(3);
+    const size = uploadBytes(outbox.take(1, 1_000_000)[0]!);
+    expect(outbox.take(20, size * 3)).toHaveLength(3);
   });
 
   it("refuses when full under the refuse policy, and keeps what it has", async () => {
@@ -81,18 +109,18 @@ describe("outbox", () => {
     expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_full 1/);
     outbox.remove(outbox.take(1, 100_000));
     await outbox.add(item(4));
-    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([2, 3, 4]);
+    expect(outbox.take(10, 100_000).map(seq)).toEqual([2, 3, 4]);
   });
 
   it("drops the oldest items under drop-oldest and counts them", async () => {
     const { outbox, metrics } = open({ maxItems: 3, fullPolicy: "drop-oldest" });
     for (let i = 1; i <= 5; i++) await outbox.add(item(i));
-    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([3, 4, 5]);
+    expect(outbox.take(10, 100_000).map(seq)).toEqual([3, 4, 5]);
     expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_dropped_total\{reason="full"\} 2/);
   });
 
   it("enforces the byte limit too", async () => {
-    const size = Buffer.byteLength(item(1).body);
+    const size = item(1).report.length;
     const { outbox } = open({ maxBytes: size * 2 + 1 });
     await outbox.add(item(1));
     await outbox.add(item(2));
@@ -106,7 +134,7 @@ describe("outbox", () => {
     await outbox.add(item(2));
     clock.advance(31 * 60_000);
     expect(outbox.expire()).toBe(1);
-    expect(outbox.take(10, 100_000).map((b) => JSON.parse(b.body).seq)).toEqual([2]);
+    expect(outbox.take(10, 100_000).map(seq)).toEqual([2]);
     expect(await metrics.registry.metrics()).toMatch(/latchkey_bridge_outbox_dropped_total\{reason="age"\} 1/);
   });
 });
@@ -133,6 +161,63 @@ describe("group commit", () => {
       expect(db.prepare("SELECT v FROM t ORDER BY v").pluck().all()).toEqual([1, 3]);
     } finally {
       db.close();
+      dir.remove();
+    }
+  });
+});
+
+describe("bridge schema migration 4 (the switch-over)", () => {
+  it("drops keys, issuers and the sync columns, keeps presence and drops unsigned event items", () => {
+    const dir = tempDir();
+    const path = join(dir.path, "bridge.db");
+    let db: Db | null = null;
+    try {
+      // A database of the bridge before the switch-over.
+      const old = openDatabase(path, { synchronous: "normal", migrations: BRIDGE_MIGRATIONS.slice(0, 3) });
+      old.prepare("INSERT INTO locks (lock_id, assigned, desired_v, reported_v) VALUES ('lock-a', 1, 7, 7)").run();
+      old
+        .prepare(
+          "INSERT INTO keys (key_id, lock_id, cti, sub, nbf, exp, state) VALUES ('k1', 'lock-a', 'aa', ?, 1, 2, 'active')",
+        )
+        .run("+4790000001");
+      const insert = old.prepare(
+        "INSERT INTO outbox (kind, lock_id, item_id, body, bytes, created_at, ready) VALUES (?, 'lock-a', NULL, ?, 10, 1, 1)",
+      );
+      insert.run("event", '{"id":"01","lockId":"lock-a","seq":1}');
+      insert.run("presence", '{"lockId":"lock-a","online":true,"ts":1}');
+      insert.run("telemetry", '{"id":"02","lockId":"lock-a","level":80}');
+      old.close();
+
+      const migrated = openDatabase(path, { synchronous: "normal", migrations: BRIDGE_MIGRATIONS });
+      db = migrated;
+      const tables = migrated.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+      expect(tables).not.toContain("keys");
+      expect(tables).not.toContain("issuers");
+      expect(tables).toContain("actions");
+      const columns = (migrated.prepare("PRAGMA table_info(locks)").all() as { name: string }[]).map((c) => c.name);
+      expect(columns).not.toContain("desired_v");
+      expect(columns).toEqual(expect.arrayContaining(["claimed", "identity_key", "x25519_key", "ble_reports_after"]));
+      expect(migrated.prepare("SELECT assigned FROM locks WHERE lock_id = 'lock-a'").pluck().get()).toBe(1);
+      const left = migrated.prepare("SELECT id, kind, body, report FROM outbox").all();
+      expect(left).toEqual([
+        { id: 2, kind: "presence", body: '{"lockId":"lock-a","online":true,"ts":1}', report: null },
+      ]);
+      // New items follow the old ids (AUTOINCREMENT carried over), and an item is a body or a report, never both.
+      migrated
+        .prepare(
+          "INSERT INTO outbox (kind, lock_id, report, bytes, created_at) VALUES ('event', 'lock-a', x'01', 1, 2)",
+        )
+        .run();
+      expect(migrated.prepare("SELECT MAX(id) FROM outbox").pluck().get()).toBe(4);
+      expect(() =>
+        migrated
+          .prepare(
+            "INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at) VALUES ('event', 'x', 'b', x'01', 1, 2)",
+          )
+          .run(),
+      ).toThrow(/CHECK/);
+    } finally {
+      if (db?.open) db.close();
       dir.remove();
     }
   });

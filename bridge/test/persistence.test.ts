@@ -39,10 +39,10 @@ describe("SQLite aedes persistence", () => {
       const first = new SqlitePersistence(path);
       await first.setup({ id: "run-1" });
       const client = { id: "lock-a" };
-      await first.addSubscriptions(client, [{ topic: "latchkey/locks/lock-a/sync", qos: 1 }]);
+      await first.addSubscriptions(client, [{ topic: "latchkey/locks/lock-a/cmd", qos: 1 }]);
       await first.outgoingEnqueueCombi([{ clientId: "lock-a" }], {
         cmd: "publish",
-        topic: "latchkey/locks/lock-a/sync",
+        topic: "latchkey/locks/lock-a/cmd",
         payload: Buffer.from("v7"),
         qos: 1,
         brokerId: "run-1",
@@ -65,9 +65,9 @@ describe("SQLite aedes persistence", () => {
       const second = new SqlitePersistence(path);
       await second.setup({ id: "run-2" });
       expect(await second.subscriptionsByClient(client)).toEqual([
-        { topic: "latchkey/locks/lock-a/sync", qos: 1, rh: undefined, rap: undefined, nl: undefined },
+        { topic: "latchkey/locks/lock-a/cmd", qos: 1, rh: undefined, rap: undefined, nl: undefined },
       ]);
-      expect((await second.subscriptionsByTopic("latchkey/locks/lock-a/sync")).map((s) => s.clientId)).toEqual([
+      expect((await second.subscriptionsByTopic("latchkey/locks/lock-a/cmd")).map((s) => s.clientId)).toEqual([
         "lock-a",
       ]);
       const queued = await second.outgoingStream(client).toArray();
@@ -89,7 +89,7 @@ describe("SQLite aedes persistence", () => {
       const client = { id: "lock-b" };
       const packet = {
         cmd: "publish" as const,
-        topic: "latchkey/locks/lock-b/sync",
+        topic: "latchkey/locks/lock-b/cmd",
         payload: Buffer.from("v3"),
         qos: 1 as const,
         retain: false,

@@ -1,10 +1,8 @@
-import { ManualClock } from "@latchkey/protocol";
 import { describe, expect, it } from "vitest";
 import { BleUnavailableError, loadHardwareNoble } from "../src/ble/noble-loader.js";
 import { nodeId } from "../src/homeassistant/discovery.js";
-import { telemetryId } from "../src/locks/lock-messages.js";
 import { Backoff } from "../src/retry/backoff.js";
-import { TrustedTime } from "../src/time/trusted-time.js";
+import { AckRefetch } from "../src/trust/ack-refetch.js";
 import { seededRandom } from "./helpers/fixtures.js";
 
 describe("backoff", () => {
@@ -22,28 +20,46 @@ describe("backoff", () => {
   });
 });
 
-describe("trusted time", () => {
-  it("uses the system clock, or corrects it by the cloud's Date header", () => {
-    const clock = new ManualClock(1_800_000_000_000);
-    expect(new TrustedTime(clock, "system").nowSeconds()).toBe(1_800_000_000);
-    const fromCloud = new TrustedTime(clock, "cloud");
-    expect(fromCloud.status.synchronized).toBe(false);
-    fromCloud.observeCloud(1_800_000_100_000, 1_800_000_000_000); // the gateway is 100 s behind
-    expect(fromCloud.nowSeconds()).toBe(1_800_000_100);
-    expect(fromCloud.status).toMatchObject({ synchronized: true });
-    fromCloud.observeCloud(1_800_000_000_000, 1_800_000_000_200); // within the header's resolution: no correction
-    expect(fromCloud.nowSeconds()).toBe(1_800_000_000);
+describe("state refetch after accepted reports", () => {
+  it("fetches a lock at once, then at most once per interval however many batches are accepted", () => {
+    let now = 0;
+    const fetched: string[][] = [];
+    const refetch = new AckRefetch(
+      10_000,
+      () => now,
+      (ids) => fetched.push([...ids]),
+    );
+    try {
+      refetch.accepted(["door-a", "door-b"]);
+      expect(fetched).toEqual([["door-a", "door-b"]]);
+      // Accepted again and again inside the interval: one deferred fetch each, nothing now.
+      for (let i = 0; i < 50; i++) {
+        now += 100;
+        refetch.accepted(["door-a"]);
+      }
+      now = 9_999;
+      refetch.flush();
+      expect(fetched).toHaveLength(1);
+      expect(refetch.deferred).toBe(1);
+      now = 10_000;
+      refetch.flush();
+      expect(fetched).toEqual([["door-a", "door-b"], ["door-a"]]);
+      expect(refetch.deferred).toBe(0);
+      // The interval counts from that fetch: another acceptance right after waits for it again.
+      now = 10_500;
+      refetch.accepted(["door-a", "door-b"]);
+      expect(fetched.at(-1)).toEqual(["door-b"]);
+      now = 20_000;
+      refetch.flush();
+      expect(fetched.at(-1)).toEqual(["door-a"]);
+      expect(fetched.flat().filter((id) => id === "door-a")).toHaveLength(3);
+    } finally {
+      refetch.stop();
+    }
   });
 });
 
 describe("identifiers", () => {
-  it("names telemetry by lock and content, so a re-sent reading is kept once", () => {
-    const a = telemetryId("lock-a", new Uint8Array([1, 2, 3]));
-    expect(a).toMatch(/^[0-9a-f]{32}$/);
-    expect(telemetryId("lock-a", new Uint8Array([1, 2, 3]))).toBe(a);
-    expect(telemetryId("lock-b", new Uint8Array([1, 2, 3]))).not.toBe(a);
-  });
-
   it("gives Home Assistant ids without the characters it refuses, and keeps them distinct", () => {
     expect(nodeId("front-door")).toBe("latchkey_front-door");
     expect(nodeId("a.b")).toMatch(/^latchkey_a_b_[0-9a-f]{6}$/);

@@ -1,16 +1,33 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CloudClient } from "../src/cloud/client.js";
 import type { RunningBridge } from "../src/index.js";
+import { BridgeMetrics } from "../src/ops/metrics.js";
+import { Outbox } from "../src/outbox/outbox.js";
+import { Backoff } from "../src/retry/backoff.js";
+import { openDatabase } from "../src/store/database.js";
+import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
+import { WriteBatcher } from "../src/store/write-batcher.js";
+import { Uploader } from "../src/uploader/uploader.js";
 import { siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { seededRandom, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
 import { TestCloud } from "./helpers/test-cloud.js";
 import { waitFor } from "./helpers/wait.js";
 
-const metric = async (bridge: RunningBridge, pattern: RegExp) =>
-  pattern.test(await (await fetch(`${bridge.metricsUrl}/metrics`)).text());
+const metrics = async (bridge: RunningBridge) => (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+const metric = async (bridge: RunningBridge, pattern: RegExp) => pattern.test(await metrics(bridge));
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
+/**
+ * Store-and-forward of sealed reports (docs/bridge-api.md "Reports from the lock"): the raw bytes to the outbox before
+ * the PUBACK, up to `POST /bridge/v1/reports` with the lock's keys, out of the outbox on the cloud's verdict, whatever
+ * it is; presence to `/bridge/v1/ingest`. The stand-in cloud judges with protocol under its own report key.
+ */
 describe("store-and-forward to the cloud", () => {
   let cloud: TestCloud;
   let dir: ReturnType<typeof tempDir>;
@@ -30,49 +47,90 @@ describe("store-and-forward to the cloud", () => {
     dir.remove();
   });
 
-  const lock = async (id: string) => {
-    const l = new MqttLock(id, bridge!.mqttUrl, { autoReport: false });
+  const lock = async (id: string, options: ConstructorParameters<typeof MqttLock>[2] = {}) => {
+    const l = new MqttLock(id, bridge!.mqttUrl, options);
     locks.push(l);
     await l.connect();
     return l;
   };
 
-  it("uploads events, telemetry and presence, and deletes them only once acknowledged", async () => {
+  it("carries reports byte for byte with the lock's keys, and presence to the ingest", async () => {
     siteChanges(cloud, ["lock-a"]);
     ({ bridge } = await startTestBridge(cloud, dir.path));
     await bridge.ready;
     const a = await lock("lock-a");
     for (let i = 1; i <= 10; i++) await a.event({ seq: i, ...(i === 3 ? { type: "denied", code: "expired" } : {}) });
     await a.telemetry({ level: 77 });
-    await waitFor("all uploaded", () => cloud.events.size === 10 && bridge!.outbox().items === 0);
-    expect([...cloud.events.values()].map((e) => e.seq).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect([...cloud.events.values()].find((e) => e.seq === 3)).toMatchObject({
+    await waitFor("all judged", () => cloud.events.size === 10 && bridge!.outbox().items === 0);
+    expect([...cloud.events.values()].map((e) => e.event.seq).sort((x, y) => x - y)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+    ]);
+    expect([...cloud.events.values()].find((e) => e.event.seq === 3)?.event).toMatchObject({
       type: "denied",
       code: "expired",
-      lockId: "lock-a",
     });
-    expect([...cloud.telemetry.values()][0]).toMatchObject({ lockId: "lock-a", level: 77, mv: 2900, state: "ok" });
+    expect(cloud.telemetry[0]).toMatchObject({ lock: "lock-a", level: 77, mv: 2900, state: "ok" });
     expect(cloud.presence).toContainEqual(expect.objectContaining({ lockId: "lock-a", online: true }));
+    // Exactly the bytes the lock published, in its order, each with the keys it published.
+    expect(cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
+    for (const item of cloud.reportItems)
+      expect(item.keys).toEqual({ identity: b64(a.keys.identity), x25519: b64(a.keys.x25519) });
+    expect(cloud.verdicts).toEqual({ ok: 11 });
+    expect(await metric(bridge, /latchkey_bridge_uploaded_total\{kind="event"\} 10/)).toBe(true);
+    expect(await metric(bridge, /latchkey_bridge_uploaded_total\{kind="telemetry"\} 1/)).toBe(true);
   });
 
-  it("keeps everything while the cloud is down and delivers each event once when it is back", async () => {
+  it("carries a forged report like any other (it cannot tell), and counts the cloud's refusal", async () => {
+    siteChanges(cloud, ["lock-a", "lock-f"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const a = await lock("lock-a");
+    await a.event({ seq: 1 });
+    await waitFor("lock-a's keys pinned by its first report", () => cloud.verdicts.ok === 1);
+    // A courier that holds lock-a's MQTT login but not its report key: its report is shaped like lock-a's.
+    const forger = await lock("lock-a", { reportKey: randomBytes(32) });
+    forger.ctr = 1;
+    // One batch: the forged item among honest ones (the cloud is away while they queue).
+    cloud.down = true;
+    await forger.event({ seq: 2 });
+    const honest = await lock("lock-f");
+    await honest.event({ seq: 1 });
+    await honest.event({ seq: 2 });
+    const batches = cloud.reportBatches;
+    cloud.down = false;
+    await waitFor("judged", () => cloud.verdicts.forged === 1 && cloud.verdicts.ok === 3);
+    await waitFor("nothing left", () => bridge!.outbox().items === 0);
+    expect(cloud.reportBatches).toBe(batches + 1);
+    // Carried as is: the cloud received the forger's exact bytes.
+    expect(cloud.reportItems.map((i) => hex(i.report))).toContain(hex(forger.sent[0]!));
+    expect(await metric(bridge, /latchkey_bridge_reports_refused_total\{verdict="forged"\} 1/)).toBe(true);
+    expect(bridge.health().upload).toMatchObject({ reportsRefused: { forged: 1 } });
+  });
+
+  it("keeps reports in the outbox until the cloud answers them, and a report sent twice is a duplicate", async () => {
     siteChanges(cloud, ["lock-a", "lock-b"]);
     ({ bridge } = await startTestBridge(cloud, dir.path));
     await bridge.ready;
     cloud.down = true;
     const [a, b] = [await lock("lock-a"), await lock("lock-b")];
     for (let i = 1; i <= 100; i++) await Promise.all([a.event({ seq: i }), b.event({ seq: i })]);
-    // Re-published after a lost PUBACK: the same event id again.
-    await a.event({ seq: 7 });
+    // Re-published after a lost PUBACK: the very same bytes again.
+    await a.publish("events", a.sent[6]!);
     await waitFor("upload failures", () =>
       metric(bridge!, /latchkey_bridge_upload_batches_total\{result="retry"\} [2-9]/),
     );
-    expect(bridge.outbox().items).toBeGreaterThanOrEqual(200);
+    expect(bridge.outbox().items).toBeGreaterThanOrEqual(201);
     expect(cloud.events.size).toBe(0);
+    // Back, but answering without a verdict per item: nothing leaves the outbox.
     cloud.down = false;
+    cloud.brokenReportAnswers = 2;
+    await waitFor("the broken answers spent", () => cloud.brokenReportAnswers === 0);
+    expect(cloud.events.size).toBe(0);
+    expect(bridge.outbox().items).toBeGreaterThanOrEqual(201);
     await waitFor("drained", () => bridge!.outbox().items === 0 && cloud.events.size === 200);
-    // The re-published event went up twice and the cloud kept it once (it is idempotent by id).
-    expect(cloud.duplicates).toBe(1);
+    expect(cloud.verdicts).toMatchObject({ ok: 200, duplicate: 1 });
+    expect(await metric(bridge, /latchkey_bridge_upload_duplicates_total\{kind="event"\} 1/)).toBe(true);
+    expect(await metric(bridge, /^latchkey_bridge_reports_refused_total\{/m)).toBe(false);
   });
 
   it("keeps the outbox through a restart while the cloud is down", async () => {
@@ -88,18 +146,19 @@ describe("store-and-forward to the cloud", () => {
     cloud.down = false;
     ({ bridge } = await startTestBridge(cloud, dir.path));
     await waitFor("delivered after the restart", () => cloud.events.size === 25 && bridge!.outbox().items === 0);
+    expect(cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
   });
 
-  it("finishes the upload in flight when stopped, and deletes what the cloud acknowledged", async () => {
+  it("finishes the upload in flight when stopped, and deletes what the cloud answered", async () => {
     siteChanges(cloud, ["lock-a"]);
     ({ bridge } = await startTestBridge(cloud, dir.path));
     await bridge.ready;
     const a = await lock("lock-a");
     await waitFor("presence uploaded", () => cloud.presence.length > 0 && bridge!.outbox().items === 0);
     let release!: () => void;
-    cloud.ingestGate = new Promise<void>((r) => (release = r));
+    cloud.reportsGate = new Promise<void>((r) => (release = r));
     let arrived = false;
-    cloud.onIngest = () => {
+    cloud.onReports = () => {
       arrived = true;
     };
     for (let i = 1; i <= 5; i++) await a.event({ seq: i });
@@ -111,12 +170,12 @@ describe("store-and-forward to the cloud", () => {
     await stopped;
     bridge = null;
     const db = new Database(join(dir.path, "bridge.db"), { readonly: true });
-    const left = db.prepare("SELECT kind, body FROM outbox").all() as Array<{ kind: string; body: string }>;
+    const left = db.prepare("SELECT kind, report FROM outbox").all() as Array<{ kind: string; report: Buffer | null }>;
     db.close();
     // What went up in the batch in flight is gone; only what arrived after it (e.g. later presence) may remain.
-    const uploadedIds = new Set(cloud.events.keys());
-    expect(uploadedIds.size).toBeGreaterThan(0);
-    for (const row of left) if (row.kind === "event") expect(uploadedIds.has(JSON.parse(row.body).id)).toBe(false);
+    const judged = new Set(cloud.reportItems.map((i) => hex(i.report)));
+    expect(judged.size).toBeGreaterThan(0);
+    for (const row of left) if (row.report) expect(judged.has(hex(row.report))).toBe(false);
   });
 
   it("isolates an item the cloud refuses and delivers the rest", async () => {
@@ -127,14 +186,17 @@ describe("store-and-forward to the cloud", () => {
     await bridge.ready;
     cloud.down = true;
     const a = await lock("lock-a");
+    // lock-x's presence is refused (400: not served); its report is judged `unclaimed`.
     const x = await lock("lock-x");
     for (let i = 1; i <= 8; i++) await a.event({ seq: i });
     await x.event({ seq: 1 });
     cloud.down = false;
     await waitFor("drained", () => bridge!.outbox().items === 0);
     expect(cloud.events.size).toBe(8);
+    expect(cloud.verdicts).toMatchObject({ ok: 8, unclaimed: 1 });
     expect(log.has("the cloud refused an item for good; dropped it from the outbox")).toBe(true);
     expect(await metric(bridge, /latchkey_bridge_outbox_dropped_total\{reason="refused"\} [1-9]/)).toBe(true);
+    expect(await metric(bridge, /latchkey_bridge_reports_refused_total\{verdict="unclaimed"\} 1/)).toBe(true);
   });
 
   it("holds items of locks the cloud has not assigned until it does", async () => {
@@ -146,7 +208,7 @@ describe("store-and-forward to the cloud", () => {
     await n.event({ seq: 2 });
     const a = await lock("lock-a");
     await a.event({ seq: 1 });
-    await waitFor("lock-a's event uploaded", () => cloud.events.size === 1);
+    await waitFor("lock-a's event judged", () => cloud.events.size === 1);
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(2);
     cloud.append({
       kind: "lock",
@@ -156,6 +218,84 @@ describe("store-and-forward to the cloud", () => {
       removed: false,
     });
     cloud.servedLocks.add("lock-new");
-    await waitFor("held items uploaded", () => cloud.events.size === 3 && bridge!.outbox().items === 0);
+    await waitFor("held items judged", () => cloud.events.size === 3 && bridge!.outbox().items === 0);
+  });
+
+  it("fetches a lock's state again after its reports are accepted, at most once per 10 s", async () => {
+    siteChanges(cloud, ["lock-a"]);
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    await bridge.ready;
+    const a = await lock("lock-a");
+    // The fetches of the start and of the lock's connection are done first.
+    await waitFor("connected and fetched", () => cloud.stateFetches.filter((id) => id === "lock-a").length >= 2);
+    await waitFor("presence up", () => bridge!.outbox().items === 0);
+    const before = cloud.stateFetches.length;
+    const started = Date.now();
+    for (let i = 1; i <= 20; i++) {
+      await a.event({ seq: i });
+      await waitFor(`report ${i} judged`, () => cloud.events.size === i);
+    }
+    await waitFor("the new ack fetched", () => cloud.stateFetches.length > before);
+    const elapsed = Date.now() - started;
+    // Twenty accepted batches: one fetch at once, then at most one per 10 s that passed.
+    expect(cloud.stateFetches.length - before).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 10_000));
+    expect(cloud.stateFetches.slice(before).every((id) => id === "lock-a")).toBe(true);
+  });
+});
+
+describe("what moves a lock's ack", () => {
+  it("fetches the state again for an accepted event, not for telemetry or a state_applied event", async () => {
+    const cloud = new TestCloud();
+    await cloud.start();
+    cloud.servedLocks.add("lock-a");
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, "bridge.db"), { synchronous: "normal", migrations: BRIDGE_MIGRATIONS });
+    db.prepare("INSERT INTO locks (lock_id, assigned) VALUES ('lock-a', 1)").run();
+    const silent = pino({ level: "silent" });
+    const metrics = new BridgeMetrics();
+    const clock = { now: () => Date.now() };
+    const outbox = new Outbox(
+      db,
+      new WriteBatcher(db),
+      { maxItems: 100, maxBytes: 1_000_000, maxAgeHours: 1, fullPolicy: "refuse" },
+      clock,
+      metrics,
+      silent,
+    );
+    const accepted: string[][] = [];
+    const lock = new MqttLock("lock-a", "mqtt://unused");
+    const uploader = new Uploader(
+      outbox,
+      new CloudClient({
+        url: cloud.url,
+        bridgeId: cloud.bridgeId,
+        secret: cloud.secret,
+        timeoutMs: 5000,
+        logger: silent,
+      }),
+      new Backoff(10, 100, seededRandom()),
+      { batchSize: 100, maxBatchBytes: 900_000 },
+      metrics,
+      silent,
+      () => clock.now(),
+      { isUploadable: () => true, keysOf: () => lock.keys, accepted: (ids) => accepted.push([...ids]) },
+    );
+    try {
+      uploader.start();
+      // A state applied, and a battery reading: the cloud takes them, but nothing waits on their ack.
+      await outbox.add({ kind: "event", lockId: "lock-a", report: lock.sealEvent({ type: "state_applied", v: 7 }) });
+      await outbox.add({ kind: "telemetry", lockId: "lock-a", report: lock.sealTelemetry() });
+      // Out of the outbox means answered: the same synchronous step then called the hook, if at all.
+      await waitFor("judged and answered", () => cloud.verdicts.ok === 2 && outbox.size.items === 0);
+      expect(accepted).toEqual([]);
+      await outbox.add({ kind: "event", lockId: "lock-a", report: lock.sealEvent({ type: "unlocked" }) });
+      await waitFor("the unlock answered", () => cloud.verdicts.ok === 3 && outbox.size.items === 0);
+      expect(accepted).toEqual([["lock-a"]]);
+    } finally {
+      await uploader.stop();
+      db.close();
+      dir.remove();
+      await cloud.stop();
+    }
   });
 });

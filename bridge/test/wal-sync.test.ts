@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Db, openDatabase } from "../src/store/database.js";
 import { WalSync } from "../src/store/wal-sync.js";
-import { WriteBatcher } from "../src/store/write-batcher.js";
+import { BatcherClosedError, WriteBatcher } from "../src/store/write-batcher.js";
 import { tempDir } from "./helpers/fixtures.js";
 
 const MIGRATIONS = ["CREATE TABLE t (n INTEGER PRIMARY KEY)"];
@@ -76,5 +76,23 @@ describe("group commit with the WAL synced off the event loop (outbox.synchronou
     const batcher = new WriteBatcher(db, new WalSync(path));
     await Promise.all([3, 4, 5].map((n) => batcher.run(() => db.prepare("INSERT INTO t VALUES (?)").run(n))));
     expect(db.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 3 });
+  });
+});
+
+describe("a write batcher closed before its database", () => {
+  it("refuses writes asked for after close, and never touches the closed database from its timer", async () => {
+    const dir = tempDir();
+    const db = openDatabase(join(dir.path, "bridge.db"), { synchronous: "full", migrations: MIGRATIONS });
+    const batcher = new WriteBatcher(db, new WalSync(join(dir.path, "bridge.db")));
+    await batcher.run(() => db.prepare("INSERT INTO t VALUES (1)").run());
+    batcher.close();
+    db.close();
+    // A lock's last will arriving while the bridge stops: before the fix its flush ran on a closed connection from a
+    // setImmediate and threw outside any promise (an uncaught TypeError that ended the process).
+    await expect(batcher.run(() => db.prepare("INSERT INTO t VALUES (2)").run())).rejects.toBeInstanceOf(
+      BatcherClosedError,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    dir.remove();
   });
 });

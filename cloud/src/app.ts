@@ -12,12 +12,14 @@ import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
 import { virtualLockRoutes } from "./routes/app/virtual-locks.js";
 import { authRoutes, tokenRateLimitError } from "./routes/auth.js";
+import { bridgeActionRoutes } from "./routes/bridge/actions.js";
 import { changeFeedRoutes } from "./routes/bridge/changes.js";
 import { ingestRoutes } from "./routes/bridge/ingest.js";
 import { lockReportRoutes } from "./routes/bridge/lock-reports.js";
 import { reportRoutes } from "./routes/bridge/reports.js";
 import { trustCourierRoutes } from "./routes/bridge/trust.js";
 import { deprecatedRoutes } from "./routes/deprecated.js";
+import { actionRoutes } from "./routes/integrator/actions.js";
 import { activityRoutes } from "./routes/integrator/activity.js";
 import { bridgeRoutes } from "./routes/integrator/bridges.js";
 import { clientRoutes } from "./routes/integrator/clients.js";
@@ -78,6 +80,13 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    // No body at all with a JSON content type (clients send the header on every PUT/POST, `PUT …/refresh` included)
+    // is no body: validation then reads it as {} where the route takes one whose fields are all optional, and refuses it
+    // naming `body` where a field is required.
+    if ((body as Buffer).length === 0) {
+      done(null, undefined);
+      return;
+    }
     let text: string;
     try {
       text = STRICT_UTF8.decode(body as Buffer);
@@ -119,6 +128,12 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
             scheme: "bearer",
             description: "`Authorization: Bearer <token>`, the access token from POST /auth/v1/token (or the app's).",
           },
+          clientBasic: {
+            type: "http",
+            scheme: "basic",
+            description:
+              "POST /auth/v1/token only: `Authorization: Basic base64(client_id:client_secret)` (RFC 6749 section 2.3.1)",
+          },
         },
       },
       security: [{ bearer: [] }],
@@ -132,9 +147,10 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     theme: { title: "latchkey cloud API" },
   });
 
-  // Public routes say so in the OpenAPI document (no bearer token), so clients generated from it send none.
+  // Public routes say so in the OpenAPI document (no bearer token), so clients generated from it send none; the token
+  // route names its own (client credentials, optionally as HTTP Basic).
   app.addHook("onRoute", (route) => {
-    if (route.config?.auth === "public" && route.schema) route.schema.security = [];
+    if (route.config?.auth === "public" && route.schema) route.schema.security ??= [];
   });
 
   await app.register(async (auth) => {
@@ -154,6 +170,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       lockRoutes(integrators, ctx);
       trustRoutes(integrators, ctx);
       keyRoutes(integrators, ctx);
+      actionRoutes(integrators, ctx);
       activityRoutes(integrators, ctx);
     },
     { prefix: "/integrators/v1" },
@@ -165,6 +182,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       ingestRoutes(bridge, ctx);
       lockReportRoutes(bridge, ctx);
       trustCourierRoutes(bridge, ctx);
+      bridgeActionRoutes(bridge, ctx);
     },
     { prefix: "/bridge/v1" },
   );

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fromHex, type LockEvent } from "@latchkey/protocol";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone, unlockVirtual } from "./app.js";
@@ -14,6 +15,7 @@ import {
   until,
   virtualLocks,
 } from "./helpers.js";
+import { claimedLock, eventReport, sendReports, type TestLock } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -38,40 +40,27 @@ describe("changelog 5: get your integrator", () => {
 });
 
 describe("changelog 6: lock holder events", () => {
-  let br: Awaited<ReturnType<typeof bridgeWithConnection>>;
-  const ev = (n: number, ts: number, lockId = "sim-1", type = "unlocked") => ({
-    id: n.toString(16).padStart(32, "0"),
-    lockId,
-    seq: n,
-    ts,
-    type,
-  });
+  let front: TestLock;
+  let back: TestLock;
+  let send: (lock: TestLock, reports: string[]) => Promise<unknown>;
+  const idOf = (n: number) => n.toString(16).padStart(32, "0");
+  /** Event n of `lock` at lock time `ts`, sealed as the lock would (docs/reports.md). */
+  const ev = (lock: TestLock, n: number, ts: number, fields: Partial<LockEvent> = {}) =>
+    eventReport(lock, n, { id: fromHex(idOf(n)), ts, ...fields });
 
   beforeEach(async () => {
-    br = await bridgeWithConnection(t, tn);
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: {
-        locks: [
-          { id: "sim-1", name: "Front" },
-          { id: "sim-2", name: "Back" },
-        ],
-      },
-    });
+    const br = await bridgeWithConnection(t, tn);
+    front = await claimedLock(t, tn, br, "sim-1", { name: "Front" });
+    back = await claimedLock(t, tn, br, "sim-2", { name: "Back" });
+    send = (lock, reports) => sendReports(t, br, lock, reports);
   });
 
   it("lists key events of all the lock holder's locks, newest first, paginated with startAfterId", async () => {
     const now = 1_800_000_000;
-    const events = [
-      ev(1, now - 50),
-      ev(2, now - 40, "sim-2"),
-      ev(3, now - 30),
-      ev(4, now - 20, "sim-2", "denied"),
-      ev(5, now - 10),
-    ];
-    await t.call("POST", "/bridge/v1/ingest", { token: br.token, body: { events } });
+    await send(front, [ev(front, 1, now - 50), ev(front, 3, now - 30), ev(front, 5, now - 10)]);
+    await send(back, [ev(back, 2, now - 40), ev(back, 4, now - 20, { type: "denied", code: "expired" })]);
     const page1 = await t.call("GET", lh(tn, "/events?limit=2"), { token: tn.token });
-    expect(page1.body.events.map((e: { id: string }) => e.id)).toEqual([events[4]!.id, events[3]!.id]);
+    expect(page1.body.events.map((e: { id: string }) => e.id)).toEqual([idOf(5), idOf(4)]);
     expect(page1.body.events[1]).toMatchObject({
       action: "denied",
       lockId: "sim-2",
@@ -81,29 +70,24 @@ describe("changelog 6: lock holder events", () => {
     const page2 = await t.call("GET", lh(tn, `/events?limit=2&startAfterId=${page1.body.startAfterId}`), {
       token: tn.token,
     });
-    expect(page2.body.events.map((e: { id: string }) => e.id)).toEqual([events[2]!.id, events[1]!.id]);
+    expect(page2.body.events.map((e: { id: string }) => e.id)).toEqual([idOf(3), idOf(2)]);
     const page3 = await t.call("GET", lh(tn, `/events?limit=2&startAfterId=${page2.body.startAfterId}`), {
       token: tn.token,
     });
-    expect(page3.body.events.map((e: { id: string }) => e.id)).toEqual([events[0]!.id]);
+    expect(page3.body.events.map((e: { id: string }) => e.id)).toEqual([idOf(1)]);
     expect(page3.body.startAfterId).toBeUndefined();
   });
 
   it("covers the newest 30 days only, and leaves out lock housekeeping events", async () => {
     const now = 1_800_000_000;
-    await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: {
-        events: [
-          ev(1, now - 31 * 86_400),
-          ev(2, now - 29 * 86_400),
-          ev(3, now, "sim-1", "sync_applied"),
-          ev(4, now, "sim-1", "battery_low"),
-        ],
-      },
-    });
+    await send(front, [
+      ev(front, 1, now - 31 * 86_400),
+      ev(front, 2, now - 29 * 86_400),
+      ev(front, 3, now, { type: "state_applied", v: 1_800_000_000_000 }),
+      ev(front, 4, now, { type: "battery_low" }),
+    ]);
     const res = await t.call("GET", lh(tn, "/events"), { token: tn.token });
-    expect(res.body.events.map((e: { id: string }) => e.id)).toEqual([ev(2, 0).id]);
+    expect(res.body.events.map((e: { id: string }) => e.id)).toEqual([idOf(2)]);
     t.clock.advance(2 * 86_400_000);
     expect((await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events).toEqual([]);
   });
@@ -224,15 +208,8 @@ describe("changelog 7: lock holder webhooks", () => {
     servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
     const br = await bridgeWithConnection(t, tn);
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
-    const ingest = await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { events: [{ id: "ab".repeat(16), lockId: "sim-1", seq: 1, ts: 1_800_000_000, type: "unlocked" }] },
-    });
-    expect(ingest.status).toBe(200);
+    const lock = await claimedLock(t, tn, br, "sim-1");
+    await sendReports(t, br, lock, [eventReport(lock, 1)]);
     const deliveries = async () =>
       (await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token })).body.deliveries[0];
     const first = await until(async () => {
@@ -262,16 +239,8 @@ describe("changelog 7: lock holder webhooks", () => {
     servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
     const br = await bridgeWithConnection(t, tn);
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
-    await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: {
-        events: [{ id: "ac".repeat(16), lockId: "sim-1", seq: 1, ts: 1_800_000_000, type: "denied", code: "expired" }],
-      },
-    });
+    const lock = await claimedLock(t, tn, br, "sim-1");
+    await sendReports(t, br, lock, [eventReport(lock, 1, { type: "denied", code: "expired" })]);
     const d = async () =>
       (await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token })).body.deliveries[0];
     for (let attempt = 1; attempt <= 5; attempt++) {
@@ -280,10 +249,7 @@ describe("changelog 7: lock holder webhooks", () => {
     }
     expect(await d()).toMatchObject({ status: "failed", attempts: 5, lastError: "HTTP 503", nextAttempt: null });
     await t.call("DELETE", lh(tn, `/webhooks/${hook.body.id}`), { token: tn.token });
-    await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { events: [{ id: "ad".repeat(16), lockId: "sim-1", seq: 2, ts: 1_800_000_000, type: "unlocked" }] },
-    });
+    await sendReports(t, br, lock, [eventReport(lock, 2)]);
     expect(rx.got).toHaveLength(5);
   });
 });
@@ -360,6 +326,12 @@ describe("OpenAPI document and docs page", () => {
       "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/state",
       "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/locks",
       "POST /bridge/v1/ingest",
+      "POST /bridge/v1/reports",
+      "POST /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions",
+      "GET /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions",
+      "GET /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions/{actionId}",
+      "POST /bridge/v1/actions/{actionId}/command",
+      "POST /bridge/v1/actions/{actionId}/result",
       "POST /bridge/v1/heartbeat",
       "POST /app/v1/verification",
       "POST /app/v1/verification/{verificationId}/confirm",
@@ -377,6 +349,20 @@ describe("OpenAPI document and docs page", () => {
     expect(Object.keys(vc.requestBody.content["application/json"].examples)).toEqual(
       expect.arrayContaining(["virtual", "sim"]),
     );
+    // Remote actions: request and answer examples, an example for each error status.
+    const action = doc.body.paths["/integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions"].post;
+    expect(Object.keys(action.requestBody.content["application/json"].examples)).toEqual(["unlock", "lock"]);
+    expect(Object.keys(action.responses["202"].content["application/json"].examples)).toEqual(
+      expect.arrayContaining(["pending", "succeeded", "failed", "expired"]),
+    );
+    for (const status of ["400", "403", "404", "409"]) {
+      expect(Object.keys(action.responses[status].content["application/json"].examples ?? {}), status).not.toEqual([]);
+    }
+    const command = doc.body.paths["/bridge/v1/actions/{actionId}/command"].post;
+    expect(Object.keys(command.responses["409"].content["application/json"].examples)).toEqual([
+      "action_closed",
+      "command_already_issued",
+    ]);
     const page = await t.call("GET", "/docs");
     expect([200, 302]).toContain(page.status);
   });

@@ -1,4 +1,4 @@
-import { decodeSign1, fromBase64Url, toHex } from "@latchkey/protocol";
+import { decodeSign1, fromBase64Url, fromHex, toHex } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone } from "./app.js";
 import {
@@ -12,6 +12,17 @@ import {
   tenant,
   until,
 } from "./helpers.js";
+import {
+  claim,
+  claimedLock,
+  eventReport,
+  factoryLock,
+  reportedAndClaimed,
+  reportFound,
+  sendReports,
+  type TestLock,
+  telemetryReport,
+} from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -28,10 +39,7 @@ const changes = (query = "") => t.call("GET", `/bridge/v1/changes${query}`, { to
 
 describe("bridge API: change feed", () => {
   it("replays the bridge's complete state from the start, and resumes from a cursor", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },
@@ -39,8 +47,10 @@ describe("bridge API: change feed", () => {
     const all = await changes();
     expect(all.status).toBe(200);
     const kinds = all.body.changes.map((c: { kind: string }) => c.kind);
-    expect(kinds).toEqual(["issuer", "vendor_connection", "lock", "key"]);
-    const [issuer, vc, lock, k] = all.body.changes;
+    // The lock as the bridge reported it (unclaimed), then as its holder claimed it.
+    expect(kinds).toEqual(["issuer", "vendor_connection", "lock", "lock", "key"]);
+    const [issuer, vc, found, lock, k] = all.body.changes;
+    expect(found).toMatchObject({ lockId: "sim-1", removed: false, claimed: false });
     expect(issuer).toMatchObject({ lockHolderId: tn.lockHolderId, retired: false });
     expect(issuer.kid).toMatch(/^[0-9a-f]{16}$/);
     expect(issuer.x).toMatch(/^[0-9a-f]{64}$/);
@@ -53,7 +63,15 @@ describe("bridge API: change feed", () => {
     });
     expect(vc.vendorConnection.credentialCheck.salt).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(JSON.stringify(vc)).not.toContain("pw-a");
-    expect(lock).toMatchObject({ lockId: "sim-1", vendorConnectionId: br.vcId, removed: false });
+    expect(lock).toEqual({
+      seq: lock.seq,
+      kind: "lock",
+      lockId: "sim-1",
+      vendorConnectionId: br.vcId,
+      lockHolderId: tn.lockHolderId,
+      removed: false,
+      claimed: true,
+    });
     expect(k).toMatchObject({
       keyId: key.body.id,
       lockId: "sim-1",
@@ -71,6 +89,38 @@ describe("bridge API: change feed", () => {
     const next = await changes(`?cursor=${all.body.cursor}`);
     expect(next.body.changes).toHaveLength(1);
     expect(next.body.changes[0]).toMatchObject({ kind: "key", cti: k.cti, state: "revoked", exp: 1_800_003_600 });
+  });
+
+  it("a claim puts the lock on its bridge's feed with claimed true at once (a claim again too); another holder's claim of that id does not", async () => {
+    await reportFound(t, br, { id: "sim-1" }, { id: "sim-2" });
+    const start = (await changes()).body.cursor;
+    const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start}&wait=25`, {
+      headers: { authorization: `Bearer ${br.token}` },
+    }).then(async (r) => (await r.json()) as { changes: { kind: string; lockId: string; claimed: boolean }[] });
+    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    const lock = factoryLock("sim-1");
+    expect((await claim(t, tn, lock)).status).toBe(201);
+    const woken = await waiting;
+    expect(woken.changes).toEqual([expect.objectContaining({ kind: "lock", lockId: "sim-1", claimed: true })]);
+    // The same holder claims again (a factory reset made new keys): the state changes, the bridge hears of it.
+    const afterClaim = (await changes(`?cursor=${start}`)).body.cursor;
+    expect((await claim(t, tn, factoryLock("sim-1", "after a factory reset"))).status).toBe(200);
+    expect((await changes(`?cursor=${afterClaim}`)).body.changes).toEqual([
+      expect.objectContaining({ kind: "lock", lockId: "sim-1", removed: false, claimed: true }),
+    ]);
+    // Another holder claims sim-2, which this bridge reported: nothing on this bridge's feed, which says nothing.
+    const before = (await changes()).body.cursor;
+    const other = await tenant(t, "Other");
+    expect((await claim(t, other, factoryLock("sim-2"))).status).toBe(201);
+    expect((await changes(`?cursor=${before}`)).body.changes).toEqual([]);
+    // Replayed from the start, the last entry of each lock says whether its holder has claimed it.
+    const replay = (await changes()).body.changes.filter((c: { kind: string }) => c.kind === "lock");
+    expect(replay.map((c: { lockId: string; claimed: boolean }) => [c.lockId, c.claimed])).toEqual([
+      ["sim-1", false],
+      ["sim-2", false],
+      ["sim-1", true],
+      ["sim-1", true],
+    ]);
   });
 
   it("pages with limit and more", async () => {
@@ -112,10 +162,7 @@ describe("bridge API: change feed", () => {
   });
 
   it("long-poll: a new key reaches a waiting bridge at once (real HTTP)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const start = await changes();
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=25`, {
       headers: { authorization: `Bearer ${br.token}` },
@@ -165,10 +212,7 @@ describe("bridge API: revocations outlive every minted token (review 12.1)", () 
   });
 
   it("a revoked key without end carries the latest exp minted for it, not the revocation time plus 30 days", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     // Start 20 days ahead, no end: a prefetch mints a token until after the start.
     const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
     const key = await t.call("POST", lh(tn, "/keys"), {
@@ -187,10 +231,7 @@ describe("bridge API: revocations outlive every minted token (review 12.1)", () 
   });
 
   it("a revoked key never minted keeps the most any of its tokens could have had", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const start = new Date(t.clock.now() + 20 * 86_400_000).toISOString();
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
@@ -231,6 +272,7 @@ describe("bridge API: reports", () => {
         .status,
     ).toBe(404);
 
+    expect((await claim(t, tn, factoryLock("sim-2"))).status).toBe(201);
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-2", userId: "+4791234567" },
@@ -298,112 +340,88 @@ describe("bridge API: reports", () => {
   });
 });
 
-describe("bridge API: ingest", () => {
-  const event = (n: number, extra: Record<string, unknown> = {}) => ({
-    id: n.toString(16).padStart(32, "0"),
-    lockId: "sim-1",
-    seq: n,
-    ts: 1_800_000_000 + n,
-    type: "unlocked",
-    ...extra,
-  });
+describe("bridge API: ingest takes presence only; events and telemetry come as the lock's sealed reports", () => {
+  let lock: TestLock;
 
   beforeEach(async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    lock = await claimedLock(t, tn, br, "sim-1");
   });
 
-  it("is idempotent: an event id seen twice is stored once", async () => {
-    const batch = {
-      events: [event(1), event(2)],
-      telemetry: [{ id: "cc".repeat(16), lockId: "sim-1", ts: 1_800_000_000, level: 80, mv: 2900, state: "ok" }],
-    };
-    const first = await t.call("POST", "/bridge/v1/ingest", { token: br.token, body: batch });
-    expect(first.body).toEqual({
-      events: { stored: 2, duplicates: 0 },
-      telemetry: { stored: 1, duplicates: 0 },
-      presence: { stored: 0 },
-    });
-    const retry = await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { ...batch, events: [event(1), event(2), event(3)] },
-    });
-    expect(retry.body).toEqual({
-      events: { stored: 1, duplicates: 2 },
-      telemetry: { stored: 0, duplicates: 1 },
-      presence: { stored: 0 },
-    });
-    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
-    expect(events.body.events).toHaveLength(3);
-  });
+  const ingest = (body: unknown) => t.call("POST", "/bridge/v1/ingest", { token: br.token, body });
+  const eventIdOf = (n: number) => n.toString(16).padStart(32, "0");
+  const idBytes = (n: number) => fromHex(eventIdOf(n));
 
-  it("an id twice in one batch: the first is stored, the second counted a duplicate; the battery is the newest stored", async () => {
-    const reading = (id: string, ts: number, level: number) => ({
-      id: id.repeat(16),
-      lockId: "sim-1",
-      ts,
-      level,
-      mv: 2900,
-      state: "ok",
-    });
-    const res = await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: {
-        events: [event(1), event(1, { type: "denied", code: "expired" }), event(2)],
-        // "dd" twice: the later copy (newest ts) is a duplicate and must not become the battery reading.
-        telemetry: [
-          reading("dd", 1_800_000_010, 70),
-          reading("ee", 1_800_000_005, 60),
-          reading("dd", 1_800_000_020, 10),
-        ],
-      },
-    });
-    expect(res.body).toEqual({
-      events: { stored: 2, duplicates: 1 },
-      telemetry: { stored: 2, duplicates: 1 },
-      presence: { stored: 0 },
-    });
-    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
-    expect(events.body.events.map((e: { action: string }) => e.action)).toEqual(["unlocked", "unlocked"]);
-    const lock = await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token });
-    expect(lock.body.battery).toMatchObject({ level: 70, state: "ok" });
-    // An older reading arriving later never replaces a newer one.
-    await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { telemetry: [reading("ff", 1_800_000_001, 5)] },
-    });
-    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.battery.level).toBe(70);
-  });
-
-  it("refuses a batch with a lock the bridge does not serve, naming the item, and stores nothing of it", async () => {
-    const res = await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { events: [event(1), event(2, { lockId: "someone-elses" })] },
-    });
-    expect(res.status).toBe(400);
-    expect(res.body.errorDescription).toContain("events.1.lockId");
-    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
-    expect(events.body.events).toHaveLength(0);
-  });
-
-  it("validates items: bad ids, types, oversize batches", async () => {
-    for (const bad of [
-      { events: [event(1, { id: "xyz" })] },
-      { events: [event(1, { type: "exploded" })] },
-      { events: [event(1, { seq: -1 })] },
-      { telemetry: [{ id: "cc".repeat(16), lockId: "sim-1", ts: 1, level: 101, mv: 1, state: "ok" }] },
-      { presence: [{ lockId: "sim-1", online: "yes", ts: 1 }] },
-      {
-        events: Array.from({ length: 600 }, (_, i) => event(i + 1)),
-        presence: Array.from({ length: 401 }, () => ({ lockId: "sim-1", online: true, ts: 1 })),
-      },
-    ]) {
-      const res = await t.call("POST", "/bridge/v1/ingest", { token: br.token, body: bad });
-      expect(res.status).toBe(400);
+  it("refuses events and telemetry with 400 naming the field and pointing to /bridge/v1/reports; stores nothing", async () => {
+    const event = { id: eventIdOf(1), lockId: "sim-1", seq: 1, ts: 1_800_000_000, type: "unlocked" };
+    const reading = { id: "cc".repeat(16), lockId: "sim-1", ts: 1_800_000_000, level: 80, mv: 2900, state: "ok" };
+    for (const [field, body] of [
+      ["events", { events: [event], presence: [{ lockId: "sim-1", online: true, ts: 1_800_000_000 }] }],
+      ["events", { events: [] }],
+      ["telemetry", { telemetry: [reading] }],
+      ["telemetry", { telemetry: "anything at all" }],
+    ] as const) {
+      const res = await ingest(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error).toBe("signed_reports_only");
+      expect(res.body.errorDescription).toMatch(new RegExp(`^body\\.${field}: `));
+      expect(res.body.errorDescription).toContain("POST /bridge/v1/reports");
     }
     expect((await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events).toHaveLength(0);
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body).toMatchObject({
+      battery: null,
+      online: false,
+    });
+  });
+
+  it("presence: stored for a served lock; a lock it does not serve is refused naming the item, nothing stored", async () => {
+    const ok = await ingest({ presence: [{ lockId: "sim-1", online: true, ts: 1_800_000_000 }] });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ presence: { stored: 1 } });
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.online).toBe(true);
+    const refused = await ingest({
+      presence: [
+        { lockId: "sim-1", online: false, ts: 1_800_000_001 },
+        { lockId: "someone-elses", online: true, ts: 1_800_000_001 },
+      ],
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: "unknown_lock" });
+    expect(refused.body.errorDescription).toContain("presence.1.lockId");
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.online).toBe(true);
+    for (const bad of [
+      { presence: [{ lockId: "sim-1", online: "yes", ts: 1 }] },
+      { presence: Array.from({ length: 1001 }, () => ({ lockId: "sim-1", online: true, ts: 1 })) },
+      { unknown: [] },
+    ]) {
+      expect((await ingest(bad)).status).toBe(400);
+    }
+  });
+
+  it("an event is stored once by its id: the lock's re-sealing of it under a new counter is accepted, not stored again", async () => {
+    await sendReports(t, br, lock, [
+      eventReport(lock, 1, { id: idBytes(1) }),
+      eventReport(lock, 2, { id: idBytes(2) }),
+    ]);
+    // The lock seals event 2 again (its ack had not covered it) and a new event 3.
+    await sendReports(t, br, lock, [
+      eventReport(lock, 2, { id: idBytes(2) }),
+      eventReport(lock, 3, { id: idBytes(3) }),
+    ]);
+    const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
+    expect(events.body.events.map((e: { id: string }) => e.id)).toEqual([eventIdOf(3), eventIdOf(2), eventIdOf(1)]);
+  });
+
+  it("the battery is the newest reading: an older one arriving later never replaces it", async () => {
+    await sendReports(t, br, lock, [
+      telemetryReport(lock, 70, 1_800_000_010),
+      telemetryReport(lock, 60, 1_800_000_005),
+    ]);
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.battery).toMatchObject({
+      level: 70,
+      state: "ok",
+    });
+    await sendReports(t, br, lock, [telemetryReport(lock, 5, 1_800_000_001)]);
+    expect((await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.battery.level).toBe(70);
   });
 
   it("links events to keys by cti, never across lock holders", async () => {
@@ -413,10 +431,10 @@ describe("bridge API: ingest", () => {
     });
     const feed = await changes();
     const cti = feed.body.changes.find((c: { kind: string }) => c.kind === "key").cti;
-    await t.call("POST", "/bridge/v1/ingest", {
-      token: br.token,
-      body: { events: [event(1, { key: cti }), event(2, { type: "denied", code: "expired", key: "ff".repeat(16) })] },
-    });
+    await sendReports(t, br, lock, [
+      eventReport(lock, 1, { key: fromHex(cti) }),
+      eventReport(lock, 2, { type: "denied", code: "expired", key: fromHex("ff".repeat(16)) }),
+    ]);
     const events = await t.call("GET", lh(tn, "/events"), { token: tn.token });
     expect(events.body.events[1]).toMatchObject({
       action: "unlocked",
@@ -451,10 +469,7 @@ describe("issuer keys: rotation", () => {
   });
 
   it("retire now: a leaked signing key is rotated out and retired at once, on the feed; the next prefetch mints under the new key (review 12.6)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: "sim-1", userId: "+4791234567" } });
     const phone = await registerPhone(t, "+4791234567");
     const tokenKid = async () => {
@@ -494,10 +509,7 @@ describe("issuer keys: rotation", () => {
   });
 
   it("no token lives more than the lifetime cap (default 30 days), so a rotated key is retired within it (review 12.6)", async () => {
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
     const nowS = Math.floor(t.clock.now() / 1000);
     const twoYears = new Date(t.clock.now() + 730 * 86_400_000).toISOString();
     const far = new Date(t.clock.now() + 40 * 86_400_000).toISOString();

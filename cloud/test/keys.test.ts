@@ -10,6 +10,7 @@ import {
   until,
   virtualLocks,
 } from "./helpers.js";
+import { claim, factoryLock, reportedAndClaimed, reportFound } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -289,10 +290,7 @@ describe("changelog 13: custom key metadata", () => {
 describe("changelog 15: key creation while the vendor connection is in error", () => {
   it("answers 403 with a clear errorDescription; after a fix and refresh keys work again", async () => {
     const br = await bridgeWithConnection(t, tn);
-    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-      token: br.token,
-      body: { locks: [{ id: "sim-lock-1" }] },
-    });
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-lock-1"));
     const report = await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/state`, {
       token: br.token,
       body: { state: "error", reason: "invalid vendor credentials" },
@@ -347,5 +345,70 @@ describe("changelog 8 (on key creation): userId must be a phone number", () => {
       body: { lockId: lockIds[0]!, userId: "912 34 567" },
     });
     expect(national.body.userId).toBe("+4791234567");
+  });
+});
+
+describe("claims: keys only for a lock its holder has claimed (docs/design.md section 7)", () => {
+  it("refuses a key for an unclaimed lock on every path with 409 lock_not_claimed naming the lock; none is stored", async () => {
+    const br = await bridgeWithConnection(t, tn);
+    await reportFound(t, br, { id: "sim-unclaimed" });
+    const before = (await t.call("GET", lh(tn, "/keys"), { token: tn.token })).body.keys.length;
+    for (const [url, body] of [
+      [lh(tn, "/locks/sim-unclaimed/keys"), { userId: "+4791234567" }],
+      [lh(tn, "/keys"), { lockId: "sim-unclaimed", userId: "+4791234567" }],
+    ] as const) {
+      const res = await t.call("POST", url, { token: tn.token, body });
+      expect(res.status, url).toBe(409);
+      expect(res.body.error).toBe("lock_not_claimed");
+      expect(res.body.errorDescription).toContain('"sim-unclaimed"');
+    }
+    const batch = await t.call("POST", lh(tn, "/keys/batch"), {
+      token: tn.token,
+      body: {
+        keys: [
+          { lockId: lockIds[0]!, userId: "+4791234567" },
+          { lockId: "sim-unclaimed", userId: "+4791234567" },
+        ],
+      },
+    });
+    expect(batch.status).toBe(409);
+    expect(batch.body.error).toBe("lock_not_claimed");
+    expect(batch.body.errorDescription).toMatch(/^body\.keys\.1\.lockId: lock "sim-unclaimed" is not claimed/);
+    expect((await t.call("GET", lh(tn, "/keys"), { token: tn.token })).body.keys).toHaveLength(before);
+
+    // Claimed with its setup code, the same lock takes keys on every path (virtual locks: claimed by construction).
+    expect((await claim(t, tn, factoryLock("sim-unclaimed"))).status).toBe(201);
+    const single = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-unclaimed", userId: "+4791234567" },
+    });
+    expect(single.status).toBe(201);
+    const accepted = await t.call("POST", lh(tn, "/keys/batch"), {
+      token: tn.token,
+      body: { keys: [{ lockId: "sim-unclaimed", userId: "+4791234567" }] },
+    });
+    expect(accepted.status).toBe(202);
+    const job = await until(async () => {
+      const j = await t.call("GET", `/integrators/v1/jobs/${accepted.body.jobId}`, { token: tn.token });
+      return j.body.status === "succeeded" && j.body;
+    }, "batch job");
+    expect(job.results[0].error).toBeUndefined();
+  });
+
+  it("answers alike whether nobody or another lock holder claimed the lock: nothing names the other tenant", async () => {
+    const br = await bridgeWithConnection(t, tn);
+    await reportFound(t, br, { id: "sim-nobodys" }, { id: "sim-theirs" });
+    const other = await tenant(t, "Other");
+    expect((await claim(t, other, factoryLock("sim-theirs"))).status).toBe(201);
+    const answers = [];
+    for (const lockId of ["sim-nobodys", "sim-theirs"]) {
+      const res = await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId, userId: "+4791234567" } });
+      expect(res.status).toBe(409);
+      answers.push(JSON.stringify(res.body).replaceAll(lockId, "<lock>"));
+      for (const secret of [other.lockHolderId, other.integratorId, "Other"]) {
+        expect(JSON.stringify(res.body)).not.toContain(secret);
+      }
+    }
+    expect(answers[0]).toBe(answers[1]);
   });
 });

@@ -10,7 +10,7 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
-import { eventReport, keyedLock, type ReportingLock, reportingLock, telemetryReport, upload } from "./reports.js";
+import { eventReport, factoryLock, keyedLock, type TestLock, telemetryReport, upload } from "./lock.js";
 
 /**
  * Issue 13: the ingest of lock-authenticated reports (docs/bridge-api.md "Reports from the lock", docs/reports.md
@@ -20,8 +20,8 @@ let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
 
-async function reportedClaimedKeyed(lockId: string, seed = lockId): Promise<ReportingLock> {
-  const lock = reportingLock(lockId, seed);
+async function reportedClaimedKeyed(lockId: string, seed = lockId): Promise<TestLock> {
+  const lock = factoryLock(lockId, seed);
   const found = await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
     token: br.token,
     body: { locks: [{ id: lockId }] },
@@ -35,7 +35,7 @@ async function reportedClaimedKeyed(lockId: string, seed = lockId): Promise<Repo
   return keyedLock(t, br, lock);
 }
 
-async function ackOf(lock: ReportingLock): Promise<number> {
+async function ackOf(lock: TestLock): Promise<number> {
   const res = await t.call("GET", `/bridge/v1/locks/${lock.lockId}/state`, { token: br.token });
   const verdict = verifyLockState(fromBase64Url(res.body.state), {
     lockId: lock.lockId,
@@ -95,7 +95,7 @@ describe("POST /bridge/v1/reports", () => {
     expect(JSON.stringify(events.body)).toContain(lock.lockId);
     expect(await ackOf(lock)).toBe(1);
     // After the first report the keys are pinned: keys that differ are forged, the same keys are fine.
-    const other = reportingLock(lock.lockId, "another label");
+    const other = factoryLock(lock.lockId, "another label");
     const next = await upload(t, br, [
       { lockId: lock.lockId, report: eventReport(lock, 2), keys: other.wireKeys },
       { lockId: lock.lockId, report: eventReport(lock, 3), keys: lock.wireKeys },
@@ -132,7 +132,7 @@ describe("POST /bridge/v1/reports", () => {
     const lock = await reportedClaimedKeyed("lk-rep-huge");
     const attacker = { ...lock, key: new Uint8Array(32).fill(7) };
     const res = await upload(t, br, [
-      { lockId: lock.lockId, report: eventReport(attacker, 1, Number.MAX_SAFE_INTEGER), keys: lock.wireKeys },
+      { lockId: lock.lockId, report: eventReport(attacker, 1, {}, Number.MAX_SAFE_INTEGER), keys: lock.wireKeys },
     ]);
     expect(verdicts(res.body)).toEqual(["forged"]);
     const honest = await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 1), keys: lock.wireKeys }]);
@@ -161,7 +161,7 @@ describe("POST /bridge/v1/reports", () => {
 
   it("first report: keys that do not match the setup code's fingerprint, or no keys, are forged", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-keys");
-    const impostor = reportingLock(lock.lockId, "an impostor");
+    const impostor = factoryLock(lock.lockId, "an impostor");
     const res = await upload(t, br, [
       { lockId: lock.lockId, report: eventReport(lock, 1), keys: impostor.wireKeys },
       { lockId: lock.lockId, report: eventReport(lock, 2) },
@@ -174,7 +174,7 @@ describe("POST /bridge/v1/reports", () => {
 
   it("an unclaimed lock, an unknown lock and another tenant's lock get the same answer", async () => {
     const claimed = await reportedClaimedKeyed("lk-rep-mine");
-    const unclaimed = reportingLock("lk-rep-unclaimed");
+    const unclaimed = factoryLock("lk-rep-unclaimed");
     await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
       token: br.token,
       body: { locks: [{ id: claimed.lockId }, { id: unclaimed.lockId }] },
@@ -205,12 +205,13 @@ describe("POST /bridge/v1/reports", () => {
 
   it("the signed ack moves only with authenticated events, contiguously; missingEvents counts the holes", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-ack");
-    // A gateway's unsigned upload of a high seq must not make the cloud sign an ack that frees events.
+    // A gateway's unsigned upload of a high seq is refused: it cannot make the cloud sign an ack that frees events.
     const unsigned = await t.call("POST", "/bridge/v1/ingest", {
       token: br.token,
       body: { events: [{ id: "ab".repeat(16), lockId: lock.lockId, seq: 1000, ts: 1_800_000_000, type: "unlocked" }] },
     });
-    expect(unsigned.status).toBe(200);
+    expect(unsigned.status).toBe(400);
+    expect(unsigned.body.error).toBe("signed_reports_only");
     expect(await ackOf(lock)).toBe(0);
     const res = await upload(t, br, [
       { lockId: lock.lockId, report: eventReport(lock, 1), keys: lock.wireKeys },
@@ -226,6 +227,49 @@ describe("POST /bridge/v1/reports", () => {
     await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 3) }]);
     expect(await ackOf(lock)).toBe(4);
     expect((await view()).missingEvents).toBe(1);
+  });
+
+  it("the ack passes the seqs an authentic event says the ring dropped, so an overflow does not stall it", async () => {
+    const lock = await reportedClaimedKeyed("lk-rep-dropped");
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 1), keys: lock.wireKeys }]);
+    expect(await ackOf(lock)).toBe(1);
+    // The ring overflowed: seqs 2..4 are gone, and the lock's event 5 says so (dropped 3), sealed like any event.
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 5, { dropped: 3 }) }]);
+    expect(await ackOf(lock)).toBe(5);
+    // A drop above a hole waits for the hole: 6 missing, 9 says 7..8 were dropped.
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 9, { dropped: 2 }) }]);
+    expect(await ackOf(lock)).toBe(5);
+    const view = async () => (await t.call("GET", lh(tn, `/locks/${lock.lockId}`), { token: tn.token })).body;
+    expect((await view()).missingEvents).toBe(1);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 6) }]);
+    expect(await ackOf(lock)).toBe(9);
+    expect((await view()).missingEvents).toBe(0);
+    // Event 12 stored first with no drop; then the ring drops 10..11 and the lock re-seals 12 saying so: the row is
+    // stored already, the drop count still settles 10 and 11.
+    const id12 = new Uint8Array(16).fill(12);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 12, { id: id12 }) }]);
+    expect(await ackOf(lock)).toBe(9);
+    await upload(t, br, [{ lockId: lock.lockId, report: eventReport(lock, 12, { id: id12, dropped: 2 }) }]);
+    expect(await ackOf(lock)).toBe(12);
+  });
+
+  it("lists an event of a lock that never knew the time (ts 0) at the time the cloud stored it", async () => {
+    const lock = await reportedClaimedKeyed("lk-rep-ts0");
+    await upload(t, br, [
+      {
+        lockId: lock.lockId,
+        report: eventReport(lock, 1, { ts: 0, type: "denied", code: "clock_unset" }),
+        keys: lock.wireKeys,
+      },
+    ]);
+    const events = (await t.call("GET", lh(tn, "/events"), { token: tn.token })).body.events as {
+      lockId: string;
+      action: string;
+      created: string;
+    }[];
+    const mine = events.filter((e) => e.lockId === lock.lockId);
+    expect(mine.map((e) => e.action)).toEqual(["denied"]);
+    expect(Date.parse(mine[0]!.created)).toBe(Math.floor(t.clock.now() / 1000) * 1000);
   });
 
   it("refuses a batch over 1000 items with 400 and stores nothing", async () => {

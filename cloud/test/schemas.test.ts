@@ -2,6 +2,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
 import "../src/http/validation.js"; // registers the formats
+import * as actions from "../src/schemas/actions.js";
 import * as activity from "../src/schemas/activity.js";
 import * as app from "../src/schemas/app-api.js";
 import * as bridge from "../src/schemas/bridge-api.js";
@@ -12,7 +13,7 @@ import * as keys from "../src/schemas/keys.js";
 describe("request examples in the OpenAPI document", () => {
   it("every example prefills a body its own schema accepts", () => {
     let checked = 0;
-    for (const module of [activity, app, bridge, connections, integrator, keys]) {
+    for (const module of [actions, activity, app, bridge, connections, integrator, keys]) {
       for (const [name, schema] of Object.entries(module as Record<string, unknown>)) {
         if (typeof schema !== "object" || schema === null) continue;
         const s = schema as TSchema & { examples?: unknown[]; "x-examples"?: Record<string, { value: unknown }> };

@@ -1,4 +1,4 @@
-import { fromBase64Url, verifyHandOver, verifyLockState } from "@latchkey/protocol";
+import { decodeSign1, fromBase64Url, TrustHeaderLabel, verifyHandOver, verifyLockState } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordReportedAuthority } from "../src/domain/authority.js";
 import {
@@ -11,7 +11,17 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
-import { authorityOf, claim, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
+import {
+  authorityOf,
+  claim,
+  claimedLock,
+  eventReport,
+  factoryLock,
+  fetchState,
+  reportedAndClaimed,
+  sendReports,
+  upload,
+} from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -101,5 +111,33 @@ describe("authority per lock holder (docs/trust.md, Cloud)", () => {
     const third = await rotate();
     expect(third.status).toBe(201);
     expect(await report("lk-unclaimed", newKey)).toBe(false);
+  });
+
+  it("a lock's sealed state_applied report of a state the new authority signed records it: the hand-over leaves its states, a second rotation may start", async () => {
+    const lock = await claimedLock(t, tn, br, "lk-auth-applied");
+    const oldState = await fetchState(t, br, lock.lockId);
+    expect((await rotate()).status).toBe(201);
+    const newKey = await authorityOf(t, tn);
+    const withHandOver = await fetchState(t, br, lock.lockId);
+    // The lock applies the old state, late: that says nothing about the new key.
+    await sendReports(t, br, lock, [eventReport(lock, 1, { type: "state_applied", v: oldState.v })]);
+    expect((await t.call("GET", lh(tn, "/authority"), { token: tn.token })).body.locksBehind).toBe(1);
+    expect((await rotate()).status).toBe(409);
+    // A forged report of the new v is refused and records nothing; the unsigned ingest takes no events at all.
+    const forger = { ...lock, key: new Uint8Array(32).fill(3) };
+    const forged = await upload(t, br, [
+      { lockId: lock.lockId, report: eventReport(forger, 2, { type: "state_applied", v: withHandOver.v }) },
+    ]);
+    expect(forged.body.results[0].verdict).toBe("forged");
+    expect((await t.call("GET", lh(tn, "/authority"), { token: tn.token })).body.locksBehind).toBe(1);
+    // The lock applies the state carrying the hand-over and says so.
+    await sendReports(t, br, lock, [eventReport(lock, 2, { type: "state_applied", v: withHandOver.v })]);
+    expect((await t.call("GET", lh(tn, "/authority"), { token: tn.token })).body.locksBehind).toBe(0);
+    const next = await fetchState(t, br, lock.lockId);
+    expect(next.v).toBeGreaterThan(withHandOver.v);
+    const verdict = verifyLockState(next.bytes, { lockId: lock.lockId, authority: newKey, currentV: withHandOver.v });
+    expect(verdict.ok && verdict.pin).toBe("kept");
+    expect(decodeSign1(next.bytes).protectedHeader.has(TrustHeaderLabel.handOver)).toBe(false);
+    expect((await rotate()).status).toBe(201);
   });
 });

@@ -1,4 +1,4 @@
-import { fromBase64Url, toHex, verifyLockState } from "@latchkey/protocol";
+import { encodeTimeRequest, fromBase64Url, toBase64Url, toHex, verifyLockState } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordLockPublicKeys } from "../src/domain/claims.js";
 import {
@@ -12,7 +12,7 @@ import {
   tenant,
   virtualLocks,
 } from "./helpers.js";
-import { claim, factoryLock, reportedAndClaimed, secretSpellings } from "./trust.js";
+import { claim, factoryLock, reportedAndClaimed, reportFound, secretSpellings } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -112,6 +112,40 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
     expect(Object.fromEntries(list.body.locks.map((l: { id: string; claimed: boolean }) => [l.id, l.claimed]))).toEqual(
       { "lk-claim-04": true, "lk-unclaimed": false, [lockIds[0]!]: true },
     );
+  });
+
+  it("an unclaimed lock its bridge reported: visible to that bridge's holder as claimed false, alike whether another holder claimed it or nobody did", async () => {
+    await reportFound(t, br, { id: "lk-nobodys" }, { id: "lk-theirs" });
+    const other = await tenant(t, "Other");
+    const theirs = factoryLock("lk-theirs");
+    expect((await claim(t, other, theirs)).status).toBe(201);
+    const same = (lockId: string, body: unknown) => JSON.stringify(body).replaceAll(lockId, "<lock>");
+    const seen: string[][] = [];
+    for (const lockId of ["lk-nobodys", "lk-theirs"]) {
+      const answers = [
+        await t.call("GET", lh(tn, `/locks/${lockId}`), { token: tn.token }),
+        await t.call("PATCH", lh(tn, `/locks/${lockId}`), { token: tn.token, body: { maxStale: 600 } }),
+        await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId, userId: "+4791234567" } }),
+        await t.call("GET", `/bridge/v1/locks/${lockId}/state`, { token: br.token }),
+        await t.call("POST", `/bridge/v1/locks/${lockId}/time`, {
+          token: br.token,
+          body: { request: toBase64Url(encodeTimeRequest({ lock: lockId, nonce: new Uint8Array(16) })) },
+        }),
+      ];
+      expect(answers.map((a) => a.status)).toEqual([200, 409, 409, 404, 404]);
+      expect(answers[0]!.body).toMatchObject({ id: lockId, claimed: false, stateV: null, maxStale: null });
+      const text = JSON.stringify(answers.map((a) => a.body));
+      for (const secret of [other.lockHolderId, other.integratorId, "Other"]) expect(text).not.toContain(secret);
+      seen.push(answers.map((a) => same(lockId, a.body)));
+    }
+    expect(seen[0]).toEqual(seen[1]);
+    const list = (await t.call("GET", lh(tn, "/locks"), { token: tn.token })).body.locks;
+    expect(list.map((l: { id: string; claimed: boolean }) => [l.id, l.claimed])).toEqual([
+      ["lk-nobodys", false],
+      ["lk-theirs", false],
+    ]);
+    // The holder who claimed the lock its bridge never reported sees no lock at all (no row is theirs).
+    expect((await t.call("GET", lh(other, "/locks/lk-theirs"), { token: other.token })).status).toBe(404);
   });
 
   it("PATCH sets maxStale on a claimed lock only (409 otherwise)", async () => {

@@ -25,13 +25,13 @@ import {
   type TestCloud,
   tenant,
 } from "./helpers.js";
+import { authorityOf, factoryLock, fetchState, reportedAndClaimed, type TestLock } from "./lock.js";
 import { SUITE_ON_POSTGRES } from "./postgres.js";
-import { authorityOf, type FactoryLock, factoryLock, fetchState, reportedAndClaimed } from "./trust.js";
 
 let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
-let lockA: FactoryLock;
+let lockA: TestLock;
 
 beforeEach(async () => {
   t = await startTestCloud();
@@ -192,7 +192,7 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
     expect(theirs.body.states).toEqual([]);
   });
 
-  it("prefetch hands a phone no state claimed by a holder other than the one whose key it holds for that lock", async () => {
+  it("prefetch hands a phone no state claimed by a holder other than the one whose key it holds for that lock, nor a token for it", async () => {
     // Holder B claims lock L, which holder A's bridge reported first; the phone holds A's key for L and B's key for
     // another lock: B's document for L is not the phone's to carry.
     const other = await tenant(t, "Other");
@@ -209,19 +209,38 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
     expect(claimedByOther.status).toBe(201);
     const theirLock = factoryLock("lk-state-theirs");
     await reportedAndClaimed(t, other, otherBridge, theirLock);
-    for (const [who, lockId] of [
-      [tn, shared.lockId],
-      [other, theirLock.lockId],
-    ] as const) {
-      const key = await t.call("POST", `/integrators/v1/lock-holders/${who.lockHolderId}/keys`, {
+    const keyOf = (who: Tenant, lockId: string) =>
+      t.call("POST", `/integrators/v1/lock-holders/${who.lockHolderId}/keys`, {
         token: who.token,
         body: { lockId, userId: "+4791234567", durationMinutes: 60 },
       });
-      expect(key.status).toBe(201);
-    }
+    expect((await keyOf(other, theirLock.lockId)).status).toBe(201);
+    // A cannot key a lock it has not claimed (409); a key from before claims were enforced is put in the store.
+    expect((await keyOf(tn, shared.lockId)).status).toBe(409);
+    const now = t.clock.now();
+    await t.cloud.store.transaction((tx) =>
+      tx.keys.insert({
+        id: "key_from_before_claims",
+        lockHolderId: tn.lockHolderId,
+        lockId: shared.lockId,
+        cti: "ab".repeat(16),
+        userId: "+4791234567",
+        userName: null,
+        startAt: now,
+        endAt: now + 3_600_000,
+        status: "created",
+        error: null,
+        revokedAt: null,
+        maxTokenExpS: null,
+        metadata: null,
+        jobId: null,
+        createdAt: now,
+      }),
+    );
     const phone = await registerPhone(t, "+4791234567");
     const answer = await t.call("GET", "/app/v1/keys", { token: phone.token });
-    expect(answer.body.keys.map((k: { lockId: string }) => k.lockId).sort()).toEqual([shared.lockId, theirLock.lockId]);
+    // Neither a token for the lock A has not claimed (its key is from before claims were enforced) nor B's state of it.
+    expect(answer.body.keys.map((k: { lockId: string }) => k.lockId)).toEqual([theirLock.lockId]);
     expect(answer.body.states.map((s: { lockId: string }) => s.lockId)).toEqual([theirLock.lockId]);
   });
 

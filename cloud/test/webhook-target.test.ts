@@ -21,6 +21,7 @@ import {
   tenant,
   until,
 } from "./helpers.js";
+import { claimedLock, eventReport, sendReports } from "./lock.js";
 
 /** Webhook SSRF: which targets the cloud refuses, at creation and at each delivery (security/webhook-target.ts). */
 
@@ -320,22 +321,11 @@ describe("creating a webhook through the API", () => {
   });
 });
 
-/** One key event ingested through a bridge: it queues a delivery to every webhook of the lock holder. */
+/** One key event a claimed lock reports through its bridge: it queues a delivery to every webhook of the lock holder. */
 async function keyEvent(t: TestCloud, tn: Tenant, n: number): Promise<void> {
   const br = await bridgeWithConnection(t, tn, `site-${n}`, `pw-${n}`);
-  await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/locks`, {
-    token: br.token,
-    body: { locks: [{ id: `sim-${n}` }] },
-  });
-  const ingest = await t.call("POST", "/bridge/v1/ingest", {
-    token: br.token,
-    body: {
-      events: [
-        { id: n.toString(16).padStart(32, "0"), lockId: `sim-${n}`, seq: 1, ts: 1_800_000_000, type: "unlocked" },
-      ],
-    },
-  });
-  expect(ingest.status).toBe(200);
+  const lock = await claimedLock(t, tn, br, `sim-${n}`);
+  await sendReports(t, br, lock, [eventReport(lock, 1)]);
 }
 
 async function deliveryOf(t: TestCloud, tn: Tenant, hookId: string, what: string, ok: (d: Delivery) => boolean) {

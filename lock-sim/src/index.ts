@@ -13,8 +13,7 @@ export { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFl
 export type { BatteryOptions, BatteryReading } from "./lock/battery.js";
 export { type FactoryOptions, factoryResetLock, type LabelledLock, setupCodes } from "./lock/factory.js";
 export { FLASH_FORMAT, FlashFormatError, type LockIdentityKeys, setupCodeOf } from "./lock/identity.js";
-export { type LockOptions, LockOptionsError } from "./lock/options.js";
-export type { DriftOptions } from "./lock/rtc.js";
+export { type DriftOptions, type LockOptions, LockOptionsError } from "./lock/options.js";
 export type { EventMatch, SimLock } from "./lock/sim-lock.js";
 export { startLock } from "./lock/start-lock.js";
 export {
@@ -22,6 +21,7 @@ export {
   type KeyCheck,
   type KeyCheckRefusal,
   type ReportKey,
+  TIME_UNCERTAINTY_LIMIT_MS,
   TrustEngine,
   type TrustEngineOptions,
 } from "./lock/trust-engine.js";

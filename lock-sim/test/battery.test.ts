@@ -2,6 +2,7 @@ import { ManualClock } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
@@ -28,18 +29,23 @@ describe("battery model and telemetry", () => {
     tmp.cleanup();
   });
 
-  async function boot(clock: ManualClock, extra: Partial<Parameters<typeof startLock>[0]> = {}) {
+  /** A lock given its state and signed time by `cloud` straight away: telemetry is sealed only under a state. */
+  async function boot(
+    clock: ManualClock,
+    extra: Partial<Parameters<typeof startLock>[0]> = {},
+    cloud = new TestCloud(clock, issuer),
+  ) {
     const lock = await startLock({
       lockId: "b-1",
       dataDir: tmp.make(),
       clock,
       random: seededRandom(`battery:${++seed}`),
-      trust: [issuer.trusted],
       tickIntervalMs: 0,
       relockSeconds: 0,
       ...extra,
     });
     running.push(lock);
+    cloud.provision(lock);
     return lock;
   }
 
@@ -62,15 +68,20 @@ describe("battery model and telemetry", () => {
 
   it("battery_low on crossing into low (≤ 20 %) and into critical (≤ 5 %), with telemetry on each change", async () => {
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
     const clock = new ManualClock(T0 * 1000);
-    const lock = await boot(clock, {
-      battery: { level: 21, perActuation: 4 },
-      mqttUrl: broker.url,
-      siteSecret: SITE_SECRET,
-      telemetryIntervalSeconds: 0,
-    });
-    await observer.waitFor(() => observer!.telemetry.find((t) => t.lock === "b-1"), "connect telemetry");
+    const cloud = new TestCloud(clock, issuer);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const lock = await boot(
+      clock,
+      {
+        battery: { level: 21, perActuation: 4 },
+        mqttUrl: broker.url,
+        siteSecret: SITE_SECRET,
+        telemetryIntervalSeconds: 0,
+      },
+      cloud,
+    );
+    await observer.waitFor(() => cloud.telemetry("b-1")[0], "telemetry once the state is applied");
     open(lock); // 21 → 17 → 13: low
     expect(lock.battery.state).toBe("low");
     open(lock); // 9, 5: critical
@@ -78,8 +89,8 @@ describe("battery model and telemetry", () => {
     open(lock); // 1, 0
     const lows = lock.events.filter((e) => e.type === "battery_low").map((e) => e.code);
     expect(lows).toEqual(["low", "critical"]);
-    await observer.waitFor(() => observer!.telemetry.find((t) => t.level === 0), "telemetry at 0 %");
-    const levels = observer.telemetry.map((t) => [t.level, t.state]);
+    await observer.waitFor(() => cloud.telemetry("b-1").find((t) => t.level === 0), "telemetry at 0 %");
+    const levels = cloud.telemetry("b-1").map((t) => [t.level, t.state]);
     expect(levels).toEqual([
       [21, "ok"],
       [17, "low"],
@@ -99,19 +110,25 @@ describe("battery model and telemetry", () => {
 
   it("publishes telemetry periodically on the injected clock", async () => {
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
     const clock = new ManualClock(T0 * 1000);
-    const lock = await boot(clock, { mqttUrl: broker.url, siteSecret: SITE_SECRET, telemetryIntervalSeconds: 60 });
-    await observer.waitFor(() => (observer!.telemetry.length === 1 ? true : undefined), "connect telemetry");
+    const cloud = new TestCloud(clock, issuer);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const lock = await boot(
+      clock,
+      { mqttUrl: broker.url, siteSecret: SITE_SECRET, telemetryIntervalSeconds: 60 },
+      cloud,
+    );
+    const readings = () => cloud.telemetry("b-1");
+    await observer.waitFor(() => (readings().length === 1 ? true : undefined), "the reading at the state");
     clock.advance(59_000);
     lock.tick();
     clock.advance(1000);
     lock.tick();
-    await observer.waitFor(() => (observer!.telemetry.length === 2 ? true : undefined), "periodic telemetry");
+    await observer.waitFor(() => (readings().length === 2 ? true : undefined), "periodic telemetry");
     clock.advance(60_000);
     lock.tick();
     lock.tick();
-    await observer.waitFor(() => (observer!.telemetry.length === 3 ? true : undefined), "periodic telemetry");
-    expect(observer.telemetry.map((t) => t.ts)).toEqual([T0, T0 + 60, T0 + 120]);
+    await observer.waitFor(() => (readings().length === 3 ? true : undefined), "periodic telemetry");
+    expect(readings().map((t) => t.ts)).toEqual([T0, T0 + 60, T0 + 120]);
   });
 });

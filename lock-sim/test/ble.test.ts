@@ -1,13 +1,11 @@
 import { createRequire } from "node:module";
 import {
   COMMAND_CHAR_UUID,
-  decodeEvent,
-  encodeGatewayCommand,
-  encodeSync,
   INFO_CHAR_UUID,
   keyPairFromSeed,
   LOCK_SERVICE_UUID,
   ManualClock,
+  peekCti,
   RESULT_CHAR_UUID,
   toHex,
 } from "@latchkey/protocol";
@@ -24,16 +22,17 @@ import {
   startLock,
   VirtualRadio,
 } from "../src/index.js";
+import { makeAuthority, TestCloud } from "./helpers/cloud.js";
 import { claimsFor, makeIssuer, mint, proofFor, T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 const issuer = makeIssuer("ble");
 const attacker = makeIssuer("attacker");
-const PASSWORD = "lock-broker-password-derived-by-the-bridge";
 
 describe("BLE: virtual radio, noble central, phone", () => {
   const tmp = new TempDirs();
   const clock = new ManualClock(T0 * 1000);
+  const cloud = new TestCloud(clock, issuer);
   let radio: VirtualRadio;
   const locks: SimLock[] = [];
   const nobles: Noble[] = [];
@@ -50,18 +49,19 @@ describe("BLE: virtual radio, noble central, phone", () => {
     tmp.cleanup();
   });
 
-  async function boot(lockId: string, extra: Partial<Parameters<typeof startLock>[0]> = {}) {
+  /** A lock on the radio; unless told otherwise given its state and signed time straight away by the cloud. */
+  async function boot(lockId: string, options: { provision?: boolean } = {}) {
     const lock = await startLock({
       lockId,
       dataDir: tmp.make(),
       clock,
       random: seededRandom(lockId),
-      trust: [issuer.trusted],
       radio,
       tickIntervalMs: 0,
-      ...extra,
     });
     locks.push(lock);
+    cloud.enroll(lock);
+    if (options.provision !== false) cloud.provision(lock);
     return lock;
   }
 
@@ -108,9 +108,9 @@ describe("BLE: virtual radio, noble central, phone", () => {
     const outcome = await phone.unlock("apartment-4", { radio });
     expect(outcome).toMatchObject({ ok: true, state: "unlocked" });
     const target = locksOnAir[2]!;
-    expect(target.events.map((e) => e.type)).toEqual(["unlocked"]);
-    expect(locksOnAir[0]!.events).toEqual([]);
-    expect(locksOnAir[1]!.events).toEqual([]);
+    expect(target.events.map((e) => e.type)).toEqual(["state_applied", "clock_set", "unlocked"]);
+    expect(locksOnAir[0]!.events.map((e) => e.type)).toEqual(["state_applied", "clock_set"]);
+    expect(locksOnAir[1]!.events.map((e) => e.type)).toEqual(["state_applied", "clock_set"]);
   });
 
   it("a phone without a key, or with a key bound to another device, is stopped before the radio", async () => {
@@ -156,7 +156,7 @@ describe("BLE: virtual radio, noble central, phone", () => {
       ok: true,
       state: "unlocked",
     });
-    expect(lock.events.map((e) => e.type)).toEqual(["unlocked"]);
+    expect(lock.events.at(-1)?.type).toBe("unlocked");
     // Its connection closed, the stranger's nonces are gone; a new connection gets its own share again.
     const held = answers[0]!.nonce!;
     await stranger.close();
@@ -217,35 +217,14 @@ describe("BLE: virtual radio, noble central, phone", () => {
     expect(await phone.unlock("big-mtu", { radio })).toMatchObject({ ok: true });
   });
 
-  describe("gateway commands over BLE (sync, events)", () => {
+  describe("courier commands over BLE: signed documents, no secret needed", () => {
     async function gateway(lockId: string): Promise<LockSession> {
       return connectToLock(await central(), lockId);
     }
 
-    it("a stranger in radio range cannot push a sync (their own issuer key) nor erase events", async () => {
-      const lock = await boot("gw-1", { mqttPassword: PASSWORD });
-      const s = await gateway("gw-1");
-      try {
-        const forged = encodeSync({ v: 99, issuers: [attacker.sync], revoked: [], time: T0 });
-        const plain = await s.request({ id: "g1", type: "sync", sync: forged });
-        expect(plain).toMatchObject({ ok: false, code: "bad_proof" });
-        // with a mac under a guessed key
-        const nonce = (await s.request({ id: "c1", type: "challenge" })).nonce!;
-        const guessed = encodeGatewayCommand(
-          { id: "g2", type: "sync", sync: forged },
-          { lockId: "gw-1", nonce, password: "guess" },
-        );
-        expect(await s.requestRaw("g2", guessed)).toMatchObject({ ok: false, code: "bad_proof" });
-        expect(await s.request({ id: "e1", type: "events", after: 1_000_000 })).toMatchObject({ code: "bad_proof" });
-        expect(lock.syncVersion).toBe(0);
-        expect(lock.trustedKids).toEqual([toHex(issuer.kid)]);
-      } finally {
-        await s.close();
-      }
-    });
-
-    it("the bridge, holding the lock's password, syncs it and pulls and acknowledges its events", async () => {
-      const lock = await boot("gw-2", { mqttPassword: PASSWORD });
+    it("a BLE gateway's visit: ping, the newer state, signed time, reports (freeing nothing); the ack frees", async () => {
+      const lock = await boot("gw-1", { provision: false });
+      cloud.enroll(lock);
       lock.command({
         id: "x",
         type: "unlock",
@@ -253,55 +232,143 @@ describe("BLE: virtual radio, noble central, phone", () => {
         proof: new Uint8Array(64),
         nonce: new Uint8Array(16),
       });
-      const s = await gateway("gw-2");
+      const s = await gateway("gw-1");
       try {
-        const sync = encodeSync({ v: 4, issuers: [issuer.sync], revoked: [], time: T0 });
-        let nonce = (await s.request({ id: "c1", type: "challenge" })).nonce!;
-        const signed = encodeGatewayCommand(
-          { id: "g1", type: "sync", sync },
-          { lockId: "gw-2", nonce, password: PASSWORD },
-        );
-        expect(await s.requestRaw("g1", signed)).toMatchObject({ ok: true, v: 4 });
-        // the same signed command again: its nonce is spent
-        expect(await s.requestRaw("g1", signed)).toMatchObject({ ok: false, code: "bad_proof" });
-        nonce = (await s.request({ id: "c2", type: "challenge" })).nonce!;
-        const pull = encodeGatewayCommand(
-          { id: "g2", type: "events", after: 0 },
-          { lockId: "gw-2", nonce, password: PASSWORD },
-        );
-        const result = await s.requestRaw("g2", pull);
-        expect(result.ok).toBe(true);
-        const events = result.events!.map(decodeEvent);
-        expect(events.map((e) => [e.seq, e.type])).toEqual([
-          [1, "denied"],
-          [2, "sync_applied"],
+        const ping = await s.request({ id: "g1", type: "ping" });
+        expect(ping).toMatchObject({ ok: true, state: "locked", v: 0 });
+        expect(ping.keys).toEqual({ identity: lock.publicKeys.identityKey, x25519: lock.publicKeys.agreementKey });
+        // Without a state the lock seals nothing.
+        expect(await s.request({ id: "g2", type: "reports", after: 0 })).toMatchObject({ ok: true, reports: [] });
+        const applied = await s.request({ id: "g3", type: "state", doc: cloud.state("gw-1") });
+        expect(applied).toMatchObject({ ok: true, v: lock.stateV });
+        const asked = await s.request({ id: "g4", type: "time_request" });
+        expect(asked.ok).toBe(true);
+        const answer = cloud.answerTime(asked.request!);
+        expect(await s.request({ id: "g5", type: "time_answer", answer })).toMatchObject({ ok: true });
+        expect(lock.clockSet).toBe(true);
+        // Pull every report; each verifies at the cloud; asking again frees nothing and repeats nothing.
+        let after = 0;
+        for (;;) {
+          const pulled = await s.request({ id: `r${after}`, type: "reports", after });
+          expect(pulled.ok).toBe(true);
+          if (pulled.reports!.length === 0) break;
+          for (const report of pulled.reports!) {
+            const verdict = cloud.receive("gw-1", report);
+            expect(verdict.ok).toBe(true);
+            after = Math.max(after, verdict.ok ? verdict.report.ctr : 0);
+          }
+        }
+        expect(cloud.events("gw-1").map((e) => [e.seq, e.type, e.code])).toEqual([
+          [1, "denied", "no_state"],
+          [2, "state_applied", undefined],
+          [3, "clock_set", "unset"],
         ]);
-        nonce = (await s.request({ id: "c3", type: "challenge" })).nonce!;
-        const ack = encodeGatewayCommand(
-          { id: "g3", type: "events", after: 2 },
-          { lockId: "gw-2", nonce, password: PASSWORD },
-        );
-        expect(await s.requestRaw("g3", ack)).toMatchObject({ ok: true, events: [] });
-        expect(lock.unacknowledged).toBe(0);
+        expect(cloud.telemetry("gw-1")).toHaveLength(1);
+        expect(lock.unacknowledged).toBe(3);
+        // Only the cloud's ack, in its next state, frees them.
+        const acked = await s.request({ id: "g6", type: "state", doc: cloud.state("gw-1") });
+        expect(acked.ok).toBe(true);
+        expect(lock.unacknowledged).toBe(1);
       } finally {
         await s.close();
       }
     });
 
-    it("a lock without broker credentials takes no gateway commands over BLE at all", async () => {
-      await boot("gw-3");
-      const s = await gateway("gw-3");
+    it("a stranger in radio range gets nothing in: another authority's state, forged time and commands are refused", async () => {
+      const lock = await boot("gw-2");
+      const v = lock.stateV;
+      const s = await gateway("gw-2");
       try {
-        const nonce = (await s.request({ id: "c1", type: "challenge" })).nonce!;
-        const sync = encodeSync({ v: 1, issuers: [], revoked: [], time: T0 });
-        const cmd = encodeGatewayCommand({ id: "g1", type: "sync", sync }, { lockId: "gw-3", nonce, password: "" });
-        const r = await s.requestRaw("g1", cmd);
-        expect(r).toMatchObject({ ok: false, code: "bad_proof" });
-        expect(r.message).toMatch(/no gateway key/);
+        const theirs = new TestCloud(clock, attacker, { authority: makeAuthority("attacker") });
+        theirs.enroll(lock);
+        expect(await s.request({ id: "a1", type: "state", doc: theirs.state("gw-2") })).toMatchObject({
+          ok: false,
+          code: "wrong_authority",
+          v,
+        });
+        const asked = await s.request({ id: "a2", type: "time_request" });
+        const forgedTime = theirs.answerTime(asked.request!, clock.now() + 86_400_000);
+        expect(await s.request({ id: "a3", type: "time_answer", answer: forgedTime })).toMatchObject({
+          ok: false,
+          code: "wrong_authority",
+        });
+        const nonce = (await s.request({ id: "a4", type: "command_nonce" })).nonce!;
+        const forgedCommand = theirs.command("gw-2", nonce);
+        expect(await s.request({ id: "a5", type: "remote", command: forgedCommand })).toMatchObject({
+          ok: false,
+          code: "wrong_authority",
+        });
+        expect(lock.state).toBe("locked");
+        expect(lock.stateV).toBe(v);
+        expect(lock.trustedKids).toEqual([toHex(issuer.kid)]);
+        // A courier that pulls reports frees nothing.
+        const before = lock.unacknowledged;
+        await s.request({ id: "a6", type: "reports", after: 0 });
+        await s.request({ id: "a7", type: "reports", after: 1_000_000 });
+        expect(lock.unacknowledged).toBe(before);
       } finally {
         await s.close();
       }
     });
+
+    it("one connection holds at most two live time requests and two command nonces; closing it frees them", async () => {
+      await boot("gw-3");
+      const s = await gateway("gw-3");
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await s.request({ id: `t${i}`, type: "time_request" }));
+      for (let i = 0; i < 3; i++) answers.push(await s.request({ id: `n${i}`, type: "command_nonce" }));
+      expect(answers.map((a) => a.ok)).toEqual([true, true, false, true, true, false]);
+      expect(answers[2]).toMatchObject({ code: "too_many_challenges" });
+      await s.close();
+      const again = await gateway("gw-3");
+      try {
+        expect(await again.request({ id: "t9", type: "time_request" })).toMatchObject({ ok: true });
+      } finally {
+        await again.close();
+      }
+    });
+  });
+
+  it("a phone carries a newer state: a key revoked at the cloud is refused after any phone's visit, with no bridge", async () => {
+    const lock = await boot("cabin");
+    const visitor = new Phone({ random: seededRandom("visitor"), clock });
+    const owner = new Phone({ random: seededRandom("owner-cabin"), clock });
+    phones.push(visitor, owner);
+    const visitorToken = mint(issuer, claimsFor("cabin", visitor.devicePublicKey));
+    visitor.addToken(visitorToken, [issuer.trusted]);
+    owner.addToken(mint(issuer, claimsFor("cabin", owner.devicePublicKey)), [issuer.trusted]);
+    const first = await visitor.unlock("cabin", { radio });
+    expect(first).toMatchObject({ ok: true });
+    expect(first.delivered).toBeUndefined();
+    lock.tick();
+    // The cloud revokes the visitor's key; no bridge reaches the cabin. The owner's phone prefetches the new state.
+    cloud.revoke("cabin", peekCti(visitorToken)!);
+    const newer = cloud.state("cabin");
+    owner.addState({ lockId: "cabin", v: lock.stateV + 1, state: newer });
+    owner.addState({ lockId: "cabin", v: 1, state: cloud.state("cabin") }); // an older answer never replaces it
+    const visit = await owner.unlock("cabin", { radio });
+    expect(visit).toMatchObject({ ok: true, delivered: { ok: true, v: lock.stateV } });
+    expect(lock.revoked).toEqual([toHex(peekCti(visitorToken)!)]);
+    lock.tick();
+    expect(await visitor.unlock("cabin", { radio })).toMatchObject({ ok: false, code: "revoked" });
+    // The lock runs it now: the next visit carries nothing.
+    const later = await owner.unlock("cabin", { radio });
+    expect(later.ok).toBe(true);
+    expect(later.delivered).toBeUndefined();
+    expect(lock.events.filter((e) => e.type === "state_applied")).toHaveLength(2);
+  });
+
+  it("a phone's state the lock refuses (another lock holder's) does not stop its unlock: the lock decides", async () => {
+    const lock = await boot("shed");
+    const phone = new Phone({ random: seededRandom("shed-phone"), clock });
+    phones.push(phone);
+    phone.addToken(mint(issuer, claimsFor("shed", phone.devicePublicKey)), [issuer.trusted]);
+    const theirs = new TestCloud(clock, attacker, { authority: makeAuthority("other-holder") });
+    theirs.enroll(lock);
+    phone.addState({ lockId: "shed", v: Number.MAX_SAFE_INTEGER, state: theirs.state("shed") });
+    const outcome = await phone.unlock("shed", { radio });
+    expect(outcome).toMatchObject({ ok: true, delivered: { ok: false, code: "wrong_authority" } });
+    expect(lock.trust.authority).toEqual(cloud.authority.publicKey);
   });
 
   it("real hardware: without a Bluetooth adapter startLock fails with a clear BleUnavailableError", async () => {

@@ -1,25 +1,36 @@
 import { ManualClock } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { type SimLock, seededRandom, startLock } from "../src/index.js";
+import { type SimLock, seededRandom, startLock, TIME_UNCERTAINTY_LIMIT_MS } from "../src/index.js";
+import { FIRST_TIME_RETRY_MS, MAX_TIME_RETRY_MS, TimeRequestSchedule } from "../src/lock/time-requests.js";
+import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
+import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 /**
- * The lock's RTC as documented in the README: base clock plus drift, only forward once set, unset after a clock reset
- * until a sync brings trusted time. Keys are checked against the RTC with protocol's 60 s leeway.
+ * The lock's clock is the trust engine's (docs/trust.md "Time"): only signed documents set it, its oscillator drifts,
+ * and the lock asks for signed time when it has none or may be more than a minute off.
  */
+const SITE_SECRET = "site-secret-for-tests-0123456789";
 const issuer = makeIssuer("clock");
 const device = makeDevice("clock");
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
-describe("real-time clock", () => {
+describe("the lock's clock", () => {
   const tmp = new TempDirs();
   const running: SimLock[] = [];
+  let broker: TestBroker | undefined;
+  let observer: Observer | undefined;
   let seed = 0;
 
   afterEach(async () => {
     for (const l of running.splice(0)) await l.stop();
+    await observer?.close();
+    await broker?.close();
+    observer = undefined;
+    broker = undefined;
     tmp.cleanup();
   });
 
@@ -29,7 +40,6 @@ describe("real-time clock", () => {
       dataDir: tmp.make(),
       clock,
       random: seededRandom(`clock:${++seed}`),
-      trust: [issuer.trusted],
       tickIntervalMs: 0,
       relockSeconds: 0,
       ...extra,
@@ -40,77 +50,80 @@ describe("real-time clock", () => {
 
   const key = (nbf: number, exp: number) => mint(issuer, claimsFor("c-1", device.publicKey, { nbf, exp, iat: nbf }));
 
-  it("a fast clock (+100 ppm) runs 8.64 s a day ahead and expires keys early once past the leeway", async () => {
+  it("has no time before a state; a state's iat sets it but opens nothing; a signed time answer does", async () => {
     const clock = new ManualClock(T0 * 1000);
-    const lock = await boot(clock, { drift: { ppm: 100 } });
-    clock.advance(10 * DAY);
-    const base = T0 + 10 * 86_400;
-    expect(lock.time).toBe(base + 86); // 86.4 s ahead
-    // exp 30 s from now by real time: the RTC is 56 s past it, inside the leeway
-    expect(unlockDirect(lock, key(T0, base + 30), device.secretKey).ok).toBe(true);
-    // exp 20 s from now: the RTC is 66 s past it
-    expect(unlockDirect(lock, key(T0, base + 20), device.secretKey).code).toBe("expired");
-  });
-
-  it("a slow clock (−100 ppm) is advanced by a sync's trusted time (clock_set), never set back", async () => {
-    const clock = new ManualClock(T0 * 1000);
-    const lock = await boot(clock, { drift: { ppm: -100 } });
-    clock.advance(10 * DAY);
-    const base = T0 + 10 * 86_400;
-    expect(lock.time).toBe(base - 87); // 86.4 s behind
-    const starting = key(base + 30, base + 3600); // starts in 30 s by real time: RTC sees it 116 s ahead
-    expect(unlockDirect(lock, starting, device.secretKey).code).toBe("not_yet_valid");
-    lock.applySync({ v: 1, issuers: [], revoked: [], time: base });
-    expect(lock.time).toBe(base);
-    expect(lock.events.find((e) => e.type === "clock_set")).toMatchObject({ code: "behind", ts: base });
-    expect(unlockDirect(lock, starting, device.secretKey).ok).toBe(true);
-    // a sync whose time is behind the RTC changes nothing, and brings no clock_set
-    const events = lock.events.length;
-    lock.applySync({ v: 2, issuers: [], revoked: [], time: base - 3600 });
-    expect(lock.time).toBe(base);
-    expect(lock.events.slice(events).map((e) => e.type)).toEqual(["sync_applied"]);
-  });
-
-  it("never reads less than it has read, even when the base clock steps back", async () => {
-    const clock = new ManualClock(T0 * 1000);
+    const cloud = new TestCloud(clock, issuer);
     const lock = await boot(clock);
-    clock.advance(5000);
-    expect(lock.time).toBe(T0 + 5);
-    clock.set(T0 * 1000 - 3_600_000);
-    expect(lock.time).toBe(T0 + 5);
-    clock.set(T0 * 1000 + 9000);
-    expect(lock.time).toBe(T0 + 9);
+    expect([lock.time, lock.clockSet]).toEqual([null, false]);
+    expect(unlockDirect(lock, key(T0 - 60, T0 + 3600), device.secretKey).code).toBe("no_state");
+    expect(lock.events.at(-1)).toMatchObject({ type: "denied", ts: 0 }); // it never knew a time
+    cloud.enroll(lock);
+    expect(lock.command({ id: "s", type: "state", doc: cloud.state("c-1") }).ok).toBe(true);
+    expect([lock.time, lock.clockSet]).toEqual([T0, false]);
+    expect(unlockDirect(lock, key(T0 - 60, T0 + 3600), device.secretKey).code).toBe("clock_unset");
+    cloud.giveTime(lock);
+    expect(lock.clockSet).toBe(true);
+    expect(unlockDirect(lock, key(T0 - 60, T0 + 3600), device.secretKey).ok).toBe(true);
   });
 
-  it("a first-boot offset and an unset first boot", async () => {
+  it("a fast oscillator drifts; past a minute of doubt the lock asks for time at its next tick and is corrected", async () => {
+    broker = await startTestBroker({ siteSecret: SITE_SECRET });
     const clock = new ManualClock(T0 * 1000);
-    const ahead = await boot(clock, { drift: { offsetSeconds: 42 } });
-    expect(ahead.time).toBe(T0 + 42);
-    await ahead.stop();
-    const unset = await boot(clock, { clockUnset: true });
-    expect(unset.clockSet).toBe(false);
-    expect(unset.time).toBeNull();
-    expect(unlockDirect(unset, key(T0 - 60, T0 + 60), device.secretKey).code).toBe("clock_unset");
+    const cloud = new TestCloud(clock, issuer);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const lock = await boot(clock, { drift: { ppm: 1389 }, mqttUrl: broker.url, siteSecret: SITE_SECRET });
+    cloud.enroll(lock);
+    await observer.publishState("c-1", cloud.state("c-1"));
+    await lock.waitFor((l) => l.clockSet, "signed time at the first state");
+    const asked = observer.timeRequests.length;
+    // 2,000 ppm of doubt (the engine's bound) passes 60 s after 30,000 s: not at 8 h, by 8.5 h.
+    clock.advance(8 * HOUR);
+    lock.tick();
+    expect(lock.trust.reading().uncertaintyMs).toBeLessThan(TIME_UNCERTAINTY_LIMIT_MS);
+    clock.advance(HOUR / 2);
+    expect(lock.time! - Math.floor(clock.now() / 1000)).toBe(42); // 1,389 ppm of 8.5 h ahead
+    lock.tick();
+    await lock.waitFor((l) => l.trust.reading().uncertaintyMs < 5000, "a new time answer");
+    expect(observer.timeRequests.length).toBe(asked + 1);
+    expect(lock.time).toBe(Math.floor(clock.now() / 1000));
+    expect(lock.events.at(-1)).toMatchObject({ type: "clock_set", code: "ahead" });
+    // Events stay in order by their stamps even though the clock went back.
+    const stamps = lock.events.map((e) => e.ts);
+    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
   });
 
-  it("clock reset: refused until a sync (even an old version) brings time; the unset state survives a restart", async () => {
+  it("a clock reset: every key refused (clock_unset) until a signed time answer, also across a restart", async () => {
     const clock = new ManualClock(T0 * 1000);
+    const cloud = new TestCloud(clock, issuer);
     const dir = tmp.make();
     const lock = await boot(clock, { dataDir: dir });
-    lock.applySync({ v: 3, issuers: [], revoked: [], time: T0 });
+    cloud.provision(lock);
     lock.resetClock();
     await lock.powerLoss();
+    running.splice(running.indexOf(lock), 1);
     const again = await boot(clock, { dataDir: dir });
     expect(again.clockSet).toBe(false);
+    expect(again.time).toBeNull(); // the state's iat moved it once; that is gone with the time too
     const k = key(T0 - 60, T0 + 3600);
-    const denied = unlockDirect(again, k, device.secretKey);
-    expect(denied).toMatchObject({ ok: false, code: "clock_unset" });
+    expect(unlockDirect(again, k, device.secretKey)).toMatchObject({ ok: false, code: "clock_unset" });
     expect(again.events.at(-1)).toMatchObject({ type: "denied", code: "clock_unset", ts: T0 }); // last known time
     clock.advance(60_000);
-    again.applySync({ v: 1, issuers: [], revoked: [], time: T0 + 60 }); // older v: only its time is used
-    expect(again.syncVersion).toBe(3);
+    cloud.giveTime(again);
     expect(again.clockSet).toBe(true);
     expect(again.events.at(-1)).toMatchObject({ type: "clock_set", code: "unset", ts: T0 + 60 });
     expect(unlockDirect(again, k, device.secretKey).ok).toBe(true);
+  });
+
+  it("asks again with a backoff from 30 s to an hour while no answer comes, and at once after an answer", () => {
+    const schedule = new TimeRequestSchedule();
+    const asked: number[] = [];
+    for (let t = 0; t <= 4 * HOUR; t += 1000) if (schedule.due(t, true)) asked.push(t / 1000);
+    expect(asked.slice(0, 8)).toEqual([0, 30, 90, 210, 450, 930, 1890, 3810]);
+    expect(asked[8]! - asked[7]!).toBe(MAX_TIME_RETRY_MS / 1000);
+    expect(FIRST_TIME_RETRY_MS).toBe(30_000);
+    schedule.reset();
+    expect(schedule.due(4 * HOUR + 1000, true)).toBe(true);
+    expect(schedule.due(4 * HOUR + 2000, false)).toBe(false);
+    expect(schedule.due(4 * HOUR + 3000, true)).toBe(true); // no longer needed in between: starts over
   });
 });

@@ -6,8 +6,10 @@ import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { encodeCommand } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fleetLockIds, runLockSimCli, startFleet } from "../src/index.js";
+import { type FleetOptions, FleetOptionsError, fleetLockIds, runLockSimCli, startFleet } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { TestCloud } from "./helpers/cloud.js";
+import { makeIssuer } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
 import { until } from "./helpers/until.js";
@@ -57,13 +59,19 @@ describe("fleet mode", () => {
       await fleet.whenOnline(10_000);
       expect(fleet.online).toBe(5);
       for (const id of fleet.ids) await observer.waitForStatus(id, "online");
-      await until(() => new Set(observer.telemetry.map((t) => t.lock)).size === 5, "telemetry from every lock");
+      await until(() => fleet.ids.every((id) => observer.keys.has(id)), "the keys of every lock");
       expect(new Set(fleet.locks.map((l) => l.flashPath)).size).toBe(1);
     } finally {
       await fleet.stop();
     }
     for (const id of fleet.ids) await observer.waitForStatus(id, "offline");
     expect(broker.violations).toEqual([]);
+  });
+
+  it("startFleet refuses the removed factory trust by name", async () => {
+    const options = { count: 1, mqttUrl: broker.url, dataDir: tmp.make(), trust: [] } as FleetOptions;
+    await expect(startFleet(options)).rejects.toThrow(FleetOptionsError);
+    await expect(startFleet(options)).rejects.toThrow(/fleet option trust: was removed/);
   });
 
   it("usage errors name the flag and exit 2 without touching anything", async () => {
@@ -102,9 +110,14 @@ describe("fleet mode", () => {
     expect(
       await run("--count", "2", "--mqtt", broker.url, "--password-file", file, "--data", tmp.make()),
     ).toMatchObject({ code: 2, err: expect.stringMatching(/no password for sim-lock-002/) });
-    expect(await run("--count", "1", "--mqtt", broker.url, "--trust", "zz=11")).toMatchObject({
+    // The unsigned era's factory keys: named as removed, with what replaced them.
+    expect(await run("--count", "1", "--mqtt", broker.url, "--trust", "00=11")).toMatchObject({
       code: 2,
-      err: expect.stringMatching(/--trust must be/),
+      err: expect.stringMatching(/--trust was removed: .*signed state/),
+    });
+    expect(await run("--count", "1", "--mqtt", broker.url, "--bogus")).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/unknown option '--bogus'/),
     });
     expect(await run("--count", "1", "--mqtt", broker.url, "--telemetry-interval", "-5")).toMatchObject({
       code: 2,
@@ -169,8 +182,13 @@ describe("fleet mode", () => {
       expect(sim.stderr.join("")).not.toMatch(/password|site-secret-for-tests/);
     });
 
-    it("killed with SIGKILL, it keeps its flash: on restart the seq continues and unsent events are replayed", async () => {
+    it("killed with SIGKILL, it keeps its flash: on restart the seq continues and unsent events go again", async () => {
       const dir = tmp.make();
+      const codes: string[] = [];
+      const io = { out: (line: string) => codes.push(line), err: () => {} };
+      const factory = ["setup-codes", "--count", "1", "--prefix", "kill-", "--data", dir];
+      expect(await runLockSimCli(factory, io, new EventEmitter())).toBe(0);
+      const setupCode = codes[0]!.split(" ")[1]!;
       const args = [
         "--count",
         "1",
@@ -185,6 +203,21 @@ describe("fleet mode", () => {
       ];
       const first = spawnSim(args);
       await observer.waitForStatus("kill-001", "online");
+      const keys = await observer.waitFor(() => observer.keys.get("kill-001"), "its keys");
+      // The lock holder claims it with its setup code; the bridge relays the state and answers its time requests.
+      // The process runs on the system clock, so the cloud's time must move with it.
+      const cloud = new TestCloud({ now: () => Date.now() }, makeIssuer("fleet"));
+      cloud.enroll({
+        id: "kill-001",
+        setupCode,
+        publicKeys: { identityKey: keys.message.identity, agreementKey: keys.message.x25519 },
+      });
+      observer.relay(cloud);
+      await observer.publishState("kill-001", cloud.state("kill-001"));
+      await observer.waitFor(
+        () => (cloud.events("kill-001").length === 2 ? true : undefined),
+        "state_applied, clock_set",
+      );
       broker.holdAcks = true;
       const junk = (id: string) =>
         encodeCommand({
@@ -196,7 +229,10 @@ describe("fleet mode", () => {
         });
       await observer.commandRaw("kill-001", junk("j1"), "j1");
       await observer.commandRaw("kill-001", junk("j2"), "j2");
-      await until(() => broker.published.some((p) => p.topic.endsWith("kill-001/events")), "an event at the broker");
+      await until(
+        () => broker.published.filter((p) => p.topic.endsWith("kill-001/events")).length >= 3,
+        "an event held at the broker",
+      );
       first.child.kill("SIGKILL");
       await exited(first.child);
       await observer.waitForStatus("kill-001", "offline"); // the last will
@@ -204,10 +240,11 @@ describe("fleet mode", () => {
       broker.releaseAcks();
 
       const second = spawnSim(args);
-      await observer.waitForEvent("kill-001", (e) => e.seq === 2, "the replayed second event");
+      await observer.waitFor(() => cloud.events("kill-001").find((e) => e.seq === 4), "the second junk event");
       await observer.commandRaw("kill-001", junk("j3"), "j3");
-      await observer.waitForEvent("kill-001", (e) => e.seq === 3, "a new event");
-      expect([...new Set(observer.events.map((e) => e.seq))].sort()).toEqual([1, 2, 3]);
+      await observer.waitFor(() => cloud.events("kill-001").find((e) => e.seq === 5), "a new event");
+      expect(cloud.events("kill-001").map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(cloud.verdicts.map((v) => v.verdict)).not.toContain("forged");
       second.child.kill("SIGINT");
       expect(await exited(second.child)).toBe(0);
     });

@@ -105,7 +105,7 @@ describe("lock identity and setup code", () => {
     expect(() => factoryResetLock("id-1", { dataDir: dir })).toThrow(FlashError);
   });
 
-  /** What a flash from before format 2 looks like: schema 1, no identity tables. */
+  /** What a flash from before format 2 looks like: schema 1, no identity tables (the rest already of today's shape). */
   function makeOld(dir: string): void {
     const db = new Database(join(dir, "flash.db"));
     db.exec("DROP TABLE lock_identity; DROP TABLE lock_trust;");
@@ -126,6 +126,58 @@ describe("lock identity and setup code", () => {
     const reset = factoryResetLock("id-1", { dataDir: dir });
     const lock = await boot(dir);
     expect(lock.setupCode).toBe(reset.setupCode);
+  });
+
+  /** A flash as the lock-sim of the unsigned sync wrote it: schema 2, a partition of format 2 with sync-era rows. */
+  function makeSyncEra(dir: string, claimSecret: Uint8Array): void {
+    const db = new Database(join(dir, "flash.db"));
+    db.exec(`
+      CREATE TABLE lock_state (lock TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, sync_version INTEGER NOT NULL,
+        dropped_total INTEGER NOT NULL, clock_set INTEGER NOT NULL, rtc_anchor_ms INTEGER NOT NULL,
+        base_anchor_ms INTEGER NOT NULL, rtc_floor_ms INTEGER NOT NULL, battery_charge REAL NOT NULL,
+        battery_idle_anchor_ms INTEGER NOT NULL, battery_state TEXT NOT NULL, actuator_state TEXT NOT NULL,
+        jam_fault INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE events (lock TEXT NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL, ts INTEGER NOT NULL,
+        type TEXT NOT NULL, key BLOB, code TEXT, dropped INTEGER NOT NULL DEFAULT 0, v INTEGER,
+        PRIMARY KEY (lock, seq)) WITHOUT ROWID;
+      CREATE TABLE issuers (lock TEXT NOT NULL, source TEXT NOT NULL, kid BLOB NOT NULL, x BLOB NOT NULL,
+        PRIMARY KEY (lock, source, kid)) WITHOUT ROWID;
+      CREATE TABLE revoked (lock TEXT NOT NULL, cti BLOB NOT NULL, PRIMARY KEY (lock, cti)) WITHOUT ROWID;
+      CREATE TABLE grants (lock TEXT NOT NULL, cti BLOB NOT NULL, sub TEXT NOT NULL, nbf INTEGER NOT NULL,
+        exp INTEGER NOT NULL, PRIMARY KEY (lock, cti)) WITHOUT ROWID;
+      CREATE TABLE lock_identity (lock TEXT PRIMARY KEY, format INTEGER NOT NULL, claim_secret BLOB NOT NULL,
+        identity_secret BLOB NOT NULL, agreement_secret BLOB NOT NULL) WITHOUT ROWID;
+      INSERT INTO lock_state VALUES ('id-1', 3, 7, 0, 1, ${T0 * 1000}, ${T0 * 1000}, ${T0 * 1000}, 90, 0, 'ok', 'locked', 0);
+      INSERT INTO events VALUES ('id-1', 2, zeroblob(16), ${T0}, 'sync_applied', NULL, NULL, 0, 7);
+      INSERT INTO issuers VALUES ('id-1', 'factory', x'01', zeroblob(32));
+    `);
+    db.prepare("INSERT INTO lock_identity VALUES ('id-1', 2, ?, zeroblob(32), zeroblob(32))").run(claimSecret);
+    db.pragma("user_version = 2");
+    db.close();
+  }
+
+  it("a flash of the sync-era lock-sim (format 2) is upgraded in shape, its lock refused until a factory reset", async () => {
+    const dir = tmp.make();
+    const claimSecret = new Uint8Array(16).fill(0x5a);
+    makeSyncEra(dir, claimSecret);
+    const refused = await boot(dir).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FlashFormatError);
+    expect((refused as FlashFormatError).found).toBe(2);
+    expect((refused as Error).message).toContain("unsigned sync");
+    expect((refused as Error).message).toContain(`latchkey-lock-sim factory-reset --data ${dir} --lock id-1`);
+    // The file itself is on the signed path's shape: no sync tables or columns left.
+    const db = new Database(join(dir, "flash.db"), { readonly: true });
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+    const stateColumns = (db.pragma("table_info(lock_state)") as { name: string }[]).map((c) => c.name);
+    db.close();
+    expect(tables).toEqual(["events", "lock_identity", "lock_state", "lock_trust"]);
+    expect(stateColumns).not.toContain("sync_version");
+    // The fix it names keeps the printed claim secret, drops the sync era's events, and the lock boots.
+    factoryResetLock("id-1", { dataDir: dir });
+    const lock = await boot(dir);
+    expect(decodeSetupCode(lock.setupCode).claimSecret).toEqual(claimSecret);
+    expect(lock.unacknowledged).toBe(0);
+    expect(lock.trust.state).toBeUndefined();
   });
 
   it("the CLI refuses an old flash, naming the lock and the fix, and exits non-zero", async () => {

@@ -2,6 +2,7 @@ import { ManualClock, toHex } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { FlashError, type SimLock, seededRandom, startLock } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, cti, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
@@ -10,7 +11,6 @@ import { TempDirs } from "./helpers/tmp.js";
 /** The flash: what survives a restart or a power loss, and the ring buffer's fixed capacity. */
 const SITE_SECRET = "site-secret-for-tests-0123456789";
 const issuer = makeIssuer("persist");
-const synced = makeIssuer("persist-synced");
 const device = makeDevice("persist");
 
 describe("flash persistence", () => {
@@ -19,6 +19,7 @@ describe("flash persistence", () => {
   let broker: TestBroker | undefined;
   let observer: Observer | undefined;
   const clock = new ManualClock(T0 * 1000);
+  const cloud = new TestCloud(clock, issuer);
   let boots = 0;
 
   afterEach(async () => {
@@ -36,7 +37,6 @@ describe("flash persistence", () => {
       dataDir,
       clock,
       random: seededRandom(`p-1:${++boots}`),
-      trust: [issuer.trusted],
       tickIntervalMs: 0,
       relockSeconds: 0,
       ...extra,
@@ -47,34 +47,43 @@ describe("flash persistence", () => {
 
   const deny = (lock: SimLock) => unlockDirect(lock, new Uint8Array([1]), device.secretKey);
 
-  it("a restart keeps the sequence number, the unsent events (same ids) and replays them in order", async () => {
+  it("a restart keeps the sequence number and the unsent events (same ids), sealed and sent under new counters", async () => {
     const dir = tmp.make();
     const first = await boot(dir); // no broker yet: events pile up in flash
+    cloud.provision(first);
     for (let i = 0; i < 3; i++) deny(first);
     const ids = first.events.map((e) => toHex(e.id));
-    expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     await first.stop();
 
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
     const second = await boot(dir, { mqttUrl: broker.url, siteSecret: SITE_SECRET });
-    await second.waitForAcknowledged();
+    await second.waitForDelivered();
     deny(second);
-    await observer.waitForEvent("p-1", (e) => e.seq === 4);
-    expect(observer.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
-    expect(observer.events.slice(0, 3).map((e) => toHex(e.id))).toEqual(ids);
+    await observer.waitFor(() => cloud.events("p-1").find((e) => e.seq === 6), "seq 6 at the cloud");
+    expect(cloud.events("p-1").map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(
+      cloud
+        .events("p-1")
+        .slice(0, 5)
+        .map((e) => toHex(e.id)),
+    ).toEqual(ids);
+    expect(cloud.verdicts.every((v) => v.verdict === "ok")).toBe(true);
   });
 
   it("power loss: the broker fires the will, and nothing committed is lost", async () => {
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
     const dir = tmp.make();
     const first = await boot(dir, { mqttUrl: broker.url, siteSecret: SITE_SECRET });
+    cloud.provision(first);
     await observer.waitForStatus("p-1", "online");
+    await first.waitForDelivered();
     broker.holdAcks = true; // the bridge is slow: no PUBACK
     deny(first);
     deny(first);
-    expect(first.unacknowledged).toBe(2);
+    expect(first.undelivered).toBe(2);
     await first.powerLoss();
     running.splice(running.indexOf(first), 1);
     await observer.waitForStatus("p-1", "offline");
@@ -83,37 +92,51 @@ describe("flash persistence", () => {
 
     const second = await boot(dir, { mqttUrl: broker.url, siteSecret: SITE_SECRET });
     await observer.waitForStatus("p-1", "online");
-    await second.waitForAcknowledged();
+    await second.waitForDelivered();
     deny(second);
-    const got = await observer.waitForEvent("p-1", (e) => e.seq === 3);
-    expect(got.code).toBe("malformed");
-    const seqs = [...new Set(observer.events.map((e) => e.seq))].sort();
-    expect(seqs).toEqual([1, 2, 3]);
+    await observer.waitFor(() => cloud.events("p-1").find((e) => e.seq === 5), "seq 5 at the cloud");
+    expect(cloud.events("p-1").map((e) => [e.seq, e.type, e.code])).toEqual([
+      [1, "state_applied", undefined],
+      [2, "clock_set", "unset"],
+      [3, "denied", "malformed"],
+      [4, "denied", "malformed"],
+      [5, "denied", "malformed"],
+    ]);
+    expect(cloud.verdicts.map((v) => v.verdict)).not.toContain("replayed");
   });
 
-  it("a restart keeps sync version, revocations, synced issuers, battery, clock state and jam fault", async () => {
+  it("a restart keeps the pin, the state, the counters, the battery, the clock's state and the jam fault", async () => {
     const dir = tmp.make();
     const first = await boot(dir, { battery: { level: 80 } });
     const revokedCti = cti();
-    first.applySync({ v: 7, issuers: [synced.sync], revoked: [revokedCti], time: T0 });
+    cloud.revoke("p-1", revokedCti);
+    cloud.provision(first);
+    const v = first.stateV;
+    const counter = first.trust.nextReportCounter();
     first.jam();
     first.resetClock();
     await first.powerLoss();
 
     const second = await boot(dir, { battery: { level: 100 } }); // a first-boot option: ignored now
-    expect(second.syncVersion).toBe(7);
+    expect(second.stateV).toBe(v);
     expect(second.revoked).toEqual([toHex(revokedCti)]);
-    expect(second.trustedKids.sort()).toEqual([toHex(issuer.kid), toHex(synced.kid)].sort());
+    expect(second.trustedKids).toEqual([toHex(issuer.kid)]);
+    expect(second.trust.authority).toEqual(cloud.authority.publicKey);
+    expect(second.trust.nextReportCounter()).toBe(counter + 1);
     expect(second.battery.level).toBe(80);
     expect(second.clockSet).toBe(false);
     expect(second.state).toBe("locked");
-    const r = unlockDirect(second, mint(synced, claimsFor("p-1", device.publicKey)), device.secretKey);
+    const r = unlockDirect(second, mint(issuer, claimsFor("p-1", device.publicKey)), device.secretKey);
     expect(r.code).toBe("clock_unset");
-    second.applySync({ v: 7, issuers: [], revoked: [], time: T0 }); // same v: only the time is taken
-    expect(second.syncVersion).toBe(7);
-    const jammed = unlockDirect(second, mint(synced, claimsFor("p-1", device.publicKey)), device.secretKey);
+    cloud.giveTime(second);
+    const jammed = unlockDirect(second, mint(issuer, claimsFor("p-1", device.publicKey)), device.secretKey);
     expect(jammed.code).toBe("jammed");
-    expect(second.events.at(-1)?.seq).toBe(4); // sync_applied 1; after the restart: denied 2, clock_set 3, jammed 4
+    // state_applied 1, clock_set 2; after the restart: denied 3, clock_set 4, jammed 5
+    expect(second.events.map((e) => [e.seq, e.type])).toEqual([
+      [3, "denied"],
+      [4, "clock_set"],
+      [5, "jammed"],
+    ]);
   });
 
   it("a lock id runs once per flash; a flash held by another process is reported", async () => {
@@ -149,7 +172,9 @@ describe("event ring buffer", () => {
       tickIntervalMs: 0,
       ringCapacity: 5,
     };
+    const cloud = new TestCloud(clock, issuer);
     const lock = await startLock(opts);
+    cloud.enroll(lock);
     for (let i = 0; i < 8; i++) unlockDirect(lock, new Uint8Array([i]), device.secretKey);
     expect(lock.unacknowledged).toBe(5);
     expect(lock.droppedTotal).toBe(3);
@@ -159,21 +184,24 @@ describe("event ring buffer", () => {
     await lock.stop();
 
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
     const again = await startLock({ ...opts, mqttUrl: broker.url, siteSecret: SITE_SECRET });
     try {
-      await again.waitForAcknowledged();
-      await observer.waitFor(() => (observer!.events.length >= 5 ? true : undefined), "5 events");
-      expect(observer.events.map((e) => [e.seq, e.dropped ?? 0])).toEqual([
-        [4, 3],
-        [5, 0],
-        [6, 0],
-        [7, 0],
-        [8, 0],
+      // The state it needs to seal anything takes the ring's place too: one more dropped, counted on seq 5.
+      await observer.publishState("r-1", cloud.state("r-1"));
+      await again.waitForState(1);
+      await again.waitForDelivered();
+      await observer.waitFor(() => (cloud.events("r-1").length >= 5 ? true : undefined), "5 events");
+      expect(cloud.events("r-1").map((e) => [e.seq, e.type, e.dropped ?? 0])).toEqual([
+        [5, "denied", 4],
+        [6, "denied", 0],
+        [7, "denied", 0],
+        [8, "denied", 0],
+        [9, "state_applied", 0],
       ]);
-      const t = await observer.waitFor(() => observer!.telemetry.find((x) => x.lock === "r-1"), "telemetry");
-      expect(t.dropped).toBe(3);
-      expect(again.droppedTotal).toBe(3);
+      const t = await observer.waitFor(() => cloud.telemetry("r-1")[0], "telemetry");
+      expect(t.dropped).toBe(4);
+      expect(again.droppedTotal).toBe(4);
     } finally {
       await again.stop();
     }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { fromBase64Url, fromHex, ManualClock, toBase64Url, toHex, verifyUnlockProof } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AppApiError, Phone, PhoneError, type SimLock, seededRandom, startLock, VirtualRadio } from "../src/index.js";
+import { TestCloud } from "./helpers/cloud.js";
 import { claimsFor, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
 
@@ -57,7 +58,20 @@ describe("phone ↔ app API contract", () => {
     res.end(JSON.stringify(body));
   };
 
-  it("verifies the number, registers its device key, prefetches, then opens the door with the cloud gone", async () => {
+  it("verifies the number, registers its device key, prefetches keys and states, then opens the door with the cloud gone", async () => {
+    const radio = new VirtualRadio();
+    const cloud = new TestCloud(clock, issuer);
+    lock = await startLock({
+      lockId: "flat-12",
+      dataDir: tmp.make(),
+      clock,
+      random: seededRandom("flat"),
+      radio,
+      tickIntervalMs: 0,
+    });
+    cloud.provision(lock);
+    const newer = cloud.state("flat-12");
+    const newerV = lock.stateV + 1;
     let deviceKey = "";
     respond = (r, res) => {
       if (r.method === "POST" && r.url === "/app/v1/verification")
@@ -89,7 +103,7 @@ describe("phone ↔ app API contract", () => {
             },
           ],
           issuers: [{ kid: toHex(issuer.kid), x: toHex(issuer.publicKey) }],
-          states: [{ lockId: "flat-12", v: 1_800_000_000_123, state: toBase64Url(new Uint8Array([0xd2, 0x84])) }],
+          states: [{ lockId: "flat-12", v: newerV, state: toBase64Url(newer) }],
         });
       }
       if (r.method === "DELETE" && r.url === "/app/v1/device" && r.auth === "Bearer at_1") {
@@ -111,21 +125,16 @@ describe("phone ↔ app API contract", () => {
     const keys = await phone.prefetch(url);
     expect(keys.map((k) => [k.keyId, k.lockId, k.lockName])).toEqual([["key_1", "flat-12", "Flat 12"]]);
     // The phone carries the lock's signed state to it (docs/app-api.md); the lock, not the phone, verifies it.
-    expect(phone.states).toEqual([{ lockId: "flat-12", v: 1_800_000_000_123, state: new Uint8Array([0xd2, 0x84]) }]);
+    expect(phone.states).toEqual([{ lockId: "flat-12", v: newerV, state: newer }]);
 
     await new Promise<void>((resolve) => server.close(() => resolve())); // offline from here on
-    const radio = new VirtualRadio();
-    lock = await startLock({
-      lockId: "flat-12",
-      dataDir: tmp.make(),
-      clock,
-      random: seededRandom("flat"),
-      trust: [issuer.trusted],
-      radio,
-      tickIntervalMs: 0,
-    });
     try {
-      expect(await phone.unlock("flat-12", { radio })).toMatchObject({ ok: true, keyId: "key_1" });
+      expect(await phone.unlock("flat-12", { radio })).toMatchObject({
+        ok: true,
+        keyId: "key_1",
+        delivered: { ok: true, v: newerV },
+      });
+      expect(lock.stateV).toBe(newerV);
     } finally {
       phone.close();
     }

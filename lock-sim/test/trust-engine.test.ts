@@ -14,7 +14,6 @@ import { FlashError, type LockOptions, type SimLock, seededRandom, startLock } f
 import { Actuator } from "../src/lock/actuator.js";
 import { Battery } from "../src/lock/battery.js";
 import { bootIdentity } from "../src/lock/identity.js";
-import { RealTimeClock } from "../src/lock/rtc.js";
 import { TrustEngine } from "../src/lock/trust-engine.js";
 import {
   type Authority,
@@ -369,9 +368,8 @@ describe("lock trust engine", () => {
       clock = new ManualClock(T0 * 1000);
       const { flash } = LockFlash.open(dir, "ring-1", () => ({
         nextSeq: 1,
-        syncVersion: 0,
         droppedTotal: 0,
-        clock: RealTimeClock.initialRecord(clock, {}, false),
+        stampFloorMs: 0,
         battery: Battery.initialRecord({}, clock.now()),
         actuator: Actuator.initialRecord(),
       }));

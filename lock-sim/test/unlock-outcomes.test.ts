@@ -2,14 +2,16 @@ import { CLOCK_UNSET, type CommandResult, ManualClock, toHex } from "@latchkey/p
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectToLock, type Noble, type SimLock, seededRandom, startLock, VirtualRadio } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { TestCloud } from "./helpers/cloud.js";
 import { claimsFor, craft, cti, makeDevice, makeIssuer, mint, proofFor, T0 } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
 
 /**
- * Every verification outcome of docs/design.md section 2 (plus the lock's own: clock unset, jammed), through both ways a
- * request reaches a lock: a BLE central written against noble's public API on the virtual radio, and the bridge's
- * MQTT `cmd` path. Each attempt must also become exactly one event carrying the code and, when decodable, the key id.
+ * Every verification outcome of docs/design.md section 2 (plus the lock's own: no state, clock unset, state stale,
+ * jammed), through both ways a request reaches a lock: a BLE central written against noble's public API on the virtual
+ * radio, and the bridge's MQTT `cmd` path. Each attempt must also become exactly one event carrying the code and, when
+ * decodable, the key id. The issuer key, the revocations and the time come only from the cloud's signed documents.
  */
 const SITE_SECRET = "site-secret-for-tests-0123456789";
 const LOCK = "door-1";
@@ -31,6 +33,7 @@ type Transport = (attempt: Attempt) => Promise<CommandResult>;
 describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
   const tmp = new TempDirs();
   const clock = new ManualClock(T0 * 1000);
+  const cloud = new TestCloud(clock, issuer);
   let broker: TestBroker;
   let observer: Observer;
   let radio: VirtualRadio;
@@ -41,7 +44,7 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
 
   beforeAll(async () => {
     broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = await Observer.connect(broker.url);
+    observer = (await Observer.connect(broker.url)).relay(cloud);
     radio = new VirtualRadio();
     noble = await radio.noble();
     lock = await startLock({
@@ -51,7 +54,6 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
       siteSecret: SITE_SECRET,
       clock,
       random: seededRandom(`outcomes-${via}`),
-      trust: [issuer.trusted],
       radio,
       tickIntervalMs: 0,
       relockSeconds: 0,
@@ -86,8 +88,8 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
     tmp.cleanup();
   });
 
-  /** Sends an attempt, and checks the answer and the one event it produced. */
-  async function expectOutcome(attempt: Attempt, code: string | null, key?: Uint8Array) {
+  /** Sends an attempt, and checks the answer and the one event it produced (at the cloud too, when it can seal). */
+  async function expectOutcome(attempt: Attempt, code: string | null, key?: Uint8Array, reported = true) {
     const before = lock.events.length;
     const result = await send(attempt);
     if (code === null) {
@@ -101,9 +103,16 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
     if (code !== null && code !== "jammed") expect(event.code).toBe(code);
     if (key === undefined) expect(event.key).toBeUndefined();
     else expect(toHex(event.key!)).toBe(toHex(key));
-    // and the bridge gets the same event
-    await observer.waitForEvent(LOCK, (e) => e.seq === event.seq, `event ${event.seq}`);
+    // and the cloud gets the same event, sealed by the lock
+    if (!reported) return;
+    await observer.waitFor(() => cloud.events(LOCK).find((e) => e.seq === event.seq), `event ${event.seq}`);
   }
+
+  it("no_state: before the lock holder's first signed state no key opens", async () => {
+    const claims = claimsFor(LOCK, device.publicKey);
+    await expectOutcome({ token: mint(issuer, claims) }, "no_state", claims.cti, false);
+    cloud.provision(lock);
+  });
 
   it("accepts a valid key", async () => {
     const claims = claimsFor(LOCK, device.publicKey);
@@ -149,14 +158,15 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
     await expectOutcome({ token: mint(issuer, claims) }, "wrong_lock", claims.cti);
   });
 
-  it("not_yet_valid and expired, at the edges of the 60 s leeway", async () => {
-    const early = claimsFor(LOCK, device.publicKey, { nbf: T0 + 61, exp: T0 + 7200 });
+  it("not_yet_valid and expired, at the edges of the 60 s leeway less the clock's uncertainty (2 s after a time answer)", async () => {
+    expect(lock.trust.keyCheckOptions()).toMatchObject({ ok: true, now: T0, uncertainty: 2 });
+    const early = claimsFor(LOCK, device.publicKey, { nbf: T0 + 59, exp: T0 + 7200 });
     await expectOutcome({ token: mint(issuer, early) }, "not_yet_valid", early.cti);
-    const justInside = claimsFor(LOCK, device.publicKey, { nbf: T0 + 60, exp: T0 + 7200 });
+    const justInside = claimsFor(LOCK, device.publicKey, { nbf: T0 + 58, exp: T0 + 7200 });
     await expectOutcome({ token: mint(issuer, justInside) }, null, justInside.cti);
-    const late = claimsFor(LOCK, device.publicKey, { nbf: T0 - 7200, exp: T0 - 60 });
+    const late = claimsFor(LOCK, device.publicKey, { nbf: T0 - 7200, exp: T0 - 58 });
     await expectOutcome({ token: mint(issuer, late) }, "expired", late.cti);
-    const stillInside = claimsFor(LOCK, device.publicKey, { nbf: T0 - 7200, exp: T0 - 59 });
+    const stillInside = claimsFor(LOCK, device.publicKey, { nbf: T0 - 7200, exp: T0 - 57 });
     await expectOutcome({ token: mint(issuer, stillInside) }, null, stillInside.cti);
   });
 
@@ -165,29 +175,44 @@ describe.each(["ble", "mqtt"] as const)("unlock outcomes over %s", (via) => {
     await expectOutcome({ token: mint(issuer, claims), signer: otherDevice.secretKey }, "bad_proof", claims.cti);
   });
 
-  it("revoked: a revocation from sync stops the key at once", async () => {
+  it("revoked: a revocation in the next signed state stops the key at once", async () => {
     const claims = claimsFor(LOCK, device.publicKey, { cti: cti() });
     const token = mint(issuer, claims);
     await expectOutcome({ token }, null, claims.cti);
-    const v = lock.syncVersion + 1;
-    await observer.sync(LOCK, { v, issuers: [], revoked: [claims.cti], time: T0 });
-    await lock.waitForSyncVersion(v);
+    cloud.revoke(LOCK, claims.cti);
+    const v = lock.stateV;
+    await observer.publishState(LOCK, cloud.state(LOCK));
+    await lock.waitForState(v + 1);
     expect(lock.revoked).toEqual([toHex(claims.cti)]);
-    // factory trust survives a sync that lists no issuers
     await expectOutcome({ token }, "revoked", claims.cti);
   });
 
-  it("clock_unset: after a clock reset every key is refused until a sync brings time", async () => {
+  it("clock_unset: after a clock reset every key is refused until a signed time answer", async () => {
     const claims = claimsFor(LOCK, device.publicKey);
     const token = mint(issuer, claims);
     lock.resetClock();
     await expectOutcome({ token }, CLOCK_UNSET, claims.cti);
-    // other failures are still reported precisely while the clock is unset
     const foreign = claimsFor(LOCK, device.publicKey);
-    await expectOutcome({ token: mint(stranger, foreign) }, "unknown_issuer", foreign.cti);
-    await observer.sync(LOCK, { v: lock.syncVersion, issuers: [], revoked: [], time: T0 });
-    await lock.waitForEvent((e) => e.type === "clock_set", { from: lock.events.length - 1 });
+    await expectOutcome({ token: mint(stranger, foreign) }, CLOCK_UNSET, foreign.cti);
+    cloud.giveTime(lock);
+    expect(lock.events.at(-1)).toMatchObject({ type: "clock_set", code: "unset" });
     await expectOutcome({ token }, null, claims.cti);
+  });
+
+  it("state_stale: with maxStale, a state older than it opens nothing until a newer one", async () => {
+    cloud.setMaxStale(LOCK, 3600);
+    await observer.publishState(LOCK, cloud.state(LOCK));
+    await lock.waitFor((l) => l.signedState?.maxStale === 3600, "the state with maxStale");
+    clock.advance(3_600_000);
+    const claims = claimsFor(LOCK, device.publicKey, { exp: T0 + 86_400 });
+    const token = mint(issuer, claims);
+    await expectOutcome({ token }, "state_stale", claims.cti);
+    cloud.setMaxStale(LOCK, undefined);
+    const v = lock.stateV;
+    await observer.publishState(LOCK, cloud.state(LOCK));
+    await lock.waitForState(v + 1);
+    await expectOutcome({ token }, null, claims.cti);
+    clock.set(T0 * 1000);
   });
 
   it("jammed: the key is good but the bolt does not move", async () => {

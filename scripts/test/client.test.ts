@@ -147,6 +147,21 @@ describe("IntegratorClient", () => {
     expect(await client.getAuthority(other.id)).toEqual(rotated);
   });
 
+  it("runs a remote unlock and lists it; a lock that is not the holder's is 404 (issue 13)", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const lh = await client.createLockHolder({ name: "Remote street 1", countryIso: "NO" });
+    // A virtual lock (the cloud is the lock) runs the signed command at once, as docs/bridge-api.md says.
+    await client.createVendorConnection(lh.id, { vendor: "virtual", locksToCreate: 1 });
+    const [lock] = (await client.listLocks(lh.id)).locks;
+    const created = await client.createAction(lh.id, lock!.id, "unlock");
+    expect(created).toMatchObject({ id: expect.stringMatching(/^act_/), lockId: lock!.id, action: "unlock" });
+    const done = await client.waitForAction(lh.id, lock!.id, created.id, { timeoutMs: 5_000 });
+    expect(done).toMatchObject({ id: created.id, status: "succeeded", eventId: expect.any(String) });
+    expect(await client.getAction(lh.id, lock!.id, created.id)).toEqual(done);
+    expect((await client.listActions(lh.id, lock!.id)).actions.map((a) => a.id)).toEqual([created.id]);
+    await expect(client.createAction(lh.id, "no-such-lock", "lock")).rejects.toMatchObject({ status: 404 });
+  });
+
   it("pollUntil returns the first truthy answer, and names what it waited for at the deadline", async () => {
     let n = 0;
     expect(await pollUntil("n to reach 3", () => ++n >= 3 && n, { intervalMs: 1 })).toBe(3);

@@ -26,11 +26,15 @@ describe("Mosquitto password and ACL files", () => {
     const acl = mosquittoAcl({ bridgeUsername: "bridge@br_1", topicPrefix: "site/latchkey" });
     expect(acl).toContain("user bridge@br_1\ntopic readwrite site/latchkey/#");
     expect(acl).toContain("pattern write site/latchkey/locks/%u/events");
-    expect(acl).toContain("pattern read site/latchkey/locks/%u/sync");
+    expect(acl).toContain("pattern write site/latchkey/locks/%u/keys");
+    expect(acl).toContain("pattern read site/latchkey/locks/%u/cmd");
+    // No sync topic any more (docs/design.md section 7 "Removed"): a lock neither reads nor writes one.
+    expect(acl).not.toContain("/sync");
     expect(acl).toContain("pattern write site/latchkey/locks/%u/time/request");
     expect(acl).toContain("pattern read site/latchkey/locks/%u/state");
     expect(acl).toContain("pattern read site/latchkey/locks/%u/time/answer");
-    expect(acl).not.toMatch(/pattern (readwrite|write) site\/latchkey\/locks\/%u\/(sync|cmd|state|time\/answer)$/m);
+    expect(acl).not.toMatch(/pattern (readwrite|write) site\/latchkey\/locks\/%u\/(cmd|state|time\/answer)$/m);
+    expect(acl).not.toMatch(/pattern (readwrite|read) site\/latchkey\/locks\/%u\/(keys|events|telemetry)$/m);
   });
 });
 
@@ -130,29 +134,51 @@ describe.skipIf(!mosquittoBinary)(`a real Mosquitto with the generated files${sk
     await expect(lockA.publishAsync("latchkey/locks/lock-a/sync", "self-sync", { qos: 1 })).rejects.toThrow(
       /Not authorized/,
     );
+    // Another lock's keys (retained, as keys are): a lock speaks only for itself.
+    await expect(
+      lockA.publishAsync("latchkey/locks/lock-b/keys", "lock-a's keys as lock-b's", { qos: 1, retain: true }),
+    ).rejects.toThrow(/Not authorized/);
+    // Nor may it write what only the bridge carries: the authority's state and time answers.
+    for (const kind of ["state", "time/answer", "cmd"])
+      await expect(lockA.publishAsync(`latchkey/locks/lock-a/${kind}`, "self-made", { qos: 1 })).rejects.toThrow(
+        /Not authorized/,
+      );
     await expect(
       lockA.publishAsync("latchkey/bridges/br_1/status", "offline", { qos: 1, retain: true }),
     ).rejects.toThrow(/Not authorized/);
+    await lockA.publishAsync("latchkey/locks/lock-a/keys", "my keys", { qos: 1, retain: true });
     await lockA.publishAsync("latchkey/locks/lock-a/events", "mine", { qos: 1 });
     await waitFor("the lock's own event", () => (seen.includes("latchkey/locks/lock-a/events") ? true : undefined));
-    expect(seen).toEqual(["latchkey/locks/lock-a/events"]);
+    expect(seen).toEqual(["latchkey/locks/lock-a/keys", "latchkey/locks/lock-a/events"]);
   });
 
-  it("lets a lock read only its own sync and cmd", async () => {
+  it("lets a lock read only its own state and cmd, not another lock's keys or reports", async () => {
     const lockA = await connect("lock-a", deriveLockPassword(siteSecret, "lock-a"));
     const granted = await lockA.subscribeAsync(
-      ["latchkey/locks/lock-a/sync", "latchkey/locks/lock-b/sync", "latchkey/#"],
+      ["latchkey/locks/lock-a/state", "latchkey/locks/lock-a/cmd", "latchkey/locks/lock-b/state", "latchkey/#"],
       { qos: 1 },
     );
     // Mosquitto grants the subscription but delivers only what the ACL allows the user to read.
     const got: string[] = [];
     lockA.on("message", (topic, payload) => got.push(`${topic}=${payload.toString()}`));
     const bridge = await connect("bridge@br_1", "bridge password");
-    await bridge.publishAsync("latchkey/locks/lock-b/sync", "for-b", { qos: 1 });
-    await bridge.publishAsync("latchkey/locks/lock-a/sync", "for-a", { qos: 1 });
-    await waitFor("lock-a's sync", () => (got.some((g) => g.endsWith("=for-a")) ? true : undefined));
-    expect(granted.length).toBe(3);
-    expect(got.filter((g) => g.includes("for-b"))).toEqual([]);
+    const lockB = await connect("lock-b", deriveLockPassword(siteSecret, "lock-b"));
+    await lockB.publishAsync("latchkey/locks/lock-b/keys", "b-keys", { qos: 1, retain: true });
+    await lockB.publishAsync("latchkey/locks/lock-b/events", "b-event", { qos: 1 });
+    await bridge.publishAsync("latchkey/locks/lock-b/state", "for-b", { qos: 1, retain: true });
+    await bridge.publishAsync("latchkey/locks/lock-a/cmd", "cmd-for-a", { qos: 1 });
+    await bridge.publishAsync("latchkey/locks/lock-a/state", "for-a", { qos: 1, retain: true });
+    await waitFor("lock-a's state", () => (got.some((g) => g.endsWith("=for-a")) ? true : undefined));
+    expect(granted.length).toBe(4);
+    expect(got).toContain("latchkey/locks/lock-a/cmd=cmd-for-a");
+    expect(got.filter((g) => g.includes("lock-b"))).toEqual([]);
     expect(readFileSync(join(dir, "passwords"), "utf8").split("\n").filter(Boolean)).toHaveLength(3);
+    // Clear what this test retained, so the broker keeps nothing for a later run of it.
+    for (const [client, topic] of [
+      [lockB, "latchkey/locks/lock-b/keys"],
+      [bridge, "latchkey/locks/lock-b/state"],
+      [bridge, "latchkey/locks/lock-a/state"],
+    ] as const)
+      await client.publishAsync(topic, "", { qos: 1, retain: true });
   });
 });

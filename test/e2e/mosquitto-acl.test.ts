@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
-import { deriveLockPassword, encodeEvent, encodeSync } from "@latchkey/protocol";
+import { deriveLockPassword, sealReport } from "@latchkey/protocol";
 import { freePort, ManagedChild, pollUntil, writeMosquittoFiles } from "@latchkey/scripts";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +20,8 @@ if (skipReason) announceSkip("the per-lock ACL test on Mosquitto", skipReason);
 /**
  * Per-lock access on an external Mosquitto: the files `latchkey-mosquitto-acl` writes (scripts/src/mosquitto), a
  * private Mosquitto started from them, the bridge and locks on it. The site works through the ACL, and a lock with
- * valid credentials of its own cannot speak for another lock, read another lock's sync, or sync itself.
+ * valid credentials of its own cannot speak for another lock, read another lock's state or commands, or write a lock's
+ * signed state or time answer (only the bridge relays those; docs/mqtt.md).
  */
 describe.skipIf(skipReason !== null)(
   `per-lock ACL on a Mosquitto from latchkey-mosquitto-acl's files${skipReason ? ` (skipped: ${skipReason})` : ""}`,
@@ -81,7 +82,7 @@ describe.skipIf(skipReason !== null)(
       return client;
     }
 
-    it("the site works through the ACL: sync reaches the lock, its unlock event reaches the cloud", async () => {
+    it("the site works through the ACL: the signed state and time reach the lock, its unlock report the cloud", async () => {
       const door1 = await site.startLock("door-1");
       await site.startLock("door-2");
       await site.waitForLocks(["door-1", "door-2"]);
@@ -105,35 +106,46 @@ describe.skipIf(skipReason !== null)(
       );
     });
 
-    it("a lock cannot publish for another lock, sync itself, or read another lock's sync", async () => {
+    it("a lock cannot publish for another lock, write a signed state or time answer, or read another lock's", async () => {
       const door9 = await connectAs("door-9");
-      const forgedId = new Uint8Array(16).fill(0xee);
-      const forged = encodeEvent({
-        id: forgedId,
-        lock: "door-1",
-        seq: 999,
-        ts: Math.floor(Date.now() / 1000),
-        type: "unlocked",
+      // A report in due form naming door-1 (under a key door-9 made up: the cloud would refuse it as `forged` too).
+      const forged = sealReport({
+        kind: "event",
+        event: { id: new Uint8Array(16).fill(0xee), lock: "door-1", seq: 999, ts: 1_800_000_000, type: "unlocked" },
+        key: new Uint8Array(32).fill(7),
+        cloudKeyId: new Uint8Array(8).fill(1),
+        ctr: 1,
       });
       await expect(door9.publishAsync("latchkey/locks/door-1/events", Buffer.from(forged), { qos: 1 })).rejects.toThrow(
         /Not authorized/,
       );
-      const selfSync = encodeSync({ v: 1_000_000, issuers: [], revoked: [], time: Math.floor(Date.now() / 1000) });
-      await expect(door9.publishAsync("latchkey/locks/door-9/sync", Buffer.from(selfSync), { qos: 1 })).rejects.toThrow(
-        /Not authorized/,
-      );
+      // Only the bridge writes a lock's state and time answers (the lock would refuse anything unsigned anyway).
+      for (const topic of ["door-9/state", "door-1/state", "door-9/time/answer", "door-9/cmd"]) {
+        await expect(
+          door9.publishAsync(`latchkey/locks/${topic}`, Buffer.from([0xa0]), { qos: 1 }),
+          topic,
+        ).rejects.toThrow(/Not authorized/);
+      }
       await expect(
         door9.publishAsync("latchkey/bridges/x/status", "offline", { qos: 1, retain: true }),
       ).rejects.toThrow(/Not authorized/);
 
       const overheard: string[] = [];
       door9.on("message", (topic) => overheard.push(topic));
-      await door9.subscribeAsync(["latchkey/locks/door-1/sync", "latchkey/locks/door-1/cmd"], { qos: 1 });
-      // A new key makes the bridge sync door-1; door-1 applies it, door-9's subscription hears nothing.
+      // door-1's state is retained: a permitted subscription would hear it at once.
+      await door9.subscribeAsync(
+        ["latchkey/locks/door-1/state", "latchkey/locks/door-1/cmd", "latchkey/locks/door-1/time/answer"],
+        { qos: 1 },
+      );
+      // A revocation makes the bridge relay a newer signed state to door-1; door-9's subscriptions hear nothing.
       const door1 = site.locks.find((l) => l.id === "door-1")!;
-      const version = door1.syncVersion;
-      await site.client.createKey(site.lockHolderId, "door-1", { userId: "+4792222223", durationMinutes: 30 });
-      await door1.waitForSyncVersion(version + 1);
+      const version = door1.stateV;
+      const key = await site.client.createKey(site.lockHolderId, "door-1", {
+        userId: "+4792222223",
+        durationMinutes: 30,
+      });
+      await site.client.revokeKey(site.lockHolderId, key.id);
+      await door1.waitForState(version + 1, { timeoutMs: 30_000 });
       expect(overheard).toEqual([]);
       // And the forged event never became a cloud event.
       const events = await site.client.allEvents(site.lockHolderId);

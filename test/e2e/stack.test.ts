@@ -70,7 +70,7 @@ describe("npm start", () => {
     const { code } = await demo.waitForExit();
     const output = demo.lines.map((l) => l.text).join("\n");
     expect(code, output).toBe(0);
-    expect(output).toMatch(/PASS: 13 steps/);
+    expect(output).toMatch(/PASS: 17 steps/);
     expect(output).not.toMatch(/✗/);
     // Every lock claimed with its setup code through the Integrator API; the codes themselves never printed.
     expect(output).toMatch(/3 locks claimed with their setup codes through the Integrator API \(3 claimed now\)/);
@@ -78,6 +78,15 @@ describe("npm start", () => {
     expect(output).toMatch(/GET \/app\/v1\/keys → states: sim-lock-001 v \d+, sim-lock-002 v \d+ \(signed by/);
     expect(output).toMatch(/sim-lock-003 \(claimed with their setup codes\)/);
     expect(output).not.toMatch(/LK1:/i);
+    // A remote unlock proved by the lock's own report; a revocation carried to a lock cut off from its bridge by a
+    // second phone, after which the first phone is refused.
+    expect(output).toMatch(/POST …\/locks\/sim-lock-001\/actions \{action: unlock\} → act_\w+ succeeded/);
+    expect(output).toMatch(/bridge process frozen \(SIGSTOP\).*sim-lock-001 runs state v (\d+)/);
+    expect(output).toMatch(/\+4790000002 prefetched .* handed it the newer state first: the lock now runs v \d+/);
+    expect(output).toMatch(
+      /✓ the revoked key is denied: the first phone still held the token; sim-lock-001 said revoked/,
+    );
+    expect(output).toMatch(/bridge resumed \(SIGCONT\); GET …\/events → denied \(revoked\)/);
 
     const summary = JSON.parse(readFileSync(first, "utf8")) as StackSummary;
     expect(Object.keys(summary).sort()).toEqual(SUMMARY_KEYS);
@@ -120,6 +129,9 @@ describe("npm start", () => {
     stack.write("unlock sim-lock-001\n");
     await stack.waitForLine("the unlock", (l) => l.text.includes(`sim-lock-001 unlocked with ${key.id}`));
     await client.waitForEvent(again.lockHolderId, "the console's unlock in the cloud", (e) => e.keyId === key.id);
+    // A remote unlock from the console: the bridge carries the cloud's signed command to the lock.
+    stack.write("remote sim-lock-002\n");
+    await stack.waitForLine("the remote unlock", (l) => /sim-lock-002: remote unlock act_\w+ succeeded/.test(l.text));
     stack.write("frobnicate\n");
     await stack.waitForLine("the refusal", (l) => l.text.includes('unknown command "frobnicate"; try help'));
     // Issue 15 item 10: a console command given no arguments shows its usage.

@@ -1,9 +1,10 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { ManualClock } from "@latchkey/protocol";
+import { ManualClock, toHex } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
-import { accessToken, call, deniedEvent, reportLocks } from "../src/reliability/bridge-api.js";
+import { accessToken, call, deniedEvent, reportLocks, uploadEvents } from "../src/reliability/bridge-api.js";
+import { PaperLock } from "../src/reliability/paper-lock.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 import { E2eSite } from "../src/site.js";
@@ -25,6 +26,9 @@ describe("the cloud process killed in the middle of a batch job", () => {
     const bridgeToken = await accessToken(site.apiUrl, site.bridgeId, site.bridgeSecret, "bridge");
     const lockIds = Array.from({ length: 5 }, (_, i) => `batch-lock-${i}`);
     await reportLocks(site.apiUrl, bridgeToken, site.vendorConnectionId, lockIds);
+    // Keys only for claimed locks (docs/design.md section 7): the lock holder claims each with its setup code.
+    for (const lockId of lockIds)
+      await site.client.claimLock(site.lockHolderId, new PaperLock(lockId).track(secrets).setupCode);
 
     // Jobs of 1000 keys (the most one request takes), each worked in chunks of 10 keys, two submitted at once. The
     // cloud is killed as soon as the first chunk is seen committed: whatever the machine's speed, work is left over.
@@ -155,15 +159,15 @@ describe("the webhook receiver down for hours", () => {
     secrets.add("webhook secret", hook.secret);
     const bridgeToken = await accessToken(site.apiUrl, site.bridgeId, site.bridgeSecret, "bridge");
     await reportLocks(site.apiUrl, bridgeToken, site.vendorConnectionId, ["hook-lock"]);
+    const lock = new PaperLock("hook-lock").track(secrets);
+    await site.client.claimLock(site.lockHolderId, lock.setupCode);
 
     await receiver.down();
     tally.fault();
-    const event = deniedEvent("hook-lock", 1, Math.floor(clock.now() / 1000));
-    const ingested = await call(site.apiUrl, "POST", "/bridge/v1/ingest", {
-      token: bridgeToken,
-      body: { events: [event] },
-    });
-    expect(ingested.status).toBe(200);
+    // The lock's own sealed report of a denied attempt: the only way an event reaches the cloud (and its webhooks).
+    const event = deniedEvent(1, Math.floor(clock.now() / 1000));
+    expect(await uploadEvents(site.apiUrl, bridgeToken, lock, [event])).toEqual(["ok"]);
+    const eventId = toHex(event.id);
 
     const delivery = async () => (await site.client.webhookDeliveries(site.lockHolderId, hook.id))[0]!;
     const policy = { baseDelayMs: 1000, maxDelayMs: 3_600_000 };
@@ -219,10 +223,10 @@ describe("the webhook receiver down for hours", () => {
       type: string;
       data: { id: string; lockId: string; action: string };
     };
-    expect(payload).toMatchObject({ type: "key_event.created", data: { id: event.id, lockId: "hook-lock" } });
+    expect(payload).toMatchObject({ type: "key_event.created", data: { id: eventId, lockId: "hook-lock" } });
 
     // Altered in transit: the body, or the id it is signed with.
-    const tampered = got!.body.replace(event.id, "0".repeat(32));
+    const tampered = got!.body.replace(eventId, "0".repeat(32));
     expect(() => verifier.verify(tampered, got!.headers as Record<string, string>)).toThrow(/signature/i);
     expect(() =>
       verifier.verify(got!.body, { ...(got!.headers as Record<string, string>), "webhook-id": "msg_replayed" }),

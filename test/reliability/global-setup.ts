@@ -13,7 +13,7 @@ declare module "vitest" {
 
 /**
  * The reliability project's global setup: a report file for the run, and at the end the totals over every test file
- * (faults injected, inputs tried, attempts refused, events lost), printed in the test output.
+ * (faults injected, inputs tried, attempts refused, events lost, doors opened by attacks), printed in the test output.
  */
 export default function setup(project: TestProject): () => void {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-reliability-report-"));
@@ -37,7 +37,7 @@ export default function setup(project: TestProject): () => void {
       "── reliability report ─────────────────────────────────────────────────────────────",
       ...records.map(summaryLine),
       `TOTAL (${sum.files} files): faults injected ${sum.faults}, inputs tried ${sum.inputs}, ` +
-        `attempts refused ${sum.refused}, events lost ${sum.lost}`,
+        `attempts refused ${sum.refused}, events lost ${sum.lost}, doors opened ${sum.doorsOpened}`,
       "",
     ];
     console.log(lines.join("\n"));

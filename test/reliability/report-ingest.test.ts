@@ -122,14 +122,26 @@ describe("issue 13, cloud ingest of lock-authenticated reports through the runni
       return toBase64Url(bytes);
     };
 
-    tally.case("issue 13 ingest: a gateway's unsigned upload of a high seq does not move the signed ack");
+    // The unsigned ingest takes presence only now: events and telemetry there are refused by name, stored nowhere.
+    tally.case(
+      "issue 13 ingest: a gateway's unsigned upload of a high seq is refused and does not move the signed ack",
+    );
     const unsigned = await api("POST", "/bridge/v1/ingest", {
       token: owner.bridgeToken,
       json: { events: [{ id: "cd".repeat(16), lockId: a.lockId, seq: 5000, ts: 1_800_000_000, type: "unlocked" }] },
     });
     tally.input();
-    expect(unsigned.status).toBe(200);
+    expect(unsigned.status).toBe(400);
+    expect(unsigned.body.error).toBe("signed_reports_only");
     expect((await stateOf(a)).ack).toBe(0);
+    tally.refuse();
+    const unsignedTelemetry = await api("POST", "/bridge/v1/ingest", {
+      token: owner.bridgeToken,
+      json: { telemetry: [{ lockId: a.lockId, ts: 1_800_000_000, level: 1, mv: 2900, state: "critical" }] },
+    });
+    tally.input();
+    expect(unsignedTelemetry.status).toBe(400);
+    expect(unsignedTelemetry.body.error).toBe("signed_reports_only");
     tally.refuse();
 
     tally.case(

@@ -6,10 +6,9 @@ import { CHALLENGES_PER_CONNECTION, connectToLock, seededRandom, startLock, Virt
 import {
   deriveLockPassword,
   encodeCommandResult,
-  encodeEvent,
-  encodeTelemetry,
   keyPairFromSeed,
   ManualClock,
+  sealReport,
   signKeyToken,
   signUnlockProof,
   toBase64Url,
@@ -22,6 +21,7 @@ import { call } from "../src/reliability/bridge-api.js";
 import { metricValue, scrape } from "../src/reliability/metrics.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { registerDevice } from "../src/reliability/phone.js";
+import { PlayedCloud } from "../src/reliability/played-cloud.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 import { announceSkip } from "../src/skip.js";
 
@@ -47,11 +47,14 @@ describe("review 12.8: challenges over BLE", () => {
       dataDir: file.resources.tempDir("latchkey-edges-lock-"),
       clock,
       random: seededRandom("edge-door"),
-      trust: [{ kid, publicKey: issuer.publicKey }],
       radio,
       tickIntervalMs: 0,
     });
     file.resources.defer("stop the lock", () => lock.stop());
+    // The lock trusts the issuer only through its authority's signed state, and opens only with signed time.
+    new PlayedCloud("edge-door", clock).provision(lock, [
+      { kid, publicKey: issuer.publicKey, notAfter: NOW_S + 86_400 },
+    ]);
     const token = signKeyToken(
       {
         iss: "https://issuer.test",
@@ -193,12 +196,26 @@ const mosquittoSkip = !process.env.MQTT_URL
 if (mosquittoSkip) announceSkip("review 12.12 on Mosquitto", mosquittoSkip);
 
 const RETAINER = "edge-retainer";
+/** Reports as a lock seals them (docs/reports.md), under some report key: whole to a courier's eye. */
+const plantedKey = { key: new Uint8Array(32).fill(0x17), cloudKeyId: Uint8Array.of(0x17) };
 const planted = (fill: number) =>
   Buffer.from(
-    encodeEvent({ id: new Uint8Array(16).fill(fill), lock: RETAINER, seq: fill, ts: NOW_S, type: "unlocked" }),
+    sealReport({
+      kind: "event",
+      event: { id: new Uint8Array(16).fill(fill), lock: RETAINER, seq: fill, ts: NOW_S, type: "unlocked" },
+      ctr: fill,
+      ...plantedKey,
+    }),
   );
 const plantedReading = () =>
-  Buffer.from(encodeTelemetry({ lock: RETAINER, ts: NOW_S, level: 17, mv: 2017, state: "ok" }));
+  Buffer.from(
+    sealReport({
+      kind: "telemetry",
+      telemetry: { lock: RETAINER, ts: NOW_S, level: 17, mv: 2017, state: "ok" },
+      ctr: 1,
+      ...plantedKey,
+    }),
+  );
 const plantedResult = () => Buffer.from(encodeCommandResult({ id: "planted", ok: true, state: "unlocked" }));
 
 describe("review 12.12: retained messages on a lock's events and telemetry", () => {

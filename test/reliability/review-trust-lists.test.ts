@@ -1,23 +1,31 @@
 import { Phone, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
 import {
-  decodeSync,
   deriveLockPassword,
+  encodeLockKeys,
   encodeStatus,
-  encodeTelemetry,
+  fromBase64Url,
+  keyPairFromSeed,
   ManualClock,
+  sealReport,
+  signLockState,
   Topics,
+  toBase64Url,
   toHex,
+  verifyLockState,
 } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/scripts";
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
+import { accessToken, call } from "../src/reliability/bridge-api.js";
+import { PaperLock } from "../src/reliability/paper-lock.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 
 /**
- * Review issue 12, findings 1, 5 and 6: what stays on a lock's trust lists (revocations, issuer keys) and the sync
- * version that carries them (docs/mqtt.md "Sync versions"). Cloud and bridge run in this process on one manual clock,
- * so days pass at once; the locks are simulated on the same clock.
+ * Review issue 12, findings 1, 5 and 6: what stays on a lock's trust lists (revocations, issuer keys) and the version
+ * that carries them, now the `v` of the authority's signed state (docs/design.md section 7, docs/trust.md "Lock
+ * state"). Cloud and bridge run in this process on one manual clock, so days pass at once; the locks are simulated on
+ * the same clock.
  */
 const file = new ReliabilityFile("review-trust-lists");
 const { tally, logs, secrets } = file;
@@ -51,7 +59,7 @@ async function phoneFor(s: ReliabilitySite, clock: ManualClock, number: string):
   return phone;
 }
 
-describe("review 12: trust lists and sync versions", () => {
+describe("review 12: trust lists and the signed state's version", () => {
   it("12.1: a revoked open-ended key whose start was ahead stays revoked until its last minted token has expired", async () => {
     const clock = new ManualClock(T0);
     // A token lifetime cap above the 30 days of a token without end (the cloud allows up to 366 days).
@@ -59,6 +67,7 @@ describe("review 12: trust lists and sync versions", () => {
     const radio = new VirtualRadio();
     const lock = await s.startLock("r12-1-door", { radio });
     await pollUntil("the lock assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 1);
+    await s.waitForTrust(lock);
     await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.length > 0);
 
     // No end, start 20 days ahead: the prefetched token runs to max(minted, start) + 30 days = T0 + 50 days.
@@ -73,11 +82,10 @@ describe("review 12: trust lists and sync versions", () => {
     await pollUntil("the revocation on the lock", () => lock.revoked.includes(cti));
 
     // 31 days on: past revokedAt + 30 days + the 300 s margin, inside the token's life. Another change makes the
-    // bridge send the lock a fresh list.
+    // bridge fetch the lock's state, which the cloud signs afresh (it is older than an hour).
     clock.advance(31 * DAY_MS);
-    const v = lock.syncVersion;
     await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012002" });
-    await lock.waitForSyncVersion(v + 1, { timeoutMs: 30_000 });
+    await lock.waitFor(signedSince(clock), "a state signed after the move", { timeoutMs: 30_000 });
     expect(lock.revoked, "the cti is still on the lock's revocation list").toContain(cti);
     const outcome = await phone.unlock(lock.id, { radio });
     tally.input();
@@ -86,88 +94,109 @@ describe("review 12: trust lists and sync versions", () => {
 
     // Once the last token has expired (plus the margin) the lock may forget the cti: the list does not grow forever.
     clock.set(token!.claims.exp * 1000 + 301_000);
-    const w = lock.syncVersion;
     await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012003" });
-    await lock.waitForSyncVersion(w + 1, { timeoutMs: 30_000 });
+    await lock.waitFor(signedSince(clock), "a state signed after the move", { timeoutMs: 30_000 });
     expect(lock.revoked).not.toContain(cti);
     tally.case("review 12.1: a revoked open-ended key with a future start is refused until its last token expires");
   });
 
-  it("12.5: one version number wedges no lock: the lock refuses the jump, the bridge never follows it", async () => {
+  it("12.5: one version number wedges no lock: v is the authority's to sign, a forged or altered high v is refused, no lock's word moves it", async () => {
     const clock = new ManualClock(T0);
     const s = await site("r12-5", clock);
     const lock = await s.startLock("r12-5-door");
-    // A second "lock" on the broker with valid credentials that lies about its version.
-    const liarId = "r12-5-liar";
+    await pollUntil("the lock assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 1);
+    await s.waitForTrust(lock);
+    const v = lock.stateV;
+    const genuine = lock.signedState!;
+
+    // A state at the top of the range is worth nothing without the authority's signature: signed by another key, or
+    // the genuine document with its v changed, the lock refuses it whole and keeps its state.
+    const attacker = keyPairFromSeed(new Uint8Array(32).fill(0x5e));
+    const top = { ...genuine, v: Number.MAX_SAFE_INTEGER, iat: Math.floor(clock.now() / 1000) };
+    const forged = signLockState(top, { secretKey: attacker.secretKey });
+    tally.input();
+    expect(lock.command({ id: "r12-5-forged", type: "state", doc: forged })).toMatchObject({
+      ok: false,
+      code: "wrong_authority",
+    });
+    tally.refuse();
+    // The genuine document as the cloud hands it to the lock's bridge (the test speaks the bridge API).
+    const bridgeToken = await accessToken(s.apiUrl, s.bridgeId, s.bridgeSecret, "bridge");
+    secrets.add("bridge access token", bridgeToken);
+    const fetched = await call(s.apiUrl, "GET", `/bridge/v1/locks/${lock.id}/state`, { token: bridgeToken });
+    const altered = alterV(fromBase64Url(fetched.body.state), fetched.body.v, Number.MAX_SAFE_INTEGER);
+    tally.input();
+    const refused = lock.command({ id: "r12-5-altered", type: "state", doc: altered });
+    expect(refused.ok).toBe(false);
+    expect(refused.code).toBe("bad_signature");
+    tally.refuse();
+    // It runs the cloud's versions still (its first events acknowledged may have brought a newer one meanwhile).
+    expect(lock.stateV).toBeGreaterThanOrEqual(v);
+    expect(lock.stateV).toBeLessThanOrEqual(clock.now() + 1000);
+
+    // A claimed lock (played by the test) that says in its own authentic telemetry it runs v 2^53 - 1: the cloud
+    // takes the report and keeps making its versions from its own clock.
+    const liar = new PaperLock("r12-5-liar").track(secrets);
+    await s.client.claimLock(s.lockHolderId, liar.setupCode);
     const topics = new Topics();
-    const liar = await mqtt.connectAsync(s.mqttUrl, {
-      clientId: liarId,
-      username: liarId,
-      password: deriveLockPassword(s.siteSecret, liarId),
+    const line = await mqtt.connectAsync(s.mqttUrl, {
+      clientId: liar.lockId,
+      username: liar.lockId,
+      password: deriveLockPassword(s.siteSecret, liar.lockId),
       reconnectPeriod: 0,
     });
-    file.resources.defer("close the lying lock", () => liar.endAsync(true));
-    const liarSyncs: Array<{ v: number } | { undecodable: string }> = [];
-    liar.on("message", (_topic, payload) => {
-      try {
-        liarSyncs.push({ v: decodeSync(payload).v });
-      } catch (e) {
-        liarSyncs.push({ undecodable: (e as Error).message });
-      }
-    });
-    await liar.subscribeAsync(topics.lock(liarId, "sync"), { qos: 1 });
-    await liar.publishAsync(topics.lock(liarId, "status"), Buffer.from(encodeStatus("online")), {
+    file.resources.defer("close the lying lock", () => line.endAsync(true));
+    const liarStates: Uint8Array[] = [];
+    line.on("message", (_topic, payload) => liarStates.push(new Uint8Array(payload)));
+    await line.subscribeAsync(topics.lock(liar.lockId, "state"), { qos: 1 });
+    const keys = encodeLockKeys({ lock: liar.lockId, identity: liar.identityPublic, x25519: liar.agreement.publicKey });
+    await line.publishAsync(topics.lock(liar.lockId, "keys"), Buffer.from(keys), { qos: 1, retain: true });
+    await line.publishAsync(topics.lock(liar.lockId, "status"), Buffer.from(encodeStatus("online")), {
       qos: 1,
       retain: true,
     });
-    await pollUntil("both locks assigned", async () => (await s.client.listLocks(s.lockHolderId)).locks.length === 2);
-    await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.length > 0);
-    await pollUntil("a first sync to the liar", () => liarSyncs.length > 0);
-
-    // The lock: a sync at the top of the range is refused whole, and the bridge's next version still applies.
-    const v = lock.syncVersion;
-    const top = { v: Number.MAX_SAFE_INTEGER, issuers: [], revoked: [], time: Math.floor(T0 / 1000) };
-    tally.input();
-    expect(lock.applySync(top)).toBe("implausible_version");
-    tally.refuse();
-    expect(lock.syncVersion).toBe(v);
-
-    // The bridge: a report of 2^53 - 1 is alerted on, not followed.
-    tally.input();
-    const telemetry = encodeTelemetry({
-      lock: liarId,
-      ts: Math.floor(T0 / 1000),
-      level: 90,
-      mv: 3000,
-      state: "ok",
-      v: Number.MAX_SAFE_INTEGER,
+    await pollUntil("the liar's first state", () => liarStates.length > 0, { timeoutMs: 30_000 });
+    const liarState = liar.readState(toBase64Url(liarStates[0]!));
+    const telemetry = sealReport({
+      kind: "telemetry",
+      telemetry: { lock: liar.lockId, ts: Math.floor(T0 / 1000), level: 90, mv: 3000, state: "ok", v: 2 ** 53 - 1 },
+      key: liar.reportKey(liarState),
+      cloudKeyId: liarState.reportKey.id,
+      ctr: 1,
     });
-    await liar.publishAsync(topics.lock(liarId, "telemetry"), Buffer.from(telemetry), { qos: 1 });
-    await pollUntil("the alert in the bridge's health", () => {
-      const versions = s.bridge!.health().syncVersions as { locks: Array<{ lockId: string; reported: number }> };
-      return versions.locks.some((l) => l.lockId === liarId && l.reported === Number.MAX_SAFE_INTEGER);
-    });
-    tally.refuse();
-    expect(
-      logs.records("lock reported an impossible sync version; not following it (the lock may need re-provisioning)"),
-    ).not.toHaveLength(0);
-    const metrics = await (await fetch(`${s.metricsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/latchkey_bridge_sync_version_alerts_total\{reason="implausible_report"\} 1/);
+    tally.input();
+    await line.publishAsync(topics.lock(liar.lockId, "telemetry"), Buffer.from(telemetry), { qos: 1 });
+    await pollUntil(
+      "the liar's reading accepted",
+      async () => (await s.client.getLock(s.lockHolderId, liar.lockId)).battery !== null,
+      {
+        timeoutMs: 30_000,
+      },
+    );
 
-    // New keys for both: every sync either gets decodes with a safe v, and the real lock applies its next version.
-    const seen = liarSyncs.length;
-    await s.client.createKey(s.lockHolderId, liarId, { userId: "+4790012501" });
-    await s.client.createKey(s.lockHolderId, lock.id, { userId: "+4790012502" });
-    await lock.waitForSyncVersion(v + 1, { timeoutMs: 30_000 });
-    await pollUntil("a new sync to the liar", () => liarSyncs.length > seen);
-    for (const sync of liarSyncs) {
-      expect(sync).toHaveProperty("v");
-      expect(Number.isSafeInteger((sync as { v: number }).v) && (sync as { v: number }).v < 1000).toBe(true);
+    // A change for every lock (a new issuer key): each gets a newer state, v the cloud's own (its clock in ms, or
+    // one more than the last), and the real lock, frozen by nothing, applies it.
+    const seen = liarStates.length;
+    const before = lock.stateV;
+    await s.client.rotateIssuerKey(s.lockHolderId);
+    await lock.waitFor((l) => l.stateV > before, "the lock's next state", { timeoutMs: 30_000 });
+    expect(lock.stateV).toBeLessThanOrEqual(clock.now() + 1000);
+    await pollUntil("a new state for the liar", () => liarStates.length > seen, { timeoutMs: 30_000 });
+    for (const bytes of liarStates) {
+      const verdict = verifyLockState(bytes, { lockId: liar.lockId, claimSecret: liar.claimSecret });
+      expect(verdict.ok).toBe(true);
+      if (verdict.ok) expect(verdict.state.v).toBeLessThanOrEqual(clock.now() + 1000);
     }
-    tally.case("review 12.5: a sync version at 2^53 - 1 is refused by the lock and not followed by the bridge");
+    tally.refuse();
+    tally.case(
+      "review 12.5: a state at v 2^53 - 1 freezes no lock: forged or altered it is refused (v is the authority's to sign)",
+    );
+    tally.case(
+      "review 12.5: a lock's own word (its telemetry's v at 2^53 - 1) does not move the versions the cloud signs",
+    );
   });
 
-  it("12.6: a leaked issuer key is retired now: locks stop trusting it at the next sync, phones get re-minted tokens", async () => {
+  it("12.6: a leaked issuer key is retired now: locks stop trusting it at their next signed state, phones get re-minted tokens", async () => {
     const clock = new ManualClock(T0);
     const s = await site("r12-6", clock);
     const radio = new VirtualRadio();
@@ -180,6 +209,7 @@ describe("review 12: trust lists and sync versions", () => {
     const [before] = await phone.prefetch(s.cloud.url);
     expect(before!.claims.exp).toBe(Math.floor(T0 / 1000) + 30 * 86_400);
     const [leaked] = (await s.client.listIssuerKeys(s.lockHolderId)).filter((k) => k.active);
+    await s.waitForTrust(lock);
     await pollUntil("the lock trusts the issuer key", () => lock.trustedKids.includes(leaked!.kid));
     expect(await phone.unlock(lock.id, { radio })).toMatchObject({ ok: true });
 
@@ -197,7 +227,30 @@ describe("review 12: trust lists and sync versions", () => {
     expect(current!.kid).not.toBe(leaked!.kid);
     await pollUntil("the lock trusts the current key", () => lock.trustedKids.includes(current!.kid));
     expect(await phone.unlock(lock.id, { radio })).toMatchObject({ ok: true });
-    tally.case("review 12.6: a retired (leaked) issuer key's tokens are refused at the lock after its next sync");
+    tally.case(
+      "review 12.6: a retired (leaked) issuer key's tokens are refused at the lock after its next signed state",
+    );
     tally.case("review 12.6: no token lives more than the 30-day lifetime cap, whatever the key's end");
   });
 });
+
+/** The lock runs a state the cloud signed at the manual clock's time or later (not one fetched before it moved). */
+const signedSince =
+  (clock: ManualClock) =>
+  (lock: { signedState: { iat: number } | undefined }): boolean =>
+    (lock.signedState?.iat ?? 0) >= Math.floor(clock.now() / 1000);
+
+/**
+ * The signed document with its payload's `v` changed from `from` to `to` and the signature left as it was: what a
+ * courier can do to a genuine state without the authority's key.
+ */
+function alterV(doc: Uint8Array, from: number, to: number): Uint8Array {
+  const hex = toHex(doc);
+  const head = (n: number) => {
+    if (n < 2 ** 32) return `1a${n.toString(16).padStart(8, "0")}`;
+    return `1b${n.toString(16).padStart(16, "0")}`;
+  };
+  const at = hex.indexOf(head(from));
+  expect(at, "the state's v in its payload").toBeGreaterThan(0);
+  return Uint8Array.from(Buffer.from(hex.slice(0, at) + head(to) + hex.slice(at + head(from).length), "hex"));
+}

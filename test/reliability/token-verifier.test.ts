@@ -41,6 +41,7 @@ import {
   WEAK_KEYS,
 } from "../src/reliability/hostile-tokens.js";
 import { registerDevice } from "../src/reliability/phone.js";
+import { PlayedCloud } from "../src/reliability/played-cloud.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 import { Tally } from "../src/reliability/tally.js";
 import { Resources } from "../src/resources.js";
@@ -110,12 +111,17 @@ describe("a corpus of hostile key tokens", () => {
         lockId: LOCK_ID,
         dataDir: dir,
         clock,
-        trust: [{ kid: KID, publicKey: ISSUER.publicKey }],
         leewaySeconds: LEEWAY,
         tickIntervalMs: 0,
         relockSeconds: 0,
       });
-      lock.applySync({ v: 1, issuers: [{ kid: KID, x: ISSUER.publicKey }], revoked: [REVOKED_CTI], time: NOW });
+      // What the lock trusts comes only from its authority's signed state (the issuer, the revocation) and signed
+      // time (docs/trust.md "Lock"): a played cloud hands both over as a courier would.
+      new PlayedCloud("token-verifier", clock).provision(
+        lock,
+        [{ kid: KID, publicKey: ISSUER.publicKey, notAfter: NOW + 10 * 365 * 86_400 }],
+        { revoked: [{ cti: REVOKED_CTI }] },
+      );
     });
     afterAll(async () => {
       await lock?.stop();

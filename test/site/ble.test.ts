@@ -1,6 +1,6 @@
 import { toHex } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { cloudEvents, cloudLocks, createSite, type Site, until } from "./helpers.js";
+import { acknowledged, cloudEvents, cloudLocks, createSite, type Site, until } from "./helpers.js";
 
 describe("whole site: locks over BLE", () => {
   let site: Site | null = null;
@@ -9,7 +9,7 @@ describe("whole site: locks over BLE", () => {
     site = null;
   });
 
-  it("the bridge finds, syncs and reads locks over the virtual radio through noble", async () => {
+  it("the bridge finds locks over the virtual radio through noble, carries their signed state and time, reads their reports", async () => {
     site = await createSite({ vendor: "ble" });
     const noble = await site.radio.noble();
     const bridge = await site.startBridge({ ble: { enabled: true, scanSeconds: 1, pollSeconds: 1 } }, { noble });
@@ -18,7 +18,8 @@ describe("whole site: locks over BLE", () => {
       (await cloudLocks(site!)).some((l) => l.id === "ble-lock-1"),
     );
     const key = await site.api.ok("POST", site.lockHolder("/locks/ble-lock-1/keys"), { userId: "+4790000009" });
-    await until("the issuer key pushed over BLE", () => lock.trustedKids.length > 0);
+    // No secret on the bridge: it carries the lock holder's signed state and a signed time answer at its visits.
+    await until("the signed state and time carried over BLE", () => lock.trustedKids.length > 0 && lock.clockSet);
 
     const phone = await site.phone("+4790000009");
     const [held] = await phone.prefetch(site.cloud.url);
@@ -27,11 +28,14 @@ describe("whole site: locks over BLE", () => {
       phone.unlock("ble-lock-1", { radio: site!.radio }).catch(() => null),
     );
     expect(opened).toMatchObject({ ok: true });
-    // The bridge pulls the event over BLE (authenticated `events`) and uploads it.
+    // The bridge pulls the lock's sealed reports over BLE (`reports {after}`) and uploads them.
     await until("the unlock event in the cloud", async () =>
       (await cloudEvents(site!)).some((e) => e.action === "unlocked" && e.keyId === key.id),
     );
-    await until("the lock forgot what the bridge stored", () => lock.events.length > 0 && bridge.outbox().items === 0);
+    // The lock frees the event only when a signed state acknowledging it reaches it, at a later visit.
+    const unlocked = lock.events.find((e) => e.type === "unlocked")!;
+    await acknowledged(lock, unlocked.seq);
+    expect(bridge.outbox().items).toBe(0);
 
     await site.api.ok("PUT", site.lockHolder(`/keys/${key.id}`), { state: "revoked" });
     await until("the revocation pushed over BLE", () => lock.revoked.includes(toHex(held!.claims.cti)));
@@ -40,6 +44,8 @@ describe("whole site: locks over BLE", () => {
     );
     expect(refused).toMatchObject({ ok: false, code: "revoked" });
     const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/latchkey_bridge_sync_sent_total\{transport="ble"\} [1-9]/);
+    // Every state and time answer went over BLE: this site's locks have no MQTT link.
+    expect(metrics).toMatch(/latchkey_bridge_lock_states_relayed_total [1-9]/);
+    expect(metrics).toMatch(/latchkey_bridge_time_answers_relayed_total [1-9]/);
   });
 });

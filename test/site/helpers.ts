@@ -230,7 +230,6 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
         dataDir: join(dir, "bridge"),
         mqtt: { siteSecret: SITE_SECRET, port: 0, ...extra.mqtt },
         metrics: { port: 0, ...extra.metrics },
-        sync: { resendSeconds: 1, ...extra.sync },
         vendorAccounts: extra.vendorAccounts ?? [{ ...VENDOR, vendor }],
         log: { level: "warn", ...extra.log },
       } as BridgeConfigInit;
@@ -310,6 +309,28 @@ export async function cloudEvents(site: Site): Promise<Json[]> {
 
 export async function cloudLocks(site: Site): Promise<Json[]> {
   return (await site.api.withBase(site.cloud.url).ok("GET", site.lockHolder("/locks"))).locks;
+}
+
+/**
+ * Until `lock` runs a signed state and has had a signed time answer (the bridge relays both once the lock is claimed,
+ * docs/trust.md "Lock"). Events stamped before the lock knows the time carry `ts` 0, which the cloud's event list
+ * (newest 30 days) leaves out: a test that reads events back makes them after this.
+ */
+export async function ready(lock: SimLock, timeoutMs = 30_000): Promise<void> {
+  await lock.waitFor((l) => l.stateV > 0 && l.clockSet, "a signed state and a signed time", { timeoutMs });
+}
+
+/**
+ * Until the signed state `lock` runs acknowledges every event up to `seq` (default: the last event it made so far), so
+ * it has freed them. Not `waitForAcknowledged`: each applied state adds a `state_applied` event above its own `ack`,
+ * which the bridge leaves for the next state the lock gets for another reason (docs/mqtt.md "Reports and keys").
+ */
+export async function acknowledged(
+  lock: SimLock,
+  seq = lock.events.at(-1)?.seq ?? 0,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await lock.waitFor((l) => (l.signedState?.ack ?? 0) >= seq, `a signed ack of seq ${seq}`, { timeoutMs });
 }
 
 /** An unlock attempt with a malformed token: the lock refuses it and records exactly one `denied` event. */

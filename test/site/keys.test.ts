@@ -1,4 +1,4 @@
-import { deriveLockPassword, encodeEvent, ManualClock, toHex } from "@latchkey/protocol";
+import { deriveLockPassword, ManualClock, sealReport, toHex } from "@latchkey/protocol";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { cloudEvents, cloudLocks, createSite, SITE_SECRET, type Site, until, VENDOR } from "./helpers.js";
@@ -32,7 +32,8 @@ describe("whole site: keys", () => {
       ["front-door", true],
     ]);
     expect(phone.states.map((st) => st.lockId)).toEqual(["front-door"]);
-    // The lock learns its lock holder's issuer key from the bridge's sync; then the token verifies offline.
+    // The lock learns its lock holder's issuer key from its signed state, which the bridge relays from the cloud, and
+    // the time from a signed time answer; then the token verifies offline.
     await until("the lock trusts the issuer", () => lock.trustedKids.length > 0);
     const opened = await phone.unlock("front-door", { radio: site.radio });
     expect(opened).toMatchObject({ ok: true });
@@ -67,12 +68,14 @@ describe("whole site: keys", () => {
       reconnectPeriod: 0,
     });
     const closed = new Promise<void>((resolve) => rogue.once("close", () => resolve()));
-    const forged = encodeEvent({
-      id: new Uint8Array(16).fill(0xee),
-      lock: "lock-1",
-      seq: 1,
-      ts: 1_800_000_000,
-      type: "unlocked",
+    // A report in due form naming lock-1, sealed under a key lock-2 made up: the topic ACL refuses it before anything
+    // reads it (the cloud would refuse it too, as `forged`).
+    const forged = sealReport({
+      kind: "event",
+      event: { id: new Uint8Array(16).fill(0xee), lock: "lock-1", seq: 1, ts: 1_800_000_000, type: "unlocked" },
+      key: new Uint8Array(32).fill(7),
+      cloudKeyId: new Uint8Array(8).fill(1),
+      ctr: 1,
     });
     rogue.publish("latchkey/locks/lock-1/events", Buffer.from(forged), { qos: 1 });
     await closed;

@@ -8,13 +8,26 @@ import type { SimLock } from "@latchkey/lock-sim";
 import { toHex } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { cloudEvents, cloudLocks, createSite, deniedAttempt, SITE_SECRET, type Site, until } from "./helpers.js";
+import {
+  acknowledged,
+  cloudEvents,
+  cloudLocks,
+  createSite,
+  deniedAttempt,
+  ready,
+  SITE_SECRET,
+  type Site,
+  until,
+} from "./helpers.js";
 
 const BRIDGE_BIN = fileURLToPath(new URL("../../bridge/bin/latchkey-bridge.js", import.meta.url));
 
 /** Ids of the `denied` events the locks recorded (what the cloud must end up with, each once). */
 const deniedIds = (locks: SimLock[]) =>
   locks.flatMap((l) => l.events.filter((e) => e.type === "denied").map((e) => toHex(e.id))).sort();
+
+/** The seq of the last `denied` event `lock` made. */
+const lastDenied = (lock: SimLock) => lock.events.filter((e) => e.type === "denied").at(-1)?.seq ?? 0;
 
 async function expectEachDeniedEventOnce(site: Site, locks: SimLock[]): Promise<void> {
   const want = deniedIds(locks);
@@ -53,22 +66,28 @@ describe("whole site: outages", () => {
     const bridge = await site.startBridge();
     const locks = [await site.startLock("lock-1"), await site.startLock("lock-2")];
     await until("locks in the cloud", async () => (await cloudLocks(site!)).length === 2);
+    for (const lock of locks) await ready(lock);
     let n = 0;
     for (const lock of locks) for (let i = 0; i < 20; i++) deniedAttempt(lock, n++);
     await expectEachDeniedEventOnce(site, locks);
 
     await site.stopCloud();
     for (const lock of locks) for (let i = 0; i < 60; i++) deniedAttempt(lock, n++);
-    // The bridge has answered every PUBACK: the events are in its outbox, and the locks have forgotten them.
-    for (const lock of locks) await lock.waitForAcknowledged({ timeoutMs: 30_000 });
+    // The bridge has answered every PUBACK: the reports are in its outbox. The locks keep every event all the same:
+    // only a signed ack frees one (docs/design.md section 7), and no cloud signs one now.
+    for (const lock of locks) await lock.waitForDelivered({ timeoutMs: 30_000 });
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(120);
+    for (const lock of locks) expect(lock.unacknowledged).toBeGreaterThanOrEqual(60);
     await until("the bridge noticed the cloud is gone", () =>
-      String((bridge.health().upload as { lastError: string | null }).lastError ?? "").includes("ingest"),
+      String((bridge.health().upload as { lastError: string | null }).lastError ?? "").includes("reports"),
     );
 
     await site.startCloudAgain();
     await expectEachDeniedEventOnce(site, locks);
     await until("outbox drained", () => bridge.outbox().items === 0);
+    // The cloud's signed ack reaches the locks (the bridge fetches their states again): only now are they freed.
+    for (const lock of locks) await acknowledged(lock, lastDenied(lock));
+    for (const lock of locks) expect(lock.unacknowledged).toBeLessThan(60);
   });
 
   it("bridge killed with SIGKILL mid-upload and restarted: nothing lost, nothing doubled", async () => {
@@ -76,7 +95,8 @@ describe("whole site: outages", () => {
       throw new Error("the bridge is not built: run `npx tsc -b test` (or `npm test`) first");
     site = await createSite();
 
-    // Between bridge and cloud: a proxy that, when told, lets one ingest reach the cloud but never answers the bridge.
+    // Between bridge and cloud: a proxy that, when told, lets one batch of reports with accepted items reach the cloud
+    // but never answers the bridge.
     let holdIngest = false;
     let held: { status: number; body: string } | null = null;
     proxy = createServer((req, res) => {
@@ -86,12 +106,7 @@ describe("whole site: outages", () => {
         answer.on("data", (c: Buffer) => chunks.push(c));
         answer.on("end", () => {
           const body = Buffer.concat(chunks);
-          if (
-            holdIngest &&
-            req.url === "/bridge/v1/ingest" &&
-            body.includes('"events":{"stored":') &&
-            !body.includes('"events":{"stored":0')
-          ) {
+          if (holdIngest && req.url === "/bridge/v1/reports" && acceptedReports(body) > 0) {
             holdIngest = false;
             held = { status: answer.statusCode ?? 0, body: body.toString() };
             return; // the bridge never hears that the cloud stored the batch
@@ -130,6 +145,7 @@ describe("whole site: outages", () => {
     const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
     const locks = [await site.startLock("lock-1", { mqttUrl }), await site.startLock("lock-2", { mqttUrl })];
     await until("locks in the cloud", async () => (await cloudLocks(site!)).length === 2);
+    for (const lock of locks) await ready(lock);
 
     holdIngest = true;
     let n = 0;
@@ -154,6 +170,15 @@ describe("whole site: outages", () => {
     expect(await exited).toBe(0);
   });
 });
+
+/** How many items of a `POST /bridge/v1/reports` answer the cloud accepted (docs/bridge-api.md). */
+function acceptedReports(body: Buffer): number {
+  try {
+    return (JSON.parse(body.toString()) as { counts?: { ok?: number } }).counts?.ok ?? 0;
+  } catch {
+    return 0;
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -16,8 +16,8 @@ import { cloudLocks, createSite, SITE_SECRET, type Site, until } from "./helpers
  * Issue 13's courier path through the real cloud, the bridge and the lock simulator (docs/mqtt.md, "Signed state and
  * time"): a lock claimed with its setup code gets its signed state on its `state` topic, verifiable with the claim
  * secret; a revocation in the cloud brings a newer one; its time request is answered with a document signed by the
- * same authority; an unclaimed lock gets nothing. The simulator does not read these topics yet (the switch-over is
- * next), so once the bridge has reported each lock the test stops it and speaks for it with its own MQTT login.
+ * same authority; an unclaimed lock gets nothing. To check the bytes on the wire as any lock firmware receives them,
+ * once the bridge has reported each lock the test stops the simulator and speaks for it with its own MQTT login.
  */
 const t = new Topics();
 

@@ -195,7 +195,6 @@ export class E2eSite {
             ...(broker.password ? { mqttPassword: broker.password } : {}),
           }
         : {}),
-      resendSeconds: 1,
       pollWaitSeconds: 5,
       backoffMaxMs: 1000,
       logLevel: "info",
@@ -276,10 +275,27 @@ export class E2eSite {
     );
   }
 
-  /** Waits until `lock` trusts every active issuer key of the lock holder (the bridge's sync reached it). */
+  /**
+   * Waits until `lock` trusts every active issuer key of the lock holder and knows the time: the signed state and a
+   * signed time answer the bridge relays from the cloud once the lock is claimed (docs/trust.md "Lock"). Before the
+   * time, no key opens it (`clock_unset`) and its events carry `ts` 0.
+   */
   async waitForTrust(lock: SimLock): Promise<void> {
     const kids = (await this.client.listIssuerKeys(this.lockHolderId)).filter((k) => k.active).map((k) => k.kid);
-    await pollUntil(`${lock.id} to trust the issuer key`, () => kids.every((kid) => lock.trustedKids.includes(kid)), {
+    await lock.waitFor(
+      (l) => l.clockSet && kids.every((kid) => l.trustedKids.includes(kid)),
+      `${lock.id} to trust the issuer key and know the time`,
+      { timeoutMs: 60_000 },
+    );
+  }
+
+  /**
+   * Waits until the signed state `lock` runs acknowledges every event up to `seq`, so the lock has freed them: only the
+   * cloud's `ack` does that (docs/design.md section 7). Not `lock.waitForAcknowledged()`: each applied state adds a
+   * `state_applied` event above its own `ack`, left for the next state the lock gets for another reason.
+   */
+  async waitForAck(lock: SimLock, seq: number): Promise<void> {
+    await lock.waitFor((l) => (l.signedState?.ack ?? 0) >= seq, `${lock.id} to get a signed ack of seq ${seq}`, {
       timeoutMs: 60_000,
     });
   }

@@ -1,57 +1,51 @@
 import { type BridgeEventsResult, benchBridgeEvents } from "./bridge-events.js";
 import type { CloudTarget } from "./cloud-site.js";
-import { benchKeyPropagation } from "./key-propagation.js";
 import { type BridgeMemoryResult, benchBridgeMemory } from "./memory.js";
 import { benchRawAedes, type ThroughputResult } from "./raw-aedes.js";
 import type { Percentiles } from "./stats.js";
 
 export type { BridgeEventsResult, BridgeMemoryResult, CloudTarget, Percentiles, ThroughputResult };
-export { benchBridgeEvents, benchBridgeMemory, benchKeyPropagation, benchRawAedes };
+export { benchBridgeEvents, benchBridgeMemory, benchRawAedes };
 
 export interface BridgeBenchResult {
   rawAedes: ThroughputResult;
   bridgeEvents: BridgeEventsResult;
   /** bridgeEvents.perSecond / rawAedes.perSecond. */
   ratioToRawAedes: number;
-  keyPropagationMs: Percentiles;
   memory: BridgeMemoryResult;
   /** The issue's targets. */
   targets: {
     eventsPerSecondAtLeast5000: boolean;
     atLeastHalfOfRawAedes: boolean;
-    keyPropagationP99Under100Ms: boolean;
     rssUnder120MbWith1000Locks: boolean;
   };
 }
 
 /**
- * The bridge benchmark for `npm run bench`: returns numbers, prints nothing. Needs a running cloud (its URL and
- * integrator credentials) and `tsc -b` (the memory run spawns bin/latchkey-bridge.js).
+ * The bridge benchmark: returns numbers, prints nothing. Needs a running cloud (its URL and integrator credentials)
+ * and `tsc -b` (the memory run spawns bin/latchkey-bridge.js). Key and revocation propagation to a real lock is
+ * `npm run bench`'s propagation suite (scripts/), with the lock simulator.
  */
 export async function runBridgeBench(options: {
   cloud: CloudTarget;
   locks?: number;
   eventsPerLock?: number;
-  keySamples?: number;
   memoryLocks?: number;
 }): Promise<BridgeBenchResult> {
   const clients = options.locks ?? 100;
   const perLock = options.eventsPerLock ?? 200;
   const rawAedes = await benchRawAedes({ clients, messagesPerClient: perLock });
   const bridgeEvents = await benchBridgeEvents({ cloud: options.cloud, locks: clients, eventsPerLock: perLock });
-  const keyPropagationMs = await benchKeyPropagation({ cloud: options.cloud, samples: options.keySamples ?? 100 });
   const memory = await benchBridgeMemory({ cloud: options.cloud, locks: options.memoryLocks ?? 1000 });
   const ratio = Math.round((bridgeEvents.perSecond / rawAedes.perSecond) * 100) / 100;
   return {
     rawAedes,
     bridgeEvents,
     ratioToRawAedes: ratio,
-    keyPropagationMs,
     memory,
     targets: {
       eventsPerSecondAtLeast5000: bridgeEvents.perSecond >= 5000,
       atLeastHalfOfRawAedes: ratio >= 0.5,
-      keyPropagationP99Under100Ms: keyPropagationMs.p99 < 100,
       rssUnder120MbWith1000Locks: memory.rssWithLocksMb < 120,
     },
   };

@@ -1,30 +1,43 @@
+import { createHash } from "node:crypto";
 import {
-  decodeSync,
   deriveLockPassword,
-  encodeEvent,
+  deriveReportKey,
+  encodeLockKeys,
   encodeStatus,
-  encodeTelemetry,
-  type SyncMessage,
+  keyPairFromSeed,
+  sealReport,
   Topics,
+  x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
 import mqtt, { type MqttClient } from "mqtt";
 
+const seed = (label: string, lockId: string) =>
+  new Uint8Array(createHash("sha256").update(`${label}\0${lockId}`).digest());
+
+/**
+ * The report key the bench locks seal with: derived with a cloud key of the bench's own, not the cloud's (its key is
+ * named only in a signed state, and these locks are never claimed). The bridge cannot tell (it holds no report key),
+ * so it carries them exactly as a real lock's; the cloud answers them `unclaimed`, which ends them in the outbox all
+ * the same. The benchmarks measure the bridge: broker → outbox → upload → verdicts.
+ */
+const BENCH_CLOUD_KEY = {
+  id: new Uint8Array([0xbe, 0x0c]),
+  x: x25519KeyPairFromSeed(seed("cloud", "bench")).publicKey,
+};
+
 /**
  * Minimal lock clients for the benchmarks: mqtt.js plus protocol codecs, no firmware. Each logs in with its derived
- * password, reports itself online, subscribes to its sync, and can publish events with a bounded window in flight.
+ * password, publishes its public keys (retained) and reports itself online, subscribes to its state and commands, and
+ * publishes sealed reports (events, telemetry) with a bounded window in flight.
  */
 export class BenchLock {
   client!: MqttClient;
   seq = 0;
+  ctr = 0;
   readonly topics: Topics;
-  /** What a lock does with a sync; by default, like firmware, it reports the new version (telemetry with `v`). */
-  onSync: ((sync: SyncMessage) => void) | null = (sync) => {
-    if (sync.v > this.v) {
-      this.v = sync.v;
-      void this.telemetry(sync.v);
-    }
-  };
-  v = 0;
+  private readonly identity: Uint8Array;
+  private readonly x25519: { privateKey: Uint8Array; publicKey: Uint8Array };
+  private reportKey: Uint8Array | null = null;
 
   constructor(
     readonly lockId: string,
@@ -33,6 +46,8 @@ export class BenchLock {
     prefix?: string,
   ) {
     this.topics = new Topics(prefix);
+    this.identity = keyPairFromSeed(seed("identity", lockId)).publicKey;
+    this.x25519 = x25519KeyPairFromSeed(seed("x25519", lockId));
   }
 
   async connect(options: { subscribe?: boolean; status?: boolean } = {}): Promise<void> {
@@ -46,30 +61,42 @@ export class BenchLock {
       keepalive: 120,
       will: { topic: this.topics.lock(this.lockId, "status"), payload: Buffer.from("offline"), qos: 1, retain: true },
     });
-    this.client.on("message", (topic, payload) => {
-      if (topic === this.topics.lock(this.lockId, "sync")) this.onSync?.(decodeSync(payload));
-    });
-    if (options.status !== false)
+    if (options.status !== false) {
+      const keys = encodeLockKeys({ lock: this.lockId, identity: this.identity, x25519: this.x25519.publicKey });
+      await this.client.publishAsync(this.topics.lock(this.lockId, "keys"), Buffer.from(keys), {
+        qos: 1,
+        retain: true,
+      });
       await this.client.publishAsync(this.topics.lock(this.lockId, "status"), Buffer.from(encodeStatus("online")), {
         qos: 1,
         retain: true,
       });
+    }
     if (options.subscribe !== false)
-      await this.client.subscribeAsync([this.topics.lock(this.lockId, "sync"), this.topics.lock(this.lockId, "cmd")], {
+      await this.client.subscribeAsync([this.topics.lock(this.lockId, "state"), this.topics.lock(this.lockId, "cmd")], {
         qos: 1,
       });
   }
 
-  telemetry(v?: number): Promise<unknown> {
-    const t = encodeTelemetry({
-      lock: this.lockId,
-      ts: Math.floor(Date.now() / 1000),
-      level: 90,
-      mv: 3000,
-      state: "ok",
-      ...(v ? { v } : {}),
+  private key(): Uint8Array {
+    this.reportKey ??= deriveReportKey({
+      lockId: this.lockId,
+      cloudKeyId: BENCH_CLOUD_KEY.id,
+      lockPrivate: this.x25519.privateKey,
+      peerPublic: BENCH_CLOUD_KEY.x,
     });
-    return this.client.publishAsync(this.topics.lock(this.lockId, "telemetry"), Buffer.from(t), { qos: 1 });
+    return this.reportKey;
+  }
+
+  telemetry(): Promise<unknown> {
+    const report = sealReport({
+      kind: "telemetry",
+      telemetry: { lock: this.lockId, ts: Math.floor(Date.now() / 1000), level: 90, mv: 3000, state: "ok" },
+      key: this.key(),
+      cloudKeyId: BENCH_CLOUD_KEY.id,
+      ctr: ++this.ctr,
+    });
+    return this.client.publishAsync(this.topics.lock(this.lockId, "telemetry"), Buffer.from(report), { qos: 1 });
   }
 
   eventPayload(): Buffer {
@@ -77,8 +104,16 @@ export class BenchLock {
     const id = Buffer.alloc(16);
     id.writeUInt32BE(seq, 0);
     id.write(this.lockId.slice(-12), 4, "latin1");
+    const event = {
+      id,
+      lock: this.lockId,
+      seq,
+      ts: Math.floor(Date.now() / 1000),
+      type: "denied" as const,
+      code: "malformed",
+    };
     return Buffer.from(
-      encodeEvent({ id, lock: this.lockId, seq, ts: Math.floor(Date.now() / 1000), type: "denied", code: "malformed" }),
+      sealReport({ kind: "event", event, key: this.key(), cloudKeyId: BENCH_CLOUD_KEY.id, ctr: ++this.ctr }),
     );
   }
 

@@ -9,10 +9,12 @@ export interface BridgeMemoryResult {
   /** Spawn → change feed read to its end (/healthz feed.caughtUp). */
   coldStartReadyMs: number;
   idleRssMb: number;
-  /** With every lock connected, online, assigned, synced and its presence and telemetry uploaded. */
   /** Right after the burst of 1,000 connections settled (transient: garbage not yet collected). */
   rssAfterConnectMb: number;
-  /** Steady state: after `settleSeconds` without new work, once V8's memory reducer has run (what a gateway sees). */
+  /**
+   * Steady state, with every lock connected, online and assigned, its keys kept and its presence and telemetry
+   * uploaded: after `settleSeconds` without new work, once V8's memory reducer has run (what a gateway sees).
+   */
   rssWithLocksMb: number;
   /** V8 heap in use / reserved in the steady state (the rest of the RSS is code, native memory and free pages). */
   heapWithLocksMb: { used: number; total: number };

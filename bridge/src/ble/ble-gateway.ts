@@ -1,22 +1,21 @@
 import { randomBytes } from "node:crypto";
 import {
+  type Command,
   type CommandResult,
-  decodeEvent,
-  deriveLockPassword,
   encodeCommand,
-  encodeGatewayCommand,
-  type GatewayCommand,
-  isProtocolError,
   LOCK_SERVICE_UUID,
+  MAX_STATE_BYTES,
 } from "@latchkey/protocol";
-import type { LockMessages } from "../locks/lock-messages.js";
+import type { ActionRunner } from "../actions/action-runner.js";
+import type { CloudClient } from "../cloud/client.js";
+import type { CommandRequest } from "../commands/command-channel.js";
+import { type LockMessages, RefusedPayloadError } from "../locks/lock-messages.js";
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import { sleep } from "../retry/sleep.js";
+import { sleep, Wakeup } from "../retry/sleep.js";
 import type { Db } from "../store/database.js";
-import type { DesiredState } from "../sync/desired-state.js";
-import type { TrustedTime } from "../time/trusted-time.js";
+import type { StateRelay } from "../trust/state-relay.js";
 import { GattSession } from "./gatt-session.js";
 import type { Noble, Peripheral } from "./noble-loader.js";
 
@@ -24,41 +23,62 @@ export interface BleGatewayOptions {
   scanSeconds: number;
   pollSeconds: number;
   commandTimeoutSeconds: number;
-  siteSecret: string;
 }
 
-/** Pulling stops after this many `events` round trips per session, so one chatty lock cannot starve the others. */
-const MAX_EVENT_ROUNDS = 64;
+/** Pulling stops after this many `reports` round trips per visit, so one chatty lock cannot starve the others. */
+const MAX_REPORT_ROUNDS = 64;
 
 /**
  * Serves locks of `ble` vendor connections over Bluetooth LE with noble (a real adapter, or a VirtualRadio's bindings
- * in tests). Each round: scan for the lock service, then per lock found connect, read its id, and
- * - `ping` for the sync version it runs; if below the desired one, `sync` (without grants: over the air the bridge
- *   cannot be sure who listens) — `sync` and `events` carry a MAC keyed by the lock's MQTT password;
- * - `events` with `after` = the highest seq already stored: new events go to the outbox first, and only the next
- *   `events` call (with the new `after`) lets the lock forget them.
+ * in tests), as a courier (docs/design.md section 7, docs/mqtt.md "BLE"): every command it sends carries a document
+ * the lock verifies itself or asks for what the lock seals, so the bridge needs no secret and holds none. Each round:
+ * scan for the lock service, then per lock found connect, read its id, and
+ * - `ping`: the `v` of the signed state the lock runs and its public keys (kept, attached to its reports);
+ * - `state` with the kept signed state when it is newer than the lock's `v` (bytes as the cloud sent them);
+ * - `time_request` → the cloud → `time_answer` (every visit of a lock that runs a state: a lock out of reach for long
+ *   needs it most; one without a state trusts no authority yet and would refuse);
+ * - `reports` with `after` = the highest report counter pulled from this lock (persisted): each sealed report goes to
+ *   the outbox (committed) before `after` moves past it; asking frees nothing at the lock, which frees its events only
+ *   up to its signed state's `ack`;
+ * - the remote actions waiting for this lock.
+ * A failing step is logged and the visit goes on to the next one: reports matter even when the time answer fails.
  */
 export class BleGateway {
   private readonly abort = new AbortController();
+  private readonly wakeup = new Wakeup();
   private loop: Promise<void> | null = null;
   private readonly present = new Set<string>();
   private counter = 0;
-  private readonly eventsAfter;
-  private readonly setEventsAfter;
+  private readonly reportsAfter;
+  private readonly setReportsAfter;
+  private readonly resetReportsAfter;
 
   constructor(
     private readonly noble: Noble,
     db: Db,
     private readonly registry: LockRegistry,
-    private readonly desired: DesiredState,
     private readonly messages: LockMessages,
-    private readonly time: TrustedTime,
+    private readonly cloud: CloudClient,
+    private readonly states: StateRelay,
+    private readonly actions: ActionRunner,
     private readonly options: BleGatewayOptions,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
+    /** Resolves once the adapter can scan (BleAdapter.whenAvailable); rounds wait for it. */
+    private readonly adapterReady: (signal: AbortSignal) => Promise<void> = async () => {},
   ) {
-    this.eventsAfter = db.prepare("SELECT ble_events_after AS after FROM locks WHERE lock_id = ?");
-    this.setEventsAfter = db.prepare("UPDATE locks SET ble_events_after = MAX(ble_events_after, ?) WHERE lock_id = ?");
+    this.reportsAfter = db.prepare("SELECT ble_reports_after AS after FROM locks WHERE lock_id = ?");
+    this.setReportsAfter = db.prepare(
+      "UPDATE locks SET ble_reports_after = MAX(ble_reports_after, ?) WHERE lock_id = ?",
+    );
+    this.resetReportsAfter = db.prepare("UPDATE locks SET ble_reports_after = 0 WHERE lock_id = ?");
+    // New keys are a factory reset: the lock counts its reports from 1 again.
+    registry.on("keys", (lockId) => this.resetReportsAfter.run(lockId));
+  }
+
+  /** Cuts the pause before the next round short (a remote action waits for a BLE lock). */
+  wake(): void {
+    this.wakeup.notify();
   }
 
   start(): void {
@@ -91,38 +111,18 @@ export class BleGateway {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    try {
-      await this.poweredOn(signal);
-    } catch (e) {
-      this.logger.error({ err: (e as Error).message }, "Bluetooth adapter did not power on; BLE gateway stopped");
-      return;
-    }
     while (!signal.aborted) {
+      // An adapter that went away (powered off, unplugged) is waited for, not scanned with: the MQTT side goes on.
+      await this.adapterReady(signal);
+      if (signal.aborted) break;
       try {
         const { locks } = await this.round();
         this.logger.debug({ locks: locks.length }, "BLE round done");
       } catch (e) {
         if (!signal.aborted) this.logger.warn({ err: (e as Error).message }, "BLE round failed");
       }
-      await sleep(this.options.pollSeconds * 1000, signal);
+      await this.wakeup.wait(signal, this.options.pollSeconds * 1000);
     }
-  }
-
-  private async poweredOn(signal: AbortSignal): Promise<void> {
-    if ((this.noble as unknown as { state: string }).state === "poweredOn") return;
-    await new Promise<void>((resolve, reject) => {
-      const onState = (state: string) => {
-        if (state === "poweredOn") {
-          this.noble.removeListener("stateChange", onState);
-          resolve();
-        } else if (state === "unsupported" || state === "unauthorized") {
-          this.noble.removeListener("stateChange", onState);
-          reject(new Error(`Bluetooth adapter state: ${state}`));
-        }
-      };
-      this.noble.on("stateChange", onState);
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
   }
 
   private async scan(): Promise<Peripheral[]> {
@@ -145,17 +145,10 @@ export class BleGateway {
     return `g${randomBytes(3).toString("hex")}.${++this.counter}`;
   }
 
-  private async challenge(session: GattSession): Promise<Uint8Array> {
+  /** One command over the session: the id is the gateway's, the rest the request's. */
+  private request(session: GattSession, request: CommandRequest): Promise<CommandResult> {
     const id = this.nextId();
-    const result = await session.request(id, encodeCommand({ id, type: "challenge" }));
-    if (!result.ok || !result.nonce) throw new Error(`challenge refused: ${result.code ?? "no nonce"}`);
-    return result.nonce;
-  }
-
-  private async gateway(session: GattSession, cmd: GatewayCommand): Promise<CommandResult> {
-    const nonce = await this.challenge(session);
-    const password = deriveLockPassword(this.options.siteSecret, session.lockId);
-    return session.request(cmd.id, encodeGatewayCommand(cmd, { lockId: session.lockId, nonce, password }));
+    return session.request(id, encodeCommand({ ...request, id } as Command));
   }
 
   /** One session with one peripheral; answers its lock id when it was served. */
@@ -174,8 +167,7 @@ export class BleGateway {
         this.present.add(lockId);
         await this.messages.status(lockId, true, "ble");
       }
-      await this.syncLock(session);
-      await this.pullEvents(session);
+      await this.visit(session);
       this.metrics.bleRounds.inc({ result: "ok" });
       return lockId;
     } catch (e) {
@@ -187,47 +179,90 @@ export class BleGateway {
     }
   }
 
-  private async syncLock(session: GattSession): Promise<void> {
+  /** The steps of one visit; each step's failure is logged and the next step still runs. */
+  private async visit(session: GattSession): Promise<void> {
     const lockId = session.lockId;
-    const pingId = this.nextId();
-    const ping = await session.request(pingId, encodeCommand({ id: pingId, type: "ping" }));
-    if (ping.v !== undefined) await this.messages.versionReported(lockId, ping.v);
-    const lock = this.registry.get(lockId);
-    if (!lock || lock.desiredV < 1 || (ping.v !== undefined && ping.v >= lock.desiredV)) return;
-    const sync = this.desired.build(lockId, this.time.nowSeconds(), { grants: false });
-    if (!sync) return;
-    const result = await this.gateway(session, { id: this.nextId(), type: "sync", sync: sync.bytes });
-    if (!result.ok) throw new Error(`sync refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
-    this.metrics.syncSent.inc({ transport: "ble" });
-    if (result.v !== undefined) await this.messages.versionReported(lockId, result.v);
+    let failures = 0;
+    const step = async (name: string, work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (e) {
+        failures++;
+        this.logger.warn({ lockId, step: name, err: (e as Error).message }, "a BLE visit step failed");
+      }
+    };
+    let lockV = 0;
+    await step("ping", async () => {
+      const ping = await this.request(session, { type: "ping" });
+      if (!ping.ok) throw new Error(`ping refused: ${ping.code ?? "unknown"}`);
+      lockV = ping.v ?? 0;
+      this.messages.pinged(lockId, lockV);
+      if (ping.keys) await this.messages.keys(lockId, { lock: lockId, ...ping.keys });
+      if (ping.state) await this.registry.setLockState(lockId, ping.state);
+    });
+    await step("state", async () => {
+      lockV = await this.handState(session, lockV);
+    });
+    // A lock with no state trusts no authority yet and refuses to ask for the time (`no_state`): nothing to carry.
+    if (lockV > 0) await step("time", () => this.handTime(session));
+    await step("reports", () => this.pullReports(session));
+    await step("actions", () => this.actions.visit(lockId, (request) => this.request(session, request)));
+    if (failures > 0) throw new Error(`${failures} step(s) of the visit failed`);
   }
 
-  private async pullEvents(session: GattSession): Promise<void> {
+  /** The kept signed state, when it is newer than the one the lock runs; answers the `v` the lock runs after. */
+  private async handState(session: GattSession, lockV: number): Promise<number> {
+    const kept = this.states.latest(session.lockId);
+    if (!kept || kept.v <= lockV || kept.state.length > MAX_STATE_BYTES) return lockV;
+    const result = await this.request(session, { type: "state", doc: kept.state });
+    if (!result.ok) throw new Error(`state refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
+    this.metrics.relayedStates.inc();
+    return result.v ?? kept.v;
+  }
+
+  /** The lock's time request to the cloud and the signed answer back, within the lock's round-trip cap. */
+  private async handTime(session: GattSession): Promise<void> {
     const lockId = session.lockId;
-    let after = (this.eventsAfter.get(lockId) as { after: number } | undefined)?.after ?? 0;
-    for (let round = 0; round < MAX_EVENT_ROUNDS; round++) {
-      const result = await this.gateway(session, { id: this.nextId(), type: "events", after });
-      if (!result.ok) throw new Error(`events refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
-      const events = result.events ?? [];
+    const asked = await this.request(session, { type: "time_request" });
+    if (!asked.ok || !asked.request) throw new Error(`time request refused: ${asked.code ?? "no request"}`);
+    let answer: Uint8Array;
+    try {
+      answer = await this.cloud.timeAnswer(lockId, asked.request, this.abort.signal);
+    } catch (e) {
+      this.metrics.relayFetchFailures.inc({ operation: "time" });
+      throw e;
+    }
+    const result = await this.request(session, { type: "time_answer", answer });
+    if (!result.ok) throw new Error(`time answer refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
+    this.metrics.relayedTimeAnswers.inc();
+  }
+
+  /**
+   * `reports` with `after` = the highest counter pulled: each report to the outbox (committed) first, then `after`
+   * moves. A report that is not this lock's or does not peek is dropped (logged and counted by LockMessages): a
+   * courier cannot refuse over BLE, and the cloud would refuse it anyway.
+   */
+  private async pullReports(session: GattSession): Promise<void> {
+    const lockId = session.lockId;
+    let after = (this.reportsAfter.get(lockId) as { after: number } | undefined)?.after ?? 0;
+    for (let round = 0; round < MAX_REPORT_ROUNDS; round++) {
+      const result = await this.request(session, { type: "reports", after });
+      if (!result.ok) throw new Error(`reports refused: ${result.code ?? "unknown"} ${result.message ?? ""}`);
+      const reports = result.reports ?? [];
       let highest = after;
-      for (const bytes of events) {
+      for (const bytes of reports) {
         try {
-          const event = decodeEvent(bytes);
-          await this.messages.event(lockId, event);
-          highest = Math.max(highest, event.seq);
+          const peeked = await this.messages.report(lockId, bytes);
+          this.metrics.messagesReceived.inc({ kind: peeked.kind === "event" ? "events" : "telemetry" });
+          highest = Math.max(highest, peeked.ctr);
         } catch (e) {
-          if (!isProtocolError(e)) throw e;
-          this.metrics.messagesRejected.inc({ reason: e.code });
-          this.logger.warn({ lockId, err: e.message }, "dropped a BLE event that does not decode");
+          if (!(e instanceof RefusedPayloadError)) throw e;
         }
       }
-      if (highest > after) {
-        // Stored in the outbox (committed) before the lock may forget them with the next `after`.
-        this.setEventsAfter.run(highest, lockId);
-        after = highest;
-      }
-      // An empty answer means the lock has nothing after `after`, and has just forgotten everything up to it.
-      if (events.length === 0) return;
+      // Nothing above `after` (or nothing of this lock's): the lock has no newer report.
+      if (highest <= after) return;
+      this.setReportsAfter.run(highest, lockId);
+      after = highest;
     }
   }
 }

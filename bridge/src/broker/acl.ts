@@ -2,8 +2,8 @@ import type { LockTopicKind, Topics } from "@latchkey/protocol";
 
 /**
  * Who may do what on the broker (docs/mqtt.md). Pure decisions, so the same rules are unit-tested without a broker.
- * - A lock may publish only its own `status` (retained allowed only there), `events`, `telemetry`, `cmd/result`,
- *   `time/request`, and subscribe only to its own `sync`, `cmd`, `state` and `time/answer` (exact topics, no
+ * - A lock may publish only its own `status` and `keys` (retained allowed only there), `events`, `telemetry`,
+ *   `cmd/result`, `time/request`, and subscribe only to its own `cmd`, `state` and `time/answer` (exact topics, no
  *   wildcards). `state` and `time/answer` carry the authority's documents: only the bridge publishes them.
  * - A Home Assistant account may read discovery, the bridge's Home Assistant state topics and lock/bridge status, and
  *   publish Home Assistant's own status and lock commands (which the bridge declines to carry out).
@@ -11,8 +11,10 @@ import type { LockTopicKind, Topics } from "@latchkey/protocol";
  */
 export type Principal = { role: "lock"; lockId: string } | { role: "homeassistant"; username: string };
 
-const LOCK_PUBLISH: readonly LockTopicKind[] = ["status", "events", "telemetry", "cmd/result", "time/request"];
-const LOCK_SUBSCRIBE: readonly LockTopicKind[] = ["sync", "cmd", "state", "time/answer"];
+const LOCK_PUBLISH: readonly LockTopicKind[] = ["status", "keys", "events", "telemetry", "cmd/result", "time/request"];
+const LOCK_SUBSCRIBE: readonly LockTopicKind[] = ["cmd", "state", "time/answer"];
+/** What a lock may leave retained: its presence (and last will) and its public keys, published at every connect. */
+const LOCK_RETAINED: readonly LockTopicKind[] = ["status", "keys"];
 
 export type PublishDecision = { ok: true; kind: LockTopicKind } | { ok: false; reason: string };
 
@@ -21,7 +23,8 @@ export function lockMayPublish(topics: Topics, lockId: string, topic: string, re
   if (parsed?.scope !== "lock") return { ok: false, reason: "not a lock topic" };
   if (parsed.lockId !== lockId) return { ok: false, reason: `topic of another lock (${parsed.lockId})` };
   if (!LOCK_PUBLISH.includes(parsed.kind)) return { ok: false, reason: `locks may not publish ${parsed.kind}` };
-  if (retain && parsed.kind !== "status") return { ok: false, reason: `retained ${parsed.kind} not allowed` };
+  if (retain && !LOCK_RETAINED.includes(parsed.kind))
+    return { ok: false, reason: `retained ${parsed.kind} not allowed` };
   return { ok: true, kind: parsed.kind };
 }
 

@@ -3,7 +3,7 @@ import type { EventEmitter } from "node:events";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { decodeStatus, isValidLockId, type Topics } from "@latchkey/protocol";
+import { decodeLockKeys, decodeStatus, isValidLockId, type Topics } from "@latchkey/protocol";
 import type { Aedes, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import type { WebSocketServer } from "ws";
 import type { MqttAccount } from "../config/schema.js";
@@ -121,7 +121,7 @@ export class EmbeddedBroker implements LockBroker {
     });
     aedes.on("subscribe", (subscriptions, client) => {
       const p = this.principals.get(client);
-      if (p?.role === "lock" && subscriptions.some((s) => s.topic === topics.lock(p.lockId, "sync")))
+      if (p?.role === "lock" && subscriptions.some((s) => s.topic === topics.lock(p.lockId, "cmd")))
         handler.lockSubscribed?.(p.lockId);
     });
     aedes.on("publish", (packet, client) => {
@@ -144,7 +144,7 @@ export class EmbeddedBroker implements LockBroker {
       logger.warn({ err: err.message }, "mqtt broker error"),
     );
 
-    // No Nagle delay: MQTT messages are small, and a sync or PUBACK held back 40 ms is latency for nothing.
+    // No Nagle delay: MQTT messages are small, and a state or PUBACK held back 40 ms is latency for nothing.
     this.tcp = createServer({ noDelay: true }, (socket) => {
       aedes.handle(socket);
       guardPacketSize(socket, MAX_INBOUND_PACKET_BYTES, (announced) => {
@@ -198,9 +198,10 @@ export class EmbeddedBroker implements LockBroker {
         done(new Error(`publish refused: ${decision.reason}`));
         return;
       }
-      // A status that does not decode is acknowledged and dropped (LockMessages): it must not become the lock's
-      // retained status either, where every later subscriber (Home Assistant) would be served it.
+      // A status or keys message that does not decode is acknowledged and dropped (LockMessages): it must not stay
+      // retained either, where every later subscriber (Home Assistant, the bridge after a restart) would be served it.
       if (decision.kind === "status" && !isPresence(packet.payload)) packet.retain = false;
+      if (decision.kind === "keys" && !isLockKeys(packet.payload)) packet.retain = false;
       if (!this.accepting && decision.kind !== "status") {
         done(new Error("bridge is shutting down"));
         return;
@@ -326,6 +327,15 @@ function closeServer(server: Server | HttpServer): Promise<void> {
 function isPresence(payload: Buffer | string): boolean {
   try {
     decodeStatus(typeof payload === "string" ? Buffer.from(payload) : payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isLockKeys(payload: Buffer | string): boolean {
+  try {
+    decodeLockKeys(typeof payload === "string" ? Buffer.from(payload) : payload);
     return true;
   } catch {
     return false;

@@ -1,5 +1,6 @@
 import type { LockTopicKind, Topics } from "@latchkey/protocol";
 import mqtt, { type IClientOptions, type IPublishPacket, type ISubscriptionMap, type MqttClient } from "mqtt";
+import { RefusedPayloadError } from "../locks/lock-messages.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { InboundHandler, LockBroker, PublishOptions } from "./transport.js";
@@ -20,8 +21,8 @@ export interface ExternalBrokerOptions {
 const REFUSAL_PAUSE_MS = 5_000;
 
 /**
- * A lock's topics that must never hold a retained message (docs/mqtt.md: only `status` is retained). A Mosquitto
- * acl_file cannot refuse the retain flag, so the bridge clears what a lock left there (review 12.12).
+ * A lock's topics that must never hold a retained message (docs/mqtt.md: only `status` and `keys` are retained). A
+ * Mosquitto acl_file cannot refuse the retain flag, so the bridge clears what a lock left there (review 12.12).
  */
 const NEVER_RETAINED: ReadonlySet<string> = new Set<LockTopicKind>([
   "events",
@@ -71,6 +72,8 @@ export class ExternalBroker implements LockBroker {
       topics.allLocks("events"),
       topics.allLocks("telemetry"),
       topics.allLocks("status"),
+      // Retained: the broker shows the bridge every lock's keys at each subscription.
+      topics.allLocks("keys"),
       topics.allLocks("cmd/result"),
       topics.allLocks("time/request"),
       `${this.options.discoveryPrefix}/status`,
@@ -80,11 +83,11 @@ export class ExternalBroker implements LockBroker {
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void) => {
       this.handle(handler, packet).then(
         () => callback(),
-        (e: Error & { code?: string }) => {
-          if (e.code === "lock_mismatch") {
-            // A message that can never be taken (it names another lock): refusing it would only bring it back
-            // after every reconnect, so it is acknowledged and dropped (already logged and counted). Undecodable
-            // payloads never get here: LockMessages acknowledges and drops them itself.
+        (e: Error) => {
+          if (e instanceof RefusedPayloadError) {
+            // A message that can never be taken (it names another lock, or is no report): refusing it would only
+            // bring it back after every reconnect, so it is acknowledged and dropped (already logged and counted).
+            // Other undecodable payloads never get here: LockMessages acknowledges and drops them itself.
             logger.warn({ topic: packet.topic, err: e.message }, "dropped a message from the external broker");
             callback();
             return;
@@ -144,8 +147,9 @@ export class ExternalBroker implements LockBroker {
     const parsed = this.options.topics.parse(packet.topic);
     if (parsed?.scope !== "lock") return;
     // The bridge's own publications; it does not subscribe to them, but a broker may still show them.
-    if (parsed.kind === "sync" || parsed.kind === "cmd" || parsed.kind === "state" || parsed.kind === "time/answer")
-      return;
+    if (parsed.kind === "cmd" || parsed.kind === "state" || parsed.kind === "time/answer") return;
+    // An empty retained `keys` is a clear, not a message.
+    if (parsed.kind === "keys" && payload.length === 0) return;
     if (NEVER_RETAINED.has(parsed.kind)) {
       // An empty payload is a retained message being cleared (the bridge's own clear comes back to it): nothing to take.
       if (payload.length === 0) return;
@@ -188,7 +192,7 @@ export class ExternalBroker implements LockBroker {
 
   async publish(topic: string, payload: Uint8Array | string, options: PublishOptions): Promise<void> {
     const client = this.client;
-    // Not queued while offline: a sync is re-sent when the lock is reachable again, and a queue would only grow.
+    // Not queued while offline: a state is published again at the next fetch, and a queue would only grow.
     if (!client?.connected) throw new Error("not connected to the external broker");
     const body =
       typeof payload === "string" ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);

@@ -310,7 +310,7 @@ export class SqlitePersistence {
       | undefined;
     if (!replaced) {
       // aedes delivers to a live subscription that its enqueue step did not see yet (a lock subscribing while the
-      // bridge publishes its sync). aedes' own persistence answers "no such packet", and aedes then drops the
+      // bridge publishes to it). aedes' own persistence answers "no such packet", and aedes then drops the
       // client's connection. The packet is on its way to the client: keep it like any queued one, so its PUBACK
       // clears it and a reconnect re-sends it.
       const queued = queuedPacket(packet);

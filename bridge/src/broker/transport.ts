@@ -11,7 +11,7 @@ export interface InboundHandler {
   homeAssistantStatus(payload: Buffer): void;
   /** A lock connected to (true) or left (false) the broker, when the broker can tell. */
   lockConnection?(lockId: string, connected: boolean): void;
-  /** A lock subscribed to its `sync` topic (it can receive one now), when the broker can tell. */
+  /** A lock subscribed to its `cmd` topic (embedded broker): commands reach it from now on. */
   lockSubscribed?(lockId: string): void;
 }
 

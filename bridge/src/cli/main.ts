@@ -24,6 +24,13 @@ function configPath(option: string | undefined): string {
 
 class UsageError extends Error {}
 
+/** `check` found something the bridge could not work with: exit 1, naming it. */
+class CheckFailedError extends Error {
+  constructor(what: string) {
+    super(`check failed: ${what}`);
+  }
+}
+
 async function run(path: string): Promise<void> {
   const config = loadBridgeConfig(path);
   // Loaded only to run: init, check and lock-credentials stay quick without the broker and database modules.
@@ -66,7 +73,7 @@ async function run(path: string): Promise<void> {
 export function buildProgram(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
   const program = new Command("latchkey-bridge")
     .description(
-      "latchkey bridge: keeps the locks of a site in sync with the cloud (MQTT / BLE), forwards their events",
+      "latchkey bridge: carries the cloud's signed documents to the locks of a site (MQTT / BLE) and their sealed reports back",
     )
     .version(BRIDGE_VERSION)
     .option("-c, --config <file>", "YAML settings file (see `latchkey-bridge init`)")
@@ -118,11 +125,23 @@ export function buildProgram(out: (text: string) => void = (t) => process.stdout
 
   program
     .command("check")
-    .description("validate the settings file and environment overrides, then exit")
+    .description(
+      "validate the settings and environment overrides, then try the cloud (login, change feed), the broker and the " +
+        "metrics port; exit 1 naming what failed",
+    )
     .option("-c, --config <file>", "YAML settings file")
-    .action((options: { config?: string }) => {
+    .option("--offline", "only validate the settings; try nothing")
+    .action(async (options: { config?: string; offline?: boolean }) => {
       const config = loadBridgeConfig(configPath(options.config ?? program.opts<{ config?: string }>().config));
       out(`${config.cloud.bridgeId}: configuration ok (broker ${config.mqtt.broker}, data ${config.dataDir})\n`);
+      if (options.offline) return;
+      const { checkEnvironment } = await import("./check.js");
+      const results = await checkEnvironment(config);
+      const width = Math.max(...results.map((r) => r.address.length));
+      for (const r of results)
+        out(`${r.result.padEnd(6)} ${r.what.padEnd(7)} ${r.address.padEnd(width)}  ${r.detail}\n`);
+      const failed = results.filter((r) => r.result === "failed");
+      if (failed.length > 0) throw new CheckFailedError(failed.map((r) => `${r.what} (${r.address})`).join(", "));
     });
 
   return program;

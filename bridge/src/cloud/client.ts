@@ -1,7 +1,17 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
 import type { Logger } from "../ops/logger.js";
-import { CloudError } from "./errors.js";
-import type { ChangesPage, FoundLockStatus, IngestResult, LockStateDocument } from "./types.js";
+import { CloudError, CredentialsRefusedError } from "./errors.js";
+import type { CloudLink } from "./link.js";
+import {
+  type ActionCommand,
+  type ChangesPage,
+  type FoundLockStatus,
+  type IngestResult,
+  type LockStateDocument,
+  REPORT_VERDICTS,
+  type ReportsAnswer,
+  type ReportUploadVerdict,
+} from "./types.js";
 
 export interface CloudClientOptions {
   url: string;
@@ -9,10 +19,8 @@ export interface CloudClientOptions {
   secret: string;
   timeoutMs: number;
   logger: Logger;
-  /** Called with the cloud's `Date` header and the request's midpoint (local ms), for the trusted-time source. */
-  onDate?: (cloudMs: number, localMidpointMs: number) => void;
-  /** Local time for request timing (the bridge's clock). */
-  now: () => number;
+  /** Told of every exchange's outcome (reachable, refused credentials): `/healthz` and the status page read it. */
+  link?: CloudLink;
 }
 
 interface Answer {
@@ -45,10 +53,77 @@ export class CloudClient {
     return body as ChangesPage;
   }
 
-  /** `body` is the JSON text of the batch (built from stored items without re-encoding). */
+  /** Presence (`POST /bridge/v1/ingest`); `body` is the JSON text of the batch, built from the stored items. */
   async ingest(body: string, signal?: AbortSignal): Promise<IngestResult> {
     const answer = await this.call("ingest", "POST", "/bridge/v1/ingest", body, { signal });
     return answer.body as IngestResult;
+  }
+
+  /**
+   * Sealed reports (`POST /bridge/v1/reports`, docs/bridge-api.md "Reports from the lock"): answers one verdict per
+   * item, in item order. An answer that does not give every item of the `count` exactly one verdict is an
+   * `invalid_answer` (the batch is sent again: what the cloud stored comes back as `duplicate`).
+   */
+  async reports(body: string, count: number, signal?: AbortSignal): Promise<ReportsAnswer> {
+    const answer = await this.call("reports", "POST", "/bridge/v1/reports", body, { signal });
+    const results = (answer.body as { results?: unknown } | null)?.results;
+    const verdicts: ReportsAnswer["verdicts"] = new Array(count);
+    if (Array.isArray(results) && results.length === count) {
+      for (const r of results as Array<{ index?: unknown; verdict?: unknown; message?: unknown }>) {
+        const index = r?.index;
+        if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= count) break;
+        if (verdicts[index] !== undefined || typeof r.verdict !== "string") break;
+        const known = (REPORT_VERDICTS as readonly string[]).includes(r.verdict);
+        verdicts[index] = {
+          verdict: known ? (r.verdict as ReportUploadVerdict) : "other",
+          ...(typeof r.message === "string" ? { message: r.message.slice(0, 300) } : {}),
+        };
+      }
+    }
+    for (let i = 0; i < count; i++)
+      if (verdicts[i] === undefined)
+        throw new CloudError("reports", answer.status, "invalid_answer", `no verdict for item ${i} of ${count}`);
+    return { verdicts };
+  }
+
+  /**
+   * Asks the cloud to sign a remote action's command for the lock's `nonce` (docs/bridge-api.md "Remote actions"):
+   * answers the authority's command bytes, untouched. 404: not this bridge's action; 409 `action_closed`.
+   */
+  async actionCommand(
+    actionId: string,
+    lockId: string,
+    nonce: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<ActionCommand> {
+    const answer = await this.call(
+      "action command",
+      "POST",
+      `/bridge/v1/actions/${encodeURIComponent(actionId)}/command`,
+      JSON.stringify({ nonce: toBase64Url(nonce) }),
+      { signal },
+    );
+    const body = answer.body as { actionId?: unknown; lockId?: unknown; command?: unknown } | null;
+    const command = typeof body?.command === "string" ? decodeBase64Url(body.command) : null;
+    if (body?.actionId !== actionId || body.lockId !== lockId || !command)
+      throw new CloudError("action command", answer.status, "invalid_answer", "not a command for this action");
+    return { actionId, lockId, command };
+  }
+
+  /** Reports that a remote action failed at the lock or could not reach it; success is only ever the lock's word. */
+  async actionResult(
+    actionId: string,
+    failure: { code: string; message?: string },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const body = { ok: false, code: failure.code.slice(0, 64), message: failure.message?.slice(0, 300) };
+    await this.call(
+      "action result",
+      "POST",
+      `/bridge/v1/actions/${encodeURIComponent(actionId)}/result`,
+      JSON.stringify(body),
+      { signal },
+    );
   }
 
   async reportState(vendorConnectionId: string, state: string, reason?: string): Promise<void> {
@@ -187,25 +262,22 @@ export class CloudClient {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
-    const started = this.options.now();
     let response: Response;
     try {
       response = await fetch(this.base + path, { method, headers, body, signal });
     } catch (e) {
       const reason = timeout.aborted ? "timeout" : options.signal?.aborted ? "aborted" : "unreachable";
-      throw new CloudError(
+      const error = new CloudError(
         operation,
         0,
         reason,
         (e as Error).cause ? String((e as Error).cause) : (e as Error).message,
       );
+      // The bridge's own abort (stopping) says nothing about the cloud.
+      if (reason !== "aborted") this.options.link?.unreachable(operation, error);
+      throw error;
     }
     const text = await response.text().catch(() => "");
-    const date = response.headers.get("date");
-    if (date && this.options.onDate) {
-      const cloudMs = Date.parse(date);
-      if (Number.isFinite(cloudMs)) this.options.onDate(cloudMs, (started + this.options.now()) / 2);
-    }
     let parsed: unknown = null;
     if (text) {
       try {
@@ -214,14 +286,27 @@ export class CloudClient {
         parsed = null;
       }
     }
-    if (response.status >= 200 && response.status < 300) return { status: response.status, body: parsed };
-    const error = parsed as { error?: unknown; errorDescription?: unknown } | null;
-    throw new CloudError(
-      operation,
-      response.status,
-      typeof error?.error === "string" ? error.error : "http_error",
-      typeof error?.errorDescription === "string" ? error.errorDescription.slice(0, 300) : "",
-    );
+    const link = this.options.link;
+    if (response.status >= 200 && response.status < 300) {
+      link?.succeeded();
+      return { status: response.status, body: parsed };
+    }
+    const answer = parsed as { error?: unknown; errorDescription?: unknown } | null;
+    const code = typeof answer?.error === "string" ? answer.error : "http_error";
+    const description = typeof answer?.errorDescription === "string" ? answer.errorDescription.slice(0, 300) : "";
+    if (operation === "token" && response.status === 401) {
+      // Wrong bridgeId or secret (or a revoked secret): no retry fixes that, so it is an error naming the setting.
+      const refused = new CredentialsRefusedError(response.status, code, description);
+      link?.refused(refused);
+      throw refused;
+    }
+    const error = new CloudError(operation, response.status, code, description);
+    if (response.status >= 500) link?.unreachable(operation, error);
+    // A 401 on a call is an expired token (`call` logs in again and retries once); a 404 (no such document or action
+    // for this bridge) and a 409 (an action already closed) are answers the callers expect: none of them is news.
+    else if (response.status === 404 || response.status === 409) link?.succeeded();
+    else if (response.status !== 401) link?.answered(operation, error);
+    throw error;
   }
 }
 

@@ -13,4 +13,20 @@ export class CloudError extends Error {
   }
 }
 
+/**
+ * The cloud refused the bridge's login (`POST /auth/v1/token` answered 401, `invalid_client`): a configuration error,
+ * not a passing failure. The message names the settings to fix; the secret itself never appears in it.
+ */
+export class CredentialsRefusedError extends CloudError {
+  constructor(status: number, code: string, description: string) {
+    super("token", status, code, description);
+    this.name = "CredentialsRefusedError";
+    this.message +=
+      ": the cloud refused this bridge's credentials; check cloud.secret (LATCHKEY_BRIDGE_CLOUD_SECRET) and " +
+      "cloud.bridgeId, then restart the bridge";
+  }
+}
+
 export const isCloudError = (e: unknown): e is CloudError => e instanceof CloudError;
+
+export const isCredentialsRefused = (e: unknown): e is CredentialsRefusedError => e instanceof CredentialsRefusedError;

@@ -16,13 +16,13 @@ export interface VendorConnectionChange {
     deleted: boolean;
   };
 }
+/**
+ * `issuer` and `key` entries: the bridge keeps nothing of them (docs/bridge-api.md), they only mean locks' signed
+ * states changed, so their other fields are neither checked nor typed here.
+ */
 export interface IssuerChange {
   seq: number;
   kind: "issuer";
-  lockHolderId: string;
-  kid: string;
-  x: string;
-  retired: boolean;
 }
 export interface LockChange {
   seq: number;
@@ -31,19 +31,24 @@ export interface LockChange {
   vendorConnectionId: string;
   lockHolderId: string;
   removed: boolean;
+  /** Claimed by the connection's lock holder (absent from a cloud before claims reached the feed). */
+  claimed?: boolean;
 }
 export interface KeyChange {
   seq: number;
   kind: "key";
-  keyId: string;
-  lockId: string;
-  cti: string;
-  sub: string;
-  nbf: number;
-  exp: number;
-  state: "active" | "revoked";
 }
-export type Change = VendorConnectionChange | IssuerChange | LockChange | KeyChange;
+/** A remote action for a lock this bridge serves (docs/bridge-api.md "Remote actions"). */
+export interface ActionChange {
+  seq: number;
+  kind: "action";
+  actionId: string;
+  lockId: string;
+  action: "unlock" | "lock";
+  /** ISO 8601; the bridge never carries the action after it. */
+  expiresAt: string;
+}
+export type Change = VendorConnectionChange | IssuerChange | LockChange | KeyChange | ActionChange;
 
 export interface ChangesPage {
   cursor: string;
@@ -53,9 +58,32 @@ export interface ChangesPage {
 }
 
 export interface IngestResult {
-  events: { stored: number; duplicates: number };
-  telemetry: { stored: number; duplicates: number };
   presence: { stored: number };
+}
+
+/** Verdicts of `POST /bridge/v1/reports` (docs/bridge-api.md "Reports from the lock"). */
+export const REPORT_VERDICTS = [
+  "ok",
+  "duplicate",
+  "forged",
+  "wrong_lock",
+  "replayed",
+  "malformed",
+  "unknown_key",
+  "unclaimed",
+] as const;
+export type ReportUploadVerdict = (typeof REPORT_VERDICTS)[number];
+
+/** The cloud's verdict on each item of a reports batch, in item order; `other` for a verdict this bridge does not know. */
+export interface ReportsAnswer {
+  verdicts: Array<{ verdict: ReportUploadVerdict | "other"; message?: string }>;
+}
+
+/** `POST /bridge/v1/actions/{actionId}/command`: the authority's signed remote command, bytes untouched. */
+export interface ActionCommand {
+  actionId: string;
+  lockId: string;
+  command: Uint8Array;
 }
 
 export interface FoundLockStatus {

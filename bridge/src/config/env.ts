@@ -1,5 +1,6 @@
 import { Kind, type TSchema } from "@sinclair/typebox";
 import type { ConfigIssue } from "./errors.js";
+import { REMOVED_OPTIONS } from "./removed.js";
 import { BridgeConfigSchema } from "./schema.js";
 import { type SchemaLeaf, schemaLeaves } from "./walk.js";
 
@@ -18,6 +19,11 @@ export const envName = (path: string[]): string => ENV_PREFIX + path.map(snake).
 
 export const ENV_OPTIONS: ReadonlyMap<string, SchemaLeaf> = new Map(
   schemaLeaves(BridgeConfigSchema).map((leaf) => [envName(leaf.path), leaf]),
+);
+
+/** Variables of removed options (config/removed.ts), refused with why rather than as unknown. */
+const REMOVED_ENV: ReadonlyMap<string, string> = new Map(
+  [...REMOVED_OPTIONS].filter(([path]) => path.includes(".")).map(([path, why]) => [envName(path.split(".")), why]),
 );
 
 function parseValue(text: string, schema: TSchema): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -67,6 +73,11 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   for (const [name, text] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === CONFIG_PATH_ENV || text === undefined) continue;
     const leaf = ENV_OPTIONS.get(name);
+    const removed = REMOVED_ENV.get(name);
+    if (removed) {
+      issues.push({ key: name, message: removed });
+      continue;
+    }
     if (!leaf) {
       issues.push({ key: name, message: "is not a bridge option (see latchkey-bridge --help for the list)" });
       continue;

@@ -66,7 +66,7 @@ const CloudSchema = Type.Object(
       description: "Longest retry delay after failed cloud calls, milliseconds",
     }),
   },
-  { additionalProperties: false, description: "The cloud this bridge syncs with" },
+  { additionalProperties: false, description: "The cloud this bridge carries documents and reports for" },
 );
 
 const AccountSchema = Type.Object(
@@ -153,32 +153,12 @@ const VendorAccountSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const SyncSchema = Type.Object(
-  {
-    resendSeconds: Type.Integer({
-      minimum: 1,
-      maximum: 86_400,
-      default: 30,
-      description: "Re-send a lock's sync this often while it has not reported the desired version, seconds",
-    }),
-    sendGrants: Type.Boolean({
-      default: true,
-      description: "Include grants (key ids and holders) in sync over MQTT; BLE never carries them",
-    }),
-  },
-  {
-    additionalProperties: false,
-    default: {},
-    description: "Sync messages to locks (desired state: issuer keys, keys, revocations, trusted time)",
-  },
-);
-
 const OutboxSchema = Type.Object(
   {
     maxItems: Type.Integer({
       minimum: 1,
       default: 1_000_000,
-      description: "Most events/telemetry/presence items kept while the cloud is unreachable",
+      description: "Most items (lock reports and presence) kept while the cloud is unreachable",
     }),
     maxBytes: Type.Integer({
       minimum: 1024,
@@ -204,21 +184,26 @@ const OutboxSchema = Type.Object(
   {
     additionalProperties: false,
     default: {},
-    description: "Store-and-forward of events, telemetry and presence while the cloud is unreachable",
+    description:
+      "Store-and-forward of the locks' sealed reports (events, telemetry) and presence while the cloud is unreachable",
   },
 );
 
 const UploadSchema = Type.Object(
   {
-    batchSize: Type.Integer({ minimum: 1, maximum: 1000, default: 1000, description: "Items per ingest batch" }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 1000, default: 1000, description: "Items per upload batch" }),
     maxBatchBytes: Type.Integer({
       minimum: 4096,
       maximum: 1_000_000,
       default: 900_000,
-      description: "Bytes per ingest batch (the cloud takes at most 1 MiB)",
+      description: "Bytes per upload batch (the cloud takes at most 1 MiB of presence, 7 MiB of reports)",
     }),
   },
-  { additionalProperties: false, default: {}, description: "Batches to the cloud's ingest" },
+  {
+    additionalProperties: false,
+    default: {},
+    description: "Batches to the cloud (reports to /bridge/v1/reports, presence to /bridge/v1/ingest)",
+  },
 );
 
 const HomeAssistantSchema = Type.Object(
@@ -242,6 +227,48 @@ const MetricsSchema = Type.Object(
   { additionalProperties: false, default: {}, description: "Prometheus /metrics and /healthz" },
 );
 
+const HealthSchema = Type.Object(
+  {
+    cloudUnreachableSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 604_800,
+      default: 300,
+      description:
+        "/healthz says degraded once the cloud has been unreachable this long, seconds (the locks are served meanwhile)",
+    }),
+    outboxPercent: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 80,
+      description: "/healthz says degraded once the outbox holds this share of outbox.maxItems or outbox.maxBytes, %",
+    }),
+  },
+  { additionalProperties: false, default: {}, description: "When /healthz says degraded (it still answers 200)" },
+);
+
+const StatusSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: "Serve the read-only status page at / on the metrics port (metrics.host, metrics.port)",
+    }),
+    username: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      default: "operator",
+      description: "Login name of the status page (asked only when status.password is set)",
+    }),
+    password: Type.Optional(
+      Secret(
+        "Password of the status page (HTTP Basic; at least 12 characters). Required when metrics.host is not a " +
+          "loopback address, so the page is never open to the LAN without a login",
+        12,
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: "The operator's status page (read-only)" },
+);
+
 const BleSchema = Type.Object(
   {
     enabled: Type.Boolean({
@@ -253,7 +280,7 @@ const BleSchema = Type.Object(
       minimum: 1,
       maximum: 86_400,
       default: 60,
-      description: "Pause between BLE rounds (scan, then sync and pull events per lock), seconds",
+      description: "Pause between BLE rounds (scan, then per lock: state, time and reports), seconds",
     }),
     commandTimeoutSeconds: Type.Integer({
       minimum: 1,
@@ -261,18 +288,16 @@ const BleSchema = Type.Object(
       default: 10,
       description: "Timeout of one GATT command, seconds",
     }),
-  },
-  { additionalProperties: false, default: {}, description: "Locks of ble vendor connections, over Bluetooth LE" },
-);
-
-const TimeSchema = Type.Object(
-  {
-    source: oneOf(["system", "cloud"] as const, {
-      default: "system",
-      description: "Trusted time sent to locks: system clock, or system clock corrected by the cloud's Date header",
+    retryMaxSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 300,
+      description:
+        "No usable Bluetooth adapter: the bridge serves MQTT locks and tries the adapter again, waiting from 1 s " +
+        "doubling up to this many seconds",
     }),
   },
-  { additionalProperties: false, default: {}, description: "Trusted time sent to locks" },
+  { additionalProperties: false, default: {}, description: "Locks of ble vendor connections, over Bluetooth LE" },
 );
 
 const LogSchema = Type.Object(
@@ -304,13 +329,13 @@ export const BridgeConfigSchema = Type.Object(
       description: "Vendor accounts this bridge serves; the cloud's vendor connections are checked against them",
       examples: [[{ vendor: "sim", username: "site-a", password: "the-vendor-password" }]],
     }),
-    sync: SyncSchema,
     outbox: OutboxSchema,
     upload: UploadSchema,
     homeassistant: HomeAssistantSchema,
     metrics: MetricsSchema,
+    health: HealthSchema,
+    status: StatusSchema,
     ble: BleSchema,
-    time: TimeSchema,
     log: LogSchema,
   },
   { additionalProperties: false },

@@ -4,6 +4,7 @@ import { Kind, type TSchema } from "@sinclair/typebox";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError, type ConfigIssue } from "./errors.js";
+import { takeRemovedOptions } from "./removed.js";
 import { type BridgeConfig, BridgeConfigSchema, isSecretSchema } from "./schema.js";
 import { isObjectSchema, pointerToKey, schemaAt } from "./walk.js";
 
@@ -99,6 +100,12 @@ function schemaIssues(value: unknown): ConfigIssue[] {
 
 const PLACEHOLDER = /REPLACE/;
 
+/** Whether a listen address is reachable only from this host (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
 function semanticIssues(config: BridgeConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (PLACEHOLDER.test(config.cloud.bridgeId))
@@ -132,6 +139,18 @@ function semanticIssues(config: BridgeConfig): ConfigIssue[] {
         message: "must not look like a lock id (locks log in with their id); use e.g. homeassistant@site",
       });
   });
+  if (
+    config.metrics.enabled &&
+    config.status.enabled &&
+    !config.status.password &&
+    !isLoopbackHost(config.metrics.host)
+  )
+    issues.push({
+      key: "status.password",
+      message:
+        `is required when metrics.host (${config.metrics.host}) is not a loopback address: the status page would be ` +
+        "open to the network without a login (or set status.enabled: false)",
+    });
   const seen = new Set<string>();
   config.vendorAccounts.forEach((account, i) => {
     const k = `${account.vendor}\u0000${account.username}`;
@@ -159,8 +178,10 @@ export function parseBridgeConfig(raw: unknown, options: ParseOptions = {}): Bri
   const source = options.source ?? "settings object";
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new ConfigError(source, [{ key: "(root)", message: "must be a mapping of options" }]);
-  const withDefaults = Value.Default(BridgeConfigSchema, Value.Clone(raw));
-  const issues = [...(options.extraIssues ?? []), ...schemaIssues(withDefaults)];
+  const copy = Value.Clone(raw) as Record<string, unknown>;
+  const removed = takeRemovedOptions(copy);
+  const withDefaults = Value.Default(BridgeConfigSchema, copy);
+  const issues = [...(options.extraIssues ?? []), ...removed, ...schemaIssues(withDefaults)];
   if (issues.length > 0) throw new ConfigError(source, issues);
   const config = withDefaults as BridgeConfig;
   config.mqtt.broker = config.mqtt.broker ?? (config.mqtt.url ? "external" : "embedded");

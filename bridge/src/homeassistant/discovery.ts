@@ -3,9 +3,15 @@ import type { Topics } from "@latchkey/protocol";
 import type { LockInfo } from "../locks/registry.js";
 
 /**
- * Home Assistant MQTT discovery payloads (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery): per lock a
- * `lock` entity (state LOCKED / UNLOCKED / JAMMED) and a battery `sensor`, grouped as one device via the bridge.
- * Availability needs both the lock's own status topic and the bridge's.
+ * Home Assistant MQTT discovery payloads (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery).
+ * - The bridge is a device of its own (its cloud link, locks online, outbox, status), so each lock's `via_device`
+ *   names a device Home Assistant knows.
+ * - Per lock, a device with a read-only lock state `sensor` (enum: locked / unlocked / jammed) and a battery
+ *   `sensor`. Not a `lock` entity: Home Assistant's MQTT lock requires a command topic and shows lock / unlock
+ *   buttons, and no MQTT message opens a latchkey door (only a key, or a remote command the cloud signs, which the
+ *   integrator API issues: docs/bridge-api.md "Remote actions"). The retired lock entity's config is cleared.
+ * Lock entities are available while both the lock's own status topic and the bridge's say `online`.
+ * Everything shown is the bridge's peek into the locks' reports: unauthenticated, for display (docs/mqtt.md).
  */
 
 /** Discovery ids allow [a-zA-Z0-9_-]; lock ids may also hold `.` and `:`, so those get a short hash to stay unique. */
@@ -16,24 +22,102 @@ export function nodeId(lockId: string): string {
     : `latchkey_${safe}_${createHash("sha256").update(lockId).digest("hex").slice(0, 6)}`;
 }
 
+/** The bridge's device identifier and discovery node id (the locks' `via_device`). */
+export function bridgeNodeId(bridgeId: string): string {
+  return `latchkey_bridge_${nodeId(bridgeId).slice("latchkey_".length)}`;
+}
+
 export interface HaTopics {
-  lockConfig: string;
+  /** The lock state sensor's discovery config. */
+  stateConfig: string;
   batteryConfig: string;
+  /** Where the retired `lock` entity's config was (cleared: an empty retained payload removes the entity). */
+  retiredLockConfig: string;
   state: string;
   battery: string;
-  command: string;
 }
 
 export function haTopics(topics: Topics, discoveryPrefix: string, lockId: string): HaTopics {
   const node = nodeId(lockId);
   const root = `${topics.prefix}/ha/${lockId}`;
   return {
-    lockConfig: `${discoveryPrefix}/lock/${node}/lock/config`,
+    stateConfig: `${discoveryPrefix}/sensor/${node}/lock_state/config`,
     batteryConfig: `${discoveryPrefix}/sensor/${node}/battery/config`,
+    retiredLockConfig: `${discoveryPrefix}/lock/${node}/lock/config`,
     state: `${root}/state`,
     battery: `${root}/battery`,
-    command: `${root}/set`,
   };
+}
+
+/** The bridge's own state topic (lock ids never start with `_`, so no lock's topics are here). */
+export const bridgeStateTopic = (topics: Topics, bridgeId: string): string => `${topics.prefix}/ha/_bridge/${bridgeId}`;
+
+/** What the bridge device's entities read (JSON on `bridgeStateTopic`). */
+export interface BridgeHaState {
+  status: string;
+  cloud_reachable: boolean;
+  locks_online: number;
+  locks_known: number;
+  outbox_items: number;
+  ble: string | null;
+  degraded: string[];
+}
+
+const device = (bridgeId: string, version: string) => ({
+  identifiers: [bridgeNodeId(bridgeId)],
+  name: `latchkey bridge ${bridgeId}`,
+  manufacturer: "latchkey",
+  model: "latchkey-bridge",
+  sw_version: version,
+});
+
+/** Discovery of the bridge device: topic → config. */
+export function bridgeDiscovery(
+  topics: Topics,
+  discoveryPrefix: string,
+  bridgeId: string,
+  version: string,
+): Record<string, string> {
+  const node = bridgeNodeId(bridgeId);
+  const common = {
+    state_topic: bridgeStateTopic(topics, bridgeId),
+    availability_topic: topics.bridgeStatus(bridgeId),
+    payload_available: "online",
+    payload_not_available: "offline",
+    device: device(bridgeId, version),
+    origin: { name: "latchkey-bridge", sw_version: version },
+  };
+  const entity = (component: string, object: string, config: Record<string, unknown>) => [
+    `${discoveryPrefix}/${component}/${node}/${object}/config`,
+    JSON.stringify({ ...config, unique_id: `${node}_${object}`, ...common }),
+  ];
+  return Object.fromEntries([
+    entity("binary_sensor", "cloud", {
+      name: "Cloud link",
+      device_class: "connectivity",
+      entity_category: "diagnostic",
+      value_template: "{{ 'ON' if value_json.cloud_reachable else 'OFF' }}",
+    }),
+    entity("sensor", "status", {
+      name: "Status",
+      entity_category: "diagnostic",
+      value_template: "{{ value_json.status }}",
+      json_attributes_topic: bridgeStateTopic(topics, bridgeId),
+      json_attributes_template: "{{ {'degraded': value_json.degraded, 'ble': value_json.ble} | tojson }}",
+    }),
+    entity("sensor", "locks_online", {
+      name: "Locks online",
+      state_class: "measurement",
+      value_template: "{{ value_json.locks_online }}",
+    }),
+    entity("sensor", "outbox", {
+      name: "Outbox",
+      state_class: "measurement",
+      unit_of_measurement: "items",
+      entity_category: "diagnostic",
+      value_template: "{{ value_json.outbox_items }}",
+    }),
+  ]);
 }
 
 export function discoveryPayloads(
@@ -42,35 +126,33 @@ export function discoveryPayloads(
   bridgeId: string,
   lockId: string,
   version: string,
-): { lock: string; battery: string } {
+): { state: string; battery: string } {
   const t = haTopics(topics, discoveryPrefix, lockId);
   const node = nodeId(lockId);
   const availability = [
     { topic: topics.lock(lockId, "status"), payload_available: "online", payload_not_available: "offline" },
     { topic: topics.bridgeStatus(bridgeId), payload_available: "online", payload_not_available: "offline" },
   ];
-  const device = {
+  const lockDevice = {
     identifiers: [node],
     name: `Lock ${lockId}`,
     manufacturer: "latchkey",
     model: "latchkey lock",
-    via_device: `latchkey_bridge_${bridgeId.replace(/[^A-Za-z0-9_-]/g, "_")}`,
+    via_device: bridgeNodeId(bridgeId),
   };
   const origin = { name: "latchkey-bridge", sw_version: version };
   return {
-    lock: JSON.stringify({
-      name: null,
-      unique_id: `${node}_lock`,
+    state: JSON.stringify({
+      name: "Lock state",
+      unique_id: `${node}_lock_state`,
+      device_class: "enum",
+      options: ["locked", "unlocked", "jammed"],
       state_topic: t.state,
-      // Required by Home Assistant; the bridge declines such commands (doors open only with a key token).
-      command_topic: t.command,
-      state_locked: "LOCKED",
-      state_unlocked: "UNLOCKED",
-      state_jammed: "JAMMED",
-      optimistic: false,
+      value_template: "{{ value | lower }}",
+      icon: "mdi:lock",
       availability,
       availability_mode: "all",
-      device,
+      device: lockDevice,
       origin,
     }),
     battery: JSON.stringify({
@@ -84,7 +166,7 @@ export function discoveryPayloads(
       json_attributes_topic: t.battery,
       availability,
       availability_mode: "all",
-      device,
+      device: lockDevice,
       origin,
     }),
   };

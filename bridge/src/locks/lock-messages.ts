@@ -1,67 +1,53 @@
-import { createHash } from "node:crypto";
 import {
+  type Clock,
   decodeCommandResult,
-  decodeEvent,
+  decodeLockKeys,
   decodeStatus,
-  decodeTelemetry,
   isProtocolError,
-  type LockEvent,
+  type LockKeysMessage,
   type LockTopicKind,
-  type Telemetry,
-  toHex,
+  type PeekedReport,
+  peekReport,
 } from "@latchkey/protocol";
 import type { CommandChannel } from "../commands/command-channel.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
-import { SyncVersionAlerts } from "../sync/version-alerts.js";
-import type { TrustedTime } from "../time/trusted-time.js";
+import type { LockActivity } from "./lock-activity.js";
 import type { LockRegistry, LockTransport } from "./registry.js";
 
-/** A message whose payload names another lock than the one that sent it: refused like an ACL violation. */
-export class LockMismatchError extends Error {
-  readonly code = "lock_mismatch";
-}
-
-export type ReportedVersionListener = (lockId: string, v: number, aboveDesired: boolean) => void;
-
-/** The ingest JSON of an event (docs/bridge-api.md), from the decoded lock message. */
-export function eventItem(lockId: string, e: LockEvent): string {
-  return JSON.stringify({
-    id: toHex(e.id),
-    lockId,
-    seq: e.seq,
-    ts: e.ts,
-    type: e.type,
-    key: e.key ? toHex(e.key) : undefined,
-    code: e.code,
-    dropped: e.dropped,
-    v: e.v,
-  });
-}
-
 /**
- * Telemetry carries no id of its own; the bridge names it by a hash of the lock and the message, so a reading that a
- * lock publishes twice (no PUBACK before a reconnect) is kept once by the cloud.
+ * A message a lock may never send: refused like an ACL violation (embedded broker: no PUBACK, the client is
+ * disconnected; external broker: acknowledged and dropped, since refusing would bring it back after every reconnect).
  */
-export const telemetryId = (lockId: string, payload: Uint8Array): string =>
-  createHash("sha256")
-    .update("latchkey-telemetry-v1\0")
-    .update(lockId)
-    .update("\0")
-    .update(payload)
-    .digest("hex")
-    .slice(0, 32);
+export class RefusedPayloadError extends Error {
+  constructor(
+    readonly code: "lock_mismatch" | "not_a_report",
+    message: string,
+  ) {
+    super(message);
+    this.name = "RefusedPayloadError";
+  }
+}
 
-export function telemetryItem(lockId: string, id: string, t: Telemetry): string {
-  return JSON.stringify({ id, lockId, ts: t.ts, level: t.level, mv: t.mv, state: t.state, v: t.v, dropped: t.dropped });
+/** A message whose payload names another lock than the one that sent it. */
+export class LockMismatchError extends RefusedPayloadError {
+  constructor(message: string) {
+    super("lock_mismatch", message);
+    this.name = "LockMismatchError";
+  }
 }
 
 /**
- * Handles what locks send (over MQTT; the BLE gateway feeds events through `event` too): events and telemetry go to
- * the outbox and resolve once stored; status becomes presence; command results go to the waiting command.
- * A message that does not decode is acknowledged and dropped with a log line and a metric: refusing it would make the
- * lock re-send it forever and block everything behind it.
+ * Handles what locks send (over MQTT; the BLE gateway feeds pulled reports and keys through `report` and `keys`):
+ * - `events`, `telemetry`: a sealed report (docs/reports.md). The bridge holds no report key, so it can neither check
+ *   nor alter one: it peeks inside (`peekReport`: shape, and that it is this lock's) and stores the raw bytes in the
+ *   outbox, resolving once they are committed; the cloud's verdict is the only one that counts. What the peek shows
+ *   (lock state, battery) feeds Home Assistant, unauthenticated and documented as such (docs/mqtt.md).
+ * - `keys`: the lock's public keys, kept with the lock and attached to its uploads.
+ * - `status` becomes presence; `cmd/result` goes to the waiting command.
+ * A status, keys or command result that does not decode is acknowledged and dropped with a log line and a metric:
+ * refusing it would make the lock re-send it forever. A report that does not peek is refused (RefusedPayloadError).
  */
 export class LockMessages {
   private readonly counters = new Map<string, { inc(): void }>();
@@ -79,11 +65,11 @@ export class LockMessages {
     private readonly outbox: Outbox,
     private readonly registry: LockRegistry,
     private readonly commands: CommandChannel,
-    private readonly time: TrustedTime,
-    private readonly onReported: ReportedVersionListener,
-    private readonly versionAlerts: SyncVersionAlerts,
+    private readonly clock: Clock,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
+    /** The status page's record of each lock (last seen, events, the state it runs). */
+    private readonly activity: LockActivity | null = null,
   ) {}
 
   async handle(
@@ -92,13 +78,17 @@ export class LockMessages {
     payload: Uint8Array,
     transport: LockTransport = "mqtt",
   ): Promise<void> {
+    if (kind === "events" || kind === "telemetry") {
+      this.received(kind).inc();
+      await this.report(lockId, payload);
+      return;
+    }
     this.received(kind).inc();
+    this.activity?.seen(lockId);
     try {
       switch (kind) {
-        case "events":
-          return await this.event(lockId, decodeEvent(payload));
-        case "telemetry":
-          return await this.telemetry(lockId, payload, decodeTelemetry(payload));
+        case "keys":
+          return await this.keys(lockId, decodeLockKeys(payload));
         case "status":
           return await this.status(lockId, decodeStatus(payload) === "online", transport);
         case "cmd/result":
@@ -114,52 +104,59 @@ export class LockMessages {
     }
   }
 
-  async event(lockId: string, event: LockEvent): Promise<void> {
-    if (event.lock !== lockId) throw this.mismatch(lockId, event.lock, "event");
-    const id = toHex(event.id);
-    await this.outbox.add({ kind: "event", lockId, itemId: id, body: eventItem(lockId, event) });
-    if (event.type === "sync_applied" && event.v !== undefined) await this.versionReported(lockId, event.v);
-    if (event.type === "unlocked" || event.type === "locked" || event.type === "jammed")
-      await this.registry.setLockState(lockId, event.type);
+  /**
+   * A sealed report of `lockId`: stored as is once it peeks as this lock's report, then shown to Home Assistant.
+   * Answers what the peek read (unauthenticated). Throws RefusedPayloadError for bytes that are no report of this lock.
+   */
+  async report(lockId: string, bytes: Uint8Array): Promise<PeekedReport> {
+    let peeked: PeekedReport;
+    try {
+      peeked = peekReport(bytes, lockId);
+    } catch (e) {
+      if (!isProtocolError(e)) throw e;
+      if (e.code === "wrong_lock") throw this.mismatch(lockId, "report", e.message);
+      this.metrics.messagesRejected.inc({ reason: "not_a_report" });
+      this.logger.warn({ lockId, code: e.code, err: e.message }, "refused a lock message that is not a sealed report");
+      throw new RefusedPayloadError("not_a_report", `a message from ${lockId} is not a sealed report: ${e.message}`);
+    }
+    await this.outbox.add({ kind: peeked.kind, lockId, report: bytes });
+    this.activity?.report(lockId, peeked);
+    // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it.
+    if (peeked.kind === "event") {
+      const type = peeked.event.type;
+      if (type === "unlocked" || type === "locked" || type === "jammed") await this.registry.setLockState(lockId, type);
+    } else {
+      const t = peeked.telemetry;
+      await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
+    }
+    return peeked;
   }
 
-  private async telemetry(lockId: string, payload: Uint8Array, t: Telemetry): Promise<void> {
-    if (t.lock !== lockId) throw this.mismatch(lockId, t.lock, "telemetry");
-    const id = telemetryId(lockId, payload);
-    await this.outbox.add({ kind: "telemetry", lockId, itemId: id, body: telemetryItem(lockId, id, t) });
-    await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
-    if (t.v !== undefined) await this.versionReported(lockId, t.v);
+  /** The lock answered `ping` with the `v` it runs (a BLE visit): shown on the status page, unauthenticated. */
+  pinged(lockId: string, v: number): void {
+    this.activity?.pinged(lockId, v);
+  }
+
+  /** The lock's public keys (retained `keys` message, or a BLE `ping`). */
+  async keys(lockId: string, message: LockKeysMessage): Promise<void> {
+    if (message.lock !== lockId) throw this.mismatch(lockId, "keys message", `it names lock ${message.lock}`);
+    const changed = await this.registry.setKeys(lockId, { identity: message.identity, x25519: message.x25519 });
+    if (changed) this.logger.warn({ lockId }, "a lock published other public keys than before (factory reset?)");
   }
 
   async status(lockId: string, online: boolean, transport: LockTransport): Promise<void> {
-    const ts = this.time.nowSeconds();
+    const now = this.clock.now();
     // Presence is a reading of now, and a will cannot be sent again: when the outbox is full the status still goes
     // through the broker (retained) and only its upload is skipped; the next status corrects the cloud.
-    const body = JSON.stringify({ lockId, online, ts });
-    await this.outbox.add({ kind: "presence", lockId, itemId: null, body }, { ifFull: "skip" });
-    if (online) await this.registry.markSeen(lockId, transport, this.time.now());
+    const body = JSON.stringify({ lockId, online, ts: Math.floor(now / 1000) });
+    await this.outbox.add({ kind: "presence", lockId, body }, { ifFull: "skip" });
+    if (online) await this.registry.markSeen(lockId, transport, now);
     await this.registry.setOnline(lockId, online);
   }
 
-  /**
-   * A lock's sync version (its telemetry, a `sync_applied` event, a BLE `ping`). An impossible one is neither recorded
-   * nor followed, only alerted (docs/mqtt.md, "Sync versions"): recording it would stop the re-sends, and following it
-   * could push the desired version past the safe integers, after which the lock would refuse every sync.
-   */
-  async versionReported(lockId: string, v: number): Promise<void> {
-    const desired = this.registry.get(lockId)?.desiredV ?? 0;
-    if (SyncVersionAlerts.implausibleReport(desired, v)) {
-      this.versionAlerts.raise(lockId, "implausible_report", desired, v);
-      return;
-    }
-    this.versionAlerts.clear(lockId);
-    const above = await this.registry.setReported(lockId, v);
-    this.onReported(lockId, v, above);
-  }
-
-  private mismatch(lockId: string, named: string, what: string): LockMismatchError {
+  private mismatch(lockId: string, what: string, detail: string): LockMismatchError {
     this.metrics.aclDenied.inc({ action: "publish" });
-    this.logger.warn({ lockId, named }, `refused a ${what} naming another lock`);
-    return new LockMismatchError(`${what} from ${lockId} names lock ${named}`);
+    this.logger.warn({ lockId, err: detail }, `refused a ${what} naming another lock`);
+    return new LockMismatchError(`a ${what} from ${lockId} names another lock: ${detail}`);
   }
 }

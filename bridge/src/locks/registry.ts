@@ -5,19 +5,32 @@ import type { WriteBatcher } from "../store/write-batcher.js";
 
 export type LockTransport = "mqtt" | "ble";
 
+/** A lock's public keys, from its retained `keys` message or a BLE `ping` (protocol `encodeLockKeys`). */
+export interface LockKeys {
+  identity: Uint8Array;
+  x25519: Uint8Array;
+}
+
 export interface LockInfo {
   lockId: string;
   /** The cloud assigned this lock to one of this bridge's vendor connections (change feed `lock`, not removed). */
   assigned: boolean;
   lockHolderId: string | null;
   vendorConnectionId: string | null;
-  desiredV: number;
-  reportedV: number;
+  /** Claimed by the lock holder of its vendor connection (change feed `lock`); null when the cloud has not said. */
+  claimed: boolean | null;
   /** How the bridge reaches it; null until the lock has been seen. */
   transport: LockTransport | null;
   online: boolean;
   lockState: LockState | null;
   battery: { level: number; mv: number; state: BatteryState } | null;
+  /**
+   * The lock's public keys as it published them, carried to the cloud beside its reports. A courier's copy: the cloud
+   * believes them only when they match the lock's setup code (docs/bridge-api.md "Reports from the lock").
+   */
+  keys: LockKeys | null;
+  /** Unix ms the bridge last reached the lock (a connection, a BLE visit), as stored; null when never. */
+  lastSeenAt: number | null;
 }
 
 interface Row {
@@ -25,14 +38,16 @@ interface Row {
   assigned: number;
   lock_holder_id: string | null;
   vendor_connection_id: string | null;
-  desired_v: number;
-  reported_v: number;
+  claimed: number | null;
   transport: LockTransport | null;
   online: number;
   lock_state: LockState | null;
   battery_level: number | null;
   battery_mv: number | null;
   battery_state: BatteryState | null;
+  identity_key: Uint8Array | null;
+  x25519_key: Uint8Array | null;
+  last_seen_at: number | null;
 }
 
 const fromRow = (r: Row): LockInfo => ({
@@ -40,8 +55,7 @@ const fromRow = (r: Row): LockInfo => ({
   assigned: r.assigned === 1,
   lockHolderId: r.lock_holder_id,
   vendorConnectionId: r.vendor_connection_id,
-  desiredV: r.desired_v,
-  reportedV: r.reported_v,
+  claimed: r.claimed === null ? null : r.claimed === 1,
   transport: r.transport,
   online: r.online === 1,
   lockState: r.lock_state,
@@ -49,7 +63,14 @@ const fromRow = (r: Row): LockInfo => ({
     r.battery_level === null || r.battery_mv === null || r.battery_state === null
       ? null
       : { level: r.battery_level, mv: r.battery_mv, state: r.battery_state },
+  keys:
+    r.identity_key === null || r.x25519_key === null
+      ? null
+      : { identity: new Uint8Array(r.identity_key), x25519: new Uint8Array(r.x25519_key) },
+  lastSeenAt: r.last_seen_at,
 });
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 
 export interface RegistryEvents {
   /** First time the bridge reaches this lock (or over another transport): found-lock reports change. */
@@ -58,11 +79,13 @@ export interface RegistryEvents {
   offline: [lockId: string];
   /** Lock state or battery changed (Home Assistant state). */
   state: [lockId: string];
+  /** The lock published other public keys than the ones kept (a factory reset makes new ones). */
+  keys: [lockId: string];
 }
 
 /**
  * Every lock the bridge knows of, in memory (one small record per lock) and in the `locks` table. The feed writes
- * assignment and desired versions to the table and calls `reload`; messages from locks update the rest here.
+ * assignment and claims to the table and calls `reload`; messages from locks update the rest here.
  */
 export class LockRegistry extends EventEmitter<RegistryEvents> {
   private readonly locks = new Map<string, LockInfo>();
@@ -80,11 +103,7 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
         `UPDATE locks SET transport = ?, last_seen_at = ?, first_seen_at = COALESCE(first_seen_at, ?) WHERE lock_id = ?`,
       ),
       online: db.prepare("UPDATE locks SET online = ? WHERE lock_id = ?"),
-      reported: db.prepare("UPDATE locks SET reported_v = MAX(reported_v, ?) WHERE lock_id = ?"),
-      // Never past the safe integers (docs/mqtt.md): a version above them cannot go on the wire.
-      raise: db.prepare(
-        `UPDATE locks SET desired_v = MIN(MAX(desired_v + 1, ?), ${Number.MAX_SAFE_INTEGER}) WHERE lock_id = ?`,
-      ),
+      keys: db.prepare("UPDATE locks SET identity_key = ?, x25519_key = ? WHERE lock_id = ?"),
       lockState: db.prepare("UPDATE locks SET lock_state = ? WHERE lock_id = ?"),
       battery: db.prepare("UPDATE locks SET battery_level = ?, battery_mv = ?, battery_state = ? WHERE lock_id = ?"),
     };
@@ -126,10 +145,11 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
       // What locks reported is fresher in memory than in the table (written by group commit).
       if (current) {
         next.online = current.online;
-        next.reportedV = Math.max(next.reportedV, current.reportedV);
+        next.keys = current.keys ?? next.keys;
         next.transport = current.transport ?? next.transport;
         next.lockState = current.lockState ?? next.lockState;
         next.battery = current.battery ?? next.battery;
+        next.lastSeenAt = current.lastSeenAt ?? next.lastSeenAt;
       }
       this.locks.set(id, next);
     }
@@ -143,12 +163,13 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
         assigned: false,
         lockHolderId: null,
         vendorConnectionId: null,
-        desiredV: 0,
-        reportedV: 0,
+        claimed: null,
         transport: null,
         online: false,
         lockState: null,
         battery: null,
+        keys: null,
+        lastSeenAt: null,
       };
       this.locks.set(lockId, lock);
       void this.batcher.run(() => this.sql.create.run(lockId)).catch(() => {});
@@ -161,6 +182,7 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
     const lock = this.ensure(lockId);
     const isNew = lock.transport !== transport;
     lock.transport = transport;
+    lock.lastSeenAt = now;
     await this.batcher.run(() => {
       this.sql.create.run(lockId);
       this.sql.seen.run(transport, now, now, lockId);
@@ -178,24 +200,28 @@ export class LockRegistry extends EventEmitter<RegistryEvents> {
     });
   }
 
-  /** A reported sync version; answers true when it is above the desired one (the bridge lost state). */
-  async setReported(lockId: string, v: number): Promise<boolean> {
+  /**
+   * The lock's public keys (its `keys` message, a BLE `ping`), kept in the table so they survive a restart. Answers
+   * whether they differ from the ones kept before (none kept counts as no change).
+   */
+  async setKeys(lockId: string, keys: LockKeys): Promise<boolean> {
     const lock = this.ensure(lockId);
-    if (v <= lock.reportedV) return v > lock.desiredV;
-    lock.reportedV = v;
+    const before = lock.keys;
+    if (before && sameBytes(before.identity, keys.identity) && sameBytes(before.x25519, keys.x25519)) return false;
+    lock.keys = { identity: new Uint8Array(keys.identity), x25519: new Uint8Array(keys.x25519) };
     await this.batcher.run(() => {
-      this.sql.reported.run(v, lockId);
+      this.sql.create.run(lockId);
+      this.sql.keys.run(lock.keys!.identity, lock.keys!.x25519, lockId);
     });
-    return v > lock.desiredV;
+    if (before) this.emit("keys", lockId);
+    return before !== null;
   }
 
-  /**
-   * Raises the desired version to at least `atLeast` (after a lock reported more than the bridge knew), never past
-   * Number.MAX_SAFE_INTEGER.
-   */
-  raiseDesired(lockId: string, atLeast: number): void {
-    this.sql.raise.run(Math.min(atLeast, Number.MAX_SAFE_INTEGER), lockId);
-    this.reload([lockId]);
+  /** How many locks the bridge holds public keys of. */
+  countKeys(): number {
+    let n = 0;
+    for (const l of this.locks.values()) if (l.keys) n++;
+    return n;
   }
 
   async setLockState(lockId: string, state: LockState): Promise<void> {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { StatusPage } from "../status/status-page.js";
 import type { BridgeMetrics } from "./metrics.js";
 
 export interface Health {
@@ -7,7 +8,11 @@ export interface Health {
   [detail: string]: unknown;
 }
 
-/** `/metrics` (Prometheus text) and `/healthz` (JSON; 503 while starting, draining or unhealthy). */
+/**
+ * `/metrics` (Prometheus text), `/healthz` (JSON; 503 while starting, draining or without its broker; 200 with
+ * `status: "degraded"` and the reasons while it serves locks but needs attention) and, when enabled, the operator's
+ * status page (`/`, `/status/…`).
+ */
 export class OpsServer {
   private server: Server | null = null;
   url = "";
@@ -15,11 +20,12 @@ export class OpsServer {
   constructor(
     private readonly metrics: BridgeMetrics,
     private readonly health: () => Health,
+    private readonly status: StatusPage | null = null,
   ) {}
 
   async listen(host: string, port: number): Promise<string> {
     const server = createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0];
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.writeHead(405, { allow: "GET, HEAD" }).end();
         return;
@@ -36,6 +42,7 @@ export class OpsServer {
         res.writeHead(health.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(health));
         return;
       }
+      if (this.status?.handle(req, res, path)) return;
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not_found"}');
     });
     server.keepAliveTimeout = 5000;
@@ -57,6 +64,7 @@ export class OpsServer {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.status?.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }

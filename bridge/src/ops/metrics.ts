@@ -17,8 +17,8 @@ export class BridgeMetrics {
   readonly cloudErrors: Counter<"operation">;
   readonly feedChanges: Counter<"kind">;
   readonly feedRejected: Counter;
-  readonly syncSent: Counter<"transport">;
-  readonly syncVersionAlerts: Counter<"reason">;
+  readonly reportsRefused: Counter<"verdict">;
+  readonly actions: Counter<"result">;
   readonly messagesReceived: Counter<"kind">;
   readonly messagesRejected: Counter<"reason">;
   readonly authFailures: Counter;
@@ -26,6 +26,8 @@ export class BridgeMetrics {
   readonly retainedCleared: Counter<"kind">;
   readonly vendorReports: Counter<"state">;
   readonly bleRounds: Counter<"result">;
+  readonly bleAdapterFailures: Counter;
+  readonly statusLoginFailures: Counter;
   readonly commands: Counter<"result">;
   readonly relayedStates: Counter;
   readonly relayedTimeAnswers: Counter;
@@ -47,18 +49,22 @@ export class BridgeMetrics {
       "outbox_store_errors_total",
       "Lock messages refused because the outbox could not store them (database locked, disk full, I/O error)",
     );
-    this.uploaded = counter("uploaded_total", "Items acknowledged by the cloud", ["kind"]);
-    this.uploadDuplicates = counter("upload_duplicates_total", "Items the cloud already had", ["kind"]);
-    this.uploadBatches = counter("upload_batches_total", "Ingest batches by result", ["result"]);
+    this.uploaded = counter(
+      "uploaded_total",
+      "Items the cloud took: reports answered ok or duplicate, presence acknowledged",
+      ["kind"],
+    );
+    this.uploadDuplicates = counter("upload_duplicates_total", "Reports the cloud already had (a retry)", ["kind"]);
+    this.uploadBatches = counter("upload_batches_total", "Upload batches by result", ["result"]);
+    this.reportsRefused = counter(
+      "reports_refused_total",
+      "Lock reports the cloud refused, by verdict (forged, wrong_lock, replayed, malformed, unknown_key, unclaimed): " +
+        "carried, judged, dropped from the outbox",
+      ["verdict"],
+    );
     this.cloudErrors = counter("cloud_errors_total", "Failed cloud calls", ["operation"]);
     this.feedChanges = counter("feed_changes_total", "Change-feed entries applied", ["kind"]);
     this.feedRejected = counter("feed_changes_rejected_total", "Change-feed entries that could not be understood");
-    this.syncSent = counter("sync_sent_total", "Sync messages sent to locks", ["transport"]);
-    this.syncVersionAlerts = counter(
-      "sync_version_alerts_total",
-      "Impossible sync versions not followed: a lock's implausible report, an unsafe desired version (docs/mqtt.md)",
-      ["reason"],
-    );
     this.messagesReceived = counter("lock_messages_total", "Messages received from locks", ["kind"]);
     this.messagesRejected = counter("lock_messages_rejected_total", "Lock messages that failed to decode or validate", [
       "reason",
@@ -72,12 +78,25 @@ export class BridgeMetrics {
     );
     this.vendorReports = counter("vendor_reports_total", "Vendor connection state reports sent", ["state"]);
     this.bleRounds = counter("ble_rounds_total", "BLE sessions with locks by result", ["result"]);
+    this.bleAdapterFailures = counter(
+      "ble_adapter_failures_total",
+      "Failed attempts to load the Bluetooth LE stack (no adapter, no HCI socket, no permission); retried with backoff",
+    );
+    this.statusLoginFailures = counter("status_login_failures_total", "Refused logins at the status page");
     this.commands = counter("commands_total", "Commands sent to locks by result", ["result"]);
+    this.actions = counter(
+      "actions_total",
+      "Remote actions from the cloud by outcome (delivered, refused, unreachable, expired, closed, not_found, cloud_failed)",
+      ["result"],
+    );
     this.relayedStates = counter(
       "lock_states_relayed_total",
-      "Signed lock state documents published to locks (retained on their state topic), each a newer v",
+      "Signed lock state documents carried to locks, each a newer v (MQTT: retained on their state topic; BLE: at a visit)",
     );
-    this.relayedTimeAnswers = counter("time_answers_relayed_total", "Signed time answers published to locks");
+    this.relayedTimeAnswers = counter(
+      "time_answers_relayed_total",
+      "Signed time answers carried to locks (MQTT or BLE)",
+    );
     this.relayFetchFailures = counter(
       "relay_fetch_failures_total",
       "Signed documents the bridge could not get from the cloud (state, time; state_too_large: refused unsent)",

@@ -6,27 +6,44 @@ import type { WriteBatcher } from "../store/write-batcher.js";
 
 export type OutboxKind = "event" | "telemetry" | "presence";
 
-export interface OutboxEntry {
-  kind: OutboxKind;
-  lockId: string;
-  /** Events and telemetry carry an id, by which the cloud keeps one copy of an item uploaded twice. */
-  itemId: string | null;
-  /** The item as the ingest API takes it (JSON text). */
-  body: string;
-}
+/**
+ * A lock's sealed report (kind `event` or `telemetry`, as its courier's unauthenticated peek read it), kept as the raw
+ * bytes the lock sent: the bridge can neither make nor alter one (docs/reports.md), so it never re-encodes one either.
+ * Presence is the bridge's own word (JSON for `/bridge/v1/ingest`).
+ */
+export type OutboxEntry =
+  | { kind: "event" | "telemetry"; lockId: string; report: Uint8Array }
+  | { kind: "presence"; lockId: string; body: string };
 
-export interface StoredItem {
+export type StoredItem = {
   id: number;
-  kind: OutboxKind;
   lockId: string;
-  body: string;
+  /** Stored size: the report's bytes, or the presence JSON's. */
   bytes: number;
-}
+} & (
+  | { kind: "event" | "telemetry"; report: Uint8Array; body: null }
+  | { kind: "presence"; report: null; body: string }
+);
+
+/** What one item adds to an upload body: base64url (4/3) and the item's JSON around it, lock id and keys included. */
+export const uploadBytes = (item: Pick<StoredItem, "kind" | "bytes">): number =>
+  item.kind === "presence" ? item.bytes + 1 : Math.ceil((item.bytes * 4) / 3) + 240;
 
 export interface OutboxLimits {
   maxItems: number;
   maxBytes: number;
   maxAgeHours: number;
+  fullPolicy: "refuse" | "drop-oldest";
+}
+
+export interface OutboxStatus {
+  items: number;
+  bytes: number;
+  maxItems: number;
+  maxBytes: number;
+  /** Unix ms the oldest item was stored; null when the outbox is empty. */
+  oldestAt: number | null;
+  full: boolean;
   fullPolicy: "refuse" | "drop-oldest";
 }
 
@@ -39,10 +56,10 @@ export class OutboxFullError extends Error {
 }
 
 /**
- * Store-and-forward buffer of everything bound for the cloud's ingest. `add` resolves only when the item is committed
- * (group commit), and that is when the lock's PUBACK may go out. Items leave only through `remove` after the cloud
- * acknowledged them, or through the documented limits: age (`maxAgeHours`) and, with `fullPolicy: drop-oldest`, size.
- * With `refuse` (the default) a full outbox refuses new items instead, so nothing already stored is ever lost.
+ * Store-and-forward buffer of everything bound for the cloud. `add` resolves only when the item is committed (group
+ * commit), and that is when the lock's PUBACK may go out. Items leave only through `remove` after the cloud answered
+ * them, or through the documented limits: age (`maxAgeHours`) and, with `fullPolicy: drop-oldest`, size. With
+ * `refuse` (the default) a full outbox refuses new items instead, so nothing already stored is ever lost.
  */
 export class Outbox {
   private items = 0;
@@ -51,6 +68,7 @@ export class Outbox {
   private reservedBytes = 0;
   private readonly insert;
   private readonly oldest;
+  private readonly oldestAt;
   private readonly deleteIds;
   private readonly take_;
   private readonly listeners = new Set<(lockId: string) => void>();
@@ -72,14 +90,15 @@ export class Outbox {
     this.bytes = totals.b;
     // `ready` is read inside the insert, so an assignment committed just before is never missed.
     this.insert = db.prepare(
-      `INSERT INTO outbox (kind, lock_id, item_id, body, bytes, created_at, ready)
+      `INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at, ready)
        VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
     );
     this.oldest = db.prepare("SELECT id, bytes FROM outbox ORDER BY id LIMIT ?");
+    this.oldestAt = db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1");
     this.deleteIds = db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))");
     // Only items of locks the cloud has assigned to this bridge: anything else would make the cloud refuse the batch.
     this.take_ = db.prepare(
-      "SELECT id, kind, lock_id AS lockId, body, bytes FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
+      "SELECT id, kind, lock_id AS lockId, body, report, bytes FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
     );
     this.added = {
       event: metrics.outboxAdded.labels("event"),
@@ -96,6 +115,20 @@ export class Outbox {
 
   get size(): { items: number; bytes: number } {
     return { items: this.items, bytes: this.bytes };
+  }
+
+  /** Size, limits and the oldest item's time (unix ms, null when empty): `/healthz` and the status page. */
+  status(): OutboxStatus {
+    const oldest = this.oldestAt.get() as { t: number | null } | undefined;
+    return {
+      items: this.items,
+      bytes: this.bytes,
+      maxItems: this.limits.maxItems,
+      maxBytes: this.limits.maxBytes,
+      oldestAt: oldest?.t ?? null,
+      full: this.isFull(0),
+      fullPolicy: this.limits.fullPolicy,
+    };
   }
 
   /** Called after an item was committed, with its lock (the uploader listens). */
@@ -116,7 +149,9 @@ export class Outbox {
    * `ifFull: "skip"` (for items that may be lost, like presence) resolves without storing, counted as dropped.
    */
   async add(entry: OutboxEntry, options: { ifFull?: "refuse" | "skip" } = {}): Promise<void> {
-    const size = Buffer.byteLength(entry.body);
+    const size = entry.kind === "presence" ? Buffer.byteLength(entry.body) : entry.report.length;
+    const body = entry.kind === "presence" ? entry.body : null;
+    const report = entry.kind === "presence" ? null : entry.report;
     const dropOldest = this.limits.fullPolicy === "drop-oldest";
     if (this.isFull(size) && !dropOldest) {
       if (options.ifFull === "skip") {
@@ -135,8 +170,7 @@ export class Outbox {
         dropped = { items: 0, bytes: 0 };
         if (dropOldest) dropped = this.makeRoom();
         stored =
-          this.insert.run(entry.kind, entry.lockId, entry.itemId, entry.body, size, this.clock.now(), entry.lockId)
-            .changes > 0;
+          this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), entry.lockId).changes > 0;
       });
     } catch (e) {
       // Not stored, so not acknowledged: the lock (or the external broker) keeps the message and sends it again.
@@ -185,16 +219,18 @@ export class Outbox {
   }
 
   /**
-   * The oldest uploadable items, at most `limit` of them and `maxBytes` of bodies, after id `afterId`
-   * (the uploader passes the last id of a batch it could not send to move on to other items).
+   * The oldest uploadable items, at most `limit` of them and about `maxBytes` of upload body (`uploadBytes`), after id
+   * `afterId`. Report bytes come back exactly as stored.
    */
   take(limit: number, maxBytes: number, afterId = 0): StoredItem[] {
     const out: StoredItem[] = [];
     let bytes = 0;
     for (const row of this.take_.iterate(afterId, limit) as Iterable<StoredItem>) {
-      if (out.length > 0 && bytes + row.bytes + 1 > maxBytes) break;
+      const size = uploadBytes(row);
+      if (out.length > 0 && bytes + size > maxBytes) break;
+      if (row.report !== null) row.report = new Uint8Array(row.report.buffer, row.report.byteOffset, row.report.length);
       out.push(row);
-      bytes += row.bytes + 1;
+      bytes += size;
     }
     return out;
   }
@@ -238,9 +274,7 @@ export class Outbox {
   }
 
   private oldestAgeSeconds(): number {
-    const row = this.db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1").get() as
-      | { t: number | null }
-      | undefined;
+    const row = this.oldestAt.get() as { t: number | null } | undefined;
     return !row || row.t === null ? 0 : Math.max(0, (this.clock.now() - row.t) / 1000);
   }
 }

@@ -1,12 +1,16 @@
 /**
  * The bridge's own state (bridge.db). Append new scripts; never edit a released one.
  * - feed_cursor: the change-feed cursor, written in the same transaction as the changes it covers.
- * - vendor_connections, issuers, keys: the cloud's state for this bridge, from the change feed.
- * - locks: one row per lock the cloud assigned or the bridge has seen, with the desired and reported sync versions.
- * - outbox: events, telemetry and presence waiting for the cloud's acknowledgement; `ready` marks items of locks the
- *   cloud has assigned to this bridge (only those may be uploaded), kept in step with `locks.assigned`.
+ * - vendor_connections: the cloud's vendor connections for this bridge, from the change feed.
+ * - locks: one row per lock the cloud assigned or the bridge has seen: assignment and claim (feed), presence, the
+ *   Home Assistant display state, the lock's public keys (its `keys` message) and, for BLE locks, the highest report
+ *   counter pulled.
+ * - outbox: sealed reports (raw bytes, as the lock sent them) and presence waiting for the cloud's answer; `ready`
+ *   marks items of locks the cloud has assigned to this bridge (only those may be uploaded), kept in step with
+ *   `locks.assigned`.
  * - lock_states (3): the latest signed state document of each lock the cloud has one for, as the cloud answered it
  *   (docs/design.md section 7, "Couriers": the bridge never alters it), with the `v` the cloud answered beside it.
+ * - actions (4): remote actions from the change feed (docs/bridge-api.md), until carried out or expired.
  */
 export const BRIDGE_MIGRATIONS: readonly string[] = [
   `
@@ -97,6 +101,49 @@ export const BRIDGE_MIGRATIONS: readonly string[] = [
     iat INTEGER NOT NULL,
     document BLOB NOT NULL,
     fetched_at INTEGER NOT NULL
+  );
+  `,
+  // 4 (issue 13, the switch-over; docs/design.md section 7 "Removed"): the bridge is a courier. No desired state, sync
+  // versions or grants any more (issuers and keys held phone numbers and key schedules the bridge no longer needs),
+  // and event and telemetry items of the unsigned ingest are dropped: the cloud no longer takes them, and the lock
+  // keeps every event until its signed state's ack, so it sends them again as sealed reports. The outbox keeps a
+  // report's raw bytes; the lock's public keys and a BLE lock's highest pulled report counter live with the lock.
+  `
+  DROP TABLE IF EXISTS keys;
+  DROP TABLE IF EXISTS issuers;
+  ALTER TABLE locks DROP COLUMN desired_v;
+  ALTER TABLE locks DROP COLUMN reported_v;
+  ALTER TABLE locks DROP COLUMN ble_events_after;
+  ALTER TABLE locks ADD COLUMN claimed INTEGER;
+  ALTER TABLE locks ADD COLUMN identity_key BLOB;
+  ALTER TABLE locks ADD COLUMN x25519_key BLOB;
+  ALTER TABLE locks ADD COLUMN ble_reports_after INTEGER NOT NULL DEFAULT 0;
+  DELETE FROM outbox WHERE kind <> 'presence';
+  CREATE TABLE outbox_v4 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    lock_id TEXT NOT NULL,
+    body TEXT,
+    report BLOB,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    ready INTEGER NOT NULL DEFAULT 0,
+    CHECK ((body IS NULL) <> (report IS NULL))
+  );
+  INSERT INTO outbox_v4 (id, kind, lock_id, body, bytes, created_at, ready)
+    SELECT id, kind, lock_id, body, bytes, created_at, ready FROM outbox;
+  -- Ids keep rising from where the old table's left off (AUTOINCREMENT: never one handed out before).
+  DELETE FROM sqlite_sequence WHERE name = 'outbox_v4';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v4', seq FROM sqlite_sequence WHERE name = 'outbox';
+  DROP TABLE outbox;
+  ALTER TABLE outbox_v4 RENAME TO outbox;
+  CREATE TABLE actions (
+    action_id TEXT PRIMARY KEY,
+    lock_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    received_at INTEGER NOT NULL
   );
   `,
 ];

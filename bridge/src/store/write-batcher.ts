@@ -22,6 +22,7 @@ export class WriteBatcher {
   private scheduled: NodeJS.Immediate | null = null;
   private flushed: Array<() => void> = [];
   private syncing = 0;
+  private closed = false;
 
   constructor(
     private readonly db: Db,
@@ -29,6 +30,7 @@ export class WriteBatcher {
   ) {}
 
   run(work: () => void): Promise<void> {
+    if (this.closed) return Promise.reject(new BatcherClosedError());
     return new Promise((resolve, reject) => {
       this.queue.push({ work, resolve, reject });
       if (!this.scheduled) this.scheduled = setImmediate(() => this.flush());
@@ -39,12 +41,27 @@ export class WriteBatcher {
     return this.queue.length;
   }
 
+  /**
+   * No write after this: the database is about to close. A write asked for later (a lock's last will arriving while
+   * the bridge stops) is refused with BatcherClosedError instead of reaching a closed connection from a timer, where
+   * the error would be uncaught and end the process.
+   */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
   /** Commits everything queued now. */
   flush(): void {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = null;
     const batch = this.queue;
     this.queue = [];
+    if (this.closed) {
+      for (const p of batch) p.reject(new BatcherClosedError());
+      this.notifyFlushed();
+      return;
+    }
     if (batch.length > 0) {
       const outcomes = this.commit(batch);
       if (outcomes === "failed") return;
@@ -130,6 +147,14 @@ export class WriteBatcher {
     const waiting = this.flushed;
     this.flushed = [];
     for (const w of waiting) w();
+  }
+}
+
+/** A write asked for after the bridge closed its database (it is stopping): nothing was written. */
+export class BatcherClosedError extends Error {
+  constructor() {
+    super("the bridge is stopping: its database is closed, nothing was written");
+    this.name = "BatcherClosedError";
   }
 }
 

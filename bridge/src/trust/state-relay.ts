@@ -2,6 +2,7 @@ import { MAX_STATE_BYTES, type Topics } from "@latchkey/protocol";
 import type { LockBroker } from "../broker/transport.js";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
+import { CloudFailureLog } from "../cloud/failure-log.js";
 import type { LockStateDocument } from "../cloud/types.js";
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
@@ -32,9 +33,12 @@ export interface StateRelayStatus {
  * the bridge reads nothing inside (it compares the `v` the cloud answered beside the document), so it can only delay
  * or withhold a document, never change one.
  *
- * A lock's document is fetched when the lock connects, after every applied change-feed batch (every lock of the site:
- * the simplest rule that cannot miss a change, coalesced so a burst of batches costs one round), and every
- * `refreshMs`. Fetches of one lock never overlap: a request that arrives while it is fetched runs once after.
+ * A lock's document is fetched when the lock connects, after every applied change-feed batch that can change a state
+ * (every lock of the site: the simplest rule that cannot miss a change, coalesced so a burst of batches costs one
+ * round), after the cloud accepted its reports (a new `ack`, rate-limited by AckRefetch), and every `refreshMs`.
+ * Fetches of one lock never overlap: a request that arrives while it is fetched runs once after. A lock the feed says
+ * is not claimed has no document (the cloud answers 404): it is not asked for until a claim arrives on the feed.
+ * BLE locks take the kept document at their next visit (`latest`).
  */
 export class StateRelay {
   private readonly abort = new AbortController();
@@ -50,6 +54,7 @@ export class StateRelay {
   private relayed = 0;
   private fetchFailures = 0;
   private readonly sql;
+  private readonly failures: CloudFailureLog;
 
   constructor(
     db: Db,
@@ -63,6 +68,7 @@ export class StateRelay {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
+    this.failures = new CloudFailureLog(logger);
     this.sql = {
       get: db.prepare("SELECT v, document FROM lock_states WHERE lock_id = ?"),
       put: db.prepare(
@@ -73,6 +79,7 @@ export class StateRelay {
       remove: db.prepare("DELETE FROM lock_states WHERE lock_id = ?"),
       stored: db.prepare("SELECT lock_id FROM lock_states"),
       count: db.prepare("SELECT COUNT(*) AS n FROM lock_states"),
+      versions: db.prepare("SELECT lock_id, v FROM lock_states"),
     };
     metrics.gauge("lock_states_kept", "Signed lock state documents the bridge keeps", () => this.count());
   }
@@ -107,9 +114,23 @@ export class StateRelay {
   /** Every lock of the site, and every lock the bridge still keeps a document for (it may have left the site). */
   refreshAll(): void {
     const ids = new Set<string>();
-    for (const lock of this.registry.all()) if (lock.assigned) ids.add(lock.lockId);
+    for (const lock of this.registry.all()) if (lock.assigned && lock.claimed !== false) ids.add(lock.lockId);
     for (const row of this.sql.stored.iterate() as Iterable<{ lock_id: string }>) ids.add(row.lock_id);
     this.fetch(ids);
+  }
+
+  /** The document kept for a lock, as the cloud sent it (a BLE visit hands it over when it is newer than the lock's). */
+  latest(lockId: string): { v: number; state: Uint8Array } | null {
+    const row = this.sql.get.get(lockId) as { v: number; document: Buffer } | undefined;
+    return row ? { v: row.v, state: new Uint8Array(row.document) } : null;
+  }
+
+  /** The `v` of the document kept for each lock (the latest the bridge holds; the status page shows it). */
+  keptVersions(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const row of this.sql.versions.iterate() as Iterable<{ lock_id: string; v: number }>)
+      out.set(row.lock_id, row.v);
+    return out;
   }
 
   /** Fetches these locks' documents (coalesced with any round already running). */
@@ -162,11 +183,12 @@ export class StateRelay {
       this.lastError = error.message;
       // A refusal that will not change by asking again (4xx but 408/429) waits for the next trigger instead.
       if (error.retryable) this.failed.add(lockId);
-      this.logger.warn({ lockId, err: error.message }, "could not fetch a lock's signed state");
+      this.failures.failed(error, { lockId }, "could not fetch a lock's signed state");
       return;
     }
     this.lastFetchAt = this.now();
     this.lastError = null;
+    this.failures.succeeded();
     this.failed.delete(lockId);
     if (this.failed.size === 0) this.backoff.reset();
     if (document === null) return this.forget(lockId);

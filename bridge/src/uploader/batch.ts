@@ -1,23 +1,31 @@
-import type { OutboxKind, StoredItem } from "../outbox/outbox.js";
+import { toBase64Url } from "@latchkey/protocol";
+import type { LockKeys } from "../locks/registry.js";
+import type { StoredItem } from "../outbox/outbox.js";
 
-const SECTION: Record<OutboxKind, "events" | "telemetry" | "presence"> = {
-  event: "events",
-  telemetry: "telemetry",
-  presence: "presence",
-};
+type ReportItem = Extract<StoredItem, { kind: "event" | "telemetry" }>;
+type PresenceItem = Extract<StoredItem, { kind: "presence" }>;
 
-/** The ingest request body, assembled from the stored JSON of each item (nothing is decoded again). */
-export function ingestBody(items: readonly StoredItem[]): string {
-  const parts: Record<"events" | "telemetry" | "presence", string[]> = { events: [], telemetry: [], presence: [] };
-  for (const item of items) parts[SECTION[item.kind]].push(item.body);
-  const sections = Object.entries(parts)
-    .filter(([, bodies]) => bodies.length > 0)
-    .map(([name, bodies]) => `"${name}":[${bodies.join(",")}]`);
-  return `{${sections.join(",")}}`;
+export const isReportItem = (item: StoredItem): item is ReportItem => item.kind !== "presence";
+export const isPresenceItem = (item: StoredItem): item is PresenceItem => item.kind === "presence";
+
+/**
+ * `POST /bridge/v1/reports` body (docs/bridge-api.md "Reports from the lock"): each report's stored bytes as base64url,
+ * untouched, with the lock's public keys when the bridge holds them (the cloud pins them at a lock's first report and
+ * then requires the same ones; sending them every time costs ~90 bytes an item and needs no bookkeeping).
+ */
+export function reportsBody(items: readonly ReportItem[], keysOf: (lockId: string) => LockKeys | null): string {
+  const parts = items.map((item) => {
+    const keys = keysOf(item.lockId);
+    return JSON.stringify({
+      lockId: item.lockId,
+      report: toBase64Url(item.report),
+      keys: keys ? { identity: toBase64Url(keys.identity), x25519: toBase64Url(keys.x25519) } : undefined,
+    });
+  });
+  return `{"items":[${parts.join(",")}]}`;
 }
 
-export function countByKind(items: readonly StoredItem[]): Record<OutboxKind, number> {
-  const counts: Record<OutboxKind, number> = { event: 0, telemetry: 0, presence: 0 };
-  for (const item of items) counts[item.kind]++;
-  return counts;
+/** `POST /bridge/v1/ingest` body: presence only (the bridge's own word), assembled from the stored JSON. */
+export function presenceBody(items: readonly PresenceItem[]): string {
+  return `{"presence":[${items.map((i) => i.body).join(",")}]}`;
 }

@@ -1,23 +1,53 @@
+import { peekReport } from "@latchkey/protocol";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
+import { CloudFailureLog } from "../cloud/failure-log.js";
+import type { ReportsAnswer } from "../cloud/types.js";
+import type { LockKeys } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox, StoredItem } from "../outbox/outbox.js";
 import type { Backoff } from "../retry/backoff.js";
 import { sleep, Wakeup } from "../retry/sleep.js";
-import { countByKind, ingestBody } from "./batch.js";
+import { isPresenceItem, isReportItem, presenceBody, reportsBody } from "./batch.js";
 
 export interface UploaderOptions {
   batchSize: number;
   maxBatchBytes: number;
 }
 
+export interface UploaderHooks {
+  /** Whether items of this lock may be uploaded now (the cloud assigned it); others wait for `notify()`. */
+  isUploadable(lockId: string): boolean;
+  /** The lock's public keys, attached to its reports. */
+  keysOf(lockId: string): LockKeys | null;
+  /**
+   * Locks with events the cloud accepted (`ok`) in a batch, other than `state_applied`: their signed state's `ack`
+   * moved past events the lock is holding for it.
+   */
+  accepted(lockIds: ReadonlySet<string>): void;
+  /** The cloud refused a lock's report (any verdict but ok and duplicate): the status page shows it by lock. */
+  refused?(lockId: string, verdict: string): void;
+  /** `n` items left the outbox on the cloud's answer. */
+  uploaded?(n: number): void;
+  /** Nothing uploadable is left in the outbox. */
+  idle?(): void;
+}
+
+/** How many refusals, by verdict, the health answer shows since start. */
+type RefusalCounts = Record<string, number>;
+
 /**
- * Drains the outbox into the cloud's ingest: one batch in flight at a time, oldest items first. Items are deleted only
- * after a 2xx (the cloud then holds them durably; a batch sent again after a crash is answered as duplicates).
- * Network failures, 5xx and 429 back off exponentially with jitter and retry the same items. A 400/413 is split in
- * halves until the item the cloud refuses is alone; that item is dropped with an error log and a metric, so one bad
- * item never blocks the rest.
+ * Drains the outbox: sealed reports to `POST /bridge/v1/reports`, presence to `POST /bridge/v1/ingest`; one batch in
+ * flight at a time, oldest items first. An item leaves the outbox only on the cloud's answer:
+ * - a report's verdict, whatever it is, ends it (docs/bridge-api.md "Reports from the lock"): `ok` and `duplicate` are
+ *   delivered; every other verdict is evidence about a courier, counted in
+ *   `latchkey_bridge_reports_refused_total{verdict}` and logged without the bytes. The bridge cannot tell a forged
+ *   report from the lock's own, and never tries: it carries both, the cloud judges;
+ * - presence: a 2xx.
+ * Network failures, 5xx and 429 (and an answer without a verdict per item) back off exponentially with jitter and
+ * retry the same items. A 400/413/422 is split in halves until the item the cloud refuses is alone; that item is
+ * dropped with an error log and a metric, so one bad item never blocks the rest.
  */
 export class Uploader {
   private readonly wakeup = new Wakeup();
@@ -27,6 +57,8 @@ export class Uploader {
   private lastSuccessAt: number | null = null;
   private lastError: string | null = null;
   private inFlight = 0;
+  private readonly refused: RefusalCounts = {};
+  private readonly failures: CloudFailureLog;
 
   constructor(
     private readonly outbox: Outbox,
@@ -36,11 +68,11 @@ export class Uploader {
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
     private readonly now: () => number,
-    /** Whether items of this lock may be uploaded now (the cloud assigned it); others wait for `notify()`. */
-    isUploadable: (lockId: string) => boolean,
+    private readonly hooks: UploaderHooks,
   ) {
+    this.failures = new CloudFailureLog(logger);
     outbox.onAdded((lockId) => {
-      if (isUploadable(lockId)) this.wakeup.notify();
+      if (hooks.isUploadable(lockId)) this.wakeup.notify();
     });
   }
 
@@ -53,12 +85,19 @@ export class Uploader {
     this.wakeup.notify();
   }
 
-  get status(): { lastSuccessAt: number | null; lastError: string | null; inFlight: number; failures: number } {
+  get status(): {
+    lastSuccessAt: number | null;
+    lastError: string | null;
+    inFlight: number;
+    failures: number;
+    reportsRefused: RefusalCounts;
+  } {
     return {
       lastSuccessAt: this.lastSuccessAt,
       lastError: this.lastError,
       inFlight: this.inFlight,
       failures: this.backoff.failures,
+      reportsRefused: { ...this.refused },
     };
   }
 
@@ -78,50 +117,103 @@ export class Uploader {
     while (!this.stopping) {
       const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes);
       if (batch.length === 0) {
+        this.hooks.idle?.();
         // Wake on new uploadable items or a new assignment (and look again now and then regardless).
         await this.wakeup.wait(this.abort.signal, 30_000);
         continue;
       }
-      const ok = await this.send(batch);
+      this.inFlight = batch.length;
+      let ok: boolean;
+      try {
+        // Reports and presence go to different endpoints; each part leaves the outbox on its own answer.
+        const reports = batch.filter(isReportItem);
+        const presence = batch.filter(isPresenceItem);
+        ok =
+          (reports.length === 0 || (await this.send(reports))) &&
+          (presence.length === 0 || (await this.send(presence)));
+      } finally {
+        this.inFlight = 0;
+      }
       if (!ok && !this.stopping) await sleep(this.backoff.next(), this.abort.signal);
     }
   }
 
-  /** Sends one batch; true when it left the outbox (acknowledged or dropped as refused). */
+  /** Sends one batch of one kind (all reports, or all presence); true when it left the outbox. */
   private async send(batch: StoredItem[]): Promise<boolean> {
-    this.inFlight = batch.length;
+    const reports = batch.every(isReportItem);
+    const operation = reports ? "reports" : "ingest";
     try {
-      const result = await this.cloud.ingest(ingestBody(batch), this.abort.signal);
-      this.outbox.remove(batch);
-      const counts = countByKind(batch);
-      for (const kind of ["event", "telemetry", "presence"] as const)
-        if (counts[kind] > 0) this.metrics.uploaded.inc({ kind }, counts[kind]);
-      if (result?.events?.duplicates) this.metrics.uploadDuplicates.inc({ kind: "event" }, result.events.duplicates);
-      if (result?.telemetry?.duplicates)
-        this.metrics.uploadDuplicates.inc({ kind: "telemetry" }, result.telemetry.duplicates);
+      if (reports) {
+        const answer = await this.cloud.reports(
+          reportsBody(batch.filter(isReportItem), (lockId) => this.hooks.keysOf(lockId)),
+          batch.length,
+          this.abort.signal,
+        );
+        this.outbox.remove(batch);
+        this.judged(batch, answer);
+      } else {
+        await this.cloud.ingest(presenceBody(batch.filter(isPresenceItem)), this.abort.signal);
+        this.outbox.remove(batch);
+        this.metrics.uploaded.inc({ kind: "presence" }, batch.length);
+      }
       this.metrics.uploadBatches.inc({ result: "ok" });
+      this.hooks.uploaded?.(batch.length);
       this.backoff.reset();
+      this.failures.succeeded();
       this.lastSuccessAt = this.now();
       this.lastError = null;
       return true;
     } catch (e) {
-      const error = e instanceof CloudError ? e : new CloudError("ingest", 0, "error", (e as Error).message);
+      const error = e instanceof CloudError ? e : new CloudError(operation, 0, "error", (e as Error).message);
       this.lastError = error.message;
-      this.metrics.cloudErrors.inc({ operation: "ingest" });
+      this.metrics.cloudErrors.inc({ operation });
       if (!error.retryable && (error.status === 400 || error.status === 413 || error.status === 422)) {
         this.metrics.uploadBatches.inc({ result: "refused" });
         return this.isolate(batch, error);
       }
       this.metrics.uploadBatches.inc({ result: "retry" });
       if (!this.stopping)
-        this.logger.warn(
-          { err: error.message, items: batch.length, failures: this.backoff.failures + 1 },
+        this.failures.failed(
+          error,
+          { items: batch.length, failures: this.backoff.failures + 1 },
           "upload failed, will retry",
         );
       return false;
-    } finally {
-      this.inFlight = 0;
     }
+  }
+
+  /**
+   * Counts a reports batch's verdicts (every one of them ended its item) and names the locks whose `ack` moved past an
+   * event worth fetching the state for.
+   */
+  private judged(batch: readonly StoredItem[], answer: ReportsAnswer): void {
+    const accepted = new Set<string>();
+    const refusals: Record<string, number> = {};
+    const refusedLocks = new Set<string>();
+    let example: { lockId: string; verdict: string; message?: string } | null = null;
+    answer.verdicts.forEach(({ verdict, message }, i) => {
+      const item = batch[i]!;
+      const kind = item.kind as "event" | "telemetry";
+      if (verdict === "ok" || verdict === "duplicate") {
+        this.metrics.uploaded.inc({ kind });
+        if (verdict === "duplicate") this.metrics.uploadDuplicates.inc({ kind });
+        else if (movesAck(item)) accepted.add(item.lockId);
+        return;
+      }
+      this.metrics.reportsRefused.inc({ verdict });
+      this.hooks.refused?.(item.lockId, verdict);
+      this.refused[verdict] = (this.refused[verdict] ?? 0) + 1;
+      refusals[verdict] = (refusals[verdict] ?? 0) + 1;
+      refusedLocks.add(item.lockId);
+      example ??= { lockId: item.lockId, verdict, ...(message ? { message } : {}) };
+    });
+    if (example)
+      // Evidence about a courier (or a lock the cloud does not know): counts and lock ids, never a report's bytes.
+      this.logger.warn(
+        { refused: refusals, locks: [...refusedLocks].slice(0, 20), example },
+        "the cloud refused lock reports",
+      );
+    if (accepted.size > 0) this.hooks.accepted(accepted);
   }
 
   /** Finds the refused items of a batch by halving it; drops only those. */
@@ -131,7 +223,7 @@ export class Uploader {
       this.outbox.remove(batch);
       this.metrics.outboxDropped.inc({ reason: "refused" });
       this.logger.error(
-        { lockId: item.lockId, kind: item.kind, item: item.body.slice(0, 300), err: error.message },
+        { lockId: item.lockId, kind: item.kind, bytes: item.bytes, err: error.message },
         "the cloud refused an item for good; dropped it from the outbox",
       );
       return true;
@@ -142,5 +234,22 @@ export class Uploader {
       if (!(await this.send(part))) return false;
     }
     return true;
+  }
+}
+
+/**
+ * Whether an accepted report is an event the lock keeps until the next `ack`, other than `state_applied`. Telemetry
+ * moves no `ack`. A `state_applied` event does, but fetching a state for it would make the lock apply a new state, emit
+ * another `state_applied`, and so on every 10 s for ever; it is freed with the next state the lock gets for any other
+ * reason (an event, a change in the cloud, the hourly re-signing). The peek reads the stored bytes, which the cloud has
+ * just accepted as the lock's.
+ */
+function movesAck(item: StoredItem): boolean {
+  if (item.kind !== "event" || item.report === null) return false;
+  try {
+    const peeked = peekReport(item.report, item.lockId);
+    return peeked.kind === "event" && peeked.event.type !== "state_applied";
+  } catch {
+    return false;
   }
 }

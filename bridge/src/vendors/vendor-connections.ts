@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { checkVendorCredentials } from "@latchkey/protocol";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
+import { CloudFailureLog } from "../cloud/failure-log.js";
 import type { VendorAccount } from "../config/schema.js";
 import type { LockRegistry, LockTransport } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
@@ -25,6 +26,19 @@ interface ConnectionRow {
   reported_reason: string | null;
   reported_digest: string | null;
   reported_locks: string | null;
+}
+
+export interface VendorConnectionStatus {
+  id: string;
+  vendor: string;
+  username: string;
+  /** The connection's state as the cloud last said it (change feed). */
+  cloudState: string;
+  /** What this bridge last reported for it (`connected` / `error`), and why. */
+  reportedState: string | null;
+  reason: string | null;
+  /** Locks this bridge last reported it reaches for the connection. */
+  locks: number;
 }
 
 const TRANSPORT: Record<string, LockTransport> = { sim: "mqtt", ble: "ble" };
@@ -51,6 +65,7 @@ export class VendorConnections {
   private loop: Promise<void> | null = null;
   private readonly checks = new Map<string, boolean>();
   private readonly sql;
+  private readonly failures: CloudFailureLog;
 
   constructor(
     db: Db,
@@ -61,6 +76,7 @@ export class VendorConnections {
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
   ) {
+    this.failures = new CloudFailureLog(logger);
     this.sql = {
       all: db.prepare("SELECT * FROM vendor_connections WHERE deleted = 0 ORDER BY id"),
       handled: db.prepare(
@@ -84,6 +100,19 @@ export class VendorConnections {
     );
   }
 
+  /** Each vendor connection: what the cloud last said, and what this bridge reported (the status page shows them). */
+  list(): VendorConnectionStatus[] {
+    return (this.sql.all.all() as ConnectionRow[]).map((row) => ({
+      id: row.id,
+      vendor: row.vendor,
+      username: row.username,
+      cloudState: row.cloud_state,
+      reportedState: row.reported_state,
+      reason: row.reported_reason,
+      locks: row.reported_locks ? row.reported_locks.split("\n").length : 0,
+    }));
+  }
+
   start(): void {
     this.loop ??= this.run();
   }
@@ -103,6 +132,7 @@ export class VendorConnections {
       try {
         await this.reconcile(signal);
         this.backoff.reset();
+        this.failures.succeeded();
         await this.wakeup.wait(signal);
         // Locks often arrive in bursts (a site powering up): one report for the burst, not one per lock.
         await sleep(SETTLE_MS, signal);
@@ -110,7 +140,7 @@ export class VendorConnections {
         if (signal.aborted) break;
         this.metrics.cloudErrors.inc({ operation: "vendor connections" });
         const delay = this.backoff.next();
-        this.logger.warn({ err: (e as Error).message, retryInMs: delay }, "vendor connection report failed");
+        this.failures.failed(e, { retryInMs: delay }, "vendor connection report failed");
         await sleep(delay, signal);
       }
     }

@@ -29,7 +29,6 @@ export function testConfig(cloud: TestCloud, dataDir: string, extra: Partial<Bri
       ...extra.mqtt,
     },
     metrics: { port: 0, ...extra.metrics },
-    sync: { resendSeconds: 1, ...extra.sync },
     vendorAccounts: extra.vendorAccounts ?? [VENDOR],
     log: { level: "debug", ...extra.log },
   } as BridgeConfigInit;
@@ -50,7 +49,10 @@ export async function startTestBridge(
   return { bridge, log };
 }
 
-/** The feed entries that give this bridge a lock holder, a sim vendor connection, locks and an issuer key. */
+/**
+ * The feed entries that give this bridge a lock holder, a sim vendor connection, locks and an issuer key (the bridge
+ * keeps nothing of the key: it only means the locks' signed states changed).
+ */
 export function siteChanges(
   cloud: TestCloud,
   lockIds: string[],

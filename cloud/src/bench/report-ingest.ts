@@ -1,15 +1,5 @@
 import { randomBytes } from "node:crypto";
-import {
-  deriveReportKey,
-  encodeSetupCode,
-  fingerprint,
-  fromBase64Url,
-  keyPairFromSeed,
-  sealReport,
-  toBase64Url,
-  verifyLockState,
-  x25519KeyPairFromSeed,
-} from "@latchkey/protocol";
+import { deriveReportKey, fromBase64Url, sealReport, toBase64Url, verifyLockState } from "@latchkey/protocol";
 import { type BenchStore, startBenchSite } from "./site.js";
 
 export interface ReportIngestResult {
@@ -21,10 +11,10 @@ export interface ReportIngestResult {
 }
 
 /**
- * Lock-authenticated event ingest over `POST /bridge/v1/reports` (docs/reports.md "Cloud"), shaped like benchIngest:
- * the site's locks claimed with setup codes, each lock sealing its unlock events under its report key (sealed before
- * the clock starts, as locks do), batches posted one after another, every item answered `ok`. The first item of each
- * lock carries its public keys (its first report).
+ * Lock-authenticated event ingest over `POST /bridge/v1/reports` (docs/reports.md "Cloud"), the only way events reach
+ * the cloud (docs/bridge-api.md): the site's claimed locks each seal their unlock events under the report key of their
+ * signed state (sealed before the clock starts, as locks do), batches posted one after another, every item answered
+ * `ok`. The first item of each lock carries its public keys (its first report).
  */
 export async function benchReportIngest(
   options: { events?: number; perRequest?: number; databaseUrl?: string } = {},
@@ -33,26 +23,15 @@ export async function benchReportIngest(
   const perRequest = Math.min(1000, options.perRequest ?? 500);
   const site = await startBenchSite(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
   try {
-    const base = `/integrators/v1/lock-holders/${site.lockHolderId}`;
     const locks = [];
-    for (const lockId of site.lockIds) {
-      const claimSecret = new Uint8Array(randomBytes(16));
-      const identity = keyPairFromSeed(new Uint8Array(randomBytes(32))).publicKey;
-      const agreement = x25519KeyPairFromSeed(new Uint8Array(randomBytes(32)));
-      const setupCode = encodeSetupCode({
-        lockId,
-        claimSecret,
-        fingerprint: fingerprint({ identityKey: identity, agreementKey: agreement.publicKey }),
-      });
-      const claimed = await site.call("POST", `${base}/locks/claims`, site.token, { setupCode });
-      if (claimed.status !== 201) throw new Error(`claim answered ${claimed.status}`);
+    for (const lock of site.locks) {
+      const { lockId, claimSecret } = lock;
       const state = await site.call<{ state: string }>("GET", `/bridge/v1/locks/${lockId}/state`, site.bridgeToken);
       const verdict = verifyLockState(fromBase64Url(state.body.state), { lockId, claimSecret });
       if (!verdict.ok) throw new Error(`state: ${verdict.message}`);
       const { id, x } = verdict.state.reportKey;
-      const key = deriveReportKey({ lockId, cloudKeyId: id, lockPrivate: agreement.privateKey, peerPublic: x });
-      const keys = { identity: toBase64Url(identity), x25519: toBase64Url(agreement.publicKey) };
-      locks.push({ lockId, key, kid: id, keys, seq: 0 });
+      const key = deriveReportKey({ lockId, cloudKeyId: id, lockPrivate: lock.xPrivate, peerPublic: x });
+      locks.push({ lockId, key, kid: id, keys: lock.wireKeys, seq: 0 });
     }
     const ts = Math.floor(Date.now() / 1000);
     const bodies: string[] = [];

@@ -3,13 +3,46 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import {
+  encodeSetupCode,
+  fingerprint,
+  keyPairFromSeed,
+  type LockPublicKeys,
+  toBase64Url,
+  x25519KeyPairFromSeed,
+} from "@latchkey/protocol";
 import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../cloud.js";
 import { withSearchPath } from "../store/postgres/url.js";
 
 export type BenchStore = "sqlite" | "postgres";
 
-/** A cloud set up as a site's would be, driven over real HTTP: an integrator, a lock holder, a bridge and its locks. */
+/** A lock of the bench site as its factory made it: what it needs to verify its state and seal reports. */
+export interface BenchLock {
+  lockId: string;
+  claimSecret: Uint8Array;
+  keys: LockPublicKeys;
+  xPrivate: Uint8Array;
+  /** The public keys as a report upload carries them (base64url). */
+  wireKeys: { identity: string; x25519: string };
+}
+
+function benchLock(lockId: string): BenchLock {
+  const identity = keyPairFromSeed(new Uint8Array(randomBytes(32))).publicKey;
+  const agreement = x25519KeyPairFromSeed(new Uint8Array(randomBytes(32)));
+  return {
+    lockId,
+    claimSecret: new Uint8Array(randomBytes(16)),
+    keys: { identityKey: identity, agreementKey: agreement.publicKey },
+    xPrivate: agreement.privateKey,
+    wireKeys: { identity: toBase64Url(identity), x25519: toBase64Url(agreement.publicKey) },
+  };
+}
+
+/**
+ * A cloud set up as a site's would be, driven over real HTTP: an integrator, a lock holder, a bridge and its locks,
+ * each claimed with its setup code (docs/design.md section 7: keys only for claimed locks).
+ */
 export interface BenchSite {
   store: BenchStore;
   url: string;
@@ -19,6 +52,7 @@ export interface BenchSite {
   lockHolderId: string;
   bridgeToken: string;
   lockIds: string[];
+  locks: BenchLock[];
   call<T = unknown>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
@@ -124,6 +158,15 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
         locks: lockIds.map((id) => ({ id })),
       }),
     );
+    const locks = lockIds.map(benchLock);
+    for (const lock of locks) {
+      const setupCode = encodeSetupCode({
+        lockId: lock.lockId,
+        claimSecret: lock.claimSecret,
+        fingerprint: fingerprint(lock.keys),
+      });
+      expectStatus("claim", 201, await call("POST", `${base}/locks/claims`, token, { setupCode }));
+    }
     expectStatus(
       "state",
       204,
@@ -140,6 +183,7 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       lockHolderId: lh.id,
       bridgeToken,
       lockIds,
+      locks,
       call,
       async close() {
         await running.close();

@@ -41,8 +41,8 @@ export function authoritySecret(ctx: CloudContext, authority: AuthorityRecord): 
 }
 
 /**
- * Claimed locks (not virtual ones: the cloud is that lock) that have not yet reported `publicKey` as their authority.
- * Nothing reports yet: the ingest calls `recordReportedAuthority` from the next session on.
+ * Claimed locks (not virtual ones: the cloud is that lock) that have not yet reported `publicKey` as their authority
+ * (a `state_applied` report of a state it signed: recordAppliedState).
  */
 export async function locksBehind(tx: Tx, lockHolderId: string, publicKey: string): Promise<string[]> {
   return (await tx.lockClaims.listForLockHolder(lockHolderId))
@@ -89,12 +89,26 @@ export async function rotateAuthority(tx: Tx, ctx: CloudContext, lockHolderId: s
 }
 
 /**
- * Records which authority a claimed lock reports it has pinned (the ingest of lock reports calls it). Answers false
- * for a lock that is not claimed.
+ * Records which authority a claimed lock has pinned (the ingest of lock reports calls it through recordAppliedState).
+ * Answers false for a lock that is not claimed.
  */
 export async function recordReportedAuthority(tx: Tx, lockId: string, publicKeyHex: string): Promise<boolean> {
   const claim = await tx.lockClaims.get(lockId);
   if (!claim) return false;
   await tx.lockClaims.setReportedAuthority(lockId, publicKeyHex.toLowerCase());
   return true;
+}
+
+/**
+ * A claimed lock's authenticated `state_applied` report says which v it runs. Every v signed for the lock by the
+ * authority of its latest state is at or above `authorityFromV`, and every v signed before by another is below it (v
+ * rises per lock, docs/trust.md "The v rule"): a lock that applied such a v has pinned that authority. Recorded, the
+ * hand-over leaves the lock's states and, once every lock has, a further rotation may start. Answers whether it
+ * recorded something new.
+ */
+export async function recordAppliedState(tx: Tx, lockId: string, v: number): Promise<boolean> {
+  const claim = await tx.lockClaims.get(lockId);
+  if (!claim || claim.stateAuthority === null || claim.authorityFromV === null) return false;
+  if (v < claim.authorityFromV || claim.reportedAuthority === claim.stateAuthority) return false;
+  return recordReportedAuthority(tx, lockId, claim.stateAuthority);
 }

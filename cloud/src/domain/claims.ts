@@ -7,6 +7,7 @@ import {
   toHex,
 } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
+import { FeedWriter } from "../feed/changes.js";
 import { ApiError, unprocessable } from "../http/errors.js";
 import type { LockClaimRecord, LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
@@ -65,6 +66,7 @@ export async function claimLock(
   }
   if (existing) {
     await tx.lockClaims.reclaim(lockId, sealed, fingerprint, name ?? null);
+    await announceClaim(tx, ctx, lh, lockId);
     return { claim: (await tx.lockClaims.get(lockId))!, created: false };
   }
   const claim: LockClaimRecord = {
@@ -84,9 +86,25 @@ export async function claimLock(
     stateV: null,
     stateIat: null,
     stateDigest: null,
+    stateAuthority: null,
+    authorityFromV: null,
   };
   await tx.lockClaims.insert(claim);
+  await announceClaim(tx, ctx, lh, lockId);
   return { claim, created: true };
+}
+
+/**
+ * A claim (or a claim again after a factory reset: a new pin tag) changes what the cloud signs for the lock: a `lock`
+ * entry with `claimed: true` on the feed of the bridge serving it, so that bridge fetches the signed state at once
+ * (docs/bridge-api.md). Only when the lock is under one of the claiming holder's own bridge-served connections.
+ */
+async function announceClaim(tx: Tx, ctx: CloudContext, lh: LockHolderRecord, lockId: string): Promise<void> {
+  const lock = await tx.locks.get(lockId);
+  if (!lock || lock.lockHolderId !== lh.id || lock.removedAt !== null) return;
+  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+  if (!vc || vc.bridgeId === null || vc.deletedAt !== null) return;
+  await new FeedWriter(tx, ctx).lock(lock, false);
 }
 
 export type RecordKeysOutcome = "recorded" | "mismatch" | "not_claimed";
@@ -112,6 +130,31 @@ export async function claimOf(tx: Tx, lh: LockHolderRecord, lockId: string): Pro
 
 export const isClaimed = (lock: LockRecord, claim: LockClaimRecord | undefined) =>
   lock.vendor === "virtual" || claim !== undefined;
+
+/**
+ * 409 `lock_not_claimed` for a lock its holder has not claimed (docs/design.md section 7 "Identity and claim": without
+ * the code no lock holder can key a lock id). The same words whether nobody or another lock holder holds the claim, so
+ * the answer says nothing about other tenants. `field` names where the lock came from (a batch item).
+ */
+export const lockNotClaimed = (lockId: string, field?: string) =>
+  new ApiError(
+    409,
+    "lock_not_claimed",
+    `${field ? `${field}: ` : ""}lock ${JSON.stringify(lockId)} is not claimed by this lock holder; claim it with ` +
+      "its setup code (POST /integrators/v1/lock-holders/{lockHolderId}/locks/claims) first",
+  );
+
+/** Whether the lock's own holder has claimed it (virtual locks: by construction). */
+export async function claimedByHolder(tx: Tx, lock: LockRecord): Promise<boolean> {
+  if (lock.vendor === "virtual") return true;
+  const claim = await tx.lockClaims.get(lock.id);
+  return claim !== undefined && claim.lockHolderId === lock.lockHolderId;
+}
+
+/** Refuses (409 `lock_not_claimed`) what needs a claimed lock: keys, remote actions. */
+export async function assertClaimed(tx: Tx, lock: LockRecord, field?: string): Promise<void> {
+  if (!(await claimedByHolder(tx, lock))) throw lockNotClaimed(lock.id, field);
+}
 
 /** What a claim answers: never the claim secret, nor anything about the lock's other tenants. */
 export const claimView = (c: LockClaimRecord) => ({

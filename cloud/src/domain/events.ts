@@ -34,10 +34,12 @@ export async function storeLockEvents(
   const ctis = [...new Set(incoming.flatMap(({ event }) => (event.cti === null ? [] : [event.cti])))];
   const keys = new Map((await tx.keys.getManyByCti(ctis)).map((k) => [k.cti, k]));
   const now = ctx.clock.now();
+  const userNames = new Map<string, string>();
   const records = incoming.map(({ lock, event }): EventRecord => {
     const key = event.cti === null ? undefined : keys.get(event.cti);
     // A cti of another lock holder's key is recorded as given, but never linked to (and never reveals) that key.
     const ownKey = key && key.lockHolderId === lock.lockHolderId ? key : undefined;
+    if (ownKey?.userName) userNames.set(event.id, ownKey.userName);
     return {
       id: event.id,
       lockHolderId: lock.lockHolderId,
@@ -71,7 +73,7 @@ export async function storeLockEvents(
     const payload = JSON.stringify({
       type: WEBHOOK_EVENT_TYPE,
       timestamp: new Date(now).toISOString(),
-      data: keyEventView(event, incoming[i]!.lock.name),
+      data: keyEventView(event, incoming[i]!.lock.name, userNames.get(event.id) ?? null),
     });
     for (const webhook of webhooks) {
       deliveries.push({

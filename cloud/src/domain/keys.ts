@@ -2,13 +2,16 @@ import { toHex, useKeyUrl } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
+import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
-import { toE164 } from "./phone.js";
+import { assertClaimed } from "./claims.js";
+import { keyHolderMobile } from "./phone.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
   userId: string;
+  userName?: string;
   start?: string | null;
   end?: string | null;
   durationMinutes?: number;
@@ -32,17 +35,24 @@ export function keyWindow(input: KeyInput, now: number, field = "body"): { start
   if (input.end != null && input.durationMinutes !== undefined) {
     throw badRequest(`${field}: give end or durationMinutes, not both`);
   }
-  // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says.
-  const startAt = input.start == null ? Math.floor(now / 1000) * 1000 : Date.parse(input.start);
+  // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says. A time with a fraction
+  // (what `new Date().toISOString()` sends) is rounded outwards, so the key covers at least the asked-for window:
+  // start down, end up (docs/design.md section 4).
+  const startAt =
+    input.start == null ? Math.floor(now / 1000) * 1000 : floorToSecondMs(rfc3339(input.start, `${field}.start`));
   let endAt: number | null = null;
-  if (input.end != null) endAt = Date.parse(input.end);
+  if (input.end != null) endAt = ceilToSecondMs(rfc3339(input.end, `${field}.end`));
   else if (input.durationMinutes !== undefined) endAt = startAt + input.durationMinutes * 60_000;
-  if (startAt % 1000 !== 0 || (endAt !== null && endAt % 1000 !== 0)) {
-    throw badRequest(`${field}: start and end are whole seconds`);
-  }
   if (endAt !== null && endAt <= startAt) throw badRequest(`${field}: end must be after start`);
   if (endAt !== null && endAt <= now) throw badRequest(`${field}: end is in the past`);
   return { startAt, endAt };
+}
+
+/** The schema has checked the format already; this names the field should anything else reach here. */
+function rfc3339(text: string, field: string): Rfc3339Time {
+  const time = parseRfc3339(text);
+  if (!time) throw badRequest(`${field}: ${JSON.stringify(text)} is not an RFC 3339 date-time with offset`);
+  return time;
 }
 
 export function checkMetadata(metadata: Record<string, unknown> | undefined, maxBytes: number, field = "body"): void {
@@ -51,21 +61,20 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, max
   if (size > maxBytes) throw badRequest(`${field}.metadata: ${size} bytes of JSON, over the ${maxBytes}-byte limit`);
 }
 
+/** The key holder's mobile number in E.164; 422 naming why when it is not one (a landline, say). */
 export function keyHolderNumber(userId: string, lh: LockHolderRecord, field = "body"): string {
-  const e164 = toE164(userId, lh.countryIso);
-  if (!e164) {
-    throw unprocessable(
-      `${field}.userId: ${JSON.stringify(userId)} is not a valid mobile phone number; use E.164 such as +4791234567`,
-      "invalid_phone_number",
-    );
+  const check = keyHolderMobile(userId, lh.countryIso);
+  if ("problem" in check) {
+    throw unprocessable(`${field}.userId: ${JSON.stringify(userId)} ${check.problem}`, "invalid_phone_number");
   }
-  return e164;
+  return check.e164;
 }
 
 export function connectionErrorDescription(vc: VendorConnectionRecord): string {
   return (
     `the lock's vendor connection ${vc.id} is in error${vc.reason ? ` (${vc.reason})` : ""}: ` +
-    "no keys can be created for its locks until its credentials are fixed (update-password) and it is refreshed"
+    "no keys can be created nor actions run for its locks until its credentials are fixed (update-password) and it " +
+    "is refreshed"
   );
 }
 
@@ -92,6 +101,7 @@ export function newKeyRecord(
     lockId: lock.id,
     cti: toHex(ctx.random(16)),
     userId,
+    userName: input.userName ?? null,
     startAt: window.startAt,
     endAt: window.endAt,
     status: extra.status,
@@ -104,7 +114,10 @@ export function newKeyRecord(
   };
 }
 
-/** Creates one key now (the single-key routes): validated, stored and put on the bridge's feed in one transaction. */
+/**
+ * Creates one key now (the single-key routes): validated, stored and put on the bridge's feed in one transaction. Only
+ * for a lock its holder has claimed (409 `lock_not_claimed`), and not while its connection is in error (403).
+ */
 export async function createKey(
   tx: Tx,
   ctx: CloudContext,
@@ -116,6 +129,7 @@ export async function createKey(
   const window = keyWindow(input, now);
   checkMetadata(input.metadata, ctx.settings.metadataMaxBytes);
   const userId = keyHolderNumber(input.userId, lh);
+  await assertClaimed(tx, lock);
   const vc = await assertConnectionUsable(tx, lock);
   const key = newKeyRecord(ctx, lh, lock, input, window, userId, { status: "created", jobId: null });
   await tx.keys.insert(key);

@@ -78,7 +78,7 @@ async function gather(tx: Tx, ctx: CloudContext, claim: LockClaimRecord, minIat:
     issuers: stateIssuers(ctx, await tx.issuerKeys.list(claim.lockHolderId)),
     // Revocations are whole-key today: an edited key is a new key with a new cti, so no `before` is needed yet.
     revoked: revoked.map((r) => ({ cti: fromHex(r.cti) })),
-    // Only events that arrived as verified reports move the ack (docs/reports.md "Cloud"): the unsigned ingest never
+    // Only events that arrived as verified reports move the ack (docs/reports.md "Cloud"): nothing a gateway says
     // does, so a gateway cannot make the cloud sign an ack that frees events the cloud never received.
     ack: own ? ((await tx.lockReports.get(claim.lockId))?.ackSeq ?? 0) : 0,
     ...(claim.maxStaleS !== null ? { maxStale: claim.maxStaleS } : {}),
@@ -134,7 +134,7 @@ function sign(ctx: CloudContext, claim: LockClaimRecord, inputs: StateInputs, la
         ...(inputs.handOver !== null ? { handOver: fromHex(inputs.handOver) } : {}),
       },
     );
-    return { doc: toHex(doc), v, iat, digest: digestOf(inputs) };
+    return { doc: toHex(doc), v, iat, digest: digestOf(inputs), authority: inputs.authority.publicKey };
   } finally {
     secretKey.fill(0);
     claimSecret.fill(0);
@@ -163,7 +163,8 @@ export async function latestLockState(tx: Tx, ctx: CloudContext, claim: LockClai
     now - claim.stateIat * 1000 < STATE_MAX_AGE_MS &&
     now >= claim.stateIat * 1000
   ) {
-    return { doc: claim.stateDoc, v: claim.stateV, iat: claim.stateIat, digest };
+    // The digest covers the authority's key: a cached state still matching it was signed by that authority.
+    return { doc: claim.stateDoc, v: claim.stateV, iat: claim.stateIat, digest, authority: inputs.authority.publicKey };
   }
   let signed: SignedStateRecord;
   try {

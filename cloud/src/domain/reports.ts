@@ -12,6 +12,8 @@ import {
 import type { CloudContext } from "../context.js";
 import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { settleCommandResults } from "./actions.js";
+import { recordAppliedState } from "./authority.js";
 import { recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
@@ -19,7 +21,7 @@ import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 /**
  * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
  * item judged on its own under the report key of the lock it was delivered for, accepted once (per-lock counter),
- * stored through the same idempotent path as the unsigned ingest, and, for events, the only thing that moves the ack
+ * stored idempotently (an event by its id), and, for events, the only thing that moves the ack
  * the cloud signs into the lock's state (docs/design.md section 7: the lock frees events only up to it).
  */
 
@@ -111,12 +113,40 @@ function acceptedBefore(state: LockReportRecord, ctr: number): boolean {
 const telemetryIdOf = (lockId: string, ctr: number) =>
   createHash("sha256").update(`latchkey-report-telemetry-v1\0${lockId}\0${ctr}`).digest("hex").slice(0, 32);
 
-/** Moves the ack over every seq that is now contiguous from it (docs/design.md section 7 "Signed lock state"). */
-export function advanceAck(ackSeq: number, pending: readonly number[], stored: readonly number[]) {
+/**
+ * Moves the ack over every seq that is now contiguous from it (docs/design.md section 7 "Signed lock state"). `settled`
+ * are the seqs an authentic event says the lock's ring dropped just before it (`seq - dropped … seq - 1`, docs/mqtt.md):
+ * the lock's own word that they will never come, so the ack may pass them. Without that a ring overflow would stop the
+ * ack below the first dropped seq for good, and the lock, freeing only up to the ack, would keep a full ring forever.
+ */
+export function advanceAck(
+  ackSeq: number,
+  pending: readonly number[],
+  stored: readonly number[],
+  settled: readonly { seq: number; dropped: number }[] = [],
+) {
   const above = new Set(pending);
   for (const seq of stored) if (seq > ackSeq) above.add(seq);
+  const ranges = settled
+    .filter((s) => s.dropped > 0)
+    .map((s) => ({ from: Math.max(1, s.seq - s.dropped), to: s.seq - 1 }))
+    .filter((r) => r.to > ackSeq);
   let ack = ackSeq;
-  while (above.delete(ack + 1)) ack++;
+  for (;;) {
+    if (above.delete(ack + 1)) {
+      ack++;
+      continue;
+    }
+    const range = ranges.find((r) => r.from <= ack + 1 && r.to > ack);
+    if (range === undefined) break;
+    ack = range.to;
+  }
+  // A dropped range the ack has not reached yet waits as seqs (bounded like every pending seq).
+  for (const r of ranges) {
+    if (r.to <= ack) continue;
+    for (let seq = Math.max(r.from, ack + 1, r.to - MAX_PENDING_SEQS + 1); seq <= r.to; seq++) above.add(seq);
+  }
+  for (const seq of [...above]) if (seq <= ack) above.delete(seq);
   const rest = [...above].sort((a, b) => a - b).slice(0, MAX_PENDING_SEQS);
   return { ackSeq: ack, pendingSeqs: rest };
 }
@@ -343,7 +373,7 @@ export async function ingestReports(
   return { results, counts, gaps };
 }
 
-/** Events through the unsigned ingest's idempotent path; telemetry sets the battery; stored event seqs move the ack. */
+/** Events stored once by id; telemetry sets the battery; stored event seqs move the ack. */
 async function storeAccepted(
   tx: Tx,
   ctx: CloudContext,
@@ -352,6 +382,9 @@ async function storeAccepted(
   const events = accepted.flatMap(({ lock, report }) =>
     report.kind === "event" ? [{ lock, event: report.event }] : [],
   );
+  // A lock that never knew the time stamps its events 0 (docs/mqtt.md "Lock behaviour details"): listed at the time the
+  // cloud stored them instead, or the events list (newest 30 days) would never show them, clock_unset denials included.
+  const receivedS = Math.floor(ctx.clock.now() / 1000);
   const stored = await storeLockEvents(
     tx,
     ctx,
@@ -360,7 +393,7 @@ async function storeAccepted(
       event: {
         id: toHex(event.id),
         seq: event.seq,
-        tsS: event.ts,
+        tsS: event.ts > 0 ? event.ts : receivedS,
         type: event.type,
         cti: event.key ? toHex(event.key) : null,
         code: event.code ?? null,
@@ -369,17 +402,42 @@ async function storeAccepted(
       },
     })),
   );
-  // Only an event this report stored counts for the ack: a row an unsigned upload put under the same id first is not
+  // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
-  const seqsOf = new Map<Eligible, number[]>();
+  const seqsOf = new Map<Eligible, { seqs: number[]; settled: { seq: number; dropped: number }[] }>();
   for (const { lock, event } of events) {
-    if (!stored.has(toHex(event.id))) continue;
-    const list = seqsOf.get(lock);
-    if (list) list.push(event.seq);
-    else seqsOf.set(lock, [event.seq]);
+    let entry = seqsOf.get(lock);
+    if (entry === undefined) {
+      entry = { seqs: [], settled: [] };
+      seqsOf.set(lock, entry);
+    }
+    if (stored.has(toHex(event.id))) entry.seqs.push(event.seq);
+    // A drop count is the lock's word whether or not this sealing stored the event: a lock moves the count of events
+    // its ring dropped onto the next event it holds, which it may have sent before with a smaller count.
+    if (event.dropped) entry.settled.push({ seq: event.seq, dropped: event.dropped });
   }
-  for (const [lock, seqs] of seqsOf)
-    Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs));
+  for (const [lock, { seqs, settled }] of seqsOf)
+    Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs, settled));
+  // The lock's word on the state it runs: the newest v it applied says which authority it has pinned.
+  const applied = new Map<Eligible, number>();
+  for (const { lock, event } of events) {
+    if (event.type === "state_applied" && event.v !== undefined)
+      applied.set(lock, Math.max(applied.get(lock) ?? 0, event.v));
+  }
+  for (const [lock, v] of applied) await recordAppliedState(tx, lock.lock.id, v);
+  // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
+  // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
+  const withCmd = events.filter(({ event }) => event.cmd !== undefined);
+  for (const lock of new Set(withCmd.map((e) => e.lock))) {
+    await settleCommandResults(
+      tx,
+      ctx,
+      lock.lock.id,
+      withCmd
+        .filter((e) => e.lock === lock)
+        .map(({ event }) => ({ id: toHex(event.id), type: event.type, cmd: event.cmd })),
+    );
+  }
 
   const now = ctx.clock.now();
   const readings = accepted.flatMap(({ lock, report }): TelemetryRecord[] =>

@@ -60,8 +60,9 @@ export function keyView(ctx: CloudContext, k: KeyRecord) {
   return {
     id: k.id,
     lockId: k.lockId,
-    toUser: { id: k.userId },
+    toUser: k.userName === null ? { id: k.userId } : { id: k.userId, name: k.userName },
     userId: k.userId,
+    userName: k.userName,
     start: iso(k.startAt),
     end: isoOrNull(k.endAt),
     created: iso(k.createdAt),
@@ -94,8 +95,11 @@ export const issuerKeyView = (k: IssuerKeyRecord) => ({
   retired: isoOrNull(k.retiredAt),
 });
 
-/** Unloc's key-event shape; also the `data` of the `key_event.created` webhook. */
-export function keyEventView(e: EventRecord, lockName: string) {
+/**
+ * Unloc's key-event shape; also the `data` of the `key_event.created` webhook. `userName` is the name given to the
+ * event's key at creation (null for an event of no key of the lock holder's, or a key given no name).
+ */
+export function keyEventView(e: EventRecord, lockName: string, userName: string | null) {
   return {
     id: e.id,
     action: e.type,
@@ -104,7 +108,7 @@ export function keyEventView(e: EventRecord, lockName: string) {
     lockId: e.lockId,
     lockName,
     userId: e.userId,
-    userName: null,
+    userName,
     ...(e.code ? { code: e.code } : {}),
   };
 }

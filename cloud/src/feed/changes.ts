@@ -1,5 +1,11 @@
 import type { CloudContext } from "../context.js";
-import type { IssuerKeyRecord, KeyRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type {
+  IssuerKeyRecord,
+  KeyRecord,
+  LockRecord,
+  RemoteActionRecord,
+  VendorConnectionRecord,
+} from "../store/records.js";
 import type { Tx } from "../store/store.js";
 
 /**
@@ -52,12 +58,17 @@ export function vendorConnectionChange(vc: VendorConnectionRecord): Record<strin
   };
 }
 
-export function lockChange(lock: LockRecord, removed: boolean): Record<string, unknown> {
+/**
+ * A lock under one of the bridge's connections. `claimed`: its holder has claimed it with its setup code, so the cloud
+ * signs its state (docs/trust.md "Cloud"); a claim puts a new entry on the feed so the bridge fetches that state at once.
+ */
+export function lockChange(lock: LockRecord, removed: boolean, claimed: boolean): Record<string, unknown> {
   return {
     lockId: lock.id,
     vendorConnectionId: lock.vendorConnectionId,
     lockHolderId: lock.lockHolderId,
     removed,
+    claimed,
   };
 }
 
@@ -67,6 +78,19 @@ export function issuerChange(key: IssuerKeyRecord): Record<string, unknown> {
     kid: key.kid,
     x: key.publicKey,
     retired: key.retiredAt !== null,
+  };
+}
+
+/**
+ * A remote action for the bridge to carry (docs/bridge-api.md "Remote actions"): fetch a nonce from the lock, ask for
+ * the command, hand it to the lock; never after `expiresAt`.
+ */
+export function actionChange(action: RemoteActionRecord): Record<string, unknown> {
+  return {
+    actionId: action.id,
+    lockId: action.lockId,
+    action: action.action,
+    expiresAt: new Date(action.expiresAt).toISOString(),
   };
 }
 
@@ -113,12 +137,24 @@ export class FeedWriter {
     );
   }
 
+  /** The lock as it stands, its claim read here: a claim by its own holder only (never another tenant's). */
   async lock(lock: LockRecord, removed: boolean): Promise<void> {
+    const claim = await this.tx.lockClaims.get(lock.id);
     await this.tx.changes.append(
       "lock",
       lock.lockHolderId,
       lock.vendorConnectionId,
-      lockChange(lock, removed),
+      lockChange(lock, removed, claim !== undefined && claim.lockHolderId === lock.lockHolderId),
+      this.ctx.clock.now(),
+    );
+  }
+
+  async action(action: RemoteActionRecord, vendorConnectionId: string): Promise<void> {
+    await this.tx.changes.append(
+      "action",
+      action.lockHolderId,
+      vendorConnectionId,
+      actionChange(action),
       this.ctx.clock.now(),
     );
   }

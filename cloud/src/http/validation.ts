@@ -3,14 +3,11 @@ import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
 import { ApiError, RequestValidationError } from "./errors.js";
+import { parseRfc3339 } from "./rfc3339.js";
 
 // Formats our schemas use; TypeBox knows none by itself.
 if (!FormatRegistry.Has("date-time")) {
-  FormatRegistry.Set(
-    "date-time",
-    (v) =>
-      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)),
-  );
+  FormatRegistry.Set("date-time", (v) => parseRfc3339(v) !== undefined);
 }
 if (!FormatRegistry.Has("uri")) {
   FormatRegistry.Set("uri", (v) => {
@@ -66,6 +63,8 @@ const DATE_TIME_EXPECTED = "an RFC 3339 date-time with offset, e.g. 2026-12-07T1
  */
 function expected(schema: TSchema): string | undefined {
   if (schema.format === "date-time") return DATE_TIME_EXPECTED;
+  // A union of literals (an enum such as a key state) lists the values it takes.
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.type === "null") return "null";
   if (Array.isArray(schema.anyOf)) {
     const variants = (schema.anyOf as TSchema[]).map(expected);

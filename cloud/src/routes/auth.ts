@@ -1,9 +1,10 @@
 import { normalizeIP } from "@fastify/rate-limit";
 import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance, onRequestHookHandler, preHandlerHookHandler } from "fastify";
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit, read } from "../domain/commit.js";
 import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
+import { clientCredentials, invalidClient } from "../http/client-auth.js";
 import { ApiError, badRequest } from "../http/errors.js";
 import { errors } from "../schemas/common.js";
 import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
@@ -11,8 +12,6 @@ import { hashSecret, newSecret } from "../security/secrets.js";
 import type { AccessTokenRecord } from "../store/records.js";
 
 const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
-
-const invalidClient = () => new ApiError(401, "invalid_client", "unknown client or wrong secret");
 
 /**
  * Limits on `POST /auth/v1/token` (docs/app-api.md "Limits"), by @fastify/rate-limit (registered on `app` by the
@@ -23,7 +22,8 @@ const invalidClient = () => new ApiError(401, "invalid_client", "unknown client 
 function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"]) {
   const timeWindow = settings.tokenRateWindowSeconds * 1000;
   const onRequest: onRequestHookHandler[] = [];
-  const preHandler: preHandlerHookHandler[] = [];
+  // Credentials first: a request that sends them wrongly is refused before it counts against any client id.
+  const preHandler: preHandlerHookHandler[] = [async (request) => void credentialsOf(request)];
   if (settings.tokenRequestsPerAddress > 0) {
     onRequest.push(
       app.rateLimit({
@@ -37,7 +37,7 @@ function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"
     const perClient = app.createRateLimit({
       max: settings.tokenRequestsPerClient,
       timeWindow,
-      keyGenerator: (request) => `client:${(request.body as Static<typeof TokenRequest>).client_id}`,
+      keyGenerator: (request) => `client:${credentialsOf(request).clientId}`,
     });
     preHandler.push(async (request) => {
       const limit = await perClient(request);
@@ -50,6 +50,9 @@ function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"
   }
   return { onRequest, preHandler };
 }
+
+const credentialsOf = (request: FastifyRequest) =>
+  clientCredentials(request.headers.authorization, request.body as Static<typeof TokenRequest>);
 
 /** The @fastify/rate-limit refusal in the API's error shape (the plugin has set Retry-After). */
 export function tokenRateLimitError(_request: unknown, context: { after: string }): ApiError {
@@ -67,20 +70,28 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["auth"],
         summary: "Get an access token (OAuth2 client credentials)",
         description:
-          "JSON or application/x-www-form-urlencoded. Scopes: `integrator.admin`, `lockHolder.admin:<id>`, `bridge`.",
+          "JSON or application/x-www-form-urlencoded. The client authenticates with HTTP Basic (RFC 6749 section " +
+          "2.3.1: `Authorization: Basic base64(client_id:client_secret)`, each form-encoded first) or with " +
+          "`client_id` and `client_secret` in the body; not both (400). Scopes: `integrator.admin`, " +
+          "`lockHolder.admin:<id>`, `bridge`. Unknown or missing credentials: 401 `invalid_client` (with " +
+          "`WWW-Authenticate: Basic` when Basic was used or nothing was sent).",
+        consumes: ["application/json", "application/x-www-form-urlencoded"],
+        // No bearer token here: client credentials, in the body or as HTTP Basic.
+        security: [{}, { clientBasic: [] }],
         body: TokenRequest,
         response: { 200: TokenAnswer, ...errors(400, 429) },
       },
     },
     async (request) => {
       const body = request.body as Static<typeof TokenRequest>;
+      const creds = credentialsOf(request);
       const now = ctx.clock.now();
       type Grant = Omit<AccessTokenRecord, "tokenHash" | "expiresAt" | "issuedUnder"> & { secret: SecretMatch };
       const grant = await read(ctx, async (tx): Promise<Grant> => {
         if (body.scope === "bridge") {
-          const bridge = await tx.bridges.get(body.client_id);
-          const secret = bridge && matchSecret(body.client_secret, bridge, now);
-          if (!bridge || !secret) throw invalidClient();
+          const bridge = await tx.bridges.get(creds.clientId);
+          const secret = bridge && matchSecret(creds.clientSecret, bridge, now);
+          if (!bridge || !secret) throw invalidClient(creds.basic);
           return {
             secret,
             kind: "bridge",
@@ -90,9 +101,9 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
             scope: "bridge",
           };
         }
-        const client = await tx.integrators.getClient(body.client_id);
-        const secret = client && matchSecret(body.client_secret, client, now);
-        if (!client || !secret) throw invalidClient();
+        const client = await tx.integrators.getClient(creds.clientId);
+        const secret = client && matchSecret(creds.clientSecret, client, now);
+        if (!client || !secret) throw invalidClient(creds.basic);
         if (body.scope === "integrator.admin") {
           return {
             secret,

@@ -1,8 +1,17 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../http/errors.js";
-import { errors } from "../schemas/common.js";
+import { ErrorBody } from "../schemas/common.js";
 
 const ALTERNATIVE = "/integrators/v1/lock-holders/{lockHolderId}/keys";
+
+/** Deprecated on 2025-01-01 (RFC 9745 wants a structured-field date: `@` and unix seconds)... */
+const DEPRECATED = "@1735689600";
+/**
+ * ...and gone the same day (RFC 8594 Sunset, an HTTP-date): latchkey never served it, so the sunset is already past,
+ * which tells a client's deprecation tooling the endpoint will not come back.
+ */
+const SUNSET = new Date(1_735_689_600_000).toUTCString();
 
 /** "Request a Key" is deprecated (changelog): 410 Gone, with a Deprecation header and a link to what replaces it. */
 export function deprecatedRoutes(app: FastifyInstance): void {
@@ -12,8 +21,8 @@ export function deprecatedRoutes(app: FastifyInstance): void {
       "deprecated",
       `"Request a Key" is deprecated and no longer available: create keys with POST ${ALTERNATIVE} instead`,
       {
-        // RFC 9745: the date it was deprecated (2025-01-01), as a structured-field date.
-        deprecation: "@1735689600",
+        deprecation: DEPRECATED,
+        sunset: SUNSET,
         link: `<${ALTERNATIVE}>; rel="alternate"`,
       },
     );
@@ -22,7 +31,20 @@ export function deprecatedRoutes(app: FastifyInstance): void {
     tags: ["deprecated"],
     summary: "Request a Key (deprecated: 410)",
     deprecated: true,
-    response: errors(410),
+    response: {
+      // OpenAPI 3.0 header schemas take one `example` (an `examples` array is 3.1).
+      410: Type.Ref(ErrorBody, {
+        description: "gone: create keys with POST /integrators/v1/lock-holders/{lockHolderId}/keys",
+        headers: {
+          deprecation: Type.String({ description: "RFC 9745: when it was deprecated", example: DEPRECATED }),
+          sunset: Type.String({ description: "RFC 8594: when it stopped working (past)", example: SUNSET }),
+          link: Type.String({
+            description: 'rel="alternate": what replaces it',
+            example: `<${ALTERNATIVE}>; rel="alternate"`,
+          }),
+        },
+      }),
+    },
   };
   app.post("/service-providers/v1/key-requests", { config: { auth: "public" }, schema }, gone);
   app.get("/service-providers/v1/key-requests-options/:msn", { config: { auth: "public" }, schema }, gone);

@@ -1,5 +1,77 @@
 import { Type } from "@sinclair/typebox";
-import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
+import { Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
+
+/** The key event actions (domain/events.ts KEY_EVENT_TYPES), as a query filter. */
+const Action = Type.Union(
+  ["unlocked", "denied", "locked", "jammed"].map((a) => Type.Literal(a)),
+  { description: "only events with this action" },
+);
+
+/** Event filters (issue 14); each is optional and they combine (AND). The 30-day window still bounds them. */
+const EventFilters = {
+  lockId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: "only events of this lock",
+      examples: ["virtual-0a1b2c3d4e5f"],
+    }),
+  ),
+  keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "only events of this key" })),
+  userId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: "only events of this key holder: E.164 or national in the lock holder's country",
+      examples: ["+4791234567"],
+    }),
+  ),
+  action: Type.Optional(Action),
+  from: Type.Optional(
+    Type.String({
+      format: "date-time",
+      description: "only events at or after this time (RFC 3339 with offset)",
+      examples: ["2030-01-01T00:00:00Z"],
+    }),
+  ),
+  to: Type.Optional(
+    Type.String({
+      format: "date-time",
+      description: "only events before this time (RFC 3339 with offset; not included)",
+      examples: ["2030-01-02T00:00:00Z"],
+    }),
+  ),
+};
+
+export type EventFilterQuery = {
+  limit?: number;
+  startAfterId?: string;
+  lockId?: string;
+  keyId?: string;
+  userId?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+};
+
+/** `GET …/events`: every filter. */
+export const LockHolderEventQuery = Obj({ ...PageQuery, ...EventFilters });
+/** `GET …/locks/{lockId}/events`: the lock is the path's. */
+export const LockEventQuery = Obj({
+  ...PageQuery,
+  keyId: EventFilters.keyId,
+  userId: EventFilters.userId,
+  action: EventFilters.action,
+  from: EventFilters.from,
+  to: EventFilters.to,
+});
+/** `GET …/keys/{keyId}/events`: the key (and so its lock and holder) is the path's. */
+export const KeyEventQuery = Obj({
+  ...PageQuery,
+  action: EventFilters.action,
+  from: EventFilters.from,
+  to: EventFilters.to,
+});
 
 export const KeyEvent = Type.Object({
   id: Type.String(),

@@ -2,7 +2,6 @@ import { Type } from "@sinclair/typebox";
 import { Obj } from "./common.js";
 
 const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
-const Hex16 = Type.String({ pattern: "^[0-9a-f]{32}$", description: "16 bytes, lowercase hex" });
 const Seconds = Type.Integer({ minimum: 0, maximum: 253402300799 });
 /** A counter from a bridge or lock: bounded, so it stays exact in JavaScript and fits PostgreSQL's BIGINT (1e308 does not). */
 const Count = () => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -50,75 +49,32 @@ export const FoundLocksAnswer = Type.Object({
   ),
 });
 
-const EVENT_TYPES = ["unlocked", "denied", "locked", "jammed", "battery_low", "clock_set", "sync_applied"];
-
-export const IngestEvent = Obj({
-  id: Hex16,
-  lockId: LockId,
-  seq: Count(),
-  ts: Seconds,
-  type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
-  key: Type.Optional(Hex16),
-  code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  dropped: Type.Optional(Count()),
-  v: Type.Optional(Count()),
-});
-
-export const IngestTelemetry = Obj({
-  id: Hex16,
-  lockId: LockId,
-  ts: Seconds,
-  level: Type.Integer({ minimum: 0, maximum: 100 }),
-  mv: Type.Integer({ minimum: 0, maximum: 100_000 }),
-  state: Type.Union([Type.Literal("ok"), Type.Literal("low"), Type.Literal("critical")]),
-  v: Type.Optional(Count()),
-  dropped: Type.Optional(Count()),
-});
-
 export const IngestPresence = Obj({ lockId: LockId, online: Type.Boolean(), ts: Seconds });
 
 export const MAX_INGEST_ITEMS = 1000;
 
+/**
+ * Fields `POST /bridge/v1/ingest` took before the switch-over: events and telemetry now reach the cloud only as the
+ * lock's sealed reports (`POST /bridge/v1/reports`), so the route refuses them by name (docs/bridge-api.md).
+ */
+export const REMOVED_INGEST_FIELDS = ["events", "telemetry"] as const;
+
 export const IngestBatch = Obj(
   {
-    events: Type.Optional(Type.Array(IngestEvent, { maxItems: MAX_INGEST_ITEMS })),
-    telemetry: Type.Optional(Type.Array(IngestTelemetry, { maxItems: MAX_INGEST_ITEMS })),
-    presence: Type.Optional(Type.Array(IngestPresence, { maxItems: MAX_INGEST_ITEMS })),
+    presence: Type.Optional(
+      Type.Array(IngestPresence, {
+        maxItems: MAX_INGEST_ITEMS,
+        description: "the bridge's word that a lock is online or offline (its MQTT status), labelled so",
+      }),
+    ),
   },
-  {
-    examples: [
-      {
-        events: [
-          {
-            id: "8f14e45fceea167a5a36dedd4bea2543",
-            lockId: "sim-lock-001",
-            seq: 7,
-            ts: 1_800_000_000,
-            type: "unlocked",
-            key: "c9f0f895fb98ab9159f51fd0297e236d",
-          },
-        ],
-        telemetry: [
-          {
-            id: "45c48cce2e2d7fbdea1afc51c7c6ad26",
-            lockId: "sim-lock-001",
-            ts: 1_800_000_000,
-            level: 87,
-            mv: 2950,
-            state: "ok",
-          },
-        ],
-        presence: [{ lockId: "sim-lock-001", online: true, ts: 1_800_000_000 }],
-      },
-    ],
-  },
+  { examples: [{ presence: [{ lockId: "sim-lock-001", online: true, ts: 1_800_000_000 }] }] },
 );
 
-export const IngestAnswer = Type.Object({
-  events: Type.Object({ stored: Type.Integer(), duplicates: Type.Integer() }),
-  telemetry: Type.Object({ stored: Type.Integer(), duplicates: Type.Integer() }),
-  presence: Type.Object({ stored: Type.Integer() }),
-});
+export const IngestAnswer = Type.Object(
+  { presence: Type.Object({ stored: Type.Integer() }) },
+  { examples: [{ presence: { stored: 1 } }] },
+);
 
 export const Heartbeat = Obj(
   {

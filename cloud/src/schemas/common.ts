@@ -43,6 +43,41 @@ export function errors(...codes: number[]): Record<number, TSchema> {
   return out;
 }
 
+/** An error answer's example for the OpenAPI document: `{error, errorDescription}` as the route sends it. */
+export interface ErrorExample {
+  /** The example's name in the document; default the error code. */
+  name?: string;
+  summary: string;
+  error: string;
+  errorDescription: string;
+}
+
+/**
+ * Error answers (as `errors`) with examples per status, for routes whose error codes a client acts on: each status
+ * listed gets the Error shape inline with its `x-examples` (a `$ref` cannot carry examples in OpenAPI 3.0).
+ */
+export function errorsWithExamples(
+  examples: Record<number, ErrorExample[]>,
+  ...codes: number[]
+): Record<number, TSchema> {
+  const out = errors(...codes, ...Object.keys(examples).map(Number));
+  for (const [code, list] of Object.entries(examples)) {
+    out[Number(code)] = Type.Object(
+      { error: Type.String(), errorDescription: Type.String() },
+      {
+        description: ERROR_TEXT[Number(code)] ?? "error",
+        "x-examples": Object.fromEntries(
+          list.map((e) => [
+            e.name ?? e.error,
+            { summary: e.summary, value: { error: e.error, errorDescription: e.errorDescription } },
+          ]),
+        ),
+      },
+    );
+  }
+  return out;
+}
+
 /** Path ids are free text here: an id that names nothing (or something not yours) is a 404, not a 400. */
 export const IdParam = Type.String({ minLength: 1, maxLength: 128 });
 

@@ -99,7 +99,12 @@ export const Lock = Type.Object({
   address: Nullable(Address),
   timezone: Nullable(Type.String()),
   created: Timestamp,
-  battery: Nullable(Battery),
+  battery: Type.Union([Battery, Type.Null()], {
+    description:
+      "the lock's latest battery reading (low at or below 20 %, critical at or below 5 %); null until it reports " +
+      "one. Virtual locks simulate one: 90 to 100 % at creation, a percent less every three days, read anew each " +
+      "time the lock is used",
+  }),
   online: Type.Boolean(),
   claimed: Type.Boolean({
     description: "claimed with its setup code (virtual locks: by construction); docs/trust.md, Cloud",

@@ -5,8 +5,12 @@ import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 export const TokenRequest = Obj(
   {
     grant_type: Type.Optional(Type.Literal("client_credentials")),
-    client_id: Type.String({ minLength: 1, maxLength: 200 }),
-    client_secret: Type.String({ minLength: 1, maxLength: 500 }),
+    client_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: "unless sent with HTTP Basic (then not here)" }),
+    ),
+    client_secret: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 500, description: "unless sent with HTTP Basic (then not here)" }),
+    ),
     scope: Type.String({
       minLength: 1,
       maxLength: 200,
@@ -27,6 +31,10 @@ export const TokenRequest = Obj(
           client_secret: "…",
           scope: "lockHolder.admin:lh_…",
         },
+      },
+      basic: {
+        summary: "client credentials in an Authorization: Basic header instead (RFC 6749 section 2.3.1)",
+        value: { grant_type: "client_credentials", scope: "integrator.admin" },
       },
       bridge: {
         summary: "bridge token",
@@ -59,7 +67,12 @@ export const LockHolder = Type.Object({
 export const CreateLockHolder = Obj(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    countryIso: Type.Optional(Type.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2, e.g. NO" })),
+    countryIso: Type.Optional(
+      Type.String({
+        pattern: "^[A-Z]{2}$",
+        description: "ISO 3166-1 alpha-2, e.g. NO, that the phone number metadata knows (422 otherwise)",
+      }),
+    ),
     organizationId: Type.Optional(
       Type.String({ pattern: ORGANIZATION_ID, description: "4 to 1024 letters, digits, _ and -" }),
     ),
@@ -71,7 +84,9 @@ export const CreateLockHolder = Obj(
 export const PatchLockHolder = Obj(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    countryIso: Type.Optional(Type.String({ pattern: "^[A-Z]{2}$" })),
+    countryIso: Type.Optional(
+      Type.String({ pattern: "^[A-Z]{2}$", description: "as on create: a country the metadata knows (422 otherwise)" }),
+    ),
   },
   { examples: [{ name: "Storgata 1 & 3 housing co-op" }] },
 );

@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import { IsoTime, Nullable, Obj, PageCursor, Timestamp } from "./common.js";
+import { IsoTime, Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
 
 export const KEY_STATES = ["creating", "scheduled", "active", "expired", "error", "revoked"] as const;
 
@@ -7,10 +7,34 @@ const KeyFields = {
   userId: Type.String({
     minLength: 1,
     maxLength: 32,
-    description: "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country",
+    description:
+      "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country. A landline " +
+      "(+4722123456) or other non-mobile number is refused (422)",
   }),
-  start: Type.Optional(Nullable(IsoTime)),
-  end: Type.Optional(Nullable(IsoTime)),
+  userName: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: "the key holder's name, as Unloc's toUser name: shown on the key and on its events (userName)",
+      examples: ["Kari Nordmann"],
+    }),
+  ),
+  start: Type.Optional(
+    Type.Union([IsoTime, Type.Null()], {
+      description:
+        "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
+        "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
+      examples: ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
+    }),
+  ),
+  end: Type.Optional(
+    Type.Union([IsoTime, Type.Null()], {
+      description:
+        "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
+        "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
+      examples: ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
+    }),
+  ),
   durationMinutes: Type.Optional(
     Type.Integer({
       minimum: 1,
@@ -40,8 +64,8 @@ export const CreateKeyOnLock = Obj(KeyFields, {
       value: { userId: "+4791234567", durationMinutes: 90 },
     },
     withMetadata: {
-      summary: "open-ended key with metadata",
-      value: { userId: "+4791234567", metadata: { bookingId: "B-1042", unit: "3A" } },
+      summary: "open-ended key with the holder's name and metadata",
+      value: { userId: "+4791234567", userName: "Kari Nordmann", metadata: { bookingId: "B-1042", unit: "3A" } },
     },
   },
 });
@@ -70,7 +94,7 @@ export const BatchCreateKeys = Obj(
         summary: "two keys on two locks",
         value: {
           keys: [
-            { lockId: "virtual-…", userId: "+4791234567", durationMinutes: 60 },
+            { lockId: "virtual-…", userId: "+4791234567", userName: "Kari Nordmann", durationMinutes: 60 },
             { lockId: "virtual-…", userId: "+4798765432", end: "2030-01-08T08:00:00Z" },
           ],
         },
@@ -82,8 +106,12 @@ export const BatchCreateKeys = Obj(
 export const Key = Type.Object({
   id: Type.String(),
   lockId: Type.String(),
-  toUser: Type.Object({ id: Type.String() }),
+  toUser: Type.Object({
+    id: Type.String(),
+    name: Type.Optional(Type.String({ description: "the userName given at creation, if any" })),
+  }),
   userId: Type.String(),
+  userName: Nullable(Type.String({ description: "the key holder's name given at creation; null if none" })),
   start: Timestamp,
   end: Nullable(Timestamp),
   created: Timestamp,
@@ -94,6 +122,26 @@ export const Key = Type.Object({
 });
 
 export const KeyList = Type.Object({ keys: Type.Array(Key), startAfterId: PageCursor });
+
+/** Key list filters (issue 14); they combine (AND). */
+export const KeyListQuery = Obj({
+  ...PageQuery,
+  lockId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "only keys of this lock" })),
+  userId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: "only keys of this holder: E.164 or national in the lock holder's country",
+      examples: ["+4791234567"],
+    }),
+  ),
+  state: Type.Optional(
+    Type.Union(
+      KEY_STATES.map((s) => Type.Literal(s)),
+      { description: "only keys in this state now" },
+    ),
+  ),
+});
 
 export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
 

@@ -7,7 +7,7 @@ export const systemRandom: RandomSource = (n) => new Uint8Array(randomBytes(n));
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lowercase: ids sort as text
 
-export type IdPrefix = "int" | "lh" | "key" | "vc" | "wh" | "job" | "br" | "dev" | "ver" | "msg" | "cl";
+export type IdPrefix = "int" | "lh" | "key" | "vc" | "wh" | "job" | "br" | "dev" | "ver" | "msg" | "cl" | "act";
 
 /**
  * Prefixed ids that sort by creation (ULID layout: 48-bit milliseconds, then 80 random bits), monotonic within one

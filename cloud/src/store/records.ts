@@ -139,6 +139,8 @@ export interface KeyRecord {
   /** 16-byte token key id, lowercase hex: shared by every token minted for this key. */
   cti: string;
   userId: string;
+  /** The key holder's name as the integrator gave it (Unloc's toUser name); shown on the key's events. */
+  userName: string | null;
   startAt: number;
   endAt: number | null;
   status: KeyStatus;
@@ -229,7 +231,7 @@ export interface JobRecord {
   updatedAt: number;
 }
 
-export type ChangeKind = "vendor_connection" | "issuer" | "lock" | "key";
+export type ChangeKind = "vendor_connection" | "issuer" | "lock" | "key" | "action";
 
 export interface ChangeRecord {
   seq: number;
@@ -320,6 +322,13 @@ export interface LockClaimRecord {
   stateV: number | null;
   stateIat: number | null;
   stateDigest: string | null;
+  /** The authority (public key hex) that signed the cached state. */
+  stateAuthority: string | null;
+  /**
+   * The lowest v signed for this lock by `stateAuthority`: a lock that applied a v at or above it has pinned that
+   * authority (every v it signed for the lock is above every v signed before it), which its `state_applied` report says.
+   */
+  authorityFromV: number | null;
 }
 
 export interface SignedStateRecord {
@@ -327,12 +336,14 @@ export interface SignedStateRecord {
   v: number;
   iat: number;
   digest: string;
+  /** The authority (public key hex) that signed it. */
+  authority: string;
 }
 
 /**
  * What the cloud keeps per claimed lock about its authenticated reports (docs/reports.md "What a cloud stores per
  * lock"). `ackSeq` is the highest event seq such that every seq from 1 to it was stored from a verified report: the
- * signed state's `ack` (never moved by the unsigned ingest). `pendingSeqs` are the event seqs stored from reports
+ * signed state's `ack` (never moved by a gateway's word). `pendingSeqs` are the event seqs stored from reports
  * above it (ascending); `refused` counts refused items per verdict, and `duplicate` for harmless re-sends.
  */
 export interface LockReportRecord {
@@ -346,4 +357,36 @@ export interface LockReportRecord {
   ackSeq: number;
   pendingSeqs: number[];
   refused: Record<string, number>;
+}
+
+export type RemoteActionKind = "unlock" | "lock";
+export type RemoteActionStatus = "pending" | "sent" | "succeeded" | "failed" | "expired";
+
+/**
+ * A remote action (docs/design.md section 7 "Remote commands", docs/bridge-api.md "Remote actions"): an integrator's
+ * unlock or lock of one lock, carried by the lock's bridge as a command the lock holder's authority signs over a fresh
+ * lock nonce and the lock's next command counter. The stored status may lag the clock: an open action past `expiresAt`
+ * is expired whatever the row says (domain/actions.ts), and the maintenance worker writes it so.
+ */
+export interface RemoteActionRecord {
+  id: string;
+  lockHolderId: string;
+  lockId: string;
+  action: RemoteActionKind;
+  status: RemoteActionStatus;
+  createdAt: number;
+  expiresAt: number;
+  completedAt: number | null;
+  /** The lock's event (id, hex) that proved the action done. */
+  eventId: string | null;
+  /** A failure the bridge reported (the code and message are the bridge's word). */
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** The lock's command nonce (hex) the command was signed over; null until a bridge asked for the command. */
+  nonce: string | null;
+  counter: number | null;
+  /** The signed command (hex): a bridge asking again with the same nonce gets the same bytes. */
+  command: string | null;
+  /** sha256(nonce), hex: what the lock's result event carries as `cmd` (protocol commandResultBinding). */
+  binding: string | null;
 }

@@ -18,6 +18,7 @@ import type {
   LockRecord,
   LockReportRecord,
   Page,
+  RemoteActionRecord,
   VendorConnectionRecord,
   VerificationRecord,
   WebhookRecord,
@@ -160,6 +161,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   lockId: r.lock_id,
   cti: r.cti,
   userId: r.user_id,
+  userName: r.user_name ?? null,
   startAt: r.start_at,
   endAt: r.end_at,
   status: r.status,
@@ -261,6 +263,8 @@ export const lockClaimRow = (r: Row): LockClaimRecord => ({
   stateV: r.state_v,
   stateIat: r.state_iat,
   stateDigest: r.state_digest,
+  stateAuthority: r.state_authority ?? null,
+  authorityFromV: r.authority_from_v ?? null,
 });
 
 export const lockReportRow = (r: Row): LockReportRecord => ({
@@ -271,4 +275,22 @@ export const lockReportRow = (r: Row): LockReportRecord => ({
   ackSeq: r.ack_seq,
   pendingSeqs: JSON.parse(r.pending_seqs) as number[],
   refused: JSON.parse(r.refused) as Record<string, number>,
+});
+
+export const remoteActionRow = (r: Row): RemoteActionRecord => ({
+  id: r.id,
+  lockHolderId: r.lock_holder_id,
+  lockId: r.lock_id,
+  action: r.action,
+  status: r.status,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  completedAt: r.completed_at ?? null,
+  eventId: r.event_id ?? null,
+  errorCode: r.error_code ?? null,
+  errorMessage: r.error_message ?? null,
+  nonce: r.nonce ?? null,
+  counter: r.counter ?? null,
+  command: r.command ?? null,
+  binding: r.binding ?? null,
 });

@@ -23,6 +23,8 @@ import type {
   LockReportRecord,
   Page,
   PageRequest,
+  RemoteActionRecord,
+  RemoteActionStatus,
   RevokedKeyRecord,
   SecretHashes,
   SignedStateRecord,
@@ -74,6 +76,7 @@ export interface Tx {
   authorities: AuthorityRepo;
   lockClaims: LockClaimRepo;
   lockReports: LockReportRepo;
+  remoteActions: RemoteActionRepo;
 }
 
 /**
@@ -194,7 +197,8 @@ export interface KeyRepo {
   getMany(ids: readonly string[]): Promise<KeyRecord[]>;
   getByCti(cti: string): Promise<KeyRecord | undefined>;
   getManyByCti(ctis: readonly string[]): Promise<KeyRecord[]>;
-  list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>>;
+  /** By id; only those matching `filter` when given (store/filters.ts). */
+  list(lockHolderId: string, page: PageRequest, filter?: KeyFilter): Promise<Page<KeyRecord>>;
   /** Keys of this phone number that are neither revoked, failed nor still being created and not past `end`. */
   usableForUser(userId: string, now: number): Promise<KeyRecord[]>;
   /** Keys of a lock still in force (not revoked, not failed), for offboarding. */
@@ -209,11 +213,27 @@ export interface KeyRepo {
   markCreated(ids: readonly string[]): Promise<void>;
 }
 
+/** A key's state as the API shows it (domain/keys.ts keyState): stored status and, for `created`, the clock. */
+export type KeyStateName = "creating" | "scheduled" | "active" | "expired" | "error" | "revoked";
+
+export interface KeyFilter {
+  lockId?: string | undefined;
+  userId?: string | undefined;
+  /** Only keys in this state at `now` (ms). */
+  state?: { name: KeyStateName; now: number } | undefined;
+}
+
 export interface EventPageRequest extends PageRequest {
   /** Only events at or after this lock time (unix seconds). */
   sinceS: number;
+  /** Only events before this lock time (unix seconds), when given. */
+  untilS?: number | undefined;
   /** Only these event types. */
   types: readonly string[];
+  /** Only events of this lock, this key, this key holder (E.164), when given. */
+  lockId?: string | undefined;
+  keyId?: string | undefined;
+  userId?: string | undefined;
 }
 
 export interface EventRepo {
@@ -364,7 +384,10 @@ export interface LockClaimRepo {
   setReportedAuthority(lockId: string, publicKey: string): Promise<void>;
   setMaxStale(lockId: string, maxStaleS: number | null): Promise<void>;
   setMinIat(lockId: string, minIat: number): Promise<void>;
-  /** Caches the latest signed state and raises `lastV` to its v. */
+  /**
+   * Caches the latest signed state and raises `lastV` to its v; when its authority differs from the one that signed the
+   * state before, that v is the new `authorityFromV`.
+   */
   saveState(lockId: string, state: SignedStateRecord): Promise<void>;
 }
 
@@ -375,4 +398,29 @@ export interface LockReportRepo {
   put(record: LockReportRecord): Promise<void>;
   /** Forgets the lock's report state (new keys pinned: the counter starts again, docs/reports.md "Counter"). */
   reset(lockId: string): Promise<void>;
+}
+
+/** Remote actions and each lock's command counter (domain/actions.ts). */
+export interface RemoteActionRepo {
+  insert(action: RemoteActionRecord): Promise<void>;
+  get(id: string): Promise<RemoteActionRecord | undefined>;
+  /** A lock's actions, oldest first (ids sort by creation). */
+  listForLock(lockId: string, page: PageRequest): Promise<Page<RemoteActionRecord>>;
+  /** `pending` → `sent` with its command; answers false when the action was not pending. */
+  markSent(id: string, command: { nonce: string; counter: number; command: string; binding: string }): Promise<boolean>;
+  /** Ends an action: `succeeded` (with the event), `failed` (with the bridge's error) or `expired`. */
+  close(
+    id: string,
+    status: Extract<RemoteActionStatus, "succeeded" | "failed" | "expired">,
+    fields: { completedAt: number; eventId?: string; errorCode?: string; errorMessage?: string | null },
+  ): Promise<void>;
+  /** The lock's action whose command's nonce hashes to `binding` (hex), if any. */
+  findByBinding(lockId: string, binding: string): Promise<RemoteActionRecord | undefined>;
+  /** Writes `expired` on every open action whose time ran out by `now`; answers how many. */
+  expireDue(now: number): Promise<number>;
+  /**
+   * The lock's next command counter, `max(last + 1, atLeast)`, stored before it is answered (with the one before it,
+   * 0 for the first): strictly increasing per lock.
+   */
+  nextCounter(lockId: string, atLeast: number): Promise<{ previous: number; next: number }>;
 }

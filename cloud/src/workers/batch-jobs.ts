@@ -59,20 +59,28 @@ function refusal(
   key: KeyRecord,
   lock: LockRecord | undefined,
   vc: VendorConnectionRecord | undefined,
+  claimed: ReadonlySet<string>,
 ): string | undefined {
   if (!lock || lock.removedAt !== null || lock.lockHolderId !== key.lockHolderId) return "the lock was removed";
+  if (lock.vendor !== "virtual" && !claimed.has(lock.id)) return `lock ${JSON.stringify(lock.id)} is not claimed`;
   if (!vc || vc.deletedAt !== null) return "the lock's vendor connection was deleted";
   if (vc.state === "error") return connectionErrorDescription(vc);
   return undefined;
 }
 
-/** One chunk of a job, set-based: its keys, their locks and connections read in three statements. */
+/** One chunk of a job, set-based: its keys, their locks, connections and claims read in four statements. */
 async function createItems(tx: Tx, ctx: CloudContext, job: JobRecord, from: number, to: number): Promise<JobResult[]> {
   const byId = <T extends { id: string }>(records: T[]) => new Map(records.map((r) => [r.id, r]));
   const keys = byId(await tx.keys.getMany(job.keyIds.slice(from, to)));
   const locks = byId(await tx.locks.getMany(unique([...keys.values()].map((k) => k.lockId))));
   const connections = byId(
     await tx.vendorConnections.getMany(unique([...locks.values()].map((l) => l.vendorConnectionId))),
+  );
+  // Checked at acceptance too (routes/integrator/keys.ts); again here, since the job runs later.
+  const claimed = new Set(
+    (await tx.lockClaims.getMany([...locks.keys()]))
+      .filter((c) => c.lockHolderId === job.lockHolderId)
+      .map((c) => c.lockId),
   );
   const results: JobResult[] = [];
   const created: string[] = [];
@@ -92,7 +100,7 @@ async function createItems(tx: Tx, ctx: CloudContext, job: JobRecord, from: numb
     }
     const lock = locks.get(key.lockId);
     const vc = lock && connections.get(lock.vendorConnectionId);
-    const error = refusal(key, lock, vc);
+    const error = refusal(key, lock, vc, claimed);
     if (error !== undefined || !vc) {
       const reason = error ?? "the lock's vendor connection was deleted";
       failed.push({ keyId, error: reason });

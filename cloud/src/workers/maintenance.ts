@@ -5,7 +5,8 @@ import { DAY_MS } from "../domain/otp-limits.js";
 
 /**
  * Periodic housekeeping: retire issuer keys whose tokens have all expired, drop expired access tokens, virtual-lock
- * challenges and one-time-code limit counts no limit looks at any more.
+ * challenges and one-time-code limit counts no limit looks at any more, and mark remote actions past their time
+ * expired.
  */
 export async function maintain(ctx: CloudContext): Promise<number | undefined> {
   const retired = await ctx.store.transaction(async (tx) => {
@@ -14,6 +15,8 @@ export async function maintain(ctx: CloudContext): Promise<number | undefined> {
     await tx.nonces.deleteIssuedBefore(ctx.clock.now() - 10 * NONCE_TTL_MS);
     // Client-address counts look back an hour (domain/otp-limits.ts); a day is kept, for looking into an attack.
     await tx.otpThrottle.deleteEventsBefore(ctx.clock.now() - DAY_MS);
+    // Reads already show an open action past its time as expired (domain/actions.ts); this writes it so.
+    await tx.remoteActions.expireDue(ctx.clock.now());
     return retireExpiredIssuerKeys(tx, ctx);
   });
   if (retired > 0) ctx.notifier.notify();

@@ -14,6 +14,7 @@ import {
   tenant,
   until,
 } from "../helpers.js";
+import { claim, eventReport, factoryLock, keyedLock, sendReports, type TestLock } from "../lock.js";
 import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "../postgres.js";
 
 /**
@@ -26,6 +27,7 @@ let a: TestCloud;
 let b: TestCloud;
 let tn: Tenant;
 let bridge: BridgeSetup;
+let locks: TestLock[];
 const servers: Server[] = [];
 
 beforeEach(async (ctx) => {
@@ -47,6 +49,12 @@ beforeEach(async (ctx) => {
     body: { locks: [{ id: "sim-1" }, { id: "sim-2" }] },
   });
   expect(found.status).toBe(200);
+  // Claimed through one process, keyed for reports through the other.
+  locks = [factoryLock("sim-1"), factoryLock("sim-2")];
+  for (const lock of locks) {
+    expect((await claim(a, tn, lock)).status).toBe(201);
+    await keyedLock(b, bridge, lock);
+  }
 });
 
 afterEach(async () => {
@@ -144,21 +152,8 @@ describe("several cloud processes on one PostgreSQL database", () => {
     expect(hook.status).toBe(201);
     const events = 60;
     for (let i = 0; i < events; i++) {
-      const res = await (i % 2 ? a : b).call("POST", "/bridge/v1/ingest", {
-        token: bridge.token,
-        body: {
-          events: [
-            {
-              id: i.toString(16).padStart(32, "0"),
-              lockId: i % 3 ? "sim-1" : "sim-2",
-              seq: i + 1,
-              ts: 1_800_000_000,
-              type: "unlocked",
-            },
-          ],
-        },
-      });
-      expect(res.status).toBe(200);
+      const lock = locks[i % 3 ? 0 : 1]!;
+      await sendReports(i % 2 ? a : b, bridge, lock, [eventReport(lock, i + 1)]);
     }
     await until(
       async () => {

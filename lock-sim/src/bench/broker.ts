@@ -4,6 +4,8 @@ import { createServer } from "node:net";
 export interface BenchBroker {
   url: string;
   counts: Map<string, number>;
+  /** Publishes a retained message as the bridge would (a lock's signed state). */
+  publishRetained(topic: string, payload: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,14 @@ export async function startBenchBroker(): Promise<BenchBroker> {
   return {
     url: `mqtt://127.0.0.1:${port}`,
     counts,
+    publishRetained(topic, payload) {
+      return new Promise<void>((resolve, reject) =>
+        broker.publish(
+          { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,7 +3,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Topics } from "@latchkey/protocol";
+import { fleetLockIds } from "../fleet/fleet.js";
+import { setupCodes } from "../lock/factory.js";
+import { seededRandom } from "../random.js";
 import { startBenchBroker } from "./broker.js";
+import { BenchCloud } from "./cloud.js";
 
 export interface FleetMemoryResult {
   locks: number;
@@ -31,7 +36,8 @@ function memoryOf(pid: number): { rss: number; peak: number } {
 /**
  * RSS of `latchkey-lock-sim --count N` (its own process, the real CLI) on one broker, each lock on its own broker
  * connection, with one telemetry message per lock per minute. The broker runs in this process so it does not count.
- * Linux only (reads /proc).
+ * A lock reports nothing before its signed state, so the bench reads the setup codes of the fleet's flash first and,
+ * as the bridge would, leaves each lock's signed state retained on its `state` topic. Linux only (reads /proc).
  */
 export async function benchFleetMemory(
   options: { locks?: number; windowSeconds?: number; telemetryIntervalSeconds?: number; connectRate?: number } = {},
@@ -41,6 +47,11 @@ export async function benchFleetMemory(
   const interval = options.telemetryIntervalSeconds ?? 60;
   const broker = await startBenchBroker();
   const dir = mkdtempSync(join(tmpdir(), "lock-sim-fleet-bench-"));
+  const cloud = new BenchCloud(seededRandom("fleet-bench"));
+  const topics = new Topics();
+  for (const { lockId, setupCode } of setupCodes(fleetLockIds(locks), { dataDir: dir })) {
+    await broker.publishRetained(topics.lock(lockId, "state"), cloud.state(lockId, setupCode, []));
+  }
   const child = spawn(
     process.execPath,
     [
@@ -64,7 +75,7 @@ export async function benchFleetMemory(
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     const started = Date.now();
-    // every lock reports telemetry on connect: all connected when the broker has seen `locks` of them
+    // every lock reports telemetry once its state is applied: all connected when the broker has seen `locks` of them
     while ((broker.counts.get("telemetry") ?? 0) < locks) {
       if (child.exitCode !== null) throw new Error(`latchkey-lock-sim exited with ${child.exitCode}`);
       if (Date.now() - started > 300_000) throw new Error("the fleet did not come online within 300 s");

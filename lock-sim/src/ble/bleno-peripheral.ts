@@ -31,6 +31,7 @@ export async function startBlenoPeripheral(server: LockGattServer, timeoutMs = 5
   await poweredOn(bleno, timeoutMs);
 
   let connection: GattConnection | null = null;
+  let connected = false;
   let mtu = 23;
   const command = new bleno.Characteristic({
     uuid: COMMAND_CHAR_UUID,
@@ -62,6 +63,7 @@ export async function startBlenoPeripheral(server: LockGattServer, timeoutMs = 5
   });
 
   const onAccept = () => {
+    connected = true;
     connection?.close();
     connection = server.openConnection(mtu);
   };
@@ -70,6 +72,7 @@ export async function startBlenoPeripheral(server: LockGattServer, timeoutMs = 5
     connection?.setMtu(value);
   };
   const onDisconnect = () => {
+    connected = false;
     connection?.close();
     connection = null;
     mtu = 23;
@@ -78,24 +81,56 @@ export async function startBlenoPeripheral(server: LockGattServer, timeoutMs = 5
   bleno.on("mtuChange", onMtu);
   bleno.on("disconnect", onDisconnect);
 
-  await new Promise<void>((resolve, reject) => {
-    bleno.startAdvertising(server.localName.slice(0, 26), [LOCK_SERVICE_UUID], (err) => {
-      if (err) return reject(new BleUnavailableError(`bleno could not advertise: ${err.message}`));
-      bleno.setServices(
-        [new bleno.PrimaryService({ uuid: LOCK_SERVICE_UUID, characteristics: [command, result, info] })],
-        (e) => (e ? reject(new BleUnavailableError(`bleno could not set services: ${e.message}`)) : resolve()),
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // bleno calls back only when the controller confirms; a controller that never does must not hang startLock.
+      timer = setTimeout(
+        () => reject(new BleUnavailableError(`bleno did not start advertising within ${timeoutMs} ms`)),
+        timeoutMs,
       );
+      bleno.startAdvertising(server.localName.slice(0, 26), [LOCK_SERVICE_UUID], (err) => {
+        if (err) return reject(new BleUnavailableError(`bleno could not advertise: ${err.message}`));
+        bleno.setServices(
+          [new bleno.PrimaryService({ uuid: LOCK_SERVICE_UUID, characteristics: [command, result, info] })],
+          (e) => (e ? reject(new BleUnavailableError(`bleno could not set services: ${e.message}`)) : resolve()),
+        );
+      });
     });
-  });
+  } catch (e) {
+    bleno.removeListener("accept", onAccept);
+    bleno.removeListener("mtuChange", onMtu);
+    bleno.removeListener("disconnect", onDisconnect);
+    bleno.stopAdvertising();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
 
   return {
     async stop() {
       bleno.removeListener("accept", onAccept);
       bleno.removeListener("mtuChange", onMtu);
-      bleno.removeListener("disconnect", onDisconnect);
       connection?.close();
       await new Promise<void>((resolve) => bleno.stopAdvertising(() => resolve()));
-      bleno.disconnect();
+      if (connected) {
+        // Wait for the link to end: bleno restarts advertising when a link goes down while it advertises, so a
+        // Disconnection Complete arriving after the next startBlenoPeripheral left bleno "restarting", and that one
+        // never heard advertisingStart (found on real stacks, test/hci-stacks.test.ts).
+        await new Promise<void>((resolve) => {
+          const gone = () => {
+            clearTimeout(done);
+            resolve();
+          };
+          const done = setTimeout(() => {
+            bleno.removeListener("disconnect", gone);
+            resolve();
+          }, timeoutMs);
+          bleno.once("disconnect", gone);
+          bleno.disconnect();
+        });
+      }
+      bleno.removeListener("disconnect", onDisconnect);
     },
   };
 }

@@ -18,7 +18,7 @@ import type { Characteristic, Noble, Peripheral } from "./noble-loader.js";
  * A BLE central that talks to a latchkey lock through noble's public API only (startScanningAsync, on("discover"),
  * connectAsync, discoverSomeServicesAndCharacteristicsAsync, readAsync, subscribeAsync, on("data"), writeAsync), so
  * the same code drives a real adapter or a VirtualRadio. Used by the simulated phone; a bridge's BLE gateway does the
- * same steps.
+ * same steps (`ping`, `state`, `time_request`/`time_answer`, `reports`: docs/trust.md "Lock").
  */
 export class BleTimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -103,6 +103,24 @@ export async function connectToLock(noble: Noble, lockId: string, options: Conne
   }
 }
 
+/**
+ * Ends what a failed attempt left. noble disconnects by connection handle, and a connection still being created has
+ * none: `disconnectAsync` would send Disconnect for no handle and wait for an event that never comes, and noble would
+ * keep the attempt pending, queueing every later connect behind it. So a pending attempt is cancelled (LE Create
+ * Connection Cancel), and a disconnect is waited for only so long (found on real stacks, test/hci-stacks.test.ts).
+ */
+async function abandon(peripheral: Peripheral): Promise<void> {
+  if (peripheral.state === "connecting") {
+    peripheral.cancelConnect();
+    return;
+  }
+  if (peripheral.state === "connected")
+    await withTimeout(peripheral.disconnectAsync(), ABANDON_MS, "disconnecting").catch(() => {});
+}
+
+/** How long a failed attempt waits for its disconnect to complete before giving up on it. */
+const ABANDON_MS = 2000;
+
 /** An open connection to one lock: request/response over the command and result characteristics. */
 export class LockSession {
   private readonly assembler = new FrameAssembler();
@@ -179,7 +197,7 @@ export class LockSession {
     try {
       return await withTimeout(steps(), timeoutMs, `connecting to lock ${lockId}`);
     } catch (e) {
-      await peripheral.disconnectAsync().catch(() => {});
+      await abandon(peripheral);
       throw e;
     }
   }
@@ -189,7 +207,7 @@ export class LockSession {
     return this.requestRaw(cmd.id, encodeCommand(cmd));
   }
 
-  /** Sends pre-encoded command bytes (e.g. a gateway command carrying a mac) with the given id. */
+  /** Sends pre-encoded command bytes with the given id (a test's malformed command, a courier's raw relay). */
   requestRaw(id: string, bytes: Uint8Array): Promise<CommandResult> {
     const run = async () => {
       if (this.closed) throw new Error(`lock ${this.lockId} disconnected, or the session was closed`);
@@ -197,7 +215,14 @@ export class LockSession {
       answer.catch(() => {}); // observed below; a disconnect during the writes must not surface as unhandled
       const exchange = async () => {
         const mtu = this.peripheral.mtu ?? DEFAULT_ATT_MTU;
-        for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        const writes = (async () => {
+          for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        })();
+        writes.catch(() => {}); // a write failing after the answer settled has nothing left to tell
+        // noble's HCI stack never calls back a write whose link is gone, so the writes alone would hang until the
+        // request timeout: the disconnect rejects `answer`, which ends the wait at once (found on real stacks,
+        // test/hci-stacks.test.ts). The answer may also come before the last Write Response: bleno notifies first.
+        await Promise.race([writes, answer]);
         return await answer;
       };
       try {

@@ -7,18 +7,15 @@ import {
   decodeCommand,
   encodeCommandResult,
   FrameAssembler,
-  gatewayMac,
-  isGatewayCommand,
-  macMatches,
-  readGatewayAuth,
 } from "@latchkey/protocol";
 import type { Logger } from "pino";
 import type { LockFirmware } from "../lock/firmware.js";
 import { commandIdOf } from "../mqtt/lock-link.js";
 
 /**
- * Live challenges one BLE connection may hold (review 12.8): a phone and a gateway each answer theirs at once, so two
- * leave room for a retry; a stranger in radio range can hold no more than its connections allow, and never the phone's.
+ * Live nonces one BLE connection may hold in each of the lock's books (challenges, time requests, command nonces;
+ * review 12.8): a phone and a gateway each answer theirs at once, so two leave room for a retry; a stranger in radio
+ * range can hold no more than its connections allow, and never the phone's or the bridge's.
  */
 export const CHALLENGES_PER_CONNECTION = 2;
 
@@ -26,6 +23,11 @@ export const CHALLENGES_PER_CONNECTION = 2;
  * The lock's GATT service (protocol/ble/gatt.ts), independent of the radio that carries it: a virtual radio in tests,
  * bleno on real hardware. Per connection it reassembles command frames, runs the command through the firmware, and
  * sends the framed result as notifications on `result`.
+ *
+ * Every command is the same as over MQTT and none needs a secret (docs/trust.md "Lock"): a key token proves itself,
+ * a state, time answer or remote command is signed by the lock holder's authority and checked by the trust engine,
+ * and `reports` frees nothing. So anyone in radio range may carry them, a phone or a bridge's BLE gateway alike, and
+ * gains nothing by lying.
  */
 export class LockGattServer {
   readonly localName: string;
@@ -34,8 +36,6 @@ export class LockGattServer {
 
   constructor(
     readonly firmware: LockFirmware,
-    /** The lock's broker password: the key of gateway commands over BLE. Absent: gateway commands are refused. */
-    private readonly gatewayKey: string | undefined,
     private readonly logger: Logger,
   ) {
     this.localName = `${ADVERTISED_NAME_PREFIX}${firmware.lockId}`;
@@ -50,9 +50,9 @@ export class LockGattServer {
     return new GattConnection(this, mtu, `ble-${++this.connections}`);
   }
 
-  /** The connection `holderId` closed: its challenges go with it. */
+  /** The connection `holderId` closed: its nonces (challenges, time requests, command nonces) go with it. */
   connectionClosed(holderId: string): void {
-    this.firmware.releaseChallenges(holderId);
+    this.firmware.releaseNonces(holderId);
   }
 
   /** One whole command message from a central, on connection `holderId` (challenges are counted per connection). */
@@ -63,30 +63,11 @@ export class LockGattServer {
     } catch (e) {
       return { id: commandIdOf(raw), ok: false, code: "invalid_command", message: (e as Error).message };
     }
-    if (isGatewayCommand(cmd)) {
-      const refusal = this.checkGateway(cmd, raw);
-      if (refusal !== null) {
-        this.logger.warn({ lock: this.firmware.lockId, type: cmd.type }, "unauthenticated gateway command refused");
-        return { id: cmd.id, ok: false, code: "bad_proof", message: refusal };
-      }
+    const result = this.firmware.handleCommand(cmd, { id: holderId, max: CHALLENGES_PER_CONNECTION });
+    if (result.code === "too_many_challenges") {
+      this.logger.warn({ lock: this.firmware.lockId, type: cmd.type, message: result.message }, "nonce refused");
     }
-    if (cmd.type === "challenge") {
-      const result = this.firmware.challenge(cmd.id, { id: holderId, max: CHALLENGES_PER_CONNECTION });
-      if (!result.ok) this.logger.warn({ lock: this.firmware.lockId, message: result.message }, "challenge refused");
-      return result;
-    }
-    return this.firmware.handleCommand(cmd);
-  }
-
-  private checkGateway(cmd: Extract<Command, { type: "sync" | "events" }>, raw: Uint8Array): string | null {
-    if (this.gatewayKey === undefined)
-      return "this lock has no gateway key, so it takes sync and events only over MQTT";
-    const auth = readGatewayAuth(raw);
-    if (auth === null) return "gateway commands over BLE must carry a nonce and a mac";
-    const nonce = this.firmware.consumeNonce(auth.nonce);
-    if (nonce !== "ok") return nonce === "expired" ? "the challenge expired" : "unknown or reused challenge";
-    const expected = gatewayMac(this.gatewayKey, this.firmware.lockId, auth.nonce, cmd);
-    return macMatches(expected, auth.mac) ? null : "the gateway mac does not verify";
+    return result;
   }
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { fromHex, isValidLockId, type TrustedIssuer, TrustStore } from "@latchkey/protocol";
+import { isValidLockId } from "@latchkey/protocol";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
@@ -10,9 +10,10 @@ import { PACKAGE_VERSION } from "./version.js";
 /**
  * latchkey-lock-sim: N simulated locks in one process (docs/design.md section 5).
  *   latchkey-lock-sim --count N --mqtt URL [--site-secret S | --password-file F] [--prefix sim-lock-] [--data DIR]
- *                     [--topic-prefix latchkey] [--telemetry-interval 60] [--connect-rate 100] [--trust kid=x …]
+ *                     [--topic-prefix latchkey] [--telemetry-interval 60] [--connect-rate 100]
  * Prints the lock ids (one a line) on standard output, logs (pino JSON) on standard error, stops cleanly on SIGINT
  * or SIGTERM (every lock publishes `offline`). Exit codes: 0 stopped, 1 failed while running, 2 usage error.
+ * The locks trust nothing until their lock holder's signed state reaches them (docs/trust.md): `--trust` was removed.
  *
  * The factory's commands, on locks that are not running (docs/trust.md "Lock"):
  *   latchkey-lock-sim setup-codes --count N [--prefix sim-lock-] [--data DIR] [--json]
@@ -44,7 +45,6 @@ interface Parsed {
   topicPrefix: string;
   telemetryInterval: number;
   connectRate: number;
-  trust: TrustedIssuer[];
   logLevel: string;
 }
 
@@ -62,19 +62,6 @@ const nonNegative = (flag: string) => (value: string) => {
     throw new InvalidArgumentError(`${flag} must be a number ≥ 0`);
   return n;
 };
-
-function trustArg(value: string, previous: TrustedIssuer[]): TrustedIssuer[] {
-  const [kidHex, keyHex, extra] = value.split("=");
-  let issuer: TrustedIssuer;
-  try {
-    if (kidHex === undefined || keyHex === undefined || extra !== undefined) throw new Error("shape");
-    issuer = { kid: fromHex(kidHex), publicKey: fromHex(keyHex) };
-    new TrustStore([issuer]);
-  } catch {
-    throw new InvalidArgumentError("--trust must be <kid-hex>=<ed25519-public-key-hex> with a valid key");
-  }
-  return [...previous, issuer];
-}
 
 function program(io: Io, run: (p: Parsed) => Promise<void>): Command {
   return (
@@ -99,7 +86,6 @@ function program(io: Io, run: (p: Parsed) => Promise<void>): Command {
         60,
       )
       .option("--connect-rate <n>", "locks started per second", positiveInt("--connect-rate", 100_000), 100)
-      .option("--trust <kid=key>", "factory issuer key, hex (repeatable)", trustArg, [] as TrustedIssuer[])
       .option("--log-level <level>", "pino level", "info")
       .action(async (opts: Parsed) => run(opts))
   );
@@ -227,6 +213,24 @@ async function runFactoryCli(name: string, argv: string[], io: Io): Promise<numb
 
 const FACTORY_COMMANDS = new Set(["setup-codes", "factory-reset"]);
 
+/**
+ * Flags of the unsigned `sync` era (docs/design.md section 7 "Removed"): named with what replaced them, rather than
+ * as any unknown option.
+ */
+const REMOVED_FLAGS: Record<string, string> = {
+  "--trust":
+    "--trust was removed: factory issuer keys are gone; locks trust only the issuers their lock holder's signed " +
+    "state names, carried by the bridge or a phone (docs/trust.md)",
+};
+
+function removedFlag(argv: readonly string[]): string | undefined {
+  for (const arg of argv) {
+    const why = REMOVED_FLAGS[arg.split("=")[0]!];
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
 /** Runs the CLI until a signal stops it; answers the exit code and never throws. */
 export async function runLockSimCli(
   argv: string[],
@@ -236,6 +240,11 @@ export async function runLockSimCli(
   if (argv[0] !== undefined && FACTORY_COMMANDS.has(argv[0])) return runFactoryCli(argv[0], argv.slice(1), io);
   if (argv.length === 0) {
     program(io, async () => {}).outputHelp({ error: true });
+    return 2;
+  }
+  const removed = removedFlag(argv);
+  if (removed !== undefined) {
+    io.err(`latchkey-lock-sim: ${removed}`);
     return 2;
   }
   let fleet: Fleet | null = null;
@@ -270,7 +279,6 @@ export async function runLockSimCli(
     };
     if (siteSecret !== undefined) options.siteSecret = siteSecret;
     if (p.passwordFile !== undefined) options.passwords = readPasswords(p.passwordFile);
-    if (p.trust.length > 0) options.trust = p.trust;
     if (siteSecret === undefined && p.passwordFile === undefined) {
       logger.warn("no --site-secret or --password-file: locks log in with their id and no password");
     }

@@ -5,31 +5,29 @@ import Database from "better-sqlite3";
 /**
  * The lock's flash: one SQLite file per data directory (`<dataDir>/flash.db`), partitioned by lock id.
  *
- * Why SQLite and not a file per lock: every state change a firmware makes (next event seq, the ring buffer, the
- * revocation list, the sync version) must land together or not at all, and a transaction gives that with no hand-made
- * write-ahead log. Why one file per directory and not per lock: an open SQLite connection costs about 200 KB, so 1,000
- * locks each with their own file would need 200 MB; locks started on the same directory in one process share one
- * connection. WAL with synchronous=NORMAL survives the process being killed at any point (power loss of the
- * simulated lock); EXCLUSIVE locking keeps a second process from running the same locks from the same flash.
+ * Why SQLite and not a file per lock: every state change a firmware makes (next event seq, the ring buffer, a sealed
+ * report and its counter, the applied state) must land together or not at all, and a transaction gives that with no
+ * hand-made write-ahead log. Why one file per directory and not per lock: an open SQLite connection costs about
+ * 200 KB, so 1,000 locks each with their own file would need 200 MB; locks started on the same directory in one
+ * process share one connection. WAL with synchronous=NORMAL survives the process being killed at any point (power loss
+ * of the simulated lock); EXCLUSIVE locking keeps a second process from running the same locks from the same flash.
  */
 /**
- * 2 added the identity and trust tables (issue 13). A file of schema 1 is upgraded by creating them; its lock
- * partitions then have no identity and are refused one by one at boot (FlashFormatError, lock/identity.ts), so the
- * message names the lock to factory reset.
+ * 2 added the identity and trust tables (issue 13). 3 is the signed path only (docs/trust.md "Lock"): the unsigned
+ * sync's tables (issuers, revoked, grants) and columns (sync version, the RTC that a sync set) are gone, and each event
+ * keeps its remote-command binding and its latest sealed report. An older file is brought to this shape in place
+ * (`upgrade`); its lock partitions are then refused one by one at boot (FlashFormatError, lock/identity.ts), so the
+ * message names the lock to factory reset, and a factory reset keeps the printed claim secret.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const CHECKPOINT_INTERVAL_MS = 5000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS lock_state (
   lock TEXT PRIMARY KEY,
   next_seq INTEGER NOT NULL,
-  sync_version INTEGER NOT NULL,
   dropped_total INTEGER NOT NULL,
-  clock_set INTEGER NOT NULL,
-  rtc_anchor_ms INTEGER NOT NULL,
-  base_anchor_ms INTEGER NOT NULL,
-  rtc_floor_ms INTEGER NOT NULL,
+  stamp_floor_ms INTEGER NOT NULL,
   battery_charge REAL NOT NULL,
   battery_idle_anchor_ms INTEGER NOT NULL,
   battery_state TEXT NOT NULL,
@@ -46,27 +44,10 @@ CREATE TABLE IF NOT EXISTS events (
   code TEXT,
   dropped INTEGER NOT NULL DEFAULT 0,
   v INTEGER,
+  cmd BLOB,
+  ctr INTEGER,
+  report BLOB,
   PRIMARY KEY (lock, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS issuers (
-  lock TEXT NOT NULL,
-  source TEXT NOT NULL CHECK (source IN ('factory', 'sync')),
-  kid BLOB NOT NULL,
-  x BLOB NOT NULL,
-  PRIMARY KEY (lock, source, kid)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revoked (
-  lock TEXT NOT NULL,
-  cti BLOB NOT NULL,
-  PRIMARY KEY (lock, cti)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS grants (
-  lock TEXT NOT NULL,
-  cti BLOB NOT NULL,
-  sub TEXT NOT NULL,
-  nbf INTEGER NOT NULL,
-  exp INTEGER NOT NULL,
-  PRIMARY KEY (lock, cti)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lock_identity (
   lock TEXT PRIMARY KEY,
@@ -88,6 +69,32 @@ CREATE TABLE IF NOT EXISTS lock_trust (
   iat_local_ms INTEGER
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Brings a file written by an older lock-sim (schema 1 or 2) to schema 3 before SCHEMA runs, column by column, so it
+ * also finishes an upgrade a crash interrupted. Nothing of a lock's identity is touched: its partitions are refused at
+ * boot until a factory reset, which keeps the claim secret.
+ */
+function upgrade(db: Database.Database): void {
+  const columns = (table: string) =>
+    new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+  db.transaction(() => {
+    const state = columns("lock_state");
+    if (state.size > 0) {
+      for (const gone of ["sync_version", "clock_set", "rtc_anchor_ms", "base_anchor_ms"]) {
+        if (state.has(gone)) db.exec(`ALTER TABLE lock_state DROP COLUMN ${gone}`);
+      }
+      if (state.has("rtc_floor_ms")) db.exec("ALTER TABLE lock_state RENAME COLUMN rtc_floor_ms TO stamp_floor_ms");
+    }
+    const events = columns("events");
+    if (events.size > 0) {
+      for (const added of ["cmd BLOB", "ctr INTEGER", "report BLOB"]) {
+        if (!events.has(added.split(" ")[0]!)) db.exec(`ALTER TABLE events ADD COLUMN ${added}`);
+      }
+    }
+    for (const table of ["issuers", "revoked", "grants"]) db.exec(`DROP TABLE IF EXISTS ${table}`);
+  })();
+}
 
 export class FlashError extends Error {
   constructor(message: string) {
@@ -184,6 +191,7 @@ function openDatabase(dir: string): Database.Database {
     if (version > SCHEMA_VERSION) {
       throw new FlashError(`${join(dir, "flash.db")} was written by a newer lock-sim (schema ${version})`);
     }
+    if (version < SCHEMA_VERSION) upgrade(db);
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return db;

@@ -1,8 +1,8 @@
 import type Database from "better-sqlite3";
 
 /**
- * The flash rows of a lock's identity and trust engine (docs/trust.md "Lock"), kept apart from lock-flash.ts so the
- * unsigned `sync` path stays as it was until the engine replaces it.
+ * The flash rows of a lock's identity and trust engine (docs/trust.md "Lock"), kept apart from lock-flash.ts (the
+ * firmware's record and event ring) because they have another life: the identity outlives a factory reset.
  *
  * - `lock_identity`: the factory part (format, claim secret: never changes, it is printed on the lock) and the keys
  *   made at first boot (replaced by a factory reset).
@@ -63,9 +63,7 @@ function prepare(db: Database.Database) {
       `INSERT OR REPLACE INTO lock_trust (lock, authority, state, command_counter, report_counter, answer_time_ms,
         answer_rtt_ms, answer_local_ms, iat_moved_s, iat_local_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    wipe: ["lock_trust", "lock_state", "events", "issuers", "revoked", "grants"].map((table) =>
-      db.prepare(`DELETE FROM ${table} WHERE lock = ?`),
-    ),
+    wipe: ["lock_trust", "lock_state", "events"].map((table) => db.prepare(`DELETE FROM ${table} WHERE lock = ?`)),
   };
 }
 
@@ -147,8 +145,8 @@ export class IdentityFlash {
   }
 
   /**
-   * Factory reset: new keys, and everything but the factory part is gone (pin, applied state, counters, events, the
-   * sync tables, the lock's record), in one transaction.
+   * Factory reset: new keys, and everything but the factory part is gone (pin, applied state, counters, signed time,
+   * events, the lock's record), in one transaction.
    */
   factoryReset(row: IdentityRow): void {
     this.db.transaction(() => {

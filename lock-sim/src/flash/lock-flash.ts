@@ -1,25 +1,18 @@
-import type { BatteryState, LockEvent, LockEventType, LockState, SyncGrant, SyncIssuer } from "@latchkey/protocol";
+import type { BatteryState, LockEvent, LockEventType, LockState } from "@latchkey/protocol";
 import type Database from "better-sqlite3";
 import { FlashError, FlashFile } from "./flash-file.js";
 
-/** What a lock keeps across restarts besides its events and key material. */
+/** What a lock keeps across restarts besides its events, key material and trust (flash/identity-flash.ts). */
 export interface LockRecord {
   nextSeq: number;
-  syncVersion: number;
   droppedTotal: number;
-  clock: ClockRecord;
+  /**
+   * The highest time (unix ms) an event was stamped with: events of a lock with no time yet (none ever, or after a
+   * clock reset) carry the last time it knew, so they stay ordered (0 before it ever knew one).
+   */
+  stampFloorMs: number;
   battery: BatteryRecord;
   actuator: ActuatorRecord;
-}
-
-export interface ClockRecord {
-  set: boolean;
-  /** RTC reading (ms) at the moment it was last set ... */
-  rtcAnchorMs: number;
-  /** ... and the base clock reading at that moment: the RTC runs from there at its drift rate. */
-  baseAnchorMs: number;
-  /** The RTC never reads less than this (it only moves forward once set). */
-  floorMs: number;
 }
 
 export interface BatteryRecord {
@@ -36,6 +29,13 @@ export interface ActuatorRecord {
 }
 
 export type EventDraft = Omit<LockEvent, "seq" | "lock" | "dropped">;
+
+/** An event in the ring buffer with its latest sealed report (docs/reports.md), when it was ever sealed. */
+export interface StoredEvent {
+  event: LockEvent;
+  /** The report counter of its latest sealing, and the sealed bytes (COSE_Mac0). */
+  sealed?: { ctr: number; report: Uint8Array };
+}
 
 /** What appending an event did to the ring buffer. */
 export interface AppendResult {
@@ -58,16 +58,15 @@ interface EventRow {
   code: string | null;
   dropped: number;
   v: number | null;
+  cmd: Buffer | null;
+  ctr: number | null;
+  report: Buffer | null;
 }
 
 interface StateRow {
   next_seq: number;
-  sync_version: number;
   dropped_total: number;
-  clock_set: number;
-  rtc_anchor_ms: number;
-  base_anchor_ms: number;
-  rtc_floor_ms: number;
+  stamp_floor_ms: number;
   battery_charge: number;
   battery_idle_anchor_ms: number;
   battery_state: string;
@@ -75,55 +74,40 @@ interface StateRow {
   jam_fault: number;
 }
 
+const EVENT_COLUMNS = "seq, id, ts, type, key, code, dropped, v, cmd, ctr, report";
+
 /** Prepared once per flash file and shared by every lock on it (statements cost memory, and there may be 1,000 locks). */
 function prepare(db: Database.Database) {
   return {
     getState: db.prepare<[string], StateRow>("SELECT * FROM lock_state WHERE lock = ?"),
     insertState: db.prepare(
-      `INSERT INTO lock_state VALUES (@lock, @next_seq, @sync_version, @dropped_total, @clock_set, @rtc_anchor_ms,
-        @base_anchor_ms, @rtc_floor_ms, @battery_charge, @battery_idle_anchor_ms, @battery_state, @actuator_state, @jam_fault)`,
+      `INSERT INTO lock_state (lock, next_seq, dropped_total, stamp_floor_ms, battery_charge, battery_idle_anchor_ms,
+        battery_state, actuator_state, jam_fault) VALUES (@lock, @next_seq, @dropped_total, @stamp_floor_ms,
+        @battery_charge, @battery_idle_anchor_ms, @battery_state, @actuator_state, @jam_fault)`,
     ),
     bumpSeq: db.prepare(
-      "UPDATE lock_state SET next_seq = next_seq + 1, rtc_floor_ms = MAX(rtc_floor_ms, ?) WHERE lock = ?",
+      "UPDATE lock_state SET next_seq = next_seq + 1, stamp_floor_ms = MAX(stamp_floor_ms, ?) WHERE lock = ?",
     ),
     addDropped: db.prepare("UPDATE lock_state SET dropped_total = dropped_total + ? WHERE lock = ?"),
-    setSyncVersion: db.prepare("UPDATE lock_state SET sync_version = ? WHERE lock = ?"),
-    setClock: db.prepare(
-      "UPDATE lock_state SET clock_set = ?, rtc_anchor_ms = ?, base_anchor_ms = ?, rtc_floor_ms = ? WHERE lock = ?",
-    ),
     setBattery: db.prepare(
       "UPDATE lock_state SET battery_charge = ?, battery_idle_anchor_ms = ?, battery_state = ? WHERE lock = ?",
     ),
     setActuator: db.prepare("UPDATE lock_state SET actuator_state = ?, jam_fault = ? WHERE lock = ?"),
     insertEvent: db.prepare(
-      "INSERT INTO events (lock, seq, id, ts, type, key, code, dropped, v) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+      "INSERT INTO events (lock, seq, id, ts, type, key, code, dropped, v, cmd) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
     ),
+    setReport: db.prepare("UPDATE events SET ctr = ?, report = ? WHERE lock = ? AND seq = ?"),
     countEvents: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM events WHERE lock = ?"),
     oldestEvents: db.prepare<[string, number], { seq: number; dropped: number }>(
       "SELECT seq, dropped FROM events WHERE lock = ? ORDER BY seq LIMIT ?",
-    ),
-    nextEventAfter: db.prepare<[string, number], { seq: number; dropped: number }>(
-      "SELECT seq, dropped FROM events WHERE lock = ? AND seq > ? ORDER BY seq LIMIT 1",
     ),
     setEventDropped: db.prepare("UPDATE events SET dropped = ? WHERE lock = ? AND seq = ?"),
     deleteEvent: db.prepare("DELETE FROM events WHERE lock = ? AND seq = ?"),
     deleteEventsThrough: db.prepare("DELETE FROM events WHERE lock = ? AND seq <= ?"),
     eventsAfter: db.prepare<[string, number, number], EventRow>(
-      "SELECT seq, id, ts, type, key, code, dropped, v FROM events WHERE lock = ? AND seq > ? ORDER BY seq LIMIT ?",
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE lock = ? AND seq > ? ORDER BY seq LIMIT ?`,
     ),
-    issuers: db.prepare<[string, string], { kid: Buffer; x: Buffer }>(
-      "SELECT kid, x FROM issuers WHERE lock = ? AND source = ? ORDER BY kid",
-    ),
-    clearIssuers: db.prepare("DELETE FROM issuers WHERE lock = ? AND source = ?"),
-    insertIssuer: db.prepare("INSERT OR REPLACE INTO issuers (lock, source, kid, x) VALUES (?, ?, ?, ?)"),
-    revoked: db.prepare<[string], { cti: Buffer }>("SELECT cti FROM revoked WHERE lock = ? ORDER BY cti"),
-    clearRevoked: db.prepare("DELETE FROM revoked WHERE lock = ?"),
-    insertRevoked: db.prepare("INSERT OR IGNORE INTO revoked (lock, cti) VALUES (?, ?)"),
-    grants: db.prepare<[string], { cti: Buffer; sub: string; nbf: number; exp: number }>(
-      "SELECT cti, sub, nbf, exp FROM grants WHERE lock = ? ORDER BY cti",
-    ),
-    clearGrants: db.prepare("DELETE FROM grants WHERE lock = ?"),
-    insertGrant: db.prepare("INSERT OR REPLACE INTO grants (lock, cti, sub, nbf, exp) VALUES (?, ?, ?, ?, ?)"),
+    eventAt: db.prepare<[string, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE lock = ? AND seq = ?`),
   };
 }
 
@@ -142,13 +126,16 @@ function statementsFor(db: Database.Database): Statements {
 const bytes = (b: Buffer | null | undefined): Uint8Array | undefined =>
   b == null ? undefined : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-function rowToEvent(lock: string, row: EventRow): LockEvent {
+function rowToStored(lock: string, row: EventRow): StoredEvent {
   const event: LockEvent = { id: bytes(row.id)!, lock, seq: row.seq, ts: row.ts, type: row.type as LockEventType };
   if (row.key !== null) event.key = bytes(row.key)!;
   if (row.code !== null) event.code = row.code;
   if (row.dropped > 0) event.dropped = row.dropped;
   if (row.v !== null) event.v = row.v;
-  return event;
+  if (row.cmd !== null) event.cmd = bytes(row.cmd)!;
+  const stored: StoredEvent = { event };
+  if (row.ctr !== null && row.report !== null) stored.sealed = { ctr: row.ctr, report: bytes(row.report)! };
+  return stored;
 }
 
 /** One lock's partition of a flash file: everything the firmware persists, each change committed on its own. */
@@ -203,12 +190,8 @@ export class LockFlash {
       this.s.insertState.run({
         lock: this.lockId,
         next_seq: record.nextSeq,
-        sync_version: record.syncVersion,
         dropped_total: record.droppedTotal,
-        clock_set: record.clock.set ? 1 : 0,
-        rtc_anchor_ms: record.clock.rtcAnchorMs,
-        base_anchor_ms: record.clock.baseAnchorMs,
-        rtc_floor_ms: record.clock.floorMs,
+        stamp_floor_ms: record.stampFloorMs,
         battery_charge: record.battery.charge,
         battery_idle_anchor_ms: record.battery.idleAnchorMs,
         battery_state: record.battery.state,
@@ -219,14 +202,8 @@ export class LockFlash {
     }
     return {
       nextSeq: row.next_seq,
-      syncVersion: row.sync_version,
       droppedTotal: row.dropped_total,
-      clock: {
-        set: row.clock_set === 1,
-        rtcAnchorMs: row.rtc_anchor_ms,
-        baseAnchorMs: row.base_anchor_ms,
-        floorMs: row.rtc_floor_ms,
-      },
+      stampFloorMs: row.stamp_floor_ms,
       battery: {
         charge: row.battery_charge,
         idleAnchorMs: row.battery_idle_anchor_ms,
@@ -266,6 +243,7 @@ export class LockFlash {
         draft.key ?? null,
         draft.code ?? null,
         draft.v ?? null,
+        draft.cmd ?? null,
       );
       s.bumpSeq.run(floorMs, this.lockId);
       const dropped: AppendResult["dropped"] = [];
@@ -292,8 +270,7 @@ export class LockFlash {
 
   /**
    * The oldest buffered event that may be dropped, with the buffered event that then takes its count: neither in
-   * flight, and no event delivered between them (the count says "the events right before me"; an event acknowledged
-   * out of order in between would make it name the wrong seqs).
+   * flight, and no gap between them other than the victim's own count (the count says "the events right before me").
    */
   private droppablePair(inFlight: ReadonlySet<number>): [DropRow, DropRow] | undefined {
     let prev: DropRow | undefined;
@@ -305,20 +282,35 @@ export class LockFlash {
     return undefined;
   }
 
-  /** The broker (or a BLE gateway) has this event: it leaves the ring buffer. */
-  ackEvent(seq: number): void {
-    this.buffered -= this.s.deleteEvent.run(this.lockId, seq).changes;
+  /** Records the latest sealing of an event (its counter already durable in the trust row of the same flash). */
+  setEventReport(seq: number, ctr: number, report: Uint8Array): void {
+    this.s.setReport.run(ctr, report, this.lockId, seq);
   }
 
+  /**
+   * Frees every event up to `seq`. Only the trust engine calls it, with the signed state's `ack`
+   * (TrustEngine.freeAcknowledgedEvents): no PUBACK and no gateway frees an event (docs/design.md section 7).
+   */
   ackEventsThrough(seq: number): number {
     const changes = this.s.deleteEventsThrough.run(this.lockId, seq).changes;
     this.buffered -= changes;
     return changes;
   }
 
-  /** Buffered (unacknowledged) events after `afterSeq`, oldest first. */
+  /** Buffered events after `afterSeq`, oldest first. */
   eventsAfter(afterSeq = -1, limit = 1_000_000): LockEvent[] {
-    return this.s.eventsAfter.all(this.lockId, afterSeq, limit).map((r) => rowToEvent(this.lockId, r));
+    return this.storedAfter(afterSeq, limit).map((s) => s.event);
+  }
+
+  /** Buffered events after `afterSeq` with their latest sealing, oldest first. */
+  storedAfter(afterSeq = -1, limit = 1_000_000): StoredEvent[] {
+    return this.s.eventsAfter.all(this.lockId, afterSeq, limit).map((r) => rowToStored(this.lockId, r));
+  }
+
+  /** One buffered event, or undefined when it is not in the ring (freed, or dropped). */
+  storedAt(seq: number): StoredEvent | undefined {
+    const row = this.s.eventAt.get(this.lockId, seq);
+    return row === undefined ? undefined : rowToStored(this.lockId, row);
   }
 
   /** Re-reads what memory mirrors, after a transaction that failed and rolled back. */
@@ -328,47 +320,6 @@ export class LockFlash {
 
   bufferedCount(): number {
     return this.buffered;
-  }
-
-  issuers(source: "factory" | "sync"): SyncIssuer[] {
-    return this.s.issuers.all(this.lockId, source).map((r) => ({ kid: bytes(r.kid)!, x: bytes(r.x)! }));
-  }
-
-  setIssuers(source: "factory" | "sync", issuers: readonly SyncIssuer[]): void {
-    this.atomically(() => {
-      this.s.clearIssuers.run(this.lockId, source);
-      for (const i of issuers) this.s.insertIssuer.run(this.lockId, source, i.kid, i.x);
-    });
-  }
-
-  revoked(): Uint8Array[] {
-    return this.s.revoked.all(this.lockId).map((r) => bytes(r.cti)!);
-  }
-
-  setRevoked(ctis: readonly Uint8Array[]): void {
-    this.atomically(() => {
-      this.s.clearRevoked.run(this.lockId);
-      for (const cti of ctis) this.s.insertRevoked.run(this.lockId, cti);
-    });
-  }
-
-  grants(): SyncGrant[] {
-    return this.s.grants.all(this.lockId).map((r) => ({ cti: bytes(r.cti)!, sub: r.sub, nbf: r.nbf, exp: r.exp }));
-  }
-
-  setGrants(grants: readonly SyncGrant[]): void {
-    this.atomically(() => {
-      this.s.clearGrants.run(this.lockId);
-      for (const g of grants) this.s.insertGrant.run(this.lockId, g.cti, g.sub, g.nbf, g.exp);
-    });
-  }
-
-  setSyncVersion(v: number): void {
-    this.s.setSyncVersion.run(v, this.lockId);
-  }
-
-  saveClock(c: ClockRecord): void {
-    this.s.setClock.run(c.set ? 1 : 0, c.rtcAnchorMs, c.baseAnchorMs, c.floorMs, this.lockId);
   }
 
   saveBattery(b: BatteryRecord): void {

@@ -1,4 +1,4 @@
-import { deriveLockPassword, isValidLockId, type TrustedIssuer } from "@latchkey/protocol";
+import { deriveLockPassword, isValidLockId } from "@latchkey/protocol";
 import type { Logger } from "pino";
 import type { VirtualRadio } from "../ble/virtual-radio.js";
 import type { LockOptions } from "../lock/options.js";
@@ -25,11 +25,10 @@ export interface FleetOptions {
   telemetryJitter?: number;
   /** Staggered boot: this many locks start per second (default 100), as a site powering up does. */
   connectRatePerSecond?: number;
-  trust?: TrustedIssuer[];
   radio?: VirtualRadio;
   random?: RandomSource;
   logger?: Logger;
-  /** Anything else every lock gets (battery, drift, ring capacity, clock…). */
+  /** Anything else every lock gets (battery, drift, ring capacity, resend interval, clock…). */
   lockOptions?: Partial<LockOptions>;
 }
 
@@ -59,6 +58,12 @@ export function fleetLockIds(count: number, prefix = "sim-lock-", startIndex = 1
 /** Runs N simulated locks in this process against one broker (fleet mode of `latchkey-lock-sim`). */
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const { count } = options;
+  if ("trust" in options) {
+    throw new FleetOptionsError(
+      "trust",
+      "was removed: locks trust only the issuers their lock holder's signed state names (docs/trust.md)",
+    );
+  }
   if (!Number.isInteger(count) || count < 1 || count > 100_000) {
     throw new FleetOptionsError("count", `must be a whole number from 1 to 100000, got ${String(count)}`);
   }
@@ -96,7 +101,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const password = passwords[i];
       if (password !== undefined) lockOptions.mqttPassword = password;
       if (options.topicPrefix !== undefined) lockOptions.topicPrefix = options.topicPrefix;
-      if (options.trust !== undefined) lockOptions.trust = options.trust;
       if (options.radio !== undefined) lockOptions.radio = options.radio;
       if (options.random !== undefined) lockOptions.random = options.random;
       if (options.logger !== undefined) lockOptions.logger = options.logger;

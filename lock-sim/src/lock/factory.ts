@@ -35,7 +35,7 @@ function withPartition<T>(dataDir: string, lockId: string, fn: (flash: IdentityF
 
 /**
  * The setup code of each lock, making (manufacturing) the locks never seen on this flash: a later run on the same
- * data directory boots exactly these identities. A partition from before flash format 2 is refused (FlashFormatError).
+ * data directory boots exactly these identities. A partition from before flash format 3 is refused (FlashFormatError).
  */
 export function setupCodes(ids: readonly string[], options: FactoryOptions): LabelledLock[] {
   const random = options.random ?? systemRandom;

@@ -1,91 +1,112 @@
 import { EventEmitter } from "node:events";
 import {
   type BatteryState,
-  CLOCK_UNSET,
   type Clock,
   type Command,
   type CommandResult,
-  decodeSync,
-  type Ed25519Backend,
+  type CommandResultCode,
+  commandResultBinding,
   EVENT_ID_BYTES,
-  encodeEvent,
-  IMPLAUSIBLE_VERSION,
-  isImplausibleSyncVersion,
-  isStrongPublicKey,
   type LockEvent,
   type LockState,
-  MAX_EVENTS_PER_RESULT,
-  MAX_SYNC_V_STEP,
   NONCE_BYTES,
   NonceBook,
+  NonceRefusedError,
   peekCti,
-  type SyncGrant,
-  type SyncMessage,
   type Telemetry,
-  TrustStore,
-  toHex,
-  verifyUnlockRequest,
+  type VerifyLockStateResult,
+  type VerifyTimeAnswerResult,
 } from "@latchkey/protocol";
 import type { Logger } from "pino";
 import type { EventDraft, LockFlash } from "../flash/lock-flash.js";
 import { type RandomSource, randomFraction } from "../random.js";
 import type { Actuator } from "./actuator.js";
 import type { Battery, BatteryReading } from "./battery.js";
-import type { RealTimeClock } from "./rtc.js";
-
-/** Where the firmware sends what it has to report: the MQTT link, or nothing when the lock runs offline. */
-export interface Uplink {
-  publishEvent(event: LockEvent): void;
-  publishTelemetry(telemetry: Telemetry): void;
-  /** Events handed to the broker and not yet acknowledged: the ring buffer drops these last. */
-  readonly inFlight: ReadonlySet<number>;
-}
+import type { LockIdentityKeys } from "./identity.js";
+import { ReportSealer } from "./reports.js";
+import { TimeRequestSchedule } from "./time-requests.js";
+import type { TrustEngine } from "./trust-engine.js";
 
 /**
- * Denial code while the clock has no time. Not one of docs/design.md's token codes: the token may be perfectly good, the
- * lock just cannot check its validity window. The command result carries it too.
+ * Where the firmware sends what it has to report: the MQTT link, or nothing when the lock runs offline (then a BLE
+ * gateway pulls its reports with `reports`). The link decides when to seal and publish (lock/reports.ts).
  */
-
-/** Leeway that makes protocol's window checks pass, so an unset clock still reports every other failure precisely. */
-const NO_TIME_CHECK = 2 ** 52;
+export interface Uplink {
+  /** Events handed to the broker and not yet PUBACKed: the ring buffer drops these last. */
+  readonly inFlight: ReadonlySet<number>;
+  /** Connected, with its session set up (keys published, subscriptions made). */
+  readonly ready: boolean;
+  /** An event was committed to the ring, and the ring dropped these (oldest first) to make room. */
+  eventAdded(seq: number, dropped: readonly number[]): void;
+  /** A signed state was applied: the report key may have come or changed, the ack moved. */
+  stateApplied(): void;
+  /** A new telemetry reading (ReportSealer.setTelemetry has it). */
+  telemetryChanged(): void;
+  /** The lock's time request (`encodeTimeRequest`), for the `time/request` topic. */
+  publishTimeRequest(request: Uint8Array): void;
+  /** Called on every tick: what is due by the clock (re-sends). */
+  poll(): void;
+}
 
 export interface FirmwareConfig {
   lockId: string;
+  /** Motor, battery, challenge nonces and telemetry run on this (the firmware's tick timer). */
   baseClock: Clock;
+  /** The oscillator the trust engine's clock counts on (docs/trust.md "Time"). */
+  localClock: Clock;
   random: RandomSource;
-  backend: Ed25519Backend;
-  leewaySeconds: number;
   ringCapacity: number;
   telemetryIntervalMs: number;
   telemetryJitter: number;
   eventHistory: number;
+  /** An event PUBACKed (or handed to a gateway) but still above the signed ack this long after is sent again. */
+  resendMs: number;
   logger: Logger;
 }
 
 export interface FirmwareParts {
   flash: LockFlash;
-  rtc: RealTimeClock;
+  engine: TrustEngine;
+  identity: LockIdentityKeys;
   battery: Battery;
   actuator: Actuator;
   nextSeq: number;
-  syncVersion: number;
   droppedTotal: number;
+  stampFloorMs: number;
 }
 
+/** Who asks for a nonce over BLE (one connection), and how many live nonces of a book it may hold. */
+export interface NonceHolder {
+  id: string;
+  max: number;
+}
+
+/** A clock correction by a time answer at least this large is an audit event (`clock_set`). */
+const CLOCK_EVENT_MS = 1000;
+
+const refusal = (id: string, code: CommandResultCode, message: string, extra: Partial<CommandResult> = {}) => ({
+  id,
+  ok: false,
+  code,
+  message,
+  ...extra,
+});
+
 /**
- * What lock firmware does around protocol's `verifyUnlockRequest`: keeps the trust store (factory keys plus the
- * ones sync delivers), the revocation list and the sync version; stamps, persists and reports every attempt as an
- * event; runs the motor; drains the battery; and answers commands the same way whatever carried them (MQTT or BLE).
+ * What lock firmware does around protocol (docs/design.md section 7, docs/trust.md "Lock"): every key check, state,
+ * time answer and remote command goes through the trust engine, whatever carried it (MQTT, BLE, a phone); every
+ * attempt and every applied state becomes an event in flash; events leave the ring only up to the signed `ack`; the
+ * motor runs and the battery drains. Commands are answered the same way whatever carried them.
  */
 export class LockFirmware extends EventEmitter {
   readonly lockId: string;
   readonly history: LockEvent[] = [];
+  readonly reports: ReportSealer;
   private readonly nonces = new NonceBook();
-  private trust: TrustStore;
-  private revoked: Set<string>;
+  private readonly timeSchedule = new TimeRequestSchedule();
   private nextSeq: number;
-  private syncVersionValue: number;
   private droppedTotalValue: number;
+  private stampFloorMs: number;
   private uplink: Uplink | null = null;
   private nextTelemetryAtMs: number;
   private lastReported: BatteryReading;
@@ -99,18 +120,17 @@ export class LockFirmware extends EventEmitter {
     super();
     this.lockId = config.lockId;
     this.nextSeq = parts.nextSeq;
-    this.syncVersionValue = parts.syncVersion;
     this.droppedTotalValue = parts.droppedTotal;
-    this.trust = this.buildTrust();
-    this.revoked = new Set(parts.flash.revoked().map(toHex));
+    this.stampFloorMs = parts.stampFloorMs;
+    this.reports = new ReportSealer(parts.engine, parts.flash, config.localClock, config.resendMs);
     this.lastReported = parts.battery.reading();
     this.nextTelemetryAtMs = config.baseClock.now() + this.telemetryDelay(true);
   }
 
   // ── state ──────────────────────────────────────────────────────────────────────────────────────────────────────
 
-  get syncVersion(): number {
-    return this.syncVersionValue;
+  get engine(): TrustEngine {
+    return this.parts.engine;
   }
 
   get droppedTotal(): number {
@@ -125,35 +145,24 @@ export class LockFirmware extends EventEmitter {
     return this.parts.battery.reading();
   }
 
-  get rtc(): RealTimeClock {
-    return this.parts.rtc;
-  }
-
   get flash(): LockFlash {
     return this.parts.flash;
   }
 
-  trustedKids(): string[] {
-    return this.trust.kids();
-  }
-
-  revokedKeys(): string[] {
-    return [...this.revoked].sort();
-  }
-
-  grants(): SyncGrant[] {
-    return this.parts.flash.grants();
+  /** The public keys `ping` answers and the `keys` topic carries. */
+  get publicKeys(): { identity: Uint8Array; x25519: Uint8Array } {
+    return { identity: this.parts.identity.identityKey, x25519: this.parts.identity.agreementKey };
   }
 
   telemetry(): Telemetry {
     const b = this.parts.battery.reading();
     return {
       lock: this.lockId,
-      ts: this.parts.rtc.stampSeconds(),
+      ts: this.stampSeconds(),
       level: b.level,
       mv: b.mv,
       state: b.state,
-      v: this.syncVersionValue,
+      v: this.engine.stateV,
       dropped: this.droppedTotalValue,
     };
   }
@@ -169,218 +178,234 @@ export class LockFirmware extends EventEmitter {
     this.uplink = null;
   }
 
+  /**
+   * The uplink (re)connected: a fresh telemetry reading and, once an authority is pinned, a time request
+   * (docs/trust.md "Lock": at every connect).
+   */
+  uplinkReady(): void {
+    if (this.halted) return;
+    this.timeSchedule.reset();
+    this.requestTimeIfDue(this.engine.authority !== undefined);
+    this.reportTelemetry();
+  }
+
   // ── commands ───────────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** Answers one command; every unlock attempt becomes exactly one event. Never throws on bad input. */
-  handleCommand(cmd: Command): CommandResult {
-    if (this.halted) return { id: cmd.id, ok: false, code: "busy", message: "the lock is powered off" };
+  /**
+   * Answers one command; every unlock attempt becomes exactly one event. Never throws on bad input. `holder` is the
+   * BLE connection asking, when one is: it may hold only a few live nonces of each book (challenges, time requests,
+   * command nonces), so nobody in radio range can fill a book the phone or the bridge needs (review 12.8).
+   */
+  handleCommand(cmd: Command, holder?: NonceHolder): CommandResult {
+    if (this.halted) return refusal(cmd.id, "busy", "the lock is powered off");
     switch (cmd.type) {
       case "challenge":
-        return this.challenge(cmd.id);
+        return this.challenge(cmd.id, holder);
       case "unlock":
         return this.unlock(cmd);
       case "lock":
         return this.lock(cmd.id);
       case "ping":
-        return { id: cmd.id, ok: true, state: this.state, v: this.syncVersionValue };
-      case "sync":
-        return this.syncCommand(cmd.id, cmd.sync);
-      case "events":
-        return this.eventsCommand(cmd.id, cmd.after);
+        return { id: cmd.id, ok: true, state: this.state, v: this.engine.stateV, keys: this.publicKeys };
+      case "state":
+        return this.stateCommand(cmd.id, cmd.doc);
+      case "time_request":
+        return this.timeRequestCommand(cmd.id, holder);
+      case "time_answer":
+        return this.timeAnswerCommand(cmd.id, cmd.answer);
+      case "reports":
+        return { id: cmd.id, ok: true, v: this.engine.stateV, reports: this.reports.reportsAfter(cmd.after) };
+      case "command_nonce":
+        return this.commandNonce(cmd.id, holder);
+      case "remote":
+        return this.remote(cmd.id, cmd.command);
     }
   }
 
   /**
-   * A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not the RTC).
+   * A fresh single-use nonce, valid for 30 s by the base clock (firmware counts this with a tick timer, not its clock).
    * `holder` is the BLE connection asking: it gets at most `holder.max` live nonces. No live nonce is ever evicted for a
    * new one (review 12.8), so a full book or a greedy connection is answered `too_many_challenges` (docs/mqtt.md, "BLE").
    */
-  challenge(id: string, holder?: { id: string; max: number }): CommandResult {
-    if (this.halted) return { id, ok: false, code: "busy", message: "the lock is powered off" };
+  challenge(id: string, holder?: NonceHolder): CommandResult {
+    if (this.halted) return refusal(id, "busy", "the lock is powered off");
     const issued = this.nonces.offer(this.config.random(NONCE_BYTES), this.config.baseClock.now(), holder);
     if (issued.ok) return { id, ok: true, nonce: issued.nonce };
-    return {
+    return refusal(
       id,
-      ok: false,
-      code: "too_many_challenges",
-      message:
-        issued.refusal === "holder_limit"
-          ? "this connection already holds its challenges: answer one first"
-          : "the lock holds too many live challenges: try again shortly",
-    };
+      "too_many_challenges",
+      issued.refusal === "holder_limit"
+        ? "this connection already holds its challenges: answer one first"
+        : "the lock holds too many live challenges: try again shortly",
+    );
   }
 
-  /** Forgets the nonces of a BLE connection that closed: nothing can answer on it any more. */
-  releaseChallenges(holderId: string): void {
+  /** Forgets the nonces of a BLE connection that closed, in every book: nothing can answer on it any more. */
+  releaseNonces(holderId: string): void {
     this.nonces.release(holderId);
+    this.engine.releaseNonces(holderId);
   }
 
-  /** A fresh nonce for a caller that wants it or an error (the benchmark's loop): see `challenge`. */
-  issueChallenge(): Uint8Array {
-    return this.nonces.issue(this.config.random(NONCE_BYTES), this.config.baseClock.now());
-  }
-
-  /** Consumes a nonce for a gateway command's authentication. */
-  consumeNonce(nonce: Uint8Array): "ok" | "unknown" | "expired" {
-    return this.nonces.consume(nonce, this.config.baseClock.now());
-  }
-
+  /**
+   * Unlock (docs/design.md section 2) through the trust engine only: its issuers, revocations, minIat, maxStale, time
+   * and uncertainty (TrustEngine.checkUnlock). No state: `no_state`; no signed time: `clock_unset`; a state past its
+   * maxStale: `state_stale`. The challenge is burnt whatever the answer.
+   */
   private unlock(cmd: Extract<Command, { type: "unlock" }>): CommandResult {
-    const nowSeconds = this.parts.rtc.nowSeconds();
-    const verdict = verifyUnlockRequest(
+    const verdict = this.engine.checkUnlock(
       { token: cmd.token, proof: cmd.proof, nonce: cmd.nonce },
-      {
-        trust: this.trust,
-        lockId: this.lockId,
-        now: nowSeconds ?? 0,
-        leeway: nowSeconds === null ? NO_TIME_CHECK : this.config.leewaySeconds,
-        revoked: this.revoked,
-        nonces: this.nonces,
-        nowMs: this.config.baseClock.now(),
-        backend: this.config.backend,
-      },
+      { nonces: this.nonces, nowMs: this.config.baseClock.now() },
     );
     if (!verdict.ok) {
       this.emitEvent({ type: "denied", code: verdict.code, key: peekCti(cmd.token) });
-      return { id: cmd.id, ok: false, code: verdict.code, message: verdict.message };
+      return refusal(cmd.id, verdict.code, verdict.message);
     }
     const key = verdict.claims.cti;
     // Motor, battery and event land in flash together: one commit, and nothing is sent before it.
-    return this.atomically(() => this.actuateUnlock(cmd.id, key, nowSeconds));
+    return this.atomically(() => this.actuateUnlock(cmd.id, { key }));
   }
 
-  private actuateUnlock(id: string, key: Uint8Array, nowSeconds: number | null): CommandResult {
-    if (nowSeconds === null) {
-      this.emitEvent({ type: "denied", code: CLOCK_UNSET, key });
-      return {
-        id,
-        ok: false,
-        code: CLOCK_UNSET,
-        message: "the lock's clock has no time yet; it refuses time-bound keys until a sync brings trusted time",
-      };
-    }
+  private actuateUnlock(id: string, cause: { key?: Uint8Array; cmd?: Uint8Array }): CommandResult {
     const outcome = this.parts.actuator.run("unlocked", this.config.baseClock.now(), this.parts.battery.empty);
     this.batteryAfterActuation();
     if (!outcome.ok) {
-      this.emitEvent({ type: "jammed", code: outcome.reason, key });
-      return { id, ok: false, code: "jammed", message: `the bolt did not move (${outcome.reason})` };
+      this.emitEvent({ type: "jammed", code: outcome.reason, ...cause });
+      return refusal(id, "jammed", `the bolt did not move (${outcome.reason})`);
     }
-    this.emitEvent({ type: "unlocked", key });
+    this.emitEvent({ type: "unlocked", ...cause });
     return { id, ok: true, state: this.state };
   }
 
   private lock(id: string): CommandResult {
     if (this.state === "locked") return { id, ok: true, state: "locked" };
-    return this.atomically(() => this.actuateLock(id));
+    return this.atomically(() => this.actuateLock(id, {}));
   }
 
-  private actuateLock(id: string): CommandResult {
+  private actuateLock(id: string, cause: { cmd?: Uint8Array }): CommandResult {
     const outcome = this.parts.actuator.run("locked", this.config.baseClock.now(), this.parts.battery.empty);
     this.batteryAfterActuation();
     if (!outcome.ok) {
-      this.emitEvent({ type: "jammed", code: outcome.reason });
-      return { id, ok: false, code: "jammed", message: `the bolt did not move (${outcome.reason})`, state: this.state };
+      this.emitEvent({ type: "jammed", code: outcome.reason, ...cause });
+      return refusal(id, "jammed", `the bolt did not move (${outcome.reason})`, { state: this.state });
     }
-    this.emitEvent({ type: "locked" });
+    this.emitEvent({ type: "locked", ...cause });
     return { id, ok: true, state: "locked" };
   }
 
-  private syncCommand(id: string, bytes: Uint8Array): CommandResult {
-    let sync: SyncMessage;
-    try {
-      sync = decodeSync(bytes);
-    } catch {
-      return { id, ok: false, code: "invalid_command", message: "not a valid sync message", v: this.syncVersionValue };
-    }
-    if (this.applySync(sync) === IMPLAUSIBLE_VERSION) {
-      const message = `sync v ${sync.v} jumps more than ${MAX_SYNC_V_STEP} past the lock's ${this.syncVersionValue}`;
-      return { id, ok: false, code: IMPLAUSIBLE_VERSION, message, v: this.syncVersionValue };
-    }
-    return { id, ok: true, v: this.syncVersionValue };
-  }
+  // ── signed documents ───────────────────────────────────────────────────────────────────────────────────────────
 
-  /** A gateway pulls events after `after` and, by asking, acknowledges everything up to `after`. */
-  private eventsCommand(id: string, after: number): CommandResult {
-    this.parts.flash.ackEventsThrough(after);
-    const events = this.parts.flash.eventsAfter(after, MAX_EVENTS_PER_RESULT);
-    this.emit("change");
-    return { id, ok: true, events: events.map(encodeEvent), v: this.syncVersionValue };
-  }
-
-  // ── sync ───────────────────────────────────────────────────────────────────────────────────────────────────────
-
-  /** Raw sync bytes from MQTT or a gateway; returns the applied version, or null when the message is invalid. */
-  onSyncBytes(bytes: Uint8Array): number | null {
-    let sync: SyncMessage;
-    try {
-      sync = decodeSync(bytes);
-    } catch (e) {
-      this.config.logger.warn({ lock: this.lockId, err: (e as Error).message }, "sync message refused");
-      return null;
-    }
-    this.applySync(sync);
-    return this.syncVersionValue;
+  private stateCommand(id: string, doc: Uint8Array): CommandResult {
+    const verdict = this.applyState(doc);
+    if (!verdict.ok) return refusal(id, verdict.code, verdict.message, { v: this.engine.stateV });
+    return { id, ok: true, v: this.engine.stateV };
   }
 
   /**
-   * Applies a sync (docs/mqtt.md): its `time` from any sync when the clock is unset or behind; its issuers, grants and
-   * revocations only when `v` is newer, atomically, followed by a `sync_applied` event and telemetry reporting `v`.
-   * A sync whose `v` jumps more than MAX_SYNC_V_STEP past the lock's is refused whole, time included
-   * (`implausible_version`): applied, it could park the lock where no later version exists.
+   * A signed lock state, from the `state` topic or a `state` command (a bridge, a BLE gateway, a phone): applied by
+   * the engine (pin, v, signature, this lock), then in the same flash transaction the events up to its `ack` are freed
+   * and a `state_applied` event with its `v` is stored. A refused state changes nothing.
    */
-  applySync(sync: SyncMessage): typeof IMPLAUSIBLE_VERSION | null {
-    if (this.halted) return null;
-    if (isImplausibleSyncVersion(this.syncVersionValue, sync.v)) {
-      this.config.logger.warn(
-        { lock: this.lockId, code: IMPLAUSIBLE_VERSION, v: sync.v, current: this.syncVersionValue },
-        "sync refused: its version jumps implausibly far",
-      );
-      return IMPLAUSIBLE_VERSION;
-    }
-    const adjustment = this.parts.rtc.adopt(sync.time * 1000);
-    if (adjustment !== "unchanged")
-      this.emitEvent({ type: "clock_set", code: adjustment === "set" ? "unset" : "behind" });
-    if (sync.v <= this.syncVersionValue) {
-      this.emit("change");
-      return null;
-    }
-    const issuers = sync.issuers.filter((i) => {
-      const strong = isStrongPublicKey(i.x);
-      if (!strong) this.config.logger.warn({ lock: this.lockId, kid: toHex(i.kid) }, "sync issuer key refused");
-      return strong;
+  applyState(bytes: Uint8Array): VerifyLockStateResult {
+    const hadAuthority = this.engine.authority !== undefined;
+    const verdict = this.atomically(() => {
+      const applied = this.engine.applyState(bytes);
+      if (applied.ok) {
+        this.engine.freeAcknowledgedEvents(this.parts.flash);
+        this.emitEvent({ type: "state_applied", v: applied.state.v });
+      }
+      return applied;
     });
-    const flash = this.parts.flash;
-    this.atomically(() => {
-      flash.setIssuers("sync", issuers);
-      flash.setRevoked(sync.revoked);
-      flash.setGrants(sync.grants ?? []);
-      flash.setSyncVersion(sync.v);
-      this.syncVersionValue = sync.v;
-      this.revoked = new Set(sync.revoked.map(toHex));
-      this.trust = this.buildTrust();
-      this.emitEvent({ type: "sync_applied", v: sync.v });
-      this.reportTelemetry();
-    });
-    return null;
+    if (!verdict.ok) return verdict;
+    this.reports.forgetThrough(verdict.state.ack);
+    this.config.logger.info(
+      { lock: this.lockId, v: verdict.state.v, ack: verdict.state.ack, pin: verdict.pin },
+      "signed state applied",
+    );
+    this.uplink?.stateApplied();
+    this.reportTelemetry();
+    // Pinned just now: the clock has no signed time, so ask at once.
+    if (!hadAuthority) this.requestTimeIfDue(true);
+    this.emit("change");
+    return verdict;
   }
 
-  private buildTrust(): TrustStore {
-    const store = new TrustStore();
-    for (const source of ["factory", "sync"] as const) {
-      for (const issuer of this.parts.flash.issuers(source)) {
-        try {
-          store.add({ kid: issuer.kid, publicKey: issuer.x });
-        } catch (e) {
-          this.config.logger.warn({ lock: this.lockId, err: (e as Error).message }, "issuer key ignored");
-        }
-      }
+  private timeRequestCommand(id: string, holder?: NonceHolder): CommandResult {
+    if (this.engine.authority === undefined) {
+      return refusal(id, "no_state", "no authority is pinned yet: deliver a signed state first");
     }
-    return store;
+    try {
+      return { id, ok: true, request: this.engine.timeRequest(holder) };
+    } catch (e) {
+      if (!(e instanceof NonceRefusedError)) throw e;
+      return refusal(id, "too_many_challenges", "the lock holds too many live time requests: try again shortly");
+    }
+  }
+
+  private timeAnswerCommand(id: string, answer: Uint8Array): CommandResult {
+    const verdict = this.applyTimeAnswer(answer);
+    return verdict.ok ? { id, ok: true } : refusal(id, verdict.code, verdict.message);
+  }
+
+  /**
+   * A signed time answer, from `time/answer` or a `time_answer` command: the engine checks its own nonce, the round
+   * trip and the applied iat. The first signed time (also after a clock reset) is a `clock_set` event with code
+   * `unset`; a later correction of a second or more one with `behind` (moved forward) or `ahead` (moved back).
+   */
+  applyTimeAnswer(bytes: Uint8Array): VerifyTimeAnswerResult {
+    const hadSigned = this.engine.hasSignedTime;
+    const before = this.engine.reading().nowMs;
+    const verdict = this.engine.applyTimeAnswer(bytes);
+    if (!verdict.ok) return verdict;
+    this.timeSchedule.reset();
+    const after = this.engine.reading().nowMs!;
+    if (!hadSigned) this.emitEvent({ type: "clock_set", code: "unset" });
+    else if (before !== undefined && Math.abs(after - before) >= CLOCK_EVENT_MS) {
+      this.emitEvent({ type: "clock_set", code: after > before ? "behind" : "ahead" });
+    }
+    this.emit("change");
+    return verdict;
+  }
+
+  private commandNonce(id: string, holder?: NonceHolder): CommandResult {
+    if (this.engine.authority === undefined) {
+      return refusal(id, "no_state", "no authority is pinned yet: it could sign no command");
+    }
+    try {
+      return { id, ok: true, nonce: this.engine.commandNonce(holder) };
+    } catch (e) {
+      if (!(e instanceof NonceRefusedError)) throw e;
+      return refusal(id, "too_many_challenges", "the lock holds too many live command nonces: try again shortly");
+    }
+  }
+
+  /**
+   * A remote command signed by the authority (docs/trust.md "Remote commands"): the engine checks it (its nonce, its
+   * counter above the last executed, made durable before the lock acts), then the bolt moves as for a key, with the
+   * normal auto-relock, and the event carries `cmd` = sha256(nonce). A refused command answers its code and emits
+   * nothing. A `lock` when already locked still answers with a `locked` event: the cloud learns of its success only
+   * from an event that names the command.
+   */
+  private remote(id: string, bytes: Uint8Array): CommandResult {
+    const verdict = this.engine.verifyCommand(bytes);
+    if (!verdict.ok) {
+      this.config.logger.warn({ lock: this.lockId, code: verdict.code }, "remote command refused");
+      return refusal(id, verdict.code, verdict.message);
+    }
+    const cmd = commandResultBinding(verdict.command.nonce);
+    if (verdict.command.action === "unlock") return this.atomically(() => this.actuateUnlock(id, { cmd }));
+    if (this.state === "locked") {
+      this.emitEvent({ type: "locked", cmd });
+      return { id, ok: true, state: "locked" };
+    }
+    return this.atomically(() => this.actuateLock(id, { cmd }));
   }
 
   // ── time passing ───────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** Everything due by now on the base clock: auto re-lock, idle battery drain, periodic telemetry. Idempotent. */
+  /**
+   * Everything due by now: auto re-lock, idle battery drain, periodic telemetry, a time request when the clock needs
+   * one (lock/time-requests.ts), re-sends. Idempotent.
+   */
   tick(): void {
     if (this.halted) return;
     const now = this.config.baseClock.now();
@@ -394,6 +419,23 @@ export class LockFirmware extends EventEmitter {
       this.nextTelemetryAtMs = now + this.telemetryDelay(false);
       this.reportTelemetry();
     }
+    this.requestTimeIfDue(this.engine.needsTime());
+    this.uplink?.poll();
+  }
+
+  /** Publishes a time request when the uplink is up and the schedule says so (or `needed` at a connect). */
+  private requestTimeIfDue(needed: boolean): void {
+    const uplink = this.uplink;
+    if (uplink === null || !uplink.ready) return;
+    if (!this.timeSchedule.due(this.config.localClock.now(), needed)) return;
+    let request: Uint8Array;
+    try {
+      request = this.engine.timeRequest();
+    } catch (e) {
+      if (!(e instanceof NonceRefusedError)) throw e;
+      return; // a book full of live requests: one of them may still be answered
+    }
+    uplink.publishTimeRequest(request);
   }
 
   private telemetryDelay(first: boolean): number {
@@ -420,12 +462,14 @@ export class LockFirmware extends EventEmitter {
     if (now.level !== this.lastReported.level || now.state !== this.lastReported.state) this.reportTelemetry();
   }
 
+  /** A new telemetry reading: kept for the couriers (sealed when one takes it), and announced to listeners. */
   reportTelemetry(): void {
     if (this.halted) return;
     const t = this.telemetry();
     this.lastReported = { level: t.level, mv: t.mv, state: t.state };
     this.afterCommit(() => {
-      this.uplink?.publishTelemetry(t);
+      this.reports.setTelemetry(t);
+      this.uplink?.telemetryChanged();
       this.emit("telemetry", t);
     });
   }
@@ -437,7 +481,12 @@ export class LockFirmware extends EventEmitter {
   private atomically<T>(fn: () => T): T {
     if (this.deferred !== null) return fn();
     const deferred: (() => void)[] = [];
-    const before = { nextSeq: this.nextSeq, dropped: this.droppedTotalValue, history: this.history.length };
+    const before = {
+      nextSeq: this.nextSeq,
+      dropped: this.droppedTotalValue,
+      history: this.history.length,
+      floor: this.stampFloorMs,
+    };
     this.deferred = deferred;
     try {
       const result = this.parts.flash.atomically(fn);
@@ -449,6 +498,7 @@ export class LockFirmware extends EventEmitter {
       this.parts.flash.reload();
       this.nextSeq = before.nextSeq;
       this.droppedTotalValue = before.dropped;
+      this.stampFloorMs = before.floor;
       this.history.length = Math.min(this.history.length, before.history);
       throw e;
     }
@@ -466,8 +516,10 @@ export class LockFirmware extends EventEmitter {
     this.emit("change");
   }
 
+  /** The clock loses its time (TrustEngine.forgetTime): no key opens until the next signed time answer. */
   resetClock(): void {
-    this.parts.rtc.reset();
+    this.engine.forgetTime();
+    this.timeSchedule.reset();
     this.emit("change");
   }
 
@@ -479,15 +531,25 @@ export class LockFirmware extends EventEmitter {
 
   // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * The time to stamp an event or a reading with: the lock's clock, or while it has none the last time it knew (kept in
+   * flash, 0 before it ever knew one), never going back, so events stay ordered.
+   */
+  private stampSeconds(): number {
+    const now = this.engine.reading().nowMs;
+    if (now !== undefined && now > this.stampFloorMs) this.stampFloorMs = now;
+    return Math.floor(this.stampFloorMs / 1000);
+  }
+
   private emitEvent(fields: Omit<EventDraft, "id" | "ts">): LockEvent {
-    const draft: EventDraft = { id: this.config.random(EVENT_ID_BYTES), ts: this.parts.rtc.stampSeconds(), ...fields };
+    const draft: EventDraft = { id: this.config.random(EVENT_ID_BYTES), ts: this.stampSeconds(), ...fields };
     if (draft.key === undefined) delete draft.key;
     const { event, dropped } = this.parts.flash.appendEvent(
       this.nextSeq,
       draft,
       this.config.ringCapacity,
       this.uplink?.inFlight ?? EMPTY,
-      this.parts.rtc.floorMs,
+      this.stampFloorMs,
     );
     this.nextSeq++;
     for (const d of dropped) {
@@ -499,7 +561,10 @@ export class LockFirmware extends EventEmitter {
     this.afterCommit(() => {
       if (this.history.length > this.config.eventHistory)
         this.history.splice(0, this.history.length - this.config.eventHistory);
-      this.uplink?.publishEvent(event);
+      this.uplink?.eventAdded(
+        event.seq,
+        dropped.map((d) => d.seq),
+      );
       this.emit("event", event);
       this.emit("change");
     });

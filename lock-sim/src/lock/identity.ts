@@ -23,10 +23,15 @@ import type { RandomSource } from "../random.js";
  * re-derived from a seed is only as secret as the seed.
  */
 
-/** The flash format this lock-sim writes and accepts; a partition from before it (no identity) is refused. */
-export const FLASH_FORMAT = 2;
+/**
+ * The flash format this lock-sim writes and accepts. 2 added the identity; 3 is the signed path only (docs/trust.md
+ * "Lock"): a partition of format 2 was run by a lock-sim that also applied the unsigned `sync`, so its events (a
+ * `sync_applied` no cloud decodes) and its clock were never the authority's word. Older partitions are refused, never
+ * upgraded in place.
+ */
+export const FLASH_FORMAT = 3;
 
-/** A lock partition this lock-sim cannot boot: written before flash format 2, or by a newer lock-sim. */
+/** A lock partition this lock-sim cannot boot: written before flash format 3, or by a newer lock-sim. */
 export class FlashFormatError extends FlashError {
   constructor(
     readonly lockId: string,
@@ -36,9 +41,11 @@ export class FlashFormatError extends FlashError {
     super(
       found !== undefined && found > FLASH_FORMAT
         ? `lock ${lockId}: its flash at ${path} is format ${found}, written by a newer lock-sim (this one reads ${FLASH_FORMAT})`
-        : `lock ${lockId}: its flash at ${path} was written before flash format ${FLASH_FORMAT} (it has no lock ` +
-            `identity, so it cannot take part in signed trust); factory reset it: ` +
-            `latchkey-lock-sim factory-reset --data ${dirname(path)} --lock ${lockId}`,
+        : `lock ${lockId}: its flash at ${path} was written before flash format ${FLASH_FORMAT} (` +
+            (found === undefined
+              ? "it has no lock identity, so it cannot take part in signed trust"
+              : `format ${found}, by a lock-sim that also applied the unsigned sync`) +
+            `); factory reset it: latchkey-lock-sim factory-reset --data ${dirname(path)} --lock ${lockId}`,
     );
     this.name = "FlashFormatError";
   }
@@ -77,8 +84,8 @@ export interface BootIdentityOptions {
 
 /**
  * The identity at boot: read from flash, or made now for a lock never booted (manufacture + first boot). A partition
- * the lock booted before with no identity, or of another format, is refused (FlashFormatError): its state was never
- * signed, and the fix is a factory reset, not a silent upgrade (issue 13: no legacy path).
+ * the lock booted before with no identity, or of another format, is refused (FlashFormatError): what it holds was
+ * never signed, and the fix is a factory reset, not a silent upgrade (issue 13: no legacy path).
  */
 export function bootIdentity(flash: IdentityFlash, options: BootIdentityOptions): LockIdentityKeys {
   const backend = options.backend ?? defaultEd25519;
@@ -101,6 +108,7 @@ export function manufacture(flash: IdentityFlash, random: RandomSource): Identit
 /**
  * Factory reset of a lock that is not running: new keys, pin and applied state and counters and events gone; the
  * printed claim secret stays. A partition from before flash format 2 had no claim secret: it gets its first one.
+ * The partition's format becomes FLASH_FORMAT: a reset is how an older partition is brought onto the signed path.
  */
 export function factoryReset(
   flash: IdentityFlash,

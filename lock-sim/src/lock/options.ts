@@ -1,9 +1,17 @@
-import { type Clock, type Ed25519Backend, isValidLockId, type TrustedIssuer } from "@latchkey/protocol";
+import { type Clock, type Ed25519Backend, isValidLockId } from "@latchkey/protocol";
 import type { Logger } from "pino";
 import type { VirtualRadio } from "../ble/virtual-radio.js";
 import type { RandomSource } from "../random.js";
 import type { BatteryOptions } from "./battery.js";
-import type { DriftOptions } from "./rtc.js";
+
+/**
+ * The lock's oscillator: it counts local milliseconds off the base clock at `1 + ppm/10⁶` (+100 ppm runs 8.64 s a day
+ * fast). The trust engine's clock counts on it (docs/trust.md "Time"); only signed documents set the time.
+ */
+export interface DriftOptions {
+  /** Rate error in parts per million. Default 0. */
+  ppm?: number;
+}
 
 export interface LockOptions {
   lockId: string;
@@ -16,23 +24,24 @@ export interface LockOptions {
   siteSecret?: string;
   /** Default "latchkey". */
   topicPrefix?: string;
-  /** The base clock the RTC reads (plus drift). Default: the system clock. */
+  /** The base clock the lock's oscillator counts on (plus drift). Default: the system clock. */
   clock?: Clock;
-  /** Nonces, event ids, telemetry jitter. Default: crypto random; pass `seededRandom(seed)` in tests. */
+  /** Nonces, event ids, telemetry jitter, first-boot keys. Default: crypto random; `seededRandom(seed)` in tests. */
   random?: RandomSource;
-  /** Factory-provisioned issuer keys, written to flash at first boot; when given on a later boot they replace it. */
-  trust?: TrustedIssuer[];
   /** When set, the lock also advertises its GATT service on this virtual radio. */
   radio?: VirtualRadio;
   /** Serve the GATT service on this host's Bluetooth adapter through @abandonware/bleno. */
   hardwareBle?: boolean;
   battery?: BatteryOptions;
-  /** RTC drift model (see rtc.ts): `{ppm, offsetSeconds}`. Default: exact. */
+  /** The oscillator's drift: `{ppm}`. Default: exact. */
   drift?: DriftOptions;
-  /** First boot with an unset clock (no trusted time until a sync brings it). Default false. */
-  clockUnset?: boolean;
-  /** Event ring buffer capacity in flash (default 256). When full the oldest unacknowledged event is dropped. */
+  /** Event ring buffer capacity in flash (default 256). When full the oldest event not in flight is dropped. */
   ringCapacity?: number;
+  /**
+   * An event published (PUBACKed, or handed to a BLE gateway) but still above the signed state's `ack` this many
+   * seconds later is re-sealed under a new counter and sent again (default 600, by the lock's local clock).
+   */
+  resendSeconds?: number;
   /** Periodic telemetry (default 60 s; 0 turns periodic reports off, change and connect reports stay). */
   telemetryIntervalSeconds?: number;
   /** ± fraction of the interval each report moves by, and a random first report (default 0; fleets use 0.1). */
@@ -54,6 +63,17 @@ export interface LockOptions {
   logger?: Logger;
 }
 
+/**
+ * Options of the unsigned `sync` era (docs/design.md section 7 "Removed"): refused by name, so a caller learns what
+ * replaced them instead of a silently ignored field.
+ */
+const REMOVED_OPTIONS: Record<string, string> = {
+  trust:
+    "was removed: factory issuer keys are gone, a lock trusts only the issuers its lock holder's signed state names " +
+    "(docs/trust.md)",
+  clockUnset: "was removed: every lock starts with no time and takes it only from a signed time answer (docs/trust.md)",
+};
+
 export class LockOptionsError extends TypeError {
   constructor(option: string, problem: string) {
     super(`lock option ${option}: ${problem}`);
@@ -72,6 +92,12 @@ function checkNumber(name: string, value: number | undefined, min: number, max: 
 /** Refuses options that would make a lock misbehave, naming the option at fault. */
 export function validateLockOptions(o: LockOptions): void {
   if (o === null || typeof o !== "object") throw new LockOptionsError("options", "must be an object");
+  for (const [name, why] of Object.entries(REMOVED_OPTIONS)) {
+    if (name in o) throw new LockOptionsError(name, why);
+  }
+  if (o.drift !== undefined && "offsetSeconds" in o.drift) {
+    throw new LockOptionsError("drift.offsetSeconds", "was removed: the lock's time comes only from signed documents");
+  }
   if (!isValidLockId(o.lockId)) {
     throw new LockOptionsError(
       "lockId",
@@ -97,6 +123,7 @@ export function validateLockOptions(o: LockOptions): void {
     throw new LockOptionsError("siteSecret", "must be at least 16 bytes");
   }
   checkNumber("ringCapacity", o.ringCapacity, 1, 1_000_000, true);
+  checkNumber("resendSeconds", o.resendSeconds, 1, 86_400 * 30);
   checkNumber("telemetryIntervalSeconds", o.telemetryIntervalSeconds, 0, 86_400 * 7);
   checkNumber("telemetryJitter", o.telemetryJitter, 0, 0.5);
   checkNumber("relockSeconds", o.relockSeconds, 0, 3600);
@@ -104,7 +131,6 @@ export function validateLockOptions(o: LockOptions): void {
   checkNumber("tickIntervalMs", o.tickIntervalMs, 0, 3_600_000, true);
   checkNumber("eventHistory", o.eventHistory, 0, 10_000_000, true);
   checkNumber("drift.ppm", o.drift?.ppm, -100_000, 100_000);
-  checkNumber("drift.offsetSeconds", o.drift?.offsetSeconds, -1e9, 1e9);
   checkNumber("battery.level", o.battery?.level, 0, 100);
   checkNumber("battery.perActuation", o.battery?.perActuation, 0, 100);
   checkNumber("battery.perIdleDay", o.battery?.perIdleDay, 0, 100);

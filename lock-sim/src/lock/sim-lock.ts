@@ -4,10 +4,10 @@ import type {
   LockEvent,
   LockEventType,
   LockState,
-  SyncGrant,
-  SyncMessage,
+  SignedLockState,
   Telemetry,
 } from "@latchkey/protocol";
+import { toHex } from "@latchkey/protocol";
 import type { MqttLockLink } from "../mqtt/lock-link.js";
 import { type WaitOptions, waitForChange } from "../wait.js";
 import type { BatteryReading } from "./battery.js";
@@ -23,30 +23,34 @@ export interface SimLock {
   /** Every event this lock emitted since it started (this process), in order. */
   readonly events: LockEvent[];
   readonly battery: BatteryReading;
-  readonly syncVersion: number;
+  /** The `v` of the signed state the lock runs; 0 before the first (what `ping` and telemetry report). */
+  readonly stateV: number;
+  /** The applied signed state, or undefined before the first. */
+  readonly signedState: SignedLockState | undefined;
   readonly state: LockState;
   /** Connected to the broker now. */
   readonly connected: boolean;
-  /** The RTC has time (false after a clock reset until a sync brings trusted time). */
+  /** A signed time answer bounds the clock (false before the first one and after a clock reset: no key opens). */
   readonly clockSet: boolean;
-  /** Unix seconds by the lock's RTC, or null while it is unset. */
+  /** Unix seconds by the lock's clock (a state's iat may set it before signed time does), or null while it has none. */
   readonly time: number | null;
   /** Events dropped from the full ring buffer, ever (also reported in telemetry). */
   readonly droppedTotal: number;
-  /** Events in the flash ring buffer that no broker or gateway has acknowledged yet. */
+  /** Events in the flash ring buffer: not yet acknowledged by the `ack` of a signed state. */
   readonly unacknowledged: number;
-  /** kids (hex) the lock trusts, factory and sync. */
+  /** Events in the ring the broker has not PUBACKed in this MQTT session (all of them without a report key). */
+  readonly undelivered: number;
+  /** kids (hex) of the issuers the applied state names (each trusted until its notAfter on the lock's clock). */
   readonly trustedKids: string[];
-  /** Revoked key ids (hex). */
+  /** ctis (hex) the applied state revokes. */
   readonly revoked: string[];
-  readonly grants: SyncGrant[];
   /** `<dataDir>/flash.db`. */
   readonly flashPath: string;
   /** The setup code printed on the lock (docs/trust.md "Setup code"): it holds the claim secret, never log it. */
   readonly setupCode: string;
-  /** The public keys the lock made at first boot (or its last factory reset). */
+  /** The public keys the lock made at first boot (or its last factory reset), as its `keys` topic carries them. */
   readonly publicKeys: { identityKey: Uint8Array; agreementKey: Uint8Array };
-  /** The trust engine (lock/trust-engine.ts); not yet wired to MQTT or BLE, where the unsigned sync still runs. */
+  /** The trust engine (lock/trust-engine.ts): what the lock believes, and its clock. */
   readonly trust: TrustEngine;
 
   /** Clean stop: status `offline` published, flash closed. */
@@ -55,19 +59,17 @@ export interface SimLock {
   powerLoss(): Promise<void>;
   /** Fault: the bolt jams (every motor run fails with a `jammed` event) until `jam(false)`. */
   jam(on?: boolean): void;
-  /** Fault: the RTC loses its time; keys are refused (`clock_unset`) until a sync brings trusted time. */
+  /** Fault: the clock loses its time; keys are refused (`clock_unset`) until the next signed time answer. */
   resetClock(): void;
   /** Network fault: the TCP connection drops; the lock reconnects by itself. */
   dropConnection(): void;
   /** New cells at `level` percent (default 100). */
   replaceBattery(level?: number): void;
-  /** Does what is due by the injected clock now (re-lock, idle drain, periodic telemetry); also runs on a timer. */
+  /** Does what is due by the injected clock now (re-lock, idle drain, telemetry, time requests, re-sends). */
   tick(): void;
-  /** Runs a command directly at the lock (no radio, no broker), as a test or bench harness. */
+  /** Runs a command directly at the lock (no radio, no broker), as a test or bench harness; `state` applies one. */
   command(cmd: Command): CommandResult;
-  /** Applies a sync as if it came from the bridge; answers `implausible_version` when it is refused (docs/mqtt.md). */
-  applySync(sync: SyncMessage): "implausible_version" | null;
-  /** The telemetry the lock would publish now. */
+  /** The telemetry reading the lock would report now. */
   telemetry(): Telemetry;
 
   on(event: "event", listener: (event: LockEvent) => void): void;
@@ -77,9 +79,12 @@ export interface SimLock {
 
   /** The first event (in `events`, from index `from`, default 0) that matches a type or a predicate. */
   waitForEvent(match: EventMatch, options?: WaitOptions & { from?: number }): Promise<LockEvent>;
-  waitForSyncVersion(v: number, options?: WaitOptions): Promise<void>;
+  /** Until the lock runs a signed state of `v` or newer. */
+  waitForState(v: number, options?: WaitOptions): Promise<void>;
   waitForConnected(options?: WaitOptions): Promise<void>;
-  /** Until the ring buffer holds no unacknowledged event. */
+  /** Until the broker has PUBACKed every event in the ring in this session (they stay in flash until the ack). */
+  waitForDelivered(options?: WaitOptions): Promise<void>;
+  /** Until the ring buffer is empty: a signed state's `ack` covered every event. */
   waitForAcknowledged(options?: WaitOptions): Promise<void>;
   /** Until `predicate(lock)` holds, re-checked on every state change of the lock. */
   waitFor(predicate: (lock: SimLock) => boolean, what: string, options?: WaitOptions): Promise<void>;
@@ -94,21 +99,21 @@ export class RunningLock implements SimLock {
     private readonly firmware: LockFirmware,
     private readonly link: MqttLockLink | null,
     readonly flashPath: string,
-    private readonly identity: { identity: LockIdentityKeys; trust: TrustEngine },
+    private readonly identity: LockIdentityKeys,
     private readonly shutdown: (mode: "clean" | "power") => Promise<void>,
   ) {
     this.id = firmware.lockId;
   }
 
   get setupCode(): string {
-    return setupCodeOf(this.identity.identity);
+    return setupCodeOf(this.identity);
   }
   get publicKeys(): { identityKey: Uint8Array; agreementKey: Uint8Array } {
-    const { identityKey, agreementKey } = this.identity.identity;
+    const { identityKey, agreementKey } = this.identity;
     return { identityKey, agreementKey };
   }
   get trust(): TrustEngine {
-    return this.identity.trust;
+    return this.firmware.engine;
   }
 
   get events(): LockEvent[] {
@@ -117,8 +122,11 @@ export class RunningLock implements SimLock {
   get battery(): BatteryReading {
     return this.firmware.battery;
   }
-  get syncVersion(): number {
-    return this.firmware.syncVersion;
+  get stateV(): number {
+    return this.firmware.engine.stateV;
+  }
+  get signedState(): SignedLockState | undefined {
+    return this.firmware.engine.state;
   }
   get state(): LockState {
     return this.firmware.state;
@@ -127,10 +135,11 @@ export class RunningLock implements SimLock {
     return this.link?.connected ?? false;
   }
   get clockSet(): boolean {
-    return this.firmware.rtc.isSet;
+    return this.firmware.engine.hasSignedTime;
   }
   get time(): number | null {
-    return this.firmware.rtc.nowSeconds();
+    const now = this.firmware.engine.reading().nowMs;
+    return now === undefined ? null : Math.floor(now / 1000);
   }
   get droppedTotal(): number {
     return this.firmware.droppedTotal;
@@ -138,14 +147,15 @@ export class RunningLock implements SimLock {
   get unacknowledged(): number {
     return this.stopped === null ? this.firmware.flash.bufferedCount() : 0;
   }
+  get undelivered(): number {
+    if (this.stopped !== null) return 0;
+    return this.link === null ? this.firmware.flash.bufferedCount() : this.link.undelivered;
+  }
   get trustedKids(): string[] {
-    return this.firmware.trustedKids();
+    return (this.signedState?.issuers ?? []).map((i) => toHex(i.kid)).sort();
   }
   get revoked(): string[] {
-    return this.firmware.revokedKeys();
-  }
-  get grants(): SyncGrant[] {
-    return this.firmware.grants();
+    return (this.signedState?.revoked ?? []).map((r) => toHex(r.cti)).sort();
   }
 
   stop(): Promise<void> {
@@ -176,9 +186,6 @@ export class RunningLock implements SimLock {
   command(cmd: Command): CommandResult {
     return this.firmware.handleCommand(cmd);
   }
-  applySync(sync: SyncMessage): "implausible_version" | null {
-    return this.firmware.applySync(sync);
-  }
   telemetry(): Telemetry {
     return this.firmware.telemetry();
   }
@@ -203,16 +210,24 @@ export class RunningLock implements SimLock {
     );
   }
 
-  waitForSyncVersion(v: number, options?: WaitOptions): Promise<void> {
-    return this.waitFor((l) => l.syncVersion >= v, `lock ${this.id} to apply sync v${v}`, options);
+  waitForState(v: number, options?: WaitOptions): Promise<void> {
+    return this.waitFor((l) => l.stateV >= v, `lock ${this.id} to apply a signed state of v ${v}`, options);
   }
 
   waitForConnected(options?: WaitOptions): Promise<void> {
     return this.waitFor((l) => l.connected, `lock ${this.id} to connect`, options);
   }
 
+  waitForDelivered(options?: WaitOptions): Promise<void> {
+    return this.waitFor((l) => l.undelivered === 0, `lock ${this.id}'s events to reach the broker`, options);
+  }
+
   waitForAcknowledged(options?: WaitOptions): Promise<void> {
-    return this.waitFor((l) => l.unacknowledged === 0, `lock ${this.id}'s events to be acknowledged`, options);
+    return this.waitFor(
+      (l) => l.unacknowledged === 0,
+      `lock ${this.id}'s events to be acknowledged by a signed state`,
+      options,
+    );
   }
 
   async waitFor(predicate: (lock: SimLock) => boolean, what: string, options?: WaitOptions): Promise<void> {

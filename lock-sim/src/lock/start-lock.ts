@@ -4,7 +4,6 @@ import {
   defaultEd25519,
   deriveLockPassword,
   Topics,
-  TrustStore,
 } from "@latchkey/protocol";
 import { pino } from "pino";
 import type { HardwarePeripheral } from "../ble/bleno-peripheral.js";
@@ -20,8 +19,7 @@ import { Actuator } from "./actuator.js";
 import { Battery } from "./battery.js";
 import { LockFirmware } from "./firmware.js";
 import { bootIdentity } from "./identity.js";
-import { type LockOptions, LockOptionsError, validateLockOptions } from "./options.js";
-import { RealTimeClock } from "./rtc.js";
+import { type LockOptions, validateLockOptions } from "./options.js";
 import { RunningLock, type SimLock } from "./sim-lock.js";
 import { TrustEngine } from "./trust-engine.js";
 
@@ -31,14 +29,6 @@ const systemClock = { now: () => Date.now() };
 /** Boots a simulated lock from its flash (provisioning it on first boot) and connects it where told. */
 export async function startLock(options: LockOptions): Promise<SimLock> {
   validateLockOptions(options);
-  const factoryTrust = options.trust?.map((issuer, i) => {
-    try {
-      new TrustStore([issuer]);
-    } catch (e) {
-      throw new LockOptionsError(`trust[${i}]`, (e as Error).message);
-    }
-    return { kid: new Uint8Array(issuer.kid), x: new Uint8Array(issuer.publicKey) };
-  });
   const logger = options.logger ?? silent;
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
@@ -48,54 +38,54 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
     options.lockId,
     (): LockRecord => ({
       nextSeq: 1,
-      syncVersion: 0,
       droppedTotal: 0,
-      clock: RealTimeClock.initialRecord(clock, options.drift ?? {}, options.clockUnset === true),
+      stampFloorMs: 0,
       battery: Battery.initialRecord(options.battery ?? {}, clock.now()),
       actuator: Actuator.initialRecord(),
     }),
   );
   const cleanup: (() => void | Promise<void>)[] = [() => flash.release()];
   try {
-    // Identity first: a partition from before flash format 2 is refused here, before anything else runs on it.
+    // Identity first: a partition from before flash format 3 is refused here, before anything else runs on it.
     const identityFlash = new IdentityFlash(flash.database, options.lockId);
     const backend = options.backend ?? defaultEd25519;
     const identity = bootIdentity(identityFlash, { firstBoot: flash.created, random, path: flash.path, backend });
-    // The engine's local counter is the lock's oscillator: the base clock at the RTC's drift rate (docs/trust.md "Time").
+    // The engine's local counter is the lock's oscillator: the base clock at its drift rate (docs/trust.md "Time").
     const rate = 1 + (options.drift?.ppm ?? 0) / 1_000_000;
+    const localClock = { now: () => Math.floor(clock.now() * rate) };
     const trust = new TrustEngine({
       identity,
       flash: identityFlash,
-      localClock: { now: () => Math.floor(clock.now() * rate) },
+      localClock,
       random,
       backend,
       leewaySeconds: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
     });
-    if (factoryTrust !== undefined) flash.setIssuers("factory", factoryTrust);
-    const rtc = new RealTimeClock(clock, record.clock, options.drift?.ppm ?? 0, (c) => flash.saveClock(c));
+    const resendMs = (options.resendSeconds ?? 600) * 1000;
     const battery = new Battery(record.battery, options.battery ?? {}, (b) => flash.saveBattery(b));
     const actuator = new Actuator(record.actuator, (options.relockSeconds ?? 5) * 1000, (a) => flash.saveActuator(a));
     const firmware = new LockFirmware(
       {
         lockId: options.lockId,
         baseClock: clock,
+        localClock,
         random,
-        backend: options.backend ?? defaultEd25519,
-        leewaySeconds: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
         ringCapacity: options.ringCapacity ?? 256,
         telemetryIntervalMs: (options.telemetryIntervalSeconds ?? 60) * 1000,
         telemetryJitter: options.telemetryJitter ?? 0,
         eventHistory: options.eventHistory ?? 10_000,
+        resendMs,
         logger,
       },
       {
         flash,
-        rtc,
+        engine: trust,
+        identity,
         battery,
         actuator,
         nextSeq: record.nextSeq,
-        syncVersion: record.syncVersion,
         droppedTotal: record.droppedTotal,
+        stampFloorMs: record.stampFloorMs,
       },
     );
     cleanup.unshift(() => firmware.halt());
@@ -110,6 +100,8 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
         url: options.mqttUrl,
         lockId: options.lockId,
         topics: new Topics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX),
+        localClock,
+        resendMs,
         logger,
         ...options.mqtt,
       };
@@ -120,7 +112,7 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
       cleanup.unshift(() => created.kill());
     }
 
-    const gatt = new LockGattServer(firmware, password, logger);
+    const gatt = new LockGattServer(firmware, logger);
     let advertisement: AdvertisementHandle | null = null;
     if (options.radio !== undefined) {
       advertisement = advertiseLock(options.radio, gatt);
@@ -141,7 +133,7 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
     timer?.unref();
     if (timer !== null) cleanup.unshift(() => clearInterval(timer));
 
-    const lock = new RunningLock(firmware, link, flash.path, { identity, trust }, async (mode) => {
+    const lock = new RunningLock(firmware, link, flash.path, identity, async (mode) => {
       if (timer !== null) clearInterval(timer);
       advertisement?.stop();
       await hardware?.stop();

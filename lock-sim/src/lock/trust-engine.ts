@@ -10,6 +10,7 @@ import {
   LockClock,
   NONCE_BYTES,
   NonceBook,
+  NonceRefusedError,
   type Refused,
   type RemoteCommand,
   ReportCounter,
@@ -18,6 +19,7 @@ import {
   type TrustStore,
   type TrustVerdict,
   trustedIssuers,
+  type UnlockRequest,
   type VerifyKeyTokenResult,
   type VerifyLockStateResult,
   type VerifyTimeAnswerResult,
@@ -25,6 +27,7 @@ import {
   verifyLockState,
   verifyRemoteCommand,
   verifyTimeAnswer,
+  verifyUnlockRequest,
 } from "@latchkey/protocol";
 import { FlashError } from "../flash/flash-file.js";
 import type { IdentityFlash, TrustRow } from "../flash/identity-flash.js";
@@ -34,7 +37,8 @@ import type { LockIdentityKeys } from "./identity.js";
 /**
  * The lock's trust engine (docs/design.md section 7, docs/trust.md "Lock"): what a lock believes, and only from its
  * lock holder's authority. Pure logic over an injected local clock, randomness and the flash; it does no I/O of its
- * own and is not yet wired to MQTT or BLE (the unsigned `sync` still runs beside it until the next step of issue 13).
+ * own. The firmware (lock/firmware.ts) routes every key check, state, time answer, report and remote command through
+ * it, whatever carried them (MQTT, BLE, a phone): there is no other way in.
  *
  * It holds
  * - the pinned authority: pinned from the first state whose pin tag vouches for it with the lock's claim secret; after
@@ -64,6 +68,12 @@ export type KeyCheck =
 
 export type EngineKeyResult = VerifyKeyTokenResult | { ok: false; code: KeyCheckRefusal; message: string };
 
+/**
+ * Past this uncertainty the lock asks for a signed time answer (docs/trust.md "Lock"): keys then start to stop
+ * opening a minute before their end, and a fresh answer brings `u` back to about 2.5 s.
+ */
+export const TIME_UNCERTAINTY_LIMIT_MS = 60_000;
+
 export interface TrustEngineOptions {
   identity: LockIdentityKeys;
   flash: IdentityFlash;
@@ -85,13 +95,20 @@ export interface ReportKey {
   key: Uint8Array;
 }
 
+function issue(book: NonceBook, nonce: Uint8Array, nowMs: number, holder?: { id: string; max: number }): Uint8Array {
+  const issued = book.offer(nonce, nowMs, holder);
+  if (!issued.ok) throw new NonceRefusedError(issued.refusal);
+  return issued.nonce;
+}
+
 function noAuthority(what: string): Refused {
   return { ok: false, code: "wrong_authority", message: `no authority is pinned: a ${what} cannot be checked` };
 }
 
 export class TrustEngine {
   readonly lockId: string;
-  readonly clock: LockClock;
+  private lockClock: LockClock;
+  private readonly maxPpm: number;
   private readonly identity: LockIdentityKeys;
   private readonly flash: IdentityFlash;
   private readonly local: Clock;
@@ -114,7 +131,8 @@ export class TrustEngine {
     this.random = options.random;
     this.backend = options.backend ?? defaultEd25519;
     this.leeway = options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
-    this.clock = new LockClock(options.maxPpm ?? DEFAULT_MAX_PPM);
+    this.maxPpm = options.maxPpm ?? DEFAULT_MAX_PPM;
+    this.lockClock = new LockClock(this.maxPpm);
     this.row = options.flash.trust() ?? {
       authority: null,
       state: null,
@@ -141,8 +159,13 @@ export class TrustEngine {
       this.applied = verdict.state;
     }
     // The clock is the last answer, then the last iat that moved it after that answer: replaying both gives it back.
-    if (answer !== null) this.clock.applyTimeAnswer(answer.timeMs, answer.rttMs, answer.localMs);
-    if (iatMove !== null) this.clock.applyStateIat(iatMove.iat, iatMove.localMs);
+    if (answer !== null) this.lockClock.applyTimeAnswer(answer.timeMs, answer.rttMs, answer.localMs);
+    if (iatMove !== null) this.lockClock.applyStateIat(iatMove.iat, iatMove.localMs);
+  }
+
+  /** The lock's clock (docs/trust.md "Time"): only signed documents move it. */
+  get clock(): LockClock {
+    return this.lockClock;
   }
 
   private save(change: Partial<TrustRow>): void {
@@ -154,7 +177,31 @@ export class TrustEngine {
   /** The lock's clock now (unix ms, undefined while never set) and how far it may be off (ms, Infinity unsigned). */
   reading(): { nowMs: number | undefined; uncertaintyMs: number } {
     const localMs = this.local.now();
-    return { nowMs: this.clock.nowMs(localMs), uncertaintyMs: this.clock.uncertaintyMs(localMs) };
+    return { nowMs: this.lockClock.nowMs(localMs), uncertaintyMs: this.lockClock.uncertaintyMs(localMs) };
+  }
+
+  /** Whether a signed time answer bounds the clock (before one, or after `forgetTime`, no key opens). */
+  get hasSignedTime(): boolean {
+    return this.lockClock.signed;
+  }
+
+  /**
+   * Whether the lock should ask for a signed time answer now: it has an authority to ask, and its clock has no signed
+   * time or may be more than TIME_UNCERTAINTY_LIMIT_MS off (docs/trust.md "Lock").
+   */
+  needsTime(): boolean {
+    if (this.authority === undefined) return false;
+    return this.lockClock.uncertaintyMs(this.local.now()) > TIME_UNCERTAINTY_LIMIT_MS;
+  }
+
+  /**
+   * The clock loses its time (its backup cell died, so the local counter the signed time hangs on stopped): the signed
+   * time and the forward moves by states are forgotten, in flash too, and no key opens until the next time answer.
+   * The applied state stays.
+   */
+  forgetTime(): void {
+    this.save({ answer: null, iatMove: null });
+    this.lockClock = new LockClock(this.maxPpm);
   }
 
   /** The pinned authority key, or undefined while unpinned (new, or after a factory reset). */
@@ -165,6 +212,11 @@ export class TrustEngine {
   /** The applied state, or undefined before the first. */
   get state(): SignedLockState | undefined {
     return this.applied;
+  }
+
+  /** The `v` of the applied state, 0 before the first (what `ping` and telemetry report). */
+  get stateV(): number {
+    return this.applied?.v ?? 0;
   }
 
   /** The counter of the last remote command executed (0 before the first). */
@@ -199,14 +251,23 @@ export class TrustEngine {
       ...(moves ? { iatMove: { iat: verdict.state.iat, localMs } } : {}),
     });
     this.applied = verdict.state;
-    if (moves) this.clock.applyStateIat(verdict.state.iat, localMs);
+    if (moves) this.lockClock.applyStateIat(verdict.state.iat, localMs);
     return verdict;
   }
 
-  /** A time request (docs/trust.md "Time request"): a fresh nonce of the time book; throws NonceRefusedError when full. */
-  timeRequest(): Uint8Array {
-    const nonce = this.timeNonces.issue(this.random(NONCE_BYTES), this.local.now());
+  /**
+   * A time request (docs/trust.md "Time request"): a fresh nonce of the time book. Throws NonceRefusedError when the
+   * book is full of live nonces, or `holder` (one BLE connection) already holds its share.
+   */
+  timeRequest(holder?: { id: string; max: number }): Uint8Array {
+    const nonce = issue(this.timeNonces, this.random(NONCE_BYTES), this.local.now(), holder);
     return encodeTimeRequest({ lock: this.lockId, nonce });
+  }
+
+  /** Forgets the time and command nonces `holderId` (a BLE connection that closed) holds. */
+  releaseNonces(holderId: string): void {
+    this.timeNonces.release(holderId);
+    this.commandNonces.release(holderId);
   }
 
   /** Verifies a time answer against the time book and the applied iat; when accepted, sets the clock and persists it. */
@@ -225,7 +286,7 @@ export class TrustEngine {
     const verdict = verifyTimeAnswer(bytes, options);
     if (!verdict.ok) return verdict;
     this.save({ answer: { timeMs: verdict.time, rttMs: verdict.rttMs, localMs }, iatMove: null });
-    this.clock.applyTimeAnswer(verdict.time, verdict.rttMs, localMs);
+    this.lockClock.applyTimeAnswer(verdict.time, verdict.rttMs, localMs);
     return verdict;
   }
 
@@ -237,7 +298,7 @@ export class TrustEngine {
   keyCheckOptions(): KeyCheck {
     const state = this.applied;
     if (state === undefined) return { ok: false, code: "no_state", message: "no signed state applied yet" };
-    const time = this.clock.tokenTime(this.local.now());
+    const time = this.lockClock.tokenTime(this.local.now());
     if (time === undefined) return { ok: false, code: "clock_unset", message: "no signed time answer yet" };
     if (isStateStale(state, time)) {
       return {
@@ -267,6 +328,29 @@ export class TrustEngine {
       revoked: check.revoked,
       leeway: this.leeway,
       backend: this.backend,
+    });
+  }
+
+  /**
+   * A whole unlock request (docs/design.md section 2) checked with `keyCheckOptions`: the challenge nonce is consumed
+   * first, so it is burnt whatever the answer, also when the lock refuses for want of a state or of signed time.
+   */
+  checkUnlock(request: UnlockRequest, challenge: { nonces: NonceBook; nowMs: number }): EngineKeyResult {
+    const check = this.keyCheckOptions();
+    if (!check.ok) {
+      challenge.nonces.consume(request.nonce, challenge.nowMs);
+      return check;
+    }
+    return verifyUnlockRequest(request, {
+      lockId: this.lockId,
+      now: check.now,
+      uncertainty: check.uncertainty,
+      trust: check.trust,
+      revoked: check.revoked,
+      leeway: this.leeway,
+      backend: this.backend,
+      nonces: challenge.nonces,
+      nowMs: challenge.nowMs,
     });
   }
 
@@ -316,9 +400,9 @@ export class TrustEngine {
     return next;
   }
 
-  /** A fresh nonce of the command book for the cloud to bind a remote command to. */
-  commandNonce(): Uint8Array {
-    return this.commandNonces.issue(this.random(NONCE_BYTES), this.local.now());
+  /** A fresh nonce of the command book for the cloud to bind a remote command to; refusals as `timeRequest`. */
+  commandNonce(holder?: { id: string; max: number }): Uint8Array {
+    return issue(this.commandNonces, this.random(NONCE_BYTES), this.local.now(), holder);
   }
 
   /**

@@ -1,13 +1,11 @@
 import {
+  type Clock,
   type CommandResult,
   decodeCommand,
   decodeStrict,
   encodeCommandResult,
-  encodeEvent,
+  encodeLockKeys,
   encodeStatus,
-  encodeTelemetry,
-  type LockEvent,
-  type Telemetry,
   type Topics,
 } from "@latchkey/protocol";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -27,6 +25,10 @@ export interface MqttLinkOptions {
   /** The lock's broker password (docs/mqtt.md: derived from the site secret). */
   password?: string;
   topics: Topics;
+  /** The lock's local millisecond counter, for the re-send rule. */
+  localClock: Clock;
+  /** An event PUBACKed but still above the signed ack this long after is re-sealed and published again. */
+  resendMs: number;
   reconnectPeriodMs?: number;
   keepaliveSeconds?: number;
   connectTimeoutMs?: number;
@@ -34,24 +36,41 @@ export interface MqttLinkOptions {
 }
 
 /**
- * The lock's MQTT session (docs/design.md section 3, docs/mqtt.md): a persistent session (clean: false, client id = lock id)
- * so the broker keeps its subscriptions and queued `sync`/`cmd` while it is away; last will `offline` and `online` on
- * every connect, both retained; everything QoS 1. An event leaves the flash ring buffer only when the broker's PUBACK
- * for it arrives. Events the broker has not acknowledged are re-published in seq order after every (re)connect:
- * those mqtt.js still holds in flight it re-sends itself, the rest this link publishes.
+ * The lock's MQTT session (docs/design.md section 7, docs/trust.md "Lock"): a persistent session (clean: false, client
+ * id = lock id); last will `offline` and `online` on every connect, both retained; everything QoS 1.
+ *
+ * - At every connect it publishes its public keys retained on `keys` (the bridge attaches them to the lock's reports
+ *   for the cloud, which believes them only when they match the setup code).
+ * - It subscribes to its own `state` (retained: the latest signed state reaches it at every subscription), `cmd` and
+ *   `time/answer`, and publishes `time/request` when the firmware asks.
+ * - Events and telemetry go out as sealed reports (lock/reports.ts), sealed the moment they are handed to the client,
+ *   so the counters leave in order. A PUBACK frees nothing: only the signed `ack` of a state does. Every event in the
+ *   ring is re-sealed (a new counter) and published again at each (re)connect, and one PUBACKed `resendMs` ago that
+ *   is still in the ring: the cloud stores events by id, so a re-send is harmless, whereas the same bytes again after
+ *   a higher counter would be refused as `replayed`. What mqtt.js still holds in flight at a reconnect it re-sends
+ *   itself, before `connect` is emitted, so those old counters also leave before the new ones.
  */
 export class MqttLockLink implements Uplink {
   readonly inFlight = new Set<number>();
   private readonly client: MqttClient;
-  private readonly statusTopic: string;
-  private readonly eventsTopic: string;
-  private readonly telemetryTopic: string;
-  private readonly syncTopic: string;
-  private readonly cmdTopic: string;
-  private readonly resultTopic: string;
+  private readonly topic: {
+    status: string;
+    keys: string;
+    events: string;
+    telemetry: string;
+    state: string;
+    cmd: string;
+    result: string;
+    timeRequest: string;
+    timeAnswer: string;
+  };
+  /** Event seqs to (re)publish, ascending. */
+  private pending: number[] = [];
+  private readonly queued = new Set<number>();
+  /** Events PUBACKed in this session: seq → local ms of the PUBACK (the re-send rule counts from it). */
+  private readonly delivered = new Map<number, number>();
   private subscribed = false;
-  /** Events wait in flash for the window: new ones must not overtake them. */
-  private backlog = false;
+  private sessionReady = false;
   private closed = false;
   private connectCount = 0;
   private lastError: Error | null = null;
@@ -62,12 +81,17 @@ export class MqttLockLink implements Uplink {
   ) {
     const t = options.topics;
     const id = options.lockId;
-    this.statusTopic = t.lock(id, "status");
-    this.eventsTopic = t.lock(id, "events");
-    this.telemetryTopic = t.lock(id, "telemetry");
-    this.syncTopic = t.lock(id, "sync");
-    this.cmdTopic = t.lock(id, "cmd");
-    this.resultTopic = t.lock(id, "cmd/result");
+    this.topic = {
+      status: t.lock(id, "status"),
+      keys: t.lock(id, "keys"),
+      events: t.lock(id, "events"),
+      telemetry: t.lock(id, "telemetry"),
+      state: t.lock(id, "state"),
+      cmd: t.lock(id, "cmd"),
+      result: t.lock(id, "cmd/result"),
+      timeRequest: t.lock(id, "time/request"),
+      timeAnswer: t.lock(id, "time/answer"),
+    };
     const clientOptions: IClientOptions = {
       clientId: id,
       username: id,
@@ -81,13 +105,18 @@ export class MqttLockLink implements Uplink {
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       resubscribe: true,
       queueQoSZero: false,
-      will: { topic: this.statusTopic, payload: Buffer.from(encodeStatus("offline")), qos: 1, retain: true },
+      will: { topic: this.topic.status, payload: Buffer.from(encodeStatus("offline")), qos: 1, retain: true },
     };
     if (options.password !== undefined) clientOptions.password = options.password;
     this.client = mqtt.connect(options.url, clientOptions);
     this.client.on("connect", (connack) => this.onConnect(connack.sessionPresent));
     this.client.on("message", (topic, payload) => this.onMessage(topic, payload));
-    this.client.on("close", () => firmware.emit("change"));
+    this.client.on("close", () => {
+      // Whatever the broker took, all of it goes again under new counters at the next connect.
+      this.sessionReady = false;
+      this.delivered.clear();
+      firmware.emit("change");
+    });
     this.client.on("error", (err) => {
       this.lastError = err;
       options.logger.warn({ lock: id, err: err.message }, "mqtt error");
@@ -99,6 +128,10 @@ export class MqttLockLink implements Uplink {
     return this.client.connected;
   }
 
+  get ready(): boolean {
+    return this.sessionReady && this.client.connected && !this.closed;
+  }
+
   /** How many times the session has been (re)established. */
   get connections(): number {
     return this.connectCount;
@@ -108,78 +141,152 @@ export class MqttLockLink implements Uplink {
     return this.lastError;
   }
 
+  /**
+   * Events in the ring not PUBACKed in this session (waiting for a report key, the window, the broker, or due again).
+   * `delivered` holds only events still in the ring: the ack and the ring's drops take theirs out.
+   */
+  get undelivered(): number {
+    return this.firmware.flash.bufferedCount() - this.delivered.size;
+  }
+
   private onConnect(sessionPresent: boolean): void {
     if (this.closed) return;
     this.connectCount++;
     this.lastError = null;
     const log = this.options.logger;
     log.debug({ lock: this.options.lockId, sessionPresent }, "mqtt connected");
-    this.client.publish(this.statusTopic, Buffer.from(encodeStatus("online")), { qos: 1, retain: true });
+    this.client.publish(this.topic.status, Buffer.from(encodeStatus("online")), { qos: 1, retain: true });
+    const keys = this.firmware.publicKeys;
+    const keysMessage = encodeLockKeys({ lock: this.options.lockId, identity: keys.identity, x25519: keys.x25519 });
+    this.client.publish(this.topic.keys, Buffer.from(keysMessage), { qos: 1, retain: true });
     if (!this.subscribed) {
       // Later reconnects are covered by mqtt.js (resubscribe) or by the broker's stored session.
       this.subscribed = true;
-      this.client.subscribe([this.syncTopic, this.cmdTopic], { qos: 1 }, (err, granted) => {
+      const topics = [this.topic.state, this.topic.cmd, this.topic.timeAnswer];
+      this.client.subscribe(topics, { qos: 1 }, (err, granted) => {
         if (err) log.warn({ lock: this.options.lockId, err: err.message }, "mqtt subscribe failed");
         for (const g of granted ?? []) {
           if (g.qos === 128) log.error({ lock: this.options.lockId, topic: g.topic }, "broker refused subscription");
         }
       });
     }
-    this.publishBuffered();
-    this.firmware.reportTelemetry();
+    // Every event still in the ring goes again under a new counter (see the class comment).
+    this.delivered.clear();
+    this.pending = [];
+    this.queued.clear();
+    for (const event of this.firmware.flash.eventsAfter(-1)) this.enqueue(event.seq);
+    this.sessionReady = true;
+    this.firmware.uplinkReady();
+    this.publishPending();
     this.firmware.emit("change");
   }
 
-  /** A new event (already in flash): sent now, unless older ones wait for the window (then those go first). */
-  publishEvent(event: LockEvent): void {
-    if (this.closed || !this.client.connected || this.inFlight.has(event.seq)) return;
-    if (this.backlog || this.inFlight.size >= MAX_EVENTS_IN_FLIGHT) this.publishBuffered();
-    else this.send(event);
+  eventAdded(seq: number, dropped: readonly number[]): void {
+    for (const gone of dropped) this.delivered.delete(gone);
+    this.enqueue(seq);
+    this.publishPending();
   }
 
-  private send(event: LockEvent): void {
-    this.inFlight.add(event.seq);
-    this.client.publish(this.eventsTopic, Buffer.from(encodeEvent(event)), { qos: 1 }, (err) => {
-      this.inFlight.delete(event.seq);
+  stateApplied(): void {
+    // A state may bring the first report key (events waited for it) or free events through its ack.
+    const freed = this.firmware.engine.freeableThrough;
+    for (const seq of this.delivered.keys()) if (seq <= freed) this.delivered.delete(seq);
+    this.publishPending();
+  }
+
+  telemetryChanged(): void {
+    // Telemetry is a reading, not history: while offline nothing is queued; a fresh reading goes out on connect.
+    if (!this.ready) return;
+    const sealed = this.firmware.reports.sealTelemetry();
+    if (sealed === undefined) return;
+    this.client.publish(this.topic.telemetry, Buffer.from(sealed.report), { qos: 1 });
+  }
+
+  publishTimeRequest(request: Uint8Array): void {
+    if (!this.ready) return;
+    this.client.publish(this.topic.timeRequest, Buffer.from(request), { qos: 1 });
+  }
+
+  /** Events PUBACKed `resendMs` ago and still in the ring go again. */
+  poll(): void {
+    if (!this.ready) return;
+    const now = this.options.localClock.now();
+    let due = false;
+    for (const [seq, at] of this.delivered) {
+      if (now - at < this.options.resendMs) continue;
+      this.delivered.delete(seq);
+      if (this.firmware.flash.storedAt(seq) === undefined) continue;
+      this.enqueue(seq);
+      due = true;
+    }
+    if (due) this.publishPending();
+  }
+
+  private enqueue(seq: number): void {
+    if (this.queued.has(seq)) return;
+    this.queued.add(seq);
+    // Mostly appended in order; a re-send may go before newer ones.
+    let i = this.pending.length;
+    while (i > 0 && this.pending[i - 1]! > seq) i--;
+    this.pending.splice(i, 0, seq);
+  }
+
+  /** Seals and publishes the oldest pending events, up to the window; nothing without a report key. */
+  private publishPending(): void {
+    if (!this.ready || !this.firmware.reports.canSeal) return;
+    while (this.pending.length > 0 && this.inFlight.size < MAX_EVENTS_IN_FLIGHT) {
+      const seq = this.pending.shift()!;
+      this.queued.delete(seq);
+      if (this.inFlight.has(seq)) continue;
+      const stored = this.firmware.flash.storedAt(seq);
+      if (stored === undefined) continue; // freed by the ack, or dropped by the ring
+      const sealed = this.firmware.reports.sealEvent(stored.event);
+      if (sealed === undefined) {
+        this.enqueue(seq);
+        return;
+      }
+      this.send(seq, sealed.report);
+    }
+  }
+
+  private send(seq: number, report: Uint8Array): void {
+    this.inFlight.add(seq);
+    this.client.publish(this.topic.events, Buffer.from(report), { qos: 1 }, (err) => {
+      this.inFlight.delete(seq);
       if (this.closed) return;
+      // A PUBACK of mqtt.js's own re-send of its store, before `connect`, counts for nothing: onConnect sends every
+      // event again anyway.
+      if (!this.sessionReady) return;
       if (err === undefined || err === null) {
-        this.firmware.flash.ackEvent(event.seq);
-        this.publishBuffered();
+        if (this.firmware.flash.storedAt(seq) !== undefined) this.delivered.set(seq, this.options.localClock.now());
+        this.publishPending();
       } else {
-        // Still in flash: it goes again, before anything newer, at the next chance.
-        this.backlog = true;
+        // Still in flash: it goes again, under a new counter, at the next chance.
+        this.enqueue(seq);
       }
       this.firmware.emit("change");
     });
   }
 
-  /** Publishes the oldest buffered events not in flight, in seq order, up to the window. */
-  private publishBuffered(): void {
-    if (this.closed || !this.client.connected) return;
-    this.backlog = false;
-    for (const event of this.firmware.flash.eventsAfter(-1, MAX_EVENTS_IN_FLIGHT * 2)) {
-      if (this.inFlight.size >= MAX_EVENTS_IN_FLIGHT) {
-        this.backlog = true;
-        return;
-      }
-      if (!this.inFlight.has(event.seq)) this.send(event);
-    }
-  }
-
-  publishTelemetry(telemetry: Telemetry): void {
-    // Telemetry is a reading, not history: while offline there is nothing to queue, a fresh one goes out on connect.
-    if (this.closed || !this.client.connected) return;
-    this.client.publish(this.telemetryTopic, Buffer.from(encodeTelemetry(telemetry)), { qos: 1 });
-  }
-
   private onMessage(topic: string, payload: Buffer): void {
     if (this.closed) return;
     const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (topic === this.syncTopic) {
-      this.firmware.onSyncBytes(bytes);
-    } else if (topic === this.cmdTopic) {
+    const log = this.options.logger;
+    const lock = this.options.lockId;
+    if (topic === this.topic.state) {
+      if (bytes.length === 0) return; // the bridge clearing its retained copy: nothing to apply
+      const verdict = this.firmware.applyState(bytes);
+      // The retained state comes again at every subscription: the same v again is expected, not an attack.
+      if (!verdict.ok) {
+        const level = verdict.code === "stale_version" ? "debug" : "warn";
+        log[level]({ lock, code: verdict.code, reason: verdict.message }, "signed state refused");
+      }
+    } else if (topic === this.topic.timeAnswer) {
+      const verdict = this.firmware.applyTimeAnswer(bytes);
+      if (!verdict.ok) log.warn({ lock, code: verdict.code, reason: verdict.message }, "time answer refused");
+    } else if (topic === this.topic.cmd) {
       const result = this.runCommand(bytes);
-      this.client.publish(this.resultTopic, Buffer.from(encodeCommandResult(result)), { qos: 1 });
+      this.client.publish(this.topic.result, Buffer.from(encodeCommandResult(result)), { qos: 1 });
     }
   }
 
@@ -197,13 +304,14 @@ export class MqttLockLink implements Uplink {
     if (this.client.connected) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000);
-        this.client.publish(this.statusTopic, Buffer.from(encodeStatus("offline")), { qos: 1, retain: true }, () => {
+        this.client.publish(this.topic.status, Buffer.from(encodeStatus("offline")), { qos: 1, retain: true }, () => {
           clearTimeout(timer);
           resolve();
         });
       });
     }
     this.closed = true;
+    this.sessionReady = false;
     // A broker that has stopped reading (stuck, or partitioned) never closes the socket: give it a moment, then cut.
     let timer: NodeJS.Timeout | undefined;
     const ended = await Promise.race([
@@ -220,6 +328,7 @@ export class MqttLockLink implements Uplink {
   kill(): void {
     if (this.closed) return;
     this.closed = true;
+    this.sessionReady = false;
     this.client.end(true);
   }
 

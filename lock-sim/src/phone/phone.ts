@@ -10,7 +10,7 @@ import {
   toHex,
   verifyKeyToken,
 } from "@latchkey/protocol";
-import { type ConnectOptions, connectToLock } from "../ble/central.js";
+import { type ConnectOptions, connectToLock, type LockSession } from "../ble/central.js";
 import { loadHardwareNoble, loadNobleWithBindings, type Noble } from "../ble/noble-loader.js";
 import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
 import { type RandomSource, systemRandom } from "../random.js";
@@ -49,7 +49,14 @@ export interface UnlockOptions extends ConnectOptions {
   noble?: Noble;
 }
 
-export type UnlockOutcome = CommandResult & { keyId?: string };
+/**
+ * The answer of the lock's `unlock` (or the refusal before it), with the key used and, when the phone carried a newer
+ * signed state to the lock first, what the lock made of it (`v` it runs after, or the refusal code).
+ */
+export type UnlockOutcome = CommandResult & {
+  keyId?: string;
+  delivered?: { v: number; ok: boolean; code?: string };
+};
 
 export class PhoneError extends Error {
   constructor(message: string) {
@@ -65,7 +72,9 @@ const NO_TIME_CHECK = 2 ** 52;
 /**
  * A key holder's phone: an Ed25519 device key, the tokens prefetched from the cloud's app API (docs/app-api.md), and
  * the challenge-response of docs/design.md section 2 over BLE. It opens doors offline: after `prefetch`, `unlock` needs only
- * the radio.
+ * the radio. It is also a courier (docs/design.md section 7 "Couriers"): it keeps the newest signed state of each lock
+ * its prefetches carried, and hands it to the lock before unlocking when the lock runs an older one, so a revocation
+ * reaches a lock no bridge reaches at the next visit of any phone.
  */
 export class Phone {
   readonly devicePublicKey: Uint8Array;
@@ -146,10 +155,19 @@ export class Phone {
     });
     this.stored.clear();
     for (const k of keys) this.stored.set(toHex(k.claims.cti), k);
-    this.signedStates.clear();
-    for (const st of answer.states) this.signedStates.set(st.lockId, st);
+    for (const st of answer.states) this.addState(st);
     this.userId = answer.userId;
     return keys;
+  }
+
+  /**
+   * Keeps a lock's signed state to carry, unless the phone already holds a newer one for that lock: a prefetch
+   * answered from a stale cache (or a replayed answer) never takes a newer state away. The phone does not verify it:
+   * the lock does (docs/trust.md).
+   */
+  addState(state: AppLockState): void {
+    const held = this.signedStates.get(state.lockId);
+    if (held === undefined || state.v > held.v) this.signedStates.set(state.lockId, state);
   }
 
   /** Forgets this device at the cloud (docs/app-api.md step 4) and drops the tokens it held. */
@@ -198,14 +216,19 @@ export class Phone {
     return usable.reduce((best, k) => (k.claims.exp > best.claims.exp ? k : best));
   }
 
-  /** Opens `lockId` over BLE: find it, challenge, prove possession of the device key, unlock. Works offline. */
+  /**
+   * Opens `lockId` over BLE: find it, `ping` it and, when the phone holds a newer signed state than the `v` the lock
+   * runs, hand it over (`state`) first; then challenge, prove possession of the device key, unlock. Works offline. A
+   * state the lock refuses does not stop the unlock: the lock decides with what it has.
+   */
   async unlock(lockId: string, options: UnlockOptions = {}): Promise<UnlockOutcome> {
     const key = this.keyFor(lockId);
     const noble = options.noble ?? (options.radio ? await this.nobleOn(options.radio) : await loadHardwareNoble());
     const session = await connectToLock(noble, lockId, options);
     try {
+      const delivered = await this.deliverState(session, lockId);
       const challenge = await session.request({ id: this.nextId(), type: "challenge" });
-      if (!challenge.ok || challenge.nonce === undefined) return { ...challenge, ok: false };
+      if (!challenge.ok || challenge.nonce === undefined) return { ...challenge, ok: false, ...delivered };
       const proof = signUnlockProof({
         lockId,
         nonce: challenge.nonce,
@@ -219,12 +242,24 @@ export class Phone {
         nonce: challenge.nonce,
         proof,
       });
-      const outcome: UnlockOutcome = { ...result };
+      const outcome: UnlockOutcome = { ...result, ...delivered };
       if (key.keyId !== undefined) outcome.keyId = key.keyId;
       return outcome;
     } finally {
       await session.close();
     }
+  }
+
+  /** `ping`, then `state` when the phone's state for the lock is newer than the one it runs. */
+  private async deliverState(session: LockSession, lockId: string): Promise<Pick<UnlockOutcome, "delivered">> {
+    const held = this.signedStates.get(lockId);
+    if (held === undefined) return {};
+    const ping = await session.request({ id: this.nextId(), type: "ping" });
+    if (!ping.ok || held.v <= (ping.v ?? 0)) return {};
+    const answer = await session.request({ id: this.nextId(), type: "state", doc: held.state });
+    const delivered: NonNullable<UnlockOutcome["delivered"]> = { v: answer.v ?? 0, ok: answer.ok };
+    if (answer.code !== undefined) delivered.code = answer.code;
+    return { delivered };
   }
 
   /**

@@ -3,9 +3,10 @@ import { checkLockPassword, Topics } from "@latchkey/protocol";
 import type { Aedes, AuthenticateError, Client, PublishPacket } from "aedes";
 
 /**
- * A real MQTT broker for tests: aedes on 127.0.0.1, port 0, enforcing docs/mqtt.md's lock ACL (a lock logs in as
- * its id with its derived password and may publish only its own status/events/telemetry/cmd/result and subscribe only
- * to its own sync/cmd). Every refused operation is recorded, so a test can assert the lock never stepped outside.
+ * A real MQTT broker for tests: aedes on 127.0.0.1, port 0, enforcing the lock ACL of the switch-over contract (a lock
+ * logs in as its id with its derived password and may publish only its own status and keys (retained), events,
+ * telemetry, cmd/result and time/request, and subscribe only to its own state, cmd and time/answer). Every refused
+ * operation is recorded, so a test can assert the lock never stepped outside.
  * `holdAcks` withholds PUBACKs the way a bridge does while its outbox is busy.
  */
 export interface TestBroker {
@@ -15,7 +16,7 @@ export interface TestBroker {
   violations: string[];
   /** Publishes from locks, in arrival order. */
   published: { clientId: string; topic: string; payload: Buffer; qos: number; retain: boolean }[];
-  /** While true, events from locks get no PUBACK (their authorizePublish callbacks are parked). */
+  /** While true, events from locks get no PUBACK (their authorizePublish callbacks are parked), as a busy bridge. */
   holdAcks: boolean;
   releaseAcks(): void;
   /** Disconnects every client abruptly (a broker restart as the clients see it). */
@@ -64,8 +65,9 @@ export async function startTestBroker(
       const lockId = role?.lockId ?? "?";
       const parsed = topics.parse(packet.topic);
       const own = parsed?.scope === "lock" && parsed.lockId === lockId;
-      const allowed = own && ["status", "events", "telemetry", "cmd/result"].includes(parsed.kind);
-      if (!allowed || (packet.retain && parsed?.kind !== "status")) {
+      const allowed =
+        own && ["status", "keys", "events", "telemetry", "cmd/result", "time/request"].includes(parsed.kind);
+      if (!allowed || (packet.retain && parsed?.kind !== "status" && parsed?.kind !== "keys")) {
         state.violations.push(`${lockId} published to ${packet.topic}${packet.retain ? " (retained)" : ""}`);
         return callback(new Error("not authorized"));
       }
@@ -86,7 +88,7 @@ export async function startTestBroker(
       const role = roles.get(client);
       if (role?.bridge) return callback(null, sub);
       const lockId = role?.lockId ?? "?";
-      const mine = [topics.lock(lockId, "sync"), topics.lock(lockId, "cmd")];
+      const mine = (["state", "cmd", "time/answer"] as const).map((kind) => topics.lock(lockId, kind));
       if (!mine.includes(sub.topic)) {
         state.violations.push(`${lockId} subscribed to ${sub.topic}`);
         return callback(null, null);

@@ -1,11 +1,4 @@
-import {
-  type KeyClaims,
-  keyPairFromSeed,
-  type SyncIssuer,
-  signKeyToken,
-  signUnlockProof,
-  type TrustedIssuer,
-} from "@latchkey/protocol";
+import { type KeyClaims, keyPairFromSeed, signKeyToken, signUnlockProof, type TrustedIssuer } from "@latchkey/protocol";
 import { seededRandom } from "../../src/random.js";
 
 export const T0 = 1_800_000_000; // unix seconds the tests' ManualClock starts at
@@ -15,14 +8,13 @@ export interface Issuer {
   secretKey: Uint8Array;
   publicKey: Uint8Array;
   trusted: TrustedIssuer;
-  sync: SyncIssuer;
 }
 
 export function makeIssuer(seed: string): Issuer {
   const random = seededRandom(`issuer:${seed}`);
   const { secretKey, publicKey } = keyPairFromSeed(random(32));
   const kid = random(8);
-  return { kid, secretKey, publicKey, trusted: { kid, publicKey }, sync: { kid, x: publicKey } };
+  return { kid, secretKey, publicKey, trusted: { kid, publicKey } };
 }
 
 export function makeDevice(seed: string): { secretKey: Uint8Array; publicKey: Uint8Array } {

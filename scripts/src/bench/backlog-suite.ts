@@ -2,7 +2,7 @@ import { pollUntil } from "../client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { waitForLocksOnline } from "./events-suite.js";
-import { connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
+import { claimLocks, connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
 import { cpuPerItem, loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, type RowSpec, row } from "./rows.js";
 import { createBenchSite, startBenchBridge, startBenchCloud, tempDir } from "./site.js";
@@ -37,6 +37,7 @@ export const backlogSuite: BenchSuite = {
       cleanup.add(() => Promise.all(siteLocks.map((l) => l.close())));
       await connectLocks(siteLocks, true);
       await waitForLocksOnline(site, locks);
+      await claimLocks(siteLocks, (code) => site.client.claimLock(site.lockHolderId, code));
       await pollUntil("the bridge's outbox empty", async () => (await bridge.health())?.outbox.items === 0, {
         timeoutMs: 120_000,
         intervalMs: 20,

@@ -12,7 +12,7 @@ const COLD: RowSpec = { name: "bridge-cold-start", unit: "ms", target: "<= 1,000
  * The bridge as its own process (bridge's `benchBridgeMemory`: the built `latchkey-bridge` spawned with a fresh data
  * directory against a running cloud): cold start = spawn until /healthz says the change feed was read to its end;
  * RSS (the bridge's own `process_resident_memory_bytes`, so nothing of this harness) once ready and idle, and with
- * 1,000 lock clients connected, online, assigned and synced. A fresh bridge per round.
+ * 1,000 lock clients connected, online and assigned at the cloud. A fresh bridge per round.
  */
 export const bridgeProcessSuite: BenchSuite = {
   id: "bridge-process",

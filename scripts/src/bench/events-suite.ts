@@ -1,7 +1,7 @@
 import { pollUntil } from "../client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
-import { connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
+import { claimLocks, connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
 import { cpuPerItem, loadSpan } from "./machine.js";
 import { startRawBroker } from "./raw-broker-process.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, type RowSpec, row } from "./rows.js";
@@ -60,6 +60,7 @@ export const eventsSuite: BenchSuite = {
       await connectLocks(rawLocks, false);
       await connectLocks(siteLocks, true);
       await waitForLocksOnline(site, locks);
+      await claimLocks(siteLocks, (code) => site.client.claimLock(site.lockHolderId, code));
       const store = new CloudEventStore(cloud.dbPath);
       cleanup.add(() => store.close());
 
@@ -128,12 +129,14 @@ export const eventsSuite: BenchSuite = {
           ratio,
           met: ratio >= 0.5 && value >= 5000 && complete,
           note:
-            `${locks} lock clients (mqtt.js, protocol events, ${inFlight} in flight each) → latchkey-bridge (embedded aedes, ` +
+            `${locks} lock clients (mqtt.js, claimed, each event a sealed report, ${inFlight} in flight each) → ` +
+            `latchkey-bridge (embedded aedes, ` +
             `SQLite outbox synchronous=full) → latchkey-cloud (SQLite), each a process of its own; stored events/s counted ` +
             `in the cloud's database over a ${windowSeconds} s window, median of ${rounds} rounds ` +
             `(${stored.map((s) => s.toFixed(0)).join(", ")}); PUBACKed by the bridge ${median(pubacked).toFixed(0)}/s; ` +
             `backlog left by each window drained in ${drains.map((d) => d.toFixed(1)).join(", ")} s; ` +
-            `${published} published, ${atCloud} stored${complete ? "" : " (MISMATCH)"}. Baseline: the same clients QoS 1 to a ` +
+            `${published} published, ${atCloud} stored${complete ? "" : " (MISMATCH)"}. Baseline: the same clients (the ` +
+            `same sealed reports) QoS 1 to a ` +
             `bare aedes process for ${rawSeconds} s, alternating (${raw.map((s) => s.toFixed(0)).join(", ")}). ` +
             `CPU per event, last round: ${cpuBridge} (through the bridge, in the window); ${cpuRaw} (raw). ${load()}`,
         }),

@@ -17,6 +17,8 @@ import type {
   LockHolderInput,
   LockPatch,
   Page,
+  RemoteAction,
+  RemoteActionKind,
   RotatedBridgeSecret,
   RotatedClientSecret,
   RotateSecretOptions,
@@ -172,8 +174,8 @@ export class IntegratorClient {
   }
 
   /**
-   * Retires an issuer key now (a leak, review 12.6): locks drop it at their next sync; if it still signs, a new key
-   * takes over first, and the next prefetch mints under the current key.
+   * Retires an issuer key now (a leak, review 12.6): locks drop it with their next signed state; if it still signs, a
+   * new key takes over first, and the next prefetch mints under the current key.
    */
   retireIssuerKey(lockHolderId: string, kid: string): Promise<IssuerKey> {
     return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
@@ -348,6 +350,42 @@ export class IntegratorClient {
 
   revokeKey(lockHolderId: string, keyId: string): Promise<Key> {
     return this.ok("PUT", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, { state: "revoked" });
+  }
+
+  // ── remote actions ──────────────────────────────────────────────────────────────────────────────────────────
+
+  /** `POST …/locks/{lockId}/actions` (202): the lock's bridge carries a command the authority signs over its nonce. */
+  createAction(lockHolderId: string, lockId: string, action: RemoteActionKind): Promise<RemoteAction> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, { action });
+  }
+
+  getAction(lockHolderId: string, lockId: string, actionId: string): Promise<RemoteAction> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions/${enc(actionId)}`);
+  }
+
+  listActions(
+    lockHolderId: string,
+    lockId: string,
+    page: Page = {},
+  ): Promise<{ actions: RemoteAction[]; startAfterId?: string }> {
+    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, undefined, { ...page });
+  }
+
+  /** Polls the action until it is `succeeded`, `failed` or `expired` (a later report may still make it succeeded). */
+  waitForAction(
+    lockHolderId: string,
+    lockId: string,
+    actionId: string,
+    options: PollOptions = {},
+  ): Promise<RemoteAction> {
+    return pollUntil(
+      `action ${actionId} to finish`,
+      async () => {
+        const action = await this.getAction(lockHolderId, lockId, actionId);
+        return action.status === "pending" || action.status === "sent" ? null : action;
+      },
+      { intervalMs: 100, ...options },
+    );
   }
 
   // ── events and webhooks ───────────────────────────────────────────────────────────────────────────────────────

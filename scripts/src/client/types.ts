@@ -201,6 +201,25 @@ export interface KeyEvent {
   code?: string;
 }
 
+export type RemoteActionKind = "unlock" | "lock";
+export type ActionStatus = "pending" | "sent" | "succeeded" | "failed" | "expired";
+
+/**
+ * A remote unlock or lock (docs/bridge-api.md "Remote actions"): `succeeded` only on the lock's own sealed report
+ * (`eventId`), `failed` only on the bridge's word (`error.reportedBy`), `expired` 60 s after creation.
+ */
+export interface RemoteAction {
+  id: string;
+  lockId: string;
+  action: RemoteActionKind;
+  status: ActionStatus;
+  createdAt: string;
+  expiresAt: string;
+  completedAt?: string;
+  eventId?: string;
+  error?: { code: string; message: string; reportedBy: "bridge" };
+}
+
 export interface Webhook {
   id: string;
   url: string;

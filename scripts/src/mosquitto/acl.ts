@@ -2,9 +2,11 @@ import { DEFAULT_TOPIC_PREFIX, Topics } from "@latchkey/protocol";
 
 /**
  * A Mosquitto ACL file enforcing docs/mqtt.md for an external broker: each lock (username = lock id) may write only
- * its own status, events, telemetry, cmd/result and time/request, and read only its own sync, cmd, state and
- * time/answer (only the bridge writes a lock's signed state and time answers); the bridge user may do
- * everything under the prefix and Home Assistant's discovery prefix. Mosquitto denies whatever is not granted.
+ * its own status, keys, events, telemetry, cmd/result and time/request, and read only its own cmd, state and
+ * time/answer (only the bridge writes a lock's signed state and time answers); the bridge user may do everything
+ * under the prefix and Home Assistant's discovery prefix. Mosquitto denies whatever is not granted. An acl_file has
+ * no rule on the retain flag: the bridge clears what a lock retains on its events, telemetry, cmd/result and
+ * time/request (docs/mqtt.md "Retained messages on an external broker"); `status` and `keys` are retained by design.
  */
 export interface AclOptions {
   topicPrefix?: string;
@@ -25,11 +27,11 @@ export function mosquittoAcl(options: AclOptions): string {
     "",
     "# Every other user is a lock: %u is its username, so a lock reaches only its own topics.",
     `pattern write ${prefix}/locks/%u/status`,
+    `pattern write ${prefix}/locks/%u/keys`,
     `pattern write ${prefix}/locks/%u/events`,
     `pattern write ${prefix}/locks/%u/telemetry`,
     `pattern write ${prefix}/locks/%u/cmd/result`,
     `pattern write ${prefix}/locks/%u/time/request`,
-    `pattern read ${prefix}/locks/%u/sync`,
     `pattern read ${prefix}/locks/%u/cmd`,
     `pattern read ${prefix}/locks/%u/state`,
     `pattern read ${prefix}/locks/%u/time/answer`,

@@ -20,8 +20,6 @@ export interface BridgeFileOptions {
   metricsPort: number;
   topicPrefix?: string;
   discoveryPrefix?: string;
-  /** Seconds between re-sends of a sync a lock has not confirmed (default the bridge's 30). */
-  resendSeconds?: number;
   /** Long-poll wait; shorter in tests so a stopped cloud is noticed sooner. */
   pollWaitSeconds?: number;
   backoffMaxMs?: number;
@@ -55,7 +53,6 @@ export function bridgeConfig(o: BridgeFileOptions): Record<string, unknown> {
     ...(o.topicPrefix !== undefined ? { topicPrefix: o.topicPrefix } : {}),
     mqtt,
     vendorAccounts: [{ vendor: "sim", username: o.vendor.username, password: o.vendor.password }],
-    ...(o.resendSeconds !== undefined ? { sync: { resendSeconds: o.resendSeconds } } : {}),
     ...(o.discoveryPrefix !== undefined ? { homeassistant: { discoveryPrefix: o.discoveryPrefix } } : {}),
     metrics: { host: "127.0.0.1", port: o.metricsPort },
     log: { level: o.logLevel ?? "info" },

@@ -5,6 +5,7 @@ import type { RunningStack } from "./stack.js";
 const HELP = [
   "commands:",
   "  unlock <lockId>          the phone fetches its keys, then opens the lock over the virtual BLE radio",
+  "  remote <lockId> [lock]   a remote unlock (or lock) through the Integrator API, carried by the bridge",
   "  keys                     the keys the phone holds",
   "  battery <lockId> <0-100> put new cells at that level into a lock (the cloud shows the battery state)",
   "  locks                    the locks as the cloud lists them",
@@ -15,6 +16,7 @@ const HELP = [
 /** The commands that take arguments: given none, the console shows how to call them (issue 15 item 10). */
 const USAGE: Record<string, string> = {
   unlock: "unlock <lockId>",
+  remote: "remote <lockId> [unlock|lock]",
   battery: "battery <lockId> <0-100>",
 };
 
@@ -45,6 +47,16 @@ export function startConsole(stack: RunningStack, out: Output, input: NodeJS.Rea
       await stack.phone.prefetch(stack.summary.apiUrl, stack.codes);
       const result = await stack.phone.unlock(lock.id, stack.radio);
       return result.ok ? `${lock.id} unlocked with ${result.keyId}` : `${lock.id} refused: ${result.code}`;
+    },
+    remote: async ([id, what = "unlock"]) => {
+      const lock = lockOf(id);
+      if (what !== "unlock" && what !== "lock") throw new Error(`a remote action is unlock or lock, not ${what}`);
+      const lh = stack.summary.lockHolderId;
+      const created = await stack.client.createAction(lh, lock.id, what);
+      const done = await stack.client.waitForAction(lh, lock.id, created.id, { timeoutMs: 70_000 });
+      return done.status === "succeeded"
+        ? `${lock.id}: remote ${what} ${done.id} succeeded (the lock's own report says so)`
+        : `${lock.id}: remote ${what} ${done.id} ${done.status}${done.error ? `: ${done.error.code} (${done.error.message})` : ""}`;
     },
     battery: async ([id, level]) => {
       const lock = lockOf(id);

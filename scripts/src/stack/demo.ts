@@ -7,14 +7,15 @@ import { Progress, StepFailed } from "./progress.js";
 import type { RunningStack } from "./stack.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
-/** Someone else than the stack's phone, for the second key of the batch. */
+/** Someone else than the stack's phone: the second key of the batch, and the phone that carries the revocation. */
 const OTHER_PERSON = "+4790000002";
 const WAIT = { timeoutMs: 30_000, intervalMs: 100 };
 
 /**
- * The scripted scenario of `npm start -- --demo`, all through public interfaces: the Integrator API for keys,
- * webhooks, events and battery; the app API for the phone's prefetch; the virtual BLE radio for the unlock (no
- * network on the phone's side). Answers the verdict; the steps print as they run.
+ * The scripted scenario of `npm start -- --demo`, all through public interfaces: the Integrator API for claims, keys,
+ * webhooks, events, battery and remote actions; the app API for the phones' prefetch; the virtual BLE radio for the
+ * unlocks (no network on the phone's side). A revocation reaches a lock cut off from its bridge in a second phone's
+ * pocket (docs/design.md section 7 "Couriers"). Answers the verdict; the steps print as they run.
  */
 export async function runDemo(stack: RunningStack, out: Output): Promise<boolean> {
   const { client, summary, phone, radio } = stack;
@@ -156,7 +157,9 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
           (e) => e.action === "unlocked" && e.keyId === key.id,
           WAIT,
         ),
-      (e) => `GET …/events → ${e.action} ${e.lockId} by ${e.userId} (lock → MQTT → bridge outbox → ingest)`,
+      (e) =>
+        `GET …/events → ${e.action} ${e.lockId} by ${e.userId} (the lock's sealed report → MQTT → bridge outbox → ` +
+        "POST /bridge/v1/reports, verified by the cloud)",
     );
 
     await progress.step(
@@ -187,12 +190,67 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
     );
 
     await progress.step(
-      "the key is revoked",
+      `remote unlock of ${lockA.id} through the Integrator API`,
       async () => {
-        await client.revokeKey(lh, key.id);
-        await pollUntil(`the revocation to reach ${lockA.id}`, () => lockA.revoked.includes(held.cti), WAIT);
+        const from = lockA.events.length;
+        const created = await client.createAction(lh, lockA.id, "unlock");
+        const action = await client.waitForAction(lh, lockA.id, created.id, WAIT);
+        if (action.status !== "succeeded")
+          throw new Error(`action ${action.id} ended ${action.status}: ${JSON.stringify(action.error ?? {})}`);
+        // The cloud calls it done only on the lock's own report of an event bound to the signed command.
+        const done = lockA.events.slice(from).find((e) => e.type === "unlocked" && e.cmd !== undefined);
+        if (!done || toHex(done.id) !== action.eventId)
+          throw new Error(`the cloud's event ${action.eventId} is not ${lockA.id}'s unlock for the command`);
+        return action;
       },
-      () => `PUT …/keys/${key.id} {state: revoked} → change feed → bridge → sync → ${lockA.id}'s revocation list`,
+      (a) =>
+        `POST …/locks/${lockA.id}/actions {action: unlock} → ${a.id} ${a.status} (the bridge brought the lock's ` +
+        `nonce, the cloud signed the command, the lock's sealed report of its unlocked event proved it)`,
+    );
+
+    const cutOff = await progress.step(
+      `the bridge is cut off from ${lockA.id}`,
+      async () => {
+        stack.pauseBridge();
+        return { v: lockA.stateV };
+      },
+      ({ v }) =>
+        `bridge process frozen (SIGSTOP): nothing from the cloud reaches the locks now; ${lockA.id} runs state v ${v}`,
+    );
+
+    await progress.step(
+      "the key is revoked while the lock is cut off",
+      async () => {
+        const revoked = await client.revokeKey(lh, key.id);
+        if (revoked.state !== "revoked") throw new Error(`the key is ${revoked.state}`);
+        if (lockA.revoked.includes(held.cti) || lockA.stateV !== cutOff.v)
+          throw new Error(`${lockA.id} got the revocation with the bridge frozen`);
+      },
+      () =>
+        `PUT …/keys/${key.id} {state: revoked} → revoked in the cloud; ${lockA.id} still runs v ${cutOff.v} (no ` +
+        "bridge carries it a newer state)",
+    );
+
+    const carried = await progress.step(
+      "a second phone carries the revocation to the door",
+      async () => {
+        const other = await stack.otherPhone(OTHER_PERSON);
+        await other.prefetch(summary.apiUrl, stack.codes);
+        const state = other.phone.states.find((st) => st.lockId === lockA.id);
+        if (!state || state.v <= cutOff.v)
+          throw new Error(`${OTHER_PERSON}'s prefetch carried no newer state of ${lockA.id}`);
+        const result = await other.unlock(lockA.id, radio);
+        if (!result.ok) throw new Error(`${lockA.id} refused ${OTHER_PERSON}: ${result.code} ${result.message ?? ""}`);
+        if (!result.delivered?.ok || result.delivered.v !== state.v)
+          throw new Error(
+            `the phone did not hand ${lockA.id} the state v ${state.v}: ${JSON.stringify(result.delivered)}`,
+          );
+        if (!lockA.revoked.includes(held.cti)) throw new Error(`${lockA.id} does not list the revoked key`);
+        return { v: state.v };
+      },
+      ({ v }) =>
+        `${OTHER_PERSON} prefetched (GET /app/v1/keys: its token and ${lockA.id}'s state v ${v}), opened ${lockA.id} over ` +
+        `BLE and handed it the newer state first: the lock now runs v ${v}, with the key revoked`,
     );
 
     await progress.step(
@@ -201,6 +259,17 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
         const result = await phone.unlock(lockA.id, radio);
         if (result.ok || result.code !== "revoked")
           throw new Error(`expected denied/revoked, got ${JSON.stringify(result)}`);
+        return result;
+      },
+      () =>
+        `the first phone still held the token; ${lockA.id} said revoked (state v ${carried.v}, carried by a phone: no ` +
+        `bridge, no network)`,
+    );
+
+    await progress.step(
+      "the bridge is back: the denial reaches the cloud",
+      async () => {
+        stack.resumeBridge();
         return client.waitForEvent(
           lh,
           "the denied attempt in the lock holder's events",
@@ -208,11 +277,12 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
           WAIT,
         );
       },
-      (e) => `the phone still held the token; ${lockA.id} said ${e.code}, and the cloud lists the ${e.action} event`,
+      (e) => `bridge resumed (SIGCONT); GET …/events → ${e.action} (${e.code}) from the lock's sealed report`,
     );
   } catch (e) {
     if (!(e instanceof StepFailed)) throw e;
   } finally {
+    stack.resumeBridge();
     if (webhookId) await client.deleteWebhook(lh, webhookId).catch(() => {});
     await receiver.close();
     if (lockA.battery.state !== "ok") lockA.replaceBattery(100);

@@ -19,7 +19,7 @@ import { assertBuilt, bins, workspaceRoot } from "./paths.js";
 import { type OneTimeCodes, StackPhone } from "./phone.js";
 import { choosePort } from "./ports.js";
 import { provision } from "./provision.js";
-import { loadState, newState, type StackState, StateFileError, saveState, stateFile } from "./state.js";
+import { loadState, newPhone, newState, type StackState, StateFileError, saveState, stateFile } from "./state.js";
 import type { StackSummary, SummaryDetails } from "./summary.js";
 
 export interface RunningStack {
@@ -35,6 +35,18 @@ export interface RunningStack {
   readonly codes: OneTimeCodes;
   /** Each lock's claim by the lock holder (made or confirmed at this start). */
   readonly claims: readonly LockClaim[];
+  /**
+   * Another person's phone (`phoneNumber`, default +4790000002), registered through the app API the first time it is
+   * asked for; its device key and access token are kept in the data directory like the stack's phone.
+   */
+  otherPhone(phoneNumber?: string): Promise<StackPhone>;
+  /**
+   * Freezes the bridge process (SIGSTOP): its broker, its change feed and its uploads stand still, so nothing reaches
+   * the locks from the cloud but what a phone carries. `resumeBridge` (SIGCONT) lets it go on where it stopped; `stop`
+   * resumes it first.
+   */
+  pauseBridge(): void;
+  resumeBridge(): void;
   /** Rejects when the cloud or the bridge exits while the stack runs. */
   readonly failure: Promise<never>;
   /** Locks, then the bridge (SIGTERM), then the cloud (SIGTERM). Safe to call twice. */
@@ -74,17 +86,27 @@ export async function startStack(
   const children: ManagedChild[] = [];
   let fleet: Fleet | null = null;
   let phone: StackPhone | null = null;
+  let otherPhone: StackPhone | null = null;
+  let bridgePaused: ManagedChild | null = null;
+  const resumeBridge = () => {
+    if (bridgePaused?.running) bridgePaused.process.kill("SIGCONT");
+    bridgePaused = null;
+  };
   const radio = new VirtualRadio();
 
   // Anything that exits the process (an exception, process.exit) must not leave the children running.
   const killChildren = () => {
+    resumeBridge();
     for (const child of children) if (child.running) child.process.kill("SIGKILL");
   };
   process.once("exit", killChildren);
 
   const shutdown = async () => {
+    // A frozen bridge would never see its SIGTERM.
+    resumeBridge();
     await fleet?.stop().catch(() => {});
     phone?.close();
+    otherPhone?.close();
     for (const child of [...children].reverse()) await child.stop("SIGTERM", 20_000);
   };
   let stopping: Promise<void> | null = null;
@@ -175,7 +197,6 @@ export async function startStack(
       mqttPort: mqtt.port,
       ...(options.mqttUrl ? { mqttUrl: options.mqttUrl } : {}),
       metricsPort: metrics.port,
-      resendSeconds: 5,
       logLevel: options.verbose ? "debug" : "info",
     });
     const bridgeLog = new LogFormatter(out, "bridge", "blue", options.verbose);
@@ -252,7 +273,7 @@ export async function startStack(
     await fleet.whenOnline(60_000);
     say(`${fleet.locks.length} locks connected to ${bridge.mqttUrl}`);
 
-    say("waiting for the vendor connection, the locks in the cloud and the first sync");
+    say("waiting for the vendor connection, the locks in the cloud, their claims and their first signed state");
     await client.waitForVendorConnection(site.lockHolderId, site.vendorConnectionId, "connected", {
       timeoutMs: 60_000,
       ...(signal ? { signal } : {}),
@@ -271,8 +292,9 @@ export async function startStack(
     const claims = await claimLocks(client, site.lockHolderId, labels);
     say(describeClaims(claims));
     await pollUntil(
-      "every lock to trust the lock holder's issuer key (sync from the bridge)",
-      () => running.locks.every((l) => issuers.every((kid) => l.trustedKids.includes(kid))),
+      "every lock to trust the lock holder's issuer key and know the time (its signed state and a signed time " +
+        "answer, relayed by the bridge)",
+      () => running.locks.every((l) => l.clockSet && issuers.every((kid) => l.trustedKids.includes(kid))),
       { timeoutMs: 60_000, intervalMs: 100, ...(signal ? { signal } : {}) },
     );
 
@@ -320,6 +342,27 @@ export async function startStack(
       phone,
       codes,
       claims,
+      async otherPhone(phoneNumber = "+4790000002") {
+        if (otherPhone) return otherPhone;
+        if (state.otherPhone?.number !== phoneNumber) {
+          state.otherPhone = newPhone(phoneNumber);
+          save();
+        }
+        const held = state.otherPhone;
+        const other = new StackPhone(held, (accessToken) => {
+          held.accessToken = accessToken;
+          save();
+        });
+        otherPhone = other;
+        await other.ensureRegistered(cloud.url, codes);
+        return other;
+      },
+      pauseBridge() {
+        if (bridgePaused || !bridge.child.running) return;
+        bridge.child.process.kill("SIGSTOP");
+        bridgePaused = bridge.child;
+      },
+      resumeBridge,
       failure,
       stop,
     };

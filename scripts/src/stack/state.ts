@@ -12,6 +12,13 @@ import { Value } from "@sinclair/typebox/value";
 const Secret = Type.String({ minLength: 8 });
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 
+const Phone = Type.Object({
+  number: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$" }),
+  /** 32 bytes, hex: the seed of the phone's Ed25519 device key. */
+  deviceSeed: Type.String({ pattern: "^[0-9a-f]{64}$" }),
+  accessToken: Type.Optional(Type.String({ minLength: 1 })),
+});
+
 export const StackStateSchema = Type.Object(
   {
     version: Type.Literal(1),
@@ -24,12 +31,9 @@ export const StackStateSchema = Type.Object(
     /** The sim vendor account the bridge is configured with and the vendor connection names. */
     vendor: Type.Object({ username: Id, password: Secret }),
     locks: Type.Array(Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$" })),
-    phone: Type.Object({
-      number: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$" }),
-      /** 32 bytes, hex: the seed of the phone's Ed25519 device key. */
-      deviceSeed: Type.String({ pattern: "^[0-9a-f]{64}$" }),
-      accessToken: Type.Optional(Type.String({ minLength: 1 })),
-    }),
+    phone: Phone,
+    /** A second person's phone, registered when the demo first needs it (it carries a revocation to a lock). */
+    otherPhone: Type.Optional(Phone),
   },
   { additionalProperties: false },
 );
@@ -48,6 +52,11 @@ export class StateFileError extends Error {
 
 export const stateFile = (dataDir: string): string => join(dataDir, "stack.json");
 
+/** The second person's phone: a number of its own, a new device key. */
+export function newPhone(phoneNumber: string): StackState["phone"] {
+  return { number: phoneNumber, deviceSeed: randomBytes(32).toString("hex") };
+}
+
 /** A fresh state: new secrets, the default phone number. */
 export function newState(phoneNumber = "+4791234567"): StackState {
   return {
@@ -55,7 +64,7 @@ export function newState(phoneNumber = "+4791234567"): StackState {
     siteSecret: randomBytes(32).toString("base64url"),
     vendor: { username: "demo-site", password: randomBytes(18).toString("base64url") },
     locks: [],
-    phone: { number: phoneNumber, deviceSeed: randomBytes(32).toString("hex") },
+    phone: newPhone(phoneNumber),
   };
 }
 

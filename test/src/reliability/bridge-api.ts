@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import type { LockEvent } from "@latchkey/protocol";
+import type { PaperLock } from "./paper-lock.js";
 
 export interface Answer {
   status: number;
@@ -61,12 +63,33 @@ export async function reportLocks(
   if (state.status !== 204) throw new Error(`state: ${state.status} ${state.text}`);
 }
 
-/** A `denied` event as the bridge uploads it. */
-export const deniedEvent = (lockId: string, seq: number, ts: number) => ({
-  id: randomBytes(16).toString("hex"),
-  lockId,
+/** A `denied` event as a lock seals it (its id random). */
+export const deniedEvent = (seq: number, ts: number): Omit<LockEvent, "lock"> => ({
+  id: new Uint8Array(randomBytes(16)),
   seq,
   ts,
   type: "denied",
   code: "expired",
 });
+
+/**
+ * What a bridge does with a lock's events, spoken directly: fetches the lock's signed state (the lock must be claimed
+ * and served by the bridge), has `lock` seal each event under the report key it names, and uploads them with the
+ * lock's keys to `POST /bridge/v1/reports` (docs/bridge-api.md "Reports from the lock"). Answers the verdicts.
+ */
+export async function uploadEvents(
+  baseUrl: string,
+  bridgeToken: string,
+  lock: PaperLock,
+  events: Array<Omit<LockEvent, "lock">>,
+): Promise<string[]> {
+  const fetched = await call(baseUrl, "GET", `/bridge/v1/locks/${encodeURIComponent(lock.lockId)}/state`, {
+    token: bridgeToken,
+  });
+  if (fetched.status !== 200) throw new Error(`state of ${lock.lockId}: ${fetched.status} ${fetched.text}`);
+  const state = lock.readState(fetched.body.state);
+  const items = events.map((e) => ({ lockId: lock.lockId, report: lock.sealEvent(state, e), keys: lock.keys }));
+  const answer = await call(baseUrl, "POST", "/bridge/v1/reports", { token: bridgeToken, body: { items } });
+  if (answer.status !== 200) throw new Error(`reports: ${answer.status} ${answer.text}`);
+  return (answer.body.results as Array<{ verdict: string }>).map((r) => r.verdict);
+}

@@ -7,16 +7,22 @@ import {
   encodeCbor,
   encodeCommand,
   encodeEvent,
-  encodeSync,
+  encodeMac0,
   encodeTelemetry,
   LOCK_STATES,
+  REPORT_TYP,
+  type ReportBody,
+  type SignedLockState,
+  signLockState,
 } from "@latchkey/protocol";
 import fc from "fast-check";
 
 /**
  * Malformed and oversized MQTT payloads for every message a lock or a bridge decodes. Each generator mixes raw bytes,
  * CBOR of the wrong shape, and messages that are valid but for one field (wrong type, out of range, extra field,
- * float, huge number), plus valid ones as controls; the test decides with protocol's decoder what each one is.
+ * float, huge number), plus valid ones as controls; the test decides with protocol's decoder or verifier what each one
+ * is. Events and telemetry travel as sealed reports, states as the authority's signed documents (docs/design.md
+ * section 7).
  */
 
 /** Any CBOR value our encoder writes: nested arrays and maps, tags, floats, big and negative numbers, bytes. */
@@ -56,8 +62,39 @@ const common = (lockId: string) => ({
   oversized: fc.integer({ min: 4097, max: 70_000 }).map((n) => encodeOr({ lock: lockId, pad: "x".repeat(n) })),
 });
 
-/** What a lock publishes on `events`. */
-export function eventPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
+type ReportKind = ReportBody["kind"];
+
+/** A lock's own sealing of a message (its report key, its next counter): the honest courier's payload. */
+export type HonestSealer = (kind: ReportKind, msg: Uint8Array) => Uint8Array;
+
+/**
+ * Everything the MAC'd envelope of a report is made of, so a test can build one around any message (docs/reports.md
+ * "Envelope"): `sealReport` itself only seals messages that encode.
+ */
+export function macReport(options: {
+  lockId: unknown;
+  kind: unknown;
+  msg: unknown;
+  ctr: unknown;
+  key: Uint8Array;
+  kid?: Uint8Array;
+}): Uint8Array {
+  const protectedHeader = new Map<string | number, unknown>([
+    [1, 5],
+    [4, options.kid ?? Uint8Array.of(1)],
+    [16, REPORT_TYP],
+    ["lock", options.lockId],
+  ]);
+  const payload = encodeOr({ ctr: options.ctr, kind: options.kind, msg: options.msg });
+  try {
+    return encodeMac0({ protectedHeader: protectedHeader as never, payload, key: options.key });
+  } catch {
+    return Uint8Array.of(0xd1);
+  }
+}
+
+/** An event message a lock could write: usually right, one field sometimes anything. */
+function eventMessages(lockId: string): fc.Arbitrary<Uint8Array> {
   const fields = fc.record(
     {
       id: usually(fc.uint8Array({ minLength: 16, maxLength: 16 })),
@@ -73,7 +110,6 @@ export function eventPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
     },
     { requiredKeys: ["id", "lock", "seq", "ts", "type"] },
   );
-  const c = common(lockId);
   return fc.oneof(
     { weight: 5, arbitrary: fields.map(encodeOr) },
     {
@@ -81,20 +117,16 @@ export function eventPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
       arbitrary: fc
         .record({
           id: fc.uint8Array({ minLength: 16, maxLength: 16 }),
-          seq: fc.nat({ max: 1_000_000 }),
+          seq: fc.integer({ min: 1, max: 1_000_000 }),
           type: fc.constantFrom(...EVENT_TYPES),
         })
         .map((e) => encodeEvent({ ...e, lock: lockId, ts: 1_800_000_000 })),
     },
-    { weight: 1, arbitrary: c.raw },
-    { weight: 1, arbitrary: c.cbor },
-    { weight: 1, arbitrary: c.nested },
-    { weight: 1, arbitrary: c.oversized },
   );
 }
 
-/** What a lock publishes on `telemetry`. */
-export function telemetryPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
+/** A telemetry message a lock could write: usually right, one field sometimes anything. */
+function telemetryMessages(lockId: string): fc.Arbitrary<Uint8Array> {
   const fields = fc.record(
     {
       lock: fc.oneof({ weight: 6, arbitrary: fc.constant(lockId) }, { weight: 1, arbitrary: anyCbor }),
@@ -108,7 +140,6 @@ export function telemetryPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
     },
     { requiredKeys: ["lock", "ts", "level", "mv", "state"] },
   );
-  const c = common(lockId);
   return fc.oneof(
     { weight: 5, arbitrary: fields.map(encodeOr) },
     {
@@ -121,9 +152,60 @@ export function telemetryPayloads(lockId: string): fc.Arbitrary<Uint8Array> {
         })
         .map((t) => encodeTelemetry({ ...t, lock: lockId, ts: 1_800_000_000 })),
     },
-    { weight: 1, arbitrary: c.raw },
-    { weight: 1, arbitrary: c.cbor },
-    { weight: 1, arbitrary: c.oversized },
+  );
+}
+
+/**
+ * What a lock publishes on `events` or `telemetry`: a sealed report (docs/reports.md). Each sample is a thunk, so the
+ * honest ones take the lock's counters in the order they are sent. Mostly the lock's own sealing of a fuzzed message
+ * (valid or not), then reports under a key that is not the lock's (they look whole to a courier, the cloud refuses
+ * them as forged), relabelled for another lock, with a fuzzed envelope, and raw bytes, CBOR, deep nesting and
+ * oversize.
+ */
+export function reportPayloads(
+  lockId: string,
+  kind: ReportKind,
+  seal: HonestSealer,
+  kid: Uint8Array,
+): fc.Arbitrary<() => Uint8Array> {
+  const messages = kind === "event" ? eventMessages(lockId) : telemetryMessages(lockId);
+  const c = common(lockId);
+  const raw = (a: fc.Arbitrary<Uint8Array>) => a.map((bytes) => () => bytes);
+  return fc.oneof(
+    { weight: 8, arbitrary: messages.map((msg) => () => seal(kind, msg)) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(messages, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 1, max: 2 ** 40 }))
+        .map(
+          ([msg, key, ctr]) =>
+            () =>
+              macReport({ lockId, kind, msg, ctr, key, kid }),
+        ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(messages, fc.constantFrom("door-1", `${lockId}-2`, lockId.toUpperCase())).map(
+        ([msg, other]) =>
+          () =>
+            macReport({ lockId: other, kind, msg, ctr: 1, key: new Uint8Array(32), kid }),
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .record({
+          lockId: usually(fc.constant(lockId)),
+          kind: usually(fc.constant(kind)),
+          ctr: usually(fc.nat()),
+          kid: fc.oneof(fc.constant(kid), fc.uint8Array({ minLength: 1, maxLength: 40 })),
+        })
+        .chain((h) => messages.map((msg) => () => macReport({ ...h, msg, key: new Uint8Array(32) }))),
+    },
+    { weight: 1, arbitrary: raw(c.raw) },
+    { weight: 1, arbitrary: raw(c.cbor) },
+    { weight: 1, arbitrary: raw(c.nested) },
+    { weight: 1, arbitrary: raw(c.oversized) },
   );
 }
 
@@ -182,52 +264,57 @@ export function commandResultPayloads(): fc.Arbitrary<Uint8Array> {
   );
 }
 
-/** What the bridge publishes to a lock on `sync`. */
-export function syncPayloads(): fc.Arbitrary<Uint8Array> {
-  const issuer = fc.record({
-    kid: usually(fc.uint8Array({ minLength: 1, maxLength: 70 })),
-    x: usually(fc.uint8Array({ minLength: 32, maxLength: 32 })),
-  });
-  const fields = fc.record(
-    {
-      v: usually(fc.nat({ max: 1_000_000 })),
-      issuers: usually(
-        fc.array(
-          issuer.map((i) => i as unknown),
-          { maxLength: 4 },
-        ),
-      ),
-      grants: usually(
-        fc.array(
-          fc.record({
-            cti: usually(fc.uint8Array({ minLength: 16, maxLength: 16 })),
-            sub: usually(fc.string({ maxLength: 20 })),
-            nbf: usually(fc.nat()),
-            exp: usually(fc.nat()),
-          }),
-          { maxLength: 4 },
-        ),
-      ),
-      revoked: usually(fc.array(usually(fc.uint8Array({ minLength: 16, maxLength: 16 })), { maxLength: 4 })),
-      time: usually(fc.integer({ min: 1_700_000_000, max: 1_900_000_000 })),
-      extra: anyCbor,
-    },
-    { requiredKeys: ["v", "issuers", "revoked", "time"] },
-  );
+/**
+ * What the bridge relays to a lock on `state` (docs/trust.md "Lock state"): the authority's genuine states (`genuine`,
+ * in any order: a lock applies only a newer `v`), each one cut, with a byte flipped or bytes appended, re-signed by
+ * `attacker` (with its fields kept or changed), naming another lock; the same authority's genuine states for another
+ * lock (`foreign`); raw bytes, CBOR, deep nesting, oversize.
+ */
+export function statePayloads(
+  lockId: string,
+  genuine: readonly Uint8Array[],
+  foreign: readonly Uint8Array[],
+  attacker: Uint8Array,
+  template: SignedLockState,
+): fc.Arbitrary<Uint8Array> {
+  const real = fc.constantFrom(...genuine);
+  const forged = fc
+    .record({
+      lock: fc.oneof({ weight: 4, arbitrary: fc.constant(lockId) }, { weight: 1, arbitrary: fc.constant("door-1") }),
+      v: fc.oneof(fc.constant(Number.MAX_SAFE_INTEGER), fc.integer({ min: 1, max: 2 ** 50 })),
+      ack: fc.nat({ max: 1_000_000 }),
+    })
+    .map((f) => {
+      try {
+        return signLockState({ ...template, ...f }, { secretKey: attacker });
+      } catch {
+        return Uint8Array.of(0xd2);
+      }
+    });
+  const c = common(lockId);
   return fc.oneof(
-    { weight: 4, arbitrary: fields.map(encodeOr) },
+    { weight: 3, arbitrary: real },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(real, fc.nat(), fc.integer({ min: 1, max: 255 }))
+        .map(([doc, at, x]) => doc.map((b, i) => (i === at % doc.length ? b ^ x : b))),
+    },
+    { weight: 1, arbitrary: fc.tuple(real, fc.nat()).map(([doc, at]) => doc.subarray(0, at % doc.length)) },
     {
       weight: 1,
       arbitrary: fc
-        .record({ v: fc.nat({ max: 1_000_000 }), x: fc.uint8Array({ minLength: 32, maxLength: 32 }) })
-        .map((s) =>
-          encodeSync({ v: s.v, issuers: [{ kid: Uint8Array.of(1), x: s.x }], revoked: [], time: 1_800_000_000 }),
-        ),
+        .tuple(real, fc.uint8Array({ minLength: 1, maxLength: 8 }))
+        .map(([doc, tail]) => Uint8Array.from([...doc, ...tail])),
     },
-    fc.uint8Array({ maxLength: 300 }),
-    anyCbor.map(encodeOr),
-    fc.integer({ min: 17, max: 2000 }).map((n) => Uint8Array.from([...new Array(n).fill(0x81), 0x00])),
-    fc.integer({ min: 70_000, max: 300_000 }).map((n) => encodeOr({ v: 1, pad: new Uint8Array(n) })),
+    { weight: 3, arbitrary: forged },
+    { weight: 2, arbitrary: fc.constantFrom(...foreign) },
+    c.raw,
+    c.cbor,
+    c.nested,
+    fc
+      .integer({ min: 3585, max: 70_000 })
+      .map((n) => encodeOr(new CborTag(18, [new Uint8Array(n), new Map(), null, null]))),
   );
 }
 
@@ -240,7 +327,9 @@ export function commandPayloads(): fc.Arbitrary<Uint8Array> {
       token: usually(fc.uint8Array({ maxLength: 300 })),
       proof: usually(fc.uint8Array({ minLength: 64, maxLength: 64 })),
       nonce: usually(fc.uint8Array({ minLength: 16, maxLength: 16 })),
-      sync: usually(fc.uint8Array({ maxLength: 100 })),
+      doc: usually(fc.uint8Array({ maxLength: 100 })),
+      answer: usually(fc.uint8Array({ maxLength: 100 })),
+      command: usually(fc.uint8Array({ maxLength: 100 })),
       after: usually(fc.integer({ min: -1, max: 50 })),
       extra: anyCbor,
     },
@@ -251,7 +340,10 @@ export function commandPayloads(): fc.Arbitrary<Uint8Array> {
     {
       weight: 1,
       arbitrary: fc
-        .tuple(fc.constantFrom("challenge" as const, "ping" as const, "lock" as const), fc.nat({ max: 9999 }))
+        .tuple(
+          fc.constantFrom("challenge" as const, "ping" as const, "lock" as const, "command_nonce" as const),
+          fc.nat({ max: 9999 }),
+        )
         .map(([type, n]) => encodeCommand({ id: `valid-${n}`, type })),
     },
     fc.uint8Array({ maxLength: 300 }),
@@ -263,5 +355,5 @@ export function commandPayloads(): fc.Arbitrary<Uint8Array> {
 }
 
 /** Samples a generator with a seed: the same payloads on every run. */
-export const sample = (arbitrary: fc.Arbitrary<Uint8Array>, count: number, seed: number): Uint8Array[] =>
+export const sample = <T>(arbitrary: fc.Arbitrary<T>, count: number, seed: number): T[] =>
   fc.sample(arbitrary, { numRuns: count, seed });

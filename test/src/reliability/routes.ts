@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { request } from "node:http";
-import { encodeSetupCode, encodeTimeRequest, toBase64Url } from "@latchkey/protocol";
+import { encodeTimeRequest, toBase64Url } from "@latchkey/protocol";
+import { PaperLock } from "./paper-lock.js";
 
 /**
  * The cloud's API as its own OpenAPI document (`GET /docs/json`) describes it: every operation, who may call it, what
@@ -36,8 +37,11 @@ export function operations(doc: any): Operation[] {
   const globalSecurity: unknown[] = doc.security ?? [];
   for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Schema>>)) {
     for (const [method, op] of Object.entries(ops)) {
-      // An operation's own `security` overrides the document's; `[]` means no token at all (OpenAPI 3.0 §4.8.10).
+      // An operation's own `security` overrides the document's; `[]` means no token at all, and an empty requirement
+      // `{}` among others means none is needed (OpenAPI 3.0 §4.8.10): the token endpoint takes client credentials in
+      // its body or as HTTP Basic, never a bearer token.
       const security: unknown[] = op.security ?? globalSecurity;
+      const needsToken = security.length > 0 && !security.some((r) => Object.keys(r as object).length === 0);
       const params: Schema[] = op.parameters ?? [];
       const success = Object.keys(op.responses ?? {})
         .map(Number)
@@ -51,14 +55,13 @@ export function operations(doc: any): Operation[] {
         id: `${method.toUpperCase()} ${path}`,
         method: method.toUpperCase(),
         path,
-        family:
-          security.length === 0
-            ? "public"
-            : path.startsWith("/bridge/")
-              ? "bridge"
-              : path.startsWith("/app/")
-                ? "app"
-                : "integrator",
+        family: !needsToken
+          ? "public"
+          : path.startsWith("/bridge/")
+            ? "bridge"
+            : path.startsWith("/app/")
+              ? "app"
+              : "integrator",
         pathParams: params.filter((p) => p.in === "path").map((p) => p.name as string),
         query: Object.fromEntries(params.filter((p) => p.in === "query").map((p) => [p.name, p.schema as Schema])),
         body: op.requestBody?.content?.["application/json"]?.schema,
@@ -148,6 +151,8 @@ export interface TenantIds {
   /** A cloud-hosted (virtual) lock, for the app's virtual-lock routes. */
   virtualLockId: string;
   keyId: string;
+  /** A remote action on `lockId` (pending: its bridge may still fetch the command or report a failure). */
+  actionId: string;
   /** One of the lock holder's issuer keys. */
   kid: string;
   jobId: string;
@@ -166,6 +171,7 @@ export function pathValues(op: Operation, ids: TenantIds): Record<string, string
     vendorConnectionId: ids.vendorConnectionId,
     lockId: op.family === "app" ? ids.virtualLockId : ids.lockId,
     keyId: ids.keyId,
+    actionId: ids.actionId,
     kid: ids.kid,
     jobId: ids.jobId,
     webhookId: ids.webhookId,
@@ -174,20 +180,16 @@ export function pathValues(op: Operation, ids: TenantIds): Record<string, string
   };
 }
 
-const hex32 = (n: number) => n.toString(16).padStart(32, "0");
-
 const bytes16 = (label: string) => new Uint8Array(createHash("sha256").update(label).digest().subarray(0, 16));
 
 /**
  * The setup code a factory printed on `lockId` (deterministic, so a test and validBody agree), with its claim secret
- * for the tests that make sure it never shows (docs/trust.md "Lock identity and setup code").
+ * for the tests that make sure it never shows (docs/trust.md "Lock identity and setup code"), and the lock itself
+ * (its keys match the code's fingerprint, so its sealed reports are believed).
  */
-export function factorySetupCode(lockId: string): { setupCode: string; claimSecret: Uint8Array } {
-  const claimSecret = bytes16(`claim secret of ${lockId}`);
-  return {
-    setupCode: encodeSetupCode({ lockId, claimSecret, fingerprint: bytes16(`keys of ${lockId}`) }),
-    claimSecret,
-  };
+export function factorySetupCode(lockId: string): { setupCode: string; claimSecret: Uint8Array; lock: PaperLock } {
+  const lock = new PaperLock(lockId);
+  return { setupCode: lock.setupCode, claimSecret: lock.claimSecret, lock };
 }
 
 /**
@@ -232,15 +234,14 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
     "POST /bridge/v1/locks/{lockId}/time": {
       request: toBase64Url(encodeTimeRequest({ lock: ids.lockId, nonce: bytes16(`time nonce ${seq}`) })),
     },
-    "POST /bridge/v1/ingest": {
-      events: [{ id: hex32(0xe0000 + seq), lockId: ids.lockId, seq: 1000 + seq, ts: 1_800_000_000, type: "locked" }],
-      telemetry: [
-        { id: hex32(0xf0000 + seq), lockId: ids.lockId, ts: 1_800_000_000, level: 80, mv: 2900, state: "ok" },
-      ],
-      presence: [{ lockId: ids.lockId, online: true, ts: 1_800_000_000 }],
-    },
+    // Presence only: events and telemetry come as the lock's sealed reports (docs/bridge-api.md).
+    "POST /bridge/v1/ingest": { presence: [{ lockId: ids.lockId, online: true, ts: 1_800_000_000 + seq }] },
     // Well-formed, not a report: the rightful bridge gets a verdict for it (200), nobody else learns anything.
     "POST /bridge/v1/reports": { items: [{ lockId: ids.lockId, report: "2BGEQ6EBBaBAQA" }] },
+    "POST /integrators/v1/lock-holders/{lockHolderId}/locks/{lockId}/actions": { action: "unlock" },
+    // One nonce for every call: the same nonce again answers the same command (another one would be 409).
+    "POST /bridge/v1/actions/{actionId}/command": { nonce: toBase64Url(bytes16(`command nonce of ${ids.actionId}`)) },
+    "POST /bridge/v1/actions/{actionId}/result": { ok: false, code: "unreachable", message: "probe" },
     "POST /app/v1/verification": { phoneNumber: ids.phoneNumber },
     "POST /app/v1/verification/{verificationId}/confirm": { code: "000000", devicePublicKey: "ab".repeat(32) },
     // Well-formed but forged: the rightful phone's own unlock is built from a real token and challenge in the test.

@@ -31,6 +31,12 @@ export interface ReliabilitySiteOptions {
   cloud?: Partial<CloudOptions>;
   /** Seeds every random source of the site. */
   seed?: string;
+  /**
+   * Claim each lock `startLock` starts with its setup code through the Integrator API, as an integrator would
+   * (docs/design.md section 7, "Identity and claim"). Default true: the cloud serves (state, time, reports) only
+   * claimed locks. False for a test of unclaimed locks (it can still call `claim(lock)`).
+   */
+  claimLocks?: boolean;
 }
 
 /**
@@ -52,6 +58,10 @@ export class ReliabilitySite {
   private cloudRuns = 0;
   private lockSeed = 0;
   private readonly seed: string;
+  /** The in-process cloud is serving (false between stopCloud and startCloud). */
+  private cloudUp = false;
+  /** Setup codes (by lock id) not yet posted: a lock started while the cloud is down is claimed once it is back. */
+  private readonly pendingClaims = new Map<string, string>();
 
   private constructor(
     private readonly resources: Resources,
@@ -139,11 +149,14 @@ export class ReliabilitySite {
       // Webhook receivers of these tests listen on 127.0.0.1, which only this setting lets the cloud reach.
       settings: { allowPrivateWebhookTargets: true, ...this.options.cloud?.settings },
     });
+    this.cloudUp = true;
+    await this.postPendingClaims();
     return this.cloud;
   }
 
   /** Closes the cloud without waiting out idle keep-alive sockets of this process's fetch clients. */
   async stopCloud(): Promise<void> {
+    this.cloudUp = false;
     const closing = this.cloud.close();
     this.cloud.app.server.closeAllConnections();
     await closing;
@@ -165,7 +178,6 @@ export class ReliabilitySite {
       mqtt: { siteSecret: this.siteSecret, broker: "embedded", host: "127.0.0.1", port: this.mqttPort },
       metrics: { host: "127.0.0.1", port: this.metricsPort },
       vendorAccounts: [RELIABILITY_VENDOR],
-      sync: { resendSeconds: 1 },
       log: { level: "info" },
     };
     return merge(base, extra) as BridgeConfigInit;
@@ -244,7 +256,52 @@ export class ReliabilitySite {
       ...extra,
     });
     this.locks.push(lock);
+    if (this.options.claimLocks ?? true) await this.claim(lock);
     return lock;
+  }
+
+  /**
+   * Claims `lock` for the site's lock holder with the setup code on its label, through the Integrator API (never the
+   * bridge; docs/design.md section 7). Again after a restart it answers 200. With the cloud down it is posted at its
+   * restart. The code holds the claim secret: registered as a secret, so no log may show it.
+   */
+  async claim(lock: SimLock): Promise<void> {
+    this.secrets.add(`setup code ${lock.id}`, lock.setupCode);
+    this.pendingClaims.set(lock.id, lock.setupCode);
+    await this.postPendingClaims();
+  }
+
+  private async postPendingClaims(): Promise<void> {
+    // Before provisioning (the first cloud start) there is no lock holder to claim for, and no lock yet.
+    if (!this.cloudUp || this.lockHolderId === "") return;
+    for (const [lockId, setupCode] of [...this.pendingClaims]) {
+      await this.client.claimLock(this.lockHolderId, setupCode);
+      this.pendingClaims.delete(lockId);
+    }
+  }
+
+  /**
+   * Waits until `lock` runs a signed state of its lock holder's authority and a signed time answer bounds its clock
+   * (docs/trust.md "Lock"): from then on it seals its events as reports and can open with a key.
+   */
+  async waitForTrust(lock: SimLock, options: { timeoutMs?: number } = {}): Promise<void> {
+    await lock.waitFor((l) => l.stateV > 0 && l.clockSet, `lock ${lock.id} to run a signed state and signed time`, {
+      timeoutMs: options.timeoutMs ?? 60_000,
+    });
+  }
+
+  /**
+   * Waits until the signed state `lock` runs acknowledges every event up to `seq` (default: its newest event that is
+   * not a `state_applied`; that one is freed only with the next state the lock gets for another reason, docs/mqtt.md):
+   * the cloud stored them from the lock's reports and the lock has freed them from its ring.
+   */
+  async waitForAcknowledged(lock: SimLock, seq?: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    const through = seq ?? lastAcknowledgeable(lock);
+    await lock.waitFor(
+      (l) => (l.signedState?.ack ?? 0) >= through,
+      `lock ${lock.id}'s signed state to acknowledge its events through seq ${through}`,
+      { timeoutMs: options.timeoutMs ?? 60_000 },
+    );
   }
 
   /** The cloud's SQLite database, read-only (WAL: reading while the cloud writes is fine). */
@@ -265,6 +322,11 @@ export class ReliabilitySite {
     })();
     return this.closing;
   }
+}
+
+/** The seq of the newest event of `lock` that a signed state will acknowledge without any other change (0: none). */
+function lastAcknowledgeable(lock: SimLock): number {
+  return lock.events.findLast((e) => e.type !== "state_applied")?.seq ?? 0;
 }
 
 /** `extra` over `base`: plain objects merged key by key, anything else replaced. */

@@ -10,6 +10,11 @@ export interface TallyCounts {
   refused: number;
   /** Events or telemetry lost: anything but 0 fails the test that measured it. */
   lost: number;
+  /**
+   * Doors an attack opened (issue 13 item 8): unlocks at a victim lock that no honest key or honest remote command
+   * caused. Only files that watch doors count it (`trackDoors`); anything but 0 fails the test that measured it.
+   */
+  doorsOpened?: number;
 }
 
 export interface TallyRecord extends TallyCounts {
@@ -29,6 +34,7 @@ export class Tally implements TallyCounts {
   inputs = 0;
   refused = 0;
   lost = 0;
+  doorsOpened: number | undefined = undefined;
   readonly notes: Record<string, number | string> = {};
   readonly cases: string[] = [];
 
@@ -50,6 +56,15 @@ export class Tally implements TallyCounts {
     this.lost += n;
   }
 
+  /** This file watches victim locks: its record says how many doors were opened (0 until `doorOpened`). */
+  trackDoors(): void {
+    this.doorsOpened ??= 0;
+  }
+
+  doorOpened(n = 1): void {
+    this.doorsOpened = (this.doorsOpened ?? 0) + n;
+  }
+
   note(name: string, value: number | string): void {
     this.notes[name] = value;
   }
@@ -66,6 +81,7 @@ export class Tally implements TallyCounts {
       inputs: this.inputs,
       refused: this.refused,
       lost: this.lost,
+      ...(this.doorsOpened !== undefined ? { doorsOpened: this.doorsOpened } : {}),
       notes: { ...this.notes },
       cases: [...this.cases],
     };
@@ -86,18 +102,20 @@ export function summaryLine(r: TallyRecord): string {
   const cases = (r.cases ?? []).map((c) => `\n  case: ${c}`).join("");
   return (
     `reliability ${r.file}: faults injected ${r.faults}, inputs tried ${r.inputs}, attempts refused ${r.refused}, ` +
-    `events lost ${r.lost}${notes ? ` (${notes})` : ""}${cases}`
+    `events lost ${r.lost}${r.doorsOpened !== undefined ? `, doors opened ${r.doorsOpened}` : ""}` +
+    `${notes ? ` (${notes})` : ""}${cases}`
   );
 }
 
-/** Sums records (one per test file) into the run's totals. */
-export function totals(records: readonly TallyRecord[]): TallyCounts & { files: number } {
-  const sum = { faults: 0, inputs: 0, refused: 0, lost: 0, files: records.length };
+/** Sums records (one per test file) into the run's totals; `doorsOpened` over the files that watched doors. */
+export function totals(records: readonly TallyRecord[]): Required<TallyCounts> & { files: number } {
+  const sum = { faults: 0, inputs: 0, refused: 0, lost: 0, doorsOpened: 0, files: records.length };
   for (const r of records) {
     sum.faults += r.faults;
     sum.inputs += r.inputs;
     sum.refused += r.refused;
     sum.lost += r.lost;
+    sum.doorsOpened += r.doorsOpened ?? 0;
   }
   return sum;
 }

@@ -1,6 +1,7 @@
 import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
+import { claimedByHolder } from "../../domain/claims.js";
 import { commit } from "../../domain/commit.js";
 import { mintKeyToken, tokenWindow } from "../../domain/issuers.js";
 import { keyState, keyUseUrl } from "../../domain/keys.js";
@@ -10,7 +11,7 @@ import { unauthorized } from "../../http/errors.js";
 import { AppKeys } from "../../schemas/app-api.js";
 import { errors, iso, isoOrNull } from "../../schemas/common.js";
 
-/** Prefetch: every usable key of the phone's number, each token minted for this device's key. */
+/** Prefetch: every usable key of the phone's number on a claimed lock, each token minted for this device's key. */
 export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
   app.get(
     "/keys",
@@ -36,13 +37,16 @@ export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           // Starting beyond the token lifetime cap: nothing valid to mint yet; a later prefetch brings it.
           if (!tokenWindow(ctx, key)) continue;
           const lock = await tx.locks.get(key.lockId);
+          // No token for a lock its key's holder has not claimed (a key from before claims were enforced): that lock
+          // trusts no issuer of this holder, and the phone must not carry anything for it (docs/trust.md "Cloud").
+          if (!lock || !(await claimedByHolder(tx, lock))) continue;
           const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
           lockHolders.add(key.lockHolderId);
           keyedLocks.push({ lockId: key.lockId, lockHolderId: key.lockHolderId });
           keys.push({
             keyId: key.id,
             lockId: key.lockId,
-            lockName: lock?.name ?? key.lockId,
+            lockName: lock.name,
             start: iso(key.startAt),
             end: isoOrNull(key.endAt),
             state: keyState(key, now),

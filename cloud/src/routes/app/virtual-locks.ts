@@ -15,6 +15,7 @@ import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { storeLockEvent } from "../../domain/events.js";
+import { virtualBattery } from "../../domain/virtual-battery.js";
 import { deviceOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
 import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
@@ -85,6 +86,7 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       const nonce = ctx.random(NONCE_BYTES);
       await commit(ctx, async (tx) => {
         const lock = await virtualLockFor(tx, lockId, userId, ctx.clock.now());
+        await tx.locks.setBattery(lock.id, virtualBattery(lock, ctx.clock.now()));
         await tx.nonces.issue(lock.id, toHex(nonce), ctx.clock.now(), NONCES_PER_LOCK);
       });
       return { nonce: toBase64Url(nonce) };
@@ -115,6 +117,7 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       const { verdict, eventId } = await commit(ctx, async (tx) => {
         const nowMs = ctx.clock.now();
         const lock = await virtualLockFor(tx, lockId, userId, nowMs);
+        await tx.locks.setBattery(lock.id, virtualBattery(lock, nowMs));
         // The stored challenge, consumed in this transaction, goes through the lock's own nonce rules (NonceBook).
         const nonces = new NonceBook();
         const issuedAt = await tx.nonces.consume(lock.id, toHex(nonce));

@@ -1,11 +1,11 @@
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor } from "../../domain/access.js";
+import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
-import { KEY_EVENT_TYPES } from "../../domain/events.js";
-import { toE164 } from "../../domain/phone.js";
-import { jobView, keyEventView, webhookView } from "../../domain/views.js";
+import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
+import { keyHolderMobile, toE164 } from "../../domain/phone.js";
+import { jobView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, notFound, unprocessable } from "../../http/errors.js";
 import {
@@ -15,14 +15,25 @@ import {
   EventList,
   FormatPhoneNumber,
   FormattedPhoneNumber,
+  KeyEventQuery,
+  LockEventQuery,
+  LockHolderEventQuery,
   WebhookList,
 } from "../../schemas/activity.js";
 import { errors, IdParam, iso, isoOrNull, Obj, PageQuery } from "../../schemas/common.js";
 import { Job } from "../../schemas/keys.js";
 import { LhParams } from "./lock-holders.js";
+import { LockParams } from "./locks.js";
 
 const PageQuerySchema = Obj(PageQuery);
 const WebhookParams = Obj({ lockHolderId: IdParam, webhookId: IdParam });
+const KeyEventParams = Obj({ lockHolderId: IdParam, keyId: IdParam });
+
+const EVENTS_DESCRIPTION =
+  "Filters combine: `lockId`, `keyId`, `userId` (a phone number, E.164 or national in the lock holder's country), " +
+  "`action` (unlocked, denied, locked, jammed), `from` (included) and `to` (not included), RFC 3339 times. The " +
+  "newest 30 days bound every page. A bad value is a 400 naming the parameter. Pages with `limit` and " +
+  "`startAfterId` as everywhere; `userName` is the name given to the event's key at creation.";
 
 import { webhookUrlProblem } from "../../security/webhook-target.js";
 import { webhookSealContext } from "../../workers/webhook-delivery.js";
@@ -62,33 +73,68 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       schema: {
         tags: ["events"],
         summary: "Key events of all locks under the lock holder, newest first, last 30 days",
+        description: `${EVENTS_DESCRIPTION} Unknown lock, key or user ids match nothing (an empty page).`,
         params: LhParams,
-        querystring: PageQuerySchema,
+        querystring: LockHolderEventQuery,
         response: { 200: EventList, ...errors(400, 404) },
       },
     },
     async (request) => {
       const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
-      const sinceS = Math.floor(ctx.clock.now() / 1000) - ctx.settings.eventWindowDays * 86_400;
-      const { page, names } = await read(ctx, async (tx) => {
+      const q = request.query as Static<typeof LockHolderEventQuery>;
+      return read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
-        const page = await tx.events.listForLockHolder(lh.id, {
-          limit: q.limit ?? 2500,
-          startAfterId: q.startAfterId,
-          sinceS,
-          types: KEY_EVENT_TYPES,
-        });
-        const names = new Map<string, string>();
-        for (const e of page.items) {
-          if (!names.has(e.lockId)) names.set(e.lockId, (await tx.locks.get(e.lockId))?.name ?? e.lockId);
-        }
-        return { page, names };
+        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q));
       });
-      return {
-        events: page.items.map((e) => keyEventView(e, names.get(e.lockId) ?? e.lockId)),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/locks/:lockId/events",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["events"],
+        summary: "Key events of one lock, newest first, last 30 days",
+        description: `${EVENTS_DESCRIPTION} 404 for a lock that is not the lock holder's.`,
+        params: LockParams,
+        querystring: LockEventQuery,
+        response: { 200: EventList, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, lockId } = request.params as LockParams;
+      const q = request.query as Static<typeof LockEventQuery>;
+      return read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const lock = await lockOf(tx, lh, lockId);
+        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { lockId: lock.id }));
+      });
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/keys/:keyId/events",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["events"],
+        summary: "Key events of one key, newest first, last 30 days",
+        description: `${EVENTS_DESCRIPTION} 404 for a key that is not the lock holder's.`,
+        params: KeyEventParams,
+        querystring: KeyEventQuery,
+        response: { 200: EventList, ...errors(400, 404) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, keyId } = request.params as Static<typeof KeyEventParams>;
+      const q = request.query as Static<typeof KeyEventQuery>;
+      return read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const key = await tx.keys.get(keyId);
+        if (!key || key.lockHolderId !== lh.id) throw notFound("key");
+        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { keyId: key.id }));
+      });
     },
   );
 
@@ -227,6 +273,9 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       schema: {
         tags: ["phone numbers"],
         summary: "Format a mobile number the way the API recognizes it (E.164)",
+        description:
+          "422 `invalid_phone_number` when it is not a valid number, or is valid but not a mobile (a landline, " +
+          "FIXED_LINE, and the other non-mobile types: what key creation refuses); FIXED_LINE_OR_MOBILE is taken.",
         body: FormatPhoneNumber,
         response: { 200: FormattedPhoneNumber, ...errors(400, 422) },
       },
@@ -239,6 +288,11 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
           `phoneNumber: ${JSON.stringify(phoneNumber)} is not a valid phone number${countryIso ? ` in ${countryIso}` : "; add countryIso or use +<country code>"}`,
           "invalid_phone_number",
         );
+      }
+      // What key creation would take: a landline is valid but refused there, so it is refused here too.
+      const mobile = keyHolderMobile(e164);
+      if ("problem" in mobile) {
+        throw unprocessable(`phoneNumber: ${JSON.stringify(phoneNumber)} ${mobile.problem}`, "invalid_phone_number");
       }
       return { phoneNumber: e164 };
     },

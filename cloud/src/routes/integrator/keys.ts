@@ -2,12 +2,14 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockInBody, lockOf } from "../../domain/access.js";
+import { assertClaimed } from "../../domain/claims.js";
 import { commit, read } from "../../domain/commit.js";
+import { userIdFilter } from "../../domain/event-list.js";
 import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, revokeKey } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
+import { errors, IdParam, Obj } from "../../schemas/common.js";
 import {
   BatchCreateKeys,
   CreateKeyOnLock,
@@ -15,6 +17,7 @@ import {
   JobAccepted,
   Key,
   KeyList,
+  KeyListQuery,
   UpdateKey,
 } from "../../schemas/keys.js";
 import type { JobRecord, KeyRecord, LockRecord } from "../../store/records.js";
@@ -23,12 +26,13 @@ import { LockParams } from "./locks.js";
 
 const KeyParams = Obj({ lockHolderId: IdParam, keyId: IdParam });
 type KeyParams = Static<typeof KeyParams>;
-const PageQuerySchema = Obj(PageQuery);
 
 const CREATE_DESCRIPTION =
-  "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 if it is " +
-  "not one). `metadata` is your own JSON object (at most 4 KiB), returned as stored and never put in key tokens. " +
-  "403 when the lock's vendor connection is in error.";
+  "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 " +
+  "`invalid_phone_number` naming why if it is not one: a landline, libphonenumber's FIXED_LINE, is refused; " +
+  "FIXED_LINE_OR_MOBILE is taken). `metadata` is your own JSON object (at most 4 KiB), returned as stored and never " +
+  "put in key tokens. 409 `lock_not_claimed` when the lock holder has not claimed the lock with its setup code " +
+  "(virtual locks are claimed by construction); 403 when the lock's vendor connection is in error.";
 
 export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
   app.post(
@@ -41,7 +45,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         description: CREATE_DESCRIPTION,
         params: LockParams,
         body: CreateKeyOnLock,
-        response: { 201: Key, ...errors(400, 404, 422) },
+        response: { 201: Key, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -66,7 +70,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         description: `Same as creating a key under /locks/{lockId}/keys. ${CREATE_DESCRIPTION}`,
         params: LhParams,
         body: CreateKeyWithLockId,
-        response: { 201: Key, ...errors(400, 404, 422) },
+        response: { 201: Key, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -89,11 +93,12 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["keys"],
         summary: "Create many keys in a background job",
         description:
-          "Every item is validated first: if any is invalid the answer is 400 naming it and no job starts. Otherwise " +
-          "202 with a job id; the keys are `creating` until the job reaches them. Poll GET /jobs/{jobId}.",
+          "Every item is validated first: if any is invalid the answer is 400 naming it (409 `lock_not_claimed` naming " +
+          "it for a lock not claimed) and no job starts. Otherwise 202 with a job id; the keys are `creating` until " +
+          "the job reaches them. Poll GET /jobs/{jobId}.",
         params: LhParams,
         body: BatchCreateKeys,
-        response: { 202: JobAccepted, ...errors(400, 404) },
+        response: { 202: JobAccepted, ...errors(400, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -120,6 +125,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
           let lock = locks.get(item.lockId);
           if (!lock) {
             lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
+            await assertClaimed(tx, lock, `${field}.lockId`);
             locks.set(lock.id, lock);
           }
           records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));
@@ -154,17 +160,28 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       schema: {
         tags: ["keys"],
         summary: "List keys",
+        description:
+          "Filters combine: `lockId`, `userId` (a phone number, E.164 or national in the lock holder's country; a bad " +
+          "one is a 400 naming it) and `state` (the state now). Unknown ids match nothing. Pages by id as everywhere.",
         params: LhParams,
-        querystring: PageQuerySchema,
+        querystring: KeyListQuery,
         response: { 200: KeyList, ...errors(400, 404) },
       },
     },
     async (request) => {
       const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const q = request.query as Static<typeof KeyListQuery>;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
-        return tx.keys.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+        return tx.keys.list(
+          lh.id,
+          { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
+          {
+            lockId: q.lockId,
+            userId: userIdFilter(q.userId, lh),
+            state: q.state === undefined ? undefined : { name: q.state, now: ctx.clock.now() },
+          },
+        );
       });
       return {
         keys: page.items.map((k) => keyView(ctx, k)),

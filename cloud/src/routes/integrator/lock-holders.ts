@@ -4,9 +4,10 @@ import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
 import { addIssuerKey, retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
+import { isKnownCountry } from "../../domain/phone.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { notFound } from "../../http/errors.js";
+import { notFound, unprocessable } from "../../http/errors.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import {
   CreateLockHolder,
@@ -26,6 +27,20 @@ const IssuerKeyParams = Obj({
   kid: Type.String({ pattern: "^[0-9a-f]{2,128}$", description: "the key's kid, lowercase hex" }),
 });
 const PageQuerySchema = Obj(PageQuery);
+
+const COUNTRY_DESCRIPTION =
+  "`countryIso` reads key holders' national numbers: an ISO 3166-1 alpha-2 code the phone number metadata knows " +
+  "(422 `invalid_country` otherwise, e.g. XX).";
+
+/** A lock holder's country must be one whose numbers can be read (domain/phone.ts); 422 naming it otherwise. */
+function checkCountry(countryIso: string | undefined): void {
+  if (countryIso !== undefined && !isKnownCountry(countryIso)) {
+    throw unprocessable(
+      `body.countryIso: ${JSON.stringify(countryIso)} is not an ISO 3166-1 alpha-2 country code known to the phone number metadata`,
+      "invalid_country",
+    );
+  }
+}
 
 /** Integrator, lock holders and their issuer keys. */
 export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void {
@@ -86,13 +101,15 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       schema: {
         tags: ["lock holders"],
         summary: "Create a lock holder (and its first issuer key)",
+        description: COUNTRY_DESCRIPTION,
         body: CreateLockHolder,
-        response: { 201: LockHolder, ...errors(400) },
+        response: { 201: LockHolder, ...errors(400, 422) },
       },
     },
     async (request, reply) => {
       const p = integratorOf(request);
       const body = request.body as Static<typeof CreateLockHolder>;
+      checkCountry(body.countryIso);
       const lh: LockHolderRecord = {
         id: ctx.ids.next("lh"),
         integratorId: p.integratorId,
@@ -136,13 +153,15 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
         tags: ["lock holders"],
         summary: "Update a lock holder",
         params: LhParams,
+        description: COUNTRY_DESCRIPTION,
         body: PatchLockHolder,
-        response: { 200: LockHolder, ...errors(400, 404) },
+        response: { 200: LockHolder, ...errors(400, 404, 422) },
       },
     },
     async (request) => {
       const { lockHolderId } = request.params as LhParams;
       const body = request.body as Static<typeof PatchLockHolder>;
+      checkCountry(body.countryIso);
       const updated = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         await tx.lockHolders.update(lh.id, body);

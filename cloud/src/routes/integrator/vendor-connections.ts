@@ -6,6 +6,7 @@ import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
 import { offboardLock } from "../../domain/locks.js";
 import { vendorConnectionView } from "../../domain/views.js";
+import { virtualBattery } from "../../domain/virtual-battery.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, conflict, notFound } from "../../http/errors.js";
@@ -164,6 +165,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
               eventSeq: 0,
             };
             await tx.locks.insert(lock);
+            await tx.locks.setBattery(lock.id, virtualBattery(lock, now));
           }
         });
       } else {

@@ -1,4 +1,5 @@
 import { UnknownCursorError } from "../errors.js";
+import { eventConditions } from "../filters.js";
 import type {
   DeliveryRecord,
   EventRecord,
@@ -60,25 +61,31 @@ export class PgEvents implements EventRepo {
     return r && eventRow(r);
   }
   async listForLockHolder(lockHolderId: string, page: EventPageRequest): Promise<Page<EventRecord>> {
-    let rows: Row[];
-    if (page.startAfterId === undefined) {
-      rows = await this.sql.all(
-        `SELECT * FROM events WHERE lock_holder_id = $1 AND ts_s >= $2 AND type = ANY($3::text[])
-           ORDER BY ts_s DESC, n DESC LIMIT $4`,
-        [lockHolderId, page.sinceS, page.types, page.limit + 1],
-      );
-    } else {
+    const values: unknown[] = [];
+    const param = (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    };
+    const where = [
+      `lock_holder_id = ${param(lockHolderId)}`,
+      `ts_s >= ${param(page.sinceS)}`,
+      // One type (an `action` filter) as an equality, so the planner can read events_type_ts in page order.
+      page.types.length === 1 ? `type = ${param(page.types[0])}` : `type = ANY(${param(page.types)}::text[])`,
+      ...eventConditions(page, param),
+    ];
+    if (page.startAfterId !== undefined) {
       const after = await this.sql.one("SELECT ts_s, n FROM events WHERE id = $1 AND lock_holder_id = $2", [
         page.startAfterId,
         lockHolderId,
       ]);
       if (!after) throw new UnknownCursorError(page.startAfterId);
-      rows = await this.sql.all(
-        `SELECT * FROM events WHERE lock_holder_id = $1 AND ts_s >= $2 AND type = ANY($3::text[])
-             AND (ts_s < $4 OR (ts_s = $4 AND n < $5)) ORDER BY ts_s DESC, n DESC LIMIT $6`,
-        [lockHolderId, page.sinceS, page.types, after.ts_s, after.n, page.limit + 1],
-      );
+      const ts = param(after.ts_s);
+      where.push(`(ts_s < ${ts} OR (ts_s = ${ts} AND n < ${param(after.n)}))`);
     }
+    const rows = await this.sql.all(
+      `SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY ts_s DESC, n DESC LIMIT ${param(page.limit + 1)}`,
+      values,
+    );
     return toPage(rows, page.limit, eventRow, (e) => e.id);
   }
 }

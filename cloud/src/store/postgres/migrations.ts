@@ -152,9 +152,40 @@ const V7 = `
     ack_seq BIGINT NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
 `;
 
+// Remote actions (issue 13, docs/bridge-api.md "Remote actions"): each integrator unlock or lock, the signed command a
+// bridge carried for it and how it ended; and each lock's command counter (strictly increasing). And which authority
+// signed each claimed lock's cached state, from which v, so its `state_applied` report says what it pinned.
+const V8 = `
+  CREATE TABLE remote_actions (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    completed_at BIGINT, event_id TEXT, error_code TEXT, error_message TEXT, nonce TEXT, counter BIGINT,
+    command TEXT, binding TEXT);
+  CREATE INDEX remote_actions_lock ON remote_actions(lock_id, id);
+  CREATE INDEX remote_actions_binding ON remote_actions(lock_id, binding);
+  CREATE INDEX remote_actions_open ON remote_actions(status, expires_at);
+  CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter BIGINT NOT NULL);
+  ALTER TABLE lock_claims ADD COLUMN state_authority TEXT;
+  ALTER TABLE lock_claims ADD COLUMN authority_from_v BIGINT;
+`;
+
+// The Integrator API as integrators use it (issue 14): a key holder's name, and indexes for filtered pages of keys and
+// events; keys(lock_id, id) supersedes keys(lock_id).
+const V9 = `
+  ALTER TABLE keys ADD COLUMN user_name TEXT;
+  DROP INDEX keys_lock;
+  CREATE INDEX keys_lock_page ON keys(lock_id, id);
+  CREATE INDEX keys_user_page ON keys(lock_holder_id, user_id, id);
+  CREATE INDEX keys_status_page ON keys(lock_holder_id, status, id);
+  CREATE INDEX events_lock_ts ON events(lock_id, ts_s, n);
+  CREATE INDEX events_key_ts ON events(key_id, ts_s, n);
+  CREATE INDEX events_user_ts ON events(lock_holder_id, user_id, ts_s, n);
+  CREATE INDEX events_type_ts ON events(lock_holder_id, type, ts_s, n);
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

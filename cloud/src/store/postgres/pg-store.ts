@@ -12,6 +12,7 @@ import {
   PgOtpThrottle,
   PgVerifications,
 } from "./accounts.js";
+import { PgRemoteActions } from "./actions.js";
 import { PgDeliveries, PgEvents, PgJobs, PgTelemetry, PgWebhooks } from "./activity.js";
 import { ChangeListener } from "./listener.js";
 import { migrate } from "./migrations.js";
@@ -133,6 +134,7 @@ export class PgStore implements Store {
       authorities: new PgAuthorities(sql),
       lockClaims: new PgLockClaims(sql),
       lockReports: new PgLockReports(sql),
+      remoteActions: new PgRemoteActions(sql),
     };
   }
 

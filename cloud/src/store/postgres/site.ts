@@ -1,4 +1,5 @@
 import { UnknownCursorError } from "../errors.js";
+import { keyConditions } from "../filters.js";
 import type {
   Address,
   BatteryRecord,
@@ -13,7 +14,7 @@ import type {
   VendorConnectionRecord,
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
-import type { ChangeRepo, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
+import type { ChangeRepo, KeyFilter, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
 import type { Sql } from "./sql.js";
 
 /** Builds `UPDATE <table> SET a = $1, b = $2 … WHERE id = $n` from the given fields, columns from a fixed list. */
@@ -230,7 +231,7 @@ export class PgLocks implements LockRepo {
 }
 
 const KEY_COLUMNS =
-  "id, lock_holder_id, lock_id, cti, user_id, start_at, end_at, status, error, revoked_at, metadata, job_id, created_at";
+  "id, lock_holder_id, lock_id, cti, user_id, start_at, end_at, status, error, revoked_at, metadata, job_id, created_at, user_name";
 
 export class PgKeys implements KeyRepo {
   constructor(private readonly sql: Sql) {}
@@ -244,7 +245,7 @@ export class PgKeys implements KeyRepo {
     await this.sql.run(
       `INSERT INTO keys (${KEY_COLUMNS})
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-           $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[])`,
+           $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::text[])`,
       [
         column((k) => k.id),
         column((k) => k.lockHolderId),
@@ -259,6 +260,7 @@ export class PgKeys implements KeyRepo {
         column((k) => jsonText(k.metadata)),
         column((k) => k.jobId),
         column((k) => k.createdAt),
+        column((k) => k.userName),
       ],
     );
   }
@@ -278,12 +280,17 @@ export class PgKeys implements KeyRepo {
     if (ctis.length === 0) return [];
     return (await this.sql.all("SELECT * FROM keys WHERE cti = ANY($1::text[])", [ctis])).map(keyRow);
   }
-  async list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>> {
-    const rows = await this.sql.all("SELECT * FROM keys WHERE lock_holder_id = $1 AND id > $2 ORDER BY id LIMIT $3", [
-      lockHolderId,
-      page.startAfterId ?? "",
-      page.limit + 1,
-    ]);
+  async list(lockHolderId: string, page: PageRequest, filter: KeyFilter = {}): Promise<Page<KeyRecord>> {
+    const values: unknown[] = [lockHolderId, page.startAfterId ?? ""];
+    const param = (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    };
+    const where = keyConditions(filter, param).map((w) => ` AND ${w}`);
+    const rows = await this.sql.all(
+      `SELECT * FROM keys WHERE lock_holder_id = $1 AND id > $2${where.join("")} ORDER BY id LIMIT ${param(page.limit + 1)}`,
+      values,
+    );
     return toPage(rows, page.limit, keyRow, (k) => k.id);
   }
   async usableForUser(userId: string, now: number): Promise<KeyRecord[]> {

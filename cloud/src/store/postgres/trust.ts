@@ -95,8 +95,11 @@ export class PgLockClaims implements LockClaimRepo {
   async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
     await this.sql.run(
       `UPDATE lock_claims SET state_doc = $1, state_v = $2, state_iat = $3, state_digest = $4,
-         last_v = GREATEST(last_v, $2) WHERE lock_id = $5`,
-      [s.doc, s.v, s.iat, s.digest, lockId],
+         last_v = GREATEST(last_v, $2),
+         authority_from_v = CASE WHEN state_authority IS NOT DISTINCT FROM $6 THEN authority_from_v ELSE $2 END,
+         state_authority = $6
+         WHERE lock_id = $5`,
+      [s.doc, s.v, s.iat, s.digest, lockId, s.authority],
     );
   }
 }

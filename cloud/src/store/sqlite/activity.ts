@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { UnknownCursorError } from "../errors.js";
+import { eventConditions } from "../filters.js";
 import type {
   DeliveryRecord,
   EventRecord,
@@ -49,25 +50,29 @@ export class SqliteEvents implements EventRepo {
     return r && eventRow(r);
   }
   async listForLockHolder(lockHolderId: string, page: EventPageRequest): Promise<Page<EventRecord>> {
-    let rows: Row[];
-    const types = `type IN (${page.types.map(() => "?").join(", ")})`;
-    if (page.startAfterId === undefined) {
-      rows = prep(
-        this.db,
-        `SELECT * FROM events WHERE lock_holder_id = ? AND ts_s >= ? AND ${types} ORDER BY ts_s DESC, n DESC LIMIT ?`,
-      ).all(lockHolderId, page.sinceS, ...page.types, page.limit + 1);
-    } else {
+    const values: unknown[] = [lockHolderId, page.sinceS, ...page.types];
+    const param = (v: unknown) => {
+      values.push(v);
+      return "?";
+    };
+    const where = [
+      "lock_holder_id = ?",
+      "ts_s >= ?",
+      `type IN (${page.types.map(() => "?").join(", ")})`,
+      ...eventConditions(page, param),
+    ];
+    if (page.startAfterId !== undefined) {
       const after: Row = prep(this.db, "SELECT ts_s, n FROM events WHERE id = ? AND lock_holder_id = ?").get(
         page.startAfterId,
         lockHolderId,
       );
       if (!after) throw new UnknownCursorError(page.startAfterId);
-      rows = prep(
-        this.db,
-        `SELECT * FROM events WHERE lock_holder_id = ? AND ts_s >= ? AND ${types}
-             AND (ts_s < ? OR (ts_s = ? AND n < ?)) ORDER BY ts_s DESC, n DESC LIMIT ?`,
-      ).all(lockHolderId, page.sinceS, ...page.types, after.ts_s, after.ts_s, after.n, page.limit + 1);
+      where.push(`(ts_s < ${param(after.ts_s)} OR (ts_s = ${param(after.ts_s)} AND n < ${param(after.n)}))`);
     }
+    const rows = prep(
+      this.db,
+      `SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY ts_s DESC, n DESC LIMIT ${param(page.limit + 1)}`,
+    ).all(...values);
     return toPage(rows, page.limit, eventRow, (e) => e.id);
   }
 }

@@ -144,6 +144,36 @@ export const MIGRATIONS: readonly string[] = [
     lock_id TEXT PRIMARY KEY, highest_counter INTEGER, counter_from INTEGER, counter_gaps TEXT NOT NULL DEFAULT '[]',
     ack_seq INTEGER NOT NULL DEFAULT 0, pending_seqs TEXT NOT NULL DEFAULT '[]', refused TEXT NOT NULL DEFAULT '{}');
   `,
+  // 8: remote actions (issue 13, docs/bridge-api.md "Remote actions"): each integrator unlock or lock, the signed
+  // command a bridge carried for it and how it ended; and each lock's command counter (strictly increasing). And which
+  // authority signed each claimed lock's cached state, from which v, so its `state_applied` report says what it pinned.
+  `
+  CREATE TABLE remote_actions (
+    id TEXT PRIMARY KEY, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), lock_id TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    completed_at INTEGER, event_id TEXT, error_code TEXT, error_message TEXT, nonce TEXT, counter INTEGER,
+    command TEXT, binding TEXT);
+  CREATE INDEX remote_actions_lock ON remote_actions(lock_id, id);
+  CREATE INDEX remote_actions_binding ON remote_actions(lock_id, binding);
+  CREATE INDEX remote_actions_open ON remote_actions(status, expires_at);
+  CREATE TABLE lock_command_counters (lock_id TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+  ALTER TABLE lock_claims ADD COLUMN state_authority TEXT;
+  ALTER TABLE lock_claims ADD COLUMN authority_from_v INTEGER;
+  `,
+  // 9: the Integrator API as integrators use it (issue 14): a key holder's name (Unloc's toUser name, shown on events),
+  // and indexes so a filtered page of keys (by lock, user, state) or of events (by lock, key, user, action) reads its
+  // rows in page order instead of scanning the lock holder's. keys(lock_id, id) supersedes keys(lock_id).
+  `
+  ALTER TABLE keys ADD COLUMN user_name TEXT;
+  DROP INDEX keys_lock;
+  CREATE INDEX keys_lock_page ON keys(lock_id, id);
+  CREATE INDEX keys_user_page ON keys(lock_holder_id, user_id, id);
+  CREATE INDEX keys_status_page ON keys(lock_holder_id, status, id);
+  CREATE INDEX events_lock_ts ON events(lock_id, ts_s, n);
+  CREATE INDEX events_key_ts ON events(key_id, ts_s, n);
+  CREATE INDEX events_user_ts ON events(lock_holder_id, user_id, ts_s, n);
+  CREATE INDEX events_type_ts ON events(lock_holder_id, type, ts_s, n);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { UnknownCursorError } from "../errors.js";
+import { keyConditions } from "../filters.js";
 import type {
   Address,
   BatteryRecord,
@@ -14,7 +15,7 @@ import type {
   VendorConnectionRecord,
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
-import type { ChangeRepo, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
+import type { ChangeRepo, KeyFilter, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
 import { prep } from "./statements.js";
 
 export class SqliteVendorConnections implements VendorConnectionRepo {
@@ -229,14 +230,15 @@ export class SqliteKeys implements KeyRepo {
   async insert(k: KeyRecord): Promise<void> {
     prep(
       this.db,
-      `INSERT INTO keys (id, lock_holder_id, lock_id, cti, user_id, start_at, end_at, status, error, revoked_at,
-           metadata, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO keys (id, lock_holder_id, lock_id, cti, user_id, user_name, start_at, end_at, status, error,
+           revoked_at, metadata, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       k.id,
       k.lockHolderId,
       k.lockId,
       k.cti,
       k.userId,
+      k.userName,
       k.startAt,
       k.endAt,
       k.status,
@@ -261,12 +263,16 @@ export class SqliteKeys implements KeyRepo {
       return r ? [keyRow(r)] : [];
     });
   }
-  async list(lockHolderId: string, page: PageRequest): Promise<Page<KeyRecord>> {
-    const rows = prep(this.db, "SELECT * FROM keys WHERE lock_holder_id = ? AND id > ? ORDER BY id LIMIT ?").all(
-      lockHolderId,
-      page.startAfterId ?? "",
-      page.limit + 1,
-    );
+  async list(lockHolderId: string, page: PageRequest, filter: KeyFilter = {}): Promise<Page<KeyRecord>> {
+    const values: unknown[] = [lockHolderId, page.startAfterId ?? ""];
+    const where = keyConditions(filter, (v) => {
+      values.push(v);
+      return "?";
+    });
+    const rows = prep(
+      this.db,
+      `SELECT * FROM keys WHERE lock_holder_id = ? AND id > ?${where.map((w) => ` AND ${w}`).join("")} ORDER BY id LIMIT ?`,
+    ).all(...values, page.limit + 1);
     return toPage(rows, page.limit, keyRow, (k) => k.id);
   }
   async usableForUser(userId: string, now: number): Promise<KeyRecord[]> {

@@ -15,6 +15,7 @@ import {
   SqliteOtpThrottle,
   SqliteVerifications,
 } from "./accounts.js";
+import { SqliteRemoteActions } from "./actions.js";
 import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
 import { migrate } from "./migrations.js";
 import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
@@ -74,6 +75,7 @@ export class SqliteStore implements Store {
       authorities: new SqliteAuthorities(db),
       lockClaims: new SqliteLockClaims(db),
       lockReports: new SqliteLockReports(db),
+      remoteActions: new SqliteRemoteActions(db),
     };
   }
 

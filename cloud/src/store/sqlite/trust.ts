@@ -97,9 +97,10 @@ export class SqliteLockClaims implements LockClaimRepo {
   async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
     prep(
       this.db,
-      `UPDATE lock_claims SET state_doc = ?, state_v = ?, state_iat = ?, state_digest = ?, last_v = MAX(last_v, ?)
+      `UPDATE lock_claims SET state_doc = ?, state_v = ?, state_iat = ?, state_digest = ?, last_v = MAX(last_v, ?),
+         authority_from_v = CASE WHEN state_authority IS ? THEN authority_from_v ELSE ? END, state_authority = ?
          WHERE lock_id = ?`,
-    ).run(s.doc, s.v, s.iat, s.digest, s.v, lockId);
+    ).run(s.doc, s.v, s.iat, s.digest, s.v, s.authority, s.v, s.authority, lockId);
   }
 }
 

@@ -1,0 +1,106 @@
+import type { Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { CloudContext } from "../../context.js";
+import { lockHolderFor, lockOf } from "../../domain/access.js";
+import { actionOf, actionView, createAction } from "../../domain/actions.js";
+import { commit, read } from "../../domain/commit.js";
+import { integratorOf } from "../../http/auth.js";
+import { ACTION_ERRORS, Action, ActionList, CreateAction } from "../../schemas/actions.js";
+import { errorsWithExamples, IdParam, Obj, PageQuery } from "../../schemas/common.js";
+import { LockParams } from "./locks.js";
+
+const ActionParams = Obj({ lockHolderId: IdParam, lockId: IdParam, actionId: IdParam });
+type ActionParams = Static<typeof ActionParams>;
+const PageQuerySchema = Obj(PageQuery);
+
+/**
+ * Remote unlock and lock (docs/design.md section 4, docs/bridge-api.md "Remote actions"): only on the lock holder's own
+ * claimed locks (404 for any other lock, as on every lock route; 409 `lock_not_claimed`).
+ */
+export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
+  app.post(
+    "/lock-holders/:lockHolderId/locks/:lockId/actions",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["locks"],
+        summary: "Unlock or lock a lock remotely",
+        description:
+          "202 with the action: `pending` until the lock's bridge fetches the signed command (`sent`), `succeeded` " +
+          "once the lock's own sealed report of the unlock or lock arrives, `failed` when the bridge reports the lock " +
+          "unreachable or refusing, `expired` after 60 s. Poll GET …/actions/{actionId}. A virtual lock runs it at " +
+          "once (answered `succeeded`). 409 `lock_not_claimed`; 403 `vendor_connection_error`.",
+        params: LockParams,
+        body: CreateAction,
+        response: {
+          202: Action,
+          ...errorsWithExamples({
+            400: [ACTION_ERRORS.badRequest],
+            403: [ACTION_ERRORS.connectionError],
+            404: [ACTION_ERRORS.notFoundLock],
+            409: [ACTION_ERRORS.notClaimed],
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { lockHolderId, lockId } = request.params as LockParams;
+      const { action } = request.body as Static<typeof CreateAction>;
+      const record = await commit(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action);
+      });
+      reply.code(202);
+      return actionView(record, ctx.clock.now());
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/locks/:lockId/actions/:actionId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["locks"],
+        summary: "Get a remote action",
+        params: ActionParams,
+        response: { 200: Action, ...errorsWithExamples({ 404: [ACTION_ERRORS.notFoundAction] }) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, lockId, actionId } = request.params as ActionParams;
+      const action = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        return actionOf(tx, await lockOf(tx, lh, lockId), actionId);
+      });
+      return actionView(action, ctx.clock.now());
+    },
+  );
+
+  app.get(
+    "/lock-holders/:lockHolderId/locks/:lockId/actions",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["locks"],
+        summary: "List a lock's remote actions, oldest first",
+        params: LockParams,
+        querystring: PageQuerySchema,
+        response: { 200: ActionList, ...errorsWithExamples({ 404: [ACTION_ERRORS.notFoundLock] }, 400) },
+      },
+    },
+    async (request) => {
+      const { lockHolderId, lockId } = request.params as LockParams;
+      const q = request.query as Static<typeof PageQuerySchema>;
+      const page = await read(ctx, async (tx) => {
+        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+        const lock = await lockOf(tx, lh, lockId);
+        return tx.remoteActions.listForLock(lock.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+      });
+      const now = ctx.clock.now();
+      return {
+        actions: page.items.map((a) => actionView(a, now)),
+        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
+      };
+    },
+  );
+}
