@@ -83,10 +83,10 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
     const lock = factoryLock("lk-proof-squat");
     const squat = await claim(t, mallory, guessed(lock));
     expect(squat.status).toBe(201);
-    expect(squat.body).toMatchObject({ lockId: lock.lockId, claimed: true, claim: "pending" });
     await reportFound(t, ownerBridge, { id: lock.lockId });
     const genuine = await claim(t, owner, lock, "Front door");
     expect(genuine.status).toBe(201);
+    expect(squat.body).toMatchObject({ lockId: lock.lockId, claimed: true, claim: "pending" });
     expect(genuine.body).toMatchObject({ lockId: lock.lockId, name: "Front door", claim: "pending" });
     // Neither answer names the other tenant.
     for (const [answer, other] of [
