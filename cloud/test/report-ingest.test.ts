@@ -168,7 +168,7 @@ describe("POST /bridge/v1/reports", () => {
       { lockId: lock.lockId, report: eventReport(lock, 3), keys: { identity: "AAAA", x25519: "AAAA" } },
     ]);
     expect(verdicts(res.body)).toEqual(["forged", "forged", "malformed"]);
-    const stored = await t.cloud.store.transaction((tx) => tx.lockClaims.get(lock.lockId));
+    const stored = await t.cloud.store.transaction((tx) => tx.lockClaims.get(lock.lockId, tn.lockHolderId));
     expect(stored?.identityKey).toBeNull();
   });
 

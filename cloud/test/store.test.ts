@@ -10,6 +10,7 @@ import { Sealer } from "../src/security/secrets.js";
 import { MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { DATABASE_FILE, SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { seededRandom } from "./helpers.js";
+import { CLAIMS_AT_VERSION_9 } from "./schema-v9.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -48,6 +49,28 @@ describe("SQLite store", () => {
     const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
     expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
     db.close();
+  });
+
+  it("migration 10: one claim per holder and lock id; a claim whose lock reported its authority is confirmed", async () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, DATABASE_FILE));
+    for (const migration of MIGRATIONS.slice(0, 9)) old.exec(migration);
+    old.pragma("user_version = 9");
+    old.exec(CLAIMS_AT_VERSION_9);
+    old.close();
+    const store = new SqliteStore(dir);
+    const [proved, unproved] = await store.transaction(async (tx) => [
+      await tx.lockClaims.get("lk-proved", "lh_a"),
+      await tx.lockClaims.get("lk-unproved", "lh_a"),
+    ]);
+    expect(proved).toMatchObject({ confirmedAt: 5, signedVs: [], reportedAuthority: "aa", stateV: 70 });
+    expect(unproved).toMatchObject({ confirmedAt: null, signedVs: [90], reportedAuthority: null, lastV: 90 });
+    // Another holder may now hold a pending claim of the same id.
+    await store.transaction((tx) => tx.lockClaims.insert({ ...unproved!, lockHolderId: "lh_b", signedVs: [] }));
+    expect(
+      (await store.transaction((tx) => tx.lockClaims.listForLock("lk-unproved"))).map((c) => c.lockHolderId),
+    ).toEqual(["lh_a", "lh_b"]);
+    await store.close();
   });
 
   it("refuses a database newer than it knows", async () => {

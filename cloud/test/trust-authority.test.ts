@@ -36,7 +36,9 @@ afterEach(closeAll);
 
 const rotate = () => t.call("POST", lh(tn, "/authority/rotate"), { token: tn.token });
 const report = (lockId: string, publicKey: Uint8Array) =>
-  t.cloud.store.transaction((tx) => recordReportedAuthority(tx, lockId, Buffer.from(publicKey).toString("hex")));
+  t.cloud.store.transaction((tx) =>
+    recordReportedAuthority(tx, lockId, tn.lockHolderId, Buffer.from(publicKey).toString("hex")),
+  );
 
 describe("authority per lock holder (docs/trust.md, Cloud)", () => {
   it("is created when first needed, one per lock holder, sealed at rest", async () => {

@@ -34,6 +34,7 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
       lockId: "lk-claim-01",
       name: "Front door",
       claimed: true,
+      claim: "pending",
       claimedAt: new Date(t.clock.now()).toISOString(),
       keysReported: false,
       stateV: null,
@@ -75,9 +76,9 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
     expect(none.body.locks).toEqual([]);
   });
 
-  it("refuses a lock another holder claimed with 409 that names nobody, whichever integrator that is", async () => {
+  it("refuses a lock whose bridge serves another holder's claim with 409 that names nobody, whichever integrator that is", async () => {
     const lock = factoryLock("lk-claim-03");
-    expect((await claim(t, tn, lock)).status).toBe(201);
+    await reportedAndClaimed(t, tn, br, lock);
     const other = await tenant(t, "Other");
     const sameIntegratorLh = await t.call("POST", "/integrators/v1/lock-holders", {
       token: tn.token,
@@ -166,16 +167,25 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
     await claim(t, tn, lock);
     const impostor = factoryLock("lk-claim-07", "another-lock-same-id");
     const store = t.cloud.store;
-    expect(await store.transaction((tx) => recordLockPublicKeys(tx, lock.lockId, impostor.keys))).toBe("mismatch");
+    expect(await store.transaction((tx) => recordLockPublicKeys(tx, lock.lockId, tn.lockHolderId, impostor.keys))).toBe(
+      "mismatch",
+    );
     expect(
       await store.transaction((tx) =>
-        recordLockPublicKeys(tx, lock.lockId, { ...lock.keys, agreementKey: impostor.keys.agreementKey }),
+        recordLockPublicKeys(tx, lock.lockId, tn.lockHolderId, {
+          ...lock.keys,
+          agreementKey: impostor.keys.agreementKey,
+        }),
       ),
     ).toBe("mismatch");
-    expect(await store.transaction((tx) => recordLockPublicKeys(tx, "lk-nobody", lock.keys))).toBe("not_claimed");
-    expect((await store.transaction((tx) => tx.lockClaims.get(lock.lockId)))!.identityKey).toBeNull();
-    expect(await store.transaction((tx) => recordLockPublicKeys(tx, lock.lockId, lock.keys))).toBe("recorded");
-    const stored = (await store.transaction((tx) => tx.lockClaims.get(lock.lockId)))!;
+    expect(await store.transaction((tx) => recordLockPublicKeys(tx, "lk-nobody", tn.lockHolderId, lock.keys))).toBe(
+      "not_claimed",
+    );
+    expect((await store.transaction((tx) => tx.lockClaims.get(lock.lockId, tn.lockHolderId)))!.identityKey).toBeNull();
+    expect(await store.transaction((tx) => recordLockPublicKeys(tx, lock.lockId, tn.lockHolderId, lock.keys))).toBe(
+      "recorded",
+    );
+    const stored = (await store.transaction((tx) => tx.lockClaims.get(lock.lockId, tn.lockHolderId)))!;
     expect(stored.identityKey).toBe(toHex(lock.keys.identityKey));
     expect(stored.agreementKey).toBe(toHex(lock.keys.agreementKey));
   });
@@ -197,7 +207,7 @@ describe("claims with a setup code (docs/trust.md, Cloud)", () => {
     const text = JSON.stringify(answers) + JSON.stringify(t.logs.lines);
     for (const spelling of secretSpellings(lock.claimSecret)) expect(text).not.toContain(spelling);
     expect(text).not.toContain(lock.setupCode.slice(4, 40));
-    const stored = (await t.cloud.store.transaction((tx) => tx.lockClaims.get(lock.lockId)))!;
+    const stored = (await t.cloud.store.transaction((tx) => tx.lockClaims.get(lock.lockId, tn.lockHolderId)))!;
     for (const spelling of secretSpellings(lock.claimSecret)) expect(JSON.stringify(stored)).not.toContain(spelling);
   });
 });

@@ -1413,14 +1413,13 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
     doorsShut(site);
   });
 
-  // FINDING (not refused, reported): the cloud cannot check a claim secret it has never seen, so the first claim of a
-  // lock id wins whatever secret it carries, and the owner's genuine label is then refused (409 already_claimed) with
-  // no way to release the squat. No door opens (the lock pins only a tag made with its real secret, above): a denial
-  // of service by anyone who learns a lock's id and public keys (any courier, anyone in BLE range via `ping`). A fix
-  // needs the cloud to hold a claim as unconfirmed until the lock proves its pin (a sealed `state_applied` report for
-  // a state signed for that holder) and to let a later claim replace an unconfirmed one: cloud work, not this suite's.
-  it.fails("finding: after a guessed-code claim, the owner's genuine setup code still claims the lock", async () => {
-    const { site, owner, mallory } = await siteWithTenants("squat-owner", []);
+  // Was a FINDING: the cloud cannot check a claim secret it has never seen, so the first claim of a lock id won whatever
+  // secret it carried and the owner's genuine label was refused (409 already_claimed) for good. Now a claim is pending
+  // until the lock proves it (docs/trust.md "Cloud", Claim): a guessed code stands in nobody's way, and the lock's
+  // sealed report of applying the state signed for the owner's claim (its pin tag made with the printed secret)
+  // confirms that claim and drops the guess.
+  it("claims: after a guessed-code claim, the owner's genuine setup code still claims the lock, and the lock confirms it", async () => {
+    const { site, owner, mallory, ownerCourier } = await siteWithTenants("squat-owner", []);
     await site.reportLocks(mallory, ["squat-owner-mallory-door"]);
     const door = await site.startLock("squat-owner-door");
     const guessed = encodeSetupCode({
@@ -1428,8 +1427,36 @@ describe("issue 13 item 8: a compromised gateway delays or drops, and opens noth
       claimSecret: new Uint8Array(16).fill(0x5a),
       fingerprint: fingerprint(door.publicKeys),
     });
-    expect((await site.claim(mallory, guessed)).status).toBe(201);
+
+    tally.case("gateway: a guessed-code claim of a lock id (pending) does not keep the owner's label from claiming it");
+    const squat = await site.claim(mallory, guessed);
+    expect(squat.status).toBe(201);
     await site.reportLocks(owner, [door.id]);
-    expect((await site.claim(owner, door.setupCode)).status).toBe(201);
+    tally.input();
+    const genuine = await site.claim(owner, door.setupCode);
+    expect(genuine.status).toBe(201);
+    expect([squat.body.claim, genuine.body.claim]).toEqual(["pending", "pending"]);
+    for (const text of [squat.text, genuine.text]) {
+      expect(text).not.toContain(owner.lhId);
+      expect(text).not.toContain(mallory.lhId);
+    }
+    tally.refuse();
+
+    tally.case(
+      "gateway: the lock's sealed report of applying the owner's state confirms the owner's claim; the guessed one is dropped",
+    );
+    await ownerCourier.provision(door);
+    const verdicts = await ownerCourier.carryReports(door);
+    expect(verdicts.length).toBeGreaterThan(0);
+    expect(verdicts.filter((v) => v !== "ok")).toEqual([]);
+    const read = await site.ok("GET", `${owner.lhPath}/locks/${door.id}`, 200, { token: owner.admin });
+    expect(read.body).toMatchObject({ claimed: true, claim: "confirmed", stateV: door.stateV });
+    tally.input();
+    const again = await site.claim(mallory, guessed);
+    expect([again.status, again.body.error]).toEqual([409, "already_claimed"]);
+    expect(again.text).not.toContain(owner.lhId);
+    expect(again.text).not.toContain("Owner");
+    tally.refuse();
+    doorsShut(site);
   });
 });

@@ -90,12 +90,17 @@ export async function rotateAuthority(tx: Tx, ctx: CloudContext, lockHolderId: s
 
 /**
  * Records which authority a claimed lock has pinned (the ingest of lock reports calls it through recordAppliedState).
- * Answers false for a lock that is not claimed.
+ * Answers false for a lock the holder has not claimed.
  */
-export async function recordReportedAuthority(tx: Tx, lockId: string, publicKeyHex: string): Promise<boolean> {
-  const claim = await tx.lockClaims.get(lockId);
+export async function recordReportedAuthority(
+  tx: Tx,
+  lockId: string,
+  lockHolderId: string,
+  publicKeyHex: string,
+): Promise<boolean> {
+  const claim = await tx.lockClaims.get(lockId, lockHolderId);
   if (!claim) return false;
-  await tx.lockClaims.setReportedAuthority(lockId, publicKeyHex.toLowerCase());
+  await tx.lockClaims.setReportedAuthority(lockId, lockHolderId, publicKeyHex.toLowerCase());
   return true;
 }
 
@@ -106,9 +111,9 @@ export async function recordReportedAuthority(tx: Tx, lockId: string, publicKeyH
  * hand-over leaves the lock's states and, once every lock has, a further rotation may start. Answers whether it
  * recorded something new.
  */
-export async function recordAppliedState(tx: Tx, lockId: string, v: number): Promise<boolean> {
-  const claim = await tx.lockClaims.get(lockId);
+export async function recordAppliedState(tx: Tx, lockId: string, lockHolderId: string, v: number): Promise<boolean> {
+  const claim = await tx.lockClaims.get(lockId, lockHolderId);
   if (!claim || claim.stateAuthority === null || claim.authorityFromV === null) return false;
   if (v < claim.authorityFromV || claim.reportedAuthority === claim.stateAuthority) return false;
-  return recordReportedAuthority(tx, lockId, claim.stateAuthority);
+  return recordReportedAuthority(tx, lockId, lockHolderId, claim.stateAuthority);
 }

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import {
   decodeSetupCode,
   fingerprintMatches,
@@ -15,7 +16,9 @@ import type { Tx } from "../store/store.js";
 /**
  * Claiming a lock with its setup code (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"). The code
  * reaches the cloud only through the Integrator API; its claim secret is sealed under the master key, bound to the
- * lock id, and leaves the cloud only inside pin tags (never in an answer or a log line).
+ * lock id, and leaves the cloud only inside pin tags (never in an answer or a log line). The cloud has never seen a
+ * lock's claim secret, so a code proves nothing by itself: a claim is pending until the lock proves it accepted the
+ * holder's authority under it (`confirmClaim`).
  */
 const sealContext = (lockId: string) => `claim-secret:${lockId}`;
 
@@ -28,13 +31,46 @@ export interface ClaimOutcome {
   created: boolean;
 }
 
+/** The most v kept per pending claim: a lock applies the newest state a courier brings, not one from long ago. */
+export const MAX_SIGNED_VS = 64;
+
+/**
+ * Whether `claim` holds exactly this code's secret and fingerprint (constant time): a claim again with the same code
+ * keeps what the lock proved; another secret or other keys (a factory reset) must be proved again.
+ */
+function sameCode(ctx: CloudContext, claim: LockClaimRecord, claimSecret: Uint8Array, fingerprint: string): boolean {
+  const held = claimSecretOf(ctx, claim);
+  try {
+    return (
+      held.length === claimSecret.length && timingSafeEqual(held, claimSecret) && claim.fingerprint === fingerprint
+    );
+  } finally {
+    held.fill(0);
+  }
+}
+
+/**
+ * Whether another lock holder's claim of the lock stands in the way of a new one: a claim the lock has proved
+ * (confirmed), or the claim of the holder whose connection serves the lock (one lock row per id, docs/bridge-api.md):
+ * the only claim whose states and reports can pass between the cloud and the lock, so the only one that can confirm
+ * while the row is that holder's. A pending claim of any other holder stands in nobody's way: the cloud has never seen
+ * a lock's claim secret, so a code made of the lock's id, its public keys and a guessed secret must not take the lock
+ * from its owner (docs/design.md section 7 "Identity and claim").
+ */
+async function claimStandsInTheWay(tx: Tx, others: readonly LockClaimRecord[], lockId: string): Promise<boolean> {
+  if (others.some((c) => c.confirmedAt !== null)) return true;
+  const lock = await tx.locks.get(lockId);
+  return lock !== undefined && lock.removedAt === null && others.some((c) => c.lockHolderId === lock.lockHolderId);
+}
+
 /**
  * Claims the lock a setup code names for `lh`. A code that does not decode is 422 naming the problem
- * (`bad_checksum`: a typo; `bad_setup_code`: not a latchkey code). The same holder claiming again (a factory reset made
- * new keys and the label was scanned again) replaces the secret and fingerprint. A lock claimed by another lock holder
- * is 409 `already_claimed`, the same answer whichever holder or integrator that is: the code proves physical access,
- * not that the current holder has let go, and the answer names nobody (design.md section 7: no `conflict` that names
- * another tenant).
+ * (`bad_checksum`: a typo; `bad_setup_code`: not a latchkey code). A new claim is pending until the lock proves it
+ * (`confirmClaim`); several holders may hold a pending claim of one lock id, none blocking another. The same holder
+ * claiming again (a factory reset made new keys and the label was scanned again) replaces the secret and fingerprint,
+ * and is pending again unless the code is the very one the lock proved. 409 `already_claimed` only when another
+ * holder's claim stands in the way (`claimStandsInTheWay`), the same answer whichever holder or integrator that is:
+ * it names nobody (design.md section 7: no `conflict` that names another tenant).
  */
 export async function claimLock(
   tx: Tx,
@@ -53,45 +89,85 @@ export async function claimLock(
     throw e;
   }
   const { lockId } = identity;
-  const sealed = ctx.sealer.seal(identity.claimSecret, sealContext(lockId));
-  identity.claimSecret.fill(0);
   const fingerprint = toHex(identity.fingerprint);
-  const existing = await tx.lockClaims.get(lockId);
-  if (existing && existing.lockHolderId !== lh.id) {
-    throw new ApiError(
-      409,
-      "already_claimed",
-      "this lock is claimed by another lock holder; it must be released there before it can be claimed here",
-    );
-  }
-  if (existing) {
-    await tx.lockClaims.reclaim(lockId, sealed, fingerprint, name ?? null);
+  try {
+    const own = await tx.lockClaims.get(lockId, lh.id);
+    if (own) {
+      const unproved = !sameCode(ctx, own, identity.claimSecret, fingerprint);
+      const sealed = ctx.sealer.seal(identity.claimSecret, sealContext(lockId));
+      await tx.lockClaims.reclaim(lockId, lh.id, sealed, fingerprint, name ?? null, unproved);
+      await announceClaim(tx, ctx, lh, lockId);
+      return { claim: (await tx.lockClaims.get(lockId, lh.id))!, created: false };
+    }
+    const others = await tx.lockClaims.listForLock(lockId);
+    if (await claimStandsInTheWay(tx, others, lockId)) {
+      throw new ApiError(
+        409,
+        "already_claimed",
+        "this lock is claimed by another lock holder; it must be released there before it can be claimed here",
+      );
+    }
+    const claim: LockClaimRecord = {
+      lockId,
+      lockHolderId: lh.id,
+      name: name ?? null,
+      claimSecretSealed: ctx.sealer.seal(identity.claimSecret, sealContext(lockId)),
+      fingerprint,
+      claimedAt: ctx.clock.now(),
+      identityKey: null,
+      agreementKey: null,
+      reportedAuthority: null,
+      maxStaleS: null,
+      minIat: null,
+      lastV: 0,
+      stateDoc: null,
+      stateV: null,
+      stateIat: null,
+      stateDigest: null,
+      stateAuthority: null,
+      authorityFromV: null,
+      confirmedAt: null,
+      signedVs: [],
+    };
+    await tx.lockClaims.insert(claim);
     await announceClaim(tx, ctx, lh, lockId);
-    return { claim: (await tx.lockClaims.get(lockId))!, created: false };
+    return { claim, created: true };
+  } finally {
+    identity.claimSecret.fill(0);
   }
-  const claim: LockClaimRecord = {
-    lockId,
-    lockHolderId: lh.id,
-    name: name ?? null,
-    claimSecretSealed: sealed,
-    fingerprint,
-    claimedAt: ctx.clock.now(),
-    identityKey: null,
-    agreementKey: null,
-    reportedAuthority: null,
-    maxStaleS: null,
-    minIat: null,
-    lastV: 0,
-    stateDoc: null,
-    stateV: null,
-    stateIat: null,
-    stateDigest: null,
-    stateAuthority: null,
-    authorityFromV: null,
-  };
-  await tx.lockClaims.insert(claim);
-  await announceClaim(tx, ctx, lh, lockId);
-  return { claim, created: true };
+}
+
+/**
+ * The lock's authenticated word that it applied the states of `appliedVs` (`state_applied` events of `ok` reports the
+ * bridge serving it for `claim`'s holder delivered; domain/reports.ts). When one is a state signed for this pending
+ * claim, the lock has accepted this holder's authority under this claim: it checked the pin tag made with this
+ * claim's secret (or already trusted this authority). The claim is confirmed; every other claim of the lock id is
+ * dropped, and the live keys of their holders on it are ended: no key of a holder the lock does not trust stays live
+ * (it could open nothing: the lock trusts only issuers named in states of its pinned authority). No feed entry: no
+ * bridge of theirs serves the lock (the confirming holder's connection does). Answers whether it confirmed.
+ */
+export async function confirmClaim(
+  tx: Tx,
+  ctx: CloudContext,
+  claim: LockClaimRecord,
+  appliedVs: readonly number[],
+): Promise<boolean> {
+  if (claim.confirmedAt !== null || !appliedVs.some((v) => claim.signedVs.includes(v))) return false;
+  const now = ctx.clock.now();
+  await tx.lockClaims.confirm(claim.lockId, claim.lockHolderId, now);
+  const dropped = new Set<string>();
+  for (const other of await tx.lockClaims.listForLock(claim.lockId)) {
+    if (other.lockHolderId === claim.lockHolderId) continue;
+    await tx.lockClaims.delete(other.lockId, other.lockHolderId);
+    dropped.add(other.lockHolderId);
+  }
+  for (const key of await tx.keys.liveForLock(claim.lockId)) {
+    if (key.lockHolderId === claim.lockHolderId) continue;
+    if (key.status === "creating") {
+      await tx.keys.setStatus(key.id, "error", { error: "the lock confirmed another lock holder's claim" });
+    } else await tx.keys.setStatus(key.id, "revoked", { revokedAt: now });
+  }
+  return true;
 }
 
 /**
@@ -114,18 +190,22 @@ export type RecordKeysOutcome = "recorded" | "mismatch" | "not_claimed";
  * the first report of a claimed lock must prove it is the lock whose label was scanned. The ingest of lock reports
  * calls it from the next session on.
  */
-export async function recordLockPublicKeys(tx: Tx, lockId: string, keys: LockPublicKeys): Promise<RecordKeysOutcome> {
-  const claim = await tx.lockClaims.get(lockId);
+export async function recordLockPublicKeys(
+  tx: Tx,
+  lockId: string,
+  lockHolderId: string,
+  keys: LockPublicKeys,
+): Promise<RecordKeysOutcome> {
+  const claim = await tx.lockClaims.get(lockId, lockHolderId);
   if (!claim || claim.fingerprint === null) return "not_claimed";
   if (!fingerprintMatches(fromHex(claim.fingerprint), keys)) return "mismatch";
-  await tx.lockClaims.setPublicKeys(lockId, toHex(keys.identityKey), toHex(keys.agreementKey));
+  await tx.lockClaims.setPublicKeys(lockId, lockHolderId, toHex(keys.identityKey), toHex(keys.agreementKey));
   return "recorded";
 }
 
 /** The claim of `lockId` by `lh`, if any. A virtual lock is claimed by construction (the cloud is that lock). */
 export async function claimOf(tx: Tx, lh: LockHolderRecord, lockId: string): Promise<LockClaimRecord | undefined> {
-  const claim = await tx.lockClaims.get(lockId);
-  return claim && claim.lockHolderId === lh.id ? claim : undefined;
+  return tx.lockClaims.get(lockId, lh.id);
 }
 
 export const isClaimed = (lock: LockRecord, claim: LockClaimRecord | undefined) =>
@@ -144,23 +224,41 @@ export const lockNotClaimed = (lockId: string, field?: string) =>
       "its setup code (POST /integrators/v1/lock-holders/{lockHolderId}/locks/claims) first",
   );
 
-/** Whether the lock's own holder has claimed it (virtual locks: by construction). */
+/**
+ * Whether the lock's own holder has claimed it (virtual locks: by construction). A pending claim counts: its holder's
+ * bridge must carry the state signed for it, so the lock can prove it, and keys may be made for it (the lock refuses
+ * their tokens until it has pinned that holder's authority; keys of a claim another holder's confirmation drops are
+ * ended then, `confirmClaim`).
+ */
 export async function claimedByHolder(tx: Tx, lock: LockRecord): Promise<boolean> {
   if (lock.vendor === "virtual") return true;
-  const claim = await tx.lockClaims.get(lock.id);
-  return claim !== undefined && claim.lockHolderId === lock.lockHolderId;
+  return (await tx.lockClaims.get(lock.id, lock.lockHolderId)) !== undefined;
 }
 
-/** Refuses (409 `lock_not_claimed`) what needs a claimed lock: keys, remote actions. */
+/** Refuses (409 `lock_not_claimed`) what needs a claimed lock: keys, remote actions (a pending claim is claimed). */
 export async function assertClaimed(tx: Tx, lock: LockRecord, field?: string): Promise<void> {
   if (!(await claimedByHolder(tx, lock))) throw lockNotClaimed(lock.id, field);
 }
+
+/** A claim's standing as the Integrator API shows it: `pending` until the lock proves it, then `confirmed`. */
+export type ClaimStatus = "pending" | "confirmed";
+
+/** The standing of `lock`'s claim by its holder (`claim`); virtual locks are confirmed by construction. */
+export const claimStatus = (lock: LockRecord, claim: LockClaimRecord | undefined): ClaimStatus | null =>
+  lock.vendor === "virtual"
+    ? "confirmed"
+    : claim === undefined
+      ? null
+      : claim.confirmedAt === null
+        ? "pending"
+        : "confirmed";
 
 /** What a claim answers: never the claim secret, nor anything about the lock's other tenants. */
 export const claimView = (c: LockClaimRecord) => ({
   lockId: c.lockId,
   name: c.name ?? c.lockId,
   claimed: true as const,
+  claim: (c.confirmedAt === null ? "pending" : "confirmed") satisfies ClaimStatus,
   claimedAt: new Date(c.claimedAt).toISOString(),
   keysReported: c.identityKey !== null,
   stateV: c.stateV,

@@ -18,7 +18,7 @@ import type {
 } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { authorityFor, authoritySecret } from "./authority.js";
-import { claimSecretOf } from "./claims.js";
+import { claimSecretOf, MAX_SIGNED_VS } from "./claims.js";
 import { RETIRE_LEEWAY_S } from "./issuers.js";
 import { reportKey, reportKeyForState } from "./report-key.js";
 
@@ -72,7 +72,10 @@ async function gather(tx: Tx, ctx: CloudContext, claim: LockClaimRecord, minIat:
   const lock = await tx.locks.get(claim.lockId);
   const own = lock && lock.lockHolderId === claim.lockHolderId && lock.removedAt === null ? lock : undefined;
   const nowS = Math.floor(ctx.clock.now() / 1000);
-  const revoked = uncovered(unexpired(await tx.keys.revokedForLock(claim.lockId), nowS), minIat);
+  // The holder's own revocations only: a lock pinned to this authority trusts no other holder's issuer, so another
+  // holder's keys (ended when its claim was dropped or the lock left its connection) need no entry, and its state
+  // says nothing of other tenants.
+  const revoked = uncovered(unexpired(await tx.keys.revokedForLock(claim.lockId, claim.lockHolderId), nowS), minIat);
   const state: Omit<SignedLockState, "v" | "iat"> = {
     lock: claim.lockId,
     issuers: stateIssuers(ctx, await tx.issuerKeys.list(claim.lockHolderId)),
@@ -166,16 +169,20 @@ export async function latestLockState(tx: Tx, ctx: CloudContext, claim: LockClai
     // The digest covers the authority's key: a cached state still matching it was signed by that authority.
     return { doc: claim.stateDoc, v: claim.stateV, iat: claim.stateIat, digest, authority: inputs.authority.publicKey };
   }
+  // v rises per lock id across every holder's claim of it, so a v names the one claim it was signed for: the lock's
+  // `state_applied` report of it confirms that claim and no other (domain/claims.ts confirmClaim).
+  const lastV = Math.max(claim.lastV, await tx.lockClaims.lastV(claim.lockId));
   let signed: SignedStateRecord;
   try {
-    signed = sign(ctx, claim, inputs, claim.lastV);
+    signed = sign(ctx, claim, inputs, lastV);
   } catch (e) {
     if (!tooLarge(e)) throw e;
     minIat = Math.max(minIat ?? 0, Math.floor(now / 1000));
-    await tx.lockClaims.setMinIat(claim.lockId, minIat);
+    await tx.lockClaims.setMinIat(claim.lockId, claim.lockHolderId, minIat);
     inputs = await gather(tx, ctx, claim, minIat);
-    signed = sign(ctx, claim, inputs, claim.lastV);
+    signed = sign(ctx, claim, inputs, lastV);
   }
-  await tx.lockClaims.saveState(claim.lockId, signed);
+  const signedVs = claim.confirmedAt === null ? [...claim.signedVs, signed.v].slice(-MAX_SIGNED_VS) : [];
+  await tx.lockClaims.saveState(claim.lockId, claim.lockHolderId, signed, signedVs);
   return signed;
 }

@@ -14,7 +14,7 @@ import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } f
 import type { Tx } from "../store/store.js";
 import { settleCommandResults } from "./actions.js";
 import { recordAppliedState } from "./authority.js";
-import { recordLockPublicKeys } from "./claims.js";
+import { confirmClaim, recordLockPublicKeys } from "./claims.js";
 import { storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 
@@ -208,8 +208,9 @@ async function eligibleLock(
   if (!lock || lock.removedAt !== null || lock.lockHolderId !== bridge.lockHolderId) return undefined;
   const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
   if (!vc || vc.bridgeId !== bridge.bridgeId || vc.deletedAt !== null) return undefined;
-  const claim = await tx.lockClaims.get(lockId);
-  if (!claim || claim.lockHolderId !== bridge.lockHolderId) return undefined;
+  // The holder's own claim, pending or confirmed: a pending claim's lock must be heard to prove it (domain/claims.ts).
+  const claim = await tx.lockClaims.get(lockId, bridge.lockHolderId);
+  if (!claim) return undefined;
   const keys =
     claim.identityKey !== null && claim.agreementKey !== null
       ? { identityKey: fromHex(claim.identityKey), agreementKey: fromHex(claim.agreementKey) }
@@ -322,7 +323,7 @@ export async function ingestReports(
   // Keys proved by the fingerprint are pinned once a report under them verifies; new keys start a new counter.
   for (const lock of new Set(authentic.map((a) => a.lock))) {
     if (!lock.provedKeys) continue;
-    await recordLockPublicKeys(tx, lock.lock.id, lock.keys!);
+    await recordLockPublicKeys(tx, lock.lock.id, lock.claim.lockHolderId, lock.keys!);
     await tx.lockReports.reset(lock.lock.id);
     lock.state = { ...emptyState(lock.lock.id), refused: lock.state.refused };
   }
@@ -418,13 +419,18 @@ async function storeAccepted(
   }
   for (const [lock, { seqs, settled }] of seqsOf)
     Object.assign(lock.state, advanceAck(lock.state.ackSeq, lock.state.pendingSeqs, seqs, settled));
-  // The lock's word on the state it runs: the newest v it applied says which authority it has pinned.
-  const applied = new Map<Eligible, number>();
+  // The lock's word on the states it applied: one signed for a pending claim confirms it (the lock checked the pin tag
+  // made with that claim's secret, domain/claims.ts), and the newest says which authority it has pinned. Every
+  // accepted sealing counts, stored now or before: a re-sealed event proves the same.
+  const applied = new Map<Eligible, number[]>();
   for (const { lock, event } of events) {
     if (event.type === "state_applied" && event.v !== undefined)
-      applied.set(lock, Math.max(applied.get(lock) ?? 0, event.v));
+      applied.set(lock, [...(applied.get(lock) ?? []), event.v]);
   }
-  for (const [lock, v] of applied) await recordAppliedState(tx, lock.lock.id, v);
+  for (const [lock, vs] of applied) {
+    await confirmClaim(tx, ctx, lock.claim, vs);
+    await recordAppliedState(tx, lock.lock.id, lock.claim.lockHolderId, Math.max(...vs));
+  }
   // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
   // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
   const withCmd = events.filter(({ event }) => event.cmd !== undefined);

@@ -13,6 +13,7 @@ import type {
   VendorConnectionRecord,
   WebhookRecord,
 } from "../store/records.js";
+import { claimStatus } from "./claims.js";
 import { keyState, keyUseUrl } from "./keys.js";
 
 /** Records as the API shows them. Secrets and internal columns never leave through here. */
@@ -52,6 +53,7 @@ export const lockView = (l: LockRecord, claim?: LockClaimRecord) => ({
   battery: l.battery && { level: l.battery.level, state: l.battery.state, updatedAt: iso(l.battery.updatedAt) },
   online: l.online,
   claimed: l.vendor === "virtual" || claim !== undefined,
+  claim: claimStatus(l, claim),
   stateV: claim?.stateV ?? null,
   maxStale: claim?.maxStaleS ?? null,
 });

@@ -139,12 +139,12 @@ export class FeedWriter {
 
   /** The lock as it stands, its claim read here: a claim by its own holder only (never another tenant's). */
   async lock(lock: LockRecord, removed: boolean): Promise<void> {
-    const claim = await this.tx.lockClaims.get(lock.id);
+    const claim = await this.tx.lockClaims.get(lock.id, lock.lockHolderId);
     await this.tx.changes.append(
       "lock",
       lock.lockHolderId,
       lock.vendorConnectionId,
-      lockChange(lock, removed, claim !== undefined && claim.lockHolderId === lock.lockHolderId),
+      lockChange(lock, removed, claim !== undefined),
       this.ctx.clock.now(),
     );
   }

@@ -90,6 +90,15 @@ export const Battery = Type.Object({
   updatedAt: Timestamp,
 });
 
+/** docs/trust.md "Cloud", Claim. */
+export const ClaimStatus = Type.Union([Type.Literal("pending"), Type.Literal("confirmed")], {
+  description:
+    "`pending` until the lock proves it accepted this lock holder's authority under this claim (its authenticated " +
+    "report of applying a state signed for the claim, which carried a pin tag made with the code's claim secret); then " +
+    "`confirmed`, and every other lock holder's claim of the id is dropped. Keys may be made on a pending claim (the " +
+    "lock opens for them once it has applied the holder's state). Virtual locks: `confirmed` by construction",
+});
+
 export const Lock = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -107,7 +116,12 @@ export const Lock = Type.Object({
   }),
   online: Type.Boolean(),
   claimed: Type.Boolean({
-    description: "claimed with its setup code (virtual locks: by construction); docs/trust.md, Cloud",
+    description:
+      "this lock holder claimed it with its setup code, pending or confirmed (virtual locks: by construction); " +
+      "docs/trust.md, Cloud",
+  }),
+  claim: Type.Union([ClaimStatus, Type.Null()], {
+    description: "this lock holder's claim of the lock: pending or confirmed; null: not claimed by this lock holder",
   }),
   stateV: Nullable(Type.Integer({ description: "the v of the lock's latest signed state; null: none signed yet" })),
   maxStale: Nullable(Type.Integer({ description: "seconds; the lock fails closed once its state is older" })),
@@ -192,6 +206,7 @@ export const ClaimedLock = Type.Object({
   lockId: Type.String(),
   name: Type.String(),
   claimed: Type.Literal(true),
+  claim: ClaimStatus,
   claimedAt: Timestamp,
   keysReported: Type.Boolean({ description: "a report of the lock carried public keys matching the setup code" }),
   stateV: Nullable(Type.Integer()),

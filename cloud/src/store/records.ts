@@ -296,8 +296,10 @@ export interface RevokedKeyRecord {
 }
 
 /**
- * A lock claimed with its setup code (docs/trust.md "Cloud"), and what the cloud signs for it. The claim secret is
- * sealed under the master key and never leaves the cloud except inside a pin tag.
+ * A lock holder's claim of a lock id with its setup code (docs/trust.md "Cloud"), and what the cloud signs for it. The
+ * claim secret is sealed under the master key and never leaves the cloud except inside a pin tag. Several lock holders
+ * may hold a pending claim of one id; the lock's own report confirms one (docs/design.md section 7 "Identity and
+ * claim") and the others are dropped.
  */
 export interface LockClaimRecord {
   lockId: string;
@@ -329,6 +331,13 @@ export interface LockClaimRecord {
    * authority (every v it signed for the lock is above every v signed before it), which its `state_applied` report says.
    */
   authorityFromV: number | null;
+  /**
+   * When the lock proved it accepted this holder's authority under this claim (an authenticated `state_applied` report
+   * of a v in `signedVs`); null while the claim is pending.
+   */
+  confirmedAt: number | null;
+  /** The v of each state signed for this claim while it is pending (the newest 64, ascending); [] once confirmed. */
+  signedVs: number[];
 }
 
 export interface SignedStateRecord {

@@ -265,6 +265,8 @@ export const lockClaimRow = (r: Row): LockClaimRecord => ({
   stateDigest: r.state_digest,
   stateAuthority: r.state_authority ?? null,
   authorityFromV: r.authority_from_v ?? null,
+  confirmedAt: r.confirmed_at ?? null,
+  signedVs: JSON.parse(r.signed_vs) as number[],
 });
 
 export const lockReportRow = (r: Row): LockReportRecord => ({

@@ -204,8 +204,11 @@ export interface KeyRepo {
   /** Keys of a lock still in force (not revoked, not failed), for offboarding. */
   liveForLock(lockId: string): Promise<KeyRecord[]>;
   revokedCtisForLock(lockId: string): Promise<string[]>;
-  /** The lock's revoked keys with when each was revoked, oldest revocation first (the signed state's `revoked`). */
-  revokedForLock(lockId: string): Promise<RevokedKeyRecord[]>;
+  /**
+   * The lock's revoked keys of one lock holder with when each was revoked, oldest revocation first (the signed state's
+   * `revoked` for that holder's claim).
+   */
+  revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]>;
   setStatus(id: string, status: KeyStatus, fields: { error?: string | null; revokedAt?: number | null }): Promise<void>;
   /** Records that a token of this key with `exp` = `expS` went out (keeps the latest). */
   raiseMaxTokenExp(id: string, expS: number): Promise<void>;
@@ -370,25 +373,48 @@ export interface AuthorityRepo {
 }
 
 /** Claimed locks and their signed states (domain/claims.ts, domain/lock-state.ts). */
+/**
+ * Claims, one per lock holder and lock id (docs/trust.md "Cloud"): several holders may hold a pending claim of one id
+ * until the lock's own report confirms one of them (domain/claims.ts).
+ */
 export interface LockClaimRepo {
   insert(claim: LockClaimRecord): Promise<void>;
-  get(lockId: string): Promise<LockClaimRecord | undefined>;
+  /** The claim of `lockId` by `lockHolderId`. */
+  get(lockId: string, lockHolderId: string): Promise<LockClaimRecord | undefined>;
+  /** Every claim of `lockId`, whichever lock holder holds it (ordered by lock holder). */
+  listForLock(lockId: string): Promise<LockClaimRecord[]>;
+  /** Every claim of these lock ids, whichever lock holder holds it: callers keep the holder's own. */
   getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]>;
   listForLockHolder(lockHolderId: string): Promise<LockClaimRecord[]>;
   /**
    * A new setup code for the same holder (a factory reset made new keys): forgets the keys the old code named, and
    * the cached state's digest, so the next fetch signs afresh with a pin tag under this code's secret (`lastV` stays).
+   * `unproved`: the code names another secret or other keys than the one the lock proved, so the claim is pending
+   * again (confirmation and the v signed for it forgotten).
    */
-  reclaim(lockId: string, claimSecretSealed: string, fingerprint: string | null, name: string | null): Promise<void>;
-  setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void>;
-  setReportedAuthority(lockId: string, publicKey: string): Promise<void>;
-  setMaxStale(lockId: string, maxStaleS: number | null): Promise<void>;
-  setMinIat(lockId: string, minIat: number): Promise<void>;
+  reclaim(
+    lockId: string,
+    lockHolderId: string,
+    claimSecretSealed: string,
+    fingerprint: string | null,
+    name: string | null,
+    unproved: boolean,
+  ): Promise<void>;
+  setPublicKeys(lockId: string, lockHolderId: string, identityKey: string, agreementKey: string): Promise<void>;
+  setReportedAuthority(lockId: string, lockHolderId: string, publicKey: string): Promise<void>;
+  setMaxStale(lockId: string, lockHolderId: string, maxStaleS: number | null): Promise<void>;
+  setMinIat(lockId: string, lockHolderId: string, minIat: number): Promise<void>;
   /**
    * Caches the latest signed state and raises `lastV` to its v; when its authority differs from the one that signed the
-   * state before, that v is the new `authorityFromV`.
+   * state before, that v is the new `authorityFromV`. `signedVs` replaces the claim's list of v signed while pending.
    */
-  saveState(lockId: string, state: SignedStateRecord): Promise<void>;
+  saveState(lockId: string, lockHolderId: string, state: SignedStateRecord, signedVs: readonly number[]): Promise<void>;
+  /** The highest v signed for `lockId` under any lock holder's claim; 0 when none was. */
+  lastV(lockId: string): Promise<number>;
+  /** Marks the claim confirmed at `at` and forgets the v signed for it while pending. */
+  confirm(lockId: string, lockHolderId: string, at: number): Promise<void>;
+  /** Drops the claim. */
+  delete(lockId: string, lockHolderId: string): Promise<void>;
 }
 
 /** Per-lock state of authenticated reports (domain/reports.ts). */

@@ -12,6 +12,7 @@ import { DATABASE_FILE, SqliteStore } from "../../src/store/sqlite/sqlite-store.
 import type { Store, Tx } from "../../src/store/store.js";
 import { until } from "../helpers.js";
 import { createTestSchema, DATABASE_URL, inSchema, NO_DATABASE_REASON, type TestSchema } from "../postgres.js";
+import { CLAIMS_AT_VERSION_9 } from "../schema-v9.js";
 
 let schema: TestSchema;
 const stores: Store[] = [];
@@ -120,6 +121,28 @@ describe("PostgreSQL store: schema and migrations", () => {
     expect(await store.transaction((tx) => tx.meta.insertIfAbsent("x", "1"))).toBe(true);
     const versions = await inSchema(schema.schema, (c) => c.query("SELECT max(version) AS v FROM schema_migrations"));
     expect(versions.rows[0].v).toBe(PG_MIGRATIONS.length);
+  });
+
+  it("migration 10: one claim per holder and lock id; a claim whose lock reported its authority is confirmed", async () => {
+    await inSchema(schema.schema, async (c) => {
+      await c.query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      for (const [i, migration] of PG_MIGRATIONS.slice(0, 9).entries()) {
+        await c.query(migration);
+        await c.query("INSERT INTO schema_migrations VALUES ($1, 0)", [i + 1]);
+      }
+      await c.query(CLAIMS_AT_VERSION_9);
+    });
+    const store = await open();
+    const [proved, unproved] = await store.transaction(async (tx) => [
+      await tx.lockClaims.get("lk-proved", "lh_a"),
+      await tx.lockClaims.get("lk-unproved", "lh_a"),
+    ]);
+    expect(proved).toMatchObject({ confirmedAt: 5, signedVs: [], reportedAuthority: "aa", stateV: 70 });
+    expect(unproved).toMatchObject({ confirmedAt: null, signedVs: [90], reportedAuthority: null, lastV: 90 });
+    await store.transaction((tx) => tx.lockClaims.insert({ ...unproved!, lockHolderId: "lh_b", signedVs: [] }));
+    const both = await store.transaction((tx) => tx.lockClaims.listForLock("lk-unproved"));
+    expect(both.map((c) => c.lockHolderId)).toEqual(["lh_a", "lh_b"]);
+    expect(await store.transaction((tx) => tx.lockClaims.lastV("lk-unproved"))).toBe(90);
   });
 
   it("refuses a database newer than it knows, naming the versions", async () => {

@@ -281,8 +281,10 @@ export class IntegratorClient {
   }
 
   /**
-   * `POST …/locks/claims`: claims the lock a setup code names (docs/design.md section 7). `created` is false when this
-   * lock holder had claimed it already (200); 409 `already_claimed` when another holder has, 422 for a bad code.
+   * `POST …/locks/claims`: claims the lock a setup code names (docs/design.md section 7). The claim is `pending` until
+   * the lock applies a state signed for it and reports so, then `confirmed`. `created` is false when this lock holder
+   * had claimed it already (200); 409 `already_claimed` when another holder's claim stands in the way (the lock
+   * confirmed it, or that holder's bridge serves the lock), 422 for a bad code.
    * The code holds the lock's claim secret: it goes only to the cloud, never to a bridge or a log.
    */
   async claimLock(

@@ -112,19 +112,28 @@ export interface Lock {
   created: string;
   battery: Battery | null;
   online: boolean;
-  /** Claimed with its setup code (virtual locks: by construction); docs/trust.md "Cloud". */
+  /** This lock holder claimed it with its setup code, pending or confirmed (virtual locks: by construction). */
   claimed: boolean;
+  /** This lock holder's claim: pending until the lock proves it, then confirmed; null: not claimed (docs/trust.md). */
+  claim: ClaimStatus | null;
   /** The v of the lock's latest signed state; null: none signed yet. */
   stateV: number | null;
   /** Seconds after which the lock fails closed without a newer state; null: never. */
   maxStale: number | null;
 }
 
+/**
+ * A claim's standing (docs/trust.md "Cloud", Claim): `pending` until the lock applies a state signed for the claim and
+ * its sealed report says so, then `confirmed` (other holders' claims of the id are dropped). Virtual locks: confirmed.
+ */
+export type ClaimStatus = "pending" | "confirmed";
+
 /** `POST …/locks/claims`: 201 a new claim, 200 this lock holder's claim again (docs/design.md section 7). */
 export interface ClaimedLock {
   lockId: string;
   name: string;
   claimed: true;
+  claim: ClaimStatus;
   claimedAt: string;
   /** A report of the lock carried public keys matching the setup code. */
   keysReported: boolean;

@@ -22,13 +22,17 @@ const LockIdParams = Obj({ lockId: IdParam });
 
 /**
  * The claim of a lock this bridge serves: the lock is under one of the bridge's live vendor connections and claimed by
- * that connection's lock holder. Anything else is 404, as if the lock did not exist (no other tenant is revealed).
+ * that connection's lock holder (pending or confirmed: the state signed for a pending claim is how the lock proves
+ * it). Anything else is 404, as if the lock did not exist (no other tenant is revealed, nor any other claim).
  */
 async function servedClaim(tx: Tx, bridgeId: string, lockId: string): Promise<LockClaimRecord> {
   const lock = await tx.locks.get(lockId);
   const vc = lock && lock.removedAt === null ? await tx.vendorConnections.get(lock.vendorConnectionId) : undefined;
-  const claim = vc && vc.bridgeId === bridgeId && vc.deletedAt === null ? await tx.lockClaims.get(lockId) : undefined;
-  if (!lock || !claim || claim.lockHolderId !== lock.lockHolderId) throw notFound(`lock ${JSON.stringify(lockId)}`);
+  const claim =
+    lock && vc && vc.bridgeId === bridgeId && vc.deletedAt === null
+      ? await tx.lockClaims.get(lockId, lock.lockHolderId)
+      : undefined;
+  if (!claim) throw notFound(`lock ${JSON.stringify(lockId)}`);
   return claim;
 }
 

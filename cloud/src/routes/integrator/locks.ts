@@ -96,7 +96,7 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
         if (body.maxStale !== undefined) {
           const claimed = await claimOf(tx, lh, lockId);
           if (!claimed) throw conflict("maxStale: the lock is not claimed; claim it with its setup code first");
-          await tx.lockClaims.setMaxStale(lockId, body.maxStale);
+          await tx.lockClaims.setMaxStale(lockId, lh.id, body.maxStale);
         }
         await tx.locks.update(current.id, {
           ...(body.name !== undefined ? { name: body.name } : {}),

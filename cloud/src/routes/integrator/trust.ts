@@ -31,9 +31,14 @@ export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
         tags: ["locks"],
         summary: "Claim a lock with its setup code",
         description:
-          "The setup code proves physical access to the lock. 201 for a new claim, 200 when this lock holder claims " +
-          "it again (a factory reset made new keys). 422 `bad_checksum` (a typo) or `bad_setup_code` (not a latchkey " +
-          "code); 409 `already_claimed` when another lock holder holds the claim (the answer names nobody).",
+          "The cloud has never seen the lock's claim secret, so a claim is `pending` until the lock proves it: the " +
+          "lock applies a state signed for this claim (its pin tag made with the code's secret) and reports so; then " +
+          "`confirmed`, and other lock holders' claims of the id are dropped (their keys on it revoked). Several " +
+          "lock holders may hold a pending claim of one id. 201 for a new claim, 200 when this lock holder claims it " +
+          "again (a factory reset made new keys: pending again unless the code is the one the lock proved). 422 " +
+          "`bad_checksum` (a typo) or `bad_setup_code` (not a latchkey code); 409 `already_claimed` only when another " +
+          "lock holder's claim stands in the way: confirmed by the lock, or held by the lock holder whose bridge " +
+          "serves the lock (the answer names nobody).",
         params: LhParams,
         body: ClaimLock,
         response: { 200: ClaimedLock, 201: ClaimedLock, ...errors(400, 404, 409, 422) },

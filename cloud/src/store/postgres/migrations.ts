@@ -183,9 +183,23 @@ const V9 = `
   CREATE INDEX events_type_ts ON events(lock_holder_id, type, ts_s, n);
 `;
 
+// A claim is pending until the lock proves it (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"):
+// one claim per lock holder and lock id (several holders may hold a pending claim of one id), when the lock's
+// authenticated `state_applied` report confirmed it, and the v signed for it while pending. A claim whose lock already
+// reported the authority it pinned is confirmed (at its claim time, the best time known); the others are pending,
+// their latest state's v kept.
+const V10 = `
+  ALTER TABLE lock_claims DROP CONSTRAINT lock_claims_pkey;
+  ALTER TABLE lock_claims ADD PRIMARY KEY (lock_id, lock_holder_id);
+  ALTER TABLE lock_claims ADD COLUMN confirmed_at BIGINT;
+  ALTER TABLE lock_claims ADD COLUMN signed_vs TEXT NOT NULL DEFAULT '[]';
+  UPDATE lock_claims SET confirmed_at = claimed_at WHERE reported_authority IS NOT NULL;
+  UPDATE lock_claims SET signed_vs = '[' || state_v || ']' WHERE reported_authority IS NULL AND state_v IS NOT NULL;
+`;
+
 const binaryText = (sql: string) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9].map(binaryText);
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10].map(binaryText);
 
 /** Serializes schema creation and migration across processes starting at once (per database). */
 const MIGRATE_LOCK = "latchkey-cloud:migrate";

@@ -314,10 +314,11 @@ export class PgKeys implements KeyRepo {
       (r: Row) => r.cti,
     );
   }
-  async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
+  async revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]> {
     const rows = await this.sql.all(
-      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = $1 AND status = 'revoked' ORDER BY revoked_at, cti",
-      [lockId],
+      `SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = $1 AND lock_holder_id = $2 AND status = 'revoked'
+         ORDER BY revoked_at, cti`,
+      [lockId, lockHolderId],
     );
     return rows.map((r: Row) => ({
       cti: r.cti,

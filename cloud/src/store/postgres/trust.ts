@@ -32,8 +32,9 @@ export class PgLockClaims implements LockClaimRepo {
   async insert(c: LockClaimRecord): Promise<void> {
     await this.sql.run(
       `INSERT INTO lock_claims (lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at, identity_key,
-         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest,
+         confirmed_at, signed_vs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [
         c.lockId,
         c.lockHolderId,
@@ -51,12 +52,22 @@ export class PgLockClaims implements LockClaimRepo {
         c.stateV,
         c.stateIat,
         c.stateDigest,
+        c.confirmedAt,
+        JSON.stringify(c.signedVs),
       ],
     );
   }
-  async get(lockId: string): Promise<LockClaimRecord | undefined> {
-    const r = await this.sql.one("SELECT * FROM lock_claims WHERE lock_id = $1", [lockId]);
+  async get(lockId: string, lockHolderId: string): Promise<LockClaimRecord | undefined> {
+    const r = await this.sql.one("SELECT * FROM lock_claims WHERE lock_id = $1 AND lock_holder_id = $2", [
+      lockId,
+      lockHolderId,
+    ]);
     return r && lockClaimRow(r);
+  }
+  async listForLock(lockId: string): Promise<LockClaimRecord[]> {
+    return (await this.sql.all("SELECT * FROM lock_claims WHERE lock_id = $1 ORDER BY lock_holder_id", [lockId])).map(
+      lockClaimRow,
+    );
   }
   async getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]> {
     if (lockIds.length === 0) return [];
@@ -69,38 +80,77 @@ export class PgLockClaims implements LockClaimRepo {
       await this.sql.all("SELECT * FROM lock_claims WHERE lock_holder_id = $1 ORDER BY lock_id", [lockHolderId])
     ).map(lockClaimRow);
   }
-  async reclaim(lockId: string, sealed: string, fingerprint: string | null, name: string | null): Promise<void> {
+  async reclaim(
+    lockId: string,
+    lockHolderId: string,
+    sealed: string,
+    fingerprint: string | null,
+    name: string | null,
+    unproved: boolean,
+  ): Promise<void> {
     await this.sql.run(
       `UPDATE lock_claims SET claim_secret_sealed = $1, fingerprint = $2, name = COALESCE($3, name), identity_key = NULL,
-         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = $4`,
-      [sealed, fingerprint, name, lockId],
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL,
+         confirmed_at = CASE WHEN $4 THEN NULL ELSE confirmed_at END,
+         signed_vs = CASE WHEN $4 THEN '[]' ELSE signed_vs END
+         WHERE lock_id = $5 AND lock_holder_id = $6`,
+      [sealed, fingerprint, name, unproved, lockId, lockHolderId],
     );
   }
-  async setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void> {
-    await this.sql.run("UPDATE lock_claims SET identity_key = $1, agreement_key = $2 WHERE lock_id = $3", [
-      identityKey,
-      agreementKey,
+  async setPublicKeys(lockId: string, lockHolderId: string, identityKey: string, agreementKey: string): Promise<void> {
+    await this.sql.run(
+      "UPDATE lock_claims SET identity_key = $1, agreement_key = $2 WHERE lock_id = $3 AND lock_holder_id = $4",
+      [identityKey, agreementKey, lockId, lockHolderId],
+    );
+  }
+  async setReportedAuthority(lockId: string, lockHolderId: string, publicKey: string): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET reported_authority = $1 WHERE lock_id = $2 AND lock_holder_id = $3", [
+      publicKey,
       lockId,
+      lockHolderId,
     ]);
   }
-  async setReportedAuthority(lockId: string, publicKey: string): Promise<void> {
-    await this.sql.run("UPDATE lock_claims SET reported_authority = $1 WHERE lock_id = $2", [publicKey, lockId]);
+  async setMaxStale(lockId: string, lockHolderId: string, maxStaleS: number | null): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET max_stale_s = $1 WHERE lock_id = $2 AND lock_holder_id = $3", [
+      maxStaleS,
+      lockId,
+      lockHolderId,
+    ]);
   }
-  async setMaxStale(lockId: string, maxStaleS: number | null): Promise<void> {
-    await this.sql.run("UPDATE lock_claims SET max_stale_s = $1 WHERE lock_id = $2", [maxStaleS, lockId]);
+  async setMinIat(lockId: string, lockHolderId: string, minIat: number): Promise<void> {
+    await this.sql.run("UPDATE lock_claims SET min_iat = $1 WHERE lock_id = $2 AND lock_holder_id = $3", [
+      minIat,
+      lockId,
+      lockHolderId,
+    ]);
   }
-  async setMinIat(lockId: string, minIat: number): Promise<void> {
-    await this.sql.run("UPDATE lock_claims SET min_iat = $1 WHERE lock_id = $2", [minIat, lockId]);
-  }
-  async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
+  async saveState(
+    lockId: string,
+    lockHolderId: string,
+    s: SignedStateRecord,
+    signedVs: readonly number[],
+  ): Promise<void> {
     await this.sql.run(
       `UPDATE lock_claims SET state_doc = $1, state_v = $2, state_iat = $3, state_digest = $4,
          last_v = GREATEST(last_v, $2),
          authority_from_v = CASE WHEN state_authority IS NOT DISTINCT FROM $6 THEN authority_from_v ELSE $2 END,
-         state_authority = $6
-         WHERE lock_id = $5`,
-      [s.doc, s.v, s.iat, s.digest, lockId, s.authority],
+         state_authority = $6, signed_vs = $7
+         WHERE lock_id = $5 AND lock_holder_id = $8`,
+      [s.doc, s.v, s.iat, s.digest, lockId, s.authority, JSON.stringify(signedVs), lockHolderId],
     );
+  }
+  async lastV(lockId: string): Promise<number> {
+    const r = await this.sql.one("SELECT MAX(last_v) AS v FROM lock_claims WHERE lock_id = $1", [lockId]);
+    return r?.v === null || r?.v === undefined ? 0 : Number(r.v);
+  }
+  async confirm(lockId: string, lockHolderId: string, at: number): Promise<void> {
+    await this.sql.run(
+      "UPDATE lock_claims SET confirmed_at = $1, signed_vs = '[]' WHERE lock_id = $2 AND lock_holder_id = $3",
+      [at, lockId, lockHolderId],
+    );
+  }
+  async delete(lockId: string, lockHolderId: string): Promise<void> {
+    await this.sql.run("DELETE FROM lock_claims WHERE lock_id = $1 AND lock_holder_id = $2", [lockId, lockHolderId]);
   }
 }
 

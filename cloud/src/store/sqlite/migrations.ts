@@ -174,6 +174,31 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_user_ts ON events(lock_holder_id, user_id, ts_s, n);
   CREATE INDEX events_type_ts ON events(lock_holder_id, type, ts_s, n);
   `,
+  // 10: a claim is pending until the lock proves it (docs/design.md section 7 "Identity and claim", docs/trust.md
+  // "Cloud"): one claim per lock holder and lock id (several holders may hold a pending claim of one id), when the
+  // lock's authenticated `state_applied` report confirmed it, and the v signed for it while pending. SQLite cannot
+  // change a primary key in place, so the table is rebuilt. A claim whose lock already reported the authority it
+  // pinned is confirmed (at its claim time, the best time known); the others are pending, their latest state's v kept.
+  `
+  CREATE TABLE lock_claims_v10 (
+    lock_id TEXT NOT NULL, lock_holder_id TEXT NOT NULL REFERENCES lock_holders(id), name TEXT,
+    claim_secret_sealed TEXT NOT NULL, fingerprint TEXT, claimed_at INTEGER NOT NULL, identity_key TEXT,
+    agreement_key TEXT, reported_authority TEXT, max_stale_s INTEGER, min_iat INTEGER, last_v INTEGER NOT NULL DEFAULT 0,
+    state_doc TEXT, state_v INTEGER, state_iat INTEGER, state_digest TEXT, state_authority TEXT,
+    authority_from_v INTEGER, confirmed_at INTEGER, signed_vs TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (lock_id, lock_holder_id));
+  INSERT INTO lock_claims_v10 (lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at,
+    identity_key, agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat,
+    state_digest, state_authority, authority_from_v, confirmed_at, signed_vs)
+    SELECT lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at, identity_key, agreement_key,
+      reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest, state_authority,
+      authority_from_v, CASE WHEN reported_authority IS NOT NULL THEN claimed_at END,
+      CASE WHEN reported_authority IS NULL AND state_v IS NOT NULL THEN '[' || state_v || ']' ELSE '[]' END
+    FROM lock_claims;
+  DROP TABLE lock_claims;
+  ALTER TABLE lock_claims_v10 RENAME TO lock_claims;
+  CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -295,12 +295,13 @@ export class SqliteKeys implements KeyRepo {
       .all(lockId)
       .map((r: Row) => r.cti);
   }
-  async revokedForLock(lockId: string): Promise<RevokedKeyRecord[]> {
+  async revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]> {
     return prep(
       this.db,
-      "SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = ? AND status = 'revoked' ORDER BY revoked_at, cti",
+      `SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = ? AND lock_holder_id = ? AND status = 'revoked'
+         ORDER BY revoked_at, cti`,
     )
-      .all(lockId)
+      .all(lockId, lockHolderId)
       .map((r: Row) => ({ cti: r.cti, revokedAt: r.revoked_at ?? 0, maxTokenExpS: r.max_token_exp_s ?? null }));
   }
   async setStatus(

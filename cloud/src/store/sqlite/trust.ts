@@ -34,8 +34,9 @@ export class SqliteLockClaims implements LockClaimRepo {
     prep(
       this.db,
       `INSERT INTO lock_claims (lock_id, lock_holder_id, name, claim_secret_sealed, fingerprint, claimed_at, identity_key,
-         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         agreement_key, reported_authority, max_stale_s, min_iat, last_v, state_doc, state_v, state_iat, state_digest,
+         confirmed_at, signed_vs)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       c.lockId,
       c.lockHolderId,
@@ -53,11 +54,21 @@ export class SqliteLockClaims implements LockClaimRepo {
       c.stateV,
       c.stateIat,
       c.stateDigest,
+      c.confirmedAt,
+      JSON.stringify(c.signedVs),
     );
   }
-  async get(lockId: string): Promise<LockClaimRecord | undefined> {
-    const r: Row = prep(this.db, "SELECT * FROM lock_claims WHERE lock_id = ?").get(lockId);
+  async get(lockId: string, lockHolderId: string): Promise<LockClaimRecord | undefined> {
+    const r: Row = prep(this.db, "SELECT * FROM lock_claims WHERE lock_id = ? AND lock_holder_id = ?").get(
+      lockId,
+      lockHolderId,
+    );
     return r && lockClaimRow(r);
+  }
+  async listForLock(lockId: string): Promise<LockClaimRecord[]> {
+    return prep(this.db, "SELECT * FROM lock_claims WHERE lock_id = ? ORDER BY lock_holder_id")
+      .all(lockId)
+      .map(lockClaimRow);
   }
   async getMany(lockIds: readonly string[]): Promise<LockClaimRecord[]> {
     if (lockIds.length === 0) return [];
@@ -71,36 +82,88 @@ export class SqliteLockClaims implements LockClaimRepo {
       .all(lockHolderId)
       .map(lockClaimRow);
   }
-  async reclaim(lockId: string, sealed: string, fingerprint: string | null, name: string | null): Promise<void> {
+  async reclaim(
+    lockId: string,
+    lockHolderId: string,
+    sealed: string,
+    fingerprint: string | null,
+    name: string | null,
+    unproved: boolean,
+  ): Promise<void> {
     prep(
       this.db,
       `UPDATE lock_claims SET claim_secret_sealed = ?, fingerprint = ?, name = COALESCE(?, name), identity_key = NULL,
-         agreement_key = NULL, reported_authority = NULL, state_digest = NULL WHERE lock_id = ?`,
-    ).run(sealed, fingerprint, name, lockId);
+         agreement_key = NULL, reported_authority = NULL, state_digest = NULL,
+         confirmed_at = CASE WHEN ? THEN NULL ELSE confirmed_at END,
+         signed_vs = CASE WHEN ? THEN '[]' ELSE signed_vs END
+         WHERE lock_id = ? AND lock_holder_id = ?`,
+    ).run(sealed, fingerprint, name, unproved ? 1 : 0, unproved ? 1 : 0, lockId, lockHolderId);
   }
-  async setPublicKeys(lockId: string, identityKey: string, agreementKey: string): Promise<void> {
-    prep(this.db, "UPDATE lock_claims SET identity_key = ?, agreement_key = ? WHERE lock_id = ?").run(
-      identityKey,
-      agreementKey,
+  async setPublicKeys(lockId: string, lockHolderId: string, identityKey: string, agreementKey: string): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE lock_claims SET identity_key = ?, agreement_key = ? WHERE lock_id = ? AND lock_holder_id = ?",
+    ).run(identityKey, agreementKey, lockId, lockHolderId);
+  }
+  async setReportedAuthority(lockId: string, lockHolderId: string, publicKey: string): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET reported_authority = ? WHERE lock_id = ? AND lock_holder_id = ?").run(
+      publicKey,
       lockId,
+      lockHolderId,
     );
   }
-  async setReportedAuthority(lockId: string, publicKey: string): Promise<void> {
-    prep(this.db, "UPDATE lock_claims SET reported_authority = ? WHERE lock_id = ?").run(publicKey, lockId);
+  async setMaxStale(lockId: string, lockHolderId: string, maxStaleS: number | null): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET max_stale_s = ? WHERE lock_id = ? AND lock_holder_id = ?").run(
+      maxStaleS,
+      lockId,
+      lockHolderId,
+    );
   }
-  async setMaxStale(lockId: string, maxStaleS: number | null): Promise<void> {
-    prep(this.db, "UPDATE lock_claims SET max_stale_s = ? WHERE lock_id = ?").run(maxStaleS, lockId);
+  async setMinIat(lockId: string, lockHolderId: string, minIat: number): Promise<void> {
+    prep(this.db, "UPDATE lock_claims SET min_iat = ? WHERE lock_id = ? AND lock_holder_id = ?").run(
+      minIat,
+      lockId,
+      lockHolderId,
+    );
   }
-  async setMinIat(lockId: string, minIat: number): Promise<void> {
-    prep(this.db, "UPDATE lock_claims SET min_iat = ? WHERE lock_id = ?").run(minIat, lockId);
-  }
-  async saveState(lockId: string, s: SignedStateRecord): Promise<void> {
+  async saveState(
+    lockId: string,
+    lockHolderId: string,
+    s: SignedStateRecord,
+    signedVs: readonly number[],
+  ): Promise<void> {
     prep(
       this.db,
       `UPDATE lock_claims SET state_doc = ?, state_v = ?, state_iat = ?, state_digest = ?, last_v = MAX(last_v, ?),
-         authority_from_v = CASE WHEN state_authority IS ? THEN authority_from_v ELSE ? END, state_authority = ?
-         WHERE lock_id = ?`,
-    ).run(s.doc, s.v, s.iat, s.digest, s.v, s.authority, s.v, s.authority, lockId);
+         authority_from_v = CASE WHEN state_authority IS ? THEN authority_from_v ELSE ? END, state_authority = ?,
+         signed_vs = ?
+         WHERE lock_id = ? AND lock_holder_id = ?`,
+    ).run(
+      s.doc,
+      s.v,
+      s.iat,
+      s.digest,
+      s.v,
+      s.authority,
+      s.v,
+      s.authority,
+      JSON.stringify(signedVs),
+      lockId,
+      lockHolderId,
+    );
+  }
+  async lastV(lockId: string): Promise<number> {
+    const r: Row = prep(this.db, "SELECT MAX(last_v) AS v FROM lock_claims WHERE lock_id = ?").get(lockId);
+    return r?.v ?? 0;
+  }
+  async confirm(lockId: string, lockHolderId: string, at: number): Promise<void> {
+    prep(
+      this.db,
+      "UPDATE lock_claims SET confirmed_at = ?, signed_vs = '[]' WHERE lock_id = ? AND lock_holder_id = ?",
+    ).run(at, lockId, lockHolderId);
+  }
+  async delete(lockId: string, lockHolderId: string): Promise<void> {
+    prep(this.db, "DELETE FROM lock_claims WHERE lock_id = ? AND lock_holder_id = ?").run(lockId, lockHolderId);
   }
 }
 
