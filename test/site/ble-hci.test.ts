@@ -19,8 +19,9 @@ import { cloudEvents, createSite, deniedAttempt, type Json, LogCapture, type Sit
  * unmodified, over an emulated HCI controller; the lock is lock-sim's `startLock({hardwareBle: true})`, bleno on
  * another controller on the same air; the cloud is the real one. What test/site/ble.test.ts shows over the virtual
  * radio holds here from the HCI packet up: the lock gets its signed state and time over BLE, its events reach the
- * cloud as sealed reports, and the cloud's ack, carried back in a later state, frees them. At ATT MTU 23 and 247 and
- * with packet loss; and a phone, noble on a third controller, carrying a newer state to the lock and unlocking it.
+ * cloud as sealed reports, and the cloud's ack, carried back in a later state, frees them. At ATT MTU 23 and 247, with
+ * packet loss and with links dropped mid-transfer (nothing lost, nothing applied twice); and a phone, noble on a third
+ * controller, carrying a newer state to the lock and unlocking it.
  *
  * The gateway's own loop runs one round at start and then waits a day: the test runs each round itself
  * (`bridge.bleRound()`), so a round never overlaps another and each visit's faults land where they are meant to.
@@ -250,6 +251,11 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     await visit(lock);
   }
 
+  /** Warnings the gateway logged for failed visit steps since `from`. */
+  function failedSteps(from: number): Json[] {
+    return bridgeLog.lines.slice(from).filter((l) => l.msg === "a BLE visit step failed");
+  }
+
   /**
    * Each of the lock's key events up to `upTo` is in the cloud's events list exactly once (the list shows key events;
    * `state_applied` and `clock_set` show in the ack instead).
@@ -307,6 +313,60 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     const lock = await bleLock("hci-lossy");
     await journey(lock);
     expect(air.stats.dataLost - before.dataLost).toBeGreaterThan(0);
+  });
+
+  it("links dropped mid-transfer, each way: nothing lost, nothing applied twice, each broken visit ends at the drop", async () => {
+    printLogOnFailure();
+    air.configure({ attMtu: 23 });
+    const lock = await bleLock("hci-dropped");
+    deniedAttempt(lock, 1);
+    const denied = lock.events.at(-1)!;
+
+    await visit(lock);
+    await until("the lock's first state at the bridge", async () => (await heldV(lock.id)) > 0);
+    const held = await heldV(lock.id);
+    const broken: Json[] = [];
+
+    // The link drops as the state's third frame crosses: the lock throws the partial command away.
+    let mark = bridgeLog.lines.length;
+    watch.dropAt = ({ frame: f }) => f?.direction === "command" && f.type === "state" && f.index === 2;
+    await visit(lock);
+    expect(watch.dropped).toHaveLength(1);
+    expect(lock.stateV).toBe(0);
+    broken.push(...failedSteps(mark));
+
+    // The link drops before the lock's answer to the state: the lock applied it, the gateway never heard.
+    mark = bridgeLog.lines.length;
+    watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "state";
+    await visit(lock);
+    expect(watch.dropped).toHaveLength(2);
+    expect(lock.stateV).toBe(held);
+    broken.push(...failedSteps(mark));
+
+    // The next visit's ping says the lock runs it: not sent again. The link drops mid-answer to `reports`.
+    mark = bridgeLog.lines.length;
+    let commands = watch.commands.length;
+    watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "reports" && f.index === 1;
+    await visit(lock);
+    expect(watch.dropped).toHaveLength(3);
+    expect(watch.commands.slice(commands)).not.toContain("state");
+    expect(lock.clockSet).toBe(true);
+    broken.push(...failedSteps(mark));
+
+    // Whole visits: the reports the gateway lost are pulled again and reach the cloud once; the ack frees them.
+    commands = watch.commands.length;
+    await visit(lock);
+    await inTheCloudOnce(lock, denied.seq);
+    await visitWithNewerState(lock);
+    expect(lock.signedState!.ack).toBeGreaterThanOrEqual(denied.seq);
+    expect(bridge.outbox().items).toBe(0);
+    // Every state the lock took, it took once.
+    const applied = lock.events.filter((e) => e.type === "state_applied").map((e) => e.v);
+    expect(new Set(applied).size).toBe(applied.length);
+    // Each broken visit failed at the drop and named it, rather than after a command timeout (noble never calls a
+    // write back once its link is gone), and ran none of its later steps.
+    expect(broken.map((f) => f.step)).toEqual(["state", "state", "reports"]);
+    for (const failure of broken) expect(failure.err).toMatch(/disconnected/);
   });
 
   it("a phone, noble on its own controller, hands the lock a newer state first and unlocks; the bridge reports it", async () => {

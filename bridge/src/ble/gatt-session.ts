@@ -16,6 +16,11 @@ export class BleTimeoutError extends Error {
   readonly code = "timeout";
 }
 
+/** The link to the lock went down (or the session was closed) before the answer came. */
+export class BleDisconnectedError extends Error {
+  readonly code = "disconnected";
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -24,14 +29,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** How long closing waits for a disconnect to complete before giving up on it. */
+const ABANDON_MS = 2000;
+
 /**
  * One GATT connection to a lock (protocol/ble/gatt.ts): framed commands written to `command`, framed results
- * received as notifications on `result`, one request at a time.
+ * received as notifications on `result`, one request at a time. A dropped link fails the request in flight and every
+ * later one at once: noble's HCI stack never calls back a write whose link is gone, so they would otherwise each wait
+ * out the command timeout (found on noble's real stack, test/site/ble-hci.test.ts).
  */
 export class GattSession {
   private readonly assembler = new FrameAssembler();
-  private waiting: { id: string; resolve: (r: CommandResult) => void } | null = null;
+  private waiting: { id: string; resolve: (r: CommandResult) => void; reject: (e: Error) => void } | null = null;
   private readonly onData: (data: Buffer, isNotification: boolean) => void;
+  private readonly onDisconnect: () => void;
+  private closed = false;
 
   private constructor(
     private readonly peripheral: Peripheral,
@@ -56,6 +68,16 @@ export class GattSession {
         // not a result: ignored, the request times out
       }
     };
+    this.onDisconnect = () => {
+      this.closed = true;
+      this.result.removeListener("data", this.onData);
+      this.waiting?.reject(new BleDisconnectedError(`lock ${this.lockId} disconnected`));
+    };
+  }
+
+  /** Whether the link is up and the session open: requests fail at once otherwise. */
+  get connected(): boolean {
+    return !this.closed;
   }
 
   /** Connects, finds the lock service and reads the lock id from `info`. */
@@ -76,6 +98,9 @@ export class GattSession {
       const session = new GattSession(peripheral, lockId, command, result, timeoutMs);
       result.on("data", session.onData);
       await result.subscribeAsync();
+      // From here the session watches the link; a link already gone is seen.
+      peripheral.once("disconnect", session.onDisconnect);
+      if (peripheral.state !== "connected") session.onDisconnect();
       return session;
     };
     try {
@@ -88,14 +113,22 @@ export class GattSession {
 
   /** Sends encoded command bytes with id `id`; resolves with the lock's result. */
   async request(id: string, bytes: Uint8Array): Promise<CommandResult> {
+    if (this.closed) throw new BleDisconnectedError(`lock ${this.lockId} disconnected, or the session was closed`);
     if (this.waiting) throw new Error("one request at a time");
-    const answer = new Promise<CommandResult>((resolve) => {
-      this.waiting = { id, resolve };
+    const answer = new Promise<CommandResult>((resolve, reject) => {
+      this.waiting = { id, resolve, reject };
     });
+    answer.catch(() => {}); // observed below; a disconnect during the writes must not surface as unhandled
     try {
       const exchange = async () => {
         const mtu = this.peripheral.mtu ?? DEFAULT_ATT_MTU;
-        for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        const writes = (async () => {
+          for (const frame of chunkMessage(bytes, mtu)) await this.command.writeAsync(Buffer.from(frame), false);
+        })();
+        writes.catch(() => {}); // a write failing after the answer settled has nothing left to tell
+        // The writes race the answer, which a disconnect rejects: noble never calls back a write whose link is gone.
+        // The answer may also come before the last Write Response (bleno notifies first).
+        await Promise.race([writes, answer]);
         return await answer;
       };
       return await withTimeout(exchange(), this.timeoutMs, `waiting for lock ${this.lockId} to answer ${id}`);
@@ -106,7 +139,11 @@ export class GattSession {
   }
 
   async close(): Promise<void> {
+    const wasOpen = !this.closed;
+    this.closed = true;
     this.result.removeListener("data", this.onData);
-    if (this.peripheral.state === "connected") await this.peripheral.disconnectAsync().catch(() => {});
+    this.peripheral.removeListener("disconnect", this.onDisconnect);
+    if (wasOpen && this.peripheral.state === "connected")
+      await withTimeout(this.peripheral.disconnectAsync(), ABANDON_MS, "disconnecting").catch(() => {});
   }
 }
