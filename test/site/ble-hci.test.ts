@@ -20,13 +20,14 @@ import { cloudEvents, createSite, deniedAttempt, type Json, LogCapture, type Sit
  * another controller on the same air; the cloud is the real one. What test/site/ble.test.ts shows over the virtual
  * radio holds here from the HCI packet up: the lock gets its signed state and time over BLE, its events reach the
  * cloud as sealed reports, and the cloud's ack, carried back in a later state, frees them. At ATT MTU 23 and 247, with
- * packet loss and with links dropped mid-transfer (nothing lost, nothing applied twice); and a phone, noble on a third
- * controller, carrying a newer state to the lock and unlocking it.
+ * packet loss, with links dropped mid-transfer (nothing lost, nothing applied twice) and a lock gone out of range while
+ * the gateway connects; and a phone, noble on a third controller, carrying a newer state to the lock and unlocking it.
  *
  * The gateway's own loop runs one round at start and then waits a day: the test runs each round itself
  * (`bridge.bleRound()`), so a round never overlaps another and each visit's faults land where they are meant to.
  */
 const ATT_CID = 0x0004;
+const ATT_READ_BY_GROUP_TYPE_REQUEST = 0x10;
 const ATT_WRITE_REQUEST = 0x12;
 const ATT_NOTIFICATION = 0x1b;
 const COMMAND_TIMEOUT_S = 2;
@@ -251,6 +252,12 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     await visit(lock);
   }
 
+  /** Sessions the gateway could not open (`latchkey_bridge_ble_rounds_total{result="connect_failed"}`). */
+  async function connectFailures(): Promise<number> {
+    const metrics = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
+    return Number(/latchkey_bridge_ble_rounds_total\{result="connect_failed"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  }
+
   /** Warnings the gateway logged for failed visit steps since `from`. */
   function failedSteps(from: number): Json[] {
     return bridgeLog.lines.slice(from).filter((l) => l.msg === "a BLE visit step failed");
@@ -322,16 +329,24 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     deniedAttempt(lock, 1);
     const denied = lock.events.at(-1)!;
 
+    // The link drops as the gateway starts discovering the lock's service: the session fails to open, at once.
+    let mark = bridgeLog.lines.length;
+    watch.dropAt = (att) => att.from === "bridge" && att.opcode === ATT_READ_BY_GROUP_TYPE_REQUEST;
+    expect((await bridge.bleRound()!).locks).toEqual([]);
+    expect(watch.dropped).toHaveLength(1);
+    const opening = bridgeLog.lines.slice(mark).filter((l) => l.msg === "could not open a BLE session");
+    expect(opening.map((l) => l.err)).toEqual([expect.stringMatching(/disconnected/)]);
+
     await visit(lock);
     await until("the lock's first state at the bridge", async () => (await heldV(lock.id)) > 0);
     const held = await heldV(lock.id);
     const broken: Json[] = [];
 
     // The link drops as the state's third frame crosses: the lock throws the partial command away.
-    let mark = bridgeLog.lines.length;
+    mark = bridgeLog.lines.length;
     watch.dropAt = ({ frame: f }) => f?.direction === "command" && f.type === "state" && f.index === 2;
     await visit(lock);
-    expect(watch.dropped).toHaveLength(1);
+    expect(watch.dropped).toHaveLength(2);
     expect(lock.stateV).toBe(0);
     broken.push(...failedSteps(mark));
 
@@ -339,7 +354,7 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     mark = bridgeLog.lines.length;
     watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "state";
     await visit(lock);
-    expect(watch.dropped).toHaveLength(2);
+    expect(watch.dropped).toHaveLength(3);
     expect(lock.stateV).toBe(held);
     broken.push(...failedSteps(mark));
 
@@ -348,7 +363,7 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     let commands = watch.commands.length;
     watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "reports" && f.index === 1;
     await visit(lock);
-    expect(watch.dropped).toHaveLength(3);
+    expect(watch.dropped).toHaveLength(4);
     expect(watch.commands.slice(commands)).not.toContain("state");
     expect(lock.clockSet).toBe(true);
     broken.push(...failedSteps(mark));
@@ -367,6 +382,26 @@ describe("whole site over BLE on real stacks: the bridge's noble and the lock's 
     // write back once its link is gone), and ran none of its later steps.
     expect(broken.map((f) => f.step)).toEqual(["state", "state", "reports"]);
     for (const failure of broken) expect(failure.err).toMatch(/disconnected/);
+  });
+
+  it("a lock out of range while the gateway connects: the attempt is cancelled, the round ends, the next serves it", async () => {
+    printLogOnFailure();
+    const lock = await bleLock("hci-walked-away");
+    const failedBefore = await connectFailures();
+    // Out of range the moment the gateway hears it: its LE Create Connection can never complete.
+    bridgeNoble.once("discover", () => air.setInRange("lock", "bridge", false));
+    let ended = false;
+    const round = bridge.bleRound()!.finally(() => {
+      ended = true;
+    });
+    await until("the round with the lock out of range to end", () => ended);
+    expect((await round).locks).toEqual([]);
+    expect(await connectFailures()).toBe(failedBefore + 1);
+    // noble holds no pending connection, which would queue every later connect behind it: the next round connects.
+    air.setInRange("lock", "bridge", true);
+    const commands = watch.commands.length;
+    await visit(lock);
+    expect(watch.commands.slice(commands)).toContain("ping");
   });
 
   it("a phone, noble on its own controller, hands the lock a newer state first and unlocks; the bridge reports it", async () => {
