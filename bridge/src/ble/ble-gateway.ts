@@ -41,7 +41,9 @@ const MAX_REPORT_ROUNDS = 64;
  *   the outbox (committed) before `after` moves past it; asking frees nothing at the lock, which frees its events only
  *   up to its signed state's `ack`;
  * - the remote actions waiting for this lock.
- * A failing step is logged and the visit goes on to the next one: reports matter even when the time answer fails.
+ * A failing step is logged and the visit goes on to the next one: reports matter even when the time answer fails. A
+ * dropped link ends the visit at once; the steps left wait for the next visit, which loses nothing and repeats nothing
+ * applied: `after` moved only past reports already in the outbox, and a state the lock took shows in its next `ping`.
  */
 export class BleGateway {
   private readonly abort = new AbortController();
@@ -183,7 +185,13 @@ export class BleGateway {
   private async visit(session: GattSession): Promise<void> {
     const lockId = session.lockId;
     let failures = 0;
+    let skipped = 0;
     const step = async (name: string, work: () => Promise<void>) => {
+      // The link dropped: the steps left wait for the next visit rather than each failing with the same cause.
+      if (!session.connected) {
+        skipped++;
+        return;
+      }
       try {
         await work();
       } catch (e) {
@@ -207,7 +215,10 @@ export class BleGateway {
     if (lockV > 0) await step("time", () => this.handTime(session));
     await step("reports", () => this.pullReports(session));
     await step("actions", () => this.actions.visit(lockId, (request) => this.request(session, request)));
-    if (failures > 0) throw new Error(`${failures} step(s) of the visit failed`);
+    if (failures > 0 || skipped > 0)
+      throw new Error(
+        `${failures} step(s) of the visit failed${skipped > 0 ? `, ${skipped} not run: the link dropped` : ""}`,
+      );
   }
 
   /** The kept signed state, when it is newer than the one the lock runs; answers the `v` the lock runs after. */

@@ -3,7 +3,7 @@ import type * as NobleModule from "@abandonware/noble";
 
 /** A noble instance: the module's public API (startScanningAsync, on("discover"), …), on any bindings. */
 export type Noble = typeof NobleModule;
-export type { Characteristic, Peripheral } from "@abandonware/noble";
+export type { Characteristic, Peripheral, Service } from "@abandonware/noble";
 
 export class BleUnavailableError extends Error {
   readonly code = "ble_unavailable";
