@@ -37,6 +37,11 @@ export interface CloudOptions {
   metricsPort?: number;
   /** The metrics listener's address, default "127.0.0.1" (the operator's network, not the public one). */
   metricsHost?: string;
+  /**
+   * Routes outside the product, added to the API's fastify instance before it listens: the bench's unauthenticated
+   * ingest baseline (bench/unsigned-ingest.ts). Nothing in production passes any.
+   */
+  extraRoutes?: (app: FastifyInstance, ctx: CloudContext) => void | Promise<void>;
   /** SQLite file(s) and the master key file live here. */
   dataDir: string;
   /**
@@ -243,6 +248,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       metrics: new CloudMetrics({ processMetrics: options.metricsPort !== undefined }),
     };
     app = await buildApp(ctx, logger);
+    await options.extraRoutes?.(app, ctx);
     app.addHook("preClose", async () => notifier.close());
     // Changes committed by other cloud processes on the same database wake this process's long-polls too.
     unwatch = store.watchChanges(() => notifier.notify());

@@ -4,6 +4,7 @@ import {
   fingerprintMatches,
   fromBase64Url,
   fromHex,
+  type LockEvent,
   type LockPublicKeys,
   openReport,
   type Report,
@@ -15,7 +16,7 @@ import type { Tx } from "../store/store.js";
 import { settleCommandResults } from "./actions.js";
 import { recordAppliedState } from "./authority.js";
 import { recordLockPublicKeys } from "./claims.js";
-import { storeLockEvents } from "./events.js";
+import { type IncomingEvent, storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 
 /**
@@ -389,6 +390,18 @@ export async function ingestReports(
   return { answer: { results, counts, gaps }, gaps: gapTotals, actionsSucceeded };
 }
 
+/** A lock's event as the event store takes it; `ts` 0 (the lock never knew the time) is the time it was received. */
+export const incomingEvent = (event: LockEvent, receivedS: number): IncomingEvent => ({
+  id: toHex(event.id),
+  seq: event.seq,
+  tsS: event.ts > 0 ? event.ts : receivedS,
+  type: event.type,
+  cti: event.key ? toHex(event.key) : null,
+  code: event.code ?? null,
+  dropped: event.dropped ?? null,
+  v: event.v ?? null,
+});
+
 /**
  * Events stored once by id; telemetry sets the battery; stored event seqs move the ack. Answers how many remote
  * actions the events settled.
@@ -407,19 +420,7 @@ async function storeAccepted(
   const stored = await storeLockEvents(
     tx,
     ctx,
-    events.map(({ lock, event }) => ({
-      lock: lock.lock,
-      event: {
-        id: toHex(event.id),
-        seq: event.seq,
-        tsS: event.ts > 0 ? event.ts : receivedS,
-        type: event.type,
-        cti: event.key ? toHex(event.key) : null,
-        code: event.code ?? null,
-        dropped: event.dropped ?? null,
-        v: event.v ?? null,
-      },
-    })),
+    events.map(({ lock, event }) => ({ lock: lock.lock, event: incomingEvent(event, receivedS) })),
   );
   // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
