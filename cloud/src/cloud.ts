@@ -7,6 +7,8 @@ import { buildApp } from "./app.js";
 import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
 import { logOtpSender, type OtpSender, webhookOtpSender } from "./domain/otp.js";
 import { ChangeNotifier } from "./feed/notifier.js";
+import { CloudMetrics } from "./ops/metrics.js";
+import { MetricsServer } from "./ops/metrics-server.js";
 import { type ModeFix, restrictDataDir } from "./security/file-modes.js";
 import { IdGenerator, type RandomSource, systemRandom } from "./security/ids.js";
 import { checkMasterKey, loadMasterKey, MASTER_KEY_FILE } from "./security/master-key.js";
@@ -28,6 +30,18 @@ export interface CloudOptions {
   host?: string;
   /** 0 = a free port. */
   port?: number;
+  /**
+   * Serve Prometheus metrics (`GET /metrics`, ops/metrics.ts) on this port (0 = a free one), a listener of its own and
+   * never the API's; no listener when left out. The process metrics are collected only then.
+   */
+  metricsPort?: number;
+  /** The metrics listener's address, default "127.0.0.1" (the operator's network, not the public one). */
+  metricsHost?: string;
+  /**
+   * Routes outside the product, added to the API's fastify instance before it listens: the bench's unauthenticated
+   * ingest baseline (bench/unsigned-ingest.ts). Nothing in production passes any.
+   */
+  extraRoutes?: (app: FastifyInstance, ctx: CloudContext) => void | Promise<void>;
   /** SQLite file(s) and the master key file live here. */
   dataDir: string;
   /**
@@ -73,6 +87,10 @@ export interface RunningCloud {
   /** e.g. http://127.0.0.1:43123 */
   url: string;
   port: number;
+  /** The metrics listener's base URL (`${metricsUrl}/metrics`), when `metricsPort` was given. */
+  metricsUrl: string | undefined;
+  /** The cloud's Prometheus registry and counters (served at `metricsUrl` when there is one). */
+  readonly metrics: CloudMetrics;
   /** Graceful: stops workers, closes the server and the database. */
   close(): Promise<void>;
   bootstrap(name?: string): Promise<{ integratorId: string; clientId: string; clientSecret: string }>;
@@ -175,6 +193,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     "store open",
   );
   let app: FastifyInstance | undefined;
+  let metricsServer: MetricsServer | undefined;
   const loops: WorkerLoop[] = [];
   let unwatch = () => {};
   try {
@@ -226,12 +245,18 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       webhookResolve: options.webhookResolve ?? systemResolve,
       log: logger,
       wake: { jobs: () => jobs.wake(), webhooks: () => webhooks.wake() },
+      metrics: new CloudMetrics({ processMetrics: options.metricsPort !== undefined }),
     };
     app = await buildApp(ctx, logger);
+    await options.extraRoutes?.(app, ctx);
     app.addHook("preClose", async () => notifier.close());
     // Changes committed by other cloud processes on the same database wake this process's long-polls too.
     unwatch = store.watchChanges(() => notifier.notify());
     await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+    if (options.metricsPort !== undefined) {
+      metricsServer = new MetricsServer(ctx.metrics);
+      await metricsServer.listen(options.metricsHost ?? "127.0.0.1", options.metricsPort);
+    }
     if (options.workers !== false) {
       loops.push(jobs, webhooks, maintenance);
       for (const loop of loops) loop.start();
@@ -242,10 +267,16 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     const running = app;
     let closing: Promise<void> | undefined;
-    logger.info({ url, docs: `${url}/docs` }, "latchkey cloud listening");
+    const served = metricsServer;
+    logger.info(
+      { url, docs: `${url}/docs`, ...(served ? { metrics: `${served.url}/metrics` } : {}) },
+      "latchkey cloud listening",
+    );
     return {
       url,
       port,
+      metricsUrl: served?.url,
+      metrics: ctx.metrics,
       app: running,
       store,
       waitingLongPolls: () => notifier.waiting,
@@ -255,6 +286,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
           unwatch();
           await Promise.all(loops.map((l) => l.stop()));
           await closeServer(running);
+          await served?.close();
           await store.close();
         })();
         return closing;
@@ -264,6 +296,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     unwatch();
     await Promise.all(loops.map((l) => l.stop()));
     await app?.close().catch(() => undefined);
+    await metricsServer?.close();
     await store.close();
     throw err;
   }

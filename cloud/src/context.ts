@@ -2,6 +2,7 @@ import type { Clock } from "@latchkey/protocol";
 import type { FastifyBaseLogger } from "fastify";
 import type { OtpSender } from "./domain/otp.js";
 import type { ChangeNotifier } from "./feed/notifier.js";
+import type { CloudMetrics } from "./ops/metrics.js";
 import type { IdGenerator, RandomSource } from "./security/ids.js";
 import type { Sealer } from "./security/secrets.js";
 import type { Resolve } from "./security/webhook-target.js";
@@ -78,4 +79,6 @@ export interface CloudContext {
   webhookResolve: Resolve;
   /** Wakes the background workers after a write that gave them work. */
   wake: { jobs(): void; webhooks(): void };
+  /** Prometheus counters (ops/metrics.ts), moved after a commit, never inside a transaction. */
+  metrics: CloudMetrics;
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCloudCli } from "../src/cli/main.js";
 import { cleanEnv, cleanUpBins, integratorToken, listeningUrl, run, tempDir } from "./bin.js";
+import { until } from "./helpers.js";
 import {
   createTestSchema,
   inSchema,
@@ -83,6 +84,13 @@ describe("latchkey-cloud CLI", () => {
         { LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS: "forever" },
         "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
       ],
+      [["serve", "--metrics-port", "99999"], {}, "--metrics-port"],
+      [["serve", "--metrics-port", "metrics"], {}, "--metrics-port"],
+      [["serve", "--metrics-port", "-1"], {}, "--metrics-port"],
+      // Never the public API's port: the flag named, and the port.
+      [["serve", "--data", tempDir(), "--port", "18080", "--metrics-port", "18080"], {}, "--metrics-port 18080"],
+      [["serve", "--data", tempDir(), "--metrics-port", "18081"], { LATCHKEY_PORT: "18081" }, "--metrics-port 18081"],
+      [["serve", "--data", tempDir(), "--metrics-host", "0.0.0.0"], {}, "--metrics-host needs --metrics-port"],
     ];
     for (const [args, env, flag] of cases) {
       const r = await inProcess(args, env);
@@ -161,6 +169,27 @@ describe("latchkey-cloud CLI", () => {
       expect(r.err + r.out).not.toContain("hunter2");
       expect(r.err).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it("serve --metrics-port: Prometheus metrics on a listener of their own, not on the API's port", async () => {
+    const server = run(
+      ["serve", "--port", "0", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--data", tempDir()],
+      cleanEnv({ LATCHKEY_LOG_LEVEL: "warn" }),
+    );
+    const url = await listeningUrl(server);
+    const metricsUrl = await until(
+      () => /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(server.stderr())?.[1],
+      "the metrics listener",
+    );
+    expect(new URL(metricsUrl).port).not.toBe(new URL(url).port);
+    const metrics = await fetch(`${metricsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toContain('latchkey_cloud_reports_total{verdict="forged"} 0');
+    expect(text).toContain("latchkey_cloud_process_resident_memory_bytes");
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    server.child.kill("SIGTERM");
+    expect(await server.exit).toBe(0);
   });
 
   it("LATCHKEY_DATA and LATCHKEY_PORT configure serve", async () => {

@@ -14,7 +14,9 @@ import {
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
 import { describe, expect, it } from "vitest";
+import { metricValue, scrape } from "../src/reliability/metrics.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
+import { lintExposition } from "../src/reliability/promlint.js";
 import { type Answer, type SendOptions, send } from "../src/reliability/routes.js";
 import { tenantSide } from "../src/reliability/tenant.js";
 
@@ -57,6 +59,7 @@ describe("issue 13, cloud ingest of lock-authenticated reports through the runni
       random: seededRandom("report-ingest"),
       masterKey: new Uint8Array(32).fill(6),
       workers: false,
+      metricsPort: 0,
     });
     file.resources.defer("close the cloud", () => cloud.close());
     const api = (method: string, path: string, options: SendOptions = {}): Promise<Answer> =>
@@ -110,9 +113,13 @@ describe("issue 13, cloud ingest of lock-authenticated reports through the runni
     );
     const [a, b] = doors as [(typeof doors)[number], (typeof doors)[number]];
     const [sealA, sealB] = sealers as [(typeof sealers)[number], (typeof sealers)[number]];
+    // Every verdict the bridge API answered, summed: the cloud's metrics must say the same (issue 13 item 5).
+    const answered: Record<string, number> = {};
     const upload = async (token: string, items: unknown[]) => {
       const res = await api("POST", "/bridge/v1/reports", { token, json: { items } });
       expect(res.status).toBe(200);
+      for (const [verdict, n] of Object.entries(res.body.counts as Record<string, number>))
+        answered[verdict] = (answered[verdict] ?? 0) + n;
       return res.body as { results: { verdict: string; message?: string }[]; counts: Record<string, number> };
     };
     const verdictsOf = (body: { results: { verdict: string }[] }) => body.results.map((r) => r.verdict);
@@ -210,5 +217,23 @@ describe("issue 13, cloud ingest of lock-authenticated reports through the runni
     tally.refuse(3);
     // The rival's delivery of a's true report 6 stored nothing: the owner's bridge still gets it accepted.
     expect((await stateOf(a)).ack).toBe(3);
+
+    tally.case(
+      "issue 13 ingest: every refusal above is counted in the cloud's metrics (served apart from the API), promtool-clean",
+    );
+    const metricsUrl = cloud.metricsUrl!;
+    expect(new URL(metricsUrl).port).not.toBe(String(cloud.port));
+    expect((await api("GET", "/metrics", { token: owner.bridgeToken })).status).toBe(404);
+    const text = await scrape(metricsUrl);
+    tally.input();
+    const counted = Object.fromEntries(
+      Object.keys(answered).map((verdict) => [verdict, metricValue(text, "latchkey_cloud_reports_total", { verdict })]),
+    );
+    expect(counted).toEqual(answered);
+    expect(answered).toMatchObject({ forged: 5, wrong_lock: 2, replayed: 1, duplicate: 1, unclaimed: 3 });
+    // Lock a's counters 2 to 4 (refused items count for nothing) skipped by the ok of 5, then 7 withheld behind 8.
+    expect(metricValue(text, "latchkey_cloud_report_gaps_total")).toBe(2);
+    expect(metricValue(text, "latchkey_cloud_reports_missing_total")).toBe(4);
+    expect(lintExposition(text)).toEqual([]);
   });
 });

@@ -14,6 +14,7 @@ import {
 import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../cloud.js";
 import { withSearchPath } from "../store/postgres/url.js";
+import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
 export type BenchStore = "sqlite" | "postgres";
 
@@ -41,7 +42,8 @@ function benchLock(lockId: string): BenchLock {
 
 /**
  * A cloud set up as a site's would be, driven over real HTTP: an integrator, a lock holder, a bridge and its locks,
- * each claimed with its setup code (docs/design.md section 7: keys only for claimed locks).
+ * each claimed with its setup code (docs/design.md section 7: keys only for claimed locks). Beside the product's routes
+ * it has the bench's unauthenticated ingest (bench/unsigned-ingest.ts), the baseline of the report-ingest row.
  */
 export interface BenchSite {
   store: BenchStore;
@@ -86,6 +88,8 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       logLevel: "warn",
       logStream: discard(),
       masterKey: new Uint8Array(randomBytes(32)),
+      // The report-ingest row's baseline: an unauthenticated ingest only the bench registers.
+      extraRoutes: unsignedIngestRoutes,
       ...(options.databaseUrl && schema ? { databaseUrl: withSearchPath(options.databaseUrl, schema) } : {}),
     });
     const url = cloud.url;

@@ -128,6 +128,12 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     .description("run the API server")
     .option("--port <n>", "port to listen on (0 = any free port); env LATCHKEY_PORT", (v) => port(v))
     .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option(
+      "--metrics-port <n>",
+      "serve Prometheus metrics (GET /metrics) on this port, a listener of its own (never the API's port); off unless given",
+      (v) => port(v, "--metrics-port"),
+    )
+    .option("--metrics-host <address>", "address of the metrics listener (default 127.0.0.1)")
     .option("--data <dir>", "data directory (SQLite, master key); env LATCHKEY_DATA", undefined)
     .addOption(new Option("--log-level <level>", "pino log level; env LATCHKEY_LOG_LEVEL").choices(LOG_LEVELS))
     .option("--link-base <url>", "app switch URL base")
@@ -156,6 +162,8 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
       (opts: {
         port?: number;
         host: string;
+        metricsPort?: number;
+        metricsHost?: string;
         data?: string;
         logLevel?: string;
         linkBase?: string;
@@ -174,13 +182,16 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
               throw new UsageError(`--link-base must be an absolute URL, not ${JSON.stringify(opts.linkBase)}`);
             }
           }
+          const apiPort = opts.port ?? env.port ?? 8080;
+          const metrics = metricsSetting(opts.metricsPort, opts.metricsHost, apiPort);
           const otpWebhook = otpWebhookSetting(opts.otpWebhook ?? env.otpWebhook, env.otpWebhookSecret, {
             devOtpLog: opts.devOtpLog === true || env.devOtpLog,
           });
           const cloud = await startCloud({
             ...(otpWebhook ? { otpWebhook } : {}),
             host: opts.host,
-            port: opts.port ?? env.port ?? 8080,
+            port: apiPort,
+            ...metrics,
             dataDir: opts.data ?? env.data ?? "./data",
             ...env.database,
             logLevel: opts.logLevel ?? env.logLevel ?? "info",
@@ -195,6 +206,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
             },
           });
           io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
+          if (cloud.metricsUrl) io.err(`latchkey-cloud metrics on ${cloud.metricsUrl}/metrics\n`);
           await new Promise<void>((resolve) => {
             const stop = () => {
               process.off("SIGTERM", stop);
@@ -270,6 +282,28 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     io.err(`latchkey-cloud: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * The metrics listener (ops/metrics-server.ts): off unless `--metrics-port` is given; never the API's port, so the
+ * operator's counters are not served to whoever reaches the API (0, a free port, is never the same).
+ */
+function metricsSetting(
+  metricsPort: number | undefined,
+  metricsHost: string | undefined,
+  apiPort: number,
+): { metricsPort?: number; metricsHost?: string } {
+  if (metricsPort === undefined) {
+    if (metricsHost !== undefined)
+      throw new UsageError("--metrics-host needs --metrics-port (metrics are off without it)");
+    return {};
+  }
+  if (metricsPort !== 0 && metricsPort === apiPort) {
+    throw new UsageError(
+      `--metrics-port ${metricsPort} is the API's port: metrics get a port of their own, never the public API's`,
+    );
+  }
+  return { metricsPort, ...(metricsHost !== undefined ? { metricsHost } : {}) };
 }
 
 /**

@@ -204,7 +204,8 @@ const closed = (a: RemoteActionRecord, status: RemoteActionStatus) =>
  * first request signs with the lock's next counter, stored in this transaction before the answer (so a counter is never
  * handed out twice), and the action becomes `sent`. One command per action: the same nonce again (a lost answer) gets
  * the same bytes; another nonce is 409 `command_already_issued`, since a second command would let a courier hold one
- * and play the other, running the action twice or after a later action (an unlock after a later lock).
+ * and play the other, running the action twice or after a later action (an unlock after a later lock). `issued`: this
+ * request signed it (the action became `sent`), not a repeat.
  */
 export async function commandFor(
   tx: Tx,
@@ -212,7 +213,7 @@ export async function commandFor(
   bridge: { bridgeId: string; lockHolderId: string },
   actionId: string,
   nonce: Uint8Array,
-): Promise<{ actionId: string; lockId: string; command: Uint8Array }> {
+): Promise<{ actionId: string; lockId: string; command: Uint8Array; issued: boolean }> {
   const action = await servedAction(tx, bridge, actionId);
   const now = ctx.clock.now();
   const status = statusAt(action, now);
@@ -221,7 +222,7 @@ export async function commandFor(
   const nonceHex = toHex(nonce);
   if (action.status === "sent") {
     if (action.nonce === nonceHex && action.command !== null) {
-      return { actionId, lockId: action.lockId, command: fromHex(action.command) };
+      return { actionId, lockId: action.lockId, command: fromHex(action.command), issued: false };
     }
     throw new ApiError(
       409,
@@ -240,7 +241,7 @@ export async function commandFor(
     binding: toHex(commandResultBinding(nonce)),
   });
   if (!sent) throw new Error(`action ${action.id} was not pending`);
-  return { actionId, lockId: action.lockId, command };
+  return { actionId, lockId: action.lockId, command, issued: true };
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   fingerprintMatches,
   fromBase64Url,
   fromHex,
+  type LockEvent,
   type LockPublicKeys,
   openReport,
   type Report,
@@ -15,7 +16,7 @@ import type { Tx } from "../store/store.js";
 import { settleCommandResults } from "./actions.js";
 import { recordAppliedState } from "./authority.js";
 import { confirmClaim, recordLockPublicKeys } from "./claims.js";
-import { storeLockEvents } from "./events.js";
+import { type IncomingEvent, storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 
 /**
@@ -55,6 +56,15 @@ export interface ReportIngestAnswer {
   gaps: { lockId: string; missing: number }[];
 }
 
+/** What one upload did, for the cloud's metrics once it committed (ops/metrics.ts): never part of the answer. */
+export interface ReportIngestOutcome {
+  answer: ReportIngestAnswer;
+  /** Runs of counters skipped (`opened`) and the counters in them (`missing`, the answer's gaps summed). */
+  gaps: { opened: number; missing: number };
+  /** Remote actions this upload's events settled (`succeeded`). */
+  actionsSucceeded: number;
+}
+
 /** Counter gaps kept per lock (the newest): enough to tell a bridge's retry from a late report for months of drops. */
 const MAX_COUNTER_GAPS = 256;
 /** Event seqs stored above the ack kept per lock: a lock's event ring is far smaller. */
@@ -76,6 +86,8 @@ interface Eligible {
   reportKey: Uint8Array | undefined;
   refused: Partial<Record<ReportIngestVerdict, number>>;
   missing: number;
+  /** Runs of counters skipped in this batch. */
+  gapsOpened: number;
 }
 
 const emptyState = (lockId: string): LockReportRecord => ({
@@ -224,6 +236,7 @@ async function eligibleLock(
     reportKey: undefined,
     refused: {},
     missing: 0,
+    gapsOpened: 0,
   };
 }
 
@@ -236,7 +249,7 @@ export async function ingestReports(
   ctx: CloudContext,
   bridge: { bridgeId: string; lockHolderId: string },
   items: readonly ReportUploadItem[],
-): Promise<ReportIngestAnswer> {
+): Promise<ReportIngestOutcome> {
   const results: ReportItemResult[] = items.map((_, index) => ({ index, verdict: "ok" }));
   const refuse = (i: number, verdict: ReportIngestVerdict, message: string) => {
     results[i] = { index: i, verdict, message };
@@ -342,6 +355,7 @@ export async function ingestReports(
     if (state.highestCounter !== null && ctr > state.highestCounter + 1) {
       state.counterGaps = [...state.counterGaps, [state.highestCounter + 1, ctr - 1] as [number, number]];
       a.lock.missing += ctr - 1 - state.highestCounter;
+      a.lock.gapsOpened++;
       if (state.counterGaps.length > MAX_COUNTER_GAPS) {
         const dropped = state.counterGaps.shift()!;
         state.counterFrom = dropped[1] + 1;
@@ -352,7 +366,7 @@ export async function ingestReports(
     accepted.push(a);
   }
 
-  await storeAccepted(tx, ctx, accepted);
+  const actionsSucceeded = await storeAccepted(tx, ctx, accepted);
 
   const counts = Object.fromEntries(REPORT_VERDICTS.map((v) => [v, 0])) as Record<ReportIngestVerdict, number>;
   for (const r of results) {
@@ -361,9 +375,12 @@ export async function ingestReports(
     if (lock && r.verdict !== "ok") lock.refused[r.verdict] = (lock.refused[r.verdict] ?? 0) + 1;
   }
   const gaps: { lockId: string; missing: number }[] = [];
+  const gapTotals = { opened: 0, missing: 0 };
   for (const lock of locks.values()) {
     if (!lock) continue;
     if (lock.missing > 0) gaps.push({ lockId: lock.lock.id, missing: lock.missing });
+    gapTotals.opened += lock.gapsOpened;
+    gapTotals.missing += lock.missing;
     const touched = accepted.some((a) => a.lock === lock) || Object.keys(lock.refused).length > 0;
     if (!touched) continue;
     const refused = { ...lock.state.refused };
@@ -371,15 +388,30 @@ export async function ingestReports(
     lock.state.refused = refused;
     await tx.lockReports.put(lock.state);
   }
-  return { results, counts, gaps };
+  return { answer: { results, counts, gaps }, gaps: gapTotals, actionsSucceeded };
 }
 
-/** Events stored once by id; telemetry sets the battery; stored event seqs move the ack. */
+/** A lock's event as the event store takes it; `ts` 0 (the lock never knew the time) is the time it was received. */
+export const incomingEvent = (event: LockEvent, receivedS: number): IncomingEvent => ({
+  id: toHex(event.id),
+  seq: event.seq,
+  tsS: event.ts > 0 ? event.ts : receivedS,
+  type: event.type,
+  cti: event.key ? toHex(event.key) : null,
+  code: event.code ?? null,
+  dropped: event.dropped ?? null,
+  v: event.v ?? null,
+});
+
+/**
+ * Events stored once by id; telemetry sets the battery; stored event seqs move the ack. Answers how many remote
+ * actions the events settled.
+ */
 async function storeAccepted(
   tx: Tx,
   ctx: CloudContext,
   accepted: readonly { lock: Eligible; report: Report }[],
-): Promise<void> {
+): Promise<number> {
   const events = accepted.flatMap(({ lock, report }) =>
     report.kind === "event" ? [{ lock, event: report.event }] : [],
   );
@@ -389,19 +421,7 @@ async function storeAccepted(
   const stored = await storeLockEvents(
     tx,
     ctx,
-    events.map(({ lock, event }) => ({
-      lock: lock.lock,
-      event: {
-        id: toHex(event.id),
-        seq: event.seq,
-        tsS: event.ts > 0 ? event.ts : receivedS,
-        type: event.type,
-        cti: event.key ? toHex(event.key) : null,
-        code: event.code ?? null,
-        dropped: event.dropped ?? null,
-        v: event.v ?? null,
-      },
-    })),
+    events.map(({ lock, event }) => ({ lock: lock.lock, event: incomingEvent(event, receivedS) })),
   );
   // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
@@ -434,8 +454,9 @@ async function storeAccepted(
   // The lock's word on remote commands: an event carrying a command's binding settles its action (domain/actions.ts).
   // Every accepted sealing counts, stored now or before: a re-sealed event proves the same.
   const withCmd = events.filter(({ event }) => event.cmd !== undefined);
+  let settled = 0;
   for (const lock of new Set(withCmd.map((e) => e.lock))) {
-    await settleCommandResults(
+    settled += await settleCommandResults(
       tx,
       ctx,
       lock.lock.id,
@@ -463,7 +484,7 @@ async function storeAccepted(
         ]
       : [],
   );
-  if (readings.length === 0) return;
+  if (readings.length === 0) return settled;
   const storedReadings = await tx.telemetry.insertManyIfNew(readings);
   const newest = new Map<string, TelemetryRecord>();
   for (const t of readings) {
@@ -474,4 +495,5 @@ async function storeAccepted(
   for (const t of newest.values()) {
     await tx.locks.setBattery(t.lockId, { level: t.level, mv: t.mv, state: t.state, tsS: t.tsS, updatedAt: now });
   }
+  return settled;
 }

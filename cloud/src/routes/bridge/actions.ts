@@ -52,6 +52,7 @@ export function bridgeActionRoutes(app: FastifyInstance, ctx: CloudContext): voi
       }
       // commit: the counter and the `sent` status are durable before the command leaves (docs/trust.md "Remote command").
       const answer = await commit(ctx, (tx) => commandFor(tx, ctx, bridge, actionId, bytes));
+      if (answer.issued) ctx.metrics.countActions("sent");
       return { actionId: answer.actionId, lockId: answer.lockId, command: toBase64Url(answer.command) };
     },
   );
@@ -85,6 +86,7 @@ export function bridgeActionRoutes(app: FastifyInstance, ctx: CloudContext): voi
       const { actionId } = request.params as Static<typeof ActionIdParams>;
       const result = request.body as Static<typeof ResultReport>;
       await commit(ctx, (tx) => reportFailure(tx, ctx, bridge, actionId, result));
+      ctx.metrics.countActions("failed");
       reply.code(204).send();
     },
   );

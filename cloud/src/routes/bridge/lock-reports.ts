@@ -28,10 +28,12 @@ export function lockReportRoutes(app: FastifyInstance, ctx: CloudContext): void 
     async (request) => {
       const bridge = bridgeOf(request);
       const { items } = request.body as Static<typeof ReportUpload>;
-      const answer = await commit(ctx, (tx) => ingestReports(tx, ctx, bridge, items));
+      const { answer, gaps, actionsSucceeded } = await commit(ctx, (tx) => ingestReports(tx, ctx, bridge, items));
+      // Counted once committed (ops/metrics.ts): every verdict, per lock in the store too (lock_reports.refused), and
+      // refusals logged here, counts only (never a report's bytes).
+      ctx.metrics.countReports(answer.counts, gaps);
+      ctx.metrics.countActions("succeeded", actionsSucceeded);
       const { ok, duplicate, unclaimed, ...refused } = answer.counts;
-      // No metrics registry in the cloud: refusals are counted per lock in the store (lock_reports.refused) and
-      // logged here, counts only (never a report's bytes).
       if (Object.values(refused).some((n) => n > 0) || unclaimed > 0) {
         request.log.warn({ bridgeId: bridge.bridgeId, counts: answer.counts }, "lock reports refused");
       }

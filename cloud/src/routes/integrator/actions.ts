@@ -50,6 +50,8 @@ export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action);
       });
+      // `pending` for a bridge to carry; a virtual lock's is `succeeded` at once.
+      ctx.metrics.countActions(record.status);
       reply.code(202);
       return actionView(record, ctx.clock.now());
     },
