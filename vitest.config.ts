@@ -9,7 +9,7 @@ const alias = [
   { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/src/bench/index.ts` },
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
   { find: /^@latchkey\/lock-sim\/hci-emulator$/, replacement: `${root}lock-sim/src/ble/hci-emulator/index.ts` },
-  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
+  { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
@@ -21,6 +21,7 @@ export default defineConfig({
   test: {
     projects: [
       project("protocol", ["protocol/test/**/*.test.ts"]),
+      project("runtime", ["runtime/test/**/*.test.ts"], { passWithNoTests: true }),
       project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
       project("bridge", ["bridge/test/**/*.test.ts"]),
       project("cloud", ["cloud/test/**/*.test.ts"]),
