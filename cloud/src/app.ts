@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { CloudContext } from "./context.js";
 import { installAuth } from "./http/auth.js";
 import { badRequest, installErrorHandling } from "./http/errors.js";
+import { typed } from "./http/typed.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
@@ -159,42 +160,42 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
     await auth.register(rateLimit, { global: false, errorResponseBuilder: tokenRateLimitError });
-    authRoutes(auth, ctx);
+    authRoutes(typed(auth), ctx);
   });
   await app.register(
     async (integrators) => {
-      lockHolderRoutes(integrators, ctx);
-      clientRoutes(integrators, ctx);
-      bridgeRoutes(integrators, ctx);
-      vendorConnectionRoutes(integrators, ctx);
-      lockRoutes(integrators, ctx);
-      trustRoutes(integrators, ctx);
-      keyRoutes(integrators, ctx);
-      actionRoutes(integrators, ctx);
-      activityRoutes(integrators, ctx);
+      lockHolderRoutes(typed(integrators), ctx);
+      clientRoutes(typed(integrators), ctx);
+      bridgeRoutes(typed(integrators), ctx);
+      vendorConnectionRoutes(typed(integrators), ctx);
+      lockRoutes(typed(integrators), ctx);
+      trustRoutes(typed(integrators), ctx);
+      keyRoutes(typed(integrators), ctx);
+      actionRoutes(typed(integrators), ctx);
+      activityRoutes(typed(integrators), ctx);
     },
     { prefix: "/integrators/v1" },
   );
   await app.register(
     async (bridge) => {
-      changeFeedRoutes(bridge, ctx);
-      reportRoutes(bridge, ctx);
-      ingestRoutes(bridge, ctx);
-      lockReportRoutes(bridge, ctx);
-      trustCourierRoutes(bridge, ctx);
-      bridgeActionRoutes(bridge, ctx);
+      changeFeedRoutes(typed(bridge), ctx);
+      reportRoutes(typed(bridge), ctx);
+      ingestRoutes(typed(bridge), ctx);
+      lockReportRoutes(typed(bridge), ctx);
+      trustCourierRoutes(typed(bridge), ctx);
+      bridgeActionRoutes(typed(bridge), ctx);
     },
     { prefix: "/bridge/v1" },
   );
   await app.register(
     async (phone) => {
-      verificationRoutes(phone, ctx);
-      appKeyRoutes(phone, ctx);
-      virtualLockRoutes(phone, ctx);
+      verificationRoutes(typed(phone), ctx);
+      appKeyRoutes(typed(phone), ctx);
+      virtualLockRoutes(typed(phone), ctx);
     },
     { prefix: "/app/v1" },
   );
-  deprecatedRoutes(app);
+  deprecatedRoutes(typed(app));
   app.get("/health", { config: { auth: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
   return app;
 }

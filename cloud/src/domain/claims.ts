@@ -258,7 +258,7 @@ export const claimView = (c: LockClaimRecord) => ({
   lockId: c.lockId,
   name: c.name ?? c.lockId,
   claimed: true as const,
-  claim: (c.confirmedAt === null ? "pending" : "confirmed") satisfies ClaimStatus,
+  claim: (c.confirmedAt === null ? "pending" : "confirmed") as ClaimStatus,
   claimedAt: new Date(c.claimedAt).toISOString(),
   keysReported: c.identityKey !== null,
   stateV: c.stateV,

@@ -73,12 +73,15 @@ async function authenticate(request: FastifyRequest, ctx: CloudContext): Promise
   }
 }
 
-function principalOf<K extends Principal["kind"]>(request: FastifyRequest, kind: K): Extract<Principal, { kind: K }> {
+/** Any request that went through the auth hook: a route's typed request, or a plain one. */
+type Authenticated = Pick<FastifyRequest, "principal">;
+
+function principalOf<K extends Principal["kind"]>(request: Authenticated, kind: K): Extract<Principal, { kind: K }> {
   const p = request.principal;
   if (p?.kind !== kind) throw new ApiError(403, "forbidden", `this route needs a ${kind} token`);
   return p as Extract<Principal, { kind: K }>;
 }
 
-export const integratorOf = (request: FastifyRequest) => principalOf(request, "integrator");
-export const bridgeOf = (request: FastifyRequest) => principalOf(request, "bridge");
-export const deviceOf = (request: FastifyRequest) => principalOf(request, "app");
+export const integratorOf = (request: Authenticated) => principalOf(request, "integrator");
+export const bridgeOf = (request: Authenticated) => principalOf(request, "bridge");
+export const deviceOf = (request: Authenticated) => principalOf(request, "app");

@@ -1,11 +1,12 @@
 import { normalizeIP } from "@fastify/rate-limit";
 import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
+import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit, read } from "../domain/commit.js";
 import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
 import { clientCredentials, invalidClient } from "../http/client-auth.js";
 import { ApiError, badRequest } from "../http/errors.js";
+import type { TypedApp } from "../http/typed.js";
 import { errors } from "../schemas/common.js";
 import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
 import { hashSecret, newSecret } from "../security/secrets.js";
@@ -19,7 +20,7 @@ const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
  * own, checked by hand: the plugin runs only one of its route hooks per request). A 429 carries Retry-After. Counts
  * live in this process's memory.
  */
-function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"]) {
+function tokenRateLimits(app: TypedApp, settings: CloudContext["settings"]) {
   const timeWindow = settings.tokenRateWindowSeconds * 1000;
   const onRequest: onRequestHookHandler[] = [];
   // Credentials first: a request that sends them wrongly is refused before it counts against any client id.
@@ -51,6 +52,7 @@ function tokenRateLimits(app: FastifyInstance, settings: CloudContext["settings"
   return { onRequest, preHandler };
 }
 
+// Route hooks are not typed from the route's schema; these run after validation, so the body is a TokenRequest.
 const credentialsOf = (request: FastifyRequest) =>
   clientCredentials(request.headers.authorization, request.body as Static<typeof TokenRequest>);
 
@@ -60,7 +62,7 @@ export function tokenRateLimitError(_request: unknown, context: { after: string 
 }
 
 /** OAuth2 client credentials (RFC 6749 section 4.4) for integrators and bridges: `POST /auth/v1/token`. */
-export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function authRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/auth/v1/token",
     {
@@ -83,7 +85,7 @@ export function authRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = request.body as Static<typeof TokenRequest>;
+      const body = request.body;
       const creds = credentialsOf(request);
       const now = ctx.clock.now();
       type Grant = Omit<AccessTokenRecord, "tokenHash" | "expiresAt" | "issuedUnder"> & { secret: SecretMatch };

@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import { ApiError } from "../http/errors.js";
+import type { TypedApp } from "../http/typed.js";
 import { ErrorBody } from "../schemas/common.js";
 
 const ALTERNATIVE = "/integrators/v1/lock-holders/{lockHolderId}/keys";
@@ -14,7 +14,7 @@ const DEPRECATED = "@1735689600";
 const SUNSET = new Date(1_735_689_600_000).toUTCString();
 
 /** "Request a Key" is deprecated (changelog): 410 Gone, with a Deprecation header and a link to what replaces it. */
-export function deprecatedRoutes(app: FastifyInstance): void {
+export function deprecatedRoutes(app: TypedApp): void {
   const gone = async (): Promise<never> => {
     throw new ApiError(
       410,

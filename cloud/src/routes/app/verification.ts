@@ -1,12 +1,11 @@
 import { timingSafeEqual } from "node:crypto";
 import { fromHex, isStrongPublicKey } from "@latchkey/protocol";
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { admitCodeRequest, admitGuess, clearLockout, recordWrongCode } from "../../domain/otp-limits.js";
 import { toE164 } from "../../domain/phone.js";
 import { ApiError, badRequest, notFound, unprocessable } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import { otpCodeMac } from "../../security/otp-key.js";
@@ -24,7 +23,7 @@ function sixDigits(random: (n: number) => Uint8Array): string {
 }
 
 /** A phone proves it holds its number with a one-time code, then registers its device key (docs/app-api.md). */
-export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/verification",
     {
@@ -37,7 +36,7 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
       },
     },
     async (request, reply) => {
-      const body = request.body as Static<typeof StartVerification>;
+      const body = request.body;
       const phoneNumber = toE164(body.phoneNumber, body.countryIso);
       if (!phoneNumber)
         throw unprocessable(
@@ -87,8 +86,8 @@ export function verificationRoutes(app: FastifyInstance, ctx: CloudContext): voi
       },
     },
     async (request) => {
-      const { verificationId } = request.params as { verificationId: string };
-      const body = request.body as Static<typeof ConfirmVerification>;
+      const { verificationId } = request.params;
+      const body = request.body;
       const deviceKey = fromHex(body.devicePublicKey.toLowerCase());
       if (!isStrongPublicKey(deviceKey)) {
         throw unprocessable("devicePublicKey: not a valid full-order Ed25519 public key", "invalid_device_key");

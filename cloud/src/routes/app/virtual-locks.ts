@@ -10,14 +10,13 @@ import {
   toHex,
   verifyUnlockRequest,
 } from "@latchkey/protocol";
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { storeLockEvent } from "../../domain/events.js";
 import { virtualBattery } from "../../domain/virtual-battery.js";
 import { deviceOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockRecord } from "../../store/records.js";
@@ -67,7 +66,7 @@ const NONCES_PER_LOCK = 64;
  * producing real events (denied ones too) and so real webhooks, without hardware. Challenges are stored, so any cloud
  * process can check one that another handed out.
  */
-export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function virtualLockRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/virtual-locks/:lockId/challenge",
     {
@@ -81,7 +80,7 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       },
     },
     async (request) => {
-      const { lockId } = request.params as Static<typeof LockParams>;
+      const { lockId } = request.params;
       const { userId } = deviceOf(request);
       const nonce = ctx.random(NONCE_BYTES);
       await commit(ctx, async (tx) => {
@@ -108,9 +107,9 @@ export function virtualLockRoutes(app: FastifyInstance, ctx: CloudContext): void
       },
     },
     async (request) => {
-      const { lockId } = request.params as Static<typeof LockParams>;
+      const { lockId } = request.params;
       const { userId } = deviceOf(request);
-      const body = request.body as Static<typeof UnlockRequest>;
+      const body = request.body;
       const token = bytesField(body.token, "token");
       const proof = bytesField(body.proof, "proof");
       const nonce = bytesField(body.nonce, "nonce");

@@ -1,11 +1,10 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commandFor, reportFailure } from "../../domain/actions.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ACTION_ERRORS, CommandAnswer, CommandRequest, ResultReport } from "../../schemas/actions.js";
 import { errorsWithExamples, IdParam, Obj } from "../../schemas/common.js";
 
@@ -15,7 +14,7 @@ const ActionIdParams = Obj({ actionId: IdParam });
  * The bridge's side of remote actions (docs/bridge-api.md "Remote actions"): it carries a signed command it cannot
  * make or alter, and may say the lock could not be reached; only the lock's sealed report says an action was done.
  */
-export function bridgeActionRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/actions/:actionId/command",
     {
@@ -42,8 +41,8 @@ export function bridgeActionRoutes(app: FastifyInstance, ctx: CloudContext): voi
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const { actionId } = request.params as Static<typeof ActionIdParams>;
-      const { nonce } = request.body as Static<typeof CommandRequest>;
+      const { actionId } = request.params;
+      const { nonce } = request.body;
       let bytes: Uint8Array;
       try {
         bytes = fromBase64Url(nonce);
@@ -83,8 +82,8 @@ export function bridgeActionRoutes(app: FastifyInstance, ctx: CloudContext): voi
     },
     async (request, reply) => {
       const bridge = bridgeOf(request);
-      const { actionId } = request.params as Static<typeof ActionIdParams>;
-      const result = request.body as Static<typeof ResultReport>;
+      const { actionId } = request.params;
+      const result = request.body;
       await commit(ctx, (tx) => reportFailure(tx, ctx, bridge, actionId, result));
       ctx.metrics.countActions("failed");
       reply.code(204).send();

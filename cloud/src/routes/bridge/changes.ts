@@ -1,9 +1,8 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { read } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ChangesAnswer, ChangesQuery } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
 
@@ -19,7 +18,7 @@ function decodeCursor(cursor: string | undefined): number {
 }
 
 /** The resumable change feed (docs/bridge-api.md), long-polled: a change wakes waiting bridges at once. */
-export function changeFeedRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function changeFeedRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/changes",
     {
@@ -33,7 +32,7 @@ export function changeFeedRoutes(app: FastifyInstance, ctx: CloudContext): void 
     },
     async (request, reply) => {
       const bridge = bridgeOf(request);
-      const q = request.query as Static<typeof ChangesQuery>;
+      const q = request.query;
       const after = decodeCursor(q.cursor);
       const limit = q.limit ?? 500;
       const deadline = Date.now() + (q.wait ?? 0) * 1000;

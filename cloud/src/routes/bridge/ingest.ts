@@ -1,9 +1,8 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
 import type { LockRecord } from "../../store/records.js";
@@ -15,7 +14,7 @@ import type { Tx } from "../../store/store.js";
  * (docs/design.md section 7), so an unsigned event or reading is refused by name rather than stored. The batch is one
  * transaction: a 2xx means all of it is durable; a refusal stores nothing.
  */
-export function ingestRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/ingest",
     {
@@ -47,7 +46,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const presence = (request.body as Static<typeof IngestBatch>).presence ?? [];
+      const presence = request.body.presence ?? [];
       return commit(ctx, async (tx) => {
         // Check every item first, so a refused batch stores nothing.
         const served = new Set<string>();

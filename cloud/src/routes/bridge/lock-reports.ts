@@ -1,9 +1,8 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { ingestReports } from "../../domain/reports.js";
 import { bridgeOf } from "../../http/auth.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ReportUpload, ReportUploadAnswer } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
 
@@ -11,7 +10,7 @@ import { errors } from "../../schemas/common.js";
  * Upload of lock-authenticated reports (docs/bridge-api.md "Reports from the lock", docs/reports.md "Cloud"). A
  * verdict per item: a refused item never refuses the others; one transaction stores the accepted ones.
  */
-export function lockReportRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function lockReportRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/reports",
     {
@@ -27,7 +26,7 @@ export function lockReportRoutes(app: FastifyInstance, ctx: CloudContext): void 
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const { items } = request.body as Static<typeof ReportUpload>;
+      const { items } = request.body;
       const { answer, gaps, actionsSucceeded } = await commit(ctx, (tx) => ingestReports(tx, ctx, bridge, items));
       // Counted once committed (ops/metrics.ts): every verdict, per lock in the store too (lock_reports.refused), and
       // refusals logged here, counts only (never a report's bytes).

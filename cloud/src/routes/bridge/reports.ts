@@ -1,11 +1,10 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { offboardLock } from "../../domain/locks.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { bridgeOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { FoundLocks, FoundLocksAnswer, Heartbeat, StateReport } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockRecord, VendorConnectionRecord } from "../../store/records.js";
@@ -20,7 +19,7 @@ async function servedConnection(tx: Tx, bridgeId: string, id: string): Promise<V
 }
 
 /** What a bridge tells the cloud: connection states, the locks it found, that it is alive. */
-export function reportRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
   app.put(
     "/vendor-connections/:vendorConnectionId/state",
     {
@@ -35,8 +34,8 @@ export function reportRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const bridge = bridgeOf(request);
-      const { vendorConnectionId } = request.params as Static<typeof VcParams>;
-      const { state, reason } = request.body as Static<typeof StateReport>;
+      const { vendorConnectionId } = request.params;
+      const { state, reason } = request.body;
       await commit(ctx, async (tx) => {
         const vc = await servedConnection(tx, bridge.bridgeId, vendorConnectionId);
         await tx.vendorConnections.update(vc.id, { state, reason: reason ?? null }, ctx.clock.now());
@@ -62,8 +61,8 @@ export function reportRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const { vendorConnectionId } = request.params as Static<typeof VcParams>;
-      const { locks } = request.body as Static<typeof FoundLocks>;
+      const { vendorConnectionId } = request.params;
+      const { locks } = request.body;
       const results = await commit(ctx, async (tx) => {
         const vc = await servedConnection(tx, bridge.bridgeId, vendorConnectionId);
         const feed = new FeedWriter(tx, ctx);
@@ -127,7 +126,7 @@ export function reportRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const bridge = bridgeOf(request);
-      const { version, locksOnline } = request.body as Static<typeof Heartbeat>;
+      const { version, locksOnline } = request.body;
       await commit(ctx, (tx) => tx.bridges.heartbeat(bridge.bridgeId, ctx.clock.now(), version, locksOnline ?? null));
       reply.code(204).send();
     },

@@ -6,13 +6,12 @@ import {
   signTimeAnswer,
   toBase64Url,
 } from "@latchkey/protocol";
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { authorityFor, authoritySecret } from "../../domain/authority.js";
 import { latestLockState } from "../../domain/lock-state.js";
 import { bridgeOf } from "../../http/auth.js";
 import { notFound, unprocessable } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { LockStateAnswer, TimeAnswerBody, TimeRequestBody } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockClaimRecord } from "../../store/records.js";
@@ -37,7 +36,7 @@ async function servedClaim(tx: Tx, bridgeId: string, lockId: string): Promise<Lo
 }
 
 /** What a bridge carries to its locks: signed states and signed time (docs/bridge-api.md, docs/trust.md "Cloud"). */
-export function trustCourierRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/locks/:lockId/state",
     {
@@ -53,7 +52,7 @@ export function trustCourierRoutes(app: FastifyInstance, ctx: CloudContext): voi
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const { lockId } = request.params as Static<typeof LockIdParams>;
+      const { lockId } = request.params;
       const signed = await ctx.store.transaction(async (tx) =>
         latestLockState(tx, ctx, await servedClaim(tx, bridge.bridgeId, lockId)),
       );
@@ -78,8 +77,8 @@ export function trustCourierRoutes(app: FastifyInstance, ctx: CloudContext): voi
     },
     async (request) => {
       const bridge = bridgeOf(request);
-      const { lockId } = request.params as Static<typeof LockIdParams>;
-      const body = request.body as Static<typeof TimeRequestBody>;
+      const { lockId } = request.params;
+      const body = request.body;
       const answer = await ctx.store.transaction(async (tx) => {
         const claim = await servedClaim(tx, bridge.bridgeId, lockId);
         let timeRequest: ReturnType<typeof decodeTimeRequest>;

@@ -1,23 +1,21 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { actionOf, actionView, createAction } from "../../domain/actions.js";
 import { commit, read } from "../../domain/commit.js";
 import { integratorOf } from "../../http/auth.js";
+import type { TypedApp } from "../../http/typed.js";
 import { ACTION_ERRORS, Action, ActionList, CreateAction } from "../../schemas/actions.js";
 import { errorsWithExamples, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import { LockParams } from "./locks.js";
 
 const ActionParams = Obj({ lockHolderId: IdParam, lockId: IdParam, actionId: IdParam });
-type ActionParams = Static<typeof ActionParams>;
 const PageQuerySchema = Obj(PageQuery);
 
 /**
  * Remote unlock and lock (docs/design.md section 4, docs/bridge-api.md "Remote actions"): only on the lock holder's own
  * claimed locks (404 for any other lock, as on every lock route; 409 `lock_not_claimed`).
  */
-export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/lock-holders/:lockHolderId/locks/:lockId/actions",
     {
@@ -44,8 +42,8 @@ export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
-      const { action } = request.body as Static<typeof CreateAction>;
+      const { lockHolderId, lockId } = request.params;
+      const { action } = request.body;
       const record = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action);
@@ -69,7 +67,7 @@ export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId, actionId } = request.params as ActionParams;
+      const { lockHolderId, lockId, actionId } = request.params;
       const action = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return actionOf(tx, await lockOf(tx, lh, lockId), actionId);
@@ -91,8 +89,8 @@ export function actionRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const { lockHolderId, lockId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const lock = await lockOf(tx, lh, lockId);

@@ -1,5 +1,3 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
@@ -8,6 +6,7 @@ import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, notFound, unprocessable } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import {
   CreatedWebhook,
   CreateWebhook,
@@ -39,7 +38,7 @@ import { webhookUrlProblem } from "../../security/webhook-target.js";
 import { webhookSealContext } from "../../workers/webhook-delivery.js";
 
 /** Jobs, lock holder events, webhooks and phone number formatting. */
-export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/jobs/:jobId",
     {
@@ -53,7 +52,7 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request) => {
       const p = integratorOf(request);
-      const { jobId } = request.params as { jobId: string };
+      const { jobId } = request.params;
       const job = await read(ctx, (tx) => tx.jobs.get(jobId));
       if (
         !job ||
@@ -80,8 +79,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof LockHolderEventQuery>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       return read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q));
@@ -103,8 +102,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
-      const q = request.query as Static<typeof LockEventQuery>;
+      const { lockHolderId, lockId } = request.params;
+      const q = request.query;
       return read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const lock = await lockOf(tx, lh, lockId);
@@ -127,8 +126,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params as Static<typeof KeyEventParams>;
-      const q = request.query as Static<typeof KeyEventQuery>;
+      const { lockHolderId, keyId } = request.params;
+      const q = request.query;
       return read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const key = await tx.keys.get(keyId);
@@ -151,8 +150,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
@@ -184,8 +183,8 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
-      const { url } = request.body as Static<typeof CreateWebhook>;
+      const { lockHolderId } = request.params;
+      const { url } = request.body;
       const problem = webhookUrlProblem(url, ctx.settings.allowPrivateWebhookTargets);
       if (problem) throw badRequest(`body.url: ${problem}`);
       // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
@@ -221,7 +220,7 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, webhookId } = request.params as Static<typeof WebhookParams>;
+      const { lockHolderId, webhookId } = request.params;
       await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const webhook = await tx.webhooks.get(webhookId);
@@ -244,7 +243,7 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, webhookId } = request.params as Static<typeof WebhookParams>;
+      const { lockHolderId, webhookId } = request.params;
       const deliveries = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const webhook = await tx.webhooks.get(webhookId);
@@ -281,7 +280,7 @@ export function activityRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { phoneNumber, countryIso } = request.body as Static<typeof FormatPhoneNumber>;
+      const { phoneNumber, countryIso } = request.body;
       const e164 = toE164(phoneNumber, countryIso);
       if (!e164) {
         throw unprocessable(

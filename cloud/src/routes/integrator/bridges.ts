@@ -1,5 +1,5 @@
 import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
@@ -12,6 +12,7 @@ import {
 import { bridgeView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, iso, Obj, PageQuery } from "../../schemas/common.js";
 import {
   Bridge,
@@ -38,7 +39,7 @@ async function bridgeOf(tx: Tx, request: FastifyRequest, params: BridgeParams): 
 }
 
 /** Gateways registered under a lock holder (beyond Unloc): each gets credentials for the bridge API. */
-export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/lock-holders/:lockHolderId/bridges",
     {
@@ -52,8 +53,8 @@ export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
-      const body = (request.body ?? {}) as Static<typeof CreateBridge>;
+      const { lockHolderId } = request.params;
+      const body = request.body ?? {};
       const secret = newSecret(ctx.random, "lkbs_");
       const bridge = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
@@ -90,8 +91,8 @@ export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return tx.bridges.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
@@ -115,7 +116,7 @@ export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const bridge = await read(ctx, (tx) => bridgeOf(tx, request, request.params as BridgeParams));
+      const bridge = await read(ctx, (tx) => bridgeOf(tx, request, request.params));
       return bridgeView(ctx, bridge);
     },
   );
@@ -137,11 +138,11 @@ export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as Static<typeof RotateSecret>;
+      const body = request.body ?? {};
       const secret = newSecret(ctx.random, "lkbs_");
       const now = ctx.clock.now();
       const { bridge, expiresOldAt } = await commit(ctx, async (tx) => {
-        const b = await bridgeOf(tx, request, request.params as BridgeParams);
+        const b = await bridgeOf(tx, request, request.params);
         const change = rotateSecret(b, hashSecret(secret), now, body.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS);
         await tx.bridges.setSecrets(b.id, change.next);
         await endTokensOf(tx, change.revoked);
@@ -165,7 +166,7 @@ export function bridgeRoutes(app: FastifyInstance, ctx: CloudContext): void {
     },
     async (request, reply) => {
       await commit(ctx, async (tx) => {
-        const b = await bridgeOf(tx, request, request.params as BridgeParams);
+        const b = await bridgeOf(tx, request, request.params);
         const change = revokePreviousSecret(b);
         await tx.bridges.setSecrets(b.id, change.next);
         await endTokensOf(tx, change.revoked);

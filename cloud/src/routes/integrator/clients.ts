@@ -1,5 +1,4 @@
 import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import {
@@ -8,8 +7,10 @@ import {
   revokePreviousSecret,
   rotateSecret,
 } from "../../domain/secret-rotation.js";
+import type { Principal } from "../../http/auth.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, iso, Obj } from "../../schemas/common.js";
 import { RotatedClientSecret, RotateSecret } from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
@@ -20,9 +21,9 @@ const ClientParams = Obj({ integratorId: IdParam, clientId: IdParam });
 type ClientParams = Static<typeof ClientParams>;
 
 /** The caller's own client; anyone else's (or none) is a 404, as for every object (domain/access.ts). */
-async function clientOf(tx: Tx, request: FastifyRequest): Promise<ClientRecord> {
+async function clientOf(tx: Tx, request: { principal?: Principal; params: ClientParams }): Promise<ClientRecord> {
   const p = integratorOf(request);
-  const { integratorId, clientId } = request.params as ClientParams;
+  const { integratorId, clientId } = request.params;
   if (integratorId !== p.integratorId) throw notFound("integrator");
   const client = await tx.integrators.getClient(clientId);
   if (!client || client.integratorId !== p.integratorId) throw notFound("client");
@@ -33,7 +34,7 @@ async function clientOf(tx: Tx, request: FastifyRequest): Promise<ClientRecord> 
  * The integrator's own OAuth2 client credentials (review 12.7; cloud/README.md "Rotating secrets"). Only an
  * integrator.admin token may change them: a token scoped to one lock holder must not take over the whole integrator.
  */
-export function clientRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/integrator/:integratorId/clients/:clientId/secret/rotate",
     {
@@ -51,7 +52,7 @@ export function clientRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as Static<typeof RotateSecret>;
+      const body = request.body ?? {};
       const secret = newSecret(ctx.random, "lkcs_");
       const now = ctx.clock.now();
       const { client, expiresOldAt } = await commit(ctx, async (tx) => {

@@ -1,5 +1,3 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockInBody, lockOf } from "../../domain/access.js";
 import { assertClaimed } from "../../domain/claims.js";
@@ -9,6 +7,7 @@ import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, rev
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import {
   BatchCreateKeys,
@@ -25,7 +24,6 @@ import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 
 const KeyParams = Obj({ lockHolderId: IdParam, keyId: IdParam });
-type KeyParams = Static<typeof KeyParams>;
 
 const CREATE_DESCRIPTION =
   "Give `end` or `durationMinutes` (from `start`, default now), not both. `userId` is a mobile number (422 " +
@@ -34,7 +32,7 @@ const CREATE_DESCRIPTION =
   "put in key tokens. 409 `lock_not_claimed` when the lock holder has not claimed the lock with its setup code " +
   "(virtual locks are claimed by construction); 403 when the lock's vendor connection is in error.";
 
-export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/lock-holders/:lockHolderId/locks/:lockId/keys",
     {
@@ -49,8 +47,8 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
-      const body = request.body as Static<typeof CreateKeyOnLock>;
+      const { lockHolderId, lockId } = request.params;
+      const body = request.body;
       const key = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), body);
@@ -74,8 +72,8 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
-      const { lockId, ...input } = request.body as Static<typeof CreateKeyWithLockId>;
+      const { lockHolderId } = request.params;
+      const { lockId, ...input } = request.body;
       const key = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), input);
@@ -102,8 +100,8 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
-      const { keys } = request.body as Static<typeof BatchCreateKeys>;
+      const { lockHolderId } = request.params;
+      const { keys } = request.body;
       const p = integratorOf(request);
       const job = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, p, lockHolderId);
@@ -169,8 +167,8 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof KeyListQuery>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return tx.keys.list(
@@ -202,7 +200,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params as KeyParams;
+      const { lockHolderId, keyId } = request.params;
       const key = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const k = await tx.keys.get(keyId);
@@ -226,7 +224,7 @@ export function keyRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params as KeyParams;
+      const { lockHolderId, keyId } = request.params;
       const key = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const k = await tx.keys.get(keyId);

@@ -1,5 +1,4 @@
-import { type Static, Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
@@ -8,6 +7,7 @@ import { isKnownCountry } from "../../domain/phone.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound, unprocessable } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import {
   CreateLockHolder,
@@ -21,7 +21,6 @@ import {
 import type { LockHolderRecord } from "../../store/records.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });
-export type LhParams = Static<typeof LhParams>;
 const IssuerKeyParams = Obj({
   lockHolderId: IdParam,
   kid: Type.String({ pattern: "^[0-9a-f]{2,128}$", description: "the key's kid, lowercase hex" }),
@@ -43,7 +42,7 @@ function checkCountry(countryIso: string | undefined): void {
 }
 
 /** Integrator, lock holders and their issuer keys. */
-export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/integrator/:integratorId",
     {
@@ -57,7 +56,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
     },
     async (request) => {
       const p = integratorOf(request);
-      const { integratorId } = request.params as { integratorId: string };
+      const { integratorId } = request.params;
       if (integratorId !== p.integratorId) throw notFound("integrator");
       const integrator = await read(ctx, (tx) => tx.integrators.get(integratorId));
       if (!integrator) throw notFound("integrator");
@@ -78,7 +77,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
     },
     async (request) => {
       const p = integratorOf(request);
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         if (p.lockHolderId === null)
           return tx.lockHolders.list(p.integratorId, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
@@ -108,7 +107,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
     },
     async (request, reply) => {
       const p = integratorOf(request);
-      const body = request.body as Static<typeof CreateLockHolder>;
+      const body = request.body;
       checkCountry(body.countryIso);
       const lh: LockHolderRecord = {
         id: ctx.ids.next("lh"),
@@ -140,7 +139,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
+      const { lockHolderId } = request.params;
       return lockHolderView(await read(ctx, (tx) => lockHolderFor(tx, integratorOf(request), lockHolderId)));
     },
   );
@@ -159,8 +158,8 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const body = request.body as Static<typeof PatchLockHolder>;
+      const { lockHolderId } = request.params;
+      const body = request.body;
       checkCountry(body.countryIso);
       const updated = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
@@ -183,7 +182,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
+      const { lockHolderId } = request.params;
       const keys = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         await retireExpiredIssuerKeys(tx, ctx);
@@ -207,7 +206,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
+      const { lockHolderId } = request.params;
       const key = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const fresh = await rotateIssuerKey(tx, ctx, lh.id);
@@ -235,7 +234,7 @@ export function lockHolderRoutes(app: FastifyInstance, ctx: CloudContext): void 
       },
     },
     async (request) => {
-      const { lockHolderId, kid } = request.params as Static<typeof IssuerKeyParams>;
+      const { lockHolderId, kid } = request.params;
       const key = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return retireIssuerKeyNow(tx, ctx, lh.id, kid);

@@ -1,5 +1,3 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
@@ -9,14 +7,14 @@ import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { conflict } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import { Lock, LockDetail, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
 import { LhParams } from "./lock-holders.js";
 
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });
-export type LockParams = Static<typeof LockParams>;
 
-export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/lock-holders/:lockHolderId/locks",
     {
@@ -30,8 +28,8 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof LockListQuery>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const locks = await tx.locks.list(
@@ -63,7 +61,7 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
+      const { lockHolderId, lockId } = request.params;
       const [lock, claim, reports] = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const claim = await claimOf(tx, lh, lockId);
@@ -88,8 +86,8 @@ export function lockRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params as LockParams;
-      const body = request.body as Static<typeof PatchLock>;
+      const { lockHolderId, lockId } = request.params;
+      const body = request.body;
       const [lock, claim] = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         const current = await lockOf(tx, lh, lockId);

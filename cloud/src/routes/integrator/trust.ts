@@ -1,11 +1,11 @@
 import { fromHex, toBase64Url } from "@latchkey/protocol";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { authorityFor, locksBehind, rotateAuthority } from "../../domain/authority.js";
 import { claimLock, claimView } from "../../domain/claims.js";
 import { commit } from "../../domain/commit.js";
 import { integratorOf } from "../../http/auth.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, iso } from "../../schemas/common.js";
 import { Authority, ClaimedLock, ClaimLock } from "../../schemas/connections.js";
 import type { AuthorityRecord } from "../../store/records.js";
@@ -22,7 +22,7 @@ async function authorityView(tx: Tx, a: AuthorityRecord) {
 }
 
 /** Claims with a setup code and the lock holder's authority (docs/design.md section 7, docs/trust.md "Cloud"). */
-export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/lock-holders/:lockHolderId/locks/claims",
     {
@@ -45,8 +45,8 @@ export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
-      const { setupCode, name } = request.body as { setupCode: string; name?: string };
+      const { lockHolderId } = request.params;
+      const { setupCode, name } = request.body;
       const outcome = await commit(ctx, async (tx) =>
         claimLock(tx, ctx, await lockHolderFor(tx, integratorOf(request), lockHolderId), setupCode, name),
       );
@@ -67,7 +67,7 @@ export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
+      const { lockHolderId } = request.params;
       return commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return authorityView(tx, await authorityFor(tx, ctx, lh.id));
@@ -90,7 +90,7 @@ export function trustRoutes(app: FastifyInstance, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params as LhParams;
+      const { lockHolderId } = request.params;
       const view = await commit(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return authorityView(tx, await rotateAuthority(tx, ctx, lh.id));

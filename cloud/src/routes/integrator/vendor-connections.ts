@@ -1,6 +1,4 @@
 import { vendorCredentialDigest } from "@latchkey/protocol";
-import type { Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
@@ -10,6 +8,7 @@ import { virtualBattery } from "../../domain/virtual-battery.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, conflict, notFound } from "../../http/errors.js";
+import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import {
   CreateVendorConnection,
@@ -22,7 +21,6 @@ import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";
 
 const VcParams = Obj({ lockHolderId: IdParam, vendorConnectionId: IdParam });
-type VcParams = Static<typeof VcParams>;
 const PageQuerySchema = Obj(PageQuery);
 
 async function connectionOf(tx: Tx, lh: LockHolderRecord, id: string): Promise<VendorConnectionRecord> {
@@ -79,7 +77,7 @@ async function credentialCheck(ctx: CloudContext, vendor: string, username: stri
 
 const answer = (vc: VendorConnectionRecord) => ({ vendorConnection: vendorConnectionView(vc) });
 
-export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext): void {
+export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/lock-holders/:lockHolderId/vendor-connections",
     {
@@ -93,8 +91,8 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params as LhParams;
-      const q = request.query as Static<typeof PageQuerySchema>;
+      const { lockHolderId } = request.params;
+      const q = request.query;
       const page = await read(ctx, async (tx) => {
         const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
         return tx.vendorConnections.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
@@ -124,8 +122,8 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
     },
     async (request, reply) => {
       const p = integratorOf(request);
-      const { lockHolderId } = request.params as LhParams;
-      const body = request.body as Static<typeof CreateVendorConnection>;
+      const { lockHolderId } = request.params;
+      const body = request.body;
       const now = ctx.clock.now();
       const lh = await read(ctx, (tx) => lockHolderFor(tx, p, lockHolderId));
       let vc: VendorConnectionRecord;
@@ -221,7 +219,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
       },
     },
     async (request) => {
-      const { lockHolderId, vendorConnectionId } = request.params as VcParams;
+      const { lockHolderId, vendorConnectionId } = request.params;
       const vc = await read(ctx, async (tx) =>
         connectionOf(tx, await lockHolderFor(tx, integratorOf(request), lockHolderId), vendorConnectionId),
       );
@@ -241,7 +239,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
       },
     },
     async (request) => {
-      const { lockHolderId, vendorConnectionId } = request.params as VcParams;
+      const { lockHolderId, vendorConnectionId } = request.params;
       const vc = await commit(ctx, async (tx) => {
         const current = await connectionOf(
           tx,
@@ -272,8 +270,8 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
     },
     async (request) => {
       const p = integratorOf(request);
-      const { lockHolderId, vendorConnectionId } = request.params as VcParams;
-      const { password } = request.body as Static<typeof UpdatePassword>;
+      const { lockHolderId, vendorConnectionId } = request.params;
+      const { password } = request.body;
       const { current, candidates } = await read(ctx, async (tx) => {
         const vc = await connectionOf(tx, await lockHolderFor(tx, p, lockHolderId), vendorConnectionId);
         if (vc.vendor === "virtual" || vc.username === null) {
@@ -317,7 +315,7 @@ export function vendorConnectionRoutes(app: FastifyInstance, ctx: CloudContext):
       },
     },
     async (request, reply) => {
-      const { lockHolderId, vendorConnectionId } = request.params as VcParams;
+      const { lockHolderId, vendorConnectionId } = request.params;
       await commit(ctx, async (tx) => {
         const vc = await connectionOf(
           tx,
