@@ -1,8 +1,7 @@
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor, lockOf } from "../../domain/access.js";
+import { lockOf } from "../../domain/access.js";
 import { actionOf, actionView, createAction } from "../../domain/actions.js";
-import { commit, read } from "../../domain/commit.js";
-import { integratorOf } from "../../http/auth.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ACTION_ERRORS, Action, ActionList, CreateAction } from "../../schemas/actions.js";
 import { errorsWithExamples, IdParam, Obj, PageQuery } from "../../schemas/common.js";
@@ -16,6 +15,7 @@ const PageQuerySchema = Obj(PageQuery);
  * claimed locks (404 for any other lock, as on every lock route; 409 `lock_not_claimed`).
  */
 export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.post(
     "/lock-holders/:lockHolderId/locks/:lockId/actions",
     {
@@ -42,10 +42,9 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, lockId } = request.params;
+      const { lockId } = request.params;
       const { action } = request.body;
-      const record = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const record = await lockHolder.commit(request, async (tx, lh) => {
         return createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action);
       });
       // `pending` for a bridge to carry; a virtual lock's is `succeeded` at once.
@@ -67,9 +66,8 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId, actionId } = request.params;
-      const action = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { lockId, actionId } = request.params;
+      const action = await lockHolder.read(request, async (tx, lh) => {
         return actionOf(tx, await lockOf(tx, lh, lockId), actionId);
       });
       return actionView(action, ctx.clock.now());
@@ -89,10 +87,9 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params;
+      const { lockId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         const lock = await lockOf(tx, lh, lockId);
         return tx.remoteActions.listForLock(lock.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
       });

@@ -1,11 +1,12 @@
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor, lockOf } from "../../domain/access.js";
-import { commit, read } from "../../domain/commit.js";
+import { lockOf } from "../../domain/access.js";
+import { read } from "../../domain/commit.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, notFound, unprocessable } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import {
   CreatedWebhook,
@@ -39,6 +40,7 @@ import { webhookSealContext } from "../../workers/webhook-delivery.js";
 
 /** Jobs, lock holder events, webhooks and phone number formatting. */
 export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.get(
     "/jobs/:jobId",
     {
@@ -79,10 +81,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      return read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      return lockHolder.read(request, async (tx, lh) => {
         return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q));
       });
     },
@@ -102,10 +102,9 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params;
+      const { lockId } = request.params;
       const q = request.query;
-      return read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      return lockHolder.read(request, async (tx, lh) => {
         const lock = await lockOf(tx, lh, lockId);
         return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { lockId: lock.id }));
       });
@@ -126,10 +125,9 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params;
+      const { keyId } = request.params;
       const q = request.query;
-      return read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      return lockHolder.read(request, async (tx, lh) => {
         const key = await tx.keys.get(keyId);
         if (!key || key.lockHolderId !== lh.id) throw notFound("key");
         return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { keyId: key.id }));
@@ -150,10 +148,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         return tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
       });
       return {
@@ -183,14 +179,12 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
       const { url } = request.body;
       const problem = webhookUrlProblem(url, ctx.settings.allowPrivateWebhookTargets);
       if (problem) throw badRequest(`body.url: ${problem}`);
       // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
       const secret = `whsec_${Buffer.from(ctx.random(24)).toString("base64")}`;
-      const webhook = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const webhook = await lockHolder.commit(request, async (tx, lh) => {
         const id = ctx.ids.next("wh");
         const record = {
           id,
@@ -220,9 +214,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, webhookId } = request.params;
-      await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { webhookId } = request.params;
+      await lockHolder.commit(request, async (tx, lh) => {
         const webhook = await tx.webhooks.get(webhookId);
         if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
         await tx.webhooks.markDeleted(webhook.id, ctx.clock.now());
@@ -243,9 +236,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, webhookId } = request.params;
-      const deliveries = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { webhookId } = request.params;
+      const deliveries = await lockHolder.read(request, async (tx, lh) => {
         const webhook = await tx.webhooks.get(webhookId);
         if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
         return tx.deliveries.listForWebhook(webhook.id);

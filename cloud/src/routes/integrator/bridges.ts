@@ -1,8 +1,4 @@
-import type { Static } from "@sinclair/typebox";
-import type { FastifyRequest } from "fastify";
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor } from "../../domain/access.js";
-import { commit, read } from "../../domain/commit.js";
 import {
   DEFAULT_OVERLAP_SECONDS,
   endTokensOf,
@@ -10,8 +6,8 @@ import {
   rotateSecret,
 } from "../../domain/secret-rotation.js";
 import { bridgeView } from "../../domain/views.js";
-import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, iso, Obj, PageQuery } from "../../schemas/common.js";
 import {
@@ -23,23 +19,22 @@ import {
   RotateSecret,
 } from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
-import type { BridgeRecord } from "../../store/records.js";
+import type { BridgeRecord, LockHolderRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";
 
 const PageQuerySchema = Obj(PageQuery);
 const BridgeParams = Obj({ lockHolderId: IdParam, bridgeId: IdParam });
-type BridgeParams = Static<typeof BridgeParams>;
 
-async function bridgeOf(tx: Tx, request: FastifyRequest, params: BridgeParams): Promise<BridgeRecord> {
-  const lh = await lockHolderFor(tx, integratorOf(request), params.lockHolderId);
-  const b = await tx.bridges.get(params.bridgeId);
+async function bridgeOf(tx: Tx, lh: LockHolderRecord, bridgeId: string): Promise<BridgeRecord> {
+  const b = await tx.bridges.get(bridgeId);
   if (!b || b.lockHolderId !== lh.id) throw notFound("bridge");
   return b;
 }
 
 /** Gateways registered under a lock holder (beyond Unloc): each gets credentials for the bridge API. */
 export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.post(
     "/lock-holders/:lockHolderId/bridges",
     {
@@ -53,11 +48,9 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
       const body = request.body ?? {};
       const secret = newSecret(ctx.random, "lkbs_");
-      const bridge = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const bridge = await lockHolder.commit(request, async (tx, lh) => {
         const record: BridgeRecord = {
           id: ctx.ids.next("br"),
           lockHolderId: lh.id,
@@ -91,10 +84,8 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         return tx.bridges.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
       });
       return {
@@ -116,7 +107,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const bridge = await read(ctx, (tx) => bridgeOf(tx, request, request.params));
+      const bridge = await lockHolder.read(request, (tx, lh) => bridgeOf(tx, lh, request.params.bridgeId));
       return bridgeView(ctx, bridge);
     },
   );
@@ -141,8 +132,8 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       const body = request.body ?? {};
       const secret = newSecret(ctx.random, "lkbs_");
       const now = ctx.clock.now();
-      const { bridge, expiresOldAt } = await commit(ctx, async (tx) => {
-        const b = await bridgeOf(tx, request, request.params);
+      const { bridge, expiresOldAt } = await lockHolder.commit(request, async (tx, lh) => {
+        const b = await bridgeOf(tx, lh, request.params.bridgeId);
         const change = rotateSecret(b, hashSecret(secret), now, body.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS);
         await tx.bridges.setSecrets(b.id, change.next);
         await endTokensOf(tx, change.revoked);
@@ -165,8 +156,8 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      await commit(ctx, async (tx) => {
-        const b = await bridgeOf(tx, request, request.params);
+      await lockHolder.commit(request, async (tx, lh) => {
+        const b = await bridgeOf(tx, lh, request.params.bridgeId);
         const change = revokePreviousSecret(b);
         await tx.bridges.setSecrets(b.id, change.next);
         await endTokensOf(tx, change.revoked);

@@ -1,12 +1,12 @@
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor, lockInBody, lockOf } from "../../domain/access.js";
+import { lockInBody, lockOf } from "../../domain/access.js";
 import { assertClaimed } from "../../domain/claims.js";
-import { commit, read } from "../../domain/commit.js";
 import { userIdFilter } from "../../domain/event-list.js";
 import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, revokeKey } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import {
@@ -33,6 +33,7 @@ const CREATE_DESCRIPTION =
   "(virtual locks are claimed by construction); 403 when the lock's vendor connection is in error.";
 
 export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.post(
     "/lock-holders/:lockHolderId/locks/:lockId/keys",
     {
@@ -47,10 +48,9 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, lockId } = request.params;
+      const { lockId } = request.params;
       const body = request.body;
-      const key = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const key = await lockHolder.commit(request, async (tx, lh) => {
         return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), body);
       });
       reply.code(201);
@@ -72,10 +72,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
       const { lockId, ...input } = request.body;
-      const key = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const key = await lockHolder.commit(request, async (tx, lh) => {
         return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), input);
       });
       reply.code(201);
@@ -100,11 +98,9 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
       const { keys } = request.body;
       const p = integratorOf(request);
-      const job = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, p, lockHolderId);
+      const job = await lockHolder.commit(request, async (tx, lh) => {
         const now = ctx.clock.now();
         const jobId = ctx.ids.next("job");
         const records: KeyRecord[] = [];
@@ -167,10 +163,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         return tx.keys.list(
           lh.id,
           { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
@@ -200,9 +194,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params;
-      const key = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { keyId } = request.params;
+      const key = await lockHolder.read(request, async (tx, lh) => {
         const k = await tx.keys.get(keyId);
         if (!k || k.lockHolderId !== lh.id) throw notFound("key");
         return k;
@@ -224,9 +217,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, keyId } = request.params;
-      const key = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { keyId } = request.params;
+      const key = await lockHolder.commit(request, async (tx, lh) => {
         const k = await tx.keys.get(keyId);
         if (!k || k.lockHolderId !== lh.id) throw notFound("key");
         return revokeKey(tx, ctx, k);

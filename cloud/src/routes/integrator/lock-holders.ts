@@ -1,12 +1,12 @@
 import { Type } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
 import { addIssuerKey, retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
 import { isKnownCountry } from "../../domain/phone.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound, unprocessable } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import {
@@ -43,6 +43,7 @@ function checkCountry(countryIso: string | undefined): void {
 
 /** Integrator, lock holders and their issuer keys. */
 export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.get(
     "/integrator/:integratorId",
     {
@@ -139,8 +140,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
-      return lockHolderView(await read(ctx, (tx) => lockHolderFor(tx, integratorOf(request), lockHolderId)));
+      return lockHolderView(await lockHolder.read(request, async (_tx, lh) => lh));
     },
   );
 
@@ -158,11 +158,9 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const body = request.body;
       checkCountry(body.countryIso);
-      const updated = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const updated = await lockHolder.commit(request, async (tx, lh) => {
         await tx.lockHolders.update(lh.id, body);
         return (await tx.lockHolders.get(lh.id))!;
       });
@@ -182,9 +180,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
-      const keys = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const keys = await lockHolder.commit(request, async (tx, lh) => {
         await retireExpiredIssuerKeys(tx, ctx);
         return tx.issuerKeys.list(lh.id);
       });
@@ -206,9 +202,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
-      const key = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const key = await lockHolder.commit(request, async (tx, lh) => {
         const fresh = await rotateIssuerKey(tx, ctx, lh.id);
         await retireExpiredIssuerKeys(tx, ctx);
         return fresh;
@@ -235,8 +229,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockHolderId, kid } = request.params;
-      const key = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const key = await lockHolder.commit(request, async (tx, lh) => {
         return retireIssuerKeyNow(tx, ctx, lh.id, kid);
       });
       if (!key) throw notFound(`issuer key ${kid} of lock holder ${lockHolderId}`);

@@ -1,12 +1,11 @@
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor, lockOf } from "../../domain/access.js";
+import { lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
-import { commit, read } from "../../domain/commit.js";
 import { mergeAddress } from "../../domain/locks.js";
 import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
-import { integratorOf } from "../../http/auth.js";
 import { conflict } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import { Lock, LockDetail, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
@@ -15,6 +14,7 @@ import { LhParams } from "./lock-holders.js";
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });
 
 export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.get(
     "/lock-holders/:lockHolderId/locks",
     {
@@ -28,10 +28,8 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         const locks = await tx.locks.list(
           lh.id,
           { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
@@ -61,9 +59,8 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params;
-      const [lock, claim, reports] = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const { lockId } = request.params;
+      const [lock, claim, reports] = await lockHolder.read(request, async (tx, lh) => {
         const claim = await claimOf(tx, lh, lockId);
         return [await lockOf(tx, lh, lockId), claim, claim ? await tx.lockReports.get(lockId) : undefined] as const;
       });
@@ -86,10 +83,9 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, lockId } = request.params;
+      const { lockId } = request.params;
       const body = request.body;
-      const [lock, claim] = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const [lock, claim] = await lockHolder.commit(request, async (tx, lh) => {
         const current = await lockOf(tx, lh, lockId);
         if (body.maxStale !== undefined) {
           const claimed = await claimOf(tx, lh, lockId);

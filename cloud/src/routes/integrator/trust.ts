@@ -1,10 +1,8 @@
 import { fromHex, toBase64Url } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor } from "../../domain/access.js";
 import { authorityFor, locksBehind, rotateAuthority } from "../../domain/authority.js";
 import { claimLock, claimView } from "../../domain/claims.js";
-import { commit } from "../../domain/commit.js";
-import { integratorOf } from "../../http/auth.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, iso } from "../../schemas/common.js";
 import { Authority, ClaimedLock, ClaimLock } from "../../schemas/connections.js";
@@ -23,6 +21,7 @@ async function authorityView(tx: Tx, a: AuthorityRecord) {
 
 /** Claims with a setup code and the lock holder's authority (docs/design.md section 7, docs/trust.md "Cloud"). */
 export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.post(
     "/lock-holders/:lockHolderId/locks/claims",
     {
@@ -45,11 +44,8 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
       const { setupCode, name } = request.body;
-      const outcome = await commit(ctx, async (tx) =>
-        claimLock(tx, ctx, await lockHolderFor(tx, integratorOf(request), lockHolderId), setupCode, name),
-      );
+      const outcome = await lockHolder.commit(request, (tx, lh) => claimLock(tx, ctx, lh, setupCode, name));
       reply.code(outcome.created ? 201 : 200);
       return claimView(outcome.claim);
     },
@@ -67,9 +63,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
-      return commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      return lockHolder.commit(request, async (tx, lh) => {
         return authorityView(tx, await authorityFor(tx, ctx, lh.id));
       });
     },
@@ -90,9 +84,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId } = request.params;
-      const view = await commit(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const view = await lockHolder.commit(request, async (tx, lh) => {
         return authorityView(tx, await rotateAuthority(tx, ctx, lh.id));
       });
       reply.code(201);

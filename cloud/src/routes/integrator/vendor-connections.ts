@@ -1,6 +1,5 @@
 import { vendorCredentialDigest } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
-import { lockHolderFor } from "../../domain/access.js";
 import { commit, read } from "../../domain/commit.js";
 import { offboardLock } from "../../domain/locks.js";
 import { vendorConnectionView } from "../../domain/views.js";
@@ -8,6 +7,7 @@ import { virtualBattery } from "../../domain/virtual-battery.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, conflict, notFound } from "../../http/errors.js";
+import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import {
@@ -78,6 +78,7 @@ async function credentialCheck(ctx: CloudContext, vendor: string, username: stri
 const answer = (vc: VendorConnectionRecord) => ({ vendorConnection: vendorConnectionView(vc) });
 
 export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
+  const lockHolder = lockHolderScope(ctx);
   app.get(
     "/lock-holders/:lockHolderId/vendor-connections",
     {
@@ -91,10 +92,8 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId } = request.params;
       const q = request.query;
-      const page = await read(ctx, async (tx) => {
-        const lh = await lockHolderFor(tx, integratorOf(request), lockHolderId);
+      const page = await lockHolder.read(request, async (tx, lh) => {
         return tx.vendorConnections.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
       });
       return {
@@ -122,10 +121,9 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const p = integratorOf(request);
-      const { lockHolderId } = request.params;
       const body = request.body;
       const now = ctx.clock.now();
-      const lh = await read(ctx, (tx) => lockHolderFor(tx, p, lockHolderId));
+      const lh = await lockHolder.read(request, async (_tx, lh) => lh);
       let vc: VendorConnectionRecord;
       if (body.vendor === "virtual") {
         vc = {
@@ -219,10 +217,8 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, vendorConnectionId } = request.params;
-      const vc = await read(ctx, async (tx) =>
-        connectionOf(tx, await lockHolderFor(tx, integratorOf(request), lockHolderId), vendorConnectionId),
-      );
+      const { vendorConnectionId } = request.params;
+      const vc = await lockHolder.read(request, (tx, lh) => connectionOf(tx, lh, vendorConnectionId));
       return answer(vc);
     },
   );
@@ -239,13 +235,9 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const { lockHolderId, vendorConnectionId } = request.params;
-      const vc = await commit(ctx, async (tx) => {
-        const current = await connectionOf(
-          tx,
-          await lockHolderFor(tx, integratorOf(request), lockHolderId),
-          vendorConnectionId,
-        );
+      const { vendorConnectionId } = request.params;
+      const vc = await lockHolder.commit(request, async (tx, lh) => {
+        const current = await connectionOf(tx, lh, vendorConnectionId);
         const state = current.vendor === "virtual" ? "connected" : "refreshing";
         await tx.vendorConnections.update(current.id, { state, reason: null }, ctx.clock.now());
         const updated = (await tx.vendorConnections.get(current.id))!;
@@ -270,10 +262,10 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const p = integratorOf(request);
-      const { lockHolderId, vendorConnectionId } = request.params;
+      const { vendorConnectionId } = request.params;
       const { password } = request.body;
-      const { current, candidates } = await read(ctx, async (tx) => {
-        const vc = await connectionOf(tx, await lockHolderFor(tx, p, lockHolderId), vendorConnectionId);
+      const { current, candidates } = await lockHolder.read(request, async (tx, lh) => {
+        const vc = await connectionOf(tx, lh, vendorConnectionId);
         if (vc.vendor === "virtual" || vc.username === null) {
           throw badRequest("a virtual vendor connection has no password", "not_applicable");
         }
@@ -315,13 +307,9 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockHolderId, vendorConnectionId } = request.params;
-      await commit(ctx, async (tx) => {
-        const vc = await connectionOf(
-          tx,
-          await lockHolderFor(tx, integratorOf(request), lockHolderId),
-          vendorConnectionId,
-        );
+      const { vendorConnectionId } = request.params;
+      await lockHolder.commit(request, async (tx, lh) => {
+        const vc = await connectionOf(tx, lh, vendorConnectionId);
         for (const lock of await tx.locks.listForConnection(vc.id)) await offboardLock(tx, ctx, lock, vc);
         await tx.vendorConnections.markDeleted(vc.id, ctx.clock.now());
         await new FeedWriter(tx, ctx).vendorConnection((await tx.vendorConnections.get(vc.id))!);
