@@ -5,8 +5,9 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import type { CloudContext } from "./context.js";
+import { invalid } from "./domain/errors.js";
 import { installAuth } from "./http/auth.js";
-import { badRequest, installErrorHandling } from "./http/errors.js";
+import { installErrorHandling } from "./http/errors.js";
 import { typed } from "./http/typed.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
@@ -92,16 +93,16 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     try {
       text = STRICT_UTF8.decode(body as Buffer);
     } catch {
-      done(badRequest("the body is not valid UTF-8", "malformed_json"), undefined);
+      done(invalid("the body is not valid UTF-8", "malformed_json"), undefined);
       return;
     }
     // A JSON `null` is a body, not "no body": every body of this API is an object, so it is refused like any non-object.
     parseJson(request, text, (err, value) => {
       if (err) return done(err, undefined);
-      if (value === null) return done(badRequest("body: Expected object"), undefined);
+      if (value === null) return done(invalid("body: Expected object"), undefined);
       // Validation and storage walk the body recursively: a deeply nested one would overflow their stack.
       if (nestsDeeperThan(value, MAX_JSON_DEPTH))
-        return done(badRequest(`body: nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+        return done(invalid(`body: nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
       done(null, value);
     });
   });

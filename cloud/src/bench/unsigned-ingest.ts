@@ -4,10 +4,10 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit } from "../domain/commit.js";
+import { invalid } from "../domain/errors.js";
 import { storeLockEvents } from "../domain/events.js";
 import { incomingEvent } from "../domain/reports.js";
 import { bridgeOf } from "../http/auth.js";
-import { badRequest } from "../http/errors.js";
 import { MAX_REPORT_ITEMS } from "../schemas/bridge-api.js";
 import { errors, Obj } from "../schemas/common.js";
 import type { LockRecord } from "../store/records.js";
@@ -59,9 +59,9 @@ export function unsignedIngestRoutes(app: FastifyInstance, ctx: CloudContext): v
         try {
           event = decodeEvent(fromBase64Url(item.event));
         } catch (e) {
-          throw badRequest(`items.${i}.event: ${(e as Error).message}`);
+          throw invalid(`items.${i}.event: ${(e as Error).message}`);
         }
-        if (event.lock !== item.lockId) throw badRequest(`items.${i}.event: names lock ${event.lock}`);
+        if (event.lock !== item.lockId) throw invalid(`items.${i}.event: names lock ${event.lock}`);
         return { lockId: item.lockId, event };
       });
       const stored = await commit(ctx, async (tx) => {
@@ -72,7 +72,7 @@ export function unsignedIngestRoutes(app: FastifyInstance, ctx: CloudContext): v
           const vc =
             lock && lock.removedAt === null ? await tx.vendorConnections.get(lock.vendorConnectionId) : undefined;
           if (!lock || !vc || vc.bridgeId !== bridge.bridgeId || vc.deletedAt !== null)
-            throw badRequest(`lock ${lockId} is not served by this bridge`, "unknown_lock");
+            throw invalid(`lock ${lockId} is not served by this bridge`, "unknown_lock");
           served.set(lockId, lock);
         }
         const receivedS = Math.floor(ctx.clock.now() / 1000);

@@ -1,7 +1,15 @@
-import type { Principal } from "../http/auth.js";
-import { badRequest, notFound } from "../http/errors.js";
 import type { LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { invalid, notFound } from "./errors.js";
+
+/**
+ * Who is calling. Integrator tokens carry `lockHolderId` when scoped `lockHolder.admin:<id>` (null for
+ * `integrator.admin`); bridge tokens name their bridge; app tokens their device and phone number.
+ */
+export type Principal =
+  | { kind: "integrator"; integratorId: string; lockHolderId: string | null }
+  | { kind: "bridge"; bridgeId: string; lockHolderId: string }
+  | { kind: "app"; deviceId: string; userId: string };
 
 /**
  * Tenant boundaries. Anything not visible to the caller answers 404, exactly as if it did not exist, so ids of
@@ -28,7 +36,7 @@ export async function lockOf(tx: Tx, lh: LockHolderRecord, lockId: string): Prom
 export async function lockInBody(tx: Tx, lh: LockHolderRecord, lockId: string, field: string): Promise<LockRecord> {
   const lock = await tx.locks.get(lockId);
   if (!lock || lock.lockHolderId !== lh.id || lock.removedAt !== null) {
-    throw badRequest(`${field}: lock ${JSON.stringify(lockId)} is not a lock of this lock holder`, "unknown_lock");
+    throw invalid(`${field}: lock ${JSON.stringify(lockId)} is not a lock of this lock holder`, "unknown_lock");
   }
   return lock;
 }

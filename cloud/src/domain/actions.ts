@@ -11,7 +11,6 @@ import {
 } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import { ApiError, badRequest, notFound, unprocessable } from "../http/errors.js";
 import { iso } from "../schemas/common.js";
 import type {
   AuthorityRecord,
@@ -23,6 +22,7 @@ import type {
 import type { Tx } from "../store/store.js";
 import { authorityFor, authoritySecret } from "./authority.js";
 import { assertClaimed, claimedByHolder } from "./claims.js";
+import { conflict, invalid, notFound, unprocessable } from "./errors.js";
 import { storeLockEvent } from "./events.js";
 import { assertConnectionUsable } from "./keys.js";
 
@@ -193,10 +193,9 @@ async function servedAction(
 }
 
 const closed = (a: RemoteActionRecord, status: RemoteActionStatus) =>
-  new ApiError(
-    409,
-    "action_closed",
+  conflict(
     `action ${a.id} is ${status}${status === "expired" ? ` (at ${iso(a.expiresAt)})` : ""}: nothing more is done for it`,
+    "action_closed",
   );
 
 /**
@@ -218,17 +217,16 @@ export async function commandFor(
   const now = ctx.clock.now();
   const status = statusAt(action, now);
   if (!OPEN.has(status)) throw closed(action, status);
-  if (nonce.length !== NONCE_BYTES) throw badRequest(`body.nonce: must be ${NONCE_BYTES} bytes, got ${nonce.length}`);
+  if (nonce.length !== NONCE_BYTES) throw invalid(`body.nonce: must be ${NONCE_BYTES} bytes, got ${nonce.length}`);
   const nonceHex = toHex(nonce);
   if (action.status === "sent") {
     if (action.nonce === nonceHex && action.command !== null) {
       return { actionId, lockId: action.lockId, command: fromHex(action.command), issued: false };
     }
-    throw new ApiError(
-      409,
-      "command_already_issued",
+    throw conflict(
       `action ${action.id} already has its command (one per action, over the lock nonce first given); ` +
         "if the lock refused it, report the failure and ask for a new action",
+      "command_already_issued",
     );
   }
   const { next } = await tx.remoteActions.nextCounter(action.lockId, now);
@@ -266,7 +264,7 @@ export async function reportFailure(
   }
   const status = statusAt(action, ctx.clock.now());
   if (!OPEN.has(status)) throw closed(action, status);
-  if (result.code === undefined) throw badRequest("body.code: required when ok is false");
+  if (result.code === undefined) throw invalid("body.code: required when ok is false");
   await tx.remoteActions.close(action.id, "failed", {
     completedAt: ctx.clock.now(),
     errorCode: result.code,

@@ -1,8 +1,8 @@
 import { fromHex, keyPairFromSeed, signHandOver, toHex } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
-import { ApiError } from "../http/errors.js";
 import type { AuthorityRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { conflict } from "./errors.js";
 
 /**
  * Each lock holder's authority (docs/design.md section 7, docs/trust.md "Cloud"): the one Ed25519 key its locks
@@ -64,11 +64,10 @@ export async function rotateAuthority(tx: Tx, ctx: CloudContext, lockHolderId: s
   if (old.handOver !== null) {
     const behind = await locksBehind(tx, lockHolderId, old.publicKey);
     if (behind.length > 0) {
-      throw new ApiError(
-        409,
-        "rotation_pending",
+      throw conflict(
         `${behind.length} claimed lock(s) have not yet reported the current authority; ` +
           "a second rotation waits until every lock has (docs/trust.md, Cloud)",
+        "rotation_pending",
       );
     }
   }

@@ -9,9 +9,9 @@ import {
 } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import { ApiError, unprocessable } from "../http/errors.js";
 import type { LockClaimRecord, LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { conflict, unprocessable } from "./errors.js";
 
 /**
  * Claiming a lock with its setup code (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"). The code
@@ -101,10 +101,9 @@ export async function claimLock(
     }
     const others = await tx.lockClaims.listForLock(lockId);
     if (await claimStandsInTheWay(tx, others, lockId)) {
-      throw new ApiError(
-        409,
-        "already_claimed",
+      throw conflict(
         "this lock is claimed by another lock holder; it must be released there before it can be claimed here",
+        "already_claimed",
       );
     }
     const claim: LockClaimRecord = {
@@ -217,11 +216,10 @@ export const isClaimed = (lock: LockRecord, claim: LockClaimRecord | undefined) 
  * the answer says nothing about other tenants. `field` names where the lock came from (a batch item).
  */
 export const lockNotClaimed = (lockId: string, field?: string) =>
-  new ApiError(
-    409,
-    "lock_not_claimed",
+  conflict(
     `${field ? `${field}: ` : ""}lock ${JSON.stringify(lockId)} is not claimed by this lock holder; claim it with ` +
       "its setup code (POST /integrators/v1/lock-holders/{lockHolderId}/locks/claims) first",
+    "lock_not_claimed",
   );
 
 /**

@@ -1,11 +1,11 @@
 import type { CloudContext } from "../context.js";
-import { badRequest } from "../http/errors.js";
-import { parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { EventFilterQuery } from "../schemas/activity.js";
 import type { LockHolderRecord } from "../store/records.js";
 import type { EventPageRequest, Tx } from "../store/store.js";
+import { invalid } from "./errors.js";
 import { KEY_EVENT_TYPES } from "./events.js";
 import { toE164 } from "./phone.js";
+import { parseRfc3339, type Rfc3339Time } from "./rfc3339.js";
 import { keyEventView } from "./views.js";
 
 /** The first whole second at or after `t`: events carry whole seconds, so `from`/`to` compare against this. */
@@ -14,7 +14,7 @@ const ceilSeconds = (t: Rfc3339Time) => t.seconds + (t.fraction ? 1 : 0);
 function time(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const parsed = parseRfc3339(text);
-  if (!parsed) throw badRequest(`query.${name}: must be an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z`);
+  if (!parsed) throw invalid(`query.${name}: must be an RFC 3339 date-time with offset, e.g. 2026-12-07T10:00:00Z`);
   return ceilSeconds(parsed);
 }
 
@@ -22,7 +22,7 @@ function time(text: string | undefined, name: string): number | undefined {
 export function userIdFilter(userId: string | undefined, lh: LockHolderRecord, name = "userId"): string | undefined {
   if (userId === undefined) return undefined;
   const e164 = toE164(userId, lh.countryIso);
-  if (!e164) throw badRequest(`query.${name}: ${JSON.stringify(userId)} is not a valid phone number`);
+  if (!e164) throw invalid(`query.${name}: ${JSON.stringify(userId)} is not a valid phone number`);
   return e164;
 }
 
@@ -42,7 +42,7 @@ export function eventPageRequest(
   const untilS = time(q.to, "to");
   // Compared in the whole seconds events carry: a `from` and `to` within one second simply match nothing.
   if (fromS !== undefined && untilS !== undefined && fromS > untilS) {
-    throw badRequest(`query.from: ${q.from} is after query.to (${q.to})`);
+    throw invalid(`query.from: ${q.from} is after query.to (${q.to})`);
   }
   return {
     limit: q.limit ?? 2500,

@@ -1,12 +1,12 @@
 import { toHex, useKeyUrl } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
-import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { assertClaimed } from "./claims.js";
+import { DomainError, forbidden, invalid, unprocessable } from "./errors.js";
 import { keyHolderMobile } from "./phone.js";
+import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "./rfc3339.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
@@ -33,7 +33,7 @@ export function keyState(key: KeyRecord, now: number): KeyState {
 /** A key's validity window: `start` defaults to now; `end` or `durationMinutes`, never both. */
 export function keyWindow(input: KeyInput, now: number, field = "body"): { startAt: number; endAt: number | null } {
   if (input.end != null && input.durationMinutes !== undefined) {
-    throw badRequest(`${field}: give end or durationMinutes, not both`);
+    throw invalid(`${field}: give end or durationMinutes, not both`);
   }
   // Whole seconds: tokens carry unix seconds, and the API must say exactly what the token says. A time with a fraction
   // (what `new Date().toISOString()` sends) is rounded outwards, so the key covers at least the asked-for window:
@@ -43,22 +43,22 @@ export function keyWindow(input: KeyInput, now: number, field = "body"): { start
   let endAt: number | null = null;
   if (input.end != null) endAt = ceilToSecondMs(rfc3339(input.end, `${field}.end`));
   else if (input.durationMinutes !== undefined) endAt = startAt + input.durationMinutes * 60_000;
-  if (endAt !== null && endAt <= startAt) throw badRequest(`${field}: end must be after start`);
-  if (endAt !== null && endAt <= now) throw badRequest(`${field}: end is in the past`);
+  if (endAt !== null && endAt <= startAt) throw invalid(`${field}: end must be after start`);
+  if (endAt !== null && endAt <= now) throw invalid(`${field}: end is in the past`);
   return { startAt, endAt };
 }
 
 /** The schema has checked the format already; this names the field should anything else reach here. */
 function rfc3339(text: string, field: string): Rfc3339Time {
   const time = parseRfc3339(text);
-  if (!time) throw badRequest(`${field}: ${JSON.stringify(text)} is not an RFC 3339 date-time with offset`);
+  if (!time) throw invalid(`${field}: ${JSON.stringify(text)} is not an RFC 3339 date-time with offset`);
   return time;
 }
 
 export function checkMetadata(metadata: Record<string, unknown> | undefined, maxBytes: number, field = "body"): void {
   if (metadata === undefined) return;
   const size = Buffer.byteLength(JSON.stringify(metadata), "utf8");
-  if (size > maxBytes) throw badRequest(`${field}.metadata: ${size} bytes of JSON, over the ${maxBytes}-byte limit`);
+  if (size > maxBytes) throw invalid(`${field}.metadata: ${size} bytes of JSON, over the ${maxBytes}-byte limit`);
 }
 
 /** The key holder's mobile number in E.164; 422 naming why when it is not one (a landline, say). */
@@ -81,7 +81,8 @@ export function connectionErrorDescription(vc: VendorConnectionRecord): string {
 /** A key for a lock whose connection is in `error` would never reach the lock: 403 (changelog item 15). */
 export async function assertConnectionUsable(tx: Tx, lock: LockRecord): Promise<VendorConnectionRecord> {
   const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
-  if (!vc || vc.deletedAt !== null) throw new ApiError(404, "not_found", `lock ${lock.id} has no vendor connection`);
+  if (!vc || vc.deletedAt !== null)
+    throw new DomainError("not_found", "not_found", `lock ${lock.id} has no vendor connection`);
   if (vc.state === "error") throw forbidden(connectionErrorDescription(vc), "vendor_connection_error");
   return vc;
 }

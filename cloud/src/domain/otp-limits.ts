@@ -1,7 +1,7 @@
 import { normalizeIP } from "@fastify/rate-limit";
 import type { CloudSettings } from "../context.js";
-import { ApiError } from "../http/errors.js";
 import type { Tx } from "../store/store.js";
+import { type DomainError, tooMany } from "./errors.js";
 
 /**
  * Limits on one-time codes (docs/app-api.md "Limits"; issue 12, finding 4). A 6-digit code falls to about one guess in
@@ -27,10 +27,6 @@ export function addressSubject(ip: string): string {
 
 const numberSubject = (phoneNumber: string) => `phone:${phoneNumber}`;
 
-function tooMany(description: string, retryAfterMs: number, code = "too_many_requests"): ApiError {
-  return new ApiError(429, code, description, { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
-}
-
 /** How long the `strikes`-th lockout of a number lasts. */
 export function lockoutMs(settings: CloudSettings, strikes: number): number {
   const ms = settings.otpLockoutSeconds * 1000 * 2 ** Math.min(strikes - 1, 30);
@@ -47,7 +43,7 @@ export async function admitCodeRequest(
   now: number,
   phoneNumber: string,
   ip: string,
-): Promise<ApiError | undefined> {
+): Promise<DomainError | undefined> {
   const number = numberSubject(phoneNumber);
   const lockout = await tx.otpThrottle.lockout(number);
   if (lockout && now < lockout.lockedUntil) {
@@ -81,7 +77,7 @@ export async function admitGuess(
   settings: CloudSettings,
   now: number,
   ip: string,
-): Promise<ApiError | undefined> {
+): Promise<DomainError | undefined> {
   const wrong = await tx.otpThrottle.window(addressSubject(ip), "wrong", now - HOUR_MS);
   if (wrong.count >= settings.otpWrongCodesPerAddressPerHour) {
     return tooMany("too many wrong codes from this address; try again later", wrong.oldest! + HOUR_MS - now);

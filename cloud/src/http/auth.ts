@@ -1,16 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { CloudContext } from "../context.js";
+import type { Principal } from "../domain/access.js";
+import { forbidden } from "../domain/errors.js";
 import { hashSecret } from "../security/secrets.js";
-import { ApiError, forbidden, unauthorized } from "./errors.js";
+import { ApiError, unauthorized } from "./errors.js";
 
-/**
- * Who is calling. Integrator tokens carry `lockHolderId` when scoped `lockHolder.admin:<id>` (null for
- * `integrator.admin`); bridge tokens name their bridge; app tokens their device and phone number.
- */
-export type Principal =
-  | { kind: "integrator"; integratorId: string; lockHolderId: string | null }
-  | { kind: "bridge"; bridgeId: string; lockHolderId: string }
-  | { kind: "app"; deviceId: string; userId: string };
+export type { Principal };
 
 /** What a route demands. Every route names one: a route without it is refused (reject by default). */
 export type AuthRequirement = "public" | "integrator" | "integrator.admin" | "bridge" | "app";

@@ -1,4 +1,5 @@
-import { ApiError, badRequest } from "./errors.js";
+import { invalid } from "../domain/errors.js";
+import { ApiError } from "./errors.js";
 
 /**
  * How an OAuth2 client authenticates at `POST /auth/v1/token` (RFC 6749 section 2.3.1): HTTP Basic, which a server
@@ -33,22 +34,22 @@ function formDecode(text: string, what: string): string {
   try {
     return decodeURIComponent(text.replaceAll("+", " "));
   } catch {
-    throw badRequest(`authorization: the Basic ${what} is not form-encoded (RFC 6749 appendix B)`);
+    throw invalid(`authorization: the Basic ${what} is not form-encoded (RFC 6749 appendix B)`);
   }
 }
 
 function fromBasic(header: string): { clientId: string; clientSecret: string } | undefined {
   if (!/^basic(?:[ \t]|$)/i.test(header)) return undefined;
   const match = BASIC.exec(header);
-  if (!match) throw badRequest("authorization: Basic credentials must be base64 of client_id:client_secret");
+  if (!match) throw invalid("authorization: Basic credentials must be base64 of client_id:client_secret");
   let decoded: string;
   try {
     decoded = STRICT_UTF8.decode(Buffer.from(match[1]!, "base64"));
   } catch {
-    throw badRequest("authorization: the Basic credentials are not UTF-8");
+    throw invalid("authorization: the Basic credentials are not UTF-8");
   }
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw badRequest("authorization: Basic credentials must be base64 of client_id:client_secret");
+  if (colon < 0) throw invalid("authorization: Basic credentials must be base64 of client_id:client_secret");
   const clientId = formDecode(decoded.slice(0, colon), "client_id");
   const clientSecret = formDecode(decoded.slice(colon + 1), "client_secret");
   if (clientId === "" || clientSecret === "")
@@ -66,7 +67,7 @@ export function clientCredentials(
   const inBody = body.client_id !== undefined || body.client_secret !== undefined;
   if (basic) {
     if (inBody) {
-      throw badRequest(
+      throw invalid(
         "client credentials were sent twice, with HTTP Basic and in the body: use one method (RFC 6749 section 2.3)",
       );
     }
@@ -75,7 +76,7 @@ export function clientCredentials(
   if (body.client_id !== undefined && body.client_secret !== undefined) {
     return { clientId: body.client_id, clientSecret: body.client_secret, basic: false };
   }
-  if (inBody) throw badRequest(`body.${body.client_id === undefined ? "client_id" : "client_secret"}: is required`);
+  if (inBody) throw invalid(`body.${body.client_id === undefined ? "client_id" : "client_secret"}: is required`);
   throw invalidClient(
     true,
     "no client credentials: send HTTP Basic (client_id:client_secret) or client_id and client_secret in the body",

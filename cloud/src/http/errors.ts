@@ -1,9 +1,12 @@
 import type { FastifyError, FastifyInstance } from "fastify";
+import { DomainError, type DomainErrorKind } from "../domain/errors.js";
 import { UnknownCursorError } from "../store/errors.js";
 
 /**
- * Every error answer is `{error, errorDescription}` (docs/design.md section 4). Routes throw ApiError; anything else that
- * reaches the handler is mapped to a 4xx when fastify knows what was wrong, or to a 500 that says nothing more.
+ * Every error answer is `{error, errorDescription}` (docs/design.md section 4). The rules throw DomainError, answered
+ * with the status DOMAIN_STATUS gives its kind; what only HTTP knows (credentials, the shape of a request) throws
+ * ApiError with its own status. Anything else that reaches the handler is mapped to a 4xx when fastify knows what was
+ * wrong, or to a 500 that says nothing more.
  */
 export class ApiError extends Error {
   constructor(
@@ -17,13 +20,18 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (description: string, code = "invalid_request") => new ApiError(400, code, description);
 export const unauthorized = (description: string) =>
   new ApiError(401, "unauthorized", description, { "www-authenticate": 'Bearer realm="latchkey"' });
-export const forbidden = (description: string, code = "forbidden") => new ApiError(403, code, description);
-export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found`);
-export const conflict = (description: string) => new ApiError(409, "conflict", description);
-export const unprocessable = (description: string, code = "invalid_parameter") => new ApiError(422, code, description);
+
+/** The one table from a domain refusal to its HTTP status. */
+export const DOMAIN_STATUS: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+  rate_limited: 429,
+};
 
 /** Validation failures raised by our schema compiler: they name the part and the field. */
 export class RequestValidationError extends Error {
@@ -57,6 +65,12 @@ export function installErrorHandling(app: FastifyInstance): void {
         .headers(err.headers)
         .code(err.statusCode)
         .send({ error: err.error, errorDescription: err.errorDescription });
+      return;
+    }
+    if (err instanceof DomainError) {
+      if (err.retryAfterMs !== undefined)
+        reply.header("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+      reply.code(DOMAIN_STATUS[err.kind]).send({ error: err.code, errorDescription: err.message });
       return;
     }
     if (err instanceof UnknownCursorError) {

@@ -2,8 +2,8 @@ import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
+import { parseRfc3339 } from "../domain/rfc3339.js";
 import { ApiError, RequestValidationError } from "./errors.js";
-import { parseRfc3339 } from "./rfc3339.js";
 
 // Formats our schemas use; TypeBox knows none by itself.
 if (!FormatRegistry.Has("date-time")) {

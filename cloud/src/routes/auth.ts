@@ -3,9 +3,10 @@ import type { Static } from "@sinclair/typebox";
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
 import { commit, read } from "../domain/commit.js";
+import { invalid } from "../domain/errors.js";
 import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
 import { clientCredentials, invalidClient } from "../http/client-auth.js";
-import { ApiError, badRequest } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
 import type { TypedApp } from "../http/typed.js";
 import { errors } from "../schemas/common.js";
 import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
@@ -120,7 +121,7 @@ export function authRoutes(app: TypedApp, ctx: CloudContext): void {
         if (match) {
           const lh = await tx.lockHolders.get(match[1]!);
           if (!lh || lh.integratorId !== client.integratorId) {
-            throw badRequest(`scope: lock holder ${match[1]} is not one of this integrator's`, "invalid_scope");
+            throw invalid(`scope: lock holder ${match[1]} is not one of this integrator's`, "invalid_scope");
           }
           return {
             secret,
@@ -131,7 +132,7 @@ export function authRoutes(app: TypedApp, ctx: CloudContext): void {
             scope: body.scope,
           };
         }
-        throw badRequest("scope must be integrator.admin, lockHolder.admin:<lockHolderId> or bridge", "invalid_scope");
+        throw invalid("scope must be integrator.admin, lockHolder.admin:<lockHolderId> or bridge", "invalid_scope");
       });
       const accessToken = newSecret(ctx.random, "lkat_");
       // A token issued for an old secret in its overlap ends with the overlap (review 12.7, secret-rotation.ts).

@@ -2,9 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import { fromHex, isStrongPublicKey } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { invalid, notFound, tooMany, unprocessable } from "../../domain/errors.js";
 import { admitCodeRequest, admitGuess, clearLockout, recordWrongCode } from "../../domain/otp-limits.js";
 import { toE164 } from "../../domain/phone.js";
-import { ApiError, badRequest, notFound, unprocessable } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
@@ -100,8 +100,8 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
         const v = await tx.verifications.get(verificationId);
         if (!v) throw notFound("verification");
         if (v.status !== "pending")
-          throw badRequest("this verification is no longer open; request a new code", "verification_closed");
-        if (now >= v.expiresAt) throw badRequest("the code has expired; request a new one", "code_expired");
+          throw invalid("this verification is no longer open; request a new code", "verification_closed");
+        if (now >= v.expiresAt) throw invalid("the code has expired; request a new one", "code_expired");
         const attempts = await tx.verifications.recordAttempt(v.id);
         if (attempts > MAX_ATTEMPTS) {
           await tx.verifications.setStatus(v.id, "void");
@@ -110,13 +110,13 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
         return v;
       });
       if (!verification) {
-        throw new ApiError(429, "too_many_attempts", "too many wrong codes; request a new one");
+        throw tooMany("too many wrong codes; request a new one", undefined, "too_many_attempts");
       }
       const expected = Buffer.from(verification.codeHash);
       const given = Buffer.from(otpCodeMac(ctx.otpKey, verification.id, body.code));
       if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
         await commit(ctx, (tx) => recordWrongCode(tx, now, request.ip));
-        throw badRequest("the code is wrong", "invalid_code");
+        throw invalid("the code is wrong", "invalid_code");
       }
       const accessToken = newSecret(ctx.random, "lkapp_");
       const ttl = ctx.settings.appTokenTtlSeconds;
@@ -124,7 +124,7 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
       await commit(ctx, async (tx) => {
         const v = await tx.verifications.get(verification.id);
         if (v?.status !== "pending")
-          throw badRequest("this verification is no longer open; request a new code", "verification_closed");
+          throw invalid("this verification is no longer open; request a new code", "verification_closed");
         await tx.verifications.setStatus(verification.id, "confirmed");
         await clearLockout(tx, verification.phoneNumber);
         await tx.devices.insert({

@@ -12,10 +12,10 @@ import {
 } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { forbidden, invalid, notFound } from "../../domain/errors.js";
 import { storeLockEvent } from "../../domain/events.js";
 import { virtualBattery } from "../../domain/virtual-battery.js";
 import { deviceOf } from "../../http/auth.js";
-import { ApiError, badRequest, notFound } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
@@ -54,7 +54,7 @@ function bytesField(value: string, field: string): Uint8Array {
   try {
     return fromBase64Url(value);
   } catch {
-    throw badRequest(`body.${field}: not base64url`);
+    throw invalid(`body.${field}: not base64url`);
   }
 }
 
@@ -148,7 +148,7 @@ export function virtualLockRoutes(app: TypedApp, ctx: CloudContext): void {
         });
         return { verdict, eventId };
       });
-      if (!verdict.ok) throw new ApiError(403, verdict.code, verdict.message);
+      if (!verdict.ok) throw forbidden(verdict.message, verdict.code);
       return { result: "unlocked" as const, eventId };
     },
   );

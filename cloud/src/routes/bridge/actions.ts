@@ -2,8 +2,8 @@ import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
 import { commandFor, reportFailure } from "../../domain/actions.js";
 import { commit } from "../../domain/commit.js";
+import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
-import { badRequest } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ACTION_ERRORS, CommandAnswer, CommandRequest, ResultReport } from "../../schemas/actions.js";
 import { errorsWithExamples, IdParam, Obj } from "../../schemas/common.js";
@@ -47,7 +47,7 @@ export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
       try {
         bytes = fromBase64Url(nonce);
       } catch {
-        throw badRequest("body.nonce: not base64url");
+        throw invalid("body.nonce: not base64url");
       }
       // commit: the counter and the `sent` status are durable before the command leaves (docs/trust.md "Remote command").
       const answer = await commit(ctx, (tx) => commandFor(tx, ctx, bridge, actionId, bytes));

@@ -1,7 +1,7 @@
 import type { CloudContext } from "../../context.js";
 import { read } from "../../domain/commit.js";
+import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
-import { badRequest } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ChangesAnswer, ChangesQuery } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
@@ -13,7 +13,7 @@ export const encodeCursor = (seq: number) => `v1.${seq}`;
 function decodeCursor(cursor: string | undefined): number {
   if (cursor === undefined || cursor === "") return 0;
   const match = CURSOR.exec(cursor);
-  if (!match) throw badRequest(`cursor ${JSON.stringify(cursor)} is not one this cloud handed out`, "invalid_cursor");
+  if (!match) throw invalid(`cursor ${JSON.stringify(cursor)} is not one this cloud handed out`, "invalid_cursor");
   return Number(match[1]);
 }
 

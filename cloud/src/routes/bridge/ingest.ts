@@ -1,7 +1,7 @@
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
-import { badRequest } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
@@ -26,7 +26,7 @@ export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
         if (typeof body !== "object" || body === null) return;
         const removed = REMOVED_INGEST_FIELDS.find((field) => Object.hasOwn(body, field));
         if (removed !== undefined) {
-          throw badRequest(
+          throw invalid(
             `body.${removed}: ${removed} are no longer taken here; send the lock's sealed reports to ` +
               'POST /bridge/v1/reports (docs/bridge-api.md "Reports from the lock")',
             "signed_reports_only",
@@ -53,7 +53,7 @@ export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
         for (const [i, p] of presence.entries()) {
           if (served.has(p.lockId)) continue;
           if (!(await servedLock(tx, bridge.bridgeId, p.lockId))) {
-            throw badRequest(
+            throw invalid(
               `presence.${i}.lockId: lock ${JSON.stringify(p.lockId)} is not served by this bridge`,
               "unknown_lock",
             );

@@ -1,9 +1,9 @@
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { notFound } from "../../domain/errors.js";
 import { offboardLock } from "../../domain/locks.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { bridgeOf } from "../../http/auth.js";
-import { notFound } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { FoundLocks, FoundLocksAnswer, Heartbeat, StateReport } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";

@@ -8,9 +8,9 @@ import {
 } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
 import { authorityFor, authoritySecret } from "../../domain/authority.js";
+import { notFound, unprocessable } from "../../domain/errors.js";
 import { latestLockState } from "../../domain/lock-state.js";
 import { bridgeOf } from "../../http/auth.js";
-import { notFound, unprocessable } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { LockStateAnswer, TimeAnswerBody, TimeRequestBody } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";

@@ -1,11 +1,11 @@
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
+import { invalid, notFound, unprocessable } from "../../domain/errors.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { badRequest, notFound, unprocessable } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import {
@@ -181,7 +181,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const { url } = request.body;
       const problem = webhookUrlProblem(url, ctx.settings.allowPrivateWebhookTargets);
-      if (problem) throw badRequest(`body.url: ${problem}`);
+      if (problem) throw invalid(`body.url: ${problem}`);
       // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
       const secret = `whsec_${Buffer.from(ctx.random(24)).toString("base64")}`;
       const webhook = await lockHolder.commit(request, async (tx, lh) => {

@@ -1,4 +1,5 @@
 import type { CloudContext } from "../../context.js";
+import { notFound } from "../../domain/errors.js";
 import {
   DEFAULT_OVERLAP_SECONDS,
   endTokensOf,
@@ -6,7 +7,6 @@ import {
   rotateSecret,
 } from "../../domain/secret-rotation.js";
 import { bridgeView } from "../../domain/views.js";
-import { notFound } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, iso, Obj, PageQuery } from "../../schemas/common.js";

@@ -1,6 +1,7 @@
 import type { Static } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
+import { notFound } from "../../domain/errors.js";
 import {
   DEFAULT_OVERLAP_SECONDS,
   endTokensOf,
@@ -9,7 +10,6 @@ import {
 } from "../../domain/secret-rotation.js";
 import type { Principal } from "../../http/auth.js";
 import { integratorOf } from "../../http/auth.js";
-import { notFound } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, iso, Obj } from "../../schemas/common.js";
 import { RotatedClientSecret, RotateSecret } from "../../schemas/integrator.js";

@@ -1,11 +1,11 @@
 import type { CloudContext } from "../../context.js";
 import { lockInBody, lockOf } from "../../domain/access.js";
 import { assertClaimed } from "../../domain/claims.js";
+import { DomainError, invalid, notFound } from "../../domain/errors.js";
 import { userIdFilter } from "../../domain/event-list.js";
 import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, revokeKey } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { ApiError, badRequest, notFound } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
@@ -114,7 +114,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
           try {
             userId = keyHolderNumber(item.userId, lh, field);
           } catch (e) {
-            throw e instanceof ApiError ? badRequest(e.errorDescription, "invalid_phone_number") : e;
+            throw e instanceof DomainError ? invalid(e.message, "invalid_phone_number") : e;
           }
           let lock = locks.get(item.lockId);
           if (!lock) {

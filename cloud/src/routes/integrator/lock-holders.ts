@@ -1,11 +1,11 @@
 import { Type } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { commit, read } from "../../domain/commit.js";
+import { notFound, unprocessable } from "../../domain/errors.js";
 import { addIssuerKey, retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
 import { isKnownCountry } from "../../domain/phone.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { notFound, unprocessable } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";

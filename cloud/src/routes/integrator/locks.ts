@@ -1,10 +1,10 @@
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
+import { conflict } from "../../domain/errors.js";
 import { mergeAddress } from "../../domain/locks.js";
 import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
-import { conflict } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";

@@ -1,12 +1,12 @@
 import { vendorCredentialDigest } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
 import { commit, read } from "../../domain/commit.js";
+import { conflict, invalid, notFound } from "../../domain/errors.js";
 import { offboardLock } from "../../domain/locks.js";
 import { vendorConnectionView } from "../../domain/views.js";
 import { virtualBattery } from "../../domain/virtual-battery.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
-import { badRequest, conflict, notFound } from "../../http/errors.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
@@ -169,7 +169,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
         const candidates = await read(ctx, async (tx) => {
           const bridge = await tx.bridges.get(bridgeId);
           if (!bridge || bridge.lockHolderId !== lh.id) {
-            throw badRequest(
+            throw invalid(
               `bridgeId: no bridge ${JSON.stringify(bridgeId)} is registered under this lock holder`,
               "unknown_bridge",
             );
@@ -267,7 +267,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       const { current, candidates } = await lockHolder.read(request, async (tx, lh) => {
         const vc = await connectionOf(tx, lh, vendorConnectionId);
         if (vc.vendor === "virtual" || vc.username === null) {
-          throw badRequest("a virtual vendor connection has no password", "not_applicable");
+          throw invalid("a virtual vendor connection has no password", "not_applicable");
         }
         return {
           current: vc,
