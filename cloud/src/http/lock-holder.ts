@@ -25,6 +25,9 @@ export function lockHolderScope(ctx: CloudContext) {
     <T>(request: LockHolderRequest, work: Work<T>): Promise<T> =>
       run(ctx, async (tx) => work(tx, await lockHolderFor(tx, integratorOf(request), request.params.lockHolderId)));
   return {
+    /** The lock holder alone, for work that runs its own transactions (scrypt must not hold the store). */
+    get: (request: LockHolderRequest): Promise<LockHolderRecord> =>
+      read(ctx, (tx) => lockHolderFor(tx, integratorOf(request), request.params.lockHolderId)),
     /** Reads in one transaction, given the lock holder. */
     read: within(read),
     /** Writes in one transaction, given the lock holder, and wakes whoever waits on the write (domain/commit.ts). */

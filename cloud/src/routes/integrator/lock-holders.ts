@@ -140,7 +140,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      return lockHolderView(await lockHolder.read(request, async (_tx, lh) => lh));
+      return lockHolderView(await lockHolder.get(request));
     },
   );
 

@@ -1,11 +1,12 @@
-import { vendorCredentialDigest } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
-import { commit, read } from "../../domain/commit.js";
-import { conflict, invalid, notFound } from "../../domain/errors.js";
-import { offboardLock } from "../../domain/locks.js";
+import {
+  connectionOf,
+  createVendorConnection,
+  deleteVendorConnection,
+  refreshVendorConnection,
+  updateVendorPassword,
+} from "../../domain/vendor-connections.js";
 import { vendorConnectionView } from "../../domain/views.js";
-import { virtualBattery } from "../../domain/virtual-battery.js";
-import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
@@ -16,64 +17,11 @@ import {
   VendorConnectionAnswer,
   VendorConnectionList,
 } from "../../schemas/connections.js";
-import type { LockHolderRecord, LockRecord, Vendor, VendorConnectionRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
+import type { VendorConnectionRecord } from "../../store/records.js";
 import { LhParams } from "./lock-holders.js";
 
 const VcParams = Obj({ lockHolderId: IdParam, vendorConnectionId: IdParam });
 const PageQuerySchema = Obj(PageQuery);
-
-async function connectionOf(tx: Tx, lh: LockHolderRecord, id: string): Promise<VendorConnectionRecord> {
-  const vc = await tx.vendorConnections.get(id);
-  if (!vc || vc.lockHolderId !== lh.id || vc.deletedAt !== null) throw notFound("vendor connection");
-  return vc;
-}
-
-/**
- * Whether these credentials already back a live connection (changelog: 409, the existing one untouched). Each
- * candidate is checked with its own salt, so no password is ever stored or compared in the clear. scrypt runs on the
- * thread pool, one candidate at a time (review 12.11): the event loop keeps serving other requests meanwhile.
- */
-async function sameCredentials(
-  candidates: VendorConnectionRecord[],
-  vendor: string,
-  username: string,
-  password: string,
-): Promise<VendorConnectionRecord | undefined> {
-  for (const vc of candidates) {
-    if (vc.credentialSalt === null || vc.credentialDigest === null) continue;
-    if ((await vendorCredentialDigest(vendor, username, password, vc.credentialSalt)) === vc.credentialDigest)
-      return vc;
-  }
-  return undefined;
-}
-
-/**
- * The credential check above runs before the write's transaction (scrypt is slow by design and must not hold the
- * store), so a connection with the same credentials may have been created in between, by a concurrent request or
- * another cloud process. The write re-reads the candidates and checks only those it has not checked yet (almost
- * always none); both stores serialize these transactions, so of two racing creates one sees the other.
- */
-async function refuseNewClash(
-  tx: Tx,
-  integratorId: string,
-  checked: VendorConnectionRecord[],
-  vendor: string,
-  username: string,
-  password: string,
-): Promise<void> {
-  const known = new Set(checked.map((c) => c.id));
-  const fresh = (await tx.vendorConnections.liveWithUsername(integratorId, vendor, username)).filter(
-    (c) => !known.has(c.id),
-  );
-  const clash = await sameCredentials(fresh, vendor, username, password);
-  if (clash) throw conflict(`these ${vendor} credentials are already used by vendor connection ${clash.id}`);
-}
-
-async function credentialCheck(ctx: CloudContext, vendor: string, username: string, password: string) {
-  const salt = Buffer.from(ctx.random(16)).toString("base64url");
-  return { credentialSalt: salt, credentialDigest: await vendorCredentialDigest(vendor, username, password, salt) };
-}
 
 const answer = (vc: VendorConnectionRecord) => ({ vendorConnection: vendorConnectionView(vc) });
 
@@ -121,85 +69,8 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const p = integratorOf(request);
-      const body = request.body;
-      const now = ctx.clock.now();
-      const lh = await lockHolder.read(request, async (_tx, lh) => lh);
-      let vc: VendorConnectionRecord;
-      if (body.vendor === "virtual") {
-        vc = {
-          id: ctx.ids.next("vc"),
-          lockHolderId: lh.id,
-          vendor: "virtual",
-          username: null,
-          credentialSalt: null,
-          credentialDigest: null,
-          bridgeId: null,
-          state: "connected",
-          reason: null,
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-        };
-        const record = vc;
-        await commit(ctx, async (tx) => {
-          await tx.vendorConnections.insert(record);
-          for (let i = 1; i <= body.locksToCreate; i++) {
-            const lock: LockRecord = {
-              id: `virtual-${Buffer.from(ctx.random(6)).toString("hex")}`,
-              lockHolderId: lh.id,
-              vendorConnectionId: record.id,
-              vendor: "virtual",
-              name: `Virtual lock ${i}`,
-              imageUrl: null,
-              address: null,
-              timezone: null,
-              createdAt: now,
-              removedAt: null,
-              battery: null,
-              online: true,
-              presenceTsS: null,
-              eventSeq: 0,
-            };
-            await tx.locks.insert(lock);
-            await tx.locks.setBattery(lock.id, virtualBattery(lock, now));
-          }
-        });
-      } else {
-        const { vendor, username, password, bridgeId } = body;
-        const candidates = await read(ctx, async (tx) => {
-          const bridge = await tx.bridges.get(bridgeId);
-          if (!bridge || bridge.lockHolderId !== lh.id) {
-            throw invalid(
-              `bridgeId: no bridge ${JSON.stringify(bridgeId)} is registered under this lock holder`,
-              "unknown_bridge",
-            );
-          }
-          return tx.vendorConnections.liveWithUsername(p.integratorId, vendor, username);
-        });
-        const existing = await sameCredentials(candidates, vendor, username, password);
-        if (existing) {
-          throw conflict(`these ${vendor} credentials are already used by vendor connection ${existing.id}`);
-        }
-        vc = {
-          id: ctx.ids.next("vc"),
-          lockHolderId: lh.id,
-          vendor: vendor as Vendor,
-          username,
-          ...(await credentialCheck(ctx, vendor, username, password)),
-          bridgeId,
-          state: "connecting",
-          reason: null,
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-        };
-        const record = vc;
-        await commit(ctx, async (tx) => {
-          await refuseNewClash(tx, p.integratorId, candidates, vendor, username, password);
-          await tx.vendorConnections.insert(record);
-          await new FeedWriter(tx, ctx).vendorConnection(record);
-        });
-      }
+      const lh = await lockHolder.get(request);
+      const vc = await createVendorConnection(ctx, p.integratorId, lh, request.body);
       reply.code(201);
       return answer(vc);
     },
@@ -236,14 +107,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { vendorConnectionId } = request.params;
-      const vc = await lockHolder.commit(request, async (tx, lh) => {
-        const current = await connectionOf(tx, lh, vendorConnectionId);
-        const state = current.vendor === "virtual" ? "connected" : "refreshing";
-        await tx.vendorConnections.update(current.id, { state, reason: null }, ctx.clock.now());
-        const updated = (await tx.vendorConnections.get(current.id))!;
-        await new FeedWriter(tx, ctx).vendorConnection(updated);
-        return updated;
-      });
+      const vc = await lockHolder.commit(request, (tx, lh) => refreshVendorConnection(tx, ctx, lh, vendorConnectionId));
       return answer(vc);
     },
   );
@@ -264,33 +128,8 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
       const p = integratorOf(request);
       const { vendorConnectionId } = request.params;
       const { password } = request.body;
-      const { current, candidates } = await lockHolder.read(request, async (tx, lh) => {
-        const vc = await connectionOf(tx, lh, vendorConnectionId);
-        if (vc.vendor === "virtual" || vc.username === null) {
-          throw invalid("a virtual vendor connection has no password", "not_applicable");
-        }
-        return {
-          current: vc,
-          candidates: await tx.vendorConnections.liveWithUsername(p.integratorId, vc.vendor, vc.username),
-        };
-      });
-      const username = current.username!;
-      const clash = await sameCredentials(
-        candidates.filter((c) => c.id !== current.id),
-        current.vendor,
-        username,
-        password,
-      );
-      if (clash)
-        throw conflict(`these ${current.vendor} credentials are already used by vendor connection ${clash.id}`);
-      const check = await credentialCheck(ctx, current.vendor, username, password);
-      const vc = await commit(ctx, async (tx) => {
-        await refuseNewClash(tx, p.integratorId, [...candidates, current], current.vendor, username, password);
-        await tx.vendorConnections.update(current.id, { ...check, state: "connecting", reason: null }, ctx.clock.now());
-        const updated = (await tx.vendorConnections.get(current.id))!;
-        await new FeedWriter(tx, ctx).vendorConnection(updated);
-        return updated;
-      });
+      const lh = await lockHolder.get(request);
+      const vc = await updateVendorPassword(ctx, p.integratorId, lh, vendorConnectionId, password);
       return answer(vc);
     },
   );
@@ -308,12 +147,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const { vendorConnectionId } = request.params;
-      await lockHolder.commit(request, async (tx, lh) => {
-        const vc = await connectionOf(tx, lh, vendorConnectionId);
-        for (const lock of await tx.locks.listForConnection(vc.id)) await offboardLock(tx, ctx, lock, vc);
-        await tx.vendorConnections.markDeleted(vc.id, ctx.clock.now());
-        await new FeedWriter(tx, ctx).vendorConnection((await tx.vendorConnections.get(vc.id))!);
-      });
+      await lockHolder.commit(request, (tx, lh) => deleteVendorConnection(tx, ctx, lh, vendorConnectionId));
       reply.code(204).send();
     },
   );
