@@ -16,6 +16,7 @@ import type { Tx } from "../store/store.js";
 import { settleCommandResults } from "./actions.js";
 import { recordAppliedState } from "./authority.js";
 import { confirmClaim, recordLockPublicKeys } from "./claims.js";
+import { commit } from "./commit.js";
 import { type IncomingEvent, storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 
@@ -238,6 +239,21 @@ async function eligibleLock(
     missing: 0,
     gapsOpened: 0,
   };
+}
+
+/**
+ * One upload from a bridge, in its own transaction, then counted once committed (ops/metrics.ts): every verdict, and
+ * per lock in the store too (lock_reports.refused).
+ */
+export async function uploadReports(
+  ctx: CloudContext,
+  bridge: { bridgeId: string; lockHolderId: string },
+  items: readonly ReportUploadItem[],
+): Promise<ReportIngestAnswer> {
+  const { answer, gaps, actionsSucceeded } = await commit(ctx, (tx) => ingestReports(tx, ctx, bridge, items));
+  ctx.metrics.countReports(answer.counts, gaps);
+  ctx.metrics.countActions("succeeded", actionsSucceeded);
+  return answer;
 }
 
 /**

@@ -1,12 +1,11 @@
 import type { CloudContext } from "../../context.js";
+import { storePresence } from "../../domain/bridge-reports.js";
 import { commit } from "../../domain/commit.js";
 import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
 import { IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "../../schemas/bridge-api.js";
 import { errors } from "../../schemas/common.js";
-import type { LockRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
 
 /**
  * What a bridge says on its own word: lock presence (its MQTT status), labelled so. Events and telemetry come only as
@@ -47,29 +46,8 @@ export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const bridge = bridgeOf(request);
       const presence = request.body.presence ?? [];
-      return commit(ctx, async (tx) => {
-        // Check every item first, so a refused batch stores nothing.
-        const served = new Set<string>();
-        for (const [i, p] of presence.entries()) {
-          if (served.has(p.lockId)) continue;
-          if (!(await servedLock(tx, bridge.bridgeId, p.lockId))) {
-            throw invalid(
-              `presence.${i}.lockId: lock ${JSON.stringify(p.lockId)} is not served by this bridge`,
-              "unknown_lock",
-            );
-          }
-          served.add(p.lockId);
-        }
-        for (const p of presence) await tx.locks.setPresence(p.lockId, p.online, p.ts);
-        return { presence: { stored: presence.length } };
-      });
+      const stored = await commit(ctx, (tx) => storePresence(tx, bridge.bridgeId, presence));
+      return { presence: { stored } };
     },
   );
-}
-
-async function servedLock(tx: Tx, bridgeId: string, lockId: string): Promise<LockRecord | undefined> {
-  const lock = await tx.locks.get(lockId);
-  if (!lock || lock.removedAt !== null) return undefined;
-  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
-  return vc && vc.bridgeId === bridgeId && vc.deletedAt === null ? lock : undefined;
 }

@@ -1,6 +1,5 @@
 import type { CloudContext } from "../../context.js";
-import { commit } from "../../domain/commit.js";
-import { ingestReports } from "../../domain/reports.js";
+import { uploadReports } from "../../domain/reports.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
 import { ReportUpload, ReportUploadAnswer } from "../../schemas/bridge-api.js";
@@ -27,11 +26,8 @@ export function lockReportRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const bridge = bridgeOf(request);
       const { items } = request.body;
-      const { answer, gaps, actionsSucceeded } = await commit(ctx, (tx) => ingestReports(tx, ctx, bridge, items));
-      // Counted once committed (ops/metrics.ts): every verdict, per lock in the store too (lock_reports.refused), and
-      // refusals logged here, counts only (never a report's bytes).
-      ctx.metrics.countReports(answer.counts, gaps);
-      ctx.metrics.countActions("succeeded", actionsSucceeded);
+      const answer = await uploadReports(ctx, bridge, items);
+      // Refusals are logged, counts only (never a report's bytes).
       const { ok, duplicate, unclaimed, ...refused } = answer.counts;
       if (Object.values(refused).some((n) => n > 0) || unclaimed > 0) {
         request.log.warn({ bridgeId: bridge.bridgeId, counts: answer.counts }, "lock reports refused");

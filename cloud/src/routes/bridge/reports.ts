@@ -1,22 +1,12 @@
 import type { CloudContext } from "../../context.js";
+import { reportConnectionState, reportFoundLocks } from "../../domain/bridge-reports.js";
 import { commit } from "../../domain/commit.js";
-import { notFound } from "../../domain/errors.js";
-import { offboardLock } from "../../domain/locks.js";
-import { FeedWriter } from "../../feed/changes.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
 import { FoundLocks, FoundLocksAnswer, Heartbeat, StateReport } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
-import type { LockRecord, VendorConnectionRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
 
 const VcParams = Obj({ vendorConnectionId: IdParam });
-
-async function servedConnection(tx: Tx, bridgeId: string, id: string): Promise<VendorConnectionRecord> {
-  const vc = await tx.vendorConnections.get(id);
-  if (!vc || vc.bridgeId !== bridgeId || vc.deletedAt !== null) throw notFound("vendor connection");
-  return vc;
-}
 
 /** What a bridge tells the cloud: connection states, the locks it found, that it is alive. */
 export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -36,10 +26,9 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
       const bridge = bridgeOf(request);
       const { vendorConnectionId } = request.params;
       const { state, reason } = request.body;
-      await commit(ctx, async (tx) => {
-        const vc = await servedConnection(tx, bridge.bridgeId, vendorConnectionId);
-        await tx.vendorConnections.update(vc.id, { state, reason: reason ?? null }, ctx.clock.now());
-      });
+      await commit(ctx, (tx) =>
+        reportConnectionState(tx, ctx, bridge.bridgeId, vendorConnectionId, state, reason ?? null),
+      );
       reply.code(204).send();
     },
   );
@@ -63,52 +52,7 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
       const bridge = bridgeOf(request);
       const { vendorConnectionId } = request.params;
       const { locks } = request.body;
-      const results = await commit(ctx, async (tx) => {
-        const vc = await servedConnection(tx, bridge.bridgeId, vendorConnectionId);
-        const feed = new FeedWriter(tx, ctx);
-        const now = ctx.clock.now();
-        const out: { id: string; status: "created" | "existing" | "conflict" }[] = [];
-        const seen = new Set<string>();
-        for (const found of locks) {
-          if (seen.has(found.id)) continue;
-          seen.add(found.id);
-          const existing = await tx.locks.get(found.id);
-          if (existing && existing.removedAt === null) {
-            out.push({ id: found.id, status: existing.vendorConnectionId === vc.id ? "existing" : "conflict" });
-            continue;
-          }
-          const name = found.name ?? found.id;
-          if (existing) {
-            await tx.locks.reassign(found.id, vc.lockHolderId, vc.id, vc.vendor, name, now);
-          } else {
-            const lock: LockRecord = {
-              id: found.id,
-              lockHolderId: vc.lockHolderId,
-              vendorConnectionId: vc.id,
-              vendor: vc.vendor,
-              name,
-              imageUrl: null,
-              address: null,
-              timezone: null,
-              createdAt: now,
-              removedAt: null,
-              battery: null,
-              online: false,
-              presenceTsS: null,
-              eventSeq: 0,
-            };
-            await tx.locks.insert(lock);
-          }
-          await feed.lock((await tx.locks.get(found.id))!, false);
-          out.push({ id: found.id, status: "created" });
-        }
-        if (vc.state === "refreshing") {
-          for (const lock of await tx.locks.listForConnection(vc.id)) {
-            if (!seen.has(lock.id)) await offboardLock(tx, ctx, lock, vc);
-          }
-        }
-        return out;
-      });
+      const results = await commit(ctx, (tx) => reportFoundLocks(tx, ctx, bridge.bridgeId, vendorConnectionId, locks));
       return { locks: results };
     },
   );
