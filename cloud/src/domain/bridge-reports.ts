@@ -3,7 +3,7 @@ import { FeedWriter } from "../feed/changes.js";
 import type { LockRecord, VendorConnectionRecord, VendorConnectionState } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { invalid, notFound } from "./errors.js";
-import { offboardLock } from "./locks.js";
+import { newLockRecord, offboardLock } from "./locks.js";
 
 /**
  * What a bridge tells the cloud on its own word (docs/bridge-api.md): the state of the vendor connections it serves,
@@ -62,23 +62,7 @@ export async function reportFoundLocks(
     if (existing) {
       await tx.locks.reassign(found.id, vc.lockHolderId, vc.id, vc.vendor, name, now);
     } else {
-      const lock: LockRecord = {
-        id: found.id,
-        lockHolderId: vc.lockHolderId,
-        vendorConnectionId: vc.id,
-        vendor: vc.vendor,
-        name,
-        imageUrl: null,
-        address: null,
-        timezone: null,
-        createdAt: now,
-        removedAt: null,
-        battery: null,
-        online: false,
-        presenceTsS: null,
-        eventSeq: 0,
-      };
-      await tx.locks.insert(lock);
+      await tx.locks.insert(newLockRecord(vc, found.id, name, now, false));
     }
     await feed.lock((await tx.locks.get(found.id))!, false);
     out.push({ id: found.id, status: "created" });

@@ -4,6 +4,32 @@ import type { Address, LockRecord, VendorConnectionRecord } from "../store/recor
 import type { Tx } from "../store/store.js";
 import { revokeKey } from "./keys.js";
 
+/** A lock as it first enters the store under a vendor connection: no address, battery or presence yet. */
+export function newLockRecord(
+  vc: Pick<VendorConnectionRecord, "id" | "lockHolderId" | "vendor">,
+  id: string,
+  name: string,
+  now: number,
+  online: boolean,
+): LockRecord {
+  return {
+    id,
+    lockHolderId: vc.lockHolderId,
+    vendorConnectionId: vc.id,
+    vendor: vc.vendor,
+    name,
+    imageUrl: null,
+    address: null,
+    timezone: null,
+    createdAt: now,
+    removedAt: null,
+    battery: null,
+    online,
+    presenceTsS: null,
+    eventSeq: 0,
+  };
+}
+
 /** Takes a lock out of service: removed from its lock holder, its keys revoked, bridges told. */
 export async function offboardLock(
   tx: Tx,

@@ -1,11 +1,11 @@
 import { vendorCredentialDigest } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import type { LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type { LockHolderRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { commit, read } from "./commit.js";
 import { conflict, invalid, notFound } from "./errors.js";
-import { offboardLock } from "./locks.js";
+import { newLockRecord, offboardLock } from "./locks.js";
 import { virtualBattery } from "./virtual-battery.js";
 
 /** What creating a vendor connection takes: cloud-hosted virtual locks, or credentials a bridge checks. */
@@ -89,22 +89,8 @@ async function createVirtual(ctx: CloudContext, lh: LockHolderRecord, locksToCre
   await commit(ctx, async (tx) => {
     await tx.vendorConnections.insert(vc);
     for (let i = 1; i <= locksToCreate; i++) {
-      const lock: LockRecord = {
-        id: `virtual-${Buffer.from(ctx.random(6)).toString("hex")}`,
-        lockHolderId: lh.id,
-        vendorConnectionId: vc.id,
-        vendor: "virtual",
-        name: `Virtual lock ${i}`,
-        imageUrl: null,
-        address: null,
-        timezone: null,
-        createdAt: now,
-        removedAt: null,
-        battery: null,
-        online: true,
-        presenceTsS: null,
-        eventSeq: 0,
-      };
+      const id = `virtual-${Buffer.from(ctx.random(6)).toString("hex")}`;
+      const lock = newLockRecord(vc, id, `Virtual lock ${i}`, now, true);
       await tx.locks.insert(lock);
       await tx.locks.setBattery(lock.id, virtualBattery(lock, now));
     }
