@@ -8,7 +8,7 @@ import type { CloudContext } from "./context.js";
 import { invalid } from "./domain/errors.js";
 import { installAuth } from "./http/auth.js";
 import { installErrorHandling } from "./http/errors.js";
-import { typed } from "./http/typed.js";
+import { type TypedApp, typed } from "./http/typed.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
 import { verificationRoutes } from "./routes/app/verification.js";
@@ -163,39 +163,36 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     await auth.register(rateLimit, { global: false, errorResponseBuilder: tokenRateLimitError });
     authRoutes(typed(auth), ctx);
   });
-  await app.register(
-    async (integrators) => {
-      lockHolderRoutes(typed(integrators), ctx);
-      clientRoutes(typed(integrators), ctx);
-      bridgeRoutes(typed(integrators), ctx);
-      vendorConnectionRoutes(typed(integrators), ctx);
-      lockRoutes(typed(integrators), ctx);
-      trustRoutes(typed(integrators), ctx);
-      keyRoutes(typed(integrators), ctx);
-      actionRoutes(typed(integrators), ctx);
-      activityRoutes(typed(integrators), ctx);
-    },
-    { prefix: "/integrators/v1" },
+  // Each API under its prefix; routes are declared in this order (the OpenAPI document lists them so).
+  const api = (prefix: string, ...routes: Array<(scope: TypedApp, ctx: CloudContext) => void>) =>
+    app.register(
+      async (scope) => {
+        for (const declare of routes) declare(typed(scope), ctx);
+      },
+      { prefix },
+    );
+  await api(
+    "/integrators/v1",
+    lockHolderRoutes,
+    clientRoutes,
+    bridgeRoutes,
+    vendorConnectionRoutes,
+    lockRoutes,
+    trustRoutes,
+    keyRoutes,
+    actionRoutes,
+    activityRoutes,
   );
-  await app.register(
-    async (bridge) => {
-      changeFeedRoutes(typed(bridge), ctx);
-      reportRoutes(typed(bridge), ctx);
-      ingestRoutes(typed(bridge), ctx);
-      lockReportRoutes(typed(bridge), ctx);
-      trustCourierRoutes(typed(bridge), ctx);
-      bridgeActionRoutes(typed(bridge), ctx);
-    },
-    { prefix: "/bridge/v1" },
+  await api(
+    "/bridge/v1",
+    changeFeedRoutes,
+    reportRoutes,
+    ingestRoutes,
+    lockReportRoutes,
+    trustCourierRoutes,
+    bridgeActionRoutes,
   );
-  await app.register(
-    async (phone) => {
-      verificationRoutes(typed(phone), ctx);
-      appKeyRoutes(typed(phone), ctx);
-      virtualLockRoutes(typed(phone), ctx);
-    },
-    { prefix: "/app/v1" },
-  );
+  await api("/app/v1", verificationRoutes, appKeyRoutes, virtualLockRoutes);
   deprecatedRoutes(typed(app));
   app.get("/health", { config: { auth: "public" }, schema: { hide: true } }, async () => ({ status: "ok" }));
   return app;
