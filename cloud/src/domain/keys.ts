@@ -1,8 +1,9 @@
 import { toHex, useKeyUrl } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type { JobRecord, KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
 import { DomainError, forbidden, invalid, unprocessable } from "./errors.js";
 import { keyHolderMobile } from "./phone.js";
@@ -136,6 +137,59 @@ export async function createKey(
   await tx.keys.insert(key);
   if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).key(key, vc.id);
   return key;
+}
+
+/**
+ * Validates a batch of keys and stores them `creating` under one job, for the job worker (workers/batch-jobs.ts) to
+ * create. Every item is checked first, its fields named (`body.keys.<i>…`): one invalid item (400, a landline too),
+ * or a lock not claimed (409), refuses the batch and nothing is stored.
+ */
+export async function startKeyBatch(
+  tx: Tx,
+  ctx: CloudContext,
+  integratorId: string,
+  lh: LockHolderRecord,
+  items: readonly (KeyInput & { lockId: string })[],
+): Promise<JobRecord> {
+  const now = ctx.clock.now();
+  const jobId = ctx.ids.next("job");
+  const records: KeyRecord[] = [];
+  // Batches name the same few locks over and over: read each once.
+  const locks = new Map<string, LockRecord>();
+  for (const [index, item] of items.entries()) {
+    const field = `body.keys.${index}`;
+    const window = keyWindow(item, now, field);
+    checkMetadata(item.metadata, ctx.settings.metadataMaxBytes, field);
+    let userId: string;
+    try {
+      userId = keyHolderNumber(item.userId, lh, field);
+    } catch (e) {
+      throw e instanceof DomainError ? invalid(e.message, "invalid_phone_number") : e;
+    }
+    let lock = locks.get(item.lockId);
+    if (!lock) {
+      lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
+      await assertClaimed(tx, lock, `${field}.lockId`);
+      locks.set(lock.id, lock);
+    }
+    records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));
+  }
+  await tx.keys.insertMany(records);
+  const record: JobRecord = {
+    id: jobId,
+    integratorId,
+    lockHolderId: lh.id,
+    kind: "keys.batch",
+    status: "pending",
+    total: records.length,
+    done: 0,
+    keyIds: records.map((r) => r.id),
+    results: [],
+    createdAt: now,
+    updatedAt: now,
+  };
+  await tx.jobs.insert(record);
+  return record;
 }
 
 /** Revokes a key: its cti goes on the lock's revocation list through the bridge; tokens already out stop working. */

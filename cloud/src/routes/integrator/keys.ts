@@ -1,12 +1,11 @@
 import type { CloudContext } from "../../context.js";
-import { lockInBody, lockOf } from "../../domain/access.js";
-import { assertClaimed } from "../../domain/claims.js";
-import { DomainError, invalid, notFound } from "../../domain/errors.js";
+import { lockOf } from "../../domain/access.js";
+import { notFound } from "../../domain/errors.js";
 import { userIdFilter } from "../../domain/event-list.js";
-import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, revokeKey } from "../../domain/keys.js";
+import { createKey, type KeyInput, revokeKey, startKeyBatch } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
-import { lockHolderScope } from "../../http/lock-holder.js";
+import { type LockHolderRequest, lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
 import {
@@ -19,7 +18,6 @@ import {
   KeyListQuery,
   UpdateKey,
 } from "../../schemas/keys.js";
-import type { JobRecord, KeyRecord, LockRecord } from "../../store/records.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 
@@ -34,6 +32,12 @@ const CREATE_DESCRIPTION =
 
 export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
   const lockHolder = lockHolderScope(ctx);
+  /** Both single-key routes: the lock named in the path or in the body, the same work and answer. */
+  const created = async (request: LockHolderRequest, lockId: string, input: KeyInput) =>
+    keyView(
+      ctx,
+      await lockHolder.commit(request, async (tx, lh) => createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), input)),
+    );
   app.post(
     "/lock-holders/:lockHolderId/locks/:lockId/keys",
     {
@@ -48,13 +52,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const { lockId } = request.params;
-      const body = request.body;
-      const key = await lockHolder.commit(request, async (tx, lh) => {
-        return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), body);
-      });
       reply.code(201);
-      return keyView(ctx, key);
+      return created(request, request.params.lockId, request.body);
     },
   );
 
@@ -73,11 +72,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const { lockId, ...input } = request.body;
-      const key = await lockHolder.commit(request, async (tx, lh) => {
-        return createKey(tx, ctx, lh, await lockOf(tx, lh, lockId), input);
-      });
       reply.code(201);
-      return keyView(ctx, key);
+      return created(request, lockId, input);
     },
   );
 
@@ -100,47 +96,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const { keys } = request.body;
       const p = integratorOf(request);
-      const job = await lockHolder.commit(request, async (tx, lh) => {
-        const now = ctx.clock.now();
-        const jobId = ctx.ids.next("job");
-        const records: KeyRecord[] = [];
-        // Batches name the same few locks over and over: read each once.
-        const locks = new Map<string, LockRecord>();
-        for (const [index, item] of keys.entries()) {
-          const field = `body.keys.${index}`;
-          const window = keyWindow(item, now, field);
-          checkMetadata(item.metadata, ctx.settings.metadataMaxBytes, field);
-          let userId: string;
-          try {
-            userId = keyHolderNumber(item.userId, lh, field);
-          } catch (e) {
-            throw e instanceof DomainError ? invalid(e.message, "invalid_phone_number") : e;
-          }
-          let lock = locks.get(item.lockId);
-          if (!lock) {
-            lock = await lockInBody(tx, lh, item.lockId, `${field}.lockId`);
-            await assertClaimed(tx, lock, `${field}.lockId`);
-            locks.set(lock.id, lock);
-          }
-          records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));
-        }
-        await tx.keys.insertMany(records);
-        const record: JobRecord = {
-          id: jobId,
-          integratorId: p.integratorId,
-          lockHolderId: lh.id,
-          kind: "keys.batch",
-          status: "pending",
-          total: records.length,
-          done: 0,
-          keyIds: records.map((r) => r.id),
-          results: [],
-          createdAt: now,
-          updatedAt: now,
-        };
-        await tx.jobs.insert(record);
-        return record;
-      });
+      const job = await lockHolder.commit(request, (tx, lh) => startKeyBatch(tx, ctx, p.integratorId, lh, keys));
       ctx.wake.jobs();
       reply.code(202);
       return { jobId: job.id };
