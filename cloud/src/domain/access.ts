@@ -1,4 +1,4 @@
-import type { LockHolderRecord, LockRecord } from "../store/records.js";
+import type { KeyRecord, LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { invalid, notFound } from "./errors.js";
 
@@ -30,6 +30,12 @@ export async function lockOf(tx: Tx, lh: LockHolderRecord, lockId: string): Prom
   const lock = await tx.locks.get(lockId);
   if (!lock || lock.lockHolderId !== lh.id || lock.removedAt !== null) throw notFound(`lock ${JSON.stringify(lockId)}`);
   return lock;
+}
+
+export async function keyOf(tx: Tx, lh: LockHolderRecord, keyId: string): Promise<KeyRecord> {
+  const key = await tx.keys.get(keyId);
+  if (!key || key.lockHolderId !== lh.id) throw notFound("key");
+  return key;
 }
 
 /** A lock named in a body (not the path): an unknown one is a bad request, naming the field. */

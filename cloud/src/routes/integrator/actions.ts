@@ -44,9 +44,9 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const { lockId } = request.params;
       const { action } = request.body;
-      const record = await lockHolder.commit(request, async (tx, lh) => {
-        return createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action);
-      });
+      const record = await lockHolder.commit(request, async (tx, lh) =>
+        createAction(tx, ctx, lh, await lockOf(tx, lh, lockId), action),
+      );
       // `pending` for a bridge to carry; a virtual lock's is `succeeded` at once.
       ctx.metrics.countActions(record.status);
       reply.code(202);
@@ -67,9 +67,9 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockId, actionId } = request.params;
-      const action = await lockHolder.read(request, async (tx, lh) => {
-        return actionOf(tx, await lockOf(tx, lh, lockId), actionId);
-      });
+      const action = await lockHolder.read(request, async (tx, lh) =>
+        actionOf(tx, await lockOf(tx, lh, lockId), actionId),
+      );
       return actionView(action, ctx.clock.now());
     },
   );

@@ -1,5 +1,5 @@
 import type { CloudContext } from "../../context.js";
-import { lockOf } from "../../domain/access.js";
+import { keyOf, lockOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
 import { invalid, notFound, unprocessable } from "../../domain/errors.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
@@ -82,9 +82,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      return lockHolder.read(request, async (tx, lh) => {
-        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q));
-      });
+      return lockHolder.read(request, (tx, lh) => keyEventPage(tx, lh, eventPageRequest(ctx, lh, q)));
     },
   );
 
@@ -128,8 +126,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       const { keyId } = request.params;
       const q = request.query;
       return lockHolder.read(request, async (tx, lh) => {
-        const key = await tx.keys.get(keyId);
-        if (!key || key.lockHolderId !== lh.id) throw notFound("key");
+        const key = await keyOf(tx, lh, keyId);
         return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { keyId: key.id }));
       });
     },
@@ -149,9 +146,9 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, async (tx, lh) => {
-        return tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
-      });
+      const page = await lockHolder.read(request, (tx, lh) =>
+        tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
+      );
       return {
         webhooks: page.items.map(webhookView),
         ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),

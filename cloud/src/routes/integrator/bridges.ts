@@ -85,9 +85,9 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, async (tx, lh) => {
-        return tx.bridges.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
-      });
+      const page = await lockHolder.read(request, (tx, lh) =>
+        tx.bridges.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
+      );
       return {
         bridges: page.items.map((b) => bridgeView(ctx, b)),
         ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),

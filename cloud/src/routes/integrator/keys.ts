@@ -1,6 +1,5 @@
 import type { CloudContext } from "../../context.js";
-import { lockOf } from "../../domain/access.js";
-import { notFound } from "../../domain/errors.js";
+import { keyOf, lockOf } from "../../domain/access.js";
 import { userIdFilter } from "../../domain/event-list.js";
 import { createKey, type KeyInput, revokeKey, startKeyBatch } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
@@ -151,11 +150,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { keyId } = request.params;
-      const key = await lockHolder.read(request, async (tx, lh) => {
-        const k = await tx.keys.get(keyId);
-        if (!k || k.lockHolderId !== lh.id) throw notFound("key");
-        return k;
-      });
+      const key = await lockHolder.read(request, (tx, lh) => keyOf(tx, lh, keyId));
       return keyView(ctx, key);
     },
   );
@@ -174,11 +169,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { keyId } = request.params;
-      const key = await lockHolder.commit(request, async (tx, lh) => {
-        const k = await tx.keys.get(keyId);
-        if (!k || k.lockHolderId !== lh.id) throw notFound("key");
-        return revokeKey(tx, ctx, k);
-      });
+      const key = await lockHolder.commit(request, async (tx, lh) => revokeKey(tx, ctx, await keyOf(tx, lh, keyId)));
       return keyView(ctx, key);
     },
   );

@@ -229,9 +229,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockHolderId, kid } = request.params;
-      const key = await lockHolder.commit(request, async (tx, lh) => {
-        return retireIssuerKeyNow(tx, ctx, lh.id, kid);
-      });
+      const key = await lockHolder.commit(request, (tx, lh) => retireIssuerKeyNow(tx, ctx, lh.id, kid));
       if (!key) throw notFound(`issuer key ${kid} of lock holder ${lockHolderId}`);
       return issuerKeyView(key);
     },

@@ -63,9 +63,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      return lockHolder.commit(request, async (tx, lh) => {
-        return authorityView(tx, await authorityFor(tx, ctx, lh.id));
-      });
+      return lockHolder.commit(request, async (tx, lh) => authorityView(tx, await authorityFor(tx, ctx, lh.id)));
     },
   );
 
@@ -84,9 +82,9 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const view = await lockHolder.commit(request, async (tx, lh) => {
-        return authorityView(tx, await rotateAuthority(tx, ctx, lh.id));
-      });
+      const view = await lockHolder.commit(request, async (tx, lh) =>
+        authorityView(tx, await rotateAuthority(tx, ctx, lh.id)),
+      );
       reply.code(201);
       return view;
     },

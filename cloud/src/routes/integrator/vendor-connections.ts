@@ -41,9 +41,9 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, async (tx, lh) => {
-        return tx.vendorConnections.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
-      });
+      const page = await lockHolder.read(request, (tx, lh) =>
+        tx.vendorConnections.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
+      );
       return {
         vendorConnections: page.items.map(vendorConnectionView),
         ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
