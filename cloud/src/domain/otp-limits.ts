@@ -9,7 +9,7 @@ import { type DomainError, tooMany } from "./errors.js";
  *
  * - per phone number: `otpPerWindow` codes per `otpWindowSeconds`, and `otpPerDay` codes per 24 h; reaching the daily
  *   limit locks the number out of new codes for `otpLockoutSeconds`, doubling with each further lockout (up to
- *   `otpLockoutMaxSeconds`) until the number is verified. Each code takes at most 5 guesses (routes/app/verification.ts).
+ *   `otpLockoutMaxSeconds`) until the number is verified. Each code takes at most 5 guesses (domain/verification.ts).
  * - per client address (an IPv6 address counts by its /64): `otpCodesPerAddressPerHour` codes requested and
  *   `otpWrongCodesPerAddressPerHour` wrong codes given.
  *
