@@ -1,15 +1,11 @@
-import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
-import { claimedByHolder } from "../../domain/claims.js";
 import { commit } from "../../domain/commit.js";
-import { mintKeyToken, tokenWindow } from "../../domain/issuers.js";
-import { keyState, keyUseUrl } from "../../domain/keys.js";
-import { latestLockState } from "../../domain/lock-state.js";
+import { prefetchKeys } from "../../domain/prefetch.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
 import { AppKeys } from "../../schemas/app-api.js";
-import { errors, iso, isoOrNull } from "../../schemas/common.js";
+import { errors } from "../../schemas/common.js";
 
 /** Prefetch: every usable key of the phone's number on a claimed lock, each token minted for this device's key. */
 export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -28,56 +24,7 @@ export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
       return commit(ctx, async (tx) => {
         const device = await tx.devices.get(principal.deviceId);
         if (!device || device.deletedAt !== null) throw unauthorized("this device was removed");
-        const devicePublicKey = fromHex(device.publicKey);
-        const now = ctx.clock.now();
-        const keys = [];
-        const lockHolders = new Set<string>();
-        const keyedLocks: { lockId: string; lockHolderId: string }[] = [];
-        for (const key of await tx.keys.usableForUser(device.userId, now)) {
-          // Starting beyond the token lifetime cap: nothing valid to mint yet; a later prefetch brings it.
-          if (!tokenWindow(ctx, key)) continue;
-          const lock = await tx.locks.get(key.lockId);
-          // No token for a lock its key's holder has not claimed (a key from before claims were enforced): that lock
-          // trusts no issuer of this holder, and the phone must not carry anything for it (docs/trust.md "Cloud").
-          if (!lock || !(await claimedByHolder(tx, lock))) continue;
-          const minted = await mintKeyToken(tx, ctx, key, devicePublicKey);
-          lockHolders.add(key.lockHolderId);
-          keyedLocks.push({ lockId: key.lockId, lockHolderId: key.lockHolderId });
-          keys.push({
-            keyId: key.id,
-            lockId: key.lockId,
-            lockName: lock.name,
-            start: iso(key.startAt),
-            end: isoOrNull(key.endAt),
-            state: keyState(key, now),
-            token: toBase64Url(minted.token),
-            tokenExpires: iso(minted.expS * 1000),
-            useKeyUrl: keyUseUrl(ctx, key),
-          });
-        }
-        const issuers = (await tx.issuerKeys.listLive([...lockHolders])).map((k) => ({ kid: k.kid, x: k.publicKey }));
-        // Phones are couriers too (docs/design.md section 7): the latest signed state of each claimed lock the keys
-        // open, signed after the tokens above were minted, so it names the issuer key that signed them.
-        const states = [];
-        // Only a claim by the lock holder whose key this phone holds for that lock: never another tenant's document.
-        const holdersByLock = new Map<string, Set<string>>();
-        for (const k of keyedLocks) {
-          const set = holdersByLock.get(k.lockId) ?? new Set<string>();
-          set.add(k.lockHolderId);
-          holdersByLock.set(k.lockId, set);
-        }
-        for (const claim of await tx.lockClaims.getMany([...holdersByLock.keys()])) {
-          if (!holdersByLock.get(claim.lockId)?.has(claim.lockHolderId)) continue;
-          const signed = await latestLockState(tx, ctx, claim);
-          states.push({ lockId: claim.lockId, v: signed.v, state: toBase64Url(fromHex(signed.doc)) });
-        }
-        return {
-          userId: device.userId,
-          keys,
-          issuers,
-          states,
-          prefetchKeysUrl: prefetchKeysUrl({}, ctx.settings.linkBase),
-        };
+        return prefetchKeys(tx, ctx, device);
       });
     },
   );
