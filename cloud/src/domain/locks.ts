@@ -1,7 +1,16 @@
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import type { Address, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import type {
+  Address,
+  LockClaimRecord,
+  LockHolderRecord,
+  LockRecord,
+  VendorConnectionRecord,
+} from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { lockOf } from "./access.js";
+import { claimOf } from "./claims.js";
+import { conflict } from "./errors.js";
 import { revokeKey } from "./keys.js";
 
 /** A lock as it first enters the store under a vendor connection: no address, battery or presence yet. */
@@ -43,6 +52,40 @@ export async function offboardLock(
     else await revokeKey(tx, ctx, key);
   }
   if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).lock(lock, true);
+}
+
+/** What a lock's owner may change; `undefined` leaves a field as it is, `null` removes it. */
+export interface LockPatch {
+  name?: string;
+  imageUrl?: string | null;
+  timezone?: string | null;
+  address?: Record<string, string | null | undefined> | null;
+  /** Claimed locks only (docs/trust.md, Applying a state): 409 on a lock not claimed, nothing changed. */
+  maxStale?: number | null;
+}
+
+/** Updates a lock of `lh` (404 for any other), answering it and its claim as they now are. */
+export async function updateLock(
+  tx: Tx,
+  lh: LockHolderRecord,
+  lockId: string,
+  patch: LockPatch,
+): Promise<readonly [LockRecord, LockClaimRecord | undefined]> {
+  const current = await lockOf(tx, lh, lockId);
+  if (patch.maxStale !== undefined) {
+    const claimed = await claimOf(tx, lh, lockId);
+    if (!claimed) throw conflict("maxStale: the lock is not claimed; claim it with its setup code first");
+    await tx.lockClaims.setMaxStale(lockId, lh.id, patch.maxStale);
+  }
+  await tx.locks.update(current.id, {
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.imageUrl !== undefined ? { imageUrl: patch.imageUrl } : {}),
+    ...(patch.timezone !== undefined ? { timezone: patch.timezone } : {}),
+    ...(patch.address !== undefined
+      ? { address: patch.address === null ? null : mergeAddress(current.address, patch.address) }
+      : {}),
+  });
+  return [(await tx.locks.get(current.id))!, await claimOf(tx, lh, lockId)] as const;
 }
 
 /** Partial address update: given fields replace stored ones, null fields are removed; an empty result is no address. */

@@ -1,8 +1,7 @@
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
-import { conflict } from "../../domain/errors.js";
-import { mergeAddress } from "../../domain/locks.js";
+import { updateLock } from "../../domain/locks.js";
 import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -84,24 +83,8 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockId } = request.params;
-      const body = request.body;
-      const [lock, claim] = await lockHolder.commit(request, async (tx, lh) => {
-        const current = await lockOf(tx, lh, lockId);
-        if (body.maxStale !== undefined) {
-          const claimed = await claimOf(tx, lh, lockId);
-          if (!claimed) throw conflict("maxStale: the lock is not claimed; claim it with its setup code first");
-          await tx.lockClaims.setMaxStale(lockId, lh.id, body.maxStale);
-        }
-        await tx.locks.update(current.id, {
-          ...(body.name !== undefined ? { name: body.name } : {}),
-          ...(body.imageUrl !== undefined ? { imageUrl: body.imageUrl } : {}),
-          ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
-          ...(body.address !== undefined
-            ? { address: body.address === null ? null : mergeAddress(current.address, body.address) }
-            : {}),
-        });
-        return [(await tx.locks.get(current.id))!, await claimOf(tx, lh, lockId)] as const;
-      });
+      const _body = request.body;
+      const [lock, claim] = await lockHolder.commit(request, (tx, lh) => updateLock(tx, lh, lockId, request.body));
       return lockView(lock, claim);
     },
   );
