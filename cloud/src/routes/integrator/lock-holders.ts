@@ -1,9 +1,9 @@
 import { Type } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
-import { commit, read } from "../../domain/commit.js";
-import { notFound, unprocessable } from "../../domain/errors.js";
-import { addIssuerKey, retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
-import { isKnownCountry } from "../../domain/phone.js";
+import { read } from "../../domain/commit.js";
+import { notFound } from "../../domain/errors.js";
+import { retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
+import { checkCountry, createLockHolder } from "../../domain/lock-holders.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -18,7 +18,6 @@ import {
   LockHolderList,
   PatchLockHolder,
 } from "../../schemas/integrator.js";
-import type { LockHolderRecord } from "../../store/records.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });
 const IssuerKeyParams = Obj({
@@ -30,16 +29,6 @@ const PageQuerySchema = Obj(PageQuery);
 const COUNTRY_DESCRIPTION =
   "`countryIso` reads key holders' national numbers: an ISO 3166-1 alpha-2 code the phone number metadata knows " +
   "(422 `invalid_country` otherwise, e.g. XX).";
-
-/** A lock holder's country must be one whose numbers can be read (domain/phone.ts); 422 naming it otherwise. */
-function checkCountry(countryIso: string | undefined): void {
-  if (countryIso !== undefined && !isKnownCountry(countryIso)) {
-    throw unprocessable(
-      `body.countryIso: ${JSON.stringify(countryIso)} is not an ISO 3166-1 alpha-2 country code known to the phone number metadata`,
-      "invalid_country",
-    );
-  }
-}
 
 /** Integrator, lock holders and their issuer keys. */
 export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -107,22 +96,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const p = integratorOf(request);
-      const body = request.body;
-      checkCountry(body.countryIso);
-      const lh: LockHolderRecord = {
-        id: ctx.ids.next("lh"),
-        integratorId: p.integratorId,
-        name: body.name,
-        countryIso: body.countryIso ?? null,
-        organizationId: body.organizationId ?? null,
-        organizationIdSuffix: body.organizationIdSuffix ?? null,
-        createdAt: ctx.clock.now(),
-      };
-      await commit(ctx, async (tx) => {
-        await tx.lockHolders.insert(lh);
-        await addIssuerKey(tx, ctx, lh.id);
-      });
+      const lh = await createLockHolder(ctx, integratorOf(request).integratorId, request.body);
       reply.code(201);
       return lockHolderView(lh);
     },
