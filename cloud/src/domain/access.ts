@@ -1,4 +1,4 @@
-import type { KeyRecord, LockHolderRecord, LockRecord } from "../store/records.js";
+import type { KeyRecord, LockHolderRecord, LockRecord, WebhookRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { invalid, notFound } from "./errors.js";
 
@@ -36,6 +36,13 @@ export async function keyOf(tx: Tx, lh: LockHolderRecord, keyId: string): Promis
   const key = await tx.keys.get(keyId);
   if (!key || key.lockHolderId !== lh.id) throw notFound("key");
   return key;
+}
+
+/** A live webhook of `lh`; a deleted one answers as one that never was. */
+export async function webhookOf(tx: Tx, lh: LockHolderRecord, webhookId: string): Promise<WebhookRecord> {
+  const webhook = await tx.webhooks.get(webhookId);
+  if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
+  return webhook;
 }
 
 /** A lock named in a body (not the path): an unknown one is a bad request, naming the field. */

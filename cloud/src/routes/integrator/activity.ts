@@ -1,5 +1,5 @@
 import type { CloudContext } from "../../context.js";
-import { keyOf, lockOf } from "../../domain/access.js";
+import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
 import { invalid, notFound, unprocessable } from "../../domain/errors.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
@@ -213,8 +213,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const { webhookId } = request.params;
       await lockHolder.commit(request, async (tx, lh) => {
-        const webhook = await tx.webhooks.get(webhookId);
-        if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
+        const webhook = await webhookOf(tx, lh, webhookId);
         await tx.webhooks.markDeleted(webhook.id, ctx.clock.now());
       });
       reply.code(204).send();
@@ -235,8 +234,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const { webhookId } = request.params;
       const deliveries = await lockHolder.read(request, async (tx, lh) => {
-        const webhook = await tx.webhooks.get(webhookId);
-        if (!webhook || webhook.lockHolderId !== lh.id || webhook.deletedAt !== null) throw notFound("webhook");
+        const webhook = await webhookOf(tx, lh, webhookId);
         return tx.deliveries.listForWebhook(webhook.id);
       });
       return {
