@@ -1,39 +1,12 @@
-import {
-  decodeTimeRequest,
-  fromBase64Url,
-  fromHex,
-  ProtocolError,
-  signTimeAnswer,
-  toBase64Url,
-} from "@latchkey/protocol";
+import { fromHex, toBase64Url } from "@latchkey/protocol";
 import type { CloudContext } from "../../context.js";
-import { authorityFor, authoritySecret } from "../../domain/authority.js";
-import { notFound, unprocessable } from "../../domain/errors.js";
-import { latestLockState } from "../../domain/lock-state.js";
+import { answerLockTime, servedLockState } from "../../domain/courier.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
 import { LockStateAnswer, TimeAnswerBody, TimeRequestBody } from "../../schemas/bridge-api.js";
 import { errors, IdParam, Obj } from "../../schemas/common.js";
-import type { LockClaimRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
 
 const LockIdParams = Obj({ lockId: IdParam });
-
-/**
- * The claim of a lock this bridge serves: the lock is under one of the bridge's live vendor connections and claimed by
- * that connection's lock holder (pending or confirmed: the state signed for a pending claim is how the lock proves
- * it). Anything else is 404, as if the lock did not exist (no other tenant is revealed, nor any other claim).
- */
-async function servedClaim(tx: Tx, bridgeId: string, lockId: string): Promise<LockClaimRecord> {
-  const lock = await tx.locks.get(lockId);
-  const vc = lock && lock.removedAt === null ? await tx.vendorConnections.get(lock.vendorConnectionId) : undefined;
-  const claim =
-    lock && vc && vc.bridgeId === bridgeId && vc.deletedAt === null
-      ? await tx.lockClaims.get(lockId, lock.lockHolderId)
-      : undefined;
-  if (!claim) throw notFound(`lock ${JSON.stringify(lockId)}`);
-  return claim;
-}
 
 /** What a bridge carries to its locks: signed states and signed time (docs/bridge-api.md, docs/trust.md "Cloud"). */
 export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -53,9 +26,7 @@ export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const bridge = bridgeOf(request);
       const { lockId } = request.params;
-      const signed = await ctx.store.transaction(async (tx) =>
-        latestLockState(tx, ctx, await servedClaim(tx, bridge.bridgeId, lockId)),
-      );
+      const signed = await ctx.store.transaction((tx) => servedLockState(tx, ctx, bridge.bridgeId, lockId));
       return { lockId, v: signed.v, iat: signed.iat, state: toBase64Url(fromHex(signed.doc)) };
     },
   );
@@ -78,25 +49,9 @@ export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const bridge = bridgeOf(request);
       const { lockId } = request.params;
-      const body = request.body;
-      const answer = await ctx.store.transaction(async (tx) => {
-        const claim = await servedClaim(tx, bridge.bridgeId, lockId);
-        let timeRequest: ReturnType<typeof decodeTimeRequest>;
-        try {
-          timeRequest = decodeTimeRequest(fromBase64Url(body.request));
-        } catch (e) {
-          const why = e instanceof ProtocolError ? e.message : "not base64url";
-          throw unprocessable(`request: not a time request (${why})`, "invalid_message");
-        }
-        if (timeRequest.lock !== lockId) throw unprocessable("request: it names another lock", "wrong_lock");
-        const authority = await authorityFor(tx, ctx, claim.lockHolderId);
-        const secretKey = authoritySecret(ctx, authority);
-        try {
-          return signTimeAnswer({ lock: lockId, nonce: timeRequest.nonce, time: ctx.clock.now() }, secretKey);
-        } finally {
-          secretKey.fill(0);
-        }
-      });
+      const answer = await ctx.store.transaction((tx) =>
+        answerLockTime(tx, ctx, bridge.bridgeId, lockId, request.body.request),
+      );
       return { lockId, answer: toBase64Url(answer) };
     },
   );
