@@ -83,7 +83,6 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockId } = request.params;
-      const _body = request.body;
       const [lock, claim] = await lockHolder.commit(request, (tx, lh) => updateLock(tx, lh, lockId, request.body));
       return lockView(lock, claim);
     },
