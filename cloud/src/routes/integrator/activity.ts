@@ -1,10 +1,11 @@
 import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
-import { invalid, notFound, unprocessable } from "../../domain/errors.js";
+import { notFound, unprocessable } from "../../domain/errors.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, webhookView } from "../../domain/views.js";
+import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/webhooks.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
@@ -34,9 +35,6 @@ const EVENTS_DESCRIPTION =
   "`action` (unlocked, denied, locked, jammed), `from` (included) and `to` (not included), RFC 3339 times. The " +
   "newest 30 days bound every page. A bad value is a 400 naming the parameter. Pages with `limit` and " +
   "`startAfterId` as everywhere; `userName` is the name given to the event's key at creation.";
-
-import { webhookUrlProblem } from "../../security/webhook-target.js";
-import { webhookSealContext } from "../../workers/webhook-delivery.js";
 
 /** Jobs, lock holder events, webhooks and phone number formatting. */
 export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -177,23 +175,9 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request, reply) => {
       const { url } = request.body;
-      const problem = webhookUrlProblem(url, ctx.settings.allowPrivateWebhookTargets);
-      if (problem) throw invalid(`body.url: ${problem}`);
-      // Standard Webhooks secrets are whsec_ + standard base64 of the key; 24 bytes keep it free of padding.
-      const secret = `whsec_${Buffer.from(ctx.random(24)).toString("base64")}`;
-      const webhook = await lockHolder.commit(request, async (tx, lh) => {
-        const id = ctx.ids.next("wh");
-        const record = {
-          id,
-          lockHolderId: lh.id,
-          url,
-          secretSealed: ctx.sealer.seal(new TextEncoder().encode(secret), webhookSealContext(id)),
-          createdAt: ctx.clock.now(),
-          deletedAt: null,
-        };
-        await tx.webhooks.insert(record);
-        return record;
-      });
+      checkWebhookUrl(ctx, url);
+      const secret = newWebhookSecret(ctx);
+      const webhook = await lockHolder.commit(request, (tx, lh) => createWebhook(tx, ctx, lh, url, secret));
       reply.code(201);
       return { ...webhookView(webhook), secret };
     },
