@@ -2,6 +2,7 @@ import type { CloudContext } from "../context.js";
 import { iso, isoOrNull } from "../schemas/common.js";
 import type {
   BridgeRecord,
+  DeliveryRecord,
   EventRecord,
   IntegratorRecord,
   IssuerKeyRecord,
@@ -116,6 +117,18 @@ export function keyEventView(e: EventRecord, lockName: string, userName: string 
 }
 
 export const webhookView = (w: WebhookRecord) => ({ id: w.id, url: w.url, created: iso(w.createdAt) });
+
+/** A delivery to a webhook, with its attempts and last error (for debugging a receiver). */
+export const deliveryView = (d: DeliveryRecord) => ({
+  id: d.id,
+  type: d.eventType,
+  status: d.status,
+  attempts: d.attempts,
+  nextAttempt: d.status === "pending" ? iso(d.nextAttemptAt) : null,
+  lastError: d.lastError,
+  created: iso(d.createdAt),
+  delivered: isoOrNull(d.deliveredAt),
+});
 
 export const jobView = (j: JobRecord) => ({
   id: j.id,

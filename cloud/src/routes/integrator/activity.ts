@@ -4,7 +4,7 @@ import { read } from "../../domain/commit.js";
 import { notFound, unprocessable } from "../../domain/errors.js";
 import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
-import { jobView, webhookView } from "../../domain/views.js";
+import { deliveryView, jobView, webhookView } from "../../domain/views.js";
 import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/webhooks.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -21,7 +21,7 @@ import {
   LockHolderEventQuery,
   WebhookList,
 } from "../../schemas/activity.js";
-import { errors, IdParam, iso, isoOrNull, Obj, PageQuery } from "../../schemas/common.js";
+import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import { Job } from "../../schemas/keys.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
@@ -221,18 +221,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         const webhook = await webhookOf(tx, lh, webhookId);
         return tx.deliveries.listForWebhook(webhook.id);
       });
-      return {
-        deliveries: deliveries.map((d) => ({
-          id: d.id,
-          type: d.eventType,
-          status: d.status,
-          attempts: d.attempts,
-          nextAttempt: d.status === "pending" ? iso(d.nextAttemptAt) : null,
-          lastError: d.lastError,
-          created: iso(d.createdAt),
-          delivered: isoOrNull(d.deliveredAt),
-        })),
-      };
+      return { deliveries: deliveries.map(deliveryView) };
     },
   );
 
