@@ -31,11 +31,14 @@ export function userIdFilter(userId: string | undefined, lh: LockHolderRecord, n
  * `eventWindowDays` always bound it; `from` (included) and `to` (not included) narrow it; the other filters match
  * exactly. `scope` is what the path fixes (`…/locks/{lockId}/events`, `…/keys/{keyId}/events`).
  */
+/** One lock's or one key's events only, where the path names it. */
+export type EventScope = { lockId?: string; keyId?: string };
+
 export function eventPageRequest(
   ctx: CloudContext,
   lh: LockHolderRecord,
   q: EventFilterQuery,
-  scope: { lockId?: string; keyId?: string } = {},
+  scope: EventScope = {},
 ): EventPageRequest {
   const windowS = Math.floor(ctx.clock.now() / 1000) - ctx.settings.eventWindowDays * 86_400;
   const fromS = time(q.from, "from");

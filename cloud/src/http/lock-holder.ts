@@ -11,7 +11,7 @@ export interface LockHolderRequest {
   params: { lockHolderId: string };
 }
 
-type Work<T> = (tx: Tx, lh: LockHolderRecord) => Promise<T>;
+export type Work<T> = (tx: Tx, lh: LockHolderRecord) => Promise<T>;
 
 /**
  * The routes under a lock holder: the caller must be an integrator (403 otherwise) that may see the lock holder the

@@ -2,17 +2,18 @@ import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
 import { notFound, unprocessable } from "../../domain/errors.js";
-import { eventPageRequest, keyEventPage } from "../../domain/event-list.js";
+import { type EventScope, eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { deliveryView, jobView, webhookView } from "../../domain/views.js";
 import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/webhooks.js";
 import { integratorOf } from "../../http/auth.js";
-import { lockHolderScope } from "../../http/lock-holder.js";
+import { type LockHolderRequest, lockHolderScope, type Work } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import {
   CreatedWebhook,
   CreateWebhook,
   DeliveryList,
+  type EventFilterQuery,
   EventList,
   FormatPhoneNumber,
   FormattedPhoneNumber,
@@ -39,6 +40,11 @@ const EVENTS_DESCRIPTION =
 /** Jobs, lock holder events, webhooks and phone number formatting. */
 export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
   const lockHolder = lockHolderScope(ctx);
+  /** The lock holder's key events, narrowed to the one lock or key of it the path names (404 for any other). */
+  const events = (request: LockHolderRequest, q: EventFilterQuery, narrow?: Work<EventScope>) =>
+    lockHolder.read(request, async (tx, lh) =>
+      keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, narrow ? await narrow(tx, lh) : {})),
+    );
   app.get(
     "/jobs/:jobId",
     {
@@ -78,10 +84,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         response: { 200: EventList, ...errors(400, 404) },
       },
     },
-    async (request) => {
-      const q = request.query;
-      return lockHolder.read(request, (tx, lh) => keyEventPage(tx, lh, eventPageRequest(ctx, lh, q)));
-    },
+    async (request) => events(request, request.query),
   );
 
   app.get(
@@ -97,14 +100,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         response: { 200: EventList, ...errors(400, 404) },
       },
     },
-    async (request) => {
-      const { lockId } = request.params;
-      const q = request.query;
-      return lockHolder.read(request, async (tx, lh) => {
-        const lock = await lockOf(tx, lh, lockId);
-        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { lockId: lock.id }));
-      });
-    },
+    async (request) =>
+      events(request, request.query, async (tx, lh) => ({ lockId: (await lockOf(tx, lh, request.params.lockId)).id })),
   );
 
   app.get(
@@ -120,14 +117,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         response: { 200: EventList, ...errors(400, 404) },
       },
     },
-    async (request) => {
-      const { keyId } = request.params;
-      const q = request.query;
-      return lockHolder.read(request, async (tx, lh) => {
-        const key = await keyOf(tx, lh, keyId);
-        return keyEventPage(tx, lh, eventPageRequest(ctx, lh, q, { keyId: key.id }));
-      });
-    },
+    async (request) =>
+      events(request, request.query, async (tx, lh) => ({ keyId: (await keyOf(tx, lh, request.params.keyId)).id })),
   );
 
   app.get(
