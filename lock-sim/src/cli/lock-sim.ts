@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isValidLockId } from "@latchkey/protocol";
+import { createLogger, LOG_LEVELS, type Logger } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
 import { factoryResetLock, setupCodes } from "../lock/factory.js";
@@ -264,9 +264,9 @@ export async function runLockSimCli(
     for (const id of [ids[0], ids.at(-1)]) {
       if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
     }
-    const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-    if (!levels.includes(p.logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(", ")}`);
-    logger = pino({ level: p.logLevel, base: { name: "latchkey-lock-sim" } }, io.log ?? process.stderr);
+    if (!(LOG_LEVELS as readonly string[]).includes(p.logLevel))
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+    logger = createLogger({ service: "latchkey-lock-sim", level: p.logLevel, destination: io.log ?? process.stderr });
     const options: FleetOptions = {
       count,
       mqttUrl,
