@@ -55,8 +55,26 @@ describe("latchkey-stack options", () => {
     [["--database-url", "env"], /--database-url env: the environment variable DATABASE_URL is not set/],
     [["--mqtt-url", "http://x"], /--mqtt-url must look like/],
     [["--colour"], /unknown option '--colour'/],
+    [["--ha-password", "short"], /--ha-password must be at least 12 characters/],
+    [["--ha-password", "env"], /--ha-password env: the environment variable LATCHKEY_HA_PASSWORD is not set/],
+    [["--ha-password", "long-enough-password", "--mqtt-url", "mqtt://b:1883"], /--ha-password applies to the embedded/],
+    [["--mqtt-host", "0.0.0.0", "--mqtt-url", "mqtt://b:1883"], /--mqtt-host applies to the embedded broker/],
+    [["--mqtt-host", "my-laptop"], /--mqtt-host must be an IP address to listen on/],
   ])("%j is a usage error naming the flag", (argv, message) => {
     expect(() => parseStackArgs(argv, {})).toThrow(UsageError);
     expect(() => parseStackArgs(argv, {})).toThrow(message);
+  });
+
+  it("--ha-password (or LATCHKEY_HA_PASSWORD with `env`) gives Home Assistant a login; --mqtt-host opens the broker", () => {
+    expect(parseStackArgs([], {})).toMatchObject({ homeAssistant: undefined, mqttHost: "127.0.0.1" });
+    expect(parseStackArgs(["--ha-password", "a-long-password"], {}).homeAssistant).toEqual({
+      username: "homeassistant@latchkey",
+      password: "a-long-password",
+    });
+    expect(
+      parseStackArgs(["--ha-password", "env", "--mqtt-host", "0.0.0.0"], { LATCHKEY_HA_PASSWORD: "from-the-env-1" }),
+    ).toMatchObject({ homeAssistant: { password: "from-the-env-1" }, mqttHost: "0.0.0.0" });
+    // The refusal never echoes the password.
+    expect(() => parseStackArgs(["--ha-password", "sh0rt"], {})).not.toThrow(/sh0rt/);
   });
 });

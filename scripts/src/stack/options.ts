@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
@@ -25,7 +26,14 @@ export interface StackOptions {
   verbose: boolean;
   /** Commands on standard input (`unlock <lockId>`, …); default on. */
   console: boolean;
+  /** Embedded broker listen address (127.0.0.1 unless the user opens it to the network). */
+  mqttHost: string;
+  /** A broker login for Home Assistant's MQTT integration (issue 15 item 7), or none. */
+  homeAssistant: { username: string; password: string } | undefined;
 }
+
+/** Home Assistant's login on the stack's broker; the bridge refuses names that look like lock ids. */
+export const HA_USERNAME = "homeassistant@latchkey";
 
 export const DEFAULT_PORTS = { apiPort: 8080, mqttPort: 1883, metricsPort: 9108 } as const;
 
@@ -84,6 +92,15 @@ export function buildStackProgram(): Command {
       "--mqtt-url <url>",
       "run the bridge and locks on this external broker (mqtt://…); `env` takes $MQTT_URL. Default: embedded broker",
     )
+    .option(
+      "--mqtt-host <address>",
+      "embedded MQTT broker listen address (default 127.0.0.1; 0.0.0.0 lets a Home Assistant on your network connect)",
+    )
+    .option(
+      "--ha-password <password>",
+      `a login "${HA_USERNAME}" on the embedded broker for Home Assistant's MQTT integration ` +
+        "(at least 12 characters; `env` reads LATCHKEY_HA_PASSWORD, so it stays out of the process list)",
+    )
     .option("--verbose", "print every log line of the cloud and the bridge")
     .option("--no-console", "no interactive commands on standard input")
     .version(PACKAGE_VERSION)
@@ -119,11 +136,27 @@ export function parseStackArgs(
     mqttUrl?: string;
     verbose?: boolean;
     console: boolean;
+    mqttHost?: string;
+    haPassword?: string;
   }>();
   if (o.keepRunning && !o.demo) throw new UsageError("--keep-running only applies with --demo");
   if (o.data.trim() === "") throw new UsageError("--data must name a directory");
   const databaseUrl = fromFlagOrEnv("--database-url", "DATABASE_URL", o.databaseUrl, env, /^postgres(ql)?:\/\//);
   const mqttUrl = fromFlagOrEnv("--mqtt-url", "MQTT_URL", o.mqttUrl, env, /^(mqtts?|wss?|tcp):\/\//);
+  // The password itself never appears in a message: only its length rule.
+  const haPassword = fromFlagOrEnv("--ha-password", "LATCHKEY_HA_PASSWORD", o.haPassword, env, /^/);
+  if (haPassword !== undefined && haPassword.length < 12)
+    throw new UsageError("--ha-password must be at least 12 characters (the bridge's rule for broker logins)");
+  for (const [flag, given] of [
+    ["--mqtt-host", o.mqttHost],
+    ["--ha-password", haPassword],
+  ] as const)
+    if (given !== undefined && mqttUrl !== undefined)
+      throw new UsageError(`${flag} applies to the embedded broker; with --mqtt-url configure your own broker`);
+  if (o.mqttHost !== undefined && isIP(o.mqttHost) === 0)
+    throw new UsageError(
+      `--mqtt-host must be an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0), not "${o.mqttHost}"`,
+    );
   return {
     dataDir: resolve(cwd, o.data),
     apiPort: o.port ?? DEFAULT_PORTS.apiPort,
@@ -142,5 +175,7 @@ export function parseStackArgs(
     mqttUrl,
     verbose: o.verbose === true,
     console: o.console,
+    mqttHost: o.mqttHost ?? "127.0.0.1",
+    homeAssistant: haPassword === undefined ? undefined : { username: HA_USERNAME, password: haPassword },
   };
 }

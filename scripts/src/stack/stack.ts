@@ -195,6 +195,8 @@ export async function startStack(
       dataDir: "bridge",
       vendor: state.vendor,
       mqttPort: mqtt.port,
+      mqttHost: options.mqttHost,
+      ...(options.homeAssistant ? { homeAssistant: options.homeAssistant } : {}),
       ...(options.mqttUrl ? { mqttUrl: options.mqttUrl } : {}),
       metricsPort: metrics.port,
       logLevel: options.verbose ? "debug" : "info",
@@ -329,6 +331,7 @@ export async function startStack(
       claimedLocks: claims.filter((c) => c.claim.claimed).map((c) => c.claim.lockId),
       dataDir: options.dataDir,
       notes,
+      ...(options.homeAssistant ? { homeAssistantUsername: options.homeAssistant.username } : {}),
     };
     return {
       summary,
