@@ -144,6 +144,16 @@ export {
 } from "./token/nonce.js";
 export { peekAudience, peekCti } from "./token/peek.js";
 export { NONCE_BYTES, signUnlockProof, type UnlockProofInput, verifyUnlockProof } from "./token/proof.js";
+export {
+  isValidTimeZone,
+  localWeekMinute,
+  MAX_SCHEDULE_UNCERTAINTY_SECONDS,
+  MAX_SCHEDULE_WINDOWS,
+  SCHEDULE_HEADER_LABEL,
+  type ScheduleWindow,
+  scheduleAllows,
+  scheduleProblem,
+} from "./token/schedule.js";
 export { encodeClaims, type SignKeyTokenOptions, signKeyToken } from "./token/sign.js";
 export { type RevocationList, type TrustedIssuer, TrustStore } from "./token/trust.js";
 export { type UnlockRequest, verifyUnlockRequest } from "./token/unlock.js";
