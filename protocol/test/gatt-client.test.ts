@@ -1,11 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
   BleDisconnectedError,
-  BleTimeoutError,
   BleWrongPeripheralError,
+  type Deadline,
   GattClient,
   type GattLink,
-  type SetTimer,
 } from "../src/ble/gatt-client.js";
 import {
   COMMAND_CHAR_UUID,
@@ -18,14 +17,17 @@ import {
   RESULT_CHAR_UUID,
 } from "../src/index.js";
 
-/** A timer that fires only when the test says so: time-outs without waiting. */
-class ManualTimer {
+/** Time-outs that fire only when the test says so: no waiting. */
+class ManualDeadlines {
   private readonly pending = new Set<{ at: number; fire: () => void }>();
   private now = 0;
-  readonly set: SetTimer = (ms, fire) => {
-    const entry = { at: this.now + ms, fire };
-    this.pending.add(entry);
-    return () => this.pending.delete(entry);
+  readonly deadline: Deadline = (work, ms, what) => {
+    let entry = { at: 0, fire: () => {} };
+    const timeout = new Promise<never>((_, reject) => {
+      entry = { at: this.now + ms, fire: () => reject(new Error(`timed out after ${ms} ms ${what}`)) };
+      this.pending.add(entry);
+    });
+    return Promise.race([work, timeout]).finally(() => this.pending.delete(entry));
   };
   advance(ms: number): void {
     this.now += ms;
@@ -101,16 +103,16 @@ class FakeLink implements GattLink {
   }
 }
 
-function client(link: FakeLink, timer: ManualTimer, lockId?: string): GattClient<FakeLink> {
-  const options = { timer: timer.set, openTimeoutMs: 10_000, requestTimeoutMs: 5000 };
+function client(link: FakeLink, clock: ManualDeadlines, lockId?: string): GattClient<FakeLink> {
+  const options = { deadline: clock.deadline, openTimeoutMs: 10_000, requestTimeoutMs: 5000 };
   return new GattClient(link, lockId === undefined ? options : { ...options, lockId });
 }
 
 describe("GATT client (central side of the lock service)", () => {
   it("opens, reads the lock id and runs framed requests one at a time, each answered by its id", async () => {
     const link = new FakeLink();
-    const timer = new ManualTimer();
-    const session = await client(link, timer).open();
+    const clock = new ManualDeadlines();
+    const session = await client(link, clock).open();
     expect(session.lockId).toBe("front-door");
     expect(session.connected).toBe(true);
     const long = "x".repeat(60); // several frames at ATT MTU 23
@@ -120,7 +122,7 @@ describe("GATT client (central side of the lock service)", () => {
     ]);
     expect(a).toMatchObject({ id: long, ok: true });
     expect(b).toMatchObject({ id: "b", ok: true });
-    expect(timer.armed).toBe(0);
+    expect(clock.armed).toBe(0);
     await session.close();
     expect(link.released).toBe(1);
     expect(link.watchers).toBe(0);
@@ -128,21 +130,21 @@ describe("GATT client (central side of the lock service)", () => {
 
   it("a link dropped during discovery fails the open at once with a typed error, and releases the link", async () => {
     const link = new FakeLink();
-    const timer = new ManualTimer();
+    const clock = new ManualDeadlines();
     link.hold = "discover";
-    const opening = client(link, timer).open();
+    const opening = client(link, clock).open();
     await tick();
     link.drop();
     await expect(opening).rejects.toBeInstanceOf(BleDisconnectedError);
     expect(link.released).toBe(1);
     expect(link.watchers).toBe(0);
-    expect(timer.armed).toBe(0);
+    expect(clock.armed).toBe(0);
   });
 
   it("a link dropped while reading info fails the open the same way", async () => {
     const link = new FakeLink();
     link.hold = "read";
-    const opening = client(link, new ManualTimer()).open();
+    const opening = client(link, new ManualDeadlines()).open();
     await tick();
     link.drop();
     await expect(opening).rejects.toMatchObject({ code: "disconnected" });
@@ -150,31 +152,31 @@ describe("GATT client (central side of the lock service)", () => {
 
   it("an open that never completes times out, and the link is released", async () => {
     const link = new FakeLink();
-    const timer = new ManualTimer();
+    const clock = new ManualDeadlines();
     link.hold = "discover";
-    const opening = client(link, timer, "front-door").open();
+    const opening = client(link, clock, "front-door").open();
     await tick();
-    timer.advance(10_000);
-    await expect(opening).rejects.toThrow(new BleTimeoutError("connecting to lock front-door", 10_000));
+    clock.advance(10_000);
+    await expect(opening).rejects.toThrow("timed out after 10000 ms connecting to lock front-door");
     expect(link.released).toBe(1);
   });
 
   it("a peripheral without the service, with no lock id, or another lock's is the wrong peripheral", async () => {
-    const timer = new ManualTimer();
+    const clock = new ManualDeadlines();
     const bare = new FakeLink();
     bare.services = [];
-    await expect(client(bare, timer).open()).rejects.toBeInstanceOf(BleWrongPeripheralError);
+    await expect(client(bare, clock).open()).rejects.toBeInstanceOf(BleWrongPeripheralError);
     const garbled = new FakeLink();
     garbled.info = "not a lock id!";
-    await expect(client(garbled, timer).open()).rejects.toBeInstanceOf(BleWrongPeripheralError);
+    await expect(client(garbled, clock).open()).rejects.toBeInstanceOf(BleWrongPeripheralError);
     const other = new FakeLink();
-    await expect(client(other, timer, "back-door").open()).rejects.toMatchObject({ code: "wrong_peripheral" });
+    await expect(client(other, clock, "back-door").open()).rejects.toMatchObject({ code: "wrong_peripheral" });
     expect([bare.released, garbled.released, other.released]).toEqual([1, 1, 1]);
   });
 
   it("a dropped link fails the request in flight and every later one at once", async () => {
     const link = new FakeLink();
-    const session = await client(link, new ManualTimer()).open();
+    const session = await client(link, new ManualDeadlines()).open();
     link.hold = "answer";
     const pending = session.request({ id: "p", type: "ping" });
     await tick();
@@ -186,13 +188,13 @@ describe("GATT client (central side of the lock service)", () => {
 
   it("a request the lock does not answer times out; the next one is read from a clean frame", async () => {
     const link = new FakeLink();
-    const timer = new ManualTimer();
-    const session = await client(link, timer).open();
+    const clock = new ManualDeadlines();
+    const session = await client(link, clock).open();
     link.hold = "answer";
     const pending = session.request({ id: "p", type: "ping" });
     await tick();
-    timer.advance(5000);
-    await expect(pending).rejects.toBeInstanceOf(BleTimeoutError);
+    clock.advance(5000);
+    await expect(pending).rejects.toThrow(/timed out after 5000 ms waiting for lock front-door to answer p/);
     link.hold = null;
     expect(await session.request({ id: "q", type: "ping" })).toMatchObject({ id: "q", ok: true });
   });

@@ -1,22 +1,13 @@
 import { type Command, type CommandResult, decodeCommandResult, encodeCommand } from "../messages/command.js";
 import { isValidLockId } from "../messages/fields.js";
 import { chunkMessage, FrameAssembler } from "./framing.js";
-import { COMMAND_CHAR_UUID, INFO_CHAR_UUID, LOCK_SERVICE_UUID, RESULT_CHAR_UUID } from "./gatt.js";
+import { COMMAND_CHAR_UUID, DEFAULT_ATT_MTU, INFO_CHAR_UUID, LOCK_SERVICE_UUID, RESULT_CHAR_UUID } from "./gatt.js";
 
 /**
  * The central's side of the lock's GATT service (gatt.ts), one client for every central: the bridge's BLE gateway
  * and the simulated phone. It is pure: the radio is a `GattLink` the caller implements (runtime's noble adapter), and
- * time is a `SetTimer` the caller hands in, so the same steps run on noble, on a test double, or on a fake clock.
+ * time-outs a `Deadline` the caller hands in, so the same steps run on noble, on a test double, or on a fake clock.
  */
-
-/** Nothing came within the time allowed. */
-export class BleTimeoutError extends Error {
-  readonly code = "timeout";
-  constructor(what: string, ms: number) {
-    super(`timed out after ${ms} ms ${what}`);
-    this.name = "BleTimeoutError";
-  }
-}
 
 /** The link to the lock went down (or the session was closed) before the answer came. */
 export class BleDisconnectedError extends Error {
@@ -36,17 +27,11 @@ export class BleWrongPeripheralError extends Error {
   }
 }
 
-/** Calls `fire` after `ms`; the answer cancels it. The caller's clock: real timers, or a test's. */
-export type SetTimer = (ms: number, fire: () => void) => () => void;
-
-/** Rejects with a BleTimeoutError when `work` has not settled within `ms`. */
-export function raceTimeout<T>(work: Promise<T>, ms: number, what: string, timer: SetTimer): Promise<T> {
-  let cancel = () => {};
-  const timeout = new Promise<never>((_, reject) => {
-    cancel = timer(ms, () => reject(new BleTimeoutError(what, ms)));
-  });
-  return Promise.race([work, timeout]).finally(() => cancel());
-}
+/**
+ * Bounds `work` to `ms`: rejects when it has not settled by then (runtime's `withTimeout`, which rejects with its
+ * BleTimeoutError, or a test's fake clock). `what` says what was waited for.
+ */
+export type Deadline = <T>(work: Promise<T>, ms: number, what: string) => Promise<T>;
 
 /**
  * One peripheral as the client drives it. A link's operations may never settle once the link is gone (noble's HCI
@@ -56,8 +41,8 @@ export function raceTimeout<T>(work: Promise<T>, ms: number, what: string, timer
 export interface GattLink {
   /** Whether the link is up now. */
   readonly connected: boolean;
-  /** The link's ATT MTU (DEFAULT_ATT_MTU until one is negotiated). */
-  readonly mtu: number;
+  /** The link's ATT MTU; null until one is negotiated (DEFAULT_ATT_MTU then). */
+  readonly mtu: number | null;
   connect(): Promise<void>;
   /** Finds `service` and those of `characteristics` it has; answers the UUIDs found ([] without the service). */
   discover(service: string, characteristics: readonly string[]): Promise<string[]>;
@@ -78,8 +63,8 @@ export interface GattLink {
 }
 
 export interface GattClientOptions {
-  /** The timer that bounds every step. */
-  timer: SetTimer;
+  /** What bounds the open and each request in time. */
+  deadline: Deadline;
   /** Budget for the whole open: connect, discovery, reading `info`, subscribing. */
   openTimeoutMs: number;
   /** Per command round trip. */
@@ -158,7 +143,7 @@ export class GattClient<L extends GattLink = GattLink> {
     };
     const what = options.lockId === undefined ? "connecting to a lock" : `connecting to lock ${options.lockId}`;
     try {
-      await raceTimeout(steps(), options.openTimeoutMs, what, options.timer);
+      await options.deadline(steps(), options.openTimeoutMs, what);
       return this;
     } catch (e) {
       link.unlisten(RESULT_CHAR_UUID);
@@ -184,7 +169,8 @@ export class GattClient<L extends GattLink = GattLink> {
       answer.catch(() => {}); // observed below; a disconnect during the writes must not surface as unhandled
       const exchange = async () => {
         const writes = (async () => {
-          for (const frame of chunkMessage(bytes, this.link.mtu)) await this.link.write(COMMAND_CHAR_UUID, frame);
+          for (const frame of chunkMessage(bytes, this.link.mtu ?? DEFAULT_ATT_MTU))
+            await this.link.write(COMMAND_CHAR_UUID, frame);
         })();
         writes.catch(() => {}); // a write failing after the answer settled has nothing left to tell
         // A link that drops leaves its writes uncalled-back; the drop rejects `answer`, which ends the wait at once.
@@ -194,7 +180,7 @@ export class GattClient<L extends GattLink = GattLink> {
       };
       try {
         const what = `waiting for lock ${this.id} to answer ${id}`;
-        return await raceTimeout(exchange(), this.options.requestTimeoutMs, what, this.options.timer);
+        return await this.options.deadline(exchange(), this.options.requestTimeoutMs, what);
       } finally {
         this.waiting = null;
         this.assembler.reset();
