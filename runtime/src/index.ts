@@ -1,3 +1,14 @@
 // @latchkey/runtime: what the cloud, the bridge and the lock simulator all need at run time and protocol may not hold
 // (protocol is pure: no timers, files or sockets). See docs/design.md, "How the pieces fit".
-export {};
+
+export {
+  BleUnavailableError,
+  type Characteristic,
+  loadNoble,
+  loadNobleWithBindings,
+  type Noble,
+  type Peripheral,
+  type Service,
+} from "./ble/noble.js";
+export { NobleGattLink } from "./ble/noble-link.js";
+export { BleTimeoutError, withTimeout } from "./ble/timeout.js";
