@@ -58,7 +58,7 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
   const bin = (name: string) => join(prefix, "node_modules/.bin", name);
 
   beforeAll(async () => {
-    for (const w of ["protocol", "lock-sim", "bridge", "cloud", "scripts"])
+    for (const w of ["protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts"])
       if (!existsSync(join(root, w, "dist/src/index.js")))
         throw new Error(`${w}/dist is missing: run \`npx tsc -b\` first (npm test does)`);
     dir = mkdtempSync(join(tmpdir(), "latchkey-pack-"));

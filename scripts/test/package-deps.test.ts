@@ -13,7 +13,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Folders whose imports ship with the package; every other folder of a workspace holds tests. */
 const SHIPPED = new Set(["src", "bin"]);
-const WORKSPACES = ["protocol", "lock-sim", "bridge", "cloud", "scripts", "test"];
+const WORKSPACES = ["protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts", "test"];
 /** The whole-stack tests ship nothing: their src/ is the harness of their own suites, so devDependencies suffice. */
 const TESTS_ONLY = new Set(["test"]);
 
