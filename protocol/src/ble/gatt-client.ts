@@ -33,6 +33,17 @@ export class BleWrongPeripheralError extends Error {
  */
 export type Deadline = <T>(work: Promise<T>, ms: number, what: string) => Promise<T>;
 
+export interface GattClientOptions {
+  /** What bounds the open and each request in time. */
+  deadline: Deadline;
+  /** Budget for the whole open: connect, discovery, reading `info`, subscribing. */
+  openTimeoutMs: number;
+  /** Per command round trip. */
+  requestTimeoutMs: number;
+  /** The lock wanted: a peripheral whose `info` reads another id fails the open (BleWrongPeripheralError). */
+  lockId?: string;
+}
+
 /**
  * One peripheral as the client drives it. A link's operations may never settle once the link is gone (noble's HCI
  * stack calls back no discovery, read or write whose link dropped): the client races each of them with
@@ -60,17 +71,6 @@ export interface GattLink {
    * the client calls it after a failed open and on close.
    */
   release(): Promise<void>;
-}
-
-export interface GattClientOptions {
-  /** What bounds the open and each request in time. */
-  deadline: Deadline;
-  /** Budget for the whole open: connect, discovery, reading `info`, subscribing. */
-  openTimeoutMs: number;
-  /** Per command round trip. */
-  requestTimeoutMs: number;
-  /** The lock wanted: a peripheral whose `info` reads another id fails the open (BleWrongPeripheralError). */
-  lockId?: string;
 }
 
 interface Waiting {
