@@ -1,3 +1,15 @@
 // @latchkey/runtime: what the cloud, the bridge and the lock simulator all need at run time and protocol may not hold
 // (protocol is pure: no timers, files or sockets). See docs/design.md, "How the pieces fit".
+
+export {
+  BleUnavailableError,
+  type Characteristic,
+  loadNoble,
+  loadNobleWithBindings,
+  type Noble,
+  type Peripheral,
+  type Service,
+} from "./ble/noble.js";
+export { NobleGattLink } from "./ble/noble-link.js";
+export { BleTimeoutError, withTimeout } from "./ble/timeout.js";
 export { createLogger, LOG_LEVELS, type Logger, type LoggerOptions, type LogLevel, REDACTED_PATHS } from "./logger.js";
