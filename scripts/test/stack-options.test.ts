@@ -60,13 +60,15 @@ describe("latchkey-stack options", () => {
     [["--ha-password", "long-enough-password", "--mqtt-url", "mqtt://b:1883"], /--ha-password applies to the embedded/],
     [["--mqtt-host", "0.0.0.0", "--mqtt-url", "mqtt://b:1883"], /--mqtt-host applies to the embedded broker/],
     [["--mqtt-host", "my-laptop"], /--mqtt-host must be an IP address to listen on/],
+    [["--ble", "bluez"], /--ble must be one of virtual, hci-emulated, not "bluez"/],
   ])("%j is a usage error naming the flag", (argv, message) => {
     expect(() => parseStackArgs(argv, {})).toThrow(UsageError);
     expect(() => parseStackArgs(argv, {})).toThrow(message);
   });
 
   it("--ha-password (or LATCHKEY_HA_PASSWORD with `env`) gives Home Assistant a login; --mqtt-host opens the broker", () => {
-    expect(parseStackArgs([], {})).toMatchObject({ homeAssistant: undefined, mqttHost: "127.0.0.1" });
+    expect(parseStackArgs([], {})).toMatchObject({ homeAssistant: undefined, mqttHost: "127.0.0.1", ble: "virtual" });
+    expect(parseStackArgs(["--ble", "hci-emulated"], {}).ble).toBe("hci-emulated");
     expect(parseStackArgs(["--ha-password", "a-long-password"], {}).homeAssistant).toEqual({
       username: "homeassistant@latchkey",
       password: "a-long-password",

@@ -241,4 +241,25 @@ describe("npm start", () => {
     process.kill(stack.pid!, "SIGINT");
     expect((await stack.waitForExit()).code, stack.tail(30).join("\n")).toBe(0);
   });
+
+  it("--ble hci-emulated plays the demo with sim-lock-001 on bleno and the phone on noble, their own stacks over emulated HCI", async () => {
+    const dir = resources.tempDir("latchkey-e2e-stack-");
+    const data = join(dir, "data");
+    const demo = launch(
+      "npm start -- --demo --ble hci-emulated",
+      { script: join(root, "scripts/bin/latchkey-stack.js") },
+      ["--demo", "--ble", "hci-emulated", "--data", data, "--no-console", ...PORTS],
+    );
+    const { code } = await demo.waitForExit();
+    const output = demo.lines.map((l) => l.text).join("\n");
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/PASS: 17 steps/);
+    expect(output).toMatch(/BLE: sim-lock-001 on bleno and the phone on noble over emulated HCI controllers/);
+    expect(output).toMatch(/✓ offline: the phone opens the doors over BLE \(noble and bleno's own stacks/);
+    // The controllers' own log shows the phone's noble connecting to the lock's bleno and ATT crossing the air.
+    const hci = readFileSync(join(data, "hci.log"), "utf8");
+    expect(hci).toMatch(/\[phone\] < HCI Command: LE Create Connection/);
+    expect(hci).toMatch(/\[sim-lock-001\]\s+ATT: Exchange MTU Response/);
+    expect(hci).toMatch(/\[phone\]\s+ATT: Write Request/);
+  });
 });

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
+import { BLE_TRANSPORTS, type BleTransportName } from "./ble-transport.js";
 
 /** What `npm start -- …` (latchkey-stack) was asked to do. */
 export interface StackOptions {
@@ -28,6 +29,8 @@ export interface StackOptions {
   console: boolean;
   /** Embedded broker listen address (127.0.0.1 unless the user opens it to the network). */
   mqttHost: string;
+  /** How the phone reaches the locks over BLE: the virtual radio, or noble and bleno over emulated HCI. */
+  ble: BleTransportName;
   /** A broker login for Home Assistant's MQTT integration (issue 15 item 7), or none. */
   homeAssistant: { username: string; password: string } | undefined;
 }
@@ -101,6 +104,11 @@ export function buildStackProgram(): Command {
       `a login "${HA_USERNAME}" on the embedded broker for Home Assistant's MQTT integration ` +
         "(at least 12 characters; `env` reads LATCHKEY_HA_PASSWORD, so it stays out of the process list)",
     )
+    .option(
+      "--ble <transport>",
+      "virtual: the virtual BLE radio; hci-emulated: the first lock on bleno and the phone on noble, their own stacks over emulated HCI controllers",
+      "virtual",
+    )
     .option("--verbose", "print every log line of the cloud and the bridge")
     .option("--no-console", "no interactive commands on standard input")
     .version(PACKAGE_VERSION)
@@ -138,6 +146,7 @@ export function parseStackArgs(
     console: boolean;
     mqttHost?: string;
     haPassword?: string;
+    ble: string;
   }>();
   if (o.keepRunning && !o.demo) throw new UsageError("--keep-running only applies with --demo");
   if (o.data.trim() === "") throw new UsageError("--data must name a directory");
@@ -157,6 +166,8 @@ export function parseStackArgs(
     throw new UsageError(
       `--mqtt-host must be an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0), not "${o.mqttHost}"`,
     );
+  if (!(BLE_TRANSPORTS as readonly string[]).includes(o.ble))
+    throw new UsageError(`--ble must be one of ${BLE_TRANSPORTS.join(", ")}, not "${o.ble}"`);
   return {
     dataDir: resolve(cwd, o.data),
     apiPort: o.port ?? DEFAULT_PORTS.apiPort,
@@ -176,6 +187,7 @@ export function parseStackArgs(
     verbose: o.verbose === true,
     console: o.console,
     mqttHost: o.mqttHost ?? "127.0.0.1",
+    ble: o.ble as BleTransportName,
     homeAssistant: haPassword === undefined ? undefined : { username: HA_USERNAME, password: haPassword },
   };
 }
