@@ -1,5 +1,4 @@
 import { Type } from "@sinclair/typebox";
-import { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "../domain/secret-rotation.js";
 import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 
 export const TokenRequest = Obj(
@@ -115,6 +114,11 @@ export const CreatedBridge = Type.Object({
 });
 
 export const BridgeList = Type.Object({ bridges: Type.Array(Bridge), startAfterId: PageCursor });
+
+/** The overlap when a rotation names none: a day, time for an operator to update a deployment's config. */
+export const DEFAULT_OVERLAP_SECONDS = 86_400;
+/** The longest overlap: an old secret that may be leaked should not stay valid for long. */
+export const MAX_OVERLAP_SECONDS = 7 * 86_400;
 
 /** Secret rotation (review 12.7; cloud/README.md "Rotating secrets"). */
 export const RotateSecret = Obj(

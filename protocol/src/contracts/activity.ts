@@ -1,9 +1,13 @@
 import { Type } from "@sinclair/typebox";
 import { Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
 
-/** The key event actions (domain/events.ts KEY_EVENT_TYPES), as a query filter. */
+/** Key events: what a door did for (or refused to) a person. Lock housekeeping (sync, clock, battery) is not one. */
+export const KEY_EVENT_TYPES = ["unlocked", "denied", "locked", "jammed"] as const;
+export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+
+/** The key event actions, as a query filter. */
 const Action = Type.Union(
-  ["unlocked", "denied", "locked", "jammed"].map((a) => Type.Literal(a)),
+  KEY_EVENT_TYPES.map((a) => Type.Literal(a)),
   { description: "only events with this action" },
 );
 
