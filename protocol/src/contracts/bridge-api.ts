@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { Obj } from "./common.js";
 
 const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
@@ -11,12 +11,14 @@ export const ChangesQuery = Obj({
   wait: Type.Optional(Type.Number({ minimum: 0, maximum: 30, default: 0, description: "long-poll seconds" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
 });
+export type ChangesQuery = Static<typeof ChangesQuery>;
 
 export const ChangesAnswer = Type.Object({
   cursor: Type.String(),
   changes: Type.Array(Type.Object({ seq: Type.Integer(), kind: Type.String() }, { additionalProperties: true })),
   more: Type.Boolean(),
 });
+export type ChangesAnswer = Static<typeof ChangesAnswer>;
 
 export const StateReport = Obj(
   {
@@ -30,6 +32,7 @@ export const StateReport = Obj(
     },
   },
 );
+export type StateReport = Static<typeof StateReport>;
 
 export const FoundLocks = Obj(
   {
@@ -39,6 +42,7 @@ export const FoundLocks = Obj(
   },
   { examples: [{ locks: [{ id: "sim-lock-001", name: "Front door" }, { id: "sim-lock-002" }] }] },
 );
+export type FoundLocks = Static<typeof FoundLocks>;
 
 export const FoundLocksAnswer = Type.Object({
   locks: Type.Array(
@@ -48,8 +52,10 @@ export const FoundLocksAnswer = Type.Object({
     }),
   ),
 });
+export type FoundLocksAnswer = Static<typeof FoundLocksAnswer>;
 
 export const IngestPresence = Obj({ lockId: LockId, online: Type.Boolean(), ts: Seconds });
+export type IngestPresence = Static<typeof IngestPresence>;
 
 export const MAX_INGEST_ITEMS = 1000;
 
@@ -70,11 +76,13 @@ export const IngestBatch = Obj(
   },
   { examples: [{ presence: [{ lockId: "sim-lock-001", online: true, ts: 1_800_000_000 }] }] },
 );
+export type IngestBatch = Static<typeof IngestBatch>;
 
 export const IngestAnswer = Type.Object(
   { presence: Type.Object({ stored: Type.Integer() }) },
   { examples: [{ presence: { stored: 1 } }] },
 );
+export type IngestAnswer = Static<typeof IngestAnswer>;
 
 export const Heartbeat = Obj(
   {
@@ -83,6 +91,7 @@ export const Heartbeat = Obj(
   },
   { examples: [{ version: "0.1.0", locksOnline: 3 }] },
 );
+export type Heartbeat = Static<typeof Heartbeat>;
 
 const B64Url = (description: string, maxLength: number) =>
   Type.String({ pattern: "^[A-Za-z0-9_-]+$", minLength: 1, maxLength, description });
@@ -106,11 +115,13 @@ export const LockStateAnswer = Type.Object(
     ],
   },
 );
+export type LockStateAnswer = Static<typeof LockStateAnswer>;
 
 export const TimeRequestBody = Obj(
   { request: B64Url("the lock's time request (CBOR {1: lock, 2: nonce}), base64url", 256) },
   { examples: [{ request: "ogFsc2ltLWxvY2stMDAxAlAAAQIDBAUGBwgJCgsMDQ4P" }] },
 );
+export type TimeRequestBody = Static<typeof TimeRequestBody>;
 
 export const TimeAnswerBody = Type.Object(
   {
@@ -126,6 +137,7 @@ export const TimeAnswerBody = Type.Object(
     ],
   },
 );
+export type TimeAnswerBody = Static<typeof TimeAnswerBody>;
 
 /** base64url of the largest report (docs/reports.md: 4,352 bytes), unpadded. */
 const MAX_REPORT_TEXT = Math.ceil((4352 * 4) / 3);
@@ -157,15 +169,27 @@ export const ReportUpload = Obj(
     examples: [{ items: [{ lockId: "sim-lock-001", report: "0ViEWDOkAQUEQ..." }] }],
   },
 );
+export type ReportUpload = Static<typeof ReportUpload>;
 
-const VERDICTS = ["ok", "duplicate", "forged", "wrong_lock", "replayed", "malformed", "unknown_key", "unclaimed"];
+/** Verdicts of `POST /bridge/v1/reports` (docs/bridge-api.md "Reports from the lock"). */
+export const REPORT_VERDICTS = [
+  "ok",
+  "duplicate",
+  "forged",
+  "wrong_lock",
+  "replayed",
+  "malformed",
+  "unknown_key",
+  "unclaimed",
+] as const;
+export type ReportVerdict = (typeof REPORT_VERDICTS)[number];
 // An enum rather than a union of literals: the answer has up to 1000 of them, and the serializer checks each branch
 // of a union one by one.
-const Verdict = Type.String({ enum: VERDICTS, description: 'docs/bridge-api.md "Reports from the lock"' });
+const Verdict = Type.String({ enum: [...REPORT_VERDICTS], description: 'docs/bridge-api.md "Reports from the lock"' });
 
 export const ReportUploadAnswer = Type.Object({
   results: Type.Array(Type.Object({ index: Type.Integer(), verdict: Verdict, message: Type.Optional(Type.String()) })),
-  counts: Type.Object(Object.fromEntries(VERDICTS.map((v) => [v, Type.Integer()]))),
+  counts: Type.Object(Object.fromEntries(REPORT_VERDICTS.map((v) => [v, Type.Integer()]))),
   gaps: Type.Array(
     Type.Object({
       lockId: Type.String(),
@@ -173,3 +197,4 @@ export const ReportUploadAnswer = Type.Object({
     }),
   ),
 });
+export type ReportUploadAnswer = Static<typeof ReportUploadAnswer>;

@@ -1,7 +1,11 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { IsoTime, Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
 
 export const KEY_STATES = ["creating", "scheduled", "active", "expired", "error", "revoked"] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 const KeyFields = {
   userId: Type.String({
@@ -69,6 +73,7 @@ export const CreateKeyOnLock = Obj(KeyFields, {
     },
   },
 });
+export type CreateKeyOnLock = Static<typeof CreateKeyOnLock>;
 
 export const CreateKeyWithLockId = Obj(
   { lockId: LockIdField, ...KeyFields },
@@ -85,6 +90,7 @@ export const CreateKeyWithLockId = Obj(
     },
   },
 );
+export type CreateKeyWithLockId = Static<typeof CreateKeyWithLockId>;
 
 export const BatchCreateKeys = Obj(
   { keys: Type.Array(Obj({ lockId: LockIdField, ...KeyFields }), { minItems: 1, maxItems: 1000 }) },
@@ -102,6 +108,7 @@ export const BatchCreateKeys = Obj(
     },
   },
 );
+export type BatchCreateKeys = Static<typeof BatchCreateKeys>;
 
 export const Key = Type.Object({
   id: Type.String(),
@@ -120,8 +127,10 @@ export const Key = Type.Object({
   metadata: Nullable(Type.Object({}, { additionalProperties: true })),
   useKeyUrl: Type.String(),
 });
+export type Key = Static<typeof Key>;
 
 export const KeyList = Type.Object({ keys: Type.Array(Key), startAfterId: PageCursor });
+export type KeyList = Static<typeof KeyList>;
 
 /** Key list filters (issue 14); they combine (AND). */
 export const KeyListQuery = Obj({
@@ -142,14 +151,17 @@ export const KeyListQuery = Obj({
     ),
   ),
 });
+export type KeyListQuery = Static<typeof KeyListQuery>;
 
 export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
+export type UpdateKey = Static<typeof UpdateKey>;
 
 export const JobAccepted = Type.Object({ jobId: Type.String() });
+export type JobAccepted = Static<typeof JobAccepted>;
 
 export const Job = Type.Object({
   id: Type.String(),
-  status: Type.Union(["pending", "running", "succeeded", "failed"].map((s) => Type.Literal(s))),
+  status: Type.Union(JOB_STATUSES.map((s) => Type.Literal(s))),
   total: Type.Integer(),
   done: Type.Integer(),
   results: Type.Array(
@@ -158,3 +170,4 @@ export const Job = Type.Object({
   created: Timestamp,
   updated: Timestamp,
 });
+export type Job = Static<typeof Job>;
