@@ -1,17 +1,21 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
+import {
+  ChangesPage,
+  CommandAnswer,
+  ContractError,
+  LockStateAnswer,
+  parse,
+  REPORT_VERDICTS,
+  type ReportVerdict,
+  type Static,
+  TimeAnswerBody,
+  TokenAnswer,
+  type TSchema,
+} from "@latchkey/protocol/contracts";
 import type { Logger } from "../ops/logger.js";
 import { CloudError, CredentialsRefusedError } from "./errors.js";
 import type { CloudLink } from "./link.js";
-import {
-  type ActionCommand,
-  type ChangesPage,
-  type FoundLockStatus,
-  type IngestResult,
-  type LockStateDocument,
-  REPORT_VERDICTS,
-  type ReportsAnswer,
-  type ReportUploadVerdict,
-} from "./types.js";
+import type { ActionCommand, FoundLockStatus, IngestResult, LockStateDocument, ReportsAnswer } from "./types.js";
 
 export interface CloudClientOptions {
   url: string;
@@ -47,10 +51,7 @@ export class CloudClient {
       signal,
       extraTimeoutMs: waitSeconds * 1000,
     });
-    const body = answer.body as Partial<ChangesPage> | null;
-    if (!body || typeof body.cursor !== "string" || !Array.isArray(body.changes) || typeof body.more !== "boolean")
-      throw new CloudError("changes", answer.status, "invalid_answer", "not a change-feed page");
-    return body as ChangesPage;
+    return expectAnswer("changes", answer, ChangesPage, "not a change-feed page");
   }
 
   /** Presence (`POST /bridge/v1/ingest`); `body` is the JSON text of the batch, built from the stored items. */
@@ -75,7 +76,7 @@ export class CloudClient {
         if (verdicts[index] !== undefined || typeof r.verdict !== "string") break;
         const known = (REPORT_VERDICTS as readonly string[]).includes(r.verdict);
         verdicts[index] = {
-          verdict: known ? (r.verdict as ReportUploadVerdict) : "other",
+          verdict: known ? (r.verdict as ReportVerdict) : "other",
           ...(typeof r.message === "string" ? { message: r.message.slice(0, 300) } : {}),
         };
       }
@@ -103,10 +104,11 @@ export class CloudClient {
       JSON.stringify({ nonce: toBase64Url(nonce) }),
       { signal },
     );
-    const body = answer.body as { actionId?: unknown; lockId?: unknown; command?: unknown } | null;
-    const command = typeof body?.command === "string" ? decodeBase64Url(body.command) : null;
-    if (body?.actionId !== actionId || body.lockId !== lockId || !command)
-      throw new CloudError("action command", answer.status, "invalid_answer", "not a command for this action");
+    const what = "not a command for this action";
+    const body = expectAnswer("action command", answer, CommandAnswer, what);
+    const command = decodeBase64Url(body.command);
+    if (body.actionId !== actionId || body.lockId !== lockId || !command)
+      throw new CloudError("action command", answer.status, "invalid_answer", what);
     return { actionId, lockId, command };
   }
 
@@ -164,18 +166,19 @@ export class CloudClient {
       if (e instanceof CloudError && e.status === 404) return null;
       throw e;
     }
-    const body = answer.body as { lockId?: unknown; v?: unknown; iat?: unknown; state?: unknown } | null;
-    const state = typeof body?.state === "string" ? decodeBase64Url(body.state) : null;
+    const what = "not a signed lock state of this lock";
+    const body = expectAnswer("lock state", answer, LockStateAnswer, what);
+    const state = decodeBase64Url(body.state);
+    // The contract says integers; versions are compared, so they must also be exact (safe) and v a real version.
     if (
-      !body ||
       body.lockId !== lockId ||
       !Number.isSafeInteger(body.v) ||
-      (body.v as number) < 1 ||
+      body.v < 1 ||
       !Number.isSafeInteger(body.iat) ||
       !state
     )
-      throw new CloudError("lock state", answer.status, "invalid_answer", "not a signed lock state of this lock");
-    return { lockId, v: body.v as number, iat: body.iat as number, state };
+      throw new CloudError("lock state", answer.status, "invalid_answer", what);
+    return { lockId, v: body.v, iat: body.iat, state };
   }
 
   /** Carries a lock's time request to the cloud and returns the signed answer's bytes (docs/bridge-api.md). */
@@ -187,10 +190,10 @@ export class CloudClient {
       JSON.stringify({ request: toBase64Url(request) }),
       { signal },
     );
-    const body = answer.body as { lockId?: unknown; answer?: unknown } | null;
-    const bytes = typeof body?.answer === "string" ? decodeBase64Url(body.answer) : null;
-    if (body?.lockId !== lockId || !bytes)
-      throw new CloudError("time answer", answer.status, "invalid_answer", "not a time answer for this lock");
+    const what = "not a time answer for this lock";
+    const body = expectAnswer("time answer", answer, TimeAnswerBody, what);
+    const bytes = decodeBase64Url(body.answer);
+    if (body.lockId !== lockId || !bytes) throw new CloudError("time answer", answer.status, "invalid_answer", what);
     return bytes;
   }
 
@@ -218,10 +221,8 @@ export class CloudClient {
       undefined,
       { signal },
     );
-    const body = answer.body as { access_token?: unknown; expires_in?: unknown } | null;
-    if (typeof body?.access_token !== "string")
-      throw new CloudError("token", answer.status, "invalid_answer", "no access_token in the answer");
-    const lifetime = typeof body.expires_in === "number" ? body.expires_in : 300;
+    const body = expectAnswer("token", answer, TokenAnswer, "not an access token");
+    const lifetime = body.expires_in;
     // Renew a minute early (or at half-life for short tokens) so a call never starts with a token about to lapse.
     const margin = Math.min(60, lifetime / 2);
     this.token = { value: body.access_token, expiresAt: Date.now() + (lifetime - margin) * 1000 };
@@ -307,6 +308,16 @@ export class CloudClient {
     else if (response.status === 404 || response.status === 409) link?.succeeded();
     else if (response.status !== 401) link?.answered(operation, error);
     throw error;
+  }
+}
+
+/** The answer's body as its contract types it; an `invalid_answer` naming the first field that fails otherwise. */
+function expectAnswer<T extends TSchema>(operation: string, answer: Answer, schema: T, what: string): Static<T> {
+  try {
+    return parse(schema, answer.body);
+  } catch (e) {
+    if (!(e instanceof ContractError)) throw e;
+    throw new CloudError(operation, answer.status, "invalid_answer", `${what}: ${e.message}`);
   }
 }
 

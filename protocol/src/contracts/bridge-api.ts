@@ -1,7 +1,10 @@
-import { type Static, Type } from "@sinclair/typebox";
-import { Obj } from "./common.js";
+import { type Static, type TProperties, Type } from "@sinclair/typebox";
+import { LOCK_ID_PATTERN } from "../messages/fields.js";
+import { ActionKind } from "./actions.js";
+import { Obj, Timestamp } from "./common.js";
+import { VENDOR_STATES } from "./connections.js";
 
-const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
+const LockId = Type.String({ pattern: LOCK_ID_PATTERN.source, description: "lock id" });
 const Seconds = Type.Integer({ minimum: 0, maximum: 253402300799 });
 /** A counter from a bridge or lock: bounded, so it stays exact in JavaScript and fits PostgreSQL's BIGINT (1e308 does not). */
 const Count = () => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -19,6 +22,71 @@ export const ChangesAnswer = Type.Object({
   more: Type.Boolean(),
 });
 export type ChangesAnswer = Static<typeof ChangesAnswer>;
+
+/**
+ * A change-feed page as a bridge reads it: the entries stay raw here, each is checked on its own when applied
+ * (`FeedChange`), so one malformed entry is skipped without holding back the page behind it.
+ */
+export const ChangesPage = Type.Object({ ...ChangesAnswer.properties, changes: Type.Array(Type.Unknown()) });
+export type ChangesPage = Static<typeof ChangesPage>;
+
+// The feed's entries (docs/bridge-api.md "Change feed"). Open objects: a newer cloud may add fields a bridge ignores.
+const Seq = Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
+const FeedId = Type.String({ minLength: 1, maxLength: 128 });
+const Entry = <K extends string, P extends TProperties>(kind: K, properties: P) =>
+  Type.Object({ seq: Seq, kind: Type.Literal(kind), ...properties });
+
+export const VendorConnectionChange = Entry("vendor_connection", {
+  vendorConnection: Type.Object({
+    id: FeedId,
+    lockHolderId: FeedId,
+    vendor: Type.String({ minLength: 1, maxLength: 64 }),
+    username: Type.String(),
+    credentialCheck: Type.Object({ salt: Type.String(), digest: Type.String() }),
+    state: Type.Union(VENDOR_STATES.map((s) => Type.Literal(s))),
+    deleted: Type.Boolean(),
+  }),
+});
+export type VendorConnectionChange = Static<typeof VendorConnectionChange>;
+
+/**
+ * `issuer` and `key` entries: a bridge keeps nothing of them (the cloud signs keys and issuer keys into each lock's
+ * state), they only mean locks' signed states changed, so their other fields are not part of what a bridge checks.
+ */
+export const IssuerChange = Entry("issuer", {});
+export type IssuerChange = Static<typeof IssuerChange>;
+export const KeyChange = Entry("key", {});
+export type KeyChange = Static<typeof KeyChange>;
+
+export const LockChange = Entry("lock", {
+  lockId: LockId,
+  vendorConnectionId: FeedId,
+  lockHolderId: FeedId,
+  removed: Type.Boolean(),
+  claimed: Type.Optional(
+    Type.Boolean({ description: "claimed by the connection's lock holder (absent from a cloud before claims)" }),
+  ),
+});
+export type LockChange = Static<typeof LockChange>;
+
+/** A remote action for a lock the bridge serves (docs/bridge-api.md "Remote actions"); never carried after expiresAt. */
+export const ActionChange = Entry("action", {
+  actionId: FeedId,
+  lockId: LockId,
+  action: ActionKind,
+  expiresAt: Timestamp,
+});
+export type ActionChange = Static<typeof ActionChange>;
+
+/** The entry schema of each kind a bridge acts on; any other kind is a newer cloud's, skipped. */
+export const FEED_CHANGES = {
+  vendor_connection: VendorConnectionChange,
+  issuer: IssuerChange,
+  key: KeyChange,
+  lock: LockChange,
+  action: ActionChange,
+} as const;
+export type FeedChange = Static<(typeof FEED_CHANGES)[keyof typeof FEED_CHANGES]>;
 
 export const StateReport = Obj(
   {

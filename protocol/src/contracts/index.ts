@@ -4,6 +4,8 @@
  * client (the bridge, scripts' client) reads the answers with. One definition per message, so the cloud and its
  * clients cannot drift apart. Pure: TypeBox schemas are data, nothing here does I/O.
  */
+// The schema and type helpers a client needs with the contracts, so it need not depend on TypeBox itself.
+export type { Static, TSchema } from "@sinclair/typebox";
 export * from "./actions.js";
 export * from "./activity.js";
 export * from "./app-api.js";
@@ -13,4 +15,5 @@ export * from "./connections.js";
 export * from "./formats.js";
 export * from "./integrator.js";
 export * from "./keys.js";
+export * from "./parse.js";
 export * from "./rfc3339.js";
