@@ -106,10 +106,9 @@ export class CloudClient {
     );
     const what = "not a command for this action";
     const body = expectAnswer("action command", answer, CommandAnswer, what);
-    const command = decodeBase64Url(body.command);
-    if (body.actionId !== actionId || body.lockId !== lockId || !command)
+    if (body.actionId !== actionId || body.lockId !== lockId)
       throw new CloudError("action command", answer.status, "invalid_answer", what);
-    return { actionId, lockId, command };
+    return { actionId, lockId, command: expectBytes("action command", answer, what, body.command) };
   }
 
   /** Reports that a remote action failed at the lock or could not reach it; success is only ever the lock's word. */
@@ -168,17 +167,10 @@ export class CloudClient {
     }
     const what = "not a signed lock state of this lock";
     const body = expectAnswer("lock state", answer, LockStateAnswer, what);
-    const state = decodeBase64Url(body.state);
     // The contract says integers; versions are compared, so they must also be exact (safe) and v a real version.
-    if (
-      body.lockId !== lockId ||
-      !Number.isSafeInteger(body.v) ||
-      body.v < 1 ||
-      !Number.isSafeInteger(body.iat) ||
-      !state
-    )
+    if (body.lockId !== lockId || !Number.isSafeInteger(body.v) || body.v < 1 || !Number.isSafeInteger(body.iat))
       throw new CloudError("lock state", answer.status, "invalid_answer", what);
-    return { lockId, v: body.v, iat: body.iat, state };
+    return { lockId, v: body.v, iat: body.iat, state: expectBytes("lock state", answer, what, body.state) };
   }
 
   /** Carries a lock's time request to the cloud and returns the signed answer's bytes (docs/bridge-api.md). */
@@ -192,9 +184,8 @@ export class CloudClient {
     );
     const what = "not a time answer for this lock";
     const body = expectAnswer("time answer", answer, TimeAnswerBody, what);
-    const bytes = decodeBase64Url(body.answer);
-    if (body.lockId !== lockId || !bytes) throw new CloudError("time answer", answer.status, "invalid_answer", what);
-    return bytes;
+    if (body.lockId !== lockId) throw new CloudError("time answer", answer.status, "invalid_answer", what);
+    return expectBytes("time answer", answer, what, body.answer);
   }
 
   private async accessToken(signal?: AbortSignal): Promise<string> {
@@ -321,12 +312,14 @@ function expectAnswer<T extends TSchema>(operation: string, answer: Answer, sche
   }
 }
 
-/** Base64url to bytes; null for anything else (an empty string included: no document is empty). */
-function decodeBase64Url(text: string): Uint8Array | null {
-  if (text.length === 0 || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
-  try {
-    return fromBase64Url(text);
-  } catch {
-    return null;
+/** Base64url to bytes; an `invalid_answer` for anything else (an empty string included: no document is empty). */
+function expectBytes(operation: string, answer: Answer, what: string, text: string): Uint8Array {
+  if (text.length > 0 && /^[A-Za-z0-9_-]+$/.test(text)) {
+    try {
+      return fromBase64Url(text);
+    } catch {
+      // not base64url after all: refused below
+    }
   }
+  throw new CloudError(operation, answer.status, "invalid_answer", what);
 }

@@ -7,6 +7,10 @@ export type KeyState = (typeof KEY_STATES)[number];
 export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/** A key's start or end: a date-time, or null for its default. */
+const KeyTime = (description: string, examples: string[]) =>
+  Type.Optional(Type.Union([IsoTime, Type.Null()], { description, examples }));
+
 const KeyFields = {
   userId: Type.String({
     minLength: 1,
@@ -23,21 +27,15 @@ const KeyFields = {
       examples: ["Kari Nordmann"],
     }),
   ),
-  start: Type.Optional(
-    Type.Union([IsoTime, Type.Null()], {
-      description:
-        "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
-        "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
-      examples: ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
-    }),
+  start: KeyTime(
+    "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
+      "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
+    ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
   ),
-  end: Type.Optional(
-    Type.Union([IsoTime, Type.Null()], {
-      description:
-        "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
-        "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
-      examples: ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
-    }),
+  end: KeyTime(
+    "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
+      "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
+    ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
   ),
   durationMinutes: Type.Optional(
     Type.Integer({
