@@ -105,9 +105,8 @@ export class CloudClient {
       { signal },
     );
     const what = "not a command for this action";
-    const body = expectAnswer("action command", answer, CommandAnswer, what);
-    if (body.actionId !== actionId || body.lockId !== lockId)
-      throw new CloudError("action command", answer.status, "invalid_answer", what);
+    const ours = (b: CommandAnswer) => b.actionId === actionId && b.lockId === lockId;
+    const body = expectAnswer("action command", answer, CommandAnswer, what, ours);
     return { actionId, lockId, command: expectBytes("action command", answer, what, body.command) };
   }
 
@@ -166,10 +165,10 @@ export class CloudClient {
       throw e;
     }
     const what = "not a signed lock state of this lock";
-    const body = expectAnswer("lock state", answer, LockStateAnswer, what);
     // The contract says integers; versions are compared, so they must also be exact (safe) and v a real version.
-    if (body.lockId !== lockId || !Number.isSafeInteger(body.v) || body.v < 1 || !Number.isSafeInteger(body.iat))
-      throw new CloudError("lock state", answer.status, "invalid_answer", what);
+    const ours = (b: LockStateAnswer) =>
+      b.lockId === lockId && Number.isSafeInteger(b.v) && b.v >= 1 && Number.isSafeInteger(b.iat);
+    const body = expectAnswer("lock state", answer, LockStateAnswer, what, ours);
     return { lockId, v: body.v, iat: body.iat, state: expectBytes("lock state", answer, what, body.state) };
   }
 
@@ -183,8 +182,7 @@ export class CloudClient {
       { signal },
     );
     const what = "not a time answer for this lock";
-    const body = expectAnswer("time answer", answer, TimeAnswerBody, what);
-    if (body.lockId !== lockId) throw new CloudError("time answer", answer.status, "invalid_answer", what);
+    const body = expectAnswer("time answer", answer, TimeAnswerBody, what, (b) => b.lockId === lockId);
     return expectBytes("time answer", answer, what, body.answer);
   }
 
@@ -302,14 +300,26 @@ export class CloudClient {
   }
 }
 
-/** The answer's body as its contract types it; an `invalid_answer` naming the first field that fails otherwise. */
-function expectAnswer<T extends TSchema>(operation: string, answer: Answer, schema: T, what: string): Static<T> {
+/**
+ * The answer's body as its contract types it, when it is also the one asked for (`ours`: the same lock, action…).
+ * Otherwise an `invalid_answer`: `what` the answer is not, with the first field that fails its contract.
+ */
+function expectAnswer<T extends TSchema>(
+  operation: string,
+  answer: Answer,
+  schema: T,
+  what: string,
+  ours: (body: Static<T>) => boolean = () => true,
+): Static<T> {
+  let body: Static<T>;
   try {
-    return parse(schema, answer.body);
+    body = parse(schema, answer.body);
   } catch (e) {
     if (!(e instanceof ContractError)) throw e;
     throw new CloudError(operation, answer.status, "invalid_answer", `${what}: ${e.message}`);
   }
+  if (!ours(body)) throw new CloudError(operation, answer.status, "invalid_answer", what);
+  return body;
 }
 
 /** Base64url to bytes; an `invalid_answer` for anything else (an empty string included: no document is empty). */
