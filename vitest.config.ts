@@ -12,6 +12,8 @@ const alias = [
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
   { find: /^@latchkey\/lock-sim\/hci-emulator$/, replacement: `${root}lock-sim/src/ble/hci-emulator/index.ts` },
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
+  // protocol's wire contracts of the cloud's HTTP APIs (TypeBox schemas and their types).
+  { find: /^@latchkey\/protocol\/contracts$/, replacement: `${root}protocol/src/contracts/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({

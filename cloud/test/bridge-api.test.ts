@@ -1,4 +1,5 @@
 import { decodeSign1, fromBase64Url, fromHex, toHex } from "@latchkey/protocol";
+import { ChangesPage, FEED_CHANGES, matches } from "@latchkey/protocol/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone } from "./app.js";
 import {
@@ -121,6 +122,29 @@ describe("bridge API: change feed", () => {
       ["sim-1", true],
       ["sim-1", true],
     ]);
+  });
+
+  it("sends only entries the contracts' feed schemas accept, so a bridge applies every one", async () => {
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },
+    });
+    const action = await t.call("POST", lh(tn, "/locks/sim-1/actions"), {
+      token: tn.token,
+      body: { action: "unlock" },
+    });
+    expect(action.status).toBe(202);
+    const page = await changes();
+    expect(matches(ChangesPage, page.body)).toBe(true);
+    const kinds = new Set<string>();
+    for (const entry of page.body.changes) {
+      const schema = FEED_CHANGES[entry.kind as keyof typeof FEED_CHANGES];
+      expect(schema, entry.kind).toBeDefined();
+      expect(matches(schema, entry), JSON.stringify(entry)).toBe(true);
+      kinds.add(entry.kind);
+    }
+    expect([...kinds].sort()).toEqual(["action", "issuer", "key", "lock", "vendor_connection"]);
   });
 
   it("pages with limit and more", async () => {

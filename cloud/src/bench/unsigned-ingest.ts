@@ -1,4 +1,5 @@
 import { decodeEvent, fromBase64Url } from "@latchkey/protocol";
+import { errors, MAX_REPORT_ITEMS, Obj } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -8,8 +9,6 @@ import { storeLockEvents } from "../domain/events.js";
 import { incomingEvent } from "../domain/reports.js";
 import { bridgeOf } from "../http/auth.js";
 import { badRequest } from "../http/errors.js";
-import { MAX_REPORT_ITEMS } from "../schemas/bridge-api.js";
-import { errors, Obj } from "../schemas/common.js";
 import type { LockRecord } from "../store/records.js";
 
 /**

@@ -1,10 +1,8 @@
+import { type EventFilterQuery, KEY_EVENT_TYPES, parseRfc3339, type Rfc3339Time } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { badRequest } from "../http/errors.js";
-import { parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
-import type { EventFilterQuery } from "../schemas/activity.js";
 import type { LockHolderRecord } from "../store/records.js";
 import type { EventPageRequest, Tx } from "../store/store.js";
-import { KEY_EVENT_TYPES } from "./events.js";
 import { toE164 } from "./phone.js";
 import { keyEventView } from "./views.js";
 

@@ -1,8 +1,8 @@
 import { toHex, useKeyUrl } from "@latchkey/protocol";
+import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import { ApiError, badRequest, forbidden, unprocessable } from "../http/errors.js";
-import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "../http/rfc3339.js";
 import type { KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { assertClaimed } from "./claims.js";

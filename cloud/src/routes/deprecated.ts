@@ -1,7 +1,7 @@
+import { ErrorBody } from "@latchkey/protocol/contracts";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../http/errors.js";
-import { ErrorBody } from "../schemas/common.js";
 
 const ALTERNATIVE = "/integrators/v1/lock-holders/{lockHolderId}/keys";
 

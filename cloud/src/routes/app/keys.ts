@@ -1,4 +1,5 @@
 import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
+import { AppKeys, errors, iso, isoOrNull } from "@latchkey/protocol/contracts";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { claimedByHolder } from "../../domain/claims.js";
@@ -8,8 +9,6 @@ import { keyState, keyUseUrl } from "../../domain/keys.js";
 import { latestLockState } from "../../domain/lock-state.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
-import { AppKeys } from "../../schemas/app-api.js";
-import { errors, iso, isoOrNull } from "../../schemas/common.js";
 
 /** Prefetch: every usable key of the phone's number on a claimed lock, each token minted for this device's key. */
 export function appKeyRoutes(app: FastifyInstance, ctx: CloudContext): void {

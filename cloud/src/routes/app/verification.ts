@@ -1,5 +1,14 @@
 import { timingSafeEqual } from "node:crypto";
 import { fromHex, isStrongPublicKey } from "@latchkey/protocol";
+import {
+  ConfirmVerification,
+  DeviceSession,
+  errors,
+  IdParam,
+  Obj,
+  StartVerification,
+  VerificationStarted,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -7,8 +16,6 @@ import { commit } from "../../domain/commit.js";
 import { admitCodeRequest, admitGuess, clearLockout, recordWrongCode } from "../../domain/otp-limits.js";
 import { toE164 } from "../../domain/phone.js";
 import { ApiError, badRequest, notFound, unprocessable } from "../../http/errors.js";
-import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 import { otpCodeMac } from "../../security/otp-key.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 

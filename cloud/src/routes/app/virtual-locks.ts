@@ -10,6 +10,7 @@ import {
   toHex,
   verifyUnlockRequest,
 } from "@latchkey/protocol";
+import { ChallengeAnswer, errors, IdParam, Obj, UnlockAnswer, UnlockRequest } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -18,8 +19,6 @@ import { storeLockEvent } from "../../domain/events.js";
 import { virtualBattery } from "../../domain/virtual-battery.js";
 import { deviceOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
-import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 

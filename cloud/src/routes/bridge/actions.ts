@@ -1,4 +1,13 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
+import {
+  ACTION_ERRORS,
+  CommandAnswer,
+  CommandRequest,
+  errorsWithExamples,
+  IdParam,
+  Obj,
+  ResultReport,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -6,8 +15,6 @@ import { commandFor, reportFailure } from "../../domain/actions.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
-import { ACTION_ERRORS, CommandAnswer, CommandRequest, ResultReport } from "../../schemas/actions.js";
-import { errorsWithExamples, IdParam, Obj } from "../../schemas/common.js";
 
 const ActionIdParams = Obj({ actionId: IdParam });
 

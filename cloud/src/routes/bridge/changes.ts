@@ -1,11 +1,10 @@
+import { ChangesAnswer, ChangesQuery, errors } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { read } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
-import { ChangesAnswer, ChangesQuery } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 
 const CURSOR = /^v1\.(\d{1,15})$/;
 

@@ -1,11 +1,10 @@
+import { errors, IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import { badRequest } from "../../http/errors.js";
-import { IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 import type { LockRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 

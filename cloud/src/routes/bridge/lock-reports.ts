@@ -1,11 +1,10 @@
+import { errors, ReportUpload, ReportUploadAnswer } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { ingestReports } from "../../domain/reports.js";
 import { bridgeOf } from "../../http/auth.js";
-import { ReportUpload, ReportUploadAnswer } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 
 /**
  * Upload of lock-authenticated reports (docs/bridge-api.md "Reports from the lock", docs/reports.md "Cloud"). A

@@ -1,3 +1,12 @@
+import {
+  errors,
+  FoundLocks,
+  FoundLocksAnswer,
+  Heartbeat,
+  IdParam,
+  Obj,
+  StateReport,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -6,8 +15,6 @@ import { offboardLock } from "../../domain/locks.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { bridgeOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
-import { FoundLocks, FoundLocksAnswer, Heartbeat, StateReport } from "../../schemas/bridge-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockRecord, VendorConnectionRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 

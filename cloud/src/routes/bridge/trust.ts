@@ -6,6 +6,7 @@ import {
   signTimeAnswer,
   toBase64Url,
 } from "@latchkey/protocol";
+import { errors, IdParam, LockStateAnswer, Obj, TimeAnswerBody, TimeRequestBody } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -13,8 +14,6 @@ import { authorityFor, authoritySecret } from "../../domain/authority.js";
 import { latestLockState } from "../../domain/lock-state.js";
 import { bridgeOf } from "../../http/auth.js";
 import { notFound, unprocessable } from "../../http/errors.js";
-import { LockStateAnswer, TimeAnswerBody, TimeRequestBody } from "../../schemas/bridge-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 import type { LockClaimRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 

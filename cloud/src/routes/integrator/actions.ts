@@ -1,3 +1,13 @@
+import {
+  ACTION_ERRORS,
+  Action,
+  ActionList,
+  CreateAction,
+  errorsWithExamples,
+  IdParam,
+  Obj,
+  PageQuery,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -5,8 +15,6 @@ import { lockHolderFor, lockOf } from "../../domain/access.js";
 import { actionOf, actionView, createAction } from "../../domain/actions.js";
 import { commit, read } from "../../domain/commit.js";
 import { integratorOf } from "../../http/auth.js";
-import { ACTION_ERRORS, Action, ActionList, CreateAction } from "../../schemas/actions.js";
-import { errorsWithExamples, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import { LockParams } from "./locks.js";
 
 const ActionParams = Obj({ lockHolderId: IdParam, lockId: IdParam, actionId: IdParam });

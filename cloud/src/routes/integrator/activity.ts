@@ -1,3 +1,22 @@
+import {
+  CreatedWebhook,
+  CreateWebhook,
+  DeliveryList,
+  EventList,
+  errors,
+  FormatPhoneNumber,
+  FormattedPhoneNumber,
+  IdParam,
+  iso,
+  isoOrNull,
+  Job,
+  KeyEventQuery,
+  LockEventQuery,
+  LockHolderEventQuery,
+  Obj,
+  PageQuery,
+  WebhookList,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -8,20 +27,6 @@ import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { jobView, webhookView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, notFound, unprocessable } from "../../http/errors.js";
-import {
-  CreatedWebhook,
-  CreateWebhook,
-  DeliveryList,
-  EventList,
-  FormatPhoneNumber,
-  FormattedPhoneNumber,
-  KeyEventQuery,
-  LockEventQuery,
-  LockHolderEventQuery,
-  WebhookList,
-} from "../../schemas/activity.js";
-import { errors, IdParam, iso, isoOrNull, Obj, PageQuery } from "../../schemas/common.js";
-import { Job } from "../../schemas/keys.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 

@@ -1,3 +1,16 @@
+import {
+  Bridge,
+  BridgeList,
+  CreateBridge,
+  CreatedBridge,
+  errors,
+  IdParam,
+  iso,
+  Obj,
+  PageQuery,
+  RotatedBridgeSecret,
+  RotateSecret,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -12,15 +25,6 @@ import {
 import { bridgeView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
-import { errors, IdParam, iso, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  Bridge,
-  BridgeList,
-  CreateBridge,
-  CreatedBridge,
-  RotatedBridgeSecret,
-  RotateSecret,
-} from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 import type { BridgeRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";

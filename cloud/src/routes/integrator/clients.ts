@@ -1,3 +1,4 @@
+import { errors, IdParam, iso, Obj, RotatedClientSecret, RotateSecret } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -10,8 +11,6 @@ import {
 } from "../../domain/secret-rotation.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound } from "../../http/errors.js";
-import { errors, IdParam, iso, Obj } from "../../schemas/common.js";
-import { RotatedClientSecret, RotateSecret } from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 import type { ClientRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";

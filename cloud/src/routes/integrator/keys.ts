@@ -1,3 +1,16 @@
+import {
+  BatchCreateKeys,
+  CreateKeyOnLock,
+  CreateKeyWithLockId,
+  errors,
+  IdParam,
+  JobAccepted,
+  Key,
+  KeyList,
+  KeyListQuery,
+  Obj,
+  UpdateKey,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -9,17 +22,6 @@ import { checkMetadata, createKey, keyHolderNumber, keyWindow, newKeyRecord, rev
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { ApiError, badRequest, notFound } from "../../http/errors.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
-import {
-  BatchCreateKeys,
-  CreateKeyOnLock,
-  CreateKeyWithLockId,
-  JobAccepted,
-  Key,
-  KeyList,
-  KeyListQuery,
-  UpdateKey,
-} from "../../schemas/keys.js";
 import type { JobRecord, KeyRecord, LockRecord } from "../../store/records.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";

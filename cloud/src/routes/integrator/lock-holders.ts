@@ -1,3 +1,16 @@
+import {
+  CreateLockHolder,
+  errors,
+  IdParam,
+  Integrator,
+  IssuerKey,
+  IssuerKeyList,
+  LockHolder,
+  LockHolderList,
+  Obj,
+  PageQuery,
+  PatchLockHolder,
+} from "@latchkey/protocol/contracts";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -8,16 +21,6 @@ import { isKnownCountry } from "../../domain/phone.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { notFound, unprocessable } from "../../http/errors.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  CreateLockHolder,
-  Integrator,
-  IssuerKey,
-  IssuerKeyList,
-  LockHolder,
-  LockHolderList,
-  PatchLockHolder,
-} from "../../schemas/integrator.js";
 import type { LockHolderRecord } from "../../store/records.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });

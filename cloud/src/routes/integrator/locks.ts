@@ -1,3 +1,13 @@
+import {
+  errors,
+  IdParam,
+  Lock,
+  LockDetail,
+  LockList,
+  LockListQuery,
+  Obj,
+  PatchLock,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -9,8 +19,6 @@ import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { conflict } from "../../http/errors.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
-import { Lock, LockDetail, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
 import { LhParams } from "./lock-holders.js";
 
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });

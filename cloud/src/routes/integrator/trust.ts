@@ -1,4 +1,5 @@
 import { fromHex, toBase64Url } from "@latchkey/protocol";
+import { Authority, ClaimedLock, ClaimLock, errors, iso } from "@latchkey/protocol/contracts";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
 import { lockHolderFor } from "../../domain/access.js";
@@ -6,8 +7,6 @@ import { authorityFor, locksBehind, rotateAuthority } from "../../domain/authori
 import { claimLock, claimView } from "../../domain/claims.js";
 import { commit } from "../../domain/commit.js";
 import { integratorOf } from "../../http/auth.js";
-import { errors, iso } from "../../schemas/common.js";
-import { Authority, ClaimedLock, ClaimLock } from "../../schemas/connections.js";
 import type { AuthorityRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";

@@ -1,4 +1,14 @@
 import { vendorCredentialDigest } from "@latchkey/protocol";
+import {
+  CreateVendorConnection,
+  errors,
+  IdParam,
+  Obj,
+  PageQuery,
+  UpdatePassword,
+  VendorConnectionAnswer,
+  VendorConnectionList,
+} from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { CloudContext } from "../../context.js";
@@ -10,13 +20,6 @@ import { virtualBattery } from "../../domain/virtual-battery.js";
 import { FeedWriter } from "../../feed/changes.js";
 import { integratorOf } from "../../http/auth.js";
 import { badRequest, conflict, notFound } from "../../http/errors.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  CreateVendorConnection,
-  UpdatePassword,
-  VendorConnectionAnswer,
-  VendorConnectionList,
-} from "../../schemas/connections.js";
 import type { LockHolderRecord, LockRecord, Vendor, VendorConnectionRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";

@@ -1,14 +1,16 @@
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
-import "../src/http/validation.js"; // registers the formats
-import * as actions from "../src/schemas/actions.js";
-import * as activity from "../src/schemas/activity.js";
-import * as app from "../src/schemas/app-api.js";
-import * as bridge from "../src/schemas/bridge-api.js";
-import * as connections from "../src/schemas/connections.js";
-import * as integrator from "../src/schemas/integrator.js";
-import * as keys from "../src/schemas/keys.js";
+import * as actions from "../../src/contracts/actions.js";
+import * as activity from "../../src/contracts/activity.js";
+import * as app from "../../src/contracts/app-api.js";
+import * as bridge from "../../src/contracts/bridge-api.js";
+import * as connections from "../../src/contracts/connections.js";
+import { registerFormats } from "../../src/contracts/formats.js";
+import * as integrator from "../../src/contracts/integrator.js";
+import * as keys from "../../src/contracts/keys.js";
+
+registerFormats();
 
 describe("request examples in the OpenAPI document", () => {
   it("every example prefills a body its own schema accepts", () => {

@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import type { ErrorExample } from "./common.js";
 import { Obj, PageCursor, Timestamp } from "./common.js";
 
@@ -8,8 +8,10 @@ import { Obj, PageCursor, Timestamp } from "./common.js";
  */
 
 export const ACTION_STATUSES = ["pending", "sent", "succeeded", "failed", "expired"] as const;
+export type ActionStatus = (typeof ACTION_STATUSES)[number];
 
-const ActionKind = Type.Union([Type.Literal("unlock"), Type.Literal("lock")]);
+export const ActionKind = Type.Union([Type.Literal("unlock"), Type.Literal("lock")]);
+export type ActionKind = Static<typeof ActionKind>;
 
 export const CreateAction = Obj(
   { action: ActionKind },
@@ -20,6 +22,7 @@ export const CreateAction = Obj(
     },
   },
 );
+export type CreateAction = Static<typeof CreateAction>;
 
 const EXAMPLE_ACTION = {
   id: "act_01kc3m4x5y6z7a8b9c0d1e2f3g",
@@ -91,11 +94,13 @@ export const Action = Type.Object(
     },
   },
 );
+export type Action = Static<typeof Action>;
 
 export const ActionList = Type.Object(
   { actions: Type.Array(Action), startAfterId: PageCursor },
   { examples: [{ actions: [{ ...EXAMPLE_ACTION, status: "pending" }] }] },
 );
+export type ActionList = Static<typeof ActionList>;
 
 const B64Url16 = Type.String({
   pattern: "^[A-Za-z0-9_-]{22}$",
@@ -103,6 +108,7 @@ const B64Url16 = Type.String({
 });
 
 export const CommandRequest = Obj({ nonce: B64Url16 }, { examples: [{ nonce: "AAECAwQFBgcICQoLDA0ODw" }] });
+export type CommandRequest = Static<typeof CommandRequest>;
 
 export const CommandAnswer = Type.Object(
   {
@@ -125,6 +131,7 @@ export const CommandAnswer = Type.Object(
     ],
   },
 );
+export type CommandAnswer = Static<typeof CommandAnswer>;
 
 export const ResultReport = Obj(
   {
@@ -149,6 +156,7 @@ export const ResultReport = Obj(
     },
   },
 );
+export type ResultReport = Static<typeof ResultReport>;
 
 /** Error examples shared by the action routes (docs/bridge-api.md "Remote actions"). */
 export const ACTION_ERRORS = {

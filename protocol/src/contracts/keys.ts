@@ -1,7 +1,15 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { IsoTime, Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
 
 export const KEY_STATES = ["creating", "scheduled", "active", "expired", "error", "revoked"] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** A key's start or end: a date-time, or null for its default. */
+const KeyTime = (description: string, examples: string[]) =>
+  Type.Optional(Type.Union([IsoTime, Type.Null()], { description, examples }));
 
 const KeyFields = {
   userId: Type.String({
@@ -19,21 +27,15 @@ const KeyFields = {
       examples: ["Kari Nordmann"],
     }),
   ),
-  start: Type.Optional(
-    Type.Union([IsoTime, Type.Null()], {
-      description:
-        "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
-        "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
-      examples: ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
-    }),
+  start: KeyTime(
+    "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
+      "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
+    ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
   ),
-  end: Type.Optional(
-    Type.Union([IsoTime, Type.Null()], {
-      description:
-        "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
-        "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
-      examples: ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
-    }),
+  end: KeyTime(
+    "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
+      "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
+    ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
   ),
   durationMinutes: Type.Optional(
     Type.Integer({
@@ -69,6 +71,7 @@ export const CreateKeyOnLock = Obj(KeyFields, {
     },
   },
 });
+export type CreateKeyOnLock = Static<typeof CreateKeyOnLock>;
 
 export const CreateKeyWithLockId = Obj(
   { lockId: LockIdField, ...KeyFields },
@@ -85,6 +88,7 @@ export const CreateKeyWithLockId = Obj(
     },
   },
 );
+export type CreateKeyWithLockId = Static<typeof CreateKeyWithLockId>;
 
 export const BatchCreateKeys = Obj(
   { keys: Type.Array(Obj({ lockId: LockIdField, ...KeyFields }), { minItems: 1, maxItems: 1000 }) },
@@ -102,6 +106,7 @@ export const BatchCreateKeys = Obj(
     },
   },
 );
+export type BatchCreateKeys = Static<typeof BatchCreateKeys>;
 
 export const Key = Type.Object({
   id: Type.String(),
@@ -120,8 +125,10 @@ export const Key = Type.Object({
   metadata: Nullable(Type.Object({}, { additionalProperties: true })),
   useKeyUrl: Type.String(),
 });
+export type Key = Static<typeof Key>;
 
 export const KeyList = Type.Object({ keys: Type.Array(Key), startAfterId: PageCursor });
+export type KeyList = Static<typeof KeyList>;
 
 /** Key list filters (issue 14); they combine (AND). */
 export const KeyListQuery = Obj({
@@ -142,14 +149,17 @@ export const KeyListQuery = Obj({
     ),
   ),
 });
+export type KeyListQuery = Static<typeof KeyListQuery>;
 
 export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
+export type UpdateKey = Static<typeof UpdateKey>;
 
 export const JobAccepted = Type.Object({ jobId: Type.String() });
+export type JobAccepted = Static<typeof JobAccepted>;
 
 export const Job = Type.Object({
   id: Type.String(),
-  status: Type.Union(["pending", "running", "succeeded", "failed"].map((s) => Type.Literal(s))),
+  status: Type.Union(JOB_STATUSES.map((s) => Type.Literal(s))),
   total: Type.Integer(),
   done: Type.Integer(),
   results: Type.Array(
@@ -158,3 +168,4 @@ export const Job = Type.Object({
   created: Timestamp,
   updated: Timestamp,
 });
+export type Job = Static<typeof Job>;

@@ -1,9 +1,13 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
 
-/** The key event actions (domain/events.ts KEY_EVENT_TYPES), as a query filter. */
+/** Key events: what a door did for (or refused to) a person. Lock housekeeping (sync, clock, battery) is not one. */
+export const KEY_EVENT_TYPES = ["unlocked", "denied", "locked", "jammed"] as const;
+export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+
+/** The key event actions, as a query filter. */
 const Action = Type.Union(
-  ["unlocked", "denied", "locked", "jammed"].map((a) => Type.Literal(a)),
+  KEY_EVENT_TYPES.map((a) => Type.Literal(a)),
   { description: "only events with this action" },
 );
 
@@ -43,19 +47,11 @@ const EventFilters = {
   ),
 };
 
-export type EventFilterQuery = {
-  limit?: number;
-  startAfterId?: string;
-  lockId?: string;
-  keyId?: string;
-  userId?: string;
-  action?: string;
-  from?: string;
-  to?: string;
-};
-
 /** `GET …/events`: every filter. */
 export const LockHolderEventQuery = Obj({ ...PageQuery, ...EventFilters });
+export type LockHolderEventQuery = Static<typeof LockHolderEventQuery>;
+/** Every event filter: the lock and key routes fill the ones their path gives. */
+export type EventFilterQuery = LockHolderEventQuery;
 /** `GET …/locks/{lockId}/events`: the lock is the path's. */
 export const LockEventQuery = Obj({
   ...PageQuery,
@@ -65,6 +61,7 @@ export const LockEventQuery = Obj({
   from: EventFilters.from,
   to: EventFilters.to,
 });
+export type LockEventQuery = Static<typeof LockEventQuery>;
 /** `GET …/keys/{keyId}/events`: the key (and so its lock and holder) is the path's. */
 export const KeyEventQuery = Obj({
   ...PageQuery,
@@ -72,6 +69,7 @@ export const KeyEventQuery = Obj({
   from: EventFilters.from,
   to: EventFilters.to,
 });
+export type KeyEventQuery = Static<typeof KeyEventQuery>;
 
 export const KeyEvent = Type.Object({
   id: Type.String(),
@@ -84,10 +82,13 @@ export const KeyEvent = Type.Object({
   userName: Nullable(Type.String()),
   code: Type.Optional(Type.String({ description: "why a denied attempt was refused" })),
 });
+export type KeyEvent = Static<typeof KeyEvent>;
 
 export const EventList = Type.Object({ events: Type.Array(KeyEvent), startAfterId: PageCursor });
+export type EventList = Static<typeof EventList>;
 
 export const Webhook = Type.Object({ id: Type.String(), url: Type.String(), created: Timestamp });
+export type Webhook = Static<typeof Webhook>;
 
 export const CreatedWebhook = Type.Object({
   id: Type.String(),
@@ -95,13 +96,16 @@ export const CreatedWebhook = Type.Object({
   created: Timestamp,
   secret: Type.String({ description: "whsec_…: verify deliveries with it (Standard Webhooks); shown once" }),
 });
+export type CreatedWebhook = Static<typeof CreatedWebhook>;
 
 export const CreateWebhook = Obj(
   { url: Type.String({ format: "uri", maxLength: 2000, description: "http(s) URL that receives POSTs" }) },
   { examples: [{ url: "https://example.com/latchkey/webhooks" }] },
 );
+export type CreateWebhook = Static<typeof CreateWebhook>;
 
 export const WebhookList = Type.Object({ webhooks: Type.Array(Webhook), startAfterId: PageCursor });
+export type WebhookList = Static<typeof WebhookList>;
 
 export const FormatPhoneNumber = Obj(
   {
@@ -115,8 +119,10 @@ export const FormatPhoneNumber = Obj(
     },
   },
 );
+export type FormatPhoneNumber = Static<typeof FormatPhoneNumber>;
 
 export const FormattedPhoneNumber = Type.Object({ phoneNumber: Type.String() });
+export type FormattedPhoneNumber = Static<typeof FormattedPhoneNumber>;
 
 export const Delivery = Type.Object({
   id: Type.String({ description: "the webhook-id header of every attempt" }),
@@ -128,5 +134,7 @@ export const Delivery = Type.Object({
   created: Timestamp,
   delivered: Nullable(Timestamp),
 });
+export type Delivery = Static<typeof Delivery>;
 
 export const DeliveryList = Type.Object({ deliveries: Type.Array(Delivery) });
+export type DeliveryList = Static<typeof DeliveryList>;

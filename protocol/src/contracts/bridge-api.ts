@@ -1,7 +1,10 @@
-import { Type } from "@sinclair/typebox";
-import { Obj } from "./common.js";
+import { type Static, type TProperties, Type } from "@sinclair/typebox";
+import { LOCK_ID_PATTERN } from "../messages/fields.js";
+import { ActionKind } from "./actions.js";
+import { Obj, Timestamp } from "./common.js";
+import { VENDOR_STATES } from "./connections.js";
 
-const LockId = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description: "lock id" });
+const LockId = Type.String({ pattern: LOCK_ID_PATTERN.source, description: "lock id" });
 const Seconds = Type.Integer({ minimum: 0, maximum: 253402300799 });
 /** A counter from a bridge or lock: bounded, so it stays exact in JavaScript and fits PostgreSQL's BIGINT (1e308 does not). */
 const Count = () => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -11,12 +14,79 @@ export const ChangesQuery = Obj({
   wait: Type.Optional(Type.Number({ minimum: 0, maximum: 30, default: 0, description: "long-poll seconds" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
 });
+export type ChangesQuery = Static<typeof ChangesQuery>;
 
 export const ChangesAnswer = Type.Object({
   cursor: Type.String(),
   changes: Type.Array(Type.Object({ seq: Type.Integer(), kind: Type.String() }, { additionalProperties: true })),
   more: Type.Boolean(),
 });
+export type ChangesAnswer = Static<typeof ChangesAnswer>;
+
+/**
+ * A change-feed page as a bridge reads it: the entries stay raw here, each is checked on its own when applied
+ * (`FeedChange`), so one malformed entry is skipped without holding back the page behind it.
+ */
+export const ChangesPage = Type.Object({ ...ChangesAnswer.properties, changes: Type.Array(Type.Unknown()) });
+export type ChangesPage = Static<typeof ChangesPage>;
+
+// The feed's entries (docs/bridge-api.md "Change feed"). Open objects: a newer cloud may add fields a bridge ignores.
+const Seq = Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
+const FeedId = Type.String({ minLength: 1, maxLength: 128 });
+const Entry = <K extends string, P extends TProperties>(kind: K, properties: P) =>
+  Type.Object({ seq: Seq, kind: Type.Literal(kind), ...properties });
+
+export const VendorConnectionChange = Entry("vendor_connection", {
+  vendorConnection: Type.Object({
+    id: FeedId,
+    lockHolderId: FeedId,
+    vendor: Type.String({ minLength: 1, maxLength: 64 }),
+    username: Type.String(),
+    credentialCheck: Type.Object({ salt: Type.String(), digest: Type.String() }),
+    state: Type.Union(VENDOR_STATES.map((s) => Type.Literal(s))),
+    deleted: Type.Boolean(),
+  }),
+});
+export type VendorConnectionChange = Static<typeof VendorConnectionChange>;
+
+/**
+ * `issuer` and `key` entries: a bridge keeps nothing of them (the cloud signs keys and issuer keys into each lock's
+ * state), they only mean locks' signed states changed, so their other fields are not part of what a bridge checks.
+ */
+export const IssuerChange = Entry("issuer", {});
+export type IssuerChange = Static<typeof IssuerChange>;
+export const KeyChange = Entry("key", {});
+export type KeyChange = Static<typeof KeyChange>;
+
+export const LockChange = Entry("lock", {
+  lockId: LockId,
+  vendorConnectionId: FeedId,
+  lockHolderId: FeedId,
+  removed: Type.Boolean(),
+  claimed: Type.Optional(
+    Type.Boolean({ description: "claimed by the connection's lock holder (absent from a cloud before claims)" }),
+  ),
+});
+export type LockChange = Static<typeof LockChange>;
+
+/** A remote action for a lock the bridge serves (docs/bridge-api.md "Remote actions"); never carried after expiresAt. */
+export const ActionChange = Entry("action", {
+  actionId: FeedId,
+  lockId: LockId,
+  action: ActionKind,
+  expiresAt: Timestamp,
+});
+export type ActionChange = Static<typeof ActionChange>;
+
+/** The entry schema of each kind a bridge acts on; any other kind is a newer cloud's, skipped. */
+export const FEED_CHANGES = {
+  vendor_connection: VendorConnectionChange,
+  issuer: IssuerChange,
+  key: KeyChange,
+  lock: LockChange,
+  action: ActionChange,
+} as const;
+export type FeedChange = Static<(typeof FEED_CHANGES)[keyof typeof FEED_CHANGES]>;
 
 export const StateReport = Obj(
   {
@@ -30,6 +100,7 @@ export const StateReport = Obj(
     },
   },
 );
+export type StateReport = Static<typeof StateReport>;
 
 export const FoundLocks = Obj(
   {
@@ -39,6 +110,7 @@ export const FoundLocks = Obj(
   },
   { examples: [{ locks: [{ id: "sim-lock-001", name: "Front door" }, { id: "sim-lock-002" }] }] },
 );
+export type FoundLocks = Static<typeof FoundLocks>;
 
 export const FoundLocksAnswer = Type.Object({
   locks: Type.Array(
@@ -48,8 +120,10 @@ export const FoundLocksAnswer = Type.Object({
     }),
   ),
 });
+export type FoundLocksAnswer = Static<typeof FoundLocksAnswer>;
 
 export const IngestPresence = Obj({ lockId: LockId, online: Type.Boolean(), ts: Seconds });
+export type IngestPresence = Static<typeof IngestPresence>;
 
 export const MAX_INGEST_ITEMS = 1000;
 
@@ -70,11 +144,13 @@ export const IngestBatch = Obj(
   },
   { examples: [{ presence: [{ lockId: "sim-lock-001", online: true, ts: 1_800_000_000 }] }] },
 );
+export type IngestBatch = Static<typeof IngestBatch>;
 
 export const IngestAnswer = Type.Object(
   { presence: Type.Object({ stored: Type.Integer() }) },
   { examples: [{ presence: { stored: 1 } }] },
 );
+export type IngestAnswer = Static<typeof IngestAnswer>;
 
 export const Heartbeat = Obj(
   {
@@ -83,6 +159,7 @@ export const Heartbeat = Obj(
   },
   { examples: [{ version: "0.1.0", locksOnline: 3 }] },
 );
+export type Heartbeat = Static<typeof Heartbeat>;
 
 const B64Url = (description: string, maxLength: number) =>
   Type.String({ pattern: "^[A-Za-z0-9_-]+$", minLength: 1, maxLength, description });
@@ -106,11 +183,13 @@ export const LockStateAnswer = Type.Object(
     ],
   },
 );
+export type LockStateAnswer = Static<typeof LockStateAnswer>;
 
 export const TimeRequestBody = Obj(
   { request: B64Url("the lock's time request (CBOR {1: lock, 2: nonce}), base64url", 256) },
   { examples: [{ request: "ogFsc2ltLWxvY2stMDAxAlAAAQIDBAUGBwgJCgsMDQ4P" }] },
 );
+export type TimeRequestBody = Static<typeof TimeRequestBody>;
 
 export const TimeAnswerBody = Type.Object(
   {
@@ -126,6 +205,7 @@ export const TimeAnswerBody = Type.Object(
     ],
   },
 );
+export type TimeAnswerBody = Static<typeof TimeAnswerBody>;
 
 /** base64url of the largest report (docs/reports.md: 4,352 bytes), unpadded. */
 const MAX_REPORT_TEXT = Math.ceil((4352 * 4) / 3);
@@ -157,15 +237,27 @@ export const ReportUpload = Obj(
     examples: [{ items: [{ lockId: "sim-lock-001", report: "0ViEWDOkAQUEQ..." }] }],
   },
 );
+export type ReportUpload = Static<typeof ReportUpload>;
 
-const VERDICTS = ["ok", "duplicate", "forged", "wrong_lock", "replayed", "malformed", "unknown_key", "unclaimed"];
+/** Verdicts of `POST /bridge/v1/reports` (docs/bridge-api.md "Reports from the lock"). */
+export const REPORT_VERDICTS = [
+  "ok",
+  "duplicate",
+  "forged",
+  "wrong_lock",
+  "replayed",
+  "malformed",
+  "unknown_key",
+  "unclaimed",
+] as const;
+export type ReportVerdict = (typeof REPORT_VERDICTS)[number];
 // An enum rather than a union of literals: the answer has up to 1000 of them, and the serializer checks each branch
 // of a union one by one.
-const Verdict = Type.String({ enum: VERDICTS, description: 'docs/bridge-api.md "Reports from the lock"' });
+const Verdict = Type.String({ enum: [...REPORT_VERDICTS], description: 'docs/bridge-api.md "Reports from the lock"' });
 
 export const ReportUploadAnswer = Type.Object({
   results: Type.Array(Type.Object({ index: Type.Integer(), verdict: Verdict, message: Type.Optional(Type.String()) })),
-  counts: Type.Object(Object.fromEntries(VERDICTS.map((v) => [v, Type.Integer()]))),
+  counts: Type.Object(Object.fromEntries(REPORT_VERDICTS.map((v) => [v, Type.Integer()]))),
   gaps: Type.Array(
     Type.Object({
       lockId: Type.String(),
@@ -173,3 +265,4 @@ export const ReportUploadAnswer = Type.Object({
     }),
   ),
 });
+export type ReportUploadAnswer = Static<typeof ReportUploadAnswer>;

@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { Nullable, Obj, Timestamp } from "./common.js";
 
 const B64Url = (description: string) => Type.String({ pattern: "^[A-Za-z0-9_-]+$", maxLength: 4096, description });
@@ -10,8 +10,10 @@ export const StartVerification = Obj(
   },
   { examples: [{ phoneNumber: "+4791234567" }] },
 );
+export type StartVerification = Static<typeof StartVerification>;
 
 export const VerificationStarted = Type.Object({ verificationId: Type.String(), expiresIn: Type.Integer() });
+export type VerificationStarted = Static<typeof VerificationStarted>;
 
 export const ConfirmVerification = Obj(
   {
@@ -29,6 +31,7 @@ export const ConfirmVerification = Obj(
     ],
   },
 );
+export type ConfirmVerification = Static<typeof ConfirmVerification>;
 
 export const DeviceSession = Type.Object({
   deviceId: Type.String(),
@@ -37,6 +40,7 @@ export const DeviceSession = Type.Object({
   expiresIn: Type.Integer(),
   userId: Type.String(),
 });
+export type DeviceSession = Static<typeof DeviceSession>;
 
 export const AppKey = Type.Object({
   keyId: Type.String(),
@@ -49,6 +53,7 @@ export const AppKey = Type.Object({
   tokenExpires: Timestamp,
   useKeyUrl: Type.String(),
 });
+export type AppKey = Static<typeof AppKey>;
 
 export const AppKeys = Type.Object({
   userId: Type.String(),
@@ -64,8 +69,10 @@ export const AppKeys = Type.Object({
   ),
   prefetchKeysUrl: Type.String(),
 });
+export type AppKeys = Static<typeof AppKeys>;
 
 export const ChallengeAnswer = Type.Object({ nonce: Type.String({ description: "16 bytes, base64url" }) });
+export type ChallengeAnswer = Static<typeof ChallengeAnswer>;
 
 export const UnlockRequest = Obj(
   {
@@ -83,5 +90,7 @@ export const UnlockRequest = Obj(
     ],
   },
 );
+export type UnlockRequest = Static<typeof UnlockRequest>;
 
 export const UnlockAnswer = Type.Object({ result: Type.Literal("unlocked"), eventId: Type.String() });
+export type UnlockAnswer = Static<typeof UnlockAnswer>;

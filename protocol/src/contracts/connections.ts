@@ -1,7 +1,8 @@
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 
 export const VENDOR_STATES = ["connecting", "refreshing", "connected", "error", "disconnected"] as const;
+export type VendorConnectionState = (typeof VENDOR_STATES)[number];
 
 export const VendorConnection = Type.Object({
   id: Type.String(),
@@ -13,8 +14,10 @@ export const VendorConnection = Type.Object({
   created: Timestamp,
   updated: Timestamp,
 });
+export type VendorConnection = Static<typeof VendorConnection>;
 
 export const VendorConnectionAnswer = Type.Object({ vendorConnection: VendorConnection });
+export type VendorConnectionAnswer = Static<typeof VendorConnectionAnswer>;
 
 const Credentials = {
   username: Type.String({ minLength: 1, maxLength: 200 }),
@@ -47,16 +50,19 @@ export const CreateVendorConnection = Type.Union(
     },
   },
 );
+export type CreateVendorConnection = Static<typeof CreateVendorConnection>;
 
 export const UpdatePassword = Obj(
   { password: Type.String({ minLength: 1, maxLength: 500 }) },
   { examples: [{ password: "the-new-vendor-password" }] },
 );
+export type UpdatePassword = Static<typeof UpdatePassword>;
 
 export const VendorConnectionList = Type.Object({
   vendorConnections: Type.Array(VendorConnection),
   startAfterId: PageCursor,
 });
+export type VendorConnectionList = Static<typeof VendorConnectionList>;
 
 const Street = Type.String({ maxLength: 200 });
 const PostalCode = Type.String({ maxLength: 32 });
@@ -73,6 +79,7 @@ export const Address = Type.Object({
   floor: Type.Optional(Floor),
   visitorInstructions: Type.Optional(VisitorInstructions),
 });
+export type Address = Static<typeof Address>;
 
 /** A partial address: given fields replace the stored ones, a field set to null is removed. */
 export const AddressPatch = Obj({
@@ -83,12 +90,15 @@ export const AddressPatch = Obj({
   floor: Type.Optional(Nullable(Floor)),
   visitorInstructions: Type.Optional(Nullable(VisitorInstructions)),
 });
+export type AddressPatch = Static<typeof AddressPatch>;
 
 export const Battery = Type.Object({
   level: Type.Integer({ minimum: 0, maximum: 100, description: "percent" }),
   state: Type.Union([Type.Literal("ok"), Type.Literal("low"), Type.Literal("critical")]),
   updatedAt: Timestamp,
 });
+export type Battery = Static<typeof Battery>;
+export type BatteryState = Battery["state"];
 
 /** docs/trust.md "Cloud", Claim. */
 export const ClaimStatus = Type.Union([Type.Literal("pending"), Type.Literal("confirmed")], {
@@ -98,6 +108,7 @@ export const ClaimStatus = Type.Union([Type.Literal("pending"), Type.Literal("co
     "`confirmed`, and every other lock holder's claim of the id is dropped. Keys may be made on a pending claim (the " +
     "lock opens for them once it has applied the holder's state). Virtual locks: `confirmed` by construction",
 });
+export type ClaimStatus = Static<typeof ClaimStatus>;
 
 export const Lock = Type.Object({
   id: Type.String(),
@@ -126,8 +137,10 @@ export const Lock = Type.Object({
   stateV: Nullable(Type.Integer({ description: "the v of the lock's latest signed state; null: none signed yet" })),
   maxStale: Nullable(Type.Integer({ description: "seconds; the lock fails closed once its state is older" })),
 });
+export type Lock = Static<typeof Lock>;
 
 export const LockList = Type.Object({ locks: Type.Array(Lock), startAfterId: PageCursor });
+export type LockList = Static<typeof LockList>;
 
 /** One lock, with what its authenticated reports say (docs/reports.md "Cloud"). */
 export const LockDetail = Type.Composite([
@@ -141,6 +154,7 @@ export const LockDetail = Type.Composite([
     }),
   }),
 ]);
+export type LockDetail = Static<typeof LockDetail>;
 
 export const LockListQuery = Obj({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2500, default: 2500 })),
@@ -148,6 +162,7 @@ export const LockListQuery = Obj({
   sort: Type.Optional(Type.Union([Type.Literal("name"), Type.Literal("created")], { default: "created" })),
   order: Type.Optional(Type.Union([Type.Literal("asc"), Type.Literal("desc")], { default: "asc" })),
 });
+export type LockListQuery = Static<typeof LockListQuery>;
 
 export const PatchLock = Obj(
   {
@@ -182,6 +197,7 @@ export const PatchLock = Obj(
     },
   },
 );
+export type PatchLock = Static<typeof PatchLock>;
 
 export const ClaimLock = Obj(
   {
@@ -201,6 +217,7 @@ export const ClaimLock = Obj(
     ],
   },
 );
+export type ClaimLock = Static<typeof ClaimLock>;
 
 export const ClaimedLock = Type.Object({
   lockId: Type.String(),
@@ -211,6 +228,7 @@ export const ClaimedLock = Type.Object({
   keysReported: Type.Boolean({ description: "a report of the lock carried public keys matching the setup code" }),
   stateV: Nullable(Type.Integer()),
 });
+export type ClaimedLock = Static<typeof ClaimedLock>;
 
 export const Authority = Type.Object({
   publicKey: Type.String({ description: "Ed25519, 32 bytes hex: the key the lock holder's locks pin" }),
@@ -220,3 +238,4 @@ export const Authority = Type.Object({
   ),
   locksBehind: Type.Integer({ description: "claimed locks that have not yet reported this authority" }),
 });
+export type Authority = Static<typeof Authority>;

@@ -1,4 +1,4 @@
-import { type TObject, type TProperties, type TSchema, Type } from "@sinclair/typebox";
+import { type Static, type TObject, type TProperties, type TSchema, Type } from "@sinclair/typebox";
 
 /** Objects are closed: an unknown field is a 400, never silently dropped. */
 export const Obj = <T extends TProperties>(properties: T, options: Record<string, unknown> = {}): TObject<T> =>
@@ -13,6 +13,7 @@ export const ErrorBody = Type.Object(
   },
   { $id: "Error", title: "Error" },
 );
+export type ErrorBody = Static<typeof ErrorBody>;
 
 const ERROR_TEXT: Record<number, string> = {
   400: "malformed request: bad JSON, unknown field, wrong type, bad pagination",

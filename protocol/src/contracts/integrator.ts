@@ -1,5 +1,4 @@
-import { Type } from "@sinclair/typebox";
-import { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "../domain/secret-rotation.js";
+import { type Static, Type } from "@sinclair/typebox";
 import { Nullable, Obj, PageCursor, Timestamp } from "./common.js";
 
 export const TokenRequest = Obj(
@@ -43,6 +42,7 @@ export const TokenRequest = Obj(
     },
   },
 );
+export type TokenRequest = Static<typeof TokenRequest>;
 
 export const TokenAnswer = Type.Object({
   access_token: Type.String(),
@@ -50,8 +50,10 @@ export const TokenAnswer = Type.Object({
   expires_in: Type.Integer(),
   scope: Type.String(),
 });
+export type TokenAnswer = Static<typeof TokenAnswer>;
 
 export const Integrator = Type.Object({ id: Type.String(), name: Type.String(), created: Timestamp });
+export type Integrator = Static<typeof Integrator>;
 
 const ORGANIZATION_ID = "^[A-Za-z0-9_-]{4,1024}$";
 
@@ -63,6 +65,7 @@ export const LockHolder = Type.Object({
   organizationIdSuffix: Nullable(Type.String()),
   created: Timestamp,
 });
+export type LockHolder = Static<typeof LockHolder>;
 
 export const CreateLockHolder = Obj(
   {
@@ -80,6 +83,7 @@ export const CreateLockHolder = Obj(
   },
   { examples: [{ name: "Storgata 1 housing co-op", countryIso: "NO", organizationId: "storgata-1" }] },
 );
+export type CreateLockHolder = Static<typeof CreateLockHolder>;
 
 export const PatchLockHolder = Obj(
   {
@@ -90,8 +94,10 @@ export const PatchLockHolder = Obj(
   },
   { examples: [{ name: "Storgata 1 & 3 housing co-op" }] },
 );
+export type PatchLockHolder = Static<typeof PatchLockHolder>;
 
 export const LockHolderList = Type.Object({ lockHolders: Type.Array(LockHolder), startAfterId: PageCursor });
+export type LockHolderList = Static<typeof LockHolderList>;
 
 export const Bridge = Type.Object({
   id: Type.String(),
@@ -102,19 +108,28 @@ export const Bridge = Type.Object({
   locksOnline: Nullable(Type.Integer()),
   created: Timestamp,
 });
+export type Bridge = Static<typeof Bridge>;
 
 export const CreateBridge = Obj(
   { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
   { examples: [{ name: "Storgata 1 basement gateway" }] },
 );
+export type CreateBridge = Static<typeof CreateBridge>;
 
 export const CreatedBridge = Type.Object({
   bridgeId: Type.String(),
   secret: Type.String({ description: "shown once: put it in the bridge's config file" }),
   bridge: Bridge,
 });
+export type CreatedBridge = Static<typeof CreatedBridge>;
 
 export const BridgeList = Type.Object({ bridges: Type.Array(Bridge), startAfterId: PageCursor });
+export type BridgeList = Static<typeof BridgeList>;
+
+/** The overlap when a rotation names none: a day, time for an operator to update a deployment's config. */
+export const DEFAULT_OVERLAP_SECONDS = 86_400;
+/** The longest overlap: an old secret that may be leaked should not stay valid for long. */
+export const MAX_OVERLAP_SECONDS = 7 * 86_400;
 
 /** Secret rotation (review 12.7; cloud/README.md "Rotating secrets"). */
 export const RotateSecret = Obj(
@@ -131,6 +146,7 @@ export const RotateSecret = Obj(
   },
   { examples: [{ overlapSeconds: 86_400 }, { overlapSeconds: 0 }] },
 );
+export type RotateSecret = Static<typeof RotateSecret>;
 
 const expiresOldAt = Type.String({
   format: "date-time",
@@ -142,12 +158,14 @@ export const RotatedBridgeSecret = Type.Object({
   secret: Type.String({ description: "shown once: put it in the bridge's config file before expiresOldAt" }),
   expiresOldAt,
 });
+export type RotatedBridgeSecret = Static<typeof RotatedBridgeSecret>;
 
 export const RotatedClientSecret = Type.Object({
   clientId: Type.String(),
   secret: Type.String({ description: "shown once: the client_secret for POST /auth/v1/token from now on" }),
   expiresOldAt,
 });
+export type RotatedClientSecret = Static<typeof RotatedClientSecret>;
 
 export const IssuerKey = Type.Object({
   kid: Type.String({ description: "hex" }),
@@ -157,5 +175,7 @@ export const IssuerKey = Type.Object({
   rotated: Nullable(Timestamp),
   retired: Nullable(Timestamp),
 });
+export type IssuerKey = Static<typeof IssuerKey>;
 
 export const IssuerKeyList = Type.Object({ issuerKeys: Type.Array(IssuerKey) });
+export type IssuerKeyList = Static<typeof IssuerKeyList>;
