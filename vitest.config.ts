@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 const root = fileURLToPath(new URL(".", import.meta.url));
 const alias = [
   // `@latchkey/<pkg>/bench` is each package's benchmark entry; `@latchkey/<pkg>` its public API.
-  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/src/bench/index.ts` },
+  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/bench/index.ts` },
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
   { find: /^@latchkey\/lock-sim\/hci-emulator$/, replacement: `${root}lock-sim/src/ble/hci-emulator/index.ts` },
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },

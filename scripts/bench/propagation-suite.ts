@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Phone, type SimLock, startLock, VirtualRadio } from "@latchkey/lock-sim";
 import { toHex } from "@latchkey/protocol";
 import mqtt from "mqtt";
-import { oneTimeCode } from "../stack/cloud-process.js";
+import { oneTimeCode } from "../src/stack/cloud-process.js";
 import { Cleanup } from "./cleanup.js";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, percentile, type RowSpec, row } from "./rows.js";

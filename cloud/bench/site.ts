@@ -12,8 +12,8 @@ import {
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
 import { Client, escapeIdentifier } from "pg";
-import { type RunningCloud, startCloud } from "../cloud.js";
-import { withSearchPath } from "../store/postgres/url.js";
+import { type RunningCloud, startCloud } from "../src/cloud.js";
+import { withSearchPath } from "../src/store/postgres/url.js";
 import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
 export type BenchStore = "sqlite" | "postgres";

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newSiteSecret } from "@latchkey/bridge";
 import { stringify } from "yaml";
-import { IntegratorClient } from "../client/integrator-client.js";
-import { bridgeConfig } from "../stack/bridge-process.js";
-import { ManagedChild } from "../stack/child.js";
-import { bootstrapIntegrator, type CloudCredentials, childEnv } from "../stack/cloud-process.js";
-import { bins } from "../stack/paths.js";
+import { IntegratorClient } from "../src/client/integrator-client.js";
+import { bridgeConfig } from "../src/stack/bridge-process.js";
+import { ManagedChild } from "../src/stack/child.js";
+import { bootstrapIntegrator, type CloudCredentials, childEnv } from "../src/stack/cloud-process.js";
+import { bins } from "../src/stack/paths.js";
 import type { Cleanup } from "./cleanup.js";
 
 /**
