@@ -9,6 +9,8 @@ const alias = [
   { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/bench/index.ts` },
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
   { find: /^@latchkey\/lock-sim\/hci-emulator$/, replacement: `${root}lock-sim/src/ble/hci-emulator/index.ts` },
+  // The site harness of the whole-stack tests and the benchmarks.
+  { find: /^@latchkey\/scripts\/site$/, replacement: `${root}scripts/src/site/index.ts` },
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
 ];
 
