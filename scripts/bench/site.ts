@@ -1,27 +1,23 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newSiteSecret } from "@latchkey/bridge";
-import { stringify } from "yaml";
-import { IntegratorClient } from "../src/client/integrator-client.js";
-import { bridgeConfig } from "../src/stack/bridge-process.js";
-import { ManagedChild } from "../src/stack/child.js";
-import { bootstrapIntegrator, type CloudCredentials, childEnv } from "../src/stack/cloud-process.js";
+import type { BenchSite } from "@latchkey/bridge/bench";
+import { mergeSettings, SiteHarness } from "../src/site/index.js";
+import type { ManagedChild } from "../src/stack/child.js";
 import { bins } from "../src/stack/paths.js";
 import type { Cleanup } from "./cleanup.js";
 
 /**
- * The real processes a site runs, as the bench measures them: the cloud (`latchkey-cloud serve`, SQLite) and the
- * bridge (`latchkey-bridge`) as child processes of their own, so the bench's lock clients never share their event loop.
+ * The real processes a site runs, as the bench measures them: the site harness in its process modes, the cloud
+ * (`latchkey-cloud serve`, SQLite) and the bridge (`latchkey-bridge`) as child processes of their own with their
+ * bins' Node flags, so the bench's lock clients never share their event loop.
  */
 export interface BenchCloud {
-  url: string;
-  port: number;
-  dataDir: string;
+  readonly url: string;
   /** The cloud's SQLite file: the bench counts stored events there. */
-  dbPath: string;
-  credentials: CloudCredentials;
-  child: ManagedChild;
+  readonly dbPath: string;
+  readonly child: ManagedChild;
   /** SIGTERM and wait (graceful, as an operator stops it). */
   stop(): Promise<void>;
   /** `serve` again on the same data directory and port. */
@@ -41,89 +37,55 @@ export function shebangFlags(script: string): string[] {
   return match?.[1] ? match[1].trim().split(/\s+/) : [];
 }
 
-/**
- * A bin of ours as a child process, with the Node flags of its shebang; with `profileDir` also under
- * `node --cpu-prof` (the profile is written when it exits).
- */
-function spawnBin(name: string, script: string, args: string[], profileDir: string | undefined): ManagedChild {
-  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [];
-  return new ManagedChild({
-    name,
-    command: process.execPath,
-    args: [...shebangFlags(script), ...profile, script, ...args],
-    env: childEnv(process.env),
-  });
+/** The Node flags of a bin as the bench runs it: its shebang's, and with `profileDir` `--cpu-prof` into that folder. */
+function nodeArgs(script: string, profileDir: string | undefined): string[] {
+  return [...shebangFlags(script), ...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])];
 }
 
-export async function startBenchCloud(
+/**
+ * A site for a suite: the cloud process on a fresh data directory in `dir`, with a lock holder `name`, a registered
+ * bridge and a `sim` vendor connection it serves (through the typed Integrator API client). `cleanup` stops it all.
+ */
+export async function startBenchSite(
   cleanup: Cleanup,
   dir: string,
+  name: string,
   options: { profileDir?: string } = {},
-): Promise<BenchCloud> {
-  const bin = bins().cloud;
-  const dataDir = join(dir, "cloud");
-  mkdirSync(dataDir, { recursive: true });
-  const credentials = await bootstrapIntegrator(bin, dataDir, childEnv(process.env), "bench");
-  const serve = async (port: number) => {
-    const child = spawnBin(
-      "cloud",
-      bin,
-      ["serve", "--port", String(port), "--data", dataDir, "--dev-otp-log"],
-      options.profileDir,
-    );
-    try {
-      const record = await child.waitForLog("latchkey cloud listening", (r) => typeof r.url === "string", {
-        timeoutMs: 60_000,
-      });
-      return { child, url: String(record.url) };
-    } catch (e) {
-      await child.kill();
-      throw e;
-    }
-  };
-  const first = await serve(0);
-  const port = Number(new URL(first.url).port);
+): Promise<{ site: SiteHarness; cloud: BenchCloud }> {
+  const site = await SiteHarness.start({
+    dir,
+    cloud: { kind: "process", devOtpLog: true, nodeArgs: nodeArgs(bins().cloud, options.profileDir) },
+    siteSecret: newSiteSecret(),
+    vendor: { vendor: "sim", username: `${name}-account`, password: `${name}-vendor-password` },
+    names: { integrator: "bench", lockHolder: name, bridge: `${name} gateway` },
+  });
+  cleanup.add(() => site.close());
   const cloud: BenchCloud = {
-    url: first.url,
-    port,
-    dataDir,
-    dbPath: join(dataDir, "cloud.sqlite"),
-    credentials,
-    child: first.child,
+    get url() {
+      return site.apiUrl;
+    },
+    dbPath: join(site.cloudDir, "cloud.sqlite"),
+    get child() {
+      if (!site.cloudProcess) throw new Error("the bench cloud is stopped");
+      return site.cloudProcess.child;
+    },
     async stop() {
-      await cloud.child.stop();
+      await site.stopCloud();
     },
     async start() {
-      cloud.child = (await serve(port)).child;
+      await site.startCloud();
     },
   };
-  cleanup.add(() => cloud.child.stop());
-  return cloud;
+  return { site, cloud };
 }
 
-export interface BenchSite {
-  client: IntegratorClient;
-  lockHolderId: string;
-  bridgeId: string;
-  bridgeSecret: string;
-  vendorConnectionId: string;
-  vendor: { username: string; password: string };
-}
-
-/** A lock holder, a registered bridge and a `sim` vendor connection it serves, through the Integrator API. */
-export async function createBenchSite(cloud: BenchCloud, name: string): Promise<BenchSite> {
-  const client = await IntegratorClient.login(cloud.url, cloud.credentials);
-  const lh = await client.createLockHolder({ name, countryIso: "NO" });
-  const bridge = await client.registerBridge(lh.id, `${name} gateway`);
-  const vendor = { username: `${name}-account`, password: `${name}-vendor-password` };
-  const vc = await client.createVendorConnection(lh.id, { vendor: "sim", ...vendor, bridgeId: bridge.bridgeId });
+/** `site` as the bridge's own benchmarks take it (`@latchkey/bridge/bench`: a bridge of theirs serves it). */
+export function bridgeBenchSite(site: SiteHarness): BenchSite {
   return {
-    client,
-    lockHolderId: lh.id,
-    bridgeId: bridge.bridgeId,
-    bridgeSecret: bridge.secret,
-    vendorConnectionId: vc.id,
-    vendor,
+    cloudUrl: site.apiUrl,
+    bridgeId: site.bridgeId,
+    bridgeSecret: site.bridgeSecret,
+    vendor: { vendor: "sim", username: site.vendor.username, password: site.vendor.password },
   };
 }
 
@@ -146,14 +108,11 @@ export interface BenchBridge {
 }
 
 /**
- * `latchkey-bridge --config` with the embedded broker on a free port. `accounts` adds MQTT logins (role
+ * `latchkey-bridge --config` of `site` with the embedded broker on a free port. `accounts` adds MQTT logins (role
  * `homeassistant`) for the round-trip baseline; everything else is the bridge's default.
  */
 export async function startBenchBridge(
-  cleanup: Cleanup,
-  dir: string,
-  cloud: BenchCloud,
-  site: BenchSite,
+  site: SiteHarness,
   options: {
     accounts?: Array<{ username: string; password: string }>;
     profileDir?: string;
@@ -161,41 +120,23 @@ export async function startBenchBridge(
     settings?: Record<string, Record<string, unknown>>;
   } = {},
 ): Promise<BenchBridge> {
-  const siteSecret = newSiteSecret();
-  const config = bridgeConfig({
-    cloudUrl: cloud.url,
-    bridgeId: site.bridgeId,
-    bridgeSecret: site.bridgeSecret,
-    siteSecret,
-    dataDir: join(dir, "bridge"),
-    vendor: site.vendor,
-    mqttPort: 0,
-    metricsPort: 0,
-    logLevel: "info",
-  });
-  for (const [section, values] of Object.entries(options.settings ?? {}))
-    config[section] = { ...(config[section] as Record<string, unknown> | undefined), ...values };
-  if (options.accounts)
-    (config.mqtt as Record<string, unknown>).accounts = options.accounts.map((a) => ({ ...a, role: "homeassistant" }));
-  const file = join(dir, "bridge.yaml");
-  writeFileSync(file, stringify(config), { mode: 0o600 });
-  const child = spawnBin("bridge", bins().bridge, ["--config", file], options.profileDir);
-  cleanup.add(() => child.stop());
-  const started = await child.waitForLog("bridge started", (r) => typeof r.mqttUrl === "string", {
-    timeoutMs: 60_000,
-  });
+  const accounts = options.accounts?.map((a) => ({ ...a, role: "homeassistant" }));
+  const started = await site.startBridgeProcess(
+    mergeSettings(options.settings ?? {}, accounts ? { mqtt: { accounts } } : {}),
+    { nodeArgs: nodeArgs(bins().bridge, options.profileDir) },
+  );
   const metricsUrl = String(started.metricsUrl);
   return {
-    mqttUrl: String(started.mqttUrl),
+    mqttUrl: started.mqttUrl,
     metricsUrl,
-    siteSecret,
-    child,
+    siteSecret: site.siteSecret,
+    child: started.child,
     async health() {
       const res = await fetch(`${metricsUrl}/healthz`).catch(() => null);
       return res ? ((await res.json()) as BridgeHealth) : null;
     },
     async stop() {
-      await child.stop();
+      await site.stopBridgeProcess();
     },
   };
 }
