@@ -91,7 +91,7 @@ export class SiteHarness {
   private cloudUp = false;
   private readonly bin = bins();
 
-  protected constructor(readonly options: SiteHarnessOptions) {
+  private constructor(readonly options: SiteHarnessOptions) {
     this.dir = options.dir;
     this.siteSecret = options.siteSecret;
     this.vendor = options.vendor;
@@ -112,7 +112,7 @@ export class SiteHarness {
     return site;
   }
 
-  protected async provision(): Promise<void> {
+  private async provision(): Promise<void> {
     const names = this.options.names ?? {};
     // The cloud keeps its master key in its data directory; with PostgreSQL nothing else makes that directory.
     mkdirSync(this.cloudDir, { recursive: true, mode: 0o700 });
@@ -125,7 +125,7 @@ export class SiteHarness {
     }
     this.client = await IntegratorClient.login(this.apiUrl, this.credentials);
     this.registration = await registerSite(this.client, {
-      lockHolderName: names.lockHolder ?? "Site homes",
+      lockHolder: { name: names.lockHolder ?? "Site homes", countryIso: "NO" },
       ...(names.bridge !== undefined ? { bridgeName: names.bridge } : {}),
       vendor: this.vendor,
       ...(this.options.connectionPassword !== undefined ? { connectionPassword: this.options.connectionPassword } : {}),

@@ -1,4 +1,5 @@
 import type { IntegratorClient } from "../client/integrator-client.js";
+import type { LockHolderInput } from "../client/types.js";
 
 /** The vendor account a bridge serves a connection with (docs/design.md section 7). */
 export interface VendorAccount {
@@ -16,7 +17,7 @@ export interface SiteRegistration {
 }
 
 export interface RegisterSiteOptions {
-  lockHolderName: string;
+  lockHolder: LockHolderInput;
   bridgeName?: string;
   vendor: VendorAccount;
   /** The password the connection is created with, when a test wants it to differ from the bridge's (a wrong one). */
@@ -25,7 +26,7 @@ export interface RegisterSiteOptions {
 
 /** A site's lock holder, bridge and vendor connection, through the Integrator API as any integrator would. */
 export async function registerSite(client: IntegratorClient, options: RegisterSiteOptions): Promise<SiteRegistration> {
-  const lh = await client.createLockHolder({ name: options.lockHolderName, countryIso: "NO" });
+  const lh = await client.createLockHolder(options.lockHolder);
   const bridge = await client.registerBridge(lh.id, options.bridgeName);
   const vc = await client.createVendorConnection(lh.id, {
     vendor: options.vendor.vendor,
