@@ -85,7 +85,10 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
         "package.json",
         manifest.main,
         manifest.types,
-        ...Object.values(manifest.exports ?? {}).flatMap((e) => [e.types, e.default]),
+        // `./bench` names dist/bench/, built in a checkout only: benchmarks never ship (issue 16 item 6).
+        ...Object.entries(manifest.exports ?? {})
+          .filter(([subpath]) => subpath !== "./bench")
+          .flatMap(([, e]) => [e.types, e.default]),
       ].filter((p): p is string => p !== undefined);
       for (const binPath of Object.values(manifest.bin ?? {})) {
         named.push(binPath);
@@ -95,8 +98,8 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
           named.push(posix.join(posix.dirname(posix.normalize(binPath)), target!));
       }
       for (const path of named) expect(inTarball.has(posix.normalize(path)), `${workspace}: ${path}`).toBe(true);
-      const stray = files.filter((f) => /^(src|test|dist\/test)\/|\.tsbuildinfo$|^tsconfig/.test(f));
-      expect(stray, `${workspace} ships sources or tests`).toEqual([]);
+      const stray = files.filter((f) => /^(src|test|bench|dist\/test|dist\/bench)\/|\.tsbuildinfo$|^tsconfig/.test(f));
+      expect(stray, `${workspace} ships sources, tests or benchmarks`).toEqual([]);
       expect(manifest.engines?.node, `${workspace} engines.node`).toBe(readManifest(root).engines?.node);
     }
   });

@@ -84,12 +84,13 @@ export async function startBridgeProcess(
   bin: string,
   configFile: string,
   env: NodeJS.ProcessEnv,
-  options: { timeoutMs?: number; ownProcessGroup?: boolean } = {},
+  options: { timeoutMs?: number; ownProcessGroup?: boolean; nodeArgs?: string[] } = {},
 ): Promise<BridgeProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const child = new ManagedChild({
     name: "bridge",
     script: bin,
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
     args: ["--config", configFile],
     env,
     ownProcessGroup: options.ownProcessGroup === true,

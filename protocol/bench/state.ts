@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { decodeSign1, sigStructure } from "../cose/sign1.js";
-import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../crypto/ed25519.js";
-import { MAX_STATE_BYTES } from "../trust/labels.js";
-import { type SignedLockState, signLockState } from "../trust/state.js";
-import { verifyLockState } from "../trust/state-verify.js";
+import { decodeSign1, sigStructure } from "../src/cose/sign1.js";
+import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../src/crypto/ed25519.js";
+import { MAX_STATE_BYTES } from "../src/trust/labels.js";
+import { type SignedLockState, signLockState } from "../src/trust/state.js";
+import { verifyLockState } from "../src/trust/state-verify.js";
 import { alternate, rawVerify } from "./alternate.js";
 
 /**

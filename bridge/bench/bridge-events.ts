@@ -1,4 +1,4 @@
-import { type CloudTarget, createBenchSite } from "./cloud-site.js";
+import type { BenchSite } from "./cloud-site.js";
 import { BenchLock, benchLockIds, connectAll } from "./lock-clients.js";
 import type { ThroughputResult } from "./raw-aedes.js";
 import { spawnBridge, until } from "./spawn-bridge.js";
@@ -16,7 +16,8 @@ export interface BridgeEventsResult extends ThroughputResult {
  * bridge's outbox is empty again).
  */
 export async function benchBridgeEvents(options: {
-  cloud: CloudTarget;
+  /** A fresh site of the cloud under test, for this run alone. */
+  site: BenchSite;
   locks?: number;
   eventsPerLock?: number;
   window?: number;
@@ -24,7 +25,7 @@ export async function benchBridgeEvents(options: {
   const count = options.locks ?? 100;
   const perLock = options.eventsPerLock ?? 200;
   const window = options.window ?? 16;
-  const site = await createBenchSite(options.cloud, `bench-events-${Date.now()}`);
+  const site = options.site;
   const bridge = await spawnBridge(site);
   const locks = benchLockIds(count).map((id) => new BenchLock(id, bridge.mqttUrl, bridge.siteSecret));
   try {

@@ -8,8 +8,8 @@ import {
   signTimeAnswer,
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
-import type { SimLock } from "../lock/sim-lock.js";
-import type { RandomSource } from "../random.js";
+import type { SimLock } from "../src/lock/sim-lock.js";
+import type { RandomSource } from "../src/random.js";
 
 /**
  * The lock holder's side for the benchmarks, with protocol's own signers (docs/trust.md): an authority that knows each

@@ -2,7 +2,7 @@ import { type BridgeMemoryResult, benchBridgeMemory } from "@latchkey/bridge/ben
 import { Cleanup } from "./cleanup.js";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, type RowSpec, row } from "./rows.js";
-import { startBenchCloud, tempDir } from "./site.js";
+import { bridgeBenchSite, startBenchSite, tempDir } from "./site.js";
 
 const IDLE: RowSpec = { name: "bridge-rss-idle", unit: "MB", target: "<= 80 MB" };
 const LOADED: RowSpec = { name: "bridge-rss-1000-locks", unit: "MB", target: "<= 120 MB" };
@@ -27,10 +27,9 @@ export const bridgeProcessSuite: BenchSuite = {
       // A fresh cloud per round: the bench's lock ids are the same every round, and a lock id belongs to one site.
       const cleanup = new Cleanup();
       try {
-        const cloud = await startBenchCloud(cleanup, tempDir(cleanup, "bridge-process"));
-        const { clientId, clientSecret } = cloud.credentials;
+        const { site } = await startBenchSite(cleanup, tempDir(cleanup, "bridge-process"), "bench-memory");
         const memory = await benchBridgeMemory({
-          cloud: { url: cloud.url, clientId, clientSecret },
+          site: bridgeBenchSite(site),
           locks,
           ...(ctx.smoke ? { settleSeconds: 1 } : {}),
         });

@@ -3,13 +3,13 @@ import { errors, MAX_REPORT_ITEMS, Obj } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import type { CloudContext } from "../context.js";
-import { commit } from "../domain/commit.js";
-import { storeLockEvents } from "../domain/events.js";
-import { incomingEvent } from "../domain/reports.js";
-import { bridgeOf } from "../http/auth.js";
-import { badRequest } from "../http/errors.js";
-import type { LockRecord } from "../store/records.js";
+import type { CloudContext } from "../src/context.js";
+import { commit } from "../src/domain/commit.js";
+import { storeLockEvents } from "../src/domain/events.js";
+import { incomingEvent } from "../src/domain/reports.js";
+import { bridgeOf } from "../src/http/auth.js";
+import { badRequest } from "../src/http/errors.js";
+import type { LockRecord } from "../src/store/records.js";
 
 /**
  * The bench's unauthenticated event ingest: the baseline of the `report-ingest` row (issue 13, "ingest of authenticated

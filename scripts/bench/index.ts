@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { workspaceRoot } from "../stack/paths.js";
+import { workspaceRoot } from "../src/stack/paths.js";
 import { loadNote } from "./machine.js";
 import { type BenchRow, type BenchSuite, markdownTable } from "./rows.js";
 import { killRunningSuites, runSuite } from "./run.js";

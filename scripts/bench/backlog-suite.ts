@@ -1,11 +1,11 @@
-import { pollUntil } from "../client/poll.js";
+import { pollUntil } from "../src/client/poll.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { waitForLocksOnline } from "./events-suite.js";
 import { claimLocks, connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
 import { cpuPerItem, loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, type RowSpec, row } from "./rows.js";
-import { createBenchSite, startBenchBridge, startBenchCloud, tempDir } from "./site.js";
+import { startBenchBridge, startBenchSite, tempDir } from "./site.js";
 
 const SPEC: RowSpec = { name: "backlog-drain", unit: "s", target: "<= 30 s, 0 lost, 0 duplicated" };
 
@@ -27,9 +27,8 @@ export const backlogSuite: BenchSuite = {
     try {
       const dir = tempDir(cleanup, "backlog");
       const profile = ctx.profileDir ? { profileDir: ctx.profileDir } : {};
-      const cloud = await startBenchCloud(cleanup, dir, profile);
-      const site = await createBenchSite(cloud, "bench-backlog");
-      const bridge = await startBenchBridge(cleanup, dir, cloud, site, profile);
+      const { site, cloud } = await startBenchSite(cleanup, dir, "bench-backlog", profile);
+      const bridge = await startBenchBridge(site, profile);
       const runTag = `backlog-${Date.now()}`;
       const siteLocks = lockIds(locks, "backlog-lock").map(
         (id) => new LoadLock(id, bridge.mqttUrl, bridge.siteSecret, runTag),

@@ -1,10 +1,10 @@
 import { type BridgeEventsResult, benchBridgeEvents } from "./bridge-events.js";
-import type { CloudTarget } from "./cloud-site.js";
+import type { BenchSite, RegisterBenchSite } from "./cloud-site.js";
 import { type BridgeMemoryResult, benchBridgeMemory } from "./memory.js";
 import { benchRawAedes, type ThroughputResult } from "./raw-aedes.js";
 import type { Percentiles } from "./stats.js";
 
-export type { BridgeEventsResult, BridgeMemoryResult, CloudTarget, Percentiles, ThroughputResult };
+export type { BenchSite, BridgeEventsResult, BridgeMemoryResult, Percentiles, RegisterBenchSite, ThroughputResult };
 export { benchBridgeEvents, benchBridgeMemory, benchRawAedes };
 
 export interface BridgeBenchResult {
@@ -22,12 +22,12 @@ export interface BridgeBenchResult {
 }
 
 /**
- * The bridge benchmark: returns numbers, prints nothing. Needs a running cloud (its URL and integrator credentials)
- * and `tsc -b` (the memory run spawns bin/latchkey-bridge.js). Key and revocation propagation to a real lock is
+ * The bridge benchmark: returns numbers, prints nothing. Needs a running cloud in which `register` sets up a fresh site
+ * per run, and `tsc -b` (the memory run spawns bin/latchkey-bridge.js). Key and revocation propagation to a real lock is
  * `npm run bench`'s propagation suite (scripts/), with the lock simulator.
  */
 export async function runBridgeBench(options: {
-  cloud: CloudTarget;
+  register: RegisterBenchSite;
   locks?: number;
   eventsPerLock?: number;
   memoryLocks?: number;
@@ -35,8 +35,15 @@ export async function runBridgeBench(options: {
   const clients = options.locks ?? 100;
   const perLock = options.eventsPerLock ?? 200;
   const rawAedes = await benchRawAedes({ clients, messagesPerClient: perLock });
-  const bridgeEvents = await benchBridgeEvents({ cloud: options.cloud, locks: clients, eventsPerLock: perLock });
-  const memory = await benchBridgeMemory({ cloud: options.cloud, locks: options.memoryLocks ?? 1000 });
+  const bridgeEvents = await benchBridgeEvents({
+    site: await options.register(`bench-events-${Date.now()}`),
+    locks: clients,
+    eventsPerLock: perLock,
+  });
+  const memory = await benchBridgeMemory({
+    site: await options.register(`bench-memory-${Date.now()}`),
+    locks: options.memoryLocks ?? 1000,
+  });
   const ratio = Math.round((bridgeEvents.perSecond / rawAedes.perSecond) * 100) / 100;
   return {
     rawAedes,

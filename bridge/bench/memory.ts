@@ -1,4 +1,4 @@
-import { type CloudTarget, createBenchSite } from "./cloud-site.js";
+import type { BenchSite } from "./cloud-site.js";
 import { BenchLock, benchLockIds, connectAll } from "./lock-clients.js";
 import { spawnBridge, until } from "./spawn-bridge.js";
 
@@ -23,13 +23,14 @@ export interface BridgeMemoryResult {
 
 /** The bridge process: cold start, idle RSS, and RSS with `locks` connected locks (its own /metrics). */
 export async function benchBridgeMemory(options: {
-  cloud: CloudTarget;
+  /** A fresh site of the cloud under test, for this run alone. */
+  site: BenchSite;
   locks?: number;
   settleSeconds?: number;
 }): Promise<BridgeMemoryResult> {
   const count = options.locks ?? 1000;
   const settleSeconds = options.settleSeconds ?? 30;
-  const site = await createBenchSite(options.cloud, `bench-memory-${Date.now()}`);
+  const site = options.site;
   const started = performance.now();
   const bridge = await spawnBridge(site);
   const locks = benchLockIds(count, "mem-lock").map((id) => new BenchLock(id, bridge.mqttUrl, bridge.siteSecret));

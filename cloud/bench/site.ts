@@ -12,8 +12,8 @@ import {
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
 import { Client, escapeIdentifier } from "pg";
-import { type RunningCloud, startCloud } from "../cloud.js";
-import { withSearchPath } from "../store/postgres/url.js";
+import { type RunningCloud, startCloud } from "../src/cloud.js";
+import { withSearchPath } from "../src/store/postgres/url.js";
 import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
 export type BenchStore = "sqlite" | "postgres";
@@ -109,18 +109,22 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       if (answer.status !== status) throw new Error(`bench setup: ${what} answered ${answer.status}`);
       return answer.body;
     };
+    // Raw calls, not scripts' typed client: the cloud cannot import scripts (scripts imports the cloud).
+    const grant = (clientId: string, clientSecret: string, scope: string) =>
+      fetch(`${url}/auth/v1/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          grant_type: "client_credentials",
+          client_id: clientId,
+          client_secret: clientSecret,
+          scope,
+        }),
+      })
+        .then((r) => r.json() as Promise<{ access_token: string }>)
+        .then((answer) => answer.access_token);
     const creds = await cloud.bootstrap("Bench");
-    const grant = await fetch(`${url}/auth/v1/token`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        grant_type: "client_credentials",
-        client_id: creds.clientId,
-        client_secret: creds.clientSecret,
-        scope: "integrator.admin",
-      }),
-    }).then((r) => r.json() as Promise<{ access_token: string }>);
-    const token = grant.access_token;
+    const token = await grant(creds.clientId, creds.clientSecret, "integrator.admin");
     const lh = expectStatus(
       "lock holder",
       201,
@@ -132,17 +136,7 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       201,
       await call<{ bridgeId: string; secret: string }>("POST", `${base}/bridges`, token, { name: "gw" }),
     );
-    const bridgeGrant = await fetch(`${url}/auth/v1/token`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        grant_type: "client_credentials",
-        client_id: bridge.bridgeId,
-        client_secret: bridge.secret,
-        scope: "bridge",
-      }),
-    }).then((r) => r.json() as Promise<{ access_token: string }>);
-    const bridgeToken = bridgeGrant.access_token;
+    const bridgeToken = await grant(bridge.bridgeId, bridge.secret, "bridge");
     // A bridge-served connection, as on a real site: every key created also goes on the bridge's change feed.
     const vc = expectStatus(
       "vendor connection",

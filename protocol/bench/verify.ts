@@ -1,10 +1,10 @@
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import * as noble from "@noble/ed25519";
-import { decodeSign1, sigStructure } from "../cose/sign1.js";
-import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../crypto/ed25519.js";
-import { signKeyToken } from "../token/sign.js";
-import { TrustStore } from "../token/trust.js";
-import { verifyKeyToken } from "../token/verify.js";
+import { decodeSign1, sigStructure } from "../src/cose/sign1.js";
+import { type Ed25519BackendName, getEd25519Backend, keyPairFromSeed } from "../src/crypto/ed25519.js";
+import { signKeyToken } from "../src/token/sign.js";
+import { TrustStore } from "../src/token/trust.js";
+import { verifyKeyToken } from "../src/token/verify.js";
 import { median, opsPerSecond } from "./measure.js";
 
 /**

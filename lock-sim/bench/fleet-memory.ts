@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Topics } from "@latchkey/protocol";
-import { fleetLockIds } from "../fleet/fleet.js";
-import { setupCodes } from "../lock/factory.js";
-import { seededRandom } from "../random.js";
+import { fleetLockIds } from "../src/fleet/fleet.js";
+import { setupCodes } from "../src/lock/factory.js";
+import { seededRandom } from "../src/random.js";
 import { startBenchBroker } from "./broker.js";
 import { BenchCloud } from "./cloud.js";
 
@@ -25,7 +25,7 @@ export interface FleetMemoryResult {
   telemetryPerLockPerMinute: number;
 }
 
-const BIN = fileURLToPath(new URL("../../../bin/latchkey-lock-sim.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../../bin/latchkey-lock-sim.js", import.meta.url));
 
 function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -3,18 +3,11 @@ import { join } from "node:path";
 import { Phone, type SimLock, startLock, VirtualRadio } from "@latchkey/lock-sim";
 import { toHex } from "@latchkey/protocol";
 import mqtt from "mqtt";
-import { oneTimeCode } from "../stack/cloud-process.js";
+import { oneTimeCode } from "../src/stack/cloud-process.js";
 import { Cleanup } from "./cleanup.js";
 import { loadSpan } from "./machine.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, percentile, type RowSpec, row } from "./rows.js";
-import {
-  type BenchBridge,
-  type BenchCloud,
-  createBenchSite,
-  startBenchBridge,
-  startBenchCloud,
-  tempDir,
-} from "./site.js";
+import { type BenchBridge, type BenchCloud, startBenchBridge, startBenchSite, tempDir } from "./site.js";
 
 const revokeSpec = (p: 50 | 99): RowSpec => ({
   name: `key-propagation-revoke-p${p}`,
@@ -105,9 +98,8 @@ export const propagationSuite: BenchSuite = {
     try {
       const dir = tempDir(cleanup, "propagation");
       const profile = ctx.profileDir ? { profileDir: ctx.profileDir } : {};
-      const cloud = await startBenchCloud(cleanup, dir, profile);
-      const site = await createBenchSite(cloud, "bench-propagation");
-      const bridge = await startBenchBridge(cleanup, dir, cloud, site, { ...profile, accounts: [PING, ECHO] });
+      const { site, cloud } = await startBenchSite(cleanup, dir, "bench-propagation", profile);
+      const bridge = await startBenchBridge(site, { ...profile, accounts: [PING, ECHO] });
       const radio = new VirtualRadio();
       const perRound = { door: [] as number[][], revoke: [] as number[][], rtt: [] as number[][] };
       for (let round = 1; round <= rounds; round++) {

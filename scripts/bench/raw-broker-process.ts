@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { ManagedChild } from "../stack/child.js";
+import { ManagedChild } from "../src/stack/child.js";
 import type { Cleanup } from "./cleanup.js";
 
 /** Starts raw-broker.js as a child process; resolves with its URL (and pid) once it listens. */

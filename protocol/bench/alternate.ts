@@ -1,6 +1,6 @@
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import * as noble from "@noble/ed25519";
-import type { Ed25519BackendName } from "../crypto/ed25519.js";
+import type { Ed25519BackendName } from "../src/crypto/ed25519.js";
 import { median, opsPerSecond } from "./measure.js";
 
 /** The baseline: a bare Ed25519 verify of `signed` on the backend's own library, the key imported once. */

@@ -4,9 +4,9 @@ import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { newSiteSecret } from "../config/starter.js";
-import { BRIDGE_NODE_FLAGS } from "../runtime.js";
-import { BRIDGE_PACKAGE_ROOT } from "../version.js";
+import { newSiteSecret } from "../src/config/starter.js";
+import { BRIDGE_NODE_FLAGS } from "../src/runtime.js";
+import { BRIDGE_PACKAGE_ROOT } from "../src/version.js";
 import type { BenchSite } from "./cloud-site.js";
 
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {

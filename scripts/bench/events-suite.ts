@@ -1,21 +1,15 @@
-import { pollUntil } from "../client/poll.js";
+import { pollUntil } from "../src/client/poll.js";
+import type { SiteHarness } from "../src/site/index.js";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { claimLocks, connectLocks, LoadLock, lockIds, totalAcked } from "./load-locks.js";
 import { cpuPerItem, loadSpan } from "./machine.js";
 import { startRawBroker } from "./raw-broker-process.js";
 import { type BenchContext, type BenchRow, type BenchSuite, median, type RowSpec, row } from "./rows.js";
-import {
-  type BenchCloud,
-  type BenchSite,
-  createBenchSite,
-  startBenchBridge,
-  startBenchCloud,
-  tempDir,
-} from "./site.js";
+import { startBenchBridge, startBenchSite, tempDir } from "./site.js";
 
 /** Every lock is known to the cloud and reported online by the bridge, so none of their events waits for assignment. */
-export async function waitForLocksOnline(site: BenchSite, count: number, timeoutMs = 120_000): Promise<void> {
+export async function waitForLocksOnline(site: SiteHarness, count: number, timeoutMs = 120_000): Promise<void> {
   await pollUntil(
     `${count} locks online at the cloud`,
     async () => {
@@ -48,9 +42,8 @@ export const eventsSuite: BenchSuite = {
       const dir = tempDir(cleanup, "events");
       const rawBroker = await startRawBroker(cleanup);
       const profile = ctx.profileDir ? { profileDir: ctx.profileDir } : {};
-      const cloud: BenchCloud = await startBenchCloud(cleanup, dir, profile);
-      const site = await createBenchSite(cloud, "bench-events");
-      const bridge = await startBenchBridge(cleanup, dir, cloud, site, profile);
+      const { site, cloud } = await startBenchSite(cleanup, dir, "bench-events", profile);
+      const bridge = await startBenchBridge(site, profile);
       const runTag = `events-${Date.now()}`;
       const rawLocks = lockIds(locks, "raw-lock").map((id) => new LoadLock(id, rawBroker.url, null, runTag));
       const siteLocks = lockIds(locks, "load-lock").map(

@@ -1,7 +1,7 @@
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
-import { keyPairFromSeed, nodeEd25519 } from "../crypto/ed25519.js";
-import { deriveReportKey, x25519KeyPairFromSeed } from "../reports/key.js";
-import { openReport, sealReport } from "../reports/report.js";
+import { keyPairFromSeed, nodeEd25519 } from "../src/crypto/ed25519.js";
+import { deriveReportKey, x25519KeyPairFromSeed } from "../src/reports/key.js";
+import { openReport, sealReport } from "../src/reports/report.js";
 import { median, opsPerSecond } from "./measure.js";
 
 /**
