@@ -1,3 +1,3 @@
 // @latchkey/runtime: what the cloud, the bridge and the lock simulator all need at run time and protocol may not hold
 // (protocol is pure: no timers, files or sockets). See docs/design.md, "How the pieces fit".
-export {};
+export { Backoff, ServiceLoop, type ServiceLoopOptions, sleep, type Timers } from "./service-loop.js";
