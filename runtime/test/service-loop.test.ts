@@ -1,17 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Backoff, ServiceLoop, type Timers } from "../src/index.js";
 
-/** mulberry32: a fixed [0, 1) sequence, so jitter is the same on every run. */
-function seededRandom(seed = 42): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A fixed, uneven [0, 1) sequence, so jitter is the same on every run. */
+const cycling = (...values: number[]) => {
+  let i = 0;
+  return () => values[i++ % values.length]!;
+};
 
 /** Timers a test moves by hand: `advance` fires what is due, in order, letting each round run in between. */
 class ManualTimers implements Timers {
@@ -55,7 +49,7 @@ const settle = async () => {
 
 describe("backoff", () => {
   it("doubles up to the cap with jitter in [d/2, d], and starts over after a success", () => {
-    const backoff = new Backoff(100, 1000, seededRandom(7));
+    const backoff = new Backoff(100, 1000, cycling(0.1, 0.7, 0.3, 0.9, 0.5));
     const delays = Array.from({ length: 8 }, () => backoff.next());
     const nominal = [100, 200, 400, 800, 1000, 1000, 1000, 1000];
     delays.forEach((d, i) => {
@@ -144,7 +138,7 @@ describe("service loop", () => {
     const errors: Array<[string, number]> = [];
     let fail = 3;
     let rounds = 0;
-    const backoff = new Backoff(100, 1000, seededRandom(3));
+    const backoff = new Backoff(100, 1000, cycling(0.4, 0.8));
     const loop = new ServiceLoop({
       round: async () => {
         rounds++;
@@ -206,7 +200,7 @@ describe("service loop", () => {
             reject(new Error("aborted"));
           }),
         ),
-      backoff: new Backoff(10, 100, seededRandom()),
+      backoff: new Backoff(10, 100, cycling(0.5)),
       onError: (err) => errors.push(err),
     });
     loop.start();
