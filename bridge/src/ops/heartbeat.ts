@@ -13,7 +13,8 @@ export class HeartbeatLoop {
     this.loop = new ServiceLoop({
       round: async (signal) => {
         try {
-          await cloud.heartbeat(BRIDGE_VERSION, locksOnline());
+          // Aborted on stop: the extensions stop one by one, and a heartbeat in flight must not hold the others.
+          await cloud.heartbeat(BRIDGE_VERSION, locksOnline(), signal);
         } catch (e) {
           if (!signal.aborted) {
             metrics.cloudErrors.inc({ operation: "heartbeat" });
