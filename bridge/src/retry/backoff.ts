@@ -1,2 +1,2 @@
-// One backoff for every latchkey process: its home is @latchkey/runtime, next to the loop that uses it.
+// Backoff's home is @latchkey/runtime, next to the service loop; this name stays for the BLE parts that import it.
 export { Backoff } from "@latchkey/runtime";

@@ -1,4 +1,5 @@
 import { MAX_STATE_BYTES, type Topics } from "@latchkey/protocol";
+import type { Backoff } from "@latchkey/runtime";
 import type { LockBroker } from "../broker/transport.js";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
@@ -7,7 +8,6 @@ import type { LockStateDocument } from "../cloud/types.js";
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
 import type { Db } from "../store/database.js";
 
 export interface StateRelayOptions {
