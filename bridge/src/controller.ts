@@ -13,9 +13,9 @@ import { ActionsExtension } from "./extensions/actions.js";
 import { BleExtension } from "./extensions/ble.js";
 import { BrokerExtension } from "./extensions/broker.js";
 import { EventBus } from "./extensions/events.js";
-import type { BridgeContext, Extension } from "./extensions/extension.js";
-import { FeedExtension } from "./extensions/feed.js";
-import { HeartbeatExtension } from "./extensions/heartbeat.js";
+import type { BridgeContext, Extension, LoopExtension } from "./extensions/extension.js";
+import { feedExtension } from "./extensions/feed.js";
+import { heartbeatExtension } from "./extensions/heartbeat.js";
 import { HomeAssistantExtension } from "./extensions/home-assistant.js";
 import { HousekeepingExtension } from "./extensions/housekeeping.js";
 import { LocksExtension } from "./extensions/locks.js";
@@ -23,7 +23,8 @@ import { BridgeStatus, OpsExtension } from "./extensions/ops.js";
 import { RelayExtension } from "./extensions/relay.js";
 import { StoreExtension } from "./extensions/store.js";
 import { UploaderExtension } from "./extensions/uploader.js";
-import { VendorsExtension } from "./extensions/vendors.js";
+import { vendorsExtension } from "./extensions/vendors.js";
+import type { FeedFollower } from "./feed/feed-follower.js";
 import { LockActivity } from "./locks/lock-activity.js";
 import { LockMessages } from "./locks/lock-messages.js";
 import { LockRegistry } from "./locks/registry.js";
@@ -203,7 +204,7 @@ export async function startBridge(
 
   // Every extension is built before any starts, so the bus has all its listeners when the first event comes.
   let built: Extension[];
-  let feed: FeedExtension;
+  let feed: LoopExtension<FeedFollower>;
   let ble: BleExtension | null;
   let ops: OpsExtension;
   let status: BridgeStatus;
@@ -211,10 +212,10 @@ export async function startBridge(
   try {
     const locks = new LocksExtension(ctx);
     const relay = new RelayExtension(ctx, options.timeRelayCapMs);
-    const vendors = new VendorsExtension(ctx);
+    const vendors = vendorsExtension(ctx);
     const actions = new ActionsExtension(ctx, (lockId) => locks.reachable(lockId));
-    feed = new FeedExtension(ctx);
-    const heartbeat = new HeartbeatExtension(ctx);
+    feed = feedExtension(ctx);
+    const heartbeat = heartbeatExtension(ctx);
     ble = settings.ble.enabled
       ? new BleExtension(ctx, { states: relay.states, actions: actions.runner }, options)
       : null;
@@ -222,12 +223,12 @@ export async function startBridge(
     status = new BridgeStatus(
       ctx,
       {
-        feed: feed.follower,
+        feed: feed.part,
         uploader: uploader.uploader,
         states: relay.states,
         times: relay.times,
         actions: actions.runner,
-        vendors: vendors.connections,
+        vendors: vendors.part,
         ble: ble?.adapter ?? null,
       },
       () => started,
@@ -272,9 +273,9 @@ export async function startBridge(
   }
   started = true;
 
-  const ready = feed.follower.whenCaughtUp();
+  const ready = feed.part.whenCaughtUp();
   ready.then(
-    () => logger.info({ cursor: feed.follower.cursor }, "change feed caught up"),
+    () => logger.info({ cursor: feed.part.cursor }, "change feed caught up"),
     () => {},
   );
   logger.info(

@@ -60,3 +60,19 @@ export interface BridgeContext {
   /** Whether the controller is stopping (parts refuse new work, health says `draining`). */
   readonly draining: () => boolean;
 }
+
+/** A part with a background loop (started at once, stopped by awaiting its loop) as an extension. */
+export class LoopExtension<Part extends { start(): void; stop(): Promise<void> }> implements Extension {
+  constructor(
+    readonly name: string,
+    readonly part: Part,
+  ) {}
+
+  async start(): Promise<void> {
+    this.part.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.part.stop();
+  }
+}

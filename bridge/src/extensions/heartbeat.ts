@@ -1,25 +1,14 @@
 import { HeartbeatLoop } from "../ops/heartbeat.js";
-import type { BridgeContext, Extension } from "./extension.js";
+import { type BridgeContext, LoopExtension } from "./extension.js";
 
-export class HeartbeatExtension implements Extension {
-  readonly name = "heartbeat";
-  private readonly loop: HeartbeatLoop;
-
-  constructor(ctx: BridgeContext) {
-    this.loop = new HeartbeatLoop(
-      ctx.cloud,
-      ctx.settings.cloud.heartbeatSeconds * 1000,
-      () => ctx.registry.countOnline(),
-      ctx.metrics,
-      ctx.logger.child({ part: "heartbeat" }),
-    );
-  }
-
-  async start(): Promise<void> {
-    this.loop.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop.stop();
-  }
+export function heartbeatExtension(ctx: BridgeContext): LoopExtension<HeartbeatLoop> {
+  const { cloud, settings, registry, metrics, logger } = ctx;
+  const loop = new HeartbeatLoop(
+    cloud,
+    settings.cloud.heartbeatSeconds * 1000,
+    () => registry.countOnline(),
+    metrics,
+    logger.child({ part: "heartbeat" }),
+  );
+  return new LoopExtension("heartbeat", loop);
 }
