@@ -166,7 +166,6 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
       events,
       topics,
       db,
-      dbPath,
       batcher,
       registry,
       activity,

@@ -47,7 +47,6 @@ export interface BridgeContext {
   readonly events: EventBus;
   readonly topics: Topics;
   readonly db: Db;
-  readonly dbPath: string;
   readonly batcher: WriteBatcher;
   readonly registry: LockRegistry;
   readonly activity: LockActivity;
