@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { startTestBridge } from "./helpers/bridge.js";
 import { SITE_SECRET, tempDir } from "./helpers/fixtures.js";
@@ -18,23 +18,24 @@ const close = (server: Server) => new Promise<void>((resolve) => server.close(()
 
 /** startBridge is a controller of extensions: started in order, stopped in reverse, also when a start fails. */
 describe("the bridge's controller", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
-  let bridge: RunningBridge | null = null;
-
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await bridge?.stop();
-    bridge = null;
+  // One cloud for the file; each test its own data directory. Bridges a test leaves running are stopped at the end.
+  const cloud = new TestCloud();
+  const dirs: Array<ReturnType<typeof tempDir>> = [];
+  const running: RunningBridge[] = [];
+  const newDir = () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return dir;
+  };
+  beforeAll(() => cloud.start());
+  afterAll(async () => {
+    for (const bridge of running) await bridge.stop();
     await cloud.stop();
-    dir.remove();
+    for (const dir of dirs) dir.remove();
   });
 
   it("a broker that cannot listen fails the start, and what had started (the metrics listener) is stopped", async () => {
+    const dir = newDir();
     const busy = await listen();
     const probe = await listen();
     const metricsPort = portOf(probe);
@@ -52,20 +53,18 @@ describe("the bridge's controller", () => {
     // The metrics listener started before the broker and was closed when the broker failed.
     await close(await listen(metricsPort));
     // Nothing of the failed start holds the data directory: the next bridge on it starts and serves.
-    ({ bridge } = await startTestBridge(cloud, dir.path, {
-      metrics: { port: metricsPort, host: "127.0.0.1" },
-    }));
+    const { bridge } = await startTestBridge(cloud, dir.path, { metrics: { port: metricsPort, host: "127.0.0.1" } });
+    running.push(bridge);
     await bridge.ready;
     expect((await fetch(`${bridge.metricsUrl}/healthz`)).status).toBe(200);
   });
 
   it("stops in reverse: /healthz says draining while the other parts stop, then the broker and database close", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const { bridge } = await startTestBridge(cloud, newDir().path);
     await bridge.ready;
     expect(bridge.health()).toMatchObject({ ok: true });
     const stopping = bridge.stop();
     expect(bridge.health()).toMatchObject({ ok: false, status: "draining" });
     await stopping;
-    bridge = null;
   });
 });
