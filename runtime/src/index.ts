@@ -13,3 +13,4 @@ export {
 export { NobleGattLink } from "./ble/noble-link.js";
 export { BleTimeoutError, withTimeout } from "./ble/timeout.js";
 export { createLogger, LOG_LEVELS, type Logger, type LoggerOptions, type LogLevel, REDACTED_PATHS } from "./logger.js";
+export { Backoff, ServiceLoop, type ServiceLoopOptions, sleep, type Timers } from "./service-loop.js";

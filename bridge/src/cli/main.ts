@@ -34,7 +34,7 @@ class CheckFailedError extends Error {
 async function run(path: string): Promise<void> {
   const config = loadBridgeConfig(path);
   // Loaded only to run: init, check and lock-credentials stay quick without the broker and database modules.
-  const { startBridge } = await import("../daemon.js");
+  const { startBridge } = await import("../controller.js");
   // Handlers first: a stop requested while the bridge is still starting (systemd, a supervisor) must be a graceful
   // one once it has started, not Node's default of dying on the spot.
   let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;

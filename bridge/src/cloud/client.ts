@@ -146,8 +146,8 @@ export class CloudClient {
     return ((answer.body as { locks?: FoundLockStatus[] } | null)?.locks ?? []) as FoundLockStatus[];
   }
 
-  async heartbeat(version: string, locksOnline: number): Promise<void> {
-    await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }));
+  async heartbeat(version: string, locksOnline: number, signal?: AbortSignal): Promise<void> {
+    await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }), { signal });
   }
 
   /**
