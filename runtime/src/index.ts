@@ -1,3 +1,10 @@
 // @latchkey/runtime: what the cloud, the bridge and the lock simulator all need at run time and protocol may not hold
 // (protocol is pure: no timers, files or sockets). See docs/design.md, "How the pieces fit".
-export {};
+export {
+  type Migration,
+  migrate,
+  type OpenSqliteOptions,
+  openSqlite,
+  SchemaTooNewError,
+  type SqliteDb,
+} from "./sqlite.js";
