@@ -6,6 +6,7 @@ import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBri
 import { type CloudOptions, type RunningCloud, startCloud } from "@latchkey/cloud";
 import { type LockOptions, Phone, type SimLock, seededRandom, startLock, VirtualRadio } from "@latchkey/lock-sim";
 import type { Clock } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/runtime";
 
 /**
  * A whole site on one machine: the real cloud (in process), the bridge (in process or as its `latchkey-bridge`
@@ -31,21 +32,9 @@ export class LogCapture extends Writable {
   }
 }
 
-/** Polls until `check` answers a truthy value; throws naming `what` at the deadline. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** runtime's pollUntil with the site tests' deadline as a plain argument. */
+export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  return pollUntil(what, check, { timeoutMs, intervalMs: 25 });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in tests

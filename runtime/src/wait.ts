@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
 /** Raised when a condition did not come true in time; names what was awaited and the last failure seen. */
 export class PollTimeoutError extends Error {
   constructor(
@@ -16,6 +18,8 @@ export interface PollOptions {
   intervalMs?: number;
   /** Stops waiting (rejecting with the signal's reason) when aborted. */
   signal?: AbortSignal;
+  /** The clock the deadline is read from (default Date.now), for callers that run on an injected one. */
+  now?: () => number;
 }
 
 /**
@@ -27,7 +31,8 @@ export async function pollUntil<T>(
   check: () => T | Promise<T>,
   options: PollOptions = {},
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const now = options.now ?? Date.now;
+  const deadline = now() + (options.timeoutMs ?? 30_000);
   const interval = options.intervalMs ?? 50;
   let last: unknown;
   for (;;) {
@@ -39,7 +44,7 @@ export async function pollUntil<T>(
     } catch (e) {
       last = e;
     }
-    if (Date.now() >= deadline) throw new PollTimeoutError(what, last);
-    await new Promise((resolve) => setTimeout(resolve, interval));
+    if (now() >= deadline) throw new PollTimeoutError(what, last);
+    await sleep(interval);
   }
 }
