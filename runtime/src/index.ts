@@ -8,4 +8,4 @@ export {
   SchemaTooNewError,
   type SqliteDb,
 } from "./sqlite.js";
-export { type PollOptions, PollTimeoutError, pollUntil } from "./wait.js";
+export { type PollOptions, PollTimeoutError, pollUntil, type Truthy } from "./wait.js";

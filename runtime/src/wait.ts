@@ -22,6 +22,9 @@ export interface PollOptions {
   now?: () => number;
 }
 
+/** What a check answers when it holds: anything but the falsy values that mean "not yet". */
+export type Truthy<T> = Exclude<T, false | 0 | 0n | "" | null | undefined>;
+
 /**
  * Checks `check` until it answers a truthy value and returns it. A check that throws counts as "not yet" (the error is
  * kept for the timeout message). Waiting for a condition, never for a fixed time.
@@ -30,7 +33,7 @@ export async function pollUntil<T>(
   what: string,
   check: () => T | Promise<T>,
   options: PollOptions = {},
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const now = options.now ?? Date.now;
   const deadline = now() + (options.timeoutMs ?? 30_000);
   const interval = options.intervalMs ?? 50;
@@ -39,7 +42,7 @@ export async function pollUntil<T>(
     options.signal?.throwIfAborted();
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value as Truthy<T>;
       last = undefined;
     } catch (e) {
       last = e;

@@ -6,7 +6,7 @@ import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBri
 import { type CloudOptions, type RunningCloud, startCloud } from "@latchkey/cloud";
 import { type LockOptions, Phone, type SimLock, seededRandom, startLock, VirtualRadio } from "@latchkey/lock-sim";
 import type { Clock } from "@latchkey/protocol";
-import { pollUntil } from "@latchkey/runtime";
+import { pollUntil, type Truthy } from "@latchkey/runtime";
 
 /**
  * A whole site on one machine: the real cloud (in process), the bridge (in process or as its `latchkey-bridge`
@@ -33,7 +33,7 @@ export class LogCapture extends Writable {
 }
 
 /** runtime's pollUntil with the site tests' deadline as a plain argument. */
-export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<Truthy<T>> {
   return pollUntil(what, check, { timeoutMs, intervalMs: 25 });
 }
 
