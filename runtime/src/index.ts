@@ -1,5 +1,7 @@
 // @latchkey/runtime: what the cloud, the bridge and the lock simulator all need at run time and protocol may not hold
 // (protocol is pure: no timers, files or sockets). See docs/design.md, "How the pieces fit".
+
+export { type FoundPackage, findPackage, UsageError } from "./cli.js";
 export {
   type Migration,
   migrate,

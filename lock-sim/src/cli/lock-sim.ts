@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isValidLockId } from "@latchkey/protocol";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
@@ -20,8 +21,6 @@ import { PACKAGE_VERSION } from "./version.js";
  *   latchkey-lock-sim factory-reset --lock ID [--data DIR] [--json]
  * print `<lockId> <setupCode>` a line (or JSON). Setup codes hold the claim secret: they go to standard output only.
  */
-export class UsageError extends Error {}
-
 /** A required flag, checked after commander has named any unknown option (see program()). */
 function required<T>(value: T | undefined, flag: string): T {
   if (value === undefined) throw new UsageError(`${flag} is required (see --help)`);

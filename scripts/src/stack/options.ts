@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
 
@@ -28,13 +29,6 @@ export interface StackOptions {
 }
 
 export const DEFAULT_PORTS = { apiPort: 8080, mqttPort: 1883, metricsPort: 9108 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 const port = (flag: string) => (value: string) => {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)
