@@ -3,6 +3,16 @@
 
 export { type FoundPackage, findPackage, UsageError } from "./cli.js";
 export {
+  isObjectSchema,
+  isSecretSchema,
+  type OptionIssue,
+  pointerToKey,
+  type SchemaLeaf,
+  schemaAt,
+  schemaIssues,
+  schemaLeaves,
+} from "./options.js";
+export {
   type Migration,
   migrate,
   type OpenSqliteOptions,
