@@ -26,7 +26,7 @@ const project = (name: string, include: string[], extra: Record<string, unknown>
 export default defineConfig({
   test: {
     projects: [
-      project("protocol", ["protocol/test/**/*.test.ts"]),
+      project("protocol", ["protocol/test/**/*.test.ts", "protocol/cli/test/**/*.test.ts"]),
       project("runtime", ["runtime/test/**/*.test.ts"], { passWithNoTests: true }),
       project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
       project("bridge", ["bridge/test/**/*.test.ts"]),

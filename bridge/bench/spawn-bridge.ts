@@ -3,6 +3,7 @@ import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pollUntil } from "@latchkey/runtime";
 import { stringify } from "yaml";
 import { newSiteSecret } from "../src/config/starter.js";
 import { BRIDGE_NODE_FLAGS } from "../src/runtime.js";
@@ -10,11 +11,7 @@ import { BRIDGE_PACKAGE_ROOT } from "../src/version.js";
 import type { BenchSite } from "./cloud-site.js";
 
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`benchmark timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await pollUntil(what, check, { timeoutMs, intervalMs: 10 });
 }
 
 export const freePort = () =>

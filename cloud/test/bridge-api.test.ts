@@ -98,7 +98,7 @@ describe("bridge API: change feed", () => {
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start}&wait=25`, {
       headers: { authorization: `Bearer ${br.token}` },
     }).then(async (r) => (await r.json()) as { changes: { kind: string; lockId: string; claimed: boolean }[] });
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     const lock = factoryLock("sim-1");
     expect((await claim(t, tn, lock)).status).toBe(201);
     const woken = await waiting;
@@ -195,7 +195,7 @@ describe("bridge API: change feed", () => {
       body: (await r.json()) as { changes: { keyId?: string }[] },
       at: Date.now(),
     }));
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     const created = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567" },
@@ -213,7 +213,7 @@ describe("bridge API: change feed", () => {
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=30`, {
       headers: { authorization: `Bearer ${br.token}` },
     }).then(async (r) => ({ status: r.status, body: await r.json() }));
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     await t.cloud.close();
     const answer = await waiting;
     expect(answer).toEqual({ status: 200, body: { cursor: start.body.cursor, changes: [], more: false } });

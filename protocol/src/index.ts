@@ -4,8 +4,8 @@
  * those functions take and answer. Helpers a module exports for its neighbours stay inside the package; its own
  * tests import them by module path.
  *
- * The `latchkey-token` CLI (src/cli/) is reached only through its bin and never from here, so importing the library
- * never loads commander; the benchmarks are the separate `@latchkey/protocol/bench` entry.
+ * The `latchkey-token` CLI (protocol/cli/, a project of its own) is reached only through its bin and never from here,
+ * so importing the library never loads commander; the benchmarks are the separate `@latchkey/protocol/bench` entry.
  */
 export { DEFAULT_APP_LINK_BASE, prefetchKeysUrl, type UseKeyLink, useKeyUrl } from "./app-links.js";
 export { chunkMessage, FrameAssembler } from "./ble/framing.js";

@@ -1,4 +1,4 @@
-import { pollUntil } from "../src/client/poll.js";
+import { pollUntil } from "@latchkey/runtime";
 import { Cleanup } from "./cleanup.js";
 import { CloudEventStore } from "./cloud-store.js";
 import { waitForLocksOnline } from "./events-suite.js";

@@ -1,5 +1,6 @@
+import { UsageError } from "@latchkey/runtime";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PORTS, parseStackArgs, UsageError } from "../src/stack/options.js";
+import { DEFAULT_PORTS, parseStackArgs } from "../src/stack/options.js";
 
 describe("latchkey-stack options", () => {
   it("defaults: ./data, ports 8080/1883/9108 (not explicit), 3 locks, embedded stores", () => {

@@ -6,6 +6,7 @@ import type { BridgeConfigInit, BridgeOptions, RunningBridge } from "@latchkey/b
 import type { RunningCloud } from "@latchkey/cloud";
 import { type LockOptions, Phone, type SimLock, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
 import type { Clock } from "@latchkey/protocol";
+import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { mergeSettings, QUICK_CLOUD_TIMINGS, type Settings, SiteHarness } from "@latchkey/scripts/site";
 
 /**
@@ -32,21 +33,9 @@ export class LogCapture extends Writable {
   }
 }
 
-/** Polls until `check` answers a truthy value; throws naming `what` at the deadline. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** runtime's pollUntil with the site tests' deadline as a plain argument. */
+export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<Truthy<T>> {
+  return pollUntil(what, check, { timeoutMs, intervalMs: 25 });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in tests

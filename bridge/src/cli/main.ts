@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { deriveLockPassword, isValidLockId } from "@latchkey/protocol";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, Option } from "commander";
 import { CONFIG_PATH_ENV, ENV_OPTIONS } from "../config/env.js";
 import { ConfigError } from "../config/errors.js";
@@ -21,8 +22,6 @@ function configPath(option: string | undefined): string {
   if (!path) throw new UsageError(`--config <file> is required (or set ${CONFIG_PATH_ENV})`);
   return path;
 }
-
-class UsageError extends Error {}
 
 /** `check` found something the bridge could not work with: exit 1, naming it. */
 class CheckFailedError extends Error {

@@ -298,15 +298,13 @@ describe("PostgreSQL store: the change feed", () => {
         secondDone = true;
       });
     // The second appender is parked on the feed's advisory lock while the first is open.
-    await until(
-      () =>
-        inSchema(schema.schema, async (c) => {
-          const r = await c.query(
-            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-          );
-          return r.rows[0].n >= 1;
-        }),
-      "the second appender to wait on the feed lock",
+    await until("the second appender to wait on the feed lock", () =>
+      inSchema(schema.schema, async (c) => {
+        const r = await c.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        );
+        return r.rows[0].n >= 1;
+      }),
     );
     expect(secondDone).toBe(false);
     const visible = await inSchema(schema.schema, (c) => c.query("SELECT seq FROM changes"));
@@ -355,7 +353,7 @@ describe("PostgreSQL store: the change feed", () => {
       }),
     ).rejects.toThrow("rolled back");
     await writer.transaction((tx) => tx.changes.append("issuer", "lh_a", null, {}, NOW));
-    await until(() => calls >= 1, "the notification");
+    await until("the notification", () => calls >= 1);
     expect(calls).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import type { SimLock } from "@latchkey/lock-sim";
 import { fromHex, toHex, verifyLockState } from "@latchkey/protocol";
-import { pollUntil } from "../client/poll.js";
+import { pollUntil } from "@latchkey/runtime";
 import type { Key } from "../client/types.js";
 import type { Output } from "./output.js";
 import { Progress, StepFailed } from "./progress.js";

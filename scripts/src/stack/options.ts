@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
 import { BLE_TRANSPORTS, type BleTransportName } from "./ble-transport.js";
@@ -39,13 +40,6 @@ export interface StackOptions {
 export const HA_USERNAME = "homeassistant@latchkey";
 
 export const DEFAULT_PORTS = { apiPort: 8080, mqttPort: 1883, metricsPort: 9108 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 const port = (flag: string) => (value: string) => {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { fromBase64Url, isHex } from "../bytes.js";
+import { fromBase64Url, isHex } from "../../src/bytes.js";
 
 /** Reads a whole file, or standard input for "-". */
 export function readSource(source: string): Buffer {

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { runTokenCli } from "../src/cli/token.js";
-import { toBase64Url, toHex } from "../src/index.js";
-import { claims, device, issuer, kid, NOW, token } from "./helpers.js";
+import { toBase64Url, toHex } from "../../src/index.js";
+import { claims, device, issuer, kid, NOW, token } from "../../test/helpers.js";
+import { runTokenCli } from "../src/token.js";
 
 const dir = mkdtempSync(join(tmpdir(), "latchkey-token-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -151,7 +151,7 @@ describe("latchkey-token", () => {
 });
 
 describe("the latchkey-token bin", () => {
-  const bin = fileURLToPath(new URL("../bin/latchkey-token.js", import.meta.url));
+  const bin = fileURLToPath(new URL("../../bin/latchkey-token.js", import.meta.url));
   const exec = promisify(execFile);
   it("runs from the built package with the contract's exit codes", async () => {
     const t = file("bin.hex", toHex(token()));

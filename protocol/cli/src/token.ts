@@ -1,16 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { Command, CommanderError, Option } from "commander";
-import { toHex } from "../bytes.js";
-import { toDiagnostic } from "../cbor/diagnostic.js";
-import { decodeStrict } from "../cbor/strict-decode.js";
-import type { CborValue } from "../cbor/tag.js";
-import { decodeSign1 } from "../cose/sign1.js";
-import { ED25519_KEY_BYTES, getEd25519Backend, isStrongPublicKey, keyPairFromSeed } from "../crypto/ed25519.js";
-import { ProtocolError } from "../errors.js";
-import { ClaimLabel, CTI_BYTES, type KeyClaims, MAX_TOKEN_BYTES } from "../token/claims.js";
-import { signKeyToken } from "../token/sign.js";
-import { TrustStore } from "../token/trust.js";
-import { verifyKeyToken } from "../token/verify.js";
+import { toHex } from "../../src/bytes.js";
+import { toDiagnostic } from "../../src/cbor/diagnostic.js";
+import { decodeStrict } from "../../src/cbor/strict-decode.js";
+import type { CborValue } from "../../src/cbor/tag.js";
+import { decodeSign1 } from "../../src/cose/sign1.js";
+import { ED25519_KEY_BYTES, getEd25519Backend, isStrongPublicKey, keyPairFromSeed } from "../../src/crypto/ed25519.js";
+import { ProtocolError } from "../../src/errors.js";
+import { ClaimLabel, CTI_BYTES, type KeyClaims, MAX_TOKEN_BYTES } from "../../src/token/claims.js";
+import { signKeyToken } from "../../src/token/sign.js";
+import { TrustStore } from "../../src/token/trust.js";
+import { verifyKeyToken } from "../../src/token/verify.js";
 import { hexArg, intArg, readSource, required, tokenBytesFrom, UsageError } from "./input.js";
 import { PACKAGE_VERSION } from "./version.js";
 
