@@ -5,12 +5,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { keyState } from "../src/domain/keys.js";
 import { migrate as migratePg } from "../src/store/postgres/migrations.js";
 import { PgSql } from "../src/store/postgres/sql.js";
-import type { EventRecord, KeyRecord } from "../src/store/records.js";
+import type { KeyRecord } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
 import { migrate as migrateSqlite } from "../src/store/sqlite/migrations.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
 import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
 import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
+import { eventRecord } from "./store-fixtures.js";
 
 /**
  * Issue 14: a filtered page of keys or events reads its rows through an index in page order (migration 9), never a
@@ -42,21 +43,7 @@ const KEY_SHAPES: [string, KeyFilter, string][] = [
   ["state expired", { state: { name: "expired", now: 1 } }, "keys_status_page"],
 ];
 
-const cursorEvent: EventRecord = {
-  id: CURSOR,
-  lockHolderId: "lh_1",
-  lockId: "lock-1",
-  seq: 1,
-  tsS: 1_800_000_000,
-  type: "unlocked",
-  cti: null,
-  keyId: null,
-  userId: null,
-  code: null,
-  dropped: null,
-  v: null,
-  receivedAt: 1,
-};
+const cursorEvent = eventRecord({ id: CURSOR, lockHolderId: "lh_1", receivedAt: 1 });
 
 const page = (shape: Partial<EventPageRequest>): EventPageRequest => ({ limit: 10, sinceS: 0, types: TYPES, ...shape });
 

@@ -7,6 +7,7 @@ import type { EventRecord, KeyRecord, LockRecord } from "../src/store/records.js
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import type { Store, Tx } from "../src/store/store.js";
 import { createTestSchema, DATABASE_URL } from "./postgres.js";
+import { eventRecord, insertLockHolder, NOW } from "./store-fixtures.js";
 
 /**
  * The repositories are written once (store/repositories/) over each driver's SQL: where the drivers do a thing their
@@ -34,29 +35,8 @@ async function postgres(): Promise<Store> {
   return store;
 }
 
-const NOW = 1_800_000_000_000;
-
 async function seed(tx: Tx): Promise<void> {
-  await tx.integrators.insert(
-    { id: "int_a", name: "A", createdAt: NOW },
-    {
-      clientId: "cl_a",
-      integratorId: "int_a",
-      secretHash: "h",
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
-      createdAt: NOW,
-    },
-  );
-  await tx.lockHolders.insert({
-    id: "lh_a",
-    integratorId: "int_a",
-    name: "A",
-    countryIso: null,
-    organizationId: null,
-    organizationIdSuffix: null,
-    createdAt: NOW,
-  });
+  await insertLockHolder(tx);
   await tx.vendorConnections.insert({
     id: "vc_a",
     lockHolderId: "lh_a",
@@ -73,21 +53,7 @@ async function seed(tx: Tx): Promise<void> {
   });
 }
 
-const event = (id: string, seq: number): EventRecord => ({
-  id,
-  lockHolderId: "lh_a",
-  lockId: "lock-1",
-  seq,
-  tsS: 1_800_000_000 + seq,
-  type: "unlocked",
-  cti: null,
-  keyId: null,
-  userId: null,
-  code: null,
-  dropped: null,
-  v: null,
-  receivedAt: NOW,
-});
+const event = (id: string, seq: number): EventRecord => eventRecord({ id, seq, tsS: 1_800_000_000 + seq });
 
 const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
   id: `key_${n}`,
