@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { migrations, POSTGRES_DDL, SQLITE_DDL } from "../src/store/migrations.js";
+import { PG_MIGRATIONS } from "../src/store/postgres/migrations.js";
+import { MIGRATIONS } from "../src/store/sqlite/migrations.js";
 
 /**
  * Deployments have applied every released migration, so its effect must never change. The texts are pinned: SQLite's
@@ -36,10 +37,10 @@ const hash = (text: string) => createHash("sha256").update(text).digest("hex").s
 
 describe("released migrations", () => {
   it("are unchanged on SQLite, byte for byte", () => {
-    expect(migrations(SQLITE_DDL).map(hash)).toEqual(SQLITE);
+    expect(MIGRATIONS.map(hash)).toEqual(SQLITE);
   });
 
   it("are unchanged on PostgreSQL, up to whitespace", () => {
-    expect(migrations(POSTGRES_DDL).map((m) => hash(m.replace(/\s+/g, " ").trim()))).toEqual(POSTGRES);
+    expect(PG_MIGRATIONS.map((m) => hash(m.replace(/\s+/g, " ").trim()))).toEqual(POSTGRES);
   });
 });

@@ -19,21 +19,9 @@ export interface DdlTypes {
   readonly serial: "INTEGER PRIMARY KEY AUTOINCREMENT" | "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
   /** issuer_keys' insertion order column, with its comma, where the dialect has no rowid. */
   readonly issuerKeyOrder: "" | "n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,\n    ";
+  /** What follows every TEXT type: the collation that compares byte by byte where it is not the default. */
+  readonly textCollation: "" | ' COLLATE "C"';
 }
-
-export const SQLITE_DDL: DdlTypes = {
-  dialect: "sqlite",
-  int: "INTEGER",
-  serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
-  issuerKeyOrder: "",
-};
-
-export const POSTGRES_DDL: DdlTypes = {
-  dialect: "postgres",
-  int: "BIGINT",
-  serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-  issuerKeyOrder: "n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,\n    ",
-};
 
 const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   (t) => `
@@ -241,6 +229,5 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
 
 /** The migrations as the dialect runs them, one SQL script per version. */
 export function migrations(t: DdlTypes): string[] {
-  const texts = MIGRATIONS.map((m) => m(t));
-  return t.dialect === "postgres" ? texts.map((sql) => sql.replace(/\bTEXT\b/g, 'TEXT COLLATE "C"')) : texts;
+  return MIGRATIONS.map((m) => m(t).replace(/\bTEXT\b/g, `TEXT${t.textCollation}`));
 }

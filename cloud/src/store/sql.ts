@@ -48,7 +48,6 @@ export type Column = readonly [name: string, type: "text" | "bigint"];
 
 /** The SQL that differs between the dialects, as fragments with `?` placeholders. */
 export interface Dialect {
-  readonly name: "sqlite" | "postgres";
   /**
    * `column` is one of a list bound as one value (`list(values)`, at `placeholder`): one statement text whatever the
    * list's length.

@@ -1,5 +1,13 @@
 import { type ClientBase, escapeIdentifier } from "pg";
-import { migrations, POSTGRES_DDL } from "../migrations.js";
+import { type DdlTypes, migrations } from "../migrations.js";
+
+const POSTGRES_DDL: DdlTypes = {
+  dialect: "postgres",
+  int: "BIGINT",
+  serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+  issuerKeyOrder: "n BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,\n    ",
+  textCollation: ' COLLATE "C"',
+};
 
 /** The schema's migrations (../migrations.ts) in PostgreSQL's dialect; applied versions are in schema_migrations. */
 export const PG_MIGRATIONS: readonly string[] = migrations(POSTGRES_DDL);

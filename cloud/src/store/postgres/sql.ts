@@ -4,7 +4,6 @@ import type { Row } from "../rows.js";
 import type { Column, Dialect, RowValues, Sql } from "../sql.js";
 
 export const POSTGRES: Dialect = {
-  name: "postgres",
   anyOf: (column, placeholder = "?") => `${column} = ANY(${placeholder}::text[])`,
   list: (values) => values,
   greatest: "GREATEST",

@@ -3,7 +3,6 @@ import type { Row } from "../rows.js";
 import type { Column, Dialect, RowValues, Sql } from "../sql.js";
 
 export const SQLITE: Dialect = {
-  name: "sqlite",
   // A JSON array bound as one value: one statement text (prepared once) however long the list, and no limit on the
   // number of bound variables.
   anyOf: (column, placeholder = "?") => `${column} IN (SELECT value FROM json_each(${placeholder}))`,
