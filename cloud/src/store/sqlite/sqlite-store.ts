@@ -2,24 +2,10 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { DATA_FILE_MODE, type ModeFix, restrictDataDir } from "../../security/file-modes.js";
+import { repositories } from "../repositories/index.js";
 import type { Store, Tx } from "../store.js";
-import {
-  SqliteAccessTokens,
-  SqliteBridges,
-  SqliteDevices,
-  SqliteIntegrators,
-  SqliteIssuerKeys,
-  SqliteLockHolders,
-  SqliteMeta,
-  SqliteNonces,
-  SqliteOtpThrottle,
-  SqliteVerifications,
-} from "./accounts.js";
-import { SqliteRemoteActions } from "./actions.js";
-import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
 import { migrate } from "./migrations.js";
-import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
-import { SqliteAuthorities, SqliteLockClaims, SqliteLockReports } from "./trust.js";
+import { SqliteSql } from "./sql.js";
 
 export const DATABASE_FILE = "cloud.sqlite";
 /** The database and the files SQLite keeps beside it in WAL mode. */
@@ -51,32 +37,7 @@ export class SqliteStore implements Store {
     migrate(this.db);
     // SQLite gave any -wal and -shm file it created the database's mode: checked again rather than assumed.
     this.modeFixes.push(...restrictDataDir(dataDir, DATABASE_FILES));
-    const db = this.db;
-    this.tx = {
-      integrators: new SqliteIntegrators(db),
-      tokens: new SqliteAccessTokens(db),
-      lockHolders: new SqliteLockHolders(db),
-      issuerKeys: new SqliteIssuerKeys(db),
-      bridges: new SqliteBridges(db),
-      vendorConnections: new SqliteVendorConnections(db),
-      locks: new SqliteLocks(db),
-      keys: new SqliteKeys(db),
-      events: new SqliteEvents(db),
-      telemetry: new SqliteTelemetry(db),
-      webhooks: new SqliteWebhooks(db),
-      deliveries: new SqliteDeliveries(db),
-      jobs: new SqliteJobs(db),
-      changes: new SqliteChanges(db),
-      verifications: new SqliteVerifications(db),
-      devices: new SqliteDevices(db),
-      nonces: new SqliteNonces(db),
-      meta: new SqliteMeta(db),
-      otpThrottle: new SqliteOtpThrottle(db),
-      authorities: new SqliteAuthorities(db),
-      lockClaims: new SqliteLockClaims(db),
-      lockReports: new SqliteLockReports(db),
-      remoteActions: new SqliteRemoteActions(db),
-    };
+    this.tx = repositories(new SqliteSql(this.db));
   }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
