@@ -1,3 +1,4 @@
+import { migrate as migrateSqlite } from "@latchkey/runtime";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import pg from "pg";
@@ -7,7 +8,7 @@ import { migrate as migratePg } from "../src/store/postgres/migrations.js";
 import { PgSql } from "../src/store/postgres/sql.js";
 import type { KeyRecord } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
-import { migrate as migrateSqlite } from "../src/store/sqlite/migrations.js";
+import { MIGRATIONS as SQLITE_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
 import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
 import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
@@ -49,7 +50,7 @@ const page = (shape: Partial<EventPageRequest>): EventPageRequest => ({ limit: 1
 
 describe("filtered pages read an index in page order: SQLite", () => {
   const db = new Database(":memory:");
-  migrateSqlite(db);
+  migrateSqlite(db, ":memory:", { migrations: SQLITE_MIGRATIONS, owner: "this cloud knows" });
   // Rows here stand alone (keys of lock holders the test never makes): what is checked is plans and filters.
   db.pragma("foreign_keys = OFF");
   const prepared: string[] = [];
