@@ -6,10 +6,16 @@ import { defineConfig } from "vitest/config";
 const root = fileURLToPath(new URL(".", import.meta.url));
 const alias = [
   // `@latchkey/<pkg>/bench` is each package's benchmark entry; `@latchkey/<pkg>` its public API.
-  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/src/bench/index.ts` },
+  { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/bench/index.ts` },
+  // The one BLE GATT client (central side), pure: the bridge's gateway and the phone drive it through runtime's noble.
+  { find: /^@latchkey\/protocol\/ble$/, replacement: `${root}protocol/src/ble/gatt-client.ts` },
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
   { find: /^@latchkey\/lock-sim\/hci-emulator$/, replacement: `${root}lock-sim/src/ble/hci-emulator/index.ts` },
+  // The site harness of the whole-stack tests and the benchmarks.
+  { find: /^@latchkey\/scripts\/site$/, replacement: `${root}scripts/src/site/index.ts` },
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
+  // protocol's wire contracts of the cloud's HTTP APIs (TypeBox schemas and their types).
+  { find: /^@latchkey\/protocol\/contracts$/, replacement: `${root}protocol/src/contracts/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
@@ -20,7 +26,7 @@ const project = (name: string, include: string[], extra: Record<string, unknown>
 export default defineConfig({
   test: {
     projects: [
-      project("protocol", ["protocol/test/**/*.test.ts"]),
+      project("protocol", ["protocol/test/**/*.test.ts", "protocol/cli/test/**/*.test.ts"]),
       project("runtime", ["runtime/test/**/*.test.ts"], { passWithNoTests: true }),
       project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
       project("bridge", ["bridge/test/**/*.test.ts"]),

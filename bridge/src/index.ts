@@ -15,5 +15,5 @@ export {
 } from "./config/schema.js";
 export { newSiteSecret, type StarterOptions, starterConfig } from "./config/starter.js";
 export { type BridgeConfigInit, parseBridgeConfig } from "./config/validate.js";
-export { type BridgeOptions, type RunningBridge, startBridge } from "./daemon.js";
+export { type BridgeOptions, type RunningBridge, startBridge } from "./controller.js";
 export { BRIDGE_VERSION } from "./version.js";

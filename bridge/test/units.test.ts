@@ -1,24 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BleUnavailableError, loadHardwareNoble } from "../src/ble/noble-loader.js";
 import { nodeId } from "../src/homeassistant/discovery.js";
-import { Backoff } from "../src/retry/backoff.js";
 import { AckRefetch } from "../src/trust/ack-refetch.js";
-import { seededRandom } from "./helpers/fixtures.js";
-
-describe("backoff", () => {
-  it("doubles up to the cap with jitter in [d/2, d], and starts over after a success", () => {
-    const backoff = new Backoff(100, 1000, seededRandom(7));
-    const delays = Array.from({ length: 8 }, () => backoff.next());
-    const nominal = [100, 200, 400, 800, 1000, 1000, 1000, 1000];
-    delays.forEach((d, i) => {
-      expect(d).toBeGreaterThanOrEqual(nominal[i]! / 2);
-      expect(d).toBeLessThanOrEqual(nominal[i]!);
-    });
-    expect(new Set(delays.slice(4)).size).toBeGreaterThan(1);
-    backoff.reset();
-    expect(backoff.next()).toBeLessThanOrEqual(100);
-  });
-});
 
 describe("state refetch after accepted reports", () => {
   it("fetches a lock at once, then at most once per interval however many batches are accepted", () => {

@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
+import { ErrorBody } from "@latchkey/protocol/contracts";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import type { CloudContext } from "./context.js";
@@ -30,7 +31,6 @@ import { lockHolderRoutes } from "./routes/integrator/lock-holders.js";
 import { lockRoutes } from "./routes/integrator/locks.js";
 import { trustRoutes } from "./routes/integrator/trust.js";
 import { vendorConnectionRoutes } from "./routes/integrator/vendor-connections.js";
-import { ErrorBody } from "./schemas/common.js";
 
 export const API_VERSION = "0.1.0";
 

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import type { Clock } from "@latchkey/protocol";
 import { DEFAULT_APP_LINK_BASE } from "@latchkey/protocol";
+import { createLogger, type Logger } from "@latchkey/runtime";
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import { buildApp } from "./app.js";
 import type { CloudContext, CloudSettings, RetryPolicy } from "./context.js";
 import { logOtpSender, type OtpSender, webhookOtpSender } from "./domain/otp.js";
@@ -164,24 +164,13 @@ export async function bootstrapIntegrator(
 export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
-  const logger = pino(
-    {
-      level: options.logLevel ?? "info",
-      // Secrets never reach the log, even if someone logs a request's headers or body by mistake.
-      redact: {
-        paths: [
-          "req.headers.authorization",
-          "*.client_secret",
-          "*.password",
-          "*.secret",
-          "*.accessToken",
-          "*.access_token",
-        ],
-        censor: "[redacted]",
-      },
-    },
-    (options.logStream ?? process.stdout) as pino.DestinationStream,
-  );
+  // Secrets never reach the log, even if someone logs a request's headers or body by mistake (one redaction list for
+  // every process: @latchkey/runtime).
+  const logger = createLogger({
+    service: "latchkey-cloud",
+    level: options.logLevel ?? "info",
+    destination: options.logStream ?? process.stdout,
+  });
   const store = await openStore({
     ...options,
     onError: (err, what) => logger.warn({ err }, `${what} failed`),
@@ -308,7 +297,7 @@ function masterKeyFileFix(dataDir: string): ModeFix[] {
 }
 
 /** The configured webhook sender, else the development log sender, announced as such in the log. */
-function otpSenderFor(options: CloudOptions, settings: CloudSettings, logger: pino.Logger): OtpSender {
+function otpSenderFor(options: CloudOptions, settings: CloudSettings, logger: Logger): OtpSender {
   if (options.otpWebhook) {
     return webhookOtpSender({
       ...options.otpWebhook,

@@ -173,7 +173,7 @@ describe("changelog 7: lock holder webhooks", () => {
     const unlocked = await unlockVirtual(t, phone, lockIds[0]!, token);
     expect(unlocked.status).toBe(200);
     // The receiver holds its answer: the unlock has already been answered while the delivery is in flight.
-    await until(() => rx.got.length === 1, "the delivery");
+    await until("the delivery", () => rx.got.length === 1);
     const delivery = rx.got[0]!;
     const data = new Webhook(hook.body.secret).verify(
       delivery.body,
@@ -197,10 +197,10 @@ describe("changelog 7: lock holder webhooks", () => {
       ),
     ).toThrow();
     release!();
-    await until(async () => {
+    await until("delivered", async () => {
       const d = await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token });
       return d.body.deliveries[0]?.status === "delivered";
-    }, "delivered");
+    });
   });
 
   it("retries with exponential backoff until a 2xx: at least once, same webhook-id", async () => {
@@ -212,23 +212,23 @@ describe("changelog 7: lock holder webhooks", () => {
     await sendReports(t, br, lock, [eventReport(lock, 1)]);
     const deliveries = async () =>
       (await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token })).body.deliveries[0];
-    const first = await until(async () => {
+    const first = await until("first attempt", async () => {
       const d = await deliveries();
       return d?.attempts === 1 && d;
-    }, "first attempt");
+    });
     expect(first).toMatchObject({ status: "pending", lastError: "HTTP 500" });
     // full jitter: the next attempt is due within base (1 s) of the failure, and not before the clock moves
     const due1 = Date.parse(first.nextAttempt) - t.clock.now();
     expect(due1).toBeGreaterThanOrEqual(0);
     expect(due1).toBeLessThanOrEqual(1000);
     t.clock.advance(1001);
-    const second = await until(async () => {
+    const second = await until("second attempt", async () => {
       const d = await deliveries();
       return d?.attempts === 2 && d;
-    }, "second attempt");
+    });
     expect(Date.parse(second.nextAttempt) - t.clock.now()).toBeLessThanOrEqual(2000);
     t.clock.advance(2001);
-    await until(async () => (await deliveries())?.status === "delivered", "delivered");
+    await until("delivered", async () => (await deliveries())?.status === "delivered");
     expect(rx.got).toHaveLength(3);
     expect(new Set(rx.got.map((g) => g.headers["webhook-id"])).size).toBe(1);
     for (const g of rx.got) new Webhook(hook.body.secret).verify(g.body, g.headers as Record<string, string>);
@@ -244,7 +244,7 @@ describe("changelog 7: lock holder webhooks", () => {
     const d = async () =>
       (await t.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token })).body.deliveries[0];
     for (let attempt = 1; attempt <= 5; attempt++) {
-      await until(async () => (await d())?.attempts === attempt, `attempt ${attempt}`);
+      await until(`attempt ${attempt}`, async () => (await d())?.attempts === attempt);
       t.clock.advance(60_001);
     }
     expect(await d()).toMatchObject({ status: "failed", attempts: 5, lastError: "HTTP 503", nextAttempt: null });

@@ -230,10 +230,10 @@ describe("userName", () => {
       body: { keys: [{ lockId, userId: "+4790000001", userName: "Åse Ødegård" }] },
     });
     expect(batch.status).toBe(202);
-    const job = await until(async () => {
+    const job = await until("the batch", async () => {
       const j = await t.call("GET", `/integrators/v1/jobs/${batch.body.jobId}`, { token: tn.token });
       return j.body.status === "succeeded" && j.body;
-    }, "the batch");
+    });
     const batchKey = await t.call("GET", lh(tn, `/keys/${job.results[0].keyId}`), { token: tn.token });
     expect(batchKey.body.userName).toBe("Åse Ødegård");
 
@@ -252,7 +252,7 @@ describe("userName", () => {
     const phone = await registerPhone(t, KARI);
     const unlocked = await unlockVirtual(t, phone, lockId, (await tokens(phone)).get(key.body.id)!);
     expect(unlocked.status).toBe(200);
-    await until(() => got.length === 1, "the delivery");
+    await until("the delivery", () => got.length === 1);
     expect(JSON.parse(got[0]!).data).toMatchObject({ id: unlocked.body.eventId, userName: "Kari Nordmann" });
   });
 });

@@ -1,23 +1,23 @@
+import { migrate as migrateSqlite } from "@latchkey/runtime";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { keyState } from "../src/domain/keys.js";
-import { PgEvents } from "../src/store/postgres/activity.js";
 import { migrate as migratePg } from "../src/store/postgres/migrations.js";
-import { PgKeys } from "../src/store/postgres/site.js";
-import { Sql } from "../src/store/postgres/sql.js";
-import type { EventRecord, KeyRecord } from "../src/store/records.js";
-import { SqliteEvents } from "../src/store/sqlite/activity.js";
-import { migrate as migrateSqlite } from "../src/store/sqlite/migrations.js";
-import { SqliteKeys } from "../src/store/sqlite/site.js";
+import { PgSql } from "../src/store/postgres/sql.js";
+import type { KeyRecord } from "../src/store/records.js";
+import { repositories } from "../src/store/repositories/index.js";
+import { MIGRATIONS as SQLITE_MIGRATIONS } from "../src/store/sqlite/migrations.js";
+import { SqliteSql } from "../src/store/sqlite/sql.js";
 import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
 import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
+import { eventRecord } from "./store-fixtures.js";
 
 /**
  * Issue 14: a filtered page of keys or events reads its rows through an index in page order (migration 9), never a
- * scan of the table nor a sort of every match, on both stores. The statements are the drivers' own: each driver runs
- * its list, the statements it prepared are captured, and the database explains them.
+ * scan of the table nor a sort of every match, on both stores. The statements are the repositories' own: each runs
+ * its list over a driver's SQL, the statements it prepared are captured, and the database explains them.
  */
 
 const TYPES = ["unlocked", "denied", "locked", "jammed"];
@@ -44,27 +44,13 @@ const KEY_SHAPES: [string, KeyFilter, string][] = [
   ["state expired", { state: { name: "expired", now: 1 } }, "keys_status_page"],
 ];
 
-const cursorEvent: EventRecord = {
-  id: CURSOR,
-  lockHolderId: "lh_1",
-  lockId: "lock-1",
-  seq: 1,
-  tsS: 1_800_000_000,
-  type: "unlocked",
-  cti: null,
-  keyId: null,
-  userId: null,
-  code: null,
-  dropped: null,
-  v: null,
-  receivedAt: 1,
-};
+const cursorEvent = eventRecord({ id: CURSOR, lockHolderId: "lh_1", receivedAt: 1 });
 
 const page = (shape: Partial<EventPageRequest>): EventPageRequest => ({ limit: 10, sinceS: 0, types: TYPES, ...shape });
 
 describe("filtered pages read an index in page order: SQLite", () => {
   const db = new Database(":memory:");
-  migrateSqlite(db);
+  migrateSqlite(db, ":memory:", { migrations: SQLITE_MIGRATIONS, owner: "this cloud knows" });
   // Rows here stand alone (keys of lock holders the test never makes): what is checked is plans and filters.
   db.pragma("foreign_keys = OFF");
   const prepared: string[] = [];
@@ -83,7 +69,7 @@ describe("filtered pages read an index in page order: SQLite", () => {
   afterAll(() => db.close());
 
   it.each(EVENT_SHAPES)("events, %s", async (_name, shape, index) => {
-    const events = new SqliteEvents(spy);
+    const events = repositories(new SqliteSql(spy)).events;
     await events.insertIfNew(cursorEvent);
     await events.listForLockHolder("lh_1", page(shape));
     const detail = plan(lastSelect());
@@ -95,14 +81,14 @@ describe("filtered pages read an index in page order: SQLite", () => {
   });
 
   it.each(KEY_SHAPES)("keys, %s", async (_name, filter, index) => {
-    await new SqliteKeys(spy).list("lh_1", { limit: 10 }, filter);
+    await repositories(new SqliteSql(spy)).keys.list("lh_1", { limit: 10 }, filter);
     const detail = plan(lastSelect());
     expect(detail).toContain(`SEARCH keys USING INDEX ${index} `);
     expect(detail).not.toContain("TEMP B-TREE");
   });
 
   it("the state filter's SQL agrees with the state keys show, for any key and clock", async () => {
-    const keys = new SqliteKeys(spy);
+    const keys = repositories(new SqliteSql(spy)).keys;
     const STATES: KeyStateName[] = ["creating", "scheduled", "active", "expired", "error", "revoked"];
     let n = 0;
     await fc.assert(
@@ -170,9 +156,9 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     await schema?.drop();
   });
 
-  /** A Sql over the connection that records every statement the driver issues. */
+  /** PgSql over the connection, recording every statement it issues. */
   const recording = (c: pg.Client) =>
-    new Sql({
+    new PgSql({
       query: (q: { text: string; values: unknown[] }) => {
         issued.push(q);
         return c.query(q);
@@ -186,7 +172,7 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
 
   it.each(EVENT_SHAPES)("events, %s", async (_name, shape, index) => {
     const c = await connect();
-    const events = new PgEvents(recording(c));
+    const events = repositories(recording(c)).events;
     await events.insertIfNew(cursorEvent);
     await events.listForLockHolder("lh_1", page(shape));
     const detail = await plan(c);
@@ -199,7 +185,7 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
 
   it.each(KEY_SHAPES)("keys, %s", async (_name, filter, index) => {
     const c = await connect();
-    await new PgKeys(recording(c)).list("lh_1", { limit: 10 }, filter);
+    await repositories(recording(c)).keys.list("lh_1", { limit: 10 }, filter);
     const detail = await plan(c);
     expect(detail).toContain(`Index Scan using ${index} on keys`);
     expect(detail).not.toMatch(/Sort|Seq Scan/);

@@ -1,5 +1,5 @@
+import { parseRfc3339 } from "@latchkey/protocol/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseRfc3339 } from "../src/domain/rfc3339.js";
 import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
 
 /** Issue 14, "Refused what clients send": what real client code sends is taken. */

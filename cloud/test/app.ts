@@ -11,12 +11,12 @@ export interface Phone {
 
 /** Reads the development sender's one-time code for a number from the cloud's log. */
 export async function codeFromLog(t: TestCloud, phoneNumber: string | undefined, after = 0): Promise<string> {
-  return until(() => {
+  return until(`one-time code for ${phoneNumber}`, () => {
     const lines = t.logs.lines
       .slice(after)
       .filter((l) => l.msg === "one-time code" && (phoneNumber === undefined || l.phoneNumber === phoneNumber));
     return lines.length > 0 && (lines[lines.length - 1]!.code as string);
-  }, `one-time code for ${phoneNumber}`);
+  });
 }
 
 /** A phone that proved its number and registered a device key (docs/app-api.md steps 1 and 2). */

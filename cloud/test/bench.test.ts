@@ -1,8 +1,8 @@
 import { encodeEvent, toBase64Url } from "@latchkey/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { benchCloud } from "../src/bench/index.js";
-import { startBenchSite } from "../src/bench/site.js";
-import { UNSIGNED_INGEST_PATH } from "../src/bench/unsigned-ingest.js";
+import { benchCloud } from "../bench/index.js";
+import { startBenchSite } from "../bench/site.js";
+import { UNSIGNED_INGEST_PATH } from "../bench/unsigned-ingest.js";
 import { bridgeWithConnection, closeAll, startTestCloud, tenant } from "./helpers.js";
 import { DATABASE_URL } from "./postgres.js";
 

@@ -94,8 +94,8 @@ export async function integratorToken(url: string, creds: { clientId: string; cl
 /** The URL a `serve` prints once it listens. */
 export function listeningUrl(server: Run): Promise<string> {
   return until(
-    () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())?.[1],
     "the server to listen",
+    () => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())?.[1],
     20_000,
   );
 }

@@ -1,4 +1,5 @@
 import { decodeSign1, fromBase64Url, fromHex, toHex } from "@latchkey/protocol";
+import { ChangesPage, FEED_CHANGES, matches } from "@latchkey/protocol/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone } from "./app.js";
 import {
@@ -97,7 +98,7 @@ describe("bridge API: change feed", () => {
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start}&wait=25`, {
       headers: { authorization: `Bearer ${br.token}` },
     }).then(async (r) => (await r.json()) as { changes: { kind: string; lockId: string; claimed: boolean }[] });
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     const lock = factoryLock("sim-1");
     expect((await claim(t, tn, lock)).status).toBe(201);
     const woken = await waiting;
@@ -121,6 +122,29 @@ describe("bridge API: change feed", () => {
       ["sim-1", true],
       ["sim-1", true],
     ]);
+  });
+
+  it("sends only entries the contracts' feed schemas accept, so a bridge applies every one", async () => {
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },
+    });
+    const action = await t.call("POST", lh(tn, "/locks/sim-1/actions"), {
+      token: tn.token,
+      body: { action: "unlock" },
+    });
+    expect(action.status).toBe(202);
+    const page = await changes();
+    expect(matches(ChangesPage, page.body)).toBe(true);
+    const kinds = new Set<string>();
+    for (const entry of page.body.changes) {
+      const schema = FEED_CHANGES[entry.kind as keyof typeof FEED_CHANGES];
+      expect(schema, entry.kind).toBeDefined();
+      expect(matches(schema, entry), JSON.stringify(entry)).toBe(true);
+      kinds.add(entry.kind);
+    }
+    expect([...kinds].sort()).toEqual(["action", "issuer", "key", "lock", "vendor_connection"]);
   });
 
   it("pages with limit and more", async () => {
@@ -171,7 +195,7 @@ describe("bridge API: change feed", () => {
       body: (await r.json()) as { changes: { keyId?: string }[] },
       at: Date.now(),
     }));
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     const created = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567" },
@@ -189,7 +213,7 @@ describe("bridge API: change feed", () => {
     const waiting = fetch(`${t.cloud.url}/bridge/v1/changes?cursor=${start.body.cursor}&wait=30`, {
       headers: { authorization: `Bearer ${br.token}` },
     }).then(async (r) => ({ status: r.status, body: await r.json() }));
-    await until(() => t.cloud.waitingLongPolls() === 1, "the request to park in its long-poll");
+    await until("the request to park in its long-poll", () => t.cloud.waitingLongPolls() === 1);
     await t.cloud.close();
     const answer = await waiting;
     expect(answer).toEqual({ status: 200, body: { cursor: start.body.cursor, changes: [], more: false } });

@@ -178,8 +178,8 @@ describe("latchkey-cloud CLI", () => {
     );
     const url = await listeningUrl(server);
     const metricsUrl = await until(
-      () => /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(server.stderr())?.[1],
       "the metrics listener",
+      () => /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(server.stderr())?.[1],
     );
     expect(new URL(metricsUrl).port).not.toBe(new URL(url).port);
     const metrics = await fetch(`${metricsUrl}/metrics`);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { ManualClock } from "@latchkey/protocol";
+import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
 import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
 
@@ -244,17 +245,7 @@ export async function bridgeWithConnection(
   };
 }
 
-/** Polls `check` until it is truthy or the deadline passes (no fixed sleeps). */
-export async function until<T>(
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** runtime's pollUntil with the cloud tests' pace: a short interval and deadline. */
+export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<Truthy<T>> {
+  return pollUntil(what, check, { timeoutMs, intervalMs: 10 });
 }

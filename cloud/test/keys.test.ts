@@ -38,10 +38,10 @@ describe("changelog 1: batch create keys", () => {
     });
     expect(res.status).toBe(202);
     expect(res.body.jobId).toMatch(/^job_/);
-    const job = await until(async () => {
+    const job = await until("job to succeed", async () => {
       const j = await t.call("GET", `/integrators/v1/jobs/${res.body.jobId}`, { token: tn.token });
       return j.body.status === "succeeded" && j.body;
-    }, "job to succeed");
+    });
     expect(job).toMatchObject({ total: 2, done: 2 });
     expect(job.results).toHaveLength(2);
     for (const [i, r] of job.results.entries()) {
@@ -120,10 +120,10 @@ describe("changelog 1: batch create keys", () => {
     await first.cloud.close();
     const second = await startTestCloud({ dataDir: dir, clock: first.clock, seed: "second-run" });
     try {
-      const job = await until(async () => {
+      const job = await until("job to resume and succeed", async () => {
         const j = await second.call("GET", `/integrators/v1/jobs/${res.body.jobId}`, { token: tn.token });
         return j.body.status === "succeeded" && j.body;
-      }, "job to resume and succeed");
+      });
       expect(job.done).toBe(2);
     } finally {
       await second.close();
@@ -310,10 +310,10 @@ describe("changelog 15: key creation while the vendor connection is in error", (
       token: tn.token,
       body: { keys: [{ lockId: "sim-lock-1", userId: "+4791234567" }] },
     });
-    const job = await until(async () => {
+    const job = await until("batch job", async () => {
       const j = await t.call("GET", `/integrators/v1/jobs/${batch.body.jobId}`, { token: tn.token });
       return j.body.status === "succeeded" && j.body;
-    }, "batch job");
+    });
     expect(job.results[0].error).toContain("in error");
     expect((await t.call("GET", lh(tn, `/keys/${job.results[0].keyId}`), { token: tn.token })).body.state).toBe(
       "error",
@@ -388,10 +388,10 @@ describe("claims: keys only for a lock its holder has claimed (docs/design.md se
       body: { keys: [{ lockId: "sim-unclaimed", userId: "+4791234567" }] },
     });
     expect(accepted.status).toBe(202);
-    const job = await until(async () => {
+    const job = await until("batch job", async () => {
       const j = await t.call("GET", `/integrators/v1/jobs/${accepted.body.jobId}`, { token: tn.token });
       return j.body.status === "succeeded" && j.body;
-    }, "batch job");
+    });
     expect(job.results[0].error).toBeUndefined();
   });
 

@@ -164,7 +164,7 @@ describe("latchkey_cloud_remote_actions_total", () => {
     t.clock.advance(61_000);
     await t.cloud.close();
     const restarted = await startTestCloud({ dataDir: t.dir, clock: t.clock, metricsPort: 0, seed: "restarted" });
-    await until(async () => (await actions(restarted)).expired === 1, "maintenance to expire the action");
+    await until("maintenance to expire the action", async () => (await actions(restarted)).expired === 1);
     expect(await actions(restarted)).toEqual({ pending: 0, sent: 0, succeeded: 0, failed: 0, expired: 1 });
   });
 });

@@ -11,6 +11,7 @@ import { MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { DATABASE_FILE, SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { seededRandom } from "./helpers.js";
 import { CLAIMS_AT_VERSION_9 } from "./schema-v9.js";
+import { insertLockHolder } from "./store-fixtures.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -87,26 +88,7 @@ describe("SQLite store", () => {
     const now = 1;
     await expect(
       store.transaction(async (tx) => {
-        await tx.integrators.insert(
-          { id: "int_a", name: "A", createdAt: now },
-          {
-            clientId: "cl_a",
-            integratorId: "int_a",
-            secretHash: "h",
-            previousSecretHash: null,
-            previousSecretExpiresAt: null,
-            createdAt: now,
-          },
-        );
-        await tx.lockHolders.insert({
-          id: "lh_a",
-          integratorId: "int_a",
-          name: "A",
-          countryIso: null,
-          organizationId: null,
-          organizationIdSuffix: null,
-          createdAt: now,
-        });
+        await insertLockHolder(tx, "a", now);
         throw new Error("boom");
       }),
     ).rejects.toThrow("boom");

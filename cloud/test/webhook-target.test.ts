@@ -329,12 +329,12 @@ async function keyEvent(t: TestCloud, tn: Tenant, n: number): Promise<void> {
 }
 
 async function deliveryOf(t: TestCloud, tn: Tenant, hookId: string, what: string, ok: (d: Delivery) => boolean) {
-  return until(async () => {
+  return until(what, async () => {
     const d = (await t.call("GET", lh(tn, `/webhooks/${hookId}/deliveries`), { token: tn.token })).body.deliveries[0] as
       | Delivery
       | undefined;
     return d && ok(d) && d;
-  }, what);
+  });
 }
 
 interface Delivery {

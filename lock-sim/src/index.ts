@@ -1,6 +1,12 @@
-export { BleTimeoutError, type ConnectOptions, connectToLock, LockSession } from "./ble/central.js";
+export { BleUnavailableError, type Noble } from "@latchkey/runtime";
+export {
+  BleTimeoutError,
+  type ConnectOptions,
+  connectToLock,
+  LockSession,
+  loadHardwareNoble,
+} from "./ble/central.js";
 export { CHALLENGES_PER_CONNECTION } from "./ble/lock-gatt.js";
-export { BleUnavailableError, loadHardwareNoble, type Noble } from "./ble/noble-loader.js";
 export {
   type AdvertisementHandle,
   type VirtualPeripheral,

@@ -9,7 +9,9 @@ import {
   RESULT_CHAR_UUID,
   toHex,
 } from "@latchkey/protocol";
+import { BleDisconnectedError } from "@latchkey/protocol/ble";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LOCK_GATT_SERVICES } from "../src/ble/lock-peripheral.js";
 import {
   BleUnavailableError,
   CHALLENGES_PER_CONNECTION,
@@ -188,11 +190,39 @@ describe("BLE: virtual radio, noble central, phone", () => {
     await b.close();
   });
 
+  it("a link dropped during discovery fails the connect at once with a typed error; the next connection opens", async () => {
+    let connections = 0;
+    radio.advertise({
+      id: "flaky",
+      localName: "latchkey-flaky",
+      advertisedServiceUuids: [LOCK_SERVICE_UUID],
+      services: LOCK_GATT_SERVICES,
+      connect(link) {
+        // The first link drops as the phone starts its discovery, which the radio then never answers, as noble's HCI
+        // stack never calls back a discovery whose link is gone.
+        if (++connections === 1) setImmediate(() => link.disconnect());
+        return { read: () => new TextEncoder().encode("flaky"), write() {}, subscribe() {}, closed() {} };
+      },
+    });
+    const noble = await central();
+    const started = Date.now();
+    const dropped = await connectToLock(noble, "flaky", { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(dropped).toBeInstanceOf(BleDisconnectedError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Nothing of the broken discovery is left on the peripheral to answer the next one's in its place.
+    const session = await connectToLock(noble, "flaky", { timeoutMs: 5000 });
+    expect(session.lockId).toBe("flaky");
+    await session.close();
+    expect(connections).toBe(2);
+  }, 15_000);
+
   it("refuses broken framing and garbage commands with invalid_command, and keeps serving", async () => {
     await boot("framing");
     const session = await connectToLock(await central(), "framing");
     try {
-      const cmdChar = (session as unknown as { command: import("@abandonware/noble").Characteristic }).command;
+      const cmdChar = session.peripheral.services
+        .find((x) => x.uuid === LOCK_SERVICE_UUID)!
+        .characteristics.find((c) => c.uuid === COMMAND_CHAR_UUID)!;
       // a continuation frame without a first frame
       const stray = session.requestRaw("unknown", new Uint8Array([0x41, 0x00]));
       await cmdChar.writeAsync(Buffer.from([0x41, 0x00]), false);

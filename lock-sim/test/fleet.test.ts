@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { encodeCommand } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FleetOptions, FleetOptionsError, fleetLockIds, runLockSimCli, startFleet } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
@@ -12,7 +13,6 @@ import { TestCloud } from "./helpers/cloud.js";
 import { makeIssuer } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
-import { until } from "./helpers/until.js";
 
 const SITE_SECRET = "site-secret-for-tests-0123456789";
 const BIN = fileURLToPath(new URL("../bin/latchkey-lock-sim.js", import.meta.url));
@@ -59,7 +59,9 @@ describe("fleet mode", () => {
       await fleet.whenOnline(10_000);
       expect(fleet.online).toBe(5);
       for (const id of fleet.ids) await observer.waitForStatus(id, "online");
-      await until(() => fleet.ids.every((id) => observer.keys.has(id)), "the keys of every lock");
+      await pollUntil("the keys of every lock", () => fleet.ids.every((id) => observer.keys.has(id)), {
+        intervalMs: 5,
+      });
       expect(new Set(fleet.locks.map((l) => l.flashPath)).size).toBe(1);
     } finally {
       await fleet.stop();
@@ -172,7 +174,7 @@ describe("fleet mode", () => {
         "--connect-rate",
         "1000",
       ]);
-      await until(() => sim.ids.length === 3, "three ids on stdout");
+      await pollUntil("three ids on stdout", () => sim.ids.length === 3, { intervalMs: 5 });
       expect(sim.ids).toEqual(["cli-001", "cli-002", "cli-003"]);
       for (const id of sim.ids) await observer.waitForStatus(id, "online");
       sim.child.kill("SIGTERM");
@@ -229,9 +231,10 @@ describe("fleet mode", () => {
         });
       await observer.commandRaw("kill-001", junk("j1"), "j1");
       await observer.commandRaw("kill-001", junk("j2"), "j2");
-      await until(
-        () => broker.published.filter((p) => p.topic.endsWith("kill-001/events")).length >= 3,
+      await pollUntil(
         "an event held at the broker",
+        () => broker.published.filter((p) => p.topic.endsWith("kill-001/events")).length >= 3,
+        { intervalMs: 5 },
       );
       first.child.kill("SIGKILL");
       await exited(first.child);

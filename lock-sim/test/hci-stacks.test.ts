@@ -6,6 +6,7 @@ import {
   LOCK_SERVICE_UUID,
   ManualClock,
 } from "@latchkey/protocol";
+import type { Noble } from "@latchkey/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { BleTimeoutError, connectToLock, type LockSession } from "../src/ble/central.js";
 import {
@@ -19,7 +20,6 @@ import {
   loadBleno,
   loadNoble,
 } from "../src/ble/hci-emulator/index.js";
-import type { Noble } from "../src/ble/noble-loader.js";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
 import { T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";

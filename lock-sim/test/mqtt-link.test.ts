@@ -1,4 +1,5 @@
 import { decodeCommand, encodeCommand, ManualClock, toHex } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type SimLock, seededRandom, startLock } from "../src/index.js";
 import { startTestBroker, type TestBroker } from "./helpers/broker.js";
@@ -6,7 +7,6 @@ import { TestCloud } from "./helpers/cloud.js";
 import { claimsFor, makeDevice, makeIssuer, mint, proofFor, T0 } from "./helpers/keys.js";
 import { Observer } from "./helpers/observer.js";
 import { TempDirs } from "./helpers/tmp.js";
-import { until } from "./helpers/until.js";
 
 /**
  * The lock's MQTT session on the signed path (docs/trust.md "Lock"): sealed reports, its keys, and the rule that only
@@ -141,7 +141,11 @@ describe("MQTT link", () => {
     await observer.waitFor(() => (cloud.ack("lock-c") === 2 ? true : undefined), "the first events stored");
     broker.holdAcks = true;
     for (let i = 0; i < 3; i++) junk(lock, `h${i}`);
-    await until(() => broker.published.filter((p) => p.topic.endsWith("lock-c/events")).length >= 3, "held events");
+    await pollUntil(
+      "held events",
+      () => broker.published.filter((p) => p.topic.endsWith("lock-c/events")).length >= 3,
+      { intervalMs: 5 },
+    );
     const before = broker.published.filter((p) => p.topic.endsWith("lock-c/events")).length;
     expect(lock.undelivered).toBe(3);
     broker.holdAcks = false;

@@ -351,6 +351,31 @@ describe("lock trust engine", () => {
       expect(retired.ok || retired.code).toBe("unknown_issuer");
     });
 
+    it("a recurring key opens only in its weekly window, in the zone of the signed state, and never without a zone", async () => {
+      // T0 is Friday 08:00 UTC, 09:00 in Oslo: the key's window is Fridays 08:00–10:00 Oslo time.
+      const lock = await boot();
+      const key = token(lock.id, { exp: nowS() + 30 * 86_400, sched: [{ day: 5, start: 480, end: 600 }] });
+      expect(lock.trust.applyState(state(lock)).ok).toBe(true);
+      expect(syncTime(lock).ok).toBe(true);
+      const noZone = lock.trust.checkKeyToken(key);
+      expect(noZone.ok || noZone.code).toBe("no_timezone");
+      expect(lock.trust.applyState(state(lock, { state: { tz: "Europe/Oslo" } })).ok).toBe(true);
+      expect(lock.trust.checkKeyToken(key).ok).toBe(true);
+      clock.advance(2 * 3_600_000); // 11:00 Oslo
+      const late = lock.trust.checkKeyToken(key);
+      expect(late.ok || late.code).toBe("outside_schedule");
+      clock.advance(22 * 3_600_000); // Saturday 09:00
+      const saturday = lock.trust.checkKeyToken(key);
+      expect(saturday.ok || saturday.code).toBe("outside_schedule");
+      clock.advance(6 * DAY_MS);
+      expect(syncTime(lock).ok).toBe(true);
+      expect(lock.trust.checkKeyToken(key).ok).toBe(true); // the next Friday, 09:00
+      // The zone is the signed state's: the lock holder moving the lock to New York moves the window with it.
+      expect(lock.trust.applyState(state(lock, { state: { tz: "America/New_York" } })).ok).toBe(true);
+      const moved = lock.trust.checkKeyToken(key);
+      expect(moved.ok || moved.code).toBe("outside_schedule");
+    });
+
     it("a key for another lock is refused, and nothing opens with no state at all", async () => {
       const lock = await boot();
       const none = lock.trust.checkKeyToken(token(lock.id));

@@ -12,6 +12,8 @@ export type TokenErrorCode =
   | "not_yet_valid"
   | "expired"
   | "revoked"
+  | "no_timezone"
+  | "outside_schedule"
   | "bad_proof";
 
 /** Codes for lock messages and BLE frames that are not key tokens. */

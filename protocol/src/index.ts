@@ -4,8 +4,8 @@
  * those functions take and answer. Helpers a module exports for its neighbours stay inside the package; its own
  * tests import them by module path.
  *
- * The `latchkey-token` CLI (src/cli/) is reached only through its bin and never from here, so importing the library
- * never loads commander; the benchmarks are the separate `@latchkey/protocol/bench` entry.
+ * The `latchkey-token` CLI (protocol/cli/, a project of its own) is reached only through its bin and never from here,
+ * so importing the library never loads commander; the benchmarks are the separate `@latchkey/protocol/bench` entry.
  */
 export { DEFAULT_APP_LINK_BASE, prefetchKeysUrl, type UseKeyLink, useKeyUrl } from "./app-links.js";
 export { chunkMessage, FrameAssembler } from "./ble/framing.js";
@@ -144,6 +144,16 @@ export {
 } from "./token/nonce.js";
 export { peekAudience, peekCti } from "./token/peek.js";
 export { NONCE_BYTES, signUnlockProof, type UnlockProofInput, verifyUnlockProof } from "./token/proof.js";
+export {
+  isValidTimeZone,
+  localWeekMinute,
+  MAX_SCHEDULE_UNCERTAINTY_SECONDS,
+  MAX_SCHEDULE_WINDOWS,
+  SCHEDULE_HEADER_LABEL,
+  type ScheduleWindow,
+  scheduleAllows,
+  scheduleProblem,
+} from "./token/schedule.js";
 export { encodeClaims, type SignKeyTokenOptions, signKeyToken } from "./token/sign.js";
 export { type RevocationList, type TrustedIssuer, TrustStore } from "./token/trust.js";
 export { type UnlockRequest, verifyUnlockRequest } from "./token/unlock.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { benchReports } from "../src/bench/reports.js";
-import { benchStateVerify } from "../src/bench/state.js";
-import { benchVerify } from "../src/bench/verify.js";
+import { benchReports } from "../bench/reports.js";
+import { benchStateVerify } from "../bench/state.js";
+import { benchVerify } from "../bench/verify.js";
 
 // A smoke run with tiny sizes, so the benchmark cannot rot; its figures are not judged here.
 describe("verification benchmark (smoke)", () => {

@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BenchRow } from "../src/bench/rows.js";
-import { markdownTable, median, percentile } from "../src/bench/rows.js";
-import { SUITES, suiteByName } from "../src/bench/suites.js";
+import type { BenchRow } from "../bench/rows.js";
+import { markdownTable, median, percentile } from "../bench/rows.js";
+import { SUITES, suiteByName } from "../bench/suites.js";
 
 // The bench runs the built dist/ (each suite in a child process), as `npm run bench` does; `npm test` builds first.
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "scripts/dist/src/bench/index.js");
+const cli = join(root, "scripts/dist/bench/index.js");
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

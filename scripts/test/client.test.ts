@@ -8,7 +8,6 @@ import { ManualClock } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../src/client/http.js";
 import { IntegratorClient, requestAccessToken } from "../src/client/integrator-client.js";
-import { PollTimeoutError, pollUntil } from "../src/client/poll.js";
 
 /** The typed client against the real cloud (in process, SQLite in a temp dir, a manual clock for token expiry). */
 describe("IntegratorClient", () => {
@@ -165,22 +164,5 @@ describe("IntegratorClient", () => {
     expect(await client.getAction(lh.id, lock!.id, created.id)).toEqual(done);
     expect((await client.listActions(lh.id, lock!.id)).actions.map((a) => a.id)).toEqual([created.id]);
     await expect(client.createAction(lh.id, "no-such-lock", "lock")).rejects.toMatchObject({ status: 404 });
-  });
-
-  it("pollUntil returns the first truthy answer, and names what it waited for at the deadline", async () => {
-    let n = 0;
-    expect(await pollUntil("n to reach 3", () => ++n >= 3 && n, { intervalMs: 1 })).toBe(3);
-    const error = await pollUntil(
-      "the impossible",
-      () => {
-        throw new Error("still broken");
-      },
-      { timeoutMs: 20, intervalMs: 5 },
-    ).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(PollTimeoutError);
-    expect((error as Error).message).toBe("timed out waiting for the impossible: still broken");
-    const aborted = new AbortController();
-    aborted.abort(new Error("stopped"));
-    await expect(pollUntil("x", () => false, { signal: aborted.signal })).rejects.toThrow("stopped");
   });
 });

@@ -16,7 +16,7 @@ const APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003
 
 const MARKDOWN = [
   "README.md",
-  ...["protocol", "lock-sim", "bridge", "cloud", "scripts"].map((w) => `${w}/README.md`),
+  ...["protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts"].map((w) => `${w}/README.md`),
   ...readdirSync(join(root, "docs"))
     .filter((f) => f.endsWith(".md"))
     .map((f) => `docs/${f}`),
@@ -44,7 +44,7 @@ function section(markdown: string, heading: string): string {
 describe("the licence", () => {
   it("LICENSE is the plain Apache-2.0 text, and every package says Apache-2.0", () => {
     expect(createHash("sha256").update(read("LICENSE")).digest("hex")).toBe(APACHE_2_0_SHA256);
-    for (const workspace of [".", "protocol", "lock-sim", "bridge", "cloud", "scripts", "test"]) {
+    for (const workspace of [".", "protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts", "test"]) {
       const pkg = JSON.parse(read(join(workspace, "package.json"))) as { license?: string };
       expect({ workspace, license: pkg.license }).toEqual({ workspace, license: "Apache-2.0" });
     }

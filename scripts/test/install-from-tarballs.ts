@@ -9,7 +9,7 @@ import { delimiter, dirname, join } from "node:path";
  */
 
 /** The workspaces that ship to users, each packed to a tarball (scripts for `latchkey-mosquitto-acl`). */
-export const SHIPPED_WORKSPACES = ["protocol", "lock-sim", "bridge", "cloud", "scripts"] as const;
+export const SHIPPED_WORKSPACES = ["protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts"] as const;
 
 /** Where the bridge README installs the packages on a gateway, and where the systemd unit looks for the bridge. */
 export const INSTALL_PREFIX = "/opt/latchkey";

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { deriveLockPassword } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/runtime";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mosquittoAcl } from "../src/mosquitto/acl.js";
@@ -49,16 +50,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const skipReason = mosquittoBinary ? "" : " (skipped: no mosquitto binary on this host)";
 
 describe.skipIf(!mosquittoBinary)(`a real Mosquitto with the generated files${skipReason}`, () => {
@@ -81,7 +72,7 @@ describe.skipIf(!mosquittoBinary)(`a real Mosquitto with the generated files${sk
     });
     broker = spawn(mosquittoBinary!, ["-c", files.confFile!], { stdio: ["ignore", "ignore", "pipe"] });
     url = `mqtt://127.0.0.1:${port}`;
-    await waitFor("mosquitto to listen", async () => {
+    await pollUntil("mosquitto to listen", async () => {
       const c = mqtt.connect(url, {
         username: "bridge@br_1",
         password: "bridge password",
@@ -148,7 +139,7 @@ describe.skipIf(!mosquittoBinary)(`a real Mosquitto with the generated files${sk
     ).rejects.toThrow(/Not authorized/);
     await lockA.publishAsync("latchkey/locks/lock-a/keys", "my keys", { qos: 1, retain: true });
     await lockA.publishAsync("latchkey/locks/lock-a/events", "mine", { qos: 1 });
-    await waitFor("the lock's own event", () => (seen.includes("latchkey/locks/lock-a/events") ? true : undefined));
+    await pollUntil("the lock's own event", () => (seen.includes("latchkey/locks/lock-a/events") ? true : undefined));
     expect(seen).toEqual(["latchkey/locks/lock-a/keys", "latchkey/locks/lock-a/events"]);
   });
 
@@ -168,7 +159,7 @@ describe.skipIf(!mosquittoBinary)(`a real Mosquitto with the generated files${sk
     await bridge.publishAsync("latchkey/locks/lock-b/state", "for-b", { qos: 1, retain: true });
     await bridge.publishAsync("latchkey/locks/lock-a/cmd", "cmd-for-a", { qos: 1 });
     await bridge.publishAsync("latchkey/locks/lock-a/state", "for-a", { qos: 1, retain: true });
-    await waitFor("lock-a's state", () => (got.some((g) => g.endsWith("=for-a")) ? true : undefined));
+    await pollUntil("lock-a's state", () => (got.some((g) => g.endsWith("=for-a")) ? true : undefined));
     expect(granted.length).toBe(4);
     expect(got).toContain("latchkey/locks/lock-a/cmd=cmd-for-a");
     expect(got.filter((g) => g.includes("lock-b"))).toEqual([]);

@@ -13,6 +13,7 @@ import {
   type Run,
   readManifest,
   run,
+  SHIPPED_WORKSPACES,
   type Tarball,
 } from "./install-from-tarballs.js";
 
@@ -45,6 +46,10 @@ describe("the bridge README's gateway install (issue 15 item 12)", () => {
       allowScripts: repo.allowScripts,
     });
     expect(readme).toContain(`sudo npm install --prefix ${INSTALL_PREFIX} ./latchkey-protocol-`);
+    // The bridge's own workspaces (protocol, runtime) are not on the registry: each is a tarball of that install.
+    const bridge = readManifest(join(root, "bridge"));
+    for (const name of Object.keys(bridge.dependencies ?? {}).filter((n) => n.startsWith("@latchkey/")))
+      expect(readme, name).toContain(`./latchkey-${name.slice("@latchkey/".length)}-${bridge.version}.tgz`);
   });
 });
 
@@ -58,7 +63,7 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
   const bin = (name: string) => join(prefix, "node_modules/.bin", name);
 
   beforeAll(async () => {
-    for (const w of ["protocol", "lock-sim", "bridge", "cloud", "scripts"])
+    for (const w of SHIPPED_WORKSPACES)
       if (!existsSync(join(root, w, "dist/src/index.js")))
         throw new Error(`${w}/dist is missing: run \`npx tsc -b\` first (npm test does)`);
     dir = mkdtempSync(join(tmpdir(), "latchkey-pack-"));
@@ -85,7 +90,10 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
         "package.json",
         manifest.main,
         manifest.types,
-        ...Object.values(manifest.exports ?? {}).flatMap((e) => [e.types, e.default]),
+        // `./bench` names dist/bench/, built in a checkout only: benchmarks never ship (issue 16 item 6).
+        ...Object.entries(manifest.exports ?? {})
+          .filter(([subpath]) => subpath !== "./bench")
+          .flatMap(([, e]) => [e.types, e.default]),
       ].filter((p): p is string => p !== undefined);
       for (const binPath of Object.values(manifest.bin ?? {})) {
         named.push(binPath);
@@ -95,8 +103,8 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
           named.push(posix.join(posix.dirname(posix.normalize(binPath)), target!));
       }
       for (const path of named) expect(inTarball.has(posix.normalize(path)), `${workspace}: ${path}`).toBe(true);
-      const stray = files.filter((f) => /^(src|test|dist\/test)\/|\.tsbuildinfo$|^tsconfig/.test(f));
-      expect(stray, `${workspace} ships sources or tests`).toEqual([]);
+      const stray = files.filter((f) => /^(src|test|bench|dist\/test|dist\/bench)\/|\.tsbuildinfo$|^tsconfig/.test(f));
+      expect(stray, `${workspace} ships sources, tests or benchmarks`).toEqual([]);
       expect(manifest.engines?.node, `${workspace} engines.node`).toBe(readManifest(root).engines?.node);
     }
   });

@@ -11,14 +11,13 @@ import { packageOf, sourceFiles, specifiers } from "./imports.js";
  */
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Folders whose imports ship with the package; every other folder of a workspace holds tests. */
-const SHIPPED = new Set(["src", "bin"]);
-const WORKSPACES = ["protocol", "lock-sim", "bridge", "cloud", "scripts", "test"];
+const WORKSPACES = ["protocol", "runtime", "lock-sim", "bridge", "cloud", "scripts", "test"];
 /** The whole-stack tests ship nothing: their src/ is the harness of their own suites, so devDependencies suffice. */
 const TESTS_ONLY = new Set(["test"]);
 
 interface Manifest {
   name: string;
+  files?: string[];
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
@@ -33,10 +32,13 @@ function undeclared(workspace: string): string[] {
     Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies }),
   );
   const forTests = new Set([...shipped, ...Object.keys(manifest.devDependencies ?? {})]);
+  // What the package's `files` ships, as the source folders it is built from (dist/cli/src from cli/src); every
+  // other folder of a workspace holds tests.
+  const shippedFolders = (manifest.files ?? []).map((f) => f.replace(/^dist\//, ""));
   const missing = new Set<string>();
   for (const path of sourceFiles(dir)) {
     const rel = relative(dir, path);
-    const ships = !TESTS_ONLY.has(workspace) && SHIPPED.has(rel.split("/")[0]!);
+    const ships = !TESTS_ONLY.has(workspace) && shippedFolders.some((folder) => rel.startsWith(`${folder}/`));
     const declared = ships ? shipped : forTests;
     for (const specifier of specifiers(path, readFileSync(path, "utf8"))) {
       const name = packageOf(specifier);

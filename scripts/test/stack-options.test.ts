@@ -1,5 +1,6 @@
+import { UsageError } from "@latchkey/runtime";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PORTS, parseStackArgs, UsageError } from "../src/stack/options.js";
+import { DEFAULT_PORTS, parseStackArgs } from "../src/stack/options.js";
 
 describe("latchkey-stack options", () => {
   it("defaults: ./data, ports 8080/1883/9108 (not explicit), 3 locks, embedded stores", () => {
@@ -55,8 +56,28 @@ describe("latchkey-stack options", () => {
     [["--database-url", "env"], /--database-url env: the environment variable DATABASE_URL is not set/],
     [["--mqtt-url", "http://x"], /--mqtt-url must look like/],
     [["--colour"], /unknown option '--colour'/],
+    [["--ha-password", "short"], /--ha-password must be at least 12 characters/],
+    [["--ha-password", "env"], /--ha-password env: the environment variable LATCHKEY_HA_PASSWORD is not set/],
+    [["--ha-password", "long-enough-password", "--mqtt-url", "mqtt://b:1883"], /--ha-password applies to the embedded/],
+    [["--mqtt-host", "0.0.0.0", "--mqtt-url", "mqtt://b:1883"], /--mqtt-host applies to the embedded broker/],
+    [["--mqtt-host", "my-laptop"], /--mqtt-host must be an IP address to listen on/],
+    [["--ble", "bluez"], /--ble must be one of virtual, hci-emulated, not "bluez"/],
   ])("%j is a usage error naming the flag", (argv, message) => {
     expect(() => parseStackArgs(argv, {})).toThrow(UsageError);
     expect(() => parseStackArgs(argv, {})).toThrow(message);
+  });
+
+  it("--ha-password (or LATCHKEY_HA_PASSWORD with `env`) gives Home Assistant a login; --mqtt-host opens the broker", () => {
+    expect(parseStackArgs([], {})).toMatchObject({ homeAssistant: undefined, mqttHost: "127.0.0.1", ble: "virtual" });
+    expect(parseStackArgs(["--ble", "hci-emulated"], {}).ble).toBe("hci-emulated");
+    expect(parseStackArgs(["--ha-password", "a-long-password"], {}).homeAssistant).toEqual({
+      username: "homeassistant@latchkey",
+      password: "a-long-password",
+    });
+    expect(
+      parseStackArgs(["--ha-password", "env", "--mqtt-host", "0.0.0.0"], { LATCHKEY_HA_PASSWORD: "from-the-env-1" }),
+    ).toMatchObject({ homeAssistant: { password: "from-the-env-1" }, mqttHost: "0.0.0.0" });
+    // The refusal never echoes the password.
+    expect(() => parseStackArgs(["--ha-password", "sh0rt"], {})).not.toThrow(/sh0rt/);
   });
 });

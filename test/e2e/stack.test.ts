@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { IntegratorClient, ManagedChild, pollUntil, type StackSummary, workspaceRoot } from "@latchkey/scripts";
+import { connectAsync, type ErrorWithReasonCode } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { Resources } from "../src/index.js";
 
@@ -30,13 +31,18 @@ describe("npm start", () => {
   const resources = new Resources();
   afterEach(() => resources.cleanup());
 
-  function launch(name: string, command: { command: string } | { script: string }, args: string[]): ManagedChild {
+  function launch(
+    name: string,
+    command: { command: string } | { script: string },
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+  ): ManagedChild {
     const child = new ManagedChild({
       name,
       ...command,
       args,
       cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...env },
       ownProcessGroup: true,
       stdin: "pipe",
     });
@@ -176,5 +182,84 @@ describe("npm start", () => {
     );
     expect(stack.lines.some((l) => l.text.includes("bridge stopped"))).toBe(true);
     expect(existsSync(join(dir, "data", "stack.pid"))).toBe(false);
+  });
+
+  it("--ha-password gives Home Assistant a broker login that sees the discovery of the bridge and its locks", async () => {
+    const dir = resources.tempDir("latchkey-e2e-stack-");
+    const password = "ha-password-for-the-demo";
+    const stack = launch(
+      "latchkey-stack --ha-password env",
+      { script: join(root, "scripts/bin/latchkey-stack.js") },
+      ["--data", join(dir, "data"), "--locks", "1", "--no-console", "--ha-password", "env", ...PORTS],
+      { LATCHKEY_HA_PASSWORD: password },
+    );
+    await stack.waitForLine("the summary", (l) => l.text.startsWith("TOKEN=$(curl"), { timeoutMs: 90_000 });
+    const haLine = stack.lines.find((l) => l.text.includes("Home Assistant"))?.text ?? "";
+    const broker = /broker (mqtt:\/\/127\.0\.0\.1:\d+), username homeassistant@latchkey/.exec(haLine)?.[1];
+    expect(broker, haLine).toBeDefined();
+    expect(stack.lines.map((l) => l.text).join("\n")).not.toContain(password);
+
+    // A wrong password is refused by the broker (CONNACK 4, "bad user name or password"): the login is the one given.
+    const refused = await connectAsync(broker!, {
+      username: "homeassistant@latchkey",
+      password: "not-the-password",
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+    }).then(
+      (c) => c.endAsync().then(() => 0),
+      (e: ErrorWithReasonCode) => e.code ?? -1,
+    );
+    expect(refused).toBe(4);
+
+    const ha = await connectAsync(broker!, {
+      username: "homeassistant@latchkey",
+      password,
+      reconnectPeriod: 0,
+      clientId: "home-assistant-e2e",
+    });
+    resources.defer("disconnect Home Assistant", () => ha.endAsync());
+    const configs = new Map<string, Record<string, unknown>>();
+    ha.on("message", (topic, payload) => {
+      if (topic.endsWith("/config") && payload.length > 0)
+        configs.set(topic, JSON.parse(payload.toString("utf8")) as Record<string, unknown>);
+    });
+    await ha.subscribeAsync("homeassistant/#", { qos: 1 });
+    await pollUntil("the discovery of the bridge and sim-lock-001", async () => {
+      const all = [...configs.values()];
+      return (
+        all.some((c) => JSON.stringify(c.device).includes("sim-lock-001")) &&
+        all.some((c) => JSON.stringify(c.device).includes("latchkey bridge"))
+      );
+    });
+    // Each lock's device hangs under the bridge's device (via_device), which is itself published.
+    const lockDevice = [...configs.values()].find((c) => JSON.stringify(c.device).includes("sim-lock-001"))!.device as {
+      via_device?: string;
+    };
+    const bridgeIds = [...configs.values()].flatMap((c) => (c.device as { identifiers?: string[] }).identifiers ?? []);
+    expect(bridgeIds).toContain(lockDevice.via_device);
+
+    process.kill(stack.pid!, "SIGINT");
+    expect((await stack.waitForExit()).code, stack.tail(30).join("\n")).toBe(0);
+  });
+
+  it("--ble hci-emulated plays the demo with sim-lock-001 on bleno and the phone on noble, their own stacks over emulated HCI", async () => {
+    const dir = resources.tempDir("latchkey-e2e-stack-");
+    const data = join(dir, "data");
+    const demo = launch(
+      "npm start -- --demo --ble hci-emulated",
+      { script: join(root, "scripts/bin/latchkey-stack.js") },
+      ["--demo", "--ble", "hci-emulated", "--data", data, "--no-console", ...PORTS],
+    );
+    const { code } = await demo.waitForExit();
+    const output = demo.lines.map((l) => l.text).join("\n");
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/PASS: 17 steps/);
+    expect(output).toMatch(/BLE: sim-lock-001 on bleno and the phone on noble over emulated HCI controllers/);
+    expect(output).toMatch(/✓ offline: the phone opens the doors over BLE \(noble and bleno's own stacks/);
+    // The controllers' own log shows the phone's noble connecting to the lock's bleno and ATT crossing the air.
+    const hci = readFileSync(join(data, "hci.log"), "utf8");
+    expect(hci).toMatch(/\[phone\] < HCI Command: LE Create Connection/);
+    expect(hci).toMatch(/\[sim-lock-001\]\s+ATT: Exchange MTU Response/);
+    expect(hci).toMatch(/\[phone\]\s+ATT: Write Request/);
   });
 });

@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBridge } from "@latchkey/bridge";
-import { type CloudOptions, type RunningCloud, startCloud } from "@latchkey/cloud";
-import { type LockOptions, Phone, type SimLock, seededRandom, startLock, VirtualRadio } from "@latchkey/lock-sim";
+import type { BridgeConfigInit, BridgeOptions, RunningBridge } from "@latchkey/bridge";
+import type { RunningCloud } from "@latchkey/cloud";
+import { type LockOptions, Phone, type SimLock, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
 import type { Clock } from "@latchkey/protocol";
+import { pollUntil, type Truthy } from "@latchkey/runtime";
+import { mergeSettings, QUICK_CLOUD_TIMINGS, type Settings, SiteHarness } from "@latchkey/scripts/site";
 
 /**
  * A whole site on one machine: the real cloud (in process), the bridge (in process or as its `latchkey-bridge`
@@ -31,48 +33,23 @@ export class LogCapture extends Writable {
   }
 }
 
-/** Polls until `check` answers a truthy value; throws naming `what` at the deadline. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** runtime's pollUntil with the site tests' deadline as a plain argument. */
+export function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<Truthy<T>> {
+  return pollUntil(what, check, { timeoutMs, intervalMs: 25 });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in tests
 export type Json = any;
 
-/** The integrator API with an `integrator.admin` token. */
+/**
+ * Raw calls of the integrator API with the site's `integrator.admin` token (the harness's typed client logged in): the
+ * tests read answers field by field, refusals included, and a 401 stays a 401 here (the typed client logs in again).
+ */
 export class IntegratorApi {
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
   ) {}
-
-  static async login(baseUrl: string, clientId: string, clientSecret: string): Promise<IntegratorApi> {
-    const res = await fetch(`${baseUrl}/auth/v1/token`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        grant_type: "client_credentials",
-        client_id: clientId,
-        client_secret: clientSecret,
-        scope: "integrator.admin",
-      }),
-    });
-    const body = (await res.json()) as Json;
-    if (res.status !== 200) throw new Error(`token: ${res.status} ${JSON.stringify(body)}`);
-    return new IntegratorApi(baseUrl, body.access_token);
-  }
 
   withBase(baseUrl: string): IntegratorApi {
     return new IntegratorApi(baseUrl, this.token);
@@ -145,69 +122,67 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-site-"));
   const clock = options.clock ?? { now: () => Date.now() };
   const cloudLog = new LogCapture();
-  let cloudRuns = 0;
-  const cloudOptions = (port: number): CloudOptions => ({
-    dataDir: join(dir, "cloud"),
-    port,
-    clock,
-    logLevel: "info",
-    logStream: cloudLog,
-    masterKey: MASTER_KEY,
-    // A new seed per run: ids from a restarted cloud must not repeat those of the first run.
-    random: seededRandom(`site-cloud-${++cloudRuns}`),
-    workerPollMs: 50,
-  });
-  let cloud = await startCloud(cloudOptions(0));
-  const port = cloud.port;
-  const creds = await cloud.bootstrap("Site integrator");
-  const api = await IntegratorApi.login(cloud.url, creds.clientId, creds.clientSecret);
-  const lh = await api.ok("POST", "/lock-holders", { name: "Site homes", countryIso: "NO" });
-  const lockHolder = (path = "") => `/lock-holders/${lh.id}${path}`;
-  const br = await api.ok("POST", lockHolder("/bridges"), { name: "gateway" });
   const vendor = options.vendor ?? "sim";
-  const vc = await api.ok("POST", lockHolder("/vendor-connections"), {
-    vendor,
-    username: VENDOR.username,
-    password: options.vendorPassword ?? VENDOR.password,
-    bridgeId: br.bridgeId,
-  });
   const radio = new VirtualRadio();
-  let lockSeed = 0;
-  let cloudUp = true;
-  // Setup codes (by lock id) not yet posted: a lock started while the cloud is down is claimed once it is back.
-  const pendingClaims = new Map<string, string>();
-  const postPendingClaims = async () => {
-    if (!cloudUp) return;
-    for (const [lockId, setupCode] of [...pendingClaims]) {
-      await api.withBase(site.cloud.url).ok("POST", lockHolder("/locks/claims"), { setupCode });
-      pendingClaims.delete(lockId);
-    }
-  };
+  let bridge: RunningBridge | null = null;
+  const harness = await SiteHarness.start({
+    dir,
+    cloud: {
+      kind: "in-process",
+      options: (run) => ({
+        clock,
+        logLevel: "info",
+        logStream: cloudLog,
+        masterKey: MASTER_KEY,
+        // A new seed per run: ids from a restarted cloud must not repeat those of the first run.
+        random: seededRandom(`site-cloud-${run}`),
+        workerPollMs: 50,
+      }),
+    },
+    siteSecret: SITE_SECRET,
+    vendor: { ...VENDOR, vendor },
+    ...(options.vendorPassword !== undefined ? { connectionPassword: options.vendorPassword } : {}),
+    names: { integrator: "Site integrator", lockHolder: "Site homes", bridge: "gateway" },
+    ...(options.claimLocks !== undefined ? { claimLocks: options.claimLocks } : {}),
+    bridgeSettings: mergeSettings(QUICK_CLOUD_TIMINGS, { log: { level: "warn" } }),
+    bridgeOptions: () => ({ clock, logStream: new LogCapture() }),
+    lockOptions: (lockId, n) => ({
+      dataDir: join(dir, "locks", lockId),
+      ...(bridge && vendor === "sim" ? { mqttUrl: bridge.mqttUrl } : {}),
+      clock,
+      random: seededRandom(`site-lock-${lockId}-${n}`),
+      radio,
+      mqtt: { reconnectPeriodMs: 200 },
+    }),
+  });
+  const api = new IntegratorApi(harness.apiUrl, harness.client.accessToken);
+  const lockHolder = (path = "") => `/lock-holders/${harness.lockHolderId}${path}`;
 
   const site: Site = {
     dir,
     clock,
-    cloud,
+    get cloud() {
+      if (!harness.cloud) throw new Error("the cloud is stopped");
+      return harness.cloud;
+    },
     cloudLog,
     api,
-    lockHolderId: lh.id,
-    bridgeId: br.bridgeId,
-    bridgeSecret: br.secret,
-    vcId: vc.vendorConnection.id,
+    lockHolderId: harness.lockHolderId,
+    bridgeId: harness.bridgeId,
+    bridgeSecret: harness.bridgeSecret,
+    vcId: harness.vendorConnectionId,
     radio,
-    locks: [],
+    locks: harness.locks,
     phones: [],
-    bridge: null,
+    get bridge() {
+      return harness.bridge;
+    },
     lockHolder,
     async stopCloud() {
-      cloudUp = false;
-      await closeCloud(site.cloud);
+      await harness.stopCloud();
     },
     async startCloudAgain() {
-      cloud = await startCloud(cloudOptions(port));
-      site.cloud = cloud;
-      cloudUp = true;
-      await postPendingClaims();
+      await harness.startCloud();
     },
     async restartCloud(down) {
       await site.stopCloud();
@@ -215,54 +190,14 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
       await site.startCloudAgain();
     },
     bridgeConfig(extra = {}) {
-      return {
-        ...extra,
-        cloud: {
-          url: site.cloud.url,
-          bridgeId: br.bridgeId,
-          secret: br.secret,
-          pollWaitSeconds: 5,
-          backoffInitialMs: 50,
-          backoffMaxMs: 500,
-          requestTimeoutSeconds: 5,
-          ...extra.cloud,
-        },
-        dataDir: join(dir, "bridge"),
-        mqtt: { siteSecret: SITE_SECRET, port: 0, ...extra.mqtt },
-        metrics: { port: 0, ...extra.metrics },
-        vendorAccounts: extra.vendorAccounts ?? [{ ...VENDOR, vendor }],
-        log: { level: "warn", ...extra.log },
-      } as BridgeConfigInit;
+      return harness.bridgeSettings(extra as Settings);
     },
     async startBridge(extra = {}, bridgeOptions = {}) {
-      site.bridge = await startBridge(site.bridgeConfig(extra), {
-        clock,
-        logStream: new LogCapture(),
-        ...bridgeOptions,
-      });
-      return site.bridge;
+      bridge = await harness.startBridge(extra as Settings, bridgeOptions);
+      return bridge;
     },
-    async startLock(lockId, extra = {}) {
-      const lock = await startLock({
-        lockId,
-        dataDir: join(dir, "locks", lockId),
-        ...(site.bridge && vendor === "sim" ? { mqttUrl: site.bridge.mqttUrl } : {}),
-        siteSecret: SITE_SECRET,
-        clock,
-        random: seededRandom(`site-lock-${lockId}-${++lockSeed}`),
-        radio,
-        telemetryIntervalSeconds: 0,
-        mqtt: { reconnectPeriodMs: 200 },
-        ...extra,
-      });
-      site.locks.push(lock);
-      if (options.claimLocks !== false) await site.claim(lock);
-      return lock;
-    },
-    async claim(lock) {
-      pendingClaims.set(lock.id, lock.setupCode);
-      await postPendingClaims();
-    },
+    startLock: (lockId, extra = {}) => harness.startLock(lockId, extra),
+    claim: (lock) => harness.claim(lock),
     async phone(phoneNumber) {
       const phone = new Phone({ clock, random: seededRandom(`site-phone-${phoneNumber}`) });
       site.phones.push(phone);
@@ -275,23 +210,11 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
     },
     async close() {
       for (const phone of site.phones) phone.close();
-      for (const lock of site.locks) await lock.stop().catch(() => {});
-      await site.bridge?.stop().catch(() => {});
-      await closeCloud(site.cloud).catch(() => {});
+      await harness.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return site;
-}
-
-/**
- * Closes the cloud without waiting out idle keep-alive connections of this process's fetch clients: fastify's close
- * otherwise lingers until its 72 s keep-alive timeout.
- */
-async function closeCloud(cloud: RunningCloud): Promise<void> {
-  const closing = cloud.close();
-  cloud.app.server.closeAllConnections();
-  await closing;
 }
 
 /** Key events the cloud lists for the lock holder (all pages). */

@@ -1,24 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { type LockOptions, Phone, type SimLock, seededRandom, startLock, VirtualRadio } from "@latchkey/lock-sim";
-import {
-  type BridgeProcess,
-  bins,
-  bootstrapIntegrator,
-  type CloudCredentials,
-  type CloudProcess,
-  childEnv,
-  freePort,
-  IntegratorClient,
-  oneTimeCode,
-  pollUntil,
-  startBridgeProcess,
-  startCloudProcess,
-  writeBridgeConfig,
-} from "@latchkey/scripts";
+import { Phone, type SimLock, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
+import { type BridgeProcess, type CloudProcess, childEnv, freePort, oneTimeCode, pollUntil } from "@latchkey/scripts";
+import { SiteHarness } from "@latchkey/scripts/site";
 import { cloudDatabaseEnv } from "./database.js";
 import { cleanExternalBroker, type ExternalBrokerRun } from "./external-mqtt.js";
+import { HarnessSite } from "./harness-site.js";
 import type { Resources } from "./resources.js";
 
 /** Where the bridge's locks meet it. */
@@ -49,82 +35,66 @@ export const VENDOR = { username: "e2e-site", password: "e2e-vendor-password" };
 /**
  * A whole site from real processes: the cloud (`latchkey-cloud`, its own data directory and port, PostgreSQL when
  * DATABASE_URL is set) and the bridge (`latchkey-bridge`) as children; locks and phones in this process, on one
- * virtual BLE radio. Provisioned through the Integrator API like any integrator would. Ports stay the same across
- * restarts, so a lock finds its bridge again and the bridge its cloud. Every part is undone by `resources`.
+ * virtual BLE radio. The site is the one harness of `@latchkey/scripts/site` in its process modes; this adds the
+ * broker modes and the waits of the end-to-end tests. Every part is undone by `resources`.
  */
-export class E2eSite {
+export class E2eSite extends HarnessSite {
   readonly radio = new VirtualRadio();
-  readonly locks: SimLock[] = [];
-  readonly siteSecret = randomBytes(24).toString("base64url");
-  cloud: CloudProcess | null = null;
-  bridge: BridgeProcess | null = null;
-  client!: IntegratorClient;
-  creds!: CloudCredentials;
-  lockHolderId = "";
-  bridgeId = "";
-  bridgeSecret = "";
-  vendorConnectionId = "";
-  private readonly bin = bins();
-  private readonly cloudEnv: NodeJS.ProcessEnv;
-  private lockSeed = 0;
-  /** Setup codes (by lock id) not yet posted: a lock started while the cloud is down is claimed once it is back. */
-  private readonly pendingClaims = new Map<string, string>();
-  readonly claimLocks: boolean;
 
   private constructor(
     private readonly resources: Resources,
-    readonly dir: string,
-    readonly apiPort: number,
-    readonly mqttPort: number,
-    readonly metricsPort: number,
+    harness: SiteHarness,
     /** Settable until the bridge starts (the ACL test names the bridge's broker login after its id). */
     public broker: BrokerMode,
-    cloudEnv: NodeJS.ProcessEnv = {},
-    claimLocks = true,
+    readonly claimLocks: boolean,
   ) {
-    this.claimLocks = claimLocks;
-    this.cloudEnv = { ...childEnv(process.env, cloudDatabaseEnv(resources).DATABASE_URL), ...cloudEnv };
+    super(harness);
   }
 
   static async start(resources: Resources, options: E2eSiteOptions = {}): Promise<E2eSite> {
     const dir = resources.tempDir("latchkey-e2e-site-");
-    const site = new E2eSite(
-      resources,
+    const broker = options.broker ?? { kind: "embedded" };
+    const claimLocks = options.claimLocks ?? true;
+    let lockSeed = 0;
+    // The locks' options are read at each start, when the site (its radio, its broker as then set) exists.
+    let site: E2eSite | undefined;
+    const harness = await SiteHarness.start({
       dir,
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      options.broker ?? { kind: "embedded" },
-      options.cloudEnv,
-      options.claimLocks ?? true,
-    );
-    resources.defer("stop the site", () => site.close());
-    // With PostgreSQL nothing else creates it, and the cloud keeps its master key there.
-    mkdirSync(site.cloudDir, { recursive: true, mode: 0o700 });
-    site.creds = await bootstrapIntegrator(site.bin.cloud, site.cloudDir, site.cloudEnv, "e2e integrator");
-    await site.startCloud();
-    site.client = await IntegratorClient.login(site.apiUrl, site.creds);
-    const lh = await site.client.createLockHolder({ name: "E2E homes", countryIso: "NO" });
-    site.lockHolderId = lh.id;
-    const bridge = await site.client.registerBridge(lh.id, "e2e gateway");
-    site.bridgeId = bridge.bridgeId;
-    site.bridgeSecret = bridge.secret;
-    const vc = await site.client.createVendorConnection(lh.id, {
-      vendor: "sim",
-      username: VENDOR.username,
-      password: options.vendorPassword ?? VENDOR.password,
-      bridgeId: bridge.bridgeId,
+      cloud: {
+        kind: "process",
+        env: { ...childEnv(process.env, cloudDatabaseEnv(resources).DATABASE_URL), ...options.cloudEnv },
+        // Webhook receivers of these tests listen on 127.0.0.1, which only this flag lets the cloud reach.
+        allowPrivateWebhooks: true,
+        // The phones of these tests read their one-time codes from the cloud's log.
+        devOtpLog: true,
+      },
+      // Ports stay the same across restarts, so a lock finds its bridge again and the bridge its cloud.
+      ports: { api: await freePort(), mqtt: await freePort(), metrics: await freePort() },
+      siteSecret: randomBytes(24).toString("base64url"),
+      vendor: { vendor: "sim", ...VENDOR },
+      ...(options.vendorPassword !== undefined ? { connectionPassword: options.vendorPassword } : {}),
+      names: { integrator: "e2e integrator", lockHolder: "E2E homes", bridge: "e2e gateway" },
+      claimLocks,
+      bridgeSettings: { cloud: { pollWaitSeconds: 5, backoffInitialMs: 500, backoffMaxMs: 1000 } },
+      lockOptions: (lockId) => ({
+        mqttUrl: site!.mqttUrl,
+        ...(site!.topicPrefix ? { topicPrefix: site!.topicPrefix } : {}),
+        radio: site!.radio,
+        random: seededRandom(`e2e-${lockId}-${++lockSeed}`),
+        mqtt: { reconnectPeriodMs: 200 },
+      }),
     });
-    site.vendorConnectionId = vc.id;
+    site = new E2eSite(resources, harness, broker, claimLocks);
+    resources.defer("stop the site", () => site.close());
     return site;
   }
 
-  get apiUrl(): string {
-    return `http://127.0.0.1:${this.apiPort}`;
+  get cloud(): CloudProcess | null {
+    return this.harness.cloudProcess;
   }
 
-  private get cloudDir(): string {
-    return join(this.dir, "cloud");
+  get bridge(): BridgeProcess | null {
+    return this.harness.bridgeProcess;
   }
 
   /** Where locks connect: the embedded broker's port, or the external broker. */
@@ -150,24 +120,12 @@ export class E2eSite {
 
   /** `latchkey-cloud serve` on the site's port and data (again, after stopCloud). */
   async startCloud(): Promise<CloudProcess> {
-    this.cloud = await startCloudProcess({
-      bin: this.bin.cloud,
-      dataDir: this.cloudDir,
-      port: this.apiPort,
-      env: this.cloudEnv,
-      // Webhook receivers of these tests listen on 127.0.0.1, which only this flag lets the cloud reach.
-      allowPrivateWebhooks: true,
-      // The phones of these tests read their one-time codes from the cloud's log.
-      devOtpLog: true,
-    });
-    await this.postPendingClaims();
-    return this.cloud;
+    await this.harness.startCloud();
+    return this.cloud!;
   }
 
   async stopCloud(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-    const cloud = this.cloud;
-    this.cloud = null;
-    return cloud ? (await cloud.child.stop(signal)).code : null;
+    return this.harness.stopCloud(signal);
   }
 
   /**
@@ -175,77 +133,28 @@ export class E2eSite {
    * change feed to its end, or (`waitForFeed: false`, the cloud being down) once it serves its locks.
    */
   async startBridge(options: { waitForFeed?: boolean } = {}): Promise<BridgeProcess> {
-    const file = join(this.dir, "bridge.yaml");
     const broker = this.broker;
-    writeBridgeConfig(file, {
-      cloudUrl: this.apiUrl,
-      bridgeId: this.bridgeId,
-      bridgeSecret: this.bridgeSecret,
-      siteSecret: this.siteSecret,
-      dataDir: "bridge",
-      vendor: VENDOR,
-      mqttPort: this.mqttPort,
-      metricsPort: this.metricsPort,
-      ...(broker.kind === "external"
+    const bridge = await this.harness.startBridgeProcess(
+      broker.kind === "external"
         ? {
-            mqttUrl: broker.run.url,
             topicPrefix: broker.run.topicPrefix,
-            discoveryPrefix: broker.run.discoveryPrefix,
-            ...(broker.username ? { mqttUsername: broker.username } : {}),
-            ...(broker.password ? { mqttPassword: broker.password } : {}),
+            mqtt: {
+              broker: "external",
+              url: broker.run.url,
+              ...(broker.username ? { username: broker.username } : {}),
+              ...(broker.password ? { password: broker.password } : {}),
+            },
+            homeassistant: { discoveryPrefix: broker.run.discoveryPrefix },
           }
-        : {}),
-      pollWaitSeconds: 5,
-      backoffMaxMs: 1000,
-      logLevel: "info",
-    });
-    this.bridge = await startBridgeProcess(this.bin.bridge, file, childEnv(process.env));
+        : {},
+    );
     if (options.waitForFeed !== false)
-      await this.bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
-    return this.bridge;
+      await bridge.child.waitForLog("change feed caught up", () => true, { timeoutMs: 60_000 });
+    return bridge;
   }
 
   async stopBridge(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-    const bridge = this.bridge;
-    this.bridge = null;
-    return bridge ? (await bridge.child.stop(signal)).code : null;
-  }
-
-  /** A simulated lock on the site's broker and radio; its flash lives in the site's directory. */
-  async startLock(lockId: string, extra: Partial<LockOptions> = {}): Promise<SimLock> {
-    const lock = await startLock({
-      lockId,
-      dataDir: join(this.dir, "locks"),
-      mqttUrl: this.mqttUrl,
-      siteSecret: this.siteSecret,
-      ...(this.topicPrefix ? { topicPrefix: this.topicPrefix } : {}),
-      radio: this.radio,
-      random: seededRandom(`e2e-${lockId}-${++this.lockSeed}`),
-      telemetryIntervalSeconds: 0,
-      mqtt: { reconnectPeriodMs: 200 },
-      ...extra,
-    });
-    this.locks.push(lock);
-    if (this.claimLocks) await this.claim(lock);
-    return lock;
-  }
-
-  /**
-   * Claims `lock` for the site's lock holder with the setup code on its label, through the Integrator API (never the
-   * bridge). Again after a restart or a factory reset it answers 200. With the cloud down it is posted at its restart.
-   */
-  async claim(lock: SimLock): Promise<void> {
-    this.pendingClaims.set(lock.id, lock.setupCode);
-    await this.postPendingClaims();
-  }
-
-  private async postPendingClaims(): Promise<void> {
-    // Before provisioning (the first cloud start) there is no lock holder to claim for, and no lock yet.
-    if (this.cloud === null || this.lockHolderId === "") return;
-    for (const [lockId, setupCode] of [...this.pendingClaims]) {
-      await this.client.claimLock(this.lockHolderId, setupCode);
-      this.pendingClaims.delete(lockId);
-    }
+    return this.harness.stopBridgeProcess(signal);
   }
 
   /** A phone registered for `phoneNumber`: the one-time code is read from the cloud's log. */
@@ -304,9 +213,7 @@ export class E2eSite {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const lock of this.locks) await lock.stop().catch(() => {});
-      await this.stopBridge().catch(() => {});
-      await this.stopCloud().catch(() => {});
+      await this.harness.close();
       if (this.broker.kind === "external" && this.broker.clean !== false) {
         await cleanExternalBroker(this.broker.run, [
           `latchkey-bridge-${this.bridgeId}`,

@@ -1,12 +1,11 @@
 import type { CommandResult } from "@latchkey/protocol";
+import { type Backoff, sleep } from "@latchkey/runtime";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
 import type { CommandRequest } from "../commands/command-channel.js";
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
-import { sleep } from "../retry/sleep.js";
 import type { Db } from "../store/database.js";
 
 /** One command to the lock and its result, over whatever reaches it (MQTT `cmd`, a BLE session). */

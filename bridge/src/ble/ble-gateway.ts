@@ -1,11 +1,7 @@
 import { randomBytes } from "node:crypto";
-import {
-  type Command,
-  type CommandResult,
-  encodeCommand,
-  LOCK_SERVICE_UUID,
-  MAX_STATE_BYTES,
-} from "@latchkey/protocol";
+import { type Command, type CommandResult, LOCK_SERVICE_UUID, MAX_STATE_BYTES } from "@latchkey/protocol";
+import { GattClient } from "@latchkey/protocol/ble";
+import { NobleGattLink, withTimeout } from "@latchkey/runtime";
 import type { ActionRunner } from "../actions/action-runner.js";
 import type { CloudClient } from "../cloud/client.js";
 import type { CommandRequest } from "../commands/command-channel.js";
@@ -16,7 +12,6 @@ import type { BridgeMetrics } from "../ops/metrics.js";
 import { sleep, Wakeup } from "../retry/sleep.js";
 import type { Db } from "../store/database.js";
 import type { StateRelay } from "../trust/state-relay.js";
-import { GattSession } from "./gatt-session.js";
 import type { Noble, Peripheral } from "./noble-loader.js";
 
 export interface BleGatewayOptions {
@@ -24,6 +19,9 @@ export interface BleGatewayOptions {
   pollSeconds: number;
   commandTimeoutSeconds: number;
 }
+
+/** One GATT connection to a lock, opened by the gateway for one visit. */
+type GattSession = GattClient<NobleGattLink>;
 
 /** Pulling stops after this many `reports` round trips per visit, so one chatty lock cannot starve the others. */
 const MAX_REPORT_ROUNDS = 64;
@@ -149,15 +147,19 @@ export class BleGateway {
 
   /** One command over the session: the id is the gateway's, the rest the request's. */
   private request(session: GattSession, request: CommandRequest): Promise<CommandResult> {
-    const id = this.nextId();
-    return session.request(id, encodeCommand({ ...request, id } as Command));
+    return session.request({ ...request, id: this.nextId() } as Command);
   }
 
   /** One session with one peripheral; answers its lock id when it was served. */
   private async serve(peripheral: Peripheral): Promise<string | null> {
     let session: GattSession;
     try {
-      session = await GattSession.open(peripheral, this.options.commandTimeoutSeconds * 1000);
+      const timeoutMs = this.options.commandTimeoutSeconds * 1000;
+      session = await new GattClient(new NobleGattLink(peripheral), {
+        deadline: withTimeout,
+        openTimeoutMs: timeoutMs,
+        requestTimeoutMs: timeoutMs,
+      }).open();
     } catch (e) {
       this.metrics.bleRounds.inc({ result: "connect_failed" });
       this.logger.debug({ peripheral: peripheral.uuid, err: (e as Error).message }, "could not open a BLE session");

@@ -1,32 +1,17 @@
-import { createRequire } from "node:module";
-import type * as NobleModule from "@abandonware/noble";
+import { loadNoble, type Noble } from "@latchkey/runtime";
 
-/** A noble instance: the module's public API (startScanningAsync, on("discover"), …), on any bindings. */
-export type Noble = typeof NobleModule;
-export type { Characteristic, Peripheral, Service } from "@abandonware/noble";
-
-export class BleUnavailableError extends Error {
-  readonly code = "ble_unavailable";
-  constructor(message: string) {
-    super(message);
-    this.name = "BleUnavailableError";
-  }
-}
-
-const require = createRequire(import.meta.url);
+export { BleUnavailableError, type Characteristic, type Noble, type Peripheral, type Service } from "@latchkey/runtime";
 
 /**
- * noble on this host's Bluetooth adapter. An optional dependency that fails at import on a host without Bluetooth
- * support, so it is loaded only here, when `ble.enabled` is set and no noble instance was handed in.
+ * noble on this host's Bluetooth adapter, loaded only when `ble.enabled` is set and no noble instance was handed in
+ * (runtime's loadNoble: it fails at import on a host without Bluetooth support); the error names the option.
  */
-export async function loadHardwareNoble(load: () => unknown = () => require("@abandonware/noble")): Promise<Noble> {
-  try {
-    return load() as Noble;
-  } catch (e) {
-    throw new BleUnavailableError(
+export function loadHardwareNoble(load?: () => unknown): Promise<Noble> {
+  return loadNoble(
+    (cause) =>
       `ble.enabled is set but Bluetooth LE is unavailable on this host: @abandonware/noble failed to load ` +
-        `(${(e as Error).message}). It needs a Bluetooth adapter and the optional dependency installed ` +
-        "(npm install @abandonware/noble); or set ble.enabled: false.",
-    );
-  }
+      `(${cause}). It needs a Bluetooth adapter and the optional dependency installed ` +
+      "(npm install @abandonware/noble); or set ble.enabled: false.",
+    load,
+  );
 }

@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { deriveLockPassword, isValidLockId } from "@latchkey/protocol";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, Option } from "commander";
 import { CONFIG_PATH_ENV, ENV_OPTIONS } from "../config/env.js";
 import { ConfigError } from "../config/errors.js";
@@ -22,8 +23,6 @@ function configPath(option: string | undefined): string {
   return path;
 }
 
-class UsageError extends Error {}
-
 /** `check` found something the bridge could not work with: exit 1, naming it. */
 class CheckFailedError extends Error {
   constructor(what: string) {
@@ -34,7 +33,7 @@ class CheckFailedError extends Error {
 async function run(path: string): Promise<void> {
   const config = loadBridgeConfig(path);
   // Loaded only to run: init, check and lock-credentials stay quick without the broker and database modules.
-  const { startBridge } = await import("../daemon.js");
+  const { startBridge } = await import("../controller.js");
   // Handlers first: a stop requested while the bridge is still starting (systemd, a supervisor) must be a graceful
   // one once it has started, not Node's default of dying on the spot.
   let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;

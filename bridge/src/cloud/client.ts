@@ -1,17 +1,21 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
+import {
+  ChangesPage,
+  CommandAnswer,
+  ContractError,
+  LockStateAnswer,
+  parse,
+  REPORT_VERDICTS,
+  type ReportVerdict,
+  type Static,
+  TimeAnswerBody,
+  TokenAnswer,
+  type TSchema,
+} from "@latchkey/protocol/contracts";
 import type { Logger } from "../ops/logger.js";
 import { CloudError, CredentialsRefusedError } from "./errors.js";
 import type { CloudLink } from "./link.js";
-import {
-  type ActionCommand,
-  type ChangesPage,
-  type FoundLockStatus,
-  type IngestResult,
-  type LockStateDocument,
-  REPORT_VERDICTS,
-  type ReportsAnswer,
-  type ReportUploadVerdict,
-} from "./types.js";
+import type { ActionCommand, FoundLockStatus, IngestResult, LockStateDocument, ReportsAnswer } from "./types.js";
 
 export interface CloudClientOptions {
   url: string;
@@ -47,10 +51,7 @@ export class CloudClient {
       signal,
       extraTimeoutMs: waitSeconds * 1000,
     });
-    const body = answer.body as Partial<ChangesPage> | null;
-    if (!body || typeof body.cursor !== "string" || !Array.isArray(body.changes) || typeof body.more !== "boolean")
-      throw new CloudError("changes", answer.status, "invalid_answer", "not a change-feed page");
-    return body as ChangesPage;
+    return expectAnswer("changes", answer, ChangesPage, "not a change-feed page");
   }
 
   /** Presence (`POST /bridge/v1/ingest`); `body` is the JSON text of the batch, built from the stored items. */
@@ -75,7 +76,7 @@ export class CloudClient {
         if (verdicts[index] !== undefined || typeof r.verdict !== "string") break;
         const known = (REPORT_VERDICTS as readonly string[]).includes(r.verdict);
         verdicts[index] = {
-          verdict: known ? (r.verdict as ReportUploadVerdict) : "other",
+          verdict: known ? (r.verdict as ReportVerdict) : "other",
           ...(typeof r.message === "string" ? { message: r.message.slice(0, 300) } : {}),
         };
       }
@@ -103,11 +104,10 @@ export class CloudClient {
       JSON.stringify({ nonce: toBase64Url(nonce) }),
       { signal },
     );
-    const body = answer.body as { actionId?: unknown; lockId?: unknown; command?: unknown } | null;
-    const command = typeof body?.command === "string" ? decodeBase64Url(body.command) : null;
-    if (body?.actionId !== actionId || body.lockId !== lockId || !command)
-      throw new CloudError("action command", answer.status, "invalid_answer", "not a command for this action");
-    return { actionId, lockId, command };
+    const what = "not a command for this action";
+    const ours = (b: CommandAnswer) => b.actionId === actionId && b.lockId === lockId;
+    const body = expectAnswer("action command", answer, CommandAnswer, what, ours);
+    return { actionId, lockId, command: expectBytes("action command", answer, what, body.command) };
   }
 
   /** Reports that a remote action failed at the lock or could not reach it; success is only ever the lock's word. */
@@ -146,8 +146,8 @@ export class CloudClient {
     return ((answer.body as { locks?: FoundLockStatus[] } | null)?.locks ?? []) as FoundLockStatus[];
   }
 
-  async heartbeat(version: string, locksOnline: number): Promise<void> {
-    await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }));
+  async heartbeat(version: string, locksOnline: number, signal?: AbortSignal): Promise<void> {
+    await this.call("heartbeat", "POST", "/bridge/v1/heartbeat", JSON.stringify({ version, locksOnline }), { signal });
   }
 
   /**
@@ -164,18 +164,12 @@ export class CloudClient {
       if (e instanceof CloudError && e.status === 404) return null;
       throw e;
     }
-    const body = answer.body as { lockId?: unknown; v?: unknown; iat?: unknown; state?: unknown } | null;
-    const state = typeof body?.state === "string" ? decodeBase64Url(body.state) : null;
-    if (
-      !body ||
-      body.lockId !== lockId ||
-      !Number.isSafeInteger(body.v) ||
-      (body.v as number) < 1 ||
-      !Number.isSafeInteger(body.iat) ||
-      !state
-    )
-      throw new CloudError("lock state", answer.status, "invalid_answer", "not a signed lock state of this lock");
-    return { lockId, v: body.v as number, iat: body.iat as number, state };
+    const what = "not a signed lock state of this lock";
+    // The contract says integers; versions are compared, so they must also be exact (safe) and v a real version.
+    const ours = (b: LockStateAnswer) =>
+      b.lockId === lockId && Number.isSafeInteger(b.v) && b.v >= 1 && Number.isSafeInteger(b.iat);
+    const body = expectAnswer("lock state", answer, LockStateAnswer, what, ours);
+    return { lockId, v: body.v, iat: body.iat, state: expectBytes("lock state", answer, what, body.state) };
   }
 
   /** Carries a lock's time request to the cloud and returns the signed answer's bytes (docs/bridge-api.md). */
@@ -187,11 +181,9 @@ export class CloudClient {
       JSON.stringify({ request: toBase64Url(request) }),
       { signal },
     );
-    const body = answer.body as { lockId?: unknown; answer?: unknown } | null;
-    const bytes = typeof body?.answer === "string" ? decodeBase64Url(body.answer) : null;
-    if (body?.lockId !== lockId || !bytes)
-      throw new CloudError("time answer", answer.status, "invalid_answer", "not a time answer for this lock");
-    return bytes;
+    const what = "not a time answer for this lock";
+    const body = expectAnswer("time answer", answer, TimeAnswerBody, what, (b) => b.lockId === lockId);
+    return expectBytes("time answer", answer, what, body.answer);
   }
 
   private async accessToken(signal?: AbortSignal): Promise<string> {
@@ -218,10 +210,8 @@ export class CloudClient {
       undefined,
       { signal },
     );
-    const body = answer.body as { access_token?: unknown; expires_in?: unknown } | null;
-    if (typeof body?.access_token !== "string")
-      throw new CloudError("token", answer.status, "invalid_answer", "no access_token in the answer");
-    const lifetime = typeof body.expires_in === "number" ? body.expires_in : 300;
+    const body = expectAnswer("token", answer, TokenAnswer, "not an access token");
+    const lifetime = body.expires_in;
     // Renew a minute early (or at half-life for short tokens) so a call never starts with a token about to lapse.
     const margin = Math.min(60, lifetime / 2);
     this.token = { value: body.access_token, expiresAt: Date.now() + (lifetime - margin) * 1000 };
@@ -310,12 +300,36 @@ export class CloudClient {
   }
 }
 
-/** Base64url to bytes; null for anything else (an empty string included: no document is empty). */
-function decodeBase64Url(text: string): Uint8Array | null {
-  if (text.length === 0 || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
+/**
+ * The answer's body as its contract types it, when it is also the one asked for (`ours`: the same lock, action…).
+ * Otherwise an `invalid_answer`: `what` the answer is not, with the first field that fails its contract.
+ */
+function expectAnswer<T extends TSchema>(
+  operation: string,
+  answer: Answer,
+  schema: T,
+  what: string,
+  ours: (body: Static<T>) => boolean = () => true,
+): Static<T> {
+  let body: Static<T>;
   try {
-    return fromBase64Url(text);
-  } catch {
-    return null;
+    body = parse(schema, answer.body);
+  } catch (e) {
+    if (!(e instanceof ContractError)) throw e;
+    throw new CloudError(operation, answer.status, "invalid_answer", `${what}: ${e.message}`);
   }
+  if (!ours(body)) throw new CloudError(operation, answer.status, "invalid_answer", what);
+  return body;
+}
+
+/** Base64url to bytes; an `invalid_answer` for anything else (an empty string included: no document is empty). */
+function expectBytes(operation: string, answer: Answer, what: string, text: string): Uint8Array {
+  if (text.length > 0 && /^[A-Za-z0-9_-]+$/.test(text)) {
+    try {
+      return fromBase64Url(text);
+    } catch {
+      // not base64url after all: refused below
+    }
+  }
+  throw new CloudError(operation, answer.status, "invalid_answer", what);
 }

@@ -1,8 +1,8 @@
+import { type SchemaLeaf, schemaLeaves } from "@latchkey/runtime";
 import { Kind, type TSchema } from "@sinclair/typebox";
 import type { ConfigIssue } from "./errors.js";
 import { REMOVED_OPTIONS } from "./removed.js";
 import { BridgeConfigSchema } from "./schema.js";
-import { type SchemaLeaf, schemaLeaves } from "./walk.js";
 
 /**
  * Environment overrides: every option of the schema has a variable named after its path, `LATCHKEY_BRIDGE_` then the

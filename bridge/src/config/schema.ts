@@ -1,5 +1,5 @@
 import { DEFAULT_TOPIC_PREFIX } from "@latchkey/protocol";
-import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 
 /**
  * The one settings schema of the bridge (zigbee2mqtt style): the YAML file, the environment overrides, the starter
@@ -351,6 +351,4 @@ export type BridgeConfig = BridgeConfigInput & {
 export type VendorAccount = BridgeConfig["vendorAccounts"][number];
 export type MqttAccount = BridgeConfig["mqtt"]["accounts"][number];
 
-export function isSecretSchema(schema: TSchema | undefined): boolean {
-  return Boolean(schema && (schema as { secret?: boolean }).secret);
-}
+export { isSecretSchema } from "@latchkey/runtime";

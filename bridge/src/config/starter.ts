@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { isObjectSchema } from "@latchkey/runtime";
 import { Kind, OptionalKind, type TSchema } from "@sinclair/typebox";
 import { stringify } from "yaml";
 import { BridgeConfigSchema, isSecretSchema } from "./schema.js";
-import { isObjectSchema } from "./walk.js";
 
 export interface StarterOptions {
   cloudUrl?: string;

@@ -1,102 +1,10 @@
 import { isAbsolute, resolve } from "node:path";
 import { isValidLockId } from "@latchkey/protocol";
-import { Kind, type TSchema } from "@sinclair/typebox";
-import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
+import { schemaIssues } from "@latchkey/runtime";
 import { Value } from "@sinclair/typebox/value";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 import { takeRemovedOptions } from "./removed.js";
-import { type BridgeConfig, BridgeConfigSchema, isSecretSchema } from "./schema.js";
-import { isObjectSchema, pointerToKey, schemaAt } from "./walk.js";
-
-const show = (value: unknown): string => {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-};
-
-function closest(word: string, candidates: string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-      let prev = row[0]!;
-      row[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const tmp = row[j]!;
-        row[j] = Math.min(
-          row[j]! + 1,
-          row[j - 1]! + 1,
-          prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1),
-        );
-        prev = tmp;
-      }
-    }
-    return row[b.length]!;
-  };
-  let best: { c: string; d: number } | undefined;
-  for (const c of candidates) {
-    const d = distance(word, c);
-    if (d <= Math.max(2, Math.floor(c.length / 3)) && (!best || d < best.d)) best = { c, d };
-  }
-  return best?.c;
-}
-
-function describe(error: ValueError): string {
-  const s = error.schema as TSchema & Record<string, unknown>;
-  switch (error.type) {
-    case ValueErrorType.ObjectRequiredProperty:
-      return "is required";
-    case ValueErrorType.ObjectAdditionalProperties: {
-      const parent = schemaAt(BridgeConfigSchema, error.path.split("/").slice(0, -1).join("/"));
-      const name = error.path.split("/").pop() ?? "";
-      const hint = parent && isObjectSchema(parent) ? closest(name, Object.keys(parent.properties)) : undefined;
-      return `is not a known option${hint ? ` (did you mean "${hint}"?)` : ""}`;
-    }
-    case ValueErrorType.Union: {
-      const members = (s.anyOf as TSchema[]) ?? [];
-      if (members.every((m) => m[Kind] === "Literal"))
-        return `must be one of ${members.map((m) => String((m as TSchema & { const: unknown }).const)).join(", ")}`;
-      if (members.some((m) => m[Kind] === "Null")) return "must be an integer or null";
-      return "has an invalid value";
-    }
-    case ValueErrorType.Integer:
-      return "must be an integer";
-    case ValueErrorType.IntegerMinimum:
-      return `must be at least ${s.minimum}`;
-    case ValueErrorType.IntegerMaximum:
-      return `must be at most ${s.maximum}`;
-    case ValueErrorType.String:
-      return "must be text";
-    case ValueErrorType.StringMinLength:
-      return `must be at least ${s.minLength} characters`;
-    case ValueErrorType.StringMaxLength:
-      return `must be at most ${s.maxLength} characters`;
-    case ValueErrorType.StringPattern:
-      return `has an invalid format (${String(s.description ?? s.pattern)})`;
-    case ValueErrorType.Boolean:
-      return "must be true or false";
-    case ValueErrorType.Array:
-      return "must be a list";
-    case ValueErrorType.Object:
-      return "must be a mapping of options";
-    default:
-      return error.message;
-  }
-}
-
-function schemaIssues(value: unknown): ConfigIssue[] {
-  const seen = new Set<string>();
-  const issues: ConfigIssue[] = [];
-  for (const error of Value.Errors(BridgeConfigSchema, value)) {
-    if (seen.has(error.path)) continue;
-    seen.add(error.path);
-    const secret = isSecretSchema(schemaAt(BridgeConfigSchema, error.path));
-    const shown =
-      error.value === undefined || secret || error.type === ValueErrorType.ObjectAdditionalProperties
-        ? ""
-        : ` (got ${show(error.value)})`;
-    issues.push({ key: pointerToKey(error.path), message: describe(error) + shown });
-  }
-  return issues;
-}
+import { type BridgeConfig, BridgeConfigSchema } from "./schema.js";
 
 const PLACEHOLDER = /REPLACE/;
 
@@ -181,7 +89,7 @@ export function parseBridgeConfig(raw: unknown, options: ParseOptions = {}): Bri
   const copy = Value.Clone(raw) as Record<string, unknown>;
   const removed = takeRemovedOptions(copy);
   const withDefaults = Value.Default(BridgeConfigSchema, copy);
-  const issues = [...(options.extraIssues ?? []), ...removed, ...schemaIssues(withDefaults)];
+  const issues = [...(options.extraIssues ?? []), ...removed, ...schemaIssues(BridgeConfigSchema, withDefaults)];
   if (issues.length > 0) throw new ConfigError(source, issues);
   const config = withDefaults as BridgeConfig;
   config.mqtt.broker = config.mqtt.broker ?? (config.mqtt.url ? "external" : "embedded");

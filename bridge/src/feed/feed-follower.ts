@@ -1,11 +1,10 @@
+import { type Backoff, ServiceLoop } from "@latchkey/runtime";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
 import { CloudFailureLog } from "../cloud/failure-log.js";
 import type { Change } from "../cloud/types.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
-import { sleep } from "../retry/sleep.js";
 import type { Db } from "../store/database.js";
 import { type Applied, ChangeApplier } from "./apply-changes.js";
 import { parseChange } from "./parse-change.js";
@@ -21,8 +20,7 @@ export interface FeedOptions {
  * (a page applied twice is harmless: every change is an upsert). Failures back off with jitter.
  */
 export class FeedFollower {
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | null = null;
+  private readonly loop: ServiceLoop;
   private readonly applier: ChangeApplier;
   private readonly getCursor;
   private readonly setCursor;
@@ -35,7 +33,7 @@ export class FeedFollower {
   constructor(
     private readonly db: Db,
     private readonly cloud: CloudClient,
-    private readonly backoff: Backoff,
+    backoff: Backoff,
     private readonly options: FeedOptions,
     private readonly onApplied: (applied: Applied) => void,
     private readonly metrics: BridgeMetrics,
@@ -48,6 +46,11 @@ export class FeedFollower {
     this.setCursor = db.prepare(
       "INSERT INTO feed_cursor (id, cursor, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
     );
+    this.loop = new ServiceLoop({
+      round: (signal) => this.round(signal),
+      backoff,
+      onError: (e, retryInMs) => this.failures.failed(e, { retryInMs }, "change feed failed"),
+    });
   }
 
   get cursor(): string {
@@ -65,49 +68,41 @@ export class FeedFollower {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    await this.loop;
+    await this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    while (!signal.aborted) {
-      try {
-        // The first call does not wait, so startup learns quickly whether it is up to date.
-        const wait = this.caughtUp ? this.options.waitSeconds : 0;
-        const page = await this.cloud.changes(this.cursor, wait, this.options.limit, signal);
-        this.applyPage(page.cursor, page.changes);
-        this.backoff.reset();
-        this.failures.succeeded();
-        this.lastSuccessAt = this.now();
-        this.lastError = null;
-        if (!page.more && !this.caughtUp) {
-          this.caughtUp = true;
-          for (const w of this.caughtUpWaiters.splice(0)) w();
-        }
-      } catch (e) {
-        if (signal.aborted) break;
-        const error = e instanceof CloudError ? e : new CloudError("changes", 0, "error", (e as Error).message);
-        this.lastError = error.message;
-        this.metrics.cloudErrors.inc({ operation: "changes" });
-        if (error.status === 400 && error.code === "invalid_cursor") {
-          // The cloud cannot resume from our cursor (e.g. restored from backup): replay from the start, which
-          // rebuilds the complete state through idempotent upserts.
-          this.logger.warn(
-            { cursor: this.cursor },
-            "change feed refused the cursor; replaying the feed from the start",
-          );
-          this.setCursor.run("", this.now());
-          continue;
-        }
-        const delay = this.backoff.next();
-        this.failures.failed(error, { retryInMs: delay }, "change feed failed");
-        await sleep(delay, signal);
+  /** One page; the next is asked for at once (the long poll is the wait). */
+  private async round(signal: AbortSignal): Promise<number> {
+    try {
+      // The first call does not wait, so startup learns quickly whether it is up to date.
+      const wait = this.caughtUp ? this.options.waitSeconds : 0;
+      const page = await this.cloud.changes(this.cursor, wait, this.options.limit, signal);
+      this.applyPage(page.cursor, page.changes);
+      this.failures.succeeded();
+      this.lastSuccessAt = this.now();
+      this.lastError = null;
+      if (!page.more && !this.caughtUp) {
+        this.caughtUp = true;
+        for (const w of this.caughtUpWaiters.splice(0)) w();
       }
+      return 0;
+    } catch (e) {
+      if (signal.aborted) throw e;
+      const error = e instanceof CloudError ? e : new CloudError("changes", 0, "error", (e as Error).message);
+      this.lastError = error.message;
+      this.metrics.cloudErrors.inc({ operation: "changes" });
+      if (error.status === 400 && error.code === "invalid_cursor") {
+        // The cloud cannot resume from our cursor (e.g. restored from backup): replay from the start, which
+        // rebuilds the complete state through idempotent upserts.
+        this.logger.warn({ cursor: this.cursor }, "change feed refused the cursor; replaying the feed from the start");
+        this.setCursor.run("", this.now());
+        return 0;
+      }
+      throw error;
     }
   }
 

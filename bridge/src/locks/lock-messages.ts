@@ -9,6 +9,7 @@ import {
   type PeekedReport,
   peekReport,
 } from "@latchkey/protocol";
+import type { IngestPresence } from "@latchkey/protocol/contracts";
 import type { CommandChannel } from "../commands/command-channel.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
@@ -148,7 +149,8 @@ export class LockMessages {
     const now = this.clock.now();
     // Presence is a reading of now, and a will cannot be sent again: when the outbox is full the status still goes
     // through the broker (retained) and only its upload is skipped; the next status corrects the cloud.
-    const body = JSON.stringify({ lockId, online, ts: Math.floor(now / 1000) });
+    const presence: IngestPresence = { lockId, online, ts: Math.floor(now / 1000) };
+    const body = JSON.stringify(presence);
     await this.outbox.add({ kind: "presence", lockId, body }, { ifFull: "skip" });
     if (online) await this.registry.markSeen(lockId, transport, now);
     await this.registry.setOnline(lockId, online);

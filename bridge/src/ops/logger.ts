@@ -1,27 +1,8 @@
-import { type Logger, pino } from "pino";
+import { createLogger as createProcessLogger, type Logger } from "@latchkey/runtime";
 
 export type { Logger };
 
-/** Paths that may hold secrets in anything we log; pino replaces their values. */
-const REDACT = [
-  "password",
-  "secret",
-  "siteSecret",
-  "clientSecret",
-  "client_secret",
-  "access_token",
-  "authorization",
-  "token",
-  "*.password",
-  "*.secret",
-  "*.siteSecret",
-  "*.access_token",
-  "*.authorization",
-  "*.token",
-  "headers.authorization",
-];
-
+/** The bridge's logger: the base fields and redaction every latchkey process shares (@latchkey/runtime). */
 export function createLogger(level: string, stream?: NodeJS.WritableStream): Logger {
-  const options = { level, base: { service: "latchkey-bridge" }, redact: { paths: REDACT, censor: "[redacted]" } };
-  return stream ? pino(options, stream as pino.DestinationStream) : pino(options);
+  return createProcessLogger({ service: "latchkey-bridge", level, ...(stream ? { destination: stream } : {}) });
 }

@@ -1,16 +1,4 @@
-/** Waits `ms`, or less when `signal` aborts (resolves either way; callers check `signal.aborted`). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+export { sleep } from "@latchkey/runtime";
 
 /** A wake-up signal for a worker loop: `wait()` resolves at the next `notify()` (or at once if one is pending). */
 export class Wakeup {

@@ -1,8 +1,8 @@
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { openSqlite, type SqliteDb } from "@latchkey/runtime";
 import { ensurePrivateDatabase, ensurePrivateDir, type ModeReport } from "./private-files.js";
 
-export type Db = Database.Database;
+export type Db = SqliteDb;
 
 export interface OpenOptions {
   /** full: every commit survives power loss; normal: survives a process crash (WAL). */
@@ -13,36 +13,25 @@ export interface OpenOptions {
 }
 
 /**
- * Opens (creating) a SQLite file in WAL mode and brings its schema up to date. Migrations are a list of SQL scripts;
- * `user_version` counts how many have run, each one runs in its own transaction. Its directory is 0700 and the file
- * (with its `-wal` and `-shm`) 0600, narrowed if wider (store/private-files.ts).
+ * Opens (creating) a SQLite file in WAL mode and brings its schema up to date (runtime's openSqlite). Its directory is
+ * 0700 and the file (with its `-wal` and `-shm`) 0600, narrowed if wider (store/private-files.ts).
  */
 export function openDatabase(path: string, options: OpenOptions): Db {
   const report = options.onModeNarrowed ?? (() => {});
   ensurePrivateDir(dirname(path), report);
   ensurePrivateDatabase(path, report);
-  const db = new Database(path);
-  try {
-    db.pragma("journal_mode = WAL");
-    db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-    db.pragma("foreign_keys = ON");
-    // The bridge is the only writer; another process holding the file (an operator's sqlite3 shell, a backup tool)
-    // is waited for this long. better-sqlite3 waits synchronously, so the event loop stands still meanwhile: short.
-    db.pragma("busy_timeout = 1000");
-    const current = db.pragma("user_version", { simple: true }) as number;
-    if (current > options.migrations.length)
-      throw new Error(`${path} has schema version ${current}, newer than this bridge (${options.migrations.length})`);
-    for (let v = current; v < options.migrations.length; v++) {
-      db.transaction(() => {
-        db.exec(options.migrations[v]!);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-    return db;
-  } catch (e) {
-    db.close();
-    throw e;
-  }
+  return openSqlite(path, {
+    pragmas: [
+      "journal_mode = WAL",
+      `synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
+      "foreign_keys = ON",
+      // The bridge is the only writer; another process holding the file (an operator's sqlite3 shell, a backup tool)
+      // is waited for this long. better-sqlite3 waits synchronously, so the event loop stands still meanwhile: short.
+      "busy_timeout = 1000",
+    ],
+    migrations: options.migrations,
+    owner: "this bridge",
+  });
 }
 
 /**

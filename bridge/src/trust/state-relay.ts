@@ -1,4 +1,5 @@
 import { MAX_STATE_BYTES, type Topics } from "@latchkey/protocol";
+import { type Backoff, ServiceLoop } from "@latchkey/runtime";
 import type { LockBroker } from "../broker/transport.js";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
@@ -7,7 +8,6 @@ import type { LockStateDocument } from "../cloud/types.js";
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
 import type { Db } from "../store/database.js";
 
 export interface StateRelayOptions {
@@ -41,13 +41,13 @@ export interface StateRelayStatus {
  * BLE locks take the kept document at their next visit (`latest`).
  */
 export class StateRelay {
-  private readonly abort = new AbortController();
+  private readonly loop: ServiceLoop;
   private readonly pending = new Set<string>();
   private readonly failed = new Set<string>();
+  /** When the failed locks are tried again (monotonic ms), or null while none failed. */
+  private retryAt: number | null = null;
   private readonly published = new Map<string, number>();
-  private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private lastFetchAt: number | null = null;
   private lastError: string | null = null;
@@ -69,6 +69,7 @@ export class StateRelay {
     private readonly now: () => number,
   ) {
     this.failures = new CloudFailureLog(logger);
+    this.loop = new ServiceLoop({ round: (signal) => this.round(signal) });
     this.sql = {
       get: db.prepare("SELECT v, document FROM lock_states WHERE lock_id = ?"),
       put: db.prepare(
@@ -96,19 +97,18 @@ export class StateRelay {
 
   start(): void {
     this.refreshAll();
+    this.loop.start();
     this.refreshTimer = setInterval(() => this.refreshAll(), this.options.refreshMs);
     this.refreshTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    // A fetch in flight must not hold the shutdown for the request timeout.
-    this.abort.abort();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.refreshTimer = this.retryTimer = null;
+    this.refreshTimer = null;
     this.pending.clear();
-    await this.running;
+    // Aborts a fetch in flight: it must not hold the shutdown for the request timeout.
+    await this.loop.stop();
   }
 
   /** Every lock of the site, and every lock the bridge still keeps a document for (it may have left the site). */
@@ -137,43 +137,40 @@ export class StateRelay {
   fetch(lockIds: Iterable<string>): void {
     if (this.stopped) return;
     for (const id of lockIds) this.pending.add(id);
-    this.kick();
+    this.loop.wake();
   }
 
-  private kick(): void {
-    if (this.running || this.pending.size === 0 || this.stopped) return;
-    this.running = this.drain().finally(() => {
-      this.running = null;
-      this.kick();
-    });
-  }
-
-  private async drain(): Promise<void> {
+  /**
+   * Fetches every pending lock (and the failed ones once their backoff is over); resolves to the wait until those that
+   * failed are tried again, if any. Locks asked for meanwhile do not wait for it.
+   */
+  private async round(signal: AbortSignal): Promise<number | undefined> {
+    if (this.retryAt !== null && performance.now() >= this.retryAt) {
+      for (const id of this.failed) this.pending.add(id);
+      this.failed.clear();
+      this.retryAt = null;
+    }
     while (this.pending.size > 0 && !this.stopped) {
       const round = [...this.pending];
       this.pending.clear();
       let next = 0;
       const worker = async () => {
-        while (next < round.length && !this.stopped) await this.fetchOne(round[next++]!);
+        while (next < round.length && !this.stopped) await this.fetchOne(round[next++]!, signal);
       };
       await Promise.all(Array.from({ length: Math.min(this.options.concurrency, round.length) }, worker));
     }
-    if (this.failed.size > 0 && !this.stopped && !this.retryTimer) {
-      const delay = this.backoff.next();
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        const again = [...this.failed];
-        this.failed.clear();
-        this.fetch(again);
-      }, delay);
-      this.retryTimer.unref();
+    if (this.failed.size === 0 || this.stopped) {
+      this.retryAt = null;
+      return undefined;
     }
+    this.retryAt ??= performance.now() + this.backoff.next();
+    return Math.max(0, this.retryAt - performance.now());
   }
 
-  private async fetchOne(lockId: string): Promise<void> {
+  private async fetchOne(lockId: string, signal: AbortSignal): Promise<void> {
     let document: LockStateDocument | null;
     try {
-      document = await this.cloud.lockState(lockId, this.abort.signal);
+      document = await this.cloud.lockState(lockId, signal);
     } catch (e) {
       if (this.stopped) return;
       const error = e instanceof CloudError ? e : new CloudError("lock state", 0, "error", (e as Error).message);

@@ -1,4 +1,5 @@
 import { toBase64Url } from "@latchkey/protocol";
+import type { ReportUpload } from "@latchkey/protocol/contracts";
 import type { LockKeys } from "../locks/registry.js";
 import type { StoredItem } from "../outbox/outbox.js";
 
@@ -16,11 +17,12 @@ export const isPresenceItem = (item: StoredItem): item is PresenceItem => item.k
 export function reportsBody(items: readonly ReportItem[], keysOf: (lockId: string) => LockKeys | null): string {
   const parts = items.map((item) => {
     const keys = keysOf(item.lockId);
-    return JSON.stringify({
+    const entry: ReportUpload["items"][number] = {
       lockId: item.lockId,
       report: toBase64Url(item.report),
-      keys: keys ? { identity: toBase64Url(keys.identity), x25519: toBase64Url(keys.x25519) } : undefined,
-    });
+      ...(keys ? { keys: { identity: toBase64Url(keys.identity), x25519: toBase64Url(keys.x25519) } } : {}),
+    };
+    return JSON.stringify(entry);
   });
   return `{"items":[${parts.join(",")}]}`;
 }

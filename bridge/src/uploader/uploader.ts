@@ -1,4 +1,5 @@
 import { peekReport } from "@latchkey/protocol";
+import { type Backoff, ServiceLoop } from "@latchkey/runtime";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
 import { CloudFailureLog } from "../cloud/failure-log.js";
@@ -7,8 +8,6 @@ import type { LockKeys } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox, StoredItem } from "../outbox/outbox.js";
-import type { Backoff } from "../retry/backoff.js";
-import { sleep, Wakeup } from "../retry/sleep.js";
 import { isPresenceItem, isReportItem, presenceBody, reportsBody } from "./batch.js";
 
 export interface UploaderOptions {
@@ -37,6 +36,9 @@ export interface UploaderHooks {
 /** How many refusals, by verdict, the health answer shows since start. */
 type RefusalCounts = Record<string, number>;
 
+/** With nothing to upload, the outbox is looked at again this often regardless of wake-ups. */
+const IDLE_MS = 30_000;
+
 /**
  * Drains the outbox: sealed reports to `POST /bridge/v1/reports`, presence to `POST /bridge/v1/ingest`; one batch in
  * flight at a time, oldest items first. An item leaves the outbox only on the cloud's answer:
@@ -50,10 +52,7 @@ type RefusalCounts = Record<string, number>;
  * dropped with an error log and a metric, so one bad item never blocks the rest.
  */
 export class Uploader {
-  private readonly wakeup = new Wakeup();
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | null = null;
-  private stopping = false;
+  private readonly loop: ServiceLoop;
   private lastSuccessAt: number | null = null;
   private lastError: string | null = null;
   private inFlight = 0;
@@ -63,7 +62,7 @@ export class Uploader {
   constructor(
     private readonly outbox: Outbox,
     private readonly cloud: CloudClient,
-    private readonly backoff: Backoff,
+    backoff: Backoff,
     private readonly options: UploaderOptions,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
@@ -71,18 +70,20 @@ export class Uploader {
     private readonly hooks: UploaderHooks,
   ) {
     this.failures = new CloudFailureLog(logger);
+    // A failed batch was logged where it failed (with its size): the loop only backs off.
+    this.loop = new ServiceLoop({ round: (signal) => this.round(signal), idleMs: IDLE_MS, backoff });
     outbox.onAdded((lockId) => {
-      if (hooks.isUploadable(lockId)) this.wakeup.notify();
+      if (hooks.isUploadable(lockId)) this.loop.wake();
     });
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   /** Something became uploadable (a lock was assigned). */
   notify(): void {
-    this.wakeup.notify();
+    this.loop.wake();
   }
 
   get status(): {
@@ -96,50 +97,41 @@ export class Uploader {
       lastSuccessAt: this.lastSuccessAt,
       lastError: this.lastError,
       inFlight: this.inFlight,
-      failures: this.backoff.failures,
+      failures: this.loop.failures,
       reportsRefused: { ...this.refused },
     };
   }
 
   /** Lets the batch in flight finish (its items are then deleted), starts no new one. */
   async stop(deadlineMs = 10_000): Promise<void> {
-    this.stopping = true;
-    this.wakeup.notify();
-    const timer = setTimeout(() => this.abort.abort(), deadlineMs);
+    await this.loop.stop(deadlineMs);
+  }
+
+  /** One batch, oldest items first; when none is left, waits for a wake-up. */
+  private async round(signal: AbortSignal): Promise<number | undefined> {
+    const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes);
+    if (batch.length === 0) {
+      this.hooks.idle?.();
+      return undefined;
+    }
+    this.inFlight = batch.length;
     try {
-      await this.loop;
+      // Reports and presence go to different endpoints; each part leaves the outbox on its own answer.
+      const reports = batch.filter(isReportItem);
+      const presence = batch.filter(isPresenceItem);
+      if (reports.length > 0 && !(await this.send(reports, signal))) return 0;
+      if (presence.length > 0) await this.send(presence, signal);
+      return 0;
     } finally {
-      clearTimeout(timer);
+      this.inFlight = 0;
     }
   }
 
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes);
-      if (batch.length === 0) {
-        this.hooks.idle?.();
-        // Wake on new uploadable items or a new assignment (and look again now and then regardless).
-        await this.wakeup.wait(this.abort.signal, 30_000);
-        continue;
-      }
-      this.inFlight = batch.length;
-      let ok: boolean;
-      try {
-        // Reports and presence go to different endpoints; each part leaves the outbox on its own answer.
-        const reports = batch.filter(isReportItem);
-        const presence = batch.filter(isPresenceItem);
-        ok =
-          (reports.length === 0 || (await this.send(reports))) &&
-          (presence.length === 0 || (await this.send(presence)));
-      } finally {
-        this.inFlight = 0;
-      }
-      if (!ok && !this.stopping) await sleep(this.backoff.next(), this.abort.signal);
-    }
-  }
-
-  /** Sends one batch of one kind (all reports, or all presence); true when it left the outbox. */
-  private async send(batch: StoredItem[]): Promise<boolean> {
+  /**
+   * Sends one batch of one kind (all reports, or all presence); true when it left the outbox, false when the bridge
+   * stopped before all of it did. Throws (to back off) what may succeed when tried again.
+   */
+  private async send(batch: StoredItem[], signal: AbortSignal): Promise<boolean> {
     const reports = batch.every(isReportItem);
     const operation = reports ? "reports" : "ingest";
     try {
@@ -147,18 +139,17 @@ export class Uploader {
         const answer = await this.cloud.reports(
           reportsBody(batch.filter(isReportItem), (lockId) => this.hooks.keysOf(lockId)),
           batch.length,
-          this.abort.signal,
+          signal,
         );
         this.outbox.remove(batch);
         this.judged(batch, answer);
       } else {
-        await this.cloud.ingest(presenceBody(batch.filter(isPresenceItem)), this.abort.signal);
+        await this.cloud.ingest(presenceBody(batch.filter(isPresenceItem)), signal);
         this.outbox.remove(batch);
         this.metrics.uploaded.inc({ kind: "presence" }, batch.length);
       }
       this.metrics.uploadBatches.inc({ result: "ok" });
       this.hooks.uploaded?.(batch.length);
-      this.backoff.reset();
       this.failures.succeeded();
       this.lastSuccessAt = this.now();
       this.lastError = null;
@@ -169,16 +160,16 @@ export class Uploader {
       this.metrics.cloudErrors.inc({ operation });
       if (!error.retryable && (error.status === 400 || error.status === 413 || error.status === 422)) {
         this.metrics.uploadBatches.inc({ result: "refused" });
-        return this.isolate(batch, error);
+        return this.isolate(batch, error, signal);
       }
       this.metrics.uploadBatches.inc({ result: "retry" });
-      if (!this.stopping)
+      if (!this.loop.stopping)
         this.failures.failed(
           error,
-          { items: batch.length, failures: this.backoff.failures + 1 },
+          { items: batch.length, failures: this.loop.failures + 1 },
           "upload failed, will retry",
         );
-      return false;
+      throw error;
     }
   }
 
@@ -217,7 +208,7 @@ export class Uploader {
   }
 
   /** Finds the refused items of a batch by halving it; drops only those. */
-  private async isolate(batch: StoredItem[], error: CloudError): Promise<boolean> {
+  private async isolate(batch: StoredItem[], error: CloudError, signal: AbortSignal): Promise<boolean> {
     if (batch.length === 1) {
       const item = batch[0]!;
       this.outbox.remove(batch);
@@ -230,8 +221,8 @@ export class Uploader {
     }
     const half = Math.ceil(batch.length / 2);
     for (const part of [batch.slice(0, half), batch.slice(half)]) {
-      if (this.stopping) return false;
-      if (!(await this.send(part))) return false;
+      if (this.loop.stopping) return false;
+      if (!(await this.send(part, signal))) return false;
     }
     return true;
   }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { checkVendorCredentials } from "@latchkey/protocol";
+import { type Backoff, ServiceLoop } from "@latchkey/runtime";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
 import { CloudFailureLog } from "../cloud/failure-log.js";
@@ -7,8 +8,6 @@ import type { VendorAccount } from "../config/schema.js";
 import type { LockRegistry, LockTransport } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
-import { sleep, Wakeup } from "../retry/sleep.js";
 import type { Db } from "../store/database.js";
 
 interface ConnectionRow {
@@ -60,9 +59,7 @@ interface Verdict {
  * differences, retrying with backoff while the cloud is unreachable.
  */
 export class VendorConnections {
-  private readonly wakeup = new Wakeup();
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | null = null;
+  private readonly loop: ServiceLoop;
   private readonly checks = new Map<string, boolean>();
   private readonly sql;
   private readonly failures: CloudFailureLog;
@@ -72,11 +69,24 @@ export class VendorConnections {
     private readonly cloud: CloudClient,
     private readonly accounts: readonly VendorAccount[],
     private readonly registry: LockRegistry,
-    private readonly backoff: Backoff,
+    backoff: Backoff,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
   ) {
     this.failures = new CloudFailureLog(logger);
+    this.loop = new ServiceLoop({
+      round: async (signal) => {
+        await this.reconcile(signal);
+        this.failures.succeeded();
+      },
+      // Locks often arrive in bursts (a site powering up): one report for the burst, not one per lock.
+      settleMs: SETTLE_MS,
+      backoff,
+      onError: (e, retryInMs) => {
+        this.metrics.cloudErrors.inc({ operation: "vendor connections" });
+        this.failures.failed(e, { retryInMs }, "vendor connection report failed");
+      },
+    });
     this.sql = {
       all: db.prepare("SELECT * FROM vendor_connections WHERE deleted = 0 ORDER BY id"),
       handled: db.prepare(
@@ -114,36 +124,15 @@ export class VendorConnections {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   schedule(): void {
-    this.wakeup.notify();
+    this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    while (!signal.aborted) {
-      try {
-        await this.reconcile(signal);
-        this.backoff.reset();
-        this.failures.succeeded();
-        await this.wakeup.wait(signal);
-        // Locks often arrive in bursts (a site powering up): one report for the burst, not one per lock.
-        await sleep(SETTLE_MS, signal);
-      } catch (e) {
-        if (signal.aborted) break;
-        this.metrics.cloudErrors.inc({ operation: "vendor connections" });
-        const delay = this.backoff.next();
-        this.failures.failed(e, { retryInMs: delay }, "vendor connection report failed");
-        await sleep(delay, signal);
-      }
-    }
+    await this.loop.stop();
   }
 
   /**

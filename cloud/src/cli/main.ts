@@ -1,3 +1,4 @@
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { bootstrapIntegrator, startCloud } from "../cloud.js";
 import { OtpWebhookConfigError } from "../domain/otp.js";
@@ -31,8 +32,6 @@ function port(value: string, flag = "--port"): number {
   }
   return Number(value);
 }
-
-class UsageError extends Error {}
 
 /** The token lifetime cap (review 12.6): whole seconds, from one hour to 366 days. */
 const MIN_TOKEN_LIFETIME_S = 3600;

@@ -9,9 +9,9 @@ import {
   toHex,
   verifyRemoteCommand,
 } from "@latchkey/protocol";
+import { iso } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import { iso } from "../schemas/common.js";
 import type {
   AuthorityRecord,
   LockHolderRecord,

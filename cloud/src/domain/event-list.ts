@@ -1,11 +1,9 @@
+import { type EventFilterQuery, KEY_EVENT_TYPES, parseRfc3339, type Rfc3339Time } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
-import type { EventFilterQuery } from "../schemas/activity.js";
 import type { LockHolderRecord } from "../store/records.js";
 import type { EventPageRequest, Tx } from "../store/store.js";
 import { invalid } from "./errors.js";
-import { KEY_EVENT_TYPES } from "./events.js";
 import { toE164 } from "./phone.js";
-import { parseRfc3339, type Rfc3339Time } from "./rfc3339.js";
 import { keyEventView } from "./views.js";
 
 /** The first whole second at or after `t`: events carry whole seconds, so `from`/`to` compare against this. */

@@ -1,10 +1,9 @@
+import { KEY_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import type { DeliveryRecord, EventRecord, LockRecord, WebhookRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { keyEventView } from "./views.js";
 
-/** Key events: what a door did for (or refused to) a person. Lock housekeeping (sync, clock, battery) is not one. */
-export const KEY_EVENT_TYPES = ["unlocked", "denied", "locked", "jammed"] as const;
 const KEY_EVENT_SET = new Set<string>(KEY_EVENT_TYPES);
 
 export const WEBHOOK_EVENT_TYPE = "key_event.created";

@@ -1,4 +1,5 @@
 import { toHex, useKeyUrl } from "@latchkey/protocol";
+import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import type { JobRecord, KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
@@ -7,7 +8,6 @@ import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
 import { DomainError, forbidden, invalid, unprocessable } from "./errors.js";
 import { keyHolderMobile } from "./phone.js";
-import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "./rfc3339.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {

@@ -1,6 +1,6 @@
 import { fromHex, prefetchKeysUrl, toBase64Url } from "@latchkey/protocol";
+import { iso, isoOrNull } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
-import { iso, isoOrNull } from "../schemas/common.js";
 import type { DeviceRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { claimedByHolder } from "./claims.js";

@@ -10,6 +10,7 @@ import {
   type Report,
   toHex,
 } from "@latchkey/protocol";
+import { REPORT_VERDICTS, type ReportUpload, type ReportVerdict } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import type { LockClaimRecord, LockRecord, LockReportRecord, TelemetryRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
@@ -27,23 +28,8 @@ import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
  * the cloud signs into the lock's state (docs/design.md section 7: the lock frees events only up to it).
  */
 
-export const REPORT_VERDICTS = [
-  "ok",
-  "duplicate",
-  "forged",
-  "wrong_lock",
-  "replayed",
-  "malformed",
-  "unknown_key",
-  "unclaimed",
-] as const;
-export type ReportIngestVerdict = (typeof REPORT_VERDICTS)[number];
-
-export interface ReportUploadItem {
-  lockId: string;
-  report: string;
-  keys?: { identity: string; x25519: string };
-}
+export type ReportIngestVerdict = ReportVerdict;
+export type ReportUploadItem = ReportUpload["items"][number];
 
 export interface ReportItemResult {
   index: number;

@@ -10,10 +10,8 @@ import type { Tx } from "../store/store.js";
  * outlives the overlap (auth.ts caps its expiry), so when the overlap ends by itself nothing issued under it is left.
  */
 
-/** The overlap when a rotation names none: a day, time for an operator to update a deployment's config. */
-export const DEFAULT_OVERLAP_SECONDS = 86_400;
-/** The longest overlap: an old secret that may be leaked should not stay valid for long. */
-export const MAX_OVERLAP_SECONDS = 7 * 86_400;
+// The overlap bounds are part of the Integrator API's contract (the rotate request's schema states them).
+export { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "@latchkey/protocol/contracts";
 
 const NO_PREVIOUS = { previousSecretHash: null, previousSecretExpiresAt: null } as const;
 

@@ -1,5 +1,5 @@
+import { iso, isoOrNull } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
-import { iso, isoOrNull } from "../schemas/common.js";
 import type {
   BridgeRecord,
   DeliveryRecord,

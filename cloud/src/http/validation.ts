@@ -1,24 +1,11 @@
-import { FormatRegistry, type TSchema } from "@sinclair/typebox";
+import { parseRfc3339, registerFormats } from "@latchkey/protocol/contracts";
+import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
-import { parseRfc3339 } from "../domain/rfc3339.js";
 import { ApiError, RequestValidationError } from "./errors.js";
 
-// Formats our schemas use; TypeBox knows none by itself.
-if (!FormatRegistry.Has("date-time")) {
-  FormatRegistry.Set("date-time", (v) => parseRfc3339(v) !== undefined);
-}
-if (!FormatRegistry.Has("uri")) {
-  FormatRegistry.Set("uri", (v) => {
-    try {
-      const url = new URL(v);
-      return url.protocol === "http:" || url.protocol === "https:";
-    } catch {
-      return false;
-    }
-  });
-}
+registerFormats();
 
 const INTEGER = /^-?\d{1,15}$/;
 const NUMBER = /^-?\d{1,15}(\.\d{1,15})?$/;

@@ -1,5 +1,5 @@
+import { REPORT_VERDICTS, type ReportVerdict as ReportIngestVerdict } from "@latchkey/protocol/contracts";
 import { Counter, collectDefaultMetrics, Registry } from "prom-client";
-import { REPORT_VERDICTS, type ReportIngestVerdict } from "../domain/reports.js";
 import type { RemoteActionStatus } from "../store/records.js";
 
 const ACTION_STATUSES: readonly RemoteActionStatus[] = ["pending", "sent", "succeeded", "failed", "expired"];

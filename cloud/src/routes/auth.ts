@@ -1,4 +1,5 @@
 import { normalizeIP } from "@fastify/rate-limit";
+import { errors, TokenAnswer, TokenRequest } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
@@ -8,8 +9,6 @@ import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
 import { clientCredentials, invalidClient } from "../http/client-auth.js";
 import { ApiError } from "../http/errors.js";
 import type { TypedApp } from "../http/typed.js";
-import { errors } from "../schemas/common.js";
-import { TokenAnswer, TokenRequest } from "../schemas/integrator.js";
 import { hashSecret, newSecret } from "../security/secrets.js";
 import type { AccessTokenRecord } from "../store/records.js";
 

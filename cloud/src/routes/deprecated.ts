@@ -1,7 +1,7 @@
+import { ErrorBody } from "@latchkey/protocol/contracts";
 import { Type } from "@sinclair/typebox";
 import { ApiError } from "../http/errors.js";
 import type { TypedApp } from "../http/typed.js";
-import { ErrorBody } from "../schemas/common.js";
 
 const ALTERNATIVE = "/integrators/v1/lock-holders/{lockHolderId}/keys";
 

@@ -1,8 +1,7 @@
 import type { EventPageRequest, KeyFilter } from "./store.js";
 
 /**
- * The conditions of filtered lists, written once for both dialects: `param` takes a value and answers its placeholder
- * (`?` for SQLite, `$n` for PostgreSQL). Each filter is there or not, so a list has a bounded number of statement
+ * The conditions of filtered lists: `param` takes a value and answers its placeholder (`?`, see sql.ts). Each filter is there or not, so a list has a bounded number of statement
  * texts (each prepared once per connection), and each shape has an index that reads the page in order (migration 9).
  */
 export type Param = (value: unknown) => string;
@@ -23,7 +22,7 @@ export function keyConditions(filter: KeyFilter, param: Param): string[] {
     case "expired":
       where.push(`status = 'created' AND end_at IS NOT NULL AND end_at <= ${param(state.now)}`);
       break;
-    // A placeholder per use: SQLite's `?` is one value each time it appears.
+    // A placeholder per use: `?` is one value each time it appears.
     case "scheduled":
       where.push(
         `status = 'created' AND (end_at IS NULL OR end_at > ${param(state.now)}) AND start_at > ${param(state.now)}`,

@@ -3,6 +3,8 @@
  * as on the wire to locks). Routes turn these into API shapes; nothing here is sent as is.
  */
 
+import type { ActionKind, ActionStatus, VendorConnectionState } from "@latchkey/protocol/contracts";
+
 export interface IntegratorRecord {
   id: string;
   name: string;
@@ -76,7 +78,8 @@ export interface BridgeRecord extends SecretHashes {
 }
 
 export type Vendor = "virtual" | "sim" | "ble";
-export type VendorConnectionState = "connecting" | "refreshing" | "connected" | "error" | "disconnected";
+// The states are the wire contract's (the API shows them as stored).
+export type { VendorConnectionState };
 
 export interface VendorConnectionRecord {
   id: string;
@@ -368,8 +371,8 @@ export interface LockReportRecord {
   refused: Record<string, number>;
 }
 
-export type RemoteActionKind = "unlock" | "lock";
-export type RemoteActionStatus = "pending" | "sent" | "succeeded" | "failed" | "expired";
+export type RemoteActionKind = ActionKind;
+export type RemoteActionStatus = ActionStatus;
 
 /**
  * A remote action (docs/design.md section 7 "Remote commands", docs/bridge-api.md "Remote actions"): an integrator's

@@ -40,7 +40,8 @@ import type {
  * write is all or nothing, and transactions are serializable on both: SQLite runs them one at a time, PostgreSQL runs
  * them concurrently at SERIALIZABLE and runs `work` again when the database reports a conflict. So `work` does store
  * work only (no network, no timers, no changes to state outside it that a second run would repeat), and returns
- * what it found. All SQL lives under store/.
+ * what it found. All SQL lives under store/: the repositories once (repositories/, over sql.ts), each driver only
+ * its connection and the statements whose concurrency it handles its own way.
  */
 export interface Store {
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;

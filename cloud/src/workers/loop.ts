@@ -1,57 +1,34 @@
+import { ServiceLoop } from "@latchkey/runtime";
+
 /**
  * A background loop that runs `tick` when woken or at the latest every `pollMs`, one tick at a time. `tick` answers
- * how long (ms) until it next has work, if it knows. Errors are reported and the loop goes on.
+ * how long (ms) until it next has work, if it knows. Errors are reported and the loop goes on: a worker's failure is
+ * the store's, which the next poll retries, so there is no backoff.
  */
 export class WorkerLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private started = false;
+  private readonly loop: ServiceLoop;
 
-  constructor(
-    private readonly tick: () => Promise<number | undefined>,
-    private readonly pollMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {}
+  constructor(tick: () => Promise<number | undefined>, pollMs: number, onError: (err: unknown) => void) {
+    this.loop = new ServiceLoop({
+      round: async () => {
+        const nextInMs = await tick();
+        return Math.max(0, Math.min(pollMs, nextInMs ?? pollMs));
+      },
+      idleMs: pollMs,
+      onError,
+    });
+  }
 
   start(): void {
-    this.started = true;
-    this.wake();
+    this.loop.start();
   }
 
   /** Runs a tick soon; before start() (or after stop()) it does nothing. */
   wake(): void {
-    if (this.stopped || !this.started) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.run();
-  }
-
-  private async run(): Promise<void> {
-    let nextInMs: number | undefined;
-    do {
-      this.again = false;
-      try {
-        nextInMs = await this.tick();
-      } catch (err) {
-        this.onError(err);
-        nextInMs = undefined;
-      }
-    } while (this.again && !this.stopped);
-    this.running = undefined;
-    if (this.stopped) return;
-    const delay = Math.max(0, Math.min(this.pollMs, nextInMs ?? this.pollMs));
-    this.timer = setTimeout(() => this.wake(), delay);
-    this.timer.unref();
+    this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 }

@@ -63,10 +63,10 @@ describe("latchkey-cloud processes on PostgreSQL (DATABASE_URL)", () => {
       })),
     });
     expect(batch.status).toBe(202);
-    const job = await until(async () => {
+    const job = await until("the batch job", async () => {
       const j = await call(url1, "GET", `/integrators/v1/jobs/${batch.body.jobId}`, token);
       return j.body.status === "succeeded" && j.body;
-    }, "the batch job");
+    });
     expect(job.done).toBe(30);
     expect(new Set(job.results.map((r: { keyId: string }) => r.keyId)).size).toBe(30);
 

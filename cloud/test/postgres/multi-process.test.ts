@@ -102,11 +102,11 @@ describe("several cloud processes on one PostgreSQL database", () => {
     for (const [i, jobId] of jobIds.entries()) {
       jobs.push(
         await until(
+          `job ${jobId}`,
           async () => {
             const j = await (i % 2 ? a : b).call("GET", `/integrators/v1/jobs/${jobId}`, { token: tn.token });
             return j.body.status === "succeeded" && j.body;
           },
-          `job ${jobId}`,
           60_000,
         ),
       );
@@ -156,6 +156,7 @@ describe("several cloud processes on one PostgreSQL database", () => {
       await sendReports(i % 2 ? a : b, bridge, lock, [eventReport(lock, i + 1)]);
     }
     await until(
+      "every delivery to be delivered",
       async () => {
         const d = await b.call("GET", lh(tn, `/webhooks/${hook.body.id}/deliveries`), { token: tn.token });
         return (
@@ -163,7 +164,6 @@ describe("several cloud processes on one PostgreSQL database", () => {
           d.body.deliveries.every((x: { status: string }) => x.status === "delivered")
         );
       },
-      "every delivery to be delivered",
       60_000,
     );
     // Stopping both processes waits for any attempt still in flight, so a late duplicate would be counted now.
@@ -179,7 +179,7 @@ describe("several cloud processes on one PostgreSQL database", () => {
     const waitSeconds = 20;
     const began = Date.now();
     const poll = b.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=${waitSeconds}`, { token: bridge.token });
-    await until(() => b.cloud.waitingLongPolls() === 1, "the long-poll to park in process B");
+    await until("the long-poll to park in process B", () => b.cloud.waitingLongPolls() === 1);
     const key = await a.call("POST", lh(tn, "/keys"), {
       token: tn.token,
       body: { lockId: "sim-1", userId: "+4791234567", durationMinutes: 60 },

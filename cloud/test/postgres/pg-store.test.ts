@@ -13,6 +13,7 @@ import type { Store, Tx } from "../../src/store/store.js";
 import { until } from "../helpers.js";
 import { createTestSchema, DATABASE_URL, inSchema, NO_DATABASE_REASON, type TestSchema } from "../postgres.js";
 import { CLAIMS_AT_VERSION_9 } from "../schema-v9.js";
+import { insertLockHolder, NOW } from "../store-fixtures.js";
 
 let schema: TestSchema;
 const stores: Store[] = [];
@@ -34,29 +35,8 @@ async function open(url = schema.url, extra: { fallbackPollMs?: number } = {}): 
   return store;
 }
 
-const NOW = 1_800_000_000_000;
-
 async function seedLockHolder(tx: Tx, suffix = "a"): Promise<{ lockHolderId: string; webhookId: string }> {
-  await tx.integrators.insert(
-    { id: `int_${suffix}`, name: "A", createdAt: NOW },
-    {
-      clientId: `cl_${suffix}`,
-      integratorId: `int_${suffix}`,
-      secretHash: "h",
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
-      createdAt: NOW,
-    },
-  );
-  await tx.lockHolders.insert({
-    id: `lh_${suffix}`,
-    integratorId: `int_${suffix}`,
-    name: "A",
-    countryIso: null,
-    organizationId: null,
-    organizationIdSuffix: null,
-    createdAt: NOW,
-  });
+  await insertLockHolder(tx, suffix);
   await tx.webhooks.insert({
     id: `wh_${suffix}`,
     lockHolderId: `lh_${suffix}`,
@@ -298,15 +278,13 @@ describe("PostgreSQL store: the change feed", () => {
         secondDone = true;
       });
     // The second appender is parked on the feed's advisory lock while the first is open.
-    await until(
-      () =>
-        inSchema(schema.schema, async (c) => {
-          const r = await c.query(
-            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-          );
-          return r.rows[0].n >= 1;
-        }),
-      "the second appender to wait on the feed lock",
+    await until("the second appender to wait on the feed lock", () =>
+      inSchema(schema.schema, async (c) => {
+        const r = await c.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        );
+        return r.rows[0].n >= 1;
+      }),
     );
     expect(secondDone).toBe(false);
     const visible = await inSchema(schema.schema, (c) => c.query("SELECT seq FROM changes"));
@@ -355,7 +333,7 @@ describe("PostgreSQL store: the change feed", () => {
       }),
     ).rejects.toThrow("rolled back");
     await writer.transaction((tx) => tx.changes.append("issuer", "lh_a", null, {}, NOW));
-    await until(() => calls >= 1, "the notification");
+    await until("the notification", () => calls >= 1);
     expect(calls).toBe(1);
   });
 });

@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import type Bleno from "@abandonware/bleno";
 import { COMMAND_CHAR_UUID, INFO_CHAR_UUID, LOCK_SERVICE_UUID, RESULT_CHAR_UUID } from "@latchkey/protocol";
+import { BleUnavailableError } from "@latchkey/runtime";
 import type { GattConnection, LockGattServer } from "./lock-gatt.js";
-import { BleUnavailableError } from "./noble-loader.js";
 
 type BlenoInstance = typeof Bleno;
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { DEFAULT_ATT_MTU } from "@latchkey/protocol";
-import { loadNobleWithBindings, type Noble } from "./noble-loader.js";
+import { loadNobleWithBindings, type Noble } from "@latchkey/runtime";
 
 /**
  * An in-process BLE medium. Peripherals (simulated locks) advertise on it; each central gets its own bindings object

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isValidLockId } from "@latchkey/protocol";
+import { createLogger, LOG_LEVELS, type Logger, UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { type Logger, pino } from "pino";
 import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
 import { factoryResetLock, setupCodes } from "../lock/factory.js";
@@ -20,7 +20,10 @@ import { PACKAGE_VERSION } from "./version.js";
  *   latchkey-lock-sim factory-reset --lock ID [--data DIR] [--json]
  * print `<lockId> <setupCode>` a line (or JSON). Setup codes hold the claim secret: they go to standard output only.
  */
-export class UsageError extends Error {}
+/** --help and --version end the run with 0; any other word from commander is a usage mistake (2). */
+function commanderExitCode(e: CommanderError): 0 | 2 {
+  return e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version" ? 0 : 2;
+}
 
 /** A required flag, checked after commander has named any unknown option (see program()). */
 function required<T>(value: T | undefined, flag: string): T {
@@ -195,11 +198,7 @@ async function runFactoryCli(name: string, argv: string[], io: Io): Promise<numb
     await factoryProgram(io, name, run).parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version"
-        ? 0
-        : 2;
-    }
+    if (e instanceof CommanderError) return commanderExitCode(e);
     if (e instanceof UsageError) {
       io.err(`latchkey-lock-sim ${name}: ${e.message}`);
       return 2;
@@ -264,9 +263,9 @@ export async function runLockSimCli(
     for (const id of [ids[0], ids.at(-1)]) {
       if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
     }
-    const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-    if (!levels.includes(p.logLevel)) throw new UsageError(`--log-level must be one of ${levels.join(", ")}`);
-    logger = pino({ level: p.logLevel, base: { name: "latchkey-lock-sim" } }, io.log ?? process.stderr);
+    if (!(LOG_LEVELS as readonly string[]).includes(p.logLevel))
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+    logger = createLogger({ service: "latchkey-lock-sim", level: p.logLevel, destination: io.log ?? process.stderr });
     const options: FleetOptions = {
       count,
       mqttUrl,
@@ -321,11 +320,7 @@ export async function runLockSimCli(
     await program(io, run).parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version"
-        ? 0
-        : 2;
-    }
+    if (e instanceof CommanderError) return commanderExitCode(e);
     await (fleet as Fleet | null)?.stop().catch(() => {});
     if (e instanceof UsageError || e instanceof FleetOptionsError) {
       io.err(`latchkey-lock-sim: ${e.message}`);

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import Database from "better-sqlite3";
+import { type Migration, openSqlite, SchemaTooNewError, type SqliteDb } from "@latchkey/runtime";
 
 /**
  * The lock's flash: one SQLite file per data directory (`<dataDir>/flash.db`), partitioned by lock id.
@@ -19,7 +19,6 @@ import Database from "better-sqlite3";
  * (`upgrade`); its lock partitions are then refused one by one at boot (FlashFormatError, lock/identity.ts), so the
  * message names the lock to factory reset, and a factory reset keeps the printed claim secret.
  */
-const SCHEMA_VERSION = 3;
 const CHECKPOINT_INTERVAL_MS = 5000;
 
 const SCHEMA = `
@@ -75,7 +74,7 @@ CREATE TABLE IF NOT EXISTS lock_trust (
  * also finishes an upgrade a crash interrupted. Nothing of a lock's identity is touched: its partitions are refused at
  * boot until a factory reset, which keeps the claim secret.
  */
-function upgrade(db: Database.Database): void {
+function upgrade(db: SqliteDb): void {
   const columns = (table: string) =>
     new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
   db.transaction(() => {
@@ -107,12 +106,12 @@ const openFiles = new Map<string, FlashFile>();
 
 export class FlashFile {
   readonly path: string;
-  readonly db: Database.Database;
+  readonly db: SqliteDb;
   private refs = 0;
   private readonly partitions = new Set<string>();
   private readonly checkpointTimer: NodeJS.Timeout;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: SqliteDb) {
     this.path = path;
     this.db = db;
     // The WAL is folded into the database (the step that syncs to disk) on a timer, not by whichever commit happens to
@@ -169,39 +168,42 @@ export class FlashFile {
   }
 }
 
-function openDatabase(dir: string): Database.Database {
+/** Schemas 1 and 2 reach 3 in one step (`upgrade` goes column by column), so their own steps have nothing to do. */
+const MIGRATIONS: readonly Migration[] = [
+  () => {},
+  () => {},
+  (db) => {
+    upgrade(db);
+    db.exec(SCHEMA);
+  },
+];
+
+function openDatabase(dir: string): SqliteDb {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     throw new FlashError(`cannot create the data directory ${dir}: ${(e as Error).message}`);
   }
-  let db: Database.Database;
+  const path = join(dir, "flash.db");
   try {
-    db = new Database(join(dir, "flash.db"), { timeout: 0 });
+    return openSqlite(path, {
+      timeoutMs: 0,
+      pragmas: [
+        "locking_mode = EXCLUSIVE",
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "cache_size = -256",
+        "wal_autocheckpoint = 0",
+      ],
+      migrations: MIGRATIONS,
+      owner: "this lock-sim",
+    });
   } catch (e) {
-    throw new FlashError(`cannot open ${join(dir, "flash.db")}: ${(e as Error).message}`);
-  }
-  try {
-    db.pragma("locking_mode = EXCLUSIVE");
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    db.pragma("cache_size = -256");
-    db.pragma("wal_autocheckpoint = 0");
-    const version = db.pragma("user_version", { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new FlashError(`${join(dir, "flash.db")} was written by a newer lock-sim (schema ${version})`);
-    }
-    if (version < SCHEMA_VERSION) upgrade(db);
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    return db;
-  } catch (e) {
-    db.close();
-    if (e instanceof FlashError) throw e;
+    if (e instanceof SchemaTooNewError)
+      throw new FlashError(`${path} was written by a newer lock-sim (schema ${e.found})`);
     const code = (e as { code?: string }).code;
-    if (code === "SQLITE_BUSY") {
-      throw new FlashError(`the flash at ${join(dir, "flash.db")} is in use by another process`);
-    }
-    throw new FlashError(`cannot use ${join(dir, "flash.db")}: ${(e as Error).message}`);
+    if (code === "SQLITE_BUSY") throw new FlashError(`the flash at ${path} is in use by another process`);
+    if (code === "SQLITE_CANTOPEN") throw new FlashError(`cannot open ${path}: ${(e as Error).message}`);
+    throw new FlashError(`cannot use ${path}: ${(e as Error).message}`);
   }
 }

@@ -26,6 +26,8 @@ export interface FleetOptions {
   /** Staggered boot: this many locks start per second (default 100), as a site powering up does. */
   connectRatePerSecond?: number;
   radio?: VirtualRadio;
+  /** Locks that also serve BLE through bleno, on this host's (or an emulated) adapter: bleno is one per process. */
+  hardwareBle?: readonly string[];
   random?: RandomSource;
   logger?: Logger;
   /** Anything else every lock gets (battery, drift, ring capacity, resend interval, clock…). */
@@ -102,6 +104,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       if (password !== undefined) lockOptions.mqttPassword = password;
       if (options.topicPrefix !== undefined) lockOptions.topicPrefix = options.topicPrefix;
       if (options.radio !== undefined) lockOptions.radio = options.radio;
+      if (options.hardwareBle?.includes(id)) lockOptions.hardwareBle = true;
       if (options.random !== undefined) lockOptions.random = options.random;
       if (options.logger !== undefined) lockOptions.logger = options.logger;
       locks.push(await startLock(lockOptions));

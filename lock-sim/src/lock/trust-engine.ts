@@ -63,6 +63,8 @@ export type KeyCheck =
       uncertainty: number;
       trust: TrustStore;
       revoked: StateRevocations;
+      /** The zone recurring keys are read in: the applied state's `tz`, signed by the authority like all of it. */
+      timeZone?: string;
     }
   | { ok: false; code: KeyCheckRefusal; message: string };
 
@@ -313,6 +315,7 @@ export class TrustEngine {
       uncertainty: time.uncertainty,
       trust: trustedIssuers(state, time, this.leeway),
       revoked: new StateRevocations(state),
+      ...(state.tz !== undefined ? { timeZone: state.tz } : {}),
     };
   }
 
@@ -326,6 +329,7 @@ export class TrustEngine {
       uncertainty: check.uncertainty,
       trust: check.trust,
       revoked: check.revoked,
+      ...(check.timeZone !== undefined ? { timeZone: check.timeZone } : {}),
       leeway: this.leeway,
       backend: this.backend,
     });
@@ -347,6 +351,7 @@ export class TrustEngine {
       uncertainty: check.uncertainty,
       trust: check.trust,
       revoked: check.revoked,
+      ...(check.timeZone !== undefined ? { timeZone: check.timeZone } : {}),
       leeway: this.leeway,
       backend: this.backend,
       nonces: challenge.nonces,

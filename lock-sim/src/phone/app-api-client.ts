@@ -1,4 +1,5 @@
 import { fromBase64Url, fromHex, isValidLockId, toBase64Url } from "@latchkey/protocol";
+import type { DeviceSession, VerificationStarted } from "@latchkey/protocol/contracts";
 
 /**
  * HTTP client for the phone app API (docs/app-api.md), written against the documented contract. Every answer is
@@ -15,18 +16,9 @@ export class AppApiError extends Error {
   }
 }
 
-export interface VerificationStarted {
-  verificationId: string;
-  expiresIn: number;
-}
-
-export interface DeviceRegistration {
-  deviceId: string;
-  accessToken: string;
-  tokenType: "bearer";
-  expiresIn: number;
-  userId: string;
-}
+// The answers this client passes on as they are: typed by the app API's contract. The keys answer is not: the phone
+// keeps decoded bytes, and reads an older cloud's answer (no `states`) too.
+export type { DeviceSession as DeviceRegistration, VerificationStarted } from "@latchkey/protocol/contracts";
 
 export interface AppKey {
   keyId: string;
@@ -97,7 +89,7 @@ export class AppApiClient {
   async confirm(
     verificationId: string,
     input: { code: string; devicePublicKey: string; deviceName?: string },
-  ): Promise<DeviceRegistration> {
+  ): Promise<DeviceSession> {
     const o = await this.call("POST", `/app/v1/verification/${encodeURIComponent(verificationId)}/confirm`, input);
     const tokenType = typeof o.tokenType === "string" ? o.tokenType.toLowerCase() : "";
     if (tokenType !== "bearer") fail('a registration whose tokenType is not "bearer"');

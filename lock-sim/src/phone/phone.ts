@@ -10,8 +10,8 @@ import {
   toHex,
   verifyKeyToken,
 } from "@latchkey/protocol";
-import { type ConnectOptions, connectToLock, type LockSession } from "../ble/central.js";
-import { loadHardwareNoble, loadNobleWithBindings, type Noble } from "../ble/noble-loader.js";
+import { loadNobleWithBindings, type Noble } from "@latchkey/runtime";
+import { type ConnectOptions, connectToLock, type LockSession, loadHardwareNoble } from "../ble/central.js";
 import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
 import { type RandomSource, systemRandom } from "../random.js";
 import {

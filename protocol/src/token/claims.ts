@@ -1,3 +1,5 @@
+import type { ScheduleWindow } from "./schedule.js";
+
 /** The claims of a latchkey key token (CWT, RFC 8392), as docs/design.md section 2 fixes them. All eight are required. */
 export interface KeyClaims {
   /** Issuer: who minted the key (the cloud's issuer name). */
@@ -16,6 +18,12 @@ export interface KeyClaims {
   cti: Uint8Array;
   /** The holder device's Ed25519 public key (32 bytes): the proof of possession must be signed by it. */
   cnf: Uint8Array;
+  /**
+   * A recurring key's weekly windows in the lock's time zone. Not a CWT claim: it travels in the protected header,
+   * listed in `crit`, so that a verifier that does not know it refuses the key instead of opening at any hour
+   * (docs/design.md section 2 "Schedule").
+   */
+  sched?: ScheduleWindow[];
 }
 
 export const ClaimLabel = { iss: 1, sub: 2, aud: 3, exp: 4, nbf: 5, iat: 6, cti: 7, cnf: 8 } as const;

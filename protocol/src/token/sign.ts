@@ -12,6 +12,7 @@ import {
   KTY_OKP,
   MAX_TOKEN_BYTES,
 } from "./claims.js";
+import { encodeSchedule, SCHEDULE_HEADER_LABEL } from "./schedule.js";
 
 export interface SignKeyTokenOptions {
   /** Names the issuer key; locks look the public key up by it. */
@@ -65,12 +66,18 @@ export function signKeyToken(claims: KeyClaims, options: SignKeyTokenOptions): U
     options.kid instanceof Uint8Array && options.kid.length > 0 && options.kid.length <= 64,
     "kid must be 1 to 64 bytes",
   );
+  const header = new Map<number, unknown>([
+    [HeaderLabel.alg, Alg.EdDSA],
+    [HeaderLabel.kid, options.kid],
+    [HeaderLabel.typ, KEY_TOKEN_TYP],
+  ]);
+  if (claims.sched !== undefined) {
+    // Critical: a lock that does not understand schedules must refuse the key, not open it at every hour.
+    header.set(HeaderLabel.crit, [SCHEDULE_HEADER_LABEL]);
+    header.set(SCHEDULE_HEADER_LABEL, encodeSchedule(claims.sched));
+  }
   const token = signSign1({
-    protectedHeader: new Map<number, unknown>([
-      [HeaderLabel.alg, Alg.EdDSA],
-      [HeaderLabel.kid, options.kid],
-      [HeaderLabel.typ, KEY_TOKEN_TYP],
-    ]) as Map<number, never>,
+    protectedHeader: header as Map<number, never>,
     payload: encodeClaims(claims),
     secretKey: options.secretKey,
     backend: options.backend ?? defaultEd25519,

@@ -16,6 +16,7 @@ import {
   KTY_OKP,
   MAX_TOKEN_BYTES,
 } from "./claims.js";
+import { decodeSchedule, isValidTimeZone, SCHEDULE_HEADER_LABEL, scheduleAllows } from "./schedule.js";
 import type { RevocationList, TrustStore } from "./trust.js";
 
 export interface VerifyKeyTokenOptions {
@@ -31,6 +32,8 @@ export interface VerifyKeyTokenOptions {
    */
   uncertainty?: number;
   revoked?: RevocationList;
+  /** The lock's IANA time zone (its signed state's `tz`): recurring keys are read in it and refused without it. */
+  timeZone?: string;
   backend?: Ed25519Backend;
 }
 
@@ -39,7 +42,7 @@ export type VerifyKeyTokenResult =
   | { ok: false; code: TokenErrorCode; message: string };
 
 /** Header labels this verifier understands, so a `crit` listing only these is acceptable. */
-const UNDERSTOOD_LABELS = new Set<CborKey>([HeaderLabel.alg, HeaderLabel.kid, HeaderLabel.typ]);
+const UNDERSTOOD_LABELS = new Set<CborKey>([HeaderLabel.alg, HeaderLabel.kid, HeaderLabel.typ, SCHEDULE_HEADER_LABEL]);
 
 class Rejection {
   constructor(
@@ -87,6 +90,11 @@ function checkHeader(sign1: Sign1): Uint8Array | undefined {
   }
   const typ = header.get(HeaderLabel.typ);
   if (typ !== KEY_TOKEN_TYP) reject("unsupported_alg", `typ must be "${KEY_TOKEN_TYP}"`);
+  // A schedule counts only when it is critical, and critical only when present: either half alone is a forgery's
+  // shape (a schedule an older lock would ignore, or a promise of one that is not there).
+  const critical = Array.isArray(crit) && crit.includes(SCHEDULE_HEADER_LABEL);
+  if (critical !== header.has(SCHEDULE_HEADER_LABEL))
+    reject("malformed", `the schedule (${SCHEDULE_HEADER_LABEL}) must be in the protected header and listed in crit`);
   const kid = header.get(HeaderLabel.kid);
   return kid instanceof Uint8Array ? kid : undefined;
 }
@@ -155,6 +163,8 @@ export function verifyKeyToken(token: Uint8Array, options: VerifyKeyTokenOptions
       reject("bad_signature", "signature does not verify under the issuer key");
     }
     const parsed = readClaims(claims);
+    if (sign1.protectedHeader.has(SCHEDULE_HEADER_LABEL))
+      parsed.sched = decodeSchedule(sign1.protectedHeader.get(SCHEDULE_HEADER_LABEL));
     if (parsed.aud !== options.lockId) reject("wrong_lock", "the key is for another lock");
     const leeway = options.leeway ?? DEFAULT_LEEWAY_SECONDS;
     const u = options.uncertainty ?? 0;
@@ -162,6 +172,14 @@ export function verifyKeyToken(token: Uint8Array, options: VerifyKeyTokenOptions
     if (options.now - u < parsed.nbf - leeway) reject("not_yet_valid", "the key is not valid yet");
     if (options.now + u >= parsed.exp + leeway) reject("expired", "the key has expired");
     if (isRevoked(options.revoked, parsed)) reject("revoked", "the key has been revoked");
+    if (parsed.sched !== undefined) {
+      // The schedule is read in the lock's zone; without one (or with one this lock cannot read) there is no
+      // "Tuesday" to compare with, so the key is refused rather than judged in UTC.
+      if (!isValidTimeZone(options.timeZone))
+        reject("no_timezone", "a recurring key needs the lock's time zone (tz in its signed state)");
+      if (!scheduleAllows(parsed.sched, options.timeZone, options.now, u))
+        reject("outside_schedule", "the key's schedule does not allow this time");
+    }
     return { ok: true, claims: parsed, kid };
   } catch (e) {
     if (e instanceof Rejection) return { ok: false, code: e.code, message: e.message };

@@ -1,3 +1,4 @@
+export { type PollOptions, PollTimeoutError, pollUntil } from "@latchkey/runtime";
 export { type ApiAnswer, ApiError, expectOk, type Query, type SendOptions, send, withQuery } from "./http.js";
 export {
   type ClientCredentials,
@@ -5,5 +6,4 @@ export {
   IntegratorClient,
   requestAccessToken,
 } from "./integrator-client.js";
-export { type PollOptions, PollTimeoutError, pollUntil } from "./poll.js";
 export type * from "./types.js";

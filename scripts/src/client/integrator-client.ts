@@ -1,5 +1,5 @@
+import { type PollOptions, pollUntil } from "@latchkey/runtime";
 import { type ApiAnswer, expectOk, type Query, type SendOptions, send } from "./http.js";
-import { type PollOptions, pollUntil } from "./poll.js";
 import type {
   Authority,
   Bridge,

@@ -12,6 +12,10 @@ export interface BridgeFileOptions {
   vendor: { username: string; password: string };
   /** Embedded broker port (0 = any free port)… */
   mqttPort: number;
+  /** …its listen address (default 127.0.0.1)… */
+  mqttHost?: string;
+  /** …and Home Assistant's login on it. */
+  homeAssistant?: { username: string; password: string };
   /** …or an external broker. */
   mqttUrl?: string;
   /** External broker login of the bridge. */
@@ -36,8 +40,9 @@ export function bridgeConfig(o: BridgeFileOptions): Record<string, unknown> {
     if (o.mqttPassword !== undefined) mqtt.password = o.mqttPassword;
   } else {
     mqtt.broker = "embedded";
-    mqtt.host = "127.0.0.1";
+    mqtt.host = o.mqttHost ?? "127.0.0.1";
     mqtt.port = o.mqttPort;
+    if (o.homeAssistant) mqtt.accounts = [{ ...o.homeAssistant, role: "homeassistant" }];
   }
   return {
     cloud: {
@@ -79,12 +84,13 @@ export async function startBridgeProcess(
   bin: string,
   configFile: string,
   env: NodeJS.ProcessEnv,
-  options: { timeoutMs?: number; ownProcessGroup?: boolean } = {},
+  options: { timeoutMs?: number; ownProcessGroup?: boolean; nodeArgs?: string[] } = {},
 ): Promise<BridgeProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const child = new ManagedChild({
     name: "bridge",
     script: bin,
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
     args: ["--config", configFile],
     env,
     ownProcessGroup: options.ownProcessGroup === true,

@@ -16,6 +16,8 @@ export interface SpawnNodeOptions {
   name: string;
   /** The script to run with this Node (a package's bin)… */
   script?: string;
+  /** Node flags before `script` (e.g. a bin's shebang flags, `--cpu-prof`). */
+  nodeArgs?: string[];
   /** …or any other command (e.g. npm), found on PATH. */
   command?: string;
   args: string[];
@@ -70,7 +72,7 @@ export class ManagedChild extends EventEmitter<{ line: [ChildLine]; exit: [numbe
     const [command, args] =
       options.command !== undefined
         ? [options.command, options.args]
-        : [process.execPath, [options.script!, ...options.args]];
+        : [process.execPath, [...(options.nodeArgs ?? []), options.script!, ...options.args]];
     this.process = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,

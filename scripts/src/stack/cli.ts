@@ -1,8 +1,9 @@
+import { UsageError } from "@latchkey/runtime";
 import { CommanderError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
 import { startConsole } from "./console.js";
 import { runDemo } from "./demo.js";
-import { buildStackProgram, parseStackArgs, UsageError } from "./options.js";
+import { buildStackProgram, parseStackArgs } from "./options.js";
 import { Output } from "./output.js";
 import { type RunningStack, startStack } from "./stack.js";
 import { printSummary, writeSummaryJson } from "./summary.js";

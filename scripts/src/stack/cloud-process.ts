@@ -64,6 +64,8 @@ export interface CloudProcessOptions {
   devOtpLog?: boolean;
   /** `--otp-webhook <url>` (the signing secret goes in `env` as LATCHKEY_OTP_WEBHOOK_SECRET). */
   otpWebhook?: string;
+  /** Node flags of the child (the bench's `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export interface CloudProcess {
@@ -78,6 +80,7 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
   const child = new ManagedChild({
     name: "cloud",
     script: options.bin,
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
     args: [
       "serve",
       "--port",

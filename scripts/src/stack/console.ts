@@ -4,7 +4,7 @@ import type { RunningStack } from "./stack.js";
 
 const HELP = [
   "commands:",
-  "  unlock <lockId>          the phone fetches its keys, then opens the lock over the virtual BLE radio",
+  "  unlock <lockId>          the phone fetches its keys, then opens the lock over BLE (see --ble)",
   "  remote <lockId> [lock]   a remote unlock (or lock) through the Integrator API, carried by the bridge",
   "  keys                     the keys the phone holds",
   "  battery <lockId> <0-100> put new cells at that level into a lock (the cloud shows the battery state)",
@@ -45,7 +45,7 @@ export function startConsole(stack: RunningStack, out: Output, input: NodeJS.Rea
     unlock: async ([id]) => {
       const lock = lockOf(id);
       await stack.phone.prefetch(stack.summary.apiUrl, stack.codes);
-      const result = await stack.phone.unlock(lock.id, stack.radio);
+      const result = await stack.phone.unlock(lock.id, stack.ble.via(lock.id));
       return result.ok ? `${lock.id} unlocked with ${result.keyId}` : `${lock.id} refused: ${result.code}`;
     },
     remote: async ([id, what = "unlock"]) => {

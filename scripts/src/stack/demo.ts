@@ -1,6 +1,6 @@
 import type { SimLock } from "@latchkey/lock-sim";
 import { fromHex, toHex, verifyLockState } from "@latchkey/protocol";
-import { pollUntil } from "../client/poll.js";
+import { pollUntil } from "@latchkey/runtime";
 import type { Key } from "../client/types.js";
 import type { Output } from "./output.js";
 import { Progress, StepFailed } from "./progress.js";
@@ -18,7 +18,7 @@ const WAIT = { timeoutMs: 30_000, intervalMs: 100 };
  * pocket (docs/design.md section 7 "Couriers"). Answers the verdict; the steps print as they run.
  */
 export async function runDemo(stack: RunningStack, out: Output): Promise<boolean> {
-  const { client, summary, phone, radio } = stack;
+  const { client, summary, phone, ble } = stack;
   const lh = summary.lockHolderId;
   const [lockA, lockB = lockA] = stack.fleet.locks as [SimLock, SimLock?];
   const progress = new Progress(out);
@@ -137,10 +137,10 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
     );
 
     await progress.step(
-      "offline: the phone opens the doors over the virtual BLE radio",
+      `offline: the phone opens the doors over ${ble.transport === "virtual" ? "the virtual BLE radio" : "BLE (noble and bleno's own stacks over emulated HCI for the first lock)"}`,
       async () => {
         for (const lock of new Set([lockA, lockB])) {
-          const result = await phone.unlock(lock.id, radio);
+          const result = await phone.unlock(lock.id, ble.via(lock.id));
           if (!result.ok) throw new Error(`${lock.id} refused: ${result.code} ${result.message ?? ""}`);
         }
       },
@@ -239,7 +239,7 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
         const state = other.phone.states.find((st) => st.lockId === lockA.id);
         if (!state || state.v <= cutOff.v)
           throw new Error(`${OTHER_PERSON}'s prefetch carried no newer state of ${lockA.id}`);
-        const result = await other.unlock(lockA.id, radio);
+        const result = await other.unlock(lockA.id, ble.via(lockA.id));
         if (!result.ok) throw new Error(`${lockA.id} refused ${OTHER_PERSON}: ${result.code} ${result.message ?? ""}`);
         if (!result.delivered?.ok || result.delivered.v !== state.v)
           throw new Error(
@@ -256,7 +256,7 @@ export async function runDemo(stack: RunningStack, out: Output): Promise<boolean
     await progress.step(
       "the revoked key is denied",
       async () => {
-        const result = await phone.unlock(lockA.id, radio);
+        const result = await phone.unlock(lockA.id, ble.via(lockA.id));
         if (result.ok || result.code !== "revoked")
           throw new Error(`expected denied/revoked, got ${JSON.stringify(result)}`);
         return result;

@@ -1,3 +1,4 @@
+export { UsageError } from "@latchkey/runtime";
 export {
   type BridgeFileOptions,
   type BridgeProcess,
@@ -18,7 +19,7 @@ export {
 } from "./cloud-process.js";
 export { DataDirInUseError, lockDataDir } from "./data-lock.js";
 export { runDemo } from "./demo.js";
-export { DEFAULT_PORTS, parseStackArgs, type StackOptions, UsageError } from "./options.js";
+export { DEFAULT_PORTS, parseStackArgs, type StackOptions } from "./options.js";
 export { Output } from "./output.js";
 export { assertBuilt, type Bins, bins, workspaceRoot } from "./paths.js";
 export { choosePort, freePort, PortInUseError, portIsFree } from "./ports.js";

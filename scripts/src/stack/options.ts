@@ -1,6 +1,9 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { UsageError } from "@latchkey/runtime";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
+import { BLE_TRANSPORTS, type BleTransportName } from "./ble-transport.js";
 
 /** What `npm start -- …` (latchkey-stack) was asked to do. */
 export interface StackOptions {
@@ -25,16 +28,18 @@ export interface StackOptions {
   verbose: boolean;
   /** Commands on standard input (`unlock <lockId>`, …); default on. */
   console: boolean;
+  /** Embedded broker listen address (127.0.0.1 unless the user opens it to the network). */
+  mqttHost: string;
+  /** How the phone reaches the locks over BLE: the virtual radio, or noble and bleno over emulated HCI. */
+  ble: BleTransportName;
+  /** A broker login for Home Assistant's MQTT integration (issue 15 item 7), or none. */
+  homeAssistant: { username: string; password: string } | undefined;
 }
+
+/** Home Assistant's login on the stack's broker; the bridge refuses names that look like lock ids. */
+export const HA_USERNAME = "homeassistant@latchkey";
 
 export const DEFAULT_PORTS = { apiPort: 8080, mqttPort: 1883, metricsPort: 9108 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 const port = (flag: string) => (value: string) => {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)
@@ -84,6 +89,20 @@ export function buildStackProgram(): Command {
       "--mqtt-url <url>",
       "run the bridge and locks on this external broker (mqtt://…); `env` takes $MQTT_URL. Default: embedded broker",
     )
+    .option(
+      "--mqtt-host <address>",
+      "embedded MQTT broker listen address (default 127.0.0.1; 0.0.0.0 lets a Home Assistant on your network connect)",
+    )
+    .option(
+      "--ha-password <password>",
+      `a login "${HA_USERNAME}" on the embedded broker for Home Assistant's MQTT integration ` +
+        "(at least 12 characters; `env` reads LATCHKEY_HA_PASSWORD, so it stays out of the process list)",
+    )
+    .option(
+      "--ble <transport>",
+      "virtual: the virtual BLE radio; hci-emulated: the first lock on bleno and the phone on noble, their own stacks over emulated HCI controllers",
+      "virtual",
+    )
     .option("--verbose", "print every log line of the cloud and the bridge")
     .option("--no-console", "no interactive commands on standard input")
     .version(PACKAGE_VERSION)
@@ -119,11 +138,30 @@ export function parseStackArgs(
     mqttUrl?: string;
     verbose?: boolean;
     console: boolean;
+    mqttHost?: string;
+    haPassword?: string;
+    ble: string;
   }>();
   if (o.keepRunning && !o.demo) throw new UsageError("--keep-running only applies with --demo");
   if (o.data.trim() === "") throw new UsageError("--data must name a directory");
   const databaseUrl = fromFlagOrEnv("--database-url", "DATABASE_URL", o.databaseUrl, env, /^postgres(ql)?:\/\//);
   const mqttUrl = fromFlagOrEnv("--mqtt-url", "MQTT_URL", o.mqttUrl, env, /^(mqtts?|wss?|tcp):\/\//);
+  // The password itself never appears in a message: only its length rule.
+  const haPassword = fromFlagOrEnv("--ha-password", "LATCHKEY_HA_PASSWORD", o.haPassword, env, /^/);
+  if (haPassword !== undefined && haPassword.length < 12)
+    throw new UsageError("--ha-password must be at least 12 characters (the bridge's rule for broker logins)");
+  for (const [flag, given] of [
+    ["--mqtt-host", o.mqttHost],
+    ["--ha-password", haPassword],
+  ] as const)
+    if (given !== undefined && mqttUrl !== undefined)
+      throw new UsageError(`${flag} applies to the embedded broker; with --mqtt-url configure your own broker`);
+  if (o.mqttHost !== undefined && isIP(o.mqttHost) === 0)
+    throw new UsageError(
+      `--mqtt-host must be an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0), not "${o.mqttHost}"`,
+    );
+  if (!(BLE_TRANSPORTS as readonly string[]).includes(o.ble))
+    throw new UsageError(`--ble must be one of ${BLE_TRANSPORTS.join(", ")}, not "${o.ble}"`);
   return {
     dataDir: resolve(cwd, o.data),
     apiPort: o.port ?? DEFAULT_PORTS.apiPort,
@@ -142,5 +180,8 @@ export function parseStackArgs(
     mqttUrl,
     verbose: o.verbose === true,
     console: o.console,
+    mqttHost: o.mqttHost ?? "127.0.0.1",
+    ble: o.ble as BleTransportName,
+    homeAssistant: haPassword === undefined ? undefined : { username: HA_USERNAME, password: haPassword },
   };
 }

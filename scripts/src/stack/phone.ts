@@ -1,5 +1,6 @@
-import { AppApiError, Phone, type PhoneKey, type UnlockOutcome, type VirtualRadio } from "@latchkey/lock-sim";
+import { AppApiError, Phone, type PhoneKey, type UnlockOutcome } from "@latchkey/lock-sim";
 import { fromHex } from "@latchkey/protocol";
+import type { UnlockVia } from "./ble-transport.js";
 
 /**
  * The stack's phone: a lock-sim Phone whose device key is kept in the data directory (so the cloud knows the same
@@ -67,9 +68,9 @@ export class StackPhone {
     }
   }
 
-  /** Opens a lock over the virtual BLE radio with the tokens it holds: no network involved. */
-  unlock(lockId: string, radio: VirtualRadio): Promise<UnlockOutcome> {
-    return this.phone.unlock(lockId, { radio });
+  /** Opens a lock over BLE (the virtual radio, or noble on an emulated adapter) with the tokens it holds: no network. */
+  unlock(lockId: string, via: UnlockVia): Promise<UnlockOutcome> {
+    return this.phone.unlock(lockId, via);
   }
 
   close(): void {

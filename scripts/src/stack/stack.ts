@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { type Fleet, fleetLockIds, startFleet, VirtualRadio } from "@latchkey/lock-sim";
+import { type Fleet, fleetLockIds, startFleet, type VirtualRadio } from "@latchkey/lock-sim";
 import { toHex } from "@latchkey/protocol";
+import { pollUntil } from "@latchkey/runtime";
 import pino from "pino";
 import { ApiError } from "../client/http.js";
 import { IntegratorClient } from "../client/integrator-client.js";
-import { pollUntil } from "../client/poll.js";
+import { openStackBle, type StackBle } from "./ble-transport.js";
 import { type BridgeProcess, startBridgeProcess, writeBridgeConfig } from "./bridge-process.js";
 import type { ManagedChild } from "./child.js";
 import { claimLocks, describeClaims, type LockClaim, readSetupCodes } from "./claims.js";
@@ -31,6 +32,8 @@ export interface RunningStack {
   readonly bridge: ManagedChild;
   readonly fleet: Fleet;
   readonly radio: VirtualRadio;
+  /** How the phone reaches each lock: the virtual radio, or noble and bleno over emulated HCI (`--ble`). */
+  readonly ble: StackBle;
   readonly phone: StackPhone;
   readonly codes: OneTimeCodes;
   /** Each lock's claim by the lock holder (made or confirmed at this start). */
@@ -92,7 +95,7 @@ export async function startStack(
     if (bridgePaused?.running) bridgePaused.process.kill("SIGCONT");
     bridgePaused = null;
   };
-  const radio = new VirtualRadio();
+  let ble: StackBle | null = null;
 
   // Anything that exits the process (an exception, process.exit) must not leave the children running.
   const killChildren = () => {
@@ -105,6 +108,7 @@ export async function startStack(
     // A frozen bridge would never see its SIGTERM.
     resumeBridge();
     await fleet?.stop().catch(() => {});
+    await ble?.close().catch(() => {});
     phone?.close();
     otherPhone?.close();
     for (const child of [...children].reverse()) await child.stop("SIGTERM", 20_000);
@@ -195,6 +199,8 @@ export async function startStack(
       dataDir: "bridge",
       vendor: state.vendor,
       mqttPort: mqtt.port,
+      mqttHost: options.mqttHost,
+      ...(options.homeAssistant ? { homeAssistant: options.homeAssistant } : {}),
       ...(options.mqttUrl ? { mqttUrl: options.mqttUrl } : {}),
       metricsPort: metrics.port,
       logLevel: options.verbose ? "debug" : "info",
@@ -246,13 +252,18 @@ export async function startStack(
     const locksDataDir = join(options.dataDir, "locks");
     // The labels are read while no lock holds the flash; they stay in this process (never in a log or the bridge).
     const labels = readSetupCodes(lockIds, locksDataDir);
+    // Before the locks start: with --ble hci-emulated, the first lock's bleno must find the emulated controller.
+    const openedBle = await openStackBle(options.ble, lockIds, join(options.dataDir, "hci.log"));
+    ble = openedBle;
+    say(openedBle.description);
     fleet = await startFleet({
       count: options.locks,
       prefix: LOCK_PREFIX,
       mqttUrl: bridge.mqttUrl,
       siteSecret: state.siteSecret,
       dataDir: locksDataDir,
-      radio,
+      radio: openedBle.radio,
+      ...(openedBle.blenoLocks.length > 0 ? { hardwareBle: openedBle.blenoLocks } : {}),
       logger: lockLogger,
       telemetryIntervalSeconds: 60,
     });
@@ -329,6 +340,7 @@ export async function startStack(
       claimedLocks: claims.filter((c) => c.claim.claimed).map((c) => c.claim.lockId),
       dataDir: options.dataDir,
       notes,
+      ...(options.homeAssistant ? { homeAssistantUsername: options.homeAssistant.username } : {}),
     };
     return {
       summary,
@@ -338,7 +350,8 @@ export async function startStack(
       cloud: cloud.child,
       bridge: bridge.child,
       fleet,
-      radio,
+      radio: openedBle.radio,
+      ble: openedBle,
       phone,
       codes,
       claims,

@@ -24,6 +24,8 @@ export interface SummaryDetails {
   claimedLocks: string[];
   dataDir: string;
   notes: string[];
+  /** Home Assistant's broker login (--ha-password); its password is never printed. */
+  homeAssistantUsername?: string;
 }
 
 /** Writes the summary with mode 0600 (it holds the client secret), atomically. */
@@ -80,6 +82,11 @@ export function printSummary(out: Output, summary: StackSummary, details: Summar
     `  ${label("bridge")}${summary.bridgeId}  (MQTT ${details.mqttUrl}${details.metricsUrl ? `, metrics ${details.metricsUrl}/metrics` : ""})`,
     `  ${label("vendor connection")}${summary.vendorConnectionId}`,
     `  ${label("locks")}${summary.locks.join(", ")}${claimedNote(summary.locks, details.claimedLocks)}`,
+    ...(details.homeAssistantUsername
+      ? [
+          `  ${label("Home Assistant")}MQTT integration: broker ${details.mqttUrl}, username ${details.homeAssistantUsername}, the --ha-password you gave; discovery prefix homeassistant`,
+        ]
+      : []),
     `  ${label("phone")}${details.phoneNumber} (simulated; holds the keys created for this number)`,
     `  ${label("data")}${details.dataDir}`,
     ...details.notes.map((n) => `  ${out.style("note:", "yellow")} ${n}`),

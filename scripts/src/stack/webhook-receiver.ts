@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { type PollOptions, pollUntil } from "@latchkey/runtime";
 import { Webhook } from "standardwebhooks";
-import { type PollOptions, pollUntil } from "../client/poll.js";
 
 /** A delivery whose Standard Webhooks signature verified. */
 export interface ReceivedWebhook {

@@ -19,7 +19,8 @@ import {
   signUnlockProof,
   toBase64Url,
 } from "@latchkey/protocol";
-import { pollUntil } from "@latchkey/scripts";
+import { IntegratorClient, pollUntil } from "@latchkey/scripts";
+import { registerSite } from "@latchkey/scripts/site";
 import { pino } from "pino";
 import type { Resources } from "../resources.js";
 import { DoorWatch } from "./door-watch.js";
@@ -127,27 +128,22 @@ export class GatewaySite {
       this.secrets.add(`${name} ${scope} token`, answer.body.access_token);
       return answer.body.access_token as string;
     };
-    const admin = await grant(creds.clientId, creds.clientSecret, "integrator.admin");
-    const lh = await this.ok("POST", "/integrators/v1/lock-holders", 201, { token: admin, json: { name } });
-    const lhPath = `/integrators/v1/lock-holders/${lh.body.id}`;
-    const bridge = await this.ok("POST", `${lhPath}/bridges`, 201, { token: admin, json: { name: `${name} gw` } });
-    this.secrets.add(`${name} bridge secret`, bridge.body.secret);
-    const bridgeToken = await grant(bridge.body.bridgeId, bridge.body.secret, "bridge");
+    const client = await IntegratorClient.login(this.url, creds);
+    const admin = client.accessToken;
+    this.secrets.add(`${name} integrator.admin token`, admin);
     const vendor = { vendor: "sim" as const, username: `${slug}-site`, password: `${slug}-vendor-pw-0123` };
     this.secrets.add(`${name} vendor password`, vendor.password);
-    const vc = await this.ok("POST", `${lhPath}/vendor-connections`, 201, {
-      token: admin,
-      json: { ...vendor, bridgeId: bridge.body.bridgeId },
-    });
+    const site = await registerSite(client, { lockHolder: { name }, bridgeName: `${name} gw`, vendor });
+    this.secrets.add(`${name} bridge secret`, site.bridgeSecret);
     const tenant: Tenant = {
       name,
       admin,
-      lhId: lh.body.id,
-      lhPath,
-      bridgeId: bridge.body.bridgeId,
-      bridgeSecret: bridge.body.secret,
-      bridgeToken,
-      vendorConnectionId: vc.body.vendorConnection.id,
+      lhId: site.lockHolderId,
+      lhPath: `/integrators/v1/lock-holders/${site.lockHolderId}`,
+      bridgeId: site.bridgeId,
+      bridgeSecret: site.bridgeSecret,
+      bridgeToken: await grant(site.bridgeId, site.bridgeSecret, "bridge"),
+      vendorConnectionId: site.vendorConnectionId,
       vendor,
     };
     if (lockIds.length > 0) await this.reportLocks(tenant, lockIds);

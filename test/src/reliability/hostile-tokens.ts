@@ -13,6 +13,7 @@ import {
   type KeyClaims,
   keyPairFromSeed,
   nodeEd25519,
+  SCHEDULE_HEADER_LABEL,
   signKeyToken,
   sigStructure,
   type TokenErrorCode,
@@ -412,6 +413,40 @@ export function hostileTokens(): HostileToken[] {
   );
   add("crit empty", assemble({ protectedBytes: header((h) => h.set(2, [])) }), "unsupported_alg");
   add("crit not an array", assemble({ protectedBytes: header((h) => h.set(2, 16)) }), "unsupported_alg");
+  // Recurring keys (docs/design.md section 2 "Schedule"): the schedule counts only as a critical header parameter.
+  const S = SCHEDULE_HEADER_LABEL;
+  add(
+    "a schedule not listed in crit (an older lock would ignore it)",
+    assemble({ protectedBytes: header((h) => h.set(S, [[5, 480, 600]])) }),
+    "malformed",
+  );
+  add(
+    "crit naming the schedule with none present",
+    assemble({ protectedBytes: header((h) => h.set(2, [S])) }),
+    "malformed",
+  );
+  add(
+    "a schedule window ending before it starts",
+    assemble({ protectedBytes: header((h) => h.set(2, [S]).set(S, [[5, 600, 480]])) }),
+    "malformed",
+  );
+  add(
+    "a schedule of 29 windows",
+    assemble({
+      protectedBytes: header((h) =>
+        h.set(2, [S]).set(
+          S,
+          Array.from({ length: 29 }, () => [1, 0, 60]),
+        ),
+      ),
+    }),
+    "malformed",
+  );
+  add(
+    "a recurring key at a lock whose signed state names no time zone",
+    signedBy(claims({ sched: [{ day: 5, start: 480, end: 600 }] })),
+    "no_timezone",
+  );
   add(
     "typ another media type",
     assemble({ protectedBytes: header((h) => h.set(16, "application/cwt")) }),

@@ -1,29 +1,19 @@
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBridge } from "@latchkey/bridge";
-import { type CloudOptions, type RunningCloud, startCloud } from "@latchkey/cloud";
-import { type LockOptions, type SimLock, seededRandom, startLock } from "@latchkey/lock-sim";
+import type { BridgeConfigInit, BridgeOptions, RunningBridge } from "@latchkey/bridge";
+import type { CloudOptions, RunningCloud } from "@latchkey/cloud";
+import { type SimLock, seededRandom } from "@latchkey/lock-sim";
 import type { Clock } from "@latchkey/protocol";
-import {
-  type BridgeProcess,
-  bins,
-  childEnv,
-  freePort,
-  IntegratorClient,
-  ManagedChild,
-  startBridgeProcess,
-} from "@latchkey/scripts";
+import { type BridgeProcess, freePort, ManagedChild } from "@latchkey/scripts";
+import { QUICK_CLOUD_TIMINGS, type Settings, SiteHarness } from "@latchkey/scripts/site";
 import Database from "better-sqlite3";
 import { pino } from "pino";
-import { stringify } from "yaml";
+import { HarnessSite } from "../harness-site.js";
 import type { Resources } from "../resources.js";
 import type { LogSink, Secrets } from "./evidence.js";
 import { seededFraction } from "./random.js";
 
 export const RELIABILITY_VENDOR = { vendor: "sim" as const, username: "reliability-site", password: "vendor-pw-0123" };
 const MASTER_KEY = new Uint8Array(32).fill(7);
-
-type Settings = Record<string, unknown>;
 
 export interface ReliabilitySiteOptions {
   /** Injected into the cloud (and an in-process bridge): simulated time. */
@@ -42,40 +32,17 @@ export interface ReliabilitySiteOptions {
 /**
  * A site for fault and abuse tests: the real cloud in this process (its log, clock and SQLite file within reach), the
  * bridge as its `latchkey-bridge` process (to be killed) or in process (to get simulated time), simulated locks. Ports
- * stay the same across restarts. Every log goes to `logs`, every secret made is registered in `secrets`.
+ * stay the same across restarts. Every log goes to `logs`, every secret made is registered in `secrets`. The site
+ * itself is the one harness of `@latchkey/scripts/site`; this adds the evidence and the fault levers.
  */
-export class ReliabilitySite {
-  cloud!: RunningCloud;
-  client!: IntegratorClient;
-  lockHolderId = "";
-  bridgeId = "";
-  bridgeSecret = "";
-  vendorConnectionId = "";
-  readonly siteSecret: string;
-  bridgeProcess: BridgeProcess | null = null;
-  bridge: RunningBridge | null = null;
-  readonly locks: SimLock[] = [];
-  private cloudRuns = 0;
-  private lockSeed = 0;
-  private readonly seed: string;
-  /** The in-process cloud is serving (false between stopCloud and startCloud). */
-  private cloudUp = false;
-  /** Setup codes (by lock id) not yet posted: a lock started while the cloud is down is claimed once it is back. */
-  private readonly pendingClaims = new Map<string, string>();
-
+export class ReliabilitySite extends HarnessSite {
   private constructor(
     private readonly resources: Resources,
-    readonly dir: string,
+    harness: SiteHarness,
     readonly logs: LogSink,
     readonly secrets: Secrets,
-    readonly apiPort: number,
-    readonly mqttPort: number,
-    readonly metricsPort: number,
-    private readonly options: ReliabilitySiteOptions,
   ) {
-    this.seed = options.seed ?? "reliability";
-    this.siteSecret = `site-secret-${this.seed}-0123456789`;
-    secrets.add("mqtt.siteSecret", this.siteSecret);
+    super(harness);
   }
 
   static async start(
@@ -85,36 +52,66 @@ export class ReliabilitySite {
     options: ReliabilitySiteOptions = {},
   ): Promise<ReliabilitySite> {
     const dir = resources.tempDir("latchkey-reliability-");
-    const site = new ReliabilitySite(
-      resources,
+    const seed = options.seed ?? "reliability";
+    const siteSecret = `site-secret-${seed}-0123456789`;
+    secrets.add("mqtt.siteSecret", siteSecret);
+    const clock = options.clock ? { clock: options.clock } : {};
+    const mqttPort = await freePort();
+    const harness = await SiteHarness.start({
       dir,
-      logs,
-      secrets,
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      options,
-    );
+      ports: { api: await freePort(), mqtt: mqttPort, metrics: await freePort() },
+      siteSecret,
+      vendor: RELIABILITY_VENDOR,
+      names: { integrator: "Reliability integrator", lockHolder: "Reliability homes", bridge: "reliability gateway" },
+      // The code holds the claim secret: registered as a secret, so no log may show it.
+      onClaim: (lock) => secrets.add(`setup code ${lock.id}`, lock.setupCode),
+      ...(options.claimLocks !== undefined ? { claimLocks: options.claimLocks } : {}),
+      // Always SQLite: tests read its file.
+      cloud: {
+        kind: "in-process",
+        options: (run) => ({
+          logLevel: "info",
+          logStream: logs.stream("cloud"),
+          masterKey: MASTER_KEY,
+          // A new seed per run: ids made by a restarted cloud must not repeat those of the run before.
+          random: seededRandom(`${seed}-cloud-${run}`),
+          workerPollMs: 50,
+          ...clock,
+          ...options.cloud,
+          // Webhook receivers of these tests listen on 127.0.0.1, which only this setting lets the cloud reach.
+          settings: { allowPrivateWebhookTargets: true, ...options.cloud?.settings },
+        }),
+      },
+      bridgeSettings: QUICK_CLOUD_TIMINGS,
+      bridgeOptions: () => ({ ...clock, logStream: logs.stream("bridge"), random: seededFraction(`${seed}-bridge`) }),
+      lockOptions: (lockId, n) => ({
+        mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+        random: seededRandom(`${seed}-lock-${lockId}-${n}`),
+        mqtt: { reconnectPeriodMs: 100 },
+        logger: pino({ level: "info" }, logs.stream(`lock ${lockId}`)),
+        ...clock,
+      }),
+    });
+    const site = new ReliabilitySite(resources, harness, logs, secrets);
     resources.defer("stop the reliability site", () => site.close());
-    await site.startCloud();
-    const creds = await site.cloud.bootstrap("Reliability integrator");
-    secrets.add("integrator client secret", creds.clientSecret);
-    site.client = await IntegratorClient.login(site.cloud.url, creds);
-    secrets.add("integrator access token", site.client.accessToken);
-    const lh = await site.client.createLockHolder({ name: "Reliability homes", countryIso: "NO" });
-    site.lockHolderId = lh.id;
-    const bridge = await site.client.registerBridge(lh.id, "reliability gateway");
-    site.bridgeId = bridge.bridgeId;
-    site.bridgeSecret = bridge.secret;
-    secrets.add("bridge secret", bridge.secret);
-    const vc = await site.client.createVendorConnection(lh.id, { ...RELIABILITY_VENDOR, bridgeId: bridge.bridgeId });
+    secrets.add("integrator client secret", harness.credentials.clientSecret);
+    secrets.add("integrator access token", harness.client.accessToken);
+    secrets.add("bridge secret", harness.bridgeSecret);
     secrets.add("vendor password", RELIABILITY_VENDOR.password);
-    site.vendorConnectionId = vc.id;
     return site;
   }
 
-  get apiUrl(): string {
-    return `http://127.0.0.1:${this.apiPort}`;
+  get cloud(): RunningCloud {
+    if (!this.harness.cloud) throw new Error("the cloud is stopped");
+    return this.harness.cloud;
+  }
+
+  get bridgeProcess(): BridgeProcess | null {
+    return this.harness.bridgeProcess;
+  }
+
+  get bridge(): RunningBridge | null {
+    return this.harness.bridge;
   }
 
   get mqttUrl(): string {
@@ -133,64 +130,26 @@ export class ReliabilitySite {
     return join(this.dir, "bridge", "bridge.db");
   }
 
-  /** The in-process cloud on the site's port, its data kept across restarts (always SQLite: tests read its file). */
+  /** The in-process cloud on the site's port, its data kept across restarts. */
   async startCloud(): Promise<RunningCloud> {
-    this.cloud = await startCloud({
-      dataDir: join(this.dir, "cloud"),
-      port: this.apiPort,
-      logLevel: "info",
-      logStream: this.logs.stream("cloud"),
-      masterKey: MASTER_KEY,
-      // A new seed per run: ids made by a restarted cloud must not repeat those of the run before.
-      random: seededRandom(`${this.seed}-cloud-${++this.cloudRuns}`),
-      workerPollMs: 50,
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-      ...this.options.cloud,
-      // Webhook receivers of these tests listen on 127.0.0.1, which only this setting lets the cloud reach.
-      settings: { allowPrivateWebhookTargets: true, ...this.options.cloud?.settings },
-    });
-    this.cloudUp = true;
-    await this.postPendingClaims();
+    await this.harness.startCloud();
     return this.cloud;
   }
 
   /** Closes the cloud without waiting out idle keep-alive sockets of this process's fetch clients. */
   async stopCloud(): Promise<void> {
-    this.cloudUp = false;
-    const closing = this.cloud.close();
-    this.cloud.app.server.closeAllConnections();
-    await closing;
+    await this.harness.stopCloud();
   }
 
   /** The bridge's settings: short waits and backoffs for tests, `extra` merged in (objects deeply). */
   bridgeSettings(extra: Settings = {}): BridgeConfigInit {
-    const base: Settings = {
-      cloud: {
-        url: this.apiUrl,
-        bridgeId: this.bridgeId,
-        secret: this.bridgeSecret,
-        pollWaitSeconds: 5,
-        backoffInitialMs: 50,
-        backoffMaxMs: 500,
-        requestTimeoutSeconds: 5,
-      },
-      dataDir: join(this.dir, "bridge"),
-      mqtt: { siteSecret: this.siteSecret, broker: "embedded", host: "127.0.0.1", port: this.mqttPort },
-      metrics: { host: "127.0.0.1", port: this.metricsPort },
-      vendorAccounts: [RELIABILITY_VENDOR],
-      log: { level: "info" },
-    };
-    return merge(base, extra) as BridgeConfigInit;
+    return this.harness.bridgeSettings(extra);
   }
 
   /** `latchkey-bridge --config …` (build first: `npx tsc -b test`); its output goes to the log sink. */
   async startBridgeProcess(extra: Settings = {}): Promise<BridgeProcess> {
-    const file = join(this.dir, "bridge.yaml");
-    mkdirSync(this.dir, { recursive: true });
-    writeFileSync(file, stringify(this.bridgeSettings(extra)), { mode: 0o600 });
-    const started = await startBridgeProcess(bins().bridge, file, childEnv(process.env));
+    const started = await this.harness.startBridgeProcess(extra);
     this.logs.attach("bridge", started.child);
-    this.bridgeProcess = started;
     return started;
   }
 
@@ -213,71 +172,20 @@ export class ReliabilitySite {
 
   /** SIGKILL: the bridge gets no chance to finish anything. */
   async killBridgeProcess(): Promise<void> {
-    const bridge = this.bridgeProcess;
-    this.bridgeProcess = null;
-    await bridge?.child.kill();
+    await this.harness.killBridgeProcess();
   }
 
   async stopBridgeProcess(): Promise<number | null> {
-    const bridge = this.bridgeProcess;
-    this.bridgeProcess = null;
-    return bridge ? (await bridge.child.stop("SIGTERM")).code : null;
+    return this.harness.stopBridgeProcess();
   }
 
   /** The bridge in this process (simulated time through `options.clock`). */
   async startBridge(extra: Settings = {}, options: BridgeOptions = {}): Promise<RunningBridge> {
-    this.bridge = await startBridge(this.bridgeSettings(extra), {
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-      logStream: this.logs.stream("bridge"),
-      random: seededFraction(`${this.seed}-bridge`),
-      ...options,
-    });
-    return this.bridge;
+    return this.harness.startBridge(extra, options);
   }
 
   async stopBridge(): Promise<void> {
-    const bridge = this.bridge;
-    this.bridge = null;
-    await bridge?.stop();
-  }
-
-  /** A simulated lock of this site (flash in the site's directory, log to the sink). */
-  async startLock(lockId: string, extra: Partial<LockOptions> = {}): Promise<SimLock> {
-    const lock = await startLock({
-      lockId,
-      dataDir: join(this.dir, "locks"),
-      mqttUrl: this.mqttUrl,
-      siteSecret: this.siteSecret,
-      random: seededRandom(`${this.seed}-lock-${lockId}-${++this.lockSeed}`),
-      telemetryIntervalSeconds: 0,
-      mqtt: { reconnectPeriodMs: 100 },
-      logger: pino({ level: "info" }, this.logs.stream(`lock ${lockId}`)),
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-      ...extra,
-    });
-    this.locks.push(lock);
-    if (this.options.claimLocks ?? true) await this.claim(lock);
-    return lock;
-  }
-
-  /**
-   * Claims `lock` for the site's lock holder with the setup code on its label, through the Integrator API (never the
-   * bridge; docs/design.md section 7). Again after a restart it answers 200. With the cloud down it is posted at its
-   * restart. The code holds the claim secret: registered as a secret, so no log may show it.
-   */
-  async claim(lock: SimLock): Promise<void> {
-    this.secrets.add(`setup code ${lock.id}`, lock.setupCode);
-    this.pendingClaims.set(lock.id, lock.setupCode);
-    await this.postPendingClaims();
-  }
-
-  private async postPendingClaims(): Promise<void> {
-    // Before provisioning (the first cloud start) there is no lock holder to claim for, and no lock yet.
-    if (!this.cloudUp || this.lockHolderId === "") return;
-    for (const [lockId, setupCode] of [...this.pendingClaims]) {
-      await this.client.claimLock(this.lockHolderId, setupCode);
-      this.pendingClaims.delete(lockId);
-    }
+    await this.harness.stopBridge();
   }
 
   /**
@@ -311,16 +219,10 @@ export class ReliabilitySite {
     return db;
   }
 
-  private closing: Promise<void> | null = null;
-
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      for (const lock of this.locks) await lock.stop().catch(() => {});
-      await this.bridge?.stop().catch(() => {});
-      await this.bridgeProcess?.child.kill().catch(() => {});
-      await this.stopCloud().catch(() => {});
-    })();
-    return this.closing;
+  /** Kills a bridge process (no graceful wait at teardown), then stops the rest. */
+  async close(): Promise<void> {
+    await this.harness.killBridgeProcess().catch(() => {});
+    await this.harness.close();
   }
 }
 
@@ -328,16 +230,3 @@ export class ReliabilitySite {
 function lastAcknowledgeable(lock: SimLock): number {
   return lock.events.findLast((e) => e.type !== "state_applied")?.seq ?? 0;
 }
-
-/** `extra` over `base`: plain objects merged key by key, anything else replaced. */
-export function merge(base: Settings, extra: Settings): Settings {
-  const out: Settings = { ...base };
-  for (const [key, value] of Object.entries(extra)) {
-    const prior = out[key];
-    out[key] =
-      isPlainObject(prior) && isPlainObject(value) ? merge(prior as Settings, value as Settings) : (value as unknown);
-  }
-  return out;
-}
-
-const isPlainObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,11 +1,10 @@
+import { AppKeys, errors } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
 import { prefetchKeys } from "../../domain/prefetch.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
 import type { TypedApp } from "../../http/typed.js";
-import { AppKeys } from "../../schemas/app-api.js";
-import { errors } from "../../schemas/common.js";
 
 /** Prefetch: every usable key of the phone's number on a claimed lock, each token minted for this device's key. */
 export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {

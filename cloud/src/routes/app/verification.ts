@@ -1,8 +1,15 @@
+import {
+  ConfirmVerification,
+  DeviceSession,
+  errors,
+  IdParam,
+  Obj,
+  StartVerification,
+  VerificationStarted,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { confirmVerification, startVerification } from "../../domain/verification.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ConfirmVerification, DeviceSession, StartVerification, VerificationStarted } from "../../schemas/app-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 
 /** A phone proves it holds its number with a one-time code, then registers its device key (docs/app-api.md). */
 export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {

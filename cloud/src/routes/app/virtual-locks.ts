@@ -1,9 +1,8 @@
+import { ChallengeAnswer, errors, IdParam, Obj, UnlockAnswer, UnlockRequest } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { challengeVirtualLock, unlockVirtualLock } from "../../domain/virtual-locks.js";
 import { deviceOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ChallengeAnswer, UnlockAnswer, UnlockRequest } from "../../schemas/app-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 
 const LockParams = Obj({ lockId: IdParam });
 

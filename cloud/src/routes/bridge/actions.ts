@@ -1,12 +1,19 @@
 import { fromBase64Url, toBase64Url } from "@latchkey/protocol";
+import {
+  ACTION_ERRORS,
+  CommandAnswer,
+  CommandRequest,
+  errorsWithExamples,
+  IdParam,
+  Obj,
+  ResultReport,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { commandFor, reportFailure } from "../../domain/actions.js";
 import { commit } from "../../domain/commit.js";
 import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ACTION_ERRORS, CommandAnswer, CommandRequest, ResultReport } from "../../schemas/actions.js";
-import { errorsWithExamples, IdParam, Obj } from "../../schemas/common.js";
 
 const ActionIdParams = Obj({ actionId: IdParam });
 

@@ -1,10 +1,9 @@
+import { ChangesAnswer, ChangesQuery, errors } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { read } from "../../domain/commit.js";
 import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ChangesAnswer, ChangesQuery } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 
 const CURSOR = /^v1\.(\d{1,15})$/;
 

@@ -1,11 +1,10 @@
+import { errors, IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { storePresence } from "../../domain/bridge-reports.js";
 import { commit } from "../../domain/commit.js";
 import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { IngestAnswer, IngestBatch, REMOVED_INGEST_FIELDS } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 
 /**
  * What a bridge says on its own word: lock presence (its MQTT status), labelled so. Events and telemetry come only as

@@ -1,9 +1,8 @@
+import { errors, ReportUpload, ReportUploadAnswer } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { uploadReports } from "../../domain/reports.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ReportUpload, ReportUploadAnswer } from "../../schemas/bridge-api.js";
-import { errors } from "../../schemas/common.js";
 
 /**
  * Upload of lock-authenticated reports (docs/bridge-api.md "Reports from the lock", docs/reports.md "Cloud"). A

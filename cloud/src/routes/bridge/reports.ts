@@ -1,10 +1,17 @@
+import {
+  errors,
+  FoundLocks,
+  FoundLocksAnswer,
+  Heartbeat,
+  IdParam,
+  Obj,
+  StateReport,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { reportConnectionState, reportFoundLocks } from "../../domain/bridge-reports.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { FoundLocks, FoundLocksAnswer, Heartbeat, StateReport } from "../../schemas/bridge-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 
 const VcParams = Obj({ vendorConnectionId: IdParam });
 

@@ -1,10 +1,9 @@
 import { fromHex, toBase64Url } from "@latchkey/protocol";
+import { errors, IdParam, LockStateAnswer, Obj, TimeAnswerBody, TimeRequestBody } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { answerLockTime, servedLockState } from "../../domain/courier.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { LockStateAnswer, TimeAnswerBody, TimeRequestBody } from "../../schemas/bridge-api.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
 
 const LockIdParams = Obj({ lockId: IdParam });
 

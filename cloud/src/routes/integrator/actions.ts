@@ -1,10 +1,18 @@
+import {
+  ACTION_ERRORS,
+  Action,
+  ActionList,
+  CreateAction,
+  errorsWithExamples,
+  IdParam,
+  Obj,
+  PageQuery,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { actionOf, actionView, createAction } from "../../domain/actions.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { ACTION_ERRORS, Action, ActionList, CreateAction } from "../../schemas/actions.js";
-import { errorsWithExamples, IdParam, Obj, PageQuery } from "../../schemas/common.js";
 import { LockParams } from "./locks.js";
 
 const ActionParams = Obj({ lockHolderId: IdParam, lockId: IdParam, actionId: IdParam });

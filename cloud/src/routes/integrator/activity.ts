@@ -1,3 +1,21 @@
+import {
+  CreatedWebhook,
+  CreateWebhook,
+  DeliveryList,
+  type EventFilterQuery,
+  EventList,
+  errors,
+  FormatPhoneNumber,
+  FormattedPhoneNumber,
+  IdParam,
+  Job,
+  KeyEventQuery,
+  LockEventQuery,
+  LockHolderEventQuery,
+  Obj,
+  PageQuery,
+  WebhookList,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
@@ -9,21 +27,6 @@ import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/w
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope, type Work } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import {
-  CreatedWebhook,
-  CreateWebhook,
-  DeliveryList,
-  type EventFilterQuery,
-  EventList,
-  FormatPhoneNumber,
-  FormattedPhoneNumber,
-  KeyEventQuery,
-  LockEventQuery,
-  LockHolderEventQuery,
-  WebhookList,
-} from "../../schemas/activity.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
-import { Job } from "../../schemas/keys.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 

@@ -1,3 +1,16 @@
+import {
+  Bridge,
+  BridgeList,
+  CreateBridge,
+  CreatedBridge,
+  errors,
+  IdParam,
+  iso,
+  Obj,
+  PageQuery,
+  RotatedBridgeSecret,
+  RotateSecret,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { notFound } from "../../domain/errors.js";
 import {
@@ -9,15 +22,6 @@ import {
 import { bridgeView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, iso, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  Bridge,
-  BridgeList,
-  CreateBridge,
-  CreatedBridge,
-  RotatedBridgeSecret,
-  RotateSecret,
-} from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 import type { BridgeRecord, LockHolderRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";

@@ -1,3 +1,4 @@
+import { errors, IdParam, iso, Obj, RotatedClientSecret, RotateSecret } from "@latchkey/protocol/contracts";
 import type { Static } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { commit } from "../../domain/commit.js";
@@ -11,8 +12,6 @@ import {
 import type { Principal } from "../../http/auth.js";
 import { integratorOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, iso, Obj } from "../../schemas/common.js";
-import { RotatedClientSecret, RotateSecret } from "../../schemas/integrator.js";
 import { hashSecret, newSecret } from "../../security/secrets.js";
 import type { ClientRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";

@@ -1,3 +1,16 @@
+import {
+  BatchCreateKeys,
+  CreateKeyOnLock,
+  CreateKeyWithLockId,
+  errors,
+  IdParam,
+  JobAccepted,
+  Key,
+  KeyList,
+  KeyListQuery,
+  Obj,
+  UpdateKey,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf } from "../../domain/access.js";
 import { userIdFilter } from "../../domain/event-list.js";
@@ -6,17 +19,6 @@ import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
-import {
-  BatchCreateKeys,
-  CreateKeyOnLock,
-  CreateKeyWithLockId,
-  JobAccepted,
-  Key,
-  KeyList,
-  KeyListQuery,
-  UpdateKey,
-} from "../../schemas/keys.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 

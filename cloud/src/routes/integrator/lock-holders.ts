@@ -1,3 +1,16 @@
+import {
+  CreateLockHolder,
+  errors,
+  IdParam,
+  Integrator,
+  IssuerKey,
+  IssuerKeyList,
+  LockHolder,
+  LockHolderList,
+  Obj,
+  PageQuery,
+  PatchLockHolder,
+} from "@latchkey/protocol/contracts";
 import { Type } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { read } from "../../domain/commit.js";
@@ -8,16 +21,6 @@ import { integratorView, issuerKeyView, lockHolderView } from "../../domain/view
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  CreateLockHolder,
-  Integrator,
-  IssuerKey,
-  IssuerKeyList,
-  LockHolder,
-  LockHolderList,
-  PatchLockHolder,
-} from "../../schemas/integrator.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });
 const IssuerKeyParams = Obj({

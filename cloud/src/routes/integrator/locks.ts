@@ -1,3 +1,13 @@
+import {
+  errors,
+  IdParam,
+  Lock,
+  LockDetail,
+  LockList,
+  LockListQuery,
+  Obj,
+  PatchLock,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
@@ -6,8 +16,6 @@ import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, Obj } from "../../schemas/common.js";
-import { Lock, LockDetail, LockList, LockListQuery, PatchLock } from "../../schemas/connections.js";
 import { LhParams } from "./lock-holders.js";
 
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });

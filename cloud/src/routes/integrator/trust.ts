@@ -1,11 +1,10 @@
 import { fromHex, toBase64Url } from "@latchkey/protocol";
+import { Authority, ClaimedLock, ClaimLock, errors, iso } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { authorityFor, locksBehind, rotateAuthority } from "../../domain/authority.js";
 import { claimLock, claimView } from "../../domain/claims.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, iso } from "../../schemas/common.js";
-import { Authority, ClaimedLock, ClaimLock } from "../../schemas/connections.js";
 import type { AuthorityRecord } from "../../store/records.js";
 import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";

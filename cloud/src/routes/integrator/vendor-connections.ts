@@ -1,3 +1,13 @@
+import {
+  CreateVendorConnection,
+  errors,
+  IdParam,
+  Obj,
+  PageQuery,
+  UpdatePassword,
+  VendorConnectionAnswer,
+  VendorConnectionList,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import {
   connectionOf,
@@ -10,13 +20,6 @@ import { vendorConnectionView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { errors, IdParam, Obj, PageQuery } from "../../schemas/common.js";
-import {
-  CreateVendorConnection,
-  UpdatePassword,
-  VendorConnectionAnswer,
-  VendorConnectionList,
-} from "../../schemas/connections.js";
 import type { VendorConnectionRecord } from "../../store/records.js";
 import { LhParams } from "./lock-holders.js";
 

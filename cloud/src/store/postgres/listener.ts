@@ -1,5 +1,5 @@
 import { Client, type ClientConfig } from "pg";
-import { FEED_CHANNEL } from "./site.js";
+import { FEED_CHANNEL } from "./sql.js";
 
 export interface ListenerOptions {
   config: ClientConfig;
@@ -14,7 +14,7 @@ const RECONNECT_MAX_MS = 10_000;
 
 /**
  * LISTENs on its own connection (a pooled one would be handed to transactions) for the NOTIFY that every commit
- * appending to the change feed sends (PgChanges.lockFeed), and calls its listeners. It reconnects with backoff when the
+ * appending to the change feed sends (PgSql.appendChanges), and calls its listeners. It reconnects with backoff when the
  * connection drops, then calls the listeners once, since changes may have been committed while nobody listened; and it
  * calls them every `fallbackPollMs` regardless, so a lost notification costs at most that much delay.
  */

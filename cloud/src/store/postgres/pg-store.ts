@@ -1,24 +1,9 @@
 import { Client, type ClientConfig, Pool, type PoolClient } from "pg";
+import { repositories } from "../repositories/index.js";
 import type { Store, Tx } from "../store.js";
-import {
-  PgAccessTokens,
-  PgBridges,
-  PgDevices,
-  PgIntegrators,
-  PgIssuerKeys,
-  PgLockHolders,
-  PgMeta,
-  PgNonces,
-  PgOtpThrottle,
-  PgVerifications,
-} from "./accounts.js";
-import { PgRemoteActions } from "./actions.js";
-import { PgDeliveries, PgEvents, PgJobs, PgTelemetry, PgWebhooks } from "./activity.js";
 import { ChangeListener } from "./listener.js";
 import { migrate } from "./migrations.js";
-import { PgChanges, PgKeys, PgLocks, PgVendorConnections } from "./site.js";
-import { isRetryable, pgTypes, Sql } from "./sql.js";
-import { PgAuthorities, PgLockClaims, PgLockReports } from "./trust.js";
+import { isRetryable, PgSql, pgTypes } from "./sql.js";
 import { describeDatabaseUrl } from "./url.js";
 
 export interface PgStoreOptions {
@@ -110,32 +95,7 @@ export class PgStore implements Store {
   }
 
   private txFor(client: PoolClient): Tx {
-    const sql = new Sql(client);
-    return {
-      integrators: new PgIntegrators(sql),
-      tokens: new PgAccessTokens(sql),
-      lockHolders: new PgLockHolders(sql),
-      issuerKeys: new PgIssuerKeys(sql),
-      bridges: new PgBridges(sql),
-      vendorConnections: new PgVendorConnections(sql),
-      locks: new PgLocks(sql),
-      keys: new PgKeys(sql),
-      events: new PgEvents(sql),
-      telemetry: new PgTelemetry(sql),
-      webhooks: new PgWebhooks(sql),
-      deliveries: new PgDeliveries(sql),
-      jobs: new PgJobs(sql),
-      changes: new PgChanges(sql),
-      verifications: new PgVerifications(sql),
-      devices: new PgDevices(sql),
-      nonces: new PgNonces(sql),
-      meta: new PgMeta(sql),
-      otpThrottle: new PgOtpThrottle(sql),
-      authorities: new PgAuthorities(sql),
-      lockClaims: new PgLockClaims(sql),
-      lockReports: new PgLockReports(sql),
-      remoteActions: new PgRemoteActions(sql),
-    };
+    return repositories(new PgSql(client));
   }
 
   watchChanges(listener: () => void): () => void {

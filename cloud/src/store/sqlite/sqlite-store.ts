@@ -1,25 +1,11 @@
-import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { openSqlite } from "@latchkey/runtime";
+import type Database from "better-sqlite3";
 import { DATA_FILE_MODE, type ModeFix, restrictDataDir } from "../../security/file-modes.js";
+import { repositories } from "../repositories/index.js";
 import type { Store, Tx } from "../store.js";
-import {
-  SqliteAccessTokens,
-  SqliteBridges,
-  SqliteDevices,
-  SqliteIntegrators,
-  SqliteIssuerKeys,
-  SqliteLockHolders,
-  SqliteMeta,
-  SqliteNonces,
-  SqliteOtpThrottle,
-  SqliteVerifications,
-} from "./accounts.js";
-import { SqliteRemoteActions } from "./actions.js";
-import { SqliteDeliveries, SqliteEvents, SqliteJobs, SqliteTelemetry, SqliteWebhooks } from "./activity.js";
-import { migrate } from "./migrations.js";
-import { SqliteChanges, SqliteKeys, SqliteLocks, SqliteVendorConnections } from "./site.js";
-import { SqliteAuthorities, SqliteLockClaims, SqliteLockReports } from "./trust.js";
+import { MIGRATIONS } from "./migrations.js";
+import { SqliteSql } from "./sql.js";
 
 export const DATABASE_FILE = "cloud.sqlite";
 /** The database and the files SQLite keeps beside it in WAL mode. */
@@ -40,43 +26,17 @@ export class SqliteStore implements Store {
 
   constructor(dataDir: string) {
     this.modeFixes = restrictDataDir(dataDir, DATABASE_FILES);
-    // Created here with 0600 (the umask can only narrow it), not by SQLite with 0644: SQLite then gives the -wal and
-    // -shm files it creates the database file's mode.
-    closeSync(openSync(join(dataDir, DATABASE_FILE), "a", DATA_FILE_MODE));
-    this.db = new Database(join(dataDir, DATABASE_FILE));
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("foreign_keys = ON");
-    this.db.pragma("busy_timeout = 5000");
-    migrate(this.db);
+    // Created with 0600 (the umask can only narrow it), not by SQLite with 0644: SQLite then gives the -wal and -shm
+    // files it creates the database file's mode. One open-and-migrate for every SQLite file of ours (@latchkey/runtime).
+    this.db = openSqlite(join(dataDir, DATABASE_FILE), {
+      pragmas: ["journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "busy_timeout = 5000"],
+      migrations: MIGRATIONS,
+      fileMode: DATA_FILE_MODE,
+      owner: "this cloud knows (upgrade latchkey-cloud)",
+    });
     // SQLite gave any -wal and -shm file it created the database's mode: checked again rather than assumed.
     this.modeFixes.push(...restrictDataDir(dataDir, DATABASE_FILES));
-    const db = this.db;
-    this.tx = {
-      integrators: new SqliteIntegrators(db),
-      tokens: new SqliteAccessTokens(db),
-      lockHolders: new SqliteLockHolders(db),
-      issuerKeys: new SqliteIssuerKeys(db),
-      bridges: new SqliteBridges(db),
-      vendorConnections: new SqliteVendorConnections(db),
-      locks: new SqliteLocks(db),
-      keys: new SqliteKeys(db),
-      events: new SqliteEvents(db),
-      telemetry: new SqliteTelemetry(db),
-      webhooks: new SqliteWebhooks(db),
-      deliveries: new SqliteDeliveries(db),
-      jobs: new SqliteJobs(db),
-      changes: new SqliteChanges(db),
-      verifications: new SqliteVerifications(db),
-      devices: new SqliteDevices(db),
-      nonces: new SqliteNonces(db),
-      meta: new SqliteMeta(db),
-      otpThrottle: new SqliteOtpThrottle(db),
-      authorities: new SqliteAuthorities(db),
-      lockClaims: new SqliteLockClaims(db),
-      lockReports: new SqliteLockReports(db),
-      remoteActions: new SqliteRemoteActions(db),
-    };
+    this.tx = repositories(new SqliteSql(this.db));
   }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import Module, { createRequire } from "node:module";
 import path from "node:path";
 import type Bleno from "@abandonware/bleno";
-import type { Noble } from "../noble-loader.js";
+import type { Noble } from "@latchkey/runtime";
 import type { EmulatedController } from "./controller.js";
 import { type EmulatedAdapters, type EmulatedHciSocketClass, emulatedHciSocketClass } from "./hci-socket.js";
 

@@ -1,0 +1,64 @@
+import type { Row } from "./rows.js";
+
+/**
+ * What the repositories (repositories/) need of a database, so they are written once for SQLite and PostgreSQL. SQL
+ * given here uses `?` placeholders on both: the PostgreSQL driver numbers them (`$1`, `$2`, …), so a statement's text
+ * is still fixed per call site and prepared once per connection. The rest is where the two really differ: the SQL
+ * fragments of `Dialect`, and the statements whose concurrency each database handles its own way (batch inserts, lease
+ * claims, change-feed sequence allocation).
+ */
+export interface Sql {
+  readonly dialect: Dialect;
+  all(text: string, values?: readonly unknown[]): Promise<Row[]>;
+  get(text: string, values?: readonly unknown[]): Promise<Row | undefined>;
+  /** Answers the number of rows written. */
+  run(text: string, values?: readonly unknown[]): Promise<number>;
+  /**
+   * Inserts `rows` (one value per column, in `columns` order) in the given order, then `tail` (`ON CONFLICT …`,
+   * `RETURNING …`); answers what `RETURNING` gave. One statement per row on SQLite (each is cheap in process), one for
+   * the whole list on PostgreSQL (a round trip each would not be).
+   */
+  insertRows(table: string, columns: readonly Column[], rows: RowValues, tail?: string): Promise<Row[]>;
+  /** Lease claims (DeliveryRepo.claimDue, JobRepo.claimNext): the rows claimed, as the table has them now. */
+  claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]>;
+  claimJob(now: number, leaseMs: number): Promise<Row | undefined>;
+  /**
+   * Appends to the change feed (columns kind, lock_holder_id, vendor_connection_id, payload, created_at) so that seqs
+   * become visible in order (ChangeRepo); answers the seqs, ascending.
+   */
+  appendChanges(rows: RowValues): Promise<number[]>;
+}
+
+/** Rows to insert, each one value per column. */
+export type RowValues = readonly (readonly unknown[])[];
+
+/** The rows of `table` whose `column` is one of `values`, in one statement (none for an empty list). */
+export async function rowsWhereAnyOf(
+  sql: Sql,
+  table: string,
+  column: string,
+  values: readonly string[],
+): Promise<Row[]> {
+  if (values.length === 0) return [];
+  return sql.all(`SELECT * FROM ${table} WHERE ${sql.dialect.anyOf(column)}`, [sql.dialect.list(values)]);
+}
+
+/** A column of a batch insert and its PostgreSQL array element type (`unnest` needs it). */
+export type Column = readonly [name: string, type: "text" | "bigint"];
+
+/** The SQL that differs between the dialects, as fragments with `?` placeholders. */
+export interface Dialect {
+  /**
+   * `column` is one of a list bound as one value (`list(values)`, at `placeholder`): one statement text whatever the
+   * list's length.
+   */
+  anyOf(column: string, placeholder?: string): string;
+  list(values: readonly string[]): unknown;
+  /** The larger of two values (SQLite's two-argument MAX, PostgreSQL's GREATEST). */
+  readonly greatest: "MAX" | "GREATEST";
+  /**
+   * The column that orders issuer_keys rows created in the same millisecond by insertion: SQLite's rowid, and on
+   * PostgreSQL (which has none) the identity column `n` migration 1 gives it.
+   */
+  readonly insertionOrder: "rowid" | "n";
+}

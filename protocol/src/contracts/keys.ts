@@ -1,0 +1,171 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { IsoTime, Nullable, Obj, PageCursor, PageQuery, Timestamp } from "./common.js";
+
+export const KEY_STATES = ["creating", "scheduled", "active", "expired", "error", "revoked"] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** A key's start or end: a date-time, or null for its default. */
+const KeyTime = (description: string, examples: string[]) =>
+  Type.Optional(Type.Union([IsoTime, Type.Null()], { description, examples }));
+
+const KeyFields = {
+  userId: Type.String({
+    minLength: 1,
+    maxLength: 32,
+    description:
+      "the key holder's mobile number; E.164 (+4791234567) or national in the lock holder's country. A landline " +
+      "(+4722123456) or other non-mobile number is refused (422)",
+  }),
+  userName: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: "the key holder's name, as Unloc's toUser name: shown on the key and on its events (userName)",
+      examples: ["Kari Nordmann"],
+    }),
+  ),
+  start: KeyTime(
+    "when the key starts; null or left out: now. Any RFC 3339 date-time with an offset; a fraction of a second " +
+      "(2030-01-01T08:00:00.250Z) is rounded down to the whole second, since key tokens carry unix seconds",
+    ["2030-01-01T08:00:00Z", "2030-01-01T09:00:00.250+01:00"],
+  ),
+  end: KeyTime(
+    "when the key ends; null or left out (and no durationMinutes): never. Any RFC 3339 date-time with an " +
+      "offset; a fraction of a second is rounded up to the whole second, so the key lasts at least until then",
+    ["2030-01-08T08:00:00Z", "2030-01-08T08:00:00.750Z"],
+  ),
+  durationMinutes: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 52_560_000,
+      description: "instead of end: the key lasts this long from start",
+    }),
+  ),
+  metadata: Type.Optional(
+    Type.Object(
+      {},
+      { additionalProperties: true, description: "your own JSON object, at most 4 KiB; never in tokens" },
+    ),
+  ),
+  skipInviteNotification: Type.Optional(Type.Boolean()),
+};
+
+export const LockIdField = Type.String({ minLength: 1, maxLength: 64 });
+
+export const CreateKeyOnLock = Obj(KeyFields, {
+  "x-examples": {
+    withEnd: {
+      summary: "key with start and end",
+      value: { userId: "+4791234567", start: "2030-01-01T08:00:00Z", end: "2030-01-08T08:00:00Z" },
+    },
+    withDuration: {
+      summary: "key for 90 minutes from now",
+      value: { userId: "+4791234567", durationMinutes: 90 },
+    },
+    withMetadata: {
+      summary: "open-ended key with the holder's name and metadata",
+      value: { userId: "+4791234567", userName: "Kari Nordmann", metadata: { bookingId: "B-1042", unit: "3A" } },
+    },
+  },
+});
+export type CreateKeyOnLock = Static<typeof CreateKeyOnLock>;
+
+export const CreateKeyWithLockId = Obj(
+  { lockId: LockIdField, ...KeyFields },
+  {
+    "x-examples": {
+      withEnd: {
+        summary: "key with the lock id in the body",
+        value: { lockId: "virtual-…", userId: "+4791234567", end: "2030-01-08T08:00:00Z" },
+      },
+      withDuration: {
+        summary: "lock id in the body, 90 minutes",
+        value: { lockId: "virtual-…", userId: "+4791234567", durationMinutes: 90 },
+      },
+    },
+  },
+);
+export type CreateKeyWithLockId = Static<typeof CreateKeyWithLockId>;
+
+export const BatchCreateKeys = Obj(
+  { keys: Type.Array(Obj({ lockId: LockIdField, ...KeyFields }), { minItems: 1, maxItems: 1000 }) },
+  {
+    "x-examples": {
+      batch: {
+        summary: "two keys on two locks",
+        value: {
+          keys: [
+            { lockId: "virtual-…", userId: "+4791234567", userName: "Kari Nordmann", durationMinutes: 60 },
+            { lockId: "virtual-…", userId: "+4798765432", end: "2030-01-08T08:00:00Z" },
+          ],
+        },
+      },
+    },
+  },
+);
+export type BatchCreateKeys = Static<typeof BatchCreateKeys>;
+
+export const Key = Type.Object({
+  id: Type.String(),
+  lockId: Type.String(),
+  toUser: Type.Object({
+    id: Type.String(),
+    name: Type.Optional(Type.String({ description: "the userName given at creation, if any" })),
+  }),
+  userId: Type.String(),
+  userName: Nullable(Type.String({ description: "the key holder's name given at creation; null if none" })),
+  start: Timestamp,
+  end: Nullable(Timestamp),
+  created: Timestamp,
+  state: Type.Union(KEY_STATES.map((s) => Type.Literal(s))),
+  error: Type.Optional(Type.String()),
+  metadata: Nullable(Type.Object({}, { additionalProperties: true })),
+  useKeyUrl: Type.String(),
+});
+export type Key = Static<typeof Key>;
+
+export const KeyList = Type.Object({ keys: Type.Array(Key), startAfterId: PageCursor });
+export type KeyList = Static<typeof KeyList>;
+
+/** Key list filters (issue 14); they combine (AND). */
+export const KeyListQuery = Obj({
+  ...PageQuery,
+  lockId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "only keys of this lock" })),
+  userId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: "only keys of this holder: E.164 or national in the lock holder's country",
+      examples: ["+4791234567"],
+    }),
+  ),
+  state: Type.Optional(
+    Type.Union(
+      KEY_STATES.map((s) => Type.Literal(s)),
+      { description: "only keys in this state now" },
+    ),
+  ),
+});
+export type KeyListQuery = Static<typeof KeyListQuery>;
+
+export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
+export type UpdateKey = Static<typeof UpdateKey>;
+
+export const JobAccepted = Type.Object({ jobId: Type.String() });
+export type JobAccepted = Static<typeof JobAccepted>;
+
+export const Job = Type.Object({
+  id: Type.String(),
+  status: Type.Union(JOB_STATUSES.map((s) => Type.Literal(s))),
+  total: Type.Integer(),
+  done: Type.Integer(),
+  results: Type.Array(
+    Type.Object({ index: Type.Integer(), keyId: Type.Optional(Type.String()), error: Type.Optional(Type.String()) }),
+  ),
+  created: Timestamp,
+  updated: Timestamp,
+});
+export type Job = Static<typeof Job>;
