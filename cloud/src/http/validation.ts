@@ -1,4 +1,4 @@
-import { parseRfc3339, registerFormats } from "@latchkey/protocol/contracts";
+import { registerFormats } from "@latchkey/protocol/contracts";
 import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type ValueError, ValueErrorType } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
