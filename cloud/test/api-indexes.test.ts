@@ -120,6 +120,7 @@ describe("filtered pages read an index in page order: SQLite", () => {
               maxTokenExpS: null,
               metadata: null,
               jobId: null,
+              recurrence: null,
               createdAt: 0,
             }),
           );

@@ -19,6 +19,7 @@ const SQLITE = [
   "0128f1d254baff0a",
   "2f2c8233fd65d3eb",
   "d771da15f45d94d5",
+  "76d560eeb5cbac46",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -31,6 +32,7 @@ const POSTGRES = [
   "f5f1df7a169c4c0b",
   "d12d40d40814a62b",
   "1f50aeec574d08c0",
+  "ffb844ffd78c4b3a",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);

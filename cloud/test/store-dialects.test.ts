@@ -70,6 +70,7 @@ const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
   maxTokenExpS: null,
   metadata: n === 2 ? { room: "12" } : null,
   jobId: null,
+  recurrence: null,
   createdAt: NOW,
 });
 

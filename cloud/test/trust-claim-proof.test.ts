@@ -186,6 +186,7 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
       maxTokenExpS: null,
       metadata: null,
       jobId: null,
+      recurrence: null,
       createdAt: t.clock.now(),
     };
     await t.cloud.store.transaction((tx) => tx.keys.insert(stray));

@@ -234,6 +234,7 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
         maxTokenExpS: null,
         metadata: null,
         jobId: null,
+        recurrence: null,
         createdAt: now,
       }),
     );

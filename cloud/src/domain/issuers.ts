@@ -3,6 +3,7 @@ import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import type { IssuerKeyRecord, KeyRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
+import { scheduleOf } from "./recurrence.js";
 
 /** How long past its last token's expiry a rotated key stays trusted: covers the locks' verification leeway. */
 export const RETIRE_LEEWAY_S = 120;
@@ -121,6 +122,8 @@ export async function mintKeyToken(
       iat: nowS,
       cti: fromHex(key.cti),
       cnf: devicePublicKey,
+      // The lock enforces it offline, in its own timezone (docs/design.md section 2 "Schedule").
+      ...(key.recurrence ? { sched: scheduleOf(key.recurrence) } : {}),
     },
     { kid: fromHex(issuer.kid), secretKey },
   );

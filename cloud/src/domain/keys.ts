@@ -1,5 +1,11 @@
 import { toHex, useKeyUrl } from "@latchkey/protocol";
-import { ceilToSecondMs, floorToSecondMs, parseRfc3339, type Rfc3339Time } from "@latchkey/protocol/contracts";
+import {
+  ceilToSecondMs,
+  floorToSecondMs,
+  parseRfc3339,
+  type Recurrence,
+  type Rfc3339Time,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import type { JobRecord, KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
@@ -8,6 +14,7 @@ import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
 import { DomainError, forbidden, invalid, unprocessable } from "./errors.js";
 import { keyHolderMobile } from "./phone.js";
+import { assertRecurrenceFits } from "./recurrence.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
@@ -18,6 +25,7 @@ export interface KeyInput {
   durationMinutes?: number;
   metadata?: Record<string, unknown>;
   skipInviteNotification?: boolean;
+  recurrence?: Recurrence | null;
 }
 
 export type KeyState = "creating" | "scheduled" | "active" | "expired" | "error" | "revoked";
@@ -111,6 +119,7 @@ export function newKeyRecord(
     revokedAt: null,
     maxTokenExpS: null,
     metadata: input.metadata ?? null,
+    recurrence: input.recurrence ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),
   };
@@ -132,6 +141,7 @@ export async function createKey(
   checkMetadata(input.metadata, ctx.settings.metadataMaxBytes);
   const userId = keyHolderNumber(input.userId, lh);
   await assertClaimed(tx, lock);
+  assertRecurrenceFits(lock, input.recurrence, "body");
   const vc = await assertConnectionUsable(tx, lock);
   const key = newKeyRecord(ctx, lh, lock, input, window, userId, { status: "created", jobId: null });
   await tx.keys.insert(key);
@@ -172,6 +182,7 @@ export async function startKeyBatch(
       await assertClaimed(tx, lock, `${field}.lockId`);
       locks.set(lock.id, lock);
     }
+    assertRecurrenceFits(lock, item.recurrence, field);
     records.push(newKeyRecord(ctx, lh, lock, item, window, userId, { status: "creating", jobId }));
   }
   await tx.keys.insertMany(records);

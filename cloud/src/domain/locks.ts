@@ -1,3 +1,4 @@
+import { isValidTimeZone } from "@latchkey/protocol";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
 import type {
@@ -10,7 +11,7 @@ import type {
 import type { Tx } from "../store/store.js";
 import { lockOf } from "./access.js";
 import { claimOf } from "./claims.js";
-import { conflict } from "./errors.js";
+import { conflict, invalid } from "./errors.js";
 import { revokeKey } from "./keys.js";
 
 /** A lock as it first enters the store under a vendor connection: no address, battery or presence yet. */
@@ -72,6 +73,9 @@ export async function updateLock(
   patch: LockPatch,
 ): Promise<readonly [LockRecord, LockClaimRecord | undefined]> {
   const current = await lockOf(tx, lh, lockId);
+  // The lock reads recurring keys in this zone (its signed state's tz): one the tz database does not know is refused.
+  if (patch.timezone != null && !isValidTimeZone(patch.timezone))
+    throw invalid(`body.timezone: ${JSON.stringify(patch.timezone)} is not an IANA timezone (e.g. Europe/Oslo)`);
   if (patch.maxStale !== undefined) {
     const claimed = await claimOf(tx, lh, lockId);
     if (!claimed) throw conflict("maxStale: the lock is not claimed; claim it with its setup code first");

@@ -72,6 +72,7 @@ export function keyView(ctx: CloudContext, k: KeyRecord) {
     state: keyState(k, ctx.clock.now()),
     ...(k.error ? { error: k.error } : {}),
     metadata: k.metadata,
+    recurrence: k.recurrence,
     useKeyUrl: keyUseUrl(ctx, k),
   };
 }

@@ -25,7 +25,16 @@ import { virtualBattery } from "./virtual-battery.js";
  */
 
 /** Codes reported after the signature was verified: the token's cti is authentic and names the key in the event. */
-const SIGNED_FAILURES = new Set(["missing_claim", "wrong_lock", "not_yet_valid", "expired", "revoked", "bad_proof"]);
+const SIGNED_FAILURES = new Set([
+  "missing_claim",
+  "wrong_lock",
+  "not_yet_valid",
+  "expired",
+  "revoked",
+  "no_timezone",
+  "outside_schedule",
+  "bad_proof",
+]);
 
 function signedCti(token: Uint8Array): string | null {
   try {
@@ -100,7 +109,16 @@ export async function unlockVirtualLock(
     const revoked = new Set(await tx.keys.revokedCtisForLock(lock.id));
     const verdict = verifyUnlockRequest(
       { token, proof, nonce },
-      { trust, lockId: lock.id, now: Math.floor(nowMs / 1000), revoked, nonces, nowMs },
+      {
+        trust,
+        lockId: lock.id,
+        now: Math.floor(nowMs / 1000),
+        revoked,
+        nonces,
+        nowMs,
+        // A recurring key is read in the lock's own zone, as a real lock reads it in its signed state's tz.
+        ...(lock.timezone ? { timeZone: lock.timezone } : {}),
+      },
     );
     const cti = verdict.ok ? toHex(verdict.claims.cti) : SIGNED_FAILURES.has(verdict.code) ? signedCti(token) : null;
     const eventId = toHex(ctx.random(16));

@@ -225,6 +225,8 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   ALTER TABLE lock_claims_v10 RENAME TO lock_claims;
   CREATE INDEX lock_claims_lock_holder ON lock_claims(lock_holder_id, lock_id);
   `,
+  // 11: a recurring key's weekly windows (issue 14), JSON in the API's shape; NULL for a key with none.
+  () => `ALTER TABLE keys ADD COLUMN recurrence TEXT;`,
 ];
 
 /** The migrations as the dialect runs them, one SQL script per version. */

@@ -1,3 +1,4 @@
+import type { Recurrence } from "@latchkey/protocol/contracts";
 /**
  * What the store keeps, as plain objects. Times are milliseconds since the epoch unless named `…S` (unix seconds,
  * as on the wire to locks). Routes turn these into API shapes; nothing here is sent as is.
@@ -155,6 +156,8 @@ export interface KeyRecord {
    */
   maxTokenExpS: number | null;
   metadata: Record<string, unknown> | null;
+  /** Weekly windows in the lock's timezone (the API's shape); minted into every token as its schedule. */
+  recurrence: Recurrence | null;
   jobId: string | null;
   createdAt: number;
 }

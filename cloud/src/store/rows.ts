@@ -169,6 +169,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   revokedAt: r.revoked_at,
   maxTokenExpS: r.max_token_exp_s ?? null,
   metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
+  recurrence: r.recurrence == null ? null : (JSON.parse(r.recurrence) as KeyRecord["recurrence"]),
   jobId: r.job_id,
   createdAt: r.created_at,
 });

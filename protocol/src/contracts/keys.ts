@@ -11,6 +11,43 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 const KeyTime = (description: string, examples: string[]) =>
   Type.Optional(Type.Union([IsoTime, Type.Null()], { description, examples }));
 
+/** One window of a weekday, in the lock's timezone; an end at or before the start runs past midnight. */
+const RecurrenceWindow = Obj(
+  {
+    startHour: Type.Integer({ minimum: 0, maximum: 23 }),
+    startMinute: Type.Integer({ minimum: 0, maximum: 59 }),
+    endHour: Type.Integer({ minimum: 0, maximum: 24, description: "24 (with endMinute 0) is the end of the day" }),
+    endMinute: Type.Integer({ minimum: 0, maximum: 59 }),
+  },
+  { examples: [{ startHour: 8, startMinute: 0, endHour: 12, endMinute: 30 }] },
+);
+const DayWindows = Type.Optional(Type.Array(RecurrenceWindow, { minItems: 1, maxItems: 4 }));
+
+/**
+ * Unloc v1's recurrence, per weekday, beyond Unloc enforced by the lock itself with no network: the windows travel in
+ * the key token and the lock reads them in its own timezone (docs/design.md section 2 "Schedule"), DST included.
+ */
+export const Recurrence = Obj(
+  {
+    monday: DayWindows,
+    tuesday: DayWindows,
+    wednesday: DayWindows,
+    thursday: DayWindows,
+    friday: DayWindows,
+    saturday: DayWindows,
+    sunday: DayWindows,
+  },
+  {
+    minProperties: 1,
+    description:
+      "weekly windows in the lock's timezone (the lock must have one: 422 lock_timezone_required); outside them the " +
+      "lock refuses the key offline (`outside_schedule`). Up to 4 windows a day; one ending at or before its start " +
+      "runs past midnight into the next day",
+    examples: [{ tuesday: [{ startHour: 8, startMinute: 0, endHour: 12, endMinute: 0 }] }],
+  },
+);
+export type Recurrence = Static<typeof Recurrence>;
+
 const KeyFields = {
   userId: Type.String({
     minLength: 1,
@@ -51,6 +88,7 @@ const KeyFields = {
     ),
   ),
   skipInviteNotification: Type.Optional(Type.Boolean()),
+  recurrence: Type.Optional(Nullable(Recurrence)),
 };
 
 export const LockIdField = Type.String({ minLength: 1, maxLength: 64 });
@@ -123,6 +161,7 @@ export const Key = Type.Object({
   state: Type.Union(KEY_STATES.map((s) => Type.Literal(s))),
   error: Type.Optional(Type.String()),
   metadata: Nullable(Type.Object({}, { additionalProperties: true })),
+  recurrence: Nullable(Recurrence),
   useKeyUrl: Type.String(),
 });
 export type Key = Static<typeof Key>;

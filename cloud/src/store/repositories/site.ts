@@ -236,6 +236,7 @@ const KEY_COLUMNS: readonly Column[] = [
   ["metadata", "text"],
   ["job_id", "text"],
   ["created_at", "bigint"],
+  ["recurrence", "text"],
 ];
 
 export class Keys implements KeyRepo {
@@ -262,6 +263,7 @@ export class Keys implements KeyRepo {
         jsonText(k.metadata),
         k.jobId,
         k.createdAt,
+        jsonText(k.recurrence),
       ]),
     );
   }
