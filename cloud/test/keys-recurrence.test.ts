@@ -1,7 +1,17 @@
 import { decodeSign1, fromBase64Url, SCHEDULE_HEADER_LABEL } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Phone, registerPhone, unlockVirtual } from "./app.js";
-import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+import {
+  bridgeWithConnection,
+  closeAll,
+  lh,
+  startTestCloud,
+  type Tenant,
+  type TestCloud,
+  tenant,
+  virtualLocks,
+} from "./helpers.js";
+import { claimedLock } from "./lock.js";
 
 /**
  * Recurring keys (issue 14): Unloc's per-weekday recurrence, in the lock's timezone, minted into the key token as its
@@ -115,5 +125,25 @@ describe("recurring keys", () => {
     expect(await tryAt(key.body.id, "2027-04-04T01:00:00Z")).toBe("outside_schedule");
     // A key with no recurrence opens at any hour.
     expect(await tryAt(plain.body.id, "2027-04-04T01:00:00Z")).toBe("unlocked");
+  });
+
+  it("a lock's new timezone (or maxStale) goes on its bridge's feed, so the lock gets the state that carries it now", async () => {
+    const br = await bridgeWithConnection(t, tn);
+    const lock = await claimedLock(t, tn, br, "sim-tz");
+    const cursor = (await t.call("GET", "/bridge/v1/changes", { token: br.token })).body.cursor;
+    const patch = (body: Record<string, unknown>) =>
+      t.call("PATCH", lh(tn, `/locks/${lock.lockId}`), { token: tn.token, body });
+    expect((await patch({ name: "Front door" })).status).toBe(200);
+    const quiet = await t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
+    expect(quiet.body.changes).toEqual([]); // a name is not in the signed state
+    expect((await patch({ timezone: "Europe/Oslo" })).status).toBe(200);
+    const feed = await t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
+    expect(feed.body.changes.map((c: { kind: string; lockId?: string }) => [c.kind, c.lockId])).toEqual([
+      ["lock", lock.lockId],
+    ]);
+    // The state the bridge fetches now names the zone the lock reads recurring keys in.
+    const state = await t.call("GET", `/bridge/v1/locks/${lock.lockId}/state`, { token: br.token });
+    expect(state.status, JSON.stringify(state.body)).toBe(200);
+    expect(Buffer.from(fromBase64Url(state.body.state)).includes("Europe/Oslo")).toBe(true);
   });
 });

@@ -68,6 +68,7 @@ export interface LockPatch {
 /** Updates a lock of `lh` (404 for any other), answering it and its claim as they now are. */
 export async function updateLock(
   tx: Tx,
+  ctx: CloudContext,
   lh: LockHolderRecord,
   lockId: string,
   patch: LockPatch,
@@ -89,7 +90,11 @@ export async function updateLock(
       ? { address: patch.address === null ? null : mergeAddress(current.address, patch.address) }
       : {}),
   });
-  return [(await tx.locks.get(current.id))!, await claimOf(tx, lh, lockId)] as const;
+  const updated = (await tx.locks.get(current.id))!;
+  // The timezone and maxStale are in the lock's signed state: a lock change on the feed has its bridge carry the newer
+  // state now, not with whatever changes next (a recurring key would meanwhile be refused for want of a zone).
+  if (patch.timezone !== undefined || patch.maxStale !== undefined) await new FeedWriter(tx, ctx).lock(updated, false);
+  return [updated, await claimOf(tx, lh, lockId)] as const;
 }
 
 /** Partial address update: given fields replace stored ones, null fields are removed; an empty result is no address. */

@@ -91,7 +91,7 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const { lockId } = request.params;
-      const [lock, claim] = await lockHolder.commit(request, (tx, lh) => updateLock(tx, lh, lockId, request.body));
+      const [lock, claim] = await lockHolder.commit(request, (tx, lh) => updateLock(tx, ctx, lh, lockId, request.body));
       return lockView(lock, claim);
     },
   );
