@@ -1,5 +1,4 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { answerMetrics, OpsHttpServer, refuseWrites } from "@latchkey/runtime";
 import type { StatusPage } from "../status/status-page.js";
 import type { BridgeMetrics } from "./metrics.js";
 
@@ -13,59 +12,29 @@ export interface Health {
  * `status: "degraded"` and the reasons while it serves locks but needs attention) and, when enabled, the operator's
  * status page (`/`, `/status/…`).
  */
-export class OpsServer {
-  private server: Server | null = null;
-  url = "";
-
+export class OpsServer extends OpsHttpServer {
   constructor(
-    private readonly metrics: BridgeMetrics,
-    private readonly health: () => Health,
+    metrics: BridgeMetrics,
+    health: () => Health,
     private readonly status: StatusPage | null = null,
-  ) {}
-
-  async listen(host: string, port: number): Promise<string> {
-    const server = createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0] ?? "/";
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        res.writeHead(405, { allow: "GET, HEAD" }).end();
-        return;
-      }
+  ) {
+    super((req, res, path) => {
+      if (refuseWrites(req, res)) return true;
       if (path === "/metrics") {
-        this.metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(text),
-          (e: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(e.message),
-        );
-        return;
+        answerMetrics(metrics.registry, res);
+        return true;
       }
       if (path === "/healthz") {
-        const health = this.health();
-        res.writeHead(health.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(health));
-        return;
+        const h = health();
+        res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h));
+        return true;
       }
-      if (this.status?.handle(req, res, path)) return;
-      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not_found"}');
+      return this.status?.handle(req, res, path) ?? false;
     });
-    server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    this.server = server;
-    const address = server.address() as AddressInfo;
-    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    this.url = `http://${shownHost}:${address.port}`;
-    return this.url;
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
+  override async close(): Promise<void> {
     this.status?.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await super.close();
   }
 }
