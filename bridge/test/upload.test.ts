@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { Backoff } from "@latchkey/runtime";
 import Database from "better-sqlite3";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -7,7 +8,6 @@ import { CloudClient } from "../src/cloud/client.js";
 import type { RunningBridge } from "../src/index.js";
 import { BridgeMetrics } from "../src/ops/metrics.js";
 import { Outbox } from "../src/outbox/outbox.js";
-import { Backoff } from "../src/retry/backoff.js";
 import { openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";

@@ -1,8 +1,7 @@
 import { EventEmitter } from "node:events";
+import { type Backoff, sleep } from "@latchkey/runtime";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Backoff } from "../retry/backoff.js";
-import { sleep } from "../retry/sleep.js";
 import type { Noble } from "./noble-loader.js";
 
 export type BleAdapterState = "starting" | "available" | "unavailable";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type Command, type CommandResult, LOCK_SERVICE_UUID, MAX_STATE_BYTES } from "@latchkey/protocol";
 import { GattClient } from "@latchkey/protocol/ble";
-import { NobleGattLink, withTimeout } from "@latchkey/runtime";
+import { NobleGattLink, ServiceLoop, sleep, withTimeout } from "@latchkey/runtime";
 import type { ActionRunner } from "../actions/action-runner.js";
 import type { CloudClient } from "../cloud/client.js";
 import type { CommandRequest } from "../commands/command-channel.js";
@@ -9,7 +9,7 @@ import { type LockMessages, RefusedPayloadError } from "../locks/lock-messages.j
 import type { LockRegistry } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import { sleep, Wakeup } from "../retry/sleep.js";
+
 import type { Db } from "../store/database.js";
 import type { StateRelay } from "../trust/state-relay.js";
 import type { Noble, Peripheral } from "./noble-loader.js";
@@ -45,8 +45,8 @@ const MAX_REPORT_ROUNDS = 64;
  */
 export class BleGateway {
   private readonly abort = new AbortController();
-  private readonly wakeup = new Wakeup();
-  private loop: Promise<void> | null = null;
+  /** A round, then `pollSeconds` or a wake-up; a failed round is logged and the next comes after `pollSeconds`. */
+  private readonly loop: ServiceLoop;
   private readonly present = new Set<string>();
   private counter = 0;
   private readonly reportsAfter;
@@ -72,23 +72,34 @@ export class BleGateway {
       "UPDATE locks SET ble_reports_after = MAX(ble_reports_after, ?) WHERE lock_id = ?",
     );
     this.resetReportsAfter = db.prepare("UPDATE locks SET ble_reports_after = 0 WHERE lock_id = ?");
+    this.loop = new ServiceLoop({
+      round: async (signal) => {
+        // An adapter that went away (powered off, unplugged) is waited for, not scanned with: the MQTT side goes on.
+        await this.adapterReady(signal);
+        if (signal.aborted) return;
+        const { locks } = await this.round();
+        this.logger.debug({ locks: locks.length }, "BLE round done");
+      },
+      idleMs: options.pollSeconds * 1000,
+      onError: (e) => this.logger.warn({ err: (e as Error).message }, "BLE round failed"),
+    });
     // New keys are a factory reset: the lock counts its reports from 1 again.
     registry.on("keys", (lockId) => this.resetReportsAfter.run(lockId));
   }
 
   /** Cuts the pause before the next round short (a remote action waits for a BLE lock). */
   wake(): void {
-    this.wakeup.notify();
+    this.loop.wake();
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
     await this.noble.stopScanningAsync().catch(() => {});
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** One round now (tests and `latchkey-bridge` call this through the loop). */
@@ -107,22 +118,6 @@ export class BleGateway {
       }
     }
     return { locks: found };
-  }
-
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    while (!signal.aborted) {
-      // An adapter that went away (powered off, unplugged) is waited for, not scanned with: the MQTT side goes on.
-      await this.adapterReady(signal);
-      if (signal.aborted) break;
-      try {
-        const { locks } = await this.round();
-        this.logger.debug({ locks: locks.length }, "BLE round done");
-      } catch (e) {
-        if (!signal.aborted) this.logger.warn({ err: (e as Error).message }, "BLE round failed");
-      }
-      await this.wakeup.wait(signal, this.options.pollSeconds * 1000);
-    }
   }
 
   private async scan(): Promise<Peripheral[]> {
