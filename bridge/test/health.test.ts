@@ -12,7 +12,8 @@ interface Health {
   ok: boolean;
   status: string;
   degraded: Array<{ check: string; message: string }>;
-  cloud: { reachable: boolean | null; unreachableSince: number | null; credentialsRefused: unknown };
+  cloud: { reachable: boolean | null; unreachableSince: string | null; credentialsRefused: unknown };
+  outbox: { items: number };
 }
 
 const healthz = async (bridge: RunningBridge) => {
@@ -79,6 +80,10 @@ describe("/healthz degraded, and the log of an outage", () => {
         ),
       },
     ]);
+
+    // Times as the APIs say them: RFC 3339, UTC (the bridge's clock is the test's).
+    expect(body.cloud.unreachableSince).toMatch(/^2027-01-15T08:0\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(body.cloud.unreachableSince!)).toBeLessThanOrEqual(now - 301_000);
 
     const waiting = bridge.outbox().items;
     expect(waiting).toBeGreaterThanOrEqual(5);

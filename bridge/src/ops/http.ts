@@ -12,6 +12,16 @@ export interface Health {
  * `status: "degraded"` and the reasons while it serves locks but needs attention) and, when enabled, the operator's
  * status page (`/`, `/status/…`).
  */
+/**
+ * `/healthz` says its times as the cloud's APIs do, RFC 3339 in UTC (issue 15 item 9): every `…At`, `…Since`, `at` and
+ * `since` field the parts report in Unix ms. The status page's own feed keeps Unix ms (its script does the arithmetic).
+ */
+function rfc3339Times(key: string, value: unknown): unknown {
+  return typeof value === "number" && Number.isFinite(value) && /^(at|since)$|At$|Since$/.test(key)
+    ? new Date(value).toISOString()
+    : value;
+}
+
 export class OpsServer extends OpsHttpServer {
   constructor(
     metrics: BridgeMetrics,
@@ -26,7 +36,7 @@ export class OpsServer extends OpsHttpServer {
       }
       if (path === "/healthz") {
         const h = health();
-        res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h));
+        res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h, rfc3339Times));
         return true;
       }
       return this.status?.handle(req, res, path) ?? false;
