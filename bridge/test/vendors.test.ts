@@ -61,6 +61,23 @@ describe("vendor connections", () => {
     expect(cloud.lockReports.at(-1)?.locks).toEqual(["lock-a", "lock-b", "lock-c"]);
   });
 
+  it("the cloud's echo of connected and unrelated feed changes repeat no state report (issue 15 item 9)", async () => {
+    ({ bridge } = await startTestBridge(cloud, dir.path));
+    const a = new MqttLock("lock-a", bridge.mqttUrl);
+    locks.push(a);
+    await a.connect();
+    vcChange(VENDOR.password, "connecting");
+    await waitFor("state report", () => cloud.stateReports.length > 0);
+    // The cloud now says connected (what the bridge reported), and other things change on the feed.
+    vcChange(VENDOR.password, "connected");
+    cloud.append({ kind: "issuer", lockHolderId: "lh_1", kid: "c3d4", x: "22".repeat(32), retired: false });
+    const b = new MqttLock("lock-b", bridge.mqttUrl);
+    locks.push(b);
+    await b.connect();
+    await waitFor("the new lock reported", () => cloud.lockReports.at(-1)?.locks.length === 2);
+    expect(cloud.stateReports).toEqual([{ vcId: "vc_1", state: "connected" }]);
+  });
+
   it("puts a connection with wrong credentials in error, and back to connected after a new password and refresh", async () => {
     ({ bridge } = await startTestBridge(cloud, dir.path));
     vcChange("wrong-password", "connecting");
