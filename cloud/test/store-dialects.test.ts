@@ -72,6 +72,8 @@ const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
   jobId: null,
   recurrence: null,
   createdAt: NOW,
+  editedAt: null,
+  revokeBefore: null,
 });
 
 const lock: LockRecord = {

@@ -122,6 +122,8 @@ export function newKeyRecord(
     recurrence: input.recurrence ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),
+    editedAt: null,
+    revokeBefore: null,
   };
 }
 

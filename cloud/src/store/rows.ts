@@ -172,6 +172,8 @@ export const keyRow = (r: Row): KeyRecord => ({
   recurrence: r.recurrence == null ? null : (JSON.parse(r.recurrence) as KeyRecord["recurrence"]),
   jobId: r.job_id,
   createdAt: r.created_at,
+  editedAt: r.edited_at ?? null,
+  revokeBefore: r.revoke_before ?? null,
 });
 
 export const changeRow = (r: Row): ChangeRecord => ({
