@@ -47,6 +47,7 @@ describe("parse and matches: a value checked as the cloud checks it", () => {
       created: "2030-01-01T08:00:00.000Z",
       state: "active",
       metadata: null,
+      recurrence: null,
       useKeyUrl: "https://example.com/k",
     };
     expect(matches(Key, key)).toBe(true);
