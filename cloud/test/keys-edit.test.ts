@@ -7,18 +7,9 @@ import {
   toHex,
   verifyLockState,
 } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Phone, registerPhone, unlockVirtual } from "./app.js";
-import {
-  bridgeWithConnection,
-  closeAll,
-  lh,
-  startTestCloud,
-  type Tenant,
-  type TestCloud,
-  tenant,
-  virtualLocks,
-} from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { prefetchedToken, registerPhone, unlockVirtual } from "./app.js";
+import { bridgeWithConnection, lh, tenant, virtualSiteEach } from "./helpers.js";
 import { claimedLock, fetchState } from "./lock.js";
 
 /**
@@ -26,28 +17,14 @@ import { claimedLock, fetchState } from "./lock.js";
  * narrows it revokes the tokens minted before it at the lock (`{cti, before}` in the signed state), and the holder's
  * next prefetch brings a token with the new terms that opens.
  */
-let t: TestCloud;
-let tn: Tenant;
-let lockId: string;
-
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  lockId = (await virtualLocks(t, tn, 1)).lockIds[0]!;
-});
-afterEach(closeAll);
+const site = virtualSiteEach();
 
 const HOLDER = "+4791234567";
-const createKey = (body: Record<string, unknown>, lock = lockId) =>
-  t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lock, userId: HOLDER, ...body } });
-const editKey = (keyId: string, body: unknown) => t.call("PATCH", lh(tn, `/keys/${keyId}`), { token: tn.token, body });
-const isoIn = (ms: number) => new Date(t.clock.now() + ms).toISOString();
-
-async function prefetched(phone: Phone, keyId: string): Promise<string> {
-  const prefetch = await t.call("GET", "/app/v1/keys", { token: phone.token });
-  expect(prefetch.status, JSON.stringify(prefetch.body)).toBe(200);
-  return (prefetch.body.keys as { keyId: string; token: string }[]).find((k) => k.keyId === keyId)!.token;
-}
+const createKey = (body: Record<string, unknown>, lock = site.lockId) =>
+  site.t.call("POST", lh(site.tn, "/keys"), { token: site.tn.token, body: { lockId: lock, userId: HOLDER, ...body } });
+const editKey = (keyId: string, body: unknown) =>
+  site.t.call("PATCH", lh(site.tn, `/keys/${keyId}`), { token: site.tn.token, body });
+const isoIn = (ms: number) => new Date(site.t.clock.now() + ms).toISOString();
 
 function claimsOf(token: string): Map<number, unknown> {
   return decodeStrict(decodeSign1(fromBase64Url(token)).payload) as Map<number, unknown>;
@@ -57,21 +34,21 @@ describe("editing a key", () => {
   it("ends it earlier: answered and read back, re-minted with the new exp, the old token refused at the lock", async () => {
     const key = await createKey({ durationMinutes: 600 });
     expect(key.status).toBe(201);
-    const phone = await registerPhone(t, HOLDER);
-    const old = await prefetched(phone, key.body.id);
-    expect(await unlockVirtual(t, phone, lockId, old)).toMatchObject({ status: 200 });
+    const phone = await registerPhone(site.t, HOLDER);
+    const old = await prefetchedToken(site.t, phone, key.body.id);
+    expect(await unlockVirtual(site.t, phone, site.lockId, old)).toMatchObject({ status: 200 });
 
-    t.clock.set(t.clock.now() + 5_000);
+    site.t.clock.set(site.t.clock.now() + 5_000);
     const end = isoIn(3_600_000);
     const edited = await editKey(key.body.id, { end });
     expect(edited.status, JSON.stringify(edited.body)).toBe(200);
     expect(edited.body).toMatchObject({ id: key.body.id, state: "active", start: key.body.start });
     expect(Date.parse(edited.body.end)).toBe(Math.ceil(Date.parse(end) / 1000) * 1000);
-    const read = await t.call("GET", lh(tn, `/keys/${key.body.id}`), { token: tn.token });
+    const read = await site.t.call("GET", lh(site.tn, `/keys/${key.body.id}`), { token: site.tn.token });
     expect(read.body).toEqual(edited.body);
 
-    const editedAtS = Math.floor(t.clock.now() / 1000);
-    const fresh = await prefetched(phone, key.body.id);
+    const editedAtS = Math.floor(site.t.clock.now() / 1000);
+    const fresh = await prefetchedToken(site.t, phone, key.body.id);
     const claims = claimsOf(fresh);
     expect(claims.get(ClaimLabel.exp)).toBe(Date.parse(edited.body.end) / 1000);
     expect(claims.get(ClaimLabel.iat) as number).toBeGreaterThanOrEqual(editedAtS);
@@ -79,46 +56,46 @@ describe("editing a key", () => {
     expect(toHex(claims.get(ClaimLabel.cti) as Uint8Array)).toBe(
       toHex(claimsOf(old).get(ClaimLabel.cti) as Uint8Array),
     );
-    const refused = await unlockVirtual(t, phone, lockId, old);
+    const refused = await unlockVirtual(site.t, phone, site.lockId, old);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toBe("revoked");
-    expect((await unlockVirtual(t, phone, lockId, fresh)).body.result).toBe("unlocked");
+    expect((await unlockVirtual(site.t, phone, site.lockId, fresh)).body.result).toBe("unlocked");
   });
 
   it("puts {cti, before} in the lock's signed state and the key on the bridge's feed; metadata alone does neither", async () => {
-    const br = await bridgeWithConnection(t, tn);
-    const lock = await claimedLock(t, tn, br, "lk-edit");
+    const br = await bridgeWithConnection(site.t, site.tn);
+    const lock = await claimedLock(site.t, site.tn, br, "lk-edit");
     const narrowed = await createKey({ durationMinutes: 600 }, lock.lockId);
     const renamed = await createKey({ durationMinutes: 600 }, lock.lockId);
-    const phone = await registerPhone(t, HOLDER);
-    await prefetched(phone, narrowed.body.id);
-    const cursor = (await t.call("GET", "/bridge/v1/changes", { token: br.token })).body.cursor;
+    const phone = await registerPhone(site.t, HOLDER);
+    await prefetchedToken(site.t, phone, narrowed.body.id);
+    const cursor = (await site.t.call("GET", "/bridge/v1/changes", { token: br.token })).body.cursor;
 
-    t.clock.set(t.clock.now() + 5_000);
+    site.t.clock.set(site.t.clock.now() + 5_000);
     const quiet = await editKey(renamed.body.id, { metadata: { unit: "3A" }, userName: "Kari Nordmann" });
     expect(quiet.status).toBe(200);
     expect(quiet.body).toMatchObject({ metadata: { unit: "3A" }, userName: "Kari Nordmann", end: renamed.body.end });
-    const none = await t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
+    const none = await site.t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
     expect(none.body.changes).toEqual([]);
-    const before = verifyLockState((await fetchState(t, br, lock.lockId)).bytes, {
+    const before = verifyLockState((await fetchState(site.t, br, lock.lockId)).bytes, {
       lockId: lock.lockId,
       claimSecret: lock.claimSecret,
     });
     if (!before.ok) throw new Error(before.message);
     expect(before.state.revoked).toEqual([]);
 
-    const editedAtS = Math.floor(t.clock.now() / 1000);
+    const editedAtS = Math.floor(site.t.clock.now() / 1000);
     expect((await editKey(narrowed.body.id, { end: isoIn(3_600_000) })).status).toBe(200);
-    const feed = await t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
+    const feed = await site.t.call("GET", `/bridge/v1/changes?cursor=${cursor}&wait=0`, { token: br.token });
     expect(feed.body.changes.map((c: { kind: string; keyId?: string }) => [c.kind, c.keyId])).toEqual([
       ["key", narrowed.body.id],
     ]);
-    const after = verifyLockState((await fetchState(t, br, lock.lockId)).bytes, {
+    const after = verifyLockState((await fetchState(site.t, br, lock.lockId)).bytes, {
       lockId: lock.lockId,
       claimSecret: lock.claimSecret,
     });
     if (!after.ok) throw new Error(after.message);
-    const token = await prefetched(phone, narrowed.body.id);
+    const token = await prefetchedToken(site.t, phone, narrowed.body.id);
     const cti = toHex(claimsOf(token).get(ClaimLabel.cti) as Uint8Array);
     expect(after.state.revoked.map((r) => ({ cti: toHex(r.cti), before: r.before }))).toEqual([
       { cti, before: editedAtS + 1 },
@@ -126,11 +103,14 @@ describe("editing a key", () => {
   });
 
   it("a new recurrence narrows: the old token is refused, the re-minted one carries the schedule", async () => {
-    await t.call("PATCH", lh(tn, `/locks/${lockId}`), { token: tn.token, body: { timezone: "UTC" } });
+    await site.t.call("PATCH", lh(site.tn, `/locks/${site.lockId}`), {
+      token: site.tn.token,
+      body: { timezone: "UTC" },
+    });
     const key = await createKey({ durationMinutes: 600 });
-    const phone = await registerPhone(t, HOLDER);
-    const old = await prefetched(phone, key.body.id);
-    t.clock.set(t.clock.now() + 5_000);
+    const phone = await registerPhone(site.t, HOLDER);
+    const old = await prefetchedToken(site.t, phone, key.body.id);
+    site.t.clock.set(site.t.clock.now() + 5_000);
     const always = { startHour: 0, startMinute: 0, endHour: 24, endMinute: 0 };
     const recurrence = Object.fromEntries(
       ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map((d) => [d, [always]]),
@@ -138,63 +118,72 @@ describe("editing a key", () => {
     const edited = await editKey(key.body.id, { recurrence });
     expect(edited.status, JSON.stringify(edited.body)).toBe(200);
     expect(edited.body.recurrence).toEqual(recurrence);
-    expect((await unlockVirtual(t, phone, lockId, old)).body.error).toBe("revoked");
-    const fresh = await prefetched(phone, key.body.id);
+    expect((await unlockVirtual(site.t, phone, site.lockId, old)).body.error).toBe("revoked");
+    const fresh = await prefetchedToken(site.t, phone, key.body.id);
     expect(decodeSign1(fromBase64Url(fresh)).protectedHeader.get(2)).toEqual([SCHEDULE_HEADER_LABEL]);
-    expect((await unlockVirtual(t, phone, lockId, fresh)).body.result).toBe("unlocked");
+    expect((await unlockVirtual(site.t, phone, site.lockId, fresh)).body.result).toBe("unlocked");
   });
 
   it("refuses a token minted in the edit's own second, before it, and opens with one minted after it", async () => {
-    t.clock.set(Math.floor(t.clock.now() / 1000) * 1000 + 100);
+    site.t.clock.set(Math.floor(site.t.clock.now() / 1000) * 1000 + 100);
     const key = await createKey({ durationMinutes: 600 });
-    const phone = await registerPhone(t, HOLDER);
-    t.clock.set(Math.floor(t.clock.now() / 1000) * 1000 + 200);
-    const old = await prefetched(phone, key.body.id);
-    t.clock.set(t.clock.now() + 300); // the same second
+    const phone = await registerPhone(site.t, HOLDER);
+    site.t.clock.set(Math.floor(site.t.clock.now() / 1000) * 1000 + 200);
+    const old = await prefetchedToken(site.t, phone, key.body.id);
+    site.t.clock.set(site.t.clock.now() + 300); // the same second
     expect((await editKey(key.body.id, { end: isoIn(3_600_000) })).status).toBe(200);
-    const fresh = await prefetched(phone, key.body.id);
+    const fresh = await prefetchedToken(site.t, phone, key.body.id);
     expect(claimsOf(fresh).get(ClaimLabel.iat)).toBe((claimsOf(old).get(ClaimLabel.iat) as number) + 1);
-    expect((await unlockVirtual(t, phone, lockId, old)).body.error).toBe("revoked");
-    expect((await unlockVirtual(t, phone, lockId, fresh)).body.result).toBe("unlocked");
+    expect((await unlockVirtual(site.t, phone, site.lockId, old)).body.error).toBe("revoked");
+    expect((await unlockVirtual(site.t, phone, site.lockId, fresh)).body.result).toBe("unlocked");
   });
 
   it("widening (a later end) revokes nothing: every token already out stays within the new terms", async () => {
     const key = await createKey({ durationMinutes: 60 });
-    const phone = await registerPhone(t, HOLDER);
-    const old = await prefetched(phone, key.body.id);
-    t.clock.set(t.clock.now() + 5_000);
+    const phone = await registerPhone(site.t, HOLDER);
+    const old = await prefetchedToken(site.t, phone, key.body.id);
+    site.t.clock.set(site.t.clock.now() + 5_000);
     expect((await editKey(key.body.id, { durationMinutes: 120 })).status).toBe(200);
-    expect((await unlockVirtual(t, phone, lockId, old)).body.result).toBe("unlocked");
+    expect((await unlockVirtual(site.t, phone, site.lockId, old)).body.result).toBe("unlocked");
   });
 
   it("answers 409 for a revoked or expired key, 404 for an unknown key or another lock holder's", async () => {
     const revoked = await createKey({});
-    await t.call("PUT", lh(tn, `/keys/${revoked.body.id}`), { token: tn.token, body: { state: "revoked" } });
+    await site.t.call("PUT", lh(site.tn, `/keys/${revoked.body.id}`), {
+      token: site.tn.token,
+      body: { state: "revoked" },
+    });
     const conflict = await editKey(revoked.body.id, { metadata: { a: 1 } });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error).toBe("key_not_editable");
     expect(conflict.body.errorDescription).toMatch(/is revoked/);
 
     const short = await createKey({ durationMinutes: 1 });
-    t.clock.set(t.clock.now() + 120_000);
+    site.t.clock.set(site.t.clock.now() + 120_000);
     const expired = await editKey(short.body.id, { durationMinutes: 60 });
     expect(expired.status).toBe(409);
     expect(expired.body.errorDescription).toMatch(/is expired/);
 
     const live = await createKey({ durationMinutes: 60 });
     expect((await editKey("key_doesnotexist", { metadata: { a: 1 } })).status).toBe(404);
-    const other = await tenant(t, "Other");
-    const cross = await t.call("PATCH", `/integrators/v1/lock-holders/${other.lockHolderId}/keys/${live.body.id}`, {
-      token: other.token,
-      body: { end: null },
-    });
+    const other = await tenant(site.t, "Other");
+    const cross = await site.t.call(
+      "PATCH",
+      `/integrators/v1/lock-holders/${other.lockHolderId}/keys/${live.body.id}`,
+      {
+        token: other.token,
+        body: { end: null },
+      },
+    );
     expect(cross.status).toBe(404);
-    const intoOurs = await t.call("PATCH", lh(tn, `/keys/${live.body.id}`), {
+    const intoOurs = await site.t.call("PATCH", lh(site.tn, `/keys/${live.body.id}`), {
       token: other.token,
       body: { end: null },
     });
     expect([403, 404]).toContain(intoOurs.status);
-    expect((await t.call("GET", lh(tn, `/keys/${live.body.id}`), { token: tn.token })).body).toEqual(live.body);
+    expect((await site.t.call("GET", lh(site.tn, `/keys/${live.body.id}`), { token: site.tn.token })).body).toEqual(
+      live.body,
+    );
   });
 
   it("refuses bad bodies with 400 naming the field, as creation does", async () => {
@@ -220,7 +209,7 @@ describe("editing a key", () => {
     });
     expect(noZone.status).toBe(422);
     expect(noZone.body.error).toBe("lock_timezone_required");
-    const unchanged = await t.call("GET", lh(tn, `/keys/${key.body.id}`), { token: tn.token });
+    const unchanged = await site.t.call("GET", lh(site.tn, `/keys/${key.body.id}`), { token: site.tn.token });
     expect(unchanged.body).toEqual(key.body);
   });
 });
