@@ -124,6 +124,7 @@ describe("filtered pages read an index in page order: SQLite", () => {
               createdAt: 0,
               editedAt: null,
               revokeBefore: null,
+              revokeUntilS: null,
             }),
           );
           await keys.insertMany(records);

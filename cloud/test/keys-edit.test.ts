@@ -102,6 +102,30 @@ describe("editing a key", () => {
     ]);
   });
 
+  it("keeps the {cti, before} entry only while a token minted before the edit may still open", async () => {
+    const br = await bridgeWithConnection(site.t, site.tn);
+    const lock = await claimedLock(site.t, site.tn, br, "lk-edit-until");
+    const DAY = 86_400_000;
+    const key = await createKey({ durationMinutes: 60 * 24 * 90 }, lock.lockId);
+    const old = await prefetchedToken(site.t, await registerPhone(site.t, HOLDER), key.body.id);
+    const oldExpS = claimsOf(old).get(ClaimLabel.exp) as number;
+    site.t.clock.set(site.t.clock.now() + 5_000);
+    expect((await editKey(key.body.id, { end: isoIn(80 * DAY) })).status).toBe(200);
+    const entries = async () => {
+      const verdict = verifyLockState((await fetchState(site.t, br, lock.lockId)).bytes, {
+        lockId: lock.lockId,
+        claimSecret: lock.claimSecret,
+      });
+      if (!verdict.ok) throw new Error(verdict.message);
+      return verdict.state.revoked.length;
+    };
+    expect(await entries()).toBe(1);
+    // Past the old token's exp (and the leeway), new tokens still being minted do not keep the entry.
+    site.t.clock.set(oldExpS * 1000 + DAY);
+    await prefetchedToken(site.t, await registerPhone(site.t, HOLDER), key.body.id);
+    expect(await entries()).toBe(0);
+  });
+
   it("a new recurrence narrows: the old token is refused, the re-minted one carries the schedule", async () => {
     await site.t.call("PATCH", lh(site.tn, `/locks/${site.lockId}`), {
       token: site.tn.token,

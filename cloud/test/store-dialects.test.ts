@@ -74,6 +74,7 @@ const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
   createdAt: NOW,
   editedAt: null,
   revokeBefore: null,
+  revokeUntilS: null,
 });
 
 const lock: LockRecord = {

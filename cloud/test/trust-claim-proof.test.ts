@@ -190,6 +190,7 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
       createdAt: t.clock.now(),
       editedAt: null,
       revokeBefore: null,
+      revokeUntilS: null,
     };
     await t.cloud.store.transaction((tx) => tx.keys.insert(stray));
     const feedBefore = (await t.call("GET", "/bridge/v1/changes", { token: ownerBridge.token })).body.cursor;

@@ -238,6 +238,7 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
         createdAt: now,
         editedAt: null,
         revokeBefore: null,
+        revokeUntilS: null,
       }),
     );
     const phone = await registerPhone(t, "+4791234567");

@@ -13,6 +13,7 @@ import type { Tx } from "../store/store.js";
 import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
 import { conflict, DomainError, forbidden, invalid, notFound, unprocessable } from "./errors.js";
+import { RETIRE_LEEWAY_S } from "./issuers.js";
 import { keyHolderMobile } from "./phone.js";
 import { assertRecurrenceFits } from "./recurrence.js";
 
@@ -139,6 +140,7 @@ export function newKeyRecord(
     createdAt: ctx.clock.now(),
     editedAt: null,
     revokeBefore: null,
+    revokeUntilS: null,
   };
 }
 
@@ -276,9 +278,15 @@ export async function editKey(tx: Tx, ctx: CloudContext, key: KeyRecord, input: 
     userName: input.userName === undefined ? key.userName : input.userName,
     editedAt,
   };
-  // The second after the edit's: a token minted earlier in the edit's own second has iat = editedAt and must be
-  // refused too; tokens minted from now on carry iat ≥ revokeBefore (issuers.ts mintKeyToken), so they open.
-  if (narrows(key, edited)) edited.revokeBefore = Math.max(key.revokeBefore ?? 0, editedAt + 1);
+  // Only while a token minted before the edit may still open: its latest exp, or, when none is recorded, the longest
+  // a token minted before now can live. The entry is needed until then (lock-state.ts drops it after).
+  const olderUntilS = key.maxTokenExpS ?? editedAt + ctx.settings.maxTokenLifetimeSeconds;
+  if (narrows(key, edited) && olderUntilS + RETIRE_LEEWAY_S > editedAt) {
+    // The second after the edit's: a token minted earlier in the edit's own second has iat = editedAt and must be
+    // refused too; tokens minted from now on carry iat ≥ revokeBefore (issuers.ts mintKeyToken), so they open.
+    edited.revokeBefore = Math.max(key.revokeBefore ?? 0, editedAt + 1);
+    edited.revokeUntilS = Math.max(key.revokeUntilS ?? 0, olderUntilS);
+  }
   await tx.keys.edit(key.id, edited);
   const termsChanged =
     edited.startAt !== key.startAt ||

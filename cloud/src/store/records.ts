@@ -167,6 +167,8 @@ export interface KeyRecord {
    * what the lock enforces (start, end, recurrence), so tokens minted before it cannot open beyond the new terms.
    */
   revokeBefore: number | null;
+  /** The latest `exp` (unix seconds) of the tokens `revokeBefore` refuses: past it, their entry is no longer needed. */
+  revokeUntilS: number | null;
 }
 
 export interface EventRecord {

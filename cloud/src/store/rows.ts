@@ -174,6 +174,7 @@ export const keyRow = (r: Row): KeyRecord => ({
   createdAt: r.created_at,
   editedAt: r.edited_at ?? null,
   revokeBefore: r.revoke_before ?? null,
+  revokeUntilS: r.revoke_until_s ?? null,
 });
 
 export const changeRow = (r: Row): ChangeRecord => ({

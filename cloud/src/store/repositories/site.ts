@@ -15,7 +15,16 @@ import type {
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
 import { type Column, rowsWhereAnyOf, type Sql } from "../sql.js";
-import type { ChangeRepo, KeyFilter, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
+import type {
+  ChangeRepo,
+  EditedKeyFields,
+  KeyFilter,
+  KeyRepo,
+  LockRepo,
+  LockSort,
+  NewChange,
+  VendorConnectionRepo,
+} from "../store.js";
 
 /**
  * Writes the given fields of one row in one statement (`UPDATE <table> SET a = ?, b = ? … WHERE id = ?`), the columns
@@ -239,6 +248,7 @@ const KEY_COLUMNS: readonly Column[] = [
   ["recurrence", "text"],
   ["edited_at", "bigint"],
   ["revoke_before", "bigint"],
+  ["revoke_until_s", "bigint"],
 ];
 
 export class Keys implements KeyRepo {
@@ -268,6 +278,7 @@ export class Keys implements KeyRepo {
         jsonText(k.recurrence),
         k.editedAt,
         k.revokeBefore,
+        k.revokeUntilS,
       ]),
     );
   }
@@ -315,7 +326,7 @@ export class Keys implements KeyRepo {
   }
   async revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]> {
     const rows = await this.sql.all(
-      `SELECT cti, status, revoked_at, revoke_before, max_token_exp_s FROM keys
+      `SELECT cti, status, revoked_at, revoke_before, revoke_until_s, max_token_exp_s FROM keys
          WHERE lock_id = ? AND lock_holder_id = ? AND (status = 'revoked' OR revoke_before IS NOT NULL)
          ORDER BY cti`,
       [lockId, lockHolderId],
@@ -326,18 +337,16 @@ export class Keys implements KeyRepo {
         cti: r.cti,
         revokedAt: whole ? (r.revoked_at ?? 0) : r.revoke_before * 1000,
         ...(whole ? {} : { before: r.revoke_before }),
-        maxTokenExpS: r.max_token_exp_s ?? null,
+        // An edit's entry outlives only the tokens minted before it, not those minted since.
+        maxTokenExpS: (whole ? r.max_token_exp_s : r.revoke_until_s) ?? null,
       };
     });
     return revoked.sort((a, b) => a.revokedAt - b.revokedAt || (a.cti < b.cti ? -1 : a.cti > b.cti ? 1 : 0));
   }
-  async edit(
-    id: string,
-    fields: Pick<KeyRecord, "startAt" | "endAt" | "recurrence" | "metadata" | "userName" | "editedAt" | "revokeBefore">,
-  ): Promise<void> {
+  async edit(id: string, fields: EditedKeyFields): Promise<void> {
     await this.sql.run(
       `UPDATE keys SET start_at = ?, end_at = ?, recurrence = ?, metadata = ?, user_name = ?, edited_at = ?,
-         revoke_before = ? WHERE id = ?`,
+         revoke_before = ?, revoke_until_s = ? WHERE id = ?`,
       [
         fields.startAt,
         fields.endAt,
@@ -346,6 +355,7 @@ export class Keys implements KeyRepo {
         fields.userName,
         fields.editedAt,
         fields.revokeBefore,
+        fields.revokeUntilS,
         id,
       ],
     );
