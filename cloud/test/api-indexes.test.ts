@@ -122,6 +122,9 @@ describe("filtered pages read an index in page order: SQLite", () => {
               jobId: null,
               recurrence: null,
               createdAt: 0,
+              editedAt: null,
+              revokeBefore: null,
+              revokeUntilS: null,
             }),
           );
           await keys.insertMany(records);

@@ -56,3 +56,10 @@ export async function unlockVirtual(t: TestCloud, phone: Phone, lockId: string, 
     body: { token: tokenB64, proof: toBase64Url(proof), nonce: challenge.body.nonce },
   });
 }
+
+/** The phone's prefetch (tokens minted at the cloud's now) and the token it got for `keyId`. */
+export async function prefetchedToken(t: TestCloud, phone: Phone, keyId: string): Promise<string> {
+  const prefetch = await t.call("GET", "/app/v1/keys", { token: phone.token });
+  if (prefetch.status !== 200) throw new Error(`prefetch: ${prefetch.status} ${JSON.stringify(prefetch.body)}`);
+  return (prefetch.body.keys as { keyId: string; token: string }[]).find((k) => k.keyId === keyId)!.token;
+}

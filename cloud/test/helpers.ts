@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { ManualClock } from "@latchkey/protocol";
 import { pollUntil, type Truthy } from "@latchkey/runtime";
+import { afterEach, beforeEach } from "vitest";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
 import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
 
@@ -193,6 +194,27 @@ export async function tenant(t: TestCloud, name = "Tenant"): Promise<Tenant> {
 }
 
 export const lh = (tn: Tenant, path = "") => `/integrators/v1/lock-holders/${tn.lockHolderId}${path}`;
+
+/** A test's own cloud, tenant and virtual locks (`lockId` the first), fresh for each test (virtualSiteEach). */
+export interface VirtualSite {
+  t: TestCloud;
+  tn: Tenant;
+  lockIds: string[];
+  lockId: string;
+}
+
+/** Sets up a `VirtualSite` before each test of the file and closes its cloud after; read its fields inside tests. */
+export function virtualSiteEach(count = 1): VirtualSite {
+  const site = {} as VirtualSite;
+  beforeEach(async () => {
+    site.t = await startTestCloud();
+    site.tn = await tenant(site.t);
+    site.lockIds = (await virtualLocks(site.t, site.tn, count)).lockIds;
+    site.lockId = site.lockIds[0]!;
+  });
+  afterEach(closeAll);
+  return site;
+}
 
 /** Creates a virtual vendor connection with `count` locks; answers the lock ids. */
 export async function virtualLocks(t: TestCloud, tn: Tenant, count = 2): Promise<{ vcId: string; lockIds: string[] }> {

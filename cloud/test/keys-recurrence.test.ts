@@ -1,6 +1,6 @@
 import { decodeSign1, fromBase64Url, SCHEDULE_HEADER_LABEL } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Phone, registerPhone, unlockVirtual } from "./app.js";
+import { prefetchedToken, registerPhone, unlockVirtual } from "./app.js";
 import {
   bridgeWithConnection,
   closeAll,
@@ -43,11 +43,8 @@ const setTimezone = (timezone: string | null) =>
  */
 async function tryAt(keyId: string, iso: string) {
   t.clock.set(Date.parse(iso));
-  const phone: Phone = await registerPhone(t, "+4791234567");
-  const prefetch = await t.call("GET", "/app/v1/keys", { token: phone.token });
-  if (prefetch.status !== 200)
-    throw new Error(`prefetch at ${iso}: ${prefetch.status} ${JSON.stringify(prefetch.body)}`);
-  const token = (prefetch.body.keys as { keyId: string; token: string }[]).find((k) => k.keyId === keyId)!.token;
+  const phone = await registerPhone(t, "+4791234567");
+  const token = await prefetchedToken(t, phone, keyId);
   const answer = await unlockVirtual(t, phone, lockId, token);
   return answer.status === 200 ? answer.body.result : answer.body.error;
 }

@@ -20,6 +20,7 @@ const SQLITE = [
   "2f2c8233fd65d3eb",
   "d771da15f45d94d5",
   "76d560eeb5cbac46",
+  "ec563c75c4f71561",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -33,6 +34,7 @@ const POSTGRES = [
   "d12d40d40814a62b",
   "1f50aeec574d08c0",
   "ffb844ffd78c4b3a",
+  "4ca8e48c9274e88f",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);

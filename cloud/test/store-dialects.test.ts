@@ -72,6 +72,9 @@ const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
   jobId: null,
   recurrence: null,
   createdAt: NOW,
+  editedAt: null,
+  revokeBefore: null,
+  revokeUntilS: null,
 });
 
 const lock: LockRecord = {

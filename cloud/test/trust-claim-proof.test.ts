@@ -188,6 +188,9 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
       jobId: null,
       recurrence: null,
       createdAt: t.clock.now(),
+      editedAt: null,
+      revokeBefore: null,
+      revokeUntilS: null,
     };
     await t.cloud.store.transaction((tx) => tx.keys.insert(stray));
     const feedBefore = (await t.call("GET", "/bridge/v1/changes", { token: ownerBridge.token })).body.cursor;

@@ -236,6 +236,9 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
         jobId: null,
         recurrence: null,
         createdAt: now,
+        editedAt: null,
+        revokeBefore: null,
+        revokeUntilS: null,
       }),
     );
     const phone = await registerPhone(t, "+4791234567");

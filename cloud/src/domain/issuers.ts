@@ -119,7 +119,9 @@ export async function mintKeyToken(
       aud: key.lockId,
       exp: expS,
       nbf,
-      iat: nowS,
+      // Never below the key's revokeBefore: a token minted in the second of a narrowing edit, after it, must open
+      // (docs/design.md section 4 "Editing a key"). iat is compared with nothing but revocations and minIat.
+      iat: Math.max(nowS, key.revokeBefore ?? 0),
       cti: fromHex(key.cti),
       cnf: devicePublicKey,
       // The lock enforces it offline, in its own timezone (docs/design.md section 2 "Schedule").

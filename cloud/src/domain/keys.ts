@@ -12,7 +12,8 @@ import type { JobRecord, KeyRecord, LockHolderRecord, LockRecord, VendorConnecti
 import type { Tx } from "../store/store.js";
 import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
-import { DomainError, forbidden, invalid, unprocessable } from "./errors.js";
+import { conflict, DomainError, forbidden, invalid, notFound, unprocessable } from "./errors.js";
+import { RETIRE_LEEWAY_S } from "./issuers.js";
 import { keyHolderMobile } from "./phone.js";
 import { assertRecurrenceFits } from "./recurrence.js";
 
@@ -39,8 +40,18 @@ export function keyState(key: KeyRecord, now: number): KeyState {
   return "active";
 }
 
-/** A key's validity window: `start` defaults to now; `end` or `durationMinutes`, never both. */
-export function keyWindow(input: KeyInput, now: number, field = "body"): { startAt: number; endAt: number | null } {
+type KeyWindow = { startAt: number; endAt: number | null };
+
+/**
+ * A key's validity window: `start` defaults to now; `end` or `durationMinutes`, never both. For an edit, `current` is
+ * the key's window: a field left out keeps its value (`durationMinutes` counts from the new or kept start).
+ */
+export function keyWindow(
+  input: Pick<KeyInput, "start" | "end" | "durationMinutes">,
+  now: number,
+  field = "body",
+  current?: KeyWindow,
+): KeyWindow {
   if (input.end != null && input.durationMinutes !== undefined) {
     throw invalid(`${field}: give end or durationMinutes, not both`);
   }
@@ -48,10 +59,15 @@ export function keyWindow(input: KeyInput, now: number, field = "body"): { start
   // (what `new Date().toISOString()` sends) is rounded outwards, so the key covers at least the asked-for window:
   // start down, end up (docs/design.md section 4).
   const startAt =
-    input.start == null ? Math.floor(now / 1000) * 1000 : floorToSecondMs(rfc3339(input.start, `${field}.start`));
+    current && input.start === undefined
+      ? current.startAt
+      : input.start == null
+        ? Math.floor(now / 1000) * 1000
+        : floorToSecondMs(rfc3339(input.start, `${field}.start`));
   let endAt: number | null = null;
   if (input.end != null) endAt = ceilToSecondMs(rfc3339(input.end, `${field}.end`));
   else if (input.durationMinutes !== undefined) endAt = startAt + input.durationMinutes * 60_000;
+  else if (current && input.end === undefined) endAt = current.endAt;
   if (endAt !== null && endAt <= startAt) throw invalid(`${field}: end must be after start`);
   if (endAt !== null && endAt <= now) throw invalid(`${field}: end is in the past`);
   return { startAt, endAt };
@@ -122,6 +138,9 @@ export function newKeyRecord(
     recurrence: input.recurrence ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),
+    editedAt: null,
+    revokeBefore: null,
+    revokeUntilS: null,
   };
 }
 
@@ -214,6 +233,70 @@ export async function revokeKey(tx: Tx, ctx: CloudContext, key: KeyRecord): Prom
     if (vc?.bridgeId) await new FeedWriter(tx, ctx).key(revoked, vc.id);
   }
   return revoked;
+}
+
+/** The body of a key edit: any of the terms a key was created with, but its holder and lock. */
+export type KeyEdit = Pick<KeyInput, "userName" | "start" | "end" | "durationMinutes" | "metadata" | "recurrence">;
+
+/** Only scheduled and active keys can be edited: a revoked or ended key stays as it ended. */
+const EDITABLE: readonly KeyState[] = ["scheduled", "active"];
+
+/**
+ * Whether going from `before` to `after` may refuse something an old token allows: a later start, an earlier (or new)
+ * end, or any new recurrence (a changed week may drop hours; telling which is not worth the risk). Such an edit
+ * revokes the key's older tokens at the lock (docs/design.md section 4 "Editing a key").
+ */
+function narrows(before: KeyRecord, after: KeyRecord): boolean {
+  if (after.startAt > before.startAt) return true;
+  if (after.endAt !== null && (before.endAt === null || after.endAt < before.endAt)) return true;
+  return after.recurrence !== null && JSON.stringify(after.recurrence) !== JSON.stringify(before.recurrence);
+}
+
+/**
+ * Edits a scheduled or active key in place (issue 14): same id and cti, validated as at creation. An edit that narrows
+ * what the lock enforces sets `revokeBefore` past the edit's second, so the lock's state refuses every token minted
+ * before it (`{cti, before}`) while the re-minted ones (iat never below it) open; the key goes on the bridge's feed so
+ * the bridge fetches that state. Metadata or name alone change no token.
+ */
+export async function editKey(tx: Tx, ctx: CloudContext, key: KeyRecord, input: KeyEdit): Promise<KeyRecord> {
+  const now = ctx.clock.now();
+  const state = keyState(key, now);
+  if (!EDITABLE.includes(state)) {
+    throw conflict(`key ${key.id} is ${state}: only a scheduled or active key can be edited`, "key_not_editable");
+  }
+  const window = keyWindow(input, now, "body", key);
+  checkMetadata(input.metadata, ctx.settings.metadataMaxBytes);
+  const lock = await tx.locks.get(key.lockId);
+  if (!lock) throw notFound(`key ${key.id}'s lock`);
+  if (input.recurrence !== undefined) assertRecurrenceFits(lock, input.recurrence, "body");
+  const editedAt = Math.floor(now / 1000);
+  const edited: KeyRecord = {
+    ...key,
+    ...window,
+    recurrence: input.recurrence === undefined ? key.recurrence : input.recurrence,
+    metadata: input.metadata === undefined ? key.metadata : input.metadata,
+    userName: input.userName === undefined ? key.userName : input.userName,
+    editedAt,
+  };
+  // Only while a token minted before the edit may still open: its latest exp, or, when none is recorded, the longest
+  // a token minted before now can live. The entry is needed until then (lock-state.ts drops it after).
+  const olderUntilS = key.maxTokenExpS ?? editedAt + ctx.settings.maxTokenLifetimeSeconds;
+  if (narrows(key, edited) && olderUntilS + RETIRE_LEEWAY_S > editedAt) {
+    // The second after the edit's: a token minted earlier in the edit's own second has iat = editedAt and must be
+    // refused too; tokens minted from now on carry iat ≥ revokeBefore (issuers.ts mintKeyToken), so they open.
+    edited.revokeBefore = Math.max(key.revokeBefore ?? 0, editedAt + 1);
+    edited.revokeUntilS = Math.max(key.revokeUntilS ?? 0, olderUntilS);
+  }
+  await tx.keys.edit(key.id, edited);
+  const termsChanged =
+    edited.startAt !== key.startAt ||
+    edited.endAt !== key.endAt ||
+    JSON.stringify(edited.recurrence) !== JSON.stringify(key.recurrence);
+  if (termsChanged && key.status === "created") {
+    const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
+    if (vc?.bridgeId) await new FeedWriter(tx, ctx).key(edited, vc.id);
+  }
+  return edited;
 }
 
 export function keyUseUrl(ctx: CloudContext, key: KeyRecord): string {

@@ -79,8 +79,9 @@ async function gather(tx: Tx, ctx: CloudContext, claim: LockClaimRecord, minIat:
   const state: Omit<SignedLockState, "v" | "iat"> = {
     lock: claim.lockId,
     issuers: stateIssuers(ctx, await tx.issuerKeys.list(claim.lockHolderId)),
-    // Revocations are whole-key today: an edited key is a new key with a new cti, so no `before` is needed yet.
-    revoked: revoked.map((r) => ({ cti: fromHex(r.cti) })),
+    // A revoked key's entry is whole; a narrowing edit keeps the key's cti, so its entry refuses only the tokens
+    // minted before the edit (`before`), and the re-minted ones open (docs/design.md section 4 "Editing a key").
+    revoked: revoked.map((r) => ({ cti: fromHex(r.cti), ...(r.before !== undefined ? { before: r.before } : {}) })),
     // Only events that arrived as verified reports move the ack (docs/reports.md "Cloud"): nothing a gateway says
     // does, so a gateway cannot make the cloud sign an ack that frees events the cloud never received.
     ack: own ? ((await tx.lockReports.get(claim.lockId))?.ackSeq ?? 0) : 0,

@@ -3,8 +3,10 @@ import {
   decodeSign1,
   decodeStrict,
   fromBase64Url,
+  fromHex,
   NONCE_BYTES,
   NonceBook,
+  StateRevocations,
   TrustStore,
   toBase64Url,
   toHex,
@@ -106,7 +108,13 @@ export async function unlockVirtualLock(
     const trust = new TrustStore(
       issuers.map((k) => ({ kid: Buffer.from(k.kid, "hex"), publicKey: Buffer.from(k.publicKey, "hex") })),
     );
-    const revoked = new Set(await tx.keys.revokedCtisForLock(lock.id));
+    // The same entries the lock's signed state carries: an edited key's `before` refuses only its older tokens.
+    const revoked = new StateRevocations({
+      revoked: (await tx.keys.revokedForLock(lock.id, lock.lockHolderId)).map((r) => ({
+        cti: fromHex(r.cti),
+        ...(r.before !== undefined ? { before: r.before } : {}),
+      })),
+    });
     const verdict = verifyUnlockRequest(
       { token, proof, nonce },
       {

@@ -227,6 +227,14 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   `,
   // 11: a recurring key's weekly windows (issue 14), JSON in the API's shape; NULL for a key with none.
   () => `ALTER TABLE keys ADD COLUMN recurrence TEXT;`,
+  // 12: key edits (issue 14, docs/design.md section 4 "Editing a key"): when a key was last edited (unix seconds); once
+  // an edit narrowed it, the iat below which its tokens are refused at the lock and the latest exp of those tokens
+  // (the entry is needed until then); NULL for a key never so edited.
+  (t) => `
+  ALTER TABLE keys ADD COLUMN edited_at ${t.int};
+  ALTER TABLE keys ADD COLUMN revoke_before ${t.int};
+  ALTER TABLE keys ADD COLUMN revoke_until_s ${t.int};
+  `,
 ];
 
 /** The migrations as the dialect runs them, one SQL script per version. */

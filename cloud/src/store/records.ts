@@ -160,6 +160,15 @@ export interface KeyRecord {
   recurrence: Recurrence | null;
   jobId: string | null;
   createdAt: number;
+  /** When the key was last edited (PATCH), unix seconds; null if never. */
+  editedAt: number | null;
+  /**
+   * Tokens of this key with an `iat` below this (unix seconds) are refused at its lock: set by an edit that narrowed
+   * what the lock enforces (start, end, recurrence), so tokens minted before it cannot open beyond the new terms.
+   */
+  revokeBefore: number | null;
+  /** The latest `exp` (unix seconds) of the tokens `revokeBefore` refuses: past it, their entry is no longer needed. */
+  revokeUntilS: number | null;
 }
 
 export interface EventRecord {
@@ -296,7 +305,10 @@ export interface AuthorityRecord {
 /** A lock's revoked key as the signed state needs it. */
 export interface RevokedKeyRecord {
   cti: string;
+  /** When the key was revoked, ms; for an edited key, its `before` in ms. */
   revokedAt: number;
+  /** Only tokens with an iat below this (unix seconds) are revoked: a live key whose edit narrowed it. */
+  before?: number;
   /** The latest exp of any token minted for the key (keys.max_token_exp_s); null when none is recorded. */
   maxTokenExpS: number | null;
 }

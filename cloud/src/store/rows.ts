@@ -172,6 +172,9 @@ export const keyRow = (r: Row): KeyRecord => ({
   recurrence: r.recurrence == null ? null : (JSON.parse(r.recurrence) as KeyRecord["recurrence"]),
   jobId: r.job_id,
   createdAt: r.created_at,
+  editedAt: r.edited_at ?? null,
+  revokeBefore: r.revoke_before ?? null,
+  revokeUntilS: r.revoke_until_s ?? null,
 });
 
 export const changeRow = (r: Row): ChangeRecord => ({

@@ -204,18 +204,25 @@ export interface KeyRepo {
   usableForUser(userId: string, now: number): Promise<KeyRecord[]>;
   /** Keys of a lock still in force (not revoked, not failed), for offboarding. */
   liveForLock(lockId: string): Promise<KeyRecord[]>;
-  revokedCtisForLock(lockId: string): Promise<string[]>;
   /**
    * The lock's revoked keys of one lock holder with when each was revoked, oldest revocation first (the signed state's
-   * `revoked` for that holder's claim).
+   * `revoked` for that holder's claim); a live key an edit narrowed is listed with its `before`.
    */
   revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]>;
+  /** Stores an edit (domain/keys.ts editKey): the terms it may change and when, all at once. */
+  edit(id: string, fields: EditedKeyFields): Promise<void>;
   setStatus(id: string, status: KeyStatus, fields: { error?: string | null; revokedAt?: number | null }): Promise<void>;
   /** Records that a token of this key with `exp` = `expS` went out (keeps the latest). */
   raiseMaxTokenExp(id: string, expS: number): Promise<void>;
   /** `creating` → `created` for these keys (a batch job's chunk); keys in another status are left alone. */
   markCreated(ids: readonly string[]): Promise<void>;
 }
+
+/** What a key edit stores (KeyRepo.edit). */
+export type EditedKeyFields = Pick<
+  KeyRecord,
+  "startAt" | "endAt" | "recurrence" | "metadata" | "userName" | "editedAt" | "revokeBefore" | "revokeUntilS"
+>;
 
 /** A key's state as the API shows it (domain/keys.ts keyState): stored status and, for `created`, the clock. */
 export type KeyStateName = "creating" | "scheduled" | "active" | "expired" | "error" | "revoked";

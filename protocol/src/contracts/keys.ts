@@ -193,6 +193,28 @@ export type KeyListQuery = Static<typeof KeyListQuery>;
 export const UpdateKey = Obj({ state: Type.Literal("revoked") }, { examples: [{ state: "revoked" }] });
 export type UpdateKey = Static<typeof UpdateKey>;
 
+/**
+ * A key edit (issue 14): any of the terms given at creation but the holder and lock; what is left out is kept. The key
+ * keeps its id; tokens minted before an edit that narrows it (a later start, an earlier end, a new recurrence) are
+ * refused at the lock, and the holder's next prefetch brings the new terms.
+ */
+const { userName, start, end, durationMinutes, metadata, recurrence } = KeyFields;
+export const EditKey = Obj(
+  { userName, start, end, durationMinutes, metadata, recurrence },
+  {
+    minProperties: 1,
+    "x-examples": {
+      shorten: { summary: "end the key earlier", value: { end: "2030-01-05T08:00:00Z" } },
+      weekdays: {
+        summary: "mornings on weekdays only",
+        value: { recurrence: { monday: [{ startHour: 8, startMinute: 0, endHour: 12, endMinute: 0 }] } },
+      },
+      metadata: { summary: "metadata only: no token changes", value: { metadata: { bookingId: "B-1043" } } },
+    },
+  },
+);
+export type EditKey = Static<typeof EditKey>;
+
 export const JobAccepted = Type.Object({ jobId: Type.String() });
 export type JobAccepted = Static<typeof JobAccepted>;
 

@@ -221,6 +221,8 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
     "POST /integrators/v1/lock-holders/{lockHolderId}/keys/batch": {
       keys: [{ lockId: ids.lockId, userId: `+4790${String(seq).padStart(6, "0")}` }],
     },
+    // Metadata only, so no token changes; the document lists it before the revocation below, which it must precede.
+    "PATCH /integrators/v1/lock-holders/{lockHolderId}/keys/{keyId}": { metadata: { probe: seq } },
     "PUT /integrators/v1/lock-holders/{lockHolderId}/keys/{keyId}": { state: "revoked" },
     "POST /integrators/v1/lock-holders/{lockHolderId}/webhooks": { url: "http://127.0.0.1:9/probe-hook" },
     "POST /integrators/v1/phone-numbers/format": { phoneNumber: "41234567", countryIso: "NO" },

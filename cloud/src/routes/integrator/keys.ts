@@ -2,6 +2,7 @@ import {
   BatchCreateKeys,
   CreateKeyOnLock,
   CreateKeyWithLockId,
+  EditKey,
   errors,
   IdParam,
   JobAccepted,
@@ -14,7 +15,7 @@ import {
 import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf } from "../../domain/access.js";
 import { userIdFilter } from "../../domain/event-list.js";
-import { createKey, type KeyInput, revokeKey, startKeyBatch } from "../../domain/keys.js";
+import { createKey, editKey, type KeyInput, revokeKey, startKeyBatch } from "../../domain/keys.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope } from "../../http/lock-holder.js";
@@ -153,6 +154,34 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const { keyId } = request.params;
       const key = await lockHolder.read(request, (tx, lh) => keyOf(tx, lh, keyId));
+      return keyView(ctx, key);
+    },
+  );
+
+  app.patch(
+    "/lock-holders/:lockHolderId/keys/:keyId",
+    {
+      config: { auth: "integrator" },
+      schema: {
+        tags: ["keys"],
+        summary: "Edit a key",
+        description:
+          "Change any of `start`, `end` (or `durationMinutes` from the new or kept start, not both), `recurrence`, " +
+          "`metadata` and `userName` of a scheduled or active key, validated as at creation; what is left out is " +
+          "kept. The key keeps its id. An edit that narrows it (a later start, an earlier end, a new recurrence) " +
+          "revokes the tokens minted before it at the lock; the holder's next prefetch gets a token with the new " +
+          "terms. Metadata and name alone change no token. 409 `key_not_editable` for a key revoked, expired, in " +
+          "error or still being created.",
+        params: KeyParams,
+        body: EditKey,
+        response: { 200: Key, ...errors(400, 404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const { keyId } = request.params;
+      const key = await lockHolder.commit(request, async (tx, lh) =>
+        editKey(tx, ctx, await keyOf(tx, lh, keyId), request.body),
+      );
       return keyView(ctx, key);
     },
   );

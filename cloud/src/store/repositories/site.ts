@@ -15,7 +15,16 @@ import type {
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
 import { type Column, rowsWhereAnyOf, type Sql } from "../sql.js";
-import type { ChangeRepo, KeyFilter, KeyRepo, LockRepo, LockSort, NewChange, VendorConnectionRepo } from "../store.js";
+import type {
+  ChangeRepo,
+  EditedKeyFields,
+  KeyFilter,
+  KeyRepo,
+  LockRepo,
+  LockSort,
+  NewChange,
+  VendorConnectionRepo,
+} from "../store.js";
 
 /**
  * Writes the given fields of one row in one statement (`UPDATE <table> SET a = ?, b = ? … WHERE id = ?`), the columns
@@ -237,6 +246,9 @@ const KEY_COLUMNS: readonly Column[] = [
   ["job_id", "text"],
   ["created_at", "bigint"],
   ["recurrence", "text"],
+  ["edited_at", "bigint"],
+  ["revoke_before", "bigint"],
+  ["revoke_until_s", "bigint"],
 ];
 
 export class Keys implements KeyRepo {
@@ -264,6 +276,9 @@ export class Keys implements KeyRepo {
         k.jobId,
         k.createdAt,
         jsonText(k.recurrence),
+        k.editedAt,
+        k.revokeBefore,
+        k.revokeUntilS,
       ]),
     );
   }
@@ -309,21 +324,41 @@ export class Keys implements KeyRepo {
     );
     return rows.map(keyRow);
   }
-  async revokedCtisForLock(lockId: string): Promise<string[]> {
-    const rows = await this.sql.all("SELECT cti FROM keys WHERE lock_id = ? AND status = 'revoked'", [lockId]);
-    return rows.map((r: Row) => r.cti);
-  }
   async revokedForLock(lockId: string, lockHolderId: string): Promise<RevokedKeyRecord[]> {
     const rows = await this.sql.all(
-      `SELECT cti, revoked_at, max_token_exp_s FROM keys WHERE lock_id = ? AND lock_holder_id = ? AND status = 'revoked'
-         ORDER BY revoked_at, cti`,
+      `SELECT cti, status, revoked_at, revoke_before, revoke_until_s, max_token_exp_s FROM keys
+         WHERE lock_id = ? AND lock_holder_id = ? AND (status = 'revoked' OR revoke_before IS NOT NULL)
+         ORDER BY cti`,
       [lockId, lockHolderId],
     );
-    return rows.map((r: Row) => ({
-      cti: r.cti,
-      revokedAt: r.revoked_at ?? 0,
-      maxTokenExpS: r.max_token_exp_s ?? null,
-    }));
+    const revoked = rows.map((r: Row): RevokedKeyRecord => {
+      const whole = r.status === "revoked";
+      return {
+        cti: r.cti,
+        revokedAt: whole ? (r.revoked_at ?? 0) : r.revoke_before * 1000,
+        ...(whole ? {} : { before: r.revoke_before }),
+        // An edit's entry outlives only the tokens minted before it, not those minted since.
+        maxTokenExpS: (whole ? r.max_token_exp_s : r.revoke_until_s) ?? null,
+      };
+    });
+    return revoked.sort((a, b) => a.revokedAt - b.revokedAt || (a.cti < b.cti ? -1 : a.cti > b.cti ? 1 : 0));
+  }
+  async edit(id: string, fields: EditedKeyFields): Promise<void> {
+    await this.sql.run(
+      `UPDATE keys SET start_at = ?, end_at = ?, recurrence = ?, metadata = ?, user_name = ?, edited_at = ?,
+         revoke_before = ?, revoke_until_s = ? WHERE id = ?`,
+      [
+        fields.startAt,
+        fields.endAt,
+        jsonText(fields.recurrence),
+        jsonText(fields.metadata),
+        fields.userName,
+        fields.editedAt,
+        fields.revokeBefore,
+        fields.revokeUntilS,
+        id,
+      ],
+    );
   }
   async setStatus(
     id: string,
