@@ -37,4 +37,25 @@ describe("port choice", () => {
       `--mqtt-port ${port}: the port is taken by another process on 127.0.0.1 (choose another, or 0 for any free one)`,
     );
   });
+
+  it("freePort: distinct ports in this worker's band, below the kernel's ephemeral range, skipping taken ones", async () => {
+    const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
+    const base = 20_000 + (worker % 8) * 1_500;
+    const ports: number[] = [];
+    for (let i = 0; i < 20; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(20);
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(base);
+      expect(port).toBeLessThan(base + 1_500);
+      expect(port).toBeLessThan(32_768);
+    }
+    // The next port in the band, held by someone else, is skipped.
+    const held = createServer();
+    servers.push(held);
+    const wanted = ports.at(-1)! + 1 < base + 1_500 ? ports.at(-1)! + 1 : base;
+    await new Promise<void>((r) => held.listen(wanted, "127.0.0.1", r));
+    const got = await freePort();
+    expect(got).not.toBe(wanted);
+    expect(await portIsFree(got)).toBe(true);
+  });
 });

@@ -22,8 +22,33 @@ export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/** A port free right now (the OS picks it). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
+/**
+ * Ports handed out by `freePort`: below Linux's ephemeral range (32768–60999), where the kernel puts every port-0
+ * listener and every outgoing connection, so nothing else takes one between the check and the bind. Each test worker
+ * (VITEST_POOL_ID) has a band of its own, so two workers running at once never pick the same port; within a process a
+ * counter never hands one out twice.
+ */
+const BAND_BASE = 20_000;
+const BAND_SIZE = 1_500;
+const BANDS = 8;
+let next = -1;
+
+/**
+ * A port free right now, for a process the caller starts later on it (a site's cloud, broker or metrics listener keep
+ * their ports across restarts). Answers a kernel-chosen port when its whole band is taken.
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
+  const base = BAND_BASE + (Math.abs(Math.trunc(worker)) % BANDS) * BAND_SIZE;
+  if (next < 0) next = (process.pid * 7) % BAND_SIZE;
+  for (let tries = 0; tries < BAND_SIZE; tries++) {
+    const port = base + (next++ % BAND_SIZE);
+    if (await portIsFree(port, host)) return port;
+  }
+  return kernelPort(host);
+}
+
+function kernelPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
