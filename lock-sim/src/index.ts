@@ -9,6 +9,8 @@ export {
 export { CHALLENGES_PER_CONNECTION } from "./ble/lock-gatt.js";
 export {
   type AdvertisementHandle,
+  type RadioFault,
+  type RadioPdu,
   type VirtualPeripheral,
   VirtualRadio,
   type VirtualRadioOptions,

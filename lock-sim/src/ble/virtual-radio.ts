@@ -75,7 +75,25 @@ interface Advertiser {
 interface Connection {
   peripheral: PeripheralConnection;
   mtu: number;
+  /** Counts the radio's connections, so a fault hook can tell one link from the next. */
+  id: number;
 }
+
+/**
+ * What crosses a virtual link, as a test's fault hook sees it just before delivery: the central's service discovery,
+ * its characteristic writes, the peripheral's notifications. The radio sits above the link layer, where BLE loses
+ * nothing (the controllers resend), so the one fault it models is the link ending mid-exchange.
+ */
+export interface RadioPdu {
+  link: number;
+  central: VirtualCentralBindings;
+  peripheralId: string;
+  op: "discover-services" | "write" | "notify";
+  data: Uint8Array;
+}
+
+/** "drop-link": the PDU never arrives and the link ends there (supervision timeout), both ends told. */
+export type RadioFault = (pdu: RadioPdu) => "drop-link" | undefined;
 
 /** BLE 4.x advertising leaves 29 bytes for a complete local name in the scan response. */
 const MAX_LOCAL_NAME_BYTES = 29;
@@ -83,14 +101,59 @@ const MAX_LOCAL_NAME_BYTES = 29;
 export class VirtualRadio {
   private readonly advertisers = new Map<string, Advertiser>();
   private readonly centrals = new Set<VirtualCentralBindings>();
-  readonly mtu: number;
+  private attMtu: number = DEFAULT_ATT_MTU;
+  private readonly outOfRange = new Set<string>();
+  private links = 0;
+  /** @internal */
+  fault: RadioFault | null = null;
   readonly maxConnections: number;
 
   constructor(options: VirtualRadioOptions = {}) {
-    const mtu = options.mtu ?? DEFAULT_ATT_MTU;
-    if (!Number.isInteger(mtu) || mtu < DEFAULT_ATT_MTU || mtu > 517) throw new RangeError("radio mtu must be 23..517");
-    this.mtu = mtu;
+    this.setMtu(options.mtu ?? DEFAULT_ATT_MTU);
     this.maxConnections = options.maxConnectionsPerPeripheral ?? 1;
+  }
+
+  /** ATT MTU every central asks for. */
+  get mtu(): number {
+    return this.attMtu;
+  }
+
+  /** The ATT MTU centrals ask for from now on (a test runs one suite at several); open links keep theirs. */
+  setMtu(mtu: number): void {
+    if (!Number.isInteger(mtu) || mtu < DEFAULT_ATT_MTU || mtu > 517) throw new RangeError("radio mtu must be 23..517");
+    this.attMtu = mtu;
+  }
+
+  /** A test's hook on every PDU about to cross (null: none), to end a link at an exact point. */
+  setFault(fault: RadioFault | null): void {
+    this.fault = fault;
+  }
+
+  /**
+   * Puts a peripheral (by its id) out of every central's range or back: out of range it is not heard, a connection
+   * to it fails, and its open links end.
+   */
+  setInRange(peripheralId: string, inRange: boolean): void {
+    if (inRange) {
+      this.outOfRange.delete(peripheralId);
+      for (const central of this.centrals) for (const a of this.advertisers.values()) central.announce(a);
+      return;
+    }
+    this.outOfRange.add(peripheralId);
+    for (const a of this.advertisers.values()) {
+      if (a.peripheral.id !== peripheralId) continue;
+      for (const central of [...a.connections.keys()]) central.lose(a.uuid);
+    }
+  }
+
+  /** @internal */
+  inRange(a: Advertiser): boolean {
+    return !this.outOfRange.has(a.peripheral.id);
+  }
+
+  /** @internal */
+  nextLink(): number {
+    return ++this.links;
   }
 
   /** A fresh central: a bindings object for `require("@abandonware/noble/with-bindings")`. */
@@ -243,7 +306,7 @@ export class VirtualCentralBindings extends EventEmitter {
   /** @internal A peripheral is advertising where this central can hear it. */
   announce(a: Advertiser): void {
     later(() => {
-      if (!this.scanning || !this.powered || this.radio.advertiserFor(a.uuid) !== a) return;
+      if (!this.scanning || !this.powered || this.radio.advertiserFor(a.uuid) !== a || !this.radio.inRange(a)) return;
       const wanted = this.scanFilter;
       const services = a.peripheral.advertisedServiceUuids;
       if (wanted.length > 0 && !services.some((s) => wanted.includes(s.toLowerCase()))) return;
@@ -257,11 +320,31 @@ export class VirtualCentralBindings extends EventEmitter {
     later(() => this.emit("disconnect", uuid, 0x08));
   }
 
+  /** @internal The link to `uuid` ended without either end asking (supervision timeout, 0x08): both are told. */
+  lose(uuid: string): void {
+    const a = this.radio.advertiserFor(uuid);
+    const connection = a?.connections.get(this);
+    if (a === undefined || connection === undefined) return;
+    a.connections.delete(this);
+    connection.peripheral.closed();
+    this.dropped(uuid);
+  }
+
+  /** Whether the radio's fault hook ends the link instead of delivering this PDU (it has then ended it). */
+  private faulted(a: Advertiser, connection: Connection, op: RadioPdu["op"], data: Uint8Array): boolean {
+    const pdu = { link: connection.id, central: this, peripheralId: a.peripheral.id, op, data };
+    if (this.radio.fault?.(pdu) !== "drop-link") return false;
+    this.lose(a.uuid);
+    return true;
+  }
+
   connect(uuid: string): void {
     later(() => {
       const a = this.radio.advertiserFor(uuid);
       if (!this.powered) return this.emit("connect", uuid, new Error("the adapter is powered off"));
-      if (a === undefined) return this.emit("connect", uuid, new Error("peripheral not in range"));
+      if (a === undefined || !this.radio.inRange(a)) {
+        return this.emit("connect", uuid, new Error("peripheral not in range"));
+      }
       if (a.connections.has(this)) return this.emit("connect", uuid, new Error("already connected"));
       if (a.connections.size >= this.radio.maxConnections) {
         return this.emit("connect", uuid, new Error("peripheral busy: it accepts no more connections"));
@@ -273,6 +356,7 @@ export class VirtualCentralBindings extends EventEmitter {
           const copy = buf(new Uint8Array(data));
           later(() => {
             if (a.connections.get(this) !== connection) return;
+            if (this.faulted(a, connection, "notify", copy)) return;
             this.emit("read", uuid, serviceUuid, characteristicUuid, copy, true);
           });
         },
@@ -283,7 +367,7 @@ export class VirtualCentralBindings extends EventEmitter {
           later(() => this.emit("disconnect", uuid, 0x13));
         },
       };
-      const connection: Connection = { peripheral: a.peripheral.connect(link), mtu };
+      const connection: Connection = { peripheral: a.peripheral.connect(link), mtu, id: this.radio.nextLink() };
       a.connections.set(this, connection);
       this.emit("connect", uuid);
       this.emit("onMtu", uuid, mtu);
@@ -311,7 +395,7 @@ export class VirtualCentralBindings extends EventEmitter {
   discoverServices(uuid: string, uuids?: string[]): void {
     later(() => {
       const a = this.connected(uuid);
-      if (a === undefined) return;
+      if (a === undefined || this.faulted(a, a.connections.get(this)!, "discover-services", new Uint8Array(0))) return;
       const wanted = (uuids ?? []).map((u) => u.toLowerCase());
       const found = a.peripheral.services.map((s) => s.uuid).filter((u) => wanted.length === 0 || wanted.includes(u));
       this.emit("servicesDiscover", uuid, found);
@@ -349,6 +433,7 @@ export class VirtualCentralBindings extends EventEmitter {
       const connection = this.connected(uuid)?.connections.get(this);
       if (connection === undefined) return;
       if (copy.length > connection.mtu - 3) return; // a real controller refuses it; the central times out
+      if (this.faulted(this.radio.advertiserFor(uuid)!, connection, "write", copy)) return;
       connection.peripheral.write(serviceUuid, characteristicUuid, copy);
       this.emit("write", uuid, serviceUuid, characteristicUuid);
     });

@@ -35,7 +35,7 @@ export class NobleGattLink {
     // which noble keeps across connections, when the link drops before they come. At the next connection it fires too
     // and starts a second discovery of the same service, whose characteristics replace this session's in noble's
     // tables: the `info` read is then answered on the air but never resolves (found on noble's real stack,
-    // test/site/ble-hci.test.ts). This listener goes when the discovery ends, the link drops or the link is released.
+    // test/site/ble.test.ts). This listener goes when the discovery ends, the link drops or the link is released.
     const ended = new AbortController();
     const drop = () => ended.abort();
     peripheral.once("disconnect", drop);
@@ -95,7 +95,7 @@ export class NobleGattLink {
    * noble would keep it, queueing every later connect behind it; should the connection complete as the cancel crosses
    * it, it is disconnected, or the lock, which takes one connection at a time, would stay held by nobody. Only a live
    * link is disconnected, waited for only so long. Found on noble's real stack over emulated controllers
-   * (lock-sim/test/hci-stacks.test.ts, test/site/ble-hci.test.ts).
+   * (lock-sim/test/hci-stacks.test.ts, test/site/ble.test.ts).
    */
   async release(): Promise<void> {
     this.released.abort();
