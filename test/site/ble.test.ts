@@ -36,7 +36,7 @@ import {
  * BLE, its events reach the cloud as sealed reports, and the cloud's ack, carried back in a later state, frees them: at
  * ATT MTU 23 and 247, with links dropped mid-transfer (nothing lost, nothing applied twice), with a lock gone out of
  * range while the gateway connects; and a phone, noble on its own central, carrying a newer state to the lock and
- * unlocking it. Packet loss needs a link layer, so it runs on the emulated controllers only; the gateway's own loop
+ * unlocking it, and reconnecting after its link drops mid-unlock. Packet loss needs a link layer, so it runs on the emulated controllers only; the gateway's own loop
  * (rounds it times itself, a phone taking its turn between them) runs on the virtual radio only.
  *
  * The gateway's own loop runs one round at start and then waits a day: the test runs each round itself
@@ -76,7 +76,7 @@ interface GattFrame {
  */
 class GattWatch {
   readonly att: AttPdu[] = [];
-  /** Commands the central wrote whole, by type, in order. */
+  /** Commands the centrals (the bridge's, a phone's: one at a time) wrote whole, by type, in order. */
   readonly commands: string[] = [];
   /** Drops the link (once) when it answers true for an ATT PDU about to complete its crossing. */
   dropAt: ((pdu: AttPdu) => boolean) | null = null;
@@ -90,7 +90,7 @@ class GattWatch {
   private resultIndex = 0;
   private answering: string | null = null;
 
-  constructor(private readonly central: string) {}
+  constructor(private readonly peripheral: string) {}
 
   /** The emulated air's fault hook: L2CAP reassembled from the link layer's fragments, then `observe`. */
   readonly airHook = (pdu: AirPdu): PduFate | undefined => {
@@ -115,8 +115,8 @@ class GattWatch {
     try {
       // The write that subscribes to `result` (its Client Characteristic Configuration, 01 00) carries no frame.
       const subscribing = value.length === 2 && value[1] === 0 && value[0]! <= 2;
-      if (opcode === ATT_WRITE_REQUEST && from === this.central && !subscribing) frame = this.followCommand(value);
-      if (opcode === ATT_NOTIFICATION && from !== this.central) frame = this.followResult(value);
+      if (opcode === ATT_WRITE_REQUEST && from !== this.peripheral && !subscribing) frame = this.followCommand(value);
+      if (opcode === ATT_NOTIFICATION && from === this.peripheral) frame = this.followResult(value);
     } catch {
       // Not a frame sequence this watch can follow (the air must never see a throw): start again at the next one.
       this.commandAssembler.reset();
@@ -290,7 +290,7 @@ describe.each<TransportName>(["virtual", "hci-emulated"])(
     const hci = transportName === "hci-emulated";
     const hciLog = new HciLog();
     const air = new Air({ seed: "site-ble-hci", log: hciLog.sink });
-    const watch = new GattWatch("bridge");
+    const watch = new GattWatch("lock");
     const bridgeLog = new LogCapture();
     let transport: Transport;
     let site: Site;
@@ -512,6 +512,52 @@ describe.each<TransportName>(["virtual", "hci-emulated"])(
       const commands = watch.commands.length;
       await visit(lock);
       expect(watch.commands.slice(commands)).toContain("ping");
+    });
+
+    it("a phone whose link drops mid-unlock, each way, reconnects: its state is applied once, the door opens once per unlock the lock took", async () => {
+      printLogOnFailure();
+      transport.setMtu(23);
+      const lock = await bleLock("ble-phone-dropped");
+      await visit(lock);
+      await visitWithNewerState(lock);
+      const door = site.lockHolder(`/locks/${lock.id}/keys`);
+      const key = await site.api.ok("POST", door, { userId: "+4790000031" });
+      const other = await site.api.ok("POST", door, { userId: "+4790000032" });
+      const phone = await site.phone("+4790000031");
+      await site.api.ok("PUT", site.lockHolder(`/keys/${other.id}`), { state: "revoked" });
+      await phone.prefetch(site.cloud.url);
+      const carried = phone.states.find((st) => st.lockId === lock.id)!;
+      expect(carried.v).toBeGreaterThan(lock.stateV);
+      const phoneNoble = await transport.phoneNoble(cleanups);
+      const unlocks = () => lock.events.filter((e) => e.type === "unlocked").length;
+
+      // Before the lock's answer to the phone's state: the lock applied it, the phone never heard.
+      watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "state";
+      await expect(phone.unlock(lock.id, { noble: phoneNoble })).rejects.toThrow(/disconnected/);
+      expect(lock.stateV).toBe(carried.v);
+      // Mid-way through the unlock command: the lock throws the partial command away.
+      watch.dropAt = ({ frame: f }) => f?.direction === "command" && f.type === "unlock" && f.index === 2;
+      await expect(phone.unlock(lock.id, { noble: phoneNoble })).rejects.toThrow(/disconnected/);
+      expect(unlocks()).toBe(0);
+      // Before the answer to the unlock: the door opened, the phone never heard.
+      watch.dropAt = ({ frame: f }) => f?.direction === "result" && f.type === "unlock";
+      await expect(phone.unlock(lock.id, { noble: phoneNoble })).rejects.toThrow(/disconnected/);
+      expect(unlocks()).toBe(1);
+      expect(watch.dropped).toHaveLength(3);
+
+      // Whole again: the lock's ping says it runs the phone's state, so it is not sent again; the door opens.
+      const commands = watch.commands.length;
+      const opened = await phone.unlock(lock.id, { noble: phoneNoble });
+      expect(opened).toMatchObject({ ok: true, keyId: key.id });
+      expect(opened.delivered).toBeUndefined();
+      expect(watch.commands.slice(commands)).toEqual(["ping", "challenge", "unlock"]);
+      expect(unlocks()).toBe(2);
+      const applied = lock.events.filter((e) => e.type === "state_applied").map((e) => e.v);
+      expect(applied.filter((v) => v === carried.v)).toHaveLength(1);
+      // The bridge's next visit brings both unlocks to the cloud, once each.
+      const last = lock.events.filter((e) => e.type === "unlocked").at(-1)!;
+      await visit(lock);
+      await inTheCloudOnce(lock, last.seq);
     });
 
     it("a phone, noble on its own central, hands the lock a newer state first and unlocks; the bridge reports it", async () => {
