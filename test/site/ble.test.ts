@@ -197,8 +197,8 @@ type TransportName = "virtual" | "hci-emulated";
 /** What the suite needs from a transport: centrals for the bridge and phones, the lock's options, the faults. */
 interface Transport {
   bridgeNoble: Noble;
-  /** A fresh central for a phone (closed after the test). */
-  phoneNoble(cleanups: (() => unknown)[]): Promise<Noble>;
+  /** The phones' central: one for the suite (on the emulated air, one noble per controller). */
+  phoneNoble: Noble;
   /** What `startLock` needs to put the lock's peripheral on this transport. */
   lockOptions: Partial<LockOptions>;
   /** The ATT MTU of the links opened from now on (null: each stack's default). */
@@ -227,17 +227,11 @@ async function virtualTransport(site: Site, watch: GattWatch): Promise<Transport
     return watch.observe(pdu.link, from, opcodes[pdu.op], length, pdu.data) ? "drop-link" : undefined;
   };
   site.radio.setFault(hook);
+  const phoneCentral = site.radio.bindings();
+  const phoneNoble = withBindings(phoneCentral);
   return {
     bridgeNoble: withBindings(bridgeCentral),
-    async phoneNoble(cleanups) {
-      const central = site.radio.bindings();
-      const noble = withBindings(central);
-      cleanups.push(() => {
-        noble.removeAllListeners();
-        central.stop();
-      });
-      return noble;
-    },
+    phoneNoble,
     lockOptions: {},
     setMtu: (mtu) => site.radio.setMtu(mtu ?? 23),
     setInRange: (lock, inRange) => site.radio.setInRange(lock.id, inRange),
@@ -246,7 +240,11 @@ async function virtualTransport(site: Site, watch: GattWatch): Promise<Transport
       site.radio.setFault(hook);
     },
     debugLines: () => [],
-    close: () => bridgeCentral.stop(),
+    close() {
+      phoneNoble.removeAllListeners();
+      phoneCentral.stop();
+      bridgeCentral.stop();
+    },
   };
 }
 
@@ -259,14 +257,12 @@ function hciTransport(watch: GattWatch, air: Air, hciLog: HciLog): Transport {
   const uninstall = installEmulatedHci(new EmulatedAdapters([lockHci]));
   process.env.BLENO_HCI_DEVICE_ID = "0";
   air.setFault(watch.airHook);
+  // One noble per controller for the whole suite: a second would reset the controller under the first.
+  const phoneNoble = loadNoble(phoneHci);
   return {
     // The bridge never imports lock-sim: it is handed the loader, as `loadHardwareNoble` would load noble on hci0.
     bridgeNoble: loadNoble(bridgeHci),
-    async phoneNoble(cleanups) {
-      const noble = loadNoble(phoneHci);
-      cleanups.push(() => noble.removeAllListeners());
-      return noble;
-    },
+    phoneNoble,
     // One lock per process: bleno drives one adapter.
     lockOptions: { hardwareBle: true, radio: undefined },
     setMtu: (mtu) => air.configure({ attMtu: mtu }),
@@ -277,6 +273,7 @@ function hciTransport(watch: GattWatch, air: Air, hciLog: HciLog): Transport {
     },
     debugLines: () => hciLog.lines.slice(-300),
     close() {
+      phoneNoble.removeAllListeners();
       uninstall();
       delete process.env.BLENO_HCI_DEVICE_ID;
       air.close();
@@ -528,7 +525,7 @@ describe.each<TransportName>(["virtual", "hci-emulated"])(
       await phone.prefetch(site.cloud.url);
       const carried = phone.states.find((st) => st.lockId === lock.id)!;
       expect(carried.v).toBeGreaterThan(lock.stateV);
-      const phoneNoble = await transport.phoneNoble(cleanups);
+      const phoneNoble = transport.phoneNoble;
       const unlocks = () => lock.events.filter((e) => e.type === "unlocked").length;
 
       // Before the lock's answer to the phone's state: the lock applied it, the phone never heard.
@@ -576,7 +573,7 @@ describe.each<TransportName>(["virtual", "hci-emulated"])(
       const carried = phone.states.find((st) => st.lockId === lock.id)!;
       expect(carried.v).toBeGreaterThan(lock.stateV);
 
-      const phoneNoble = await transport.phoneNoble(cleanups);
+      const phoneNoble = transport.phoneNoble;
       const opened = await phone.unlock(lock.id, { noble: phoneNoble });
       expect(opened).toMatchObject({ ok: true, keyId: key.id, delivered: { ok: true, v: carried.v } });
       expect(lock.stateV).toBe(carried.v);
