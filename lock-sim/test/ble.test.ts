@@ -19,6 +19,7 @@ import {
   type LockSession,
   type Noble,
   Phone,
+  type RadioPdu,
   type SimLock,
   seededRandom,
   startLock,
@@ -245,6 +246,48 @@ describe("BLE: virtual radio, noble central, phone", () => {
     phones.push(phone);
     phone.addToken(mint(issuer, claimsFor("big-mtu", phone.devicePublicKey)), [issuer.trusted]);
     expect(await phone.unlock("big-mtu", { radio })).toMatchObject({ ok: true });
+  });
+
+  it("a test steers the radio: the MTU of the next links, a fault hook that ends a link at one PDU, range", async () => {
+    await boot("steered");
+    radio.setMtu(185);
+    expect(() => radio.setMtu(22)).toThrow(RangeError);
+    const seen: Omit<RadioPdu, "central" | "data">[] = [];
+    let dropAt: RadioPdu["op"] | null = null;
+    radio.setFault(({ link, peripheralId, op }) => {
+      seen.push({ link, peripheralId, op });
+      if (op !== dropAt) return undefined;
+      dropAt = null;
+      return "drop-link";
+    });
+    const noble = await central();
+    const whole = await connectToLock(noble, "steered");
+    expect(whole.peripheral.mtu).toBe(185);
+    expect(await whole.request({ id: "p1", type: "ping" })).toMatchObject({ ok: true });
+    await whole.close();
+    expect(seen.map((p) => p.op)).toEqual(["discover-services", "write", "notify"]);
+    expect(new Set(seen.map((p) => `${p.link} ${p.peripheralId}`))).toEqual(new Set(["1 steered"]));
+
+    // The lock's answer never arrives: the central hears the link end (supervision timeout), the lock its close.
+    dropAt = "notify";
+    const session = await connectToLock(noble, "steered");
+    const reason = new Promise((resolve) => session.peripheral.once("disconnect", resolve));
+    await expect(session.request({ id: "p2", type: "ping" })).rejects.toThrow(/disconnected/);
+    expect(await reason).toBe(0x08);
+    await session.close();
+    expect(seen.at(-1)).toEqual({ link: 2, peripheralId: "steered", op: "notify" });
+
+    // Out of range: open links end, the lock is not heard, and comes back when in range again.
+    const open = await connectToLock(noble, "steered");
+    const lost = new Promise((resolve) => open.peripheral.once("disconnect", resolve));
+    radio.setInRange("steered", false);
+    expect(await lost).toBe(0x08);
+    await open.close();
+    await expect(connectToLock(noble, "steered", { timeoutMs: 300 })).rejects.toThrow(/timed out|not in range/);
+    radio.setInRange("steered", true);
+    const back = await connectToLock(noble, "steered");
+    expect(await back.request({ id: "p3", type: "ping" })).toMatchObject({ ok: true });
+    await back.close();
   });
 
   describe("courier commands over BLE: signed documents, no secret needed", () => {
