@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const files = process.argv.slice(2);
-const tests = files.length > 0 ? files : ["test/site/ble.test.ts", "lock-sim/test/hci-"];
+const tests = files.length > 0 ? files : ["test/site/ble.test.ts", "test/site/ble-hci.test.ts", "lock-sim/test/hci-"];
 const dir = mkdtempSync(join(tmpdir(), "latchkey-hci-coverage-"));
 const run = (args, env = process.env) => spawnSync(process.execPath, args, { cwd: root, env, stdio: "inherit" }).status;
 try {
