@@ -45,6 +45,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKeyOnLock",
         tags: ["keys"],
         summary: "Create a key for a lock",
         description: CREATE_DESCRIPTION,
@@ -64,6 +65,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKey",
         tags: ["keys"],
         summary: "Create a key, the lock id in the body",
         description: `Same as creating a key under /locks/{lockId}/keys. ${CREATE_DESCRIPTION}`,
@@ -84,6 +86,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKeysBatch",
         tags: ["keys"],
         summary: "Create many keys in a background job",
         description:
@@ -110,6 +113,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listKeys",
         tags: ["keys"],
         summary: "List keys",
         description:
@@ -145,6 +149,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getKey",
         tags: ["keys"],
         summary: "Get a key",
         params: KeyParams,
@@ -163,6 +168,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "editKey",
         tags: ["keys"],
         summary: "Edit a key",
         description:
@@ -191,6 +197,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateKey",
         tags: ["keys"],
         summary: 'Revoke a key: {"state": "revoked"}',
         params: KeyParams,

@@ -35,6 +35,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listVendorConnections",
         tags: ["vendor connections"],
         summary: "List vendor connections",
         params: LhParams,
@@ -59,6 +60,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createVendorConnection",
         tags: ["vendor connections"],
         summary: "Create a vendor connection",
         description:
@@ -84,6 +86,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getVendorConnection",
         tags: ["vendor connections"],
         summary: "Get a vendor connection (poll it while connecting or refreshing)",
         params: VcParams,
@@ -102,6 +105,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "refreshVendorConnection",
         tags: ["vendor connections"],
         summary: "Refresh: the bridge re-reads the vendor's locks; locks gone at the vendor are offboarded",
         params: VcParams,
@@ -120,6 +124,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateVendorPassword",
         tags: ["vendor connections"],
         summary: "Replace the vendor password; the bridge checks it again",
         params: VcParams,
@@ -142,6 +147,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "deleteVendorConnection",
         tags: ["vendor connections"],
         summary: "Delete a vendor connection: its locks are offboarded and their keys revoked",
         params: VcParams,
