@@ -95,7 +95,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
           "the job reaches them. Poll GET /jobs/{jobId}.",
         params: LhParams,
         body: BatchCreateKeys,
-        response: { 202: JobAccepted, ...errors(400, 404, 409) },
+        // 422: an item's recurrence on a lock with no timezone (lock_timezone_required), as for a single key.
+        response: { 202: JobAccepted, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
