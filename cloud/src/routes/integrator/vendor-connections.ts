@@ -10,9 +10,9 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import {
-  connectionOf,
   createVendorConnection,
   deleteVendorConnection,
+  readableConnectionOf,
   refreshVendorConnection,
   updateVendorPassword,
 } from "../../domain/vendor-connections.js";
@@ -89,13 +89,16 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
         operationId: "getVendorConnection",
         tags: ["vendor connections"],
         summary: "Get a vendor connection (poll it while connecting or refreshing)",
+        description:
+          "A deleted connection still reads, as `disconnected` (it is no longer listed, and cannot be refreshed or " +
+          "given a new password: 404).",
         params: VcParams,
         response: { 200: VendorConnectionAnswer, ...errors(404) },
       },
     },
     async (request) => {
       const { vendorConnectionId } = request.params;
-      const vc = await lockHolder.read(request, (tx, lh) => connectionOf(tx, lh, vendorConnectionId));
+      const vc = await lockHolder.read(request, (tx, lh) => readableConnectionOf(tx, lh, vendorConnectionId));
       return answer(vc);
     },
   );
@@ -150,14 +153,16 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
         operationId: "deleteVendorConnection",
         tags: ["vendor connections"],
         summary: "Delete a vendor connection: its locks are offboarded and their keys revoked",
+        description:
+          "Answers the connection as it now reads, `disconnected`; GET still reads it so. Deleting it again is a 404.",
         params: VcParams,
-        response: { 204: { type: "null", description: "deleted" }, ...errors(404) },
+        response: { 200: VendorConnectionAnswer, ...errors(404) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { vendorConnectionId } = request.params;
-      await lockHolder.commit(request, (tx, lh) => deleteVendorConnection(tx, ctx, lh, vendorConnectionId));
-      reply.code(204).send();
+      const vc = await lockHolder.commit(request, (tx, lh) => deleteVendorConnection(tx, ctx, lh, vendorConnectionId));
+      return answer(vc);
     },
   );
 }
