@@ -9,6 +9,7 @@ import type { CloudContext } from "./context.js";
 import { invalid } from "./domain/errors.js";
 import { installAuth } from "./http/auth.js";
 import { installErrorHandling } from "./http/errors.js";
+import { installOpenApiContract } from "./http/openapi.js";
 import { type TypedApp, typed } from "./http/typed.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
@@ -120,7 +121,10 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
           "Integrator API (/integrators/v1, modelled on Unloc's Integrator API v1), bridge API (/bridge/v1) and phone app " +
           "API (/app/v1). Get a token at POST /auth/v1/token, then send `Authorization: Bearer <token>`. Errors are " +
           "`{error, errorDescription}`.",
+        license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
       },
+      // The document is served by the cloud it describes: paths are relative to wherever it was fetched from.
+      servers: [{ url: "/", description: "this cloud" }],
       components: {
         // Descriptions are Markdown in the docs page: a bare <token> would be read as an HTML tag and vanish, so it
         // stays in a code span (issue 15 item 14).
@@ -154,6 +158,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
   app.addHook("onRoute", (route) => {
     if (route.config?.auth === "public" && route.schema) route.schema.security ??= [];
   });
+  installOpenApiContract(app);
 
   await app.register(async (auth) => {
     // OAuth2 clients commonly post the token request form-encoded (RFC 6749); every other route takes JSON only.

@@ -130,10 +130,38 @@ describe("changelog 4: get a single vendor connection, refresh, update-password,
     expect(pw.body.vendorConnection.state).toBe("connecting");
     expect(JSON.stringify(pw.body)).not.toContain("new");
     const del = await t.call("DELETE", url, { token: tn.token });
-    expect(del.status).toBe(204);
-    expect((await t.call("GET", url, { token: tn.token })).status).toBe(404);
+    expect(del.status).toBe(200);
+    expect(del.body.vendorConnection).toMatchObject({ id: br.vcId, state: "disconnected" });
     const list = await t.call("GET", lh(tn, "/vendor-connections"), { token: tn.token });
     expect(list.body.vendorConnections).toEqual([]);
+  });
+
+  it("a deleted connection still reads as disconnected, to its lock holder only, and takes nothing more", async () => {
+    const br = await bridgeWithConnection(t, tn);
+    const url = lh(tn, `/vendor-connections/${br.vcId}`);
+    await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/state`, {
+      token: br.token,
+      body: { state: "connected" },
+    });
+    const del = await t.call("DELETE", url, { token: tn.token });
+    expect(del.body.vendorConnection.state).toBe("disconnected");
+    const read = await t.call("GET", url, { token: tn.token });
+    expect(read.status).toBe(200);
+    expect(read.body.vendorConnection).toEqual(del.body.vendorConnection);
+    // Another tenant cannot read it (the same 404 as for a live one).
+    const other = await tenant(t, "Other");
+    expect((await t.call("GET", lh(other, `/vendor-connections/${br.vcId}`), { token: other.token })).status).toBe(404);
+    // Nothing changes it any more: not its lock holder, nor its bridge reporting it up again.
+    expect((await t.call("DELETE", url, { token: tn.token })).status).toBe(404);
+    expect((await t.call("PUT", `${url}/refresh`, { token: tn.token })).status).toBe(404);
+    const pw = await t.call("PUT", `${url}/update-password`, { token: tn.token, body: { password: "again" } });
+    expect(pw.status).toBe(404);
+    const lied = await t.call("PUT", `/bridge/v1/vendor-connections/${br.vcId}/state`, {
+      token: br.token,
+      body: { state: "connected" },
+    });
+    expect(lied.status).toBe(404);
+    expect((await t.call("GET", url, { token: tn.token })).body.vendorConnection.state).toBe("disconnected");
   });
 
   it("sim needs a bridge of this lock holder", async () => {

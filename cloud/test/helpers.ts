@@ -7,6 +7,7 @@ import { ManualClock } from "@latchkey/protocol";
 import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { afterEach, beforeEach } from "vitest";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
+import { AnswerChecker } from "./openapi-answers.js";
 import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
 
 /** Deterministic randomness: SHA-256 in counter mode over a seed. */
@@ -68,6 +69,23 @@ export interface TestCloud {
 const open: TestCloud[] = [];
 
 /**
+ * Every answer a test gets is checked against the OpenAPI document the cloud serves (issue 14: the document is a
+ * contract): a status the operation does not declare, or a body its schema refuses, fails the call. One checker per
+ * distinct document (the routes are the same for every cloud of a run, so in practice one).
+ */
+const checkers = new Map<string, AnswerChecker>();
+
+async function checkerFor(cloud: RunningCloud): Promise<AnswerChecker> {
+  const text = (await cloud.app.inject({ method: "GET", url: "/docs/json" })).body;
+  let checker = checkers.get(text);
+  if (!checker) {
+    checker = new AnswerChecker(JSON.parse(text));
+    checkers.set(text, checker);
+  }
+  return checker;
+}
+
+/**
  * On PostgreSQL a test cloud's database is a schema, kept per data directory: a cloud started again on the same
  * directory (a restart) finds the same schema, and the cloud that created it drops it when it closes.
  */
@@ -83,11 +101,17 @@ async function databaseFor(dir: string): Promise<{ databaseUrl?: string; owned?:
   return { databaseUrl: created.url, owned: created };
 }
 
-export async function startTestCloud(options: Partial<CloudOptions> & { seed?: string } = {}): Promise<TestCloud> {
+export async function startTestCloud(
+  options: Partial<CloudOptions> & {
+    seed?: string;
+    /** Whether answers are checked against /docs/json (default true; off only where a test breaks the contract on purpose). */
+    checkAnswers?: boolean;
+  } = {},
+): Promise<TestCloud> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "latchkey-cloud-test-"));
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(1_800_000_000_000);
   const logs = new LogCapture();
-  const { seed, settings, ...rest } = options;
+  const { seed, settings, checkAnswers = true, ...rest } = options;
   const database = options.databaseUrl === undefined ? await databaseFor(dir) : {};
   const cleanUp = async () => {
     if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
@@ -116,6 +140,7 @@ export async function startTestCloud(options: Partial<CloudOptions> & { seed?: s
     throw err;
   });
   let closed = false;
+  const checker = checkAnswers ? await checkerFor(cloud) : undefined;
   const t: TestCloud = {
     cloud,
     clock,
@@ -136,6 +161,14 @@ export async function startTestCloud(options: Partial<CloudOptions> & { seed?: s
         headers,
         ...(payload !== undefined ? { payload } : {}),
       });
+      const problem = checker?.problem(
+        method,
+        url,
+        res.statusCode,
+        res.headers["content-type"] as string | undefined,
+        res.body,
+      );
+      if (problem) throw new Error(`answer off the OpenAPI document: ${problem}`);
       let body: unknown = res.body;
       try {
         body = res.body === "" ? undefined : JSON.parse(res.body);

@@ -31,6 +31,28 @@ function claimsOf(token: string): Map<number, unknown> {
 }
 
 describe("editing a key", () => {
+  it("says when it was last edited: null until a PATCH, then the edit's second, in every answer; a revoke is no edit", async () => {
+    const key = await createKey({ durationMinutes: 600, metadata: { unit: "1A" } });
+    expect(key.body.edited).toBeNull();
+    site.t.clock.set(site.t.clock.now() + 61_500);
+    const editedAt = new Date(Math.floor(site.t.clock.now() / 1000) * 1000).toISOString();
+    const first = await editKey(key.body.id, { metadata: { unit: "1B" } });
+    expect(first.body.edited).toBe(editedAt);
+    site.t.clock.set(site.t.clock.now() + 3_000);
+    const later = new Date(Math.floor(site.t.clock.now() / 1000) * 1000).toISOString();
+    expect((await editKey(key.body.id, { end: isoIn(3_600_000) })).body.edited).toBe(later);
+    const read = await site.t.call("GET", lh(site.tn, `/keys/${key.body.id}`), { token: site.tn.token });
+    expect(read.body.edited).toBe(later);
+    const listed = await site.t.call("GET", lh(site.tn, "/keys"), { token: site.tn.token });
+    expect(listed.body.keys.find((k: { id: string }) => k.id === key.body.id).edited).toBe(later);
+    site.t.clock.set(site.t.clock.now() + 3_000);
+    const revoked = await site.t.call("PUT", lh(site.tn, `/keys/${key.body.id}`), {
+      token: site.tn.token,
+      body: { state: "revoked" },
+    });
+    expect(revoked.body).toMatchObject({ state: "revoked", edited: later });
+  });
+
   it("ends it earlier: answered and read back, re-minted with the new exp, the old token refused at the lock", async () => {
     const key = await createKey({ durationMinutes: 600 });
     expect(key.status).toBe(201);

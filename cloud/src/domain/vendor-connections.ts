@@ -21,6 +21,17 @@ export async function connectionOf(tx: Tx, lh: LockHolderRecord, id: string): Pr
 }
 
 /**
+ * The lock holder's vendor connection `id` to read, a deleted one included: it reads as `disconnected` (its state since
+ * the delete), as in Unloc's states (docs/unloc-api-notes.md), so a client polling it sees it end rather than vanish.
+ * Anyone else's is a 404; everything that changes a connection still takes only live ones (connectionOf).
+ */
+export async function readableConnectionOf(tx: Tx, lh: LockHolderRecord, id: string): Promise<VendorConnectionRecord> {
+  const vc = await tx.vendorConnections.get(id);
+  if (!vc || vc.lockHolderId !== lh.id) throw notFound("vendor connection");
+  return vc.deletedAt === null ? vc : { ...vc, state: "disconnected" };
+}
+
+/**
  * Whether these credentials already back a live connection (changelog: 409, the existing one untouched). Each
  * candidate is checked with its own salt, so no password is ever stored or compared in the clear. scrypt runs on the
  * thread pool, one candidate at a time (review 12.11): the event loop keeps serving other requests meanwhile.
@@ -209,9 +220,16 @@ export async function updateVendorPassword(
 }
 
 /** Deletes a connection: its locks are offboarded and their keys revoked. */
-export async function deleteVendorConnection(tx: Tx, ctx: CloudContext, lh: LockHolderRecord, id: string) {
+/** Deletes a live connection (offboarding its locks) and answers it as it now reads: `disconnected`. */
+export async function deleteVendorConnection(
+  tx: Tx,
+  ctx: CloudContext,
+  lh: LockHolderRecord,
+  id: string,
+): Promise<VendorConnectionRecord> {
   const vc = await connectionOf(tx, lh, id);
   for (const lock of await tx.locks.listForConnection(vc.id)) await offboardLock(tx, ctx, lock, vc);
   await tx.vendorConnections.markDeleted(vc.id, ctx.clock.now());
   await updated(tx, ctx, vc.id);
+  return readableConnectionOf(tx, lh, vc.id);
 }

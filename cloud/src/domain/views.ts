@@ -69,6 +69,8 @@ export function keyView(ctx: CloudContext, k: KeyRecord) {
     start: iso(k.startAt),
     end: isoOrNull(k.endAt),
     created: iso(k.createdAt),
+    // The store keeps it in seconds (migration 12), like the token times the edit is compared with.
+    edited: k.editedAt === null ? null : iso(k.editedAt * 1000),
     state: keyState(k, ctx.clock.now()),
     ...(k.error ? { error: k.error } : {}),
     metadata: k.metadata,

@@ -69,6 +69,7 @@ export function authRoutes(app: TypedApp, ctx: CloudContext): void {
       config: { auth: "public" },
       ...tokenRateLimits(app, ctx.settings),
       schema: {
+        operationId: "getAccessToken",
         tags: ["auth"],
         summary: "Get an access token (OAuth2 client credentials)",
         description:

@@ -46,6 +46,16 @@ export function deprecatedRoutes(app: TypedApp): void {
       }),
     },
   };
-  app.post("/service-providers/v1/key-requests", { config: { auth: "public" }, schema }, gone);
-  app.get("/service-providers/v1/key-requests-options/:msn", { config: { auth: "public" }, schema }, gone);
+  // One schema object per route: the OpenAPI hook (http/openapi.ts) adds each route's own error answers to it.
+  const route = (operationId: string) => ({ ...schema, operationId, response: { ...schema.response } });
+  app.post(
+    "/service-providers/v1/key-requests",
+    { config: { auth: "public" }, schema: route("requestKeyDeprecated") },
+    gone,
+  );
+  app.get(
+    "/service-providers/v1/key-requests-options/:msn",
+    { config: { auth: "public" }, schema: route("keyRequestOptionsDeprecated") },
+    gone,
+  );
 }

@@ -96,8 +96,14 @@ export const Action = Type.Object(
 );
 export type Action = Static<typeof Action>;
 
+/**
+ * An action as a list item: without Action's named examples, which @fastify/swagger would turn into the item schema's
+ * single `example` (a map of examples, not an action: Redocly's lint refuses it). The list carries its own example.
+ */
+const { "x-examples": _namedExamples, ...ActionItem } = Action;
+
 export const ActionList = Type.Object(
-  { actions: Type.Array(Action), startAfterId: PageCursor },
+  { actions: Type.Array(ActionItem as typeof Action), startAfterId: PageCursor },
   { examples: [{ actions: [{ ...EXAMPLE_ACTION, status: "pending" }] }] },
 );
 export type ActionList = Static<typeof ActionList>;

@@ -23,6 +23,8 @@ const ERROR_TEXT: Record<number, string> = {
   409: "conflict",
   410: "gone",
   413: "body too large",
+  414: "a path parameter is too long for the router",
+  415: "the body is not JSON (send content-type: application/json)",
   422: "a parameter is well-formed but not acceptable (e.g. a phone number)",
   429: 'too many requests (docs/app-api.md "Limits"): wait the Retry-After seconds',
 };

@@ -158,6 +158,12 @@ export const Key = Type.Object({
   start: Timestamp,
   end: Nullable(Timestamp),
   created: Timestamp,
+  edited: Nullable(
+    Type.String({
+      format: "date-time",
+      description: "when the key was last edited (PATCH), to the second, ISO 8601 UTC; null if never edited",
+    }),
+  ),
   state: Type.Union(KEY_STATES.map((s) => Type.Literal(s))),
   error: Type.Optional(Type.String()),
   metadata: Nullable(Type.Object({}, { additionalProperties: true })),

@@ -45,6 +45,7 @@ describe("parse and matches: a value checked as the cloud checks it", () => {
       start: "2030-01-01T08:00:00Z",
       end: null,
       created: "2030-01-01T08:00:00.000Z",
+      edited: null,
       state: "active",
       metadata: null,
       recurrence: null,
@@ -52,5 +53,7 @@ describe("parse and matches: a value checked as the cloud checks it", () => {
     };
     expect(matches(Key, key)).toBe(true);
     expect(matches(Key, { ...key, start: "tomorrow" })).toBe(false);
+    expect(matches(Key, { ...key, edited: "2030-01-02T09:30:00.000Z" })).toBe(true);
+    expect(matches(Key, { ...key, edited: "yesterday" })).toBe(false);
   });
 });

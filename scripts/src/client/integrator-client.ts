@@ -242,8 +242,12 @@ export class IntegratorClient {
     ).then((a) => a.vendorConnection);
   }
 
-  async deleteVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`);
+  /** The connection as it now reads, `disconnected` (docs/design.md section 4); GET still reads it so. */
+  deleteVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
+    return this.ok<{ vendorConnection: VendorConnection }>(
+      "DELETE",
+      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`,
+    ).then((a) => a.vendorConnection);
   }
 
   /** Polls the connection (GET one) until it is in `state`; fails at once when it settles in another final state. */

@@ -13,6 +13,7 @@ export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "app" },
       schema: {
+        operationId: "prefetchKeys",
         tags: ["app API"],
         summary: "Prefetch: all active and scheduled keys of this phone, with tokens for this device",
         response: { 200: AppKeys, ...errors() },
@@ -33,6 +34,7 @@ export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "app" },
       schema: {
+        operationId: "forgetDevice",
         tags: ["app API"],
         summary: "Forget this device (its access tokens stop working)",
         response: { 204: { type: "null", description: "forgotten" }, ...errors() },

@@ -18,6 +18,7 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "public" },
       schema: {
+        operationId: "startVerification",
         tags: ["app API"],
         summary: "Send a one-time code to a phone number",
         body: StartVerification,
@@ -36,6 +37,7 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "public" },
       schema: {
+        operationId: "confirmVerification",
         tags: ["app API"],
         summary: "Confirm the code and register the device key",
         params: Obj({ verificationId: IdParam }),

@@ -13,6 +13,7 @@ export function virtualLockRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "app" },
       schema: {
+        operationId: "challengeVirtualLock",
         tags: ["app API"],
         summary: "Get a single-use unlock challenge from a virtual lock",
         description: "Only for a phone whose user holds a key for the lock; anyone else gets 404, as for no such lock.",
@@ -32,6 +33,7 @@ export function virtualLockRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "app" },
       schema: {
+        operationId: "unlockVirtualLock",
         tags: ["app API"],
         summary: "Unlock a virtual lock with a key token and proof of possession",
         description:

@@ -27,6 +27,7 @@ export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "getActionCommand",
         tags: ["bridge API"],
         summary: "The signed command for an action, over the lock's fresh command nonce",
         description:
@@ -68,6 +69,7 @@ export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "reportActionResult",
         tags: ["bridge API"],
         summary: "Report that the lock could not be reached or refused the command",
         description:

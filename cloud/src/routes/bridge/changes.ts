@@ -23,6 +23,7 @@ export function changeFeedRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "listChanges",
         tags: ["bridge API"],
         summary: "Change feed: keys, revocations, issuer keys, vendor connections, locks",
         querystring: ChangesQuery,

@@ -32,6 +32,7 @@ export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
         }
       },
       schema: {
+        operationId: "uploadLockPresence",
         tags: ["bridge API"],
         summary: "Upload lock presence (the bridge's word)",
         description:

@@ -16,6 +16,7 @@ export function lockReportRoutes(app: TypedApp, ctx: CloudContext): void {
       // 1000 reports at the 4,352-byte cap, as base64url, plus keys and JSON.
       bodyLimit: 7 * 1024 * 1024,
       schema: {
+        operationId: "uploadLockReports",
         tags: ["bridge API"],
         summary: "Upload lock-authenticated reports (a verdict per item)",
         body: ReportUpload,

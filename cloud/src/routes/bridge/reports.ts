@@ -22,6 +22,7 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "reportVendorConnectionState",
         tags: ["bridge API"],
         summary: "Report a vendor connection's state",
         params: VcParams,
@@ -45,6 +46,7 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "reportVendorConnectionLocks",
         tags: ["bridge API"],
         summary: "Report the full list of locks found for a vendor connection",
         description:
@@ -69,6 +71,7 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "bridgeHeartbeat",
         tags: ["bridge API"],
         summary: "Bridge heartbeat: sets online and lastSeen",
         body: Heartbeat,

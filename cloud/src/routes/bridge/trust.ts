@@ -14,6 +14,7 @@ export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "getSignedLockState",
         tags: ["bridge API"],
         summary: "The latest signed state of a claimed lock this bridge serves",
         description:
@@ -35,6 +36,7 @@ export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "bridge" },
       schema: {
+        operationId: "answerLockTime",
         tags: ["bridge API"],
         summary: "Answer a lock's time request with the cloud's time, signed by the lock holder's authority",
         description:

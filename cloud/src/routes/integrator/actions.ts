@@ -29,6 +29,7 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createAction",
         tags: ["locks"],
         summary: "Unlock or lock a lock remotely",
         description:
@@ -67,6 +68,7 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getAction",
         tags: ["locks"],
         summary: "Get a remote action",
         params: ActionParams,
@@ -87,6 +89,7 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listActions",
         tags: ["locks"],
         summary: "List a lock's remote actions, oldest first",
         params: LockParams,

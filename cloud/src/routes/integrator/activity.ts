@@ -53,6 +53,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getJob",
         tags: ["keys"],
         summary: "Get a background job's progress and per-item results",
         params: Obj({ jobId: IdParam }),
@@ -79,6 +80,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listEvents",
         tags: ["events"],
         summary: "Key events of all locks under the lock holder, newest first, last 30 days",
         description: `${EVENTS_DESCRIPTION} Unknown lock, key or user ids match nothing (an empty page).`,
@@ -95,6 +97,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listLockEvents",
         tags: ["events"],
         summary: "Key events of one lock, newest first, last 30 days",
         description: `${EVENTS_DESCRIPTION} 404 for a lock that is not the lock holder's.`,
@@ -112,6 +115,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listKeyEvents",
         tags: ["events"],
         summary: "Key events of one key, newest first, last 30 days",
         description: `${EVENTS_DESCRIPTION} 404 for a key that is not the lock holder's.`,
@@ -129,6 +133,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listWebhooks",
         tags: ["webhooks"],
         summary: "List webhooks",
         params: LhParams,
@@ -153,6 +158,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createWebhook",
         tags: ["webhooks"],
         summary: "Create a webhook for the lock holder's key events",
         description:
@@ -182,6 +188,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "deleteWebhook",
         tags: ["webhooks"],
         summary: "Delete a webhook (pending deliveries to it are dropped)",
         params: WebhookParams,
@@ -203,6 +210,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listWebhookDeliveries",
         tags: ["webhooks"],
         summary: "Recent deliveries of a webhook, with attempts and the last error (for debugging a receiver)",
         params: WebhookParams,
@@ -224,6 +232,7 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "formatPhoneNumber",
         tags: ["phone numbers"],
         summary: "Format a mobile number the way the API recognizes it (E.164)",
         description:

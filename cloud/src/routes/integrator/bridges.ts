@@ -44,6 +44,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createBridge",
         tags: ["bridges"],
         summary: "Register a bridge; its secret is shown only in this answer",
         params: LhParams,
@@ -80,6 +81,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listBridges",
         tags: ["bridges"],
         summary: "List bridges with online, lastSeen and version",
         params: LhParams,
@@ -104,6 +106,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getBridge",
         tags: ["bridges"],
         summary: "Get a bridge",
         params: BridgeParams,
@@ -121,6 +124,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "rotateBridgeSecret",
         tags: ["bridges"],
         summary: "Rotate a bridge's secret; the new one is shown only in this answer",
         description:
@@ -152,6 +156,7 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "revokePreviousBridgeSecret",
         tags: ["bridges"],
         summary: "Revoke a bridge's old secret now, ending its overlap and the tokens issued for it",
         description: "Idempotent: with no old secret kept, nothing changes.",

@@ -39,6 +39,7 @@ export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator.admin" },
       schema: {
+        operationId: "rotateClientSecret",
         tags: ["integrator"],
         summary: "Rotate your client secret; the new one is shown only in this answer",
         description:
@@ -70,6 +71,7 @@ export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator.admin" },
       schema: {
+        operationId: "revokePreviousClientSecret",
         tags: ["integrator"],
         summary: "Revoke your old client secret now, ending its overlap and the tokens issued for it",
         description: "Idempotent: with no old secret kept, nothing changes.",

@@ -45,6 +45,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKeyOnLock",
         tags: ["keys"],
         summary: "Create a key for a lock",
         description: CREATE_DESCRIPTION,
@@ -64,6 +65,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKey",
         tags: ["keys"],
         summary: "Create a key, the lock id in the body",
         description: `Same as creating a key under /locks/{lockId}/keys. ${CREATE_DESCRIPTION}`,
@@ -84,6 +86,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createKeysBatch",
         tags: ["keys"],
         summary: "Create many keys in a background job",
         description:
@@ -92,7 +95,8 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
           "the job reaches them. Poll GET /jobs/{jobId}.",
         params: LhParams,
         body: BatchCreateKeys,
-        response: { 202: JobAccepted, ...errors(400, 404, 409) },
+        // 422: an item's recurrence on a lock with no timezone (lock_timezone_required), as for a single key.
+        response: { 202: JobAccepted, ...errors(400, 404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -110,6 +114,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listKeys",
         tags: ["keys"],
         summary: "List keys",
         description:
@@ -145,6 +150,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getKey",
         tags: ["keys"],
         summary: "Get a key",
         params: KeyParams,
@@ -163,6 +169,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "editKey",
         tags: ["keys"],
         summary: "Edit a key",
         description:
@@ -191,6 +198,7 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateKey",
         tags: ["keys"],
         summary: 'Revoke a key: {"state": "revoked"}',
         params: KeyParams,

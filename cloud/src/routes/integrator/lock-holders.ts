@@ -41,6 +41,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getIntegrator",
         tags: ["integrator"],
         summary: "Get your integrator",
         params: Obj({ integratorId: IdParam }),
@@ -62,6 +63,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listLockHolders",
         tags: ["lock holders"],
         summary: "List lock holders",
         querystring: PageQuerySchema,
@@ -91,6 +93,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator.admin" },
       schema: {
+        operationId: "createLockHolder",
         tags: ["lock holders"],
         summary: "Create a lock holder (and its first issuer key)",
         description: COUNTRY_DESCRIPTION,
@@ -110,6 +113,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getLockHolder",
         tags: ["lock holders"],
         summary: "Get a lock holder",
         params: LhParams,
@@ -126,6 +130,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateLockHolder",
         tags: ["lock holders"],
         summary: "Update a lock holder",
         params: LhParams,
@@ -150,6 +155,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listIssuerKeys",
         tags: ["issuer keys"],
         summary: "List the lock holder's token issuer keys (public parts)",
         params: LhParams,
@@ -170,6 +176,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "rotateIssuerKey",
         tags: ["issuer keys"],
         summary: "Rotate the issuer key",
         description:
@@ -194,6 +201,7 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "retireIssuerKey",
         tags: ["issuer keys"],
         summary: "Retire an issuer key now (e.g. after a leak)",
         description:

@@ -27,6 +27,7 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listLocks",
         tags: ["locks"],
         summary: "List locks (with battery and online)",
         params: LhParams,
@@ -59,6 +60,7 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getLock",
         tags: ["locks"],
         summary: "Get a lock",
         params: LockParams,
@@ -80,6 +82,7 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateLock",
         tags: ["locks"],
         summary:
           "Update a lock: name, imageUrl, timezone, address (null removes it; a partial address merges), " +

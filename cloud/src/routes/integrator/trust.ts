@@ -26,6 +26,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "claimLock",
         tags: ["locks"],
         summary: "Claim a lock with its setup code",
         description:
@@ -55,6 +56,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getAuthority",
         tags: ["lock holders"],
         summary: "The lock holder's authority: the key its locks pin (created at first use)",
         params: LhParams,
@@ -71,6 +73,7 @@ export function trustRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "rotateAuthority",
         tags: ["lock holders"],
         summary: "Rotate the authority by a signed hand-over",
         description:

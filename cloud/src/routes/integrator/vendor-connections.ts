@@ -10,9 +10,9 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import {
-  connectionOf,
   createVendorConnection,
   deleteVendorConnection,
+  readableConnectionOf,
   refreshVendorConnection,
   updateVendorPassword,
 } from "../../domain/vendor-connections.js";
@@ -35,6 +35,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "listVendorConnections",
         tags: ["vendor connections"],
         summary: "List vendor connections",
         params: LhParams,
@@ -59,6 +60,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "createVendorConnection",
         tags: ["vendor connections"],
         summary: "Create a vendor connection",
         description:
@@ -84,15 +86,19 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "getVendorConnection",
         tags: ["vendor connections"],
         summary: "Get a vendor connection (poll it while connecting or refreshing)",
+        description:
+          "A deleted connection still reads, as `disconnected` (it is no longer listed, and cannot be refreshed or " +
+          "given a new password: 404).",
         params: VcParams,
         response: { 200: VendorConnectionAnswer, ...errors(404) },
       },
     },
     async (request) => {
       const { vendorConnectionId } = request.params;
-      const vc = await lockHolder.read(request, (tx, lh) => connectionOf(tx, lh, vendorConnectionId));
+      const vc = await lockHolder.read(request, (tx, lh) => readableConnectionOf(tx, lh, vendorConnectionId));
       return answer(vc);
     },
   );
@@ -102,6 +108,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "refreshVendorConnection",
         tags: ["vendor connections"],
         summary: "Refresh: the bridge re-reads the vendor's locks; locks gone at the vendor are offboarded",
         params: VcParams,
@@ -120,6 +127,7 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "updateVendorPassword",
         tags: ["vendor connections"],
         summary: "Replace the vendor password; the bridge checks it again",
         params: VcParams,
@@ -142,16 +150,19 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     {
       config: { auth: "integrator" },
       schema: {
+        operationId: "deleteVendorConnection",
         tags: ["vendor connections"],
         summary: "Delete a vendor connection: its locks are offboarded and their keys revoked",
+        description:
+          "Answers the connection as it now reads, `disconnected`; GET still reads it so. Deleting it again is a 404.",
         params: VcParams,
-        response: { 204: { type: "null", description: "deleted" }, ...errors(404) },
+        response: { 200: VendorConnectionAnswer, ...errors(404) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { vendorConnectionId } = request.params;
-      await lockHolder.commit(request, (tx, lh) => deleteVendorConnection(tx, ctx, lh, vendorConnectionId));
-      reply.code(204).send();
+      const vc = await lockHolder.commit(request, (tx, lh) => deleteVendorConnection(tx, ctx, lh, vendorConnectionId));
+      return answer(vc);
     },
   );
 }
