@@ -10,8 +10,9 @@ import { isSecretSchema, schemaIssues } from "./options.js";
  * mistake is told the same way, naming the flag or variable it came from: `--port: must be at most 65535 (got 70000)`.
  */
 export interface CliOption<S extends TSchema = TSchema> {
-  /** As commander takes them: `--port <n>`, or `--json` for a switch (a Boolean schema). */
-  flags: string;
+  /** As commander takes them: `--port <n>`, or `--json` for a switch (a Boolean schema); none for a setting read
+   * from the environment only (a URL that may carry a password, a secret: flags show in `ps`). */
+  flags?: string;
   description: string;
   schema: S;
   /** The environment variable read when the flag is not given (an empty one counts as not set). */
@@ -31,10 +32,14 @@ export type CliValues<O extends CliOptions> = {
 /** Declares each option on `command`, its environment variable and default in the help. */
 export function addCliOptions(command: Command, options: CliOptions): Command {
   for (const option of Object.values(options)) {
+    if (option.flags === undefined) continue;
     const env = option.env ? `; env ${option.env}${option.schema[Kind] === "Boolean" ? "=1" : ""}` : "";
     const shown =
       option.default === undefined || option.schema[Kind] === "Boolean" ? "" : ` (default ${option.default})`;
-    command.addOption(new Option(option.flags, `${option.description}${shown}${env}`));
+    const members = (option.schema as TSchema & { anyOf?: TSchema[] }).anyOf ?? [];
+    const oneOf = members.length > 0 && members.every((m) => m[Kind] === "Literal");
+    const choices = oneOf ? ` (one of ${members.map((m) => String(m.const)).join(", ")})` : "";
+    command.addOption(new Option(option.flags, `${option.description}${choices}${shown}${env}`));
   }
   return command;
 }
@@ -64,7 +69,7 @@ export function readCliOptions<O extends CliOptions>(
   for (const [key, option] of Object.entries(options)) {
     const envText = option.env ? env[option.env] || undefined : undefined;
     const fromFlag = flags[key] !== undefined;
-    const source = fromFlag ? option.flags.split(/[ ,]/)[0]! : option.env!;
+    const source = fromFlag ? option.flags!.split(/[ ,]/)[0]! : option.env!;
     const value = fromFlag
       ? fromText(option.schema, flags[key], false)
       : envText !== undefined

@@ -77,7 +77,7 @@ describe("CLI options from one schema", () => {
   it("shows each option's variable and default in the help", () => {
     const help = addCliOptions(new Command("t"), OPTIONS).helpInformation();
     expect(help).toContain("port; env X_PORT");
-    expect(help).toContain("level (default info)");
+    expect(help).toContain("level (one of info, debug) (default info)");
     expect(help).toContain("say less; env X_QUIET=1");
   });
 });
