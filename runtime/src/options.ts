@@ -73,6 +73,12 @@ function describe(root: TSchema, error: ValueError): string {
       return `must be at least ${s.minimum}`;
     case ValueErrorType.IntegerMaximum:
       return `must be at most ${s.maximum}`;
+    case ValueErrorType.Number:
+      return "must be a number";
+    case ValueErrorType.NumberMinimum:
+      return `must be at least ${s.minimum}`;
+    case ValueErrorType.NumberMaximum:
+      return `must be at most ${s.maximum}`;
     case ValueErrorType.String:
       return "must be text";
     case ValueErrorType.StringMinLength:

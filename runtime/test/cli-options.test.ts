@@ -17,6 +17,7 @@ const OPTIONS = {
     schema: Type.Union([Type.Literal("info"), Type.Literal("debug")]),
     default: "info" as const,
   },
+  every: { flags: "--every <s>", description: "seconds", schema: Type.Number({ minimum: 0 }) },
   quiet: { flags: "--quiet", description: "say less", env: "X_QUIET", schema: Type.Boolean() },
   token: {
     flags: "--token <t>",
@@ -63,6 +64,10 @@ describe("CLI options from one schema", () => {
     expect(refusal(() => readCliOptions(OPTIONS, parse(["--port", "http"]), {}))).toBe(
       '--port: must be an integer (got "http")',
     );
+    expect(refusal(() => readCliOptions(OPTIONS, parse(["--every", "-0.5"]), {}))).toBe(
+      "--every: must be at least 0 (got -0.5)",
+    );
+    expect(readCliOptions(OPTIONS, parse(["--every", "2.5"]), {}).every).toBe(2.5);
     const all = refusal(() =>
       readCliOptions(OPTIONS, parse(["--level", "loud"]), { X_PORT: "-1", X_QUIET: "yes", X_TOKEN: "hunter2" }),
     );
