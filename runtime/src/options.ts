@@ -69,14 +69,12 @@ function describe(root: TSchema, error: ValueError): string {
     }
     case ValueErrorType.Integer:
       return "must be an integer";
-    case ValueErrorType.IntegerMinimum:
-      return `must be at least ${s.minimum}`;
-    case ValueErrorType.IntegerMaximum:
-      return `must be at most ${s.maximum}`;
     case ValueErrorType.Number:
       return "must be a number";
+    case ValueErrorType.IntegerMinimum:
     case ValueErrorType.NumberMinimum:
       return `must be at least ${s.minimum}`;
+    case ValueErrorType.IntegerMaximum:
     case ValueErrorType.NumberMaximum:
       return `must be at most ${s.maximum}`;
     case ValueErrorType.String:
