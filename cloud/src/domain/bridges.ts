@@ -5,8 +5,6 @@ import type { Tx } from "../store/store.js";
 import { notFound } from "./errors.js";
 import { type SecretHolder, storedIn } from "./secret-rotation.js";
 
-/** Gateways registered under a lock holder (beyond Unloc): each gets credentials for the bridge API. */
-
 /** A bridge's client secret (shown once, stored hashed). Made outside the transaction so a retry keeps it. */
 export const newBridgeSecret = (ctx: CloudContext): string => newSecret(ctx.random, "lkbs_");
 
@@ -17,7 +15,10 @@ export async function bridgeOf(tx: Tx, lh: LockHolderRecord, bridgeId: string): 
   return b;
 }
 
-/** Registers a bridge under `lh` with `secret`; it has not been seen yet. */
+/**
+ * Registers a gateway under `lh` (beyond Unloc) with `secret`, its credentials for the bridge API (docs/bridge-api.md);
+ * it has not been seen yet.
+ */
 export async function registerBridge(
   tx: Tx,
   ctx: CloudContext,
