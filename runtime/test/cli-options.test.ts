@@ -79,6 +79,12 @@ describe("CLI options from one schema", () => {
     ]);
   });
 
+  it("reads a setting kept out of the process list from its variable only, never a flag", () => {
+    const only = { url: { env: "X_URL", description: "url", schema: Type.String({ secret: true }) } };
+    expect(readCliOptions(only, parse([]), { X_URL: "postgres://u:pw@h/db" })).toEqual({ url: "postgres://u:pw@h/db" });
+    expect(addCliOptions(new Command("t"), only).helpInformation()).not.toContain("url");
+  });
+
   it("shows each option's variable and default in the help", () => {
     const help = addCliOptions(new Command("t"), OPTIONS).helpInformation();
     expect(help).toContain("port; env X_PORT");
