@@ -506,6 +506,6 @@ describe("latchkey-cloud serve: --allow-private-webhooks and LATCHKEY_ALLOW_PRIV
     expect(await statusWith([], { LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: "1" })).toBe(201);
     const bad = run(["serve", "--port", "0", "--data", data], cleanEnv({ LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: "yes" }));
     expect(await bad.exit).toBe(2);
-    expect(bad.stderr()).toContain('LATCHKEY_ALLOW_PRIVATE_WEBHOOKS must be 1 or 0, not "yes"');
+    expect(bad.stderr()).toContain('LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: must be 1 or 0 (got "yes")');
   });
 });

@@ -86,7 +86,7 @@ describe("fleet mode", () => {
     expect(await run()).toMatchObject({ code: 2, err: expect.stringMatching(/--count/) });
     expect(await run("--count", "abc", "--mqtt", broker.url)).toMatchObject({
       code: 2,
-      err: expect.stringMatching(/--count must be a whole number/),
+      err: expect.stringMatching(/--count: must be an integer \(got "abc"\)/),
     });
     expect(await run("--count", "2", "--mqtt", "nope")).toMatchObject({
       code: 2,

@@ -69,9 +69,13 @@ function describe(root: TSchema, error: ValueError): string {
     }
     case ValueErrorType.Integer:
       return "must be an integer";
+    case ValueErrorType.Number:
+      return "must be a number";
     case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
       return `must be at least ${s.minimum}`;
     case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
       return `must be at most ${s.maximum}`;
     case ValueErrorType.String:
       return "must be text";

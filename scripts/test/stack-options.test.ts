@@ -47,9 +47,9 @@ describe("latchkey-stack options", () => {
   });
 
   it.each([
-    [["--port", "70000"], /--port must be a port number/],
-    [["--mqtt-port", "x"], /--mqtt-port must be a port number/],
-    [["--locks", "0"], /--locks must be a whole number from 1 to 100/],
+    [["--port", "70000"], /--port: must be at most 65535 \(got 70000\)/],
+    [["--mqtt-port", "x"], /--mqtt-port: must be an integer/],
+    [["--locks", "0"], /--locks: must be at least 1 \(got 0\)/],
     [["--locks", "101"], /--locks/],
     [["--keep-running"], /--keep-running only applies with --demo/],
     [["--database-url", "mysql://x"], /--database-url must look like/],
@@ -61,7 +61,7 @@ describe("latchkey-stack options", () => {
     [["--ha-password", "long-enough-password", "--mqtt-url", "mqtt://b:1883"], /--ha-password applies to the embedded/],
     [["--mqtt-host", "0.0.0.0", "--mqtt-url", "mqtt://b:1883"], /--mqtt-host applies to the embedded broker/],
     [["--mqtt-host", "my-laptop"], /--mqtt-host must be an IP address to listen on/],
-    [["--ble", "bluez"], /--ble must be one of virtual, hci-emulated, not "bluez"/],
+    [["--ble", "bluez"], /--ble: must be one of virtual, hci-emulated \(got "bluez"\)/],
   ])("%j is a usage error naming the flag", (argv, message) => {
     expect(() => parseStackArgs(argv, {})).toThrow(UsageError);
     expect(() => parseStackArgs(argv, {})).toThrow(message);

@@ -1,5 +1,6 @@
-import { UsageError } from "@latchkey/runtime";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { addCliOptions, type CliOptions, readCliOptions, UsageError } from "@latchkey/runtime";
+import { Type } from "@sinclair/typebox";
+import { Command, CommanderError } from "commander";
 import { bootstrapIntegrator, startCloud } from "../cloud.js";
 import { OtpWebhookConfigError } from "../domain/otp.js";
 import { IdGenerator, systemRandom } from "../security/ids.js";
@@ -24,92 +25,127 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-function port(value: string, flag = "--port"): number {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535) {
-    throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535, not ${JSON.stringify(value)}`);
-  }
-  return Number(value);
-}
-
+const Port = (description: string) => Type.Integer({ minimum: 0, maximum: 65_535, description });
 /** The token lifetime cap (review 12.6): whole seconds, from one hour to 366 days. */
-const MIN_TOKEN_LIFETIME_S = 3600;
-const MAX_TOKEN_LIFETIME_S = 366 * 86_400;
+const TokenLifetime = Type.Integer({ minimum: 3600, maximum: 366 * 86_400 });
 
-function tokenLifetime(value: string, name: string): number {
-  const n = Number(value);
-  if (!/^\d{1,9}$/.test(value) || n < MIN_TOKEN_LIFETIME_S || n > MAX_TOKEN_LIFETIME_S) {
-    throw new InvalidArgumentError(
-      `${name} must be whole seconds from ${MIN_TOKEN_LIFETIME_S} to ${MAX_TOKEN_LIFETIME_S}, not ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
+/** Where the store is, for both commands: DATABASE_URL (and DATABASE_POOL_MAX) select PostgreSQL, from env only. */
+const STORE_OPTIONS = {
+  databaseUrl: { env: "DATABASE_URL", description: "PostgreSQL URL", schema: Type.String({ secret: true }) },
+  databasePoolMax: {
+    env: "DATABASE_POOL_MAX",
+    description: "PostgreSQL pool size",
+    schema: Type.Integer({ minimum: 1, maximum: 9999 }),
+  },
+} satisfies CliOptions;
 
-function fromEnv(env: NodeJS.ProcessEnv) {
-  const envPort = env.LATCHKEY_PORT;
-  let p: number | undefined;
-  if (envPort !== undefined && envPort !== "") {
+const SERVE_OPTIONS = {
+  port: {
+    flags: "--port <n>",
+    description: "port to listen on (0 = any free port)",
+    env: "LATCHKEY_PORT",
+    schema: Port("a port number from 0 to 65535"),
+    default: 8080,
+  },
+  host: { flags: "--host <address>", description: "address to listen on", schema: Type.String(), default: "127.0.0.1" },
+  metricsPort: {
+    flags: "--metrics-port <n>",
+    description:
+      "serve Prometheus metrics (GET /metrics) on this port, a listener of its own (never the API's port); off unless given",
+    schema: Port("a port number from 0 to 65535"),
+  },
+  metricsHost: {
+    flags: "--metrics-host <address>",
+    description: "address of the metrics listener (default 127.0.0.1)",
+    schema: Type.String(),
+  },
+  data: {
+    flags: "--data <dir>",
+    description: "data directory (SQLite, master key)",
+    env: "LATCHKEY_DATA",
+    schema: Type.String(),
+    default: "./data",
+  },
+  logLevel: {
+    flags: "--log-level <level>",
+    description: "pino log level",
+    env: "LATCHKEY_LOG_LEVEL",
+    schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+    default: "info",
+  },
+  linkBase: { flags: "--link-base <url>", description: "app switch URL base", schema: Type.String() },
+  issuer: { flags: "--issuer <name>", description: "token issuer name (iss)", schema: Type.String() },
+  maxTokenLifetime: {
+    flags: "--max-token-lifetime <seconds>",
+    description:
+      "the most any key token lives from its minting, whole seconds from 3600 to 31622400 (default 2592000, 30 days; " +
+      "phones re-prefetch)",
+    env: "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
+    schema: TokenLifetime,
+  },
+  allowPrivateWebhooks: {
+    flags: "--allow-private-webhooks",
+    description: "let webhook URLs reach loopback, private and other non-public addresses (on-premises, tests)",
+    env: "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS",
+    schema: Type.Boolean(),
+  },
+  otpWebhook: {
+    flags: "--otp-webhook <url>",
+    description:
+      "send one-time codes to this URL (POST, Standard Webhooks signed with env LATCHKEY_OTP_WEBHOOK_SECRET)",
+    env: "LATCHKEY_OTP_WEBHOOK",
+    schema: Type.String(),
+  },
+  otpWebhookSecret: {
+    env: "LATCHKEY_OTP_WEBHOOK_SECRET",
+    description: "the one-time-code webhook's signing secret",
+    schema: Type.String({ secret: true }),
+  },
+  devOtpLog: {
+    flags: "--dev-otp-log",
+    description: "development only: write one-time codes to the log instead of sending them",
+    env: "LATCHKEY_DEV_OTP_LOG",
+    schema: Type.Boolean(),
+  },
+  batchChunkKeys: {
+    env: "LATCHKEY_BATCH_CHUNK_KEYS",
+    description: "keys per batch job chunk",
+    schema: Type.Integer({ minimum: 1, maximum: 1000 }),
+  },
+  ...STORE_OPTIONS,
+} satisfies CliOptions;
+
+const BOOTSTRAP_OPTIONS = {
+  data: {
+    flags: "--data <dir>",
+    description: "data directory",
+    env: "LATCHKEY_DATA",
+    schema: Type.String(),
+    default: "./data",
+  },
+  name: { flags: "--name <name>", description: "integrator name", schema: Type.String(), default: "Integrator" },
+  json: {
+    flags: "--json",
+    description: "print {integratorId, clientId, clientSecret} as JSON",
+    schema: Type.Boolean(),
+  },
+  ...STORE_OPTIONS,
+} satisfies CliOptions;
+
+/** The store's settings: the URL checked here so a mistake is a usage error naming DATABASE_URL (never its password). */
+function storeSettings(o: { databaseUrl?: string; databasePoolMax?: number }) {
+  if (o.databaseUrl !== undefined) {
     try {
-      p = port(envPort, "LATCHKEY_PORT");
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
-  const level = env.LATCHKEY_LOG_LEVEL;
-  if (level && !LOG_LEVELS.includes(level)) {
-    throw new UsageError(`LATCHKEY_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
-  }
-  const databaseUrl = env.DATABASE_URL || undefined;
-  if (databaseUrl !== undefined) {
-    try {
-      checkDatabaseUrl(databaseUrl, "DATABASE_URL");
+      checkDatabaseUrl(o.databaseUrl, "DATABASE_URL");
     } catch (e) {
       throw e instanceof DatabaseUrlError ? new UsageError(e.message) : e;
     }
   }
-  const poolMax = env.DATABASE_POOL_MAX || undefined;
-  if (poolMax !== undefined && !(/^\d{1,4}$/.test(poolMax) && Number(poolMax) >= 1)) {
-    throw new UsageError(`DATABASE_POOL_MAX must be a whole number from 1 to 9999, not ${JSON.stringify(poolMax)}`);
-  }
-  const allowPrivate = env.LATCHKEY_ALLOW_PRIVATE_WEBHOOKS || undefined;
-  if (allowPrivate !== undefined && allowPrivate !== "1" && allowPrivate !== "0") {
-    throw new UsageError(`LATCHKEY_ALLOW_PRIVATE_WEBHOOKS must be 1 or 0, not ${JSON.stringify(allowPrivate)}`);
-  }
-  const lifetime = env.LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS || undefined;
-  let maxTokenLifetimeSeconds: number | undefined;
-  if (lifetime !== undefined) {
-    try {
-      maxTokenLifetimeSeconds = tokenLifetime(lifetime, "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS");
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
-  const chunk = env.LATCHKEY_BATCH_CHUNK_KEYS || undefined;
-  if (chunk !== undefined && !(/^\d{1,4}$/.test(chunk) && Number(chunk) >= 1 && Number(chunk) <= 1000)) {
-    throw new UsageError(
-      `LATCHKEY_BATCH_CHUNK_KEYS must be a whole number from 1 to 1000, not ${JSON.stringify(chunk)}`,
-    );
-  }
-  const devOtpLog = env.LATCHKEY_DEV_OTP_LOG || undefined;
-  if (devOtpLog !== undefined && devOtpLog !== "1" && devOtpLog !== "0") {
-    throw new UsageError(`LATCHKEY_DEV_OTP_LOG must be 1 or 0, not ${JSON.stringify(devOtpLog)}`);
-  }
   return {
-    port: p,
-    otpWebhook: env.LATCHKEY_OTP_WEBHOOK || undefined,
-    otpWebhookSecret: env.LATCHKEY_OTP_WEBHOOK_SECRET || undefined,
-    devOtpLog: devOtpLog === "1",
-    data: env.LATCHKEY_DATA || undefined,
-    ...(chunk !== undefined ? { batchChunkKeys: Number(chunk) } : {}),
-    ...(maxTokenLifetimeSeconds !== undefined ? { maxTokenLifetimeSeconds } : {}),
-    allowPrivateWebhooks: allowPrivate === "1",
-    database: {
-      ...(databaseUrl !== undefined ? { databaseUrl } : {}),
-      ...(poolMax !== undefined ? { databasePoolMax: Number(poolMax) } : {}),
-    },
-    logLevel: level || undefined,
+    ...(o.databaseUrl !== undefined ? { databaseUrl: o.databaseUrl } : {}),
+    ...(o.databasePoolMax !== undefined ? { databasePoolMax: o.databasePoolMax } : {}),
   };
 }
 
@@ -122,141 +158,90 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
     .showSuggestionAfterError();
   let action: (() => Promise<number>) | undefined;
 
-  program
-    .command("serve", { isDefault: true })
-    .description("run the API server")
-    .option("--port <n>", "port to listen on (0 = any free port); env LATCHKEY_PORT", (v) => port(v))
-    .option("--host <address>", "address to listen on", "127.0.0.1")
-    .option(
-      "--metrics-port <n>",
-      "serve Prometheus metrics (GET /metrics) on this port, a listener of its own (never the API's port); off unless given",
-      (v) => port(v, "--metrics-port"),
-    )
-    .option("--metrics-host <address>", "address of the metrics listener (default 127.0.0.1)")
-    .option("--data <dir>", "data directory (SQLite, master key); env LATCHKEY_DATA", undefined)
-    .addOption(new Option("--log-level <level>", "pino log level; env LATCHKEY_LOG_LEVEL").choices(LOG_LEVELS))
-    .option("--link-base <url>", "app switch URL base")
-    .option("--issuer <name>", "token issuer name (iss)")
-    .option(
-      "--max-token-lifetime <seconds>",
-      "the most any key token lives from its minting (default 2592000, 30 days; phones re-prefetch); env " +
-        "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
-      (v) => tokenLifetime(v, "--max-token-lifetime"),
-    )
-    .option(
-      "--allow-private-webhooks",
-      "let webhook URLs reach loopback, private and other non-public addresses (on-premises, tests); env " +
-        "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS=1",
-    )
-    .option(
-      "--otp-webhook <url>",
-      "send one-time codes to this URL (POST, Standard Webhooks signed with env LATCHKEY_OTP_WEBHOOK_SECRET); env " +
-        "LATCHKEY_OTP_WEBHOOK",
-    )
-    .option(
-      "--dev-otp-log",
-      "development only: write one-time codes to the log instead of sending them; env LATCHKEY_DEV_OTP_LOG=1",
-    )
-    .action(
-      (opts: {
-        port?: number;
-        host: string;
-        metricsPort?: number;
-        metricsHost?: string;
-        data?: string;
-        logLevel?: string;
-        linkBase?: string;
-        issuer?: string;
-        allowPrivateWebhooks?: boolean;
-        maxTokenLifetime?: number;
-        otpWebhook?: string;
-        devOtpLog?: boolean;
-      }) => {
-        action = async () => {
-          const env = fromEnv(io.env);
-          if (opts.linkBase !== undefined) {
-            try {
-              new URL(opts.linkBase);
-            } catch {
-              throw new UsageError(`--link-base must be an absolute URL, not ${JSON.stringify(opts.linkBase)}`);
-            }
-          }
-          const apiPort = opts.port ?? env.port ?? 8080;
-          const metrics = metricsSetting(opts.metricsPort, opts.metricsHost, apiPort);
-          const otpWebhook = otpWebhookSetting(opts.otpWebhook ?? env.otpWebhook, env.otpWebhookSecret, {
-            devOtpLog: opts.devOtpLog === true || env.devOtpLog,
-          });
-          const cloud = await startCloud({
-            ...(otpWebhook ? { otpWebhook } : {}),
-            host: opts.host,
-            port: apiPort,
-            ...metrics,
-            dataDir: opts.data ?? env.data ?? "./data",
-            ...env.database,
-            logLevel: opts.logLevel ?? env.logLevel ?? "info",
-            ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
-            ...(opts.issuer ? { issuerName: opts.issuer } : {}),
-            settings: {
-              allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true || env.allowPrivateWebhooks,
-              ...(env.batchChunkKeys !== undefined ? { batchChunkKeys: env.batchChunkKeys } : {}),
-              ...((opts.maxTokenLifetime ?? env.maxTokenLifetimeSeconds) !== undefined
-                ? { maxTokenLifetimeSeconds: opts.maxTokenLifetime ?? env.maxTokenLifetimeSeconds }
-                : {}),
-            },
-          });
-          io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
-          if (cloud.metricsUrl) io.err(`latchkey-cloud metrics on ${cloud.metricsUrl}/metrics\n`);
-          await new Promise<void>((resolve) => {
-            const stop = () => {
-              process.off("SIGTERM", stop);
-              process.off("SIGINT", stop);
-              resolve();
-            };
-            process.on("SIGTERM", stop);
-            process.on("SIGINT", stop);
-          });
-          await cloud.close();
-          return 0;
-        };
-      },
-    );
-
-  program
-    .command("bootstrap")
-    .description("create an integrator and print its client credentials (the secret is shown only now)")
-    .option("--data <dir>", "data directory; env LATCHKEY_DATA")
-    .option("--name <name>", "integrator name", "Integrator")
-    .option("--json", "print {integratorId, clientId, clientSecret} as JSON")
-    .action((opts: { data?: string; name: string; json?: boolean }) => {
+  addCliOptions(program.command("serve", { isDefault: true }).description("run the API server"), SERVE_OPTIONS).action(
+    (flags: Record<string, unknown>) => {
       action = async () => {
-        const env = fromEnv(io.env);
-        const store = await openStore({ dataDir: opts.data ?? env.data ?? "./data", ...env.database });
-        // `serve` logs what it narrowed; bootstrap, which may be the first to open the data directory, says it here.
-        for (const fix of store instanceof SqliteStore ? store.modeFixes : []) {
-          io.err(`latchkey-cloud: narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}\n`);
-        }
-        try {
-          const clock = { now: () => Date.now() };
-          const creds = await bootstrapIntegrator(
-            store,
-            new IdGenerator(clock, systemRandom),
-            clock,
-            systemRandom,
-            opts.name,
-          );
-          if (opts.json) io.out(`${JSON.stringify(creds)}\n`);
-          else {
-            io.out(
-              `integrator ${creds.integratorId}\nclient id ${creds.clientId}\nclient secret ${creds.clientSecret}\n` +
-                "(the secret is not stored in the clear: keep it now)\n",
-            );
+        const opts = readCliOptions(SERVE_OPTIONS, flags, io.env);
+        const store = storeSettings(opts);
+        if (opts.linkBase !== undefined) {
+          try {
+            new URL(opts.linkBase);
+          } catch {
+            throw new UsageError(`--link-base must be an absolute URL, not ${JSON.stringify(opts.linkBase)}`);
           }
-          return 0;
-        } finally {
-          await store.close();
         }
+        const metrics = metricsSetting(opts.metricsPort, opts.metricsHost, opts.port);
+        const otpWebhook = otpWebhookSetting(opts.otpWebhook, opts.otpWebhookSecret, {
+          devOtpLog: opts.devOtpLog === true,
+        });
+        const cloud = await startCloud({
+          ...(otpWebhook ? { otpWebhook } : {}),
+          host: opts.host,
+          port: opts.port,
+          ...metrics,
+          dataDir: opts.data,
+          ...store,
+          logLevel: opts.logLevel,
+          ...(opts.linkBase ? { linkBase: opts.linkBase } : {}),
+          ...(opts.issuer ? { issuerName: opts.issuer } : {}),
+          settings: {
+            allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true,
+            ...(opts.batchChunkKeys !== undefined ? { batchChunkKeys: opts.batchChunkKeys } : {}),
+            ...(opts.maxTokenLifetime !== undefined ? { maxTokenLifetimeSeconds: opts.maxTokenLifetime } : {}),
+          },
+        });
+        io.err(`latchkey-cloud listening on ${cloud.url} (docs: ${cloud.url}/docs)\n`);
+        if (cloud.metricsUrl) io.err(`latchkey-cloud metrics on ${cloud.metricsUrl}/metrics\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off("SIGTERM", stop);
+            process.off("SIGINT", stop);
+            resolve();
+          };
+          process.on("SIGTERM", stop);
+          process.on("SIGINT", stop);
+        });
+        await cloud.close();
+        return 0;
       };
-    });
+    },
+  );
+
+  addCliOptions(
+    program
+      .command("bootstrap")
+      .description("create an integrator and print its client credentials (the secret is shown only now)"),
+    BOOTSTRAP_OPTIONS,
+  ).action((flags: Record<string, unknown>) => {
+    action = async () => {
+      const opts = readCliOptions(BOOTSTRAP_OPTIONS, flags, io.env);
+      const store = await openStore({ dataDir: opts.data, ...storeSettings(opts) });
+      // `serve` logs what it narrowed; bootstrap, which may be the first to open the data directory, says it here.
+      for (const fix of store instanceof SqliteStore ? store.modeFixes : []) {
+        io.err(`latchkey-cloud: narrowed the mode of ${fix.path} from ${fix.was} to ${fix.now}\n`);
+      }
+      try {
+        const clock = { now: () => Date.now() };
+        const creds = await bootstrapIntegrator(
+          store,
+          new IdGenerator(clock, systemRandom),
+          clock,
+          systemRandom,
+          opts.name,
+        );
+        if (opts.json) io.out(`${JSON.stringify(creds)}\n`);
+        else {
+          io.out(
+            `integrator ${creds.integratorId}\nclient id ${creds.clientId}\nclient secret ${creds.clientSecret}\n` +
+              "(the secret is not stored in the clear: keep it now)\n",
+          );
+        }
+        return 0;
+      } finally {
+        await store.close();
+      }
+    };
+  });
 
   try {
     await program.parseAsync(argv, { from: "user" });

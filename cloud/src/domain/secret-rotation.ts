@@ -1,4 +1,5 @@
-import { secretMatches } from "../security/secrets.js";
+import { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "@latchkey/protocol/contracts";
+import { hashSecret, secretMatches } from "../security/secrets.js";
 import type { SecretHashes } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 
@@ -11,7 +12,7 @@ import type { Tx } from "../store/store.js";
  */
 
 // The overlap bounds are part of the Integrator API's contract (the rotate request's schema states them).
-export { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from "@latchkey/protocol/contracts";
+export { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS };
 
 const NO_PREVIOUS = { previousSecretHash: null, previousSecretExpiresAt: null } as const;
 
@@ -74,4 +75,36 @@ export function revokePreviousSecret(stored: SecretHashes): SecretChange {
 /** Ends every access token issued for a revoked secret (in the transaction that revokes it). */
 export async function endTokensOf(tx: Tx, revoked: string[]): Promise<void> {
   for (const hash of revoked) await tx.tokens.deleteIssuedUnder(hash);
+}
+
+/** A stored secret and how to store its successor: a bridge's (bridges.ts) or an integrator client's. */
+export interface SecretHolder {
+  stored: SecretHashes;
+  save(next: SecretHashes): Promise<void>;
+}
+
+export const storedIn = (stored: SecretHashes, save: SecretHolder["save"]): SecretHolder => ({ stored, save });
+
+/**
+ * Rotates the holder's secret to `secret` (`overlapSeconds` as rotateSecret; absent, a day), ending the tokens of
+ * the secrets that stop working in the same transaction. Answers when the replaced secret stops working.
+ */
+export async function rotateStoredSecret(
+  tx: Tx,
+  holder: SecretHolder,
+  secret: string,
+  now: number,
+  overlapSeconds = DEFAULT_OVERLAP_SECONDS,
+): Promise<number> {
+  const change = rotateSecret(holder.stored, hashSecret(secret), now, overlapSeconds);
+  await holder.save(change.next);
+  await endTokensOf(tx, change.revoked);
+  return change.expiresOldAt;
+}
+
+/** revokePreviousSecret, stored, with the old secret's tokens ended. */
+export async function revokeStoredPrevious(tx: Tx, holder: SecretHolder): Promise<void> {
+  const change = revokePreviousSecret(holder.stored);
+  await holder.save(change.next);
+  await endTokensOf(tx, change.revoked);
 }

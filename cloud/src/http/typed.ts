@@ -2,10 +2,12 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  FastifySchema,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
 } from "fastify";
+import type { AuthRequirement } from "./auth.js";
 
 /**
  * The fastify instance routes are declared on: request params, body and query are typed from the route's TypeBox
@@ -21,3 +23,6 @@ export type TypedApp = FastifyInstance<
 
 /** The instance a route function is given, with the TypeBox type provider. */
 export const typed = (app: FastifyInstance): TypedApp => app.withTypeProvider<TypeBoxTypeProvider>();
+
+/** A route's options: who may call it (http/auth.ts) and the schema that validates and documents it. */
+export const route = <S extends FastifySchema>(auth: AuthRequirement, schema: S) => ({ config: { auth }, schema });

@@ -3,16 +3,10 @@ import { errors, TokenAnswer, TokenRequest } from "@latchkey/protocol/contracts"
 import type { Static } from "@sinclair/typebox";
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from "fastify";
 import type { CloudContext } from "../context.js";
-import { commit, read } from "../domain/commit.js";
-import { invalid } from "../domain/errors.js";
-import { matchSecret, type SecretMatch } from "../domain/secret-rotation.js";
+import { issueToken } from "../domain/tokens.js";
 import { clientCredentials, invalidClient } from "../http/client-auth.js";
 import { ApiError } from "../http/errors.js";
 import type { TypedApp } from "../http/typed.js";
-import { hashSecret, newSecret } from "../security/secrets.js";
-import type { AccessTokenRecord } from "../store/records.js";
-
-const LOCK_HOLDER_SCOPE = /^lockHolder\.admin:(.+)$/;
 
 /**
  * Limits on `POST /auth/v1/token` (docs/app-api.md "Limits"), by @fastify/rate-limit (registered on `app` by the
@@ -86,63 +80,15 @@ export function authRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = request.body;
       const creds = credentialsOf(request);
-      const now = ctx.clock.now();
-      type Grant = Omit<AccessTokenRecord, "tokenHash" | "expiresAt" | "issuedUnder"> & { secret: SecretMatch };
-      const grant = await read(ctx, async (tx): Promise<Grant> => {
-        if (body.scope === "bridge") {
-          const bridge = await tx.bridges.get(creds.clientId);
-          const secret = bridge && matchSecret(creds.clientSecret, bridge, now);
-          if (!bridge || !secret) throw invalidClient(creds.basic);
-          return {
-            secret,
-            kind: "bridge",
-            subjectId: bridge.id,
-            integratorId: null,
-            lockHolderId: bridge.lockHolderId,
-            scope: "bridge",
-          };
-        }
-        const client = await tx.integrators.getClient(creds.clientId);
-        const secret = client && matchSecret(creds.clientSecret, client, now);
-        if (!client || !secret) throw invalidClient(creds.basic);
-        if (body.scope === "integrator.admin") {
-          return {
-            secret,
-            kind: "integrator",
-            subjectId: client.integratorId,
-            integratorId: client.integratorId,
-            lockHolderId: null,
-            scope: body.scope,
-          };
-        }
-        const match = LOCK_HOLDER_SCOPE.exec(body.scope);
-        if (match) {
-          const lh = await tx.lockHolders.get(match[1]!);
-          if (!lh || lh.integratorId !== client.integratorId) {
-            throw invalid(`scope: lock holder ${match[1]} is not one of this integrator's`, "invalid_scope");
-          }
-          return {
-            secret,
-            kind: "integrator",
-            subjectId: client.integratorId,
-            integratorId: client.integratorId,
-            lockHolderId: lh.id,
-            scope: body.scope,
-          };
-        }
-        throw invalid("scope must be integrator.admin, lockHolder.admin:<lockHolderId> or bridge", "invalid_scope");
-      });
-      const accessToken = newSecret(ctx.random, "lkat_");
-      // A token issued for an old secret in its overlap ends with the overlap (review 12.7, secret-rotation.ts).
-      const { secret, ...record } = grant;
-      const expiresAt = Math.min(now + ctx.settings.accessTokenTtlSeconds * 1000, secret.expiresAt ?? Infinity);
-      await commit(ctx, (tx) =>
-        tx.tokens.insert({ ...record, tokenHash: hashSecret(accessToken), expiresAt, issuedUnder: secret.hash }),
-      );
-      const expiresIn = Math.ceil((expiresAt - now) / 1000);
-      return { access_token: accessToken, token_type: "bearer" as const, expires_in: expiresIn, scope: grant.scope };
+      const token = await issueToken(ctx, { ...creds, scope: request.body.scope });
+      if (!token) throw invalidClient(creds.basic);
+      return {
+        access_token: token.accessToken,
+        token_type: "bearer" as const,
+        expires_in: token.expiresInSeconds,
+        scope: token.scope,
+      };
     },
   );
 }

@@ -268,14 +268,7 @@ export class VirtualCentralBindings extends EventEmitter {
       this.powered = on;
       if (!on) {
         this.scanning = false;
-        for (const a of this.radio.allAdvertisers()) {
-          const connection = a.connections.get(this);
-          if (connection !== undefined) {
-            a.connections.delete(this);
-            connection.peripheral.closed();
-            this.emit("disconnect", a.uuid, 0x16);
-          }
-        }
+        this.dropConnections((uuid) => this.emit("disconnect", uuid, 0x16));
       }
       this.emit("stateChange", on ? "poweredOn" : "poweredOff");
     });
@@ -480,18 +473,23 @@ export class VirtualCentralBindings extends EventEmitter {
 
   reset(): void {}
 
+  /** Closes each of this central's connections at its peripheral; `dropped` hears each peripheral's uuid. */
+  private dropConnections(dropped?: (uuid: string) => void): void {
+    for (const a of this.radio.allAdvertisers()) {
+      const connection = a.connections.get(this);
+      if (connection === undefined) continue;
+      a.connections.delete(this);
+      connection.peripheral.closed();
+      dropped?.(a.uuid);
+    }
+  }
+
   /** Leaves the radio: drops this central's connections. */
   stop(): void {
     if (this.closedByUser) return;
     this.closedByUser = true;
     this.scanning = false;
-    for (const a of this.radio.allAdvertisers()) {
-      const connection = a.connections.get(this);
-      if (connection !== undefined) {
-        a.connections.delete(this);
-        connection.peripheral.closed();
-      }
-    }
+    this.dropConnections();
     this.radio.forget(this);
   }
 

@@ -1,7 +1,16 @@
 import { readFileSync } from "node:fs";
 import { isValidLockId } from "@latchkey/protocol";
-import { createLogger, LOG_LEVELS, type Logger, UsageError } from "@latchkey/runtime";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import {
+  addCliOptions,
+  type CliOptions,
+  createLogger,
+  LOG_LEVELS,
+  type Logger,
+  readCliOptions,
+  UsageError,
+} from "@latchkey/runtime";
+import { Type } from "@sinclair/typebox";
+import { Command, CommanderError } from "commander";
 import { FlashError } from "../flash/flash-file.js";
 import { type Fleet, type FleetOptions, FleetOptionsError, fleetLockIds, startFleet } from "../fleet/fleet.js";
 import { factoryResetLock, setupCodes } from "../lock/factory.js";
@@ -38,60 +47,93 @@ interface Io {
   log?: NodeJS.WritableStream;
 }
 
-interface Parsed {
-  count?: number;
-  mqtt?: string;
-  siteSecret?: string;
-  passwordFile?: string;
-  prefix: string;
-  data: string;
-  topicPrefix: string;
-  telemetryInterval: number;
-  connectRate: number;
-  logLevel: string;
-}
-
-const positiveInt = (flag: string, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new InvalidArgumentError(`${flag} must be a whole number from 1 to ${max}`);
-  }
-  return n;
+const COUNT = {
+  flags: "--count <n>",
+  description: "number of locks (required)",
+  schema: Type.Integer({ minimum: 1, maximum: 100_000 }),
+};
+const PREFIX = {
+  flags: "--prefix <prefix>",
+  description: "lock id prefix",
+  schema: Type.String(),
+  default: "sim-lock-",
+};
+const DATA = {
+  flags: "--data <dir>",
+  description: "flash directory (one SQLite file for the fleet)",
+  schema: Type.String(),
+  default: "data/lock-sim",
 };
 
-const nonNegative = (flag: string) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError(`${flag} must be a number ≥ 0`);
-  return n;
-};
+// --count and --mqtt are required but checked in the run (required()): commander reports a missing required option
+// before an unknown one, and `--bogus` must be named as such (issue 15 item 10).
+const FLEET_OPTIONS = {
+  count: COUNT,
+  mqtt: {
+    flags: "--mqtt <url>",
+    description: "broker URL, e.g. mqtt://127.0.0.1:1883 (required)",
+    schema: Type.String(),
+  },
+  siteSecret: {
+    flags: "--site-secret <secret>",
+    description: "derive each lock's broker password",
+    env: "LATCHKEY_SITE_SECRET",
+    schema: Type.String({ secret: true }),
+  },
+  passwordFile: {
+    flags: "--password-file <file>",
+    description: "per-lock passwords: JSON {lockId: password} or lines `<lockId> <password>`",
+    schema: Type.String(),
+  },
+  prefix: PREFIX,
+  data: DATA,
+  topicPrefix: {
+    flags: "--topic-prefix <prefix>",
+    description: "MQTT topic prefix",
+    schema: Type.String(),
+    default: "latchkey",
+  },
+  telemetryInterval: {
+    flags: "--telemetry-interval <seconds>",
+    description: "seconds between battery reports per lock (0: off)",
+    schema: Type.Number({ minimum: 0 }),
+    default: 60,
+  },
+  connectRate: {
+    flags: "--connect-rate <n>",
+    description: "locks started per second",
+    schema: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    default: 100,
+  },
+  logLevel: {
+    flags: "--log-level <level>",
+    description: "pino level",
+    schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+    default: "info",
+  },
+} satisfies CliOptions;
 
-function program(io: Io, run: (p: Parsed) => Promise<void>): Command {
-  return (
-    new Command("latchkey-lock-sim")
-      .description("simulated latchkey locks: N locks in one process on one MQTT broker")
-      .version(PACKAGE_VERSION)
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-      // Required, but checked in the action (required()): commander reports a missing required option before an
-      // unknown one, and `--bogus` must be named as such (issue 15 item 10).
-      .option("--count <n>", "number of locks (required)", positiveInt("--count", 100_000))
-      .option("--mqtt <url>", "broker URL, e.g. mqtt://127.0.0.1:1883 (required)")
-      .option("--site-secret <secret>", "derive each lock's broker password (or set LATCHKEY_SITE_SECRET)")
-      .option("--password-file <file>", "per-lock passwords: JSON {lockId: password} or lines `<lockId> <password>`")
-      .option("--prefix <prefix>", "lock id prefix", "sim-lock-")
-      .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
-      .option("--topic-prefix <prefix>", "MQTT topic prefix", "latchkey")
-      .option(
-        "--telemetry-interval <seconds>",
-        "seconds between battery reports per lock (0: off)",
-        nonNegative("--telemetry-interval"),
-        60,
-      )
-      .option("--connect-rate <n>", "locks started per second", positiveInt("--connect-rate", 100_000), 100)
-      .option("--log-level <level>", "pino level", "info")
-      .action(async (opts: Parsed) => run(opts))
-  );
+const JSON_OPTION = {
+  flags: "--json",
+  description: "print a JSON array of {lockId, setupCode}",
+  schema: Type.Boolean(),
+};
+const SETUP_CODES_OPTIONS = { data: DATA, json: JSON_OPTION, count: COUNT, prefix: PREFIX } satisfies CliOptions;
+const FACTORY_RESET_OPTIONS = {
+  data: DATA,
+  json: JSON_OPTION,
+  lock: { flags: "--lock <id>", description: "the lock id (required)", schema: Type.String() },
+} satisfies CliOptions;
+
+type Flags = Record<string, unknown>;
+
+function program(io: Io, run: (flags: Flags) => Promise<void>): Command {
+  const command = new Command("latchkey-lock-sim")
+    .description("simulated latchkey locks: N locks in one process on one MQTT broker")
+    .version(PACKAGE_VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  return addCliOptions(command, FLEET_OPTIONS).action(async (flags: Flags) => run(flags));
 }
 
 function readPasswords(path: string): Map<string, string> {
@@ -143,36 +185,23 @@ function checkUrl(url: string): void {
   }
 }
 
-interface FactoryParsed {
-  count?: number;
-  lock?: string;
-  prefix?: string;
-  data: string;
-  json?: boolean;
-}
-
 function printLabels(io: Io, labels: { lockId: string; setupCode: string }[], json: boolean | undefined): void {
   if (json === true) io.out(JSON.stringify(labels.map((l) => ({ lockId: l.lockId, setupCode: l.setupCode }))));
   else for (const l of labels) io.out(`${l.lockId} ${l.setupCode}`);
 }
 
-function factoryProgram(io: Io, name: string, run: (p: FactoryParsed) => void): Command {
+function factoryProgram(io: Io, name: string, run: (flags: Flags) => void): Command {
   const command = new Command(`latchkey-lock-sim ${name}`)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .option("--data <dir>", "flash directory (one SQLite file for the fleet)", "data/lock-sim")
-    .option("--json", "print a JSON array of {lockId, setupCode}");
-  if (name === "setup-codes") {
-    command
-      .description("print each lock's id and setup code, making the locks never booted on this flash")
-      .option("--count <n>", "number of locks (required)", positiveInt("--count", 100_000))
-      .option("--prefix <prefix>", "lock id prefix", "sim-lock-");
-  } else {
-    command
-      .description("factory reset one lock that is not running: new keys, nothing trusted, the claim secret kept")
-      .option("--lock <id>", "the lock id (required)");
-  }
-  return command.action((opts: FactoryParsed) => run(opts));
+    .description(
+      name === "setup-codes"
+        ? "print each lock's id and setup code, making the locks never booted on this flash"
+        : "factory reset one lock that is not running: new keys, nothing trusted, the claim secret kept",
+    );
+  return addCliOptions(command, name === "setup-codes" ? SETUP_CODES_OPTIONS : FACTORY_RESET_OPTIONS).action(
+    (flags: Flags) => run(flags),
+  );
 }
 
 /** `setup-codes` and `factory-reset`: answers the exit code and never throws. */
@@ -181,14 +210,16 @@ async function runFactoryCli(name: string, argv: string[], io: Io): Promise<numb
     factoryProgram(io, name, () => {}).outputHelp({ error: true });
     return 2;
   }
-  const run = (p: FactoryParsed) => {
+  const run = (flags: Flags) => {
     if (name === "setup-codes") {
-      const ids = fleetLockIds(required(p.count, "--count"), p.prefix ?? "sim-lock-");
+      const p = readCliOptions(SETUP_CODES_OPTIONS, flags, {});
+      const ids = fleetLockIds(required(p.count, "--count"), p.prefix);
       for (const id of [ids[0], ids.at(-1)]) {
         if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
       }
       printLabels(io, setupCodes(ids, { dataDir: p.data }), p.json);
     } else {
+      const p = readCliOptions(FACTORY_RESET_OPTIONS, flags, {});
       required(p.lock, "--lock");
       if (!isValidLockId(p.lock)) throw new UsageError(`--lock "${p.lock}" is not a valid lock id`);
       printLabels(io, [factoryResetLock(p.lock, { dataDir: p.data })], p.json);
@@ -248,11 +279,12 @@ export async function runLockSimCli(
   }
   let fleet: Fleet | null = null;
   let logger: Logger | null = null;
-  const run = async (p: Parsed) => {
+  const run = async (flags: Flags) => {
+    const p = readCliOptions(FLEET_OPTIONS, flags, process.env);
     const count = required(p.count, "--count");
     const mqttUrl = required(p.mqtt, "--mqtt");
     checkUrl(mqttUrl);
-    const siteSecret = p.siteSecret ?? process.env.LATCHKEY_SITE_SECRET;
+    const siteSecret = p.siteSecret;
     if (siteSecret !== undefined && p.passwordFile !== undefined) {
       throw new UsageError("use either --site-secret (or LATCHKEY_SITE_SECRET) or --password-file, not both");
     }
@@ -263,8 +295,6 @@ export async function runLockSimCli(
     for (const id of [ids[0], ids.at(-1)]) {
       if (!isValidLockId(id)) throw new UsageError(`--prefix "${p.prefix}" makes "${id}", not a valid lock id`);
     }
-    if (!(LOG_LEVELS as readonly string[]).includes(p.logLevel))
-      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
     logger = createLogger({ service: "latchkey-lock-sim", level: p.logLevel, destination: io.log ?? process.stderr });
     const options: FleetOptions = {
       count,

@@ -146,6 +146,18 @@ export class FlashFile {
     return file;
   }
 
+  /** Opens the flash of a data directory with one lock's partition claimed (released by `release`). */
+  static openClaimed(dataDir: string, lockId: string): FlashFile {
+    const file = FlashFile.open(dataDir);
+    try {
+      file.claim(lockId);
+    } catch (e) {
+      file.abandon();
+      throw e;
+    }
+    return file;
+  }
+
   /** Claims one lock's partition; a lock id runs at most once per flash. */
   claim(lockId: string): void {
     if (this.partitions.has(lockId)) {

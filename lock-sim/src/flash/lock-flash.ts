@@ -157,13 +157,7 @@ export class LockFlash {
 
   /** Opens the lock's partition, writing `initial` on first boot. */
   static open(dataDir: string, lockId: string, initial: () => LockRecord): { flash: LockFlash; record: LockRecord } {
-    const file = FlashFile.open(dataDir);
-    try {
-      file.claim(lockId);
-    } catch (e) {
-      file.abandon();
-      throw e;
-    }
+    const file = FlashFile.openClaimed(dataDir, lockId);
     const flash = new LockFlash(file, lockId);
     try {
       return { flash, record: flash.loadOrCreate(initial) };

@@ -19,13 +19,7 @@ export interface FactoryOptions {
 }
 
 function withPartition<T>(dataDir: string, lockId: string, fn: (flash: IdentityFlash, path: string) => T): T {
-  const file = FlashFile.open(dataDir);
-  try {
-    file.claim(lockId);
-  } catch (e) {
-    file.abandon();
-    throw e;
-  }
+  const file = FlashFile.openClaimed(dataDir, lockId);
   try {
     return fn(new IdentityFlash(file.db, lockId), file.path);
   } finally {

@@ -20,6 +20,7 @@ import {
   type TrustVerdict,
   trustedIssuers,
   type UnlockRequest,
+  type VerifyKeyTokenOptions,
   type VerifyKeyTokenResult,
   type VerifyLockStateResult,
   type VerifyTimeAnswerResult,
@@ -323,7 +324,12 @@ export class TrustEngine {
   checkKeyToken(token: Uint8Array): EngineKeyResult {
     const check = this.keyCheckOptions();
     if (!check.ok) return check;
-    return verifyKeyToken(token, {
+    return verifyKeyToken(token, this.verifyOptions(check));
+  }
+
+  /** verifyKeyToken's options for this lock from a passed key check. */
+  private verifyOptions(check: Extract<KeyCheck, { ok: true }>): VerifyKeyTokenOptions {
+    return {
       lockId: this.lockId,
       now: check.now,
       uncertainty: check.uncertainty,
@@ -332,7 +338,7 @@ export class TrustEngine {
       ...(check.timeZone !== undefined ? { timeZone: check.timeZone } : {}),
       leeway: this.leeway,
       backend: this.backend,
-    });
+    };
   }
 
   /**
@@ -346,14 +352,7 @@ export class TrustEngine {
       return check;
     }
     return verifyUnlockRequest(request, {
-      lockId: this.lockId,
-      now: check.now,
-      uncertainty: check.uncertainty,
-      trust: check.trust,
-      revoked: check.revoked,
-      ...(check.timeZone !== undefined ? { timeZone: check.timeZone } : {}),
-      leeway: this.leeway,
-      backend: this.backend,
+      ...this.verifyOptions(check),
       nonces: challenge.nonces,
       nowMs: challenge.nowMs,
     });

@@ -3,16 +3,8 @@ import type { Ed25519Backend } from "../crypto/ed25519.js";
 import { isValidLockId } from "../messages/fields.js";
 import type { NonceBook } from "../token/nonce.js";
 import { NONCE_BYTES, sha256 } from "../token/proof.js";
-import {
-  checkSignature,
-  openDocument,
-  readPayload,
-  refuse,
-  settle,
-  signDocument,
-  type TrustVerdict,
-} from "./document.js";
-import { CommandLabel, MAX_SMALL_DOCUMENT_BYTES, TrustTyp } from "./labels.js";
+import { openSmallDocument, refuse, settle, signClaims, type TrustVerdict } from "./document.js";
+import { CommandLabel, TrustTyp } from "./labels.js";
 import { takeNonce } from "./nonce-check.js";
 
 /**
@@ -44,17 +36,17 @@ export function signRemoteCommand(
   if (!Number.isSafeInteger(command.counter) || command.counter < 1) throw new TypeError("counter must be >= 1");
   if (!REMOTE_ACTIONS.includes(command.action))
     throw new TypeError(`action must be one of ${REMOTE_ACTIONS.join(", ")}`);
-  return signDocument({
-    typ: TrustTyp.command,
-    payload: new Map<number, unknown>([
+  return signClaims(
+    TrustTyp.command,
+    [
       [CommandLabel.lock, command.lock],
       [CommandLabel.nonce, command.nonce],
       [CommandLabel.counter, command.counter],
       [CommandLabel.action, command.action],
-    ]),
-    secretKey: authoritySecret,
+    ],
+    authoritySecret,
     backend,
-  });
+  );
 }
 
 export interface VerifyRemoteCommandOptions {
@@ -74,9 +66,7 @@ export function verifyRemoteCommand(
   options: VerifyRemoteCommandOptions,
 ): TrustVerdict<{ command: RemoteCommand }> {
   return settle(() => {
-    const doc = openDocument(bytes, TrustTyp.command, MAX_SMALL_DOCUMENT_BYTES);
-    checkSignature(doc, options.authority, options.backend);
-    const c = readPayload(doc, "command");
+    const c = openSmallDocument(bytes, TrustTyp.command, "command", options.authority, options.backend);
     const lock = c.text(CommandLabel.lock, "lock", 64);
     const nonce = c.bytes(CommandLabel.nonce, "nonce", NONCE_BYTES);
     const counter = c.uint(CommandLabel.counter, "counter", 1);

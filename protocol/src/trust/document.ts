@@ -13,7 +13,7 @@ import {
 } from "../cose/sign1.js";
 import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
 import { ProtocolError, TRUST_ERROR_CODES, type TrustErrorCode } from "../errors.js";
-import { AUTHORITY_KEY_BYTES, MAX_TRUST_DEPTH, TrustHeaderLabel } from "./labels.js";
+import { AUTHORITY_KEY_BYTES, MAX_SMALL_DOCUMENT_BYTES, MAX_TRUST_DEPTH, TrustHeaderLabel } from "./labels.js";
 
 /**
  * The envelope every trust document shares (docs/trust.md, "Envelope"): a COSE_Sign1, tag 18, EdDSA, protected header
@@ -91,6 +91,16 @@ export function signDocument(options: SignDocumentOptions): Uint8Array {
   });
 }
 
+/** A small document (command, time answer, hand-over): its labelled claims, signed by `secretKey`. */
+export function signClaims(
+  typ: string,
+  claims: [number, unknown][],
+  secretKey: Uint8Array,
+  backend?: Ed25519Backend,
+): Uint8Array {
+  return signDocument({ typ, payload: new Map(claims), secretKey, backend });
+}
+
 /** A trust document whose envelope and header passed; its signature is not checked yet and its payload not read. */
 export interface OpenedDocument {
   sign1: Sign1;
@@ -145,6 +155,22 @@ export function readPayload(doc: OpenedDocument, what: string): Claims {
   }
   if (!(value instanceof Map)) refuse("invalid_claims", `${what}: payload is not a map`);
   return new Claims(value, what);
+}
+
+/**
+ * A small document's claims, read only once it is open and signed by the pinned `authority` (the order of
+ * docs/trust.md "Verification order").
+ */
+export function openSmallDocument(
+  bytes: Uint8Array,
+  typ: string,
+  what: string,
+  authority: Uint8Array,
+  backend?: Ed25519Backend,
+): Claims {
+  const doc = openDocument(bytes, typ, MAX_SMALL_DOCUMENT_BYTES);
+  checkSignature(doc, authority, backend);
+  return readPayload(doc, what);
 }
 
 /** Typed reads of a payload map with integer labels; any wrong field is `invalid_claims` naming it. */

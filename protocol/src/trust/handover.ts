@@ -1,7 +1,7 @@
 import type { Ed25519Backend } from "../crypto/ed25519.js";
 import { isStrongPublicKey } from "../crypto/ed25519.js";
-import { checkSignature, openDocument, readPayload, settle, signDocument, type TrustVerdict } from "./document.js";
-import { AUTHORITY_KEY_BYTES, HandOverLabel, MAX_SMALL_DOCUMENT_BYTES, TrustTyp } from "./labels.js";
+import { openSmallDocument, settle, signClaims, type TrustVerdict } from "./document.js";
+import { AUTHORITY_KEY_BYTES, HandOverLabel, TrustTyp } from "./labels.js";
 
 /**
  * Hand-over (docs/design.md section 7, docs/trust.md "Hand-over"): the old authority signs `{newKey, fromV}` with its
@@ -19,15 +19,15 @@ export function signHandOver(handOver: HandOver, oldAuthoritySecret: Uint8Array,
   if (!isStrongPublicKey(handOver.newKey)) throw new TypeError("newKey must be a valid Ed25519 public key");
   if (!Number.isSafeInteger(handOver.fromV) || handOver.fromV < 1)
     throw new TypeError("fromV must be a safe integer >= 1");
-  return signDocument({
-    typ: TrustTyp.handOver,
-    payload: new Map<number, unknown>([
+  return signClaims(
+    TrustTyp.handOver,
+    [
       [HandOverLabel.newKey, handOver.newKey],
       [HandOverLabel.fromV, handOver.fromV],
-    ]),
-    secretKey: oldAuthoritySecret,
+    ],
+    oldAuthoritySecret,
     backend,
-  });
+  );
 }
 
 /** Verifies a hand-over under the authority the lock has pinned; answers the key to pin next. */
@@ -36,9 +36,7 @@ export function verifyHandOver(
   options: { authority: Uint8Array; backend?: Ed25519Backend },
 ): TrustVerdict<{ handOver: HandOver }> {
   return settle(() => {
-    const doc = openDocument(bytes, TrustTyp.handOver, MAX_SMALL_DOCUMENT_BYTES);
-    checkSignature(doc, options.authority, options.backend);
-    const claims = readPayload(doc, "hand-over");
+    const claims = openSmallDocument(bytes, TrustTyp.handOver, "hand-over", options.authority, options.backend);
     const newKey = claims.bytes(HandOverLabel.newKey, "newKey", AUTHORITY_KEY_BYTES);
     if (!isStrongPublicKey(newKey)) claims.fail("newKey", "a valid Ed25519 public key");
     return { handOver: { newKey: new Uint8Array(newKey), fromV: claims.uint(HandOverLabel.fromV, "fromV", 1) } };

@@ -5,16 +5,8 @@ import { ProtocolError } from "../errors.js";
 import { isValidLockId } from "../messages/fields.js";
 import type { NonceBook } from "../token/nonce.js";
 import { NONCE_BYTES } from "../token/proof.js";
-import {
-  checkSignature,
-  openDocument,
-  readPayload,
-  refuse,
-  settle,
-  signDocument,
-  type TrustVerdict,
-} from "./document.js";
-import { MAX_SMALL_DOCUMENT_BYTES, TimeAnswerLabel, TimeRequestLabel, TrustTyp } from "./labels.js";
+import { openSmallDocument, refuse, settle, signClaims, type TrustVerdict } from "./document.js";
+import { TimeAnswerLabel, TimeRequestLabel, TrustTyp } from "./labels.js";
 import { takeNonce } from "./nonce-check.js";
 
 /**
@@ -62,16 +54,16 @@ export interface TimeAnswer extends TimeRequest {
 export function signTimeAnswer(answer: TimeAnswer, authoritySecret: Uint8Array, backend?: Ed25519Backend): Uint8Array {
   encodeTimeRequest(answer);
   if (!Number.isSafeInteger(answer.time) || answer.time < 0) throw new TypeError("time must be unix milliseconds");
-  return signDocument({
-    typ: TrustTyp.timeAnswer,
-    payload: new Map<number, unknown>([
+  return signClaims(
+    TrustTyp.timeAnswer,
+    [
       [TimeAnswerLabel.lock, answer.lock],
       [TimeAnswerLabel.nonce, answer.nonce],
       [TimeAnswerLabel.time, answer.time],
-    ]),
-    secretKey: authoritySecret,
+    ],
+    authoritySecret,
     backend,
-  });
+  );
 }
 
 export interface VerifyTimeAnswerOptions {
@@ -93,9 +85,7 @@ export type VerifyTimeAnswerResult = TrustVerdict<{ time: number; rttMs: number 
 
 export function verifyTimeAnswer(bytes: Uint8Array, options: VerifyTimeAnswerOptions): VerifyTimeAnswerResult {
   return settle(() => {
-    const doc = openDocument(bytes, TrustTyp.timeAnswer, MAX_SMALL_DOCUMENT_BYTES);
-    checkSignature(doc, options.authority, options.backend);
-    const c = readPayload(doc, "time answer");
+    const c = openSmallDocument(bytes, TrustTyp.timeAnswer, "time answer", options.authority, options.backend);
     const lock = c.text(TimeAnswerLabel.lock, "lock", 64);
     const nonce = c.bytes(TimeAnswerLabel.nonce, "nonce", NONCE_BYTES);
     const time = c.uint(TimeAnswerLabel.time, "time");

@@ -1,7 +1,8 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { UsageError } from "@latchkey/runtime";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { addCliOptions, type CliOptions, readCliOptions, UsageError } from "@latchkey/runtime";
+import { Type } from "@sinclair/typebox";
+import { Command, CommanderError } from "commander";
 import { PACKAGE_VERSION } from "../cli/version.js";
 import { BLE_TRANSPORTS, type BleTransportName } from "./ble-transport.js";
 
@@ -41,17 +42,92 @@ export const HA_USERNAME = "homeassistant@latchkey";
 
 export const DEFAULT_PORTS = { apiPort: 8080, mqttPort: 1883, metricsPort: 9108 } as const;
 
-const port = (flag: string) => (value: string) => {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)
-    throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535 (0 = any free port)`);
-  return Number(value);
-};
+const Port = Type.Integer({ minimum: 0, maximum: 65_535 });
 
-const lockCount = (value: string) => {
-  if (!/^\d{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 100)
-    throw new InvalidArgumentError("--locks must be a whole number from 1 to 100");
-  return Number(value);
-};
+/** The flags, each with its schema (runtime readCliOptions). `env` in a URL or password flag is read further down. */
+const STACK_OPTIONS = {
+  data: {
+    flags: "--data <dir>",
+    description: "data directory (cloud database, bridge outbox, lock flash, credentials)",
+    schema: Type.String(),
+    default: "./data",
+  },
+  port: {
+    flags: "--port <n>",
+    description: `cloud API port (default ${DEFAULT_PORTS.apiPort}; 0 = any free port)`,
+    schema: Port,
+  },
+  mqttPort: {
+    flags: "--mqtt-port <n>",
+    description: `embedded MQTT broker port (default ${DEFAULT_PORTS.mqttPort})`,
+    schema: Port,
+  },
+  metricsPort: {
+    flags: "--metrics-port <n>",
+    description: `bridge /metrics and /healthz port (default ${DEFAULT_PORTS.metricsPort})`,
+    schema: Port,
+  },
+  locks: {
+    flags: "--locks <n>",
+    description: "number of simulated locks (1-100)",
+    schema: Type.Integer({ minimum: 1, maximum: 100 }),
+    default: 3,
+  },
+  demo: {
+    flags: "--demo",
+    description: "play the demo scenario, print PASS or FAIL, then stop (exit 1 on FAIL)",
+    schema: Type.Boolean(),
+  },
+  keepRunning: {
+    flags: "--keep-running",
+    description: "with --demo: keep the stack running after the scenario",
+    schema: Type.Boolean(),
+  },
+  summaryJson: {
+    flags: "--summary-json <file>",
+    description: "write the machine-readable summary (docs/design.md section 5) once all is ready",
+    schema: Type.String(),
+  },
+  databaseUrl: {
+    flags: "--database-url <url>",
+    description:
+      "run the cloud on PostgreSQL (postgres://…); `env` takes $DATABASE_URL. Default: SQLite in the data directory",
+    schema: Type.String({ secret: true }),
+  },
+  mqttUrl: {
+    flags: "--mqtt-url <url>",
+    description:
+      "run the bridge and locks on this external broker (mqtt://…); `env` takes $MQTT_URL. Default: embedded broker",
+    schema: Type.String({ secret: true }),
+  },
+  mqttHost: {
+    flags: "--mqtt-host <address>",
+    description:
+      "embedded MQTT broker listen address (default 127.0.0.1; 0.0.0.0 lets a Home Assistant on your network connect)",
+    schema: Type.String(),
+  },
+  haPassword: {
+    flags: "--ha-password <password>",
+    description:
+      `a login "${HA_USERNAME}" on the embedded broker for Home Assistant's MQTT integration ` +
+      "(at least 12 characters; `env` reads LATCHKEY_HA_PASSWORD, so it stays out of the process list)",
+    schema: Type.String({ secret: true }),
+  },
+  ble: {
+    flags: "--ble <transport>",
+    description:
+      "virtual: the virtual BLE radio; hci-emulated: the first lock on bleno and the phone on noble, their own " +
+      "stacks over emulated HCI controllers",
+    schema: Type.Union(BLE_TRANSPORTS.map((t) => Type.Literal(t))),
+    default: "virtual",
+  },
+  verbose: {
+    flags: "--verbose",
+    description: "print every log line of the cloud and the bridge",
+    schema: Type.Boolean(),
+  },
+  console: { flags: "--no-console", description: "no interactive commands on standard input", schema: Type.Boolean() },
+} satisfies CliOptions;
 
 /** `env` takes the value of the environment variable `name`; anything else is the value itself. */
 function fromFlagOrEnv(flag: string, name: string, value: string | undefined, env: NodeJS.ProcessEnv, check: RegExp) {
@@ -64,49 +140,11 @@ function fromFlagOrEnv(flag: string, name: string, value: string | undefined, en
 }
 
 export function buildStackProgram(): Command {
-  return new Command("latchkey-stack")
-    .description(
-      "Run the whole latchkey stack on this machine: the cloud, a bridge with its embedded MQTT broker, simulated " +
-        "locks and a phone. State is kept in the data directory, so the next start reuses it.",
-    )
-    .option("--data <dir>", "data directory (cloud database, bridge outbox, lock flash, credentials)", "./data")
-    .option("--port <n>", `cloud API port (default ${DEFAULT_PORTS.apiPort}; 0 = any free port)`, port("--port"))
-    .option("--mqtt-port <n>", `embedded MQTT broker port (default ${DEFAULT_PORTS.mqttPort})`, port("--mqtt-port"))
-    .option(
-      "--metrics-port <n>",
-      `bridge /metrics and /healthz port (default ${DEFAULT_PORTS.metricsPort})`,
-      port("--metrics-port"),
-    )
-    .option("--locks <n>", "number of simulated locks (1-100)", lockCount, 3)
-    .option("--demo", "play the demo scenario, print PASS or FAIL, then stop (exit 1 on FAIL)")
-    .option("--keep-running", "with --demo: keep the stack running after the scenario")
-    .option("--summary-json <file>", "write the machine-readable summary (docs/design.md section 5) once all is ready")
-    .option(
-      "--database-url <url>",
-      "run the cloud on PostgreSQL (postgres://…); `env` takes $DATABASE_URL. Default: SQLite in the data directory",
-    )
-    .option(
-      "--mqtt-url <url>",
-      "run the bridge and locks on this external broker (mqtt://…); `env` takes $MQTT_URL. Default: embedded broker",
-    )
-    .option(
-      "--mqtt-host <address>",
-      "embedded MQTT broker listen address (default 127.0.0.1; 0.0.0.0 lets a Home Assistant on your network connect)",
-    )
-    .option(
-      "--ha-password <password>",
-      `a login "${HA_USERNAME}" on the embedded broker for Home Assistant's MQTT integration ` +
-        "(at least 12 characters; `env` reads LATCHKEY_HA_PASSWORD, so it stays out of the process list)",
-    )
-    .option(
-      "--ble <transport>",
-      "virtual: the virtual BLE radio; hci-emulated: the first lock on bleno and the phone on noble, their own stacks over emulated HCI controllers",
-      "virtual",
-    )
-    .option("--verbose", "print every log line of the cloud and the bridge")
-    .option("--no-console", "no interactive commands on standard input")
-    .version(PACKAGE_VERSION)
-    .exitOverride();
+  const program = new Command("latchkey-stack").description(
+    "Run the whole latchkey stack on this machine: the cloud, a bridge with its embedded MQTT broker, simulated " +
+      "locks and a phone. State is kept in the data directory, so the next start reuses it.",
+  );
+  return addCliOptions(program, STACK_OPTIONS).version(PACKAGE_VERSION).exitOverride();
 }
 
 /** Parses the command line; throws UsageError naming the flag at fault, CommanderError for --help. */
@@ -125,23 +163,7 @@ export function parseStackArgs(
     }
     throw e;
   }
-  const o = program.opts<{
-    data: string;
-    port?: number;
-    mqttPort?: number;
-    metricsPort?: number;
-    locks: number;
-    demo?: boolean;
-    keepRunning?: boolean;
-    summaryJson?: string;
-    databaseUrl?: string;
-    mqttUrl?: string;
-    verbose?: boolean;
-    console: boolean;
-    mqttHost?: string;
-    haPassword?: string;
-    ble: string;
-  }>();
+  const o = readCliOptions(STACK_OPTIONS, program.opts(), {});
   if (o.keepRunning && !o.demo) throw new UsageError("--keep-running only applies with --demo");
   if (o.data.trim() === "") throw new UsageError("--data must name a directory");
   const databaseUrl = fromFlagOrEnv("--database-url", "DATABASE_URL", o.databaseUrl, env, /^postgres(ql)?:\/\//);
@@ -160,8 +182,6 @@ export function parseStackArgs(
     throw new UsageError(
       `--mqtt-host must be an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0), not "${o.mqttHost}"`,
     );
-  if (!(BLE_TRANSPORTS as readonly string[]).includes(o.ble))
-    throw new UsageError(`--ble must be one of ${BLE_TRANSPORTS.join(", ")}, not "${o.ble}"`);
   return {
     dataDir: resolve(cwd, o.data),
     apiPort: o.port ?? DEFAULT_PORTS.apiPort,
@@ -179,9 +199,9 @@ export function parseStackArgs(
     databaseUrl,
     mqttUrl,
     verbose: o.verbose === true,
-    console: o.console,
+    console: o.console !== false,
     mqttHost: o.mqttHost ?? "127.0.0.1",
-    ble: o.ble as BleTransportName,
+    ble: o.ble,
     homeAssistant: haPassword === undefined ? undefined : { username: HA_USERNAME, password: haPassword },
   };
 }

@@ -16,6 +16,7 @@ import {
   PageQuery,
   WebhookList,
 } from "@latchkey/protocol/contracts";
+import type { TSchema } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
@@ -26,7 +27,7 @@ import { deliveryView, jobView, webhookView } from "../../domain/views.js";
 import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/webhooks.js";
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope, type Work } from "../../http/lock-holder.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 import { LhParams } from "./lock-holders.js";
 import { LockParams } from "./locks.js";
 
@@ -40,6 +41,24 @@ const EVENTS_DESCRIPTION =
   "newest 30 days bound every page. A bad value is a 400 naming the parameter. Pages with `limit` and " +
   "`startAfterId` as everywhere; `userName` is the name given to the event's key at creation.";
 
+/** A key event list's route options: whose events (`of`), what a path id that is not the lock holder's answers. */
+const eventList = <P extends TSchema, Q extends TSchema>(
+  operationId: string,
+  of: string,
+  others: string,
+  params: P,
+  querystring: Q,
+) =>
+  route("integrator", {
+    operationId,
+    tags: ["events"],
+    summary: `Key events of ${of}, newest first, last 30 days`,
+    description: `${EVENTS_DESCRIPTION} ${others}`,
+    params,
+    querystring,
+    response: { 200: EventList, ...errors(400, 404) },
+  });
+
 /** Jobs, lock holder events, webhooks and phone number formatting. */
 export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
   const lockHolder = lockHolderScope(ctx);
@@ -50,16 +69,13 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     );
   app.get(
     "/jobs/:jobId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "getJob",
-        tags: ["keys"],
-        summary: "Get a background job's progress and per-item results",
-        params: Obj({ jobId: IdParam }),
-        response: { 200: Job, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "getJob",
+      tags: ["keys"],
+      summary: "Get a background job's progress and per-item results",
+      params: Obj({ jobId: IdParam }),
+      response: { 200: Job, ...errors(404) },
+    }),
     async (request) => {
       const p = integratorOf(request);
       const { jobId } = request.params;
@@ -77,70 +93,52 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders/:lockHolderId/events",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listEvents",
-        tags: ["events"],
-        summary: "Key events of all locks under the lock holder, newest first, last 30 days",
-        description: `${EVENTS_DESCRIPTION} Unknown lock, key or user ids match nothing (an empty page).`,
-        params: LhParams,
-        querystring: LockHolderEventQuery,
-        response: { 200: EventList, ...errors(400, 404) },
-      },
-    },
+    eventList(
+      "listEvents",
+      "all locks under the lock holder",
+      "Unknown lock, key or user ids match nothing (an empty page).",
+      LhParams,
+      LockHolderEventQuery,
+    ),
     async (request) => events(request, request.query),
   );
 
   app.get(
     "/lock-holders/:lockHolderId/locks/:lockId/events",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listLockEvents",
-        tags: ["events"],
-        summary: "Key events of one lock, newest first, last 30 days",
-        description: `${EVENTS_DESCRIPTION} 404 for a lock that is not the lock holder's.`,
-        params: LockParams,
-        querystring: LockEventQuery,
-        response: { 200: EventList, ...errors(400, 404) },
-      },
-    },
+    eventList(
+      "listLockEvents",
+      "one lock",
+      "404 for a lock that is not the lock holder's.",
+      LockParams,
+      LockEventQuery,
+    ),
     async (request) =>
       events(request, request.query, async (tx, lh) => ({ lockId: (await lockOf(tx, lh, request.params.lockId)).id })),
   );
 
   app.get(
     "/lock-holders/:lockHolderId/keys/:keyId/events",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listKeyEvents",
-        tags: ["events"],
-        summary: "Key events of one key, newest first, last 30 days",
-        description: `${EVENTS_DESCRIPTION} 404 for a key that is not the lock holder's.`,
-        params: KeyEventParams,
-        querystring: KeyEventQuery,
-        response: { 200: EventList, ...errors(400, 404) },
-      },
-    },
+    eventList(
+      "listKeyEvents",
+      "one key",
+      "404 for a key that is not the lock holder's.",
+      KeyEventParams,
+      KeyEventQuery,
+    ),
     async (request) =>
       events(request, request.query, async (tx, lh) => ({ keyId: (await keyOf(tx, lh, request.params.keyId)).id })),
   );
 
   app.get(
     "/lock-holders/:lockHolderId/webhooks",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listWebhooks",
-        tags: ["webhooks"],
-        summary: "List webhooks",
-        params: LhParams,
-        querystring: PageQuerySchema,
-        response: { 200: WebhookList, ...errors(400, 404) },
-      },
-    },
+    route("integrator", {
+      operationId: "listWebhooks",
+      tags: ["webhooks"],
+      summary: "List webhooks",
+      params: LhParams,
+      querystring: PageQuerySchema,
+      response: { 200: WebhookList, ...errors(400, 404) },
+    }),
     async (request) => {
       const q = request.query;
       const page = await lockHolder.read(request, (tx, lh) =>
@@ -155,24 +153,21 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/lock-holders/:lockHolderId/webhooks",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "createWebhook",
-        tags: ["webhooks"],
-        summary: "Create a webhook for the lock holder's key events",
-        description:
-          'Each key event is POSTed as `{type: "key_event.created", timestamp, data}`, signed per Standard Webhooks ' +
-          "(webhook-id, webhook-timestamp, webhook-signature) with the secret in this answer (shown once). Retried with " +
-          "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id. The URL must be http(s) without " +
-          "a user name or password, and must reach a public address: loopback, private, link-local and other " +
-          "non-public addresses and `localhost` are refused (400) unless the cloud runs with --allow-private-webhooks; " +
-          "a name that resolves to such an address fails each delivery with `refused: …`.",
-        params: LhParams,
-        body: CreateWebhook,
-        response: { 201: CreatedWebhook, ...errors(400, 404) },
-      },
-    },
+    route("integrator", {
+      operationId: "createWebhook",
+      tags: ["webhooks"],
+      summary: "Create a webhook for the lock holder's key events",
+      description:
+        'Each key event is POSTed as `{type: "key_event.created", timestamp, data}`, signed per Standard Webhooks ' +
+        "(webhook-id, webhook-timestamp, webhook-signature) with the secret in this answer (shown once). Retried with " +
+        "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id. The URL must be http(s) without " +
+        "a user name or password, and must reach a public address: loopback, private, link-local and other " +
+        "non-public addresses and `localhost` are refused (400) unless the cloud runs with --allow-private-webhooks; " +
+        "a name that resolves to such an address fails each delivery with `refused: …`.",
+      params: LhParams,
+      body: CreateWebhook,
+      response: { 201: CreatedWebhook, ...errors(400, 404) },
+    }),
     async (request, reply) => {
       const { url } = request.body;
       checkWebhookUrl(ctx, url);
@@ -185,16 +180,13 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.delete(
     "/lock-holders/:lockHolderId/webhooks/:webhookId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "deleteWebhook",
-        tags: ["webhooks"],
-        summary: "Delete a webhook (pending deliveries to it are dropped)",
-        params: WebhookParams,
-        response: { 204: { type: "null", description: "deleted" }, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "deleteWebhook",
+      tags: ["webhooks"],
+      summary: "Delete a webhook (pending deliveries to it are dropped)",
+      params: WebhookParams,
+      response: { 204: { type: "null", description: "deleted" }, ...errors(404) },
+    }),
     async (request, reply) => {
       const { webhookId } = request.params;
       await lockHolder.commit(request, async (tx, lh) => {
@@ -207,16 +199,13 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders/:lockHolderId/webhooks/:webhookId/deliveries",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listWebhookDeliveries",
-        tags: ["webhooks"],
-        summary: "Recent deliveries of a webhook, with attempts and the last error (for debugging a receiver)",
-        params: WebhookParams,
-        response: { 200: DeliveryList, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "listWebhookDeliveries",
+      tags: ["webhooks"],
+      summary: "Recent deliveries of a webhook, with attempts and the last error (for debugging a receiver)",
+      params: WebhookParams,
+      response: { 200: DeliveryList, ...errors(404) },
+    }),
     async (request) => {
       const { webhookId } = request.params;
       const deliveries = await lockHolder.read(request, async (tx, lh) => {
@@ -229,19 +218,16 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/phone-numbers/format",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "formatPhoneNumber",
-        tags: ["phone numbers"],
-        summary: "Format a mobile number the way the API recognizes it (E.164)",
-        description:
-          "422 `invalid_phone_number` when it is not a valid number, or is valid but not a mobile (a landline, " +
-          "FIXED_LINE, and the other non-mobile types: what key creation refuses); FIXED_LINE_OR_MOBILE is taken.",
-        body: FormatPhoneNumber,
-        response: { 200: FormattedPhoneNumber, ...errors(400, 422) },
-      },
-    },
+    route("integrator", {
+      operationId: "formatPhoneNumber",
+      tags: ["phone numbers"],
+      summary: "Format a mobile number the way the API recognizes it (E.164)",
+      description:
+        "422 `invalid_phone_number` when it is not a valid number, or is valid but not a mobile (a landline, " +
+        "FIXED_LINE, and the other non-mobile types: what key creation refuses); FIXED_LINE_OR_MOBILE is taken.",
+      body: FormatPhoneNumber,
+      response: { 200: FormattedPhoneNumber, ...errors(400, 422) },
+    }),
     async (request) => {
       const { phoneNumber, countryIso } = request.body;
       const e164 = toE164(phoneNumber, countryIso);

@@ -12,29 +12,15 @@ import {
   RotateSecret,
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
-import { notFound } from "../../domain/errors.js";
-import {
-  DEFAULT_OVERLAP_SECONDS,
-  endTokensOf,
-  revokePreviousSecret,
-  rotateSecret,
-} from "../../domain/secret-rotation.js";
+import { bridgeOf, bridgeSecrets, newBridgeSecret, registerBridge } from "../../domain/bridges.js";
+import { revokeStoredPrevious, rotateStoredSecret } from "../../domain/secret-rotation.js";
 import { bridgeView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
-import { hashSecret, newSecret } from "../../security/secrets.js";
-import type { BridgeRecord, LockHolderRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
 import { LhParams } from "./lock-holders.js";
 
 const PageQuerySchema = Obj(PageQuery);
 const BridgeParams = Obj({ lockHolderId: IdParam, bridgeId: IdParam });
-
-async function bridgeOf(tx: Tx, lh: LockHolderRecord, bridgeId: string): Promise<BridgeRecord> {
-  const b = await tx.bridges.get(bridgeId);
-  if (!b || b.lockHolderId !== lh.id) throw notFound("bridge");
-  return b;
-}
 
 /** Gateways registered under a lock holder (beyond Unloc): each gets credentials for the bridge API. */
 export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
@@ -53,24 +39,9 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body ?? {};
-      const secret = newSecret(ctx.random, "lkbs_");
-      const bridge = await lockHolder.commit(request, async (tx, lh) => {
-        const record: BridgeRecord = {
-          id: ctx.ids.next("br"),
-          lockHolderId: lh.id,
-          name: body.name ?? null,
-          secretHash: hashSecret(secret),
-          previousSecretHash: null,
-          previousSecretExpiresAt: null,
-          createdAt: ctx.clock.now(),
-          lastSeenAt: null,
-          version: null,
-          locksOnline: null,
-        };
-        await tx.bridges.insert(record);
-        return record;
-      });
+      const name = request.body?.name ?? null;
+      const secret = newBridgeSecret(ctx);
+      const bridge = await lockHolder.commit(request, (tx, lh) => registerBridge(tx, ctx, lh, name, secret));
       reply.code(201);
       return { bridgeId: bridge.id, secret, bridge: bridgeView(ctx, bridge) };
     },
@@ -137,17 +108,13 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = request.body ?? {};
-      const secret = newSecret(ctx.random, "lkbs_");
+      const secret = newBridgeSecret(ctx);
       const now = ctx.clock.now();
-      const { bridge, expiresOldAt } = await lockHolder.commit(request, async (tx, lh) => {
-        const b = await bridgeOf(tx, lh, request.params.bridgeId);
-        const change = rotateSecret(b, hashSecret(secret), now, body.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS);
-        await tx.bridges.setSecrets(b.id, change.next);
-        await endTokensOf(tx, change.revoked);
-        return { bridge: b, expiresOldAt: change.expiresOldAt };
+      const expiresOldAt = await lockHolder.commit(request, async (tx, lh) => {
+        const bridge = await bridgeOf(tx, lh, request.params.bridgeId);
+        return rotateStoredSecret(tx, bridgeSecrets(tx, bridge), secret, now, request.body?.overlapSeconds);
       });
-      return { bridgeId: bridge.id, secret, expiresOldAt: iso(expiresOldAt) };
+      return { bridgeId: request.params.bridgeId, secret, expiresOldAt: iso(expiresOldAt) };
     },
   );
 
@@ -165,12 +132,9 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      await lockHolder.commit(request, async (tx, lh) => {
-        const b = await bridgeOf(tx, lh, request.params.bridgeId);
-        const change = revokePreviousSecret(b);
-        await tx.bridges.setSecrets(b.id, change.next);
-        await endTokensOf(tx, change.revoked);
-      });
+      await lockHolder.commit(request, async (tx, lh) =>
+        revokeStoredPrevious(tx, bridgeSecrets(tx, await bridgeOf(tx, lh, request.params.bridgeId))),
+      );
       reply.code(204).send();
     },
   );

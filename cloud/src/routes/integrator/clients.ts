@@ -1,33 +1,12 @@
 import { errors, IdParam, iso, Obj, RotatedClientSecret, RotateSecret } from "@latchkey/protocol/contracts";
-import type { Static } from "@sinclair/typebox";
 import type { CloudContext } from "../../context.js";
+import { clientOf, clientSecrets, newClientSecret } from "../../domain/clients.js";
 import { commit } from "../../domain/commit.js";
-import { notFound } from "../../domain/errors.js";
-import {
-  DEFAULT_OVERLAP_SECONDS,
-  endTokensOf,
-  revokePreviousSecret,
-  rotateSecret,
-} from "../../domain/secret-rotation.js";
-import type { Principal } from "../../http/auth.js";
+import { revokeStoredPrevious, rotateStoredSecret } from "../../domain/secret-rotation.js";
 import { integratorOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
-import { hashSecret, newSecret } from "../../security/secrets.js";
-import type { ClientRecord } from "../../store/records.js";
-import type { Tx } from "../../store/store.js";
 
 const ClientParams = Obj({ integratorId: IdParam, clientId: IdParam });
-type ClientParams = Static<typeof ClientParams>;
-
-/** The caller's own client; anyone else's (or none) is a 404, as for every object (domain/access.ts). */
-async function clientOf(tx: Tx, request: { principal?: Principal; params: ClientParams }): Promise<ClientRecord> {
-  const p = integratorOf(request);
-  const { integratorId, clientId } = request.params;
-  if (integratorId !== p.integratorId) throw notFound("integrator");
-  const client = await tx.integrators.getClient(clientId);
-  if (!client || client.integratorId !== p.integratorId) throw notFound("client");
-  return client;
-}
 
 /**
  * The integrator's own OAuth2 client credentials (review 12.7; cloud/README.md "Rotating secrets"). Only an
@@ -52,17 +31,15 @@ export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request) => {
-      const body = request.body ?? {};
-      const secret = newSecret(ctx.random, "lkcs_");
+      const p = integratorOf(request);
+      const { integratorId, clientId } = request.params;
+      const secret = newClientSecret(ctx);
       const now = ctx.clock.now();
-      const { client, expiresOldAt } = await commit(ctx, async (tx) => {
-        const c = await clientOf(tx, request);
-        const change = rotateSecret(c, hashSecret(secret), now, body.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS);
-        await tx.integrators.setClientSecrets(c.clientId, change.next);
-        await endTokensOf(tx, change.revoked);
-        return { client: c, expiresOldAt: change.expiresOldAt };
+      const expiresOldAt = await commit(ctx, async (tx) => {
+        const client = await clientOf(tx, p, integratorId, clientId);
+        return rotateStoredSecret(tx, clientSecrets(tx, client), secret, now, request.body?.overlapSeconds);
       });
-      return { clientId: client.clientId, secret, expiresOldAt: iso(expiresOldAt) };
+      return { clientId, secret, expiresOldAt: iso(expiresOldAt) };
     },
   );
 
@@ -80,12 +57,11 @@ export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
       },
     },
     async (request, reply) => {
-      await commit(ctx, async (tx) => {
-        const c = await clientOf(tx, request);
-        const change = revokePreviousSecret(c);
-        await tx.integrators.setClientSecrets(c.clientId, change.next);
-        await endTokensOf(tx, change.revoked);
-      });
+      const p = integratorOf(request);
+      const { integratorId, clientId } = request.params;
+      await commit(ctx, async (tx) =>
+        revokeStoredPrevious(tx, clientSecrets(tx, await clientOf(tx, p, integratorId, clientId))),
+      );
       reply.code(204).send();
     },
   );

@@ -20,7 +20,7 @@ import { checkCountry, createLockHolder } from "../../domain/lock-holders.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 export const LhParams = Obj({ lockHolderId: IdParam });
 const IssuerKeyParams = Obj({
@@ -38,16 +38,13 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
   const lockHolder = lockHolderScope(ctx);
   app.get(
     "/integrator/:integratorId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "getIntegrator",
-        tags: ["integrator"],
-        summary: "Get your integrator",
-        params: Obj({ integratorId: IdParam }),
-        response: { 200: Integrator, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "getIntegrator",
+      tags: ["integrator"],
+      summary: "Get your integrator",
+      params: Obj({ integratorId: IdParam }),
+      response: { 200: Integrator, ...errors(404) },
+    }),
     async (request) => {
       const p = integratorOf(request);
       const { integratorId } = request.params;
@@ -60,16 +57,13 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listLockHolders",
-        tags: ["lock holders"],
-        summary: "List lock holders",
-        querystring: PageQuerySchema,
-        response: { 200: LockHolderList, ...errors(400) },
-      },
-    },
+    route("integrator", {
+      operationId: "listLockHolders",
+      tags: ["lock holders"],
+      summary: "List lock holders",
+      querystring: PageQuerySchema,
+      response: { 200: LockHolderList, ...errors(400) },
+    }),
     async (request) => {
       const p = integratorOf(request);
       const q = request.query;
@@ -90,17 +84,14 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/lock-holders",
-    {
-      config: { auth: "integrator.admin" },
-      schema: {
-        operationId: "createLockHolder",
-        tags: ["lock holders"],
-        summary: "Create a lock holder (and its first issuer key)",
-        description: COUNTRY_DESCRIPTION,
-        body: CreateLockHolder,
-        response: { 201: LockHolder, ...errors(400, 422) },
-      },
-    },
+    route("integrator.admin", {
+      operationId: "createLockHolder",
+      tags: ["lock holders"],
+      summary: "Create a lock holder (and its first issuer key)",
+      description: COUNTRY_DESCRIPTION,
+      body: CreateLockHolder,
+      response: { 201: LockHolder, ...errors(400, 422) },
+    }),
     async (request, reply) => {
       const lh = await createLockHolder(ctx, integratorOf(request).integratorId, request.body);
       reply.code(201);
@@ -110,16 +101,13 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders/:lockHolderId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "getLockHolder",
-        tags: ["lock holders"],
-        summary: "Get a lock holder",
-        params: LhParams,
-        response: { 200: LockHolder, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "getLockHolder",
+      tags: ["lock holders"],
+      summary: "Get a lock holder",
+      params: LhParams,
+      response: { 200: LockHolder, ...errors(404) },
+    }),
     async (request) => {
       return lockHolderView(await lockHolder.get(request));
     },
@@ -127,18 +115,15 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.patch(
     "/lock-holders/:lockHolderId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "updateLockHolder",
-        tags: ["lock holders"],
-        summary: "Update a lock holder",
-        params: LhParams,
-        description: COUNTRY_DESCRIPTION,
-        body: PatchLockHolder,
-        response: { 200: LockHolder, ...errors(400, 404, 422) },
-      },
-    },
+    route("integrator", {
+      operationId: "updateLockHolder",
+      tags: ["lock holders"],
+      summary: "Update a lock holder",
+      params: LhParams,
+      description: COUNTRY_DESCRIPTION,
+      body: PatchLockHolder,
+      response: { 200: LockHolder, ...errors(400, 404, 422) },
+    }),
     async (request) => {
       const body = request.body;
       checkCountry(body.countryIso);
@@ -152,16 +137,13 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders/:lockHolderId/issuer-keys",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listIssuerKeys",
-        tags: ["issuer keys"],
-        summary: "List the lock holder's token issuer keys (public parts)",
-        params: LhParams,
-        response: { 200: IssuerKeyList, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "listIssuerKeys",
+      tags: ["issuer keys"],
+      summary: "List the lock holder's token issuer keys (public parts)",
+      params: LhParams,
+      response: { 200: IssuerKeyList, ...errors(404) },
+    }),
     async (request) => {
       const keys = await lockHolder.commit(request, async (tx, lh) => {
         await retireExpiredIssuerKeys(tx, ctx);
@@ -173,18 +155,15 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/lock-holders/:lockHolderId/issuer-keys/rotate",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "rotateIssuerKey",
-        tags: ["issuer keys"],
-        summary: "Rotate the issuer key",
-        description:
-          "A new key signs from now on; the old one stays trusted by locks until every token it signed has expired, then it is retired.",
-        params: LhParams,
-        response: { 201: IssuerKey, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "rotateIssuerKey",
+      tags: ["issuer keys"],
+      summary: "Rotate the issuer key",
+      description:
+        "A new key signs from now on; the old one stays trusted by locks until every token it signed has expired, then it is retired.",
+      params: LhParams,
+      response: { 201: IssuerKey, ...errors(404) },
+    }),
     async (request, reply) => {
       const key = await lockHolder.commit(request, async (tx, lh) => {
         const fresh = await rotateIssuerKey(tx, ctx, lh.id);
@@ -198,20 +177,17 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/lock-holders/:lockHolderId/issuer-keys/:kid/retire",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "retireIssuerKey",
-        tags: ["issuer keys"],
-        summary: "Retire an issuer key now (e.g. after a leak)",
-        description:
-          "Locks stop trusting the key at their next sync: every token it signed is refused from then on. If the key " +
-          "still signs, a new key takes over first. Phones get tokens under the current key at their next prefetch. " +
-          "Retiring a retired key answers it unchanged. See docs/design.md section 4.",
-        params: IssuerKeyParams,
-        response: { 200: IssuerKey, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "retireIssuerKey",
+      tags: ["issuer keys"],
+      summary: "Retire an issuer key now (e.g. after a leak)",
+      description:
+        "Locks stop trusting the key at their next sync: every token it signed is refused from then on. If the key " +
+        "still signs, a new key takes over first. Phones get tokens under the current key at their next prefetch. " +
+        "Retiring a retired key answers it unchanged. See docs/design.md section 4.",
+      params: IssuerKeyParams,
+      response: { 200: IssuerKey, ...errors(404) },
+    }),
     async (request) => {
       const { lockHolderId, kid } = request.params;
       const key = await lockHolder.commit(request, (tx, lh) => retireIssuerKeyNow(tx, ctx, lh.id, kid));

@@ -4,7 +4,6 @@ import type {
   DeliveryRecord,
   EventRecord,
   JobRecord,
-  JobResult,
   JobStatus,
   Page,
   PageRequest,
@@ -260,14 +259,7 @@ export class Jobs implements JobRepo {
     const r = await this.sql.claimJob(now, leaseMs);
     return r && jobRow(r);
   }
-  async progress(
-    id: string,
-    fromDone: number,
-    done: number,
-    results: JobResult[],
-    at: number,
-    leaseUntil: number,
-  ): Promise<boolean> {
+  async progress(...[id, fromDone, done, results, at, leaseUntil]: Parameters<JobRepo["progress"]>): Promise<boolean> {
     const written = await this.sql.run(
       `UPDATE jobs SET done = ?, results = ?, updated_at = ?, claimed_until = ?
          WHERE id = ? AND status = 'running' AND done = ?`,

@@ -193,12 +193,7 @@ export class Locks implements LockRepo {
     await updateById(this.sql, "locks", id, columns, { ...patch, address });
   }
   async reassign(
-    id: string,
-    lockHolderId: string,
-    vendorConnectionId: string,
-    vendor: LockRecord["vendor"],
-    name: string,
-    at: number,
+    ...[id, lockHolderId, vendorConnectionId, vendor, name, at]: Parameters<LockRepo["reassign"]>
   ): Promise<void> {
     await this.sql.run(
       `UPDATE locks SET lock_holder_id = ?, vendor_connection_id = ?, vendor = ?, name = ?, removed_at = NULL,

@@ -1,4 +1,6 @@
-import { parseArgs } from "node:util";
+import { addCliOptions, type CliOptions, readCliOptions } from "@latchkey/runtime";
+import { Type } from "@sinclair/typebox";
+import { Command, CommanderError } from "commander";
 import { Air } from "./air.js";
 import { HciLog } from "./btmon-log.js";
 import { serveH4 } from "./h4-server.js";
@@ -9,40 +11,36 @@ import { serveH4 } from "./h4-server.js";
  * address) on stdout once listening; each process that connects gets its own controller on this air (h4-server.ts).
  * `--log` writes the btmon-like log of every controller to stderr. Stops on SIGINT or SIGTERM.
  */
-const USAGE =
-  "usage: air-server-main [--listen tcp://127.0.0.1:0 | unix:/path] [--loss 0..1] [--latency ms] [--att-mtu 23..517] [--seed s] [--log]";
-
-function number(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n)) throw new TypeError(`--${name} ${text} is not a number`);
-  return n;
-}
+const OPTIONS = {
+  listen: {
+    flags: "--listen <address>",
+    description: "tcp://127.0.0.1:<port> or unix:/path",
+    schema: Type.String(),
+    default: "tcp://127.0.0.1:0",
+  },
+  loss: {
+    flags: "--loss <rate>",
+    description: "share of packets lost",
+    schema: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  latency: { flags: "--latency <ms>", description: "delay of each packet", schema: Type.Number({ minimum: 0 }) },
+  attMtu: { flags: "--att-mtu <n>", description: "ATT MTU", schema: Type.Integer({ minimum: 23, maximum: 517 }) },
+  seed: { flags: "--seed <s>", description: "the air's random seed", schema: Type.String(), default: "air" },
+  log: { flags: "--log", description: "every controller's btmon-like log on stderr", schema: Type.Boolean() },
+} satisfies CliOptions;
 
 async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      listen: { type: "string" },
-      loss: { type: "string" },
-      latency: { type: "string" },
-      "att-mtu": { type: "string" },
-      seed: { type: "string" },
-      log: { type: "boolean" },
-      help: { type: "boolean" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+  const program = addCliOptions(new Command("air-server-main").exitOverride(), OPTIONS);
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (e) {
+    process.exit(e instanceof CommanderError && e.exitCode === 0 ? 0 : 2);
   }
+  const values = readCliOptions(OPTIONS, program.opts(), {});
   const log = values.log ? new HciLog((line) => process.stderr.write(`${line}\n`), 0) : null;
-  const lossRate = number("loss", values.loss);
-  const latencyMs = number("latency", values.latency);
-  const attMtu = number("att-mtu", values["att-mtu"]);
+  const { loss: lossRate, latency: latencyMs, attMtu } = values;
   const air = new Air({
-    seed: values.seed ?? "air",
+    seed: values.seed,
     ...(lossRate !== undefined && { lossRate }),
     ...(latencyMs !== undefined && { latencyMs }),
     ...(attMtu !== undefined && { attMtu }),
@@ -51,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
   let n = 0;
   const server = await serveH4({
     air,
-    listen: values.listen ?? "tcp://127.0.0.1:0",
+    listen: values.listen,
     controller: (i) => ({
       address: `c0:de:00:00:10:${(i & 0xff).toString(16).padStart(2, "0")}`,
       name: `h4-${++n}`,
@@ -69,6 +67,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {
-  process.stderr.write(`${e.message}\n${USAGE}\n`);
+  process.stderr.write(`air-server-main: ${e.message}\n`);
   process.exit(2);
 });

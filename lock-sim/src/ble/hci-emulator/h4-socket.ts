@@ -1,7 +1,7 @@
-import { EventEmitter } from "node:events";
 import net from "node:net";
 import { H4StreamParser, HciCodecError } from "./hci-codec.js";
-import { type HciFilter, hciFilterPasses, parseHciFilter } from "./hci-filter.js";
+import { hciFilterPasses } from "./hci-filter.js";
+import { errnoError, HciSocketSurface } from "./hci-socket-surface.js";
 
 /**
  * The bluetooth-hci-socket surface over an H4 byte stream on a loopback TCP or unix socket, to a controller that an
@@ -9,7 +9,7 @@ import { type HciFilter, hciFilterPasses, parseHciFilter } from "./hci-filter.js
  * the same packets a Linux HCI socket reads and writes, one after another, each with its indicator byte, so the
  * process at this end runs no emulator code, only this transport.
  *
- * This file, hci-codec.ts and hci-filter.ts import nothing else from lock-sim, so a package that must not depend on
+ * This file, hci-codec.ts, hci-filter.ts and hci-socket-surface.ts import nothing else from lock-sim, so a package that must not depend on
  * lock-sim (the bridge) can carry its own copy; see the lock-sim README, "BLE on real stacks".
  */
 export interface H4Address {
@@ -43,18 +43,9 @@ export function parseH4Address(address: string): H4Address {
   return { connect: { host, port: Number(url.port) }, text: address };
 }
 
-function errnoError(code: string, message: string): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new Error(`${code}, ${message}`);
-  e.code = code;
-  return e;
-}
-
-export class H4HciSocket extends EventEmitter {
+export class H4HciSocket extends HciSocketSurface {
   private socket: net.Socket | null = null;
   private state: "idle" | "connecting" | "open" | "closed" = "idle";
-  private mode: "raw" | "user" | "control" | null = null;
-  private filter: HciFilter | null = null;
-  private started = false;
   private readonly parser = new H4StreamParser();
 
   constructor(private readonly address: H4Address) {
@@ -77,33 +68,6 @@ export class H4HciSocket extends EventEmitter {
     return this.state === "connecting" || this.state === "open";
   }
 
-  bindRaw(devId?: number): number {
-    return this.bind("raw", devId);
-  }
-
-  bindUser(devId?: number): number {
-    return this.bind("user", devId);
-  }
-
-  bindControl(): number {
-    this.mode = "control";
-    return 0;
-  }
-
-  setFilter(filter: Buffer): void {
-    this.filter = parseHciFilter(filter);
-  }
-
-  start(): void {
-    this.started = true;
-  }
-
-  stop(): void {
-    this.started = false;
-  }
-
-  reset(): void {}
-
   write(data: Buffer): void {
     if (this.mode === "control") return; // management commands: not carried
     if (this.socket === null || !this.isDevUp()) {
@@ -119,7 +83,7 @@ export class H4HciSocket extends EventEmitter {
     this.socket?.end();
   }
 
-  private bind(mode: "raw" | "user", devId: number | undefined): number {
+  protected bind(mode: "raw" | "user", devId: number | undefined): number {
     if (devId !== undefined && devId !== null && !Number.isNaN(devId) && devId !== 0)
       throw errnoError("ENODEV", `No such device: an H4 link has one controller, hci0, not hci${devId}`);
     this.mode = mode;

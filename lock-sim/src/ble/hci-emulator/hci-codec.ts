@@ -255,6 +255,12 @@ export class Schema<S extends Fields> {
 const s = <S extends Fields>(fields: S) => new Schema(fields);
 const NONE = s({});
 const STATUS_ONLY = s({ status: "u8" });
+/** What a Read command returns of a setting its Write command takes: status first, then the setting. */
+const withStatus = <S extends Fields>(setting: Schema<S>) => s({ status: "u8" as const, ...setting.fields });
+
+/** Settings the host both reads and writes. */
+const LE_HOST_SUPPORTED = s({ leSupportedHost: "u8", simultaneousLeHost: "u8" });
+const SUGGESTED_DATA_LENGTH = s({ suggestedMaxTxOctets: "u16", suggestedMaxTxTime: "u16" });
 
 /** The connection parameters LE Create Connection and LE Connection Update share (7.8.12, 7.8.18). */
 const CONNECTION_PARAMETERS = {
@@ -289,16 +295,8 @@ export const COMMANDS = {
     }),
     returns: STATUS_ONLY,
   },
-  [OP.READ_LE_HOST_SUPPORTED]: {
-    name: "Read LE Host Supported",
-    params: NONE,
-    returns: s({ status: "u8", leSupportedHost: "u8", simultaneousLeHost: "u8" }),
-  },
-  [OP.WRITE_LE_HOST_SUPPORTED]: {
-    name: "Write LE Host Supported",
-    params: s({ leSupportedHost: "u8", simultaneousLeHost: "u8" }),
-    returns: STATUS_ONLY,
-  },
+  [OP.READ_LE_HOST_SUPPORTED]: { name: "Read LE Host Supported", params: NONE, returns: withStatus(LE_HOST_SUPPORTED) },
+  [OP.WRITE_LE_HOST_SUPPORTED]: { name: "Write LE Host Supported", params: LE_HOST_SUPPORTED, returns: STATUS_ONLY },
   [OP.READ_LOCAL_VERSION]: {
     name: "Read Local Version Information",
     params: NONE,
@@ -426,11 +424,11 @@ export const COMMANDS = {
   [OP.LE_READ_SUGGESTED_DEFAULT_DATA_LENGTH]: {
     name: "LE Read Suggested Default Data Length",
     params: NONE,
-    returns: s({ status: "u8", suggestedMaxTxOctets: "u16", suggestedMaxTxTime: "u16" }),
+    returns: withStatus(SUGGESTED_DATA_LENGTH),
   },
   [OP.LE_WRITE_SUGGESTED_DEFAULT_DATA_LENGTH]: {
     name: "LE Write Suggested Default Data Length",
-    params: s({ suggestedMaxTxOctets: "u16", suggestedMaxTxTime: "u16" }),
+    params: SUGGESTED_DATA_LENGTH,
     returns: STATUS_ONLY,
   },
   [OP.LE_READ_MAXIMUM_DATA_LENGTH]: {
@@ -523,27 +521,22 @@ export function decodeHandleCounts(params: Uint8Array, what: string): HandleCoun
   }));
 }
 
+/** An event: its name and parameter layout. */
+const event = <S extends Fields>(name: string, fields: S) => ({ name, params: s(fields) });
+
 // ---- events --------------------------------------------------------------------------------------------------------
 
 export const EVENTS = {
-  [EVT.DISCONNECTION_COMPLETE]: {
-    name: "Disconnect Complete",
-    params: s({ status: "u8", handle: "u16", reason: "u8" }),
-  },
-  [EVT.ENCRYPTION_CHANGE]: {
-    name: "Encryption Change",
-    params: s({ status: "u8", handle: "u16", encryptionEnabled: "u8" }),
-  },
-  [EVT.COMMAND_COMPLETE]: {
-    name: "Command Complete",
-    params: s({ numHciCommandPackets: "u8", opcode: "u16", returnParameters: "rest" }),
-  },
-  [EVT.COMMAND_STATUS]: {
-    name: "Command Status",
-    params: s({ status: "u8", numHciCommandPackets: "u8", opcode: "u16" }),
-  },
-  [EVT.HARDWARE_ERROR]: { name: "Hardware Error", params: s({ hardwareCode: "u8" }) },
-  [EVT.DATA_BUFFER_OVERFLOW]: { name: "Data Buffer Overflow", params: s({ linkType: "u8" }) },
+  [EVT.DISCONNECTION_COMPLETE]: event("Disconnect Complete", { status: "u8", handle: "u16", reason: "u8" }),
+  [EVT.ENCRYPTION_CHANGE]: event("Encryption Change", { status: "u8", handle: "u16", encryptionEnabled: "u8" }),
+  [EVT.COMMAND_COMPLETE]: event("Command Complete", {
+    numHciCommandPackets: "u8",
+    opcode: "u16",
+    returnParameters: "rest",
+  }),
+  [EVT.COMMAND_STATUS]: event("Command Status", { status: "u8", numHciCommandPackets: "u8", opcode: "u16" }),
+  [EVT.HARDWARE_ERROR]: event("Hardware Error", { hardwareCode: "u8" }),
+  [EVT.DATA_BUFFER_OVERFLOW]: event("Data Buffer Overflow", { linkType: "u8" }),
 } as const;
 
 export const LE_EVENTS = {

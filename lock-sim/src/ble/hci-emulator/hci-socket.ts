@@ -1,6 +1,6 @@
-import { EventEmitter } from "node:events";
 import type { EmulatedController } from "./controller.js";
-import { type HciFilter, hciFilterPasses, parseHciFilter } from "./hci-filter.js";
+import { hciFilterPasses } from "./hci-filter.js";
+import { errnoError, HciSocketSurface } from "./hci-socket-surface.js";
 
 /**
  * The object `@abandonware/bluetooth-hci-socket` exports, over emulated controllers instead of a Linux HCI socket:
@@ -72,24 +72,15 @@ export class EmulatedAdapters {
   }
 }
 
-function errnoError(code: string, message: string): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new Error(`${code}, ${message}`);
-  e.code = code;
-  return e;
-}
-
 /** Controllers a user-channel socket holds (exclusive, across every socket class). */
 const userChannels = new WeakSet<EmulatedController>();
 
-export class EmulatedHciSocket extends EventEmitter {
+export class EmulatedHciSocket extends HciSocketSurface {
   constructor(private readonly adapters: EmulatedAdapters) {
     super();
   }
 
   private controller: EmulatedController | null = null;
-  private mode: "raw" | "user" | "control" | null = null;
-  private filter: HciFilter | null = null;
-  private started = false;
   private readonly onPacket = (packet: Buffer) => this.deliver(packet);
   private readonly onCommand = (packet: Buffer, origin: unknown) => {
     if (origin !== this && this.mode === "raw") this.deliver(packet);
@@ -103,20 +94,7 @@ export class EmulatedHciSocket extends EventEmitter {
     return this.controller?.isUp ?? false;
   }
 
-  bindRaw(devId?: number): number {
-    return this.bind("raw", devId);
-  }
-
-  bindUser(devId?: number): number {
-    return this.bind("user", devId);
-  }
-
-  bindControl(): number {
-    this.mode = "control";
-    return 0;
-  }
-
-  private bind(mode: "raw" | "user", devId: number | undefined): number {
+  protected bind(mode: "raw" | "user", devId: number | undefined): number {
     const found = this.adapters.resolve(devId);
     if (found === undefined) throw errnoError("ENODEV", "No such device");
     if (mode === "user") {
@@ -139,26 +117,11 @@ export class EmulatedHciSocket extends EventEmitter {
     this.controller = null;
   }
 
-  /** A `struct hci_filter`: type mask (u32), event mask (2 × u32), opcode (u16). */
-  setFilter(filter: Buffer): void {
-    this.filter = parseHciFilter(filter);
-  }
-
-  start(): void {
-    this.started = true;
-  }
-
-  stop(): void {
-    this.started = false;
-  }
-
   /** Lets go of the device, as closing the socket's fd does (not in the native surface: for tests and shutdown). */
   close(): void {
     this.started = false;
     this.unbind();
   }
-
-  reset(): void {}
 
   write(data: Buffer): void {
     if (this.mode === "control") return; // management commands: not emulated
