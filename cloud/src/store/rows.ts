@@ -209,6 +209,8 @@ export const webhookRow = (r: Row): WebhookRecord => ({
   secretSealed: r.secret_sealed,
   createdAt: r.created_at,
   deletedAt: r.deleted_at,
+  eventTypes: r.event_types == null ? null : (JSON.parse(r.event_types) as string[]),
+  pausedAt: r.paused_at ?? null,
 });
 
 export const deliveryRow = (r: Row): DeliveryRecord => ({
