@@ -26,7 +26,7 @@ import { claimedLock, factoryLock, reportedAndClaimed, sendReports, telemetryRep
 interface Got {
   id: string;
   type: string;
-  data: Record<string, any>;
+  data: Record<string, unknown>;
   headers: IncomingHttpHeaders;
 }
 
