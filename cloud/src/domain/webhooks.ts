@@ -3,7 +3,7 @@ import { webhookUrlProblem } from "../security/webhook-target.js";
 import type { LockHolderRecord, WebhookRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { webhookSealContext } from "../workers/webhook-delivery.js";
-import { conflict, invalid, notFound } from "./errors.js";
+import { invalid, notFound } from "./errors.js";
 
 /**
  * A webhook must reach a public http(s) address without credentials in its URL (security/webhook-target.ts), unless
@@ -66,13 +66,14 @@ export async function updateWebhook(
 /** At most this many deliveries are queued again by one replay `since` a time; the answer says how many were. */
 export const REPLAY_LIMIT = 1000;
 
-/** Queues one delivery again, same webhook-id (docs/webhooks.md "Replay"); 409 while it is still pending. */
+/**
+ * Queues one delivery again, same webhook-id (docs/webhooks.md "Replay"). A pending one is queued already: answered as
+ * it is, so a client retrying its replay request changes nothing.
+ */
 export async function replayDelivery(tx: Tx, ctx: CloudContext, webhook: WebhookRecord, deliveryId: string) {
   const delivery = await tx.deliveries.get(deliveryId);
   if (!delivery || delivery.webhookId !== webhook.id) throw notFound("delivery");
-  if (delivery.status === "pending") {
-    throw conflict(`delivery ${delivery.id} is still pending: it is being sent`, "delivery_pending");
-  }
+  if (delivery.status === "pending") return delivery;
   await tx.deliveries.replay([delivery.id], ctx.clock.now());
   ctx.wake.webhooks();
   return (await tx.deliveries.get(delivery.id))!;

@@ -279,10 +279,10 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         summary: "Replay one delivery (delivered or failed)",
         description:
           "Queues the delivery again with its original payload and webhook-id (receivers deduplicate on it: one that " +
-          "already handled it may answer 2xx and ignore it). Attempts count afresh. 409 `delivery_pending` while it " +
-          "is still being sent.",
+          "already handled it may answer 2xx and ignore it). Attempts count afresh. A delivery still pending is " +
+          "queued already: it is answered as it is.",
         params: DeliveryParams,
-        response: { 202: Delivery, ...errors(404, 409) },
+        response: { 202: Delivery, ...errors(404) },
       },
     },
     async (request, reply) => {
