@@ -47,7 +47,7 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
       // every API request (and the job's own progress report) until it finished.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    // A job none of whose items was created failed (docs/integrator-api.md "Batch jobs"): its errors say why.
+    // A job none of whose items was created failed (docs/webhooks.md "Batch jobs"): its errors say why.
     const status = job.total > 0 && results.every((r) => r.error !== undefined) ? "failed" : "succeeded";
     await finish(ctx, job, status, results);
     ctx.log.info({ jobId: job.id, total: job.total, status }, "batch job finished");

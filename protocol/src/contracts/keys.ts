@@ -8,7 +8,7 @@ export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as con
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /**
- * A job's outcome in Unloc's words (issue 14, docs/integrator-api.md "Batch jobs"): `inProgress` until it ends, then
+ * A job's outcome in Unloc's words (issue 14, docs/webhooks.md "Batch jobs"): `inProgress` until it ends, then
  * `completed` (every item created), `partiallyFailed` (some items failed), `failedValidation` (every item was refused
  * when its turn came: lock removed, not claimed, vendor connection in error) or `failedJob` (the job itself broke).
  */
