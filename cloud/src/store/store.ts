@@ -293,6 +293,8 @@ export interface DeliveryRepo {
   /** The newest 100, newest first. */
   listForWebhook(webhookId: string): Promise<DeliveryRecord[]>;
   get(id: string): Promise<DeliveryRecord | undefined>;
+  /** Lets go of a claimed delivery untried (its webhook was paused meanwhile): due again as it was. */
+  release(id: string): Promise<void>;
   /**
    * Queues delivered or failed deliveries again, due at `at`, attempts counted afresh; same id, so the same
    * webhook-id header (docs/webhooks.md "Replay"). A pending one is left alone. Answers how many were queued.

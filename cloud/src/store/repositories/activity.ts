@@ -230,6 +230,9 @@ export class Deliveries implements DeliveryRepo {
     );
     return r.t ?? undefined;
   }
+  async release(id: string): Promise<void> {
+    await this.sql.run("UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ? AND status = 'pending'", [id]);
+  }
   async get(id: string): Promise<DeliveryRecord | undefined> {
     const r = await this.sql.get("SELECT * FROM webhook_deliveries WHERE id = ?", [id]);
     return r && deliveryRow(r);
