@@ -3,6 +3,9 @@ import type { AddressInfo } from "node:net";
 import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CloudContext } from "../src/context.js";
+import { keyStateTracking } from "../src/store/records.js";
+import { announceKeyStates } from "../src/workers/key-states.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -16,6 +19,7 @@ import {
   virtualLocks,
 } from "./helpers.js";
 import { claimedLock, factoryLock, reportedAndClaimed, sendReports, telemetryReport } from "./lock.js";
+import { SUITE_ON_POSTGRES } from "./postgres.js";
 
 /**
  * Webhook event types, pause and replay (issue 14, docs/webhooks.md), against a real HTTP receiver on 127.0.0.1 that
@@ -198,6 +202,71 @@ describe("event types per webhook", () => {
     await until("the second key expired", () => rx.got.length === 3);
     expect(rx.got[2]!.data).toMatchObject({ id: other.body.id, state: "expired", previousState: "active" });
     expect(rx.got.filter((g) => g.data.id === key.body.id)).toHaveLength(2);
+  });
+
+  it("key.state_changed: a worker that read a key before another announced it writes nothing and sends nothing", async () => {
+    let ctx: CloudContext | undefined;
+    const quiet = await startTestCloud({
+      workers: false,
+      extraRoutes: async (_app, c) => {
+        ctx = c;
+      },
+    });
+    const qt = await tenant(quiet);
+    const { lockIds } = await virtualLocks(quiet, qt, 1);
+    const start = quiet.clock.now() + 60_000;
+    await quiet.call("POST", lh(qt, "/webhooks"), { token: qt.token, body: { url: "https://example.com/hook" } });
+    await quiet.call("POST", lh(qt, "/keys"), {
+      token: qt.token,
+      body: { lockId: lockIds[0]!, userId: "+4791234567", start: new Date(start).toISOString() },
+    });
+    quiet.clock.advance(60_000);
+    const now = quiet.clock.now();
+    const stale = await ctx!.store.transaction((tx) => tx.keys.dueStateChanges(now, 10));
+    expect(stale.map((d) => d.notified)).toEqual(["scheduled"]);
+    await announceKeyStates(ctx!);
+    const { key, notified } = stale[0]!;
+    const wrote = await ctx!.store.transaction((tx) =>
+      tx.keys.setStateTracking(key.id, keyStateTracking(key, now), notified),
+    );
+    expect(wrote).toBe(false);
+    await announceKeyStates(ctx!);
+    const hooks = (await quiet.call("GET", lh(qt, "/webhooks"), { token: qt.token })).body.webhooks;
+    const sent = (await quiet.call("GET", lh(qt, `/webhooks/${hooks[0].id}/deliveries`), { token: qt.token })).body
+      .deliveries as { type: string }[];
+    expect(sent.filter((d) => d.type === "key.state_changed")).toHaveLength(1);
+  });
+
+  // Several cloud processes share one database on PostgreSQL only (cloud/README.md "Running several processes").
+  it.skipIf(!SUITE_ON_POSTGRES)("key.state_changed once per transition with two clouds on one database", async () => {
+    const rx = await receiver();
+    const id = await hook(rx, ["key.state_changed"]);
+    const { lockIds } = await virtualLocks(t, tn, 1);
+    const start = t.clock.now() + 60_000;
+    for (let i = 0; i < 20; i++) {
+      const key = await t.call("POST", lh(tn, "/keys"), {
+        token: tn.token,
+        body: {
+          lockId: lockIds[0]!,
+          userId: `+47912345${String(i).padStart(2, "0")}`,
+          start: new Date(start).toISOString(),
+        },
+      });
+      expect(key.body.state).toBe("scheduled");
+    }
+    const second = await startTestCloud({ dataDir: t.dir, clock: t.clock, seed: "second process" });
+    try {
+      t.clock.advance(60_000);
+      await until("20 announcements", async () => (await deliveries(id)).length >= 20);
+      // Both workers had many turns since: none announced a transition twice.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+      const sent = await deliveries(id);
+      expect(sent).toHaveLength(20);
+      await until("received", () => rx.got.length === 20);
+      expect(new Set(rx.got.map((g) => g.data.id)).size).toBe(20);
+    } finally {
+      await second.cloud.close();
+    }
   });
 
   it("lock.battery_low / lock.battery_critical on crossing down, not on every report", async () => {
