@@ -69,6 +69,13 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       schema: {
         tags: ["keys"],
         summary: "Get a background job's progress and per-item results",
+        description:
+          "`state` says how it went in Unloc's words: `inProgress`, then `completed`, `partiallyFailed` (some items " +
+          "failed), `failedValidation` (every item was refused when its turn came) or `failedJob` (the job broke). " +
+          "`errors` lists each failed item `{index, keyId?, code, message}`; an item for a lock whose vendor " +
+          "connection is in error has code `vendor_connection_error` and the message single key creation answers " +
+          "with its 403. `status` is `failed` when no item could be created. A `batch_job.finished` webhook is sent " +
+          "when the job ends (docs/webhooks.md).",
         params: Obj({ jobId: IdParam }),
         response: { 200: Job, ...errors(404) },
       },
