@@ -144,6 +144,17 @@ export const deliveryView = (d: DeliveryRecord) => ({
   delivered: isoOrNull(d.deliveredAt),
 });
 
+/** The code of an item error stored before codes were (its words are the batch worker's, unchanged since). */
+function legacyItemCode(error: string): JobItemErrorCode {
+  if (error === "the key no longer exists") return "key_gone";
+  if (error.includes("revoked before it was created")) return "key_revoked";
+  if (error === "the lock was removed") return "lock_removed";
+  if (error.endsWith("is not claimed")) return "lock_not_claimed";
+  if (error.includes("vendor connection was deleted")) return "vendor_connection_deleted";
+  if (error.includes(" is in error")) return "vendor_connection_error";
+  return "key_not_creating";
+}
+
 /** A job's outcome in Unloc's words (contracts JOB_STATES). */
 export function jobState(j: JobRecord): JobState {
   if (j.status === "pending" || j.status === "running") return "inProgress";
@@ -167,7 +178,7 @@ export const jobView = (j: JobRecord) => ({
           {
             index: r.index,
             ...(r.keyId === undefined ? {} : { keyId: r.keyId }),
-            code: (r.code ?? "key_not_creating") as JobItemErrorCode,
+            code: (r.code ?? legacyItemCode(r.error)) as JobItemErrorCode,
             message: r.error,
           },
         ],
