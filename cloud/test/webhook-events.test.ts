@@ -314,6 +314,17 @@ describe("event types per webhook", () => {
       type: "vendor_connection.state_changed",
       data: { vendorConnectionId: br.vcId, state: "error", reason: "invalid vendor credentials" },
     });
+    // The integrator's own changes too: a refresh (the bridge re-reads), and a delete (disconnected for good).
+    const vcPath = lh(tn, `/vendor-connections/${br.vcId}`);
+    expect((await t.call("PUT", `${vcPath}/refresh`, { token: tn.token })).status).toBeLessThan(300);
+    expect((await t.call("DELETE", vcPath, { token: tn.token })).status).toBeLessThan(300);
+    await until("refreshing, disconnected", () => rx.got.length === 5);
+    // Once each: the delete's own state change is `disconnected` (deleted connections read so), not announced twice.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(rx.got.slice(3).map((g) => [g.type, g.data.state ?? g.data.online, g.data.previousState])).toEqual([
+      ["vendor_connection.state_changed", "refreshing", "error"],
+      ["vendor_connection.state_changed", "disconnected", "refreshing"],
+    ]);
   });
 });
 

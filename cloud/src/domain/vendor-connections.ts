@@ -219,8 +219,6 @@ export async function deleteVendorConnection(tx: Tx, ctx: CloudContext, lh: Lock
   const vc = await connectionOf(tx, lh, id);
   for (const lock of await tx.locks.listForConnection(vc.id)) await offboardLock(tx, ctx, lock, vc);
   await tx.vendorConnections.markDeleted(vc.id, ctx.clock.now());
+  // Deleted is `disconnected` for good (markDeleted), the last state change the integrator hears of.
   await updated(tx, ctx, vc);
-  // Deleted is disconnected for good, as Unloc calls it: the last state change the integrator hears of.
-  const event = connectionStateEvent(vc, "disconnected", "deleted");
-  if (event) await queueWebhookEvent(tx, ctx, event);
 }
