@@ -50,7 +50,7 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
     // A job none of whose items was created failed (docs/webhooks.md "Batch jobs"): its errors say why.
     const status = job.total > 0 && results.every((r) => r.error !== undefined) ? "failed" : "succeeded";
     await finish(ctx, job, status, results);
-    ctx.log.info({ jobId: job.id, total: job.total, status }, "batch job finished");
+    ctx.log.info({ jobId: job.id, total: job.total }, `batch job ${status}`);
   } catch (err) {
     if (err instanceof JobTakenOver) {
       ctx.log.warn({ jobId: job.id }, "batch job taken over by another worker; letting go");
