@@ -151,7 +151,11 @@ export class Webhooks implements WebhookRepo {
     return rows.map(webhookRow);
   }
   async markDeleted(id: string, at: number): Promise<void> {
-    await this.sql.run("UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [at, id]);
+    // Unpaused, so its queue is claimed and closed as failed ("the webhook was deleted") instead of waiting for ever.
+    await this.sql.run("UPDATE webhooks SET deleted_at = ?, paused_at = NULL WHERE id = ? AND deleted_at IS NULL", [
+      at,
+      id,
+    ]);
   }
   async update(id: string, fields: Pick<WebhookRecord, "eventTypes" | "pausedAt">): Promise<void> {
     await this.sql.run("UPDATE webhooks SET event_types = ?, paused_at = ? WHERE id = ? AND deleted_at IS NULL", [
