@@ -154,11 +154,14 @@ describe("event types per webhook", () => {
       body: { lockId: lockIds[0]!, userId: "+4791234567", userName: "Kari" },
     });
     expect(key.status).toBe(201);
+    // One step at a time: deliveries claimed together are sent at once, and arrive in any order.
+    await until("key.created", () => rx.got.length === 1);
     const edited = await t.call("PATCH", lh(tn, `/keys/${key.body.id}`), {
       token: tn.token,
       body: { metadata: { room: 12 } },
     });
     expect(edited.status).toBe(200);
+    await until("key.updated", () => rx.got.length === 2);
     await t.call("PUT", lh(tn, `/keys/${key.body.id}`), { token: tn.token, body: { state: "revoked" } });
     await until("three key events", () => rx.got.length >= 3 && only.got.length >= 1);
     expect(rx.got.map((g) => g.type)).toEqual(["key.created", "key.updated", "key.revoked"]);
@@ -277,6 +280,7 @@ describe("event types per webhook", () => {
     const ts = 1_800_000_000;
     await sendReports(t, br, lock, [telemetryReport(lock, 90, ts)]);
     await sendReports(t, br, lock, [telemetryReport(lock, 20, ts + 1, undefined, { state: "low" })]);
+    await until("low", () => rx.got.length === 1);
     await sendReports(t, br, lock, [telemetryReport(lock, 19, ts + 2, undefined, { state: "low" })]);
     await sendReports(t, br, lock, [telemetryReport(lock, 5, ts + 3, undefined, { state: "critical" })]);
     await sendReports(t, br, lock, [telemetryReport(lock, 4, ts + 4, undefined, { state: "critical" })]);
@@ -299,6 +303,7 @@ describe("event types per webhook", () => {
       t.call("POST", "/bridge/v1/ingest", { token: br.token, body: { presence: [{ lockId: "sim-1", online, ts }] } });
     expect((await presence(true, 1_800_000_001)).status).toBe(200);
     await presence(true, 1_800_000_002);
+    await until("online", () => rx.got.length === 1);
     await presence(false, 1_800_000_003);
     // An older report changes nothing, so it announces nothing.
     await presence(true, 1_800_000_000);
@@ -317,6 +322,7 @@ describe("event types per webhook", () => {
     // The integrator's own changes too: a refresh (the bridge re-reads), and a delete (disconnected for good).
     const vcPath = lh(tn, `/vendor-connections/${br.vcId}`);
     expect((await t.call("PUT", `${vcPath}/refresh`, { token: tn.token })).status).toBeLessThan(300);
+    await until("refreshing", () => rx.got.length === 4);
     expect((await t.call("DELETE", vcPath, { token: tn.token })).status).toBeLessThan(300);
     await until("refreshing, disconnected", () => rx.got.length === 5);
     // Once each: the delete's own state change is `disconnected` (deleted connections read so), not announced twice.
@@ -368,7 +374,7 @@ describe("pause and replay", () => {
     await until("the queue", () => rx.got.length === 3);
     expect(rx.got.map((g) => g.data.id).sort()).toEqual([...keyIds].sort());
     // Claimed oldest first (one claim takes all three here, sent at once): each left in the order it was queued.
-    expect((await deliveries(id)).every((d) => d.status === "delivered")).toBe(true);
+    await until("recorded delivered", async () => (await deliveries(id)).every((d) => d.status === "delivered"));
   });
 
   it("replays one delivery, or the failed ones since a time, with the same webhook-id", async () => {
