@@ -216,7 +216,10 @@ describe("changelog 7: lock holder webhooks", () => {
   it("retries with exponential backoff until a 2xx: at least once, same webhook-id", async () => {
     const rx = await receiver((n, res) => res.writeHead(n < 3 ? 500 : 200).end());
     servers.push(rx.server);
-    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
+    const hook = await t.call("POST", lh(tn, "/webhooks"), {
+      token: tn.token,
+      body: { url: rx.url, eventTypes: ["key_event.created"] },
+    });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
     await sendReports(t, br, lock, [eventReport(lock, 1)]);
@@ -247,7 +250,10 @@ describe("changelog 7: lock holder webhooks", () => {
   it("gives up after maxAttempts; a deleted webhook gets nothing more", async () => {
     const rx = await receiver((_n, res) => res.writeHead(503).end());
     servers.push(rx.server);
-    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
+    const hook = await t.call("POST", lh(tn, "/webhooks"), {
+      token: tn.token,
+      body: { url: rx.url, eventTypes: ["key_event.created"] },
+    });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
     await sendReports(t, br, lock, [eventReport(lock, 1, { type: "denied", code: "expired" })]);
