@@ -21,6 +21,7 @@ import { describeDatabaseUrl } from "./store/postgres/url.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { runNextJob } from "./workers/batch-jobs.js";
+import { announceKeyStates } from "./workers/key-states.js";
 import { WorkerLoop } from "./workers/loop.js";
 import { maintain } from "./workers/maintenance.js";
 import { deliverDueWebhooks } from "./workers/webhook-delivery.js";
@@ -221,6 +222,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     );
     const webhooks = new WorkerLoop(() => deliverDueWebhooks(ctx), pollMs, onError("webhook"));
     const maintenance = new WorkerLoop(() => maintain(ctx), 60_000, onError("maintenance"));
+    const keyStates = new WorkerLoop(() => announceKeyStates(ctx), pollMs, onError("key state"));
     const ctx: CloudContext = {
       store,
       clock,
@@ -247,7 +249,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       await metricsServer.listen(options.metricsHost ?? "127.0.0.1", options.metricsPort);
     }
     if (options.workers !== false) {
-      loops.push(jobs, webhooks, maintenance);
+      loops.push(jobs, webhooks, maintenance, keyStates);
       for (const loop of loops) loop.start();
     }
     const address = app.server.address();

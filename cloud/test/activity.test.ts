@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fromHex, type LockEvent } from "@latchkey/protocol";
+import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone, unlockVirtual } from "./app.js";
@@ -145,7 +146,13 @@ describe("changelog 7: lock holder webhooks", () => {
     expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
     const list = await t.call("GET", lh(tn, "/webhooks"), { token: tn.token });
     expect(list.body.webhooks).toEqual([
-      { id: created.body.id, url: "https://example.com/hook", created: created.body.created },
+      {
+        id: created.body.id,
+        url: "https://example.com/hook",
+        created: created.body.created,
+        eventTypes: [...WEBHOOK_EVENT_TYPES],
+        paused: false,
+      },
     ]);
     expect(JSON.stringify(list.body)).not.toContain(created.body.secret);
     expect((await t.call("DELETE", lh(tn, `/webhooks/${created.body.id}`), { token: tn.token })).status).toBe(204);
@@ -162,7 +169,10 @@ describe("changelog 7: lock holder webhooks", () => {
       release = () => res.writeHead(204).end();
     });
     servers.push(rx.server);
-    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
+    const hook = await t.call("POST", lh(tn, "/webhooks"), {
+      token: tn.token,
+      body: { url: rx.url, eventTypes: ["key_event.created"] },
+    });
     const { lockIds } = await virtualLocks(t, tn, 1);
     const key = await t.call("POST", lh(tn, "/keys"), {
       token: tn.token,
@@ -206,7 +216,10 @@ describe("changelog 7: lock holder webhooks", () => {
   it("retries with exponential backoff until a 2xx: at least once, same webhook-id", async () => {
     const rx = await receiver((n, res) => res.writeHead(n < 3 ? 500 : 200).end());
     servers.push(rx.server);
-    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
+    const hook = await t.call("POST", lh(tn, "/webhooks"), {
+      token: tn.token,
+      body: { url: rx.url, eventTypes: ["key_event.created"] },
+    });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
     await sendReports(t, br, lock, [eventReport(lock, 1)]);
@@ -237,7 +250,10 @@ describe("changelog 7: lock holder webhooks", () => {
   it("gives up after maxAttempts; a deleted webhook gets nothing more", async () => {
     const rx = await receiver((_n, res) => res.writeHead(503).end());
     servers.push(rx.server);
-    const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
+    const hook = await t.call("POST", lh(tn, "/webhooks"), {
+      token: tn.token,
+      body: { url: rx.url, eventTypes: ["key_event.created"] },
+    });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
     await sendReports(t, br, lock, [eventReport(lock, 1, { type: "denied", code: "expired" })]);

@@ -296,12 +296,14 @@ describe("changelog 15: key creation while the vendor connection is in error", (
       body: { state: "error", reason: "invalid vendor credentials" },
     });
     expect(report.status).toBe(204);
+    let res403Description = "";
     for (const [url, body] of [
       [lh(tn, "/locks/sim-lock-1/keys"), { userId: "+4791234567" }],
       [lh(tn, "/keys"), { lockId: "sim-lock-1", userId: "+4791234567" }],
     ] as const) {
       const res = await t.call("POST", url, { token: tn.token, body });
       expect(res.status).toBe(403);
+      res403Description = res.body.errorDescription;
       expect(res.body.error).toBe("vendor_connection_error");
       expect(res.body.errorDescription).toContain(br.vcId);
       expect(res.body.errorDescription).toContain("invalid vendor credentials");
@@ -312,8 +314,13 @@ describe("changelog 15: key creation while the vendor connection is in error", (
     });
     const job = await until("batch job", async () => {
       const j = await t.call("GET", `/integrators/v1/jobs/${batch.body.jobId}`, { token: tn.token });
-      return j.body.status === "succeeded" && j.body;
+      return j.body.state !== "inProgress" && j.body;
     });
+    // Every item failed: the job says so (issue 14), each error with the 403's reason code and words.
+    expect(job).toMatchObject({ status: "failed", state: "failedValidation" });
+    expect(job.errors).toEqual([
+      { index: 0, keyId: job.results[0].keyId, code: "vendor_connection_error", message: res403Description },
+    ]);
     expect(job.results[0].error).toContain("in error");
     expect((await t.call("GET", lh(tn, `/keys/${job.results[0].keyId}`), { token: tn.token })).body.state).toBe(
       "error",

@@ -50,6 +50,22 @@ describe("IntegratorClient", () => {
     expect((await client.listBridges(lh.id)).map((b) => b.id)).toEqual([bridge.bridgeId]);
   });
 
+  it("webhooks: event types, pause, replay (issue 14)", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const lh = await client.createLockHolder({ name: "Hooks", countryIso: "NO" });
+    const hook = await client.createWebhook(lh.id, "https://example.com/hook", ["key.created"]);
+    expect(hook).toMatchObject({ eventTypes: ["key.created"], paused: false });
+    expect(await client.updateWebhook(lh.id, hook.id, { paused: true })).toMatchObject({ paused: true });
+    await client.createVendorConnection(lh.id, { vendor: "virtual", locksToCreate: 1 });
+    const [lock] = (await client.listLocks(lh.id)).locks;
+    await client.createKey(lh.id, lock!.id, { userId: "+4791234567" });
+    const [delivery] = await client.webhookDeliveries(lh.id, hook.id);
+    expect(delivery).toMatchObject({ type: "key.created", status: "pending" });
+    // Pending (no workers here): a replay answers it as it is; none has failed.
+    expect(await client.replayDelivery(lh.id, hook.id, delivery!.id)).toMatchObject({ id: delivery!.id });
+    expect(await client.replayFailedDeliveries(lh.id, hook.id, "2020-01-01T00:00:00Z")).toBe(0);
+  });
+
   it("a refusal is an ApiError with the status, the cloud's code and description", async () => {
     const client = await IntegratorClient.login(cloud.url, creds);
     const error = await client.getLockHolder("lh_nope").catch((e: unknown) => e);

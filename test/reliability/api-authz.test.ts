@@ -255,6 +255,8 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     200,
   );
   expect(reported.body.results.map((r: { verdict: string }) => r.verdict)).toEqual(["ok"]);
+  // The event's webhook delivery (queued with the report; no workers send it): the replay routes name it.
+  const hookDeliveries = await ok("GET", `${lhPath}/webhooks/${hook.body.id}/deliveries`, { token: admin }, 200);
   // As a bridge does after accepted reports: the state signed anew with the moved ack, so no read below re-signs it.
   const acked = await ok("GET", `/bridge/v1/locks/${lockId}/state`, { token: bridgeToken }, 200);
   expect(factory.lock.readState(acked.body.state).ack).toBe(1);
@@ -280,6 +282,7 @@ async function makeTenant(name: string, phoneNumber: string, seed: number, lockI
     kid: issuerKeys.body.issuerKeys[0].kid,
     jobId: job.body.jobId,
     webhookId: hook.body.id,
+    deliveryId: hookDeliveries.body.deliveries[0].id,
     verificationId: verification.body.verificationId,
     phoneNumber,
   };

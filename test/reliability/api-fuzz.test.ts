@@ -109,6 +109,9 @@ beforeAll(async () => {
   ).body;
   const hook = (await ok("POST", `${lhPath}/webhooks`, { ...auth, json: { url: "http://127.0.0.1:9/hook" } }, 201))
     .body;
+  // A key after the hook, so the hook has a delivery (key.created) for the replay routes to name.
+  await ok("POST", `${lhPath}/keys`, { ...auth, json: { lockId, userId: "+4791234569" } }, 201);
+  const delivery = (await ok("GET", `${lhPath}/webhooks/${hook.id}/deliveries`, auth, 200)).body.deliveries[0];
   // A remote unlock waiting for its bridge: the action routes' path parameter names it.
   const action = (await ok("POST", `${lhPath}/locks/${lockId}/actions`, { ...auth, json: { action: "unlock" } }, 202))
     .body;
@@ -135,6 +138,7 @@ beforeAll(async () => {
     kid: (await ok("GET", `${lhPath}/issuer-keys`, auth, 200)).body.issuerKeys[0].kid,
     jobId: job.jobId,
     webhookId: hook.id,
+    deliveryId: delivery.id,
     verificationId: verification.verificationId,
     phoneNumber: "+4791234567",
   };

@@ -107,7 +107,8 @@ describe("review 12.9: virtual locks across tenants", () => {
     const lh = site.lockHolderId;
     const vc = await site.client.createVendorConnection(lh, { vendor: "virtual", locksToCreate: 1 } as never);
     const victimLock = (await site.client.listLocks(lh)).locks.find((l) => l.vendorConnectionId === vc.id)!.id;
-    const hook = await site.client.createWebhook(lh, "http://127.0.0.1:9/edges-hook");
+    // Unlock attempts: what a stranger's probe could fire (the key created below has its own type).
+    const hook = await site.client.createWebhook(lh, "http://127.0.0.1:9/edges-hook", ["key_event.created"]);
     secrets.add("webhook secret", hook.secret);
     // Another tenant (another lock holder) with a virtual lock and a key of its own for its user.
     const other = await site.client.createLockHolder({ name: "Other homes", countryIso: "NO" });

@@ -4,6 +4,13 @@ import type { LockRecord, VendorConnectionRecord, VendorConnectionState } from "
 import type { Tx } from "../store/store.js";
 import { invalid, notFound } from "./errors.js";
 import { newLockRecord, offboardLock } from "./locks.js";
+import {
+  connectionStateEvent,
+  presenceEvent,
+  queueWebhookEvent,
+  queueWebhookEvents,
+  type WebhookEvent,
+} from "./webhook-events.js";
 
 /**
  * What a bridge tells the cloud on its own word (docs/bridge-api.md): the state of the vendor connections it serves,
@@ -29,6 +36,8 @@ export async function reportConnectionState(
 ): Promise<void> {
   const vc = await servedConnection(tx, bridgeId, vendorConnectionId);
   await tx.vendorConnections.update(vc.id, { state, reason }, ctx.clock.now());
+  const event = connectionStateEvent(vc, state, reason);
+  if (event) await queueWebhookEvent(tx, ctx, event);
 }
 
 export type FoundLockStatus = "created" | "existing" | "conflict";
@@ -84,10 +93,13 @@ async function servedLock(tx: Tx, bridgeId: string, lockId: string): Promise<Loc
 
 /**
  * Lock presence, the bridge's word (its MQTT status), labelled so. Every item is checked first, so a batch naming a
- * lock this bridge does not serve (400 `unknown_lock`, naming the item) stores nothing. Answers how many were stored.
+ * lock this bridge does not serve (400 `unknown_lock`, naming the item) stores nothing. A change of what the cloud
+ * shows queues `lock.online` / `lock.offline` (docs/webhooks.md): the bridge's word, as the presence itself is; a
+ * bridge that lies about it can only make the integrator look, not open anything. Answers how many were stored.
  */
 export async function storePresence(
   tx: Tx,
+  ctx: CloudContext,
   bridgeId: string,
   presence: readonly { lockId: string; online: boolean; ts: number }[],
 ): Promise<number> {
@@ -102,6 +114,15 @@ export async function storePresence(
     }
     served.add(p.lockId);
   }
-  for (const p of presence) await tx.locks.setPresence(p.lockId, p.online, p.ts);
+  const events: WebhookEvent[] = [];
+  for (const p of presence) {
+    // Only a report newer than the presence shown changes it (setPresence keeps the newest), and only a change is news.
+    const lock = await tx.locks.get(p.lockId);
+    const event =
+      lock && (lock.presenceTsS === null || lock.presenceTsS <= p.ts) && presenceEvent(lock, p.online, p.ts);
+    if (event) events.push(event);
+    await tx.locks.setPresence(p.lockId, p.online, p.ts);
+  }
+  await queueWebhookEvents(tx, ctx, events);
   return presence.length;
 }

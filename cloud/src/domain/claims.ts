@@ -12,6 +12,8 @@ import { FeedWriter } from "../feed/changes.js";
 import type { LockClaimRecord, LockHolderRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { conflict, unprocessable } from "./errors.js";
+import { keyView } from "./views.js";
+import { queueWebhookEvents, type WebhookEvent } from "./webhook-events.js";
 
 /**
  * Claiming a lock with its setup code (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"). The code
@@ -155,6 +157,7 @@ export async function confirmClaim(
   const now = ctx.clock.now();
   await tx.lockClaims.confirm(claim.lockId, claim.lockHolderId, now);
   const dropped = new Set<string>();
+  const revoked: WebhookEvent[] = [];
   for (const other of await tx.lockClaims.listForLock(claim.lockId)) {
     if (other.lockHolderId === claim.lockHolderId) continue;
     await tx.lockClaims.delete(other.lockId, other.lockHolderId);
@@ -164,8 +167,17 @@ export async function confirmClaim(
     if (key.lockHolderId === claim.lockHolderId) continue;
     if (key.status === "creating") {
       await tx.keys.setStatus(key.id, "error", { error: "the lock confirmed another lock holder's claim" });
-    } else await tx.keys.setStatus(key.id, "revoked", { revokedAt: now });
+    } else {
+      await tx.keys.setStatus(key.id, "revoked", { revokedAt: now });
+      // That lock holder hears of it as of any revocation (docs/webhooks.md): the lock is no longer theirs.
+      revoked.push({
+        lockHolderId: key.lockHolderId,
+        type: "key.revoked",
+        data: keyView(ctx, { ...key, status: "revoked", revokedAt: now }),
+      });
+    }
   }
+  await queueWebhookEvents(tx, ctx, revoked);
   return true;
 }
 

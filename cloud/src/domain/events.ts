@@ -1,12 +1,14 @@
 import { KEY_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
-import type { DeliveryRecord, EventRecord, LockRecord, WebhookRecord } from "../store/records.js";
+import type { EventRecord, LockRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { keyEventView } from "./views.js";
+import { queueWebhookEvents, type WebhookEvent } from "./webhook-events.js";
 
 const KEY_EVENT_SET = new Set<string>(KEY_EVENT_TYPES);
 
-export const WEBHOOK_EVENT_TYPE = "key_event.created";
+/** Unlock attempts, by the name they had before the other event types (docs/webhooks.md). */
+export const WEBHOOK_EVENT_TYPE = "key_event.created" as const;
 
 export interface IncomingEvent {
   id: string;
@@ -21,7 +23,7 @@ export interface IncomingEvent {
 
 /**
  * Stores lock events once each (an event's id is its idempotency key) and, for each new key event, queues one webhook
- * delivery per live webhook of the lock holder in the same transaction: an event and its deliveries are durable
+ * delivery per live webhook of the lock holder that takes `key_event.created`, in the same transaction: an event and its deliveries are durable
  * together, and sending happens later in the webhook worker, never in the request that brought the event. Set-based
  * (a few statements per batch, not a few per event): a bridge uploads up to 1000 at a time. Answers the ids stored.
  */
@@ -56,40 +58,19 @@ export async function storeLockEvents(
     };
   });
   const stored = await tx.events.insertManyIfNew(records);
-  const webhooksOf = new Map<string, WebhookRecord[]>();
-  const deliveries: DeliveryRecord[] = [];
   const queued = new Set<string>();
+  const webhookEvents: WebhookEvent[] = [];
   for (const [i, event] of records.entries()) {
     // Twice the same id in one batch: the first is the one stored.
     if (!stored.has(event.id) || queued.has(event.id) || !KEY_EVENT_SET.has(event.type)) continue;
     queued.add(event.id);
-    let webhooks = webhooksOf.get(event.lockHolderId);
-    if (!webhooks) {
-      webhooks = await tx.webhooks.liveForLockHolder(event.lockHolderId);
-      webhooksOf.set(event.lockHolderId, webhooks);
-    }
-    if (webhooks.length === 0) continue;
-    const payload = JSON.stringify({
+    webhookEvents.push({
+      lockHolderId: event.lockHolderId,
       type: WEBHOOK_EVENT_TYPE,
-      timestamp: new Date(now).toISOString(),
       data: keyEventView(event, incoming[i]!.lock.name, userNames.get(event.id) ?? null),
     });
-    for (const webhook of webhooks) {
-      deliveries.push({
-        id: ctx.ids.next("msg"),
-        webhookId: webhook.id,
-        eventType: WEBHOOK_EVENT_TYPE,
-        payload,
-        status: "pending",
-        attempts: 0,
-        nextAttemptAt: now,
-        lastError: null,
-        createdAt: now,
-        deliveredAt: null,
-      });
-    }
   }
-  await tx.deliveries.insertMany(deliveries);
+  await queueWebhookEvents(tx, ctx, webhookEvents);
   return stored;
 }
 

@@ -8,7 +8,14 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import { FeedWriter } from "../feed/changes.js";
-import type { JobRecord, KeyRecord, LockHolderRecord, LockRecord, VendorConnectionRecord } from "../store/records.js";
+import {
+  type JobRecord,
+  type KeyRecord,
+  keyStateTracking,
+  type LockHolderRecord,
+  type LockRecord,
+  type VendorConnectionRecord,
+} from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { lockInBody } from "./access.js";
 import { assertClaimed } from "./claims.js";
@@ -16,6 +23,8 @@ import { conflict, DomainError, forbidden, invalid, notFound, unprocessable } fr
 import { RETIRE_LEEWAY_S } from "./issuers.js";
 import { keyHolderMobile } from "./phone.js";
 import { assertRecurrenceFits } from "./recurrence.js";
+import { keyView } from "./views.js";
+import { queueWebhookEvent, queueWebhookEvents, type WebhookEvent } from "./webhook-events.js";
 
 /** The body of a key creation, the same for all three create routes. */
 export interface KeyInput {
@@ -165,6 +174,7 @@ export async function createKey(
   const key = newKeyRecord(ctx, lh, lock, input, window, userId, { status: "created", jobId: null });
   await tx.keys.insert(key);
   if (vc.bridgeId !== null) await new FeedWriter(tx, ctx).key(key, vc.id);
+  await queueWebhookEvent(tx, ctx, { lockHolderId: key.lockHolderId, type: "key.created", data: keyView(ctx, key) });
   return key;
 }
 
@@ -232,6 +242,11 @@ export async function revokeKey(tx: Tx, ctx: CloudContext, key: KeyRecord): Prom
     const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
     if (vc?.bridgeId) await new FeedWriter(tx, ctx).key(revoked, vc.id);
   }
+  await queueWebhookEvent(tx, ctx, {
+    lockHolderId: key.lockHolderId,
+    type: "key.revoked",
+    data: keyView(ctx, revoked),
+  });
   return revoked;
 }
 
@@ -296,9 +311,27 @@ export async function editKey(tx: Tx, ctx: CloudContext, key: KeyRecord, input: 
     const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
     if (vc?.bridgeId) await new FeedWriter(tx, ctx).key(edited, vc.id);
   }
+  const events: WebhookEvent[] = [{ lockHolderId: key.lockHolderId, type: "key.updated", data: keyView(ctx, edited) }];
+  // An edit may move the key across a boundary itself (a later start makes an active key scheduled again): announced
+  // here, and the state worker (workers/key-states.ts) follows from the new terms.
+  const tracking = keyStateTracking(edited, now);
+  if (key.status === "created") {
+    if (tracking.notified !== state) events.push(stateChangedEvent(ctx, edited, state));
+    await tx.keys.setStateTracking(key.id, tracking);
+  }
+  await queueWebhookEvents(tx, ctx, events);
   return edited;
 }
 
 export function keyUseUrl(ctx: CloudContext, key: KeyRecord): string {
   return useKeyUrl({ keyId: key.id, userId: key.userId }, ctx.settings.linkBase);
+}
+
+/** `key.state_changed` (docs/webhooks.md): the key as it is now, and the state it was last announced in. */
+export function stateChangedEvent(ctx: CloudContext, key: KeyRecord, previousState: string): WebhookEvent {
+  return {
+    lockHolderId: key.lockHolderId,
+    type: "key.state_changed",
+    data: { ...keyView(ctx, key), previousState },
+  };
 }

@@ -20,6 +20,7 @@ import { confirmClaim, recordLockPublicKeys } from "./claims.js";
 import { commit } from "./commit.js";
 import { type IncomingEvent, storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
+import { batteryEvent, queueWebhookEvents, type WebhookEvent } from "./webhook-events.js";
 
 /**
  * The ingest of lock-authenticated reports (docs/reports.md "Cloud", docs/bridge-api.md "Reports from the lock"): each
@@ -494,8 +495,16 @@ async function storeAccepted(
     const known = newest.get(t.lockId);
     if (!known || t.tsS >= known.tsS) newest.set(t.lockId, t);
   }
+  const batteryEvents: WebhookEvent[] = [];
   for (const t of newest.values()) {
-    await tx.locks.setBattery(t.lockId, { level: t.level, mv: t.mv, state: t.state, tsS: t.tsS, updatedAt: now });
+    const reading = { level: t.level, mv: t.mv, state: t.state, tsS: t.tsS };
+    // Only a reading newer than the one shown can cross a threshold (setBattery keeps the newest).
+    const lock = await tx.locks.get(t.lockId);
+    const event =
+      lock && (lock.battery === null || lock.battery.tsS <= t.tsS) ? batteryEvent(lock, reading) : undefined;
+    if (event) batteryEvents.push(event);
+    await tx.locks.setBattery(t.lockId, { ...reading, updatedAt: now });
   }
+  await queueWebhookEvents(tx, ctx, batteryEvents);
   return settled;
 }

@@ -7,6 +7,7 @@ import { commit, read } from "./commit.js";
 import { conflict, invalid, notFound } from "./errors.js";
 import { newLockRecord, offboardLock } from "./locks.js";
 import { virtualBattery } from "./virtual-battery.js";
+import { connectionStateEvent, queueWebhookEvent } from "./webhook-events.js";
 
 /** What creating a vendor connection takes: cloud-hosted virtual locks, or credentials a bridge checks. */
 export type NewVendorConnection =
@@ -167,10 +168,15 @@ export function createVendorConnection(
     : createBridged(ctx, integratorId, lh, body);
 }
 
-/** Writes a connection's new state and tells its bridge through the change feed. */
-async function updated(tx: Tx, ctx: CloudContext, id: string): Promise<VendorConnectionRecord> {
-  const vc = (await tx.vendorConnections.get(id))!;
+/**
+ * Tells the bridge of a connection's new state through the change feed, and the integrator's webhooks
+ * (`vendor_connection.state_changed`) when it is not the state it was `before`.
+ */
+async function updated(tx: Tx, ctx: CloudContext, before: VendorConnectionRecord): Promise<VendorConnectionRecord> {
+  const vc = (await tx.vendorConnections.get(before.id))!;
   await new FeedWriter(tx, ctx).vendorConnection(vc);
+  const event = connectionStateEvent(before, vc.state, vc.reason);
+  if (event) await queueWebhookEvent(tx, ctx, event);
   return vc;
 }
 
@@ -179,7 +185,7 @@ export async function refreshVendorConnection(tx: Tx, ctx: CloudContext, lh: Loc
   const current = await connectionOf(tx, lh, id);
   const state = current.vendor === "virtual" ? "connected" : "refreshing";
   await tx.vendorConnections.update(current.id, { state, reason: null }, ctx.clock.now());
-  return updated(tx, ctx, current.id);
+  return updated(tx, ctx, current);
 }
 
 /**
@@ -215,7 +221,7 @@ export async function updateVendorPassword(
   return commit(ctx, async (tx) => {
     await refuseNewClash(tx, integratorId, [...candidates, current], current.vendor, username, password);
     await tx.vendorConnections.update(current.id, { ...check, state: "connecting", reason: null }, ctx.clock.now());
-    return updated(tx, ctx, current.id);
+    return updated(tx, ctx, current);
   });
 }
 
@@ -230,6 +236,7 @@ export async function deleteVendorConnection(
   const vc = await connectionOf(tx, lh, id);
   for (const lock of await tx.locks.listForConnection(vc.id)) await offboardLock(tx, ctx, lock, vc);
   await tx.vendorConnections.markDeleted(vc.id, ctx.clock.now());
-  await updated(tx, ctx, vc.id);
+  // Deleted is `disconnected` for good (markDeleted), the last state change the integrator hears of.
+  await updated(tx, ctx, vc);
   return readableConnectionOf(tx, lh, vc.id);
 }

@@ -1,4 +1,11 @@
-import { iso, isoOrNull } from "@latchkey/protocol/contracts";
+import {
+  iso,
+  isoOrNull,
+  type JobItemErrorCode,
+  type JobState,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookEventType,
+} from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../context.js";
 import type {
   BridgeRecord,
@@ -119,7 +126,13 @@ export function keyEventView(e: EventRecord, lockName: string, userName: string 
   };
 }
 
-export const webhookView = (w: WebhookRecord) => ({ id: w.id, url: w.url, created: iso(w.createdAt) });
+export const webhookView = (w: WebhookRecord) => ({
+  id: w.id,
+  url: w.url,
+  created: iso(w.createdAt),
+  eventTypes: (w.eventTypes ?? [...WEBHOOK_EVENT_TYPES]) as WebhookEventType[],
+  paused: w.pausedAt !== null,
+});
 
 /** A delivery to a webhook, with its attempts and last error (for debugging a receiver). */
 export const deliveryView = (d: DeliveryRecord) => ({
@@ -133,12 +146,45 @@ export const deliveryView = (d: DeliveryRecord) => ({
   delivered: isoOrNull(d.deliveredAt),
 });
 
+/** The code of an item error stored before codes were (its words are the batch worker's, unchanged since). */
+function legacyItemCode(error: string): JobItemErrorCode {
+  if (error === "the key no longer exists") return "key_gone";
+  if (error.includes("revoked before it was created")) return "key_revoked";
+  if (error === "the lock was removed") return "lock_removed";
+  if (error.endsWith("is not claimed")) return "lock_not_claimed";
+  if (error.includes("vendor connection was deleted")) return "vendor_connection_deleted";
+  if (error.includes(" is in error")) return "vendor_connection_error";
+  return "key_not_creating";
+}
+
+/** A job's outcome in Unloc's words (contracts JOB_STATES). */
+export function jobState(j: JobRecord): JobState {
+  if (j.status === "pending" || j.status === "running") return "inProgress";
+  const failed = j.results.filter((r) => r.error !== undefined).length;
+  if (j.status === "failed" && failed < j.total) return "failedJob";
+  if (failed === 0) return "completed";
+  return failed === j.total ? "failedValidation" : "partiallyFailed";
+}
+
 export const jobView = (j: JobRecord) => ({
   id: j.id,
   status: j.status,
+  state: jobState(j),
   total: j.total,
   done: j.done,
-  results: j.results,
+  results: j.results.map(({ code: _code, ...r }) => r),
+  errors: j.results.flatMap((r) =>
+    r.error === undefined
+      ? []
+      : [
+          {
+            index: r.index,
+            ...(r.keyId === undefined ? {} : { keyId: r.keyId }),
+            code: (r.code ?? legacyItemCode(r.error)) as JobItemErrorCode,
+            message: r.error,
+          },
+        ],
+  ),
   created: iso(j.createdAt),
   updated: iso(j.updatedAt),
 });

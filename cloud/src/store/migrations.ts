@@ -235,6 +235,17 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   ALTER TABLE keys ADD COLUMN revoke_before ${t.int};
   ALTER TABLE keys ADD COLUMN revoke_until_s ${t.int};
   `,
+  // 13: webhook event types, pause and key state changes (issue 14, docs/webhooks.md): the types a webhook takes (a
+  // JSON array; NULL for every type) and when it was paused; per key, the state last announced (scheduled or active)
+  // and when it next changes, so a worker finds the keys crossing a boundary by index. Keys stored before this have
+  // NULL there and announce no state change: their past boundaries are history, not news.
+  (t) => `
+  ALTER TABLE webhooks ADD COLUMN event_types TEXT;
+  ALTER TABLE webhooks ADD COLUMN paused_at ${t.int};
+  ALTER TABLE keys ADD COLUMN state_notified TEXT;
+  ALTER TABLE keys ADD COLUMN state_next_at ${t.int};
+  CREATE INDEX keys_state_next ON keys(state_next_at);
+  `,
 ];
 
 /** The migrations as the dialect runs them, one SQL script per version. */

@@ -171,6 +171,23 @@ export interface KeyRecord {
   revokeUntilS: number | null;
 }
 
+/** A key's state as last announced (key.state_changed webhooks) and when it next changes; both null: untracked. */
+export interface KeyStateTracking {
+  notified: "scheduled" | "active" | "expired" | null;
+  nextAt: number | null;
+}
+
+/**
+ * What a key's state is at `at` and when it next changes (docs/webhooks.md `key.state_changed`): scheduled until its
+ * start, active until its end, then expired for good. Keys that are not (being) created are not tracked.
+ */
+export function keyStateTracking(k: Pick<KeyRecord, "status" | "startAt" | "endAt">, at: number): KeyStateTracking {
+  if (k.status !== "created" && k.status !== "creating") return { notified: null, nextAt: null };
+  if (at < k.startAt) return { notified: "scheduled", nextAt: k.startAt };
+  if (k.endAt !== null && at >= k.endAt) return { notified: "expired", nextAt: null };
+  return { notified: "active", nextAt: k.endAt };
+}
+
 export interface EventRecord {
   id: string;
   lockHolderId: string;
@@ -206,6 +223,9 @@ export interface WebhookRecord {
   secretSealed: string;
   createdAt: number;
   deletedAt: number | null;
+  /** The event types it takes; null for every type. */
+  eventTypes: string[] | null;
+  pausedAt: number | null;
 }
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
@@ -229,6 +249,8 @@ export interface JobResult {
   index: number;
   keyId?: string;
   error?: string;
+  /** The error's code (contracts JOB_ITEM_ERROR_CODES); absent in results stored before codes existed. */
+  code?: string;
 }
 
 export interface JobRecord {

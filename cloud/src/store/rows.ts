@@ -122,7 +122,10 @@ export const eventRow = mapRow<R.EventRecord>()(
   "id lockHolderId lockId seq tsS type cti keyId userId code dropped v receivedAt",
 );
 
-export const webhookRow = mapRow<R.WebhookRecord>()("id lockHolderId url secretSealed createdAt deletedAt");
+export const webhookRow = mapRow<R.WebhookRecord>()("id lockHolderId url secretSealed createdAt deletedAt", (r) => ({
+  eventTypes: r.event_types == null ? null : (JSON.parse(r.event_types) as string[]),
+  pausedAt: r.paused_at ?? null,
+}));
 
 export const deliveryRow = mapRow<R.DeliveryRecord>()(
   "id webhookId eventType payload status attempts nextAttemptAt lastError createdAt deliveredAt",

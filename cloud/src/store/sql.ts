@@ -29,6 +29,12 @@ export interface Sql {
   appendChanges(rows: RowValues): Promise<number[]>;
 }
 
+/**
+ * A webhook_deliveries row whose webhook is not paused (docs/webhooks.md "Pause"): its deliveries wait, unclaimed,
+ * and become due in their order once it is unpaused.
+ */
+export const NOT_PAUSED = "webhook_id NOT IN (SELECT id FROM webhooks WHERE paused_at IS NOT NULL)";
+
 /** Rows to insert, each one value per column. */
 export type RowValues = readonly (readonly unknown[])[];
 

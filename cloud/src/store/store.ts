@@ -16,6 +16,7 @@ import type {
   JobResult,
   JobStatus,
   KeyRecord,
+  KeyStateTracking,
   KeyStatus,
   LockClaimRecord,
   LockHolderRecord,
@@ -216,6 +217,10 @@ export interface KeyRepo {
   raiseMaxTokenExp(id: string, expS: number): Promise<void>;
   /** `creating` → `created` for these keys (a batch job's chunk); keys in another status are left alone. */
   markCreated(ids: readonly string[]): Promise<void>;
+  /** Created keys whose tracked state changes at or before `now` (key.state_changed), with the state last announced. */
+  dueStateChanges(now: number, limit: number): Promise<{ key: KeyRecord; notified: string }[]>;
+  /** Sets a key's state tracking; with `expected`, only if the state last announced is still that (answers whether). */
+  setStateTracking(id: string, tracking: KeyStateTracking, expected?: string): Promise<boolean>;
 }
 
 /** What a key edit stores (KeyRepo.edit). */
@@ -268,6 +273,8 @@ export interface WebhookRepo {
   get(id: string): Promise<WebhookRecord | undefined>;
   list(lockHolderId: string, page: PageRequest): Promise<Page<WebhookRecord>>;
   liveForLockHolder(lockHolderId: string): Promise<WebhookRecord[]>;
+  /** Sets the event types (null: every type) and the pause of a live webhook. */
+  update(id: string, fields: Pick<WebhookRecord, "eventTypes" | "pausedAt">): Promise<void>;
   markDeleted(id: string, at: number): Promise<void>;
 }
 
@@ -285,6 +292,16 @@ export interface DeliveryRepo {
   nextDueAt(): Promise<number | undefined>;
   /** The newest 100, newest first. */
   listForWebhook(webhookId: string): Promise<DeliveryRecord[]>;
+  get(id: string): Promise<DeliveryRecord | undefined>;
+  /** Lets go of a claimed delivery untried (its webhook was paused meanwhile): due again as it was. */
+  release(id: string): Promise<void>;
+  /**
+   * Queues delivered or failed deliveries again, due at `at`, attempts counted afresh; same id, so the same
+   * webhook-id header (docs/webhooks.md "Replay"). A pending one is left alone. Answers how many were queued.
+   */
+  replay(ids: readonly string[], at: number): Promise<number>;
+  /** The webhook's failed deliveries created at or after `since`, oldest first. */
+  failedSince(webhookId: string, since: number, limit: number): Promise<string[]>;
 }
 
 export interface JobRepo {
@@ -305,8 +322,8 @@ export interface JobRepo {
     at: number,
     leaseUntil: number,
   ): Promise<boolean>;
-  /** Ends a `running` job. */
-  finish(id: string, status: JobStatus, at: number): Promise<void>;
+  /** Ends a `running` job; answers whether this call ended it (once only, so its webhook is queued once). */
+  finish(id: string, status: JobStatus, at: number): Promise<boolean>;
 }
 
 export interface NewChange {

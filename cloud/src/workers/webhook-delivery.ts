@@ -45,6 +45,11 @@ async function deliverOne(ctx: CloudContext, delivery: DeliveryRecord): Promise<
     );
     return;
   }
+  // Paused after this delivery was claimed: handed back untried, to go out in its turn once unpaused.
+  if (webhook.pausedAt !== null) {
+    await ctx.store.transaction((tx) => tx.deliveries.release(delivery.id));
+    return;
+  }
   let failure: string;
   // A refused literal address will be refused on every attempt: marked failed at once instead of retried for hours.
   // A refused name is retried like any failure: its DNS may be fixed, and every attempt is checked again.

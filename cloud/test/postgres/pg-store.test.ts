@@ -44,6 +44,8 @@ async function seedLockHolder(tx: Tx, suffix = "a"): Promise<{ lockHolderId: str
     secretSealed: "x",
     createdAt: NOW,
     deletedAt: null,
+    eventTypes: null,
+    pausedAt: null,
   });
   return { lockHolderId: `lh_${suffix}`, webhookId: `wh_${suffix}` };
 }

@@ -87,22 +87,102 @@ export type KeyEvent = Static<typeof KeyEvent>;
 export const EventList = Type.Object({ events: Type.Array(KeyEvent), startAfterId: PageCursor });
 export type EventList = Static<typeof EventList>;
 
-export const Webhook = Type.Object({ id: Type.String(), url: Type.String(), created: Timestamp });
-export type Webhook = Static<typeof Webhook>;
+/**
+ * The webhook event types (issue 14, docs/webhooks.md), `resource.action` as Standard Webhooks names them. Unlock
+ * attempts keep the name they had before the others existed, `key_event.created`, for integrations built on it.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  "key_event.created",
+  "key.created",
+  "key.updated",
+  "key.revoked",
+  "key.state_changed",
+  "lock.battery_low",
+  "lock.battery_critical",
+  "lock.offline",
+  "lock.online",
+  "vendor_connection.state_changed",
+  "batch_job.finished",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
-export const CreatedWebhook = Type.Object({
+const EVENT_TYPES_DESCRIPTION =
+  "the event types this webhook receives (docs/webhooks.md has an example payload of each)";
+const eventTypes = (description: string) =>
+  Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))), {
+    minItems: 1,
+    maxItems: WEBHOOK_EVENT_TYPES.length,
+    uniqueItems: true,
+    description,
+    examples: [["key.created", "key.revoked", "batch_job.finished"]],
+  });
+const EventTypes = eventTypes(EVENT_TYPES_DESCRIPTION);
+
+export const Webhook = Type.Object({
   id: Type.String(),
   url: Type.String(),
   created: Timestamp,
+  eventTypes: EventTypes,
+  paused: Type.Boolean({ description: "deliveries queue while paused and are sent in order once unpaused" }),
+});
+export type Webhook = Static<typeof Webhook>;
+
+export const CreatedWebhook = Type.Object({
+  ...Webhook.properties,
   secret: Type.String({ description: "whsec_…: verify deliveries with it (Standard Webhooks); shown once" }),
 });
 export type CreatedWebhook = Static<typeof CreatedWebhook>;
 
 export const CreateWebhook = Obj(
-  { url: Type.String({ format: "uri", maxLength: 2000, description: "http(s) URL that receives POSTs" }) },
-  { examples: [{ url: "https://example.com/latchkey/webhooks" }] },
+  {
+    url: Type.String({ format: "uri", maxLength: 2000, description: "http(s) URL that receives POSTs" }),
+    eventTypes: Type.Optional(eventTypes(`${EVENT_TYPES_DESCRIPTION}; every type if left out`)),
+  },
+  {
+    "x-examples": {
+      all: { summary: "every event type", value: { url: "https://example.com/latchkey/webhooks" } },
+      some: {
+        summary: "key lifecycle and batch jobs only",
+        value: { url: "https://example.com/latchkey/webhooks", eventTypes: ["key.created", "batch_job.finished"] },
+      },
+    },
+  },
 );
 export type CreateWebhook = Static<typeof CreateWebhook>;
+
+export const UpdateWebhook = Obj(
+  {
+    eventTypes: Type.Optional(EventTypes),
+    paused: Type.Optional(
+      Type.Boolean({ description: "true queues deliveries without sending them; false sends the queue in order" }),
+    ),
+  },
+  {
+    minProperties: 1,
+    "x-examples": {
+      pause: { summary: "pause deliveries", value: { paused: true } },
+      types: { summary: "change the event types", value: { eventTypes: ["key_event.created"] } },
+    },
+  },
+);
+export type UpdateWebhook = Static<typeof UpdateWebhook>;
+
+export const ReplayDeliveries = Obj(
+  {
+    since: Type.String({
+      format: "date-time",
+      description: "replay the webhook's failed deliveries created at or after this time (RFC 3339 with offset)",
+      examples: ["2030-01-01T00:00:00Z"],
+    }),
+  },
+  { examples: [{ since: "2030-01-01T00:00:00Z" }] },
+);
+export type ReplayDeliveries = Static<typeof ReplayDeliveries>;
+
+export const ReplayedDeliveries = Type.Object({
+  replayed: Type.Integer({ description: "how many deliveries were queued again" }),
+});
+export type ReplayedDeliveries = Static<typeof ReplayedDeliveries>;
 
 export const WebhookList = Type.Object({ webhooks: Type.Array(Webhook), startAfterId: PageCursor });
 export type WebhookList = Static<typeof WebhookList>;
@@ -125,7 +205,7 @@ export const FormattedPhoneNumber = Type.Object({ phoneNumber: Type.String() });
 export type FormattedPhoneNumber = Static<typeof FormattedPhoneNumber>;
 
 export const Delivery = Type.Object({
-  id: Type.String({ description: "the webhook-id header of every attempt" }),
+  id: Type.String({ description: "the webhook-id header of every attempt, and of its replays" }),
   type: Type.String(),
   status: Type.Union([Type.Literal("pending"), Type.Literal("delivered"), Type.Literal("failed")]),
   attempts: Type.Integer(),

@@ -7,6 +7,37 @@ export type KeyState = (typeof KEY_STATES)[number];
 export const JOB_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/**
+ * A job's outcome in Unloc's words (issue 14, docs/webhooks.md "Batch jobs"): `inProgress` until it ends, then
+ * `completed` (every item created), `partiallyFailed` (some items failed), `failedValidation` (every item was refused
+ * when its turn came: lock removed, not claimed, vendor connection in error) or `failedJob` (the job itself broke).
+ */
+export const JOB_STATES = ["inProgress", "completed", "partiallyFailed", "failedValidation", "failedJob"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Why a batch item was not created: a stable code and a message naming the lock or connection. */
+export const JOB_ITEM_ERROR_CODES = [
+  "key_gone",
+  "key_revoked",
+  "key_not_creating",
+  "lock_removed",
+  "lock_not_claimed",
+  "vendor_connection_deleted",
+  "vendor_connection_error",
+] as const;
+export type JobItemErrorCode = (typeof JOB_ITEM_ERROR_CODES)[number];
+
+export const JobItemError = Type.Object({
+  index: Type.Integer({ description: "the item's index in the batch request" }),
+  keyId: Type.Optional(Type.String()),
+  code: Type.Union(
+    JOB_ITEM_ERROR_CODES.map((c) => Type.Literal(c)),
+    { description: "vendor_connection_error is the 403 reason single key creation answers for the same lock" },
+  ),
+  message: Type.String(),
+});
+export type JobItemError = Static<typeof JobItemError>;
+
 /** A key's start or end: a date-time, or null for its default. */
 const KeyTime = (description: string, examples: string[]) =>
   Type.Optional(Type.Union([IsoTime, Type.Null()], { description, examples }));
@@ -226,12 +257,24 @@ export type JobAccepted = Static<typeof JobAccepted>;
 
 export const Job = Type.Object({
   id: Type.String(),
-  status: Type.Union(JOB_STATUSES.map((s) => Type.Literal(s))),
+  status: Type.Union(
+    JOB_STATUSES.map((s) => Type.Literal(s)),
+    { description: "pending, running, then succeeded (at least one key created) or failed (none was); see state" },
+  ),
+  state: Type.Union(
+    JOB_STATES.map((s) => Type.Literal(s)),
+    {
+      description:
+        "inProgress until the job ends; then completed, partiallyFailed (some items failed: see errors), " +
+        "failedValidation (every item was refused: see errors) or failedJob (the job itself broke)",
+    },
+  ),
   total: Type.Integer(),
   done: Type.Integer(),
   results: Type.Array(
     Type.Object({ index: Type.Integer(), keyId: Type.Optional(Type.String()), error: Type.Optional(Type.String()) }),
   ),
+  errors: Type.Array(JobItemError, { description: "the failed items so far, by index" }),
   created: Timestamp,
   updated: Timestamp,
 });

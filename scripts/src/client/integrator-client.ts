@@ -28,6 +28,8 @@ import type {
   VendorConnectionState,
   Webhook,
   WebhookDelivery,
+  WebhookEventType,
+  WebhookPatch,
 } from "./types.js";
 
 export interface ClientCredentials {
@@ -426,8 +428,34 @@ export class IntegratorClient {
     });
   }
 
-  createWebhook(lockHolderId: string, url: string): Promise<CreatedWebhook> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, { url });
+  /** Every event type unless `eventTypes` names some (docs/webhooks.md). */
+  createWebhook(lockHolderId: string, url: string, eventTypes?: WebhookEventType[]): Promise<CreatedWebhook> {
+    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, {
+      url,
+      ...(eventTypes ? { eventTypes } : {}),
+    });
+  }
+
+  /** `PATCH …/webhooks/{webhookId}`: new event types, or `paused` (deliveries queue unsent until unpaused). */
+  updateWebhook(lockHolderId: string, webhookId: string, patch: WebhookPatch): Promise<Webhook> {
+    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}`, patch);
+  }
+
+  /** Sends one delivery again, with its original webhook-id. */
+  replayDelivery(lockHolderId: string, webhookId: string, deliveryId: string): Promise<WebhookDelivery> {
+    return this.ok(
+      "POST",
+      `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}/replay`,
+    );
+  }
+
+  /** Sends again the webhook's failed deliveries created at or after `since` (RFC 3339); answers how many. */
+  replayFailedDeliveries(lockHolderId: string, webhookId: string, since: string): Promise<number> {
+    return this.ok<{ replayed: number }>(
+      "POST",
+      `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}/replay`,
+      { since },
+    ).then((a) => a.replayed);
   }
 
   listWebhooks(lockHolderId: string): Promise<Webhook[]> {

@@ -23,6 +23,8 @@ export type {
   Integrator,
   IssuerKey,
   Job,
+  JobItemError,
+  JobState,
   JobStatus,
   Key,
   KeyEvent,
@@ -34,9 +36,11 @@ export type {
   RotatedClientSecret,
   RotateSecret as RotateSecretOptions,
   TokenAnswer,
+  UpdateWebhook as WebhookPatch,
   VendorConnection,
   VendorConnectionState,
   Webhook,
+  WebhookEventType,
 } from "@latchkey/protocol/contracts";
 
 /** A page of a list: `startAfterId` is the previous page's cursor. */

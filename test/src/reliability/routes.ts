@@ -157,6 +157,8 @@ export interface TenantIds {
   kid: string;
   jobId: string;
   webhookId: string;
+  /** A delivery of `webhookId` (any status: a replay of a pending one is answered as it is). */
+  deliveryId: string;
   verificationId: string;
   phoneNumber: string;
 }
@@ -175,6 +177,7 @@ export function pathValues(op: Operation, ids: TenantIds): Record<string, string
     kid: ids.kid,
     jobId: ids.jobId,
     webhookId: ids.webhookId,
+    deliveryId: ids.deliveryId,
     verificationId: ids.verificationId,
     msn: "MSN-0001",
   };
@@ -225,6 +228,8 @@ export function validBody(op: Operation, ids: TenantIds, seq = 0): unknown {
     "PATCH /integrators/v1/lock-holders/{lockHolderId}/keys/{keyId}": { metadata: { probe: seq } },
     "PUT /integrators/v1/lock-holders/{lockHolderId}/keys/{keyId}": { state: "revoked" },
     "POST /integrators/v1/lock-holders/{lockHolderId}/webhooks": { url: "http://127.0.0.1:9/probe-hook" },
+    "PATCH /integrators/v1/lock-holders/{lockHolderId}/webhooks/{webhookId}": { paused: false },
+    "POST /integrators/v1/lock-holders/{lockHolderId}/webhooks/{webhookId}/replay": { since: "2020-01-01T00:00:00Z" },
     "POST /integrators/v1/phone-numbers/format": { phoneNumber: "41234567", countryIso: "NO" },
     "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/state": { state: "connected" },
     "PUT /bridge/v1/vendor-connections/{vendorConnectionId}/locks": { locks: [{ id: ids.lockId }] },

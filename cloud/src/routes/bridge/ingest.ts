@@ -46,7 +46,7 @@ export function ingestRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const bridge = bridgeOf(request);
       const presence = request.body.presence ?? [];
-      const stored = await commit(ctx, (tx) => storePresence(tx, bridge.bridgeId, presence));
+      const stored = await commit(ctx, (tx) => storePresence(tx, ctx, bridge.bridgeId, presence));
       return { presence: { stored } };
     },
   );

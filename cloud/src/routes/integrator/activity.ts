@@ -1,6 +1,7 @@
 import {
   CreatedWebhook,
   CreateWebhook,
+  Delivery,
   DeliveryList,
   type EventFilterQuery,
   EventList,
@@ -14,6 +15,10 @@ import {
   LockHolderEventQuery,
   Obj,
   PageQuery,
+  ReplayDeliveries,
+  ReplayedDeliveries,
+  UpdateWebhook,
+  Webhook,
   WebhookList,
 } from "@latchkey/protocol/contracts";
 import type { TSchema } from "@sinclair/typebox";
@@ -24,7 +29,15 @@ import { notFound, unprocessable } from "../../domain/errors.js";
 import { type EventScope, eventPageRequest, keyEventPage } from "../../domain/event-list.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { deliveryView, jobView, webhookView } from "../../domain/views.js";
-import { checkWebhookUrl, createWebhook, newWebhookSecret } from "../../domain/webhooks.js";
+import {
+  checkWebhookUrl,
+  createWebhook,
+  newWebhookSecret,
+  REPLAY_LIMIT,
+  replayDelivery,
+  replayFailedSince,
+  updateWebhook,
+} from "../../domain/webhooks.js";
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope, type Work } from "../../http/lock-holder.js";
 import { route, type TypedApp } from "../../http/typed.js";
@@ -34,6 +47,7 @@ import { LockParams } from "./locks.js";
 const PageQuerySchema = Obj(PageQuery);
 const WebhookParams = Obj({ lockHolderId: IdParam, webhookId: IdParam });
 const KeyEventParams = Obj({ lockHolderId: IdParam, keyId: IdParam });
+const DeliveryParams = Obj({ lockHolderId: IdParam, webhookId: IdParam, deliveryId: IdParam });
 
 const EVENTS_DESCRIPTION =
   "Filters combine: `lockId`, `keyId`, `userId` (a phone number, E.164 or national in the lock holder's country), " +
@@ -73,6 +87,13 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       operationId: "getJob",
       tags: ["keys"],
       summary: "Get a background job's progress and per-item results",
+      description:
+        "`state` says how it went in Unloc's words: `inProgress`, then `completed`, `partiallyFailed` (some items " +
+        "failed), `failedValidation` (every item was refused when its turn came) or `failedJob` (the job broke). " +
+        "`errors` lists each failed item `{index, keyId?, code, message}`; an item for a lock whose vendor " +
+        "connection is in error has code `vendor_connection_error` and the message single key creation answers " +
+        "with its 403. `status` is `failed` when no item could be created. A `batch_job.finished` webhook is sent " +
+        "when the job ends (docs/webhooks.md).",
       params: Obj({ jobId: IdParam }),
       response: { 200: Job, ...errors(404) },
     }),
@@ -156,11 +177,15 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     route("integrator", {
       operationId: "createWebhook",
       tags: ["webhooks"],
-      summary: "Create a webhook for the lock holder's key events",
+      summary: "Create a webhook for the lock holder's events",
       description:
-        'Each key event is POSTed as `{type: "key_event.created", timestamp, data}`, signed per Standard Webhooks ' +
-        "(webhook-id, webhook-timestamp, webhook-signature) with the secret in this answer (shown once). Retried with " +
-        "exponential backoff until a 2xx: at least once, so deduplicate on webhook-id. The URL must be http(s) without " +
+        "Each event is POSTed as `{type, timestamp, data}`, signed per Standard Webhooks (webhook-id, " +
+        "webhook-timestamp, webhook-signature) with the secret in this answer (shown once). `eventTypes` chooses " +
+        "the types (every type if left out; an unknown type is a 400 naming it): `key_event.created` (an unlock " +
+        "attempt), `key.created`, `key.updated`, `key.revoked`, `key.state_changed`, `lock.battery_low`, " +
+        "`lock.battery_critical`, `lock.offline`, `lock.online`, `vendor_connection.state_changed`, " +
+        "`batch_job.finished`; docs/webhooks.md shows each payload. Retried with exponential backoff until a 2xx: at " +
+        "least once, so deduplicate on webhook-id (a replay keeps it too). The URL must be http(s) without " +
         "a user name or password, and must reach a public address: loopback, private, link-local and other " +
         "non-public addresses and `localhost` are refused (400) unless the cloud runs with --allow-private-webhooks; " +
         "a name that resolves to such an address fails each delivery with `refused: …`.",
@@ -169,10 +194,12 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
       response: { 201: CreatedWebhook, ...errors(400, 404) },
     }),
     async (request, reply) => {
-      const { url } = request.body;
+      const { url, eventTypes } = request.body;
       checkWebhookUrl(ctx, url);
       const secret = newWebhookSecret(ctx);
-      const webhook = await lockHolder.commit(request, (tx, lh) => createWebhook(tx, ctx, lh, url, secret));
+      const webhook = await lockHolder.commit(request, (tx, lh) =>
+        createWebhook(tx, ctx, lh, url, secret, eventTypes ?? null),
+      );
       reply.code(201);
       return { ...webhookView(webhook), secret };
     },
@@ -194,6 +221,77 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         await tx.webhooks.markDeleted(webhook.id, ctx.clock.now());
       });
       reply.code(204).send();
+    },
+  );
+
+  app.patch(
+    "/lock-holders/:lockHolderId/webhooks/:webhookId",
+    route("integrator", {
+      operationId: "updateWebhook",
+      tags: ["webhooks"],
+      summary: "Change a webhook's event types, or pause and unpause it",
+      description:
+        "`paused: true` queues deliveries without sending them (nothing is dropped); `paused: false` sends the " +
+        "queue oldest first. `eventTypes` applies to events from now on: deliveries already queued are sent. An " +
+        "unknown type is a 400 naming it.",
+      params: WebhookParams,
+      body: UpdateWebhook,
+      response: { 200: Webhook, ...errors(400, 404) },
+    }),
+    async (request) => {
+      const { webhookId } = request.params;
+      const webhook = await lockHolder.commit(request, async (tx, lh) =>
+        updateWebhook(tx, ctx, await webhookOf(tx, lh, webhookId), request.body),
+      );
+      return webhookView(webhook);
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/webhooks/:webhookId/replay",
+    route("integrator", {
+      operationId: "replayFailedWebhookDeliveries",
+      tags: ["webhooks"],
+      summary: "Replay the webhook's failed deliveries since a time",
+      description:
+        `Queues again each failed delivery created at or after \`since\` (at most ${REPLAY_LIMIT}, oldest first; ` +
+        "replay again for more), with its original payload and webhook-id, so a receiver that deduplicates on " +
+        "webhook-id handles each event once. Attempts count afresh.",
+      params: WebhookParams,
+      body: ReplayDeliveries,
+      response: { 202: ReplayedDeliveries, ...errors(400, 404) },
+    }),
+    async (request, reply) => {
+      const { webhookId } = request.params;
+      const since = Date.parse(request.body.since);
+      const replayed = await lockHolder.commit(request, async (tx, lh) =>
+        replayFailedSince(tx, ctx, await webhookOf(tx, lh, webhookId), since),
+      );
+      reply.code(202);
+      return { replayed };
+    },
+  );
+
+  app.post(
+    "/lock-holders/:lockHolderId/webhooks/:webhookId/deliveries/:deliveryId/replay",
+    route("integrator", {
+      operationId: "replayWebhookDelivery",
+      tags: ["webhooks"],
+      summary: "Replay one delivery (delivered or failed)",
+      description:
+        "Queues the delivery again with its original payload and webhook-id (receivers deduplicate on it: one that " +
+        "already handled it may answer 2xx and ignore it). Attempts count afresh. A delivery still pending is " +
+        "queued already: it is answered as it is.",
+      params: DeliveryParams,
+      response: { 202: Delivery, ...errors(404) },
+    }),
+    async (request, reply) => {
+      const { webhookId, deliveryId } = request.params;
+      const delivery = await lockHolder.commit(request, async (tx, lh) =>
+        replayDelivery(tx, ctx, await webhookOf(tx, lh, webhookId), deliveryId),
+      );
+      reply.code(202);
+      return deliveryView(delivery);
     },
   );
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { type ClientBase, type CustomTypesConfig, DatabaseError, types } from "pg";
 import type { Row } from "../rows.js";
-import type { Column, Dialect, RowValues, Sql } from "../sql.js";
+import { type Column, type Dialect, NOT_PAUSED, type RowValues, type Sql } from "../sql.js";
 
 export const POSTGRES: Dialect = {
   anyOf: (column, placeholder = "?") => `${column} = ANY(${placeholder}::text[])`,
@@ -67,6 +67,7 @@ export class PgSql implements Sql {
       `UPDATE webhook_deliveries d SET claimed_until = ?
          FROM (SELECT id FROM webhook_deliveries
                  WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+                   AND ${NOT_PAUSED}
                  ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED) due
          WHERE d.id = due.id
          RETURNING d.*`,

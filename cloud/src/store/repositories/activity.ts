@@ -10,8 +10,8 @@ import type {
   TelemetryRecord,
   WebhookRecord,
 } from "../records.js";
-import { deliveryRow, eventRow, jobRow, type Row, toPage, webhookRow } from "../rows.js";
-import type { Column, Sql } from "../sql.js";
+import { deliveryRow, eventRow, jobRow, jsonText, type Row, toPage, webhookRow } from "../rows.js";
+import { type Column, NOT_PAUSED, type Sql } from "../sql.js";
 import type { DeliveryRepo, EventPageRequest, EventRepo, JobRepo, TelemetryRepo, WebhookRepo } from "../store.js";
 
 const EVENT_COLUMNS: readonly Column[] = [
@@ -126,8 +126,9 @@ export class Webhooks implements WebhookRepo {
   constructor(private readonly sql: Sql) {}
   async insert(w: WebhookRecord): Promise<void> {
     await this.sql.run(
-      "INSERT INTO webhooks (id, lock_holder_id, url, secret_sealed, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?)",
-      [w.id, w.lockHolderId, w.url, w.secretSealed, w.createdAt, w.deletedAt],
+      `INSERT INTO webhooks (id, lock_holder_id, url, secret_sealed, created_at, deleted_at, event_types, paused_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [w.id, w.lockHolderId, w.url, w.secretSealed, w.createdAt, w.deletedAt, jsonText(w.eventTypes), w.pausedAt],
     );
   }
   async get(id: string): Promise<WebhookRecord | undefined> {
@@ -149,7 +150,18 @@ export class Webhooks implements WebhookRepo {
     return rows.map(webhookRow);
   }
   async markDeleted(id: string, at: number): Promise<void> {
-    await this.sql.run("UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [at, id]);
+    // Unpaused, so its queue is claimed and closed as failed ("the webhook was deleted") instead of waiting for ever.
+    await this.sql.run("UPDATE webhooks SET deleted_at = ?, paused_at = NULL WHERE id = ? AND deleted_at IS NULL", [
+      at,
+      id,
+    ]);
+  }
+  async update(id: string, fields: Pick<WebhookRecord, "eventTypes" | "pausedAt">): Promise<void> {
+    await this.sql.run("UPDATE webhooks SET event_types = ?, paused_at = ? WHERE id = ? AND deleted_at IS NULL", [
+      jsonText(fields.eventTypes),
+      fields.pausedAt,
+      id,
+    ]);
   }
 }
 
@@ -217,9 +229,35 @@ export class Deliveries implements DeliveryRepo {
   async nextDueAt(): Promise<number | undefined> {
     const r = await this.sql.get(
       `SELECT MIN(${this.sql.dialect.greatest}(next_attempt_at, COALESCE(claimed_until, 0))) AS t
-         FROM webhook_deliveries WHERE status = 'pending'`,
+         FROM webhook_deliveries WHERE status = 'pending' AND ${NOT_PAUSED}`,
     );
     return r.t ?? undefined;
+  }
+  async release(id: string): Promise<void> {
+    await this.sql.run("UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ? AND status = 'pending'", [id]);
+  }
+  async get(id: string): Promise<DeliveryRecord | undefined> {
+    const r = await this.sql.get("SELECT * FROM webhook_deliveries WHERE id = ?", [id]);
+    return r && deliveryRow(r);
+  }
+  async replay(ids: readonly string[], at: number): Promise<number> {
+    let replayed = 0;
+    for (const id of ids) {
+      replayed += await this.sql.run(
+        `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, claimed_until = NULL,
+             delivered_at = NULL WHERE id = ? AND status <> 'pending'`,
+        [at, id],
+      );
+    }
+    return replayed;
+  }
+  async failedSince(webhookId: string, since: number, limit: number): Promise<string[]> {
+    const rows = await this.sql.all(
+      `SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?
+         ORDER BY id LIMIT ?`,
+      [webhookId, since, limit],
+    );
+    return rows.map((r: Row) => r.id as string);
   }
   async listForWebhook(webhookId: string): Promise<DeliveryRecord[]> {
     const rows = await this.sql.all(
@@ -267,10 +305,11 @@ export class Jobs implements JobRepo {
     );
     return written === 1;
   }
-  async finish(id: string, status: JobStatus, at: number): Promise<void> {
-    await this.sql.run(
+  async finish(id: string, status: JobStatus, at: number): Promise<boolean> {
+    const written = await this.sql.run(
       "UPDATE jobs SET status = ?, updated_at = ?, claimed_until = NULL WHERE id = ? AND status = 'running'",
       [status, at, id],
     );
+    return written === 1;
   }
 }

@@ -1,17 +1,19 @@
 import { UnknownCursorError } from "../errors.js";
 import { keyConditions } from "../filters.js";
-import type {
-  Address,
-  BatteryRecord,
-  ChangeKind,
-  ChangeRecord,
-  KeyRecord,
-  KeyStatus,
-  LockRecord,
-  Page,
-  PageRequest,
-  RevokedKeyRecord,
-  VendorConnectionRecord,
+import {
+  type Address,
+  type BatteryRecord,
+  type ChangeKind,
+  type ChangeRecord,
+  type KeyRecord,
+  type KeyStateTracking,
+  type KeyStatus,
+  keyStateTracking,
+  type LockRecord,
+  type Page,
+  type PageRequest,
+  type RevokedKeyRecord,
+  type VendorConnectionRecord,
 } from "../records.js";
 import { changeRow, jsonText, keyRow, lockRow, type Row, toPage, vendorConnectionRow } from "../rows.js";
 import { type Column, rowsWhereAnyOf, type Sql } from "../sql.js";
@@ -244,6 +246,8 @@ const KEY_COLUMNS: readonly Column[] = [
   ["edited_at", "bigint"],
   ["revoke_before", "bigint"],
   ["revoke_until_s", "bigint"],
+  ["state_notified", "text"],
+  ["state_next_at", "bigint"],
 ];
 
 export class Keys implements KeyRepo {
@@ -274,8 +278,24 @@ export class Keys implements KeyRepo {
         k.editedAt,
         k.revokeBefore,
         k.revokeUntilS,
+        ...tracked(k),
       ]),
     );
+  }
+  async dueStateChanges(now: number, limit: number): Promise<{ key: KeyRecord; notified: string }[]> {
+    const rows = await this.sql.all(
+      `SELECT * FROM keys WHERE state_next_at <= ? AND status = 'created' AND state_notified IS NOT NULL
+         ORDER BY state_next_at, id LIMIT ?`,
+      [now, limit],
+    );
+    return rows.map((r) => ({ key: keyRow(r), notified: r.state_notified as string }));
+  }
+  async setStateTracking(id: string, tracking: KeyStateTracking, expected?: string): Promise<boolean> {
+    const written = await this.sql.run(
+      `UPDATE keys SET state_notified = ?, state_next_at = ? WHERE id = ?${expected === undefined ? "" : " AND state_notified = ?"}`,
+      [tracking.notified, tracking.nextAt, id, ...(expected === undefined ? [] : [expected])],
+    );
+    return written === 1;
   }
   async get(id: string): Promise<KeyRecord | undefined> {
     const r = await this.sql.get("SELECT * FROM keys WHERE id = ?", [id]);
@@ -407,4 +427,10 @@ export class Changes implements ChangeRepo {
     );
     return rows.map(changeRow);
   }
+}
+
+/** A new key's state tracking, as of its creation (store/records.ts keyStateTracking). */
+function tracked(k: KeyRecord): [string | null, number | null] {
+  const t = keyStateTracking(k, k.createdAt);
+  return [t.notified, t.nextAt];
 }

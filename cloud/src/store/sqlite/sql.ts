@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { Row } from "../rows.js";
-import type { Column, Dialect, RowValues, Sql } from "../sql.js";
+import { type Column, type Dialect, NOT_PAUSED, type RowValues, type Sql } from "../sql.js";
 
 export const SQLITE: Dialect = {
   // A JSON array bound as one value: one statement text (prepared once) however long the list, and no limit on the
@@ -66,7 +66,7 @@ export class SqliteSql implements Sql {
       this.db,
       `UPDATE webhook_deliveries SET claimed_until = ? WHERE id IN (
            SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-             AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY next_attempt_at, id LIMIT ?)
+             AND (claimed_until IS NULL OR claimed_until <= ?) AND ${NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT ?)
          RETURNING *`,
     ).all(now + leaseMs, now, now, limit);
   }
