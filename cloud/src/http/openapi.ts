@@ -27,6 +27,7 @@ const PATH_EXAMPLES: Record<string, string> = {
   vendorConnectionId: "vc_01kbz3q2e6x4m9v7c5t8r2w1ne",
   keyId: "key_01kbz3q2e6x4m9v7c5t8r2w1nf",
   webhookId: "wh_01kbz3q2e6x4m9v7c5t8r2w1ng",
+  deliveryId: "msg_01kbz3q2e6x4m9v7c5t8r2w1nm",
   jobId: "job_01kbz3q2e6x4m9v7c5t8r2w1nh",
   actionId: "act_01kbz3q2e6x4m9v7c5t8r2w1nj",
   verificationId: "ver_01kbz3q2e6x4m9v7c5t8r2w1nk",
