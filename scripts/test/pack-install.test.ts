@@ -90,9 +90,10 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
         "package.json",
         manifest.main,
         manifest.types,
-        // `./bench` names dist/bench/, built in a checkout only: benchmarks never ship (issue 16 item 6).
+        // `./bench` names dist/bench/ and `./testing/*` dist/test/, built in a checkout only: benchmarks and test
+        // vectors never ship (issue 16 items 1 and 6).
         ...Object.entries(manifest.exports ?? {})
-          .filter(([subpath]) => subpath !== "./bench")
+          .filter(([subpath]) => subpath !== "./bench" && !subpath.startsWith("./testing/"))
           .flatMap(([, e]) => [e.types, e.default]),
       ].filter((p): p is string => p !== undefined);
       for (const binPath of Object.values(manifest.bin ?? {})) {

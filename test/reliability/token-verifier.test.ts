@@ -24,10 +24,6 @@ import {
   verifyKeyToken,
   verifyUnlockRequest,
 } from "@latchkey/protocol";
-import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { call } from "../src/reliability/bridge-api.js";
-import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import {
   claims,
   DEVICE,
@@ -39,7 +35,11 @@ import {
   NOW,
   REVOKED_CTI,
   WEAK_KEYS,
-} from "../src/reliability/hostile-tokens.js";
+} from "@latchkey/protocol/testing/hostile-tokens";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { call } from "../src/reliability/bridge-api.js";
+import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { registerDevice } from "../src/reliability/phone.js";
 import { PlayedCloud } from "../src/reliability/played-cloud.js";
 import { ReliabilitySite } from "../src/reliability/site.js";

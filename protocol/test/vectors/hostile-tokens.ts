@@ -17,7 +17,7 @@ import {
   signKeyToken,
   sigStructure,
   type TokenErrorCode,
-} from "@latchkey/protocol";
+} from "../../src/index.js";
 
 /**
  * A corpus of hand-made hostile key tokens, each with the code a lock must answer. They are built byte by byte where
