@@ -18,6 +18,8 @@ const alias = [
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
   // protocol's wire contracts of the cloud's HTTP APIs (TypeBox schemas and their types).
   { find: /^@latchkey\/protocol\/contracts$/, replacement: `${root}protocol/src/contracts/index.ts` },
+  // Typed clients of those three APIs, over an injected fetch.
+  { find: /^@latchkey\/protocol\/clients$/, replacement: `${root}protocol/src/clients/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({

@@ -1,249 +1,20 @@
+import { type ClientCredentials, type ClientOptions, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { type PollOptions, pollUntil } from "@latchkey/runtime";
-import { type ApiAnswer, expectOk, type Query, type SendOptions, send } from "./http.js";
-import type {
-  Authority,
-  Bridge,
-  ClaimedLock,
-  CreatedBridge,
-  CreatedWebhook,
-  Integrator,
-  IssuerKey,
-  Job,
-  Key,
-  KeyEvent,
-  KeyInput,
-  Lock,
-  LockHolder,
-  LockHolderInput,
-  LockPatch,
-  Page,
-  RemoteAction,
-  RemoteActionKind,
-  RotatedBridgeSecret,
-  RotatedClientSecret,
-  RotateSecretOptions,
-  TokenAnswer,
-  VendorConnection,
-  VendorConnectionInput,
-  VendorConnectionState,
-  Webhook,
-  WebhookDelivery,
-} from "./types.js";
-
-export interface ClientCredentials {
-  clientId: string;
-  clientSecret: string;
-  /** Default `integrator.admin`; or `lockHolder.admin:<lockHolderId>`. */
-  scope?: string;
-}
-
-export interface ClientOptions {
-  fetch?: typeof fetch;
-}
-
-const enc = encodeURIComponent;
-
-/** `POST /auth/v1/token` (OAuth2 client credentials). */
-export async function requestAccessToken(
-  apiUrl: string,
-  credentials: ClientCredentials,
-  options: ClientOptions = {},
-): Promise<TokenAnswer> {
-  const answer = await send(options.fetch ?? fetch, apiUrl, "POST", "/auth/v1/token", {
-    grant_type: "client_credentials",
-    client_id: credentials.clientId,
-    client_secret: credentials.clientSecret,
-    scope: credentials.scope ?? "integrator.admin",
-  });
-  return expectOk<TokenAnswer>("POST", "/auth/v1/token", answer);
-}
+import type { Job, KeyEvent, RemoteAction, VendorConnection, VendorConnectionState } from "./types.js";
 
 /**
- * A typed client of the Integrator API (`/integrators/v1`) for scripts, the stack's demo and the end-to-end suite.
- * It logs in with client credentials and logs in again once when a call answers 401 (the token expired). Every method
- * throws ApiError on a non-2xx answer; `request` answers any status for tests of refusals.
+ * The Integrator API client of scripts, the stack's demo and the end-to-end suite: protocol's typed client (one method
+ * per route, `@latchkey/protocol/clients`) and the waits a script needs, polling over runtime's `pollUntil`.
  */
-export class IntegratorClient {
-  private token: string | undefined;
-  private readonly fetchImpl: typeof fetch;
-
-  private constructor(
-    readonly apiUrl: string,
-    private credentials: ClientCredentials,
-    options: ClientOptions,
-  ) {
-    this.fetchImpl = options.fetch ?? fetch;
-  }
-
-  static async login(
+export class IntegratorClient extends IntegratorApiClient {
+  static override async login(
     apiUrl: string,
     credentials: ClientCredentials,
     options: ClientOptions = {},
   ): Promise<IntegratorClient> {
-    const client = new IntegratorClient(apiUrl.replace(/\/+$/, ""), credentials, options);
+    const client = new IntegratorClient(apiUrl, credentials, options);
     await client.refreshToken();
     return client;
-  }
-
-  /** The current bearer token (for curl lines and raw calls). */
-  get accessToken(): string {
-    if (this.token === undefined) throw new Error("not logged in");
-    return this.token;
-  }
-
-  async refreshToken(): Promise<string> {
-    const answer = await requestAccessToken(this.apiUrl, this.credentials, { fetch: this.fetchImpl });
-    this.token = answer.access_token;
-    return this.token;
-  }
-
-  /** Any call under `/integrators/v1` (or an absolute API path starting with `/`+ `absolute`), any status. */
-  async request<T = unknown>(
-    method: string,
-    path: string,
-    body?: unknown,
-    options: SendOptions & { absolute?: boolean } = {},
-  ): Promise<ApiAnswer<T>> {
-    const full = options.absolute ? path : `/integrators/v1${path}`;
-    const call = () =>
-      send<T>(this.fetchImpl, this.apiUrl, method, full, body, {
-        ...options,
-        headers: { authorization: `Bearer ${this.accessToken}`, ...options.headers },
-      });
-    const answer = await call();
-    if (answer.status !== 401) return answer;
-    await this.refreshToken();
-    return call();
-  }
-
-  private async ok<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
-    const answer = await this.request(method, path, body, query ? { query } : {});
-    return expectOk<T>(method, `/integrators/v1${path}`, answer);
-  }
-
-  // ── integrator and lock holders ───────────────────────────────────────────────────────────────────────────────
-
-  getIntegrator(integratorId: string): Promise<Integrator> {
-    return this.ok("GET", `/integrator/${enc(integratorId)}`);
-  }
-
-  createLockHolder(input: LockHolderInput): Promise<LockHolder> {
-    return this.ok("POST", "/lock-holders", input);
-  }
-
-  listLockHolders(page: Page = {}): Promise<{ lockHolders: LockHolder[]; startAfterId?: string }> {
-    return this.ok("GET", "/lock-holders", undefined, { ...page });
-  }
-
-  getLockHolder(lockHolderId: string): Promise<LockHolder> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}`);
-  }
-
-  patchLockHolder(lockHolderId: string, patch: { name?: string; countryIso?: string }): Promise<LockHolder> {
-    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}`, patch);
-  }
-
-  /**
-   * Rotates this client's own secret (needs integrator.admin). The client logs in with the new secret from now on;
-   * store `secret` wherever the credentials live before `expiresOldAt`.
-   */
-  async rotateClientSecret(integratorId: string, options: RotateSecretOptions = {}): Promise<RotatedClientSecret> {
-    const path = `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/rotate`;
-    const answer = await this.ok<RotatedClientSecret>("POST", path, options);
-    this.credentials = { ...this.credentials, clientSecret: answer.secret };
-    return answer;
-  }
-
-  /** Revokes this client's old secret now, and every token issued for it (idempotent). */
-  async revokePreviousClientSecret(integratorId: string): Promise<void> {
-    await this.ok(
-      "DELETE",
-      `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/previous`,
-    );
-  }
-
-  listIssuerKeys(lockHolderId: string): Promise<IssuerKey[]> {
-    return this.ok<{ issuerKeys: IssuerKey[] }>("GET", `/lock-holders/${enc(lockHolderId)}/issuer-keys`).then(
-      (a) => a.issuerKeys,
-    );
-  }
-
-  /** A new key signs from now on; the old one is retired once its last token has expired. */
-  rotateIssuerKey(lockHolderId: string): Promise<IssuerKey> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/rotate`);
-  }
-
-  /**
-   * Retires an issuer key now (a leak, review 12.6): locks drop it with their next signed state; if it still signs, a
-   * new key takes over first, and the next prefetch mints under the current key.
-   */
-  retireIssuerKey(lockHolderId: string, kid: string): Promise<IssuerKey> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
-  }
-
-  // ── bridges and vendor connections ────────────────────────────────────────────────────────────────────────────
-
-  registerBridge(lockHolderId: string, name?: string): Promise<CreatedBridge> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges`, name === undefined ? {} : { name });
-  }
-
-  /** A new secret for the bridge (shown once); its old one works until `expiresOldAt` (docs/bridge-api.md). */
-  rotateBridgeSecret(
-    lockHolderId: string,
-    bridgeId: string,
-    options: RotateSecretOptions = {},
-  ): Promise<RotatedBridgeSecret> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/rotate`, options);
-  }
-
-  /** Revokes the bridge's old secret now, and every token issued for it (idempotent). */
-  async revokePreviousBridgeSecret(lockHolderId: string, bridgeId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/previous`);
-  }
-
-  listBridges(lockHolderId: string): Promise<Bridge[]> {
-    return this.ok<{ bridges: Bridge[] }>("GET", `/lock-holders/${enc(lockHolderId)}/bridges`).then((a) => a.bridges);
-  }
-
-  createVendorConnection(lockHolderId: string, input: VendorConnectionInput): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
-      "POST",
-      `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
-      input,
-    ).then((a) => a.vendorConnection);
-  }
-
-  listVendorConnections(lockHolderId: string): Promise<VendorConnection[]> {
-    return this.ok<{ vendorConnections: VendorConnection[] }>(
-      "GET",
-      `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
-    ).then((a) => a.vendorConnections);
-  }
-
-  getVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
-      "GET",
-      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`,
-    ).then((a) => a.vendorConnection);
-  }
-
-  refreshVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
-      "PUT",
-      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/refresh`,
-    ).then((a) => a.vendorConnection);
-  }
-
-  updateVendorPassword(lockHolderId: string, vendorConnectionId: string, password: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
-      "PUT",
-      `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/update-password`,
-      { password },
-    ).then((a) => a.vendorConnection);
-  }
-
-  async deleteVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`);
   }
 
   /** Polls the connection (GET one) until it is in `state`; fails at once when it settles in another final state. */
@@ -263,73 +34,6 @@ export class IntegratorClient {
     );
   }
 
-  // ── locks ─────────────────────────────────────────────────────────────────────────────────────────────────────
-
-  listLocks(
-    lockHolderId: string,
-    options: Page & { sort?: "name" | "created"; order?: "asc" | "desc" } = {},
-  ): Promise<{ locks: Lock[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks`, undefined, { ...options });
-  }
-
-  getLock(lockHolderId: string, lockId: string): Promise<Lock> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`);
-  }
-
-  patchLock(lockHolderId: string, lockId: string, patch: LockPatch): Promise<Lock> {
-    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`, patch);
-  }
-
-  /**
-   * `POST …/locks/claims`: claims the lock a setup code names (docs/design.md section 7). The claim is `pending` until
-   * the lock applies a state signed for it and reports so, then `confirmed`. `created` is false when this lock holder
-   * had claimed it already (200); 409 `already_claimed` when another holder's claim stands in the way (the lock
-   * confirmed it, or that holder's bridge serves the lock), 422 for a bad code.
-   * The code holds the lock's claim secret: it goes only to the cloud, never to a bridge or a log.
-   */
-  async claimLock(
-    lockHolderId: string,
-    setupCode: string,
-    name?: string,
-  ): Promise<{ claim: ClaimedLock; created: boolean }> {
-    const path = `/lock-holders/${enc(lockHolderId)}/locks/claims`;
-    const answer = await this.request("POST", path, name === undefined ? { setupCode } : { setupCode, name });
-    const claim = expectOk<ClaimedLock>("POST", `/integrators/v1${path}`, answer);
-    return { claim, created: answer.status === 201 };
-  }
-
-  /** The lock holder's authority (created at first use). */
-  getAuthority(lockHolderId: string): Promise<Authority> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/authority`);
-  }
-
-  /** A new authority with a hand-over signed by the old one; 409 `rotation_pending` while a lock is still behind. */
-  rotateAuthority(lockHolderId: string): Promise<Authority> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/authority/rotate`);
-  }
-
-  // ── keys and jobs ─────────────────────────────────────────────────────────────────────────────────────────────
-
-  /** `POST /lock-holders/{lhId}/locks/{lockId}/keys`. */
-  createKey(lockHolderId: string, lockId: string, input: KeyInput): Promise<Key> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/keys`, input);
-  }
-
-  /** `POST /lock-holders/{lhId}/keys` with the lock id in the body: the same behaviour as `createKey`. */
-  createKeyWithLockId(lockHolderId: string, input: KeyInput & { lockId: string }): Promise<Key> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/keys`, input);
-  }
-
-  /** `POST /lock-holders/{lhId}/keys/batch` → the job id (202). */
-  async createKeysBatch(lockHolderId: string, keys: Array<KeyInput & { lockId: string }>): Promise<string> {
-    const answer = await this.ok<{ jobId: string }>("POST", `/lock-holders/${enc(lockHolderId)}/keys/batch`, { keys });
-    return answer.jobId;
-  }
-
-  getJob(jobId: string): Promise<Job> {
-    return this.ok("GET", `/jobs/${enc(jobId)}`);
-  }
-
   /** Polls `GET /jobs/{jobId}` until the job is `succeeded` or `failed`. */
   waitForJob(jobId: string, options: PollOptions = {}): Promise<Job> {
     return pollUntil(
@@ -340,37 +44,6 @@ export class IntegratorClient {
       },
       { intervalMs: 100, ...options },
     );
-  }
-
-  listKeys(lockHolderId: string, page: Page = {}): Promise<{ keys: Key[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys`, undefined, { ...page });
-  }
-
-  getKey(lockHolderId: string, keyId: string): Promise<Key> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`);
-  }
-
-  revokeKey(lockHolderId: string, keyId: string): Promise<Key> {
-    return this.ok("PUT", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, { state: "revoked" });
-  }
-
-  // ── remote actions ──────────────────────────────────────────────────────────────────────────────────────────
-
-  /** `POST …/locks/{lockId}/actions` (202): the lock's bridge carries a command the authority signs over its nonce. */
-  createAction(lockHolderId: string, lockId: string, action: RemoteActionKind): Promise<RemoteAction> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, { action });
-  }
-
-  getAction(lockHolderId: string, lockId: string, actionId: string): Promise<RemoteAction> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions/${enc(actionId)}`);
-  }
-
-  listActions(
-    lockHolderId: string,
-    lockId: string,
-    page: Page = {},
-  ): Promise<{ actions: RemoteAction[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, undefined, { ...page });
   }
 
   /** Polls the action until it is `succeeded`, `failed` or `expired` (a later report may still make it succeeded). */
@@ -390,25 +63,6 @@ export class IntegratorClient {
     );
   }
 
-  // ── events and webhooks ───────────────────────────────────────────────────────────────────────────────────────
-
-  /** One page of the lock holder's key events, newest first. */
-  listEvents(lockHolderId: string, page: Page = {}): Promise<{ events: KeyEvent[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/events`, undefined, { ...page });
-  }
-
-  /** Every key event of the lock holder (all pages), newest first. */
-  async allEvents(lockHolderId: string): Promise<KeyEvent[]> {
-    const out: KeyEvent[] = [];
-    let startAfterId: string | undefined;
-    do {
-      const page = await this.listEvents(lockHolderId, startAfterId ? { startAfterId } : {});
-      out.push(...page.events);
-      startAfterId = page.startAfterId;
-    } while (startAfterId);
-    return out;
-  }
-
   /** Polls the lock holder's events until one matches. */
   waitForEvent(
     lockHolderId: string,
@@ -420,37 +74,5 @@ export class IntegratorClient {
       intervalMs: 100,
       ...options,
     });
-  }
-
-  createWebhook(lockHolderId: string, url: string): Promise<CreatedWebhook> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, { url });
-  }
-
-  listWebhooks(lockHolderId: string): Promise<Webhook[]> {
-    return this.ok<{ webhooks: Webhook[] }>("GET", `/lock-holders/${enc(lockHolderId)}/webhooks`).then(
-      (a) => a.webhooks,
-    );
-  }
-
-  async deleteWebhook(lockHolderId: string, webhookId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}`);
-  }
-
-  webhookDeliveries(lockHolderId: string, webhookId: string): Promise<WebhookDelivery[]> {
-    return this.ok<{ deliveries: WebhookDelivery[] }>(
-      "GET",
-      `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}/deliveries`,
-    ).then((a) => a.deliveries);
-  }
-
-  // ── utilities ─────────────────────────────────────────────────────────────────────────────────────────────────
-
-  /** `POST /phone-numbers/format`: E.164, or ApiError 422 when the number cannot be a mobile number. */
-  formatPhoneNumber(phoneNumber: string, countryIso?: string): Promise<string> {
-    return this.ok<{ phoneNumber: string }>(
-      "POST",
-      "/phone-numbers/format",
-      countryIso === undefined ? { phoneNumber } : { phoneNumber, countryIso },
-    ).then((a) => a.phoneNumber);
   }
 }

@@ -1,11 +1,5 @@
-/**
- * Answers and requests of the latchkey cloud's Integrator API (docs/design.md section 4): the contracts' types
- * (`@latchkey/protocol/contracts`, the schemas the cloud validates and answers with), under the names this client has
- * always given them. Times are ISO 8601 strings.
- */
+/** The Integrator API's types under the names this client has always given them (`@latchkey/protocol/clients`). */
 export type {
-  Action as RemoteAction,
-  ActionKind as RemoteActionKind,
   ActionStatus,
   Address,
   Authority,
@@ -16,31 +10,29 @@ export type {
   ClaimStatus,
   CreatedBridge,
   CreatedWebhook,
-  CreateKeyOnLock as KeyInput,
-  CreateLockHolder as LockHolderInput,
-  CreateVendorConnection as VendorConnectionInput,
-  Delivery as WebhookDelivery,
   Integrator,
   IssuerKey,
   Job,
   JobStatus,
   Key,
+  KeyEdit,
   KeyEvent,
+  KeyInput,
   KeyState,
   Lock,
   LockHolder,
-  PatchLock as LockPatch,
+  LockHolderInput,
+  LockPatch,
+  Page,
+  RemoteAction,
+  RemoteActionKind,
   RotatedBridgeSecret,
   RotatedClientSecret,
-  RotateSecret as RotateSecretOptions,
+  RotateSecretOptions,
   TokenAnswer,
   VendorConnection,
+  VendorConnectionInput,
   VendorConnectionState,
   Webhook,
-} from "@latchkey/protocol/contracts";
-
-/** A page of a list: `startAfterId` is the previous page's cursor. */
-export interface Page {
-  limit?: number;
-  startAfterId?: string;
-}
+  WebhookDelivery,
+} from "@latchkey/protocol/clients";
