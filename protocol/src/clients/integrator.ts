@@ -79,12 +79,18 @@ export class IntegratorApiClient {
 
   readonly apiUrl: string;
 
-  static async login(
+  /** A logged-in client of this class (a subclass's `login` answers the subclass). */
+  static async login<C extends IntegratorApiClient>(
+    this: new (
+      apiUrl: string,
+      credentials: ClientCredentials,
+      options?: ClientOptions,
+    ) => C,
     apiUrl: string,
     credentials: ClientCredentials,
     options: ClientOptions = {},
-  ): Promise<IntegratorApiClient> {
-    const client = new IntegratorApiClient(apiUrl, credentials, options);
+  ): Promise<C> {
+    const client = new this(apiUrl, credentials, options);
     await client.refreshToken();
     return client;
   }

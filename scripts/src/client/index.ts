@@ -1,3 +1,4 @@
+export type * from "@latchkey/protocol/clients";
 export {
   type ApiAnswer,
   ApiError,
@@ -12,4 +13,3 @@ export {
 } from "@latchkey/protocol/clients";
 export { type PollOptions, PollTimeoutError, pollUntil } from "@latchkey/runtime";
 export { IntegratorClient } from "./integrator-client.js";
-export type * from "./types.js";

@@ -1,22 +1,18 @@
-import { type ClientCredentials, type ClientOptions, IntegratorApiClient } from "@latchkey/protocol/clients";
+import {
+  IntegratorApiClient,
+  type Job,
+  type KeyEvent,
+  type RemoteAction,
+  type VendorConnection,
+  type VendorConnectionState,
+} from "@latchkey/protocol/clients";
 import { type PollOptions, pollUntil } from "@latchkey/runtime";
-import type { Job, KeyEvent, RemoteAction, VendorConnection, VendorConnectionState } from "./types.js";
 
 /**
  * The Integrator API client of scripts, the stack's demo and the end-to-end suite: protocol's typed client (one method
  * per route, `@latchkey/protocol/clients`) and the waits a script needs, polling over runtime's `pollUntil`.
  */
 export class IntegratorClient extends IntegratorApiClient {
-  static override async login(
-    apiUrl: string,
-    credentials: ClientCredentials,
-    options: ClientOptions = {},
-  ): Promise<IntegratorClient> {
-    const client = new IntegratorClient(apiUrl, credentials, options);
-    await client.refreshToken();
-    return client;
-  }
-
   /** Polls the connection (GET one) until it is in `state`; fails at once when it settles in another final state. */
   waitForVendorConnection(
     lockHolderId: string,
