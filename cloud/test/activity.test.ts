@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { fromHex, type LockEvent } from "@latchkey/protocol";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -16,6 +15,7 @@ import {
   virtualLocks,
 } from "./helpers.js";
 import { claimedLock, eventReport, sendReports, type TestLock } from "./lock.js";
+import { receiversEach } from "./receiver.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -102,39 +102,9 @@ describe("changelog 6: lock holder events", () => {
   });
 });
 
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-/** A real local HTTP receiver whose answers the test scripts. */
-async function receiver(
-  answer: (n: number, res: ServerResponse) => void,
-): Promise<{ server: Server; url: string; got: Received[] }> {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      got.push({ headers: req.headers, body });
-      answer(got.length, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got };
-}
-
 describe("changelog 7: lock holder webhooks", () => {
-  let servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
-    }
-    servers = [];
-  });
+  const listen = receiversEach();
+  const receiver = (answer: (n: number, res: ServerResponse) => void) => listen((res, n) => answer(n, res));
 
   it("create (secret shown once), list, delete", async () => {
     const created = await t.call("POST", lh(tn, "/webhooks"), {
@@ -161,7 +131,6 @@ describe("changelog 7: lock holder webhooks", () => {
     const rx = await receiver((_n, res) => {
       release = () => res.writeHead(204).end();
     });
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
     const { lockIds } = await virtualLocks(t, tn, 1);
     const key = await t.call("POST", lh(tn, "/keys"), {
@@ -205,7 +174,6 @@ describe("changelog 7: lock holder webhooks", () => {
 
   it("retries with exponential backoff until a 2xx: at least once, same webhook-id", async () => {
     const rx = await receiver((n, res) => res.writeHead(n < 3 ? 500 : 200).end());
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
@@ -236,7 +204,6 @@ describe("changelog 7: lock holder webhooks", () => {
 
   it("gives up after maxAttempts; a deleted webhook gets nothing more", async () => {
     const rx = await receiver((_n, res) => res.writeHead(503).end());
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url: rx.url } });
     const br = await bridgeWithConnection(t, tn);
     const lock = await claimedLock(t, tn, br, "sim-1");
