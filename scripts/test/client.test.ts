@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, IntegratorClient, requestAccessToken } from "../src/client/index.js";
 
 /** The typed client against the real cloud (in process, SQLite in a temp dir, a manual clock for token expiry). */
-describe("IntegratorClient", () => {
+describe("the typed clients (IntegratorClient, protocol's BridgeApiClient) against a real cloud", () => {
   let dir: string;
   let cloud: RunningCloud;
   const clock = new ManualClock(1_900_000_000_000);
@@ -179,31 +179,7 @@ describe("IntegratorClient", () => {
     await expect(client.editKey(lh.id, key.id, {})).rejects.toMatchObject({ status: 400 });
     await expect(client.editKey(lh.id, "key_nope", { end })).rejects.toMatchObject({ status: 404 });
   });
-});
-
-/** protocol's bridge API client against the same real cloud: what a bridge says, typed by the contracts. */
-describe("BridgeApiClient", () => {
-  let dir: string;
-  let cloud: RunningCloud;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "latchkey-bridge-client-"));
-    cloud = await startCloud({
-      dataDir: dir,
-      port: 0,
-      masterKey: new Uint8Array(32).fill(4),
-      logStream: new Writable({ write: (_c, _e, done) => done() }),
-      workers: false,
-    });
-  });
-  afterAll(async () => {
-    const closing = cloud.close();
-    cloud.app.server.closeAllConnections();
-    await closing;
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("logs in as the bridge, reports its connection's locks and state, and reads them on its change feed", async () => {
+  it("BridgeApiClient (protocol): logs in as the bridge, reports its connection's locks and state, reads its change feed", async () => {
     const integrator = await IntegratorClient.login(cloud.url, await cloud.bootstrap("Bridge client test"));
     const lh = await integrator.createLockHolder({ name: "Gateway street 1", countryIso: "NO" });
     const registered = await integrator.registerBridge(lh.id, "gw");

@@ -16,8 +16,7 @@ import type {
   TimeAnswerBody,
   TimeRequestBody,
 } from "../contracts/index.js";
-import { type ApiAnswer, expectOk, type SendOptions, send } from "./http.js";
-import { requestAccessToken } from "./integrator.js";
+import { BearerClient, type ClientOptions } from "./bearer.js";
 
 const enc = encodeURIComponent;
 
@@ -27,61 +26,14 @@ const enc = encodeURIComponent;
  * with retries, backoff and its outbox). It logs in with the bridge's id and secret (scope `bridge`) and again once on a
  * 401. Every method throws ApiError on a non-2xx answer; `request` answers any status.
  */
-export class BridgeApiClient {
-  private token: string | undefined;
-  private readonly fetchImpl: typeof fetch;
-  readonly apiUrl: string;
-
-  constructor(
-    apiUrl: string,
-    private readonly credentials: { bridgeId: string; secret: string },
-    options: { fetch?: typeof fetch } = {},
-  ) {
-    this.apiUrl = apiUrl.replace(/\/+$/, "");
-    this.fetchImpl = options.fetch ?? fetch;
-  }
-
-  static async login(
-    apiUrl: string,
-    credentials: { bridgeId: string; secret: string },
-    options: { fetch?: typeof fetch } = {},
-  ): Promise<BridgeApiClient> {
-    const client = new BridgeApiClient(apiUrl, credentials, options);
-    await client.refreshToken();
-    return client;
-  }
-
-  get accessToken(): string {
-    if (this.token === undefined) throw new Error("not logged in");
-    return this.token;
-  }
-
-  async refreshToken(): Promise<string> {
-    const { bridgeId: clientId, secret: clientSecret } = this.credentials;
-    const answer = await requestAccessToken(
-      this.apiUrl,
-      { clientId, clientSecret, scope: "bridge" },
-      { fetch: this.fetchImpl },
+export class BridgeApiClient extends BearerClient {
+  constructor(apiUrl: string, credentials: { bridgeId: string; secret: string }, options: ClientOptions = {}) {
+    super(
+      apiUrl,
+      { clientId: credentials.bridgeId, clientSecret: credentials.secret, scope: "bridge" },
+      "/bridge/v1",
+      options,
     );
-    this.token = answer.access_token;
-    return this.token;
-  }
-
-  /** Any call under `/bridge/v1`, any status. */
-  async request<T = unknown>(method: string, path: string, body?: unknown, options: SendOptions = {}) {
-    const call = () =>
-      send<T>(this.fetchImpl, this.apiUrl, method, `/bridge/v1${path}`, body, {
-        ...options,
-        headers: { authorization: `Bearer ${this.accessToken}`, ...options.headers },
-      });
-    const answer: ApiAnswer<T> = await call();
-    if (answer.status !== 401) return answer;
-    await this.refreshToken();
-    return call();
-  }
-
-  private async ok<T>(method: string, path: string, body?: unknown, options: SendOptions = {}): Promise<T> {
-    return expectOk<T>(method, `/bridge/v1${path}`, await this.request(method, path, body, options));
   }
 
   /** One page of the change feed (long-polls up to `wait` seconds). */

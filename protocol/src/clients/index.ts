@@ -13,12 +13,8 @@ export {
   type DeviceRegistration,
   type VerificationStarted,
 } from "./app.js";
+export { BearerClient, type ClientCredentials, type ClientOptions, requestAccessToken } from "./bearer.js";
 export { BridgeApiClient } from "./bridge.js";
 export { type ApiAnswer, ApiError, expectOk, type Query, type SendOptions, send, withQuery } from "./http.js";
-export {
-  type ClientCredentials,
-  type ClientOptions,
-  IntegratorApiClient,
-  requestAccessToken,
-} from "./integrator.js";
+export { IntegratorApiClient } from "./integrator.js";
 export type * from "./types.js";

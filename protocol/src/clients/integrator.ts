@@ -1,4 +1,5 @@
-import { type ApiAnswer, expectOk, type Query, type SendOptions, send } from "./http.js";
+import { BearerClient, type ClientCredentials, type ClientOptions } from "./bearer.js";
+import { expectOk, type Query } from "./http.js";
 import type {
   Authority,
   Bridge,
@@ -22,40 +23,13 @@ import type {
   RotatedBridgeSecret,
   RotatedClientSecret,
   RotateSecretOptions,
-  TokenAnswer,
   VendorConnection,
   VendorConnectionInput,
   Webhook,
   WebhookDelivery,
 } from "./types.js";
 
-export interface ClientCredentials {
-  clientId: string;
-  clientSecret: string;
-  /** Default `integrator.admin`; or `lockHolder.admin:<lockHolderId>`. */
-  scope?: string;
-}
-
-export interface ClientOptions {
-  fetch?: typeof fetch;
-}
-
 const enc = encodeURIComponent;
-
-/** `POST /auth/v1/token` (OAuth2 client credentials). */
-export async function requestAccessToken(
-  apiUrl: string,
-  credentials: ClientCredentials,
-  options: ClientOptions = {},
-): Promise<TokenAnswer> {
-  const answer = await send(options.fetch ?? fetch, apiUrl, "POST", "/auth/v1/token", {
-    grant_type: "client_credentials",
-    client_id: credentials.clientId,
-    client_secret: credentials.clientSecret,
-    scope: credentials.scope ?? "integrator.admin",
-  });
-  return expectOk<TokenAnswer>("POST", "/auth/v1/token", answer);
-}
 
 /**
  * A typed client of the Integrator API (`/integrators/v1`, docs/design.md section 4) over the fetch it is handed: one
@@ -63,94 +37,35 @@ export async function requestAccessToken(
  * again once when a call answers 401 (the token expired). Every method throws ApiError on a non-2xx answer; `request`
  * answers any status for tests of refusals. scripts' `IntegratorClient` adds waiting for jobs, actions and events.
  */
-export class IntegratorApiClient {
-  private token: string | undefined;
-  protected readonly fetchImpl: typeof fetch;
-
-  /** Not logged in yet: `login` (or `refreshToken`) first. */
-  constructor(
-    apiUrl: string,
-    private credentials: ClientCredentials,
-    options: ClientOptions = {},
-  ) {
-    this.apiUrl = apiUrl.replace(/\/+$/, "");
-    this.fetchImpl = options.fetch ?? fetch;
+export class IntegratorApiClient extends BearerClient {
+  constructor(apiUrl: string, credentials: ClientCredentials, options: ClientOptions = {}) {
+    super(apiUrl, credentials, "/integrators/v1", options);
   }
 
-  readonly apiUrl: string;
-
-  /** A logged-in client of this class (a subclass's `login` answers the subclass). */
-  static async login<C extends IntegratorApiClient>(
-    this: new (
-      apiUrl: string,
-      credentials: ClientCredentials,
-      options?: ClientOptions,
-    ) => C,
-    apiUrl: string,
-    credentials: ClientCredentials,
-    options: ClientOptions = {},
-  ): Promise<C> {
-    const client = new this(apiUrl, credentials, options);
-    await client.refreshToken();
-    return client;
-  }
-
-  /** The current bearer token (for curl lines and raw calls). */
-  get accessToken(): string {
-    if (this.token === undefined) throw new Error("not logged in");
-    return this.token;
-  }
-
-  async refreshToken(): Promise<string> {
-    const answer = await requestAccessToken(this.apiUrl, this.credentials, { fetch: this.fetchImpl });
-    this.token = answer.access_token;
-    return this.token;
-  }
-
-  /** Any call under `/integrators/v1` (or an absolute API path starting with `/`+ `absolute`), any status. */
-  async request<T = unknown>(
-    method: string,
-    path: string,
-    body?: unknown,
-    options: SendOptions & { absolute?: boolean } = {},
-  ): Promise<ApiAnswer<T>> {
-    const full = options.absolute ? path : `/integrators/v1${path}`;
-    const call = () =>
-      send<T>(this.fetchImpl, this.apiUrl, method, full, body, {
-        ...options,
-        headers: { authorization: `Bearer ${this.accessToken}`, ...options.headers },
-      });
-    const answer = await call();
-    if (answer.status !== 401) return answer;
-    await this.refreshToken();
-    return call();
-  }
-
-  protected async ok<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
-    const answer = await this.request(method, path, body, query ? { query } : {});
-    return expectOk<T>(method, `/integrators/v1${path}`, answer);
+  private call<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.ok<T>(method, path, body, query ? { query } : {});
   }
 
   // ── integrator and lock holders ───────────────────────────────────────────────────────────────────────────────
 
   getIntegrator(integratorId: string): Promise<Integrator> {
-    return this.ok("GET", `/integrator/${enc(integratorId)}`);
+    return this.call("GET", `/integrator/${enc(integratorId)}`);
   }
 
   createLockHolder(input: LockHolderInput): Promise<LockHolder> {
-    return this.ok("POST", "/lock-holders", input);
+    return this.call("POST", "/lock-holders", input);
   }
 
   listLockHolders(page: Page = {}): Promise<{ lockHolders: LockHolder[]; startAfterId?: string }> {
-    return this.ok("GET", "/lock-holders", undefined, { ...page });
+    return this.call("GET", "/lock-holders", undefined, { ...page });
   }
 
   getLockHolder(lockHolderId: string): Promise<LockHolder> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}`);
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}`);
   }
 
   patchLockHolder(lockHolderId: string, patch: { name?: string; countryIso?: string }): Promise<LockHolder> {
-    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}`, patch);
+    return this.call("PATCH", `/lock-holders/${enc(lockHolderId)}`, patch);
   }
 
   /**
@@ -159,28 +74,28 @@ export class IntegratorApiClient {
    */
   async rotateClientSecret(integratorId: string, options: RotateSecretOptions = {}): Promise<RotatedClientSecret> {
     const path = `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/rotate`;
-    const answer = await this.ok<RotatedClientSecret>("POST", path, options);
+    const answer = await this.call<RotatedClientSecret>("POST", path, options);
     this.credentials = { ...this.credentials, clientSecret: answer.secret };
     return answer;
   }
 
   /** Revokes this client's old secret now, and every token issued for it (idempotent). */
   async revokePreviousClientSecret(integratorId: string): Promise<void> {
-    await this.ok(
+    await this.call(
       "DELETE",
       `/integrator/${enc(integratorId)}/clients/${enc(this.credentials.clientId)}/secret/previous`,
     );
   }
 
   listIssuerKeys(lockHolderId: string): Promise<IssuerKey[]> {
-    return this.ok<{ issuerKeys: IssuerKey[] }>("GET", `/lock-holders/${enc(lockHolderId)}/issuer-keys`).then(
+    return this.call<{ issuerKeys: IssuerKey[] }>("GET", `/lock-holders/${enc(lockHolderId)}/issuer-keys`).then(
       (a) => a.issuerKeys,
     );
   }
 
   /** A new key signs from now on; the old one is retired once its last token has expired. */
   rotateIssuerKey(lockHolderId: string): Promise<IssuerKey> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/rotate`);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/rotate`);
   }
 
   /**
@@ -188,13 +103,13 @@ export class IntegratorApiClient {
    * new key takes over first, and the next prefetch mints under the current key.
    */
   retireIssuerKey(lockHolderId: string, kid: string): Promise<IssuerKey> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/issuer-keys/${enc(kid)}/retire`);
   }
 
   // ── bridges and vendor connections ────────────────────────────────────────────────────────────────────────────
 
   registerBridge(lockHolderId: string, name?: string): Promise<CreatedBridge> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges`, name === undefined ? {} : { name });
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/bridges`, name === undefined ? {} : { name });
   }
 
   /** A new secret for the bridge (shown once); its old one works until `expiresOldAt` (docs/bridge-api.md). */
@@ -203,20 +118,20 @@ export class IntegratorApiClient {
     bridgeId: string,
     options: RotateSecretOptions = {},
   ): Promise<RotatedBridgeSecret> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/rotate`, options);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/rotate`, options);
   }
 
   /** Revokes the bridge's old secret now, and every token issued for it (idempotent). */
   async revokePreviousBridgeSecret(lockHolderId: string, bridgeId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/previous`);
+    await this.call("DELETE", `/lock-holders/${enc(lockHolderId)}/bridges/${enc(bridgeId)}/secret/previous`);
   }
 
   listBridges(lockHolderId: string): Promise<Bridge[]> {
-    return this.ok<{ bridges: Bridge[] }>("GET", `/lock-holders/${enc(lockHolderId)}/bridges`).then((a) => a.bridges);
+    return this.call<{ bridges: Bridge[] }>("GET", `/lock-holders/${enc(lockHolderId)}/bridges`).then((a) => a.bridges);
   }
 
   createVendorConnection(lockHolderId: string, input: VendorConnectionInput): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
+    return this.call<{ vendorConnection: VendorConnection }>(
       "POST",
       `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
       input,
@@ -224,28 +139,28 @@ export class IntegratorApiClient {
   }
 
   listVendorConnections(lockHolderId: string): Promise<VendorConnection[]> {
-    return this.ok<{ vendorConnections: VendorConnection[] }>(
+    return this.call<{ vendorConnections: VendorConnection[] }>(
       "GET",
       `/lock-holders/${enc(lockHolderId)}/vendor-connections`,
     ).then((a) => a.vendorConnections);
   }
 
   getVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
+    return this.call<{ vendorConnection: VendorConnection }>(
       "GET",
       `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`,
     ).then((a) => a.vendorConnection);
   }
 
   refreshVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
+    return this.call<{ vendorConnection: VendorConnection }>(
       "PUT",
       `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/refresh`,
     ).then((a) => a.vendorConnection);
   }
 
   updateVendorPassword(lockHolderId: string, vendorConnectionId: string, password: string): Promise<VendorConnection> {
-    return this.ok<{ vendorConnection: VendorConnection }>(
+    return this.call<{ vendorConnection: VendorConnection }>(
       "PUT",
       `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}/update-password`,
       { password },
@@ -253,7 +168,7 @@ export class IntegratorApiClient {
   }
 
   async deleteVendorConnection(lockHolderId: string, vendorConnectionId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`);
+    await this.call("DELETE", `/lock-holders/${enc(lockHolderId)}/vendor-connections/${enc(vendorConnectionId)}`);
   }
 
   // ── locks ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -262,15 +177,15 @@ export class IntegratorApiClient {
     lockHolderId: string,
     options: Page & { sort?: "name" | "created"; order?: "asc" | "desc" } = {},
   ): Promise<{ locks: Lock[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks`, undefined, { ...options });
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/locks`, undefined, { ...options });
   }
 
   getLock(lockHolderId: string, lockId: string): Promise<Lock> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`);
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`);
   }
 
   patchLock(lockHolderId: string, lockId: string, patch: LockPatch): Promise<Lock> {
-    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`, patch);
+    return this.call("PATCH", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}`, patch);
   }
 
   /**
@@ -293,42 +208,44 @@ export class IntegratorApiClient {
 
   /** The lock holder's authority (created at first use). */
   getAuthority(lockHolderId: string): Promise<Authority> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/authority`);
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/authority`);
   }
 
   /** A new authority with a hand-over signed by the old one; 409 `rotation_pending` while a lock is still behind. */
   rotateAuthority(lockHolderId: string): Promise<Authority> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/authority/rotate`);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/authority/rotate`);
   }
 
   // ── keys and jobs ─────────────────────────────────────────────────────────────────────────────────────────────
 
   /** `POST /lock-holders/{lhId}/locks/{lockId}/keys`. */
   createKey(lockHolderId: string, lockId: string, input: KeyInput): Promise<Key> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/keys`, input);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/keys`, input);
   }
 
   /** `POST /lock-holders/{lhId}/keys` with the lock id in the body: the same behaviour as `createKey`. */
   createKeyWithLockId(lockHolderId: string, input: KeyInput & { lockId: string }): Promise<Key> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/keys`, input);
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/keys`, input);
   }
 
   /** `POST /lock-holders/{lhId}/keys/batch` → the job id (202). */
   async createKeysBatch(lockHolderId: string, keys: Array<KeyInput & { lockId: string }>): Promise<string> {
-    const answer = await this.ok<{ jobId: string }>("POST", `/lock-holders/${enc(lockHolderId)}/keys/batch`, { keys });
+    const answer = await this.call<{ jobId: string }>("POST", `/lock-holders/${enc(lockHolderId)}/keys/batch`, {
+      keys,
+    });
     return answer.jobId;
   }
 
   getJob(jobId: string): Promise<Job> {
-    return this.ok("GET", `/jobs/${enc(jobId)}`);
+    return this.call("GET", `/jobs/${enc(jobId)}`);
   }
 
   listKeys(lockHolderId: string, page: Page = {}): Promise<{ keys: Key[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys`, undefined, { ...page });
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/keys`, undefined, { ...page });
   }
 
   getKey(lockHolderId: string, keyId: string): Promise<Key> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`);
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`);
   }
 
   /**
@@ -336,22 +253,22 @@ export class IntegratorApiClient {
    * before an edit that narrows the key are refused at the lock; the holder's next prefetch brings the new terms.
    */
   editKey(lockHolderId: string, keyId: string, edit: KeyEdit): Promise<Key> {
-    return this.ok("PATCH", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, edit);
+    return this.call("PATCH", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, edit);
   }
 
   revokeKey(lockHolderId: string, keyId: string): Promise<Key> {
-    return this.ok("PUT", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, { state: "revoked" });
+    return this.call("PUT", `/lock-holders/${enc(lockHolderId)}/keys/${enc(keyId)}`, { state: "revoked" });
   }
 
   // ── remote actions ──────────────────────────────────────────────────────────────────────────────────────────
 
   /** `POST …/locks/{lockId}/actions` (202): the lock's bridge carries a command the authority signs over its nonce. */
   createAction(lockHolderId: string, lockId: string, action: RemoteActionKind): Promise<RemoteAction> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, { action });
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, { action });
   }
 
   getAction(lockHolderId: string, lockId: string, actionId: string): Promise<RemoteAction> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions/${enc(actionId)}`);
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions/${enc(actionId)}`);
   }
 
   listActions(
@@ -359,14 +276,14 @@ export class IntegratorApiClient {
     lockId: string,
     page: Page = {},
   ): Promise<{ actions: RemoteAction[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, undefined, { ...page });
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/locks/${enc(lockId)}/actions`, undefined, { ...page });
   }
 
   // ── events and webhooks ───────────────────────────────────────────────────────────────────────────────────────
 
   /** One page of the lock holder's key events, newest first. */
   listEvents(lockHolderId: string, page: Page = {}): Promise<{ events: KeyEvent[]; startAfterId?: string }> {
-    return this.ok("GET", `/lock-holders/${enc(lockHolderId)}/events`, undefined, { ...page });
+    return this.call("GET", `/lock-holders/${enc(lockHolderId)}/events`, undefined, { ...page });
   }
 
   /** Every key event of the lock holder (all pages), newest first. */
@@ -382,21 +299,21 @@ export class IntegratorApiClient {
   }
 
   createWebhook(lockHolderId: string, url: string): Promise<CreatedWebhook> {
-    return this.ok("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, { url });
+    return this.call("POST", `/lock-holders/${enc(lockHolderId)}/webhooks`, { url });
   }
 
   listWebhooks(lockHolderId: string): Promise<Webhook[]> {
-    return this.ok<{ webhooks: Webhook[] }>("GET", `/lock-holders/${enc(lockHolderId)}/webhooks`).then(
+    return this.call<{ webhooks: Webhook[] }>("GET", `/lock-holders/${enc(lockHolderId)}/webhooks`).then(
       (a) => a.webhooks,
     );
   }
 
   async deleteWebhook(lockHolderId: string, webhookId: string): Promise<void> {
-    await this.ok("DELETE", `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}`);
+    await this.call("DELETE", `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}`);
   }
 
   webhookDeliveries(lockHolderId: string, webhookId: string): Promise<WebhookDelivery[]> {
-    return this.ok<{ deliveries: WebhookDelivery[] }>(
+    return this.call<{ deliveries: WebhookDelivery[] }>(
       "GET",
       `/lock-holders/${enc(lockHolderId)}/webhooks/${enc(webhookId)}/deliveries`,
     ).then((a) => a.deliveries);
@@ -406,7 +323,7 @@ export class IntegratorApiClient {
 
   /** `POST /phone-numbers/format`: E.164, or ApiError 422 when the number cannot be a mobile number. */
   formatPhoneNumber(phoneNumber: string, countryIso?: string): Promise<string> {
-    return this.ok<{ phoneNumber: string }>(
+    return this.call<{ phoneNumber: string }>(
       "POST",
       "/phone-numbers/format",
       countryIso === undefined ? { phoneNumber } : { phoneNumber, countryIso },
