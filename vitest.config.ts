@@ -7,6 +7,8 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 const alias = [
   // `@latchkey/<pkg>/bench` is each package's benchmark entry; `@latchkey/<pkg>` its public API.
   { find: /^@latchkey\/(protocol|lock-sim|bridge|cloud)\/bench$/, replacement: `${root}$1/bench/index.ts` },
+  // protocol's test vectors (hostile tokens and reports): shared with the whole-site suites, never shipped.
+  { find: /^@latchkey\/protocol\/testing\/(.+)$/, replacement: `${root}protocol/test/vectors/$1.ts` },
   // The one BLE GATT client (central side), pure: the bridge's gateway and the phone drive it through runtime's noble.
   { find: /^@latchkey\/protocol\/ble$/, replacement: `${root}protocol/src/ble/gatt-client.ts` },
   // lock-sim's emulated HCI controllers (whole-stack BLE tests on noble's and bleno's real stacks).
@@ -16,6 +18,8 @@ const alias = [
   { find: /^@latchkey\/(protocol|runtime|lock-sim|bridge|cloud|scripts)$/, replacement: `${root}$1/src/index.ts` },
   // protocol's wire contracts of the cloud's HTTP APIs (TypeBox schemas and their types).
   { find: /^@latchkey\/protocol\/contracts$/, replacement: `${root}protocol/src/contracts/index.ts` },
+  // Typed clients of those three APIs, over an injected fetch.
+  { find: /^@latchkey\/protocol\/clients$/, replacement: `${root}protocol/src/clients/index.ts` },
 ];
 
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({

@@ -1,13 +1,11 @@
 import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadHardwareNoble, type Noble } from "../src/ble/noble-loader.js";
 import type { RunningBridge } from "../src/index.js";
-import { siteChanges, startTestBridge } from "./helpers/bridge.js";
+import { siteChanges } from "./helpers/bridge.js";
 import type { LogCapture } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 const require = createRequire(import.meta.url);
@@ -50,41 +48,19 @@ const hostNoble = await loadHardwareNoble().then(
 
 /** BLE without an adapter (issue 15 item 3): the bridge keeps serving MQTT, says BLE is unavailable, and retries. */
 describe("BLE without a usable adapter", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
   let log: LogCapture;
-  const locks: MqttLock[] = [];
-
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
 
   it.skipIf(hostNoble === null)(
     `on this host (noble: ${hostNoble ?? "loads: this host has Bluetooth, nothing to test"}) it serves MQTT locks, reports BLE unavailable and tries again`,
     async () => {
-      siteChanges(cloud, ["lock-a"]);
-      ({ bridge, log } = await startTestBridge(
-        cloud,
-        dir.path,
-        { ble: { enabled: true, retryMaxSeconds: 1 } },
-        { bleRetryInitialMs: 20 },
-      ));
+      siteChanges(site.cloud, ["lock-a"]);
+      ({ bridge, log } = await site.start({ ble: { enabled: true, retryMaxSeconds: 1 } }, { bleRetryInitialMs: 20 }));
       await bridge.ready;
-      const a = new MqttLock("lock-a", bridge.mqttUrl);
-      locks.push(a);
-      await a.connect();
+      const a = await site.lock("lock-a");
       await a.event();
-      await waitFor("the lock's report in the cloud", () => cloud.verdicts.ok === 1);
+      await waitFor("the lock's report in the cloud", () => site.cloud.verdicts.ok === 1);
 
       await waitFor("several tries", () => (health(bridge!).ble?.failures ?? 0) >= 3);
       const h = health(bridge);
@@ -114,10 +90,8 @@ describe("BLE without a usable adapter", () => {
       if (++tries <= 2) throw new Error(`no adapter yet (try ${tries})`);
       return (require("@abandonware/noble/with-bindings") as (b: unknown) => Noble)(adapter);
     };
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(
-      cloud,
-      dir.path,
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start(
       { ble: { enabled: true, scanSeconds: 1, pollSeconds: 1 } },
       { loadNoble, bleRetryInitialMs: 20 },
     ));
@@ -131,11 +105,9 @@ describe("BLE without a usable adapter", () => {
     expect(health(bridge).ble).toMatchObject({ state: "unavailable", reason: "adapter state: poweredOff" });
     expect(health(bridge).degraded.map((d) => d.check)).toEqual(["ble_unavailable"]);
     await expect(bridge.bleRound()).rejects.toMatchObject({ name: "BleUnavailableError" });
-    const a = new MqttLock("lock-a", bridge.mqttUrl);
-    locks.push(a);
-    await a.connect();
+    const a = await site.lock("lock-a");
     await a.event();
-    await waitFor("the lock's report in the cloud", () => cloud.verdicts.ok === 1);
+    await waitFor("the lock's report in the cloud", () => site.cloud.verdicts.ok === 1);
 
     adapter.power(true);
     expect(health(bridge).ble?.state).toBe("available");

@@ -1,11 +1,11 @@
 import { deriveLockPassword, encodeLockKeys, encodeStatus } from "@latchkey/protocol";
 import mqtt from "mqtt";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { HA_PASSWORD, HA_USER, startTestBridge } from "./helpers/bridge.js";
-import { lockKeyMaterial, SITE_SECRET, sealedEvent, tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { HA_PASSWORD, HA_USER } from "./helpers/bridge.js";
+import { lockKeyMaterial, SITE_SECRET, sealedEvent } from "./helpers/fixtures.js";
+import type { MqttLock } from "./helpers/mqtt-lock.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 /** The QoS granted per topic (128 = refused); mqtt.js rejects a SUBACK with refusals, carrying the packet. */
@@ -22,33 +22,13 @@ async function granted(client: mqtt.MqttClient, topics: string[]): Promise<numbe
 const pick = (m: ReturnType<typeof lockKeyMaterial>) => ({ identity: m.identity, x25519: m.x25519 });
 
 describe("embedded broker", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const clients: Array<{ endAsync: (force?: boolean) => Promise<void> } | MqttLock> = [];
 
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await ("close" in c ? c.close() : c.endAsync(true)).catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
-
-  const lock = async (id: string, options: ConstructorParameters<typeof MqttLock>[2] = {}) => {
-    const l = new MqttLock(id, bridge!.mqttUrl, options);
-    clients.push(l);
-    await l.connect();
-    return l;
-  };
+  const lock = site.lock;
 
   it("logs a lock in with its derived password and refuses wrong passwords, client ids and users", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     await lock("lock-a");
     const refused = async (options: mqtt.IClientOptions) => {
       const error = await mqtt
@@ -69,7 +49,7 @@ describe("embedded broker", () => {
   });
 
   it("disconnects a lock that publishes under another lock's topic, and stores nothing of it", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     const a = await lock("lock-a");
     await lock("lock-b");
     await waitFor("presence stored", () => bridge!.outbox().items >= 2);
@@ -91,7 +71,7 @@ describe("embedded broker", () => {
   };
 
   it("refuses a lock's report naming another lock, and bytes that are no sealed report", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     const a = await lock("lock-a");
     await waitFor("presence stored", () => bridge!.outbox().items >= 1);
     const before = bridge.outbox().items;
@@ -108,7 +88,7 @@ describe("embedded broker", () => {
   });
 
   it("refuses retained events, another lock's keys, keys naming another lock, and subscriptions beyond its own", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     const a = await lock("lock-a");
     expect(
       await granted(a.client, [
@@ -135,7 +115,7 @@ describe("embedded broker", () => {
   });
 
   it("answers PUBACK only once the message is in the outbox", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     const a = await lock("lock-a");
     await waitFor("presence stored", () => bridge!.outbox().items >= 1);
     const base = bridge.outbox().items;
@@ -146,7 +126,7 @@ describe("embedded broker", () => {
   });
 
   it("refuses a message when the outbox is full: no PUBACK, the lock keeps it", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path, { outbox: { maxItems: 3 } }));
+    ({ bridge } = await site.start({ outbox: { maxItems: 3 } }));
     const a = await lock("lock-a");
     await waitFor("presence stored", () => bridge!.outbox().items >= 1);
     await a.event({ seq: 1 });
@@ -166,13 +146,12 @@ describe("embedded broker", () => {
   });
 
   it("keeps sessions and retained messages across a restart", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     const port = Number(new URL(bridge.mqttUrl).port);
     const a = await lock("lock-a");
     await a.close();
-    clients.length = 0;
     await bridge.stop();
-    ({ bridge } = await startTestBridge(cloud, dir.path, { mqtt: { siteSecret: SITE_SECRET, port } }));
+    ({ bridge } = await site.start({ mqtt: { siteSecret: SITE_SECRET, port } }));
     const again = await mqtt.connectAsync(bridge.mqttUrl, {
       clientId: "lock-a",
       username: "lock-a",
@@ -181,7 +160,7 @@ describe("embedded broker", () => {
       reconnectPeriod: 0,
       protocolVersion: 4,
     });
-    clients.push(again);
+    site.track(again);
     const connack = await new Promise<boolean>((resolve) => {
       // connectAsync resolved on CONNACK; mqtt.js keeps it on the client as well.
       resolve(
@@ -194,7 +173,7 @@ describe("embedded broker", () => {
       password: HA_PASSWORD,
       reconnectPeriod: 0,
     });
-    clients.push(ha);
+    site.track(ha);
     const statuses: string[] = [];
     ha.on("message", (topic, payload) => {
       if (topic === "latchkey/locks/lock-a/status") statuses.push(payload.toString());
@@ -205,7 +184,7 @@ describe("embedded broker", () => {
   });
 
   it("serves MQTT over WebSocket", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path, { mqtt: { siteSecret: SITE_SECRET, port: 0, wsPort: 0 } }));
+    ({ bridge } = await site.start({ mqtt: { siteSecret: SITE_SECRET, port: 0, wsPort: 0 } }));
     expect(bridge.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
     const ws = await mqtt.connectAsync(bridge.wsUrl!, {
       clientId: "lock-ws",
@@ -213,7 +192,7 @@ describe("embedded broker", () => {
       password: deriveLockPassword(SITE_SECRET, "lock-ws"),
       reconnectPeriod: 0,
     });
-    clients.push(ws);
+    site.track(ws);
     await ws.publishAsync("latchkey/locks/lock-ws/status", Buffer.from(encodeStatus("online")), {
       qos: 1,
       retain: true,

@@ -1,11 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { degradations } from "../src/ops/degraded.js";
-import { siteChanges, startTestBridge } from "./helpers/bridge.js";
+import { siteChanges } from "./helpers/bridge.js";
 import type { LogCapture } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 interface Health {
@@ -23,42 +21,22 @@ const healthz = async (bridge: RunningBridge) => {
 
 /** Honest health (issue 15 item 2): `/healthz` says degraded, and why, while it still serves its locks. */
 describe("/healthz degraded, and the log of an outage", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
   let log: LogCapture;
-  const locks: MqttLock[] = [];
   /** The bridge's clock (ms): moved by hand, so "unreachable for 5 minutes" takes no 5 minutes. */
   let now = 1_800_000_000_000;
   const clock = { now: () => now };
 
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
-
-  const lock = async (id: string) => {
-    const l = new MqttLock(id, bridge!.mqttUrl);
-    locks.push(l);
-    await l.connect();
-    return l;
-  };
+  const lock = site.lock;
 
   it("the cloud unreachable past health.cloudUnreachableSeconds is degraded (200), then 'cloud reachable again, uploaded N'", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge, log } = await startTestBridge(cloud, dir.path, { health: { cloudUnreachableSeconds: 300 } }, { clock }));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge, log } = await site.start({ health: { cloudUnreachableSeconds: 300 } }, { clock }));
     await bridge.ready;
     expect((await healthz(bridge)).body).toMatchObject({ status: "running", degraded: [] });
 
-    cloud.down = true;
+    site.cloud.down = true;
     await waitFor(
       "the bridge to notice",
       () => bridge!.health().cloud && (bridge!.health() as unknown as Health).cloud.reachable === false,
@@ -76,7 +54,7 @@ describe("/healthz degraded, and the log of an outage", () => {
       {
         check: "cloud_unreachable",
         message: expect.stringMatching(
-          new RegExp(`^the cloud \\(${cloud.url}\\) has been unreachable for 301 s: .*503 unavailable`),
+          new RegExp(`^the cloud \\(${site.cloud.url}\\) has been unreachable for 301 s: .*503 unavailable`),
         ),
       },
     ]);
@@ -87,7 +65,7 @@ describe("/healthz degraded, and the log of an outage", () => {
 
     const waiting = bridge.outbox().items;
     expect(waiting).toBeGreaterThanOrEqual(5);
-    cloud.down = false;
+    site.cloud.down = false;
     const back = await waitFor("the outage's end logged", () =>
       log.lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("cloud reachable again")),
     );
@@ -99,11 +77,9 @@ describe("/healthz degraded, and the log of an outage", () => {
   });
 
   it("a refused login is one error naming cloud.secret, then quiet; /healthz says why", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge, log } = await startTestBridge(
-      cloud,
-      dir.path,
-      { cloud: { url: cloud.url, bridgeId: cloud.bridgeId, secret: "a-revoked-secret" } },
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge, log } = await site.start(
+      { cloud: { url: site.cloud.url, bridgeId: site.cloud.bridgeId, secret: "a-revoked-secret" } },
       { clock },
     ));
     const failed = () => log.lines.filter((l) => l.msg === "change feed failed");
@@ -126,15 +102,10 @@ describe("/healthz degraded, and the log of an outage", () => {
   });
 
   it("an outbox past health.outboxPercent of its limit is degraded", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(
-      cloud,
-      dir.path,
-      { outbox: { maxItems: 10 }, health: { outboxPercent: 50 } },
-      { clock },
-    ));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start({ outbox: { maxItems: 10 }, health: { outboxPercent: 50 } }, { clock }));
     await bridge.ready;
-    cloud.down = true;
+    site.cloud.down = true;
     const a = await lock("lock-a");
     for (let i = 0; i < 5; i++) await a.event();
     await waitFor("five items or more waiting", () => bridge!.outbox().items >= 5);

@@ -1,10 +1,8 @@
 import mqtt from "mqtt";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { HA_PASSWORD, HA_USER, siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { HA_PASSWORD, HA_USER, siteChanges } from "./helpers/bridge.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 /** The QoS granted per topic (128 = refused); mqtt.js rejects a SUBACK with refusals, carrying the packet. */
@@ -35,34 +33,17 @@ const BRIDGE_DEVICE = "latchkey_bridge_br-test";
 const BRIDGE_CONFIGS = ["binary_sensor/{n}/cloud", "sensor/{n}/status", "sensor/{n}/locks_online", "sensor/{n}/outbox"];
 
 describe("Home Assistant discovery (issue 15 items 4–6)", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const clients: Array<{ endAsync: (force?: boolean) => Promise<void> } | MqttLock> = [];
-
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await ("close" in c ? c.close() : c.endAsync(true)).catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
 
   it("publishes the bridge as a device that each lock's via_device names, with read-only lock entities", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
-    const a = new MqttLock("lock-a", bridge.mqttUrl);
-    clients.push(a);
-    await a.connect();
+    const a = await site.lock("lock-a");
     await a.telemetry({ level: 55 });
     const ha = await homeAssistant(bridge.mqttUrl);
-    clients.push(ha.client);
+    site.track(ha.client);
 
     const bridgeConfigs = BRIDGE_CONFIGS.map((c) => `homeassistant/${c.replace("{n}", BRIDGE_DEVICE)}/config`);
     const lockConfigs = [
@@ -111,11 +92,9 @@ describe("Home Assistant discovery (issue 15 items 4–6)", () => {
   });
 
   it("retains a lock's state from the moment it connects, before its first event (its ping answer)", async () => {
-    siteChanges(cloud, ["lock-b"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    const b = new MqttLock("lock-b", bridge.mqttUrl);
-    clients.push(b);
-    await b.connect();
+    siteChanges(site.cloud, ["lock-b"]);
+    ({ bridge } = await site.start());
+    const b = await site.lock("lock-b");
     // The test lock answers `ping` with state `locked`; it has sent no event at all.
     await waitFor("the lock's state retained", async () => {
       const ha = await homeAssistant(bridge!.mqttUrl);

@@ -1,43 +1,29 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import type { startTestBridge } from "./helpers/bridge.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 
 /** Review 12.2 (bridge side): the data directory and every database file are for the bridge's user only. */
 const FILES = ["bridge.db", "bridge.db-wal", "bridge.db-shm", "broker.db", "broker.db-wal", "broker.db-shm"];
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
 describe("data files readable by the bridge's user only (review 12.2)", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
 
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
-
   it("creates the data directory 0700 and bridge.db, broker.db and their -wal and -shm 0600", async () => {
-    const data = join(dir.path, "var", "data");
-    ({ bridge } = await startTestBridge(cloud, data));
+    const data = join(site.dir.path, "var", "data");
+    ({ bridge } = await site.start({}, {}, data));
     await bridge.ready;
     expect(mode(data)).toBe("700");
     for (const f of FILES) expect(`${f} ${mode(join(data, f))}`).toBe(`${f} 600`);
   });
 
   it("narrows a wider directory and wider files left by an older run, and says so in the log", async () => {
-    const data = join(dir.path, "data");
-    ({ bridge } = await startTestBridge(cloud, data));
+    const data = join(site.dir.path, "data");
+    ({ bridge } = await site.start({}, {}, data));
     await bridge.ready;
     await bridge.stop();
     bridge = null;
@@ -45,7 +31,7 @@ describe("data files readable by the bridge's user only (review 12.2)", () => {
     // A clean stop checkpoints the -wal and -shm away; whatever is left goes 0644, as an older bridge made them.
     for (const f of FILES) if (existsSync(join(data, f))) chmodSync(join(data, f), 0o644);
     let log: Awaited<ReturnType<typeof startTestBridge>>["log"];
-    ({ bridge, log } = await startTestBridge(cloud, data));
+    ({ bridge, log } = await site.start({}, {}, data));
     await bridge.ready;
     expect(mode(data)).toBe("700");
     for (const f of FILES) expect(`${f} ${mode(join(data, f))}`).toBe(`${f} 600`);
@@ -60,10 +46,10 @@ describe("data files readable by the bridge's user only (review 12.2)", () => {
   });
 
   it("refuses a shared (sticky) data directory such as /tmp rather than narrow it", async () => {
-    const shared = join(dir.path, "shared");
+    const shared = join(site.dir.path, "shared");
     mkdirSync(shared);
     chmodSync(shared, 0o1777);
-    await expect(startTestBridge(cloud, shared)).rejects.toMatchObject({ code: "unsafe_data_dir" });
+    await expect(site.start({}, {}, shared)).rejects.toMatchObject({ code: "unsafe_data_dir" });
     expect(mode(shared)).toBe("777");
   });
 });

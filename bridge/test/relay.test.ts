@@ -1,7 +1,7 @@
 import {
-  deriveLockPassword,
   encodeTimeRequest,
   keyPairFromSeed,
+  lockMqttLogin,
   ManualClock,
   NonceBook,
   pinTag,
@@ -69,14 +69,8 @@ describe("signed state and time relay", () => {
   /** A lock's MQTT connection subscribed to its state and time answers; everything it hears is kept. */
   async function lockClient(lockId: string): Promise<{ client: MqttClient; heard: Heard[] }> {
     const heard: Heard[] = [];
-    const client = await mqtt.connectAsync(bridge!.mqttUrl, {
-      clientId: lockId,
-      username: lockId,
-      password: deriveLockPassword(SITE_SECRET, lockId),
-      clean: true,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
+    const login = lockMqttLogin(SITE_SECRET, lockId);
+    const client = await mqtt.connectAsync(bridge!.mqttUrl, { ...login, clean: true, reconnectPeriod: 0 });
     clients.push(client);
     client.on("message", (topic, payload, packet) => heard.push({ topic, payload, retain: packet.retain }));
     const granted = await client.subscribeAsync([t.lock(lockId, "state"), t.lock(lockId, "time/answer")], { qos: 1 });

@@ -1,42 +1,23 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { StatusLogin } from "../src/status/login.js";
 import { STATUS_CSP } from "../src/status/status-page.js";
-import { siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { siteChanges } from "./helpers/bridge.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
 /** The status page's HTTP side without a browser (the page itself is tested in Chromium: status-page.test.ts). */
 describe("status page over HTTP", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const locks: MqttLock[] = [];
-
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
 
   it("serves the page, its files and a snapshot with the policy, and streams a snapshot first", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
-    const a = new MqttLock("lock-a", bridge.mqttUrl);
-    locks.push(a);
-    await a.connect();
+    const a = await site.lock("lock-a");
     await a.telemetry({ level: 42 });
     const base = bridge.metricsUrl!;
     for (const [path, type] of [
@@ -60,7 +41,7 @@ describe("status page over HTTP", () => {
       return s.locks[0]?.battery ? s : null;
     });
     expect(snapshot.site.bridge.id).toBe("br-test");
-    expect(snapshot.site.cloud.url).toBe(cloud.url);
+    expect(snapshot.site.cloud.url).toBe(site.cloud.url);
     expect(snapshot.locks).toEqual([
       expect.objectContaining({ lockId: "lock-a", online: true, battery: expect.objectContaining({ level: 42 }) }),
     ]);
@@ -75,7 +56,7 @@ describe("status page over HTTP", () => {
   });
 
   it("with status.password, every page path asks for the login; /healthz and /metrics do not", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path, { status: { password: "status-password-1" } }));
+    ({ bridge } = await site.start({ status: { password: "status-password-1" } }));
     const base = bridge.metricsUrl!;
     for (const path of ["/", "/status/app.js", "/status/snapshot.json", "/status/events"]) {
       const res = await fetch(`${base}${path}`);

@@ -3,13 +3,12 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { STATUS_CSP } from "../src/status/status-page.js";
-import { siteChanges, startTestBridge } from "./helpers/bridge.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { siteChanges } from "./helpers/bridge.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 /**
@@ -49,10 +48,8 @@ const cell = (page: Page, lockId: string, col: string) =>
 
 describe.skipIf(!HAS_CHROMIUM)(title, () => {
   let browser: Browser;
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const locks: MqttLock[] = [];
 
   beforeAll(async () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -60,32 +57,20 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
   afterAll(async () => {
     await browser?.close();
   });
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
 
   const lock = async (id: string, options: ConstructorParameters<typeof MqttLock>[2] = {}, runsV = 0) => {
     const l = new MqttLock(id, bridge!.mqttUrl, options);
     l.pingV = runsV;
-    locks.push(l);
+    site.track(l);
     await l.connect();
     return l;
   };
 
   it("shows every lock, the cloud link, the outbox and BLE, and a lock going offline and a battery change within a second", async () => {
-    siteChanges(cloud, ["door-front", "door-back", "gate"]);
-    cloud.states.set("door-front", { v: 4, iat: 1_800_000_000, state: new Uint8Array([0xa0]) });
-    cloud.states.set("door-back", { v: 2, iat: 1_800_000_000, state: new Uint8Array([0xa0]) });
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["door-front", "door-back", "gate"]);
+    site.cloud.states.set("door-front", { v: 4, iat: 1_800_000_000, state: new Uint8Array([0xa0]) });
+    site.cloud.states.set("door-back", { v: 2, iat: 1_800_000_000, state: new Uint8Array([0xa0]) });
+    ({ bridge } = await site.start());
     await bridge.ready;
     const front = await lock("door-front", {}, 4);
     await front.event({ type: "state_applied", v: 4 });
@@ -100,9 +85,8 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     const forger = await lock("door-back", { reportKey: randomBytes(32), publishKeys: false }, 1);
     forger.ctr = 50;
     await forger.event({ seq: 40 });
-    await waitFor("the forged report judged", () => cloud.verdicts.forged === 1);
+    await waitFor("the forged report judged", () => site.cloud.verdicts.forged === 1);
     await forger.close();
-    locks.splice(locks.indexOf(forger), 1);
     const back2 = await lock("door-back", {}, 1);
     back2.ctr = back.ctr;
     await back2.telemetry({ level: 23, mv: 2610, state: "low" });
@@ -144,7 +128,6 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     await back2.telemetry({ level: 9, mv: 2400, state: "critical" });
     await shows(page, '#locks tr[data-lock="door-back"] td[data-col="battery"]', "9 % (2.40 V, critical)", 1000);
     await back2.close();
-    locks.splice(locks.indexOf(back2), 1);
     await waitFor("the bridge saw door-back leave", () => (bridge!.health().locks as { online: number }).online === 1);
     await shows(page, '#locks tr[data-lock="door-back"] td[data-col="online"]', "offline", 1000);
 
@@ -153,7 +136,7 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
     expect(requests.filter((u) => !u.startsWith(`${origin}/`))).toEqual([]);
     expect(problems).toEqual([]);
 
-    const shot = join(dir.path, "status-page.png");
+    const shot = join(site.dir.path, "status-page.png");
     await page.screenshot({ path: shot, fullPage: true, animations: "disabled" });
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe("PNG");
     // The README's picture: written when missing, refreshed on demand (it changes with every run's times).
@@ -162,9 +145,9 @@ describe.skipIf(!HAS_CHROMIUM)(title, () => {
   });
 
   it("asks for the configured login, and shows the cloud refusing the bridge's credentials as degraded", async () => {
-    siteChanges(cloud, ["door-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path, {
-      cloud: { url: cloud.url, bridgeId: cloud.bridgeId, secret: "not-the-bridge-secret" },
+    siteChanges(site.cloud, ["door-a"]);
+    ({ bridge } = await site.start({
+      cloud: { url: site.cloud.url, bridgeId: site.cloud.bridgeId, secret: "not-the-bridge-secret" },
       status: { username: "operator", password: "status-password-1" },
     }));
     const base = bridge.metricsUrl!;

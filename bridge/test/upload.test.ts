@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Backoff } from "@latchkey/runtime";
 import Database from "better-sqlite3";
 import { pino } from "pino";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CloudClient } from "../src/cloud/client.js";
 import type { RunningBridge } from "../src/index.js";
 import { BridgeMetrics } from "../src/ops/metrics.js";
@@ -12,9 +12,11 @@ import { openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";
 import { Uploader } from "../src/uploader/uploader.js";
-import { siteChanges, startTestBridge } from "./helpers/bridge.js";
+import { siteChanges } from "./helpers/bridge.js";
+import type { LogCapture } from "./helpers/fixtures.js";
 import { seededRandom, tempDir } from "./helpers/fixtures.js";
 import { MqttLock } from "./helpers/mqtt-lock.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { TestCloud } from "./helpers/test-cloud.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -29,89 +31,69 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
  * it is; presence to `/bridge/v1/ingest`. The stand-in cloud judges with protocol under its own report key.
  */
 describe("store-and-forward to the cloud", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const locks: MqttLock[] = [];
 
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
-
-  const lock = async (id: string, options: ConstructorParameters<typeof MqttLock>[2] = {}) => {
-    const l = new MqttLock(id, bridge!.mqttUrl, options);
-    locks.push(l);
-    await l.connect();
-    return l;
-  };
+  const lock = site.lock;
 
   it("carries reports byte for byte with the lock's keys, and presence to the ingest", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
     const a = await lock("lock-a");
     for (let i = 1; i <= 10; i++) await a.event({ seq: i, ...(i === 3 ? { type: "denied", code: "expired" } : {}) });
     await a.telemetry({ level: 77 });
-    await waitFor("all judged", () => cloud.events.size === 10 && bridge!.outbox().items === 0);
-    expect([...cloud.events.values()].map((e) => e.event.seq).sort((x, y) => x - y)).toEqual([
+    await waitFor("all judged", () => site.cloud.events.size === 10 && bridge!.outbox().items === 0);
+    expect([...site.cloud.events.values()].map((e) => e.event.seq).sort((x, y) => x - y)).toEqual([
       1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
     ]);
-    expect([...cloud.events.values()].find((e) => e.event.seq === 3)?.event).toMatchObject({
+    expect([...site.cloud.events.values()].find((e) => e.event.seq === 3)?.event).toMatchObject({
       type: "denied",
       code: "expired",
     });
-    expect(cloud.telemetry[0]).toMatchObject({ lock: "lock-a", level: 77, mv: 2900, state: "ok" });
-    expect(cloud.presence).toContainEqual(expect.objectContaining({ lockId: "lock-a", online: true }));
+    expect(site.cloud.telemetry[0]).toMatchObject({ lock: "lock-a", level: 77, mv: 2900, state: "ok" });
+    expect(site.cloud.presence).toContainEqual(expect.objectContaining({ lockId: "lock-a", online: true }));
     // Exactly the bytes the lock published, in its order, each with the keys it published.
-    expect(cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
-    for (const item of cloud.reportItems)
+    expect(site.cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
+    for (const item of site.cloud.reportItems)
       expect(item.keys).toEqual({ identity: b64(a.keys.identity), x25519: b64(a.keys.x25519) });
-    expect(cloud.verdicts).toEqual({ ok: 11 });
+    expect(site.cloud.verdicts).toEqual({ ok: 11 });
     expect(await metric(bridge, /latchkey_bridge_uploaded_total\{kind="event"\} 10/)).toBe(true);
     expect(await metric(bridge, /latchkey_bridge_uploaded_total\{kind="telemetry"\} 1/)).toBe(true);
   });
 
   it("carries a forged report like any other (it cannot tell), and counts the cloud's refusal", async () => {
-    siteChanges(cloud, ["lock-a", "lock-f"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a", "lock-f"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
     const a = await lock("lock-a");
     await a.event({ seq: 1 });
-    await waitFor("lock-a's keys pinned by its first report", () => cloud.verdicts.ok === 1);
+    await waitFor("lock-a's keys pinned by its first report", () => site.cloud.verdicts.ok === 1);
     // A courier that holds lock-a's MQTT login but not its report key: its report is shaped like lock-a's.
     const forger = await lock("lock-a", { reportKey: randomBytes(32) });
     forger.ctr = 1;
     // One batch: the forged item among honest ones (the cloud is away while they queue).
-    cloud.down = true;
+    site.cloud.down = true;
     await forger.event({ seq: 2 });
     const honest = await lock("lock-f");
     await honest.event({ seq: 1 });
     await honest.event({ seq: 2 });
-    const batches = cloud.reportBatches;
-    cloud.down = false;
-    await waitFor("judged", () => cloud.verdicts.forged === 1 && cloud.verdicts.ok === 3);
+    const batches = site.cloud.reportBatches;
+    site.cloud.down = false;
+    await waitFor("judged", () => site.cloud.verdicts.forged === 1 && site.cloud.verdicts.ok === 3);
     await waitFor("nothing left", () => bridge!.outbox().items === 0);
-    expect(cloud.reportBatches).toBe(batches + 1);
+    expect(site.cloud.reportBatches).toBe(batches + 1);
     // Carried as is: the cloud received the forger's exact bytes.
-    expect(cloud.reportItems.map((i) => hex(i.report))).toContain(hex(forger.sent[0]!));
+    expect(site.cloud.reportItems.map((i) => hex(i.report))).toContain(hex(forger.sent[0]!));
     expect(await metric(bridge, /latchkey_bridge_reports_refused_total\{verdict="forged"\} 1/)).toBe(true);
     expect(bridge.health().upload).toMatchObject({ reportsRefused: { forged: 1 } });
   });
 
   it("keeps reports in the outbox until the cloud answers them, and a report sent twice is a duplicate", async () => {
-    siteChanges(cloud, ["lock-a", "lock-b"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a", "lock-b"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
-    cloud.down = true;
+    site.cloud.down = true;
     const [a, b] = [await lock("lock-a"), await lock("lock-b")];
     for (let i = 1; i <= 100; i++) await Promise.all([a.event({ seq: i }), b.event({ seq: i })]);
     // Re-published after a lost PUBACK: the very same bytes again.
@@ -120,126 +102,124 @@ describe("store-and-forward to the cloud", () => {
       metric(bridge!, /latchkey_bridge_upload_batches_total\{result="retry"\} [2-9]/),
     );
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(201);
-    expect(cloud.events.size).toBe(0);
+    expect(site.cloud.events.size).toBe(0);
     // Back, but answering without a verdict per item: nothing leaves the outbox.
-    cloud.down = false;
-    cloud.brokenReportAnswers = 2;
-    await waitFor("the broken answers spent", () => cloud.brokenReportAnswers === 0);
-    expect(cloud.events.size).toBe(0);
+    site.cloud.down = false;
+    site.cloud.brokenReportAnswers = 2;
+    await waitFor("the broken answers spent", () => site.cloud.brokenReportAnswers === 0);
+    expect(site.cloud.events.size).toBe(0);
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(201);
-    await waitFor("drained", () => bridge!.outbox().items === 0 && cloud.events.size === 200);
-    expect(cloud.verdicts).toMatchObject({ ok: 200, duplicate: 1 });
+    await waitFor("drained", () => bridge!.outbox().items === 0 && site.cloud.events.size === 200);
+    expect(site.cloud.verdicts).toMatchObject({ ok: 200, duplicate: 1 });
     expect(await metric(bridge, /latchkey_bridge_upload_duplicates_total\{kind="event"\} 1/)).toBe(true);
     expect(await metric(bridge, /^latchkey_bridge_reports_refused_total\{/m)).toBe(false);
   });
 
   it("keeps the outbox through a restart while the cloud is down", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
-    cloud.down = true;
+    site.cloud.down = true;
     const a = await lock("lock-a");
     for (let i = 1; i <= 25; i++) await a.event({ seq: i });
     await a.close();
-    locks.length = 0;
     await bridge.stop();
-    cloud.down = false;
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    await waitFor("delivered after the restart", () => cloud.events.size === 25 && bridge!.outbox().items === 0);
-    expect(cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
+    site.cloud.down = false;
+    ({ bridge } = await site.start());
+    await waitFor("delivered after the restart", () => site.cloud.events.size === 25 && bridge!.outbox().items === 0);
+    expect(site.cloud.reportItems.map((i) => hex(i.report))).toEqual(a.sent.map(hex));
   });
 
   it("finishes the upload in flight when stopped, and deletes what the cloud answered", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
     const a = await lock("lock-a");
-    await waitFor("presence uploaded", () => cloud.presence.length > 0 && bridge!.outbox().items === 0);
+    await waitFor("presence uploaded", () => site.cloud.presence.length > 0 && bridge!.outbox().items === 0);
     let release!: () => void;
-    cloud.reportsGate = new Promise<void>((r) => (release = r));
+    site.cloud.reportsGate = new Promise<void>((r) => (release = r));
     let arrived = false;
-    cloud.onReports = () => {
+    site.cloud.onReports = () => {
       arrived = true;
     };
     for (let i = 1; i <= 5; i++) await a.event({ seq: i });
     await waitFor("an upload in flight", () => arrived);
     await a.close();
-    locks.length = 0;
     const stopped = bridge.stop();
     release();
     await stopped;
     bridge = null;
-    const db = new Database(join(dir.path, "bridge.db"), { readonly: true });
+    const db = new Database(join(site.dir.path, "bridge.db"), { readonly: true });
     const left = db.prepare("SELECT kind, report FROM outbox").all() as Array<{ kind: string; report: Buffer | null }>;
     db.close();
     // What went up in the batch in flight is gone; only what arrived after it (e.g. later presence) may remain.
-    const judged = new Set(cloud.reportItems.map((i) => hex(i.report)));
+    const judged = new Set(site.cloud.reportItems.map((i) => hex(i.report)));
     expect(judged.size).toBeGreaterThan(0);
     for (const row of left) if (row.report) expect(judged.has(hex(row.report))).toBe(false);
   });
 
   it("isolates an item the cloud refuses and delivers the rest", async () => {
-    siteChanges(cloud, ["lock-a", "lock-x"]);
-    cloud.servedLocks.delete("lock-x");
-    let log: Awaited<ReturnType<typeof startTestBridge>>["log"];
-    ({ bridge, log } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a", "lock-x"]);
+    site.cloud.servedLocks.delete("lock-x");
+    let log: LogCapture;
+    ({ bridge, log } = await site.start());
     await bridge.ready;
-    cloud.down = true;
+    site.cloud.down = true;
     const a = await lock("lock-a");
     // lock-x's presence is refused (400: not served); its report is judged `unclaimed`.
     const x = await lock("lock-x");
     for (let i = 1; i <= 8; i++) await a.event({ seq: i });
     await x.event({ seq: 1 });
-    cloud.down = false;
+    site.cloud.down = false;
     await waitFor("drained", () => bridge!.outbox().items === 0);
-    expect(cloud.events.size).toBe(8);
-    expect(cloud.verdicts).toMatchObject({ ok: 8, unclaimed: 1 });
+    expect(site.cloud.events.size).toBe(8);
+    expect(site.cloud.verdicts).toMatchObject({ ok: 8, unclaimed: 1 });
     expect(log.has("the cloud refused an item for good; dropped it from the outbox")).toBe(true);
     expect(await metric(bridge, /latchkey_bridge_outbox_dropped_total\{reason="refused"\} [1-9]/)).toBe(true);
     expect(await metric(bridge, /latchkey_bridge_reports_refused_total\{verdict="unclaimed"\} 1/)).toBe(true);
   });
 
   it("holds items of locks the cloud has not assigned until it does", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
     const n = await lock("lock-new");
     await n.event({ seq: 1 });
     await n.event({ seq: 2 });
     const a = await lock("lock-a");
     await a.event({ seq: 1 });
-    await waitFor("lock-a's event judged", () => cloud.events.size === 1);
+    await waitFor("lock-a's event judged", () => site.cloud.events.size === 1);
     expect(bridge.outbox().items).toBeGreaterThanOrEqual(2);
-    cloud.append({
+    site.cloud.append({
       kind: "lock",
       lockId: "lock-new",
       vendorConnectionId: "vc_1",
       lockHolderId: "lh_1",
       removed: false,
     });
-    cloud.servedLocks.add("lock-new");
-    await waitFor("held items judged", () => cloud.events.size === 3 && bridge!.outbox().items === 0);
+    site.cloud.servedLocks.add("lock-new");
+    await waitFor("held items judged", () => site.cloud.events.size === 3 && bridge!.outbox().items === 0);
   });
 
   it("fetches a lock's state again after its reports are accepted, at most once per 10 s", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start());
     await bridge.ready;
     const a = await lock("lock-a");
     // The fetches of the start and of the lock's connection are done first.
-    await waitFor("connected and fetched", () => cloud.stateFetches.filter((id) => id === "lock-a").length >= 2);
+    await waitFor("connected and fetched", () => site.cloud.stateFetches.filter((id) => id === "lock-a").length >= 2);
     await waitFor("presence up", () => bridge!.outbox().items === 0);
-    const before = cloud.stateFetches.length;
+    const before = site.cloud.stateFetches.length;
     const started = Date.now();
     for (let i = 1; i <= 20; i++) {
       await a.event({ seq: i });
-      await waitFor(`report ${i} judged`, () => cloud.events.size === i);
+      await waitFor(`report ${i} judged`, () => site.cloud.events.size === i);
     }
-    await waitFor("the new ack fetched", () => cloud.stateFetches.length > before);
+    await waitFor("the new ack fetched", () => site.cloud.stateFetches.length > before);
     const elapsed = Date.now() - started;
     // Twenty accepted batches: one fetch at once, then at most one per 10 s that passed.
-    expect(cloud.stateFetches.length - before).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 10_000));
-    expect(cloud.stateFetches.slice(before).every((id) => id === "lock-a")).toBe(true);
+    expect(site.cloud.stateFetches.length - before).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 10_000));
+    expect(site.cloud.stateFetches.slice(before).every((id) => id === "lock-a")).toBe(true);
   });
 });
 

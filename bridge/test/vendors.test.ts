@@ -1,34 +1,18 @@
 import { vendorCredentialDigestSync } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { siteChanges, startTestBridge, VENDOR } from "./helpers/bridge.js";
-import { SITE_SECRET, tempDir } from "./helpers/fixtures.js";
-import { MqttLock } from "./helpers/mqtt-lock.js";
-import { TestCloud } from "./helpers/test-cloud.js";
+import { siteChanges, VENDOR } from "./helpers/bridge.js";
+import { type LogCapture, SITE_SECRET } from "./helpers/fixtures.js";
+import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
 
 describe("vendor connections", () => {
-  let cloud: TestCloud;
-  let dir: ReturnType<typeof tempDir>;
+  const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
-  const locks: MqttLock[] = [];
-
-  beforeEach(async () => {
-    cloud = new TestCloud();
-    await cloud.start();
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const l of locks.splice(0)) await l.close().catch(() => {});
-    await bridge?.stop();
-    bridge = null;
-    await cloud.stop();
-    dir.remove();
-  });
 
   const vcChange = (password: string, state: string) => {
     const salt = Buffer.from(`salt-${password}`).toString("base64url");
-    cloud.append({
+    site.cloud.append({
       kind: "vendor_connection",
       vendorConnection: {
         id: "vc_1",
@@ -43,59 +27,51 @@ describe("vendor connections", () => {
   };
 
   it("reports connected and the locks it reaches when the credentials match", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     for (const id of ["lock-b", "lock-a"]) {
-      const l = new MqttLock(id, bridge.mqttUrl);
-      locks.push(l);
-      await l.connect();
+      await site.lock(id);
     }
     vcChange(VENDOR.password, "connecting");
-    await waitFor("state report", () => cloud.stateReports.length > 0);
-    expect(cloud.stateReports).toEqual([{ vcId: "vc_1", state: "connected" }]);
-    expect(cloud.lockReports.at(-1)).toEqual({ vcId: "vc_1", locks: ["lock-a", "lock-b"] });
+    await waitFor("state report", () => site.cloud.stateReports.length > 0);
+    expect(site.cloud.stateReports).toEqual([{ vcId: "vc_1", state: "connected" }]);
+    expect(site.cloud.lockReports.at(-1)).toEqual({ vcId: "vc_1", locks: ["lock-a", "lock-b"] });
     // A lock seen later is reported with the full list.
-    const c = new MqttLock("lock-c", bridge.mqttUrl);
-    locks.push(c);
-    await c.connect();
-    await waitFor("new lock reported", () => cloud.lockReports.at(-1)?.locks.length === 3);
-    expect(cloud.lockReports.at(-1)?.locks).toEqual(["lock-a", "lock-b", "lock-c"]);
+    await site.lock("lock-c");
+    await waitFor("new lock reported", () => site.cloud.lockReports.at(-1)?.locks.length === 3);
+    expect(site.cloud.lockReports.at(-1)?.locks).toEqual(["lock-a", "lock-b", "lock-c"]);
   });
 
   it("the cloud's echo of connected and unrelated feed changes repeat no state report (issue 15 item 9)", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    const a = new MqttLock("lock-a", bridge.mqttUrl);
-    locks.push(a);
-    await a.connect();
+    ({ bridge } = await site.start());
+    await site.lock("lock-a");
     vcChange(VENDOR.password, "connecting");
-    await waitFor("state report", () => cloud.stateReports.length > 0);
+    await waitFor("state report", () => site.cloud.stateReports.length > 0);
     // The cloud now says connected (what the bridge reported), and other things change on the feed.
     vcChange(VENDOR.password, "connected");
-    cloud.append({ kind: "issuer", lockHolderId: "lh_1", kid: "c3d4", x: "22".repeat(32), retired: false });
-    const b = new MqttLock("lock-b", bridge.mqttUrl);
-    locks.push(b);
-    await b.connect();
-    await waitFor("the new lock reported", () => cloud.lockReports.at(-1)?.locks.length === 2);
-    expect(cloud.stateReports).toEqual([{ vcId: "vc_1", state: "connected" }]);
+    site.cloud.append({ kind: "issuer", lockHolderId: "lh_1", kid: "c3d4", x: "22".repeat(32), retired: false });
+    await site.lock("lock-b");
+    await waitFor("the new lock reported", () => site.cloud.lockReports.at(-1)?.locks.length === 2);
+    expect(site.cloud.stateReports).toEqual([{ vcId: "vc_1", state: "connected" }]);
   });
 
   it("puts a connection with wrong credentials in error, and back to connected after a new password and refresh", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path));
+    ({ bridge } = await site.start());
     vcChange("wrong-password", "connecting");
-    await waitFor("error report", () => cloud.stateReports.length > 0);
-    expect(cloud.stateReports).toEqual([{ vcId: "vc_1", state: "error", reason: "invalid vendor credentials" }]);
-    expect(cloud.lockReports).toEqual([]);
+    await waitFor("error report", () => site.cloud.stateReports.length > 0);
+    expect(site.cloud.stateReports).toEqual([{ vcId: "vc_1", state: "error", reason: "invalid vendor credentials" }]);
+    expect(site.cloud.lockReports).toEqual([]);
     vcChange("wrong-password", "error"); // the cloud confirms: nothing more to say
     vcChange(VENDOR.password, "refreshing"); // update-password + refresh
-    await waitFor("connected report", () => cloud.stateReports.length === 2);
-    expect(cloud.stateReports[1]).toEqual({ vcId: "vc_1", state: "connected" });
-    expect(cloud.lockReports).toHaveLength(1);
+    await waitFor("connected report", () => site.cloud.stateReports.length === 2);
+    expect(site.cloud.stateReports[1]).toEqual({ vcId: "vc_1", state: "connected" });
+    expect(site.cloud.lockReports).toHaveLength(1);
   });
 
   it("reports an error naming the missing vendor account", async () => {
-    ({ bridge } = await startTestBridge(cloud, dir.path, { vendorAccounts: [] }));
+    ({ bridge } = await site.start({ vendorAccounts: [] }));
     vcChange(VENDOR.password, "connecting");
-    await waitFor("error report", () => cloud.stateReports.length > 0);
-    expect(cloud.stateReports[0]).toEqual({
+    await waitFor("error report", () => site.cloud.stateReports.length > 0);
+    expect(site.cloud.stateReports[0]).toEqual({
       vcId: "vc_1",
       state: "error",
       reason: 'no sim vendor account "site-a" is configured on this bridge',
@@ -103,26 +79,26 @@ describe("vendor connections", () => {
   });
 
   it("retries reports while the cloud is down, and re-checks after a configuration change", async () => {
-    cloud.down = true;
+    site.cloud.down = true;
     vcChange(VENDOR.password, "connecting");
-    ({ bridge } = await startTestBridge(cloud, dir.path, { vendorAccounts: [{ ...VENDOR, password: "old" }] }));
-    cloud.down = false;
-    await waitFor("error report", () => cloud.stateReports.length > 0);
-    expect(cloud.stateReports[0]?.state).toBe("error");
+    ({ bridge } = await site.start({ vendorAccounts: [{ ...VENDOR, password: "old" }] }));
+    site.cloud.down = false;
+    await waitFor("error report", () => site.cloud.stateReports.length > 0);
+    expect(site.cloud.stateReports[0]?.state).toBe("error");
     vcChange(VENDOR.password, "error");
     await bridge.ready;
     await bridge.stop();
     // The operator fixes the bridge's configuration and restarts it.
-    ({ bridge } = await startTestBridge(cloud, dir.path));
-    await waitFor("connected report", () => cloud.stateReports.some((r) => r.state === "connected"));
+    ({ bridge } = await site.start());
+    await waitFor("connected report", () => site.cloud.stateReports.some((r) => r.state === "connected"));
   });
 
   it("sends heartbeats and serves /healthz and /metrics, without secrets in logs", async () => {
-    siteChanges(cloud, ["lock-a"]);
-    let log: Awaited<ReturnType<typeof startTestBridge>>["log"];
-    ({ bridge, log } = await startTestBridge(cloud, dir.path));
+    siteChanges(site.cloud, ["lock-a"]);
+    let log: LogCapture;
+    ({ bridge, log } = await site.start());
     await bridge.ready;
-    await waitFor("heartbeat", () => cloud.heartbeats > 0);
+    await waitFor("heartbeat", () => site.cloud.heartbeats > 0);
     const health = await fetch(`${bridge.metricsUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({
@@ -143,7 +119,7 @@ describe("vendor connections", () => {
       expect(text).toContain(name);
     expect((await fetch(`${bridge.metricsUrl}/nope`)).status).toBe(404);
     const all = log.raw.join("\n");
-    for (const secret of [SITE_SECRET, cloud.secret, VENDOR.password, "home-assistant-password"])
+    for (const secret of [SITE_SECRET, site.cloud.secret, VENDOR.password, "home-assistant-password"])
       expect(all).not.toContain(secret);
     await bridge.stop();
     bridge = null;

@@ -1,3 +1,4 @@
+import type { BatchCreateKeys } from "@latchkey/protocol/contracts";
 import { type BenchStore, startBenchSite } from "./site.js";
 
 export interface BatchCreateResult {
@@ -6,13 +7,6 @@ export interface BatchCreateResult {
   requests: number;
   seconds: number;
   keysPerSecond: number;
-}
-
-interface Job {
-  status: string;
-  total: number;
-  done: number;
-  results: { error?: string }[];
 }
 
 /**
@@ -27,13 +21,12 @@ export async function benchBatchCreate(
   const perRequest = 1000;
   const site = await startBenchSite(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
   try {
-    const base = `/integrators/v1/lock-holders/${site.lockHolderId}`;
-    const bodies: unknown[] = [];
+    const bodies: BatchCreateKeys[] = [];
     for (let from = 0; from < keys; from += perRequest) {
       const items = [];
       for (let i = from; i < Math.min(keys, from + perRequest); i++) {
         items.push({
-          lockId: site.lockIds[i % site.lockIds.length],
+          lockId: site.lockIds[i % site.lockIds.length]!,
           userId: `+4790${String(i).padStart(6, "0")}`,
           durationMinutes: 60,
         });
@@ -42,23 +35,19 @@ export async function benchBatchCreate(
     }
     const started = process.hrtime.bigint();
     const jobIds: string[] = [];
-    for (const body of bodies) {
-      const res = await site.call<{ jobId: string }>("POST", `${base}/keys/batch`, site.token, body);
-      if (res.status !== 202) throw new Error(`batch create answered ${res.status}`);
-      jobIds.push(res.body.jobId);
-    }
+    for (const body of bodies) jobIds.push(await site.integrator.createKeysBatch(site.lockHolderId, body.keys));
     // Jobs run in the order they were accepted: the last one finishing means all have.
     const last = jobIds[jobIds.length - 1]!;
     for (;;) {
-      const job = await site.call<Job>("GET", `/integrators/v1/jobs/${last}`, site.token);
-      if (job.body.status === "succeeded") break;
-      if (job.body.status === "failed") throw new Error(`batch job ${last} failed`);
+      const job = await site.integrator.getJob(last);
+      if (job.status === "succeeded") break;
+      if (job.status === "failed") throw new Error(`batch job ${last} failed`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     let created = 0;
     for (const jobId of jobIds) {
-      const job = (await site.call<Job>("GET", `/integrators/v1/jobs/${jobId}`, site.token)).body;
+      const job = await site.integrator.getJob(jobId);
       if (job.status !== "succeeded") throw new Error(`batch job ${jobId} is ${job.status}`);
       created += job.results.filter((r) => r.error === undefined).length;
     }

@@ -40,8 +40,8 @@ async function keyedLocks(site: BenchSite): Promise<KeyedLock[]> {
   const locks: KeyedLock[] = [];
   for (const lock of site.locks) {
     const { lockId, claimSecret } = lock;
-    const state = await site.call<{ state: string }>("GET", `/bridge/v1/locks/${lockId}/state`, site.bridgeToken);
-    const verdict = verifyLockState(fromBase64Url(state.body.state), { lockId, claimSecret });
+    const state = await site.bridge.lockState(lockId);
+    const verdict = verifyLockState(fromBase64Url(state.state), { lockId, claimSecret });
     if (!verdict.ok) throw new Error(`state: ${verdict.message}`);
     const { id, x } = verdict.state.reportKey;
     const key = deriveReportKey({ lockId, cloudKeyId: id, lockPrivate: lock.xPrivate, peerPublic: x });
@@ -95,7 +95,7 @@ async function postAll(
   for (const body of bodies) {
     const res = await fetch(`${site.url}${path}`, {
       method: "POST",
-      headers: { authorization: `Bearer ${site.bridgeToken}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${site.bridge.accessToken}`, "content-type": "application/json" },
       body,
     });
     if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);

@@ -11,6 +11,7 @@ import {
   toBase64Url,
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
+import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../src/cloud.js";
 import { withSearchPath } from "../src/store/postgres/url.js";
@@ -49,13 +50,13 @@ export interface BenchSite {
   store: BenchStore;
   url: string;
   cloud: RunningCloud;
-  /** Integrator token. */
-  token: string;
+  /** The integrator's typed client (logged in). */
+  integrator: IntegratorApiClient;
+  /** The site's bridge, as a typed client of the bridge API (logged in; `accessToken` for raw timed posts). */
+  bridge: BridgeApiClient;
   lockHolderId: string;
-  bridgeToken: string;
   lockIds: string[];
   locks: BenchLock[];
-  call<T = unknown>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
 
@@ -93,69 +94,20 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       ...(options.databaseUrl && schema ? { databaseUrl: withSearchPath(options.databaseUrl, schema) } : {}),
     });
     const url = cloud.url;
-    const call = async <T>(method: string, path: string, token: string, body?: unknown) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
-    };
-    const expectStatus = <T>(what: string, status: number, answer: { status: number; body: T }): T => {
-      if (answer.status !== status) throw new Error(`bench setup: ${what} answered ${answer.status}`);
-      return answer.body;
-    };
-    // Raw calls, not scripts' typed client: the cloud cannot import scripts (scripts imports the cloud).
-    const grant = (clientId: string, clientSecret: string, scope: string) =>
-      fetch(`${url}/auth/v1/token`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          grant_type: "client_credentials",
-          client_id: clientId,
-          client_secret: clientSecret,
-          scope,
-        }),
-      })
-        .then((r) => r.json() as Promise<{ access_token: string }>)
-        .then((answer) => answer.access_token);
-    const creds = await cloud.bootstrap("Bench");
-    const token = await grant(creds.clientId, creds.clientSecret, "integrator.admin");
-    const lh = expectStatus(
-      "lock holder",
-      201,
-      await call<{ id: string }>("POST", "/integrators/v1/lock-holders", token, { name: "Bench", countryIso: "NO" }),
-    );
-    const base = `/integrators/v1/lock-holders/${lh.id}`;
-    const bridge = expectStatus(
-      "bridge",
-      201,
-      await call<{ bridgeId: string; secret: string }>("POST", `${base}/bridges`, token, { name: "gw" }),
-    );
-    const bridgeToken = await grant(bridge.bridgeId, bridge.secret, "bridge");
+    // protocol's typed clients (`@latchkey/protocol/clients`): the cloud cannot import scripts, which imports the cloud.
+    const integrator = await IntegratorApiClient.login(url, await cloud.bootstrap("Bench"));
+    const lh = await integrator.createLockHolder({ name: "Bench", countryIso: "NO" });
+    const registered = await integrator.registerBridge(lh.id, "gw");
+    const bridge = await BridgeApiClient.login(url, { bridgeId: registered.bridgeId, secret: registered.secret });
     // A bridge-served connection, as on a real site: every key created also goes on the bridge's change feed.
-    const vc = expectStatus(
-      "vendor connection",
-      201,
-      await call<{ vendorConnection: { id: string } }>("POST", `${base}/vendor-connections`, token, {
-        vendor: "sim",
-        username: "bench",
-        password: "bench-password",
-        bridgeId: bridge.bridgeId,
-      }),
-    );
+    const vc = await integrator.createVendorConnection(lh.id, {
+      vendor: "sim",
+      username: "bench",
+      password: "bench-password",
+      bridgeId: registered.bridgeId,
+    });
     const lockIds = Array.from({ length: options.locks ?? 10 }, (_, i) => `bench-lock-${i + 1}`);
-    expectStatus(
-      "found locks",
-      200,
-      await call("PUT", `/bridge/v1/vendor-connections/${vc.vendorConnection.id}/locks`, bridgeToken, {
-        locks: lockIds.map((id) => ({ id })),
-      }),
-    );
+    await bridge.reportLocks(vc.id, { locks: lockIds.map((id) => ({ id })) });
     const locks = lockIds.map(benchLock);
     for (const lock of locks) {
       const setupCode = encodeSetupCode({
@@ -163,26 +115,20 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
         claimSecret: lock.claimSecret,
         fingerprint: fingerprint(lock.keys),
       });
-      expectStatus("claim", 201, await call("POST", `${base}/locks/claims`, token, { setupCode }));
+      const { created } = await integrator.claimLock(lh.id, setupCode);
+      if (!created) throw new Error(`bench setup: ${lock.lockId} was claimed already`);
     }
-    expectStatus(
-      "state",
-      204,
-      await call("PUT", `/bridge/v1/vendor-connections/${vc.vendorConnection.id}/state`, bridgeToken, {
-        state: "connected",
-      }),
-    );
+    await bridge.reportState(vc.id, { state: "connected" });
     const running = cloud;
     return {
       store: options.databaseUrl ? "postgres" : "sqlite",
       url,
       cloud: running,
-      token,
+      integrator,
+      bridge,
       lockHolderId: lh.id,
-      bridgeToken,
       lockIds,
       locks,
-      call,
       async close() {
         await running.close();
         rmSync(dir, { recursive: true, force: true });

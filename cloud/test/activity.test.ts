@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { fromHex, type LockEvent } from "@latchkey/protocol";
 import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
@@ -17,6 +16,7 @@ import {
   virtualLocks,
 } from "./helpers.js";
 import { claimedLock, eventReport, sendReports, type TestLock } from "./lock.js";
+import { receiversEach } from "./receiver.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -103,39 +103,9 @@ describe("changelog 6: lock holder events", () => {
   });
 });
 
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-/** A real local HTTP receiver whose answers the test scripts. */
-async function receiver(
-  answer: (n: number, res: ServerResponse) => void,
-): Promise<{ server: Server; url: string; got: Received[] }> {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      got.push({ headers: req.headers, body });
-      answer(got.length, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got };
-}
-
 describe("changelog 7: lock holder webhooks", () => {
-  let servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
-    }
-    servers = [];
-  });
+  const listen = receiversEach();
+  const receiver = (answer: (n: number, res: ServerResponse) => void) => listen((res, n) => answer(n, res));
 
   it("create (secret shown once), list, delete", async () => {
     const created = await t.call("POST", lh(tn, "/webhooks"), {
@@ -168,7 +138,6 @@ describe("changelog 7: lock holder webhooks", () => {
     const rx = await receiver((_n, res) => {
       release = () => res.writeHead(204).end();
     });
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), {
       token: tn.token,
       body: { url: rx.url, eventTypes: ["key_event.created"] },
@@ -215,7 +184,6 @@ describe("changelog 7: lock holder webhooks", () => {
 
   it("retries with exponential backoff until a 2xx: at least once, same webhook-id", async () => {
     const rx = await receiver((n, res) => res.writeHead(n < 3 ? 500 : 200).end());
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), {
       token: tn.token,
       body: { url: rx.url, eventTypes: ["key_event.created"] },
@@ -249,7 +217,6 @@ describe("changelog 7: lock holder webhooks", () => {
 
   it("gives up after maxAttempts; a deleted webhook gets nothing more", async () => {
     const rx = await receiver((_n, res) => res.writeHead(503).end());
-    servers.push(rx.server);
     const hook = await t.call("POST", lh(tn, "/webhooks"), {
       token: tn.token,
       body: { url: rx.url, eventTypes: ["key_event.created"] },

@@ -1,8 +1,7 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Phone, registerPhone, unlockVirtual } from "./app.js";
 import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, until, virtualLocks } from "./helpers.js";
+import { receiversEach } from "./receiver.js";
 
 /** Issue 14: event filters and views, key list filters, and the key holder's name on keys and events. */
 
@@ -184,32 +183,12 @@ describe("key events: per lock and per key", () => {
 });
 
 describe("userName", () => {
-  let servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
-    }
-    servers = [];
-  });
+  const receiver = receiversEach();
 
   it("key creation takes it (single and batch, 1 to 100 characters); keys show it; webhooks carry it", async () => {
     const { lockIds } = await virtualLocks(t, tn, 1);
     const lockId = lockIds[0]!;
-    const got: string[] = [];
-    const server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        got.push(body);
-        res.writeHead(204).end();
-      });
-    });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const { got, url } = await receiver();
     // Unlock attempts only: the deliveries this test reads (key.created carries the name too, as the key shows it).
     expect(
       (await t.call("POST", lh(tn, "/webhooks"), { token: tn.token, body: { url, eventTypes: ["key_event.created"] } }))
@@ -257,7 +236,7 @@ describe("userName", () => {
     const unlocked = await unlockVirtual(t, phone, lockId, (await tokens(phone)).get(key.body.id)!);
     expect(unlocked.status).toBe(200);
     await until("the delivery", () => got.length === 1);
-    expect(JSON.parse(got[0]!).data).toMatchObject({ id: unlocked.body.eventId, userName: "Kari Nordmann" });
+    expect(JSON.parse(got[0]!.body).data).toMatchObject({ id: unlocked.body.eventId, userName: "Kari Nordmann" });
   });
 });
 

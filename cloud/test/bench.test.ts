@@ -1,4 +1,5 @@
 import { encodeEvent, toBase64Url } from "@latchkey/protocol";
+import { send } from "@latchkey/protocol/clients";
 import { afterEach, describe, expect, it } from "vitest";
 import { benchCloud } from "../bench/index.js";
 import { startBenchSite } from "../bench/site.js";
@@ -53,13 +54,16 @@ describe("the report-ingest baseline (bench/unsigned-ingest.ts)", () => {
       const event = (lock: string) =>
         toBase64Url(encodeEvent({ id: new Uint8Array(16).fill(1), lock, seq: 1, ts: 1_800_000_000, type: "unlocked" }));
       const body = (lock: string) => ({ items: [{ lockId: lock, event: event(lock), pad: "" }] });
-      expect((await site.call("POST", UNSIGNED_INGEST_PATH, "", body(lockId))).status).toBe(401);
-      expect((await site.call("POST", UNSIGNED_INGEST_PATH, site.token, body(lockId))).status).toBe(403);
-      const other = await site.call<{ error: string }>("POST", UNSIGNED_INGEST_PATH, site.bridgeToken, body("nope-1"));
-      expect(other.status).toBe(400);
-      expect(other.body.error).toBe("unknown_lock");
-      const stored = await site.call("POST", UNSIGNED_INGEST_PATH, site.bridgeToken, body(lockId));
-      expect(stored).toEqual({ status: 200, body: { stored: 1 } });
+      const post = (token: string, lock: string) =>
+        send(fetch, site.url, "POST", UNSIGNED_INGEST_PATH, body(lock), {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      expect((await post("", lockId)).status).toBe(401);
+      expect((await post(site.integrator.accessToken, lockId)).status).toBe(403);
+      const other = await post(site.bridge.accessToken, "nope-1");
+      expect(other).toMatchObject({ status: 400, body: { error: "unknown_lock" } });
+      const stored = await post(site.bridge.accessToken, lockId);
+      expect(stored).toMatchObject({ status: 200, body: { stored: 1 } });
     } finally {
       await site.close();
     }

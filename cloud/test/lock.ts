@@ -1,18 +1,5 @@
-import {
-  deriveReportKey,
-  encodeSetupCode,
-  fingerprint,
-  fromBase64Url,
-  keyPairFromSeed,
-  type LockEvent,
-  type LockPublicKeys,
-  sealReport,
-  type Telemetry,
-  toBase64Url,
-  toHex,
-  verifyLockState,
-  x25519KeyPairFromSeed,
-} from "@latchkey/protocol";
+import { fromBase64Url, type LockEvent, sealReport, type Telemetry, toBase64Url, toHex } from "@latchkey/protocol";
+import { type FactoryLock, factoryLockFrom, readLockState, reportKeyOf } from "@latchkey/protocol/testing/factory-lock";
 import { type BridgeSetup, lh, seededRandom, type Tenant, type TestCloud } from "./helpers.js";
 
 /**
@@ -21,16 +8,7 @@ import { type BridgeSetup, lh, seededRandom, type Tenant, type TestCloud } from 
  * sealed under the report key derived from the cloud's key named in its signed state; docs/reports.md). Events and
  * telemetry reach the cloud only this way (docs/bridge-api.md "Reports from the lock").
  */
-export interface TestLock {
-  lockId: string;
-  claimSecret: Uint8Array;
-  setupCode: string;
-  /** The lock's public keys (the setup code's fingerprint covers both). */
-  keys: LockPublicKeys;
-  /** The X25519 private key, for deriving the report key. */
-  xPrivate: Uint8Array;
-  /** The public keys as a report upload carries them (base64url). */
-  wireKeys: { identity: string; x25519: string };
+export interface TestLock extends FactoryLock {
   /** Set by `keyedLock`: the report key and the cloud key id it was derived for. */
   key?: Uint8Array;
   kid?: Uint8Array;
@@ -43,20 +21,8 @@ export interface TestLock {
 /** A lock with keys from a seed (deterministic), not claimed by anyone yet. */
 export function factoryLock(lockId: string, seed = lockId): TestLock {
   const random = seededRandom(`factory:${seed}`);
-  const claimSecret = random(16);
-  const identity = keyPairFromSeed(random(32)).publicKey;
-  const agreement = x25519KeyPairFromSeed(random(32));
-  const keys = { identityKey: identity, agreementKey: agreement.publicKey };
-  return {
-    lockId,
-    claimSecret,
-    setupCode: encodeSetupCode({ lockId, claimSecret, fingerprint: fingerprint(keys) }),
-    keys,
-    xPrivate: agreement.privateKey,
-    wireKeys: { identity: toBase64Url(identity), x25519: toBase64Url(agreement.publicKey) },
-    ctr: 0,
-    keysSent: false,
-  };
+  const seeds = { claimSecret: random(16), identitySeed: random(32), agreementSeed: random(32) };
+  return { ...factoryLockFrom(lockId, seeds), ctr: 0, keysSent: false };
 }
 
 /** Every spelling of the claim secret that would betray it in an answer or a log line. */
@@ -105,11 +71,9 @@ export async function authorityOf(t: TestCloud, tn: Tenant): Promise<Uint8Array>
 /** Reads the cloud's report key from the lock's signed state (verified as the lock would) and derives the lock's side. */
 export async function keyedLock(t: TestCloud, br: BridgeSetup, lock: TestLock): Promise<TestLock> {
   const state = await fetchState(t, br, lock.lockId);
-  const verdict = verifyLockState(state.bytes, { lockId: lock.lockId, claimSecret: lock.claimSecret });
-  if (!verdict.ok) throw new Error(verdict.message);
-  const { id, x } = verdict.state.reportKey;
-  lock.key = deriveReportKey({ lockId: lock.lockId, cloudKeyId: id, lockPrivate: lock.xPrivate, peerPublic: x });
-  lock.kid = id;
+  const { key, cloudKeyId } = reportKeyOf(lock, readLockState(lock, state.bytes));
+  lock.key = key;
+  lock.kid = cloudKeyId;
   return lock;
 }
 

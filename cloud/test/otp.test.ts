@@ -1,6 +1,4 @@
 import { createHash } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { OtpWebhookConfigError, webhookOtpSender } from "../src/domain/otp.js";
@@ -8,6 +6,7 @@ import { otpCodeMac } from "../src/security/otp-key.js";
 import { NonPublicTargetError } from "../src/security/webhook-target.js";
 import { codeFromLog } from "./app.js";
 import { closeAll, startTestCloud, type TestCloud } from "./helpers.js";
+import { receiversEach } from "./receiver.js";
 
 /** One-time codes (issue 12, findings 2–4): the webhook sender, the stored MAC, and the limits per number and address. */
 
@@ -16,27 +15,14 @@ afterEach(closeAll);
 const SECRET = `whsec_${Buffer.from("otp webhook test secret, 32 bytes").toString("base64")}`;
 const DEVICE_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
+const listen = receiversEach();
 
 /** An SMS gateway stand-in on 127.0.0.1 answering `status`; records what it was sent. */
 async function receiver(status = 204) {
-  const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      received.push({ headers: req.headers, body });
-      res.writeHead(status, status === 302 ? { location: "http://127.0.0.1:1/" } : {}).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { received, port: (server.address() as AddressInfo).port };
+  const rx = await listen((res) =>
+    res.writeHead(status, status === 302 ? { location: "http://127.0.0.1:1/" } : {}).end(),
+  );
+  return { received: rx.got, port: rx.port };
 }
 
 const toLoopback = async () => [{ address: "127.0.0.1", family: 4 }];

@@ -1,5 +1,5 @@
-import { createServer, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, LookupFunction } from "node:net";
+import { request } from "node:http";
+import type { LookupFunction } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -22,6 +22,7 @@ import {
   until,
 } from "./helpers.js";
 import { claimedLock, eventReport, sendReports } from "./lock.js";
+import { receiversEach } from "./receiver.js";
 
 /** Webhook SSRF: which targets the cloud refuses, at creation and at each delivery (security/webhook-target.ts). */
 
@@ -220,40 +221,10 @@ describe("webhookLookup", () => {
   });
 });
 
-interface Received {
-  headers: Record<string, string>;
-  body: string;
-}
-
-const servers: Server[] = [];
-
-/** A real receiver on 127.0.0.1 whose answers the test scripts; records what it got. */
-async function receiver(
-  answer: (res: ServerResponse) => void = (res) => res.writeHead(204).end(),
-): Promise<{ port: number; url: string; got: Received[] }> {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      got.push({ headers: req.headers as Record<string, string>, body });
-      answer(res);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as AddressInfo).port;
-  return { port, url: `http://127.0.0.1:${port}/hook`, got };
-}
+const receiver = receiversEach();
 
 afterEach(async () => {
   await closeAll();
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
   await cleanUpBins();
 });
 
@@ -418,7 +389,7 @@ describe("delivering", () => {
     const verified = [byAddress, byName].map((hook) => {
       const got = rx.got.find((g) => {
         try {
-          new Webhook(hook.body.secret).verify(g.body, g.headers);
+          new Webhook(hook.body.secret).verify(g.body, g.headers as Record<string, string>);
           return true;
         } catch {
           return false;
@@ -460,7 +431,7 @@ describe("delivering", () => {
     const rx = await receiver();
     const port = rx.port;
     // Nothing listens there any more.
-    await new Promise((r) => servers.pop()!.close(r));
+    await rx.close();
     const t = await startTestCloud({ settings: { allowPrivateWebhookTargets: true } });
     const tn = await tenant(t);
     const hook = await created(t, tn, `http://127.0.0.1:${port}/hook`);

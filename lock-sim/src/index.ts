@@ -1,3 +1,5 @@
+// What a Phone's calls throw; the app API client itself and its types are protocol's (`@latchkey/protocol/clients`).
+export { AppApiError } from "@latchkey/protocol/clients";
 export { BleUnavailableError, type Noble } from "@latchkey/runtime";
 export {
   BleTimeoutError,
@@ -33,15 +35,6 @@ export {
   TrustEngine,
   type TrustEngineOptions,
 } from "./lock/trust-engine.js";
-export {
-  AppApiClient,
-  AppApiError,
-  type AppKey,
-  type AppKeys,
-  type AppLockState,
-  type DeviceRegistration,
-  type VerificationStarted,
-} from "./phone/app-api-client.js";
 export {
   Phone,
   PhoneError,

@@ -1,33 +1,17 @@
 import { ManualClock } from "@latchkey/protocol";
-import { afterEach, describe, expect, it } from "vitest";
-import { type SimLock, seededRandom, startLock } from "../src/index.js";
-import { startTestBroker, type TestBroker } from "./helpers/broker.js";
+import { describe, expect, it } from "vitest";
+import type { SimLock, startLock } from "../src/index.js";
 import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
-import { Observer } from "./helpers/observer.js";
-import { TempDirs } from "./helpers/tmp.js";
+import { lockRigEach, SITE_SECRET } from "./helpers/rig.js";
 
-const SITE_SECRET = "site-secret-for-tests-0123456789";
 const issuer = makeIssuer("battery");
 const device = makeDevice("battery");
 const DAY = 86_400_000;
 
 describe("battery model and telemetry", () => {
-  const tmp = new TempDirs();
-  const running: SimLock[] = [];
-  let broker: TestBroker | undefined;
-  let observer: Observer | undefined;
-  let seed = 0;
-
-  afterEach(async () => {
-    for (const l of running.splice(0)) await l.stop();
-    await observer?.close();
-    await broker?.close();
-    observer = undefined;
-    broker = undefined;
-    tmp.cleanup();
-  });
+  const rig = lockRigEach({ lockId: "b-1", seed: "battery" });
 
   /** A lock given its state and signed time by `cloud` straight away: telemetry is sealed only under a state. */
   async function boot(
@@ -35,16 +19,7 @@ describe("battery model and telemetry", () => {
     extra: Partial<Parameters<typeof startLock>[0]> = {},
     cloud = new TestCloud(clock, issuer),
   ) {
-    const lock = await startLock({
-      lockId: "b-1",
-      dataDir: tmp.make(),
-      clock,
-      random: seededRandom(`battery:${++seed}`),
-      tickIntervalMs: 0,
-      relockSeconds: 0,
-      ...extra,
-    });
-    running.push(lock);
+    const lock = await rig.boot(clock, extra);
     cloud.provision(lock);
     return lock;
   }
@@ -67,10 +42,9 @@ describe("battery model and telemetry", () => {
   });
 
   it("battery_low on crossing into low (≤ 20 %) and into critical (≤ 5 %), with telemetry on each change", async () => {
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
     const clock = new ManualClock(T0 * 1000);
     const cloud = new TestCloud(clock, issuer);
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const lock = await boot(
       clock,
       {
@@ -109,10 +83,9 @@ describe("battery model and telemetry", () => {
   });
 
   it("publishes telemetry periodically on the injected clock", async () => {
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
     const clock = new ManualClock(T0 * 1000);
     const cloud = new TestCloud(clock, issuer);
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const lock = await boot(
       clock,
       { mqttUrl: broker.url, siteSecret: SITE_SECRET, telemetryIntervalSeconds: 60 },

@@ -1,52 +1,24 @@
 import { ManualClock } from "@latchkey/protocol";
-import { afterEach, describe, expect, it } from "vitest";
-import { type SimLock, seededRandom, startLock, TIME_UNCERTAINTY_LIMIT_MS } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { TIME_UNCERTAINTY_LIMIT_MS } from "../src/index.js";
 import { FIRST_TIME_RETRY_MS, MAX_TIME_RETRY_MS, TimeRequestSchedule } from "../src/lock/time-requests.js";
-import { startTestBroker, type TestBroker } from "./helpers/broker.js";
 import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
-import { Observer } from "./helpers/observer.js";
-import { TempDirs } from "./helpers/tmp.js";
+import { lockRigEach, SITE_SECRET } from "./helpers/rig.js";
 
 /**
  * The lock's clock is the trust engine's (docs/trust.md "Time"): only signed documents set it, its oscillator drifts,
  * and the lock asks for signed time when it has none or may be more than a minute off.
  */
-const SITE_SECRET = "site-secret-for-tests-0123456789";
 const issuer = makeIssuer("clock");
 const device = makeDevice("clock");
 const HOUR = 3_600_000;
 
 describe("the lock's clock", () => {
-  const tmp = new TempDirs();
-  const running: SimLock[] = [];
-  let broker: TestBroker | undefined;
-  let observer: Observer | undefined;
-  let seed = 0;
+  const rig = lockRigEach({ lockId: "c-1", seed: "clock" });
 
-  afterEach(async () => {
-    for (const l of running.splice(0)) await l.stop();
-    await observer?.close();
-    await broker?.close();
-    observer = undefined;
-    broker = undefined;
-    tmp.cleanup();
-  });
-
-  async function boot(clock: ManualClock, extra: Partial<Parameters<typeof startLock>[0]> = {}) {
-    const lock = await startLock({
-      lockId: "c-1",
-      dataDir: tmp.make(),
-      clock,
-      random: seededRandom(`clock:${++seed}`),
-      tickIntervalMs: 0,
-      relockSeconds: 0,
-      ...extra,
-    });
-    running.push(lock);
-    return lock;
-  }
+  const boot = rig.boot;
 
   const key = (nbf: number, exp: number) => mint(issuer, claimsFor("c-1", device.publicKey, { nbf, exp, iat: nbf }));
 
@@ -67,10 +39,9 @@ describe("the lock's clock", () => {
   });
 
   it("a fast oscillator drifts; past a minute of doubt the lock asks for time at its next tick and is corrected", async () => {
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
     const clock = new ManualClock(T0 * 1000);
     const cloud = new TestCloud(clock, issuer);
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const lock = await boot(clock, { drift: { ppm: 1389 }, mqttUrl: broker.url, siteSecret: SITE_SECRET });
     cloud.enroll(lock);
     await observer.publishState("c-1", cloud.state("c-1"));
@@ -95,12 +66,12 @@ describe("the lock's clock", () => {
   it("a clock reset: every key refused (clock_unset) until a signed time answer, also across a restart", async () => {
     const clock = new ManualClock(T0 * 1000);
     const cloud = new TestCloud(clock, issuer);
-    const dir = tmp.make();
+    const dir = rig.tmp.make();
     const lock = await boot(clock, { dataDir: dir });
     cloud.provision(lock);
     lock.resetClock();
     await lock.powerLoss();
-    running.splice(running.indexOf(lock), 1);
+    rig.forget(lock);
     const again = await boot(clock, { dataDir: dir });
     expect(again.clockSet).toBe(false);
     expect(again.time).toBeNull(); // the state's iat moved it once; that is gone with the time too

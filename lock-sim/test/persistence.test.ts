@@ -1,49 +1,24 @@
 import { ManualClock, toHex } from "@latchkey/protocol";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FlashError, type SimLock, seededRandom, startLock } from "../src/index.js";
-import { startTestBroker, type TestBroker } from "./helpers/broker.js";
 import { TestCloud } from "./helpers/cloud.js";
 import { unlockDirect } from "./helpers/direct.js";
 import { claimsFor, cti, makeDevice, makeIssuer, mint, T0 } from "./helpers/keys.js";
-import { Observer } from "./helpers/observer.js";
-import { TempDirs } from "./helpers/tmp.js";
+import { lockRigEach, SITE_SECRET } from "./helpers/rig.js";
 
 /** The flash: what survives a restart or a power loss, and the ring buffer's fixed capacity. */
-const SITE_SECRET = "site-secret-for-tests-0123456789";
 const issuer = makeIssuer("persist");
 const device = makeDevice("persist");
 
 describe("flash persistence", () => {
-  const tmp = new TempDirs();
-  const running: SimLock[] = [];
-  let broker: TestBroker | undefined;
-  let observer: Observer | undefined;
   const clock = new ManualClock(T0 * 1000);
   const cloud = new TestCloud(clock, issuer);
-  let boots = 0;
 
-  afterEach(async () => {
-    for (const l of running.splice(0)) await l.stop();
-    await observer?.close();
-    await broker?.close();
-    observer = undefined;
-    broker = undefined;
-    tmp.cleanup();
-  });
+  const rig = lockRigEach({ lockId: "p-1", seed: "p-1" });
+  const tmp = rig.tmp;
 
-  async function boot(dataDir: string, extra: Partial<Parameters<typeof startLock>[0]> = {}) {
-    const lock = await startLock({
-      lockId: "p-1",
-      dataDir,
-      clock,
-      random: seededRandom(`p-1:${++boots}`),
-      tickIntervalMs: 0,
-      relockSeconds: 0,
-      ...extra,
-    });
-    running.push(lock);
-    return lock;
-  }
+  const boot = (dataDir: string, extra: Partial<Parameters<typeof startLock>[0]> = {}) =>
+    rig.boot(clock, { dataDir, ...extra });
 
   const deny = (lock: SimLock) => unlockDirect(lock, new Uint8Array([1]), device.secretKey);
 
@@ -56,8 +31,7 @@ describe("flash persistence", () => {
     expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     await first.stop();
 
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const second = await boot(dir, { mqttUrl: broker.url, siteSecret: SITE_SECRET });
     await second.waitForDelivered();
     deny(second);
@@ -73,8 +47,7 @@ describe("flash persistence", () => {
   });
 
   it("power loss: the broker fires the will, and nothing committed is lost", async () => {
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const dir = tmp.make();
     const first = await boot(dir, { mqttUrl: broker.url, siteSecret: SITE_SECRET });
     cloud.provision(first);
@@ -85,7 +58,7 @@ describe("flash persistence", () => {
     deny(first);
     expect(first.undelivered).toBe(2);
     await first.powerLoss();
-    running.splice(running.indexOf(first), 1);
+    rig.forget(first);
     await observer.waitForStatus("p-1", "offline");
     broker.holdAcks = false;
     broker.releaseAcks();
@@ -141,26 +114,19 @@ describe("flash persistence", () => {
 
   it("a lock id runs once per flash; a flash held by another process is reported", async () => {
     const dir = tmp.make();
-    await boot(dir);
+    const first = await boot(dir);
     await expect(boot(dir)).rejects.toThrow(FlashError);
     await expect(boot(dir)).rejects.toThrow(/already running/);
     // a second lock on the same directory shares the file
     const b = await boot(dir, { lockId: "p-2" });
-    expect(b.flashPath).toBe(running[0]!.flashPath);
+    expect(b.flashPath).toBe(first.flashPath);
   });
 });
 
 describe("event ring buffer", () => {
-  const tmp = new TempDirs();
+  const rig = lockRigEach({ lockId: "r-1", seed: "ring" });
+  const tmp = rig.tmp;
   const clock = new ManualClock(T0 * 1000);
-  let broker: TestBroker | undefined;
-  let observer: Observer | undefined;
-
-  afterEach(async () => {
-    await observer?.close();
-    await broker?.close();
-    tmp.cleanup();
-  });
 
   it("drops the oldest unacknowledged events when full, counts them, and reports the count upstream", async () => {
     const dir = tmp.make();
@@ -183,8 +149,7 @@ describe("event ring buffer", () => {
     expect(lock.events[3]).toMatchObject({ seq: 4, dropped: 3 });
     await lock.stop();
 
-    broker = await startTestBroker({ siteSecret: SITE_SECRET });
-    observer = (await Observer.connect(broker.url)).relay(cloud);
+    const { broker, observer } = await rig.mqtt(cloud);
     const again = await startLock({ ...opts, mqttUrl: broker.url, siteSecret: SITE_SECRET });
     try {
       // The state it needs to seal anything takes the ring's place too: one more dropped, counted on seq 5.

@@ -17,6 +17,19 @@ export function deriveLockPassword(siteSecret: Uint8Array | string, lockId: stri
     .digest("base64url");
 }
 
+/** What a lock logs in to the site's broker with (docs/mqtt.md): username = client id = lock id, derived password. */
+export interface LockMqttLogin {
+  clientId: string;
+  username: string;
+  password: string;
+  /** MQTT 3.1.1: the version every lock speaks, and the one the embedded broker and the Mosquitto ACL are set up for. */
+  protocolVersion: 4;
+}
+
+export function lockMqttLogin(siteSecret: Uint8Array | string, lockId: string): LockMqttLogin {
+  return { clientId: lockId, username: lockId, password: deriveLockPassword(siteSecret, lockId), protocolVersion: 4 };
+}
+
 /** Constant-time check of a lock's password. */
 export function checkLockPassword(
   siteSecret: Uint8Array | string,

@@ -40,6 +40,8 @@ export {
   checkLockPassword,
   checkVendorCredentials,
   deriveLockPassword,
+  type LockMqttLogin,
+  lockMqttLogin,
   vendorCredentialDigest,
   vendorCredentialDigestSync,
 } from "./credentials.js";

@@ -21,6 +21,7 @@ import {
   encodeTelemetry,
   FrameAssembler,
   type LockEvent,
+  lockMqttLogin,
   ProtocolError,
   prefetchKeysUrl,
   Topics,
@@ -240,6 +241,16 @@ describe("app links and credentials", () => {
     expect(checkLockPassword(secret, "lock-2", p)).toBe(false);
     expect(checkLockPassword("another site secret value", "lock-1", p)).toBe(false);
     expect(() => deriveLockPassword("short", "lock-1")).toThrow(/16 bytes/);
+  });
+  it("give a lock's whole MQTT login: its id as client id and username, its derived password, MQTT 3.1.1", () => {
+    const secret = "a site secret of enough length";
+    expect(lockMqttLogin(secret, "lock-1")).toEqual({
+      clientId: "lock-1",
+      username: "lock-1",
+      password: deriveLockPassword(secret, "lock-1"),
+      protocolVersion: 4,
+    });
+    expect(() => lockMqttLogin(secret, "lock/+")).toThrow(/not valid/);
   });
   it("check vendor credentials against a salted digest", async () => {
     const salt = Buffer.alloc(16, 3).toString("base64url");

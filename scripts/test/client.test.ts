@@ -5,12 +5,12 @@ import { Writable } from "node:stream";
 import { type RunningCloud, startCloud } from "@latchkey/cloud";
 import { seededRandom, setupCodes } from "@latchkey/lock-sim";
 import { ManualClock } from "@latchkey/protocol";
+import { BridgeApiClient } from "@latchkey/protocol/clients";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiError } from "../src/client/http.js";
-import { IntegratorClient, requestAccessToken } from "../src/client/integrator-client.js";
+import { ApiError, IntegratorClient, requestAccessToken } from "../src/client/index.js";
 
 /** The typed client against the real cloud (in process, SQLite in a temp dir, a manual clock for token expiry). */
-describe("IntegratorClient", () => {
+describe("the typed clients (IntegratorClient, protocol's BridgeApiClient) against a real cloud", () => {
   let dir: string;
   let cloud: RunningCloud;
   const clock = new ManualClock(1_900_000_000_000);
@@ -180,5 +180,45 @@ describe("IntegratorClient", () => {
     expect(await client.getAction(lh.id, lock!.id, created.id)).toEqual(done);
     expect((await client.listActions(lh.id, lock!.id)).actions.map((a) => a.id)).toEqual([created.id]);
     await expect(client.createAction(lh.id, "no-such-lock", "lock")).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("edits a key with PATCH: new terms, the same id; an empty edit is a 400 naming the body (issue 14)", async () => {
+    const client = await IntegratorClient.login(cloud.url, creds);
+    const lh = await client.createLockHolder({ name: "Edit street 1", countryIso: "NO" });
+    await client.createVendorConnection(lh.id, { vendor: "virtual", locksToCreate: 1 });
+    const [lock] = (await client.listLocks(lh.id)).locks;
+    const key = await client.createKey(lh.id, lock!.id, { userId: "+4791234567", userName: "Kari Nordmann" });
+    const end = new Date(clock.now() + 3_600_000).toISOString();
+    const edited = await client.editKey(lh.id, key.id, { end, metadata: { unit: "3A" } });
+    expect(edited).toMatchObject({ id: key.id, userName: "Kari Nordmann", end, metadata: { unit: "3A" } });
+    expect(await client.getKey(lh.id, key.id)).toEqual(edited);
+    await expect(client.editKey(lh.id, key.id, {})).rejects.toMatchObject({ status: 400 });
+    await expect(client.editKey(lh.id, "key_nope", { end })).rejects.toMatchObject({ status: 404 });
+  });
+  it("BridgeApiClient (protocol): logs in as the bridge, reports its connection's locks and state, reads its change feed", async () => {
+    const integrator = await IntegratorClient.login(cloud.url, await cloud.bootstrap("Bridge client test"));
+    const lh = await integrator.createLockHolder({ name: "Gateway street 1", countryIso: "NO" });
+    const registered = await integrator.registerBridge(lh.id, "gw");
+    const vc = await integrator.createVendorConnection(lh.id, {
+      vendor: "sim",
+      username: "site-a",
+      password: "vendor-password",
+      bridgeId: registered.bridgeId,
+    });
+    const bridge = await BridgeApiClient.login(cloud.url, { bridgeId: registered.bridgeId, secret: registered.secret });
+    expect(await bridge.reportLocks(vc.id, { locks: [{ id: "gw-lock-1", name: "Front door" }] })).toEqual({
+      locks: [{ id: "gw-lock-1", status: "created" }],
+    });
+    await bridge.reportState(vc.id, { state: "connected" });
+    expect(await integrator.getVendorConnection(lh.id, vc.id)).toMatchObject({ state: "connected" });
+    const feed = await bridge.changes({ wait: 0 });
+    expect(feed.changes.map((c) => (c as { kind: string }).kind)).toContain("vendor_connection");
+    // The lock is not claimed: no signed state for it (docs/trust.md "Cloud").
+    await expect(bridge.lockState("gw-lock-1")).rejects.toBeInstanceOf(ApiError);
+    // Another bridge's connection is not this bridge's to report on; a wrong secret logs in nowhere.
+    await expect(bridge.reportState("vc_nope", { state: "connected" })).rejects.toMatchObject({ status: 404 });
+    await expect(
+      BridgeApiClient.login(cloud.url, { bridgeId: registered.bridgeId, secret: "not-the-secret" }),
+    ).rejects.toMatchObject({ status: 401 });
   });
 });

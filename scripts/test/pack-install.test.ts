@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LATCHKEY_BINS } from "../src/stack/bins.js";
 import { ManagedChild } from "../src/stack/child.js";
 import { freePort } from "../src/stack/ports.js";
 import {
@@ -90,9 +91,10 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
         "package.json",
         manifest.main,
         manifest.types,
-        // `./bench` names dist/bench/, built in a checkout only: benchmarks never ship (issue 16 item 6).
+        // `./bench` names dist/bench/ and `./testing/*` dist/test/, built in a checkout only: benchmarks and test
+        // vectors never ship (issue 16 items 1 and 6).
         ...Object.entries(manifest.exports ?? {})
-          .filter(([subpath]) => subpath !== "./bench")
+          .filter(([subpath]) => subpath !== "./bench" && !subpath.startsWith("./testing/"))
           .flatMap(([, e]) => [e.types, e.default]),
       ].filter((p): p is string => p !== undefined);
       for (const binPath of Object.values(manifest.bin ?? {})) {
@@ -118,14 +120,7 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
 
   it("puts every bin on the prefix's node_modules/.bin, and each answers --version with its package's version", async () => {
     const bins = tarballs.flatMap((t) => Object.keys(t.manifest.bin ?? {}).map((name) => ({ name, t })));
-    expect(bins.map((b) => b.name).sort()).toEqual([
-      "latchkey-bridge",
-      "latchkey-cloud",
-      "latchkey-lock-sim",
-      "latchkey-mosquitto-acl",
-      "latchkey-stack",
-      "latchkey-token",
-    ]);
+    expect(bins.map((b) => b.name).sort()).toEqual([...LATCHKEY_BINS]);
     for (const { name, t } of bins) {
       const result = await run(bin(name), ["--version"], { cwd: dir, env: env() });
       expect({ name, code: result.code, out: result.stdout.trim(), err: result.stderr }).toEqual({

@@ -11,8 +11,6 @@ import {
   toBase64Url,
   toHex,
 } from "@latchkey/protocol";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
 import {
   CLAIM_SECRET_A,
   CLOUD,
@@ -28,7 +26,9 @@ import {
   OTHER_KID,
   reportB,
   sealA,
-} from "../src/reliability/hostile-reports.js";
+} from "@latchkey/protocol/testing/hostile-reports";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 
 /**

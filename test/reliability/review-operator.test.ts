@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { LATCHKEY_BINS } from "@latchkey/scripts";
 import { describe, expect, it } from "vitest";
 import { scrape } from "../src/reliability/metrics.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
@@ -88,14 +89,7 @@ describe("issue 15.8: the bridge's /metrics passes promtool's rules", () => {
 
 describe("issue 15.10: every CLI as an operator types it", () => {
   it("has the six bins the packages declare", () => {
-    expect(BINS.map((b) => b.name).sort()).toEqual([
-      "latchkey-bridge",
-      "latchkey-cloud",
-      "latchkey-lock-sim",
-      "latchkey-mosquitto-acl",
-      "latchkey-stack",
-      "latchkey-token",
-    ]);
+    expect(BINS.map((b) => b.name).sort()).toEqual([...LATCHKEY_BINS]);
   });
 
   it("--version prints the package version and exits 0, for every bin", async () => {

@@ -5,7 +5,6 @@ import { type SimLock, startLock } from "@latchkey/lock-sim";
 import {
   CborTag,
   type CborValue,
-  ClaimLabel,
   encodeCbor,
   fromBase64Url,
   HeaderLabel,
@@ -24,10 +23,7 @@ import {
   verifyKeyToken,
   verifyUnlockRequest,
 } from "@latchkey/protocol";
-import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { call } from "../src/reliability/bridge-api.js";
-import { LogSink, Secrets } from "../src/reliability/evidence.js";
+import { claimsMap, cnfMap } from "@latchkey/protocol/testing/claims";
 import {
   claims,
   DEVICE,
@@ -39,7 +35,11 @@ import {
   NOW,
   REVOKED_CTI,
   WEAK_KEYS,
-} from "../src/reliability/hostile-tokens.js";
+} from "@latchkey/protocol/testing/hostile-tokens";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { call } from "../src/reliability/bridge-api.js";
+import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { registerDevice } from "../src/reliability/phone.js";
 import { PlayedCloud } from "../src/reliability/played-cloud.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
@@ -214,18 +214,7 @@ describe("generated inputs (fast-check, seeded)", () => {
       fc.integer(),
       fc.uint8Array({ maxLength: 33 }),
       fc.constant(REVOKED_CTI),
-      fc.constant(
-        new Map([
-          [
-            1,
-            new Map<number, unknown>([
-              [1, 1],
-              [-1, 6],
-              [-2, DEVICE.publicKey],
-            ]),
-          ],
-        ]),
-      ),
+      fc.constant(cnfMap(DEVICE.publicKey)),
       fc.constant(null),
       fc.boolean(),
     );
@@ -233,28 +222,7 @@ describe("generated inputs (fast-check, seeded)", () => {
       fc.property(
         fc.dictionary(fc.constantFrom("1", "2", "3", "4", "5", "6", "7", "8", "9", "-1"), claimValue),
         (entries) => {
-          const base = new Map<number, unknown>([
-            [1, "latchkey"],
-            [2, "+4790000000"],
-            [3, LOCK_ID],
-            [4, NOW + 3600],
-            [5, NOW - 600],
-            [6, NOW - 600],
-            [7, claims().cti],
-            [
-              8,
-              new Map([
-                [
-                  1,
-                  new Map<number, unknown>([
-                    [1, 1],
-                    [-1, 6],
-                    [-2, DEVICE.publicKey],
-                  ]),
-                ],
-              ]),
-            ],
-          ]);
+          const base = claimsMap(claims());
           for (const [k, v] of Object.entries(entries)) base.set(Number(k), v);
           const token = signSign1({
             protectedHeader: new Map<number, unknown>([
@@ -405,30 +373,7 @@ describe("cost of refusing", () => {
 });
 
 function signedPayload(): Uint8Array {
-  return encodeCbor(
-    new Map<number, unknown>([
-      [ClaimLabel.iss, "latchkey"],
-      [ClaimLabel.sub, "+4790000000"],
-      [ClaimLabel.aud, LOCK_ID],
-      [ClaimLabel.exp, NOW + 3600],
-      [ClaimLabel.nbf, NOW - 600],
-      [ClaimLabel.iat, NOW - 600],
-      [ClaimLabel.cti, claims().cti],
-      [
-        ClaimLabel.cnf,
-        new Map([
-          [
-            1,
-            new Map<number, unknown>([
-              [1, 1],
-              [-1, 6],
-              [-2, DEVICE.publicKey],
-            ]),
-          ],
-        ]),
-      ],
-    ]),
-  );
+  return encodeCbor(claimsMap(claims()));
 }
 
 function toPlain(c: object): Record<string, unknown> {

@@ -1,7 +1,7 @@
 import {
   decodeSetupCode,
-  deriveLockPassword,
   encodeTimeRequest,
+  lockMqttLogin,
   ManualClock,
   NonceBook,
   Topics,
@@ -42,14 +42,8 @@ describe("whole site: the bridge carries signed state and time", () => {
 
   async function speakFor(lockId: string): Promise<LockLine> {
     const heard: LockLine["heard"] = [];
-    const client = await mqtt.connectAsync(site!.bridge!.mqttUrl, {
-      clientId: lockId,
-      username: lockId,
-      password: deriveLockPassword(SITE_SECRET, lockId),
-      clean: true,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
+    const login = lockMqttLogin(SITE_SECRET, lockId);
+    const client = await mqtt.connectAsync(site!.bridge!.mqttUrl, { ...login, clean: true, reconnectPeriod: 0 });
     clients.push(client);
     client.on("message", (topic, payload, packet) =>
       heard.push({ topic, payload: new Uint8Array(payload), retain: packet.retain }),

@@ -3,11 +3,11 @@ import {
   type CommandResult,
   commandResultBinding,
   decodeCommand,
-  deriveLockPassword,
   encodeCommandResult,
   encodeLockKeys,
   encodeStatus,
   type LockEvent,
+  lockMqttLogin,
   NonceBook,
   sealReport,
   type Telemetry,
@@ -66,11 +66,10 @@ export class MqttLock {
   async connect(): Promise<void> {
     const t = this.topics;
     this.client = await mqtt.connectAsync(this.url, {
-      clientId: this.options.clientId ?? this.lockId,
-      username: this.lockId,
-      password: this.options.password ?? deriveLockPassword(SITE_SECRET, this.lockId),
+      ...lockMqttLogin(SITE_SECRET, this.lockId),
+      ...(this.options.clientId !== undefined ? { clientId: this.options.clientId } : {}),
+      ...(this.options.password !== undefined ? { password: this.options.password } : {}),
       clean: this.options.clean ?? false,
-      protocolVersion: 4,
       reconnectPeriod: 0,
       will: { topic: t.lock(this.lockId, "status"), payload: Buffer.from("offline"), qos: 1, retain: true },
     });

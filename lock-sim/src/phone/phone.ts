@@ -10,17 +10,17 @@ import {
   toHex,
   verifyKeyToken,
 } from "@latchkey/protocol";
-import { loadNobleWithBindings, type Noble } from "@latchkey/runtime";
-import { type ConnectOptions, connectToLock, type LockSession, loadHardwareNoble } from "../ble/central.js";
-import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
-import { type RandomSource, systemRandom } from "../random.js";
 import {
   AppApiClient,
   AppApiError,
   type AppLockState,
   type DeviceRegistration,
   type VerificationStarted,
-} from "./app-api-client.js";
+} from "@latchkey/protocol/clients";
+import { loadNobleWithBindings, type Noble } from "@latchkey/runtime";
+import { type ConnectOptions, connectToLock, type LockSession, loadHardwareNoble } from "../ble/central.js";
+import type { VirtualCentralBindings, VirtualRadio } from "../ble/virtual-radio.js";
+import { type RandomSource, systemRandom } from "../random.js";
 
 /** A key the phone holds: the token and its claims (checked against the issuers when stored). */
 export interface PhoneKey {

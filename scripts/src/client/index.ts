@@ -1,9 +1,15 @@
-export { type PollOptions, PollTimeoutError, pollUntil } from "@latchkey/runtime";
-export { type ApiAnswer, ApiError, expectOk, type Query, type SendOptions, send, withQuery } from "./http.js";
+export type * from "@latchkey/protocol/clients";
 export {
+  type ApiAnswer,
+  ApiError,
   type ClientCredentials,
   type ClientOptions,
-  IntegratorClient,
+  expectOk,
+  type Query,
   requestAccessToken,
-} from "./integrator-client.js";
-export type * from "./types.js";
+  type SendOptions,
+  send,
+  withQuery,
+} from "@latchkey/protocol/clients";
+export { type PollOptions, PollTimeoutError, pollUntil } from "@latchkey/runtime";
+export { IntegratorClient } from "./integrator-client.js";

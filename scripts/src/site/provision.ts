@@ -1,5 +1,5 @@
+import type { LockHolderInput } from "../client/index.js";
 import type { IntegratorClient } from "../client/integrator-client.js";
-import type { LockHolderInput } from "../client/types.js";
 
 /** The vendor account a bridge serves a connection with (docs/design.md section 7). */
 export interface VendorAccount {

@@ -1,6 +1,6 @@
 import { setupCodes } from "@latchkey/lock-sim";
+import type { ClaimedLock } from "../client/index.js";
 import type { IntegratorClient } from "../client/integrator-client.js";
-import type { ClaimedLock } from "../client/types.js";
 
 /** A lock's setup code as printed on its label (the claim secret inside: never logged). */
 export interface LockLabel {

@@ -1,7 +1,7 @@
 import type { SimLock } from "@latchkey/lock-sim";
 import { fromHex, toHex, verifyLockState } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/runtime";
-import type { Key } from "../client/types.js";
+import type { Key } from "../client/index.js";
 import type { Output } from "./output.js";
 import { Progress, StepFailed } from "./progress.js";
 import type { RunningStack } from "./stack.js";

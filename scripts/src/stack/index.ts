@@ -1,4 +1,5 @@
 export { UsageError } from "@latchkey/runtime";
+export { LATCHKEY_BINS } from "./bins.js";
 export {
   type BridgeFileOptions,
   type BridgeProcess,

@@ -1,4 +1,4 @@
-import { ApiError } from "../client/http.js";
+import { ApiError } from "../client/index.js";
 import type { IntegratorClient } from "../client/integrator-client.js";
 import type { StackState } from "./state.js";
 

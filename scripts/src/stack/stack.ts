@@ -5,7 +5,7 @@ import { type Fleet, fleetLockIds, startFleet, type VirtualRadio } from "@latchk
 import { toHex } from "@latchkey/protocol";
 import { pollUntil } from "@latchkey/runtime";
 import pino from "pino";
-import { ApiError } from "../client/http.js";
+import { ApiError } from "../client/index.js";
 import { IntegratorClient } from "../client/integrator-client.js";
 import { openStackBle, type StackBle } from "./ble-transport.js";
 import { type BridgeProcess, startBridgeProcess, writeBridgeConfig } from "./bridge-process.js";

@@ -19,6 +19,7 @@ import {
   signUnlockProof,
   toBase64Url,
 } from "@latchkey/protocol";
+import { BridgeApiClient } from "@latchkey/protocol/clients";
 import { IntegratorClient, pollUntil } from "@latchkey/scripts";
 import { registerSite } from "@latchkey/scripts/site";
 import { pino } from "pino";
@@ -41,6 +42,8 @@ export interface Tenant {
   bridgeId: string;
   /** The bridge's cloud secret: the compromised gateway holds it. */
   bridgeSecret: string;
+  /** The tenant's bridge as a bridge API client (logged in), for what a running bridge would say. */
+  bridge: BridgeApiClient;
   bridgeToken: string;
   vendorConnectionId: string;
   vendor: { vendor: "sim"; username: string; password: string };
@@ -121,13 +124,6 @@ export class GatewaySite {
     const slug = name.toLowerCase();
     const creds = await this.cloud.bootstrap(name);
     this.secrets.add(`${name} client secret`, creds.clientSecret);
-    const grant = async (clientId: string, secret: string, scope: string) => {
-      const answer = await this.ok("POST", "/auth/v1/token", 200, {
-        json: { grant_type: "client_credentials", client_id: clientId, client_secret: secret, scope },
-      });
-      this.secrets.add(`${name} ${scope} token`, answer.body.access_token);
-      return answer.body.access_token as string;
-    };
     const client = await IntegratorClient.login(this.url, creds);
     const admin = client.accessToken;
     this.secrets.add(`${name} integrator.admin token`, admin);
@@ -135,6 +131,8 @@ export class GatewaySite {
     this.secrets.add(`${name} vendor password`, vendor.password);
     const site = await registerSite(client, { lockHolder: { name }, bridgeName: `${name} gw`, vendor });
     this.secrets.add(`${name} bridge secret`, site.bridgeSecret);
+    const bridge = await BridgeApiClient.login(this.url, { bridgeId: site.bridgeId, secret: site.bridgeSecret });
+    this.secrets.add(`${name} bridge token`, bridge.accessToken);
     const tenant: Tenant = {
       name,
       admin,
@@ -142,7 +140,8 @@ export class GatewaySite {
       lhPath: `/integrators/v1/lock-holders/${site.lockHolderId}`,
       bridgeId: site.bridgeId,
       bridgeSecret: site.bridgeSecret,
-      bridgeToken: await grant(site.bridgeId, site.bridgeSecret, "bridge"),
+      bridge,
+      bridgeToken: bridge.accessToken,
       vendorConnectionId: site.vendorConnectionId,
       vendor,
     };
@@ -152,12 +151,8 @@ export class GatewaySite {
 
   /** What the tenant's bridge says it found (the full list) and that its connection is up. */
   async reportLocks(tenant: Tenant, lockIds: string[]): Promise<void> {
-    const vc = `/bridge/v1/vendor-connections/${tenant.vendorConnectionId}`;
-    await this.ok("PUT", `${vc}/locks`, 200, {
-      token: tenant.bridgeToken,
-      json: { locks: lockIds.map((id) => ({ id })) },
-    });
-    await this.ok("PUT", `${vc}/state`, 204, { token: tenant.bridgeToken, json: { state: "connected" } });
+    await tenant.bridge.reportLocks(tenant.vendorConnectionId, { locks: lockIds.map((id) => ({ id })) });
+    await tenant.bridge.reportState(tenant.vendorConnectionId, { state: "connected" });
   }
 
   /**

@@ -1,18 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  deriveReportKey,
-  encodeSetupCode,
-  fingerprint,
-  fromBase64Url,
-  keyPairFromSeed,
-  type LockEvent,
-  type SignedLockState,
-  sealReport,
-  toBase64Url,
-  toHex,
-  verifyLockState,
-  x25519KeyPairFromSeed,
-} from "@latchkey/protocol";
+import { type LockEvent, type SignedLockState, sealReport, toBase64Url, toHex } from "@latchkey/protocol";
+import { type FactoryLock, factoryLockFrom, readLockState, reportKeyOf } from "@latchkey/protocol/testing/factory-lock";
 import type { Secrets } from "./evidence.js";
 
 const seed = (label: string) => new Uint8Array(createHash("sha256").update(label).digest());
@@ -23,11 +11,7 @@ const seed = (label: string) => new Uint8Array(createHash("sha256").update(label
  * under the report key its signed state names (docs/reports.md). It keeps its own report counter, as a lock does.
  */
 export class PaperLock {
-  readonly claimSecret: Uint8Array;
-  readonly identityPublic: Uint8Array;
-  readonly agreement: { privateKey: Uint8Array; publicKey: Uint8Array };
-  /** The printed setup code (lock id, claim secret, fingerprint of both public keys): it holds a secret. */
-  readonly setupCode: string;
+  private readonly factory: FactoryLock;
   private counter = 0;
   private reportKeyCache: { kid: string; key: Uint8Array } | null = null;
 
@@ -35,14 +19,28 @@ export class PaperLock {
     readonly lockId: string,
     label = "factory",
   ) {
-    this.claimSecret = seed(`${label}: claim secret of ${lockId}`).subarray(0, 16);
-    this.identityPublic = keyPairFromSeed(seed(`${label}: identity of ${lockId}`)).publicKey;
-    this.agreement = x25519KeyPairFromSeed(seed(`${label}: x25519 of ${lockId}`));
-    this.setupCode = encodeSetupCode({
-      lockId,
-      claimSecret: this.claimSecret,
-      fingerprint: fingerprint({ identityKey: this.identityPublic, agreementKey: this.agreement.publicKey }),
+    this.factory = factoryLockFrom(lockId, {
+      claimSecret: seed(`${label}: claim secret of ${lockId}`).subarray(0, 16),
+      identitySeed: seed(`${label}: identity of ${lockId}`),
+      agreementSeed: seed(`${label}: x25519 of ${lockId}`),
     });
+  }
+
+  get claimSecret(): Uint8Array {
+    return this.factory.claimSecret;
+  }
+
+  get identityPublic(): Uint8Array {
+    return this.factory.keys.identityKey;
+  }
+
+  get agreement(): { privateKey: Uint8Array; publicKey: Uint8Array } {
+    return this.factory.agreement;
+  }
+
+  /** The printed setup code (lock id, claim secret, fingerprint of both public keys): it holds a secret. */
+  get setupCode(): string {
+    return this.factory.setupCode;
   }
 
   /** Registers what this lock holds that no log or answer may show (the claim secret, the setup code). */
@@ -55,28 +53,18 @@ export class PaperLock {
 
   /** The `keys` a bridge attaches to the lock's report items (docs/bridge-api.md "Reports from the lock"). */
   get keys(): { identity: string; x25519: string } {
-    return { identity: toBase64Url(this.identityPublic), x25519: toBase64Url(this.agreement.publicKey) };
+    return this.factory.wireKeys;
   }
 
   /** The state as the bridge API hands it over (base64url), verified as the unpinned lock would (its pin tag). */
   readState(state: string): SignedLockState {
-    const verdict = verifyLockState(fromBase64Url(state), { lockId: this.lockId, claimSecret: this.claimSecret });
-    if (!verdict.ok) throw new Error(`the state for ${this.lockId} is refused (${verdict.code}): ${verdict.message}`);
-    return verdict.state;
+    return readLockState(this.factory, state);
   }
 
   /** The report key the state names, derived as the lock does (X25519 then HKDF, docs/reports.md "Report key"). */
   reportKey(state: SignedLockState): Uint8Array {
     const kid = toHex(state.reportKey.id);
-    if (this.reportKeyCache?.kid !== kid) {
-      const key = deriveReportKey({
-        lockId: this.lockId,
-        cloudKeyId: state.reportKey.id,
-        lockPrivate: this.agreement.privateKey,
-        peerPublic: state.reportKey.x,
-      });
-      this.reportKeyCache = { kid, key };
-    }
+    if (this.reportKeyCache?.kid !== kid) this.reportKeyCache = { kid, key: reportKeyOf(this.factory, state).key };
     return this.reportKeyCache.key;
   }
 

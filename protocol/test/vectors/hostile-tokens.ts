@@ -17,7 +17,8 @@ import {
   signKeyToken,
   sigStructure,
   type TokenErrorCode,
-} from "@latchkey/protocol";
+} from "../../src/index.js";
+import { cnfMap } from "./claims.js";
 
 /**
  * A corpus of hand-made hostile key tokens, each with the code a lock must answer. They are built byte by byte where
@@ -77,13 +78,6 @@ const goodHeader = (): Map<number, unknown> =>
 
 /** The CWT claims map, entry by entry (label → encoded value), so entries can be dropped, doubled or re-encoded. */
 function claimEntries(c: KeyClaims): Array<[number, Uint8Array]> {
-  const cose = encodeCbor(
-    new Map<number, unknown>([
-      [1, 1],
-      [-1, 6],
-      [-2, c.cnf],
-    ]),
-  );
   return [
     [ClaimLabel.iss, encodeCbor(c.iss)],
     [ClaimLabel.sub, encodeCbor(c.sub)],
@@ -92,7 +86,7 @@ function claimEntries(c: KeyClaims): Array<[number, Uint8Array]> {
     [ClaimLabel.nbf, encodeCbor(c.nbf)],
     [ClaimLabel.iat, encodeCbor(c.iat)],
     [ClaimLabel.cti, encodeCbor(c.cti)],
-    [ClaimLabel.cnf, cat([0xa1, 0x01], cose)],
+    [ClaimLabel.cnf, encodeCbor(cnfMap(c.cnf))],
   ];
 }
 

@@ -20,6 +20,7 @@ export type {
   CreateLockHolder as LockHolderInput,
   CreateVendorConnection as VendorConnectionInput,
   Delivery as WebhookDelivery,
+  EditKey as KeyEdit,
   Integrator,
   IssuerKey,
   Job,
@@ -41,7 +42,7 @@ export type {
   VendorConnectionState,
   Webhook,
   WebhookEventType,
-} from "@latchkey/protocol/contracts";
+} from "../contracts/index.js";
 
 /** A page of a list: `startAfterId` is the previous page's cursor. */
 export interface Page {

@@ -1,8 +1,10 @@
-import { fromBase64Url, fromHex, isValidLockId, toBase64Url } from "@latchkey/protocol";
-import type { DeviceSession, VerificationStarted } from "@latchkey/protocol/contracts";
+import { fromBase64Url, fromHex, toBase64Url } from "../bytes.js";
+import type { DeviceSession, VerificationStarted } from "../contracts/index.js";
+import { isValidLockId } from "../messages/fields.js";
 
 /**
- * HTTP client for the phone app API (docs/app-api.md), written against the documented contract. Every answer is
+ * HTTP client for the phone app API (docs/app-api.md), written against the documented contract: the simulated phone
+ * (lock-sim) and the tests speak to the cloud through it. Every answer is
  * checked for shape before use; a non-2xx answer becomes an AppApiError carrying the API's `error` code.
  */
 export class AppApiError extends Error {
@@ -18,7 +20,7 @@ export class AppApiError extends Error {
 
 // The answers this client passes on as they are: typed by the app API's contract. The keys answer is not: the phone
 // keeps decoded bytes, and reads an older cloud's answer (no `states`) too.
-export type { DeviceSession as DeviceRegistration, VerificationStarted } from "@latchkey/protocol/contracts";
+export type { DeviceSession as DeviceRegistration, VerificationStarted } from "../contracts/index.js";
 
 export interface AppKey {
   keyId: string;

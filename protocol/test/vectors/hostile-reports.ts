@@ -17,7 +17,7 @@ import {
   signKeyToken,
   signSign1,
   x25519KeyPairFromSeed,
-} from "@latchkey/protocol";
+} from "../../src/index.js";
 
 /**
  * A corpus of hostile lock reports (docs/reports.md), each with the verdict the cloud must answer. Built by what a
