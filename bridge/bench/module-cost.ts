@@ -28,11 +28,14 @@ export const BRIDGE_MODULES: readonly { module: string; loaded: string }[] = [
   { module: "commander", loaded: "always (the command line)" },
   { module: "pino", loaded: "always (the log)" },
   { module: "better-sqlite3", loaded: "always (outbox, state, broker sessions)" },
-  { module: "prom-client", loaded: "always (/metrics; its @opentelemetry/api too)" },
+  { module: "prom-client", loaded: "always (/metrics, with @opentelemetry/api)" },
   { module: "aedes", loaded: "mqtt.broker: embedded" },
   { module: "mqtt", loaded: "mqtt.broker: external only" },
   { module: "ws", loaded: "mqtt.wsPort set only" },
-  { module: "undici", loaded: "never since issue 17 (the global fetch's client: 13 MB, see scripts/README)" },
+  {
+    module: "undici",
+    loaded: "never since issue 17 (the global fetch's client, whose first request also compiles a WebAssembly parser)",
+  },
   { module: "./dist/src/cli/main.js", loaded: "the daemon's command line, configuration included" },
   { module: "./dist/src/controller.js", loaded: "the daemon, every extension" },
 ];
