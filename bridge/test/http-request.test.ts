@@ -27,6 +27,11 @@ describe("httpExchange", () => {
           stall = () => res.destroy();
           return;
         }
+        if (req.url === "/moved") {
+          res.writeHead(302, { location: `${base}/elsewhere` });
+          res.end();
+          return;
+        }
         res.writeHead(req.url === "/missing" ? 404 : 200, { "content-type": "application/json" });
         res.end(JSON.stringify({ echo: body, path: req.url, ø: "é" }));
       });
@@ -65,6 +70,16 @@ describe("httpExchange", () => {
       signal: AbortSignal.timeout(5000),
     });
     expect(answer.status).toBe(404);
+  });
+
+  it("follows no redirect: the bearer token goes only to the address configured", async () => {
+    const answer = await httpExchange(`${base}/moved`, {
+      method: "GET",
+      headers: { authorization: "Bearer t" },
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(answer.status).toBe(302);
+    expect(received).toHaveLength(1);
   });
 
   it("rejects when the deadline passes midway through the body, not only before the headers", async () => {

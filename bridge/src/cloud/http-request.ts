@@ -14,7 +14,8 @@ const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent
  * compiles its WebAssembly HTTP parser at the first call: ~13 MB of resident memory for good and a ~30 MB transient
  * peak, on a gateway whose idle budget is 70 MB (issue 17 item 2; the figures in scripts/README). node:http parses with
  * the native llhttp the bridge's own /metrics server loads anyway. Rejects on a network failure or when `signal`
- * aborts, as fetch did; any HTTP status resolves.
+ * aborts, as fetch did; any HTTP status resolves. Unlike fetch it follows no redirect: a 3xx is the caller's error, so
+ * `cloud.url` must name the API itself, and the bearer token never goes to an address the configuration did not name.
  */
 export function httpExchange(
   url: string,
