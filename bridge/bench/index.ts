@@ -1,11 +1,20 @@
 import { type BridgeEventsResult, benchBridgeEvents } from "./bridge-events.js";
 import type { BenchSite, RegisterBenchSite } from "./cloud-site.js";
 import { type BridgeMemoryResult, benchBridgeMemory } from "./memory.js";
+import { benchModuleCost, type ModuleCost } from "./module-cost.js";
 import { benchRawAedes, type ThroughputResult } from "./raw-aedes.js";
 import type { Percentiles } from "./stats.js";
 
-export type { BenchSite, BridgeEventsResult, BridgeMemoryResult, Percentiles, RegisterBenchSite, ThroughputResult };
-export { benchBridgeEvents, benchBridgeMemory, benchRawAedes };
+export type {
+  BenchSite,
+  BridgeEventsResult,
+  BridgeMemoryResult,
+  ModuleCost,
+  Percentiles,
+  RegisterBenchSite,
+  ThroughputResult,
+};
+export { benchBridgeEvents, benchBridgeMemory, benchModuleCost, benchRawAedes };
 
 export interface BridgeBenchResult {
   rawAedes: ThroughputResult;

@@ -21,6 +21,12 @@ export async function waitForLocksOnline(site: SiteHarness, count: number, timeo
 }
 
 const SPEC: RowSpec = { name: "bridge-events", unit: "events/s", target: "ratio >= 0.5 and >= 5,000/s, none lost" };
+// Issue 17 item 1: what bare aedes plus a group-committed SQLite insert per event costs, the same clients, same run.
+const FLOOR: RowSpec = {
+  name: "bridge-events-floor",
+  unit: "events/s",
+  target: "ratio >= 0.5 (the bridge's own target is reachable only below this floor)",
+};
 
 /**
  * Events/s from simulated locks through the bridge into the cloud, sustained: the locks publish as fast as PUBACKs
@@ -29,7 +35,7 @@ const SPEC: RowSpec = { name: "bridge-events", unit: "events/s", target: "ratio 
  */
 export const eventsSuite: BenchSuite = {
   id: "events",
-  rows: [SPEC],
+  rows: [SPEC, FLOOR],
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const locks = ctx.smoke ? 3 : 100;
     const windowSeconds = ctx.smoke ? 1 : 30;
@@ -41,6 +47,7 @@ export const eventsSuite: BenchSuite = {
     try {
       const dir = tempDir(cleanup, "events");
       const rawBroker = await startRawBroker(cleanup);
+      const floorBroker = await startRawBroker(cleanup, "floor");
       const profile = ctx.profileDir ? { profileDir: ctx.profileDir } : {};
       const { site, cloud } = await startBenchSite(cleanup, dir, "bench-events", profile);
       const bridge = await startBenchBridge(site, profile);
@@ -49,8 +56,10 @@ export const eventsSuite: BenchSuite = {
       const siteLocks = lockIds(locks, "load-lock").map(
         (id) => new LoadLock(id, bridge.mqttUrl, bridge.siteSecret, runTag),
       );
-      cleanup.add(() => Promise.all([...rawLocks, ...siteLocks].map((l) => l.close())));
+      const floorLocks = lockIds(locks, "floor-lock").map((id) => new LoadLock(id, floorBroker.url, null, runTag));
+      cleanup.add(() => Promise.all([...rawLocks, ...floorLocks, ...siteLocks].map((l) => l.close())));
       await connectLocks(rawLocks, false);
+      await connectLocks(floorLocks, false);
       await connectLocks(siteLocks, true);
       await waitForLocksOnline(site, locks);
       await claimLocks(siteLocks, (code) => site.client.claimLock(site.lockHolderId, code));
@@ -60,11 +69,18 @@ export const eventsSuite: BenchSuite = {
       // Warm-up, not counted: JIT, SQLite page cache, TCP windows.
       const warm = performance.now() + (ctx.smoke ? 200 : 3000);
       await Promise.all(rawLocks.map((l) => l.publish({ window: inFlight, deadline: warm, topic: `raw/${l.lockId}` })));
+      const warmFloor = performance.now() + (ctx.smoke ? 200 : 3000);
+      await Promise.all(
+        floorLocks.map((l) => l.publish({ window: inFlight, deadline: warmFloor, topic: `raw/${l.lockId}` })),
+      );
       const warmSite = performance.now() + (ctx.smoke ? 200 : 3000);
       await Promise.all(siteLocks.map((l) => l.publish({ window: inFlight, deadline: warmSite })));
       await store.waitForCount(site.lockHolderId, totalAcked(siteLocks), 120_000);
 
       const raw: number[] = [];
+      const floor: number[] = [];
+      const floorRatios: number[] = [];
+      let cpuFloor = "";
       const stored: number[] = [];
       const pubacked: number[] = [];
       const drains: number[] = [];
@@ -82,6 +98,18 @@ export const eventsSuite: BenchSuite = {
         );
         raw.push((totalAcked(rawLocks) - rawBefore) / ((performance.now() - started) / 1000));
         cpuRaw = rawCpu(totalAcked(rawLocks) - rawBefore);
+
+        ctx.log(`events round ${round}/${rounds}: aedes + SQLite group commit (the floor) ${rawSeconds} s`);
+        const floorBefore = totalAcked(floorLocks);
+        const floorCpu = cpuPerItem({ harness: process.pid, floor: floorBroker.pid });
+        started = performance.now();
+        const floorEnd = started + rawSeconds * 1000;
+        await Promise.all(
+          floorLocks.map((l) => l.publish({ window: inFlight, deadline: floorEnd, topic: `raw/${l.lockId}` })),
+        );
+        floor.push((totalAcked(floorLocks) - floorBefore) / ((performance.now() - started) / 1000));
+        floorRatios.push(floor.at(-1)! / raw.at(-1)!);
+        cpuFloor = floorCpu(totalAcked(floorLocks) - floorBefore);
 
         ctx.log(`events round ${round}/${rounds}: through the bridge into the cloud ${windowSeconds} s`);
         const ackedBefore = totalAcked(siteLocks);
@@ -115,6 +143,7 @@ export const eventsSuite: BenchSuite = {
       const baseline = median(raw);
       const ratio = median(ratios);
       const complete = atCloud === published;
+      const floorRatio = median(floorRatios);
       return [
         row(SPEC, {
           value,
@@ -131,7 +160,20 @@ export const eventsSuite: BenchSuite = {
             `${published} published, ${atCloud} stored${complete ? "" : " (MISMATCH)"}. Baseline: the same clients (the ` +
             `same sealed reports) QoS 1 to a ` +
             `bare aedes process for ${rawSeconds} s, alternating (${raw.map((s) => s.toFixed(0)).join(", ")}). ` +
-            `CPU per event, last round: ${cpuBridge} (through the bridge, in the window); ${cpuRaw} (raw). ${load()}`,
+            `CPU per event, last round: ${cpuBridge} (through the bridge, in the window); ${cpuRaw} (raw). ` +
+            `Of the floor (row bridge-events-floor): ${(ratio / floorRatio).toFixed(2)}. ${load()}`,
+        }),
+        row(FLOOR, {
+          value: median(floor),
+          baseline,
+          ratio: floorRatio,
+          met: floorRatio >= 0.5,
+          note:
+            `the same ${locks} clients and sealed reports QoS 1 to a bare aedes process whose authorizePublish holds ` +
+            `each PUBACK until the message's row is committed (every message of one event-loop turn in one SQLite ` +
+            `transaction, WAL, synchronous=FULL: scripts/bench/floor-broker.ts); ${rawSeconds} s per round, ` +
+            `alternating with the raw baseline and the bridge, median of ${rounds} ` +
+            `(${floor.map((s) => s.toFixed(0)).join(", ")}). CPU per event, last round: ${cpuFloor}. ${load()}`,
         }),
       ];
     } finally {

@@ -2,11 +2,17 @@ import { fileURLToPath } from "node:url";
 import { ManagedChild } from "../src/stack/child.js";
 import type { Cleanup } from "./cleanup.js";
 
-/** Starts raw-broker.js as a child process; resolves with its URL (and pid) once it listens. */
-export async function startRawBroker(cleanup: Cleanup): Promise<{ url: string; pid: number | undefined }> {
+/**
+ * Starts raw-broker.js (or, `floor`, floor-broker.js: aedes + a group-committed insert per event) as a child process;
+ * resolves with its URL (and pid) once it listens.
+ */
+export async function startRawBroker(
+  cleanup: Cleanup,
+  kind: "raw" | "floor" = "raw",
+): Promise<{ url: string; pid: number | undefined }> {
   const child = new ManagedChild({
-    name: "raw aedes",
-    script: fileURLToPath(new URL("./raw-broker.js", import.meta.url)),
+    name: kind === "raw" ? "raw aedes" : "aedes + SQLite floor",
+    script: fileURLToPath(new URL(kind === "raw" ? "./raw-broker.js" : "./floor-broker.js", import.meta.url)),
     args: [],
   });
   cleanup.add(() => child.stop());

@@ -2,6 +2,7 @@ import { backlogSuite } from "./backlog-suite.js";
 import { bridgeProcessSuite } from "./bridge-process-suite.js";
 import { cloudSuite } from "./cloud-suite.js";
 import { eventsSuite } from "./events-suite.js";
+import { moduleCostSuite } from "./module-cost-suite.js";
 import { propagationSuite } from "./propagation-suite.js";
 import { protocolSuite } from "./protocol-suite.js";
 import type { BenchSuite } from "./rows.js";
@@ -16,6 +17,7 @@ export const SUITES: BenchSuite[] = [
   propagationSuite,
   unlockSuite,
   bridgeProcessSuite,
+  moduleCostSuite,
 ];
 
 /** A suite by its id or by the name of any of its rows. */

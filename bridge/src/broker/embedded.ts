@@ -18,6 +18,7 @@ import {
 } from "./acl.js";
 import { BrokerCredentials } from "./credentials.js";
 import { guardPacketSize, MAX_INBOUND_PACKET_BYTES } from "./packet-size-guard.js";
+import { disableNumberCache } from "./packet-writer.js";
 import { SqlitePersistence } from "./sqlite-persistence.js";
 import type { InboundHandler, LockBroker, PublishOptions } from "./transport.js";
 
@@ -77,6 +78,7 @@ export class EmbeddedBroker implements LockBroker {
 
   async start(handler: InboundHandler): Promise<void> {
     const { Aedes } = await import("aedes");
+    disableNumberCache();
     const { logger, metrics, topics } = this.options;
     this.persistence = new SqlitePersistence(join(this.options.dataDir, "broker.db"), (fix) =>
       logger.warn(fix, "narrowed the mode of a data file other local users could read"),

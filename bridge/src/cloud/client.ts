@@ -14,6 +14,7 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { Logger } from "../ops/logger.js";
 import { CloudError, CredentialsRefusedError } from "./errors.js";
+import { type HttpAnswer, httpExchange } from "./http-request.js";
 import type { CloudLink } from "./link.js";
 import type { ActionCommand, FoundLockStatus, IngestResult, LockStateDocument, ReportsAnswer } from "./types.js";
 
@@ -252,9 +253,9 @@ export class CloudClient {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(this.base + path, { method, headers, body, signal });
+      response = await httpExchange(this.base + path, { method, headers, body, signal });
     } catch (e) {
       const reason = timeout.aborted ? "timeout" : options.signal?.aborted ? "aborted" : "unreachable";
       const error = new CloudError(
@@ -267,7 +268,7 @@ export class CloudClient {
       if (reason !== "aborted") this.options.link?.unreachable(operation, error);
       throw error;
     }
-    const text = await response.text().catch(() => "");
+    const text = response.text;
     let parsed: unknown = null;
     if (text) {
       try {
