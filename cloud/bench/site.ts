@@ -13,6 +13,7 @@ import {
 } from "@latchkey/protocol";
 import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../src/cloud.js";
+import type { OtpSender } from "../src/domain/otp.js";
 import { withSearchPath } from "../src/store/postgres/url.js";
 import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
@@ -52,6 +53,8 @@ export interface BenchSite {
   /** Integrator token. */
   token: string;
   lockHolderId: string;
+  /** The bridge-served vendor connection every lock is under (the feed entries of its keys name it). */
+  vendorConnectionId: string;
   bridgeToken: string;
   lockIds: string[];
   locks: BenchLock[];
@@ -70,7 +73,9 @@ const discard = () =>
  * Starts a cloud on SQLite in a temp directory or, given a database URL, on a fresh schema of that database (dropped
  * on close). Logs go nowhere: the figures are the cloud's, not a terminal's.
  */
-export async function startBenchSite(options: { databaseUrl?: string; locks?: number } = {}): Promise<BenchSite> {
+export async function startBenchSite(
+  options: { databaseUrl?: string; locks?: number; otpSender?: OtpSender } = {},
+): Promise<BenchSite> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
   const schema = options.databaseUrl ? `lk_bench_${process.pid}_${randomBytes(4).toString("hex")}` : undefined;
   const dropSchema = async () => {
@@ -90,6 +95,7 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       masterKey: new Uint8Array(randomBytes(32)),
       // The report-ingest row's baseline: an unauthenticated ingest only the bench registers.
       extraRoutes: unsignedIngestRoutes,
+      ...(options.otpSender ? { otpSender: options.otpSender } : {}),
       ...(options.databaseUrl && schema ? { databaseUrl: withSearchPath(options.databaseUrl, schema) } : {}),
     });
     const url = cloud.url;
@@ -179,6 +185,7 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       cloud: running,
       token,
       lockHolderId: lh.id,
+      vendorConnectionId: vc.vendorConnection.id,
       bridgeToken,
       lockIds,
       locks,

@@ -1,5 +1,6 @@
 import { backlogSuite } from "./backlog-suite.js";
 import { bridgeProcessSuite } from "./bridge-process-suite.js";
+import { eventsCurveSuite, keysCurveSuite } from "./cloud-curves-suite.js";
 import { cloudSuite } from "./cloud-suite.js";
 import { eventsSuite } from "./events-suite.js";
 import { propagationSuite } from "./propagation-suite.js";
@@ -16,6 +17,9 @@ export const SUITES: BenchSuite[] = [
   propagationSuite,
   unlockSuite,
   bridgeProcessSuite,
+  // The growth curves (issue 17 item 3), opt-in: `--curves`.
+  keysCurveSuite,
+  eventsCurveSuite,
 ];
 
 /** A suite by its id or by the name of any of its rows. */
