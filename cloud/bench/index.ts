@@ -78,3 +78,4 @@ export {
   type KeyCurvePoint,
   PHONE_KEYS,
 } from "./curves.js";
+export { benchTwoClouds, type TwoCloudsMeasure, type TwoCloudsResult } from "./two-clouds.js";

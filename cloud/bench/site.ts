@@ -74,12 +74,22 @@ const discard = () =>
  * on close). Logs go nowhere: the figures are the cloud's, not a terminal's.
  */
 export async function startBenchSite(
-  options: { databaseUrl?: string; locks?: number; otpSender?: OtpSender } = {},
+  options: {
+    databaseUrl?: string;
+    locks?: number;
+    otpSender?: OtpSender;
+    /** A schema another process shares (the caller makes and drops it), instead of a fresh one dropped on close. */
+    schema?: string;
+    /** The master key every process on the schema must share (default: a fresh one). */
+    masterKey?: Uint8Array;
+  } = {},
 ): Promise<BenchSite> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
-  const schema = options.databaseUrl ? `lk_bench_${process.pid}_${randomBytes(4).toString("hex")}` : undefined;
+  const schema = options.databaseUrl
+    ? (options.schema ?? `lk_bench_${process.pid}_${randomBytes(4).toString("hex")}`)
+    : undefined;
   const dropSchema = async () => {
-    if (!schema || !options.databaseUrl) return;
+    if (!schema || !options.databaseUrl || options.schema) return;
     const admin = new Client({ connectionString: options.databaseUrl });
     await admin.connect();
     await admin.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`);
@@ -92,7 +102,7 @@ export async function startBenchSite(
       port: 0,
       logLevel: "warn",
       logStream: discard(),
-      masterKey: new Uint8Array(randomBytes(32)),
+      masterKey: options.masterKey ?? new Uint8Array(randomBytes(32)),
       // The report-ingest row's baseline: an unauthenticated ingest only the bench registers.
       extraRoutes: unsignedIngestRoutes,
       ...(options.otpSender ? { otpSender: options.otpSender } : {}),

@@ -6,6 +6,7 @@ import { eventsSuite } from "./events-suite.js";
 import { propagationSuite } from "./propagation-suite.js";
 import { protocolSuite } from "./protocol-suite.js";
 import type { BenchSuite } from "./rows.js";
+import { twoCloudsSuite } from "./two-clouds-suite.js";
 import { unlockSuite } from "./unlock-suite.js";
 
 /** Every suite, in the order `npm run bench` runs them (the issue's table order). */
@@ -17,6 +18,7 @@ export const SUITES: BenchSuite[] = [
   propagationSuite,
   unlockSuite,
   bridgeProcessSuite,
+  twoCloudsSuite,
   // The growth curves (issue 17 item 3), opt-in: `--curves`.
   keysCurveSuite,
   eventsCurveSuite,
