@@ -3,6 +3,7 @@ import { bridgeProcessSuite } from "./bridge-process-suite.js";
 import { eventsCurveSuite, keysCurveSuite } from "./cloud-curves-suite.js";
 import { cloudSuite } from "./cloud-suite.js";
 import { eventsSuite } from "./events-suite.js";
+import { locksCurveSuite } from "./locks-curve-suite.js";
 import { propagationSuite } from "./propagation-suite.js";
 import { protocolSuite } from "./protocol-suite.js";
 import type { BenchSuite } from "./rows.js";
@@ -20,6 +21,7 @@ export const SUITES: BenchSuite[] = [
   bridgeProcessSuite,
   twoCloudsSuite,
   // The growth curves (issue 17 item 3), opt-in: `--curves`.
+  locksCurveSuite,
   keysCurveSuite,
   eventsCurveSuite,
 ];
