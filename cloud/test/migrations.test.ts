@@ -21,6 +21,7 @@ const SQLITE = [
   "d771da15f45d94d5",
   "76d560eeb5cbac46",
   "ec563c75c4f71561",
+  "3397f34cd27b9b18",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -35,6 +36,7 @@ const POSTGRES = [
   "1f50aeec574d08c0",
   "ffb844ffd78c4b3a",
   "4ca8e48c9274e88f",
+  "6fbb2f1b45e0bf67",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
