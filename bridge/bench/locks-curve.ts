@@ -13,6 +13,8 @@ export interface LocksCurvePoint {
   reconnectStormSeconds: number;
   /** Of which the bridge's own restart until /healthz answered (the locks wait for its broker). */
   restartMs: number;
+  /** What `probe` measured with every lock connected (the caller's: e.g. a revocation's propagation p99, ms). */
+  probe: number | null;
 }
 
 /**
@@ -27,6 +29,11 @@ export async function benchLocksCurvePoint(options: {
   /** Events over all locks (default 20,000, at least one per lock). */
   events?: number;
   settleSeconds?: number;
+  /**
+   * Measured once every lock is connected and idle, on the same bridge (the caller's, since the bridge package holds
+   * no lock simulator nor API client): e.g. a real lock's revocation propagation beside the crowd.
+   */
+  probe?: (bridge: { mqttUrl: string; siteSecret: string }) => Promise<number>;
 }): Promise<LocksCurvePoint> {
   const count = options.locks;
   const perLock = Math.max(1, Math.round((options.events ?? 20_000) / count));
@@ -44,6 +51,7 @@ export async function benchLocksCurvePoint(options: {
     await until("locks online and uploaded", () => drained(count), timeoutMs);
     await new Promise((r) => setTimeout(r, settleSeconds * 1000));
     const rssMb = await bridge.rssMb();
+    const probe = options.probe ? await options.probe(bridge) : null;
 
     const started = performance.now();
     await Promise.all(locks.map((l) => l.publishEvents(perLock, 4)));
@@ -61,7 +69,7 @@ export async function benchLocksCurvePoint(options: {
     );
     await until("locks online again and uploaded", () => drained(count), timeoutMs);
     const reconnectStormSeconds = (performance.now() - stormStarted) / 1000;
-    return { locks: count, rssMb, eventsPerSecond, events: count * perLock, reconnectStormSeconds, restartMs };
+    return { locks: count, rssMb, eventsPerSecond, events: count * perLock, reconnectStormSeconds, restartMs, probe };
   } finally {
     await Promise.all(locks.map((l) => l.close().catch(() => {})));
     await bridge.stop();

@@ -1,13 +1,53 @@
+import { join } from "node:path";
 import { benchLocksCurvePoint, type LocksCurvePoint } from "@latchkey/bridge/bench";
+import { startLock, VirtualRadio } from "@latchkey/lock-sim";
+import type { SiteHarness } from "../src/site/index.js";
 import { Cleanup } from "./cleanup.js";
 import { curveRow } from "./curve-rows.js";
 import { sizeLabel } from "./fit.js";
 import { loadSpan } from "./machine.js";
-import type { BenchContext, BenchRow, BenchSuite, RowSpec } from "./rows.js";
+import { type BenchContext, type BenchRow, type BenchSuite, percentile, type RowSpec } from "./rows.js";
 import { bridgeBenchSite, startBenchSite, tempDir } from "./site.js";
+
+/** A claimed lock-sim lock on the bridge: `count` keys created and revoked, p99 of revoke → applied at the lock. */
+async function revocationP99(
+  site: SiteHarness,
+  bridge: { mqttUrl: string; siteSecret: string },
+  dataDir: string,
+  count: number,
+): Promise<number> {
+  const lockId = "curve-probe-lock";
+  const lock = await startLock({
+    lockId,
+    dataDir,
+    mqttUrl: bridge.mqttUrl,
+    siteSecret: bridge.siteSecret,
+    radio: new VirtualRadio(),
+    telemetryIntervalSeconds: 0,
+  });
+  try {
+    await site.client.claimLock(site.lockHolderId, lock.setupCode);
+    await lock.waitFor((l) => l.trustedKids.length > 0, "a signed state at the probe lock", { timeoutMs: 120_000 });
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = await site.client.createKey(site.lockHolderId, lockId, {
+        userId: `+4791${String(i).padStart(6, "0")}`,
+        durationMinutes: 60,
+      });
+      const started = performance.now();
+      await site.client.revokeKey(site.lockHolderId, key.id);
+      await lock.waitFor((l) => l.revoked.length > i, `the revocation of ${key.id} at the lock`, { timeoutMs: 60_000 });
+      times.push(performance.now() - started);
+    }
+    return percentile(times, 99);
+  } finally {
+    await lock.stop();
+  }
+}
 
 const RSS: RowSpec = { name: "curve-locks-rss", unit: "MB", target: "fit linear or better" };
 const EVENTS: RowSpec = { name: "curve-locks-events", unit: "events/s", target: "fit constant or log" };
+const PROPAGATION: RowSpec = { name: "curve-locks-propagation-p99", unit: "ms", target: "fit constant or log" };
 const STORM: RowSpec = { name: "curve-locks-reconnect-storm", unit: "s", target: "fit linear or better" };
 
 function sizes(ctx: BenchContext): number[] {
@@ -22,21 +62,24 @@ function sizes(ctx: BenchContext): number[] {
 export const locksCurveSuite: BenchSuite = {
   id: "locks-curve",
   optIn: true,
-  rows: [RSS, EVENTS, STORM],
+  rows: [RSS, PROPAGATION, EVENTS, STORM],
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const load = loadSpan();
     const points: LocksCurvePoint[] = [];
     const events = ctx.smoke ? 200 : 20_000;
+    const revocations = ctx.smoke ? 3 : 50;
     for (const locks of sizes(ctx)) {
       ctx.log(`${sizeLabel(locks)} locks on one bridge`);
       const cleanup = new Cleanup();
       try {
-        const { site } = await startBenchSite(cleanup, tempDir(cleanup, "locks-curve"), `curve-${locks}`);
+        const dir = tempDir(cleanup, "locks-curve");
+        const { site } = await startBenchSite(cleanup, dir, `curve-${locks}`);
         const point = await benchLocksCurvePoint({
           site: bridgeBenchSite(site),
           locks,
           events,
           settleSeconds: ctx.smoke ? 0 : 5,
+          probe: (bridge) => revocationP99(site, bridge, join(dir, "lock"), revocations),
         });
         ctx.log(`  ${JSON.stringify(point)}`);
         points.push(point);
@@ -67,6 +110,16 @@ export const locksCurveSuite: BenchSuite = {
         }),
         value: points.at(-1)!.eventsPerSecond,
       },
+      curveRow(PROPAGATION, {
+        points: curve((p) => p.probe!),
+        expected: "log",
+        plot: PROPAGATION.name,
+        series: "bridge",
+        note:
+          `with every lock connected: a claimed lock-sim lock on the same bridge, ${revocations} keys created and revoked ` +
+          `one after another, PUT …/keys/{id} revoked until the lock applied a signed state listing the cti (as ` +
+          `key-propagation-revoke); ${how}. ${load()}`,
+      }),
       curveRow(STORM, {
         points: curve((p) => p.reconnectStormSeconds),
         expected: "linear",
