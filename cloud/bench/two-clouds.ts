@@ -112,6 +112,7 @@ function remoteSite(info: Record<string, unknown> & { url: string }): BenchSite 
     lockIds: locks.map((l) => l.lockId),
     locks,
     call,
+    analyze: async () => {},
     close: async () => {},
   };
 }
