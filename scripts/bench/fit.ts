@@ -14,7 +14,7 @@ export interface Fit {
 
 /**
  * How a cost grows with size (issue 17 item 3: "the fit (constant, log, linear) stated per curve"), from the
- * least-squares slope of log(cost) on log(size). Over two decades a cost of a + b·log n moves its slope well under 0.5
+ * slope of log(cost) on log(size): least squares over every point, or the last segment's where that is steeper. Over two decades a cost of a + b·log n moves its slope well under 0.5
  * while a + b·n is near 1, and a real scan or N+1 query shows as ≥ 1; so the classes are cut at 0.1 (within the
  * noise of a loaded machine: flat), 0.5 and 1.25 (linear with its per-run noise; beyond it, worse than linear, a
  * defect). Two points give a slope; more give a steadier one.
@@ -32,7 +32,11 @@ export function fitCurve(points: readonly CurvePoint[]): Fit {
     num += (xs[i]! - mx) * (ys[i]! - my);
     den += (xs[i]! - mx) ** 2;
   }
-  const exponent = den === 0 ? 0 : num / den;
+  // The steeper of the overall slope and the last segment's: a cost that starts to grow only at the biggest size
+  // (a plan that goes bad past some table size) must not be averaged away by the flat points before it.
+  const [a, b] = [usable.at(-2)!, usable.at(-1)!];
+  const last = b.size === a.size ? 0 : Math.log(b.value / a.value) / Math.log(b.size / a.size);
+  const exponent = Math.max(den === 0 ? 0 : num / den, last);
   const fit: FitClass =
     exponent < 0.1 ? "constant" : exponent < 0.5 ? "log" : exponent < 1.25 ? "linear" : "worse than linear";
   return { exponent, fit };

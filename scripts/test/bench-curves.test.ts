@@ -14,6 +14,14 @@ describe("growth curve fits (issue 17 item 3)", () => {
     expect(fitCurve(curve((n) => 2 + n / 1000)).fit).toBe("linear");
     expect(fitCurve(curve((n) => (n / 1000) ** 2)).fit).toBe("worse than linear");
     expect(fitCurve(curve((n) => n)).exponent).toBeCloseTo(1, 6);
+    // Flat, then a jump at the biggest size (the 1M-key prefetch on an unanalyzed table): not averaged away.
+    expect(
+      fitCurve([
+        { size: 1e4, value: 1300 },
+        { size: 1e5, value: 700 },
+        { size: 1e6, value: 11_000 },
+      ]).fit,
+    ).toBe("linear");
   });
 
   it("a single point, or a cost of zero, is no evidence of growth", () => {
