@@ -45,10 +45,19 @@ export async function benchLocksCurvePoint(options: {
     const h = await bridge.health();
     return h !== null && h.locks.online >= online && h.outbox.items === 0;
   };
+  // A reset after CONNACK is an `error` event on the client: without a listener it would end the process, not the point.
+  const resets: string[] = [];
+  const listen = () => {
+    for (const l of locks)
+      if (l.client.listenerCount("error") === 0) l.client.on("error", (e) => resets.push(e.message));
+  };
   try {
     await until("bridge ready", async () => (await bridge.health())?.feed.caughtUp === true, 60_000);
     await connectAll(locks);
-    await until("locks online and uploaded", () => drained(count), timeoutMs);
+    listen();
+    await until("locks online and uploaded", () => drained(count), timeoutMs).catch((e: Error) => {
+      throw new Error(`${e.message}${resets.length ? ` (${resets.length} connection errors: ${resets[0]})` : ""}`);
+    });
     await new Promise((r) => setTimeout(r, settleSeconds * 1000));
     const rssMb = await bridge.rssMb();
     const probe = options.probe ? await options.probe(bridge) : null;
@@ -67,6 +76,7 @@ export async function benchLocksCurvePoint(options: {
         await l.connect();
       }),
     );
+    listen();
     await until("locks online again and uploaded", () => drained(count), timeoutMs);
     const reconnectStormSeconds = (performance.now() - stormStarted) / 1000;
     return { locks: count, rssMb, eventsPerSecond, events: count * perLock, reconnectStormSeconds, restartMs, probe };
