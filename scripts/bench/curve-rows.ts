@@ -10,7 +10,15 @@ const ORDER: FitClass[] = ["constant", "log", "linear", "worse than linear"];
  */
 export function curveRow(
   spec: RowSpec,
-  curve: { points: CurvePoint[]; expected: FitClass; plot: string; series: string; note: string },
+  curve: {
+    points: CurvePoint[];
+    expected: FitClass;
+    plot: string;
+    series: string;
+    note: string;
+    /** The points' unit where it is not the row's (a rate's curve is fitted as its cost). */
+    pointsUnit?: string;
+  },
 ): BenchRow {
   const points = [...curve.points].sort((a, b) => a.size - b.size);
   const { exponent, fit } = fitCurve(points);
@@ -22,9 +30,9 @@ export function curveRow(
       ratio: null,
       met: ORDER.indexOf(fit) <= ORDER.indexOf(curve.expected),
       note:
-        `${points.map((p) => `${sizeLabel(p.size)}: ${p.value.toPrecision(3)}`).join(", ")} ${spec.unit}; fit ` +
+        `${points.map((p) => `${sizeLabel(p.size)}: ${p.value.toPrecision(3)}`).join(", ")} ${curve.pointsUnit ?? spec.unit}; fit ` +
         `${fit} (exponent ${exponent.toFixed(2)}, expected ${curve.expected} or better). ${curve.note}`,
     }),
-    curve: { points, exponent, fit, plot: curve.plot, series: curve.series },
+    curve: { points, exponent, fit, plot: curve.plot, series: curve.series, unit: curve.pointsUnit ?? spec.unit },
   };
 }

@@ -95,7 +95,7 @@ export const locksCurveSuite: BenchSuite = {
       }
     }
     const curve = (f: (p: LocksCurvePoint) => number) => points.map((p) => ({ size: p.locks, value: f(p) }));
-    const how = `lock clients (mqtt.js, bench/lock-clients.ts) on one latchkey-bridge process (embedded broker), a fresh cloud and bridge per size;${failed}`;
+    const how = `lock clients (mqtt.js, bench/lock-clients.ts) on one latchkey-bridge process (embedded broker), a fresh cloud and bridge per size${failed ? `;${failed}` : ""}`;
     // Events/s falls as cost grows, so its curve is plotted as ms per 1,000 events for the fit (rising = worse).
     return [
       curveRow(RSS, {
@@ -111,6 +111,7 @@ export const locksCurveSuite: BenchSuite = {
           expected: "log",
           plot: EVENTS.name,
           series: "bridge (ms per 1,000 events)",
+          pointsUnit: "ms per 1,000 events",
           note:
             `${events} events over all locks (${points.map((p) => `${sizeLabel(p.locks)}: ${p.eventsPerSecond.toFixed(0)}/s`).join(", ")}), ` +
             `4 in flight per lock, until the cloud acknowledged every one; the fit is of the cost, ms per 1,000 events; ${how}. ${load()}`,

@@ -26,7 +26,7 @@ export function writePlots(rows: readonly BenchRow[], dir: string): string[] {
       file,
       linePlotSvg({
         title: `${plot}: ${curves.map((r) => `${r.curve!.series} ${r.curve!.fit} (${r.curve!.exponent.toFixed(2)})`).join(", ")}`,
-        yLabel: curves[0]!.unit,
+        yLabel: curves[0]!.curve!.unit,
         series: curves.map((r) => ({ label: r.curve!.series, points: r.curve!.points })),
       }),
     );

@@ -29,6 +29,8 @@ export interface CurveData {
   plot: string;
   /** Its legend in that plot. */
   series: string;
+  /** The points' unit (the row's, or the cost a rate's curve is fitted as). */
+  unit: string;
 }
 
 export interface BenchContext {
