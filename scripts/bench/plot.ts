@@ -45,6 +45,8 @@ export function linePlotSvg(options: { title: string; yLabel: string; series: re
   const py = (v: number) => H - M.bottom - ((lx(v) - lx(y0)) / (lx(y1) - lx(y0))) * (H - M.top - M.bottom);
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    // The title as the SVG's accessible name too.
+    `<title>${esc(options.title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(options.title)}</text>`,
     `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="black"/>`,

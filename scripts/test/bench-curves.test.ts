@@ -66,6 +66,7 @@ describe("growth curve fits (issue 17 item 3)", () => {
       ],
     });
     expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).toContain("<title>a &lt;b&gt; &amp; c</title>");
     expect(svg.match(/<polyline/g)).toHaveLength(2);
     expect(svg.match(/<circle/g)).toHaveLength(6);
     expect(svg).toContain("a &lt;b&gt; &amp; c");
