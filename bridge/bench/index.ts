@@ -66,3 +66,4 @@ export async function runBridgeBench(options: {
     },
   };
 }
+export { benchLocksCurvePoint, type LocksCurvePoint } from "./locks-curve.js";

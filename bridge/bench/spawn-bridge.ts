@@ -46,6 +46,11 @@ export interface SpawnedBridge {
   rssMb(): Promise<number>;
   /** CPU time the bridge process has used (user + system), from its own /metrics. */
   cpuSeconds(): Promise<number>;
+  /**
+   * Stops the process (SIGTERM, drained) and starts it again on the same configuration, data directory and ports, as
+   * a gateway's service restarts: its embedded broker restarts with it. Answers ms until /healthz answered again.
+   */
+  restart(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -71,27 +76,34 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
     }),
   );
   const started = performance.now();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...BRIDGE_NODE_FLAGS, join(BRIDGE_PACKAGE_ROOT, "bin/latchkey-bridge.js"), "--config", config],
-    // LATCHKEY_BENCH_BRIDGE_LOG=<file>: the bridge's log (level warn) goes there, to see why a figure is off.
-    {
-      stdio: [
-        "ignore",
-        process.env.LATCHKEY_BENCH_BRIDGE_LOG ? openSync(process.env.LATCHKEY_BENCH_BRIDGE_LOG, "a") : "ignore",
-        "inherit",
-      ],
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const launch = () => {
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [...BRIDGE_NODE_FLAGS, join(BRIDGE_PACKAGE_ROOT, "bin/latchkey-bridge.js"), "--config", config],
+      // LATCHKEY_BENCH_BRIDGE_LOG=<file>: the bridge's log (level warn) goes there, to see why a figure is off.
+      {
+        stdio: [
+          "ignore",
+          process.env.LATCHKEY_BENCH_BRIDGE_LOG ? openSync(process.env.LATCHKEY_BENCH_BRIDGE_LOG, "a") : "ignore",
+          "inherit",
+        ],
+      },
+    );
+    return { child, exited: new Promise<void>((resolve) => child.once("exit", () => resolve())) };
+  };
+  let current = launch();
   const base = `http://127.0.0.1:${metricsPort}`;
   const health = async () => {
     const res = await fetch(`${base}/healthz`).catch(() => null);
     return res?.ok ? ((await res.json()) as BridgeHealth) : null;
   };
-  const stop = async () => {
+  const halt = async () => {
+    const { child, exited } = current;
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -110,6 +122,13 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
       return Math.round((bytes / 1048576) * 10) / 10;
     },
     cpuSeconds: () => metric(base, "latchkey_bridge_process_cpu_seconds_total"),
+    async restart() {
+      await halt();
+      const restarted = performance.now();
+      current = launch();
+      await until("the bridge listening again", async () => (await health()) !== null, 60_000);
+      return Math.round(performance.now() - restarted);
+    },
     stop,
   };
 }

@@ -71,3 +71,11 @@ export async function benchCloud(options: CloudBenchOptions = {}): Promise<Cloud
     reportIngestRatio: ingest[0]!.eventsPerSecond / unsignedIngest[0]!.eventsPerSecond,
   };
 }
+export {
+  benchEventCurvePoint,
+  benchKeyCurvePoint,
+  type EventCurvePoint,
+  type KeyCurvePoint,
+  PHONE_KEYS,
+} from "./curves.js";
+export { benchTwoClouds, type TwoCloudsMeasure, type TwoCloudsResult } from "./two-clouds.js";

@@ -28,7 +28,7 @@ export interface IngestBenchOptions {
 }
 
 /** A bench lock keyed for reports: its report key from the cloud's key named in its signed state. */
-interface KeyedLock {
+export interface KeyedLock {
   lockId: string;
   key: Uint8Array;
   kid: Uint8Array;
@@ -36,7 +36,7 @@ interface KeyedLock {
   seq: number;
 }
 
-async function keyedLocks(site: BenchSite): Promise<KeyedLock[]> {
+export async function keyedLocks(site: BenchSite): Promise<KeyedLock[]> {
   const locks: KeyedLock[] = [];
   for (const lock of site.locks) {
     const { lockId, claimSecret } = lock;
@@ -54,7 +54,7 @@ async function keyedLocks(site: BenchSite): Promise<KeyedLock[]> {
  * The events a site's locks send, round robin, each lock's seq (and report counter) from 1, in request bodies of
  * `perRequest`: what a bridge's outbox uploads. `item` makes one body item of an event and its sealed report.
  */
-function bodiesOf(
+export function bodiesOf(
   locks: KeyedLock[],
   events: number,
   perRequest: number,

@@ -11,9 +11,10 @@ import {
   toBase64Url,
   x25519KeyPairFromSeed,
 } from "@latchkey/protocol";
-import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
+import { BridgeApiClient, type ClientCredentials, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../src/cloud.js";
+import type { OtpSender } from "../src/domain/otp.js";
 import { withSearchPath } from "../src/store/postgres/url.js";
 import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
@@ -55,8 +56,22 @@ export interface BenchSite {
   /** The site's bridge, as a typed client of the bridge API (logged in; `accessToken` for raw timed posts). */
   bridge: BridgeApiClient;
   lockHolderId: string;
+  /** The bridge-served vendor connection every lock is under (the feed entries of its keys name it). */
+  vendorConnectionId: string;
+  /** The integrator's and the bridge's bearer tokens, for the raw timed calls of the curves (`call`). */
+  token: string;
+  bridgeToken: string;
+  /** What the two clients logged in with: a bench process on the same schema logs in its own clients with them. */
+  credentials: { integrator: ClientCredentials; bridge: { bridgeId: string; secret: string } };
   lockIds: string[];
   locks: BenchLock[];
+  /** A raw call, for timed requests whose JSON handling the typed clients would add to the figure. */
+  call<T = unknown>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /**
+   * PostgreSQL: ANALYZE the tables a bench seeded straight into the store, as autovacuum would a minute or so after a
+   * bulk load (without it the planner still believes them empty: a 1,000-key prefetch read 1M keys, 3.3 s a query).
+   */
+  analyze(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,11 +86,23 @@ const discard = () =>
  * Starts a cloud on SQLite in a temp directory or, given a database URL, on a fresh schema of that database (dropped
  * on close). Logs go nowhere: the figures are the cloud's, not a terminal's.
  */
-export async function startBenchSite(options: { databaseUrl?: string; locks?: number } = {}): Promise<BenchSite> {
+export async function startBenchSite(
+  options: {
+    databaseUrl?: string;
+    locks?: number;
+    otpSender?: OtpSender;
+    /** A schema another process shares (the caller makes and drops it), instead of a fresh one dropped on close. */
+    schema?: string;
+    /** The master key every process on the schema must share (default: a fresh one). */
+    masterKey?: Uint8Array;
+  } = {},
+): Promise<BenchSite> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
-  const schema = options.databaseUrl ? `lk_bench_${process.pid}_${randomBytes(4).toString("hex")}` : undefined;
+  const schema = options.databaseUrl
+    ? (options.schema ?? `lk_bench_${process.pid}_${randomBytes(4).toString("hex")}`)
+    : undefined;
   const dropSchema = async () => {
-    if (!schema || !options.databaseUrl) return;
+    if (!schema || !options.databaseUrl || options.schema) return;
     const admin = new Client({ connectionString: options.databaseUrl });
     await admin.connect();
     await admin.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`);
@@ -88,17 +115,20 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       port: 0,
       logLevel: "warn",
       logStream: discard(),
-      masterKey: new Uint8Array(randomBytes(32)),
+      masterKey: options.masterKey ?? new Uint8Array(randomBytes(32)),
       // The report-ingest row's baseline: an unauthenticated ingest only the bench registers.
       extraRoutes: unsignedIngestRoutes,
+      ...(options.otpSender ? { otpSender: options.otpSender } : {}),
       ...(options.databaseUrl && schema ? { databaseUrl: withSearchPath(options.databaseUrl, schema) } : {}),
     });
     const url = cloud.url;
     // protocol's typed clients (`@latchkey/protocol/clients`): the cloud cannot import scripts, which imports the cloud.
-    const integrator = await IntegratorApiClient.login(url, await cloud.bootstrap("Bench"));
+    const integratorCredentials = await cloud.bootstrap("Bench");
+    const integrator = await IntegratorApiClient.login(url, integratorCredentials);
     const lh = await integrator.createLockHolder({ name: "Bench", countryIso: "NO" });
     const registered = await integrator.registerBridge(lh.id, "gw");
-    const bridge = await BridgeApiClient.login(url, { bridgeId: registered.bridgeId, secret: registered.secret });
+    const bridgeCredentials = { bridgeId: registered.bridgeId, secret: registered.secret };
+    const bridge = await BridgeApiClient.login(url, bridgeCredentials);
     // A bridge-served connection, as on a real site: every key created also goes on the bridge's change feed.
     const vc = await integrator.createVendorConnection(lh.id, {
       vendor: "sim",
@@ -119,6 +149,18 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       if (!created) throw new Error(`bench setup: ${lock.lockId} was claimed already`);
     }
     await bridge.reportState(vc.id, { state: "connected" });
+    const call = async <T>(method: string, path: string, token: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
+    };
     const running = cloud;
     return {
       store: options.databaseUrl ? "postgres" : "sqlite",
@@ -127,8 +169,23 @@ export async function startBenchSite(options: { databaseUrl?: string; locks?: nu
       integrator,
       bridge,
       lockHolderId: lh.id,
+      vendorConnectionId: vc.id,
+      token: integrator.accessToken,
+      bridgeToken: bridge.accessToken,
+      credentials: { integrator: integratorCredentials, bridge: bridgeCredentials },
       lockIds,
       locks,
+      call,
+      async analyze() {
+        if (!options.databaseUrl || !schema) return;
+        const client = new Client({ connectionString: withSearchPath(options.databaseUrl, schema) });
+        await client.connect();
+        try {
+          await client.query("ANALYZE keys, changes, events, locks");
+        } finally {
+          await client.end();
+        }
+      },
       async close() {
         await running.close();
         rmSync(dir, { recursive: true, force: true });

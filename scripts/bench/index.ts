@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { workspaceRoot } from "../src/stack/paths.js";
 import { loadNote } from "./machine.js";
+import { plotsDir, writePlots } from "./plots.js";
 import { type BenchRow, type BenchSuite, markdownTable } from "./rows.js";
 import { killRunningSuites, runSuite } from "./run.js";
 import { SUITES, suiteByName } from "./suites.js";
@@ -11,10 +12,20 @@ import { SUITES, suiteByName } from "./suites.js";
  * `npm run bench [-- --only <name>]… [--smoke] [--out <file>] [--profile <dir>] [--list]` (issue 9): every suite in
  * sequence, each in a fresh process; writes bench/results.json and prints the Markdown table. `--only` runs the suites
  * of the named rows and updates just those rows in the results file; `--smoke` runs tiny sizes and writes only to
- * `--out`; `--profile` runs the cloud and bridge processes under `node --cpu-prof`.
+ * `--out`; `--profile` runs the cloud and bridge processes under `node --cpu-prof`. `--curves` adds the growth curves
+ * (issue 17 item 3), `--curves-full` at their biggest sizes too; their plots are drawn from the results file.
  */
 async function main(argv: string[]): Promise<number> {
-  let values: { only?: string[]; smoke?: boolean; out?: string; list?: boolean; profile?: string };
+  let values: {
+    only?: string[];
+    smoke?: boolean;
+    out?: string;
+    list?: boolean;
+    profile?: string;
+    curves?: boolean;
+    "curves-full"?: boolean;
+    plots?: string;
+  };
   try {
     values = parseArgs({
       args: argv,
@@ -24,6 +35,9 @@ async function main(argv: string[]): Promise<number> {
         out: { type: "string" },
         list: { type: "boolean" },
         profile: { type: "string" },
+        curves: { type: "boolean" },
+        "curves-full": { type: "boolean" },
+        plots: { type: "string" },
       },
     }).values;
   } catch (e) {
@@ -44,8 +58,11 @@ async function main(argv: string[]): Promise<number> {
     }
     if (!suites.includes(suite)) suites.push(suite);
   }
-  const selected = suites.length > 0 ? suites : SUITES;
   const smoke = values.smoke === true;
+  const full = values["curves-full"] === true;
+  const curves = full || values.curves === true;
+  // The growth curves take minutes: only when asked for, and in the smoke run (which checks every suite still works).
+  const selected = suites.length > 0 ? suites : SUITES.filter((s) => !s.optIn || curves || smoke);
   const out = values.out ? resolve(values.out) : smoke ? null : join(workspaceRoot(), "bench", "results.json");
 
   process.stderr.write(
@@ -58,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`▶ ${suite.id}\n`);
     const outcome = await runSuite(suite, {
       smoke,
-      timeoutMs: smoke ? 120_000 : 360_000,
+      timeoutMs: smoke ? 120_000 : suite.optIn ? (full ? 4 * 3600_000 : 1800_000) : 360_000,
+      full,
       ...(values.profile ? { profileDir: resolve(values.profile) } : {}),
       stderr: process.stderr,
     });
@@ -79,6 +97,8 @@ async function main(argv: string[]): Promise<number> {
     const all = [...kept, ...rows].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(all, null, 2)}\n`);
+    const plotted = writePlots(all, plotsDir(values.plots, out, smoke));
+    if (plotted.length > 0) process.stderr.write(`plots: ${plotted.join(", ")}\n`);
   }
   process.stdout.write(`${markdownTable(rows)}\n\n`);
   process.stdout.write(

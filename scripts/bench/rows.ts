@@ -1,3 +1,5 @@
+import type { CurvePoint, FitClass } from "./fit.js";
+
 /** One row of bench/results.json (issue 9): a figure beside its same-run baseline, as a ratio, against a target. */
 export interface BenchRow {
   name: string;
@@ -15,11 +17,27 @@ export interface BenchRow {
   command: string;
   /** Anything a reader needs to interpret the figure: sizes, rounds, what the baseline is. */
   note?: string;
+  /** A growth curve's points and fit (issue 17 item 3; `--curves`): the bench plots these from the results file. */
+  curve?: CurveData;
+}
+
+export interface CurveData {
+  points: CurvePoint[];
+  exponent: number;
+  fit: FitClass;
+  /** The plot (`<plot>.svg`) this curve is drawn in, beside the other stores' curve of the same cost. */
+  plot: string;
+  /** Its legend in that plot. */
+  series: string;
+  /** The points' unit (the row's, or the cost a rate's curve is fitted as). */
+  unit: string;
 }
 
 export interface BenchContext {
   /** Tiny sizes, for the smoke run in `npm test`. */
   smoke: boolean;
+  /** The growth curves' biggest sizes too (`--curves-full`): minutes more each. */
+  full?: boolean;
   /** PostgreSQL for the rows that compare stores; absent = SQLite only. */
   databaseUrl?: string;
   /** Run the cloud and bridge processes under `node --cpu-prof`, profiles written here (`--profile <dir>`). */
@@ -39,6 +57,8 @@ export interface BenchSuite {
   id: string;
   /** The rows it produces; `--only <name>` selects a suite by any of their names. */
   rows: RowSpec[];
+  /** Runs only when asked for (`--curves`, `--only`) and in the smoke run: the growth curves take minutes. */
+  optIn?: boolean;
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
 

@@ -41,7 +41,7 @@ function killGroup(pid: number): void {
  */
 export async function runSuite(
   suite: BenchSuite,
-  options: { smoke: boolean; timeoutMs: number; profileDir?: string; stderr?: NodeJS.WritableStream },
+  options: { smoke: boolean; timeoutMs: number; full?: boolean; profileDir?: string; stderr?: NodeJS.WritableStream },
 ): Promise<SuiteOutcome> {
   const dir = mkdtempSync(join(tmpdir(), `latchkey-bench-${suite.id}-`));
   const rowsFile = join(dir, "rows.json");
@@ -57,6 +57,7 @@ export async function runSuite(
         "--rows",
         rowsFile,
         ...(options.smoke ? ["--smoke"] : []),
+        ...(options.full ? ["--full"] : []),
         ...(options.profileDir ? ["--profile", options.profileDir] : []),
       ],
       { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, TMPDIR: suiteTmp } },

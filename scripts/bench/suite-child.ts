@@ -10,7 +10,12 @@ import { suiteByName } from "./suites.js";
 process.stderr.on("error", () => {});
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rows: { type: "string" }, smoke: { type: "boolean", default: false }, profile: { type: "string" } },
+  options: {
+    rows: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    full: { type: "boolean", default: false },
+    profile: { type: "string" },
+  },
 });
 const suite = suiteByName(positionals[0] ?? "");
 if (!suite || !values.rows) {
@@ -19,6 +24,7 @@ if (!suite || !values.rows) {
 }
 const rows = await suite.run({
   smoke: values.smoke === true,
+  full: values.full === true,
   ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
   ...(values.profile ? { profileDir: values.profile } : {}),
   log: (message) => process.stderr.write(`  [${suite.id}] ${message}\n`),

@@ -87,8 +87,24 @@ describe("npm run bench", () => {
     expect(rows.map((r) => r.name)).toEqual(SUITES.flatMap((s) => s.rows.map((r) => r.name)));
     for (const r of rows) {
       expect(Object.keys(r).sort()).toEqual(
-        ["name", "value", "unit", "baseline", "ratio", "target", "met", "command", "note"].sort(),
+        [
+          "name",
+          "value",
+          "unit",
+          "baseline",
+          "ratio",
+          "target",
+          "met",
+          "command",
+          "note",
+          ...(r.curve ? ["curve"] : []),
+        ].sort(),
       );
+      if (r.curve) {
+        expect(r.curve.points.length, `${r.name} points`).toBeGreaterThanOrEqual(2);
+        expect(["constant", "log", "linear", "worse than linear"]).toContain(r.curve.fit);
+        expect(existsSync(join(dir, "curves", `${r.curve.plot}.svg`)), `${r.curve.plot}.svg`).toBe(true);
+      }
       expect(Number.isFinite(r.value), `${r.name} value`).toBe(true);
       expect(r.unit.length).toBeGreaterThan(0);
       expect(r.baseline === null || Number.isFinite(r.baseline), `${r.name} baseline`).toBe(true);

@@ -246,6 +246,13 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   ALTER TABLE keys ADD COLUMN state_next_at ${t.int};
   CREATE INDEX keys_state_next ON keys(state_next_at);
   `,
+  // 14: a lock's revocations (its signed state's list, rebuilt at every state fetch, revocation and prefetch) through
+  // a partial index of only the revoked and narrowed keys, in cti order: both databases read every key of the lock
+  // holder through keys_status_page for it, so a prefetch of 10 locks' states took 5.3 s at 1M keys (issue 17 item 3).
+  () => `
+  CREATE INDEX keys_lock_revoked ON keys(lock_id, lock_holder_id, cti)
+    WHERE status = 'revoked' OR revoke_before IS NOT NULL;
+  `,
 ];
 
 /** The migrations as the dialect runs them, one SQL script per version. */

@@ -417,14 +417,29 @@ export class Changes implements ChangeRepo {
       changes.map((c) => [c.kind, c.lockHolderId, c.vendorConnectionId, JSON.stringify(c.payload), c.at]),
     );
   }
+  /**
+   * A page of the bridge's feed: its connections' entries and its lock holder's issuer entries after `afterSeq`. One
+   * index range per connection and one for the issuer entries, each read in seq order and cut at `limit`, then merged:
+   * a page reads at most (connections + 1) × limit rows however long the feed. As one `… IN (…) OR …` both databases
+   * read every entry after the cursor and sorted them per page, so a new bridge's catch-up grew with the square of the
+   * feed (issue 17 item 3: 100k keys 5.7 s, 1M keys minutes).
+   */
   async forBridge(bridgeId: string, lockHolderId: string, afterSeq: number, limit: number): Promise<ChangeRecord[]> {
-    const rows = await this.sql.all(
-      `SELECT * FROM changes WHERE seq > ? AND (
-           vendor_connection_id IN (SELECT id FROM vendor_connections WHERE bridge_id = ?)
-           OR (kind = 'issuer' AND lock_holder_id = ?))
-         ORDER BY seq LIMIT ?`,
-      [afterSeq, bridgeId, lockHolderId, limit],
-    );
+    const connections = await this.sql.all("SELECT id FROM vendor_connections WHERE bridge_id = ? ORDER BY id", [
+      bridgeId,
+    ]);
+    const branch = (where: string) =>
+      `SELECT * FROM (SELECT * FROM changes WHERE ${where} AND seq > ? ORDER BY seq LIMIT ?) AS c`;
+    const parts = [
+      ...connections.map(() => branch("vendor_connection_id = ?")),
+      branch("lock_holder_id = ? AND kind = 'issuer'"),
+    ];
+    const values = [...connections.flatMap((c: Row) => [c.id, afterSeq, limit]), lockHolderId, afterSeq, limit];
+    // UNION, not UNION ALL: an issuer entry that also named one of the connections is still one entry.
+    const rows = await this.sql.all(`SELECT * FROM (${parts.join(" UNION ")}) AS page ORDER BY seq LIMIT ?`, [
+      ...values,
+      limit,
+    ]);
     return rows.map(changeRow);
   }
 }

@@ -1,0 +1,260 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { fromHex, toBase64Url } from "@latchkey/protocol";
+import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
+import { Client, escapeIdentifier } from "pg";
+import { bodiesOf, type KeyedLock, keyedLocks } from "./report-ingest.js";
+import type { BenchLock, BenchSite } from "./site.js";
+
+/**
+ * Two cloud processes on one PostgreSQL (issue 17 item 5): event ingest and batch create with one process and with
+ * two, in the same run, on one schema. The load is the same both ways (two upload streams, each over half the locks
+ * so each lock's reports stay in counter order; two batch streams): one process takes both streams, or each process
+ * one. The clouds are processes of their own (cloud-process.js), so the driver's CPU is in neither; the second is
+ * started for the two-process measurement only (its job worker would otherwise take batch jobs in the first).
+ */
+
+const CHILD = fileURLToPath(new URL("./cloud-process.js", import.meta.url));
+
+export interface TwoCloudsMeasure {
+  /** events/s, or keys/s until the last job succeeded. */
+  perSecond: number;
+  /** CPU ms per 1,000 items of each cloud process and of this driver (Linux /proc; null elsewhere). */
+  cpuPerThousand: { a: number | null; b: number | null; driver: number };
+}
+
+export interface TwoCloudsResult {
+  events: number;
+  keys: number;
+  rounds: number;
+  ingest: { one: TwoCloudsMeasure[]; two: TwoCloudsMeasure[] };
+  batch: { one: TwoCloudsMeasure[]; two: TwoCloudsMeasure[] };
+}
+
+interface CloudChild {
+  child: ChildProcess;
+  info: Record<string, unknown> & { url: string };
+  stop(): Promise<void>;
+}
+
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function startChild(role: "site" | "peer", env: Record<string, string>): Promise<CloudChild> {
+  const child = spawn(process.execPath, [CHILD, role], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let err = "";
+  child.stderr!.on("data", (c: Buffer) => {
+    err = (err + c.toString()).slice(-2000);
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once("exit", (code) => reject(new Error(`cloud process ${role} exited with ${code}: ${err}`)));
+  });
+  return {
+    child,
+    info: JSON.parse(line),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** The site the `site` process set up, as the bench's helpers read it (they call over HTTP only). */
+async function remoteSite(info: Record<string, unknown> & { url: string }): Promise<BenchSite> {
+  const locks = (info.locks as Array<Record<string, unknown>>).map(
+    (l): BenchLock => ({
+      lockId: l.lockId as string,
+      claimSecret: fromHex(l.claimSecret as string),
+      xPrivate: fromHex(l.xPrivate as string),
+      keys: { identityKey: fromHex(l.identityKey as string), agreementKey: fromHex(l.agreementKey as string) },
+      wireKeys: l.wireKeys as BenchLock["wireKeys"],
+    }),
+  );
+  const call = async <T>(method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`${info.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
+  };
+  const credentials = info.credentials as BenchSite["credentials"];
+  return {
+    store: "postgres",
+    url: info.url,
+    cloud: undefined as never,
+    integrator: await IntegratorApiClient.login(info.url, credentials.integrator),
+    bridge: await BridgeApiClient.login(info.url, credentials.bridge),
+    credentials,
+    token: info.token as string,
+    lockHolderId: info.lockHolderId as string,
+    vendorConnectionId: info.vendorConnectionId as string,
+    bridgeToken: info.bridgeToken as string,
+    lockIds: locks.map((l) => l.lockId),
+    locks,
+    call,
+    analyze: async () => {},
+    close: async () => {},
+  };
+}
+
+async function post(url: string, path: string, token: string, body: string): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body,
+  });
+  if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+/** Runs `work` timed, with the CPU each process spent on it per 1,000 items. */
+async function measure(
+  items: number,
+  pids: { a: number | undefined; b: number | undefined },
+  work: () => Promise<void>,
+): Promise<TwoCloudsMeasure> {
+  const before = { a: cpuMs(pids.a), b: cpuMs(pids.b), driver: process.cpuUsage() };
+  const started = performance.now();
+  await work();
+  const seconds = (performance.now() - started) / 1000;
+  const per = (x: number | null, y: number | null) => (x === null || y === null ? null : ((y - x) * 1000) / items);
+  const driver = process.cpuUsage(before.driver);
+  return {
+    perSecond: items / seconds,
+    cpuPerThousand: {
+      a: per(before.a, cpuMs(pids.a)),
+      b: per(before.b, cpuMs(pids.b)),
+      driver: ((driver.user + driver.system) / 1000 / items) * 1000,
+    },
+  };
+}
+
+/** Two upload streams of sealed reports, each over half the locks, to `urls[0]` and `urls[1]`. */
+async function ingest(site: BenchSite, halves: KeyedLock[][], events: number, urls: [string, string]): Promise<void> {
+  const streams = halves.map((locks, i) => {
+    const bodies = bodiesOf(locks, events / 2, 500, (lock, event, report) => ({
+      lockId: lock.lockId,
+      report: toBase64Url(report),
+      ...(event.seq === 1 ? { keys: lock.keys } : {}),
+    }));
+    return async () => {
+      let ok = 0;
+      for (const body of bodies)
+        ok += ((await post(urls[i]!, "/bridge/v1/reports", site.bridgeToken, body)) as { counts: { ok: number } })
+          .counts.ok;
+      if (ok !== events / 2) throw new Error(`stream ${i} stored ${ok} of ${events / 2} events`);
+    };
+  });
+  await Promise.all(streams.map((s) => s()));
+}
+
+/** Two streams of batch creates (requests of 1,000), to `urls[0]` and `urls[1]`, until every job succeeded. */
+async function batch(site: BenchSite, keys: number, urls: [string, string]): Promise<void> {
+  const base = `/integrators/v1/lock-holders/${site.lockHolderId}`;
+  const jobs: string[] = [];
+  await Promise.all(
+    urls.map(async (url, stream) => {
+      for (let from = stream * 1000; from < keys; from += 2000) {
+        const items = Array.from({ length: Math.min(1000, keys - from) }, (_, i) => ({
+          lockId: site.lockIds[(from + i) % site.lockIds.length],
+          userId: `+4791${String(from + i).padStart(6, "0")}`,
+          durationMinutes: 60,
+        }));
+        const answer = (await post(url, `${base}/keys/batch`, site.token, JSON.stringify({ keys: items }))) as {
+          jobId: string;
+        };
+        jobs.push(answer.jobId);
+      }
+    }),
+  );
+  for (const jobId of jobs) {
+    for (;;) {
+      const job = await site.call<{ status: string }>("GET", `/integrators/v1/jobs/${jobId}`, site.token);
+      if (job.body.status === "succeeded") break;
+      if (job.body.status === "failed") throw new Error(`batch job ${jobId} failed`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+export async function benchTwoClouds(options: {
+  databaseUrl: string;
+  events?: number;
+  keys?: number;
+  rounds?: number;
+  log?: (message: string) => void;
+}): Promise<TwoCloudsResult> {
+  const events = options.events ?? 20_000;
+  const keys = options.keys ?? 10_000;
+  const rounds = options.rounds ?? 3;
+  const log = options.log ?? (() => {});
+  const schema = `lk_bench_two_${process.pid}_${randomBytes(4).toString("hex")}`;
+  const env = {
+    BENCH_DATABASE_URL: options.databaseUrl,
+    BENCH_SCHEMA: schema,
+    BENCH_MASTER_KEY: randomBytes(32).toString("hex"),
+  };
+  const result: TwoCloudsResult = {
+    events,
+    keys,
+    rounds,
+    ingest: { one: [], two: [] },
+    batch: { one: [], two: [] },
+  };
+  let a: CloudChild | undefined;
+  try {
+    a = await startChild("site", env);
+    const site = await remoteSite(a.info);
+    const locks = await keyedLocks(site);
+    const halves = [locks.slice(0, locks.length / 2), locks.slice(locks.length / 2)];
+    for (let round = 1; round <= rounds; round++) {
+      // Alternate which goes first, so neither always meets a warmer database.
+      for (const processes of round % 2 === 1 ? [1, 2] : [2, 1]) {
+        const b = processes === 2 ? await startChild("peer", env) : undefined;
+        try {
+          const urls: [string, string] = [site.url, b?.info.url ?? site.url];
+          const pids = { a: a.child.pid, b: b?.child.pid };
+          log(`round ${round}/${rounds}, ${processes} process(es): ${events} events, ${keys} keys`);
+          const m1 = await measure(events, pids, () => ingest(site, halves, events, urls));
+          const m2 = await measure(keys, pids, () => batch(site, keys, urls));
+          result.ingest[processes === 1 ? "one" : "two"].push(m1);
+          result.batch[processes === 1 ? "one" : "two"].push(m2);
+        } finally {
+          await b?.stop();
+        }
+      }
+    }
+    return result;
+  } finally {
+    await a?.stop();
+    const admin = new Client({ connectionString: options.databaseUrl });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA IF EXISTS ${escapeIdentifier(schema)} CASCADE`);
+    await admin.end();
+  }
+}
