@@ -22,6 +22,7 @@ const SQLITE = [
   "76d560eeb5cbac46",
   "ec563c75c4f71561",
   "65df85a661fd82ee",
+  "08cac4725abedb03",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -37,6 +38,7 @@ const POSTGRES = [
   "ffb844ffd78c4b3a",
   "4ca8e48c9274e88f",
   "fa6cdb481195809a",
+  "08cac4725abedb03",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
