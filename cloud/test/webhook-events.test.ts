@@ -4,8 +4,10 @@ import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CloudContext } from "../src/context.js";
+import { VIRTUAL_DRAIN_SECONDS_PER_PERCENT, virtualBattery } from "../src/domain/virtual-battery.js";
 import { keyStateTracking } from "../src/store/records.js";
 import { announceKeyStates } from "../src/workers/key-states.js";
+import { registerPhone } from "./app.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -292,6 +294,42 @@ describe("event types per webhook", () => {
     await sendReports(t, br, lock, [telemetryReport(lock, 15, ts + 6, undefined, { state: "low" })]);
     await until("low again", () => rx.got.length === 3);
     expect(rx.got[2]!.type).toBe("lock.battery_low");
+  });
+
+  it("a virtual lock's simulated battery announces its crossings as a real lock's does", async () => {
+    const rx = await receiver();
+    await hook(rx, ["lock.battery_low", "lock.battery_critical"]);
+    const { lockIds } = await virtualLocks(t, tn, 1);
+    const lockId = lockIds[0]!;
+    const createdAt = t.clock.now();
+    const start = virtualBattery({ id: lockId, createdAt }, createdAt).level;
+    const perPercent = VIRTUAL_DRAIN_SECONDS_PER_PERCENT * 1000;
+    t.clock.advance((start - 20) * perPercent);
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId, userId: "+4791234567", durationMinutes: 60 * 24 * 365 },
+    });
+    expect(key.status).toBe(201);
+    // Signed in afresh each time: months pass between the uses, longer than a phone's access token lasts.
+    const challenge = async (seed: string) => {
+      const phone = await registerPhone(t, "+4791234567", seed);
+      const res = await t.call("POST", `/app/v1/virtual-locks/${lockId}/challenge`, { token: phone.token });
+      expect(res.status).toBe(200);
+    };
+    await challenge("first");
+    await until("low", () => rx.got.length === 1);
+    // Still low on the next use, and a percent lower: nothing new.
+    t.clock.advance(perPercent);
+    await challenge("second");
+    t.clock.advance(14 * perPercent);
+    await challenge("third");
+    await until("critical", () => rx.got.length === 2);
+    await challenge("fourth");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(rx.got.map((g) => [g.type, g.data.lockId, g.data.level, g.data.previousState])).toEqual([
+      ["lock.battery_low", lockId, 20, "ok"],
+      ["lock.battery_critical", lockId, 5, "low"],
+    ]);
   });
 
   it("lock.offline / lock.online when the presence changes; vendor_connection.state_changed", async () => {
