@@ -342,6 +342,8 @@ describe("event types per webhook", () => {
     expect((await presence(true, 1_800_000_001)).status).toBe(200);
     await presence(true, 1_800_000_002);
     await until("online", () => rx.got.length === 1);
+    // Past the flap limit (docs/webhooks.md "Presence"), so the next change is announced at once.
+    t.clock.advance(60_000);
     await presence(false, 1_800_000_003);
     // An older report changes nothing, so it announces nothing.
     await presence(true, 1_800_000_000);
@@ -369,6 +371,73 @@ describe("event types per webhook", () => {
       ["vendor_connection.state_changed", "refreshing", "error"],
       ["vendor_connection.state_changed", "disconnected", "refreshing"],
     ]);
+  });
+});
+
+describe('lock presence (docs/webhooks.md "Presence")', () => {
+  const presence = (br: BridgeSetup, online: boolean, ts: number) =>
+    t.call("POST", "/bridge/v1/ingest", { token: br.token, body: { presence: [{ lockId: "sim-1", online, ts }] } });
+  const shown = async () => (await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.online;
+  /** Many turns of the worker (it polls every 20 ms) at the clock as it is. */
+  const turns = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+  };
+
+  it("a lock whose bridge goes silent is offline, once; heard again, it is online", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["lock.online", "lock.offline"]);
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    const heard = t.clock.now();
+    expect((await presence(br, true, 1_800_000_000)).status).toBe(200);
+    await until("online", () => rx.got.length === 1);
+    expect(await shown()).toBe(true);
+    // Silent for the bridge's offline threshold: not yet.
+    t.clock.advance(90_000);
+    await turns();
+    expect(rx.got).toHaveLength(1);
+    t.clock.advance(1);
+    await until("offline", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({
+      type: "lock.offline",
+      data: { lockId: "sim-1", online: false, since: new Date(heard).toISOString() },
+    });
+    expect(await shown()).toBe(false);
+    // Still silent, many more turns: said once.
+    t.clock.advance(60_000);
+    await turns();
+    expect(rx.got).toHaveLength(2);
+    const beat = await t.call("POST", "/bridge/v1/heartbeat", { token: br.token, body: { version: "1.0.0" } });
+    expect(beat.status).toBe(204);
+    await until("online again", () => rx.got.length === 3);
+    expect(rx.got[2]).toMatchObject({ type: "lock.online", data: { lockId: "sim-1", online: true } });
+    expect(await shown()).toBe(true);
+  });
+
+  it("a bridge flapping a lock's presence gets one announcement per lock per gap, the state of its end", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["lock.online", "lock.offline"]);
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    await presence(br, true, 1_800_000_000);
+    await until("online", () => rx.got.length === 1);
+    // 99 flaps inside the 60 s gap, ending offline: shown as reported, announced not yet.
+    for (let i = 1; i <= 99; i++) {
+      expect((await presence(br, i % 2 === 0, 1_800_000_000 + i)).status).toBe(200);
+      t.clock.advance(500);
+    }
+    expect(await shown()).toBe(false);
+    await turns();
+    expect(rx.got).toHaveLength(1);
+    t.clock.advance(11_000);
+    await until("the held-back change", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({ type: "lock.offline", data: { online: false } });
+    // Flapped back to what was announced within the next gap: nothing is news.
+    await presence(br, true, 1_800_000_200);
+    await presence(br, false, 1_800_000_201);
+    t.clock.advance(60_000);
+    await turns();
+    expect(rx.got).toHaveLength(2);
   });
 });
 
@@ -526,7 +595,11 @@ describe("batch job outcome", () => {
         ],
       },
     });
-    await until("finished", () => ofType(rx, "batch_job.finished").length === 1);
+    // Both: deliveries claimed together are sent at once, so the keys' may arrive after the job's.
+    await until(
+      "finished",
+      () => ofType(rx, "batch_job.finished").length === 1 && ofType(rx, "key.created").length === 2,
+    );
     expect(ofType(rx, "batch_job.finished")[0]!.data).toMatchObject({
       state: "completed",
       status: "succeeded",

@@ -10,6 +10,7 @@ import {
 import type { CloudContext } from "../../context.js";
 import { reportConnectionState, reportFoundLocks } from "../../domain/bridge-reports.js";
 import { commit } from "../../domain/commit.js";
+import { bridgeHeard } from "../../domain/lock-presence.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
 
@@ -81,7 +82,10 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const bridge = bridgeOf(request);
       const { version, locksOnline } = request.body;
-      await commit(ctx, (tx) => tx.bridges.heartbeat(bridge.bridgeId, ctx.clock.now(), version, locksOnline ?? null));
+      await commit(ctx, async (tx) => {
+        await tx.bridges.heartbeat(bridge.bridgeId, ctx.clock.now(), version, locksOnline ?? null);
+        await bridgeHeard(tx, ctx, bridge.bridgeId);
+      });
       reply.code(204).send();
     },
   );
