@@ -374,6 +374,36 @@ describe("event types per webhook", () => {
   });
 });
 
+describe("vendor connection state", () => {
+  it("a new password (the bridge checks it again) announces connecting, from the state it was in", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["vendor_connection.state_changed"]);
+    await reportState(br, "error", "invalid vendor credentials");
+    await until("error", () => rx.got.length === 1);
+    const password = (p: string) =>
+      t.call("PUT", lh(tn, `/vendor-connections/${br.vcId}/update-password`), {
+        token: tn.token,
+        body: { password: p },
+      });
+    expect((await password("pw-new")).status).toBe(200);
+    await until("connecting", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({
+      type: "vendor_connection.state_changed",
+      data: { vendorConnectionId: br.vcId, vendor: "sim", state: "connecting", previousState: "error", reason: null },
+    });
+    // Another new password before the bridge answered: still connecting, nothing is news.
+    expect((await password("pw-newer")).status).toBe(200);
+    await reportState(br, "connected");
+    await until("connected", () => rx.got.length === 3);
+    expect(rx.got.map((g) => [g.data.previousState, g.data.state])).toEqual([
+      ["connecting", "error"],
+      ["error", "connecting"],
+      ["connecting", "connected"],
+    ]);
+  });
+});
+
 describe('lock presence (docs/webhooks.md "Presence")', () => {
   const presence = (br: BridgeSetup, online: boolean, ts: number) =>
     t.call("POST", "/bridge/v1/ingest", { token: br.token, body: { presence: [{ lockId: "sim-1", online, ts }] } });
@@ -482,6 +512,69 @@ describe("pause and replay", () => {
     expect(rx.got.map((g) => g.data.id).sort()).toEqual([...keyIds].sort());
     // Claimed oldest first (one claim takes all three here, sent at once): each left in the order it was queued.
     await until("recorded delivered", async () => (await deliveries(id)).every((d) => d.status === "delivered"));
+  });
+
+  it("pause, then unpause: the claim skips the paused queue, then takes it oldest first, before what came later", async () => {
+    let ctx: CloudContext | undefined;
+    const quiet = await startTestCloud({
+      workers: false,
+      extraRoutes: async (_app, c) => {
+        ctx = c;
+      },
+    });
+    const qt = await tenant(quiet);
+    const { lockIds } = await virtualLocks(quiet, qt, 1);
+    const webhook = async (url: string) =>
+      (await quiet.call("POST", lh(qt, "/webhooks"), { token: qt.token, body: { url, eventTypes: ["key.created"] } }))
+        .body.id as string;
+    const paused = await webhook("https://example.com/paused");
+    const other = await webhook("https://example.com/other");
+    const pause = async (on: boolean) =>
+      expect(
+        (await quiet.call("PATCH", lh(qt, `/webhooks/${paused}`), { token: qt.token, body: { paused: on } })).status,
+      ).toBe(200);
+    const keyIds: string[] = [];
+    const key = async () => {
+      const res = await quiet.call("POST", lh(qt, "/keys"), {
+        token: qt.token,
+        body: { lockId: lockIds[0]!, userId: `+47912340${10 + keyIds.length}` },
+      });
+      keyIds.push(res.body.id);
+      quiet.clock.advance(1_000);
+    };
+    const claim = async () => {
+      const claimed = await ctx!.store.transaction((tx) => tx.deliveries.claimDue(quiet.clock.now(), 100, 60_000));
+      return claimed.map((d) => [d.webhookId, (JSON.parse(d.payload) as { data: { id: string } }).data.id]);
+    };
+    await key();
+    await pause(true);
+    await key();
+    await key();
+    // Paused: only the other webhook's deliveries are claimed, oldest first; the paused queue is left alone.
+    expect(await claim()).toEqual(keyIds.map((id) => [other, id]));
+    await pause(false);
+    await key();
+    // Unpaused: its queue as it was queued (the first from before the pause), then what was queued after.
+    expect(await claim()).toEqual([...keyIds.map((id) => [paused, id]), [other, keyIds[3]]]);
+  });
+
+  it("a deleted webhook's deliveries cannot be replayed: 404, as another's", async () => {
+    const rx = await receiver();
+    const id = await hook(rx, ["key.created"]);
+    const { lockIds } = await virtualLocks(t, tn, 1);
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lockIds[0]!, userId: "+4791234567" } });
+    await until("delivered", async () => (await deliveries(id)).some((d) => d.status === "delivered"));
+    const delivery = (await deliveries(id))[0]!;
+    expect((await t.call("DELETE", lh(tn, `/webhooks/${id}`), { token: tn.token })).status).toBeLessThan(300);
+    const one = await t.call("POST", lh(tn, `/webhooks/${id}/deliveries/${delivery.id}/replay`), { token: tn.token });
+    expect(one.status).toBe(404);
+    expect(one.body.errorDescription).toContain("webhook");
+    const since = new Date(t.clock.now() - 86_400_000).toISOString();
+    expect((await t.call("POST", lh(tn, `/webhooks/${id}/replay`), { token: tn.token, body: { since } })).status).toBe(
+      404,
+    );
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(rx.got).toHaveLength(1);
   });
 
   it("replays one delivery, or the failed ones since a time, with the same webhook-id", async () => {
