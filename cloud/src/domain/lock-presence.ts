@@ -43,7 +43,7 @@ export async function settlePresence(tx: Tx, ctx: CloudContext, lockId: string):
 /** The bridge was heard: its locks taken offline by its silence show what it last reported again. */
 export async function bridgeHeard(tx: Tx, ctx: CloudContext, bridgeId: string): Promise<void> {
   for (const lock of await tx.locks.silentOfBridge(bridgeId)) {
-    await tx.locks.setBridgeSilent(lock.id, null);
+    await tx.locks.clearBridgeSilent(lock.id);
     await settlePresence(tx, ctx, lock.id);
   }
 }

@@ -201,7 +201,12 @@ export interface LockRepo {
   ): Promise<{ lock: LockRecord; lastSeenAt: number | null }[]>;
   /** The live locks of `bridgeId`'s connections marked silent. */
   silentOfBridge(bridgeId: string): Promise<LockRecord[]>;
-  setBridgeSilent(id: string, since: number | null): Promise<void>;
+  /**
+   * Marks the lock silent since `since` if its bridge is still unheard since `cutoff` as the statement runs (a
+   * heartbeat may have committed since the lock was read); answers whether it did.
+   */
+  markBridgeSilent(id: string, since: number, cutoff: number): Promise<boolean>;
+  clearBridgeSilent(id: string): Promise<void>;
   /**
    * Records `online` as announced at `at` if the last announcement is still `expectedAt` (another process may have
    * announced it first); answers whether it wrote.

@@ -12,13 +12,10 @@ export async function watchLockPresence(ctx: CloudContext): Promise<number | und
   for (;;) {
     const now = ctx.clock.now();
     const handled = await ctx.store.transaction(async (tx) => {
-      const silent = await tx.locks.reportedOnlineOfSilentBridges(
-        now - ctx.settings.bridgeOfflineAfterSeconds * 1000,
-        BATCH,
-      );
+      const cutoff = now - ctx.settings.bridgeOfflineAfterSeconds * 1000;
+      const silent = await tx.locks.reportedOnlineOfSilentBridges(cutoff, BATCH);
       for (const { lock, lastSeenAt } of silent) {
-        await tx.locks.setBridgeSilent(lock.id, lastSeenAt ?? now);
-        await settlePresence(tx, ctx, lock.id);
+        if (await tx.locks.markBridgeSilent(lock.id, lastSeenAt ?? now, cutoff)) await settlePresence(tx, ctx, lock.id);
       }
       const due = await tx.locks.presenceDue(now, BATCH);
       for (const lock of due) await settlePresence(tx, ctx, lock.id);

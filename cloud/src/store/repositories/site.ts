@@ -250,8 +250,17 @@ export class Locks implements LockRepo {
     );
     return rows.map(lockRow);
   }
-  async setBridgeSilent(id: string, since: number | null): Promise<void> {
-    await this.sql.run("UPDATE locks SET bridge_silent_since = ? WHERE id = ?", [since, id]);
+  async markBridgeSilent(id: string, since: number, cutoff: number): Promise<boolean> {
+    const written = await this.sql.run(
+      `UPDATE locks SET bridge_silent_since = ? WHERE id = ? AND bridge_silent_since IS NULL
+         AND EXISTS (SELECT 1 FROM vendor_connections v JOIN bridges b ON b.id = v.bridge_id
+                       WHERE v.id = locks.vendor_connection_id AND (b.last_seen_at IS NULL OR b.last_seen_at < ?))`,
+      [since, id, cutoff],
+    );
+    return written === 1;
+  }
+  async clearBridgeSilent(id: string): Promise<void> {
+    await this.sql.run("UPDATE locks SET bridge_silent_since = NULL WHERE id = ?", [id]);
   }
   async setPresenceAnnounced(id: string, online: boolean, at: number, expectedAt: number | null): Promise<boolean> {
     // -1 stands for "never announced", so one comparison serves both (no NULL-safe equality needed).
