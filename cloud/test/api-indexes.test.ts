@@ -95,6 +95,13 @@ describe("filtered pages read an index in page order: SQLite", () => {
     expect(detail).not.toMatch(/SCAN webhooks(?! USING)/);
   });
 
+  it("the presence worker finds the held-back presence changes due by index (migration 16), in order", async () => {
+    await repositories(new SqliteSql(spy)).locks.presenceDue(1, 10);
+    const detail = plan(prepared.filter((s) => s.includes("WHERE presence_due_at <=")).at(-1)!);
+    expect(detail).toContain("SEARCH locks USING INDEX locks_presence_due (presence_due_at<?)");
+    expect(detail).not.toContain("TEMP B-TREE");
+  });
+
   it("the state filter's SQL agrees with the state keys show, for any key and clock", async () => {
     const keys = repositories(new SqliteSql(spy)).keys;
     const STATES: KeyStateName[] = ["creating", "scheduled", "active", "expired", "error", "revoked"];
@@ -200,6 +207,14 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     await repositories(recording(c)).keys.list("lh_1", { limit: 10 }, filter);
     const detail = await plan(c);
     expect(detail).toContain(`Index Scan using ${index} on keys`);
+    expect(detail).not.toMatch(/Sort|Seq Scan/);
+  });
+
+  it("the presence worker finds the held-back presence changes due by index (migration 16)", async () => {
+    const c = await connect();
+    await repositories(recording(c)).locks.presenceDue(1, 10);
+    const detail = await plan(c);
+    expect(detail).toContain("Index Scan using locks_presence_due on locks");
     expect(detail).not.toMatch(/Sort|Seq Scan/);
   });
 

@@ -23,7 +23,7 @@ const SQLITE = [
   "ec563c75c4f71561",
   "65df85a661fd82ee",
   "08cac4725abedb03",
-  "a4e69d470af98250",
+  "416b64601bee6164",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -40,7 +40,7 @@ const POSTGRES = [
   "4ca8e48c9274e88f",
   "fa6cdb481195809a",
   "08cac4725abedb03",
-  "01e6699671a0cd50",
+  "22a01d86eeed8729",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);

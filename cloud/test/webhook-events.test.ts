@@ -442,6 +442,19 @@ describe('lock presence (docs/webhooks.md "Presence")', () => {
     await until("online again", () => rx.got.length === 3);
     expect(rx.got[2]).toMatchObject({ type: "lock.online", data: { lockId: "sim-1", online: true } });
     expect(await shown()).toBe(true);
+    // Silent again; this time a presence report is what is heard first.
+    t.clock.advance(90_001);
+    await until("offline again", () => rx.got.length === 4);
+    t.clock.advance(60_000);
+    expect((await presence(br, true, 1_800_000_100)).status).toBe(200);
+    await until("online by its report", () => rx.got.length === 5);
+    expect(rx.got.map((g) => g.type)).toEqual([
+      "lock.online",
+      "lock.offline",
+      "lock.online",
+      "lock.offline",
+      "lock.online",
+    ]);
   });
 
   it("a bridge flapping a lock's presence gets one announcement per lock per gap, the state of its end", async () => {

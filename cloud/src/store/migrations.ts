@@ -260,7 +260,7 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   ALTER TABLE locks ADD COLUMN presence_announced_at ${t.int};
   ALTER TABLE locks ADD COLUMN presence_due_at ${t.int};
   UPDATE locks SET presence_announced = online;
-  CREATE INDEX locks_presence_due ON locks(presence_due_at);
+  CREATE INDEX locks_presence_due ON locks(presence_due_at, id);
   `,
 ];
 
