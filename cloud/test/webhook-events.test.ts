@@ -457,6 +457,36 @@ describe('lock presence (docs/webhooks.md "Presence")', () => {
     ]);
   });
 
+  // Several cloud processes share one database on PostgreSQL only (cloud/README.md "Running several processes").
+  it.skipIf(!SUITE_ON_POSTGRES)(
+    "a silent bridge's locks go offline once each, with two clouds on one database",
+    async () => {
+      const rx = await receiver();
+      const br = await bridgeWithConnection(t, tn);
+      await hook(rx, ["lock.online", "lock.offline"]);
+      const ids = ["sim-1", "sim-2", "sim-3", "sim-4", "sim-5"];
+      for (const id of ids) await reportedAndClaimed(t, tn, br, factoryLock(id));
+      const reported = await t.call("POST", "/bridge/v1/ingest", {
+        token: br.token,
+        body: { presence: ids.map((lockId) => ({ lockId, online: true, ts: 1_800_000_000 })) },
+      });
+      expect(reported.status).toBe(200);
+      await until("online", () => rx.got.length === ids.length);
+      const second = await startTestCloud({ dataDir: t.dir, clock: t.clock, seed: "second process" });
+      try {
+        t.clock.advance(90_001);
+        await until("offline", () => rx.got.length >= 2 * ids.length);
+        // Both workers had many turns since: none announced a lock twice.
+        await turns();
+        const offline = ofType(rx, "lock.offline").map((g) => g.data.lockId);
+        expect(offline.sort()).toEqual(ids);
+        expect(rx.got).toHaveLength(2 * ids.length);
+      } finally {
+        await second.cloud.close();
+      }
+    },
+  );
+
   it("a bridge flapping a lock's presence gets one announcement per lock per gap, the state of its end", async () => {
     const rx = await receiver();
     const br = await bridgeWithConnection(t, tn);
