@@ -22,6 +22,7 @@ import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { runNextJob } from "./workers/batch-jobs.js";
 import { announceKeyStates } from "./workers/key-states.js";
+import { watchLockPresence } from "./workers/lock-presence.js";
 import { WorkerLoop } from "./workers/loop.js";
 import { maintain } from "./workers/maintenance.js";
 import { deliverDueWebhooks } from "./workers/webhook-delivery.js";
@@ -116,6 +117,7 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   // still gets its deliveries (15 attempts gave up after ~1.5 h on average).
   webhookRetry: { baseDelayMs: 1000, maxDelayMs: 3_600_000, maxAttempts: 40, timeoutMs: 10_000 },
   bridgeOfflineAfterSeconds: 90,
+  lockPresenceMinGapSeconds: 60,
   otpPerWindow: 5,
   otpWindowSeconds: 600,
   // At most 10 codes × 5 guesses a day, then lockouts of 1, 2, 4, 8, 16 days: a few hundred guesses a month at a
@@ -223,6 +225,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     const webhooks = new WorkerLoop(() => deliverDueWebhooks(ctx), pollMs, onError("webhook"));
     const maintenance = new WorkerLoop(() => maintain(ctx), 60_000, onError("maintenance"));
     const keyStates = new WorkerLoop(() => announceKeyStates(ctx), pollMs, onError("key state"));
+    const presence = new WorkerLoop(() => watchLockPresence(ctx), pollMs, onError("lock presence"));
     const ctx: CloudContext = {
       store,
       clock,
@@ -249,7 +252,7 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
       await metricsServer.listen(options.metricsHost ?? "127.0.0.1", options.metricsPort);
     }
     if (options.workers !== false) {
-      loops.push(jobs, webhooks, maintenance, keyStates);
+      loops.push(jobs, webhooks, maintenance, keyStates, presence);
       for (const loop of loops) loop.start();
     }
     const address = app.server.address();

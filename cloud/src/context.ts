@@ -32,8 +32,13 @@ export interface CloudSettings {
   eventWindowDays: number;
   metadataMaxBytes: number;
   webhookRetry: RetryPolicy;
-  /** How long a bridge may stay silent before it is shown offline. */
+  /** How long a bridge may stay silent before it is shown offline, and its locks with it (domain/lock-presence.ts). */
   bridgeOfflineAfterSeconds: number;
+  /**
+   * The least time between two `lock.online` / `lock.offline` of one lock: a bridge flapping its locks' presence gets
+   * at most one announcement per lock per this, the last state announced when it is up (docs/webhooks.md "Presence").
+   */
+  lockPresenceMinGapSeconds: number;
   /** One-time codes allowed per phone number per window (domain/otp-limits.ts, docs/app-api.md "Limits"). */
   otpPerWindow: number;
   otpWindowSeconds: number;

@@ -87,6 +87,21 @@ describe("filtered pages read an index in page order: SQLite", () => {
     expect(detail).not.toContain("TEMP B-TREE");
   });
 
+  it("the webhook worker's claim finds paused webhooks by index (migration 15), not a scan of webhooks", async () => {
+    await repositories(new SqliteSql(spy)).deliveries.claimDue(1, 10, 1);
+    const detail = plan(prepared.filter((s) => s.startsWith("UPDATE webhook_deliveries SET claimed_until")).at(-1)!);
+    // The partial index holds only the paused webhooks: reading all of it reads only them.
+    expect(detail).toMatch(/webhooks USING (COVERING )?INDEX webhooks_paused/);
+    expect(detail).not.toMatch(/SCAN webhooks(?! USING)/);
+  });
+
+  it("the presence worker finds the held-back presence changes due by index (migration 16), in order", async () => {
+    await repositories(new SqliteSql(spy)).locks.presenceDue(1, 10);
+    const detail = plan(prepared.filter((s) => s.includes("WHERE presence_due_at <=")).at(-1)!);
+    expect(detail).toContain("SEARCH locks USING INDEX locks_presence_due (presence_due_at<?)");
+    expect(detail).not.toContain("TEMP B-TREE");
+  });
+
   it("the state filter's SQL agrees with the state keys show, for any key and clock", async () => {
     const keys = repositories(new SqliteSql(spy)).keys;
     const STATES: KeyStateName[] = ["creating", "scheduled", "active", "expired", "error", "revoked"];
@@ -193,6 +208,24 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     const detail = await plan(c);
     expect(detail).toContain(`Index Scan using ${index} on keys`);
     expect(detail).not.toMatch(/Sort|Seq Scan/);
+  });
+
+  it("the presence worker finds the held-back presence changes due by index (migration 16)", async () => {
+    const c = await connect();
+    await repositories(recording(c)).locks.presenceDue(1, 10);
+    const detail = await plan(c);
+    expect(detail).toContain("Index Scan using locks_presence_due on locks");
+    expect(detail).not.toMatch(/Sort|Seq Scan/);
+  });
+
+  it("the webhook worker's claim finds paused webhooks by index (migration 15)", async () => {
+    const c = await connect();
+    await repositories(recording(c)).deliveries.claimDue(1, 10, 1);
+    const q = issued.filter((s) => s.text.includes("UPDATE webhook_deliveries d SET claimed_until")).at(-1)!;
+    const rows = (await c.query({ text: `EXPLAIN ${q.text}`, values: q.values })).rows;
+    const detail = rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join(" | ");
+    expect(detail).toMatch(/(Index Only Scan using|Index Scan using|Bitmap Index Scan on) webhooks_paused/);
+    expect(detail).not.toMatch(/Seq Scan on webhooks /);
   });
 });
 

@@ -23,6 +23,8 @@ const SQLITE = [
   "ec563c75c4f71561",
   "65df85a661fd82ee",
   "3397f34cd27b9b18",
+  "08cac4725abedb03",
+  "416b64601bee6164",
 ];
 const POSTGRES = [
   "ffbc0d3a968ec6e9",
@@ -39,6 +41,8 @@ const POSTGRES = [
   "4ca8e48c9274e88f",
   "fa6cdb481195809a",
   "6fbb2f1b45e0bf67",
+  "08cac4725abedb03",
+  "22a01d86eeed8729",
 ];
 
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);

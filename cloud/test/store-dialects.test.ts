@@ -92,6 +92,10 @@ const lock: LockRecord = {
   online: false,
   presenceTsS: null,
   eventSeq: 0,
+  bridgeSilentSince: null,
+  presenceAnnounced: false,
+  presenceAnnouncedAt: null,
+  presenceDueAt: null,
 };
 
 const dialects: [string, () => Promise<Store>, boolean][] = [

@@ -74,6 +74,34 @@ describe("SQLite store", () => {
     await store.close();
   });
 
+  it("lock presence migration (16 in docs/webhooks.md): existing locks' presence counts as announced, nothing is news", async () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, DATABASE_FILE));
+    for (const migration of MIGRATIONS.slice(0, -1)) old.exec(migration);
+    old.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+    old.exec(`INSERT INTO integrators (id, name, created_at) VALUES ('int_a', 'A', 1);
+      INSERT INTO lock_holders (id, integrator_id, name, created_at) VALUES ('lh_a', 'int_a', 'A', 1);
+      INSERT INTO vendor_connections (id, lock_holder_id, vendor, state, created_at, updated_at)
+        VALUES ('vc_a', 'lh_a', 'sim', 'connected', 1, 1);`);
+    const insert = old.prepare(
+      `INSERT INTO locks (id, lock_holder_id, vendor_connection_id, vendor, name, created_at, online, presence_ts_s)
+         VALUES (?, 'lh_a', 'vc_a', 'sim', ?, 1, ?, 5)`,
+    );
+    insert.run("lk-on", "On", 1);
+    insert.run("lk-off", "Off", 0);
+    old.close();
+    const store = new SqliteStore(dir);
+    const locks = await store.transaction((tx) => tx.locks.getMany(["lk-on", "lk-off"]));
+    const byId = Object.fromEntries(locks.map((l) => [l.id, l]));
+    const presence = (id: string) => {
+      const l = byId[id]!;
+      return [l.online, l.presenceAnnounced, l.presenceAnnouncedAt, l.presenceDueAt, l.bridgeSilentSince];
+    };
+    expect(presence("lk-on")).toEqual([true, true, null, null, null]);
+    expect(presence("lk-off")).toEqual([false, false, null, null, null]);
+    await store.close();
+  });
+
   it("refuses a database newer than it knows", async () => {
     const dir = tempDir();
     await new SqliteStore(dir).close();

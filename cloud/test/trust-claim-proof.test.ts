@@ -10,6 +10,7 @@ import {
   type Tenant,
   type TestCloud,
   tenant,
+  until,
   virtualLocks,
 } from "./helpers.js";
 import {
@@ -23,6 +24,7 @@ import {
   type TestLock,
   upload,
 } from "./lock.js";
+import { receiversEach } from "./receiver.js";
 
 /**
  * A claim is pending until the lock proves it (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"):
@@ -45,6 +47,7 @@ beforeEach(async () => {
   malloryBridge = await bridgeWithConnection(t, mallory, "mallory-site", "mallory-pw");
 });
 afterEach(closeAll);
+const receiver = receiversEach();
 
 /** What an attacker builds from what couriers learn: the lock's id and public keys, and a guessed claim secret. */
 function guessed(lock: TestLock): TestLock {
@@ -193,6 +196,13 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
       revokeUntilS: null,
     };
     await t.cloud.store.transaction((tx) => tx.keys.insert(stray));
+    // The attacker's integrator hears of the end of its keys as of any revocation (docs/webhooks.md key.revoked).
+    const hooked = await receiver();
+    const created = await t.call("POST", lh(mallory, "/webhooks"), {
+      token: mallory.token,
+      body: { url: hooked.url, eventTypes: ["key.revoked"] },
+    });
+    expect(created.status).toBe(201);
     const feedBefore = (await t.call("GET", "/bridge/v1/changes", { token: ownerBridge.token })).body.cursor;
 
     await sendReports(t, ownerBridge, lock, [applied(lock, 2, v)]);
@@ -202,6 +212,10 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
       const key = await t.cloud.store.transaction((tx) => tx.keys.get(keyId));
       expect([keyId, key?.status]).toEqual([keyId, "revoked"]);
     }
+    // The stray key (the attacker's other key ended with its connection's refresh, before the webhook was made).
+    await until("key.revoked", () => hooked.got.length === 1);
+    const told = JSON.parse(hooked.got[0]!.body) as { type: string; data: { id: string; state: string } };
+    expect([told.type, told.data.id, told.data.state]).toEqual(["key.revoked", stray.id, "revoked"]);
     // Nothing of the other tenant reaches the owner's bridge: no feed entry, no revocation in the owner's state.
     const feed = await t.call("GET", `/bridge/v1/changes?cursor=${feedBefore}`, { token: ownerBridge.token });
     expect(JSON.stringify(feed.body)).not.toContain(mallory.lockHolderId);

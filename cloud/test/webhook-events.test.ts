@@ -4,8 +4,10 @@ import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CloudContext } from "../src/context.js";
+import { VIRTUAL_DRAIN_SECONDS_PER_PERCENT, virtualBattery } from "../src/domain/virtual-battery.js";
 import { keyStateTracking } from "../src/store/records.js";
 import { announceKeyStates } from "../src/workers/key-states.js";
+import { registerPhone } from "./app.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -294,6 +296,42 @@ describe("event types per webhook", () => {
     expect(rx.got[2]!.type).toBe("lock.battery_low");
   });
 
+  it("a virtual lock's simulated battery announces its crossings as a real lock's does", async () => {
+    const rx = await receiver();
+    await hook(rx, ["lock.battery_low", "lock.battery_critical"]);
+    const { lockIds } = await virtualLocks(t, tn, 1);
+    const lockId = lockIds[0]!;
+    const createdAt = t.clock.now();
+    const start = virtualBattery({ id: lockId, createdAt }, createdAt).level;
+    const perPercent = VIRTUAL_DRAIN_SECONDS_PER_PERCENT * 1000;
+    t.clock.advance((start - 20) * perPercent);
+    const key = await t.call("POST", lh(tn, "/keys"), {
+      token: tn.token,
+      body: { lockId, userId: "+4791234567", durationMinutes: 60 * 24 * 365 },
+    });
+    expect(key.status).toBe(201);
+    // Signed in afresh each time: months pass between the uses, longer than a phone's access token lasts.
+    const challenge = async (seed: string) => {
+      const phone = await registerPhone(t, "+4791234567", seed);
+      const res = await t.call("POST", `/app/v1/virtual-locks/${lockId}/challenge`, { token: phone.token });
+      expect(res.status).toBe(200);
+    };
+    await challenge("first");
+    await until("low", () => rx.got.length === 1);
+    // Still low on the next use, and a percent lower: nothing new.
+    t.clock.advance(perPercent);
+    await challenge("second");
+    t.clock.advance(14 * perPercent);
+    await challenge("third");
+    await until("critical", () => rx.got.length === 2);
+    await challenge("fourth");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(rx.got.map((g) => [g.type, g.data.lockId, g.data.level, g.data.previousState])).toEqual([
+      ["lock.battery_low", lockId, 20, "ok"],
+      ["lock.battery_critical", lockId, 5, "low"],
+    ]);
+  });
+
   it("lock.offline / lock.online when the presence changes; vendor_connection.state_changed", async () => {
     const rx = await receiver();
     const br = await bridgeWithConnection(t, tn);
@@ -304,6 +342,8 @@ describe("event types per webhook", () => {
     expect((await presence(true, 1_800_000_001)).status).toBe(200);
     await presence(true, 1_800_000_002);
     await until("online", () => rx.got.length === 1);
+    // Past the flap limit (docs/webhooks.md "Presence"), so the next change is announced at once.
+    t.clock.advance(60_000);
     await presence(false, 1_800_000_003);
     // An older report changes nothing, so it announces nothing.
     await presence(true, 1_800_000_000);
@@ -331,6 +371,146 @@ describe("event types per webhook", () => {
       ["vendor_connection.state_changed", "refreshing", "error"],
       ["vendor_connection.state_changed", "disconnected", "refreshing"],
     ]);
+  });
+});
+
+describe("vendor connection state", () => {
+  it("a new password (the bridge checks it again) announces connecting, from the state it was in", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["vendor_connection.state_changed"]);
+    await reportState(br, "error", "invalid vendor credentials");
+    await until("error", () => rx.got.length === 1);
+    const password = (p: string) =>
+      t.call("PUT", lh(tn, `/vendor-connections/${br.vcId}/update-password`), {
+        token: tn.token,
+        body: { password: p },
+      });
+    expect((await password("pw-new")).status).toBe(200);
+    await until("connecting", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({
+      type: "vendor_connection.state_changed",
+      data: { vendorConnectionId: br.vcId, vendor: "sim", state: "connecting", previousState: "error", reason: null },
+    });
+    // Another new password before the bridge answered: still connecting, nothing is news.
+    expect((await password("pw-newer")).status).toBe(200);
+    await reportState(br, "connected");
+    await until("connected", () => rx.got.length === 3);
+    expect(rx.got.map((g) => [g.data.previousState, g.data.state])).toEqual([
+      ["connecting", "error"],
+      ["error", "connecting"],
+      ["connecting", "connected"],
+    ]);
+  });
+});
+
+describe('lock presence (docs/webhooks.md "Presence")', () => {
+  const presence = (br: BridgeSetup, online: boolean, ts: number) =>
+    t.call("POST", "/bridge/v1/ingest", { token: br.token, body: { presence: [{ lockId: "sim-1", online, ts }] } });
+  const shown = async () => (await t.call("GET", lh(tn, "/locks/sim-1"), { token: tn.token })).body.online;
+  /** Many turns of the worker (it polls every 20 ms) at the clock as it is. */
+  const turns = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+  };
+
+  it("a lock whose bridge goes silent is offline, once; heard again, it is online", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["lock.online", "lock.offline"]);
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    const heard = t.clock.now();
+    expect((await presence(br, true, 1_800_000_000)).status).toBe(200);
+    await until("online", () => rx.got.length === 1);
+    expect(await shown()).toBe(true);
+    // Silent for the bridge's offline threshold: not yet.
+    t.clock.advance(90_000);
+    await turns();
+    expect(rx.got).toHaveLength(1);
+    t.clock.advance(1);
+    await until("offline", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({
+      type: "lock.offline",
+      data: { lockId: "sim-1", online: false, since: new Date(heard).toISOString() },
+    });
+    expect(await shown()).toBe(false);
+    // Still silent, many more turns: said once.
+    t.clock.advance(60_000);
+    await turns();
+    expect(rx.got).toHaveLength(2);
+    const beat = await t.call("POST", "/bridge/v1/heartbeat", { token: br.token, body: { version: "1.0.0" } });
+    expect(beat.status).toBe(204);
+    await until("online again", () => rx.got.length === 3);
+    expect(rx.got[2]).toMatchObject({ type: "lock.online", data: { lockId: "sim-1", online: true } });
+    expect(await shown()).toBe(true);
+    // Silent again; this time a presence report is what is heard first.
+    t.clock.advance(90_001);
+    await until("offline again", () => rx.got.length === 4);
+    t.clock.advance(60_000);
+    expect((await presence(br, true, 1_800_000_100)).status).toBe(200);
+    await until("online by its report", () => rx.got.length === 5);
+    expect(rx.got.map((g) => g.type)).toEqual([
+      "lock.online",
+      "lock.offline",
+      "lock.online",
+      "lock.offline",
+      "lock.online",
+    ]);
+  });
+
+  // Several cloud processes share one database on PostgreSQL only (cloud/README.md "Running several processes").
+  it.skipIf(!SUITE_ON_POSTGRES)(
+    "a silent bridge's locks go offline once each, with two clouds on one database",
+    async () => {
+      const rx = await receiver();
+      const br = await bridgeWithConnection(t, tn);
+      await hook(rx, ["lock.online", "lock.offline"]);
+      const ids = ["sim-1", "sim-2", "sim-3", "sim-4", "sim-5"];
+      for (const id of ids) await reportedAndClaimed(t, tn, br, factoryLock(id));
+      const reported = await t.call("POST", "/bridge/v1/ingest", {
+        token: br.token,
+        body: { presence: ids.map((lockId) => ({ lockId, online: true, ts: 1_800_000_000 })) },
+      });
+      expect(reported.status).toBe(200);
+      await until("online", () => rx.got.length === ids.length);
+      const second = await startTestCloud({ dataDir: t.dir, clock: t.clock, seed: "second process" });
+      try {
+        t.clock.advance(90_001);
+        await until("offline", () => rx.got.length >= 2 * ids.length);
+        // Both workers had many turns since: none announced a lock twice.
+        await turns();
+        const offline = ofType(rx, "lock.offline").map((g) => g.data.lockId);
+        expect(offline.sort()).toEqual(ids);
+        expect(rx.got).toHaveLength(2 * ids.length);
+      } finally {
+        await second.cloud.close();
+      }
+    },
+  );
+
+  it("a bridge flapping a lock's presence gets one announcement per lock per gap, the state of its end", async () => {
+    const rx = await receiver();
+    const br = await bridgeWithConnection(t, tn);
+    await hook(rx, ["lock.online", "lock.offline"]);
+    await reportedAndClaimed(t, tn, br, factoryLock("sim-1"));
+    await presence(br, true, 1_800_000_000);
+    await until("online", () => rx.got.length === 1);
+    // 99 flaps inside the 60 s gap, ending offline: shown as reported, announced not yet.
+    for (let i = 1; i <= 99; i++) {
+      expect((await presence(br, i % 2 === 0, 1_800_000_000 + i)).status).toBe(200);
+      t.clock.advance(500);
+    }
+    expect(await shown()).toBe(false);
+    await turns();
+    expect(rx.got).toHaveLength(1);
+    t.clock.advance(11_000);
+    await until("the held-back change", () => rx.got.length === 2);
+    expect(rx.got[1]).toMatchObject({ type: "lock.offline", data: { online: false } });
+    // Flapped back to what was announced within the next gap: nothing is news.
+    await presence(br, true, 1_800_000_200);
+    await presence(br, false, 1_800_000_201);
+    t.clock.advance(60_000);
+    await turns();
+    expect(rx.got).toHaveLength(2);
   });
 });
 
@@ -375,6 +555,69 @@ describe("pause and replay", () => {
     expect(rx.got.map((g) => g.data.id).sort()).toEqual([...keyIds].sort());
     // Claimed oldest first (one claim takes all three here, sent at once): each left in the order it was queued.
     await until("recorded delivered", async () => (await deliveries(id)).every((d) => d.status === "delivered"));
+  });
+
+  it("pause, then unpause: the claim skips the paused queue, then takes it oldest first, before what came later", async () => {
+    let ctx: CloudContext | undefined;
+    const quiet = await startTestCloud({
+      workers: false,
+      extraRoutes: async (_app, c) => {
+        ctx = c;
+      },
+    });
+    const qt = await tenant(quiet);
+    const { lockIds } = await virtualLocks(quiet, qt, 1);
+    const webhook = async (url: string) =>
+      (await quiet.call("POST", lh(qt, "/webhooks"), { token: qt.token, body: { url, eventTypes: ["key.created"] } }))
+        .body.id as string;
+    const paused = await webhook("https://example.com/paused");
+    const other = await webhook("https://example.com/other");
+    const pause = async (on: boolean) =>
+      expect(
+        (await quiet.call("PATCH", lh(qt, `/webhooks/${paused}`), { token: qt.token, body: { paused: on } })).status,
+      ).toBe(200);
+    const keyIds: string[] = [];
+    const key = async () => {
+      const res = await quiet.call("POST", lh(qt, "/keys"), {
+        token: qt.token,
+        body: { lockId: lockIds[0]!, userId: `+47912340${10 + keyIds.length}` },
+      });
+      keyIds.push(res.body.id);
+      quiet.clock.advance(1_000);
+    };
+    const claim = async () => {
+      const claimed = await ctx!.store.transaction((tx) => tx.deliveries.claimDue(quiet.clock.now(), 100, 60_000));
+      return claimed.map((d) => [d.webhookId, (JSON.parse(d.payload) as { data: { id: string } }).data.id]);
+    };
+    await key();
+    await pause(true);
+    await key();
+    await key();
+    // Paused: only the other webhook's deliveries are claimed, oldest first; the paused queue is left alone.
+    expect(await claim()).toEqual(keyIds.map((id) => [other, id]));
+    await pause(false);
+    await key();
+    // Unpaused: its queue as it was queued (the first from before the pause), then what was queued after.
+    expect(await claim()).toEqual([...keyIds.map((id) => [paused, id]), [other, keyIds[3]]]);
+  });
+
+  it("a deleted webhook's deliveries cannot be replayed: 404, as another's", async () => {
+    const rx = await receiver();
+    const id = await hook(rx, ["key.created"]);
+    const { lockIds } = await virtualLocks(t, tn, 1);
+    await t.call("POST", lh(tn, "/keys"), { token: tn.token, body: { lockId: lockIds[0]!, userId: "+4791234567" } });
+    await until("delivered", async () => (await deliveries(id)).some((d) => d.status === "delivered"));
+    const delivery = (await deliveries(id))[0]!;
+    expect((await t.call("DELETE", lh(tn, `/webhooks/${id}`), { token: tn.token })).status).toBeLessThan(300);
+    const one = await t.call("POST", lh(tn, `/webhooks/${id}/deliveries/${delivery.id}/replay`), { token: tn.token });
+    expect(one.status).toBe(404);
+    expect(one.body.errorDescription).toContain("webhook");
+    const since = new Date(t.clock.now() - 86_400_000).toISOString();
+    expect((await t.call("POST", lh(tn, `/webhooks/${id}/replay`), { token: tn.token, body: { since } })).status).toBe(
+      404,
+    );
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(rx.got).toHaveLength(1);
   });
 
   it("replays one delivery, or the failed ones since a time, with the same webhook-id", async () => {
@@ -488,7 +731,11 @@ describe("batch job outcome", () => {
         ],
       },
     });
-    await until("finished", () => ofType(rx, "batch_job.finished").length === 1);
+    // Both: deliveries claimed together are sent at once, so the keys' may arrive after the job's.
+    await until(
+      "finished",
+      () => ofType(rx, "batch_job.finished").length === 1 && ofType(rx, "key.created").length === 2,
+    );
     expect(ofType(rx, "batch_job.finished")[0]!.data).toMatchObject({
       state: "completed",
       status: "succeeded",

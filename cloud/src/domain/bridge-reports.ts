@@ -3,14 +3,9 @@ import { FeedWriter } from "../feed/changes.js";
 import type { LockRecord, VendorConnectionRecord, VendorConnectionState } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { invalid, notFound } from "./errors.js";
+import { bridgeHeard, settlePresence } from "./lock-presence.js";
 import { newLockRecord, offboardLock } from "./locks.js";
-import {
-  connectionStateEvent,
-  presenceEvent,
-  queueWebhookEvent,
-  queueWebhookEvents,
-  type WebhookEvent,
-} from "./webhook-events.js";
+import { connectionStateEvent, queueWebhookEvent } from "./webhook-events.js";
 
 /**
  * What a bridge tells the cloud on its own word (docs/bridge-api.md): the state of the vendor connections it serves,
@@ -94,8 +89,9 @@ async function servedLock(tx: Tx, bridgeId: string, lockId: string): Promise<Loc
 /**
  * Lock presence, the bridge's word (its MQTT status), labelled so. Every item is checked first, so a batch naming a
  * lock this bridge does not serve (400 `unknown_lock`, naming the item) stores nothing. A change of what the cloud
- * shows queues `lock.online` / `lock.offline` (docs/webhooks.md): the bridge's word, as the presence itself is; a
- * bridge that lies about it can only make the integrator look, not open anything. Answers how many were stored.
+ * shows queues `lock.online` / `lock.offline` (domain/lock-presence.ts, docs/webhooks.md "Presence"): the bridge's
+ * word, as the presence itself is; a bridge that lies about it can only make the integrator look, not open anything,
+ * and at most once per lock per `lockPresenceMinGapSeconds`. Answers how many were stored.
  */
 export async function storePresence(
   tx: Tx,
@@ -114,15 +110,11 @@ export async function storePresence(
     }
     served.add(p.lockId);
   }
-  const events: WebhookEvent[] = [];
-  for (const p of presence) {
-    // Only a report newer than the presence shown changes it (setPresence keeps the newest), and only a change is news.
-    const lock = await tx.locks.get(p.lockId);
-    const event =
-      lock && (lock.presenceTsS === null || lock.presenceTsS <= p.ts) && presenceEvent(lock, p.online, p.ts);
-    if (event) events.push(event);
-    await tx.locks.setPresence(p.lockId, p.online, p.ts);
-  }
-  await queueWebhookEvents(tx, ctx, events);
+  // A report is the bridge heard, as a heartbeat is: locks its silence took offline show their presence again.
+  await tx.bridges.seen(bridgeId, ctx.clock.now());
+  await bridgeHeard(tx, ctx, bridgeId);
+  // setPresence keeps the newest report; settlePresence announces only a change of what is shown, within the flap limit.
+  for (const p of presence) await tx.locks.setPresence(p.lockId, p.online, p.ts);
+  for (const lockId of served) await settlePresence(tx, ctx, lockId);
   return presence.length;
 }

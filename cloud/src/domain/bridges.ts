@@ -3,6 +3,7 @@ import { hashSecret, newSecret } from "../security/secrets.js";
 import type { BridgeRecord, LockHolderRecord } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 import { notFound } from "./errors.js";
+import { bridgeHeard } from "./lock-presence.js";
 import { type SecretHolder, storedIn } from "./secret-rotation.js";
 
 /** A bridge's client secret (shown once, stored hashed). Made outside the transaction so a retry keeps it. */
@@ -45,3 +46,18 @@ export async function registerBridge(
 /** Where a bridge keeps its secrets, for secret-rotation.ts. */
 export const bridgeSecrets = (tx: Tx, bridge: BridgeRecord): SecretHolder =>
   storedIn(bridge, (next) => tx.bridges.setSecrets(bridge.id, next));
+
+/**
+ * The bridge's heartbeat (docs/bridge-api.md): its lastSeen, version and count of locks online, and its locks that its
+ * silence took offline show again what it last reported (docs/webhooks.md "Presence").
+ */
+export async function recordHeartbeat(
+  tx: Tx,
+  ctx: CloudContext,
+  bridgeId: string,
+  version: string,
+  locksOnline: number | null,
+): Promise<void> {
+  await tx.bridges.heartbeat(bridgeId, ctx.clock.now(), version, locksOnline);
+  await bridgeHeard(tx, ctx, bridgeId);
+}

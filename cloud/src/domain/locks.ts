@@ -37,6 +37,10 @@ export function newLockRecord(
     online,
     presenceTsS: null,
     eventSeq: 0,
+    bridgeSilentSince: null,
+    presenceAnnounced: online,
+    presenceAnnouncedAt: null,
+    presenceDueAt: null,
   };
 }
 

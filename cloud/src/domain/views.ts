@@ -23,6 +23,7 @@ import type {
 } from "../store/records.js";
 import { claimStatus } from "./claims.js";
 import { keyState, keyUseUrl } from "./keys.js";
+import { shownOnline } from "./lock-presence.js";
 
 /** Records as the API shows them. Secrets and internal columns never leave through here. */
 
@@ -59,7 +60,7 @@ export const lockView = (l: LockRecord, claim?: LockClaimRecord) => ({
   timezone: l.timezone,
   created: iso(l.createdAt),
   battery: l.battery && { level: l.battery.level, state: l.battery.state, updatedAt: iso(l.battery.updatedAt) },
-  online: l.online,
+  online: shownOnline(l),
   claimed: l.vendor === "virtual" || claim !== undefined,
   claim: claimStatus(l, claim),
   stateV: claim?.stateV ?? null,

@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import { batteryStateFor } from "@latchkey/protocol";
+import type { CloudContext } from "../context.js";
 import type { BatteryRecord, LockRecord } from "../store/records.js";
+import type { Tx } from "../store/store.js";
+import { batteryEvent, queueWebhookEvent } from "./webhook-events.js";
 
 /**
  * The simulated battery of a cloud-hosted (virtual) lock, so integrators' code meets a battery as it would on a real
@@ -28,4 +31,16 @@ export function virtualBattery(lock: Pick<LockRecord, "id" | "createdAt">, nowMs
     tsS: Math.floor(nowMs / 1000),
     updatedAt: nowMs,
   };
+}
+
+/**
+ * Stores the virtual lock's reading as of `nowMs` and, as a real lock's telemetry does (domain/reports.ts), queues
+ * `lock.battery_low` / `lock.battery_critical` when it crossed down into that band (docs/webhooks.md). The level only
+ * falls with the clock, so each band is announced once per lock.
+ */
+export async function storeVirtualBattery(tx: Tx, ctx: CloudContext, lock: LockRecord, nowMs: number): Promise<void> {
+  const reading = virtualBattery(lock, nowMs);
+  const event = batteryEvent(lock, reading);
+  await tx.locks.setBattery(lock.id, reading);
+  if (event) await queueWebhookEvent(tx, ctx, event);
 }

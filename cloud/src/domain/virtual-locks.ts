@@ -18,7 +18,7 @@ import type { Tx } from "../store/store.js";
 import { commit } from "./commit.js";
 import { forbidden, invalid, notFound } from "./errors.js";
 import { storeLockEvent } from "./events.js";
-import { virtualBattery } from "./virtual-battery.js";
+import { storeVirtualBattery } from "./virtual-battery.js";
 
 /**
  * Cloud-hosted test locks that open for real: the same challenge and `verifyUnlockRequest` decision a lock makes,
@@ -77,7 +77,7 @@ export async function challengeVirtualLock(ctx: CloudContext, lockId: string, us
   const nonce = ctx.random(NONCE_BYTES);
   await commit(ctx, async (tx) => {
     const lock = await virtualLockFor(tx, lockId, userId, ctx.clock.now());
-    await tx.locks.setBattery(lock.id, virtualBattery(lock, ctx.clock.now()));
+    await storeVirtualBattery(tx, ctx, lock, ctx.clock.now());
     await tx.nonces.issue(lock.id, toHex(nonce), ctx.clock.now(), NONCES_PER_LOCK);
   });
   return toBase64Url(nonce);
@@ -99,7 +99,7 @@ export async function unlockVirtualLock(
   const { verdict, eventId } = await commit(ctx, async (tx) => {
     const nowMs = ctx.clock.now();
     const lock = await virtualLockFor(tx, lockId, userId, nowMs);
-    await tx.locks.setBattery(lock.id, virtualBattery(lock, nowMs));
+    await storeVirtualBattery(tx, ctx, lock, nowMs);
     // The stored challenge, consumed in this transaction, goes through the lock's own nonce rules (NonceBook).
     const nonces = new NonceBook();
     const issuedAt = await tx.nonces.consume(lock.id, toHex(nonce));

@@ -84,13 +84,12 @@ export function batteryEvent(lock: LockRecord, reading: Omit<BatteryRecord, "upd
   };
 }
 
-/** `lock.online` / `lock.offline` when the presence the bridge reports differs from what the cloud showed. */
-export function presenceEvent(lock: LockRecord, online: boolean, tsS: number): WebhookEvent | undefined {
-  if (lock.online === online) return undefined;
+/** `lock.online` / `lock.offline`: the lock's shown presence and since when (domain/lock-presence.ts decides when). */
+export function presenceEvent(lock: LockRecord, online: boolean, sinceMs: number): WebhookEvent {
   return {
     lockHolderId: lock.lockHolderId,
     type: online ? "lock.online" : "lock.offline",
-    data: { lockId: lock.id, lockName: lock.name, online, since: new Date(tsS * 1000).toISOString() },
+    data: { lockId: lock.id, lockName: lock.name, online, since: new Date(sinceMs).toISOString() },
   };
 }
 

@@ -253,6 +253,22 @@ const MIGRATIONS: readonly ((t: DdlTypes) => string)[] = [
   CREATE INDEX keys_lock_revoked ON keys(lock_id, lock_holder_id, cti)
     WHERE status = 'revoked' OR revoke_before IS NOT NULL;
   `,
+  // 15 (issue 14): the webhook worker's claim
+  // skips the deliveries of paused webhooks (store/sql.ts NOT_PAUSED) with a subquery that read every webhook on each
+  // poll. Partial, so it holds only the few paused ones, and on id, so the subquery reads nothing else.
+  () => `CREATE INDEX webhooks_paused ON webhooks(id) WHERE paused_at IS NOT NULL;`,
+  // 16 (issue 14, docs/webhooks.md "Presence"): a lock whose bridge went silent is offline whatever the bridge said
+  // last. Per lock: since when its bridge was silent (NULL while heard), the presence last announced and when, and when
+  // a change held back by the flap limit is due (a worker finds those by index). Existing locks announced their
+  // presence as it stands: nothing is news on upgrade.
+  (t) => `
+  ALTER TABLE locks ADD COLUMN bridge_silent_since ${t.int};
+  ALTER TABLE locks ADD COLUMN presence_announced INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE locks ADD COLUMN presence_announced_at ${t.int};
+  ALTER TABLE locks ADD COLUMN presence_due_at ${t.int};
+  UPDATE locks SET presence_announced = online;
+  CREATE INDEX locks_presence_due ON locks(presence_due_at, id);
+  `,
 ];
 
 /** The migrations as the dialect runs them, one SQL script per version. */

@@ -127,8 +127,16 @@ export interface LockRecord {
   createdAt: number;
   removedAt: number | null;
   battery: BatteryRecord | null;
+  /** The presence the bridge last reported (its word); shown only while the bridge is heard (domain/lock-presence.ts). */
   online: boolean;
   presenceTsS: number | null;
+  /** When the lock's bridge was last heard, once it has been silent too long; null while it is heard. */
+  bridgeSilentSince: number | null;
+  /** The presence last announced by `lock.online` / `lock.offline`, and when (ms); null before the first. */
+  presenceAnnounced: boolean;
+  presenceAnnouncedAt: number | null;
+  /** When a change held back by the flap limit is to be announced, if one is. */
+  presenceDueAt: number | null;
   /** Last event seq a cloud-hosted (virtual) lock emitted. */
   eventSeq: number;
 }

@@ -84,7 +84,7 @@ export const vendorConnectionRow = mapRow<R.VendorConnectionRecord>()(
 );
 
 export const lockRow = mapRow<R.LockRecord>()(
-  "id lockHolderId vendorConnectionId vendor name imageUrl timezone createdAt removedAt presenceTsS eventSeq",
+  "id lockHolderId vendorConnectionId vendor name imageUrl timezone createdAt removedAt presenceTsS eventSeq bridgeSilentSince presenceAnnouncedAt presenceDueAt",
   (r) => ({
     address: r.address === null ? null : (JSON.parse(r.address) as R.Address),
     battery:
@@ -98,6 +98,7 @@ export const lockRow = mapRow<R.LockRecord>()(
             updatedAt: r.battery_updated_at,
           },
     online: r.online === 1,
+    presenceAnnounced: r.presence_announced === 1,
   }),
 );
 

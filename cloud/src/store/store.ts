@@ -143,6 +143,8 @@ export interface BridgeRepo {
   get(id: string): Promise<BridgeRecord | undefined>;
   list(lockHolderId: string, page: PageRequest): Promise<Page<BridgeRecord>>;
   heartbeat(id: string, at: number, version: string, locksOnline: number | null): Promise<void>;
+  /** The bridge was heard at `at` (a report of its own word): its lastSeen, nothing else. */
+  seen(id: string, at: number): Promise<void>;
   /** Replaces the bridge's secret hashes (a rotation, or the previous secret revoked). */
   setSecrets(id: string, secrets: SecretHashes): Promise<void>;
 }
@@ -189,6 +191,30 @@ export interface LockRepo {
   setBattery(id: string, battery: BatteryRecord): Promise<void>;
   setPresence(id: string, online: boolean, tsS: number): Promise<void>;
   nextEventSeq(id: string): Promise<number>;
+  /**
+   * Live locks shown online whose bridge was last heard before `cutoff` (or never), with when it was: they go offline
+   * (domain/lock-presence.ts). At most `limit`.
+   */
+  reportedOnlineOfSilentBridges(
+    cutoff: number,
+    limit: number,
+  ): Promise<{ lock: LockRecord; lastSeenAt: number | null }[]>;
+  /** The live locks of `bridgeId`'s connections marked silent. */
+  silentOfBridge(bridgeId: string): Promise<LockRecord[]>;
+  /**
+   * Marks the lock silent since `since` if its bridge is still unheard since `cutoff` as the statement runs (a
+   * heartbeat may have committed since the lock was read); answers whether it did.
+   */
+  markBridgeSilent(id: string, since: number, cutoff: number): Promise<boolean>;
+  clearBridgeSilent(id: string): Promise<void>;
+  /**
+   * Records `online` as announced at `at` if the last announcement is still `expectedAt` (another process may have
+   * announced it first); answers whether it wrote.
+   */
+  setPresenceAnnounced(id: string, online: boolean, at: number, expectedAt: number | null): Promise<boolean>;
+  setPresenceDue(id: string, at: number | null): Promise<void>;
+  /** Locks whose held-back presence change is due by `now`, at most `limit`. */
+  presenceDue(now: number, limit: number): Promise<LockRecord[]>;
 }
 
 export interface KeyRepo {

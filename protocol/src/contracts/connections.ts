@@ -123,9 +123,14 @@ export const Lock = Type.Object({
     description:
       "the lock's latest battery reading (low at or below 20 %, critical at or below 5 %); null until it reports " +
       "one. Virtual locks simulate one: 90 to 100 % at creation, a percent less every three days, read anew each " +
-      "time the lock is used",
+      "time the lock is used; crossing into low or critical queues `lock.battery_low` / `lock.battery_critical`",
   }),
-  online: Type.Boolean(),
+  online: Type.Boolean({
+    description:
+      "the presence its bridge last reported (the bridge's word, not the lock's), and false while that bridge has " +
+      "been silent (no heartbeat or report) longer than the bridge offline threshold, 90 s by default. Each change " +
+      "queues `lock.online` / `lock.offline`, at most one per lock a minute (docs/webhooks.md, Presence)",
+  }),
   claimed: Type.Boolean({
     description:
       "this lock holder claimed it with its setup code, pending or confirmed (virtual locks: by construction); " +

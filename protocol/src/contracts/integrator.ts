@@ -102,7 +102,9 @@ export type LockHolderList = Static<typeof LockHolderList>;
 export const Bridge = Type.Object({
   id: Type.String(),
   name: Nullable(Type.String()),
-  online: Type.Boolean(),
+  online: Type.Boolean({
+    description: "heard (a heartbeat or a presence report) within the offline threshold, 90 s by default",
+  }),
   lastSeen: Nullable(Timestamp),
   version: Nullable(Type.String()),
   locksOnline: Nullable(Type.Integer()),

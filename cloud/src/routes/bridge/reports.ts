@@ -9,6 +9,7 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { reportConnectionState, reportFoundLocks } from "../../domain/bridge-reports.js";
+import { recordHeartbeat } from "../../domain/bridges.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
 import type { TypedApp } from "../../http/typed.js";
@@ -74,6 +75,9 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
         operationId: "bridgeHeartbeat",
         tags: ["bridge API"],
         summary: "Bridge heartbeat: sets online and lastSeen",
+        description:
+          "A bridge unheard (no heartbeat, no presence report) for 90 s is shown offline, and so are its locks " +
+          "(`lock.offline`); this brings them back to the presence it last reported (docs/webhooks.md, Presence).",
         body: Heartbeat,
         response: { 204: { type: "null", description: "recorded" }, ...errors(400) },
       },
@@ -81,7 +85,7 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request, reply) => {
       const bridge = bridgeOf(request);
       const { version, locksOnline } = request.body;
-      await commit(ctx, (tx) => tx.bridges.heartbeat(bridge.bridgeId, ctx.clock.now(), version, locksOnline ?? null));
+      await commit(ctx, (tx) => recordHeartbeat(tx, ctx, bridge.bridgeId, version, locksOnline ?? null));
       reply.code(204).send();
     },
   );

@@ -183,7 +183,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
         "webhook-timestamp, webhook-signature) with the secret in this answer (shown once). `eventTypes` chooses " +
         "the types (every type if left out; an unknown type is a 400 naming it): `key_event.created` (an unlock " +
         "attempt), `key.created`, `key.updated`, `key.revoked`, `key.state_changed`, `lock.battery_low`, " +
-        "`lock.battery_critical`, `lock.offline`, `lock.online`, `vendor_connection.state_changed`, " +
+        "`lock.battery_critical`, `lock.offline` (also when its bridge went silent), `lock.online`, " +
+        "`vendor_connection.state_changed`, " +
         "`batch_job.finished`; docs/webhooks.md shows each payload. Retried with exponential backoff until a 2xx: at " +
         "least once, so deduplicate on webhook-id (a replay keeps it too). The URL must be http(s) without " +
         "a user name or password, and must reach a public address: loopback, private, link-local and other " +

@@ -205,6 +205,12 @@ export class Bridges implements BridgeRepo {
     ]);
     return toPage(rows, page.limit, bridgeRow, (b) => b.id);
   }
+  async seen(id: string, at: number): Promise<void> {
+    await this.sql.run(
+      "UPDATE bridges SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+      [at, id, at],
+    );
+  }
   async heartbeat(id: string, at: number, version: string, locksOnline: number | null): Promise<void> {
     await this.sql.run("UPDATE bridges SET last_seen_at = ?, version = ?, locks_online = ? WHERE id = ?", [
       at,

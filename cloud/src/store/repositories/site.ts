@@ -126,7 +126,7 @@ export class Locks implements LockRepo {
   async insert(l: LockRecord): Promise<void> {
     await this.sql.run(
       `INSERT INTO locks (id, lock_holder_id, vendor_connection_id, vendor, name, image_url, address, timezone,
-           created_at, removed_at, online) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           created_at, removed_at, online, presence_announced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         l.id,
         l.lockHolderId,
@@ -138,6 +138,8 @@ export class Locks implements LockRepo {
         l.timezone,
         l.createdAt,
         l.removedAt,
+        l.online ? 1 : 0,
+        // A lock starts as it is shown: its first presence is not a change.
         l.online ? 1 : 0,
       ],
     );
@@ -200,13 +202,17 @@ export class Locks implements LockRepo {
     await this.sql.run(
       `UPDATE locks SET lock_holder_id = ?, vendor_connection_id = ?, vendor = ?, name = ?, removed_at = NULL,
            created_at = ?, address = NULL, image_url = NULL, battery_level = NULL, battery_mv = NULL,
-           battery_state = NULL, battery_ts_s = NULL, battery_updated_at = NULL, online = 0, presence_ts_s = NULL
+           battery_state = NULL, battery_ts_s = NULL, battery_updated_at = NULL, online = 0, presence_ts_s = NULL,
+           bridge_silent_since = NULL, presence_announced = 0, presence_announced_at = NULL, presence_due_at = NULL
          WHERE id = ?`,
       [lockHolderId, vendorConnectionId, vendor, name, at, id],
     );
   }
   async markRemoved(id: string, at: number): Promise<void> {
-    await this.sql.run("UPDATE locks SET removed_at = ?, online = 0 WHERE id = ? AND removed_at IS NULL", [at, id]);
+    await this.sql.run(
+      "UPDATE locks SET removed_at = ?, online = 0, presence_due_at = NULL WHERE id = ? AND removed_at IS NULL",
+      [at, id],
+    );
   }
   async setBattery(id: string, b: BatteryRecord): Promise<void> {
     await this.sql.run(
@@ -220,6 +226,60 @@ export class Locks implements LockRepo {
       "UPDATE locks SET online = ?, presence_ts_s = ? WHERE id = ? AND (presence_ts_s IS NULL OR presence_ts_s <= ?)",
       [online ? 1 : 0, tsS, id, tsS],
     );
+  }
+  async reportedOnlineOfSilentBridges(
+    cutoff: number,
+    limit: number,
+  ): Promise<{ lock: LockRecord; lastSeenAt: number | null }[]> {
+    const rows = await this.sql.all(
+      `SELECT l.*, b.last_seen_at AS bridge_last_seen_at FROM bridges b
+         JOIN vendor_connections v ON v.bridge_id = b.id AND v.deleted_at IS NULL
+         JOIN locks l ON l.vendor_connection_id = v.id
+         WHERE (b.last_seen_at IS NULL OR b.last_seen_at < ?) AND l.removed_at IS NULL AND l.online = 1
+           AND l.bridge_silent_since IS NULL
+         ORDER BY l.id LIMIT ?`,
+      [cutoff, limit],
+    );
+    return rows.map((r) => ({ lock: lockRow(r), lastSeenAt: r.bridge_last_seen_at ?? null }));
+  }
+  async silentOfBridge(bridgeId: string): Promise<LockRecord[]> {
+    const rows = await this.sql.all(
+      `SELECT l.* FROM vendor_connections v JOIN locks l ON l.vendor_connection_id = v.id
+         WHERE v.bridge_id = ? AND l.bridge_silent_since IS NOT NULL AND l.removed_at IS NULL ORDER BY l.id`,
+      [bridgeId],
+    );
+    return rows.map(lockRow);
+  }
+  async markBridgeSilent(id: string, since: number, cutoff: number): Promise<boolean> {
+    const written = await this.sql.run(
+      `UPDATE locks SET bridge_silent_since = ? WHERE id = ? AND bridge_silent_since IS NULL
+         AND EXISTS (SELECT 1 FROM vendor_connections v JOIN bridges b ON b.id = v.bridge_id
+                       WHERE v.id = locks.vendor_connection_id AND (b.last_seen_at IS NULL OR b.last_seen_at < ?))`,
+      [since, id, cutoff],
+    );
+    return written === 1;
+  }
+  async clearBridgeSilent(id: string): Promise<void> {
+    await this.sql.run("UPDATE locks SET bridge_silent_since = NULL WHERE id = ?", [id]);
+  }
+  async setPresenceAnnounced(id: string, online: boolean, at: number, expectedAt: number | null): Promise<boolean> {
+    // -1 stands for "never announced", so one comparison serves both (no NULL-safe equality needed).
+    const written = await this.sql.run(
+      `UPDATE locks SET presence_announced = ?, presence_announced_at = ?, presence_due_at = NULL
+         WHERE id = ? AND COALESCE(presence_announced_at, -1) = ?`,
+      [online ? 1 : 0, at, id, expectedAt ?? -1],
+    );
+    return written === 1;
+  }
+  async setPresenceDue(id: string, at: number | null): Promise<void> {
+    await this.sql.run("UPDATE locks SET presence_due_at = ? WHERE id = ?", [at, id]);
+  }
+  async presenceDue(now: number, limit: number): Promise<LockRecord[]> {
+    const rows = await this.sql.all(
+      "SELECT * FROM locks WHERE presence_due_at <= ? ORDER BY presence_due_at, id LIMIT ?",
+      [now, limit],
+    );
+    return rows.map(lockRow);
   }
   async nextEventSeq(id: string): Promise<number> {
     const r = await this.sql.get("UPDATE locks SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq", [id]);
