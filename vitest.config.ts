@@ -46,8 +46,12 @@ export default defineConfig({
         setupFiles: ["cloud/test/postgres-setup.ts"],
       }),
       project("scripts", ["scripts/test/**/*.test.ts"]),
-      project("site", ["test/site/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
-      // Both whole-stack projects check every answer of a cloud against its OpenAPI document (issue 14).
+      // The whole-stack projects check every answer of a cloud against its OpenAPI document (issue 14).
+      project("site", ["test/site/**/*.test.ts"], {
+        testTimeout: 120_000,
+        hookTimeout: 120_000,
+        setupFiles: ["test/src/openapi-setup.ts"],
+      }),
       project("e2e", ["test/e2e/**/*.test.ts"], {
         testTimeout: 120_000,
         hookTimeout: 120_000,

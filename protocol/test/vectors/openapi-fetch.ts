@@ -6,13 +6,18 @@ import { AnswerChecker } from "./openapi-answers.js";
  * suites wrap the process's `fetch` with `fetch()` here and hand raw exchanges to `answer()`.
  *
  * Which origins are clouds is learnt, not configured: an answer carrying `x-request-id` (the cloud sets it on every
- * answer, cloud/src/app.ts) makes the watch read `/docs/json` from that origin once; an origin that does not serve
- * an OpenAPI document there is never asked again. One checker per distinct document. A proxy in front of a cloud is an
- * origin of its own and is learnt the same way (it forwards the header).
+ * answer, cloud/src/app.ts) makes the watch read `/docs/json` from the first such origin; an origin that does not
+ * serve an OpenAPI document there is never asked again. Every cloud of a test process runs the same code, so once one
+ * document is known, later origins (another cloud, a restarted one on a new port, a fault proxy in front of one that
+ * forwards the header) are checked against it without being asked: a request of the watch's own through a fault
+ * proxy would be counted, or hang, there.
  *
  * A mismatch does not throw where it is found (that may be inside a bridge's or a script's own retry loop, which
  * would swallow it): it is kept in `problems` for the suite to fail on (`takeProblems`).
  */
+/** How long reading a document may take: a cloud that does not answer in this long is asked again later. */
+const LEARN_TIMEOUT_MS = 5000;
+
 export class AnswerWatch {
   /** Answers checked against an operation of the document. */
   checked = 0;
@@ -84,13 +89,14 @@ export class AnswerWatch {
   }
 
   private async learn(origin: string): Promise<AnswerChecker | null> {
+    if (this.checkers.size === 1) return [...this.checkers.values()][0]!;
     let text: string;
     try {
-      const res = await this.inner(`${origin}/docs/json`);
+      const res = await this.inner(`${origin}/docs/json`, { signal: AbortSignal.timeout(LEARN_TIMEOUT_MS) });
       text = await res.text();
       if (res.status !== 200) return null;
     } catch {
-      // The cloud went away between its answer and this read (a test stopping it): ask again on its next answer.
+      // The cloud went away (or hangs) between its answer and this read (a test stopping it): ask again next time.
       this.origins.delete(origin);
       return null;
     }
