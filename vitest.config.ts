@@ -46,13 +46,23 @@ export default defineConfig({
         setupFiles: ["cloud/test/postgres-setup.ts"],
       }),
       project("scripts", ["scripts/test/**/*.test.ts"]),
-      project("site", ["test/site/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
-      project("e2e", ["test/e2e/**/*.test.ts"], { testTimeout: 120_000, hookTimeout: 120_000 }),
+      // The whole-stack projects check every answer of a cloud against its OpenAPI document (issue 14).
+      project("site", ["test/site/**/*.test.ts"], {
+        testTimeout: 120_000,
+        hookTimeout: 120_000,
+        setupFiles: ["test/src/openapi-setup.ts"],
+      }),
+      project("e2e", ["test/e2e/**/*.test.ts"], {
+        testTimeout: 120_000,
+        hookTimeout: 120_000,
+        setupFiles: ["test/src/openapi-setup.ts"],
+      }),
       // Faults, hostile input and who-may-do-what (issue 7); the global setup prints the run's totals at the end.
       project("reliability", ["test/reliability/**/*.test.ts"], {
         testTimeout: 300_000,
         hookTimeout: 120_000,
         globalSetup: ["test/reliability/global-setup.ts"],
+        setupFiles: ["test/src/openapi-setup.ts"],
       }),
     ],
   },

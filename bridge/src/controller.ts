@@ -5,6 +5,7 @@ import type { Noble } from "./ble/noble-loader.js";
 import { EmbeddedBroker } from "./broker/embedded.js";
 import type { LockBroker } from "./broker/transport.js";
 import { CloudClient } from "./cloud/client.js";
+import type { HttpExchange } from "./cloud/http-request.js";
 import { CloudLink } from "./cloud/link.js";
 import { CommandChannel, type CommandRequest } from "./commands/command-channel.js";
 import type { BridgeConfig } from "./config/schema.js";
@@ -54,6 +55,8 @@ export interface BridgeOptions {
   loadNoble?: () => Promise<Noble>;
   /** First delay before trying the Bluetooth adapter again (default 1000 ms; doubles up to `ble.retryMaxSeconds`). */
   bleRetryInitialMs?: number;
+  /** How the bridge talks HTTP to the cloud (default node:http); tests wrap it to check the cloud's answers. */
+  cloudExchange?: HttpExchange;
 }
 
 export interface RunningBridge {
@@ -152,6 +155,7 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
       timeoutMs: settings.cloud.requestTimeoutSeconds * 1000,
       logger,
       link,
+      ...(options.cloudExchange ? { exchange: options.cloudExchange } : {}),
     });
     const events = new EventBus();
     link.on("change", () => events.emit("bridgeStateChanged"));

@@ -3,6 +3,7 @@
  */
 
 export { BleUnavailableError, type Noble } from "./ble/noble-loader.js";
+export { type HttpAnswer, type HttpExchange, httpExchange } from "./cloud/http-request.js";
 export type { CommandRequest } from "./commands/command-channel.js";
 export { ENV_PREFIX, envName } from "./config/env.js";
 export { ConfigError, type ConfigIssue } from "./config/errors.js";

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { ManualClock } from "@latchkey/protocol";
+import { AnswerChecker } from "@latchkey/protocol/testing/openapi-answers";
 import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { afterEach, beforeEach } from "vitest";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
-import { AnswerChecker } from "./openapi-answers.js";
 import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
 
 /** Deterministic randomness: SHA-256 in counter mode over a seed. */

@@ -1,7 +1,7 @@
+import { AnswerChecker } from "@latchkey/protocol/testing/openapi-answers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerPhone } from "./app.js";
 import { bridgeWithConnection, closeAll, startTestCloud, type TestCloud, tenant } from "./helpers.js";
-import { AnswerChecker } from "./openapi-answers.js";
 
 /**
  * Issue 14: every answer of the cloud suite is checked against /docs/json (helpers.ts `call`). These show the checker

@@ -69,6 +69,20 @@ describe("the OpenAPI document", () => {
     ).toBe("editKey");
   });
 
+  it('describes every answer: no @fastify/swagger "Default Response" (a 2xx says what it means and what it answers)', () => {
+    const vague = operations().flatMap(({ method, path, op }) =>
+      Object.entries(op.responses as Record<string, { description?: string }>)
+        .filter(([, r]) => !r.description || r.description === "Default Response")
+        .map(([code]) => `${method} ${path} ${code}`),
+    );
+    expect(vague).toEqual([]);
+    expect(doc.paths["/integrators/v1/lock-holders"].post.responses["201"].description).toBe(
+      "Created: create a lock holder (and its first issuer key)",
+    );
+    // A route's own description wins.
+    expect(doc.paths["/app/v1/device"].delete.responses["204"].description).toBe("forgotten");
+  });
+
   it("gives every path parameter an example (the 410-only deprecated routes aside)", () => {
     const missing = operations().flatMap(({ method, path, op }) =>
       op.deprecated

@@ -8,6 +8,7 @@ import { type LockOptions, Phone, type SimLock, seededRandom, VirtualRadio } fro
 import type { Clock } from "@latchkey/protocol";
 import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { mergeSettings, QUICK_CLOUD_TIMINGS, type Settings, SiteHarness } from "@latchkey/scripts/site";
+import { checkedExchange } from "../src/openapi-contract.js";
 
 /**
  * A whole site on one machine: the real cloud (in process), the bridge (in process or as its `latchkey-bridge`
@@ -145,7 +146,7 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
     names: { integrator: "Site integrator", lockHolder: "Site homes", bridge: "gateway" },
     ...(options.claimLocks !== undefined ? { claimLocks: options.claimLocks } : {}),
     bridgeSettings: mergeSettings(QUICK_CLOUD_TIMINGS, { log: { level: "warn" } }),
-    bridgeOptions: () => ({ clock, logStream: new LogCapture() }),
+    bridgeOptions: () => ({ clock, logStream: new LogCapture(), cloudExchange: checkedExchange }),
     lockOptions: (lockId, n) => ({
       dataDir: join(dir, "locks", lockId),
       ...(bridge && vendor === "sim" ? { mqttUrl: bridge.mqttUrl } : {}),

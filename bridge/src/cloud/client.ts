@@ -14,7 +14,7 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { Logger } from "../ops/logger.js";
 import { CloudError, CredentialsRefusedError } from "./errors.js";
-import { type HttpAnswer, httpExchange } from "./http-request.js";
+import { type HttpAnswer, type HttpExchange, httpExchange } from "./http-request.js";
 import type { CloudLink } from "./link.js";
 import type { ActionCommand, FoundLockStatus, IngestResult, LockStateDocument, ReportsAnswer } from "./types.js";
 
@@ -26,6 +26,8 @@ export interface CloudClientOptions {
   logger: Logger;
   /** Told of every exchange's outcome (reachable, refused credentials): `/healthz` and the status page read it. */
   link?: CloudLink;
+  /** The HTTP exchange (default `httpExchange`): the whole-stack suites check every answer against /docs/json. */
+  exchange?: HttpExchange;
 }
 
 interface Answer {
@@ -255,7 +257,7 @@ export class CloudClient {
     if (token) headers.authorization = `Bearer ${token}`;
     let response: HttpAnswer;
     try {
-      response = await httpExchange(this.base + path, { method, headers, body, signal });
+      response = await (this.options.exchange ?? httpExchange)(this.base + path, { method, headers, body, signal });
     } catch (e) {
       const reason = timeout.aborted ? "timeout" : options.signal?.aborted ? "aborted" : "unreachable";
       const error = new CloudError(

@@ -1,10 +1,14 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 
 export interface HttpAnswer {
   status: number;
   text: string;
+  headers: IncomingHttpHeaders;
 }
+
+/** How the bridge exchanges with the cloud: `httpExchange`, or (in tests) a wrapper that also checks the answers. */
+export type HttpExchange = typeof httpExchange;
 
 // Kept-alive connections, as fetch kept them: the uploader sends batch after batch to the same cloud.
 const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
@@ -41,7 +45,7 @@ export function httpExchange(
         });
         res.on("end", () => {
           done();
-          resolve({ status: res.statusCode ?? 0, text });
+          resolve({ status: res.statusCode ?? 0, text, headers: res.headers });
         });
         res.on("error", reject);
       },

@@ -60,6 +60,33 @@ function withPathExamples(params: TObject): TObject {
   return { ...params, properties } as TObject;
 }
 
+/** What each success status means in this API (docs/design.md section 4: 202 starts background work to poll). */
+const SUCCESS_MEANING: Record<number, string> = {
+  200: "OK",
+  201: "Created",
+  202: "Accepted: the work goes on in the background",
+  204: "Done, no body",
+};
+
+/**
+ * A success answer's description: the route's own if it gave one, else what the status means and what the operation
+ * does (its summary), so the document never says @fastify/swagger's "Default Response".
+ */
+export function successDescription(status: number, summary: string | undefined): string {
+  const meaning = SUCCESS_MEANING[status] ?? `Success (${status})`;
+  return summary ? `${meaning}: ${summary.charAt(0).toLowerCase()}${summary.slice(1)}` : meaning;
+}
+
+/** A copy of each 2xx schema without a description, given one (shared TypeBox schemas stay untouched). */
+function describeSuccesses(response: Record<string, unknown>, summary: string | undefined): void {
+  for (const [code, schema] of Object.entries(response)) {
+    const status = Number(code);
+    if (!(status >= 200 && status < 300) || schema === null || typeof schema !== "object") continue;
+    if ("description" in schema && typeof schema.description === "string") continue;
+    response[code] = { ...schema, description: successDescription(status, summary) };
+  }
+}
+
 /** Installs the hook on `app`: it applies to every route declared after it, in every child scope. */
 export function installOpenApiContract(app: FastifyInstance): void {
   app.addHook("onRoute", (route) => {
@@ -69,6 +96,7 @@ export function installOpenApiContract(app: FastifyInstance): void {
     for (const code of implicitStatuses(route)) {
       if (response[code] === undefined && response[String(code)] === undefined) response[code] = errors(code)[code];
     }
+    describeSuccesses(response, schema.summary);
     const params = schema.params as TObject | undefined;
     if (params?.properties) schema.params = withPathExamples(params);
   });

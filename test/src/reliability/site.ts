@@ -8,6 +8,7 @@ import { QUICK_CLOUD_TIMINGS, type Settings, SiteHarness } from "@latchkey/scrip
 import Database from "better-sqlite3";
 import { pino } from "pino";
 import { HarnessSite } from "../harness-site.js";
+import { checkedExchange } from "../openapi-contract.js";
 import type { Resources } from "../resources.js";
 import type { LogSink, Secrets } from "./evidence.js";
 import { seededFraction } from "./random.js";
@@ -83,7 +84,12 @@ export class ReliabilitySite extends HarnessSite {
         }),
       },
       bridgeSettings: QUICK_CLOUD_TIMINGS,
-      bridgeOptions: () => ({ ...clock, logStream: logs.stream("bridge"), random: seededFraction(`${seed}-bridge`) }),
+      bridgeOptions: () => ({
+        ...clock,
+        logStream: logs.stream("bridge"),
+        random: seededFraction(`${seed}-bridge`),
+        cloudExchange: checkedExchange,
+      }),
       lockOptions: (lockId, n) => ({
         mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
         random: seededRandom(`${seed}-lock-${lockId}-${n}`),

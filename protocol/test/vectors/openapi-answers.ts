@@ -3,6 +3,8 @@ import addFormatsModule from "ajv-formats";
 
 /**
  * Checks answers against the OpenAPI document the cloud serves at /docs/json (issue 14: the document is a contract).
+ * Checkout-only (never shipped): the cloud suite (cloud/test/helpers.ts) and the whole-stack suites (test/src's
+ * validating fetch, `openapi-fetch.ts` here) share this one checker.
  * An answer to an operation the document lists must have a status the operation declares, and a body that matches
  * the schema declared for that status (ajv, with ajv-formats for date-time and uri). Answers to anything the document
  * does not list (no route, /docs, /health) are not checked.
@@ -104,11 +106,38 @@ export class AnswerChecker {
     contentType: string | undefined,
     body: string,
   ): string | undefined {
+    return this.check(method, url, status, contentType, body).problem;
+  }
+
+  /**
+   * The operation an answer was checked against (none when the document does not describe the request: no route,
+   * /docs, /health, /metrics) and why the answer does not match it, if it does not.
+   */
+  check(
+    method: string,
+    url: string,
+    status: number,
+    contentType: string | undefined,
+    body: string,
+  ): { operation?: string; problem?: string } {
     const path = url.split("?")[0]!;
     const route = this.route(path);
     const op = route?.operations[method.toLowerCase()];
-    if (!route || !op) return undefined;
+    if (!route || !op) return {};
     const name = `${method} ${route.template} (${op.operationId ?? "no operationId"})`;
+    const problem = this.against(name, route.template, op, method, status, contentType, body);
+    return problem === undefined ? { operation: name } : { operation: name, problem };
+  }
+
+  private against(
+    name: string,
+    template: string,
+    op: Operation,
+    method: string,
+    status: number,
+    contentType: string | undefined,
+    body: string,
+  ): string | undefined {
     const declared = op.responses[String(status)] ?? op.responses[`${String(status)[0]}XX`] ?? op.responses.default;
     if (!declared) {
       return `${name} answered ${status}, which it does not declare (declared: ${Object.keys(op.responses).join(", ")}): ${body.slice(0, 300)}`;
@@ -128,7 +157,7 @@ export class AnswerChecker {
       return `${name} answered ${status} with a body that is not JSON: ${body.slice(0, 300)}`;
     }
     if (media.schema === undefined) return undefined;
-    const key = `${method} ${route.template} ${status}`;
+    const key = `${method} ${template} ${status}`;
     let validate = this.compiled.get(key);
     if (!validate) {
       validate = this.ajv.compile(rebase(media.schema) as object);
