@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { ManualClock, toHex } from "@latchkey/protocol";
+import { closeHttpServer } from "@latchkey/runtime";
 import { pollUntil } from "@latchkey/scripts";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
@@ -139,8 +140,7 @@ class Receiver {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 
   get url(): string {

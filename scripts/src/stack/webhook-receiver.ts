@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { type PollOptions, pollUntil } from "@latchkey/runtime";
+import { closeHttpServer, type PollOptions, pollUntil } from "@latchkey/runtime";
 import { Webhook } from "standardwebhooks";
 
 /** A delivery whose Standard Webhooks signature verified. */
@@ -83,8 +83,7 @@ export class WebhookReceiver {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 }
 
