@@ -37,4 +37,5 @@ export {
   SchemaTooNewError,
   type SqliteDb,
 } from "./sqlite.js";
+export { columnGroup } from "./sqlite-row.js";
 export { type PollOptions, PollTimeoutError, pollUntil, type Truthy } from "./wait.js";
