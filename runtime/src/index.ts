@@ -15,7 +15,7 @@ export { BleTimeoutError, withTimeout } from "./ble/timeout.js";
 export { type FoundPackage, findPackage, UsageError } from "./cli.js";
 export { addCliOptions, type CliOption, type CliOptions, type CliValues, readCliOptions } from "./cli-options.js";
 export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, type WiderMode, widerMode } from "./file-modes.js";
-export { closeHttpServer } from "./http-close.js";
+export { closeHttpServer, readRequestBody } from "./http-server.js";
 export { createLogger, LOG_LEVELS, type Logger, type LoggerOptions, type LogLevel, REDACTED_PATHS } from "./logger.js";
 export { answerMetrics, type MetricsText, type OpsHandler, OpsHttpServer, refuseWrites } from "./ops-http.js";
 export {

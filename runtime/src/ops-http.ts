@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { closeHttpServer } from "./http-close.js";
+import { closeHttpServer } from "./http-server.js";
 
 /** What a request handler of an operator's listener answers: true when it wrote the answer, false for a 404. */
 export type OpsHandler = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
