@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { labelledMap } from "../src/cbor/labelled.js";
 import { CborTag, decodeStrict, encodeCbor, fromHex, ProtocolError, toDiagnostic, toHex } from "../src/index.js";
 import { cborValues } from "./vectors/cbor-values.js";
 
@@ -151,5 +152,16 @@ describe("decodeStrict", () => {
   it("prints diagnostic notation", () => {
     expect(toDiagnostic(decodeStrict(fromHex("d28340a043010203")))).toBe("18([\n  h'',\n  {},\n  h'010203'\n])");
     expect(toDiagnostic(new Map([[1, new Uint8Array([0xab])]]))).toBe("{\n  1: h'ab'\n}");
+  });
+});
+
+describe("labelledMap", () => {
+  it("writes one entry a label, in the table's order, values by field name, fields it does not name left out", () => {
+    const map = labelledMap({ b: 2, a: 1, neg: -1 }, { a: "x", b: 7, neg: undefined, extra: true } as never);
+    expect([...map.entries()]).toEqual([
+      [2, 7],
+      [1, "x"],
+      [-1, undefined],
+    ]);
   });
 });
