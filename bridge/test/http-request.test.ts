@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { closeHttpServer } from "@latchkey/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { httpExchange } from "../src/cloud/http-request.js";
 
@@ -42,8 +43,7 @@ describe("httpExchange", () => {
   afterEach(async () => {
     stall?.();
     stall = null;
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeHttpServer(server);
   });
 
   it("sends the method, headers and body (with its length) and answers status and UTF-8 text", async () => {
@@ -95,8 +95,7 @@ describe("httpExchange", () => {
 
   it("rejects when nothing listens", async () => {
     const closed = base;
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeHttpServer(server);
     server = createServer().listen(0, "127.0.0.1");
     await expect(
       httpExchange(`${closed}/x`, { method: "GET", headers: {}, signal: AbortSignal.timeout(5000) }),

@@ -1,4 +1,5 @@
 import { PassThrough } from "node:stream";
+import { remainingLength } from "@latchkey/protocol/testing/mqtt-frames";
 import { describe, expect, it } from "vitest";
 import { guardPacketSize } from "../src/broker/packet-size-guard.js";
 
@@ -19,17 +20,7 @@ function guarded(max: number) {
   return { stream, refused, feed };
 }
 
-const frame = (body: number) => {
-  const len: number[] = [];
-  let n = body;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return [0x30, ...len, ...new Array(body).fill(0x41)];
-};
+const frame = (body: number) => [0x30, ...remainingLength(body), ...new Array(body).fill(0x41)];
 
 describe("packet size guard", () => {
   it("lets frames up to the limit through, split anywhere across chunks", async () => {

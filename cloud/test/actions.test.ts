@@ -6,11 +6,10 @@ import {
   toBase64Url,
   verifyRemoteCommand,
 } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type BridgeSetup,
   bridgeWithConnection,
-  closeAll,
   integratorToken,
   lh,
   seededRandom,
@@ -18,6 +17,7 @@ import {
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
   virtualLocks,
 } from "./helpers.js";
 import { authorityOf, claimedLock, eventReport, reportFound, sendReports, type TestLock, upload } from "./lock.js";
@@ -33,13 +33,10 @@ let br: BridgeSetup;
 let lock: TestLock;
 const nonces = seededRandom("lock command nonces");
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, async (s) => {
+  ({ t, tn, br } = s);
   lock = await claimedLock(t, tn, br, "sim-1");
 });
-afterEach(closeAll);
 
 const actions = (lockId = lock.lockId, who = tn) => lh(who, `/locks/${lockId}/actions`);
 const create = (action: "unlock" | "lock", lockId = lock.lockId, who = tn) =>

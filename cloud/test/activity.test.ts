@@ -2,16 +2,15 @@ import type { ServerResponse } from "node:http";
 import { fromHex, type LockEvent } from "@latchkey/protocol";
 import { WEBHOOK_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { Webhook } from "standardwebhooks";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { registerPhone, unlockVirtual } from "./app.js";
 import {
   bridgeWithConnection,
-  closeAll,
   lh,
-  startTestCloud,
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
   until,
   virtualLocks,
 } from "./helpers.js";
@@ -21,11 +20,9 @@ import { receiversEach } from "./receiver.js";
 let t: TestCloud;
 let tn: Tenant;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, (s) => {
+  ({ t, tn } = s);
 });
-afterEach(closeAll);
 
 describe("changelog 5: get your integrator", () => {
   it("answers your own integrator and 404 for any other id", async () => {

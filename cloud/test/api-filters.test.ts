@@ -1,6 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Phone, registerPhone, unlockVirtual } from "./app.js";
-import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, until, virtualLocks } from "./helpers.js";
+import {
+  lh,
+  startTestCloud,
+  type Tenant,
+  type TestCloud,
+  tenant,
+  tenantSiteEach,
+  until,
+  virtualLocks,
+} from "./helpers.js";
 import { receiversEach } from "./receiver.js";
 
 /** Issue 14: event filters and views, key list filters, and the key holder's name on keys and events. */
@@ -8,11 +17,9 @@ import { receiversEach } from "./receiver.js";
 let t: TestCloud;
 let tn: Tenant;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, (s) => {
+  ({ t, tn } = s);
 });
-afterEach(closeAll);
 
 const KARI = "+4791234567";
 const OLA = "+4798765432";

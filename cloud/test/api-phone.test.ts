@@ -1,17 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyHolderMobile } from "../src/domain/phone.js";
-import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+import { lh, type Tenant, type TestCloud, tenantSiteEach, virtualLocks } from "./helpers.js";
 
 /** Issue 14: key holders have mobile numbers; lock holders a country whose numbers can be read. */
 
 let t: TestCloud;
 let tn: Tenant;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, (s) => {
+  ({ t, tn } = s);
 });
-afterEach(closeAll);
 
 describe("mobile numbers only for key holders", () => {
   it("takes MOBILE and FIXED_LINE_OR_MOBILE, names the type of anything else", () => {

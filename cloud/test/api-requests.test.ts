@@ -1,17 +1,15 @@
 import { parseRfc3339 } from "@latchkey/protocol/contracts";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { lh, type Tenant, type TestCloud, tenantSiteEach, virtualLocks } from "./helpers.js";
 
 /** Issue 14, "Refused what clients send": what real client code sends is taken. */
 
 let t: TestCloud;
 let tn: Tenant;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, (s) => {
+  ({ t, tn } = s);
 });
-afterEach(closeAll);
 
 /** RFC 6749 appendix B: each part form-encoded, then joined with ":" and base64'd (what simple-oauth2 sends). */
 const basic = (id: string, secret: string) =>

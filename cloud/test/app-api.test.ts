@@ -7,20 +7,18 @@ import {
   toHex,
   verifyKeyToken,
 } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { codeFromLog, registerPhone, unlockVirtual } from "./app.js";
-import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, virtualLocks } from "./helpers.js";
+import { lh, type Tenant, type TestCloud, tenant, tenantSiteEach, virtualLocks } from "./helpers.js";
 
 let t: TestCloud;
 let tn: Tenant;
 let lockIds: string[];
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, async (s) => {
+  ({ t, tn } = s);
   ({ lockIds } = await virtualLocks(t, tn, 2));
 });
-afterEach(closeAll);
 
 describe("changelog 12: prefetch keys (phone app API)", () => {
   it("registers a device by one-time code and downloads every key token of its user, minted for that device", async () => {

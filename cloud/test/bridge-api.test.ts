@@ -1,16 +1,16 @@
 import { decodeSign1, fromBase64Url, fromHex, toHex } from "@latchkey/protocol";
 import { ChangesPage, FEED_CHANGES, matches } from "@latchkey/protocol/contracts";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { registerPhone } from "./app.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
-  closeAll,
   lh,
   startTestCloud,
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
   until,
 } from "./helpers.js";
 import {
@@ -29,12 +29,9 @@ let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, (s) => {
+  ({ t, tn, br } = s);
 });
-afterEach(closeAll);
 
 const changes = (query = "") => t.call("GET", `/bridge/v1/changes${query}`, { token: br.token });
 

@@ -1,12 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bridgeWithConnection,
-  closeAll,
   lh,
-  startTestCloud,
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
   virtualLocks,
 } from "./helpers.js";
 import { claimedLock, sendReports, telemetryReport } from "./lock.js";
@@ -14,11 +13,9 @@ import { claimedLock, sendReports, telemetryReport } from "./lock.js";
 let t: TestCloud;
 let tn: Tenant;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, (s) => {
+  ({ t, tn } = s);
 });
-afterEach(closeAll);
 
 describe("changelog 3: lock address can be removed, partial updates work", () => {
   it("sets, merges, removes single fields and removes the whole address", async () => {

@@ -239,11 +239,38 @@ export interface VirtualSite {
 /** Sets up a `VirtualSite` before each test of the file and closes its cloud after; read its fields inside tests. */
 export function virtualSiteEach(count = 1): VirtualSite {
   const site = {} as VirtualSite;
-  beforeEach(async () => {
-    site.t = await startTestCloud();
-    site.tn = await tenant(site.t);
-    site.lockIds = (await virtualLocks(site.t, site.tn, count)).lockIds;
+  tenantSiteEach({}, async ({ t, tn }) => {
+    site.t = t;
+    site.tn = tn;
+    site.lockIds = (await virtualLocks(t, tn, count)).lockIds;
     site.lockId = site.lockIds[0]!;
+  });
+  return site;
+}
+
+/** A test's own cloud and tenant, and with `bridge: true` a bridge serving a `sim` connection (tenantSiteEach). */
+export interface TenantSite {
+  t: TestCloud;
+  tn: Tenant;
+  /** Only with `bridge: true`. */
+  br: BridgeSetup;
+}
+
+/**
+ * The start-a-cloud set-up of the cloud's tests, registered once per file: before each test a fresh cloud (with
+ * `cloud` options) and tenant (and bridge), then `ready` for the file's own set-up (a file that keeps `t` and `tn` in
+ * variables assigns them there); every cloud the test started is closed after it.
+ */
+export function tenantSiteEach(
+  options: { cloud?: Parameters<typeof startTestCloud>[0]; bridge?: boolean } = {},
+  ready?: (site: TenantSite) => void | Promise<void>,
+): TenantSite {
+  const site = {} as TenantSite;
+  beforeEach(async () => {
+    site.t = await startTestCloud(options.cloud);
+    site.tn = await tenant(site.t);
+    if (options.bridge) site.br = await bridgeWithConnection(site.t, site.tn);
+    await ready?.(site);
   });
   afterEach(closeAll);
   return site;

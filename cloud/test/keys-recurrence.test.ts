@@ -1,16 +1,7 @@
 import { decodeSign1, fromBase64Url, SCHEDULE_HEADER_LABEL } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { prefetchedToken, registerPhone, unlockVirtual } from "./app.js";
-import {
-  bridgeWithConnection,
-  closeAll,
-  lh,
-  startTestCloud,
-  type Tenant,
-  type TestCloud,
-  tenant,
-  virtualLocks,
-} from "./helpers.js";
+import { bridgeWithConnection, lh, type Tenant, type TestCloud, tenantSiteEach, virtualLocks } from "./helpers.js";
 import { claimedLock } from "./lock.js";
 
 /**
@@ -23,12 +14,10 @@ let t: TestCloud;
 let tn: Tenant;
 let lockId: string;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, async (s) => {
+  ({ t, tn } = s);
   lockId = (await virtualLocks(t, tn, 1)).lockIds[0]!;
 });
-afterEach(closeAll);
 
 const SUNDAY_8_TO_9 = { sunday: [{ startHour: 8, startMinute: 0, endHour: 9, endMinute: 0 }] };
 

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bridgeWithConnection,
   closeAll,
@@ -7,6 +7,7 @@ import {
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
   until,
   virtualLocks,
 } from "./helpers.js";
@@ -16,12 +17,10 @@ let t: TestCloud;
 let tn: Tenant;
 let lockIds: string[];
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
+tenantSiteEach({}, async (s) => {
+  ({ t, tn } = s);
   ({ lockIds } = await virtualLocks(t, tn, 3));
 });
-afterEach(closeAll);
 
 const NOW = "2027-01-15T08:00:00.000Z"; // ManualClock default, 1_800_000_000_000 ms
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { closeHttpServer, readRequestBody } from "@latchkey/runtime";
 import { afterEach } from "vitest";
 
 /** One request a receiver got: its headers and its whole body. */
@@ -29,8 +30,7 @@ export function receiversEach(): (answer?: (res: ServerResponse, n: number) => v
     const at = servers.indexOf(server);
     if (at < 0) return;
     servers.splice(at, 1);
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeHttpServer(server);
   };
   afterEach(async () => {
     for (const s of [...servers]) await close(s);
@@ -38,11 +38,7 @@ export function receiversEach(): (answer?: (res: ServerResponse, n: number) => v
   return async (answer = (res) => res.writeHead(204).end()) => {
     const got: Received[] = [];
     const server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
+      void readRequestBody(req).then((body) => {
         got.push({ headers: req.headers, body });
         answer(res, got.length);
       });

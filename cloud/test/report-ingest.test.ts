@@ -1,14 +1,13 @@
 import { fromBase64Url, toBase64Url, verifyLockState } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type BridgeSetup,
   bridgeWithConnection,
-  closeAll,
   lh,
-  startTestCloud,
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
 } from "./helpers.js";
 import { eventReport, factoryLock, keyedLock, type TestLock, telemetryReport, upload } from "./lock.js";
 
@@ -56,12 +55,9 @@ function flip(report: string, at: number | string): string {
   return toBase64Url(bytes);
 }
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, (s) => {
+  ({ t, tn, br } = s);
 });
-afterEach(closeAll);
 
 describe("POST /bridge/v1/reports", () => {
   it("accepts a claimed lock's first report with its keys, stores the event and pins the keys", async () => {

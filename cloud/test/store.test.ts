@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { ManualClock } from "@latchkey/protocol";
+import { tempDirsEach } from "@latchkey/protocol/testing/temp-dirs";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { IdGenerator } from "../src/security/ids.js";
 import { loadMasterKey } from "../src/security/master-key.js";
 import { Sealer } from "../src/security/secrets.js";
@@ -13,15 +13,7 @@ import { seededRandom } from "./helpers.js";
 import { CLAIMS_AT_VERSION_9 } from "./schema-v9.js";
 import { insertLockHolder } from "./store-fixtures.js";
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "latchkey-cloud-store-"));
-  dirs.push(dir);
-  return dir;
-};
+const tempDir = tempDirsEach("latchkey-cloud-store-");
 
 describe("SQLite store", () => {
   it("migrates to the latest version, in WAL mode, and reopening changes nothing", async () => {

@@ -1,16 +1,7 @@
 import { decodeSign1, fromBase64Url, TrustHeaderLabel, verifyHandOver, verifyLockState } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { recordReportedAuthority } from "../src/domain/authority.js";
-import {
-  type BridgeSetup,
-  bridgeWithConnection,
-  closeAll,
-  lh,
-  startTestCloud,
-  type Tenant,
-  type TestCloud,
-  tenant,
-} from "./helpers.js";
+import { type BridgeSetup, lh, type Tenant, type TestCloud, tenant, tenantSiteEach } from "./helpers.js";
 import {
   authorityOf,
   claim,
@@ -27,12 +18,9 @@ let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, (s) => {
+  ({ t, tn, br } = s);
 });
-afterEach(closeAll);
 
 const rotate = () => t.call("POST", lh(tn, "/authority/rotate"), { token: tn.token });
 const report = (lockId: string, publicKey: Uint8Array) =>

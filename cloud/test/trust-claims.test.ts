@@ -1,29 +1,16 @@
 import { encodeTimeRequest, fromBase64Url, toBase64Url, toHex, verifyLockState } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { recordLockPublicKeys } from "../src/domain/claims.js";
-import {
-  type BridgeSetup,
-  bridgeWithConnection,
-  closeAll,
-  lh,
-  startTestCloud,
-  type Tenant,
-  type TestCloud,
-  tenant,
-  virtualLocks,
-} from "./helpers.js";
+import { type BridgeSetup, lh, type Tenant, type TestCloud, tenant, tenantSiteEach, virtualLocks } from "./helpers.js";
 import { claim, factoryLock, reportedAndClaimed, reportFound, secretSpellings } from "./lock.js";
 
 let t: TestCloud;
 let tn: Tenant;
 let br: BridgeSetup;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, (s) => {
+  ({ t, tn, br } = s);
 });
-afterEach(closeAll);
 
 describe("claims with a setup code (docs/trust.md, Cloud)", () => {
   it("claims a lock: 201 with a claimed view, 200 when the same holder claims again", async () => {

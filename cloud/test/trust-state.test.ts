@@ -12,7 +12,7 @@ import {
   verifyLockState,
   verifyTimeAnswer,
 } from "@latchkey/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DATABASE_FILE } from "../src/store/sqlite/sqlite-store.js";
 import { registerPhone } from "./app.js";
 import {
@@ -24,6 +24,7 @@ import {
   type Tenant,
   type TestCloud,
   tenant,
+  tenantSiteEach,
 } from "./helpers.js";
 import { authorityOf, factoryLock, fetchState, reportedAndClaimed, type TestLock } from "./lock.js";
 import { SUITE_ON_POSTGRES } from "./postgres.js";
@@ -33,14 +34,11 @@ let tn: Tenant;
 let br: BridgeSetup;
 let lockA: TestLock;
 
-beforeEach(async () => {
-  t = await startTestCloud();
-  tn = await tenant(t);
-  br = await bridgeWithConnection(t, tn);
+tenantSiteEach({ bridge: true }, async (s) => {
+  ({ t, tn, br } = s);
   lockA = factoryLock("lk-state-a");
   await reportedAndClaimed(t, tn, br, lockA);
 });
-afterEach(closeAll);
 
 const HOUR_MS = 3_600_000;
 

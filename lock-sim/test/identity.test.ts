@@ -11,8 +11,8 @@ import {
   type SimLock,
   seededRandom,
   startFleet,
-  startLock,
 } from "../src/index.js";
+import { lockBootsEach } from "./helpers/boots.js";
 import { makeAuthority, signState } from "./helpers/cloud.js";
 import { T0 } from "./helpers/keys.js";
 import { TempDirs } from "./helpers/tmp.js";
@@ -22,29 +22,12 @@ const authority = makeAuthority("identity");
 
 describe("lock identity and setup code", () => {
   const tmp = new TempDirs();
-  const running: SimLock[] = [];
   const clock = new ManualClock(T0 * 1000);
-  let boots = 0;
-
-  afterEach(async () => {
-    for (const l of running.splice(0)) await l.stop();
-    tmp.cleanup();
-  });
-
-  async function boot(dataDir: string, lockId = "id-1"): Promise<SimLock> {
-    const lock = await startLock({
-      lockId,
-      dataDir,
-      clock,
-      random: seededRandom(`${lockId}:${++boots}`),
-      tickIntervalMs: 0,
-    });
-    running.push(lock);
-    return lock;
-  }
+  const locks = lockBootsEach(() => clock, tmp);
+  const boot = (dataDir: string, lockId = "id-1") => locks.boot(lockId, dataDir);
 
   async function stop(lock: SimLock): Promise<void> {
-    running.splice(running.indexOf(lock), 1);
+    locks.release(lock);
     await lock.stop();
   }
 
@@ -65,7 +48,7 @@ describe("lock identity and setup code", () => {
     const code = first.setupCode;
     const keys = first.publicKeys;
     expect(first.trust.applyState(signState("id-1", T0, { authority, setupCode: code })).ok).toBe(true);
-    running.splice(running.indexOf(first), 1);
+    locks.release(first);
     await first.powerLoss();
     const again = await boot(dir);
     expect(again.setupCode).toBe(code);

@@ -7,14 +7,15 @@ import {
   verifyKeyToken,
 } from "@latchkey/protocol";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { IdentityFlash } from "../src/flash/identity-flash.js";
 import { LockFlash } from "../src/flash/lock-flash.js";
-import { FlashError, type LockOptions, type SimLock, seededRandom, startLock } from "../src/index.js";
+import { FlashError, type LockOptions, type SimLock, seededRandom } from "../src/index.js";
 import { Actuator } from "../src/lock/actuator.js";
 import { Battery } from "../src/lock/battery.js";
 import { bootIdentity } from "../src/lock/identity.js";
 import { TrustEngine } from "../src/lock/trust-engine.js";
+import { lockBootsEach } from "./helpers/boots.js";
 import {
   type Authority,
   answerTime,
@@ -41,30 +42,13 @@ const device = makeDevice("engine");
 
 describe("lock trust engine", () => {
   const tmp = new TempDirs();
-  const running: SimLock[] = [];
   let clock: ManualClock;
-  let boots = 0;
-
-  afterEach(async () => {
-    for (const l of running.splice(0)) await l.stop();
-    tmp.cleanup();
-  });
-
-  async function boot(lockId = "lock-a", dataDir = tmp.make(), extra: Partial<LockOptions> = {}): Promise<SimLock> {
-    const lock = await startLock({
-      lockId,
-      dataDir,
-      clock,
-      random: seededRandom(`${lockId}:${++boots}`),
-      tickIntervalMs: 0,
-      ...extra,
-    });
-    running.push(lock);
-    return lock;
-  }
+  const locks = lockBootsEach(() => clock, tmp);
+  const boot = (lockId = "lock-a", dataDir = tmp.make(), extra: Partial<LockOptions> = {}) =>
+    locks.boot(lockId, dataDir, extra);
 
   async function reboot(lock: SimLock, extra: Partial<LockOptions> = {}): Promise<SimLock> {
-    running.splice(running.indexOf(lock), 1);
+    locks.release(lock);
     await lock.powerLoss();
     return boot(lock.id, lock.flashPath.replace(/\/flash\.db$/, ""), extra);
   }
@@ -170,7 +154,7 @@ describe("lock trust engine", () => {
       const lock = await boot();
       expect(lock.trust.applyState(state(lock)).ok).toBe(true);
       const dir = lock.flashPath.replace(/\/flash\.db$/, "");
-      running.splice(running.indexOf(lock), 1);
+      locks.release(lock);
       await lock.stop();
       const db = new Database(lock.flashPath);
       db.prepare("UPDATE lock_trust SET authority = ? WHERE lock = ?").run(stranger.publicKey, lock.id);

@@ -161,6 +161,7 @@ export { type RevocationList, type TrustedIssuer, TrustStore } from "./token/tru
 export { type UnlockRequest, verifyUnlockRequest } from "./token/unlock.js";
 export { type VerifyKeyTokenOptions, type VerifyKeyTokenResult, verifyKeyToken } from "./token/verify.js";
 export { DEFAULT_TOPIC_PREFIX, LOCK_TOPIC_KINDS, type LockTopicKind, type ParsedTopic, Topics } from "./topics.js";
+export { toBase32 } from "./trust/base32.js";
 export {
   commandResultBinding,
   REMOTE_ACTIONS,

@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { labelledMap } from "../src/cbor/labelled.js";
 import { CborTag, decodeStrict, encodeCbor, fromHex, ProtocolError, toDiagnostic, toHex } from "../src/index.js";
+import { cborValues } from "./vectors/cbor-values.js";
 
 function malformed(hex: string, options = {}): string {
   try {
@@ -32,19 +34,13 @@ describe("encodeCbor (deterministic)", () => {
 
   it("round-trips through the strict decoder for arbitrary values", () => {
     const key = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.string({ maxLength: 8 }));
-    const value = fc.letrec((tie) => ({
-      v: fc.oneof(
-        { depthSize: "small" },
-        fc.integer(),
-        fc.maxSafeInteger(),
-        fc.string({ maxLength: 300 }),
-        fc.uint8Array({ maxLength: 300 }),
-        fc.boolean(),
-        fc.constant(null),
-        fc.array(tie("v"), { maxLength: 30 }),
-        fc.uniqueArray(fc.tuple(key, tie("v")), { selector: ([k]) => k, maxLength: 30 }).map((e) => new Map(e)),
-      ),
-    })).v;
+    const value = cborValues({
+      stringMax: 300,
+      bytesMax: 300,
+      arrayMax: 30,
+      leaves: [fc.maxSafeInteger()],
+      nodes: (v) => [fc.uniqueArray(fc.tuple(key, v), { selector: ([k]) => k, maxLength: 30 }).map((e) => new Map(e))],
+    });
     fc.assert(
       fc.property(value, (v) => {
         const bytes = encodeCbor(v);
@@ -156,5 +152,16 @@ describe("decodeStrict", () => {
   it("prints diagnostic notation", () => {
     expect(toDiagnostic(decodeStrict(fromHex("d28340a043010203")))).toBe("18([\n  h'',\n  {},\n  h'010203'\n])");
     expect(toDiagnostic(new Map([[1, new Uint8Array([0xab])]]))).toBe("{\n  1: h'ab'\n}");
+  });
+});
+
+describe("labelledMap", () => {
+  it("writes one entry a label, in the table's order, values by field name, fields it does not name left out", () => {
+    const map = labelledMap({ b: 2, a: 1, neg: -1 }, { a: "x", b: 7, neg: undefined, extra: true } as never);
+    expect([...map.entries()]).toEqual([
+      [2, 7],
+      [1, "x"],
+      [-1, undefined],
+    ]);
   });
 });

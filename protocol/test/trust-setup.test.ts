@@ -51,6 +51,18 @@ describe("base32 (RFC 4648)", () => {
     expect(fromBase32("MZ")).toBeUndefined();
     expect(fromBase32("my")).toBeUndefined();
   });
+
+  it("encodes with another alphabet (the cloud's Crockford ids) bit for bit as with RFC 4648", () => {
+    const rfc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const crockford = "0123456789abcdefghjkmnpqrstvwxyz";
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        const translated = [...toBase32(bytes)].map((c) => crockford[rfc.indexOf(c)]).join("");
+        expect(toBase32(bytes, crockford)).toBe(translated);
+      }),
+    );
+    expect(toBase32(new Uint8Array(10).fill(0xff), crockford)).toBe("zzzzzzzzzzzzzzzz");
+  });
 });
 
 describe("lock identity and setup code", () => {

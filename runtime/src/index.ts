@@ -14,6 +14,8 @@ export { NobleGattLink } from "./ble/noble-link.js";
 export { BleTimeoutError, withTimeout } from "./ble/timeout.js";
 export { type FoundPackage, findPackage, UsageError } from "./cli.js";
 export { addCliOptions, type CliOption, type CliOptions, type CliValues, readCliOptions } from "./cli-options.js";
+export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, type WiderMode, widerMode } from "./file-modes.js";
+export { closeHttpServer, readRequestBody } from "./http-server.js";
 export { createLogger, LOG_LEVELS, type Logger, type LoggerOptions, type LogLevel, REDACTED_PATHS } from "./logger.js";
 export { answerMetrics, type MetricsText, type OpsHandler, OpsHttpServer, refuseWrites } from "./ops-http.js";
 export {
@@ -35,4 +37,5 @@ export {
   SchemaTooNewError,
   type SqliteDb,
 } from "./sqlite.js";
+export { columnGroup } from "./sqlite-row.js";
 export { type PollOptions, PollTimeoutError, pollUntil, type Truthy } from "./wait.js";

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { closeHttpServer } from "./http-server.js";
 
 /** What a request handler of an operator's listener answers: true when it wrote the answer, false for a 404. */
 export type OpsHandler = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
@@ -54,8 +55,7 @@ export class OpsHttpServer {
     const server = this.server;
     if (!server) return;
     this.server = null;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 }
 

@@ -2,20 +2,13 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { tempDirsEach } from "@latchkey/protocol/testing/temp-dirs";
+import { describe, expect, it } from "vitest";
 import { DataDirInUseError, lockDataDir } from "../src/stack/data-lock.js";
 import { loadState, newState, StateFileError, saveState, stateFile } from "../src/stack/state.js";
 
 describe("the stack's state file", () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
-  const dir = () => {
-    const d = mkdtempSync(join(tmpdir(), "latchkey-state-"));
-    dirs.push(d);
-    return d;
-  };
+  const dir = tempDirsEach("latchkey-state-");
 
   it("is absent at first; saved with mode 0600 and read back the same", () => {
     const d = dir();

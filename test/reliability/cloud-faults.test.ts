@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { ManualClock, toHex } from "@latchkey/protocol";
+import { closeHttpServer, readRequestBody } from "@latchkey/runtime";
 import { pollUntil } from "@latchkey/scripts";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
@@ -121,11 +122,9 @@ class Receiver {
 
   async listen(): Promise<void> {
     const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
+      void readRequestBody(req).then((body) => {
         if (this.mode === "503") return res.writeHead(503).end();
-        this.got.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        this.got.push({ headers: req.headers, body });
         res.writeHead(204).end();
       });
     });
@@ -139,8 +138,7 @@ class Receiver {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
 
   get url(): string {

@@ -19,6 +19,7 @@ import {
   toHex,
   verifyLockState,
 } from "@latchkey/protocol";
+import { remainingLength } from "@latchkey/protocol/testing/mqtt-frames";
 import { pollUntil } from "@latchkey/scripts";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -276,7 +277,7 @@ describe("fuzzing what the bridge decodes, through its embedded broker", () => {
     const before = (await health(site)).memory.rssMb;
     // CONNECT with a remaining length of 200 MB, then its body, as fast as the bridge takes it.
     const announced = 200 * 1024 * 1024;
-    const header = Buffer.from([0x10, ...varint(announced)]);
+    const header = Buffer.from([0x10, ...remainingLength(announced)]);
     const chunk = Buffer.alloc(64 * 1024, 0x41);
     const written = await new Promise<number>((resolve) => {
       let total = 0;
@@ -451,16 +452,4 @@ async function health(site: ReliabilitySite): Promise<{ outbox: { items: number 
     outbox: { items: number };
     memory: { rssMb: number };
   }>;
-}
-
-/** MQTT's variable-length remaining-length encoding. */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
 }

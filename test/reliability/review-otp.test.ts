@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { startCloud } from "@latchkey/cloud";
 import { ManualClock } from "@latchkey/protocol";
+import { readRequestBody } from "@latchkey/runtime";
 import { bins, type CloudProcess, childEnv, ManagedChild, startCloudProcess } from "@latchkey/scripts";
 import Database from "better-sqlite3";
 import { Webhook } from "standardwebhooks";
@@ -203,11 +204,7 @@ describe("review 12.3: where one-time codes go", () => {
     secrets.add("OTP webhook secret", secret);
     const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
     const receiver = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
+      void readRequestBody(req).then((body) => {
         received.push({ headers: req.headers, body });
         res.writeHead(204).end();
       });

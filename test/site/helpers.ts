@@ -257,13 +257,5 @@ export async function acknowledged(
   await lock.waitFor((l) => (l.signedState?.ack ?? 0) >= seq, `a signed ack of seq ${seq}`, { timeoutMs });
 }
 
-/** An unlock attempt with a malformed token: the lock refuses it and records exactly one `denied` event. */
-export function deniedAttempt(lock: SimLock, n: number): void {
-  lock.command({
-    id: `probe-${n}`,
-    type: "unlock",
-    token: new Uint8Array([1, 2, 3]),
-    proof: new Uint8Array(64),
-    nonce: new Uint8Array(16),
-  });
-}
+/** The one malformed unlock attempt of both suites (the lock records exactly one `denied` event). */
+export { deniedAttempt } from "../src/reliability/events.js";

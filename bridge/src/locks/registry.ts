@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { BatteryState, LockState } from "@latchkey/protocol";
+import { columnGroup } from "@latchkey/runtime";
 import type { Db } from "../store/database.js";
 import type { WriteBatcher } from "../store/write-batcher.js";
 
@@ -50,25 +51,22 @@ interface Row {
   last_seen_at: number | null;
 }
 
-const fromRow = (r: Row): LockInfo => ({
-  lockId: r.lock_id,
-  assigned: r.assigned === 1,
-  lockHolderId: r.lock_holder_id,
-  vendorConnectionId: r.vendor_connection_id,
-  claimed: r.claimed === null ? null : r.claimed === 1,
-  transport: r.transport,
-  online: r.online === 1,
-  lockState: r.lock_state,
-  battery:
-    r.battery_level === null || r.battery_mv === null || r.battery_state === null
-      ? null
-      : { level: r.battery_level, mv: r.battery_mv, state: r.battery_state },
-  keys:
-    r.identity_key === null || r.x25519_key === null
-      ? null
-      : { identity: new Uint8Array(r.identity_key), x25519: new Uint8Array(r.x25519_key) },
-  lastSeenAt: r.last_seen_at,
-});
+const fromRow = (r: Row): LockInfo => {
+  const keys = columnGroup({ identity: r.identity_key, x25519: r.x25519_key });
+  return {
+    lockId: r.lock_id,
+    assigned: r.assigned === 1,
+    lockHolderId: r.lock_holder_id,
+    vendorConnectionId: r.vendor_connection_id,
+    claimed: r.claimed === null ? null : r.claimed === 1,
+    transport: r.transport,
+    online: r.online === 1,
+    lockState: r.lock_state,
+    battery: columnGroup({ level: r.battery_level, mv: r.battery_mv, state: r.battery_state }),
+    keys: keys && { identity: new Uint8Array(keys.identity), x25519: new Uint8Array(keys.x25519) },
+    lastSeenAt: r.last_seen_at,
+  };
+};
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 

@@ -1,12 +1,11 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, widerMode } from "@latchkey/runtime";
 
 /**
  * The bridge's data directory and its SQLite files hold phone numbers, key schedules and queued lock state: no other
  * local user may read them (review 12.2). Directories are 0700, database files (and SQLite's `-wal`, `-shm`,
  * `-journal`) 0600. A wider mode found on start is narrowed and reported, so the operator reads it in the log.
  */
-export const PRIVATE_DIR_MODE = 0o700;
-export const PRIVATE_FILE_MODE = 0o600;
 
 /** A mode the bridge found wider than it allows, and narrowed. Modes as octal text ("755"). */
 export interface ModeFix {
@@ -32,10 +31,9 @@ const SQLITE_SIDE_FILES = ["-wal", "-shm", "-journal"];
 /** Creates `dir` (and missing parents) 0700, or narrows an existing `dir` to 0700. */
 export function ensurePrivateDir(dir: string, report: ModeReport): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  const mode = statSync(dir).mode;
   // 0o1000: the sticky bit of a directory every user writes to.
-  if ((mode & 0o1000) !== 0) throw new UnsafeDataDirError(dir);
-  narrow(dir, mode, PRIVATE_DIR_MODE, report);
+  if ((statSync(dir).mode & 0o1000) !== 0) throw new UnsafeDataDirError(dir);
+  narrow(dir, PRIVATE_DIR_MODE, report);
 }
 
 /**
@@ -45,20 +43,13 @@ export function ensurePrivateDir(dir: string, report: ModeReport): void {
 export function ensurePrivateDatabase(path: string, report: ModeReport): void {
   // The mode applies only when the file is created; an existing one is left as it is and checked below.
   closeSync(openSync(path, "a", PRIVATE_FILE_MODE));
-  for (const file of [path, ...SQLITE_SIDE_FILES.map((s) => `${path}${s}`)]) {
-    let mode: number;
-    try {
-      mode = statSync(file).mode;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw e;
-    }
-    narrow(file, mode, PRIVATE_FILE_MODE, report);
-  }
+  for (const file of [path, ...SQLITE_SIDE_FILES.map((s) => `${path}${s}`)]) narrow(file, PRIVATE_FILE_MODE, report);
 }
 
-function narrow(path: string, mode: number, allowed: number, report: ModeReport): void {
-  if ((mode & 0o777 & ~allowed) === 0) return;
+/** To `allowed` itself, not `was & allowed`: a 0444 file left by hand must come back writable for SQLite. */
+function narrow(path: string, allowed: number, report: ModeReport): void {
+  const wider = widerMode(path, allowed);
+  if (wider === undefined) return;
   chmodSync(path, allowed);
-  report({ path, was: octal(mode), now: octal(allowed) });
+  report({ path, was: octal(wider.was), now: octal(allowed) });
 }

@@ -1,5 +1,6 @@
-import { chmodSync, mkdirSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, widerMode } from "@latchkey/runtime";
 
 /**
  * The cloud's data directory holds the SQLite database (client, bridge and token hashes, sealed secrets, one-time-code
@@ -7,8 +8,8 @@ import { join } from "node:path";
  * 0700 and each of its files at 0600; a wider mode found on start is narrowed and reported, and one that cannot be
  * narrowed (a file owned by another user) stops the start.
  */
-export const DATA_DIR_MODE = 0o700;
-export const DATA_FILE_MODE = 0o600;
+export const DATA_DIR_MODE = PRIVATE_DIR_MODE;
+export const DATA_FILE_MODE = PRIVATE_FILE_MODE;
 
 /** A mode found wider than allowed and narrowed. */
 export interface ModeFix {
@@ -29,15 +30,9 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, "0")}
 
 /** Narrows `path` to `allowed` if it grants anything more; undefined if it did not (or does not exist). */
 export function restrictMode(path: string, allowed: number): ModeFix | undefined {
-  let mode: number;
-  try {
-    mode = statSync(path).mode & 0o777;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-  if ((mode & ~allowed) === 0) return undefined;
-  const narrowed = mode & allowed;
+  const wider = widerMode(path, allowed);
+  if (wider === undefined) return undefined;
+  const { was: mode, narrowed } = wider;
   try {
     chmodSync(path, narrowed);
   } catch (e) {

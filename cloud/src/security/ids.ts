@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Clock } from "@latchkey/protocol";
+import { type Clock, toBase32 } from "@latchkey/protocol";
 
 /** Source of randomness; injected so tests can be deterministic. */
 export type RandomSource = (n: number) => Uint8Array;
@@ -31,7 +31,7 @@ export class IdGenerator {
       this.lastMs = ms;
       this.lastRandom = this.random(10);
     }
-    return `${prefix}_${encodeTime(ms)}${encodeBytes(this.lastRandom)}`;
+    return `${prefix}_${encodeTime(ms)}${toBase32(this.lastRandom, ALPHABET)}`;
   }
 }
 
@@ -50,23 +50,6 @@ function encodeTime(ms: number): string {
     out = ALPHABET[t % 32]! + out;
     t = Math.floor(t / 32);
   }
-  return out;
-}
-
-function encodeBytes(bytes: Uint8Array): string {
-  let out = "";
-  let bits = 0;
-  let value = 0;
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31]!;
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31]!;
   return out;
 }
 

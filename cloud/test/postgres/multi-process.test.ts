@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fromBase64Url, ManualClock, signUnlockProof, toBase64Url } from "@latchkey/protocol";
+import { closeHttpServer } from "@latchkey/runtime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerPhone } from "../app.js";
 import {
@@ -58,10 +59,7 @@ beforeEach(async (ctx) => {
 });
 
 afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  for (const s of servers.splice(0)) await closeHttpServer(s);
   await closeAll();
   await schema?.drop();
 });

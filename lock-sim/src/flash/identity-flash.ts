@@ -1,3 +1,4 @@
+import { columnGroup } from "@latchkey/runtime";
 import type Database from "better-sqlite3";
 
 /**
@@ -120,12 +121,8 @@ export class IdentityFlash {
       state: r.state === null ? null : bytes(r.state),
       commandCounter: r.command_counter,
       reportCounter: r.report_counter,
-      answer:
-        r.answer_time_ms === null || r.answer_rtt_ms === null || r.answer_local_ms === null
-          ? null
-          : { timeMs: r.answer_time_ms, rttMs: r.answer_rtt_ms, localMs: r.answer_local_ms },
-      iatMove:
-        r.iat_moved_s === null || r.iat_local_ms === null ? null : { iat: r.iat_moved_s, localMs: r.iat_local_ms },
+      answer: columnGroup({ timeMs: r.answer_time_ms, rttMs: r.answer_rtt_ms, localMs: r.answer_local_ms }),
+      iatMove: columnGroup({ iat: r.iat_moved_s, localMs: r.iat_local_ms }),
     };
   }
 

@@ -1,4 +1,5 @@
 import { encodeCbor } from "../cbor/encode.js";
+import { labelledMap } from "../cbor/labelled.js";
 import { Alg, HeaderLabel, signSign1 } from "../cose/sign1.js";
 import { defaultEd25519, type Ed25519Backend } from "../crypto/ed25519.js";
 import {
@@ -40,23 +41,8 @@ function checkClaims(claims: KeyClaims): void {
 
 /** Encodes the claims as a CWT claims map with integer labels, in label order. */
 export function encodeClaims(claims: KeyClaims): Uint8Array {
-  const coseKey = new Map<number, number | Uint8Array>([
-    [CoseKeyLabel.kty, KTY_OKP],
-    [CoseKeyLabel.crv, CRV_ED25519],
-    [CoseKeyLabel.x, claims.cnf],
-  ]);
-  return encodeCbor(
-    new Map<number, unknown>([
-      [ClaimLabel.iss, claims.iss],
-      [ClaimLabel.sub, claims.sub],
-      [ClaimLabel.aud, claims.aud],
-      [ClaimLabel.exp, claims.exp],
-      [ClaimLabel.nbf, claims.nbf],
-      [ClaimLabel.iat, claims.iat],
-      [ClaimLabel.cti, claims.cti],
-      [ClaimLabel.cnf, new Map([[CNF_COSE_KEY, coseKey]])],
-    ]),
-  );
+  const coseKey = labelledMap(CoseKeyLabel, { kty: KTY_OKP, crv: CRV_ED25519, x: claims.cnf });
+  return encodeCbor(labelledMap(ClaimLabel, { ...claims, cnf: new Map([[CNF_COSE_KEY, coseKey]]) }));
 }
 
 /** Mints a key token: COSE_Sign1 (tag 18, no tag 61) over the CWT claims, EdDSA, `kid` and `typ` protected. */

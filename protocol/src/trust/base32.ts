@@ -5,7 +5,11 @@
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const VALUES = new Map([...ALPHABET].map((c, i) => [c, i]));
 
-export function toBase32(bytes: Uint8Array): string {
+/**
+ * Five bits a character, no padding. `alphabet` (32 characters) lets the cloud's ids share this one encoder with their
+ * own sortable, lower-case Crockford alphabet.
+ */
+export function toBase32(bytes: Uint8Array, alphabet: string = ALPHABET): string {
   let out = "";
   let buffer = 0;
   let bits = 0;
@@ -14,11 +18,11 @@ export function toBase32(bytes: Uint8Array): string {
     bits += 8;
     while (bits >= 5) {
       bits -= 5;
-      out += ALPHABET[(buffer >> bits) & 31];
+      out += alphabet[(buffer >> bits) & 31];
     }
     buffer &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
   return out;
 }
 

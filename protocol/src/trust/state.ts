@@ -1,3 +1,4 @@
+import { labelledMap } from "../cbor/labelled.js";
 import type { Ed25519Backend } from "../crypto/ed25519.js";
 import { ProtocolError } from "../errors.js";
 import { isValidLockId } from "../messages/fields.js";
@@ -102,43 +103,12 @@ function checkState(state: SignedLockState): void {
 }
 
 export function encodeStatePayload(state: SignedLockState): Map<number, unknown> {
-  return new Map<number, unknown>([
-    [StateLabel.lock, state.lock],
-    [StateLabel.v, state.v],
-    [StateLabel.iat, state.iat],
-    [
-      StateLabel.issuers,
-      state.issuers.map(
-        (i) =>
-          new Map<number, unknown>([
-            [IssuerLabel.kid, i.kid],
-            [IssuerLabel.x, i.x],
-            [IssuerLabel.notAfter, i.notAfter],
-          ]),
-      ),
-    ],
-    [
-      StateLabel.revoked,
-      state.revoked.map(
-        (r) =>
-          new Map<number, unknown>([
-            [RevokedLabel.cti, r.cti],
-            [RevokedLabel.before, r.before],
-          ]),
-      ),
-    ],
-    [StateLabel.ack, state.ack],
-    [StateLabel.maxStale, state.maxStale],
-    [StateLabel.tz, state.tz],
-    [StateLabel.minIat, state.minIat],
-    [
-      StateLabel.reportKey,
-      new Map<number, unknown>([
-        [StateReportKeyLabel.id, state.reportKey.id],
-        [StateReportKeyLabel.x, state.reportKey.x],
-      ]),
-    ],
-  ]);
+  return labelledMap(StateLabel, {
+    ...state,
+    issuers: state.issuers.map((i) => labelledMap(IssuerLabel, i)),
+    revoked: state.revoked.map((r) => labelledMap(RevokedLabel, r)),
+    reportKey: labelledMap(StateReportKeyLabel, state.reportKey),
+  });
 }
 
 export interface SignLockStateOptions {

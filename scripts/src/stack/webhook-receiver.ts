@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { type PollOptions, pollUntil } from "@latchkey/runtime";
+import { closeHttpServer, type PollOptions, pollUntil, readRequestBody } from "@latchkey/runtime";
 import { Webhook } from "standardwebhooks";
 
 /** A delivery whose Standard Webhooks signature verified. */
@@ -29,7 +29,7 @@ export class WebhookReceiver {
 
   async listen(path = "/latchkey/webhooks"): Promise<string> {
     const server = createServer((req, res) => {
-      void readBody(req).then(
+      void readRequestBody(req).then(
         (body) => {
           const result = this.accept(req, body);
           res.writeHead(result ? 204 : 401).end();
@@ -83,25 +83,6 @@ export class WebhookReceiver {
     const server = this.server;
     this.server = null;
     if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttpServer(server);
   }
-}
-
-function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error("body too large"));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
