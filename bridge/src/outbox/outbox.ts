@@ -4,6 +4,9 @@ import type { BridgeMetrics } from "../ops/metrics.js";
 import { type Db, withoutSync } from "../store/database.js";
 import type { WriteBatcher } from "../store/write-batcher.js";
 
+/** How many rows `take` reads per item it may answer when it takes only some locks' items. */
+const TAKE_SCAN = 4;
+
 export type OutboxKind = "event" | "telemetry" | "presence";
 
 /**
@@ -220,12 +223,16 @@ export class Outbox {
 
   /**
    * The oldest uploadable items, at most `limit` of them and about `maxBytes` of upload body (`uploadBytes`), after id
-   * `afterId`. Report bytes come back exactly as stored.
+   * `afterId`, of the locks `only` accepts (all without it). Report bytes come back exactly as stored. With `only`, at
+   * most `limit * TAKE_SCAN` rows are read: a lane whose locks sit behind a long backlog of others' waits for it.
    */
-  take(limit: number, maxBytes: number, afterId = 0): StoredItem[] {
+  take(limit: number, maxBytes: number, afterId = 0, only?: (lockId: string) => boolean): StoredItem[] {
     const out: StoredItem[] = [];
     let bytes = 0;
-    for (const row of this.take_.iterate(afterId, limit) as Iterable<StoredItem>) {
+    const rows = this.take_.iterate(afterId, only ? limit * TAKE_SCAN : limit) as Iterable<StoredItem>;
+    for (const row of rows) {
+      if (only && !only(row.lockId)) continue;
+      if (out.length >= limit) break;
       const size = uploadBytes(row);
       if (out.length > 0 && bytes + size > maxBytes) break;
       if (row.report !== null) row.report = new Uint8Array(row.report.buffer, row.report.byteOffset, row.report.length);
