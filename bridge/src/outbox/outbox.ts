@@ -151,13 +151,13 @@ export class Outbox {
    * Stores an item durably. When full under the `refuse` policy it rejects with OutboxFullError, or with
    * `ifFull: "skip"` (for items that may be lost, like presence) resolves without storing, counted as dropped.
    */
-  async add(entry: OutboxEntry, options: { ifFull?: "refuse" | "skip" } = {}): Promise<void> {
+  async add(entry: OutboxEntry, options?: { ifFull?: "refuse" | "skip" }): Promise<void> {
     const size = entry.kind === "presence" ? Buffer.byteLength(entry.body) : entry.report.length;
     const body = entry.kind === "presence" ? entry.body : null;
     const report = entry.kind === "presence" ? null : entry.report;
     const dropOldest = this.limits.fullPolicy === "drop-oldest";
     if (this.isFull(size) && !dropOldest) {
-      if (options.ifFull === "skip") {
+      if (options?.ifFull === "skip") {
         this.metrics.outboxDropped.inc({ reason: "full" });
         return;
       }
@@ -167,11 +167,11 @@ export class Outbox {
     this.reservedItems++;
     this.reservedBytes += size;
     let stored = false;
-    let dropped = { items: 0, bytes: 0 };
+    let dropped = null as { items: number; bytes: number } | null;
     try {
       await this.batcher.run(() => {
-        dropped = { items: 0, bytes: 0 };
-        if (dropOldest) dropped = this.makeRoom();
+        // Run again when the group is retried write by write: only the last run's count is true.
+        dropped = dropOldest ? this.makeRoom() : null;
         stored =
           this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), entry.lockId).changes > 0;
       });
@@ -187,7 +187,7 @@ export class Outbox {
       this.reservedItems--;
       this.reservedBytes -= size;
     }
-    if (dropped.items > 0) {
+    if (dropped !== null && dropped.items > 0) {
       this.items -= dropped.items;
       this.bytes -= dropped.bytes;
       this.metrics.outboxDropped.inc({ reason: "full" }, dropped.items);
