@@ -65,8 +65,8 @@ export class Uploader {
   private inFlight = 0;
   private readonly refused: RefusalCounts = {};
   private readonly failures: CloudFailureLog;
-  /** Lanes of the round in progress waiting for items (`round`). */
-  private laneWaiters: Array<() => void> = [];
+  /** Lanes of the round in progress waiting for items (`round`), by lane. */
+  private readonly laneWaiters = new Map<number, () => void>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -82,7 +82,10 @@ export class Uploader {
     // A failed batch was logged where it failed (with its size): the loop only backs off.
     this.loop = new ServiceLoop({ round: (signal) => this.round(signal), idleMs: IDLE_MS, backoff });
     outbox.onAdded((lockId) => {
-      if (hooks.isUploadable(lockId)) this.notify();
+      if (!hooks.isUploadable(lockId)) return;
+      this.loop.wake();
+      // Only the item's lane looks again: another one would scan the outbox for nothing.
+      this.releaseLanes(laneOf(lockId, this.lanes));
     });
   }
 
@@ -96,11 +99,17 @@ export class Uploader {
     this.releaseLanes();
   }
 
-  private releaseLanes(): void {
-    if (this.laneWaiters.length === 0) return;
-    const waiters = this.laneWaiters;
-    this.laneWaiters = [];
-    for (const resolve of waiters) resolve();
+  /** Wakes the waiting lanes (all, or only `lane`). */
+  private releaseLanes(lane?: number): void {
+    if (this.laneWaiters.size === 0) return;
+    const waiters = lane === undefined ? [...this.laneWaiters.values()] : [this.laneWaiters.get(lane)];
+    if (lane === undefined) this.laneWaiters.clear();
+    else this.laneWaiters.delete(lane);
+    for (const resolve of waiters) resolve?.();
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.options.lanes ?? 2);
   }
 
   get status(): {
@@ -132,7 +141,7 @@ export class Uploader {
    * off. When nothing was found, waits for a wake-up.
    */
   private async round(signal: AbortSignal): Promise<number | undefined> {
-    const lanes = Math.max(1, this.options.lanes ?? 2);
+    const lanes = this.lanes;
     let sent = 0;
     let failed = false;
     /** Lanes sending or about to; one that found nothing waits for new items or for the others to end. */
@@ -145,7 +154,7 @@ export class Uploader {
           if (batch.length === 0) {
             if (active === 1) return;
             active--;
-            await new Promise<void>((resolve) => this.laneWaiters.push(resolve));
+            await new Promise<void>((resolve) => this.laneWaiters.set(index, resolve));
             active++;
             continue;
           }
