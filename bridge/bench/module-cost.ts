@@ -28,7 +28,7 @@ export const BRIDGE_MODULES: readonly { module: string; loaded: string }[] = [
   { module: "commander", loaded: "always (the command line)" },
   { module: "pino", loaded: "always (the log)" },
   { module: "better-sqlite3", loaded: "always (outbox, state, broker sessions)" },
-  { module: "prom-client", loaded: "always (/metrics, with @opentelemetry/api)" },
+  { module: "prom-client", loaded: "never since issue 17 (the cloud only; the bridge writes its own exposition)" },
   { module: "aedes", loaded: "mqtt.broker: embedded" },
   { module: "mqtt", loaded: "mqtt.broker: external only" },
   { module: "ws", loaded: "mqtt.wsPort set only" },

@@ -11,7 +11,7 @@ import { Outbox } from "../src/outbox/outbox.js";
 import { openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";
-import { Uploader } from "../src/uploader/uploader.js";
+import { laneOf, Uploader } from "../src/uploader/uploader.js";
 import { siteChanges } from "./helpers/bridge.js";
 import type { LogCapture } from "./helpers/fixtures.js";
 import { seededRandom, tempDir } from "./helpers/fixtures.js";
@@ -63,7 +63,8 @@ describe("store-and-forward to the cloud", () => {
   });
 
   it("carries a forged report like any other (it cannot tell), and counts the cloud's refusal", async () => {
-    siteChanges(site.cloud, ["lock-a", "lock-f"]);
+    // lock-e shares lock-a's upload lane (laneOf), so the honest and the forged items can be in one batch.
+    siteChanges(site.cloud, ["lock-a", "lock-e"]);
     ({ bridge } = await site.start());
     await bridge.ready;
     const a = await lock("lock-a");
@@ -75,7 +76,7 @@ describe("store-and-forward to the cloud", () => {
     // One batch: the forged item among honest ones (the cloud is away while they queue).
     site.cloud.down = true;
     await forger.event({ seq: 2 });
-    const honest = await lock("lock-f");
+    const honest = await lock("lock-e");
     await honest.event({ seq: 1 });
     await honest.event({ seq: 2 });
     const batches = site.cloud.reportBatches;
@@ -156,6 +157,42 @@ describe("store-and-forward to the cloud", () => {
     const judged = new Set(site.cloud.reportItems.map((i) => hex(i.report)));
     expect(judged.size).toBeGreaterThan(0);
     for (const row of left) if (row.report) expect(judged.has(hex(row.report))).toBe(false);
+  });
+
+  it("sends another lane's locks while a batch waits for the cloud, never a lock of the batch in flight", async () => {
+    // lock-a and lock-b are in different lanes (laneOf), lock-c in lock-a's.
+    expect([laneOf("lock-a", 2), laneOf("lock-b", 2), laneOf("lock-c", 2)]).toEqual([0, 1, 0]);
+    siteChanges(site.cloud, ["lock-a", "lock-b", "lock-c"]);
+    ({ bridge } = await site.start());
+    await bridge.ready;
+    const [a, b, c] = [await lock("lock-a"), await lock("lock-b"), await lock("lock-c")];
+    await waitFor("presence uploaded", () => site.cloud.presence.length >= 3 && bridge!.outbox().items === 0);
+    let release!: () => void;
+    site.cloud.reportsGate = new Promise<void>((r) => (release = r));
+    let arrived = 0;
+    const batches = site.cloud.reportBatches;
+    site.cloud.onReports = () => arrived++;
+    await a.event({ seq: 1 });
+    await waitFor("lock-a's batch held by the cloud", () => arrived === 1);
+    await b.event({ seq: 1 });
+    await waitFor("lock-b's batch sent beside it", () => arrived === 2);
+    // Both lanes wait for the cloud: lock-a's next report and lock-c's (lock-a's lane) stay in the outbox, so the
+    // cloud sees each lock's reports in order (one out of order would be judged `replayed`).
+    await a.event({ seq: 2 });
+    await c.event({ seq: 1 });
+    await b.event({ seq: 2 });
+    expect(bridge.outbox().items).toBe(5);
+    expect(arrived).toBe(2);
+    release();
+    site.cloud.reportsGate = null;
+    await waitFor("all judged", () => site.cloud.verdicts.ok === 5 && bridge!.outbox().items === 0);
+    // Then one batch per lane: lock-a's and lock-c's together, lock-b's.
+    expect(site.cloud.reportBatches).toBe(batches + 4);
+    for (const l of [a, b, c])
+      expect(site.cloud.reportItems.filter((i) => i.lockId === l.lockId).map((i) => hex(i.report))).toEqual(
+        l.sent.map(hex),
+      );
+    expect(site.cloud.verdicts).toEqual({ ok: 5 });
   });
 
   it("isolates an item the cloud refuses and delivers the rest", async () => {

@@ -44,6 +44,9 @@ class AuthError extends Error implements Partial<AuthenticateError> {
   returnCode = BAD_CREDENTIALS as AuthenticateError["returnCode"];
 }
 
+/** What `lockMayPublish` answers for a lock's own events topic, not retained. */
+const EVENTS = { ok: true, kind: "events" } as const;
+
 /**
  * The embedded MQTT broker: aedes with its sessions, subscriptions, QoS 1 messages in flight and retained messages
  * persisted on disk (SqlitePersistence, `<dataDir>/broker.db`), a TCP listener and optionally a WebSocket one. Logins and the ACL are
@@ -60,6 +63,8 @@ export class EmbeddedBroker implements LockBroker {
   private http: HttpServer | null = null;
   private wss: WebSocketServer | null = null;
   private readonly principals = new WeakMap<Client, Principal>();
+  /** Each lock client's events topic: its most frequent publish is recognised without parsing the topic. */
+  private readonly eventTopics = new WeakMap<Client, string>();
   private readonly credentials: BrokerCredentials;
   private accepting = true;
   private readonly chains = new Map<string, Promise<void>>();
@@ -102,6 +107,7 @@ export class EmbeddedBroker implements LockBroker {
           return done(new AuthError("client id reserved for a lock") as AuthenticateError, null);
         }
         this.principals.set(client, principal);
+        if (principal.role === "lock") this.eventTopics.set(client, topics.lock(principal.lockId, "events"));
         done(null, true);
       },
       authorizePublish: (client, packet, done) => this.authorizePublish(handler, client, packet, done),
@@ -193,7 +199,10 @@ export class EmbeddedBroker implements LockBroker {
       return;
     }
     if (principal.role === "lock") {
-      const decision = lockMayPublish(topics, principal.lockId, packet.topic, packet.retain);
+      const decision =
+        client && !packet.retain && packet.topic === this.eventTopics.get(client)
+          ? EVENTS
+          : lockMayPublish(topics, principal.lockId, packet.topic, packet.retain);
       if (!decision.ok) {
         metrics.aclDenied.inc({ action: "publish" });
         logger.warn({ lockId: principal.lockId, topic: packet.topic, reason: decision.reason }, "mqtt publish refused");

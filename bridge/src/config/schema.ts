@@ -198,6 +198,12 @@ const UploadSchema = Type.Object(
       default: 900_000,
       description: "Bytes per upload batch (the cloud takes at most 1 MiB of presence, 7 MiB of reports)",
     }),
+    lanes: Type.Integer({
+      minimum: 1,
+      maximum: 8,
+      default: 2,
+      description: "Upload batches in flight at once, each of its own locks (a lock's reports go up in order)",
+    }),
   },
   {
     additionalProperties: false,

@@ -16,7 +16,11 @@ export class UploaderExtension implements Extension {
       outbox,
       ctx.cloud,
       ctx.backoff(),
-      { batchSize: settings.upload.batchSize, maxBatchBytes: settings.upload.maxBatchBytes },
+      {
+        batchSize: settings.upload.batchSize,
+        maxBatchBytes: settings.upload.maxBatchBytes,
+        lanes: settings.upload.lanes,
+      },
       ctx.metrics,
       logger,
       () => ctx.clock.now(),

@@ -122,13 +122,18 @@ export class LockMessages {
     }
     await this.outbox.add({ kind: peeked.kind, lockId, report: bytes });
     this.activity?.report(lockId, peeked);
-    // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it.
+    // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it. Asked
+    // of the registry only on a change: most events repeat the state the lock is in, and each call is a promise.
+    const known = this.registry.get(lockId);
     if (peeked.kind === "event") {
       const type = peeked.event.type;
-      if (type === "unlocked" || type === "locked" || type === "jammed") await this.registry.setLockState(lockId, type);
+      if ((type === "unlocked" || type === "locked" || type === "jammed") && known?.lockState !== type)
+        await this.registry.setLockState(lockId, type);
     } else {
       const t = peeked.telemetry;
-      await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
+      const b = known?.battery;
+      if (b?.level !== t.level || b.mv !== t.mv || b.state !== t.state)
+        await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
     }
     return peeked;
   }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry, registerProcessMetrics } from "./exposition.js";
 
 /**
  * Every metric of the bridge, on its own registry (several bridges may share a process in tests). Gauges that mirror
@@ -35,9 +35,11 @@ export class BridgeMetrics {
   readonly timeRequestsDropped: Counter<"reason">;
 
   constructor() {
-    const r = [this.registry];
-    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
-      new Counter<L>({ name: `latchkey_bridge_${name}`, help, labelNames, registers: r });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) => {
+      const metric = new Counter<L>(`latchkey_bridge_${name}`, help, labelNames);
+      this.registry.register(metric);
+      return metric;
+    };
     this.outboxAdded = counter("outbox_added_total", "Items written to the outbox", ["kind"]);
     this.outboxDropped = counter(
       "outbox_dropped_total",
@@ -107,26 +109,13 @@ export class BridgeMetrics {
       "Time requests not relayed or answered: one already in flight for the lock, or over the 5 s round-trip cap",
       ["reason"],
     );
-    collectDefaultMetrics({ register: this.registry, prefix: "latchkey_bridge_" });
-    // prom-client also exports these three gauges with a `_total` suffix, which Prometheus reserves for counters
-    // (`promtool check metrics` fails on them). The per-type gauges of the same name without `_total` stay: their
-    // sum is the same number.
-    for (const name of ["nodejs_active_resources_total", "nodejs_active_handles_total", "nodejs_active_requests_total"])
-      this.registry.removeSingleMetric(`latchkey_bridge_${name}`);
+    // prom-client's defaults also had `nodejs_active_{resources,handles,requests}_total` gauges, which promtool
+    // refuses (`_total` is for counters): not written.
+    registerProcessMetrics(this.registry, "latchkey_bridge_");
   }
 
   /** A gauge whose value is read from `read` at scrape time. */
   gauge(name: string, help: string, read: () => number | Record<string, number>, labelName?: string): void {
-    new Gauge({
-      name: `latchkey_bridge_${name}`,
-      help,
-      labelNames: labelName ? [labelName] : [],
-      registers: [this.registry],
-      collect() {
-        const value = read();
-        if (typeof value === "number") this.set(value);
-        else for (const [label, v] of Object.entries(value)) this.set({ [labelName ?? "label"]: label }, v);
-      },
-    });
+    this.registry.register(new Gauge(`latchkey_bridge_${name}`, help, read, labelName));
   }
 }

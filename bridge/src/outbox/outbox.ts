@@ -4,6 +4,9 @@ import type { BridgeMetrics } from "../ops/metrics.js";
 import { type Db, withoutSync } from "../store/database.js";
 import type { WriteBatcher } from "../store/write-batcher.js";
 
+/** How many rows `take` reads per item it may answer when it takes only some locks' items. */
+const TAKE_SCAN = 4;
+
 export type OutboxKind = "event" | "telemetry" | "presence";
 
 /**
@@ -148,13 +151,13 @@ export class Outbox {
    * Stores an item durably. When full under the `refuse` policy it rejects with OutboxFullError, or with
    * `ifFull: "skip"` (for items that may be lost, like presence) resolves without storing, counted as dropped.
    */
-  async add(entry: OutboxEntry, options: { ifFull?: "refuse" | "skip" } = {}): Promise<void> {
+  async add(entry: OutboxEntry, options?: { ifFull?: "refuse" | "skip" }): Promise<void> {
     const size = entry.kind === "presence" ? Buffer.byteLength(entry.body) : entry.report.length;
     const body = entry.kind === "presence" ? entry.body : null;
     const report = entry.kind === "presence" ? null : entry.report;
     const dropOldest = this.limits.fullPolicy === "drop-oldest";
     if (this.isFull(size) && !dropOldest) {
-      if (options.ifFull === "skip") {
+      if (options?.ifFull === "skip") {
         this.metrics.outboxDropped.inc({ reason: "full" });
         return;
       }
@@ -164,11 +167,11 @@ export class Outbox {
     this.reservedItems++;
     this.reservedBytes += size;
     let stored = false;
-    let dropped = { items: 0, bytes: 0 };
+    let dropped = null as { items: number; bytes: number } | null;
     try {
       await this.batcher.run(() => {
-        dropped = { items: 0, bytes: 0 };
-        if (dropOldest) dropped = this.makeRoom();
+        // Run again when the group is retried write by write: only the last run's count is true.
+        dropped = dropOldest ? this.makeRoom() : null;
         stored =
           this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), entry.lockId).changes > 0;
       });
@@ -184,7 +187,7 @@ export class Outbox {
       this.reservedItems--;
       this.reservedBytes -= size;
     }
-    if (dropped.items > 0) {
+    if (dropped !== null && dropped.items > 0) {
       this.items -= dropped.items;
       this.bytes -= dropped.bytes;
       this.metrics.outboxDropped.inc({ reason: "full" }, dropped.items);
@@ -220,12 +223,16 @@ export class Outbox {
 
   /**
    * The oldest uploadable items, at most `limit` of them and about `maxBytes` of upload body (`uploadBytes`), after id
-   * `afterId`. Report bytes come back exactly as stored.
+   * `afterId`, of the locks `only` accepts (all without it). Report bytes come back exactly as stored. With `only`, at
+   * most `limit * TAKE_SCAN` rows are read: a lane whose locks sit behind a long backlog of others' waits for it.
    */
-  take(limit: number, maxBytes: number, afterId = 0): StoredItem[] {
+  take(limit: number, maxBytes: number, afterId = 0, only?: (lockId: string) => boolean): StoredItem[] {
     const out: StoredItem[] = [];
     let bytes = 0;
-    for (const row of this.take_.iterate(afterId, limit) as Iterable<StoredItem>) {
+    const rows = this.take_.iterate(afterId, only ? limit * TAKE_SCAN : limit) as Iterable<StoredItem>;
+    for (const row of rows) {
+      if (only && !only(row.lockId)) continue;
+      if (out.length >= limit) break;
       const size = uploadBytes(row);
       if (out.length > 0 && bytes + size > maxBytes) break;
       if (row.report !== null) row.report = new Uint8Array(row.report.buffer, row.report.byteOffset, row.report.length);

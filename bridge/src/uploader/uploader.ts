@@ -13,6 +13,11 @@ import { isPresenceItem, isReportItem, presenceBody, reportsBody } from "./batch
 export interface UploaderOptions {
   batchSize: number;
   maxBatchBytes: number;
+  /**
+   * Batches in flight at once (default 2), each of its own locks (`laneOf`): a lock's reports must reach the cloud in
+   * order (it refuses a counter below one it accepted, docs/reports.md), so no lock is ever in two of them.
+   */
+  lanes?: number;
 }
 
 export interface UploaderHooks {
@@ -40,8 +45,10 @@ type RefusalCounts = Record<string, number>;
 const IDLE_MS = 30_000;
 
 /**
- * Drains the outbox: sealed reports to `POST /bridge/v1/reports`, presence to `POST /bridge/v1/ingest`; one batch in
- * flight at a time, oldest items first. An item leaves the outbox only on the cloud's answer:
+ * Drains the outbox: sealed reports to `POST /bridge/v1/reports`, presence to `POST /bridge/v1/ingest`; oldest items
+ * first, one batch in flight per lane, the locks split among the lanes so that each lock's items go up one batch after
+ * the other (the next batch is built and sent while the other lane's waits for the cloud: the round trip is no longer
+ * the upload's pace). An item leaves the outbox only on the cloud's answer:
  * - a report's verdict, whatever it is, ends it (docs/bridge-api.md "Reports from the lock"): `ok` and `duplicate` are
  *   delivered; every other verdict is evidence about a courier, counted in
  *   `latchkey_bridge_reports_refused_total{verdict}` and logged without the bytes. The bridge cannot tell a forged
@@ -58,6 +65,8 @@ export class Uploader {
   private inFlight = 0;
   private readonly refused: RefusalCounts = {};
   private readonly failures: CloudFailureLog;
+  /** Lanes of the round in progress waiting for items (`round`), by lane. */
+  private readonly laneWaiters = new Map<number, () => void>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -73,7 +82,10 @@ export class Uploader {
     // A failed batch was logged where it failed (with its size): the loop only backs off.
     this.loop = new ServiceLoop({ round: (signal) => this.round(signal), idleMs: IDLE_MS, backoff });
     outbox.onAdded((lockId) => {
-      if (hooks.isUploadable(lockId)) this.loop.wake();
+      if (!hooks.isUploadable(lockId)) return;
+      this.loop.wake();
+      // Only the item's lane looks again: another one would scan the outbox for nothing.
+      this.releaseLanes(laneOf(lockId, this.lanes));
     });
   }
 
@@ -84,6 +96,20 @@ export class Uploader {
   /** Something became uploadable (a lock was assigned). */
   notify(): void {
     this.loop.wake();
+    this.releaseLanes();
+  }
+
+  /** Wakes the waiting lanes (all, or only `lane`). */
+  private releaseLanes(lane?: number): void {
+    if (this.laneWaiters.size === 0) return;
+    const waiters = lane === undefined ? [...this.laneWaiters.values()] : [this.laneWaiters.get(lane)];
+    if (lane === undefined) this.laneWaiters.clear();
+    else this.laneWaiters.delete(lane);
+    for (const resolve of waiters) resolve?.();
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.options.lanes ?? 2);
   }
 
   get status(): {
@@ -104,27 +130,65 @@ export class Uploader {
 
   /** Lets the batch in flight finish (its items are then deleted), starts no new one. */
   async stop(deadlineMs = 10_000): Promise<void> {
-    await this.loop.stop(deadlineMs);
+    const stopped = this.loop.stop(deadlineMs);
+    this.releaseLanes();
+    await stopped;
   }
 
-  /** One batch, oldest items first; when none is left, waits for a wake-up. */
+  /**
+   * Every lane sends batches, oldest items first, until it finds none or a batch failed; the round ends when every
+   * lane has (so a retry never runs beside a lane still holding the same locks), and throws the first failure to back
+   * off. When nothing was found, waits for a wake-up.
+   */
   private async round(signal: AbortSignal): Promise<number | undefined> {
-    const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes);
-    if (batch.length === 0) {
-      this.hooks.idle?.();
-      return undefined;
-    }
-    this.inFlight = batch.length;
-    try {
-      // Reports and presence go to different endpoints; each part leaves the outbox on its own answer.
-      const reports = batch.filter(isReportItem);
-      const presence = batch.filter(isPresenceItem);
-      if (reports.length > 0 && !(await this.send(reports, signal))) return 0;
-      if (presence.length > 0) await this.send(presence, signal);
-      return 0;
-    } finally {
-      this.inFlight = 0;
-    }
+    const lanes = this.lanes;
+    let sent = 0;
+    let failed = false;
+    /** Lanes sending or about to; one that found nothing waits for new items or for the others to end. */
+    let active = lanes;
+    const lane = async (index: number): Promise<void> => {
+      const only = lanes === 1 ? undefined : (lockId: string) => laneOf(lockId, lanes) === index;
+      try {
+        while (!failed && !this.loop.stopping) {
+          const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes, 0, only);
+          if (batch.length === 0) {
+            if (active === 1) return;
+            active--;
+            await new Promise<void>((resolve) => this.laneWaiters.set(index, resolve));
+            active++;
+            continue;
+          }
+          sent += batch.length;
+          this.inFlight += batch.length;
+          try {
+            if (!(await this.upload(batch, signal))) return;
+          } catch (e) {
+            failed = true;
+            throw e;
+          } finally {
+            this.inFlight -= batch.length;
+          }
+        }
+      } finally {
+        active--;
+        this.releaseLanes();
+      }
+    };
+    const ends = await Promise.allSettled(Array.from({ length: lanes }, (_, i) => lane(i)));
+    const failure = ends.find((end) => end.status === "rejected");
+    if (failure) throw failure.reason;
+    if (sent > 0) return 0;
+    this.hooks.idle?.();
+    return undefined;
+  }
+
+  /** One batch: reports and presence go to different endpoints; each part leaves the outbox on its own answer. */
+  private async upload(batch: StoredItem[], signal: AbortSignal): Promise<boolean> {
+    const reports = batch.filter(isReportItem);
+    const presence = batch.filter(isPresenceItem);
+    if (reports.length > 0 && !(await this.send(reports, signal))) return false;
+    if (presence.length > 0 && !(await this.send(presence, signal))) return false;
+    return true;
   }
 
   /**
@@ -243,4 +307,11 @@ function movesAck(item: StoredItem): boolean {
   } catch {
     return false;
   }
+}
+
+/** The lane of a lock's items (FNV-1a of its id): always the same one, so its items go up in order. */
+export function laneOf(lockId: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < lockId.length; i++) hash = Math.imul(hash ^ lockId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % lanes;
 }
