@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { keyPairFromSeed, toHex } from "@latchkey/protocol";
+import { seededRandom } from "@latchkey/protocol/testing/seeded-random";
 import { keyChange } from "../src/feed/changes.js";
 import { IdGenerator } from "../src/security/ids.js";
 import type { EventRecord, KeyRecord } from "../src/store/records.js";
@@ -41,17 +42,8 @@ export interface EventCurvePoint {
   pages: number;
 }
 
-/** A deterministic generator (mulberry32): the same rows and probes every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator: the same rows and probes every run. */
+const rng = seededRandom;
 
 const p99 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -33,17 +33,7 @@ export class LogCapture extends Writable {
   }
 }
 
-/** A seeded [0, 1) generator (mulberry32) for backoff jitter. */
-export function seededRandom(seed = 42): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "@latchkey/protocol/testing/seeded-random";
 
 /**
  * Trust material of the bridge tests' stand-in cloud (TestCloud) and test locks (MqttLock), made with protocol only:
