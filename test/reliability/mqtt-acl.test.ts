@@ -513,7 +513,18 @@ async function attackList(
  */
 async function bridgeClears(t: Target, judged: string[]): Promise<void> {
   const before = t.bridgeConnections();
-  const intruder = await mqtt.connectAsync(t.url, { ...t.bridgeLogin, reconnectPeriod: 0, clean: false });
+  // The intruder holds the bridge's session for a moment: whatever the locks publish meanwhile is delivered to it. It
+  // never acknowledges a message (no PUBACK), so the broker keeps each in the session and hands it to the bridge when
+  // it is back; an intruder that acknowledged them would take the honest locks' events with it (a state_applied
+  // published in that moment went missing in CI), which no login of a lock can do.
+  const intruder = mqtt.connect(t.url, { ...t.bridgeLogin, reconnectPeriod: 0, clean: false, manualConnect: true });
+  intruder.handleMessage = () => {};
+  const connected = new Promise<void>((resolve, reject) => {
+    intruder.once("connect", () => resolve());
+    intruder.once("error", reject);
+  });
+  intruder.connect();
+  await connected;
   await intruder.endAsync(true);
   await pollUntil("the bridge back on its broker", () => t.bridgeConnections() > before, { timeoutMs: 30_000 });
   const cleared = (kind: string) =>
