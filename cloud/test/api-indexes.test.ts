@@ -1,17 +1,13 @@
-import { migrate as migrateSqlite } from "@latchkey/runtime";
-import Database from "better-sqlite3";
 import fc from "fast-check";
-import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import type pg from "pg";
+import { describe, expect, it } from "vitest";
 import { keyState } from "../src/domain/keys.js";
-import { migrate as migratePg } from "../src/store/postgres/migrations.js";
-import { PgSql } from "../src/store/postgres/sql.js";
 import type { KeyRecord } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
-import { MIGRATIONS as SQLITE_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
 import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
-import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
+import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
+import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
 import { eventRecord } from "./store-fixtures.js";
 
 /**
@@ -49,30 +45,16 @@ const cursorEvent = eventRecord({ id: CURSOR, lockHolderId: "lh_1", receivedAt: 
 const page = (shape: Partial<EventPageRequest>): EventPageRequest => ({ limit: 10, sinceS: 0, types: TYPES, ...shape });
 
 describe("filtered pages read an index in page order: SQLite", () => {
-  const db = new Database(":memory:");
-  migrateSqlite(db, ":memory:", { migrations: SQLITE_MIGRATIONS, owner: "this cloud knows" });
-  // Rows here stand alone (keys of lock holders the test never makes): what is checked is plans and filters.
-  db.pragma("foreign_keys = OFF");
-  const prepared: string[] = [];
-  const prepare = db.prepare.bind(db);
-  const spy = Object.create(db) as Database.Database;
-  spy.prepare = ((sql: string) => {
-    prepared.push(sql);
-    return prepare(sql);
-  }) as Database.Database["prepare"];
-  const plan = (sql: string) =>
-    prepare(`EXPLAIN QUERY PLAN ${sql}`)
-      .all(...Array((sql.match(/\?/g) ?? []).length).fill(1))
-      .map((r) => (r as { detail: string }).detail)
-      .join(" | ");
-  const lastSelect = () => prepared.filter((s) => s.startsWith("SELECT *")).at(-1)!;
-  afterAll(() => db.close());
+  const store = sqlitePlanStore();
+  const spy = store.db;
+  const plan = (matches: (text: string) => boolean) => store.explainLast(matches).detail;
+  const lastSelect = (s: string) => s.startsWith("SELECT *");
 
   it.each(EVENT_SHAPES)("events, %s", async (_name, shape, index) => {
     const events = repositories(new SqliteSql(spy)).events;
     await events.insertIfNew(cursorEvent);
     await events.listForLockHolder("lh_1", page(shape));
-    const detail = plan(lastSelect());
+    const detail = plan(lastSelect);
     expect(
       [index].flat().some((i) => detail.includes(`SEARCH events USING INDEX ${i} `)),
       detail,
@@ -82,14 +64,14 @@ describe("filtered pages read an index in page order: SQLite", () => {
 
   it.each(KEY_SHAPES)("keys, %s", async (_name, filter, index) => {
     await repositories(new SqliteSql(spy)).keys.list("lh_1", { limit: 10 }, filter);
-    const detail = plan(lastSelect());
+    const detail = plan(lastSelect);
     expect(detail).toContain(`SEARCH keys USING INDEX ${index} `);
     expect(detail).not.toContain("TEMP B-TREE");
   });
 
   it("the webhook worker's claim finds paused webhooks by index (migration 15), not a scan of webhooks", async () => {
     await repositories(new SqliteSql(spy)).deliveries.claimDue(1, 10, 1);
-    const detail = plan(prepared.filter((s) => s.startsWith("UPDATE webhook_deliveries SET claimed_until")).at(-1)!);
+    const detail = plan((s) => s.startsWith("UPDATE webhook_deliveries SET claimed_until"));
     // The partial index holds only the paused webhooks: reading all of it reads only them.
     expect(detail).toMatch(/webhooks USING (COVERING )?INDEX webhooks_paused/);
     expect(detail).not.toMatch(/SCAN webhooks(?! USING)/);
@@ -97,7 +79,7 @@ describe("filtered pages read an index in page order: SQLite", () => {
 
   it("the presence worker finds the held-back presence changes due by index (migration 16), in order", async () => {
     await repositories(new SqliteSql(spy)).locks.presenceDue(1, 10);
-    const detail = plan(prepared.filter((s) => s.includes("WHERE presence_due_at <=")).at(-1)!);
+    const detail = plan((s) => s.includes("WHERE presence_due_at <="));
     expect(detail).toContain("SEARCH locks USING INDEX locks_presence_due (presence_due_at<?)");
     expect(detail).not.toContain("TEMP B-TREE");
   });
@@ -156,38 +138,10 @@ describe("filtered pages read an index in page order: SQLite", () => {
 });
 
 describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: PostgreSQL", () => {
-  let schema: TestSchema | undefined;
-  let client: pg.Client | undefined;
-  const issued: { text: string; values: unknown[] }[] = [];
-
-  const connect = async () => {
-    if (client) return client;
-    schema = await createTestSchema();
-    client = new pg.Client({ connectionString: schema.url });
-    await client.connect();
-    await migratePg(client, 0);
-    // On tables this small a sequential scan is cheapest; off, the plan shows whether an index serves the page in order.
-    await client.query("SET enable_seqscan = off");
-    return client;
-  };
-  afterAll(async () => {
-    await client?.end();
-    await schema?.drop();
-  });
-
-  /** PgSql over the connection, recording every statement it issues. */
-  const recording = (c: pg.Client) =>
-    new PgSql({
-      query: (q: { text: string; values: unknown[] }) => {
-        issued.push(q);
-        return c.query(q);
-      },
-    } as unknown as pg.ClientBase);
-  const plan = async (c: pg.Client) => {
-    const q = issued.filter((s) => s.text.startsWith("SELECT *")).at(-1)!;
-    const rows = (await c.query({ text: `EXPLAIN ${q.text}`, values: q.values })).rows;
-    return rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join(" | ");
-  };
+  // On tables this small a sequential scan is cheapest; off, the plan shows whether an index serves the page in order.
+  const store = postgresPlanSchema("SET enable_seqscan = off");
+  const { connect, recording } = store;
+  const plan = (c: pg.Client) => store.explainLast(c, (text) => text.startsWith("SELECT *"));
 
   it.each(EVENT_SHAPES)("events, %s", async (_name, shape, index) => {
     const c = await connect();
@@ -221,9 +175,7 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
   it("the webhook worker's claim finds paused webhooks by index (migration 15)", async () => {
     const c = await connect();
     await repositories(recording(c)).deliveries.claimDue(1, 10, 1);
-    const q = issued.filter((s) => s.text.includes("UPDATE webhook_deliveries d SET claimed_until")).at(-1)!;
-    const rows = (await c.query({ text: `EXPLAIN ${q.text}`, values: q.values })).rows;
-    const detail = rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join(" | ");
+    const detail = await store.explainLast(c, (text) => text.includes("UPDATE webhook_deliveries d SET claimed_until"));
     expect(detail).toMatch(/(Index Only Scan using|Index Scan using|Bitmap Index Scan on) webhooks_paused/);
     expect(detail).not.toMatch(/Seq Scan on webhooks /);
   });

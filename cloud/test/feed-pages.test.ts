@@ -1,16 +1,13 @@
-import { migrate as migrateSqlite } from "@latchkey/runtime";
-import Database from "better-sqlite3";
 import fc from "fast-check";
-import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
-import { migrate as migratePg } from "../src/store/postgres/migrations.js";
+import type pg from "pg";
+import { describe, expect, it } from "vitest";
 import { PgSql } from "../src/store/postgres/sql.js";
 import type { ChangeKind } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
 import type { Sql } from "../src/store/sql.js";
-import { MIGRATIONS as SQLITE_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
-import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
+import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
+import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
 
 /**
  * Issue 17 item 3: a page of a bridge's change feed reads index ranges cut at the page size, never every entry after
@@ -80,19 +77,9 @@ const property = (sql: () => Promise<Sql>) =>
   );
 
 describe("the change feed's pages: SQLite", () => {
-  const db = new Database(":memory:");
-  migrateSqlite(db, ":memory:", { migrations: SQLITE_MIGRATIONS, owner: "this cloud knows" });
-  db.pragma("foreign_keys = OFF");
-  const prepared: string[] = [];
-  const prepare = db.prepare.bind(db);
-  const spy = Object.create(db) as Database.Database;
-  spy.prepare = ((text: string) => {
-    prepared.push(text);
-    return prepare(text);
-  }) as Database.Database["prepare"];
-  const sql = new SqliteSql(spy);
+  const store = sqlitePlanStore();
+  const sql = new SqliteSql(store.db);
   const seeded = seedConnections(sql);
-  afterAll(() => db.close());
 
   it("answers every entry owed to the bridge once, in seq order, across pages", async () => {
     await seeded;
@@ -102,11 +89,7 @@ describe("the change feed's pages: SQLite", () => {
   it("reads one index range per connection and one for issuer entries, each cut at the page size", async () => {
     await seeded;
     await repositories(sql).changes.forBridge("br_1", "lh_1", 0, 500);
-    const text = prepared.filter((s) => s.includes("FROM changes")).at(-1)!;
-    const detail = prepare(`EXPLAIN QUERY PLAN ${text}`)
-      .all(...Array((text.match(/\?/g) ?? []).length).fill(1))
-      .map((r) => (r as { detail: string }).detail)
-      .join(" | ");
+    const { text, detail } = store.explainLast((s) => s.includes("FROM changes"));
     expect(
       detail.match(/SEARCH changes USING INDEX changes_connection \(vendor_connection_id=\? AND seq>\?\)/g),
     ).toHaveLength(2);
@@ -120,24 +103,15 @@ describe("the change feed's pages: SQLite", () => {
 });
 
 describe.skipIf(!DATABASE_URL)("the change feed's pages: PostgreSQL", () => {
-  let schema: TestSchema | undefined;
-  let client: pg.Client | undefined;
+  // No foreign keys: the rows stand alone.
+  const store = postgresPlanSchema("SET session_replication_role = replica");
   let sql: PgSql | undefined;
   const connect = async () => {
     if (sql) return sql;
-    schema = await createTestSchema();
-    client = new pg.Client({ connectionString: schema.url });
-    await client.connect();
-    await migratePg(client, 0);
-    await client.query("SET session_replication_role = replica"); // no foreign keys: the rows stand alone
-    sql = new PgSql(client as unknown as pg.ClientBase);
+    sql = new PgSql((await store.connect()) as unknown as pg.ClientBase);
     await seedConnections(sql);
     return sql;
   };
-  afterAll(async () => {
-    await client?.end();
-    await schema?.drop();
-  });
 
   it("answers every entry owed to the bridge once, in seq order, across pages", async () => {
     await property(connect);

@@ -1,15 +1,11 @@
-import { migrate as migrateSqlite } from "@latchkey/runtime";
-import Database from "better-sqlite3";
 import fc from "fast-check";
-import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
-import { migrate as migratePg } from "../src/store/postgres/migrations.js";
-import { PgSql } from "../src/store/postgres/sql.js";
+import { describe, expect, it } from "vitest";
+import type { PgSql } from "../src/store/postgres/sql.js";
 import type { KeyRecord } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
-import { MIGRATIONS as SQLITE_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
-import { createTestSchema, DATABASE_URL, NO_DATABASE_REASON, type TestSchema } from "./postgres.js";
+import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
+import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
 
 /**
  * Issue 17 item 3: a lock's revocations (the list its signed state carries, rebuilt at every state fetch, revocation
@@ -71,58 +67,23 @@ async function agrees(sql: SqliteSql | PgSql): Promise<void> {
 const REVOKED_SQL = "FROM keys\n         WHERE lock_id = ?";
 
 describe("a lock's revocations: SQLite", () => {
-  const db = new Database(":memory:");
-  migrateSqlite(db, ":memory:", { migrations: SQLITE_MIGRATIONS, owner: "this cloud knows" });
-  db.pragma("foreign_keys = OFF");
-  const prepared: string[] = [];
-  const prepare = db.prepare.bind(db);
-  const spy = Object.create(db) as Database.Database;
-  spy.prepare = ((text: string) => {
-    prepared.push(text);
-    return prepare(text);
-  }) as Database.Database["prepare"];
-  afterAll(() => db.close());
+  const store = sqlitePlanStore();
 
   it("are the lock's and holder's revoked or narrowed keys", async () => {
-    await agrees(new SqliteSql(spy));
+    await agrees(new SqliteSql(store.db));
   });
 
   it("read the partial index of revoked keys, in cti order", async () => {
-    await repositories(new SqliteSql(spy)).keys.revokedForLock("lock-1", "lh_a");
-    const text = prepared.filter((s) => s.includes(REVOKED_SQL)).at(-1)!;
-    const detail = prepare(`EXPLAIN QUERY PLAN ${text}`)
-      .all("lock-1", "lh_a")
-      .map((r) => (r as { detail: string }).detail)
-      .join(" | ");
+    await repositories(new SqliteSql(store.db)).keys.revokedForLock("lock-1", "lh_a");
+    const { detail } = store.explainLast((s) => s.includes(REVOKED_SQL), ["lock-1", "lh_a"]);
     expect(detail).toContain("SEARCH keys USING INDEX keys_lock_revoked (lock_id=? AND lock_holder_id=?)");
     expect(detail).not.toContain("TEMP B-TREE");
   });
 });
 
 describe.skipIf(!DATABASE_URL)("a lock's revocations: PostgreSQL", () => {
-  let schema: TestSchema | undefined;
-  let client: pg.Client | undefined;
-  const issued: { text: string; values: unknown[] }[] = [];
-  const connect = async () => {
-    if (client) return client;
-    schema = await createTestSchema();
-    client = new pg.Client({ connectionString: schema.url });
-    await client.connect();
-    await migratePg(client, 0);
-    await client.query("SET session_replication_role = replica");
-    return client;
-  };
-  const recording = (c: pg.Client) =>
-    new PgSql({
-      query: (q: { text: string; values: unknown[] }) => {
-        issued.push(q);
-        return c.query(q);
-      },
-    } as unknown as pg.ClientBase);
-  afterAll(async () => {
-    await client?.end();
-    await schema?.drop();
-  });
+  const store = postgresPlanSchema("SET session_replication_role = replica");
+  const { connect, recording } = store;
 
   it("are the lock's and holder's revoked or narrowed keys", async () => {
     await agrees(recording(await connect()));
@@ -132,11 +93,10 @@ describe.skipIf(!DATABASE_URL)("a lock's revocations: PostgreSQL", () => {
     const c = await connect();
     await c.query("SET enable_seqscan = off");
     await repositories(recording(c)).keys.revokedForLock("lock-1", "lh_a");
-    const q = issued
-      .filter((s) => s.text.includes("FROM keys") && s.text.includes("revoke_before IS NOT NULL"))
-      .at(-1)!;
-    const rows = (await c.query({ text: `EXPLAIN ${q.text}`, values: q.values })).rows;
-    const detail = rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join(" | ");
+    const detail = await store.explainLast(
+      c,
+      (text) => text.includes("FROM keys") && text.includes("revoke_before IS NOT NULL"),
+    );
     expect(detail).toContain("keys_lock_revoked");
     expect(detail).not.toContain("keys_status_page");
   });
