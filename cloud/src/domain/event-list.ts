@@ -3,6 +3,7 @@ import type { CloudContext } from "../context.js";
 import type { LockHolderRecord } from "../store/records.js";
 import type { EventPageRequest, Tx } from "../store/store.js";
 import { invalid } from "./errors.js";
+import { pageAnswer, pageRequest } from "./pages.js";
 import { toE164 } from "./phone.js";
 import { keyEventView } from "./views.js";
 
@@ -46,8 +47,7 @@ export function eventPageRequest(
     throw invalid(`query.from: ${q.from} is after query.to (${q.to})`);
   }
   return {
-    limit: q.limit ?? 2500,
-    startAfterId: q.startAfterId,
+    ...pageRequest(q),
     sinceS: Math.max(windowS, fromS ?? windowS),
     untilS,
     types: q.action === undefined ? KEY_EVENT_TYPES : [q.action],
@@ -66,10 +66,7 @@ export async function keyEventPage(tx: Tx, lh: LockHolderRecord, request: EventP
   }
   const keyIds = [...new Set(page.items.flatMap((e) => (e.keyId === null ? [] : [e.keyId])))];
   const userNames = new Map((await tx.keys.getMany(keyIds)).map((k) => [k.id, k.userName]));
-  return {
-    events: page.items.map((e) =>
-      keyEventView(e, lockNames.get(e.lockId) ?? e.lockId, e.keyId === null ? null : (userNames.get(e.keyId) ?? null)),
-    ),
-    ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-  };
+  return pageAnswer("events", page, (e) =>
+    keyEventView(e, lockNames.get(e.lockId) ?? e.lockId, e.keyId === null ? null : (userNames.get(e.keyId) ?? null)),
+  );
 }

@@ -11,6 +11,7 @@ import {
 import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { actionOf, actionView, createAction } from "../../domain/actions.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
 import type { TypedApp } from "../../http/typed.js";
 import { LockParams } from "./locks.js";
@@ -102,13 +103,10 @@ export function actionRoutes(app: TypedApp, ctx: CloudContext): void {
       const q = request.query;
       const page = await lockHolder.read(request, async (tx, lh) => {
         const lock = await lockOf(tx, lh, lockId);
-        return tx.remoteActions.listForLock(lock.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+        return tx.remoteActions.listForLock(lock.id, pageRequest(q));
       });
       const now = ctx.clock.now();
-      return {
-        actions: page.items.map((a) => actionView(a, now)),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      return pageAnswer("actions", page, (a) => actionView(a, now));
     },
   );
 }

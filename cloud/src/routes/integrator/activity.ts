@@ -27,6 +27,7 @@ import { keyOf, lockOf, webhookOf } from "../../domain/access.js";
 import { read } from "../../domain/commit.js";
 import { notFound, unprocessable } from "../../domain/errors.js";
 import { type EventScope, eventPageRequest, keyEventPage } from "../../domain/event-list.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { keyHolderMobile, toE164 } from "../../domain/phone.js";
 import { deliveryView, jobView, webhookView } from "../../domain/views.js";
 import {
@@ -162,13 +163,8 @@ export function activityRoutes(app: TypedApp, ctx: CloudContext): void {
     }),
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, (tx, lh) =>
-        tx.webhooks.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
-      );
-      return {
-        webhooks: page.items.map(webhookView),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      const page = await lockHolder.read(request, (tx, lh) => tx.webhooks.list(lh.id, pageRequest(q)));
+      return pageAnswer("webhooks", page, webhookView);
     },
   );
 

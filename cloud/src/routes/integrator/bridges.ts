@@ -13,6 +13,7 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { bridgeOf, bridgeSecrets, newBridgeSecret, registerBridge } from "../../domain/bridges.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { revokeStoredPrevious, rotateStoredSecret } from "../../domain/secret-rotation.js";
 import { bridgeView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -62,13 +63,8 @@ export function bridgeRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, (tx, lh) =>
-        tx.bridges.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
-      );
-      return {
-        bridges: page.items.map((b) => bridgeView(ctx, b)),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      const page = await lockHolder.read(request, (tx, lh) => tx.bridges.list(lh.id, pageRequest(q)));
+      return pageAnswer("bridges", page, (b) => bridgeView(ctx, b));
     },
   );
 

@@ -16,6 +16,7 @@ import type { CloudContext } from "../../context.js";
 import { keyOf, lockOf } from "../../domain/access.js";
 import { userIdFilter } from "../../domain/event-list.js";
 import { createKey, editKey, type KeyInput, revokeKey, startKeyBatch } from "../../domain/keys.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { keyView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { type LockHolderRequest, lockHolderScope } from "../../http/lock-holder.js";
@@ -128,20 +129,13 @@ export function keyRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const q = request.query;
       const page = await lockHolder.read(request, async (tx, lh) => {
-        return tx.keys.list(
-          lh.id,
-          { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
-          {
-            lockId: q.lockId,
-            userId: userIdFilter(q.userId, lh),
-            state: q.state === undefined ? undefined : { name: q.state, now: ctx.clock.now() },
-          },
-        );
+        return tx.keys.list(lh.id, pageRequest(q), {
+          lockId: q.lockId,
+          userId: userIdFilter(q.userId, lh),
+          state: q.state === undefined ? undefined : { name: q.state, now: ctx.clock.now() },
+        });
       });
-      return {
-        keys: page.items.map((k) => keyView(ctx, k)),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      return pageAnswer("keys", page, (k) => keyView(ctx, k));
     },
   );
 

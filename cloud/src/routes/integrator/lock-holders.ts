@@ -17,6 +17,7 @@ import { read } from "../../domain/commit.js";
 import { notFound } from "../../domain/errors.js";
 import { retireExpiredIssuerKeys, retireIssuerKeyNow, rotateIssuerKey } from "../../domain/issuers.js";
 import { checkCountry, createLockHolder } from "../../domain/lock-holders.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { integratorView, issuerKeyView, lockHolderView } from "../../domain/views.js";
 import { integratorOf } from "../../http/auth.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -68,17 +69,13 @@ export function lockHolderRoutes(app: TypedApp, ctx: CloudContext): void {
       const p = integratorOf(request);
       const q = request.query;
       const page = await read(ctx, async (tx) => {
-        if (p.lockHolderId === null)
-          return tx.lockHolders.list(p.integratorId, { limit: q.limit ?? 2500, startAfterId: q.startAfterId });
+        if (p.lockHolderId === null) return tx.lockHolders.list(p.integratorId, pageRequest(q));
         // A lock-holder-scoped token sees its one lock holder.
         const own = await tx.lockHolders.get(p.lockHolderId);
         const items = own && (q.startAfterId === undefined || own.id > q.startAfterId) ? [own] : [];
         return { items, startAfterId: null };
       });
-      return {
-        lockHolders: page.items.map(lockHolderView),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      return pageAnswer("lockHolders", page, lockHolderView);
     },
   );
 

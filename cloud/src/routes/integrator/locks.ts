@@ -12,6 +12,7 @@ import type { CloudContext } from "../../context.js";
 import { lockOf } from "../../domain/access.js";
 import { claimOf } from "../../domain/claims.js";
 import { updateLock } from "../../domain/locks.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
@@ -38,20 +39,12 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
     async (request) => {
       const q = request.query;
       const page = await lockHolder.read(request, async (tx, lh) => {
-        const locks = await tx.locks.list(
-          lh.id,
-          { limit: q.limit ?? 2500, startAfterId: q.startAfterId },
-          q.sort ?? "created",
-          q.order ?? "asc",
-        );
+        const locks = await tx.locks.list(lh.id, pageRequest(q), q.sort ?? "created", q.order ?? "asc");
         const claims = await tx.lockClaims.getMany(locks.items.map((l) => l.id));
         return { ...locks, claims: claims.filter((c) => c.lockHolderId === lh.id) };
       });
       const claims = new Map(page.claims.map((c) => [c.lockId, c]));
-      return {
-        locks: page.items.map((l) => lockView(l, claims.get(l.id))),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      return pageAnswer("locks", page, (l) => lockView(l, claims.get(l.id)));
     },
   );
 

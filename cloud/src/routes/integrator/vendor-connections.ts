@@ -9,6 +9,7 @@ import {
   VendorConnectionList,
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
+import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import {
   createVendorConnection,
   deleteVendorConnection,
@@ -45,13 +46,8 @@ export function vendorConnectionRoutes(app: TypedApp, ctx: CloudContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await lockHolder.read(request, (tx, lh) =>
-        tx.vendorConnections.list(lh.id, { limit: q.limit ?? 2500, startAfterId: q.startAfterId }),
-      );
-      return {
-        vendorConnections: page.items.map(vendorConnectionView),
-        ...(page.startAfterId ? { startAfterId: page.startAfterId } : {}),
-      };
+      const page = await lockHolder.read(request, (tx, lh) => tx.vendorConnections.list(lh.id, pageRequest(q)));
+      return pageAnswer("vendorConnections", page, vendorConnectionView);
     },
   );
 
