@@ -4,21 +4,18 @@ import { commit } from "../../domain/commit.js";
 import { prefetchKeys } from "../../domain/prefetch.js";
 import { deviceOf } from "../../http/auth.js";
 import { unauthorized } from "../../http/errors.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 /** Prefetch: every usable key of the phone's number on a claimed lock, each token minted for this device's key. */
 export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/keys",
-    {
-      config: { auth: "app" },
-      schema: {
-        operationId: "prefetchKeys",
-        tags: ["app API"],
-        summary: "Prefetch: all active and scheduled keys of this phone, with tokens for this device",
-        response: { 200: AppKeys, ...errors() },
-      },
-    },
+    route("app", {
+      operationId: "prefetchKeys",
+      tags: ["app API"],
+      summary: "Prefetch: all active and scheduled keys of this phone, with tokens for this device",
+      response: { 200: AppKeys, ...errors() },
+    }),
     async (request) => {
       const principal = deviceOf(request);
       return commit(ctx, async (tx) => {
@@ -31,15 +28,12 @@ export function appKeyRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.delete(
     "/device",
-    {
-      config: { auth: "app" },
-      schema: {
-        operationId: "forgetDevice",
-        tags: ["app API"],
-        summary: "Forget this device (its access tokens stop working)",
-        response: { 204: { type: "null", description: "forgotten" }, ...errors() },
-      },
-    },
+    route("app", {
+      operationId: "forgetDevice",
+      tags: ["app API"],
+      summary: "Forget this device (its access tokens stop working)",
+      response: { 204: { type: "null", description: "forgotten" }, ...errors() },
+    }),
     async (request, reply) => {
       const principal = deviceOf(request);
       await commit(ctx, async (tx) => {

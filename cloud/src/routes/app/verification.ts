@@ -9,22 +9,19 @@ import {
 } from "@latchkey/protocol/contracts";
 import type { CloudContext } from "../../context.js";
 import { confirmVerification, startVerification } from "../../domain/verification.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 /** A phone proves it holds its number with a one-time code, then registers its device key (docs/app-api.md). */
 export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/verification",
-    {
-      config: { auth: "public" },
-      schema: {
-        operationId: "startVerification",
-        tags: ["app API"],
-        summary: "Send a one-time code to a phone number",
-        body: StartVerification,
-        response: { 202: VerificationStarted, ...errors(400, 422, 429) },
-      },
-    },
+    route("public", {
+      operationId: "startVerification",
+      tags: ["app API"],
+      summary: "Send a one-time code to a phone number",
+      body: StartVerification,
+      response: { 202: VerificationStarted, ...errors(400, 422, 429) },
+    }),
     async (request, reply) => {
       const started = await startVerification(ctx, request.body, request.ip, request.log);
       reply.code(202);
@@ -34,17 +31,14 @@ export function verificationRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/verification/:verificationId/confirm",
-    {
-      config: { auth: "public" },
-      schema: {
-        operationId: "confirmVerification",
-        tags: ["app API"],
-        summary: "Confirm the code and register the device key",
-        params: Obj({ verificationId: IdParam }),
-        body: ConfirmVerification,
-        response: { 200: DeviceSession, ...errors(400, 404, 422, 429) },
-      },
-    },
+    route("public", {
+      operationId: "confirmVerification",
+      tags: ["app API"],
+      summary: "Confirm the code and register the device key",
+      params: Obj({ verificationId: IdParam }),
+      body: ConfirmVerification,
+      response: { 200: DeviceSession, ...errors(400, 404, 422, 429) },
+    }),
     async (request) => {
       return confirmVerification(ctx, request.params.verificationId, request.body, request.ip);
     },

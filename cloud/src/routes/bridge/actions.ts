@@ -13,7 +13,7 @@ import { commandFor, reportFailure } from "../../domain/actions.js";
 import { commit } from "../../domain/commit.js";
 import { invalid } from "../../domain/errors.js";
 import { bridgeOf } from "../../http/auth.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 const ActionIdParams = Obj({ actionId: IdParam });
 
@@ -24,29 +24,26 @@ const ActionIdParams = Obj({ actionId: IdParam });
 export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/actions/:actionId/command",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "getActionCommand",
-        tags: ["bridge API"],
-        summary: "The signed command for an action, over the lock's fresh command nonce",
-        description:
-          "Signed by the lock holder's authority with the lock's next command counter (stored before the answer); the " +
-          "action becomes `sent`. The same nonce again answers the same command; another nonce is 409 " +
-          "`command_already_issued` (one command per action). 409 `action_closed` once the action succeeded, failed " +
-          "or expired; 404 for an action of a lock this bridge does not serve.",
-        params: ActionIdParams,
-        body: CommandRequest,
-        response: {
-          200: CommandAnswer,
-          ...errorsWithExamples({
-            400: [{ ...ACTION_ERRORS.badRequest, errorDescription: "body.nonce: must be 16 bytes, base64url" }],
-            404: [ACTION_ERRORS.notFoundAction],
-            409: [ACTION_ERRORS.closed, ACTION_ERRORS.issued],
-          }),
-        },
+    route("bridge", {
+      operationId: "getActionCommand",
+      tags: ["bridge API"],
+      summary: "The signed command for an action, over the lock's fresh command nonce",
+      description:
+        "Signed by the lock holder's authority with the lock's next command counter (stored before the answer); the " +
+        "action becomes `sent`. The same nonce again answers the same command; another nonce is 409 " +
+        "`command_already_issued` (one command per action). 409 `action_closed` once the action succeeded, failed " +
+        "or expired; 404 for an action of a lock this bridge does not serve.",
+      params: ActionIdParams,
+      body: CommandRequest,
+      response: {
+        200: CommandAnswer,
+        ...errorsWithExamples({
+          400: [{ ...ACTION_ERRORS.badRequest, errorDescription: "body.nonce: must be 16 bytes, base64url" }],
+          404: [ACTION_ERRORS.notFoundAction],
+          409: [ACTION_ERRORS.closed, ACTION_ERRORS.issued],
+        }),
       },
-    },
+    }),
     async (request) => {
       const bridge = bridgeOf(request);
       const { actionId } = request.params;
@@ -66,29 +63,26 @@ export function bridgeActionRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/actions/:actionId/result",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "reportActionResult",
-        tags: ["bridge API"],
-        summary: "Report that the lock could not be reached or refused the command",
-        description:
-          '`{ok: false, code, message?}` → 204, the action `failed` with `error.reportedBy: "bridge"`. `ok: true` is ' +
-          "422 `success_from_lock_only`: an action succeeds only on the lock's sealed report. 409 `action_closed` once " +
-          "it succeeded, failed or expired; 404 for an action of a lock this bridge does not serve.",
-        params: ActionIdParams,
-        body: ResultReport,
-        response: {
-          204: { type: "null", description: "recorded: the action failed" },
-          ...errorsWithExamples({
-            400: [{ ...ACTION_ERRORS.badRequest, errorDescription: "body.code: required when ok is false" }],
-            404: [ACTION_ERRORS.notFoundAction],
-            409: [ACTION_ERRORS.closed],
-            422: [ACTION_ERRORS.successFromBridge],
-          }),
-        },
+    route("bridge", {
+      operationId: "reportActionResult",
+      tags: ["bridge API"],
+      summary: "Report that the lock could not be reached or refused the command",
+      description:
+        '`{ok: false, code, message?}` → 204, the action `failed` with `error.reportedBy: "bridge"`. `ok: true` is ' +
+        "422 `success_from_lock_only`: an action succeeds only on the lock's sealed report. 409 `action_closed` once " +
+        "it succeeded, failed or expired; 404 for an action of a lock this bridge does not serve.",
+      params: ActionIdParams,
+      body: ResultReport,
+      response: {
+        204: { type: "null", description: "recorded: the action failed" },
+        ...errorsWithExamples({
+          400: [{ ...ACTION_ERRORS.badRequest, errorDescription: "body.code: required when ok is false" }],
+          404: [ACTION_ERRORS.notFoundAction],
+          409: [ACTION_ERRORS.closed],
+          422: [ACTION_ERRORS.successFromBridge],
+        }),
       },
-    },
+    }),
     async (request, reply) => {
       const bridge = bridgeOf(request);
       const { actionId } = request.params;

@@ -2,22 +2,19 @@ import { ChangesAnswer, ChangesQuery, errors } from "@latchkey/protocol/contract
 import type { CloudContext } from "../../context.js";
 import { readChangeFeed } from "../../domain/change-feed.js";
 import { bridgeOf } from "../../http/auth.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 /** The resumable change feed (docs/bridge-api.md), long-polled: a change wakes waiting bridges at once. */
 export function changeFeedRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/changes",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "listChanges",
-        tags: ["bridge API"],
-        summary: "Change feed: keys, revocations, issuer keys, vendor connections, locks",
-        querystring: ChangesQuery,
-        response: { 200: ChangesAnswer, ...errors(400) },
-      },
-    },
+    route("bridge", {
+      operationId: "listChanges",
+      tags: ["bridge API"],
+      summary: "Change feed: keys, revocations, issuer keys, vendor connections, locks",
+      querystring: ChangesQuery,
+      response: { 200: ChangesAnswer, ...errors(400) },
+    }),
     async (request, reply) => {
       const gone = new AbortController();
       reply.raw.once("close", () => gone.abort());

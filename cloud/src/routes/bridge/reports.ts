@@ -12,7 +12,7 @@ import { reportConnectionState, reportFoundLocks } from "../../domain/bridge-rep
 import { recordHeartbeat } from "../../domain/bridges.js";
 import { commit } from "../../domain/commit.js";
 import { bridgeOf } from "../../http/auth.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 const VcParams = Obj({ vendorConnectionId: IdParam });
 
@@ -20,17 +20,14 @@ const VcParams = Obj({ vendorConnectionId: IdParam });
 export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
   app.put(
     "/vendor-connections/:vendorConnectionId/state",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "reportVendorConnectionState",
-        tags: ["bridge API"],
-        summary: "Report a vendor connection's state",
-        params: VcParams,
-        body: StateReport,
-        response: { 204: { type: "null", description: "recorded" }, ...errors(400, 404) },
-      },
-    },
+    route("bridge", {
+      operationId: "reportVendorConnectionState",
+      tags: ["bridge API"],
+      summary: "Report a vendor connection's state",
+      params: VcParams,
+      body: StateReport,
+      response: { 204: { type: "null", description: "recorded" }, ...errors(400, 404) },
+    }),
     async (request, reply) => {
       const bridge = bridgeOf(request);
       const { vendorConnectionId } = request.params;
@@ -44,20 +41,17 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.put(
     "/vendor-connections/:vendorConnectionId/locks",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "reportVendorConnectionLocks",
-        tags: ["bridge API"],
-        summary: "Report the full list of locks found for a vendor connection",
-        description:
-          "New ids are created under the connection's lock holder; an id owned by another connection is `conflict`. " +
-          "While the connection is `refreshing`, its locks missing from the list are offboarded (keys revoked).",
-        params: VcParams,
-        body: FoundLocks,
-        response: { 200: FoundLocksAnswer, ...errors(400, 404) },
-      },
-    },
+    route("bridge", {
+      operationId: "reportVendorConnectionLocks",
+      tags: ["bridge API"],
+      summary: "Report the full list of locks found for a vendor connection",
+      description:
+        "New ids are created under the connection's lock holder; an id owned by another connection is `conflict`. " +
+        "While the connection is `refreshing`, its locks missing from the list are offboarded (keys revoked).",
+      params: VcParams,
+      body: FoundLocks,
+      response: { 200: FoundLocksAnswer, ...errors(400, 404) },
+    }),
     async (request) => {
       const bridge = bridgeOf(request);
       const { vendorConnectionId } = request.params;
@@ -69,19 +63,16 @@ export function reportRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/heartbeat",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "bridgeHeartbeat",
-        tags: ["bridge API"],
-        summary: "Bridge heartbeat: sets online and lastSeen",
-        description:
-          "A bridge unheard (no heartbeat, no presence report) for 90 s is shown offline, and so are its locks " +
-          "(`lock.offline`); this brings them back to the presence it last reported (docs/webhooks.md, Presence).",
-        body: Heartbeat,
-        response: { 204: { type: "null", description: "recorded" }, ...errors(400) },
-      },
-    },
+    route("bridge", {
+      operationId: "bridgeHeartbeat",
+      tags: ["bridge API"],
+      summary: "Bridge heartbeat: sets online and lastSeen",
+      description:
+        "A bridge unheard (no heartbeat, no presence report) for 90 s is shown offline, and so are its locks " +
+        "(`lock.offline`); this brings them back to the presence it last reported (docs/webhooks.md, Presence).",
+      body: Heartbeat,
+      response: { 204: { type: "null", description: "recorded" }, ...errors(400) },
+    }),
     async (request, reply) => {
       const bridge = bridgeOf(request);
       const { version, locksOnline } = request.body;

@@ -3,7 +3,7 @@ import { errors, IdParam, LockStateAnswer, Obj, TimeAnswerBody, TimeRequestBody 
 import type { CloudContext } from "../../context.js";
 import { answerLockTime, servedLockState } from "../../domain/courier.js";
 import { bridgeOf } from "../../http/auth.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 const LockIdParams = Obj({ lockId: IdParam });
 
@@ -11,18 +11,14 @@ const LockIdParams = Obj({ lockId: IdParam });
 export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
   app.get(
     "/locks/:lockId/state",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "getSignedLockState",
-        tags: ["bridge API"],
-        summary: "The latest signed state of a claimed lock this bridge serves",
-        description:
-          "Signed again when older than an hour or when anything in it changed; v rises with every signature.",
-        params: LockIdParams,
-        response: { 200: LockStateAnswer, ...errors(404) },
-      },
-    },
+    route("bridge", {
+      operationId: "getSignedLockState",
+      tags: ["bridge API"],
+      summary: "The latest signed state of a claimed lock this bridge serves",
+      description: "Signed again when older than an hour or when anything in it changed; v rises with every signature.",
+      params: LockIdParams,
+      response: { 200: LockStateAnswer, ...errors(404) },
+    }),
     async (request) => {
       const bridge = bridgeOf(request);
       const { lockId } = request.params;
@@ -33,20 +29,17 @@ export function trustCourierRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.post(
     "/locks/:lockId/time",
-    {
-      config: { auth: "bridge" },
-      schema: {
-        operationId: "answerLockTime",
-        tags: ["bridge API"],
-        summary: "Answer a lock's time request with the cloud's time, signed by the lock holder's authority",
-        description:
-          "The request is the lock's own (`{1: lock, 2: nonce}`, docs/trust.md); 422 `invalid_message` when it does " +
-          "not decode, `wrong_lock` when it names another lock than the path.",
-        params: LockIdParams,
-        body: TimeRequestBody,
-        response: { 200: TimeAnswerBody, ...errors(400, 404, 422) },
-      },
-    },
+    route("bridge", {
+      operationId: "answerLockTime",
+      tags: ["bridge API"],
+      summary: "Answer a lock's time request with the cloud's time, signed by the lock holder's authority",
+      description:
+        "The request is the lock's own (`{1: lock, 2: nonce}`, docs/trust.md); 422 `invalid_message` when it does " +
+        "not decode, `wrong_lock` when it names another lock than the path.",
+      params: LockIdParams,
+      body: TimeRequestBody,
+      response: { 200: TimeAnswerBody, ...errors(400, 404, 422) },
+    }),
     async (request) => {
       const bridge = bridgeOf(request);
       const { lockId } = request.params;

@@ -4,7 +4,7 @@ import { clientOf, clientSecrets, newClientSecret } from "../../domain/clients.j
 import { commit } from "../../domain/commit.js";
 import { revokeStoredPrevious, rotateStoredSecret } from "../../domain/secret-rotation.js";
 import { integratorOf } from "../../http/auth.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 
 const ClientParams = Obj({ integratorId: IdParam, clientId: IdParam });
 
@@ -15,21 +15,18 @@ const ClientParams = Obj({ integratorId: IdParam, clientId: IdParam });
 export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
   app.post(
     "/integrator/:integratorId/clients/:clientId/secret/rotate",
-    {
-      config: { auth: "integrator.admin" },
-      schema: {
-        operationId: "rotateClientSecret",
-        tags: ["integrator"],
-        summary: "Rotate your client secret; the new one is shown only in this answer",
-        description:
-          "The old secret keeps working for `overlapSeconds` (default a day, at most 7 days), then stops; 0 revokes " +
-          "it at once, with every access token issued for it (the one making this call too, if it was). A secret " +
-          "kept from an earlier rotation is revoked.",
-        params: ClientParams,
-        body: RotateSecret,
-        response: { 200: RotatedClientSecret, ...errors(400, 404) },
-      },
-    },
+    route("integrator.admin", {
+      operationId: "rotateClientSecret",
+      tags: ["integrator"],
+      summary: "Rotate your client secret; the new one is shown only in this answer",
+      description:
+        "The old secret keeps working for `overlapSeconds` (default a day, at most 7 days), then stops; 0 revokes " +
+        "it at once, with every access token issued for it (the one making this call too, if it was). A secret " +
+        "kept from an earlier rotation is revoked.",
+      params: ClientParams,
+      body: RotateSecret,
+      response: { 200: RotatedClientSecret, ...errors(400, 404) },
+    }),
     async (request) => {
       const p = integratorOf(request);
       const { integratorId, clientId } = request.params;
@@ -45,17 +42,14 @@ export function clientRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.delete(
     "/integrator/:integratorId/clients/:clientId/secret/previous",
-    {
-      config: { auth: "integrator.admin" },
-      schema: {
-        operationId: "revokePreviousClientSecret",
-        tags: ["integrator"],
-        summary: "Revoke your old client secret now, ending its overlap and the tokens issued for it",
-        description: "Idempotent: with no old secret kept, nothing changes.",
-        params: ClientParams,
-        response: { 204: { type: "null", description: "the old secret no longer works" }, ...errors(404) },
-      },
-    },
+    route("integrator.admin", {
+      operationId: "revokePreviousClientSecret",
+      tags: ["integrator"],
+      summary: "Revoke your old client secret now, ending its overlap and the tokens issued for it",
+      description: "Idempotent: with no old secret kept, nothing changes.",
+      params: ClientParams,
+      response: { 204: { type: "null", description: "the old secret no longer works" }, ...errors(404) },
+    }),
     async (request, reply) => {
       const p = integratorOf(request);
       const { integratorId, clientId } = request.params;

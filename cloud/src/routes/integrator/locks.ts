@@ -16,7 +16,7 @@ import { pageAnswer, pageRequest } from "../../domain/pages.js";
 import { missingEvents } from "../../domain/reports.js";
 import { lockView } from "../../domain/views.js";
 import { lockHolderScope } from "../../http/lock-holder.js";
-import type { TypedApp } from "../../http/typed.js";
+import { route, type TypedApp } from "../../http/typed.js";
 import { LhParams } from "./lock-holders.js";
 
 export const LockParams = Obj({ lockHolderId: IdParam, lockId: IdParam });
@@ -25,17 +25,14 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
   const lockHolder = lockHolderScope(ctx);
   app.get(
     "/lock-holders/:lockHolderId/locks",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "listLocks",
-        tags: ["locks"],
-        summary: "List locks (with battery and online)",
-        params: LhParams,
-        querystring: LockListQuery,
-        response: { 200: LockList, ...errors(400, 404) },
-      },
-    },
+    route("integrator", {
+      operationId: "listLocks",
+      tags: ["locks"],
+      summary: "List locks (with battery and online)",
+      params: LhParams,
+      querystring: LockListQuery,
+      response: { 200: LockList, ...errors(400, 404) },
+    }),
     async (request) => {
       const q = request.query;
       const page = await lockHolder.read(request, async (tx, lh) => {
@@ -50,16 +47,13 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.get(
     "/lock-holders/:lockHolderId/locks/:lockId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "getLock",
-        tags: ["locks"],
-        summary: "Get a lock",
-        params: LockParams,
-        response: { 200: LockDetail, ...errors(404) },
-      },
-    },
+    route("integrator", {
+      operationId: "getLock",
+      tags: ["locks"],
+      summary: "Get a lock",
+      params: LockParams,
+      response: { 200: LockDetail, ...errors(404) },
+    }),
     async (request) => {
       const { lockId } = request.params;
       const [lock, claim, reports] = await lockHolder.read(request, async (tx, lh) => {
@@ -72,19 +66,16 @@ export function lockRoutes(app: TypedApp, ctx: CloudContext): void {
 
   app.patch(
     "/lock-holders/:lockHolderId/locks/:lockId",
-    {
-      config: { auth: "integrator" },
-      schema: {
-        operationId: "updateLock",
-        tags: ["locks"],
-        summary:
-          "Update a lock: name, imageUrl, timezone, address (null removes it; a partial address merges), " +
-          "maxStale (claimed locks only)",
-        params: LockParams,
-        body: PatchLock,
-        response: { 200: Lock, ...errors(400, 404, 409) },
-      },
-    },
+    route("integrator", {
+      operationId: "updateLock",
+      tags: ["locks"],
+      summary:
+        "Update a lock: name, imageUrl, timezone, address (null removes it; a partial address merges), " +
+        "maxStale (claimed locks only)",
+      params: LockParams,
+      body: PatchLock,
+      response: { 200: Lock, ...errors(400, 404, 409) },
+    }),
     async (request) => {
       const { lockId } = request.params;
       const [lock, claim] = await lockHolder.commit(request, (tx, lh) => updateLock(tx, ctx, lh, lockId, request.body));
