@@ -3,7 +3,6 @@ import {
   commandResultBinding,
   type Ed25519Backend,
   keyPairFromSeed,
-  MAX_STATE_BYTES,
   ManualClock,
   NonceBook,
   nobleEd25519,
@@ -22,6 +21,7 @@ import {
 } from "@latchkey/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { deeplyNestedDocument, oversizeDocument } from "../src/reliability/attacker.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 
 /**
@@ -162,21 +162,8 @@ describe.each([
       },
     };
     const at = { ...atLockA, backend: counting };
-    expectRefused("oversize state", verifyLockState(new Uint8Array(MAX_STATE_BYTES + 1).fill(0xd2), at), "too_large");
-    // 18([h'', {1: [[[…1,500 levels…]]]}, h'', h'00…']) written by hand: no encoder should be asked to build it.
-    const nested = Uint8Array.from([
-      0xd2,
-      0x84,
-      0x40,
-      0xa1,
-      0x01,
-      ...new Array(1500).fill(0x81),
-      0x00,
-      0x40,
-      0x58,
-      0x40,
-      ...new Array(64).fill(0),
-    ]);
+    expectRefused("oversize state", verifyLockState(oversizeDocument(), at), "too_large");
+    const nested = deeplyNestedDocument();
     expectRefused("deeply nested state", verifyLockState(nested, at), "too_deep");
     expectRefused(
       "deeply nested time answer",
