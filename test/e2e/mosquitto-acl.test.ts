@@ -1,21 +1,11 @@
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { userInfo } from "node:os";
 import { deriveLockPassword, sealReport } from "@latchkey/protocol";
-import { freePort, ManagedChild, pollUntil, writeMosquittoFiles } from "@latchkey/scripts";
+import { pollUntil } from "@latchkey/scripts";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announceSkip, E2eSite, Resources } from "../src/index.js";
+import { E2eSite, Resources, skipWithoutMosquitto, startSiteMosquitto } from "../src/index.js";
 
-const mosquittoBinary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].find(
-  (p) => spawnSync(p, ["-h"]).error === undefined,
-);
-const skipReason = !process.env.MQTT_URL
-  ? "MQTT_URL is not set"
-  : !mosquittoBinary
-    ? "no mosquitto binary on this host"
-    : null;
-if (skipReason) announceSkip("the per-lock ACL test on Mosquitto", skipReason);
+const skipReason = skipWithoutMosquitto("the per-lock ACL test on Mosquitto");
 
 /**
  * Per-lock access on an external Mosquitto: the files `latchkey-mosquitto-acl` writes (scripts/src/mosquitto), a
@@ -34,25 +24,17 @@ describe.skipIf(skipReason !== null)(
 
     beforeAll(async () => {
       site = await E2eSite.start(resources);
-      const port = await freePort();
-      url = `mqtt://127.0.0.1:${port}`;
-      const bridgeUser = `bridge@${site.bridgeId}`;
-      const files = writeMosquittoFiles({
-        dir: resources.tempDir("latchkey-e2e-mosquitto-"),
-        siteSecret: site.siteSecret,
+      const mosquitto = await startSiteMosquitto({
+        site,
+        resources,
+        dirPrefix: "latchkey-e2e-mosquitto-",
         // door-9 has credentials but no running lock: the intruder below. Under use_username_as_clientid an intruder
         // logged in as a running lock would take over that lock's connection.
         lockIds: ["door-1", "door-2", "door-9"],
-        bridgeUsername: bridgeUser,
         bridgePassword,
-        listener: { host: "127.0.0.1", port },
-        // Started as root, Mosquitto drops to user "mosquitto", which cannot read the 0600 files.
-        runAsUser: userInfo().username,
       });
-      const broker = new ManagedChild({ name: "mosquitto", command: mosquittoBinary!, args: ["-c", files.confFile!] });
-      resources.defer("stop mosquitto", () => broker.stop("SIGTERM", 5000));
-      // The locks and the bridge say goodbye to the broker: they stop before it.
-      resources.defer("stop the site before mosquitto", () => site.close());
+      url = mosquitto.url;
+      const bridgeUser = mosquitto.bridgeUser;
       await pollUntil("mosquitto to take the bridge's login", async () => {
         const c = await mqtt.connectAsync(url, { username: bridgeUser, password: bridgePassword, reconnectPeriod: 0 });
         await c.endAsync();

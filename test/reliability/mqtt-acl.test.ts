@@ -1,6 +1,3 @@
-import { spawnSync } from "node:child_process";
-import { appendFileSync } from "node:fs";
-import { userInfo } from "node:os";
 import { Phone, type SimLock, seededRandom, VirtualRadio } from "@latchkey/lock-sim";
 import {
   decodeCommand,
@@ -21,15 +18,15 @@ import {
   toHex,
   verifyLockState,
 } from "@latchkey/protocol";
-import { freePort, ManagedChild, mosquittoPasswordLine, pollUntil, writeMosquittoFiles } from "@latchkey/scripts";
+import { pollUntil } from "@latchkey/scripts";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { skipWithoutMosquitto, startSiteMosquitto } from "../src/mosquitto.js";
 import { LogSink, Secrets } from "../src/reliability/evidence.js";
 import { PaperLock } from "../src/reliability/paper-lock.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
 import { Tally } from "../src/reliability/tally.js";
 import { Resources } from "../src/resources.js";
-import { announceSkip } from "../src/skip.js";
 
 /**
  * Who may do what on MQTT (docs/mqtt.md, "Credentials and ACL"): an attack list run by a lock with valid credentials
@@ -61,15 +58,7 @@ const PHONE_NUMBER = "+4797777777";
 /** The report key mallory seals its forgeries under: not the one its state names, so the cloud finds them forged. */
 const ATTACKER_REPORT_KEY = { key: new Uint8Array(32).fill(0x66), cloudKeyId: Uint8Array.of(0x66) };
 
-const mosquittoBinary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].find(
-  (p) => spawnSync(p, ["-h"]).error === undefined,
-);
-const mosquittoSkip = !process.env.MQTT_URL
-  ? "MQTT_URL is not set"
-  : !mosquittoBinary
-    ? "no mosquitto binary on this host"
-    : null;
-if (mosquittoSkip) announceSkip("the MQTT attack list on Mosquitto", mosquittoSkip);
+const mosquittoSkip = skipWithoutMosquitto("the MQTT attack list on Mosquitto");
 
 /**
  * What a Mosquitto acl_file cannot refuse: it has no rule on the retain flag and never sees payloads, so a lock may
@@ -859,33 +848,23 @@ describe.skipIf(mosquittoSkip !== null)(
     it("every attack of the list is refused, nothing reaches a victim or the cloud, the honest locks still open", async () => {
       const site = await ReliabilitySite.start(resources, logs, secrets, { seed: "mqtt-acl-mosquitto" });
       for (const id of [...HONEST, VICTIM, MALLORY]) secrets.add(`lock password ${id}`, pw(site, id));
-      const port = await freePort();
-      const url = `mqtt://127.0.0.1:${port}`;
-      const bridgeUser = `bridge@${site.bridgeId}`;
       const bridgePassword = `bridge-password-${site.bridgeId}`;
       secrets.add("bridge mqtt password", bridgePassword);
-      const files = writeMosquittoFiles({
-        dir: resources.tempDir("latchkey-mqtt-acl-"),
-        siteSecret: site.siteSecret,
-        lockIds: [...HONEST, VICTIM, MALLORY],
-        bridgeUsername: bridgeUser,
-        bridgePassword,
-        listener: { host: "127.0.0.1", port },
-        runAsUser: userInfo().username,
-      });
       // The test's own observer (Home Assistant's view, and more): reads everything, writes only Home Assistant's
-      // status. Added to the generated files, which are otherwise used as written.
+      // status.
       const observerPassword = "observer-password-0123456789";
       secrets.add("observer password", observerPassword);
-      appendFileSync(files.passwordFile, `${mosquittoPasswordLine("observer", observerPassword)}\n`);
-      appendFileSync(
-        files.aclFile,
-        `user observer\ntopic read ${PREFIX}/#\ntopic read ${HA_PREFIX}/#\ntopic write ${HA_PREFIX}/status\n`,
-      );
-      const broker = new ManagedChild({ name: "mosquitto", command: mosquittoBinary!, args: ["-c", files.confFile!] });
-      resources.defer("stop mosquitto", () => broker.stop("SIGTERM", 5000));
-      // The locks and the bridge say goodbye to the broker: they stop before it.
-      resources.defer("stop the site before mosquitto", () => site.close());
+      const { url, bridgeUser } = await startSiteMosquitto({
+        site,
+        resources,
+        dirPrefix: "latchkey-mqtt-acl-",
+        lockIds: [...HONEST, VICTIM, MALLORY],
+        bridgePassword,
+        observer: {
+          password: observerPassword,
+          acl: `topic read ${PREFIX}/#\ntopic read ${HA_PREFIX}/#\ntopic write ${HA_PREFIX}/status\n`,
+        },
+      });
       await pollUntil("mosquitto takes the bridge's login", async () => {
         const c = await mqtt.connectAsync(url, { username: bridgeUser, password: bridgePassword, reconnectPeriod: 0 });
         await c.endAsync();

@@ -1,6 +1,4 @@
-import { spawnSync } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, statSync } from "node:fs";
-import { userInfo } from "node:os";
+import { chmodSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CHALLENGES_PER_CONNECTION, connectToLock, seededRandom, startLock, VirtualRadio } from "@latchkey/lock-sim";
 import {
@@ -14,16 +12,16 @@ import {
   toBase64Url,
   toHex,
 } from "@latchkey/protocol";
-import { freePort, ManagedChild, mosquittoPasswordLine, pollUntil, writeMosquittoFiles } from "@latchkey/scripts";
+import { pollUntil } from "@latchkey/scripts";
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
+import { skipWithoutMosquitto, startSiteMosquitto } from "../src/mosquitto.js";
 import { call } from "../src/reliability/bridge-api.js";
 import { metricValue, scrape } from "../src/reliability/metrics.js";
 import { ReliabilityFile } from "../src/reliability/per-file.js";
 import { registerDevice } from "../src/reliability/phone.js";
 import { PlayedCloud } from "../src/reliability/played-cloud.js";
 import { ReliabilitySite } from "../src/reliability/site.js";
-import { announceSkip } from "../src/skip.js";
 
 /**
  * Issue 12, findings 8, 9, 12 and 2 (bridge side), each through the real component: the lock simulator's BLE GATT
@@ -186,15 +184,7 @@ describe("review 12.9: virtual locks across tenants", () => {
   });
 });
 
-const mosquittoBinary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].find(
-  (p) => spawnSync(p, ["-h"]).error === undefined,
-);
-const mosquittoSkip = !process.env.MQTT_URL
-  ? "MQTT_URL is not set"
-  : !mosquittoBinary
-    ? "no mosquitto binary on this host"
-    : null;
-if (mosquittoSkip) announceSkip("review 12.12 on Mosquitto", mosquittoSkip);
+const mosquittoSkip = skipWithoutMosquitto("review 12.12 on Mosquitto");
 
 const RETAINER = "edge-retainer";
 /** Reports as a lock seals them (docs/reports.md), under some report key: whole to a courier's eye. */
@@ -251,28 +241,19 @@ describe("review 12.12: retained messages on a lock's events and telemetry", () 
     "on Mosquitto the bridge ignores, counts and clears what a lock retained there; nothing of it is ingested",
     async () => {
       const site = await ReliabilitySite.start(file.resources, logs, secrets, { seed: "edges-retain-mosquitto" });
-      const port = await freePort();
-      const url = `mqtt://127.0.0.1:${port}`;
-      const bridgeUser = `bridge@${site.bridgeId}`;
       const bridgePassword = `bridge-password-${site.bridgeId}`;
       secrets.add("bridge mqtt password", bridgePassword);
-      const files = writeMosquittoFiles({
-        dir: file.resources.tempDir("latchkey-edges-mosquitto-"),
-        siteSecret: site.siteSecret,
-        lockIds: [RETAINER],
-        bridgeUsername: bridgeUser,
-        bridgePassword,
-        listener: { host: "127.0.0.1", port },
-        runAsUser: userInfo().username,
-      });
-      // The test's own observer: reads everything under the prefix (the generated files are otherwise as written).
+      // The test's own observer: reads everything under the prefix.
       const observerPassword = "edges-observer-password-0123456789";
       secrets.add("observer password", observerPassword);
-      appendFileSync(files.passwordFile, `${mosquittoPasswordLine("observer", observerPassword)}\n`);
-      appendFileSync(files.aclFile, "user observer\ntopic readwrite latchkey/#\n");
-      const broker = new ManagedChild({ name: "mosquitto", command: mosquittoBinary!, args: ["-c", files.confFile!] });
-      file.resources.defer("stop mosquitto", () => broker.stop("SIGTERM", 5000));
-      file.resources.defer("stop the site before mosquitto", () => site.close());
+      const { url, bridgeUser } = await startSiteMosquitto({
+        site,
+        resources: file.resources,
+        dirPrefix: "latchkey-edges-mosquitto-",
+        lockIds: [RETAINER],
+        bridgePassword,
+        observer: { password: observerPassword, acl: "topic readwrite latchkey/#\n" },
+      });
       const password = deriveLockPassword(site.siteSecret, RETAINER);
       secrets.add("lock password", password);
       const lockLogin = { clientId: RETAINER, username: RETAINER, password, reconnectPeriod: 0 };
