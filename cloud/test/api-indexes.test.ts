@@ -8,7 +8,7 @@ import { SqliteSql } from "../src/store/sqlite/sql.js";
 import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
 import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
 import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
-import { eventRecord } from "./store-fixtures.js";
+import { eventRecord, keyRecord } from "./store-fixtures.js";
 
 /**
  * Issue 14: a filtered page of keys or events reads its rows through an index in page order (migration 9), never a
@@ -102,27 +102,16 @@ describe("filtered pages read an index in page order: SQLite", () => {
         async (specs, now) => {
           const lockHolderId = `lh_prop_${n++}`;
           const records = specs.map(
-            (s, i): KeyRecord => ({
-              id: `key_${String(i).padStart(3, "0")}`.concat(lockHolderId),
-              lockHolderId,
-              lockId: "lock-1",
-              cti: `${lockHolderId}-${i}`,
-              userId: "+4791234567",
-              userName: null,
-              startAt: s.startAt,
-              endAt: s.length === null ? null : s.startAt + s.length,
-              status: s.status,
-              error: null,
-              revokedAt: null,
-              maxTokenExpS: null,
-              metadata: null,
-              jobId: null,
-              recurrence: null,
-              createdAt: 0,
-              editedAt: null,
-              revokeBefore: null,
-              revokeUntilS: null,
-            }),
+            (s, i): KeyRecord =>
+              keyRecord({
+                id: `key_${String(i).padStart(3, "0")}`.concat(lockHolderId),
+                lockHolderId,
+                cti: `${lockHolderId}-${i}`,
+                startAt: s.startAt,
+                endAt: s.length === null ? null : s.startAt + s.length,
+                status: s.status,
+                createdAt: 0,
+              }),
           );
           await keys.insertMany(records);
           for (const name of STATES) {

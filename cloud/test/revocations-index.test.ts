@@ -6,6 +6,7 @@ import { repositories } from "../src/store/repositories/index.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
 import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
 import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
+import { keyRecord } from "./store-fixtures.js";
 
 /**
  * Issue 17 item 3: a lock's revocations (the list its signed state carries, rebuilt at every state fetch, revocation
@@ -14,27 +15,19 @@ import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
  */
 
 const key = (i: number, lockId: string, lockHolderId: string, status: KeyRecord["status"], narrowed: boolean) =>
-  ({
+  keyRecord({
     id: `key_${lockHolderId}_${i}`,
     lockHolderId,
     lockId,
     cti: `${(i * 7919) % 1000}`.padStart(4, "0") + lockHolderId + i,
-    userId: "+4791234567",
-    userName: null,
     startAt: 0,
-    endAt: null,
     status,
-    error: null,
     revokedAt: status === "revoked" ? 5 : null,
-    maxTokenExpS: null,
-    metadata: null,
-    recurrence: null,
-    jobId: null,
     createdAt: 0,
     editedAt: narrowed ? 1 : null,
     revokeBefore: narrowed ? 2 : null,
     revokeUntilS: narrowed ? 3 : null,
-  }) satisfies KeyRecord;
+  });
 
 const spec = fc.array(
   fc.record({

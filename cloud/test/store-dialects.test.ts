@@ -7,7 +7,7 @@ import type { EventRecord, KeyRecord, LockRecord } from "../src/store/records.js
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import type { Store, Tx } from "../src/store/store.js";
 import { createTestSchema, DATABASE_URL } from "./postgres.js";
-import { eventRecord, insertLockHolder, NOW } from "./store-fixtures.js";
+import { eventRecord, insertLockHolder, keyRecord, NOW } from "./store-fixtures.js";
 
 /**
  * The repositories are written once (store/repositories/) over each driver's SQL: where the drivers do a thing their
@@ -55,27 +55,14 @@ async function seed(tx: Tx): Promise<void> {
 
 const event = (id: string, seq: number): EventRecord => eventRecord({ id, seq, tsS: 1_800_000_000 + seq });
 
-const key = (n: number, status: KeyRecord["status"]): KeyRecord => ({
-  id: `key_${n}`,
-  lockHolderId: "lh_a",
-  lockId: "lock-1",
-  cti: `cti-${n}`,
-  userId: "+4791234567",
-  userName: n === 1 ? "Kari" : null,
-  startAt: NOW,
-  endAt: null,
-  status,
-  error: null,
-  revokedAt: null,
-  maxTokenExpS: null,
-  metadata: n === 2 ? { room: "12" } : null,
-  jobId: null,
-  recurrence: null,
-  createdAt: NOW,
-  editedAt: null,
-  revokeBefore: null,
-  revokeUntilS: null,
-});
+const key = (n: number, status: KeyRecord["status"]): KeyRecord =>
+  keyRecord({
+    id: `key_${n}`,
+    cti: `cti-${n}`,
+    userName: n === 1 ? "Kari" : null,
+    status,
+    metadata: n === 2 ? { room: "12" } : null,
+  });
 
 const lock: LockRecord = {
   id: "lock-1",

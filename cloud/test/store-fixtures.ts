@@ -1,4 +1,4 @@
-import type { EventRecord } from "../src/store/records.js";
+import type { EventRecord, KeyRecord } from "../src/store/records.js";
 import type { Tx } from "../src/store/store.js";
 
 /** Rows the store tests start from, written straight through the repositories. */
@@ -44,5 +44,27 @@ export const eventRecord = (fields: Partial<EventRecord> & Pick<EventRecord, "id
   dropped: null,
   v: null,
   receivedAt: NOW,
+  ...fields,
+});
+
+/** A `created` key of lock-1 for +4791234567 from NOW, open-ended, with nothing optional, but for the fields given. */
+export const keyRecord = (fields: Partial<KeyRecord> & Pick<KeyRecord, "id" | "cti">): KeyRecord => ({
+  lockHolderId: "lh_a",
+  lockId: "lock-1",
+  userId: "+4791234567",
+  userName: null,
+  startAt: NOW,
+  endAt: null,
+  status: "created",
+  error: null,
+  revokedAt: null,
+  maxTokenExpS: null,
+  metadata: null,
+  jobId: null,
+  recurrence: null,
+  createdAt: NOW,
+  editedAt: null,
+  revokeBefore: null,
+  revokeUntilS: null,
   ...fields,
 });

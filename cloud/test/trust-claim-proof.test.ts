@@ -1,6 +1,5 @@
 import { encodeSetupCode, fingerprint, verifyLockState } from "@latchkey/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { KeyRecord } from "../src/store/records.js";
 import {
   type BridgeSetup,
   bridgeWithConnection,
@@ -25,6 +24,7 @@ import {
   upload,
 } from "./lock.js";
 import { receiversEach } from "./receiver.js";
+import { keyRecord } from "./store-fixtures.js";
 
 /**
  * A claim is pending until the lock proves it (docs/design.md section 7 "Identity and claim", docs/trust.md "Cloud"):
@@ -174,27 +174,15 @@ describe("a claim is pending until the lock proves it (docs/trust.md, Cloud)", (
 
     // A key of the attacker on this lock id still live (every path that moves a lock's row ends its keys; this one is
     // put there by hand): the confirmation ends it too.
-    const stray: KeyRecord = {
+    const stray = keyRecord({
       id: "key_stray",
       lockHolderId: mallory.lockHolderId,
       lockId: lock.lockId,
       cti: "c0ffee".padEnd(32, "0"),
       userId: "+4790000902",
-      userName: null,
       startAt: t.clock.now(),
-      endAt: null,
-      status: "created",
-      error: null,
-      revokedAt: null,
-      maxTokenExpS: null,
-      metadata: null,
-      jobId: null,
-      recurrence: null,
       createdAt: t.clock.now(),
-      editedAt: null,
-      revokeBefore: null,
-      revokeUntilS: null,
-    };
+    });
     await t.cloud.store.transaction((tx) => tx.keys.insert(stray));
     // The attacker's integrator hears of the end of its keys as of any revocation (docs/webhooks.md key.revoked).
     const hooked = await receiver();

@@ -28,6 +28,7 @@ import {
 } from "./helpers.js";
 import { authorityOf, factoryLock, fetchState, reportedAndClaimed, type TestLock } from "./lock.js";
 import { SUITE_ON_POSTGRES } from "./postgres.js";
+import { keyRecord } from "./store-fixtures.js";
 
 let t: TestCloud;
 let tn: Tenant;
@@ -217,27 +218,17 @@ describe("signed lock state (docs/trust.md, Cloud)", () => {
     expect((await keyOf(tn, shared.lockId)).status).toBe(409);
     const now = t.clock.now();
     await t.cloud.store.transaction((tx) =>
-      tx.keys.insert({
-        id: "key_from_before_claims",
-        lockHolderId: tn.lockHolderId,
-        lockId: shared.lockId,
-        cti: "ab".repeat(16),
-        userId: "+4791234567",
-        userName: null,
-        startAt: now,
-        endAt: now + 3_600_000,
-        status: "created",
-        error: null,
-        revokedAt: null,
-        maxTokenExpS: null,
-        metadata: null,
-        jobId: null,
-        recurrence: null,
-        createdAt: now,
-        editedAt: null,
-        revokeBefore: null,
-        revokeUntilS: null,
-      }),
+      tx.keys.insert(
+        keyRecord({
+          id: "key_from_before_claims",
+          lockHolderId: tn.lockHolderId,
+          lockId: shared.lockId,
+          cti: "ab".repeat(16),
+          startAt: now,
+          endAt: now + 3_600_000,
+          createdAt: now,
+        }),
+      ),
     );
     const phone = await registerPhone(t, "+4791234567");
     const answer = await t.call("GET", "/app/v1/keys", { token: phone.token });
