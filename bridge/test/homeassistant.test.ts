@@ -1,20 +1,9 @@
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
-import { HA_PASSWORD, HA_USER, siteChanges } from "./helpers/bridge.js";
+import { granted, HA_PASSWORD, HA_USER, siteChanges } from "./helpers/bridge.js";
 import { bridgeSiteEach } from "./helpers/site-each.js";
 import { waitFor } from "./helpers/wait.js";
-
-/** The QoS granted per topic (128 = refused); mqtt.js rejects a SUBACK with refusals, carrying the packet. */
-async function granted(client: mqtt.MqttClient, topics: string[]): Promise<number[]> {
-  try {
-    return (await client.subscribeAsync(topics, { qos: 1 })).map((g) => g.qos);
-  } catch (e) {
-    const packet = (e as { packet?: { granted?: number[] } }).packet;
-    if (!packet?.granted) throw e;
-    return packet.granted;
-  }
-}
 
 /** Home Assistant as it logs in (an `mqtt.accounts` login): every retained discovery and state message it is shown. */
 async function homeAssistant(url: string) {

@@ -1,4 +1,5 @@
 import { vendorCredentialDigestSync } from "@latchkey/protocol";
+import type mqtt from "mqtt";
 import { type BridgeConfigInit, type BridgeOptions, type RunningBridge, startBridge } from "../../src/index.js";
 import { LogCapture, SITE_SECRET, seededRandom } from "./fixtures.js";
 import type { TestCloud } from "./test-cloud.js";
@@ -6,6 +7,17 @@ import type { TestCloud } from "./test-cloud.js";
 export const HA_USER = "homeassistant@site";
 export const HA_PASSWORD = "home-assistant-password";
 export const VENDOR = { vendor: "sim" as const, username: "site-a", password: "vendor-password" };
+
+/** The QoS granted per topic (128 = refused); mqtt.js rejects a SUBACK with refusals, carrying the packet. */
+export async function granted(client: mqtt.MqttClient, topics: string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(topics, { qos: 1 })).map((g) => g.qos);
+  } catch (e) {
+    const packet = (e as { packet?: { granted?: number[] } }).packet;
+    if (!packet?.granted) throw e;
+    return packet.granted;
+  }
+}
 
 /** Settings for a bridge against a TestCloud: free ports, fast retries, short long-polls. */
 export function testConfig(cloud: TestCloud, dataDir: string, extra: Partial<BridgeConfigInit> = {}): BridgeConfigInit {
