@@ -86,6 +86,22 @@ const discard = () =>
  * Starts a cloud on SQLite in a temp directory or, given a database URL, on a fresh schema of that database (dropped
  * on close). Logs go nowhere: the figures are the cloud's, not a terminal's.
  */
+/** BenchSite's `call` on the cloud at `url`: fetch and JSON, nothing more. */
+export const rawCall =
+  (url: string): BenchSite["call"] =>
+  async <T>(method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
+  };
+
 export async function startBenchSite(
   options: {
     databaseUrl?: string;
@@ -149,18 +165,7 @@ export async function startBenchSite(
       if (!created) throw new Error(`bench setup: ${lock.lockId} was claimed already`);
     }
     await bridge.reportState(vc.id, { state: "connected" });
-    const call = async <T>(method: string, path: string, token: string, body?: unknown) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
-    };
+    const call = rawCall(url);
     const running = cloud;
     return {
       store: options.databaseUrl ? "postgres" : "sqlite",

@@ -6,7 +6,7 @@ import { fromHex, toBase64Url } from "@latchkey/protocol";
 import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
 import { bodiesOf, type KeyedLock, keyedLocks } from "./report-ingest.js";
-import type { BenchLock, BenchSite } from "./site.js";
+import { type BenchLock, type BenchSite, rawCall } from "./site.js";
 
 /**
  * Two cloud processes on one PostgreSQL (issue 17 item 5): event ingest and batch create with one process and with
@@ -90,18 +90,7 @@ async function remoteSite(info: Record<string, unknown> & { url: string }): Prom
       wireKeys: l.wireKeys as BenchLock["wireKeys"],
     }),
   );
-  const call = async <T>(method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${info.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
-  };
+  const call = rawCall(info.url);
   const credentials = info.credentials as BenchSite["credentials"];
   return {
     store: "postgres",
