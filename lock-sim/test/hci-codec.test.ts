@@ -31,6 +31,7 @@ import {
 } from "../src/ble/hci-emulator/hci-codec.js";
 import { hciFilterPasses, parseHciFilter } from "../src/ble/hci-emulator/hci-filter.js";
 import { seededRandom } from "../src/random.js";
+import { NOBLE_SCAN_PARAMETERS } from "./helpers/hci-host.js";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -46,18 +47,7 @@ describe("HCI codec: packets as Core Vol 4 Part E lays them out", () => {
 
   it("encodes commands byte for byte as the spec and noble/bleno write them", () => {
     expect(toHex(command(OP.RESET, {}))).toBe("01030c00");
-    // noble's setScanParameters(): active, 11.25 ms interval and window, public, accept all
-    expect(
-      toHex(
-        command(OP.LE_SET_SCAN_PARAMETERS, {
-          leScanType: 1,
-          leScanInterval: 0x12,
-          leScanWindow: 0x12,
-          ownAddressType: 0,
-          scanningFilterPolicy: 0,
-        }),
-      ),
-    ).toBe("010b200701120012000000");
+    expect(toHex(command(OP.LE_SET_SCAN_PARAMETERS, NOBLE_SCAN_PARAMETERS))).toBe("010b200701120012000000");
     expect(toHex(command(OP.LE_SET_SCAN_ENABLE, { leScanEnable: 1, filterDuplicates: 1 }))).toBe("010c20020101");
     expect(toHex(command(OP.DISCONNECT, { handle: 0x40, reason: 0x13 }))).toBe("0106040340001" + "3");
     // noble's createLeConn() to AA:BB:CC:DD:EE:FF: the address goes least significant octet first

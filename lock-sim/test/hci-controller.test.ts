@@ -28,7 +28,7 @@ import {
  * Everything runs on setImmediate turns (no latency configured), so "nothing more came" is checked by letting the
  * event loop go round until the emulator is idle.
  */
-import { Host, hex, idle } from "./helpers/hci-host.js";
+import { Host, hex, idle, NOBLE_SCAN_PARAMETERS } from "./helpers/hci-host.js";
 
 const ALL_EVENTS = "ffffffffffffffff";
 const LE_ALL = { leEventMask: hex("ff00000000000000") };
@@ -160,15 +160,7 @@ describe("emulated controller: HCI commands and events", () => {
     await peripheral.command(command(OP.LE_SET_SCAN_RESPONSE_DATA, { scanResponseData: hex("0308616263") }));
     await peripheral.command(command(OP.LE_SET_ADVERTISING_ENABLE, { advertisingEnable: 1 }));
     await central.command(command(OP.SET_EVENT_MASK, { eventMask: hex(ALL_EVENTS) }));
-    await central.command(
-      command(OP.LE_SET_SCAN_PARAMETERS, {
-        leScanType: 1,
-        leScanInterval: 0x12,
-        leScanWindow: 0x12,
-        ownAddressType: 0,
-        scanningFilterPolicy: 0,
-      }),
-    );
+    await central.command(command(OP.LE_SET_SCAN_PARAMETERS, NOBLE_SCAN_PARAMETERS));
     await central.command(command(OP.LE_SET_SCAN_ENABLE, { leScanEnable: 1, filterDuplicates: 1 }));
     const adv = decodeAdvertisingReports((await central.leEvent(LE_EVT.ADVERTISING_REPORT)).params);
     const rsp = decodeAdvertisingReports((await central.leEvent(LE_EVT.ADVERTISING_REPORT)).params);

@@ -3,6 +3,15 @@ import type { EmulatedController } from "../../src/ble/hci-emulator/index.js";
 
 export const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
+/** What noble's setScanParameters() writes: active, 11.25 ms interval and window, public address, accept all. */
+export const NOBLE_SCAN_PARAMETERS = {
+  leScanType: 1,
+  leScanInterval: 0x12,
+  leScanWindow: 0x12,
+  ownAddressType: 0,
+  scanningFilterPolicy: 0,
+};
+
 /** Turns of the event loop until nothing is pending in the emulator (it only schedules setImmediate work here). */
 export async function idle(): Promise<void> {
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
