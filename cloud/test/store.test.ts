@@ -10,7 +10,7 @@ import { Sealer } from "../src/security/secrets.js";
 import { MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { DATABASE_FILE, SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { seededRandom } from "./helpers.js";
-import { CLAIMS_AT_VERSION_9 } from "./schema-v9.js";
+import { CLAIMS_AT_VERSION_9, expectClaimsMigratedFromVersion9 } from "./schema-v9.js";
 import { insertLockHolder } from "./store-fixtures.js";
 
 const tempDir = tempDirsEach("latchkey-cloud-store-");
@@ -52,17 +52,7 @@ describe("SQLite store", () => {
     old.exec(CLAIMS_AT_VERSION_9);
     old.close();
     const store = new SqliteStore(dir);
-    const [proved, unproved] = await store.transaction(async (tx) => [
-      await tx.lockClaims.get("lk-proved", "lh_a"),
-      await tx.lockClaims.get("lk-unproved", "lh_a"),
-    ]);
-    expect(proved).toMatchObject({ confirmedAt: 5, signedVs: [], reportedAuthority: "aa", stateV: 70 });
-    expect(unproved).toMatchObject({ confirmedAt: null, signedVs: [90], reportedAuthority: null, lastV: 90 });
-    // Another holder may now hold a pending claim of the same id.
-    await store.transaction((tx) => tx.lockClaims.insert({ ...unproved!, lockHolderId: "lh_b", signedVs: [] }));
-    expect(
-      (await store.transaction((tx) => tx.lockClaims.listForLock("lk-unproved"))).map((c) => c.lockHolderId),
-    ).toEqual(["lh_a", "lh_b"]);
+    await expectClaimsMigratedFromVersion9(store);
     await store.close();
   });
 
