@@ -490,8 +490,16 @@ function bridgeRule(op: Operation): Expect {
 async function matrixBody(op: Operation): Promise<unknown> {
   if (op.id !== "POST /app/v1/virtual-locks/{lockId}/unlock") return validBody(op, victim.ids, 9000);
   // The victim's real token and a real challenge (the victim's own), signed by the wrong device key.
-  const stolen = await victimUnlockToken();
-  const nonce = await ok(
+  return victimUnlockBody(other.phone.secretKey);
+}
+
+/**
+ * An unlock of the victim's virtual lock: the victim's key token and a fresh challenge of the victim's phone, the
+ * proof signed by `deviceSecretKey` (the victim's own device key, or another's).
+ */
+async function victimUnlockBody(deviceSecretKey: Uint8Array): Promise<{ token: string; proof: string; nonce: string }> {
+  const token = await victimUnlockToken();
+  const challenge = await ok(
     "POST",
     `/app/v1/virtual-locks/${victim.ids.virtualLockId}/challenge`,
     { token: victim.phone.token },
@@ -499,11 +507,11 @@ async function matrixBody(op: Operation): Promise<unknown> {
   );
   const proof = signUnlockProof({
     lockId: victim.ids.virtualLockId,
-    nonce: fromBase64Url(nonce.body.nonce),
-    token: fromBase64Url(stolen),
-    deviceSecretKey: other.phone.secretKey,
+    nonce: fromBase64Url(challenge.body.nonce),
+    token: fromBase64Url(token),
+    deviceSecretKey,
   });
-  return { token: stolen, proof: toBase64Url(proof), nonce: nonce.body.nonce };
+  return { token, proof: toBase64Url(proof), nonce: challenge.body.nonce };
 }
 
 async function victimUnlockToken(): Promise<string> {
@@ -648,22 +656,7 @@ describe("who may do what, for every operation in /docs/json", () => {
     for (const op of sorted) {
       if (op.family === "public") continue;
       let body = validBody(op, victim.ids, ++seq);
-      if (op.id === "POST /app/v1/virtual-locks/{lockId}/unlock") {
-        const keyToken = await victimUnlockToken();
-        const challenge = await ok(
-          "POST",
-          `/app/v1/virtual-locks/${victim.ids.virtualLockId}/challenge`,
-          { token: victim.phone.token },
-          200,
-        );
-        const proof = signUnlockProof({
-          lockId: victim.ids.virtualLockId,
-          nonce: fromBase64Url(challenge.body.nonce),
-          token: fromBase64Url(keyToken),
-          deviceSecretKey: victim.phone.secretKey,
-        });
-        body = { token: keyToken, proof: toBase64Url(proof), nonce: challenge.body.nonce };
-      }
+      if (op.id === "POST /app/v1/virtual-locks/{lockId}/unlock") body = await victimUnlockBody(victim.phone.secretKey);
       const answer = await ok(
         op.method,
         fillPath(op, pathValues(op, victim.ids)),
