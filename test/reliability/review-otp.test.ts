@@ -90,6 +90,20 @@ async function requestCode(baseUrl: string, phoneNumber: string, readCode = true
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
+/** A cloud of the test's own on a manual clock, without workers, closed after the test. */
+async function cloudOnManualClock() {
+  const clock = new ManualClock(1_800_000_000_000);
+  const cloud = await startCloud({
+    dataDir: join(file.resources.tempDir("latchkey-review-otp-"), "cloud"),
+    port: 0,
+    clock,
+    logStream: logs.stream("cloud"),
+    workers: false,
+  });
+  file.resources.defer("close the cloud", () => cloud.close());
+  return { clock, cloud };
+}
+
 describe("review 12.2: the cloud's files", () => {
   it("a standalone cloud makes its data directory 0700 and every database file and the master key 0600", async () => {
     const dataDir = join(file.resources.tempDir("latchkey-review-otp-"), "cloud");
@@ -283,15 +297,7 @@ describe("review 12.4: guessing one-time codes online", () => {
   });
 
   it("per number: 10 codes a day, then lockouts of 1, 2, 4 … days, each a 429 with Retry-After; a verified number starts afresh", async () => {
-    const clock = new ManualClock(1_800_000_000_000);
-    const cloud = await startCloud({
-      dataDir: join(file.resources.tempDir("latchkey-review-otp-"), "cloud"),
-      port: 0,
-      clock,
-      logStream: logs.stream("cloud"),
-      workers: false,
-    });
-    file.resources.defer("close the cloud", () => cloud.close());
+    const { clock, cloud } = await cloudOnManualClock();
     const phoneNumber = "+4791234506";
     const ask = () => post(`${cloud.url}/app/v1/verification`, { phoneNumber });
     /** A day's worth: 10 codes in two bursts of 5 (the 10-minute limit), then the refusal that locks the number. */
@@ -342,15 +348,7 @@ describe("review 12.4: guessing one-time codes online", () => {
   });
 
   it("per client address: 20 codes and 30 wrong codes an hour, each refusal a 429 with Retry-After", async () => {
-    const clock = new ManualClock(1_800_000_000_000);
-    const cloud = await startCloud({
-      dataDir: join(file.resources.tempDir("latchkey-review-otp-"), "cloud"),
-      port: 0,
-      clock,
-      logStream: logs.stream("cloud"),
-      workers: false,
-    });
-    file.resources.defer("close the cloud", () => cloud.close());
+    const { clock, cloud } = await cloudOnManualClock();
     // 20 numbers from one address (this test's 127.0.0.1), one code each.
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
