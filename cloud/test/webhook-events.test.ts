@@ -108,6 +108,20 @@ const deliveries = async (webhookId: string) =>
 
 const ofType = (rx: Receiver, type: string) => rx.got.filter((g) => g.type === type);
 
+/** A cloud without workers (the test runs their steps itself, through its context), a tenant and one virtual lock. */
+async function quietCloud() {
+  let ctx: CloudContext | undefined;
+  const quiet = await startTestCloud({
+    workers: false,
+    extraRoutes: async (_app, c) => {
+      ctx = c;
+    },
+  });
+  const qt = await tenant(quiet);
+  const { lockIds } = await virtualLocks(quiet, qt, 1);
+  return { quiet, ctx: ctx!, qt, lockIds };
+}
+
 describe("event types per webhook", () => {
   it("default is every type; a subset on create; PATCH changes it; an unknown type is a 400 naming it", async () => {
     const rx = await receiver();
@@ -210,15 +224,7 @@ describe("event types per webhook", () => {
   });
 
   it("key.state_changed: a worker that read a key before another announced it writes nothing and sends nothing", async () => {
-    let ctx: CloudContext | undefined;
-    const quiet = await startTestCloud({
-      workers: false,
-      extraRoutes: async (_app, c) => {
-        ctx = c;
-      },
-    });
-    const qt = await tenant(quiet);
-    const { lockIds } = await virtualLocks(quiet, qt, 1);
+    const { quiet, ctx, qt, lockIds } = await quietCloud();
     const start = quiet.clock.now() + 60_000;
     await quiet.call("POST", lh(qt, "/webhooks"), { token: qt.token, body: { url: "https://example.com/hook" } });
     await quiet.call("POST", lh(qt, "/keys"), {
@@ -227,15 +233,15 @@ describe("event types per webhook", () => {
     });
     quiet.clock.advance(60_000);
     const now = quiet.clock.now();
-    const stale = await ctx!.store.transaction((tx) => tx.keys.dueStateChanges(now, 10));
+    const stale = await ctx.store.transaction((tx) => tx.keys.dueStateChanges(now, 10));
     expect(stale.map((d) => d.notified)).toEqual(["scheduled"]);
-    await announceKeyStates(ctx!);
+    await announceKeyStates(ctx);
     const { key, notified } = stale[0]!;
-    const wrote = await ctx!.store.transaction((tx) =>
+    const wrote = await ctx.store.transaction((tx) =>
       tx.keys.setStateTracking(key.id, keyStateTracking(key, now), notified),
     );
     expect(wrote).toBe(false);
-    await announceKeyStates(ctx!);
+    await announceKeyStates(ctx);
     const hooks = (await quiet.call("GET", lh(qt, "/webhooks"), { token: qt.token })).body.webhooks;
     const sent = (await quiet.call("GET", lh(qt, `/webhooks/${hooks[0].id}/deliveries`), { token: qt.token })).body
       .deliveries as { type: string }[];
@@ -558,15 +564,7 @@ describe("pause and replay", () => {
   });
 
   it("pause, then unpause: the claim skips the paused queue, then takes it oldest first, before what came later", async () => {
-    let ctx: CloudContext | undefined;
-    const quiet = await startTestCloud({
-      workers: false,
-      extraRoutes: async (_app, c) => {
-        ctx = c;
-      },
-    });
-    const qt = await tenant(quiet);
-    const { lockIds } = await virtualLocks(quiet, qt, 1);
+    const { quiet, ctx, qt, lockIds } = await quietCloud();
     const webhook = async (url: string) =>
       (await quiet.call("POST", lh(qt, "/webhooks"), { token: qt.token, body: { url, eventTypes: ["key.created"] } }))
         .body.id as string;
@@ -586,7 +584,7 @@ describe("pause and replay", () => {
       quiet.clock.advance(1_000);
     };
     const claim = async () => {
-      const claimed = await ctx!.store.transaction((tx) => tx.deliveries.claimDue(quiet.clock.now(), 100, 60_000));
+      const claimed = await ctx.store.transaction((tx) => tx.deliveries.claimDue(quiet.clock.now(), 100, 60_000));
       return claimed.map((d) => [d.webhookId, (JSON.parse(d.payload) as { data: { id: string } }).data.id]);
     };
     await key();
