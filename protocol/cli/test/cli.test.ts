@@ -20,6 +20,16 @@ async function run(...argv: string[]) {
 }
 
 const trustArg = `${toHex(kid)}=${toHex(issuer.publicKey)}`;
+
+/** `verify` of a token file against the fixture issuer, at lock-1 at NOW with `--json`, but for what is given. */
+function verifyArgs(
+  tokenFile: string,
+  o: { lock?: string; now?: number; json?: boolean; extra?: string[] } = {},
+): string[] {
+  const json = o.json === false ? [] : ["--json"];
+  const at = ["--lock", o.lock ?? "lock-1", "--now", String(o.now ?? NOW)];
+  return ["verify", "--trust", trustArg, ...at, ...(o.extra ?? []), ...json, tokenFile];
+}
 const file = (name: string, content: string | Uint8Array) => {
   const path = join(dir, name);
   writeFileSync(path, content);
@@ -44,17 +54,7 @@ describe("latchkey-token", () => {
 
   it("verify accepts hex, base64url and raw CBOR, exit 0 with claims", async () => {
     for (const content of [toHex(token()), toBase64Url(token()), token()]) {
-      const r = await run(
-        "verify",
-        "--trust",
-        trustArg,
-        "--lock",
-        "lock-1",
-        "--now",
-        String(NOW),
-        "--json",
-        file("t", content),
-      );
+      const r = await run(...verifyArgs(file("t", content)));
       expect(r.code).toBe(0);
       expect(JSON.parse(r.out)).toMatchObject({
         ok: true,
@@ -76,31 +76,10 @@ describe("latchkey-token", () => {
     );
     expect(revoked.code).toBe(1);
     expect(JSON.parse(revoked.out)).toMatchObject({ code: "revoked" });
-    const late = await run(
-      "verify",
-      "--trust",
-      trustArg,
-      "--lock",
-      "lock-1",
-      "--now",
-      String(NOW + 3600),
-      "--leeway",
-      "0",
-      t,
-    );
+    const late = await run(...verifyArgs(t, { now: NOW + 3600, json: false, extra: ["--leeway", "0"] }));
     expect(late).toMatchObject({ code: 1 });
     expect(late.out).toMatch(/^rejected \(expired\)/);
-    const garbage = await run(
-      "verify",
-      "--trust",
-      trustArg,
-      "--lock",
-      "lock-1",
-      "--now",
-      "1",
-      "--json",
-      file("g", "zz not a token"),
-    );
+    const garbage = await run(...verifyArgs(file("g", "zz not a token"), { now: 1 }));
     expect(garbage.code).toBe(1);
     expect(JSON.parse(garbage.out)).toMatchObject({ code: "malformed" });
   });
@@ -155,30 +134,11 @@ describe("the latchkey-token bin", () => {
   const exec = promisify(execFile);
   it("runs from the built package with the contract's exit codes", async () => {
     const t = file("bin.hex", toHex(token()));
-    const ok = await exec(process.execPath, [
-      bin,
-      "verify",
-      "--trust",
-      trustArg,
-      "--lock",
-      "lock-1",
-      "--now",
-      String(NOW),
-      "--json",
-      t,
-    ]);
+    const ok = await exec(process.execPath, [bin, ...verifyArgs(t)]);
     expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true });
-    const rejected = await exec(process.execPath, [
-      bin,
-      "verify",
-      "--trust",
-      trustArg,
-      "--lock",
-      "x",
-      "--now",
-      String(NOW),
-      t,
-    ]).catch((e: { code: number; stdout: string }) => e);
+    const rejected = await exec(process.execPath, [bin, ...verifyArgs(t, { lock: "x", json: false })]).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
     expect(rejected).toMatchObject({ code: 1 });
     const usage = await exec(process.execPath, [bin, "verify", t]).catch((e: { code: number; stderr: string }) => e);
     expect(usage).toMatchObject({ code: 2 });
