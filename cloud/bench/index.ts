@@ -5,6 +5,7 @@ import { benchUnsignedIngest, type ReportIngestResult } from "./report-ingest.js
 
 export { type BatchCreateResult, benchBatchCreate } from "./batch-create.js";
 export { benchIngest, type IngestResult } from "./ingest.js";
+export { cpuMs } from "./process-cpu.js";
 export { benchRawBaseline, type RawBaselineResult } from "./raw-baseline.js";
 export {
   benchReportIngest,

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { fromHex, toBase64Url } from "@latchkey/protocol";
 import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
+import { cpuMs } from "./process-cpu.js";
 import { bodiesOf, type KeyedLock, keyedLocks } from "./report-ingest.js";
 import { type BenchLock, type BenchSite, rawCall } from "./site.js";
 
@@ -37,16 +37,6 @@ interface CloudChild {
   child: ChildProcess;
   info: Record<string, unknown> & { url: string };
   stop(): Promise<void>;
-}
-
-function cpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return null;
-  }
 }
 
 async function startChild(role: "site" | "peer", env: Record<string, string>): Promise<CloudChild> {

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { cpuMs } from "@latchkey/cloud/bench";
 
 /** The machine's state beside every figure: the load averages say how noisy the run was. */
 export function loadNote(): string {
@@ -11,17 +11,6 @@ export function loadNote(): string {
 export function loadSpan(): () => string {
   const before = loadavg()[0]!;
   return () => `load avg (1 min) ${before.toFixed(2)} → ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores`;
-}
-
-/** CPU time (user + system) a process has used so far, in ms (Linux /proc; null elsewhere or once it exited). */
-export function cpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return null;
-  }
 }
 
 /**
