@@ -199,6 +199,43 @@ describe("POST /bridge/v1/reports", () => {
     ).toEqual(["ok"]);
   });
 
+  it("one upload of many locks: each item judged by its own lock's eligibility, claim, keys and counter", async () => {
+    const a = await reportedClaimedKeyed("lk-rep-many-a");
+    const b = await reportedClaimedKeyed("lk-rep-many-b");
+    // The holder's other bridge serves this one: its reports are not this bridge's to carry, however authentic.
+    const otherBridge = await bridgeWithConnection(t, tn, "site-b", "pw-b");
+    const elsewhere = factoryLock("lk-rep-many-elsewhere");
+    await t.call("PUT", `/bridge/v1/vendor-connections/${otherBridge.vcId}/locks`, {
+      token: otherBridge.token,
+      body: { locks: [{ id: elsewhere.lockId }] },
+    });
+    expect(
+      (await t.call("POST", lh(tn, "/locks/claims"), { token: tn.token, body: { setupCode: elsewhere.setupCode } }))
+        .status,
+    ).toBe(201);
+    await keyedLock(t, otherBridge, elsewhere);
+    const res = await upload(t, br, [
+      { lockId: b.lockId, report: eventReport(b, 1), keys: b.wireKeys },
+      { lockId: elsewhere.lockId, report: eventReport(elsewhere, 1), keys: elsewhere.wireKeys },
+      { lockId: a.lockId, report: eventReport(a, 1), keys: a.wireKeys },
+      { lockId: "lk-rep-many-nobody", report: eventReport(a, 2) },
+      { lockId: b.lockId, report: eventReport(b, 3, {}, 3) },
+      { lockId: a.lockId, report: eventReport(a, 2, {}, 2) },
+    ]);
+    expect(verdicts(res.body)).toEqual(["ok", "unclaimed", "ok", "unclaimed", "ok", "ok"]);
+    expect(res.body.gaps).toEqual([{ lockId: b.lockId, missing: 1 }]);
+    // Through its own bridge the other lock's report is accepted, once.
+    const own = await upload(t, otherBridge, [
+      { lockId: elsewhere.lockId, report: eventReport(elsewhere, 1, {}, 1), keys: elsewhere.wireKeys },
+    ]);
+    expect(verdicts(own.body)).toEqual(["ok"]);
+    const again = await upload(t, br, [
+      { lockId: a.lockId, report: eventReport(a, 2, {}, 2) },
+      { lockId: b.lockId, report: eventReport(b, 2, {}, 2) },
+    ]);
+    expect(verdicts(again.body)).toEqual(["duplicate", "replayed"]);
+  });
+
   it("the signed ack moves only with authenticated events, contiguously; missingEvents counts the holes", async () => {
     const lock = await reportedClaimedKeyed("lk-rep-ack");
     // A gateway's unsigned upload of a high seq is refused: it cannot make the cloud sign an ack that frees events.

@@ -100,12 +100,27 @@ describe.each(dialects)("the repositories on %s", (_name, open, skip) => {
         const first = await tx.events.insertManyIfNew([event("e1", 1), event("e2", 2), event("e1", 9)]);
         const second = await tx.events.insertManyIfNew([event("e1", 3), event("e3", 4)]);
         const none = await tx.events.insertManyIfNew([]);
-        return { first, second, none, e1: await tx.events.get("e1") };
+        const reading = (id: string, level: number) => ({
+          id,
+          lockId: "lock_1",
+          tsS: 1,
+          level,
+          mv: 3000,
+          state: "ok" as const,
+          v: null,
+          dropped: null,
+          receivedAt: NOW,
+        });
+        const readings = await tx.telemetry.insertManyIfNew([reading("t1", 50), reading("t1", 9), reading("t2", 40)]);
+        const readingsAgain = await tx.telemetry.insertManyIfNew([reading("t2", 1), reading("t3", 30)]);
+        return { first, second, none, readings, readingsAgain, e1: await tx.events.get("e1") };
       });
       expect([...stored.first].sort()).toEqual(["e1", "e2"]);
       expect([...stored.second]).toEqual(["e3"]);
       expect(stored.none.size).toBe(0);
       expect(stored.e1).toEqual(event("e1", 1));
+      expect([...stored.readings].sort()).toEqual(["t1", "t2"]);
+      expect([...stored.readingsAgain]).toEqual(["t3"]);
     },
   );
 

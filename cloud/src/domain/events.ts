@@ -67,7 +67,7 @@ export async function storeLockEvents(
     webhookEvents.push({
       lockHolderId: event.lockHolderId,
       type: WEBHOOK_EVENT_TYPE,
-      data: keyEventView(event, incoming[i]!.lock.name, userNames.get(event.id) ?? null),
+      data: () => keyEventView(event, incoming[i]!.lock.name, userNames.get(event.id) ?? null),
     });
   }
   await queueWebhookEvents(tx, ctx, webhookEvents);

@@ -199,33 +199,56 @@ function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Elig
   }
 }
 
-async function eligibleLock(
+/**
+ * The locks the bridge may report for, by id, in the order given: four reads for the whole upload (one per table)
+ * rather than four per lock. A lock is eligible when it is not removed, is its lock holder's, is served by one of this
+ * bridge's live connections, and the holder's own claim (pending or confirmed) exists: a pending claim's lock must be
+ * heard to prove it (domain/claims.ts).
+ */
+async function eligibleLocks(
   tx: Tx,
   bridge: { bridgeId: string; lockHolderId: string },
-  lockId: string,
-): Promise<Eligible | undefined> {
-  const lock = await tx.locks.get(lockId);
-  if (!lock || lock.removedAt !== null || lock.lockHolderId !== bridge.lockHolderId) return undefined;
-  const vc = await tx.vendorConnections.get(lock.vendorConnectionId);
-  if (!vc || vc.bridgeId !== bridge.bridgeId || vc.deletedAt !== null) return undefined;
-  // The holder's own claim, pending or confirmed: a pending claim's lock must be heard to prove it (domain/claims.ts).
-  const claim = await tx.lockClaims.get(lockId, bridge.lockHolderId);
-  if (!claim) return undefined;
-  const keys =
-    claim.identityKey !== null && claim.agreementKey !== null
-      ? { identityKey: fromHex(claim.identityKey), agreementKey: fromHex(claim.agreementKey) }
-      : undefined;
-  return {
-    lock,
-    claim,
-    state: (await tx.lockReports.get(lockId)) ?? emptyState(lockId),
-    keys,
-    provedKeys: false,
-    reportKey: undefined,
-    refused: {},
-    missing: 0,
-    gapsOpened: 0,
-  };
+  lockIds: readonly string[],
+): Promise<Map<string, Eligible | undefined>> {
+  const records = new Map((await tx.locks.getMany(lockIds)).map((l) => [l.id, l]));
+  const held = lockIds.flatMap((id) => {
+    const lock = records.get(id);
+    return lock && lock.removedAt === null && lock.lockHolderId === bridge.lockHolderId ? [lock] : [];
+  });
+  const connections = new Map(
+    (await tx.vendorConnections.getMany([...new Set(held.map((l) => l.vendorConnectionId))])).map((vc) => [vc.id, vc]),
+  );
+  const served = held.filter((lock) => {
+    const vc = connections.get(lock.vendorConnectionId);
+    return vc !== undefined && vc.bridgeId === bridge.bridgeId && vc.deletedAt === null;
+  });
+  const claims = new Map(
+    (await tx.lockClaims.getMany(served.map((l) => l.id)))
+      .filter((c) => c.lockHolderId === bridge.lockHolderId)
+      .map((c) => [c.lockId, c]),
+  );
+  const claimed = served.filter((l) => claims.has(l.id));
+  const states = new Map((await tx.lockReports.getMany(claimed.map((l) => l.id))).map((r) => [r.lockId, r]));
+  const eligible = new Map<string, Eligible>();
+  for (const lock of claimed) {
+    const claim = claims.get(lock.id)!;
+    const keys =
+      claim.identityKey !== null && claim.agreementKey !== null
+        ? { identityKey: fromHex(claim.identityKey), agreementKey: fromHex(claim.agreementKey) }
+        : undefined;
+    eligible.set(lock.id, {
+      lock,
+      claim,
+      state: states.get(lock.id) ?? emptyState(lock.id),
+      keys,
+      provedKeys: false,
+      reportKey: undefined,
+      refused: {},
+      missing: 0,
+      gapsOpened: 0,
+    });
+  }
+  return new Map(lockIds.map((id) => [id, eligible.get(id)]));
 }
 
 /**
@@ -258,10 +281,7 @@ export async function ingestReports(
     results[i] = { index: i, verdict, message };
   };
 
-  const locks = new Map<string, Eligible | undefined>();
-  for (const item of items) {
-    if (!locks.has(item.lockId)) locks.set(item.lockId, await eligibleLock(tx, bridge, item.lockId));
-  }
+  const locks = await eligibleLocks(tx, bridge, [...new Set(items.map((item) => item.lockId))]);
 
   // Keys first: a lock with none stored must prove them by its setup code's fingerprint (design.md section 7).
   const carried: (LockPublicKeys | undefined)[] = items.map(() => undefined);
@@ -421,21 +441,18 @@ async function storeAccepted(
   // A lock that never knew the time stamps its events 0 (docs/mqtt.md "Lock behaviour details"): listed at the time the
   // cloud stored them instead, or the events list (newest 30 days) would never show them, clock_unset denials included.
   const receivedS = Math.floor(ctx.clock.now() / 1000);
-  const stored = await storeLockEvents(
-    tx,
-    ctx,
-    events.map(({ lock, event }) => ({ lock: lock.lock, event: incomingEvent(event, receivedS) })),
-  );
+  const incoming = events.map(({ lock, event }) => ({ lock: lock.lock, event: incomingEvent(event, receivedS) }));
+  const stored = await storeLockEvents(tx, ctx, incoming);
   // Only an event this report stored counts for the ack: a row put under the same id by anything else first is not
   // the lock's word, so the ack stays below it (the lock keeps the event; docs/reports.md "Cloud").
   const seqsOf = new Map<Eligible, { seqs: number[]; settled: { seq: number; dropped: number }[] }>();
-  for (const { lock, event } of events) {
+  for (const [i, { lock, event }] of events.entries()) {
     let entry = seqsOf.get(lock);
     if (entry === undefined) {
       entry = { seqs: [], settled: [] };
       seqsOf.set(lock, entry);
     }
-    if (stored.has(toHex(event.id))) entry.seqs.push(event.seq);
+    if (stored.has(incoming[i]!.event.id)) entry.seqs.push(event.seq);
     // A drop count is the lock's word whether or not this sealing stored the event: a lock moves the count of events
     // its ring dropped onto the next event it holds, which it may have sent before with a smaller count.
     if (event.dropped) entry.settled.push({ seq: event.seq, dropped: event.dropped });

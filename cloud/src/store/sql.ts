@@ -19,6 +19,12 @@ export interface Sql {
    * the whole list on PostgreSQL (a round trip each would not be).
    */
   insertRows(table: string, columns: readonly Column[], rows: RowValues, tail?: string): Promise<Row[]>;
+  /**
+   * Inserts each of `rows` whose `key` (a text column with a unique constraint) is not in the table yet, in the given
+   * order (of two rows with one key the first is stored); answers the keys stored. SQLite reads each row's change
+   * count: `RETURNING` buffers its rows in a temporary table per execution there, which doubled an event's insert.
+   */
+  insertNew(table: string, columns: readonly Column[], rows: RowValues, key: string): Promise<Set<string>>;
   /** Lease claims (DeliveryRepo.claimDue, JobRepo.claimNext): the rows claimed, as the table has them now. */
   claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]>;
   claimJob(now: number, leaseMs: number): Promise<Row | undefined>;

@@ -471,6 +471,8 @@ export interface LockClaimRepo {
 /** Per-lock state of authenticated reports (domain/reports.ts). */
 export interface LockReportRepo {
   get(lockId: string): Promise<LockReportRecord | undefined>;
+  /** The records of these lock ids that have one, in no particular order. */
+  getMany(lockIds: readonly string[]): Promise<LockReportRecord[]>;
   /** Inserts or replaces the whole record. */
   put(record: LockReportRecord): Promise<void>;
   /** Forgets the lock's report state (new keys pinned: the counter starts again, docs/reports.md "Counter"). */

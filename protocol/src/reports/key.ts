@@ -46,7 +46,11 @@ function importPublic(publicKey: Uint8Array): KeyObject {
 
 /** The public key of a raw 32-byte X25519 private key (clamped by X25519 itself, RFC 7748 section 5). */
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  const der = createPublicKey(importPrivate(privateKey)).export({ format: "der", type: "spki" });
+  return publicOf(importPrivate(privateKey));
+}
+
+function publicOf(privateKey: KeyObject): Uint8Array {
+  const der = createPublicKey(privateKey).export({ format: "der", type: "spki" });
   return new Uint8Array(der.subarray(der.length - X25519_KEY_BYTES));
 }
 
@@ -61,7 +65,10 @@ export function x25519KeyPairFromSeed(seed: Uint8Array): { privateKey: Uint8Arra
  * with `weak_key`, whether OpenSSL refuses it itself or not, so a courier cannot force a key everyone knows.
  */
 export function x25519SharedSecret(privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array {
-  const priv = importPrivate(privateKey);
+  return sharedSecret(importPrivate(privateKey), peerPublic);
+}
+
+function sharedSecret(priv: KeyObject, peerPublic: Uint8Array): Uint8Array {
   const pub = importPublic(peerPublic);
   let secret: Uint8Array;
   try {
@@ -114,18 +121,12 @@ export function reportKeyInfo(context: ReportKeyContext, lockPublic: Uint8Array,
  * report key, the cloud with its private report key and the lock's public key.
  */
 export function deriveReportKey(options: DeriveReportKeyOptions): Uint8Array {
-  let lockPublic: Uint8Array;
-  let cloudPublic: Uint8Array;
-  let secret: Uint8Array;
-  if ("lockPrivate" in options) {
-    lockPublic = x25519PublicKey(options.lockPrivate);
-    cloudPublic = options.peerPublic;
-    secret = x25519SharedSecret(options.lockPrivate, options.peerPublic);
-  } else {
-    cloudPublic = x25519PublicKey(options.cloudPrivate);
-    lockPublic = options.peerPublic;
-    secret = x25519SharedSecret(options.cloudPrivate, options.peerPublic);
-  }
+  // The private key imported once for both its public half and the agreement (an import costs as much as the X25519).
+  const own = importPrivate("lockPrivate" in options ? options.lockPrivate : options.cloudPrivate);
+  const ownPublic = publicOf(own);
+  const [lockPublic, cloudPublic] =
+    "lockPrivate" in options ? [ownPublic, options.peerPublic] : [options.peerPublic, ownPublic];
+  const secret = sharedSecret(own, options.peerPublic);
   const info = reportKeyInfo(options, lockPublic, cloudPublic);
   const key = hkdfSha256(secret, REPORT_KEY_SALT, info, REPORT_KEY_BYTES);
   secret.fill(0);

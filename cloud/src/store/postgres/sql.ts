@@ -58,6 +58,11 @@ export class PgSql implements Sql {
     );
   }
 
+  async insertNew(table: string, columns: readonly Column[], rows: RowValues, key: string): Promise<Set<string>> {
+    const stored = await this.insertRows(table, columns, rows, `ON CONFLICT (${key}) DO NOTHING RETURNING ${key}`);
+    return new Set(stored.map((r) => r[key] as string));
+  }
+
   /**
    * FOR UPDATE SKIP LOCKED: a worker in another process claiming at the same moment passes over the rows this one is
    * taking instead of waiting for them, and the lease (claimed_until) keeps them out of reach after commit.

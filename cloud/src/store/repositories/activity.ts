@@ -36,7 +36,7 @@ export class Events implements EventRepo {
     return (await this.insertManyIfNew([e])).has(e.id);
   }
   async insertManyIfNew(events: readonly EventRecord[]): Promise<Set<string>> {
-    const rows = await this.sql.insertRows(
+    return this.sql.insertNew(
       "events",
       EVENT_COLUMNS,
       events.map((e) => [
@@ -54,9 +54,8 @@ export class Events implements EventRepo {
         e.v,
         e.receivedAt,
       ]),
-      "ON CONFLICT (id) DO NOTHING RETURNING id",
+      "id",
     );
-    return new Set(rows.map((r: Row) => r.id as string));
   }
   async get(id: string): Promise<EventRecord | undefined> {
     const r = await this.sql.get("SELECT * FROM events WHERE id = ?", [id]);
@@ -112,13 +111,12 @@ export class Telemetry implements TelemetryRepo {
     return (await this.insertManyIfNew([t])).has(t.id);
   }
   async insertManyIfNew(telemetry: readonly TelemetryRecord[]): Promise<Set<string>> {
-    const rows = await this.sql.insertRows(
+    return this.sql.insertNew(
       "telemetry",
       TELEMETRY_COLUMNS,
       telemetry.map((t) => [t.id, t.lockId, t.tsS, t.level, t.mv, t.state, t.v, t.dropped, t.receivedAt]),
-      "ON CONFLICT (id) DO NOTHING RETURNING id",
+      "id",
     );
-    return new Set(rows.map((r: Row) => r.id as string));
   }
 }
 

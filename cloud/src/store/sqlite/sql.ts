@@ -61,6 +61,20 @@ export class SqliteSql implements Sql {
     return returned;
   }
 
+  async insertNew(table: string, columns: readonly Column[], rows: RowValues, key: string): Promise<Set<string>> {
+    const names = columns.map(([name]) => name).join(", ");
+    const marks = columns.map(() => "?").join(", ");
+    const at = columns.findIndex(([name]) => name === key);
+    if (at < 0) throw new Error(`insertNew: ${key} is not a column of ${table}`);
+    const statement = prep(
+      this.db,
+      `INSERT INTO ${table} (${names}) VALUES (${marks}) ON CONFLICT (${key}) DO NOTHING`,
+    );
+    const stored = new Set<string>();
+    for (const row of rows) if (statement.run(...row).changes === 1) stored.add(row[at] as string);
+    return stored;
+  }
+
   async claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]> {
     return prep(
       this.db,
