@@ -18,6 +18,7 @@ import { settleCommandResults } from "./actions.js";
 import { recordAppliedState } from "./authority.js";
 import { confirmClaim, recordLockPublicKeys } from "./claims.js";
 import { commit } from "./commit.js";
+import { DerivedKeys } from "./derived-keys.js";
 import { type IncomingEvent, storeLockEvents } from "./events.js";
 import { type ReportKey, reportKey, reportKeySecret } from "./report-key.js";
 import { batteryEvent, queueWebhookEvents, type WebhookEvent } from "./webhook-events.js";
@@ -158,15 +159,14 @@ export const missingEvents = (state: LockReportRecord | undefined): number =>
     : state.pendingSeqs[state.pendingSeqs.length - 1]! - state.ackSeq - state.pendingSeqs.length;
 
 /**
- * Derived report keys, kept per cloud context (docs/reports.md "Report key": the cloud may keep them, with the care of
- * a private key: never logged, never answered). Keyed by everything the derivation binds, so new lock keys or a new
- * cloud key derive afresh. X25519 and the key imports cost more than a whole batch's MACs.
+ * Derived report keys, kept per cloud context (`DerivedKeys`). Keyed by everything the derivation binds, so new lock
+ * keys or a new cloud key derive afresh. X25519 and the key imports cost more than a whole batch's MACs.
  */
-const derivedKeys = new WeakMap<CloudContext, Map<string, Uint8Array>>();
+const derivedKeys = new WeakMap<CloudContext, DerivedKeys>();
 const MAX_DERIVED_KEYS = 10_000;
 
 function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Eligible[]): void {
-  const cache = derivedKeys.get(ctx) ?? new Map<string, Uint8Array>();
+  const cache = derivedKeys.get(ctx) ?? new DerivedKeys(MAX_DERIVED_KEYS);
   derivedKeys.set(ctx, cache);
   const nameOf = (lock: Eligible) =>
     `${lock.lock.id}\0${cloudKey.id}\0${cloudKey.x}\0${toHex(lock.keys!.agreementKey)}`;
@@ -175,10 +175,6 @@ function deriveKeys(ctx: CloudContext, cloudKey: ReportKey, locks: readonly Elig
     return lock.reportKey === undefined;
   });
   if (missing.length === 0) return;
-  if (cache.size + missing.length > MAX_DERIVED_KEYS) {
-    for (const key of cache.values()) key.fill(0);
-    cache.clear();
-  }
   const cloudPrivate = reportKeySecret(ctx, cloudKey);
   try {
     for (const lock of missing) {
