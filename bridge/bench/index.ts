@@ -66,4 +66,5 @@ export async function runBridgeBench(options: {
     },
   };
 }
+export { CONNECT_RETRY } from "./lock-clients.js";
 export { benchLocksCurvePoint, type LocksCurvePoint } from "./locks-curve.js";

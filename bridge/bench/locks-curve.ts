@@ -1,5 +1,5 @@
 import type { BenchSite } from "./cloud-site.js";
-import { BenchLock, benchLockIds, connectAll } from "./lock-clients.js";
+import { BenchLock, benchLockIds, connectAll, connectTrouble } from "./lock-clients.js";
 import { spawnBridge, until } from "./spawn-bridge.js";
 
 export interface LocksCurvePoint {
@@ -15,6 +15,11 @@ export interface LocksCurvePoint {
   restartMs: number;
   /** What `probe` measured with every lock connected (the caller's: e.g. a revocation's propagation p99, ms). */
   probe: number | null;
+  /**
+   * Connect attempts that failed and were redialled after a backoff, as a lock does (bench/lock-clients.ts
+   * CONNECT_RETRY): at the first connects, and in the storm; `drops`: connections lost after their setup, redialled.
+   */
+  connectRetries: { first: number; storm: number; drops: number; reason: string | null };
 }
 
 /**
@@ -45,19 +50,20 @@ export async function benchLocksCurvePoint(options: {
     const h = await bridge.health();
     return h !== null && h.locks.online >= online && h.outbox.items === 0;
   };
-  // A reset after CONNACK is an `error` event on the client: without a listener it would end the process, not the point.
-  const resets: string[] = [];
-  const listen = () => {
-    for (const l of locks)
-      if (l.client.listenerCount("error") === 0) l.client.on("error", (e) => resets.push(e.message));
+  // Each lock redials a failed connect with backoff and a lost connection too (BenchLock), counting both.
+  const trouble = () => {
+    const t = connectTrouble(locks);
+    return t.retries + t.drops ? ` (${t.retries} connects retried, ${t.drops} dropped: ${t.first})` : "";
   };
   try {
     await until("bridge ready", async () => (await bridge.health())?.feed.caughtUp === true, 60_000);
-    await connectAll(locks);
-    listen();
-    await until("locks online and uploaded", () => drained(count), timeoutMs).catch((e: Error) => {
-      throw new Error(`${e.message}${resets.length ? ` (${resets.length} connection errors: ${resets[0]})` : ""}`);
+    await connectAll(locks).catch((e: Error) => {
+      throw new Error(`${e.message}${trouble()}`);
     });
+    await until("locks online and uploaded", () => drained(count), timeoutMs).catch((e: Error) => {
+      throw new Error(`${e.message}${trouble()}`);
+    });
+    const first = connectTrouble(locks);
     await new Promise((r) => setTimeout(r, settleSeconds * 1000));
     const rssMb = await bridge.rssMb();
     const probe = options.probe ? await options.probe(bridge) : null;
@@ -68,6 +74,8 @@ export async function benchLocksCurvePoint(options: {
     const eventsPerSecond = (count * perLock) / ((performance.now() - started) / 1000);
 
     // The storm: the broker goes away under every lock, comes back, and every lock reconnects at once.
+    // The bench dials every lock itself once the bridge is back, so no lock redials on its own meanwhile.
+    for (const l of locks) l.redialOnDrop = false;
     const stormStarted = performance.now();
     const restartMs = await bridge.restart();
     await Promise.all(
@@ -75,11 +83,29 @@ export async function benchLocksCurvePoint(options: {
         await l.close().catch(() => {});
         await l.connect();
       }),
-    );
-    listen();
-    await until("locks online again and uploaded", () => drained(count), timeoutMs);
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}${trouble()}`);
+    });
+    await until("locks online again and uploaded", () => drained(count), timeoutMs).catch((e: Error) => {
+      throw new Error(`${e.message}${trouble()}`);
+    });
     const reconnectStormSeconds = (performance.now() - stormStarted) / 1000;
-    return { locks: count, rssMb, eventsPerSecond, events: count * perLock, reconnectStormSeconds, restartMs, probe };
+    const all = connectTrouble(locks);
+    return {
+      locks: count,
+      rssMb,
+      eventsPerSecond,
+      events: count * perLock,
+      reconnectStormSeconds,
+      restartMs,
+      probe,
+      connectRetries: {
+        first: first.retries,
+        storm: all.retries - first.retries,
+        drops: all.drops,
+        reason: all.first,
+      },
+    };
   } finally {
     await Promise.all(locks.map((l) => l.close().catch(() => {})));
     await bridge.stop();

@@ -317,10 +317,19 @@ export class EmbeddedBroker implements LockBroker {
   }
 }
 
+/**
+ * The listeners' accept queue: every lock of a site redials at once when the bridge restarts, and while its event loop
+ * is busy starting (locks, sessions, the change feed) the kernel holds their connections here. Node's default, 511,
+ * overflowed at 5,000 locks: the kernel dropped handshakes and answered SYN-cookie connections with resets, and those
+ * locks lost their connect to a reset or a CONNACK timeout. The kernel caps it at `net.core.somaxconn` (4,096 by default
+ * since Linux 5.4).
+ */
+export const LISTEN_BACKLOG = 65_535;
+
 function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject);
       resolve((server.address() as AddressInfo).port);
     });
