@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import { vendorCredentialDigestSync } from "@latchkey/protocol";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import type { RunningBridge } from "../src/index.js";
 import { siteChanges, VENDOR } from "./helpers/bridge.js";
@@ -10,12 +12,12 @@ describe("vendor connections", () => {
   const site = bridgeSiteEach();
   let bridge: RunningBridge | null = null;
 
-  const vcChange = (password: string, state: string) => {
+  const vcChange = (password: string, state: string, id = "vc_1") => {
     const salt = Buffer.from(`salt-${password}`).toString("base64url");
     site.cloud.append({
       kind: "vendor_connection",
       vendorConnection: {
-        id: "vc_1",
+        id,
         lockHolderId: "lh_1",
         vendor: "sim",
         username: VENDOR.username,
@@ -65,6 +67,46 @@ describe("vendor connections", () => {
     await waitFor("connected report", () => site.cloud.stateReports.length === 2);
     expect(site.cloud.stateReports[1]).toEqual({ vcId: "vc_1", state: "connected" });
     expect(site.cloud.lockReports).toHaveLength(1);
+  });
+
+  it("reports the other connections when the cloud refuses one connection's lock list", async () => {
+    // Before: the first refusal ended the round, so the connections after it were never reported (at every retry).
+    site.cloud.refuseLockLists.add("vc_1");
+    ({ bridge } = await site.start());
+    await site.lock("lock-a");
+    vcChange(VENDOR.password, "connecting", "vc_1");
+    vcChange(VENDOR.password, "connecting", "vc_2");
+    await waitFor("vc_2 reported", () => site.cloud.stateReports.some((r) => r.vcId === "vc_2"));
+    expect(site.cloud.stateReports).toEqual([{ vcId: "vc_2", state: "connected" }]);
+    expect(site.cloud.lockReports).toEqual([{ vcId: "vc_2", locks: ["lock-a"] }]);
+  });
+
+  it("puts a connection in error, naming the limit, when it reaches more locks than one report may list", async () => {
+    // The bridge API takes at most 10,000 found locks a connection (docs/bridge-api.md): more would be refused at every
+    // retry, silently. A gateway that once saw 10,001 MQTT locks keeps them in its registry.
+    ({ bridge } = await site.start());
+    await bridge.stop();
+    const db = new Database(join(site.dir.path, "bridge.db"));
+    const add = db.prepare(
+      "INSERT INTO locks (lock_id, transport, first_seen_at, last_seen_at) VALUES (?, 'mqtt', 1, 1)",
+    );
+    db.transaction(() => {
+      for (let i = 0; i < 10_001; i++) add.run(`lock-${String(i).padStart(5, "0")}`);
+    })();
+    db.close();
+    ({ bridge } = await site.start());
+    vcChange(VENDOR.password, "connecting");
+    await waitFor("error report", () => site.cloud.stateReports.length > 0);
+    expect(site.cloud.stateReports).toEqual([
+      {
+        vcId: "vc_1",
+        state: "error",
+        reason:
+          "this bridge reaches 10001 locks for the vendor account; one vendor connection holds at most 10000: split " +
+          "them over vendor accounts (vendorAccounts[].locks)",
+      },
+    ]);
+    expect(site.cloud.lockReports).toEqual([]);
   });
 
   it("reports an error naming the missing vendor account", async () => {

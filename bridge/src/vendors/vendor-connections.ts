@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { checkVendorCredentials } from "@latchkey/protocol";
+import { FoundLocks } from "@latchkey/protocol/contracts";
 import { type Backoff, ServiceLoop } from "@latchkey/runtime";
 import type { CloudClient } from "../cloud/client.js";
 import { CloudError } from "../cloud/errors.js";
@@ -43,6 +44,8 @@ export interface VendorConnectionStatus {
 const TRANSPORT: Record<string, LockTransport> = { sim: "mqtt", ble: "ble" };
 
 export const INVALID_CREDENTIALS = "invalid vendor credentials";
+/** The most locks one report of found locks may list (the bridge API's contract, docs/bridge-api.md). */
+export const MAX_FOUND_LOCKS = FoundLocks.properties.locks.maxItems ?? 10_000;
 const SETTLE_MS = 200;
 
 interface Verdict {
@@ -72,6 +75,7 @@ export class VendorConnections {
     backoff: Backoff,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
+    private readonly maxFoundLocks = MAX_FOUND_LOCKS,
   ) {
     this.failures = new CloudFailureLog(logger);
     this.loop = new ServiceLoop({
@@ -169,67 +173,96 @@ export class VendorConnections {
     return ids.sort();
   }
 
+  /**
+   * Each connection on its own: one the cloud refuses (or a failure while reporting it) does not hold back the others'
+   * reports; the first failure is thrown once every connection had its turn, so the round backs off and retries.
+   */
   private async reconcile(signal: AbortSignal): Promise<void> {
+    let failure: unknown = null;
     for (const row of this.sql.all.all() as ConnectionRow[]) {
       if (signal.aborted) return;
-      const verdict = await this.verdict(row);
-      const fresh = row.change_seq > row.handled_seq;
-      const locks = verdict.account ? this.foundLocks(verdict.account) : null;
-      const locksText = locks ? locks.join("\n") : null;
-      let reportedLocks = row.reported_locks;
-      // Locks first: on a refresh the cloud offboards locks missing from the list, then the state ends the refresh.
-      if (
-        locks &&
-        locksText !== null &&
-        (locksText !== row.reported_locks ||
-          (fresh && (row.cloud_state === "refreshing" || row.cloud_state === "connecting")))
-      ) {
-        const answer = await this.cloud.reportLocks(
-          row.id,
-          locks.map((id) => ({ id })),
-        );
-        const conflicts = answer.filter((l) => l.status === "conflict").map((l) => l.id);
-        if (conflicts.length > 0)
-          this.logger.warn({ vendorConnectionId: row.id, conflicts }, "locks already owned by another lock holder");
-        reportedLocks = locksText;
-        this.logger.info({ vendorConnectionId: row.id, locks: locks.length }, "reported found locks");
+      try {
+        await this.reconcileOne(row);
+      } catch (e) {
+        if (failure === null) failure = e;
+        else
+          this.logger.warn(
+            { vendorConnectionId: row.id, err: (e as Error).message },
+            "vendor connection report failed",
+          );
       }
-      const stateDiffers =
-        row.cloud_state !== verdict.state ||
-        row.reported_state !== verdict.state ||
-        (row.reported_reason ?? null) !== (verdict.reason ?? null);
-      if (stateDiffers || (fresh && row.cloud_state === "refreshing")) {
-        try {
-          await this.cloud.reportState(row.id, verdict.state, verdict.reason);
-        } catch (e) {
-          // A connection deleted in the cloud meanwhile: the feed will say so; nothing to report.
-          if (e instanceof CloudError && e.status === 404) {
-            this.sql.handled.run(
-              row.change_seq,
-              row.reported_state,
-              row.reported_reason,
-              row.check_digest,
-              reportedLocks,
-              row.id,
-            );
-            continue;
-          }
-          throw e;
-        }
-        this.metrics.vendorReports.inc({ state: verdict.state });
-        this.logger.info(
-          { vendorConnectionId: row.id, state: verdict.state, reason: verdict.reason },
-          "reported vendor connection state",
-        );
-      }
-      this.sql.handled.run(
-        row.change_seq,
-        verdict.state,
-        verdict.reason ?? null,
-        row.check_digest,
-        reportedLocks,
+    }
+    if (failure !== null) throw failure;
+  }
+
+  private async reconcileOne(row: ConnectionRow): Promise<void> {
+    let verdict = await this.verdict(row);
+    const fresh = row.change_seq > row.handled_seq;
+    let locks = verdict.account ? this.foundLocks(verdict.account) : null;
+    if (locks && locks.length > this.maxFoundLocks) {
+      // The cloud would refuse the list (400) at every retry: say why, where an operator and the integrator see it.
+      verdict = {
+        state: "error",
+        reason:
+          `this bridge reaches ${locks.length} locks for the vendor account; one vendor connection holds at most ` +
+          `${this.maxFoundLocks}: split them over vendor accounts (vendorAccounts[].locks)`,
+      };
+      locks = null;
+    }
+    const locksText = locks ? locks.join("\n") : null;
+    let reportedLocks = row.reported_locks;
+    // Locks first: on a refresh the cloud offboards locks missing from the list, then the state ends the refresh.
+    if (
+      locks &&
+      locksText !== null &&
+      (locksText !== row.reported_locks ||
+        (fresh && (row.cloud_state === "refreshing" || row.cloud_state === "connecting")))
+    ) {
+      const answer = await this.cloud.reportLocks(
         row.id,
+        locks.map((id) => ({ id })),
+      );
+      const conflicts = answer.filter((l) => l.status === "conflict").map((l) => l.id);
+      if (conflicts.length > 0)
+        this.logger.warn({ vendorConnectionId: row.id, conflicts }, "locks already owned by another lock holder");
+      reportedLocks = locksText;
+      this.logger.info({ vendorConnectionId: row.id, locks: locks.length }, "reported found locks");
+    }
+    const stateDiffers =
+      row.cloud_state !== verdict.state ||
+      row.reported_state !== verdict.state ||
+      (row.reported_reason ?? null) !== (verdict.reason ?? null);
+    if (stateDiffers || (fresh && row.cloud_state === "refreshing")) {
+      try {
+        await this.cloud.reportState(row.id, verdict.state, verdict.reason);
+      } catch (e) {
+        // A connection deleted in the cloud meanwhile: the feed will say so; nothing to report.
+        if (e instanceof CloudError && e.status === 404) {
+          this.sql.handled.run(
+            row.change_seq,
+            row.reported_state,
+            row.reported_reason,
+            row.check_digest,
+            reportedLocks,
+            row.id,
+          );
+          return;
+        }
+        throw e;
+      }
+      this.metrics.vendorReports.inc({ state: verdict.state });
+      this.logger.info(
+        { vendorConnectionId: row.id, state: verdict.state, reason: verdict.reason },
+        "reported vendor connection state",
       );
     }
+    this.sql.handled.run(
+      row.change_seq,
+      verdict.state,
+      verdict.reason ?? null,
+      row.check_digest,
+      reportedLocks,
+      row.id,
+    );
   }
 }

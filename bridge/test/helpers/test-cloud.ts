@@ -75,6 +75,8 @@ export class TestCloud {
   readonly presence: Array<{ lockId: string; online: boolean; ts: number }> = [];
   readonly stateReports: Array<{ vcId: string; state: string; reason?: string }> = [];
   readonly lockReports: Array<{ vcId: string; locks: string[] }> = [];
+  /** Vendor connections whose found-locks list is refused with 400, as the cloud refuses one over the contract's cap. */
+  readonly refuseLockLists = new Set<string>();
   readonly cursorsAsked: string[] = [];
   heartbeats = 0;
   ingestBatches = 0;
@@ -321,6 +323,8 @@ export class TestCloud {
     const locks = url.pathname.match(/^\/bridge\/v1\/vendor-connections\/([^/]+)\/locks$/);
     if (req.method === "PUT" && locks) {
       const b = (await this.body(req)) as { locks: Array<{ id: string }> };
+      if (this.refuseLockLists.has(decodeURIComponent(locks[1]!)))
+        return this.send(res, 400, { error: "invalid_request", errorDescription: "body.locks: too many items" });
       this.lockReports.push({ vcId: decodeURIComponent(locks[1]!), locks: b.locks.map((l) => l.id) });
       return this.send(res, 200, { locks: b.locks.map((l) => ({ id: l.id, status: "created" })) });
     }
