@@ -8,6 +8,7 @@ import { type Db, openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";
 import { presenceBody, reportsBody } from "../src/uploader/batch.js";
+import { movesAck } from "../src/uploader/uploader.js";
 import { lockKeyMaterial, sealedEvent, tempDir } from "./helpers/fixtures.js";
 
 const silent = pino({ level: "silent" });
@@ -104,6 +105,27 @@ describe("outbox", () => {
     expect(outbox.take(2, 1_000_000, 0, onlyB).map(seq)).toEqual([1, 2]);
     outbox.remove(outbox.take(1, 1_000_000));
     expect(outbox.take(1, 1_000_000, 0, onlyB).map(seq)).toEqual([1]);
+  });
+
+  it("keeps the receipt peek's event type with the item; a row stored before it was kept is peeked again", async () => {
+    // A bridge of schema 4 stored an unlock event; this one opens its database.
+    const old = openDatabase(join(dir.path, "bridge.db"), {
+      synchronous: "full",
+      migrations: BRIDGE_MIGRATIONS.slice(0, 4),
+    });
+    old
+      .prepare(
+        "INSERT INTO outbox (kind, lock_id, report, bytes, created_at, ready) VALUES ('event', 'lock-a', ?, ?, 0, 1)",
+      )
+      .run(sealedEvent("lock-a", 1), sealedEvent("lock-a", 1).length);
+    old.close();
+    const { outbox } = open();
+    // The type is taken as stored, not read from the bytes again (these say `unlocked`).
+    await outbox.add({ kind: "event", lockId: "lock-a", report: sealedEvent("lock-a", 2), eventType: "state_applied" });
+    await outbox.add({ kind: "event", lockId: "lock-a", report: sealedEvent("lock-a", 3), eventType: "locked" });
+    const [before, applied, locked] = outbox.take(10, 100_000);
+    expect([before!.eventType, applied!.eventType, locked!.eventType]).toEqual([null, "state_applied", "locked"]);
+    expect([before, applied, locked].map((i) => movesAck(i!))).toEqual([true, false, true]);
   });
 
   it("limits a batch by count and bytes", async () => {

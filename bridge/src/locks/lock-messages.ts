@@ -120,7 +120,11 @@ export class LockMessages {
       this.logger.warn({ lockId, code: e.code, err: e.message }, "refused a lock message that is not a sealed report");
       throw new RefusedPayloadError("not_a_report", `a message from ${lockId} is not a sealed report: ${e.message}`);
     }
-    await this.outbox.add({ kind: peeked.kind, lockId, report: bytes });
+    await this.outbox.add(
+      peeked.kind === "event"
+        ? { kind: "event", lockId, report: bytes, eventType: peeked.event.type }
+        : { kind: "telemetry", lockId, report: bytes },
+    );
     this.activity?.report(lockId, peeked);
     // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it. Asked
     // of the registry only on a change: most events repeat the state the lock is in, and each call is a promise.

@@ -15,7 +15,13 @@ export type OutboxKind = "event" | "telemetry" | "presence";
  * Presence is the bridge's own word (JSON for `/bridge/v1/ingest`).
  */
 export type OutboxEntry =
-  | { kind: "event" | "telemetry"; lockId: string; report: Uint8Array }
+  | {
+      kind: "event" | "telemetry";
+      lockId: string;
+      report: Uint8Array;
+      /** An event report's type as the peek at receipt read it (unauthenticated): spares the uploader a second peek. */
+      eventType?: string;
+    }
   | { kind: "presence"; lockId: string; body: string };
 
 export type StoredItem = {
@@ -24,8 +30,14 @@ export type StoredItem = {
   /** Stored size: the report's bytes, or the presence JSON's. */
   bytes: number;
 } & (
-  | { kind: "event" | "telemetry"; report: Uint8Array; body: null }
-  | { kind: "presence"; report: null; body: string }
+  | {
+      kind: "event" | "telemetry";
+      report: Uint8Array;
+      body: null;
+      /** The entry's `eventType`; null for telemetry and for an event stored without it (an older bridge's row). */
+      eventType: string | null;
+    }
+  | { kind: "presence"; report: null; body: string; eventType: null }
 );
 
 /** What one item adds to an upload body: base64url (4/3) and the item's JSON around it, lock id and keys included. */
@@ -93,15 +105,15 @@ export class Outbox {
     this.bytes = totals.b;
     // `ready` is read inside the insert, so an assignment committed just before is never missed.
     this.insert = db.prepare(
-      `INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at, ready)
-       VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
+      `INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at, event_type, ready)
+       VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
     );
     this.oldest = db.prepare("SELECT id, bytes FROM outbox ORDER BY id LIMIT ?");
     this.oldestAt = db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1");
     this.deleteIds = db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))");
     // Only items of locks the cloud has assigned to this bridge: anything else would make the cloud refuse the batch.
     this.take_ = db.prepare(
-      "SELECT id, kind, lock_id AS lockId, body, report, bytes FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
+      "SELECT id, kind, lock_id AS lockId, body, report, bytes, event_type AS eventType FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
     );
     this.added = {
       event: metrics.outboxAdded.labels("event"),
@@ -155,6 +167,7 @@ export class Outbox {
     const size = entry.kind === "presence" ? Buffer.byteLength(entry.body) : entry.report.length;
     const body = entry.kind === "presence" ? entry.body : null;
     const report = entry.kind === "presence" ? null : entry.report;
+    const eventType = entry.kind === "event" ? (entry.eventType ?? null) : null;
     const dropOldest = this.limits.fullPolicy === "drop-oldest";
     if (this.isFull(size) && !dropOldest) {
       if (options?.ifFull === "skip") {
@@ -173,7 +186,8 @@ export class Outbox {
         // Run again when the group is retried write by write: only the last run's count is true.
         dropped = dropOldest ? this.makeRoom() : null;
         stored =
-          this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), entry.lockId).changes > 0;
+          this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), eventType, entry.lockId)
+            .changes > 0;
       });
     } catch (e) {
       // Not stored, so not acknowledged: the lock (or the external broker) keeps the message and sends it again.

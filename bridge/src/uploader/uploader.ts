@@ -296,11 +296,13 @@ export class Uploader {
  * Whether an accepted report is an event the lock keeps until the next `ack`, other than `state_applied`. Telemetry
  * moves no `ack`. A `state_applied` event does, but fetching a state for it would make the lock apply a new state, emit
  * another `state_applied`, and so on every 10 s for ever; it is freed with the next state the lock gets for any other
- * reason (an event, a change in the cloud, the hourly re-signing). The peek reads the stored bytes, which the cloud has
- * just accepted as the lock's.
+ * reason (an event, a change in the cloud, the hourly re-signing). The event's type is what the peek at receipt read,
+ * kept with the item; only a row stored without it (by an older bridge) is peeked again, from the stored bytes the
+ * cloud has just accepted as the lock's.
  */
-function movesAck(item: StoredItem): boolean {
+export function movesAck(item: StoredItem): boolean {
   if (item.kind !== "event" || item.report === null) return false;
+  if (item.eventType !== null) return item.eventType !== "state_applied";
   try {
     const peeked = peekReport(item.report, item.lockId);
     return peeked.kind === "event" && peeked.event.type !== "state_applied";
