@@ -77,6 +77,25 @@ describe("outbox", () => {
     expect(reopened.outbox.take(10, 100_000)).toEqual([]);
   });
 
+  it("sends a lock's current keys with its reports, encoded once per keys object", async () => {
+    const { outbox } = open();
+    await outbox.add(item(1));
+    const batch = outbox.take(10, 100_000) as Parameters<typeof reportsBody>[0];
+    const keysOf = (body: string) => (JSON.parse(body) as { items: Array<{ keys?: unknown }> }).items[0]!.keys;
+    const first = lockKeyMaterial("lock-a");
+    const encoded = (k: { identity: Uint8Array; x25519: Uint8Array }) => ({
+      identity: Buffer.from(k.identity).toString("base64url"),
+      x25519: Buffer.from(k.x25519).toString("base64url"),
+    });
+    expect(keysOf(reportsBody(batch, () => first))).toEqual(encoded(first));
+    expect(keysOf(reportsBody(batch, () => first))).toEqual(encoded(first));
+    // New keys (a factory reset: the registry's setKeys keeps a new object) go up at once, not the cached ones.
+    const second = lockKeyMaterial("lock-b");
+    expect(keysOf(reportsBody(batch, () => second))).toEqual(encoded(second));
+    expect(keysOf(reportsBody(batch, () => null))).toBe(undefined);
+    expect(JSON.parse(reportsBody([], () => first))).toEqual({ items: [] });
+  });
+
   it("keeps presence as JSON for the ingest, beside reports", async () => {
     const { outbox } = open();
     await outbox.add(item(1));
