@@ -73,17 +73,27 @@ export class LockMessages {
     private readonly activity: LockActivity | null = null,
   ) {}
 
-  async handle(
+  /** Resolves once the message is handled (a report: stored), which is when the lock's PUBACK may go out. */
+  handle(
     lockId: string,
     kind: LockTopicKind,
     payload: Uint8Array,
     transport: LockTransport = "mqtt",
-  ): Promise<void> {
+  ): Promise<unknown> {
+    // The hot path (every event and reading) without an async frame and a promise of its own: `report` is one.
     if (kind === "events" || kind === "telemetry") {
       this.received(kind).inc();
-      await this.report(lockId, payload);
-      return;
+      return this.report(lockId, payload);
     }
+    return this.other(lockId, kind, payload, transport);
+  }
+
+  private async other(
+    lockId: string,
+    kind: LockTopicKind,
+    payload: Uint8Array,
+    transport: LockTransport,
+  ): Promise<void> {
     this.received(kind).inc();
     this.activity?.seen(lockId);
     try {
