@@ -3,11 +3,20 @@ import { ManualClock, peekReport } from "@latchkey/protocol";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BridgeMetrics } from "../src/ops/metrics.js";
-import { Outbox, OutboxFullError, type OutboxLimits, type StoredItem, uploadBytes } from "../src/outbox/outbox.js";
+import {
+  laneOf,
+  lockHash,
+  Outbox,
+  OutboxFullError,
+  type OutboxLimits,
+  type StoredItem,
+  uploadBytes,
+} from "../src/outbox/outbox.js";
 import { type Db, openDatabase } from "../src/store/database.js";
 import { BRIDGE_MIGRATIONS } from "../src/store/schema.js";
 import { WriteBatcher } from "../src/store/write-batcher.js";
 import { presenceBody, reportsBody } from "../src/uploader/batch.js";
+import { movesAck } from "../src/uploader/uploader.js";
 import { lockKeyMaterial, sealedEvent, tempDir } from "./helpers/fixtures.js";
 
 const silent = pino({ level: "silent" });
@@ -76,6 +85,25 @@ describe("outbox", () => {
     expect(reopened.outbox.take(10, 100_000)).toEqual([]);
   });
 
+  it("sends a lock's current keys with its reports, encoded once per keys object", async () => {
+    const { outbox } = open();
+    await outbox.add(item(1));
+    const batch = outbox.take(10, 100_000) as Parameters<typeof reportsBody>[0];
+    const keysOf = (body: string) => (JSON.parse(body) as { items: Array<{ keys?: unknown }> }).items[0]!.keys;
+    const first = lockKeyMaterial("lock-a");
+    const encoded = (k: { identity: Uint8Array; x25519: Uint8Array }) => ({
+      identity: Buffer.from(k.identity).toString("base64url"),
+      x25519: Buffer.from(k.x25519).toString("base64url"),
+    });
+    expect(keysOf(reportsBody(batch, () => first))).toEqual(encoded(first));
+    expect(keysOf(reportsBody(batch, () => first))).toEqual(encoded(first));
+    // New keys (a factory reset: the registry's setKeys keeps a new object) go up at once, not the cached ones.
+    const second = lockKeyMaterial("lock-b");
+    expect(keysOf(reportsBody(batch, () => second))).toEqual(encoded(second));
+    expect(keysOf(reportsBody(batch, () => null))).toBe(undefined);
+    expect(JSON.parse(reportsBody([], () => first))).toEqual({ items: [] });
+  });
+
   it("keeps presence as JSON for the ingest, beside reports", async () => {
     const { outbox } = open();
     await outbox.add(item(1));
@@ -94,7 +122,8 @@ describe("outbox", () => {
     for (let i = 1; i <= 4; i++) await outbox.add(item(i));
     for (let i = 1; i <= 2; i++) await outbox.add(item(i, "lock-b"));
     await outbox.add(item(5));
-    const onlyB = (lockId: string) => lockId === "lock-b";
+    expect([laneOf("lock-a", 2), laneOf("lock-b", 2)]).toEqual([0, 1]);
+    const onlyB = { index: 1, of: 2 };
     expect(outbox.take(10, 1_000_000, 0, onlyB).map((i) => [i.lockId, seq(i)])).toEqual([
       ["lock-b", 1],
       ["lock-b", 2],
@@ -104,6 +133,58 @@ describe("outbox", () => {
     expect(outbox.take(2, 1_000_000, 0, onlyB).map(seq)).toEqual([1, 2]);
     outbox.remove(outbox.take(1, 1_000_000));
     expect(outbox.take(1, 1_000_000, 0, onlyB).map(seq)).toEqual([1]);
+  });
+
+  it("keeps the receipt peek's event type with the item; a row stored before it was kept is peeked again", async () => {
+    // A bridge of schema 4 stored an unlock event; this one opens its database.
+    const old = openDatabase(join(dir.path, "bridge.db"), {
+      synchronous: "full",
+      migrations: BRIDGE_MIGRATIONS.slice(0, 4),
+    });
+    old
+      .prepare(
+        "INSERT INTO outbox (kind, lock_id, report, bytes, created_at, ready) VALUES ('event', 'lock-a', ?, ?, 0, 1)",
+      )
+      .run(sealedEvent("lock-a", 1), sealedEvent("lock-a", 1).length);
+    old.close();
+    const { outbox } = open();
+    // The type is taken as stored, not read from the bytes again (these say `unlocked`).
+    await outbox.add({ kind: "event", lockId: "lock-a", report: sealedEvent("lock-a", 2), eventType: "state_applied" });
+    await outbox.add({ kind: "event", lockId: "lock-a", report: sealedEvent("lock-a", 3), eventType: "locked" });
+    const [before, applied, locked] = outbox.take(10, 100_000);
+    expect([before!.eventType, applied!.eventType, locked!.eventType]).toEqual([null, "state_applied", "locked"]);
+    expect([before, applied, locked].map((i) => movesAck(i!))).toEqual([true, false, true]);
+  });
+
+  it("reads a lane's locks out of SQLite only, and works out the lane of a row stored without its key", async () => {
+    const { outbox } = open();
+    db.prepare("UPDATE locks SET assigned = 1 WHERE lock_id = 'lock-b'").run();
+    await outbox.add(item(1));
+    await outbox.add(item(1, "lock-b"));
+    // A row an older bridge stored (no lane key), of each lock.
+    const old = db.prepare(
+      "INSERT INTO outbox (kind, lock_id, report, bytes, created_at, ready) VALUES ('event', ?, ?, ?, 0, 1)",
+    );
+    old.run("lock-a", sealedEvent("lock-a", 2), sealedEvent("lock-a", 2).length);
+    old.run("lock-b", sealedEvent("lock-b", 2), sealedEvent("lock-b", 2).length);
+    expect(db.prepare("SELECT lane_key AS k FROM outbox ORDER BY id").all()).toEqual([
+      { k: lockHash("lock-a") },
+      { k: lockHash("lock-b") },
+      { k: null },
+      { k: null },
+    ]);
+    const lane = (index: number) => outbox.take(10, 1_000_000, 0, { index, of: 2 }).map((i) => [i.lockId, seq(i)]);
+    expect(lane(0)).toEqual([
+      ["lock-a", 1],
+      ["lock-a", 2],
+    ]);
+    expect(lane(1)).toEqual([
+      ["lock-b", 1],
+      ["lock-b", 2],
+    ]);
+    // The statement leaves other lanes' rows in SQLite: a key that says lane 1 keeps a row out of lane 0.
+    db.prepare("UPDATE outbox SET lane_key = 1 WHERE id = 1").run();
+    expect(lane(0)).toEqual([["lock-a", 2]]);
   });
 
   it("limits a batch by count and bytes", async () => {

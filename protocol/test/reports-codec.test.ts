@@ -266,6 +266,62 @@ describe("a courier's peek", () => {
     expect(() => peekReport(bytes, "lock-b")).toThrow(expect.objectContaining({ code: "wrong_lock" }));
     expect(() => peekReport(encodeEvent(event()), "lock-a")).toThrow(expect.objectContaining({ code: "malformed" }));
   });
+
+  /** What a peek answers: the report, or the refusal's code and message. */
+  const peekOutcome = (bytes: Uint8Array, lockId: string) => {
+    try {
+      return { peeked: peekReport(bytes, lockId) };
+    } catch (e) {
+      return { refused: { code: (e as { code?: string }).code, message: (e as Error).message } };
+    }
+  };
+  // Another key id: another protected header, which the peek then remembers for lock-a instead of the genuine one's.
+  const otherHeader = sealReport({ kind: "event", event: event(), key: keyA, cloudKeyId: fromHex("d0d1"), ctr: 1 });
+
+  it("property: with the lock's header remembered, a peek answers exactly what a full decode of the header does", () => {
+    const genuine = sealEvent(8, { type: "state_applied", v: 3, key: undefined });
+    const same = (changed: Uint8Array, lockId: string) => {
+      peekReport(genuine, "lock-a");
+      const remembered = peekOutcome(changed, lockId);
+      peekReport(otherHeader, "lock-a");
+      expect(remembered).toEqual(peekOutcome(changed, lockId));
+    };
+    // Every byte changed in a few ways (0x03 turns the lock id's last letter into another valid one)...
+    for (let at = 0; at < genuine.length; at++)
+      for (const xor of [0x01, 0x03, 0x80, 0xff]) {
+        const changed = new Uint8Array(genuine);
+        changed[at]! ^= xor;
+        same(changed, "lock-a");
+      }
+    // ...and at random, cut, extended and delivered for either lock.
+    fc.assert(
+      fc.property(
+        fc.nat(genuine.length - 1),
+        fc.integer({ min: 0, max: 255 }),
+        fc.uint8Array({ maxLength: 4 }),
+        fc.integer({ min: 1, max: genuine.length }),
+        fc.constantFrom("lock-a", "lock-b"),
+        (at, xor, tail, cut, lockId) => {
+          const changed = new Uint8Array([...genuine.subarray(0, cut), ...tail]);
+          if (at < changed.length) changed[at]! ^= xor;
+          same(changed, lockId);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("a remembered header passes only with nothing unprotected, and only for the lock it named", () => {
+    const genuine = sealEvent(9);
+    const { protectedBytes, payload, tag } = decodeMac0(genuine);
+    expect(peekReport(genuine, "lock-a")).toMatchObject({ lock: "lock-a", ctr: 9 });
+    for (const unprotected of [new Map([[4, kid]]), new Map([[99, 1]])]) {
+      const moved = encodeCbor(new CborTag(17, [protectedBytes, unprotected, payload, tag]));
+      expect(peekOutcome(moved, "lock-a").refused?.code).toBe("malformed");
+    }
+    expect(peekOutcome(genuine, "lock-b").refused?.code).toBe("wrong_lock");
+    expect(peekReport(genuine, "lock-a")).toMatchObject({ lock: "lock-a", ctr: 9 });
+  });
 });
 
 describe("tampering", () => {

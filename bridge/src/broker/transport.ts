@@ -6,7 +6,7 @@ export interface InboundHandler {
    * A message a lock published on one of its own topics (already authorized). Resolves once it is durable; only then
    * is the lock's PUBACK sent. Rejects to refuse it (the lock keeps the message and retries).
    */
-  lockMessage(lockId: string, kind: LockTopicKind, payload: Buffer): Promise<void>;
+  lockMessage(lockId: string, kind: LockTopicKind, payload: Buffer): Promise<unknown>;
   /** `homeassistant/status` (Home Assistant's birth and last will). */
   homeAssistantStatus(payload: Buffer): void;
   /** A lock connected to (true) or left (false) the broker, when the broker can tell. */

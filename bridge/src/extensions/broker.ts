@@ -12,12 +12,14 @@ export class BrokerExtension implements Extension {
 
   async start(): Promise<void> {
     const { broker, events, messages, metrics, topics, bridgeId } = this.ctx;
+    const timeRequest = async (lockId: string, payload: Buffer): Promise<void> => {
+      metrics.messagesReceived.labels("time/request").inc();
+      events.emit("timeRequest", lockId, payload);
+    };
     const handler: InboundHandler = {
-      lockMessage: async (lockId, kind, payload) => {
-        if (kind !== "time/request") return messages.handle(lockId, kind, payload);
-        metrics.messagesReceived.labels(kind).inc();
-        events.emit("timeRequest", lockId, payload);
-      },
+      // No async frame of its own around the lock-message path (a promise per event): only a time request's is.
+      lockMessage: (lockId, kind, payload) =>
+        kind !== "time/request" ? messages.handle(lockId, kind, payload) : timeRequest(lockId, payload),
       homeAssistantStatus: (payload) => events.emit("homeAssistantStatus", payload),
       lockConnection: (lockId, connected) => events.emit("lockConnection", lockId, connected),
       lockSubscribed: (lockId) => events.emit("lockSubscribed", lockId),

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { type PeekedReport, toHex } from "@latchkey/protocol";
+import type { PeekedReport } from "@latchkey/protocol";
 
 /** An event as the bridge's peek read it: unauthenticated (the bridge cannot check a report's MAC). */
 export interface SeenEvent {
@@ -31,6 +31,11 @@ export interface LockActivityRecord {
 }
 
 const EVENTS_KEPT = 5;
+
+const hexSlice = (Buffer.prototype as unknown as { hexSlice: (this: Uint8Array, start: number, end: number) => string })
+  .hexSlice;
+/** An event id in hex, made once per event: one flat string (a table lookup per byte builds 16 cons strings). */
+const hex = (bytes: Uint8Array): string => hexSlice.call(bytes, 0, bytes.length);
 
 /**
  * What the status page shows of each lock beyond the registry: when the bridge last heard from it, the signed state
@@ -73,7 +78,7 @@ export class LockActivity extends EventEmitter<{ change: [lockId: string] }> {
     r.lastSeenAt = this.now();
     if (peeked.kind === "event") {
       const e = peeked.event;
-      const seen: SeenEvent = { id: toHex(e.id), type: e.type, seq: e.seq, ts: e.ts, receivedAt: r.lastSeenAt };
+      const seen: SeenEvent = { id: hex(e.id), type: e.type, seq: e.seq, ts: e.ts, receivedAt: r.lastSeenAt };
       if (e.code !== undefined) seen.code = e.code;
       if (e.v !== undefined) seen.v = e.v;
       if (e.dropped) seen.dropped = e.dropped;

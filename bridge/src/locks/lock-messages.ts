@@ -73,17 +73,27 @@ export class LockMessages {
     private readonly activity: LockActivity | null = null,
   ) {}
 
-  async handle(
+  /** Resolves once the message is handled (a report: stored), which is when the lock's PUBACK may go out. */
+  handle(
     lockId: string,
     kind: LockTopicKind,
     payload: Uint8Array,
     transport: LockTransport = "mqtt",
-  ): Promise<void> {
+  ): Promise<unknown> {
+    // The hot path (every event and reading) without an async frame and a promise of its own: `report` is one.
     if (kind === "events" || kind === "telemetry") {
       this.received(kind).inc();
-      await this.report(lockId, payload);
-      return;
+      return this.report(lockId, payload);
     }
+    return this.other(lockId, kind, payload, transport);
+  }
+
+  private async other(
+    lockId: string,
+    kind: LockTopicKind,
+    payload: Uint8Array,
+    transport: LockTransport,
+  ): Promise<void> {
     this.received(kind).inc();
     this.activity?.seen(lockId);
     try {
@@ -120,7 +130,11 @@ export class LockMessages {
       this.logger.warn({ lockId, code: e.code, err: e.message }, "refused a lock message that is not a sealed report");
       throw new RefusedPayloadError("not_a_report", `a message from ${lockId} is not a sealed report: ${e.message}`);
     }
-    await this.outbox.add({ kind: peeked.kind, lockId, report: bytes });
+    await this.outbox.add(
+      peeked.kind === "event"
+        ? { kind: "event", lockId, report: bytes, eventType: peeked.event.type }
+        : { kind: "telemetry", lockId, report: bytes },
+    );
     this.activity?.report(lockId, peeked);
     // Display only: nothing here is vouched for (the bridge cannot check the MAC), and nothing is decided by it. Asked
     // of the registry only on a change: most events repeat the state the lock is in, and each call is a promise.

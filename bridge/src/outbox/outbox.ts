@@ -4,8 +4,27 @@ import type { BridgeMetrics } from "../ops/metrics.js";
 import { type Db, withoutSync } from "../store/database.js";
 import type { WriteBatcher } from "../store/write-batcher.js";
 
-/** How many rows `take` reads per item it may answer when it takes only some locks' items. */
+/** How many rows `take` reads per item it may answer when it takes only one lane's items. */
 const TAKE_SCAN = 4;
+
+/**
+ * FNV-1a (32 bits) of a lock id: its items' upload lane is this modulo the lanes (`laneOf`), kept in `lane_key`. Never
+ * change it without a migration that recomputes `lane_key`: a row whose key disagrees would be in no lane.
+ */
+export function lockHash(lockId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < lockId.length; i++) hash = Math.imul(hash ^ lockId.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** The lane of a lock's items: always the same one, so its items go up in order. */
+export const laneOf = (lockId: string, lanes: number): number => lockHash(lockId) % lanes;
+
+/** One upload lane of `of`: the items of the locks whose `laneOf(lockId, of)` is `index`. */
+export interface Lane {
+  index: number;
+  of: number;
+}
 
 export type OutboxKind = "event" | "telemetry" | "presence";
 
@@ -15,7 +34,13 @@ export type OutboxKind = "event" | "telemetry" | "presence";
  * Presence is the bridge's own word (JSON for `/bridge/v1/ingest`).
  */
 export type OutboxEntry =
-  | { kind: "event" | "telemetry"; lockId: string; report: Uint8Array }
+  | {
+      kind: "event" | "telemetry";
+      lockId: string;
+      report: Uint8Array;
+      /** An event report's type as the peek at receipt read it (unauthenticated): spares the uploader a second peek. */
+      eventType?: string;
+    }
   | { kind: "presence"; lockId: string; body: string };
 
 export type StoredItem = {
@@ -24,8 +49,14 @@ export type StoredItem = {
   /** Stored size: the report's bytes, or the presence JSON's. */
   bytes: number;
 } & (
-  | { kind: "event" | "telemetry"; report: Uint8Array; body: null }
-  | { kind: "presence"; report: null; body: string }
+  | {
+      kind: "event" | "telemetry";
+      report: Uint8Array;
+      body: null;
+      /** The entry's `eventType`; null for telemetry and for an event stored without it (an older bridge's row). */
+      eventType: string | null;
+    }
+  | { kind: "presence"; report: null; body: string; eventType: null }
 );
 
 /** What one item adds to an upload body: base64url (4/3) and the item's JSON around it, lock id and keys included. */
@@ -74,6 +105,7 @@ export class Outbox {
   private readonly oldestAt;
   private readonly deleteIds;
   private readonly take_;
+  private readonly takeLane;
   private readonly listeners = new Set<(lockId: string) => void>();
   private readonly added: Record<OutboxKind, { inc(): void }>;
 
@@ -93,15 +125,23 @@ export class Outbox {
     this.bytes = totals.b;
     // `ready` is read inside the insert, so an assignment committed just before is never missed.
     this.insert = db.prepare(
-      `INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at, ready)
-       VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
+      `INSERT INTO outbox (kind, lock_id, body, report, bytes, created_at, event_type, lane_key, ready)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT assigned FROM locks WHERE lock_id = ?), 0))`,
     );
     this.oldest = db.prepare("SELECT id, bytes FROM outbox ORDER BY id LIMIT ?");
     this.oldestAt = db.prepare("SELECT created_at AS t FROM outbox ORDER BY id LIMIT 1");
     this.deleteIds = db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))");
     // Only items of locks the cloud has assigned to this bridge: anything else would make the cloud refuse the batch.
     this.take_ = db.prepare(
-      "SELECT id, kind, lock_id AS lockId, body, report, bytes FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
+      "SELECT id, kind, lock_id AS lockId, body, report, bytes, event_type AS eventType FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?",
+    );
+    // One lane's: of the next rows in order, those of its locks, so no other lane's report is copied out of SQLite. A row
+    // stored before `lane_key` was kept is passed on, and `take` works out its lane from the lock id.
+    this.takeLane = db.prepare(
+      `SELECT id, kind, lockId, body, report, bytes, eventType FROM (
+         SELECT id, kind, lock_id AS lockId, body, report, bytes, event_type AS eventType, lane_key
+         FROM outbox WHERE id > ? AND ready = 1 ORDER BY id LIMIT ?
+       ) WHERE lane_key IS NULL OR lane_key % ? = ? ORDER BY id`,
     );
     this.added = {
       event: metrics.outboxAdded.labels("event"),
@@ -155,6 +195,8 @@ export class Outbox {
     const size = entry.kind === "presence" ? Buffer.byteLength(entry.body) : entry.report.length;
     const body = entry.kind === "presence" ? entry.body : null;
     const report = entry.kind === "presence" ? null : entry.report;
+    const eventType = entry.kind === "event" ? (entry.eventType ?? null) : null;
+    const laneKey = lockHash(entry.lockId);
     const dropOldest = this.limits.fullPolicy === "drop-oldest";
     if (this.isFull(size) && !dropOldest) {
       if (options?.ifFull === "skip") {
@@ -173,7 +215,17 @@ export class Outbox {
         // Run again when the group is retried write by write: only the last run's count is true.
         dropped = dropOldest ? this.makeRoom() : null;
         stored =
-          this.insert.run(entry.kind, entry.lockId, body, report, size, this.clock.now(), entry.lockId).changes > 0;
+          this.insert.run(
+            entry.kind,
+            entry.lockId,
+            body,
+            report,
+            size,
+            this.clock.now(),
+            eventType,
+            laneKey,
+            entry.lockId,
+          ).changes > 0;
       });
     } catch (e) {
       // Not stored, so not acknowledged: the lock (or the external broker) keeps the message and sends it again.
@@ -223,15 +275,18 @@ export class Outbox {
 
   /**
    * The oldest uploadable items, at most `limit` of them and about `maxBytes` of upload body (`uploadBytes`), after id
-   * `afterId`, of the locks `only` accepts (all without it). Report bytes come back exactly as stored. With `only`, at
-   * most `limit * TAKE_SCAN` rows are read: a lane whose locks sit behind a long backlog of others' waits for it.
+   * `afterId`, of the locks of `lane` (all without it). Report bytes come back exactly as stored. With `lane`, at most
+   * `limit * TAKE_SCAN` rows are looked at, and only its own locks' are read out: a lane whose locks sit behind a long
+   * backlog of others' waits for it.
    */
-  take(limit: number, maxBytes: number, afterId = 0, only?: (lockId: string) => boolean): StoredItem[] {
+  take(limit: number, maxBytes: number, afterId = 0, lane?: Lane): StoredItem[] {
     const out: StoredItem[] = [];
     let bytes = 0;
-    const rows = this.take_.iterate(afterId, only ? limit * TAKE_SCAN : limit) as Iterable<StoredItem>;
+    const rows = (
+      lane ? this.takeLane.iterate(afterId, limit * TAKE_SCAN, lane.of, lane.index) : this.take_.iterate(afterId, limit)
+    ) as Iterable<StoredItem>;
     for (const row of rows) {
-      if (only && !only(row.lockId)) continue;
+      if (lane && laneOf(row.lockId, lane.of) !== lane.index) continue;
       if (out.length >= limit) break;
       const size = uploadBytes(row);
       if (out.length > 0 && bytes + size > maxBytes) break;

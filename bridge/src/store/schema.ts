@@ -11,6 +11,11 @@
  * - lock_states (3): the latest signed state document of each lock the cloud has one for, as the cloud answered it
  *   (docs/design.md section 7, "Couriers": the bridge never alters it), with the `v` the cloud answered beside it.
  * - actions (4): remote actions from the change feed (docs/bridge-api.md), until carried out or expired.
+ * - outbox.event_type (5): the type of an event report as the courier's peek read it at receipt, so the uploader need
+ *   not peek the stored bytes again on the cloud's answer; NULL for telemetry, presence and rows stored before it (the
+ *   uploader peeks those).
+ * - outbox.lane_key (6): a hash of the lock id (FNV-1a, `lockHash`), so that an upload lane reads only its own locks'
+ *   rows; NULL in rows stored before it (the lane is then worked out from the lock id as they are read).
  */
 export const BRIDGE_MIGRATIONS: readonly string[] = [
   `
@@ -145,5 +150,14 @@ export const BRIDGE_MIGRATIONS: readonly string[] = [
     state TEXT NOT NULL DEFAULT 'pending',
     received_at INTEGER NOT NULL
   );
+  `,
+  // 5 (issue 17, third pass): what the receipt's peek learnt, kept with the item (bridge/src/uploader/uploader.ts
+  // movesAck). Unauthenticated, like the peek; the cloud's verdict on the bytes is what counts.
+  `
+  ALTER TABLE outbox ADD COLUMN event_type TEXT;
+  `,
+  // 6 (issue 17, third pass): the upload lane's key (bridge/src/outbox/outbox.ts take).
+  `
+  ALTER TABLE outbox ADD COLUMN lane_key INTEGER;
   `,
 ];

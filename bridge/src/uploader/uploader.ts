@@ -7,7 +7,7 @@ import type { ReportsAnswer } from "../cloud/types.js";
 import type { LockKeys } from "../locks/registry.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
-import type { Outbox, StoredItem } from "../outbox/outbox.js";
+import { type Lane, laneOf, type Outbox, type StoredItem } from "../outbox/outbox.js";
 import { isPresenceItem, isReportItem, presenceBody, reportsBody } from "./batch.js";
 
 export interface UploaderOptions {
@@ -147,7 +147,7 @@ export class Uploader {
     /** Lanes sending or about to; one that found nothing waits for new items or for the others to end. */
     let active = lanes;
     const lane = async (index: number): Promise<void> => {
-      const only = lanes === 1 ? undefined : (lockId: string) => laneOf(lockId, lanes) === index;
+      const only: Lane | undefined = lanes === 1 ? undefined : { index, of: lanes };
       try {
         while (!failed && !this.loop.stopping) {
           const batch = this.outbox.take(this.options.batchSize, this.options.maxBatchBytes, 0, only);
@@ -296,11 +296,13 @@ export class Uploader {
  * Whether an accepted report is an event the lock keeps until the next `ack`, other than `state_applied`. Telemetry
  * moves no `ack`. A `state_applied` event does, but fetching a state for it would make the lock apply a new state, emit
  * another `state_applied`, and so on every 10 s for ever; it is freed with the next state the lock gets for any other
- * reason (an event, a change in the cloud, the hourly re-signing). The peek reads the stored bytes, which the cloud has
- * just accepted as the lock's.
+ * reason (an event, a change in the cloud, the hourly re-signing). The event's type is what the peek at receipt read,
+ * kept with the item; only a row stored without it (by an older bridge) is peeked again, from the stored bytes the
+ * cloud has just accepted as the lock's.
  */
-function movesAck(item: StoredItem): boolean {
+export function movesAck(item: StoredItem): boolean {
   if (item.kind !== "event" || item.report === null) return false;
+  if (item.eventType !== null) return item.eventType !== "state_applied";
   try {
     const peeked = peekReport(item.report, item.lockId);
     return peeked.kind === "event" && peeked.event.type !== "state_applied";
@@ -309,9 +311,4 @@ function movesAck(item: StoredItem): boolean {
   }
 }
 
-/** The lane of a lock's items (FNV-1a of its id): always the same one, so its items go up in order. */
-export function laneOf(lockId: string, lanes: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < lockId.length; i++) hash = Math.imul(hash ^ lockId.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % lanes;
-}
+export { laneOf };

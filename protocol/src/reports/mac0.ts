@@ -85,12 +85,16 @@ function malformed(message: string): never {
   throw new ProtocolError("malformed", message);
 }
 
+/** A COSE_Mac0 whose protected header is not decoded yet (`decodeMac0Envelope`). */
+export type Mac0Envelope = Omit<Mac0, "protectedHeader">;
+
 /**
- * Decodes the COSE_Mac0 structure with the strict decoder; throws ProtocolError(`malformed`) for anything out of
- * shape: no tag 17 (a COSE_Sign1 key token or signed state is tag 18), not four items, a protected header that is not a
- * non-empty encoded map, a detached payload, or a label both protected and unprotected.
+ * The outer COSE_Mac0 structure with the strict decoder, its protected header left as bytes; throws
+ * ProtocolError(`malformed`) for anything out of shape: no tag 17 (a COSE_Sign1 key token or signed state is tag 18),
+ * not four items, a protected header that is not a non-empty byte string, or a detached payload. `decodeMac0` is this
+ * and the protected header's own checks.
  */
-export function decodeMac0(bytes: Uint8Array, options: { maxBytes?: number } = {}): Mac0 {
+export function decodeMac0Envelope(bytes: Uint8Array, options: { maxBytes?: number } = {}): Mac0Envelope {
   const item = decodeStrict(
     bytes,
     options.maxBytes === undefined ? { maxDepth: 4 } : { maxBytes: options.maxBytes, maxDepth: 4 },
@@ -106,12 +110,35 @@ export function decodeMac0(bytes: Uint8Array, options: { maxBytes?: number } = {
   if (!(payload instanceof Uint8Array))
     malformed("payload must be a byte string (detached payloads are not supported)");
   if (!(tag instanceof Uint8Array)) malformed("tag must be a byte string");
-  const protectedHeader = decodeStrict(protectedBytes, { maxDepth: 1 });
+  return { protectedBytes, unprotectedHeader, payload, tag };
+}
+
+/**
+ * Decodes the COSE_Mac0 structure with the strict decoder; throws ProtocolError(`malformed`) for anything out of
+ * shape: what `decodeMac0Envelope` refuses, a protected header that does not encode a map, or a label both protected
+ * and unprotected.
+ */
+export function decodeMac0(bytes: Uint8Array, options: { maxBytes?: number } = {}): Mac0 {
+  const e = decodeMac0Envelope(bytes, options);
+  const protectedHeader = decodeMac0Protected(e);
+  return {
+    protectedBytes: e.protectedBytes,
+    protectedHeader,
+    unprotectedHeader: e.unprotectedHeader,
+    payload: e.payload,
+    tag: e.tag,
+  };
+}
+
+/** The protected header of an envelope: an encoded map, none of whose labels is also unprotected. */
+export function decodeMac0Protected(envelope: Mac0Envelope): Mac0Header {
+  const protectedHeader = decodeStrict(envelope.protectedBytes, { maxDepth: 1 });
   if (!(protectedHeader instanceof Map)) malformed("protected header must encode a map");
   for (const label of protectedHeader.keys()) {
-    if (unprotectedHeader.has(label)) malformed(`header label ${String(label)} is both protected and unprotected`);
+    if (envelope.unprotectedHeader.has(label))
+      malformed(`header label ${String(label)} is both protected and unprotected`);
   }
-  return { protectedBytes, protectedHeader, unprotectedHeader, payload, tag };
+  return protectedHeader;
 }
 
 /** Recomputes the tag and compares in constant time; a tag of another length is simply wrong. */

@@ -5,7 +5,16 @@ import { decodeEvent, encodeEvent, type LockEvent, MAX_MESSAGE_BYTES } from "../
 import { Fields, isValidLockId } from "../messages/fields.js";
 import { decodeTelemetry, encodeTelemetry, type Telemetry } from "../messages/telemetry.js";
 import { MAX_REPORT_KID_BYTES, REPORT_KEY_BYTES } from "./key.js";
-import { ALG_HMAC_256_256, decodeMac0, encodeMac0, type Mac0, verifyMac0Tag } from "./mac0.js";
+import {
+  ALG_HMAC_256_256,
+  decodeMac0,
+  decodeMac0Envelope,
+  decodeMac0Protected,
+  encodeMac0,
+  type Mac0,
+  type Mac0Envelope,
+  verifyMac0Tag,
+} from "./mac0.js";
 
 /**
  * A lock-authenticated report (docs/reports.md): today's event or telemetry message, the lock's report counter, and a
@@ -110,7 +119,9 @@ const refuse = (verdict: ReportRefusal, message: string, ctr?: number): ReportVe
   ctr === undefined ? { ok: false, verdict, message } : { ok: false, verdict, message, ctr };
 
 /** Reads the report header rules: alg 5, our `typ`, a kid, the lock id, nothing else protected or unprotected. */
-function headerOf(message: Mac0): { kid: Uint8Array; lock: string } | string {
+function headerOf(
+  message: Pick<Mac0, "protectedHeader" | "unprotectedHeader">,
+): { kid: Uint8Array; lock: string } | string {
   const h = message.protectedHeader;
   if (message.unprotectedHeader.size !== 0) return "the unprotected header must be empty";
   for (const label of h.keys()) if (!ALLOWED_LABELS.has(label)) return `unexpected header label ${String(label)}`;
@@ -193,17 +204,50 @@ export function peekReport(bytes: Uint8Array, lockId: string): PeekedReport {
   if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REPORT_BYTES) {
     throw new ProtocolError("malformed", `a report is a byte string of at most ${MAX_REPORT_BYTES} bytes`);
   }
-  const message = decodeMac0(bytes, { maxBytes: MAX_REPORT_BYTES });
-  const header = headerOf(message);
-  if (typeof header === "string") throw new ProtocolError("malformed", header);
-  if (header.lock !== lockId) {
-    throw new ProtocolError("wrong_lock", `a report of lock "${header.lock}" delivered for lock "${lockId}"`);
-  }
+  const envelope = decodeMac0Envelope(bytes, { maxBytes: MAX_REPORT_BYTES });
+  const header = peekedHeader(envelope, lockId);
   try {
-    const parsed = bodyOf(message.payload, header.lock);
-    return { ...parsed.body, lock: header.lock, ctr: parsed.ctr };
+    const parsed = bodyOf(envelope.payload, header.lock);
+    return parsed.body.kind === "event"
+      ? { kind: "event", event: parsed.body.event, lock: header.lock, ctr: parsed.ctr }
+      : { kind: "telemetry", telemetry: parsed.body.telemetry, lock: header.lock, ctr: parsed.ctr };
   } catch (e) {
     if (e instanceof WrongLock) throw new ProtocolError("wrong_lock", e.message);
     throw e;
   }
+}
+
+/**
+ * The protected header each lock's last peeked report carried, by the delivering lock id, as bytes (a copy) and the
+ * lock id it names. A lock seals every report under the same header (alg, key id, typ, its id) until the cloud's report
+ * key id changes, so a courier peeking a stream of them decodes and checks the header once: bytes equal to ones that
+ * passed the checks pass them again (the checks are a function of those bytes and an empty unprotected header). Bounded
+ * (emptied when full); only headers that passed, and named the delivering lock, are kept.
+ */
+const peekedHeaders = new Map<string, { bytes: Uint8Array; lock: string }>();
+const PEEKED_HEADERS_MAX = 1024;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `headerOf` and the lock check for a peek, through `peekedHeaders`; throws what `peekReport` throws for them. */
+function peekedHeader(envelope: Mac0Envelope, lockId: string): { lock: string } {
+  const known = peekedHeaders.get(lockId);
+  if (known !== undefined && envelope.unprotectedHeader.size === 0 && sameBytes(known.bytes, envelope.protectedBytes))
+    return known;
+  const header = headerOf({
+    protectedHeader: decodeMac0Protected(envelope),
+    unprotectedHeader: envelope.unprotectedHeader,
+  });
+  if (typeof header === "string") throw new ProtocolError("malformed", header);
+  if (header.lock !== lockId) {
+    throw new ProtocolError("wrong_lock", `a report of lock "${header.lock}" delivered for lock "${lockId}"`);
+  }
+  if (known === undefined && peekedHeaders.size >= PEEKED_HEADERS_MAX) peekedHeaders.clear();
+  const kept = { bytes: new Uint8Array(envelope.protectedBytes), lock: header.lock };
+  peekedHeaders.set(lockId, kept);
+  return kept;
 }
