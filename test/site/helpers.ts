@@ -153,7 +153,7 @@ export async function createSite(options: SiteOptions = {}): Promise<Site> {
       clock,
       random: seededRandom(`site-lock-${lockId}-${n}`),
       radio,
-      mqtt: { reconnectPeriodMs: 200 },
+      mqtt: { reconnectPeriodMs: 200, reconnectMaxMs: 1000 },
     }),
   });
   const api = new IntegratorApi(harness.apiUrl, harness.client.accessToken);

@@ -81,7 +81,7 @@ export class E2eSite extends HarnessSite {
         ...(site!.topicPrefix ? { topicPrefix: site!.topicPrefix } : {}),
         radio: site!.radio,
         random: seededRandom(`e2e-${lockId}-${++lockSeed}`),
-        mqtt: { reconnectPeriodMs: 200 },
+        mqtt: { reconnectPeriodMs: 200, reconnectMaxMs: 1000 },
       }),
     });
     site = new E2eSite(resources, harness, broker, claimLocks);

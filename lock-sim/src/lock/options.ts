@@ -58,7 +58,11 @@ export interface LockOptions {
   eventHistory?: number;
   /** Wait for the first MQTT connection before `startLock` resolves (default true). */
   awaitConnection?: boolean;
-  mqtt?: { reconnectPeriodMs?: number; keepaliveSeconds?: number; connectTimeoutMs?: number };
+  /**
+   * Reconnecting (docs/mqtt.md "Reconnecting"): the first wait after a drop (`reconnectPeriodMs`, default 1000), ±50 %,
+   * doubled by each failed attempt up to `reconnectMaxMs` (default 30 s).
+   */
+  mqtt?: { reconnectPeriodMs?: number; reconnectMaxMs?: number; keepaliveSeconds?: number; connectTimeoutMs?: number };
   /** pino logger (default: silent). Never given secrets. */
   logger?: Logger;
 }
@@ -136,6 +140,8 @@ export function validateLockOptions(o: LockOptions): void {
   checkNumber("battery.perIdleDay", o.battery?.perIdleDay, 0, 100);
   checkNumber("battery.fullMv", o.battery?.fullMv, 1, 100_000, true);
   checkNumber("battery.emptyMv", o.battery?.emptyMv, 0, 100_000, true);
+  checkNumber("mqtt.reconnectPeriodMs", o.mqtt?.reconnectPeriodMs, 0, 3_600_000, true);
+  checkNumber("mqtt.reconnectMaxMs", o.mqtt?.reconnectMaxMs, 1, 3_600_000, true);
   if (o.clock !== undefined && typeof o.clock?.now !== "function")
     throw new LockOptionsError("clock", "must have now()");
   if (o.random !== undefined && typeof o.random !== "function")

@@ -103,6 +103,7 @@ export async function startLock(options: LockOptions): Promise<SimLock> {
         localClock,
         resendMs,
         logger,
+        // The reconnect spread draws from its own source: the lock's (seeded in tests) keeps its nonces and ids.
         ...options.mqtt,
       };
       if (password !== undefined) linkOptions.password = password;

@@ -11,6 +11,8 @@ import {
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import type { LockFirmware, Uplink } from "../lock/firmware.js";
+import { type RandomSource, systemRandom } from "../random.js";
+import { reconnectDelayMs } from "./reconnect-delay.js";
 
 /**
  * Events handed to the broker at once, like the small send window of real lock firmware. The rest wait in flash and
@@ -29,7 +31,12 @@ export interface MqttLinkOptions {
   localClock: Clock;
   /** An event PUBACKed but still above the signed ack this long after is re-sealed and published again. */
   resendMs: number;
+  /** The wait before the first attempt after a drop (default 1000 ms), ±50 %; each failed attempt doubles it. */
   reconnectPeriodMs?: number;
+  /** The longest wait between attempts (default 30 s, or the period when that is longer). */
+  reconnectMaxMs?: number;
+  /** The spread of the reconnect waits (the lock's random source). */
+  random?: RandomSource;
   keepaliveSeconds?: number;
   connectTimeoutMs?: number;
   logger: Logger;
@@ -73,6 +80,7 @@ export class MqttLockLink implements Uplink {
   private sessionReady = false;
   private closed = false;
   private connectCount = 0;
+  private reconnectAttempts = 0;
   private lastError: Error | null = null;
 
   constructor(
@@ -98,7 +106,7 @@ export class MqttLockLink implements Uplink {
       clean: false,
       protocolVersion: 4,
       keepalive: options.keepaliveSeconds ?? 30,
-      reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+      reconnectPeriod: this.reconnectDelay(0),
       // A refused CONNACK (a bridge shutting down, a broker restarting) must not end the lock's reporting for good:
       // mqtt.js stops reconnecting after one unless told otherwise, and a lock has no one to restart it.
       reconnectOnConnackError: true,
@@ -109,7 +117,16 @@ export class MqttLockLink implements Uplink {
     };
     if (options.password !== undefined) clientOptions.password = options.password;
     this.client = mqtt.connect(options.url, clientOptions);
-    this.client.on("connect", (connack) => this.onConnect(connack.sessionPresent));
+    this.client.on("connect", (connack) => {
+      this.reconnectAttempts = 0;
+      this.client.options.reconnectPeriod = this.reconnectDelay(0);
+      this.onConnect(connack.sessionPresent);
+    });
+    // mqtt.js reads the period each time it schedules an attempt: an attempt starting sets the wait after it fails.
+    this.client.on("reconnect", () => {
+      this.reconnectAttempts++;
+      this.client.options.reconnectPeriod = this.reconnectDelay(this.reconnectAttempts);
+    });
     this.client.on("message", (topic, payload) => this.onMessage(topic, payload));
     this.client.on("close", () => {
       // Whatever the broker took, all of it goes again under new counters at the next connect.
@@ -122,6 +139,14 @@ export class MqttLockLink implements Uplink {
       options.logger.warn({ lock: id, err: err.message }, "mqtt error");
       firmware.emit("change");
     });
+  }
+
+  /** The wait before attempt `attempt + 1` (`reconnectDelayMs`); 0 keeps mqtt.js's "never reconnect". */
+  private reconnectDelay(attempt: number): number {
+    const period = this.options.reconnectPeriodMs ?? 1000;
+    if (period === 0) return 0;
+    const max = this.options.reconnectMaxMs ?? Math.max(30_000, period);
+    return reconnectDelayMs(attempt, period, max, this.options.random ?? systemRandom);
   }
 
   get connected(): boolean {

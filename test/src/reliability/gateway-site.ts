@@ -168,7 +168,7 @@ export class GatewaySite {
       random: seededRandom(`${this.options.seed}-lock-${lockId}-${++this.lockRuns}`),
       tickIntervalMs: 0,
       telemetryIntervalSeconds: 0,
-      mqtt: { reconnectPeriodMs: 100 },
+      mqtt: { reconnectPeriodMs: 100, reconnectMaxMs: 1000 },
       logger: pino({ level: "debug" }, this.logs.stream(`lock ${lockId}`)),
       ...extra,
     });

@@ -93,7 +93,7 @@ export class ReliabilitySite extends HarnessSite {
       lockOptions: (lockId, n) => ({
         mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
         random: seededRandom(`${seed}-lock-${lockId}-${n}`),
-        mqtt: { reconnectPeriodMs: 100 },
+        mqtt: { reconnectPeriodMs: 100, reconnectMaxMs: 1000 },
         logger: pino({ level: "info" }, logs.stream(`lock ${lockId}`)),
         ...clock,
       }),
