@@ -3,7 +3,7 @@ import { keyPairFromSeed, toHex } from "@latchkey/protocol";
 import { seededRandom } from "@latchkey/protocol/testing/seeded-random";
 import { keyChange } from "../src/feed/changes.js";
 import { IdGenerator } from "../src/security/ids.js";
-import type { EventRecord, KeyRecord } from "../src/store/records.js";
+import { type EventRecord, type KeyRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
 import { type BenchSite, type BenchStore, startBenchSite } from "./site.js";
 
 /**
@@ -95,25 +95,16 @@ export async function seedKeys(site: BenchSite, count: number): Promise<string[]
     for (let i = from; i < Math.min(count, from + SEED_BATCH); i++) {
       clock = base + Math.floor(i / 10);
       const key: KeyRecord = {
+        ...UNSET_KEY_FIELDS,
         id: ids.next("key"),
         lockHolderId: site.lockHolderId,
         lockId: site.lockIds[i % site.lockIds.length]!,
         cti: randomBytes(16).toString("hex"),
         userId: i < PHONE_KEYS ? PHONE : `+4791${String(i).padStart(6, "0")}`,
-        userName: null,
         startAt: base,
         endAt: null,
         status: "created",
-        error: null,
-        revokedAt: null,
-        maxTokenExpS: null,
-        metadata: null,
-        recurrence: null,
-        jobId: null,
         createdAt: clock,
-        editedAt: null,
-        revokeBefore: null,
-        revokeUntilS: null,
       };
       batch.push(key);
       keyIds.push(key.id);

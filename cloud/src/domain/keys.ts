@@ -14,6 +14,7 @@ import {
   keyStateTracking,
   type LockHolderRecord,
   type LockRecord,
+  UNSET_KEY_FIELDS,
   type VendorConnectionRecord,
 } from "../store/records.js";
 import type { Tx } from "../store/store.js";
@@ -131,6 +132,7 @@ export function newKeyRecord(
   extra: { status: KeyRecord["status"]; jobId: string | null },
 ): KeyRecord {
   return {
+    ...UNSET_KEY_FIELDS,
     id: ctx.ids.next("key"),
     lockHolderId: lh.id,
     lockId: lock.id,
@@ -140,16 +142,10 @@ export function newKeyRecord(
     startAt: window.startAt,
     endAt: window.endAt,
     status: extra.status,
-    error: null,
-    revokedAt: null,
-    maxTokenExpS: null,
     metadata: input.metadata ?? null,
     recurrence: input.recurrence ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),
-    editedAt: null,
-    revokeBefore: null,
-    revokeUntilS: null,
   };
 }
 

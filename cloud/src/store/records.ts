@@ -186,6 +186,23 @@ export interface KeyStateTracking {
 }
 
 /**
+ * A new key's fields that nothing has set yet: no name, error, revocation, token minted, options, job, edit. The one
+ * place they are named, for the domain's new keys, the bench's seeded ones and the tests' fixtures.
+ */
+export const UNSET_KEY_FIELDS = {
+  userName: null,
+  error: null,
+  revokedAt: null,
+  maxTokenExpS: null,
+  metadata: null,
+  recurrence: null,
+  jobId: null,
+  editedAt: null,
+  revokeBefore: null,
+  revokeUntilS: null,
+} as const satisfies Partial<KeyRecord>;
+
+/**
  * What a key's state is at `at` and when it next changes (docs/webhooks.md `key.state_changed`): scheduled until its
  * start, active until its end, then expired for good. Keys that are not (being) created are not tracked.
  */
