@@ -26,22 +26,21 @@ const BENCH_CLOUD_KEY = {
 };
 
 /**
- * Minimal lock clients for the benchmarks: mqtt.js plus protocol codecs, no firmware. Each logs in with its derived
- * password, publishes its public keys (retained) and reports itself online, subscribes to its state and commands, and
- * publishes sealed reports (events, telemetry) with a bounded window in flight.
+ * How a bench lock redials, as the reference lock does (lock-sim `src/mqtt/reconnect-delay.ts`, docs/mqtt.md
+ * "Reconnecting"): after a lost connection or a failed connect it waits `periodMs`, doubled by each further failed
+ * attempt up to `maxMs`, every wait spread ±50 %; a lock never gives up, the bench after `attempts`.
  */
-/**
- * How a bench lock redials, as firmware does: a connect that fails (refused, reset, closed before its setup was
- * acknowledged) is retried on a new connection after an exponential backoff with jitter, up to `attempts` times.
- */
-export const CONNECT_RETRY = { attempts: 8, firstDelayMs: 250, maxDelayMs: 8_000 } as const;
+export const CONNECT_RETRY = { periodMs: 1_000, maxMs: 30_000, attempts: 12 } as const;
 
-/** The backoff before retry `attempt` (1-based): doubling from firstDelayMs, capped, with a jitter of ±50 % that is a
- * pure function of the lock and the attempt (no shared RNG, so a run is repeatable and the locks do not redial in step). */
-export function connectBackoffMs(lockId: string, attempt: number): number {
-  const base = Math.min(CONNECT_RETRY.maxDelayMs, CONNECT_RETRY.firstDelayMs * 2 ** (attempt - 1));
-  const jitter = createHash("sha256").update(`${lockId}\0${attempt}`).digest().readUInt16BE(0) / 0xffff;
-  return Math.round(base * (0.5 + jitter));
+/**
+ * The wait after failure `failure` (1-based: a drop or the first failed connect is 1), as lock-sim's
+ * `reconnectDelayMs(failure - 1, periodMs, maxMs, random)`. The spread is a pure function of the lock, the failure and
+ * `salt` (the lock's dial count) instead of a shared RNG: a run is repeatable, and the locks do not redial in step.
+ */
+export function connectBackoffMs(lockId: string, failure: number, salt = 0): number {
+  const base = Math.min(CONNECT_RETRY.maxMs, CONNECT_RETRY.periodMs * 2 ** Math.min(failure - 1, 30));
+  const spread = createHash("sha256").update(`${lockId}\0${failure}\0${salt}`).digest().readUInt16BE(0) / 65_536;
+  return Math.max(1, Math.round(base * (0.5 + spread)));
 }
 
 /**
@@ -61,6 +60,11 @@ export class BenchLock {
   drops = 0;
   /** Why attempts failed or connections were lost (the first few). */
   readonly failures: string[] = [];
+  /** Failed attempts by reason (its message, numbers blanked): every one, for the bench's notes. */
+  readonly reasons = new Map<string, number>();
+  /** When (performance.now()) the last connect attempt that worked began, and when its setup was done. */
+  lastAttemptAt = 0;
+  connectedAt = 0;
   readonly topics: Topics;
   private readonly identity: Uint8Array;
   private readonly x25519: { privateKey: Uint8Array; publicKey: Uint8Array };
@@ -70,8 +74,12 @@ export class BenchLock {
    * on purpose and dials every lock itself (the reconnect storm) turns it off first.
    */
   redialOnDrop = true;
+  /** The redial after the last drop, until it connected or gave up (a bench that waits for every lock awaits it). */
+  redialing: Promise<void> = Promise.resolve();
   /** Bumped by connect() and close(): a redial loop of an older call stops, so two never race for one client id. */
   private generation = 0;
+  /** connect() calls so far: salts the backoff's spread, so one lock's waits differ from one drop to the next. */
+  private dials = 0;
 
   constructor(
     readonly lockId: string,
@@ -84,14 +92,28 @@ export class BenchLock {
     this.x25519 = x25519KeyPairFromSeed(seed("x25519", lockId));
   }
 
-  /** Connects and sets up (keys, status, subscriptions), redialling with backoff until it worked or attempts ran out. */
-  async connect(options: { subscribe?: boolean; status?: boolean } = {}): Promise<void> {
+  /**
+   * Connects and sets up (keys, status, subscriptions), redialling with backoff until it worked or attempts ran out.
+   * `afterDrop`: the connection was just lost, so the lock waits its first backoff before dialling, as a lock does.
+   */
+  async connect(options: { subscribe?: boolean; status?: boolean } = {}, afterDrop = false): Promise<void> {
     const generation = ++this.generation;
     this.redialOnDrop = true;
     const stale = () => generation !== this.generation;
+    let failures = 0;
+    const wait = async () => {
+      failures++;
+      await new Promise((r) => setTimeout(r, connectBackoffMs(this.lockId, failures, this.dials)));
+    };
+    this.dials++;
+    if (afterDrop) await wait();
     for (let attempt = 1; ; attempt++) {
+      if (stale()) throw new Error(`${this.lockId}: connect superseded`);
       try {
+        const at = performance.now();
         await this.connectOnce(options);
+        this.lastAttemptAt = at;
+        this.connectedAt = performance.now();
         return;
       } catch (e) {
         const message = (e as Error).message;
@@ -99,9 +121,10 @@ export class BenchLock {
         if (attempt >= CONNECT_RETRY.attempts)
           throw new Error(`${this.lockId}: connect failed ${attempt} times, the last: ${message}`);
         this.note(`attempt ${attempt}: ${message}`);
+        const reason = message.replace(/\d+/g, "N");
+        this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
         this.retries++;
-        await new Promise((r) => setTimeout(r, connectBackoffMs(this.lockId, attempt)));
-        if (stale()) throw e;
+        await wait();
       }
     }
   }
@@ -149,7 +172,7 @@ export class BenchLock {
       this.drops++;
       this.note(`dropped after setup${lastError ? ` (${(lastError as Error).message})` : ""}`);
       void client.endAsync(true).catch(() => {});
-      void this.connect(options).catch((e: Error) => this.note(`redial failed: ${e.message}`));
+      this.redialing = this.connect(options, true).catch((e: Error) => this.note(`redial failed: ${e.message}`));
     });
   }
 
@@ -207,16 +230,31 @@ export class BenchLock {
     );
   }
 
-  /** Publishes `count` events QoS 1 keeping at most `window` unacknowledged; resolves when all are acknowledged. */
-  async publishEvents(count: number, window: number, topic = this.topics.lock(this.lockId, "events")): Promise<void> {
+  /** `count` sealed events, built now: a bench that times only the publishing builds them before its window. */
+  prepareEvents(count: number): Buffer[] {
+    return Array.from({ length: count }, () => this.eventPayload());
+  }
+
+  /**
+   * Publishes `count` events (or the `prepared` payloads, then `count` is theirs) QoS 1 keeping at most `window`
+   * unacknowledged; resolves when all are acknowledged.
+   */
+  async publishEvents(
+    count: number,
+    window: number,
+    topic = this.topics.lock(this.lockId, "events"),
+    prepared?: readonly Buffer[],
+  ): Promise<void> {
+    const total = prepared ? prepared.length : count;
     let sent = 0;
     const worker = async () => {
-      while (sent < count) {
+      while (sent < total) {
+        const payload = prepared ? prepared[sent]! : this.eventPayload();
         sent++;
-        await this.client.publishAsync(topic, this.eventPayload(), { qos: 1 });
+        await this.client.publishAsync(topic, payload, { qos: 1 });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
+    await Promise.all(Array.from({ length: Math.min(window, total) }, worker));
   }
 
   async close(): Promise<void> {
@@ -236,17 +274,24 @@ export async function connectAll(
   }
 }
 
-/** Retries and drops over all locks, and the first reason seen: for a row's note. */
-export function connectTrouble(locks: readonly BenchLock[]): { retries: number; drops: number; first: string | null } {
+/** Retries and drops over all locks, the first reason seen, and the failed attempts by reason: for a row's note. */
+export function connectTrouble(locks: readonly BenchLock[]): {
+  retries: number;
+  drops: number;
+  first: string | null;
+  reasons: Record<string, number>;
+} {
   let retries = 0;
   let drops = 0;
   let first: string | null = null;
+  const reasons: Record<string, number> = {};
   for (const l of locks) {
     retries += l.retries;
     drops += l.drops;
     first ??= l.failures[0] ? `${l.lockId} ${l.failures[0]}` : null;
+    for (const [reason, n] of l.reasons) reasons[reason] = (reasons[reason] ?? 0) + n;
   }
-  return { retries, drops, first };
+  return { retries, drops, first, reasons };
 }
 
 export const benchLockIds = (count: number, prefix = "bench-lock") =>

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { BenchSite } from "./cloud-site.js";
 import { BenchLock, benchLockIds, connectAll, connectTrouble } from "./lock-clients.js";
 import { spawnBridge, until } from "./spawn-bridge.js";
@@ -6,13 +7,37 @@ export interface LocksCurvePoint {
   locks: number;
   /** The bridge's RSS with every lock connected, online and uploaded, after `settleSeconds` idle. */
   rssMb: number;
-  /** Events published by all locks at once until the cloud acknowledged every one (the outbox empty again). */
+  /**
+   * Events published by all locks at once (`eventsPerLock` each, built before the window: the window only publishes)
+   * until the cloud acknowledged every one (the outbox empty again).
+   */
   eventsPerSecond: number;
   events: number;
-  /** Bridge (and its embedded broker) restarted with every lock connected; all reconnect at once: until all synced. */
+  /** CPU the bridge process used in that window, per event (µs; its /metrics). */
+  bridgeCpuUsPerEvent: number;
+  /** CPU this (the clients') process used in that window, per event (µs): whether the clients set the pace. */
+  clientsCpuUsPerEvent: number;
+  /**
+   * Bridge (and its embedded broker) restarted with every lock connected; every lock redials as the reference lock
+   * does (CONNECT_RETRY: 1 s after the drop, doubling per failed attempt, ±50 %): until all synced again.
+   */
   reconnectStormSeconds: number;
-  /** Of which the bridge's own restart until /healthz answered (the locks wait for its broker). */
+  /** Of which the bridge's own restart until /healthz answered (the locks' attempts meanwhile are refused). */
   restartMs: number;
+  /**
+   * When, from the storm's start, the last lock began the attempt that worked (s): the rest of the storm is the bridge
+   * serving it. And the longest any lock's working attempt took, dial to synced (s).
+   */
+  lastAttemptStartedSeconds: number;
+  slowestAttemptSeconds: number;
+  /** The storm's failed attempts by reason (message, numbers blanked). */
+  stormReasons: Record<string, number>;
+  /**
+   * The kernel's listen-queue overflows during the storm (TcpExt ListenOverflows of /proc/net/netstat, machine-wide),
+   * and its cap on any listen backlog (net.core.somaxconn): null where not Linux.
+   */
+  listenOverflows: number | null;
+  somaxconn: number | null;
   /** What `probe` measured with every lock connected (the caller's: e.g. a revocation's propagation p99, ms). */
   probe: number | null;
   /**
@@ -31,8 +56,8 @@ export interface LocksCurvePoint {
 export async function benchLocksCurvePoint(options: {
   site: BenchSite;
   locks: number;
-  /** Events over all locks (default 20,000, at least one per lock). */
-  events?: number;
+  /** Events each lock publishes (default 10): the events grow with the locks, the figure is the cost of an event. */
+  eventsPerLock?: number;
   settleSeconds?: number;
   /**
    * Measured once every lock is connected and idle, on the same bridge (the caller's, since the bridge package holds
@@ -41,7 +66,7 @@ export async function benchLocksCurvePoint(options: {
   probe?: (bridge: { mqttUrl: string; siteSecret: string }) => Promise<number>;
 }): Promise<LocksCurvePoint> {
   const count = options.locks;
-  const perLock = Math.max(1, Math.round((options.events ?? 20_000) / count));
+  const perLock = options.eventsPerLock ?? 10;
   const settleSeconds = options.settleSeconds ?? 5;
   const bridge = await spawnBridge(options.site);
   const locks = benchLockIds(count, "curve-lock").map((id) => new BenchLock(id, bridge.mqttUrl, bridge.siteSecret));
@@ -68,46 +93,88 @@ export async function benchLocksCurvePoint(options: {
     const rssMb = await bridge.rssMb();
     const probe = options.probe ? await options.probe(bridge) : null;
 
+    // Every payload is signed and sealed before the window: the window times the bridge carrying bytes, not the
+    // clients building them.
+    const prepared = locks.map((l) => l.prepareEvents(perLock));
+    const cpuBefore = await bridge.cpuSeconds();
+    const clientsBefore = process.cpuUsage();
     const started = performance.now();
-    await Promise.all(locks.map((l) => l.publishEvents(perLock, 4)));
+    await Promise.all(locks.map((l, i) => l.publishEvents(perLock, 4, undefined, prepared[i])));
     await until("outbox drained", () => drained(count), timeoutMs);
-    const eventsPerSecond = (count * perLock) / ((performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    const clientsCpu = process.cpuUsage(clientsBefore);
+    const bridgeCpu = (await bridge.cpuSeconds()) - cpuBefore;
+    const events = count * perLock;
+    const eventsPerSecond = events / seconds;
 
-    // The storm: the broker goes away under every lock, comes back, and every lock reconnects at once.
-    // The bench dials every lock itself once the bridge is back, so no lock redials on its own meanwhile.
-    for (const l of locks) l.redialOnDrop = false;
+    // The storm: the broker goes away under every lock and comes back; every lock redials as a lock does (its first
+    // attempt 1 s ± 50 % after the drop, refused while the bridge restarts, then backing off), until all synced again.
+    const drops = locks.map((l) => l.drops);
+    const overflowsBefore = listenOverflows();
     const stormStarted = performance.now();
     const restartMs = await bridge.restart();
-    await Promise.all(
-      locks.map(async (l) => {
-        await l.close().catch(() => {});
-        await l.connect();
-      }),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}${trouble()}`);
-    });
+    await until("every lock saw its connection dropped", () => locks.every((l, i) => l.drops > drops[i]!), timeoutMs);
+    await Promise.all(locks.map((l) => l.redialing));
     await until("locks online again and uploaded", () => drained(count), timeoutMs).catch((e: Error) => {
       throw new Error(`${e.message}${trouble()}`);
     });
+    if (!locks.every((l) => l.client.connected)) throw new Error(`a lock did not reconnect${trouble()}`);
     const reconnectStormSeconds = (performance.now() - stormStarted) / 1000;
+    const overflowsAfter = listenOverflows();
     const all = connectTrouble(locks);
+    const stormReasons: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(all.reasons)) {
+      const before = first.reasons[reason] ?? 0;
+      if (n > before) stormReasons[reason] = n - before;
+    }
     return {
       locks: count,
       rssMb,
       eventsPerSecond,
-      events: count * perLock,
+      events,
+      bridgeCpuUsPerEvent: (bridgeCpu * 1e6) / events,
+      clientsCpuUsPerEvent: (clientsCpu.user + clientsCpu.system) / events,
       reconnectStormSeconds,
       restartMs,
+      lastAttemptStartedSeconds: (Math.max(...locks.map((l) => l.lastAttemptAt)) - stormStarted) / 1000,
+      slowestAttemptSeconds: Math.max(...locks.map((l) => l.connectedAt - l.lastAttemptAt)) / 1000,
+      stormReasons,
+      listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
+      somaxconn: somaxconn(),
       probe,
       connectRetries: {
         first: first.retries,
         storm: all.retries - first.retries,
-        drops: all.drops,
+        // Every lock drops once in the storm, on purpose; these are the others.
+        drops: all.drops - count,
         reason: all.first,
       },
     };
   } finally {
     await Promise.all(locks.map((l) => l.close().catch(() => {})));
     await bridge.stop();
+  }
+}
+
+/** TcpExt ListenOverflows of /proc/net/netstat (machine-wide, since boot); null where there is none. */
+export function listenOverflows(text = readOr("/proc/net/netstat")): number | null {
+  if (text === null) return null;
+  const lines = text.split("\n").filter((l) => l.startsWith("TcpExt:"));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const at = names.indexOf("ListenOverflows");
+  return at < 0 || values[at] === undefined ? null : Number(values[at]);
+}
+
+function somaxconn(): number | null {
+  const text = readOr("/proc/sys/net/core/somaxconn");
+  return text === null ? null : Number(text.trim());
+}
+
+function readOr(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
   }
 }

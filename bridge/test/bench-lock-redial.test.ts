@@ -1,7 +1,8 @@
 import { type AddressInfo, createServer, type Server } from "node:net";
 import type { Aedes } from "aedes";
 import { afterEach, describe, expect, it } from "vitest";
-import { BenchLock, connectBackoffMs, connectTrouble } from "../bench/lock-clients.js";
+import { BenchLock, benchLockIds, connectBackoffMs, connectTrouble } from "../bench/lock-clients.js";
+import { listenOverflows } from "../bench/locks-curve.js";
 import { waitFor } from "./helpers/wait.js";
 
 const SECRET = "bench-lock-redial-test-secret";
@@ -57,14 +58,43 @@ describe("bench lock clients", () => {
     expect(connectTrouble([lock])).toMatchObject({ drops: 1, retries: lock.retries });
   });
 
-  it("backs off exponentially with a jitter fixed per lock and attempt, within its bounds", () => {
+  it("backs off as the reference lock: 1 s doubling to 30 s, ±50 %, the spread fixed per lock, failure and dial", () => {
     expect(connectBackoffMs("a", 1)).toBe(connectBackoffMs("a", 1));
     for (const id of ["a", "b", "curve-lock-0001"])
-      for (let attempt = 1; attempt <= 8; attempt++) {
-        const base = Math.min(8_000, 250 * 2 ** (attempt - 1));
-        const ms = connectBackoffMs(id, attempt);
+      for (let failure = 1; failure <= 12; failure++) {
+        // lock-sim reconnectDelayMs(failure - 1, 1000, 30000, random)
+        const base = Math.min(30_000, 1_000 * 2 ** (failure - 1));
+        const ms = connectBackoffMs(id, failure, failure % 3);
         expect(ms).toBeGreaterThanOrEqual(base * 0.5);
         expect(ms).toBeLessThanOrEqual(base * 1.5);
       }
+    // Locks that lost the broker together spread their first redial over the second around 1 s, not in one burst.
+    const first = benchLockIds(200, "spread").map((id) => connectBackoffMs(id, 1));
+    expect(Math.min(...first)).toBeLessThan(600);
+    expect(Math.max(...first)).toBeGreaterThan(1_400);
+  });
+
+  it("builds its sealed events ahead, and publishes exactly those", async () => {
+    const port = await freePort();
+    await listen(port);
+    lock = new BenchLock("prepared-lock", `mqtt://127.0.0.1:${port}`, SECRET);
+    await lock.connect();
+    const prepared = lock.prepareEvents(3);
+    expect(lock.seq).toBe(3);
+    const seen: Buffer[] = [];
+    broker!.on("publish", (packet) => {
+      if (packet.topic.endsWith("/events")) seen.push(Buffer.from(packet.payload as Buffer));
+    });
+    await lock.publishEvents(0, 2, undefined, prepared);
+    expect(lock.seq).toBe(3);
+    expect(seen.map((b) => b.toString("hex")).sort()).toEqual(prepared.map((b) => b.toString("hex")).sort());
+  });
+
+  it("reads the kernel's listen-queue overflows from /proc/net/netstat", () => {
+    const netstat =
+      "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 5 848 850\nIpExt: InNoRoutes\nIpExt: 0\n";
+    expect(listenOverflows(netstat)).toBe(848);
+    expect(listenOverflows("IpExt: InNoRoutes\nIpExt: 0\n")).toBeNull();
+    expect(listenOverflows(null)).toBeNull();
   });
 });
