@@ -79,7 +79,16 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
   const launch = () => {
     const child: ChildProcess = spawn(
       process.execPath,
-      [...BRIDGE_NODE_FLAGS, join(BRIDGE_PACKAGE_ROOT, "bin/latchkey-bridge.js"), "--config", config],
+      [
+        ...BRIDGE_NODE_FLAGS,
+        // LATCHKEY_BENCH_BRIDGE_PROFILE=<dir>: each bridge process (a restart is a new one) writes a CPU profile there.
+        ...(process.env.LATCHKEY_BENCH_BRIDGE_PROFILE
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.LATCHKEY_BENCH_BRIDGE_PROFILE}`]
+          : []),
+        join(BRIDGE_PACKAGE_ROOT, "bin/latchkey-bridge.js"),
+        "--config",
+        config,
+      ],
       // LATCHKEY_BENCH_BRIDGE_LOG=<file>: the bridge's log (level warn) goes there, to see why a figure is off.
       {
         stdio: [
