@@ -35,6 +35,23 @@ export function fromBase64Url(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, "base64url"));
 }
 
+/**
+ * As `fromBase64Url`, strictly, but into `into` at `offset` rather than a new array: answers a view of the bytes
+ * written. For a caller decoding many texts at once (the cloud's report uploads) into one buffer of its own, sized with
+ * `base64UrlBytes`; throws TypeError for text that is not base64url or does not fit.
+ */
+export function fromBase64UrlInto(text: string, into: Buffer, offset: number): Uint8Array {
+  if (!B64URL_RE.test(text) || text.length % 4 === 1) throw new TypeError("not base64url text");
+  const length = base64UrlBytes(text.length);
+  if (offset < 0 || offset + length > into.length) throw new TypeError("no room for the decoded bytes");
+  const written = into.write(text, offset, length, "base64url");
+  if (written !== length) throw new TypeError("not base64url text");
+  return new Uint8Array(into.buffer, into.byteOffset + offset, length);
+}
+
+/** The bytes unpadded base64url text of `chars` characters decodes to. */
+export const base64UrlBytes = (chars: number): number => Math.floor((chars * 3) / 4);
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

@@ -17,7 +17,7 @@ export {
   LOCK_SERVICE_UUID,
   RESULT_CHAR_UUID,
 } from "./ble/gatt.js";
-export { concatBytes, fromBase64Url, fromHex, toBase64Url, toHex } from "./bytes.js";
+export { base64UrlBytes, concatBytes, fromBase64Url, fromBase64UrlInto, fromHex, toBase64Url, toHex } from "./bytes.js";
 export { toDiagnostic } from "./cbor/diagnostic.js";
 export { cborHead, encodeCbor } from "./cbor/encode.js";
 export { decodeStrict, type StrictDecodeOptions } from "./cbor/strict-decode.js";
@@ -127,6 +127,7 @@ export {
   REPORT_TYP,
   type Report,
   type ReportBody,
+  type ReportHeaderMemo,
   type ReportKeyLookup,
   type ReportRefusal,
   type ReportVerdict,

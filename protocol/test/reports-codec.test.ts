@@ -17,6 +17,7 @@ import {
   openReport,
   peekReport,
   REPORT_TYP,
+  type ReportHeaderMemo,
   type ReportKeyLookup,
   type ReportVerdict,
   sealReport,
@@ -321,6 +322,70 @@ describe("a courier's peek", () => {
     }
     expect(peekOutcome(genuine, "lock-b").refused?.code).toBe("wrong_lock");
     expect(peekReport(genuine, "lock-a")).toMatchObject({ lock: "lock-a", ctr: 9 });
+  });
+});
+
+describe("openReport with a header memo (one batch's)", () => {
+  const withMemo = (headers: ReportHeaderMemo, bytes: Uint8Array, lockId = "lock-a") =>
+    openReport(bytes, { lockId, keys, headers });
+  const warm = () => {
+    const headers: ReportHeaderMemo = new Map();
+    expect(withMemo(headers, sealEvent(1)).ok).toBe(true);
+    expect(headers.has("lock-a")).toBe(true);
+    return headers;
+  };
+
+  it("every one-byte change gets the very verdict it gets without the memo", () => {
+    const bytes = sealEvent(5);
+    for (let i = 0; i < bytes.length; i++) {
+      for (const flip of [0x01, 0x80, 0xff]) {
+        const t = new Uint8Array(bytes);
+        t[i]! ^= flip;
+        const verdict = withMemo(warm(), t);
+        expect(verdict.ok, `byte ${i} ^ ${flip}`).toBe(false);
+        expect(verdict).toEqual(open(t));
+      }
+    }
+  });
+
+  it("property: changed, cut or extended reports, for either lock, judged as without the memo", () => {
+    const genuine = sealEvent(9);
+    fc.assert(
+      fc.property(
+        fc.nat(genuine.length - 1),
+        fc.integer({ min: 0, max: 255 }),
+        fc.uint8Array({ maxLength: 4 }),
+        fc.integer({ min: 1, max: genuine.length }),
+        fc.constantFrom("lock-a", "lock-b"),
+        (at, xor, tail, cut, lockId) => {
+          const changed = new Uint8Array([...genuine.subarray(0, cut), ...tail]);
+          if (at < changed.length) changed[at]! ^= xor;
+          expect(withMemo(warm(), changed, lockId)).toEqual(open(changed, lockId));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("a remembered header passes only with nothing unprotected, only for the lock it named, and never keeps a refused one", () => {
+    const headers = warm();
+    const genuine = sealEvent(9);
+    const { protectedBytes, payload, tag } = decodeMac0(genuine);
+    for (const unprotected of [new Map([[4, kid]]), new Map([[99, 1]])]) {
+      const moved = encodeCbor(new CborTag(17, [protectedBytes, unprotected, payload, tag]));
+      expect(withMemo(headers, moved).verdict).toBe("malformed");
+    }
+    expect(withMemo(headers, genuine, "lock-b").verdict).toBe("wrong_lock");
+    expect(headers.has("lock-b")).toBe(false);
+    // Lock b's genuine report delivered for lock a: its own header names lock b, remembered or not.
+    const fromB = sealEvent(3, { lock: "lock-b" }, keyB);
+    expect(withMemo(headers, fromB, "lock-a").verdict).toBe("wrong_lock");
+    expect(withMemo(headers, genuine)).toMatchObject({ ok: true, report: { lock: "lock-a", ctr: 9 } });
+    // The report's key id is its own copy: changing it changes nothing remembered.
+    const first = withMemo(headers, sealEvent(10));
+    if (!first.ok) throw new Error(first.message);
+    first.report.kid.fill(0);
+    expect(withMemo(headers, sealEvent(11)).ok).toBe(true);
   });
 });
 

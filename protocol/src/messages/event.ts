@@ -71,11 +71,12 @@ export function decodeEvent(bytes: Uint8Array): LockEvent {
     ts: f.int("ts"),
     type: f.oneOf("type", EVENT_TYPES),
   };
-  const key = f.optional("key", (n) => f.bytes(n, 16));
-  const code = f.optional("code", (n) => f.text(n, 64));
-  const dropped = f.optional("dropped", (n) => f.int(n));
-  const v = f.optional("v", (n) => f.int(n));
-  const cmd = f.optional("cmd", (n) => f.bytes(n, 32));
+  // Read without a closure per optional field: every report the cloud ingests decodes one event.
+  const key = f.has("key") ? f.bytes("key", 16) : undefined;
+  const code = f.has("code") ? f.text("code", 64) : undefined;
+  const dropped = f.has("dropped") ? f.int("dropped") : undefined;
+  const v = f.has("v") ? f.int("v") : undefined;
+  const cmd = f.has("cmd") ? f.bytes("cmd", 32) : undefined;
   if (cmd !== undefined) event.cmd = cmd;
   if (key !== undefined) event.key = key;
   if (code !== undefined) event.code = code;

@@ -1,4 +1,10 @@
-import { openReport, type ReportKeyLookup, type ReportVerdict, type ReportVerdictCode } from "./report.js";
+import {
+  openReport,
+  type ReportHeaderMemo,
+  type ReportKeyLookup,
+  type ReportVerdict,
+  type ReportVerdictCode,
+} from "./report.js";
 
 /**
  * A batch of reports, judged item by item (docs/reports.md "Batches"): a forged, altered, misdelivered or replayed item
@@ -45,7 +51,8 @@ export function judgeReportBatch(
   options: JudgeReportBatchOptions,
 ): ReportBatchJudgement {
   // First each item alone, without the counter check; then the counters of the authentic ones, per lock.
-  const verdicts = items.map((item) => openReport(item.bytes, { lockId: item.lockId, keys: options.keys }));
+  const headers: ReportHeaderMemo = new Map();
+  const verdicts = items.map((item) => openReport(item.bytes, { lockId: item.lockId, keys: options.keys, headers }));
   const byLock = new Map<string, number[]>();
   verdicts.forEach((v, index) => {
     if (!v.ok) return;

@@ -142,7 +142,7 @@ export function decodeMac0Protected(envelope: Mac0Envelope): Mac0Header {
 }
 
 /** Recomputes the tag and compares in constant time; a tag of another length is simply wrong. */
-export function verifyMac0Tag(message: Mac0, key: Uint8Array, externalAad: Uint8Array = EMPTY): boolean {
+export function verifyMac0Tag(message: Mac0Envelope, key: Uint8Array, externalAad: Uint8Array = EMPTY): boolean {
   if (message.tag.length !== HMAC_TAG_BYTES) return false;
   const expected = mac0Tag(key, message.protectedBytes, message.payload, externalAad);
   return timingSafeEqual(expected, message.tag);

@@ -29,6 +29,52 @@ function prep(db: Database.Database, sql: string): Database.Statement {
 }
 
 /**
+ * A reading statement's rows as objects, built here from its raw rows (arrays) and its column names: better-sqlite3
+ * builds each row object through V8's API, a property at a time, which cost 2.4 times as much for the locks' 22 columns
+ * (scripts/README.md "Issue 17, fourth pass"). Same objects: a property per column in the column order, the last of two
+ * same-named columns winning. A statement with a column named `__proto__` keeps better-sqlite3's own objects.
+ */
+interface Reader {
+  statement: Database.Statement;
+  names: string[] | undefined;
+}
+
+const readers = new WeakMap<Database.Statement, Reader>();
+
+function reader(statement: Database.Statement): Reader {
+  let r = readers.get(statement);
+  if (r === undefined) {
+    // A statement that returns no data keeps better-sqlite3's answer to all/get (its error).
+    const names = statement.reader ? statement.columns().map((c) => c.name) : ["__proto__"];
+    r = names.includes("__proto__") ? { statement, names: undefined } : { statement: statement.raw(true), names };
+    readers.set(statement, r);
+  }
+  return r;
+}
+
+function rowOf(names: readonly string[], values: readonly unknown[]): Row {
+  const row: Row = {};
+  for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+  return row;
+}
+
+function allRows(statement: Database.Statement, values: readonly unknown[]): Row[] {
+  const { statement: s, names } = reader(statement);
+  if (names === undefined) return s.all(...values) as Row[];
+  const raw = s.all(...values) as unknown[][];
+  const rows: Row[] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) rows[i] = rowOf(names, raw[i]!);
+  return rows;
+}
+
+function oneRow(statement: Database.Statement, values: readonly unknown[]): Row | undefined {
+  const { statement: s, names } = reader(statement);
+  if (names === undefined) return s.get(...values) as Row | undefined;
+  const raw = s.get(...values) as unknown[] | undefined;
+  return raw === undefined ? undefined : rowOf(names, raw);
+}
+
+/**
  * The repositories' SQL on one better-sqlite3 connection. Calls are synchronous underneath; SqliteStore runs one
  * transaction at a time, so nothing here needs to guard against another writer.
  */
@@ -38,11 +84,11 @@ export class SqliteSql implements Sql {
   constructor(private readonly db: Database.Database) {}
 
   async all(text: string, values: readonly unknown[] = []): Promise<Row[]> {
-    return prep(this.db, text).all(...values);
+    return allRows(prep(this.db, text), values);
   }
 
   async get(text: string, values: readonly unknown[] = []): Promise<Row | undefined> {
-    return prep(this.db, text).get(...values);
+    return oneRow(prep(this.db, text), values);
   }
 
   async run(text: string, values: readonly unknown[] = []): Promise<number> {
@@ -76,23 +122,25 @@ export class SqliteSql implements Sql {
   }
 
   async claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]> {
-    return prep(
+    const statement = prep(
       this.db,
       `UPDATE webhook_deliveries SET claimed_until = ? WHERE id IN (
            SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
              AND (claimed_until IS NULL OR claimed_until <= ?) AND ${NOT_PAUSED} ORDER BY next_attempt_at, id LIMIT ?)
          RETURNING *`,
-    ).all(now + leaseMs, now, now, limit);
+    );
+    return allRows(statement, [now + leaseMs, now, now, limit]);
   }
 
   async claimJob(now: number, leaseMs: number): Promise<Row | undefined> {
-    return prep(
+    const statement = prep(
       this.db,
       `UPDATE jobs SET status = 'running', claimed_until = ?, updated_at = ? WHERE id = (
            SELECT id FROM jobs WHERE status = 'pending' OR (status = 'running' AND (claimed_until IS NULL OR claimed_until <= ?))
            ORDER BY id LIMIT 1)
          RETURNING *`,
-    ).get(now + leaseMs, now, now);
+    );
+    return oneRow(statement, [now + leaseMs, now, now]);
   }
 
   /** One writer at a time: seqs are allocated, and become visible, in order by construction. */
