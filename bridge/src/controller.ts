@@ -38,6 +38,7 @@ import { ensurePrivateDir, type ModeFix } from "./store/private-files.js";
 import { BRIDGE_MIGRATIONS } from "./store/schema.js";
 import { WalSync } from "./store/wal-sync.js";
 import { WriteBatcher } from "./store/write-batcher.js";
+import { UploadBackpressure } from "./uploader/backpressure.js";
 import { BRIDGE_VERSION } from "./version.js";
 
 export interface BridgeOptions {
@@ -109,6 +110,11 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
     const batcher = new WriteBatcher(db, settings.outbox.synchronous === "full" ? new WalSync(dbPath) : null);
     const registry = new LockRegistry(db, batcher);
     const outbox = new Outbox(db, batcher, settings.outbox, clock, metrics, logger.child({ part: "outbox" }));
+    const backpressure = new UploadBackpressure(
+      settings.upload.backpressureItems,
+      () => outbox.size.items,
+      metrics.uploadBackpressure,
+    );
     // The external broker's client (mqtt.js) is loaded only when it is used.
     const broker: LockBroker =
       settings.mqtt.broker === "embedded"
@@ -146,6 +152,7 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
       metrics,
       logger.child({ part: "locks" }),
       activity,
+      backpressure,
     );
     const link = new CloudLink(settings.cloud.url, () => clock.now());
     const cloud = new CloudClient({
@@ -174,6 +181,7 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
       registry,
       activity,
       outbox,
+      backpressure,
       broker,
       commands,
       messages,

@@ -195,6 +195,56 @@ describe("store-and-forward to the cloud", () => {
     expect(site.cloud.verdicts).toEqual({ ok: 5 });
   });
 
+  it("holds a stored report's PUBACK while the upload delivers behind more than upload.backpressureItems, never while the cloud fails", async () => {
+    siteChanges(site.cloud, ["lock-a"]);
+    ({ bridge } = await site.start({ upload: { lanes: 1, backpressureItems: 1 } }));
+    await bridge.ready;
+    const a = await lock("lock-a");
+    await waitFor("presence uploaded", () => site.cloud.presence.length >= 1 && bridge!.outbox().items === 0);
+    const holds = async () =>
+      Number(/latchkey_bridge_upload_backpressure_holds_total (\d+)/.exec(await metrics(bridge!))?.[1] ?? Number.NaN);
+    let arrived = 0;
+    site.cloud.onReports = () => arrived++;
+    let release1!: () => void;
+    site.cloud.reportsGate = new Promise<void>((r) => (release1 = r));
+    await a.event({ seq: 1 });
+    await waitFor("the first batch at the cloud", () => arrived === 1);
+    // Nothing delivered yet in this round: a backlog above the bound holds no PUBACK.
+    await a.event({ seq: 2 });
+    await a.event({ seq: 3 });
+    expect(await holds()).toBe(0);
+    let release2!: () => void;
+    site.cloud.reportsGate = new Promise<void>((r) => (release2 = r));
+    release1();
+    await waitFor("the second batch at the cloud", () => arrived === 2);
+    // A batch was delivered and 2 items wait (> 1): the next report is stored at once, its PUBACK waits.
+    let acked = false;
+    const fourth = a.event({ seq: 4 }).then(() => {
+      acked = true;
+    });
+    await waitFor("the fourth report stored", () => bridge!.outbox().items === 3);
+    await waitFor("its PUBACK held", async () => (await holds()) === 1);
+    release2();
+    site.cloud.reportsGate = null;
+    await fourth;
+    expect(acked).toBe(true);
+    await waitFor("all judged", () => site.cloud.verdicts.ok === 4 && bridge!.outbox().items === 0);
+    // While the cloud fails, the outbox buffers: every PUBACK goes at once, however long the backlog.
+    site.cloud.down = true;
+    for (let i = 5; i <= 8; i++) await a.event({ seq: i });
+    await waitFor("a failed upload", () =>
+      metric(bridge!, /latchkey_bridge_upload_batches_total\{result="retry"\} [1-9]/),
+    );
+    for (let i = 9; i <= 12; i++) await a.event({ seq: i });
+    expect(await holds()).toBe(1);
+    site.cloud.down = false;
+    await waitFor("drained", () => site.cloud.verdicts.ok === 12 && bridge!.outbox().items === 0);
+    // In the lock's order, each once.
+    expect(site.cloud.reportItems.filter((i) => i.lockId === "lock-a").map((i) => hex(i.report))).toEqual(
+      a.sent.map(hex),
+    );
+  });
+
   it("isolates an item the cloud refuses and delivers the rest", async () => {
     siteChanges(site.cloud, ["lock-a", "lock-x"]);
     site.cloud.servedLocks.delete("lock-x");

@@ -204,6 +204,13 @@ const UploadSchema = Type.Object(
       default: 2,
       description: "Upload batches in flight at once, each of its own locks (a lock's reports go up in order)",
     }),
+    backpressureItems: Type.Integer({
+      minimum: 0,
+      maximum: 10_000_000,
+      default: 10_000,
+      description:
+        "While the upload is delivering and more items than this wait in the outbox, a lock's report is stored but its PUBACK waits (at most 1 s) for the backlog to come down; 0: never",
+    }),
   },
   {
     additionalProperties: false,

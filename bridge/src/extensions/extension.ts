@@ -13,6 +13,7 @@ import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { Db } from "../store/database.js";
 import type { WriteBatcher } from "../store/write-batcher.js";
+import type { UploadBackpressure } from "../uploader/backpressure.js";
 import type { EventBus } from "./events.js";
 
 /**
@@ -51,6 +52,8 @@ export interface BridgeContext {
   readonly registry: LockRegistry;
   readonly activity: LockActivity;
   readonly outbox: Outbox;
+  /** Holds MQTT reports' PUBACKs while the upload is behind (`upload.backpressureItems`). */
+  readonly backpressure: UploadBackpressure;
   readonly broker: LockBroker;
   readonly commands: CommandChannel;
   readonly messages: LockMessages;

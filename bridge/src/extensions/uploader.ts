@@ -31,6 +31,7 @@ export class UploaderExtension implements Extension {
         refused: (lockId, verdict) => events.emit("reportRefused", lockId, verdict),
         uploaded: (n) => outage.uploaded(n),
         idle: () => outage.idle(),
+        delivering: (yes) => (yes ? ctx.backpressure.delivered() : ctx.backpressure.stalled()),
       },
     );
     // A feed page may have assigned a lock whose items wait in the outbox.

@@ -14,6 +14,7 @@ import type { CommandChannel } from "../commands/command-channel.js";
 import type { Logger } from "../ops/logger.js";
 import type { BridgeMetrics } from "../ops/metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
+import type { UploadBackpressure } from "../uploader/backpressure.js";
 import type { LockActivity } from "./lock-activity.js";
 import type { LockRegistry, LockTransport } from "./registry.js";
 
@@ -71,9 +72,14 @@ export class LockMessages {
     private readonly logger: Logger,
     /** The status page's record of each lock (last seen, events, the state it runs). */
     private readonly activity: LockActivity | null = null,
+    /** Holds an MQTT report's PUBACK, once it is stored, while the upload is behind (docs/mqtt.md "Upload"). */
+    private readonly backpressure: UploadBackpressure | null = null,
   ) {}
 
-  /** Resolves once the message is handled (a report: stored), which is when the lock's PUBACK may go out. */
+  /**
+   * Resolves once the message is handled (a report: stored, and not held by the upload's backpressure), which is when
+   * the lock's PUBACK may go out.
+   */
   handle(
     lockId: string,
     kind: LockTopicKind,
@@ -83,7 +89,7 @@ export class LockMessages {
     // The hot path (every event and reading) without an async frame and a promise of its own: `report` is one.
     if (kind === "events" || kind === "telemetry") {
       this.received(kind).inc();
-      return this.report(lockId, payload);
+      return this.report(lockId, payload, true);
     }
     return this.other(lockId, kind, payload, transport);
   }
@@ -118,8 +124,9 @@ export class LockMessages {
   /**
    * A sealed report of `lockId`: stored as is once it peeks as this lock's report, then shown to Home Assistant.
    * Answers what the peek read (unauthenticated). Throws RefusedPayloadError for bytes that are no report of this lock.
+   * `paced` (a report over MQTT, not a BLE visit's): once stored, waits while the upload's backpressure holds PUBACKs.
    */
-  async report(lockId: string, bytes: Uint8Array): Promise<PeekedReport> {
+  async report(lockId: string, bytes: Uint8Array, paced = false): Promise<PeekedReport> {
     let peeked: PeekedReport;
     try {
       peeked = peekReport(bytes, lockId);
@@ -148,6 +155,11 @@ export class LockMessages {
       const b = known?.battery;
       if (b?.level !== t.level || b.mv !== t.mv || b.state !== t.state)
         await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
+    }
+    if (paced) {
+      // Stored already: only the PUBACK waits (the embedded broker reads no more of this lock's connection meanwhile).
+      const held = this.backpressure?.hold();
+      if (held) await held;
     }
     return peeked;
   }

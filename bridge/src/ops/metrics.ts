@@ -14,6 +14,7 @@ export class BridgeMetrics {
   readonly uploaded: Counter<"kind">;
   readonly uploadDuplicates: Counter<"kind">;
   readonly uploadBatches: Counter<"result">;
+  readonly uploadBackpressure: Counter;
   readonly cloudErrors: Counter<"operation">;
   readonly feedChanges: Counter<"kind">;
   readonly feedRejected: Counter;
@@ -58,6 +59,10 @@ export class BridgeMetrics {
     );
     this.uploadDuplicates = counter("upload_duplicates_total", "Reports the cloud already had (a retry)", ["kind"]);
     this.uploadBatches = counter("upload_batches_total", "Upload batches by result", ["result"]);
+    this.uploadBackpressure = counter(
+      "upload_backpressure_holds_total",
+      "Lock reports stored whose PUBACK waited for the upload's backlog (upload.backpressureItems)",
+    );
     this.reportsRefused = counter(
       "reports_refused_total",
       "Lock reports the cloud refused, by verdict (forged, wrong_lock, replayed, malformed, unknown_key, unclaimed): " +

@@ -36,6 +36,11 @@ export interface UploaderHooks {
   uploaded?(n: number): void;
   /** Nothing uploadable is left in the outbox. */
   idle?(): void;
+  /**
+   * Whether the upload is delivering: true after each batch that left the outbox, false when a round ends on a failure
+   * or with nothing sent, and at stop (UploadBackpressure).
+   */
+  delivering?(yes: boolean): void;
 }
 
 /** How many refusals, by verdict, the health answer shows since start. */
@@ -132,7 +137,9 @@ export class Uploader {
   async stop(deadlineMs = 10_000): Promise<void> {
     const stopped = this.loop.stop(deadlineMs);
     this.releaseLanes();
+    this.hooks.delivering?.(false);
     await stopped;
+    this.hooks.delivering?.(false);
   }
 
   /**
@@ -176,7 +183,12 @@ export class Uploader {
     };
     const ends = await Promise.allSettled(Array.from({ length: lanes }, (_, i) => lane(i)));
     const failure = ends.find((end) => end.status === "rejected");
-    if (failure) throw failure.reason;
+    if (failure) {
+      this.hooks.delivering?.(false);
+      throw failure.reason;
+    }
+    if (sent > 0 && !this.loop.stopping) return 0;
+    this.hooks.delivering?.(false);
     if (sent > 0) return 0;
     this.hooks.idle?.();
     return undefined;
@@ -214,6 +226,7 @@ export class Uploader {
       }
       this.metrics.uploadBatches.inc({ result: "ok" });
       this.hooks.uploaded?.(batch.length);
+      if (!this.loop.stopping) this.hooks.delivering?.(true);
       this.failures.succeeded();
       this.lastSuccessAt = this.now();
       this.lastError = null;
@@ -222,6 +235,8 @@ export class Uploader {
       const error = e instanceof CloudError ? e : new CloudError(operation, 0, "error", (e as Error).message);
       this.lastError = error.message;
       this.metrics.cloudErrors.inc({ operation });
+      // A failing upload holds no PUBACK: the outbox is the buffer while the cloud does not take.
+      this.hooks.delivering?.(false);
       if (!error.retryable && (error.status === 400 || error.status === 413 || error.status === 422)) {
         this.metrics.uploadBatches.inc({ result: "refused" });
         return this.isolate(batch, error, signal);
