@@ -35,4 +35,25 @@ describe("SqliteSql rows", () => {
     expect(Object.getPrototypeOf(rows[0])).toBe(Object.prototype);
     await expect(sql.all("UPDATE t SET n = n WHERE id = 'x'")).rejects.toThrow(/does not return data/);
   });
+
+  it("reads a statement's names again after a migration widened its rows (SQLite re-prepares it)", async () => {
+    const mem = new Database(":memory:");
+    mem.exec("CREATE TABLE w (a INTEGER); INSERT INTO w VALUES (1);");
+    const wide = new SqliteSql(mem);
+    expect(await wide.get("SELECT * FROM w")).toEqual({ a: 1 });
+    mem.exec("ALTER TABLE w ADD COLUMN b TEXT DEFAULT 'x'");
+    expect(await wide.get("SELECT * FROM w")).toEqual({ a: 1, b: "x" });
+    expect(await wide.all("SELECT * FROM w")).toEqual([{ a: 1, b: "x" }]);
+  });
+
+  it("answers RETURNING rows as objects from insertRows after the same statement was read through all", async () => {
+    const mem = new Database(":memory:");
+    mem.exec("CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT)");
+    const shared = new SqliteSql(mem);
+    const text = "INSERT INTO s (v) VALUES (?) RETURNING id, v";
+    expect(await shared.all(text, ["first"])).toEqual([{ id: 1, v: "first" }]);
+    expect(await shared.insertRows("s", [["v", "text"]], [["second"]], "RETURNING id, v")).toEqual([
+      { id: 2, v: "second" },
+    ]);
+  });
 });

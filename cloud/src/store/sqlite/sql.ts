@@ -52,6 +52,15 @@ function reader(statement: Database.Statement): Reader {
   return r;
 }
 
+/**
+ * The names for a raw row: SQLite re-prepares a statement after a schema change (a migration adding a column to a
+ * `SELECT *`), so a row of another width than the names read at first has its names read again.
+ */
+function namesFor(r: Reader, values: readonly unknown[]): readonly string[] {
+  if (r.names !== undefined && values.length !== r.names.length) r.names = r.statement.columns().map((c) => c.name);
+  return r.names ?? [];
+}
+
 function rowOf(names: readonly string[], values: readonly unknown[]): Row {
   const row: Row = {};
   for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
@@ -59,19 +68,19 @@ function rowOf(names: readonly string[], values: readonly unknown[]): Row {
 }
 
 function allRows(statement: Database.Statement, values: readonly unknown[]): Row[] {
-  const { statement: s, names } = reader(statement);
-  if (names === undefined) return s.all(...values) as Row[];
-  const raw = s.all(...values) as unknown[][];
+  const r = reader(statement);
+  if (r.names === undefined) return r.statement.all(...values) as Row[];
+  const raw = r.statement.all(...values) as unknown[][];
   const rows: Row[] = new Array(raw.length);
-  for (let i = 0; i < raw.length; i++) rows[i] = rowOf(names, raw[i]!);
+  for (let i = 0; i < raw.length; i++) rows[i] = rowOf(namesFor(r, raw[i]!), raw[i]!);
   return rows;
 }
 
 function oneRow(statement: Database.Statement, values: readonly unknown[]): Row | undefined {
-  const { statement: s, names } = reader(statement);
-  if (names === undefined) return s.get(...values) as Row | undefined;
-  const raw = s.get(...values) as unknown[] | undefined;
-  return raw === undefined ? undefined : rowOf(names, raw);
+  const r = reader(statement);
+  if (r.names === undefined) return r.statement.get(...values) as Row | undefined;
+  const raw = r.statement.get(...values) as unknown[] | undefined;
+  return raw === undefined ? undefined : rowOf(namesFor(r, raw), raw);
 }
 
 /**
@@ -101,7 +110,8 @@ export class SqliteSql implements Sql {
     const statement = prep(this.db, `INSERT INTO ${table} (${names}) VALUES (${marks}) ${tail}`.trimEnd());
     const returned: Row[] = [];
     for (const row of rows) {
-      if (statement.reader) returned.push(...statement.all(...row));
+      // Through allRows as every reading call: the cached statement may already be in raw mode (reader()).
+      if (statement.reader) returned.push(...allRows(statement, row));
       else statement.run(...row);
     }
     return returned;
