@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { fromHex, toBase64Url } from "@latchkey/protocol";
 import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
+import { withSearchPath } from "../src/store/postgres/url.js";
 import { cpuMs } from "./process-cpu.js";
 import { bodiesOf, type KeyedLock, keyedLocks } from "./report-ingest.js";
 import { type BenchLock, type BenchSite, rawCall } from "./site.js";
@@ -70,7 +71,7 @@ async function startChild(role: "site" | "peer", env: Record<string, string>): P
 }
 
 /** The site the `site` process set up, as the bench's helpers read it (they call over HTTP only). */
-async function remoteSite(info: Record<string, unknown> & { url: string }): Promise<BenchSite> {
+async function remoteSite(info: Record<string, unknown> & { url: string }, databaseUrl: string): Promise<BenchSite> {
   const locks = (info.locks as Array<Record<string, unknown>>).map(
     (l): BenchLock => ({
       lockId: l.lockId as string,
@@ -95,6 +96,7 @@ async function remoteSite(info: Record<string, unknown> & { url: string }): Prom
     bridgeToken: info.bridgeToken as string,
     lockIds: locks.map((l) => l.lockId),
     locks,
+    seedTarget: { store: "postgres", url: databaseUrl },
     call,
     analyze: async () => {},
     close: async () => {},
@@ -208,7 +210,7 @@ export async function benchTwoClouds(options: {
   let a: CloudChild | undefined;
   try {
     a = await startChild("site", env);
-    const site = await remoteSite(a.info);
+    const site = await remoteSite(a.info, withSearchPath(options.databaseUrl, schema));
     const locks = await keyedLocks(site);
     const halves = [locks.slice(0, locks.length / 2), locks.slice(locks.length / 2)];
     for (let round = 1; round <= rounds; round++) {
