@@ -21,6 +21,12 @@ export interface PgActivity {
   /** Per wait (`type:event`, or `CPU`), its share of the active backends' samples; `idle in transaction` too. */
   waits: Record<string, number>;
   samples: number;
+  /**
+   * The database's commits and rollbacks over the work (pg_stat_database, flushed by each backend within a second or
+   * so: approximate). The cloud rolls back only when a transaction failed, mostly a serialization failure it retries.
+   */
+  commits: number;
+  rollbacks: number;
 }
 
 function machineTicks(): { busy: number; total: number } | null {
@@ -50,7 +56,15 @@ export async function withPgActivity<T>(databaseUrl: string, work: () => Promise
     }
     return m;
   };
+  const xacts = async () => {
+    await client.query("SELECT pg_stat_clear_snapshot()");
+    const { rows } = await client.query<{ c: string; r: string }>(
+      "SELECT xact_commit AS c, xact_rollback AS r FROM pg_stat_database WHERE datname = current_database()",
+    );
+    return { commits: Number(rows[0]!.c), rollbacks: Number(rows[0]!.r) };
+  };
   try {
+    const xactsBefore = await xacts();
     const before = cpuOf(await backends());
     const ticksBefore = machineTicks();
     const counts = new Map<string, number>();
@@ -89,6 +103,9 @@ export async function withPgActivity<T>(databaseUrl: string, work: () => Promise
     }
     const after = cpuOf(await backends());
     const ticksAfter = machineTicks();
+    // Backends report their counts when idle, at most once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const xactsAfter = await xacts();
     let backendCpuMs: number | null = after.size || before.size ? 0 : null;
     // A backend that started during the work counts from zero; one that ended is lost (the pools keep theirs).
     for (const [pid, ms] of after) backendCpuMs = (backendCpuMs ?? 0) + ms - (before.get(pid) ?? 0);
@@ -104,6 +121,8 @@ export async function withPgActivity<T>(databaseUrl: string, work: () => Promise
         activeBackends: samples ? active / samples : 0,
         waits: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, n / Math.max(1, seen)])),
         samples,
+        commits: xactsAfter.commits - xactsBefore.commits,
+        rollbacks: xactsAfter.rollbacks - xactsBefore.rollbacks,
       },
     ];
   } finally {

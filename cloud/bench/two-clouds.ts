@@ -36,6 +36,9 @@ export interface TwoCloudsMeasure {
     machineBusy: number | null;
     activeBackends: number;
     waits: Record<string, number>;
+    /** The database's transactions committed and rolled back (pg_stat_database; approximate). */
+    commits: number;
+    rollbacks: number;
   };
 }
 
@@ -168,6 +171,8 @@ async function measure(
       machineBusy: pg.machineBusy,
       activeBackends: pg.activeBackends,
       waits: pg.waits,
+      commits: pg.commits,
+      rollbacks: pg.rollbacks,
     },
   };
 }

@@ -26,7 +26,11 @@ const pgSide = (ms: TwoCloudsMeasure[]) => {
     .slice(0, 3)
     .map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`)
     .join(", ");
-  return `machine ${(busy * 100).toFixed(0)} % busy, ${median(ms.map((m) => m.postgres.activeBackends)).toFixed(1)} active backends (${top})`;
+  const xacts = ms.map((m) => `${m.postgres.rollbacks}/${m.postgres.commits}`).join(", ");
+  return (
+    `machine ${(busy * 100).toFixed(0)} % busy, ${median(ms.map((m) => m.postgres.activeBackends)).toFixed(1)} ` +
+    `active backends (${top}), rolled back/committed ${xacts}`
+  );
 };
 
 /**
