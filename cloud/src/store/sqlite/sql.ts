@@ -41,6 +41,10 @@ export class SqliteSql implements Sql {
     return prep(this.db, text).all(...values);
   }
 
+  allPlannedPerCall(text: string, values: readonly unknown[] = []): Promise<Row[]> {
+    return this.all(text, values);
+  }
+
   async get(text: string, values: readonly unknown[] = []): Promise<Row | undefined> {
     return prep(this.db, text).get(...values);
   }
