@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { keyPairFromSeed, toHex } from "@latchkey/protocol";
+import { KEY_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { seededRandom } from "@latchkey/protocol/testing/seeded-random";
 import { keyChange } from "../src/feed/changes.js";
 import { IdGenerator } from "../src/security/ids.js";
-import { type EventRecord, type KeyRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { type KeyRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { seedEventsInDatabase, seededKeyId, seededUserId } from "./seed-events.js";
 import { type BenchSite, type BenchStore, startBenchSite } from "./site.js";
 
 /**
@@ -234,38 +236,25 @@ export async function benchKeyCurvePoint(options: {
   }
 }
 
-const TYPES = ["unlocked", "denied", "locked", "jammed"] as const;
+const TYPES = KEY_EVENT_TYPES;
 
-/** Seeds `count` events of the site's lock holder over 29 days, 10 locks, 1,000 users and keys, types mixed. */
-async function seedEvents(site: BenchSite, count: number): Promise<void> {
-  const random = rng(count + 1);
-  const now = Math.floor(Date.now() / 1000);
-  const seqs = new Map<string, number>();
-  for (let from = 0; from < count; from += SEED_BATCH) {
-    const batch: EventRecord[] = [];
-    for (let i = from; i < Math.min(count, from + SEED_BATCH); i++) {
-      const lockId = site.lockIds[i % site.lockIds.length]!;
-      const seq = (seqs.get(lockId) ?? 0) + 1;
-      seqs.set(lockId, seq);
-      const user = Math.floor(random() * 1000);
-      batch.push({
-        id: randomBytes(16).toString("hex"),
-        lockHolderId: site.lockHolderId,
-        lockId,
-        seq,
-        tsS: now - 29 * 86_400 + Math.floor((i / count) * 29 * 86_400),
-        type: TYPES[Math.floor(random() * TYPES.length)]!,
-        cti: null,
-        keyId: `key_bench${String(user).padStart(4, "0")}`,
-        userId: `+4793${String(user).padStart(6, "0")}`,
-        code: null,
-        dropped: null,
-        v: null,
-        receivedAt: Date.now(),
-      });
-    }
-    await site.cloud.store.transaction((tx) => tx.events.insertManyIfNew(batch));
-  }
+/**
+ * Seeds `count` events of the site's lock holder over 29 days, 10 locks, 1,000 users and keys, types mixed: generated
+ * inside the database (seed-events.ts; ~25 min per store at 10M when each batch went through the store from here).
+ */
+async function seedEvents(site: BenchSite, count: number, log?: (message: string) => void): Promise<void> {
+  await seedEventsInDatabase(
+    site.seedTarget,
+    {
+      lockHolderId: site.lockHolderId,
+      lockIds: site.lockIds,
+      types: TYPES,
+      count,
+      nowS: Math.floor(Date.now() / 1000),
+      receivedAt: Date.now(),
+    },
+    log,
+  );
 }
 
 /** One point of the events curve: a site with `events` events, then filtered pages (lock + action, user, key). */
@@ -273,6 +262,7 @@ export async function benchEventCurvePoint(options: {
   events: number;
   databaseUrl?: string;
   probes?: number;
+  log?: (message: string) => void;
 }): Promise<EventCurvePoint> {
   const probes = options.probes ?? 200;
   const site = await startBenchSite({
@@ -280,7 +270,7 @@ export async function benchEventCurvePoint(options: {
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
   });
   try {
-    const [, seedMs] = await timed(() => seedEvents(site, options.events));
+    const [, seedMs] = await timed(() => seedEvents(site, options.events, options.log));
     await afterSeed(site);
     const base = `/integrators/v1/lock-holders/${site.lockHolderId}/events?limit=100`;
     const random = rng(7);
@@ -289,8 +279,8 @@ export async function benchEventCurvePoint(options: {
       const n = Math.floor(random() * 1000);
       const filter = [
         `&lockId=${site.lockIds[n % site.lockIds.length]}&action=${TYPES[n % TYPES.length]}`,
-        `&userId=${encodeURIComponent(`+4793${String(n).padStart(6, "0")}`)}`,
-        `&keyId=key_bench${String(n).padStart(4, "0")}&action=unlocked`,
+        `&userId=${encodeURIComponent(seededUserId(n))}`,
+        `&keyId=${seededKeyId(n)}&action=unlocked`,
       ][i % 3]!;
       const [answer, ms] = await timed(() => site.call<{ events: unknown[] }>("GET", `${base}${filter}`, site.token));
       const page = expect("events", answer);

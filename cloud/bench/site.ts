@@ -16,6 +16,7 @@ import { Client, escapeIdentifier } from "pg";
 import { type RunningCloud, startCloud } from "../src/cloud.js";
 import type { OtpSender } from "../src/domain/otp.js";
 import { withSearchPath } from "../src/store/postgres/url.js";
+import type { SeedTarget } from "./seed-events.js";
 import { unsignedIngestRoutes } from "./unsigned-ingest.js";
 
 export type BenchStore = "sqlite" | "postgres";
@@ -65,6 +66,8 @@ export interface BenchSite {
   credentials: { integrator: ClientCredentials; bridge: { bridgeId: string; secret: string } };
   lockIds: string[];
   locks: BenchLock[];
+  /** The site's database, for a bench that seeds rows into it on a connection of its own (seed-events.ts). */
+  seedTarget: SeedTarget;
   /** A raw call, for timed requests whose JSON handling the typed clients would add to the figure. */
   call<T = unknown>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }>;
   /**
@@ -180,6 +183,10 @@ export async function startBenchSite(
       credentials: { integrator: integratorCredentials, bridge: bridgeCredentials },
       lockIds,
       locks,
+      seedTarget:
+        options.databaseUrl && schema
+          ? { store: "postgres", url: withSearchPath(options.databaseUrl, schema) }
+          : { store: "sqlite", dataDir: dir },
       call,
       async analyze() {
         if (!options.databaseUrl || !schema) return;

@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import { fromHex, toBase64Url } from "@latchkey/protocol";
 import { BridgeApiClient, IntegratorApiClient } from "@latchkey/protocol/clients";
 import { Client, escapeIdentifier } from "pg";
+import { withSearchPath } from "../src/store/postgres/url.js";
+import { withPgActivity } from "./pg-activity.js";
 import { cpuMs } from "./process-cpu.js";
 import { bodiesOf, type KeyedLock, keyedLocks } from "./report-ingest.js";
 import { type BenchLock, type BenchSite, rawCall } from "./site.js";
@@ -23,6 +25,21 @@ export interface TwoCloudsMeasure {
   perSecond: number;
   /** CPU ms per 1,000 items of each cloud process and of this driver (Linux /proc; null elsewhere). */
   cpuPerThousand: { a: number | null; b: number | null; driver: number };
+  /** Requests the cloud answered 5xx and the driver sent again (a serialization failure past the store's retries). */
+  resent: number;
+  /**
+   * PostgreSQL over the same work (pg-activity.ts): its backends' CPU ms per 1,000 items, the share of the machine's
+   * cores busy (everything on it), the mean active backends, and what the active ones waited on.
+   */
+  postgres: {
+    cpuPerThousand: number | null;
+    machineBusy: number | null;
+    activeBackends: number;
+    waits: Record<string, number>;
+    /** The database's transactions committed and rolled back (pg_stat_database; approximate). */
+    commits: number;
+    rollbacks: number;
+  };
 }
 
 export interface TwoCloudsResult {
@@ -70,7 +87,7 @@ async function startChild(role: "site" | "peer", env: Record<string, string>): P
 }
 
 /** The site the `site` process set up, as the bench's helpers read it (they call over HTTP only). */
-async function remoteSite(info: Record<string, unknown> & { url: string }): Promise<BenchSite> {
+async function remoteSite(info: Record<string, unknown> & { url: string }, databaseUrl: string): Promise<BenchSite> {
   const locks = (info.locks as Array<Record<string, unknown>>).map(
     (l): BenchLock => ({
       lockId: l.lockId as string,
@@ -95,31 +112,49 @@ async function remoteSite(info: Record<string, unknown> & { url: string }): Prom
     bridgeToken: info.bridgeToken as string,
     lockIds: locks.map((l) => l.lockId),
     locks,
+    seedTarget: { store: "postgres", url: databaseUrl },
     call,
     analyze: async () => {},
     close: async () => {},
   };
 }
 
+/**
+ * Answers of 5xx the driver met and sent again, as a bridge does (an upload or a batch request the cloud failed was
+ * rolled back whole): on PostgreSQL, a transaction that still meets a serialization failure after the store's own
+ * retries (store/postgres/pg-store.ts) answers 500. Counted per measurement.
+ */
+const resent = { count: 0 };
+
 async function post(url: string, path: string, token: string, body: string): Promise<unknown> {
-  const res = await fetch(`${url}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body,
-  });
-  if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
-  return res.json();
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    });
+    if (res.status >= 500 && attempt < 20) {
+      await res.text();
+      resent.count++;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      continue;
+    }
+    if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+    return res.json();
+  }
 }
 
 /** Runs `work` timed, with the CPU each process spent on it per 1,000 items. */
 async function measure(
   items: number,
+  databaseUrl: string,
   pids: { a: number | undefined; b: number | undefined },
   work: () => Promise<void>,
 ): Promise<TwoCloudsMeasure> {
   const before = { a: cpuMs(pids.a), b: cpuMs(pids.b), driver: process.cpuUsage() };
+  resent.count = 0;
   const started = performance.now();
-  await work();
+  const [, pg] = await withPgActivity(databaseUrl, work);
   const seconds = (performance.now() - started) / 1000;
   const per = (x: number | null, y: number | null) => (x === null || y === null ? null : ((y - x) * 1000) / items);
   const driver = process.cpuUsage(before.driver);
@@ -129,6 +164,15 @@ async function measure(
       a: per(before.a, cpuMs(pids.a)),
       b: per(before.b, cpuMs(pids.b)),
       driver: ((driver.user + driver.system) / 1000 / items) * 1000,
+    },
+    resent: resent.count,
+    postgres: {
+      cpuPerThousand: pg.backendCpuMs === null ? null : (pg.backendCpuMs * 1000) / items,
+      machineBusy: pg.machineBusy,
+      activeBackends: pg.activeBackends,
+      waits: pg.waits,
+      commits: pg.commits,
+      rollbacks: pg.rollbacks,
     },
   };
 }
@@ -208,7 +252,7 @@ export async function benchTwoClouds(options: {
   let a: CloudChild | undefined;
   try {
     a = await startChild("site", env);
-    const site = await remoteSite(a.info);
+    const site = await remoteSite(a.info, withSearchPath(options.databaseUrl, schema));
     const locks = await keyedLocks(site);
     const halves = [locks.slice(0, locks.length / 2), locks.slice(locks.length / 2)];
     for (let round = 1; round <= rounds; round++) {
@@ -219,8 +263,8 @@ export async function benchTwoClouds(options: {
           const urls: [string, string] = [site.url, b?.info.url ?? site.url];
           const pids = { a: a.child.pid, b: b?.child.pid };
           log(`round ${round}/${rounds}, ${processes} process(es): ${events} events, ${keys} keys`);
-          const m1 = await measure(events, pids, () => ingest(site, halves, events, urls));
-          const m2 = await measure(keys, pids, () => batch(site, keys, urls));
+          const m1 = await measure(events, options.databaseUrl, pids, () => ingest(site, halves, events, urls));
+          const m2 = await measure(keys, options.databaseUrl, pids, () => batch(site, keys, urls));
           result.ingest[processes === 1 ? "one" : "two"].push(m1);
           result.batch[processes === 1 ? "one" : "two"].push(m2);
         } finally {

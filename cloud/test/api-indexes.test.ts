@@ -145,6 +145,21 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     expect(detail).not.toMatch(/Sort|Seq Scan/);
   });
 
+  it("a page of events is planned with its values at each call, never a cached generic plan", async () => {
+    // After five executions PostgreSQL may keep a named statement's generic plan; for key + action that plan read and
+    // sorted every event of the key (issue 17, scripts/README.md "fourth pass"). Unnamed, it is never cached.
+    const c = await connect();
+    const events = repositories(recording(c)).events;
+    for (let i = 0; i < 7; i++) await events.listForLockHolder("lh_1", page({ keyId: "key_1", types: ["unlocked"] }));
+    const sent = store.issued.filter((q) => q.text.startsWith("SELECT * FROM events WHERE lock_holder_id"));
+    expect(sent.length).toBeGreaterThanOrEqual(7);
+    for (const q of sent) expect((q as { name?: string }).name).toBeUndefined();
+    const { rows } = await c.query(
+      "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT * FROM events WHERE lock_holder_id%'",
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
   it.each(KEY_SHAPES)("keys, %s", async (_name, filter, index) => {
     const c = await connect();
     await repositories(recording(c)).keys.list("lh_1", { limit: 10 }, filter);

@@ -1,9 +1,25 @@
-import { encodeEvent, toBase64Url } from "@latchkey/protocol";
+import { join } from "node:path";
+import { encodeEvent, fromHex, toBase64Url } from "@latchkey/protocol";
 import { send } from "@latchkey/protocol/clients";
+import { KEY_EVENT_TYPES } from "@latchkey/protocol/contracts";
+import Database from "better-sqlite3";
+import { Client } from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { benchCloud } from "../bench/index.js";
+import {
+  type EventSeedPlan,
+  type SeedTarget,
+  seedEventsInDatabase,
+  seededCti,
+  seededEventRow,
+  seededKeyId,
+  seededUser,
+  seededUserId,
+} from "../bench/seed-events.js";
 import { startBenchSite } from "../bench/site.js";
 import { UNSIGNED_INGEST_PATH } from "../bench/unsigned-ingest.js";
+import { type EventRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { DATABASE_FILE } from "../src/store/sqlite/sqlite-store.js";
 import { bridgeWithConnection, closeAll, startTestCloud, tenant } from "./helpers.js";
 import { DATABASE_URL } from "./postgres.js";
 
@@ -68,4 +84,150 @@ describe("the report-ingest baseline (bench/unsigned-ingest.ts)", () => {
       await site.close();
     }
   });
+});
+
+/** Each secondary index of the events table and its definition, as the database reports it. */
+async function eventIndexes(target: SeedTarget): Promise<string[]> {
+  if (target.store === "sqlite") {
+    const db = new Database(join(target.dataDir, DATABASE_FILE), { readonly: true });
+    try {
+      return (
+        db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").all() as {
+          name: string;
+          sql: string | null;
+        }[]
+      ).map((r) => `${r.name}: ${r.sql}`);
+    } finally {
+      db.close();
+    }
+  }
+  const client = new Client({ connectionString: target.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ indexname: string; indexdef: string }>(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'",
+    );
+    return rows.map((r) => `${r.indexname}: ${r.indexdef}`);
+  } finally {
+    await client.end();
+  }
+}
+
+describe("the events curve's seed (bench/seed-events.ts)", () => {
+  const stores: [string, string | undefined][] = [
+    ["SQLite", undefined],
+    ...(DATABASE_URL ? [["PostgreSQL", DATABASE_URL] as [string, string]] : []),
+  ];
+
+  it.each(stores)(
+    "%s: each row is the formula's, reads back as the domain stores it, the indexes the same",
+    async (_name, url) => {
+      const site = await startBenchSite({ locks: 10, ...(url ? { databaseUrl: url } : {}) });
+      try {
+        const before = (await eventIndexes(site.seedTarget)).sort();
+        const plan: EventSeedPlan = {
+          lockHolderId: site.lockHolderId,
+          lockIds: site.lockIds,
+          types: KEY_EVENT_TYPES,
+          count: 4_000,
+          nowS: Math.floor(Date.now() / 1000),
+          receivedAt: 1_800_000_000_123,
+          // Several transactions, the last one short.
+          chunk: 1_500,
+        };
+        await seedEventsInDatabase(site.seedTarget, plan);
+        // Dropped and created again from their own definitions: the same indexes as the migrations made.
+        expect((await eventIndexes(site.seedTarget)).sort()).toEqual(before);
+        expect(before.length).toBeGreaterThanOrEqual(6);
+
+        const expected = Array.from({ length: plan.count }, (_, i) => seededEventRow(plan, i));
+        const { rows, newest } = await site.cloud.store.transaction(async (tx) => {
+          const rows: (EventRecord | undefined)[] = [];
+          for (const e of expected) rows.push(await tx.events.get(e.id));
+          const page = { limit: 30, sinceS: 0, types: KEY_EVENT_TYPES };
+          return { rows, newest: await tx.events.listForLockHolder(site.lockHolderId, page) };
+        });
+        expect(rows).toEqual(expected);
+        expect(new Set(expected.map((e) => e.id)).size).toBe(plan.count);
+        // Inserted in order (n rises with i, ts_s never falls): newest first is the last rows, last first.
+        expect(newest.items.map((e) => e.id)).toEqual(
+          expected
+            .slice(-30)
+            .reverse()
+            .map((e) => e.id),
+        );
+
+        // The mix of today's random seed: each lock a tenth with seqs 1, 2, 3…; each type a quarter on every lock;
+        // every user (1,000) present; lock times within the 29 days before now.
+        const count = (key: (e: EventRecord) => string) => {
+          const m = new Map<string, number>();
+          for (const e of expected) m.set(key(e), (m.get(key(e)) ?? 0) + 1);
+          return m;
+        };
+        expect([...count((e) => e.lockId).values()]).toEqual(Array(10).fill(400));
+        for (const lockId of site.lockIds) {
+          expect(expected.filter((e) => e.lockId === lockId).map((e) => e.seq)).toEqual(
+            Array.from({ length: 400 }, (_, i) => i + 1),
+          );
+        }
+        const lockTypes = count((e) => `${e.lockId} ${e.type}`);
+        expect(lockTypes.size).toBe(40);
+        for (const n of lockTypes.values()) expect(Math.abs(n - 100)).toBeLessThan(25);
+        expect(count((e) => e.userId!).size).toBe(1_000);
+        expect(count((e) => `${e.keyId} ${e.cti}`).size).toBe(1_000);
+        expect(Math.min(...expected.map((e) => e.tsS))).toBe(plan.nowS - 29 * 86_400);
+        expect(Math.max(...expected.map((e) => e.tsS))).toBeLessThan(plan.nowS);
+
+        // The same event as a lock reports it, stored by the domain (storeLockEvents, through the bench site's
+        // unauthenticated ingest) with the key the seeded row names: the same row but for its id and receipt time.
+        const seeded = expected[1_234]!;
+        const u = seededUser(1_234);
+        await site.cloud.store.transaction((tx) =>
+          tx.keys.insertMany([
+            {
+              ...UNSET_KEY_FIELDS,
+              id: seededKeyId(u),
+              lockHolderId: site.lockHolderId,
+              lockId: seeded.lockId,
+              cti: seededCti(u),
+              userId: seededUserId(u),
+              startAt: 0,
+              endAt: null,
+              status: "created",
+              createdAt: 0,
+            },
+          ]),
+        );
+        const domainId = "ab".repeat(16);
+        const event = encodeEvent({
+          id: fromHex(domainId),
+          lock: seeded.lockId,
+          seq: seeded.seq,
+          ts: seeded.tsS,
+          type: seeded.type as (typeof KEY_EVENT_TYPES)[number],
+          key: fromHex(seeded.cti!),
+        });
+        const ingest = await site.call("POST", UNSIGNED_INGEST_PATH, site.bridgeToken, {
+          items: [{ lockId: seeded.lockId, event: toBase64Url(event), pad: "" }],
+        });
+        expect(ingest).toMatchObject({ status: 200, body: { stored: 1 } });
+        const stored = await site.cloud.store.transaction((tx) => tx.events.get(domainId));
+        expect({ ...stored!, id: seeded.id, receivedAt: seeded.receivedAt }).toEqual(seeded);
+
+        // And through the API: a filtered page shows both alike but for the id.
+        const page = await site.call<{ events: { id: string }[] }>(
+          "GET",
+          `/integrators/v1/lock-holders/${site.lockHolderId}/events?limit=100&keyId=${seeded.keyId}&action=${seeded.type}`,
+          site.token,
+        );
+        expect(page.status).toBe(200);
+        const views = page.body.events.filter((e) => e.id === domainId || e.id === seeded.id);
+        expect(views).toHaveLength(2);
+        expect({ ...views[0]!, id: "" }).toEqual({ ...views[1]!, id: "" });
+        expect(views[0]).toMatchObject({ keyId: seeded.keyId, userId: seeded.userId, lockId: seeded.lockId });
+      } finally {
+        await site.close();
+      }
+    },
+  );
 });

@@ -12,7 +12,25 @@ const cpu = (ms: TwoCloudsMeasure[]) => {
     const xs = ms.map(f).filter((x): x is number => x !== null);
     return xs.length ? median(xs).toFixed(0) : "—";
   };
-  return `cloud A ${pick((m) => m.cpuPerThousand.a)}, cloud B ${pick((m) => m.cpuPerThousand.b)}, driver ${pick((m) => m.cpuPerThousand.driver)} ms`;
+  return `cloud A ${pick((m) => m.cpuPerThousand.a)}, cloud B ${pick((m) => m.cpuPerThousand.b)}, driver ${pick((m) => m.cpuPerThousand.driver)}, PostgreSQL backends ${pick((m) => m.postgres.cpuPerThousand)} ms`;
+};
+
+/** PostgreSQL's side, medians of the rounds: machine busy, active backends, the three most frequent waits. */
+const pgSide = (ms: TwoCloudsMeasure[]) => {
+  const busy = median(ms.map((m) => m.postgres.machineBusy ?? Number.NaN));
+  const waits = new Map<string, number[]>();
+  for (const m of ms) for (const [k, v] of Object.entries(m.postgres.waits)) waits.set(k, [...(waits.get(k) ?? []), v]);
+  const top = [...waits]
+    .map(([k, vs]) => [k, vs.reduce((a, b) => a + b, 0) / ms.length] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`)
+    .join(", ");
+  const xacts = ms.map((m) => `${m.postgres.rollbacks}/${m.postgres.commits}`).join(", ");
+  return (
+    `machine ${(busy * 100).toFixed(0)} % busy, ${median(ms.map((m) => m.postgres.activeBackends)).toFixed(1)} ` +
+    `active backends (${top}), rolled back/committed ${xacts}`
+  );
 };
 
 /**
@@ -60,6 +78,9 @@ export const twoCloudsSuite: BenchSuite = {
           `the same PostgreSQL schema (${list(m.two)}), the clouds processes of their own, the driver a third, ` +
           `${rounds} rounds, order alternating; ratio: median of the rounds' ratios ` +
           `(${ratios.map((x) => x.toFixed(2)).join(", ")}). CPU per 1,000: one process ${cpu(m.one)}; two ${cpu(m.two)}. ` +
+          `PostgreSQL, one process: ${pgSide(m.one)}; two: ${pgSide(m.two)}. Requests answered 5xx and sent ` +
+          `again (a serialization failure past the store's retries), per round: one process ` +
+          `${m.one.map((x) => x.resent).join(", ")}; two ${m.two.map((x) => x.resent).join(", ")}. ` +
           load(),
       });
     });

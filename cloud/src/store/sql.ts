@@ -10,6 +10,14 @@ import type { Row } from "./rows.js";
 export interface Sql {
   readonly dialect: Dialect;
   all(text: string, values?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * As `all`, but planned with its values at every call. PostgreSQL otherwise prepares each statement once per
+   * connection and, after five executions, may keep a generic plan made without the values: for a filtered page of
+   * events by key and action that plan read and sorted every event of the key (a bitmap scan, 10,000 rows a page at
+   * 10M events) instead of reading the key's index in page order (issue 17, scripts/README.md "fourth pass"). SQLite
+   * plans a statement when it prepares it, values or not: there this is `all`.
+   */
+  allPlannedPerCall(text: string, values?: readonly unknown[]): Promise<Row[]>;
   get(text: string, values?: readonly unknown[]): Promise<Row | undefined>;
   /** Answers the number of rows written. */
   run(text: string, values?: readonly unknown[]): Promise<number>;

@@ -18,6 +18,7 @@ export const FEED_CHANNEL = "latchkey_changes";
  * The repositories' SQL on one connection inside one transaction. Every statement is prepared once per connection
  * under a name derived from its text (so the SQL is parsed and planned once, not per call), which is why SQL never
  * varies in text with its arguments: lists travel as arrays (`= ANY(?::text[])`), not as generated placeholders.
+ * `allPlannedPerCall` is the exception: unnamed, planned with its values each time (Sql.allPlannedPerCall).
  */
 export class PgSql implements Sql {
   readonly dialect = POSTGRES;
@@ -28,6 +29,11 @@ export class PgSql implements Sql {
 
   async all(text: string, values: readonly unknown[] = []): Promise<Row[]> {
     return (await this.query(text, values)).rows;
+  }
+
+  /** An unnamed statement: PostgreSQL plans it with the values at each call (Sql.allPlannedPerCall). */
+  async allPlannedPerCall(text: string, values: readonly unknown[] = []): Promise<Row[]> {
+    return (await this.client.query({ text: prepared(text).text, values: [...values] })).rows;
   }
 
   async get(text: string, values: readonly unknown[] = []): Promise<Row | undefined> {

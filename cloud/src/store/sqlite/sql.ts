@@ -96,6 +96,10 @@ export class SqliteSql implements Sql {
     return allRows(prep(this.db, text), values);
   }
 
+  allPlannedPerCall(text: string, values: readonly unknown[] = []): Promise<Row[]> {
+    return this.all(text, values);
+  }
+
   async get(text: string, values: readonly unknown[] = []): Promise<Row | undefined> {
     return oneRow(prep(this.db, text), values);
   }
