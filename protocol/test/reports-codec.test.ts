@@ -73,6 +73,23 @@ const sealEvent = (ctr: number, over: Partial<LockEvent> = {}, key = keyA) =>
 const open = (bytes: Uint8Array, lockId = "lock-a", highestCounter?: number): ReportVerdict =>
   openReport(bytes, highestCounter === undefined ? { lockId, keys } : { lockId, keys, highestCounter });
 
+/** A genuine report changed at random: one byte flipped, cut, extended, and delivered for either lock. */
+function changedReports(genuine: Uint8Array) {
+  return fc
+    .tuple(
+      fc.nat(genuine.length - 1),
+      fc.integer({ min: 0, max: 255 }),
+      fc.uint8Array({ maxLength: 4 }),
+      fc.integer({ min: 1, max: genuine.length }),
+      fc.constantFrom("lock-a", "lock-b"),
+    )
+    .map(([at, xor, tail, cut, lockId]) => {
+      const changed = new Uint8Array([...genuine.subarray(0, cut), ...tail]);
+      if (at < changed.length) changed[at]! ^= xor;
+      return { changed, lockId };
+    });
+}
+
 describe("sealReport / openReport round trip", () => {
   it("an event comes back whole, with its counter and key id", () => {
     const verdict = open(sealEvent(5), "lock-a", 4);
@@ -296,18 +313,9 @@ describe("a courier's peek", () => {
       }
     // ...and at random, cut, extended and delivered for either lock.
     fc.assert(
-      fc.property(
-        fc.nat(genuine.length - 1),
-        fc.integer({ min: 0, max: 255 }),
-        fc.uint8Array({ maxLength: 4 }),
-        fc.integer({ min: 1, max: genuine.length }),
-        fc.constantFrom("lock-a", "lock-b"),
-        (at, xor, tail, cut, lockId) => {
-          const changed = new Uint8Array([...genuine.subarray(0, cut), ...tail]);
-          if (at < changed.length) changed[at]! ^= xor;
-          same(changed, lockId);
-        },
-      ),
+      fc.property(changedReports(genuine), ({ changed, lockId }) => {
+        same(changed, lockId);
+      }),
       { numRuns: 1000 },
     );
   });
@@ -351,18 +359,9 @@ describe("openReport with a header memo (one batch's)", () => {
   it("property: changed, cut or extended reports, for either lock, judged as without the memo", () => {
     const genuine = sealEvent(9);
     fc.assert(
-      fc.property(
-        fc.nat(genuine.length - 1),
-        fc.integer({ min: 0, max: 255 }),
-        fc.uint8Array({ maxLength: 4 }),
-        fc.integer({ min: 1, max: genuine.length }),
-        fc.constantFrom("lock-a", "lock-b"),
-        (at, xor, tail, cut, lockId) => {
-          const changed = new Uint8Array([...genuine.subarray(0, cut), ...tail]);
-          if (at < changed.length) changed[at]! ^= xor;
-          expect(withMemo(warm(), changed, lockId)).toEqual(open(changed, lockId));
-        },
-      ),
+      fc.property(changedReports(genuine), ({ changed, lockId }) => {
+        expect(withMemo(warm(), changed, lockId)).toEqual(open(changed, lockId));
+      }),
       { numRuns: 1000 },
     );
   });
