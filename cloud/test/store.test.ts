@@ -26,6 +26,14 @@ describe("SQLite store", () => {
     db.close();
   });
 
+  it("commits at synchronous FULL: what the cloud answered survives a power loss (docs/reports.md Durability)", async () => {
+    const store = new SqliteStore(tempDir());
+    // The pragma is the connection's own: read on the store's connection, not on another one.
+    const db = (store as unknown as { db: Database.Database }).db;
+    expect(db.pragma("synchronous", { simple: true })).toBe(2);
+    await store.close();
+  });
+
   it("upgrades a database of an older version in place, keeping its rows", async () => {
     const dir = tempDir();
     const old = new Database(join(dir, DATABASE_FILE));
