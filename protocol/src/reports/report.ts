@@ -176,32 +176,8 @@ export function openReport(bytes: Uint8Array, options: OpenReportOptions): Repor
   } catch (e) {
     return refuse("malformed", isProtocolError(e) ? e.message : "not a COSE_Mac0");
   }
-  let header: { kid: Uint8Array; lock: string } | undefined;
-  const memo = options.headers?.get(options.lockId);
-  if (memo !== undefined && envelope.unprotectedHeader.size === 0 && sameBytes(memo.bytes, envelope.protectedBytes)) {
-    header = memo;
-  } else {
-    // What decodeMac0 does after the envelope, then the report's header rules.
-    let checked: { kid: Uint8Array; lock: string } | string;
-    try {
-      checked = headerOf({
-        protectedHeader: decodeMac0Protected(envelope),
-        unprotectedHeader: envelope.unprotectedHeader,
-      });
-    } catch (e) {
-      return refuse("malformed", isProtocolError(e) ? e.message : "not a COSE_Mac0");
-    }
-    if (typeof checked === "string") return refuse("malformed", checked);
-    if (checked.lock !== options.lockId) {
-      return refuse("wrong_lock", `a report of lock "${checked.lock}" delivered for lock "${options.lockId}"`);
-    }
-    header = checked;
-    options.headers?.set(options.lockId, {
-      bytes: new Uint8Array(envelope.protectedBytes),
-      kid: new Uint8Array(checked.kid),
-      lock: checked.lock,
-    });
-  }
+  const header = checkedHeader(envelope, options.lockId, options.headers);
+  if ("refused" in header) return refuse(header.refused, header.message);
   const key = options.keys(options.lockId, header.kid);
   if (key === undefined) return refuse("unknown_key", "no report key for this lock and key id");
   if (!verifyMac0Tag(envelope, key)) return refuse("forged", "the MAC does not verify under this lock's report key");
@@ -241,7 +217,8 @@ export function peekReport(bytes: Uint8Array, lockId: string): PeekedReport {
     throw new ProtocolError("malformed", `a report is a byte string of at most ${MAX_REPORT_BYTES} bytes`);
   }
   const envelope = decodeMac0Envelope(bytes, { maxBytes: MAX_REPORT_BYTES });
-  const header = peekedHeader(envelope, lockId);
+  const header = checkedHeader(envelope, lockId, peekedHeaders, PEEKED_HEADERS_MAX);
+  if ("refused" in header) throw header.thrown ?? new ProtocolError(header.refused, header.message);
   try {
     const parsed = bodyOf(envelope.payload, header.lock);
     return parsed.body.kind === "event"
@@ -254,13 +231,11 @@ export function peekReport(bytes: Uint8Array, lockId: string): PeekedReport {
 }
 
 /**
- * The protected header each lock's last peeked report carried, by the delivering lock id, as bytes (a copy) and the
- * lock id it names. A lock seals every report under the same header (alg, key id, typ, its id) until the cloud's report
- * key id changes, so a courier peeking a stream of them decodes and checks the header once: bytes equal to ones that
- * passed the checks pass them again (the checks are a function of those bytes and an empty unprotected header). Bounded
- * (emptied when full); only headers that passed, and named the delivering lock, are kept.
+ * The protected header each lock's last peeked report carried, by the delivering lock id (`checkedHeader`). A lock
+ * seals every report under the same header (alg, key id, typ, its id) until the cloud's report key id changes, so a
+ * courier peeking a stream of them decodes and checks the header once. Bounded (emptied when full).
  */
-const peekedHeaders = new Map<string, { bytes: Uint8Array; lock: string }>();
+const peekedHeaders: ReportHeaderMemo = new Map();
 const PEEKED_HEADERS_MAX = 1024;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -269,21 +244,44 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** `headerOf` and the lock check for a peek, through `peekedHeaders`; throws what `peekReport` throws for them. */
-function peekedHeader(envelope: Mac0Envelope, lockId: string): { lock: string } {
-  const known = peekedHeaders.get(lockId);
+type HeaderRefusal = { refused: "malformed" | "wrong_lock"; message: string; thrown?: unknown };
+
+/**
+ * The envelope's protected header through the report's header rules and the delivering-lock check, for `openReport`
+ * and `peekReport` alike. With a memo: bytes equal to a header that passed for this lock pass again (the checks are a
+ * function of those bytes and an empty unprotected header), and a header that passes is kept (copies), emptying the
+ * memo first when it holds `max` other locks. A refusal carries what a decoder threw (`thrown`), for a caller that
+ * throws it on.
+ */
+function checkedHeader(
+  envelope: Mac0Envelope,
+  lockId: string,
+  memo: ReportHeaderMemo | undefined,
+  max = Number.POSITIVE_INFINITY,
+): { kid: Uint8Array; lock: string } | HeaderRefusal {
+  const known = memo?.get(lockId);
   if (known !== undefined && envelope.unprotectedHeader.size === 0 && sameBytes(known.bytes, envelope.protectedBytes))
     return known;
-  const header = headerOf({
-    protectedHeader: decodeMac0Protected(envelope),
-    unprotectedHeader: envelope.unprotectedHeader,
-  });
-  if (typeof header === "string") throw new ProtocolError("malformed", header);
-  if (header.lock !== lockId) {
-    throw new ProtocolError("wrong_lock", `a report of lock "${header.lock}" delivered for lock "${lockId}"`);
+  let header: { kid: Uint8Array; lock: string } | string;
+  try {
+    header = headerOf({
+      protectedHeader: decodeMac0Protected(envelope),
+      unprotectedHeader: envelope.unprotectedHeader,
+    });
+  } catch (e) {
+    return { refused: "malformed", message: isProtocolError(e) ? e.message : "not a COSE_Mac0", thrown: e };
   }
-  if (known === undefined && peekedHeaders.size >= PEEKED_HEADERS_MAX) peekedHeaders.clear();
-  const kept = { bytes: new Uint8Array(envelope.protectedBytes), lock: header.lock };
-  peekedHeaders.set(lockId, kept);
-  return kept;
+  if (typeof header === "string") return { refused: "malformed", message: header };
+  if (header.lock !== lockId) {
+    return { refused: "wrong_lock", message: `a report of lock "${header.lock}" delivered for lock "${lockId}"` };
+  }
+  if (memo !== undefined) {
+    if (known === undefined && memo.size >= max) memo.clear();
+    memo.set(lockId, {
+      bytes: new Uint8Array(envelope.protectedBytes),
+      kid: new Uint8Array(header.kid),
+      lock: header.lock,
+    });
+  }
+  return header;
 }
