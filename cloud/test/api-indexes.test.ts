@@ -160,6 +160,21 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     expect(rows[0].n).toBe(0);
   });
 
+  it("a page of keys is planned with its values at each call, never a cached generic plan", async () => {
+    // By lock and user, PostgreSQL kept a generic plan after five pages that read every key of the user on
+    // keys_user_page to find the lock's few (issue 17, scripts/README.md "fifth pass"). Unnamed, it is never cached.
+    const c = await connect();
+    const keys = repositories(recording(c)).keys;
+    for (let i = 0; i < 7; i++) await keys.list("lh_1", { limit: 10 }, { lockId: "lock_1", userId: "user_1" });
+    const sent = store.issued.filter((q) => q.text.startsWith("SELECT * FROM keys WHERE lock_holder_id"));
+    expect(sent.length).toBeGreaterThanOrEqual(7);
+    for (const q of sent) expect((q as { name?: string }).name).toBeUndefined();
+    const { rows } = await c.query(
+      "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT * FROM keys WHERE lock_holder_id%'",
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
   it.each(KEY_SHAPES)("keys, %s", async (_name, filter, index) => {
     const c = await connect();
     await repositories(recording(c)).keys.list("lh_1", { limit: 10 }, filter);

@@ -377,7 +377,10 @@ export class Keys implements KeyRepo {
       values.push(v);
       return "?";
     });
-    const rows = await this.sql.all(
+    // Planned with its values at each call (Sql.allPlannedPerCall): after five pages filtered by lock and user,
+    // PostgreSQL kept a generic plan on keys_user_page that read every key of the user to find the lock's few (1.5 s
+    // against 0.7 ms for a user with 300k keys; issue 17, scripts/README.md "fifth pass").
+    const rows = await this.sql.allPlannedPerCall(
       `SELECT * FROM keys WHERE lock_holder_id = ? AND id > ?${where.map((w) => ` AND ${w}`).join("")} ORDER BY id LIMIT ?`,
       [...values, page.limit + 1],
     );
