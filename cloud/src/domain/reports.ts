@@ -232,7 +232,8 @@ async function eligibleLocks(
       .map((c) => [c.lockId, c]),
   );
   const claimed = served.filter((l) => claims.has(l.id));
-  const states = new Map((await tx.lockReports.getMany(claimed.map((l) => l.id))).map((r) => [r.lockId, r]));
+  // Read for update: the upload puts each of these back, and uploads for other locks must not abort it (issue 17).
+  const states = new Map((await tx.lockReports.getManyForUpdate(claimed.map((l) => l.id))).map((r) => [r.lockId, r]));
   const eligible = new Map<string, Eligible>();
   for (const lock of claimed) {
     const claim = claims.get(lock.id)!;

@@ -33,6 +33,19 @@ export interface Sql {
    * count: `RETURNING` buffers its rows in a temporary table per execution there, which doubled an event's insert.
    */
   insertNew(table: string, columns: readonly Column[], rows: RowValues, key: string): Promise<Set<string>>;
+  /**
+   * The rows of `table` whose `key` (its primary key, text) is one of `values`, for a transaction that goes on to write
+   * them: read so that a concurrent transaction writing other rows of the table does not conflict with this one.
+   * SQLite runs one transaction at a time, so there it is a plain read. PostgreSQL's SERIALIZABLE records each read as
+   * a predicate lock, per relation when a small table is scanned and per page once 3 rows of a page are read
+   * (max_pred_locks_per_page), so two transactions reading and then updating disjoint rows of one page both abort
+   * as pivots; there the rows are written first (`INSERT … ON CONFLICT DO UPDATE` setting the key to itself, in key
+   * order so two such transactions cannot deadlock), which takes their row locks and a version of this transaction's
+   * own, read without a predicate lock: a concurrent writer of one of them waits for this transaction, then fails
+   * (first updater wins), as a reader-then-writer would have. A key without a row gets one with the table's defaults
+   * there, which the caller must read as it would no row (issue 17, scripts/README.md "fifth pass").
+   */
+  rowsForUpdate(table: string, key: string, values: readonly string[]): Promise<Row[]>;
   /** Lease claims (DeliveryRepo.claimDue, JobRepo.claimNext): the rows claimed, as the table has them now. */
   claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]>;
   claimJob(now: number, leaseMs: number): Promise<Row | undefined>;

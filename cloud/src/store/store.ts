@@ -473,6 +473,12 @@ export interface LockReportRepo {
   get(lockId: string): Promise<LockReportRecord | undefined>;
   /** The records of these lock ids that have one, in no particular order. */
   getMany(lockIds: readonly string[]): Promise<LockReportRecord[]>;
+  /**
+   * As getMany, for a transaction that then puts them (an upload): without a predicate lock on PostgreSQL, so uploads
+   * for other locks do not abort it (Sql.rowsForUpdate). A lock without a record may answer one equal to an empty
+   * record (no counter, ack 0, nothing pending or refused), as no record means.
+   */
+  getManyForUpdate(lockIds: readonly string[]): Promise<LockReportRecord[]>;
   /** Inserts or replaces the whole record. */
   put(record: LockReportRecord): Promise<void>;
   /** Forgets the lock's report state (new keys pinned: the counter starts again, docs/reports.md "Counter"). */

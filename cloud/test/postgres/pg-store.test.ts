@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PG_MIGRATIONS } from "../../src/store/postgres/migrations.js";
 import { PgStore } from "../../src/store/postgres/pg-store.js";
 import { withSearchPath } from "../../src/store/postgres/url.js";
-import type { DeliveryRecord, JobRecord } from "../../src/store/records.js";
+import type { DeliveryRecord, JobRecord, LockReportRecord } from "../../src/store/records.js";
 import { DATABASE_FILE, SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { Store, Tx } from "../../src/store/store.js";
 import { until } from "../helpers.js";
@@ -243,6 +243,107 @@ describe("PostgreSQL store: transactions", () => {
     expect([a, b].sort()).toEqual([0, 1]);
     const rows = await inSchema(schema.schema, (c) => c.query("SELECT id FROM verifications ORDER BY id"));
     expect(rows.rows).toHaveLength(2);
+  });
+});
+
+describe("PostgreSQL store: report states read for update (issue 17, fifth pass)", () => {
+  const state = (lockId: string, highestCounter: number | null): LockReportRecord => ({
+    lockId,
+    highestCounter,
+    counterFrom: highestCounter === null ? null : 1,
+    counterGaps: [],
+    ackSeq: 0,
+    pendingSeqs: [],
+    refused: {},
+  });
+  const ids = (from: number) => [0, 1, 2, 3, 4].map((i) => `lock_${from + i}`);
+
+  it("two uploads for other locks whose states share a page both commit at the first attempt", async () => {
+    const store = await open();
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < 10; i++) await tx.lockReports.put(state(`lock_${i}`, 1));
+    });
+    // Both read their five states before either writes: under SERIALIZABLE a plain read of the small table locks the
+    // whole relation (or its page), and each write then conflicts with the other's read: both pivots, one aborted.
+    let bothRead: () => void = () => {};
+    const readBarrier = new Promise<void>((resolve) => {
+      let waiting = 2;
+      bothRead = () => {
+        if (--waiting === 0) resolve();
+      };
+    });
+    const runs = { a: 0, b: 0 };
+    const upload = (self: "a" | "b", lockIds: string[]) =>
+      store.transaction(async (tx) => {
+        runs[self]++;
+        const states = await tx.lockReports.getManyForUpdate(lockIds);
+        if (runs[self] === 1) {
+          bothRead();
+          await readBarrier;
+        }
+        for (const s of states) await tx.lockReports.put({ ...s, highestCounter: (s.highestCounter ?? 0) + 1 });
+      });
+    await Promise.all([upload("a", ids(0)), upload("b", ids(5))]);
+    expect(runs).toEqual({ a: 1, b: 1 });
+    const after = await store.transaction((tx) => tx.lockReports.getMany([...ids(0), ...ids(5)]));
+    expect(after.map((s) => s.highestCounter)).toEqual(Array(10).fill(2));
+  });
+
+  it("two uploads for one lock: the second waits, runs again and sees the first's counter (never accepted twice)", async () => {
+    const store = await open();
+    await store.transaction((tx) => tx.lockReports.put(state("lock_0", 4)));
+    let firstRead: () => void = () => {};
+    const read = new Promise<void>((resolve) => {
+      firstRead = resolve;
+    });
+    let releaseFirst: () => void = () => {};
+    const release = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const accepted: string[] = [];
+    const runs = { a: 0, b: 0 };
+    // Each carries counter 5: accepted only above the stored counter, as ingestReports judges it.
+    const upload = (self: "a" | "b") =>
+      store.transaction(async (tx) => {
+        runs[self]++;
+        const [s] = await tx.lockReports.getManyForUpdate(["lock_0"]);
+        if (self === "a" && runs.a === 1) {
+          firstRead();
+          await release;
+        }
+        if ((s!.highestCounter ?? 0) >= 5) return;
+        await tx.lockReports.put({ ...s!, highestCounter: 5 });
+        accepted.push(self);
+      });
+    const a = upload("a");
+    await read;
+    const b = upload("b");
+    // Most likely b waits for a's row lock by now, then fails on a's commit and runs again; if it has not started
+    // yet it simply reads a's counter. Either way only a's counter 5 is accepted.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    releaseFirst();
+    await Promise.all([a, b]);
+    expect(accepted).toEqual(["a"]);
+    expect((await store.transaction((tx) => tx.lockReports.get("lock_0")))?.highestCounter).toBe(5);
+  });
+
+  it("a lock without a state reads as an empty one and two first uploads for it do not both start its counter", async () => {
+    const store = await open();
+    const [fresh] = await store.transaction((tx) => tx.lockReports.getManyForUpdate(["lock_new"]));
+    expect(fresh).toEqual(state("lock_new", null));
+    await store.transaction((tx) => tx.lockReports.reset("lock_new"));
+    const accepted: number[] = [];
+    await Promise.all(
+      [1, 2].map((n) =>
+        store.transaction(async (tx) => {
+          const [s] = await tx.lockReports.getManyForUpdate(["lock_new"]);
+          if (s!.highestCounter !== null) return;
+          await tx.lockReports.put({ ...s!, highestCounter: n, counterFrom: n });
+          accepted.push(n);
+        }),
+      ),
+    );
+    expect(accepted).toHaveLength(1);
   });
 });
 

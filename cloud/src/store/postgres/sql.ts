@@ -70,6 +70,22 @@ export class PgSql implements Sql {
   }
 
   /**
+   * Written before read (Sql.rowsForUpdate): the rows come back from the upsert's RETURNING, this transaction's own
+   * versions, which SERIALIZABLE reads without a predicate lock; a row another transaction committed after this one's
+   * snapshot fails it here (40001, retried) rather than being overwritten.
+   */
+  async rowsForUpdate(table: string, key: string, values: readonly string[]): Promise<Row[]> {
+    if (values.length === 0) return [];
+    const sorted = [...new Set(values)].sort();
+    return this.insertRows(
+      table,
+      [[key, "text"]],
+      sorted.map((v) => [v]),
+      `ON CONFLICT (${key}) DO UPDATE SET ${key} = excluded.${key} RETURNING *`,
+    );
+  }
+
+  /**
    * FOR UPDATE SKIP LOCKED: a worker in another process claiming at the same moment passes over the rows this one is
    * taking instead of waiting for them, and the lease (claimed_until) keeps them out of reach after commit.
    */

@@ -161,6 +161,9 @@ export class LockReports implements LockReportRepo {
   async getMany(lockIds: readonly string[]): Promise<LockReportRecord[]> {
     return (await rowsWhereAnyOf(this.sql, "lock_reports", "lock_id", lockIds)).map(lockReportRow);
   }
+  async getManyForUpdate(lockIds: readonly string[]): Promise<LockReportRecord[]> {
+    return (await this.sql.rowsForUpdate("lock_reports", "lock_id", lockIds)).map(lockReportRow);
+  }
   async put(r: LockReportRecord): Promise<void> {
     await this.sql.run(
       `INSERT INTO lock_reports (lock_id, highest_counter, counter_from, counter_gaps, ack_seq, pending_seqs, refused)

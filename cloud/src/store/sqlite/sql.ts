@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { Row } from "../rows.js";
-import { type Column, type Dialect, NOT_PAUSED, type RowValues, type Sql } from "../sql.js";
+import { type Column, type Dialect, NOT_PAUSED, type RowValues, rowsWhereAnyOf, type Sql } from "../sql.js";
 
 export const SQLITE: Dialect = {
   // A JSON array bound as one value: one statement text (prepared once) however long the list, and no limit on the
@@ -133,6 +133,11 @@ export class SqliteSql implements Sql {
     const stored = new Set<string>();
     for (const row of rows) if (statement.run(...row).changes === 1) stored.add(row[at] as string);
     return stored;
+  }
+
+  /** One transaction at a time (BEGIN IMMEDIATE): what it reads, no other writes before it commits. */
+  rowsForUpdate(table: string, key: string, values: readonly string[]): Promise<Row[]> {
+    return rowsWhereAnyOf(this, table, key, values);
   }
 
   async claimDeliveries(now: number, limit: number, leaseMs: number): Promise<Row[]> {
