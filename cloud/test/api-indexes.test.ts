@@ -5,7 +5,7 @@ import { keyState } from "../src/domain/keys.js";
 import type { KeyRecord } from "../src/store/records.js";
 import { repositories } from "../src/store/repositories/index.js";
 import { SqliteSql } from "../src/store/sqlite/sql.js";
-import type { EventPageRequest, KeyFilter, KeyStateName } from "../src/store/store.js";
+import type { EventPageRequest, KeyFilter, KeyStateName, LockSort } from "../src/store/store.js";
 import { DATABASE_URL, NO_DATABASE_REASON } from "./postgres.js";
 import { postgresPlanSchema, sqlitePlanStore } from "./query-plans.js";
 import { eventRecord, keyRecord } from "./store-fixtures.js";
@@ -29,6 +29,13 @@ const EVENT_SHAPES: [string, Partial<EventPageRequest>, string | string[]][] = [
   ["from and to", { sinceS: 1_800_000_000, untilS: 1_800_086_400 }, "events_lock_holder_ts"],
   ["lockId after a cursor", { lockId: "lock-1", startAfterId: CURSOR }, "events_lock_ts"],
   ["userId and action", { userId: "+4791234567", types: ["unlocked"] }, ["events_user_ts", "events_type_ts"]],
+];
+
+const LOCK_PAGES: [LockSort, "asc" | "desc", string][] = [
+  ["name", "asc", "locks_lock_holder_name"],
+  ["name", "desc", "locks_lock_holder_name"],
+  ["created", "asc", "locks_lock_holder_created"],
+  ["created", "desc", "locks_lock_holder_created"],
 ];
 
 const KEY_SHAPES: [string, KeyFilter, string][] = [
@@ -75,6 +82,18 @@ describe("filtered pages read an index in page order: SQLite", () => {
     // The partial index holds only the paused webhooks: reading all of it reads only them.
     expect(detail).toMatch(/webhooks USING (COVERING )?INDEX webhooks_paused/);
     expect(detail).not.toMatch(/SCAN webhooks(?! USING)/);
+  });
+
+  it.each(LOCK_PAGES)("locks after a cursor, by %s %s: the cursor is the index range", async (sort, order, index) => {
+    spy.exec(`INSERT OR IGNORE INTO locks (id, lock_holder_id, vendor_connection_id, vendor, name, created_at)
+      VALUES ('lock_pl', 'lh_pl', 'vc_pl', 'sim', 'front door', 1)`);
+    await repositories(new SqliteSql(spy)).locks.list("lh_pl", { limit: 10, startAfterId: "lock_pl" }, sort, order);
+    const detail = plan((s) => s.startsWith("SELECT * FROM locks WHERE lock_holder_id"));
+    const column = sort === "name" ? "name" : "created_at";
+    expect(detail).toContain(
+      `SEARCH locks USING INDEX ${index} (lock_holder_id=? AND (${column},id)${order === "asc" ? ">" : "<"}(?,?))`,
+    );
+    expect(detail).not.toContain("TEMP B-TREE");
   });
 
   it("the presence worker finds the held-back presence changes due by index (migration 16), in order", async () => {
@@ -180,6 +199,27 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     await repositories(recording(c)).keys.list("lh_1", { limit: 10 }, filter);
     const detail = await plan(c);
     expect(detail).toContain(`Index Scan using ${index} on keys`);
+    expect(detail).not.toMatch(/Sort|Seq Scan/);
+  });
+
+  it.each(LOCK_PAGES)("locks after a cursor, by %s %s: the cursor is the index range", async (sort, order, index) => {
+    // As `k > ? OR (k = ? AND id > ?)` the cursor was a filter: every page read the holder's locks from the first one
+    // (issue 17, scripts/README.md "fifth pass").
+    const c = await connect();
+    await c.query(`INSERT INTO integrators (id, name, created_at) VALUES ('int_pl', 'P', 1) ON CONFLICT DO NOTHING`);
+    await c.query(`INSERT INTO lock_holders (id, integrator_id, name, created_at) VALUES ('lh_pl', 'int_pl', 'P', 1)
+      ON CONFLICT DO NOTHING`);
+    await c.query(`INSERT INTO vendor_connections (id, lock_holder_id, vendor, state, created_at, updated_at)
+      VALUES ('vc_pl', 'lh_pl', 'sim', 'connected', 1, 1) ON CONFLICT DO NOTHING`);
+    await c.query(`INSERT INTO locks (id, lock_holder_id, vendor_connection_id, vendor, name, created_at)
+      VALUES ('lock_pl', 'lh_pl', 'vc_pl', 'sim', 'front door', 1) ON CONFLICT DO NOTHING`);
+    await repositories(recording(c)).locks.list("lh_pl", { limit: 10, startAfterId: "lock_pl" }, sort, order);
+    const detail = await store.explainLast(c, (text) => text.startsWith("SELECT * FROM locks WHERE lock_holder_id"));
+    const column = sort === "name" ? "name" : "created_at";
+    expect(detail).toContain(`using ${index} on locks`);
+    expect(detail).toMatch(
+      new RegExp(`Index Cond: \\(\\(lock_holder_id = 'lh_pl'::text\\) AND \\(ROW\\(${column}, id\\) [<>] ROW\\(`),
+    );
     expect(detail).not.toMatch(/Sort|Seq Scan/);
   });
 
