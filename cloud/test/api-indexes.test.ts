@@ -84,6 +84,16 @@ describe("filtered pages read an index in page order: SQLite", () => {
     expect(detail).not.toMatch(/SCAN webhooks(?! USING)/);
   });
 
+  it("events after a cursor: the cursor is the index range, not a filter over every newer event", async () => {
+    const events = repositories(new SqliteSql(spy)).events;
+    await events.insertIfNew(cursorEvent);
+    await events.listForLockHolder("lh_1", page({ lockId: "lock-1", startAfterId: CURSOR }));
+    // The row value bounds the range from above (SQLite shows it as ts_s<?): the scan starts at the cursor.
+    const text = (s: string) =>
+      s.startsWith("SELECT * FROM events WHERE") && s.includes("lock_id = ?") && s.includes(" n ");
+    expect(plan(text)).toMatch(/SEARCH events USING INDEX events_lock_ts \(lock_id=\? AND ts_s>\? AND ts_s<\?\)/);
+  });
+
   it.each(LOCK_PAGES)("locks after a cursor, by %s %s: the cursor is the index range", async (sort, order, index) => {
     spy.exec(`INSERT OR IGNORE INTO locks (id, lock_holder_id, vendor_connection_id, vendor, name, created_at)
       VALUES ('lock_pl', 'lh_pl', 'vc_pl', 'sim', 'front door', 1)`);
@@ -200,6 +210,15 @@ describe.skipIf(!DATABASE_URL)("filtered pages read an index in page order: Post
     const detail = await plan(c);
     expect(detail).toContain(`Index Scan using ${index} on keys`);
     expect(detail).not.toMatch(/Sort|Seq Scan/);
+  });
+
+  it("events after a cursor: the cursor is the index range, not a filter over every newer event", async () => {
+    // As `ts_s < ? OR (ts_s = ? AND n < ?)` a page read every event newer than the cursor (issue 17, "fifth pass").
+    const c = await connect();
+    const events = repositories(recording(c)).events;
+    await events.insertIfNew(cursorEvent);
+    await events.listForLockHolder("lh_1", page({ lockId: "lock-1", startAfterId: CURSOR }));
+    expect(await plan(c)).toMatch(/Index Cond: \(\(lock_id = 'lock-1'::text\) AND .*\(ROW\(ts_s, n\) < ROW\(/);
   });
 
   it.each(LOCK_PAGES)("locks after a cursor, by %s %s: the cursor is the index range", async (sort, order, index) => {
