@@ -112,7 +112,7 @@ async function createContext(settings: BridgeConfig, options: BridgeOptions, dra
     const outbox = new Outbox(db, batcher, settings.outbox, clock, metrics, logger.child({ part: "outbox" }));
     const backpressure = new UploadBackpressure(
       settings.upload.backpressureItems,
-      () => outbox.size.items,
+      () => outbox.count,
       metrics.uploadBackpressure,
     );
     // The external broker's client (mqtt.js) is loaded only when it is used.

@@ -60,7 +60,8 @@ describe("outbox", () => {
     expect(outbox.size.items).toBe(3);
     const batch = outbox.take(10, 100_000);
     expect(batch.map(seq)).toEqual([1, 2]);
-    expect(batch.map((b) => b.report)).toEqual([sealedEvent("lock-a", 1), sealedEvent("lock-a", 2)]);
+    // The bytes exactly as stored (a Buffer out of SQLite: a Uint8Array of its own bytes, not wrapped again).
+    expect(batch.map((b) => new Uint8Array(b.report!))).toEqual([sealedEvent("lock-a", 1), sealedEvent("lock-a", 2)]);
     // The upload carries the same bytes (base64url) and the lock's keys when the bridge holds them.
     const keys = lockKeyMaterial("lock-a");
     const body = JSON.parse(reportsBody(batch as Parameters<typeof reportsBody>[0], () => keys)) as {

@@ -77,8 +77,9 @@ export class LockMessages {
   ) {}
 
   /**
-   * Resolves once the message is handled (a report: stored, and not held by the upload's backpressure), which is when
-   * the lock's PUBACK may go out.
+   * Resolves once the message is handled (a report: stored, and not held by the upload's backpressure: stored
+   * already, only the PUBACK waits, and the embedded broker reads no more of this lock's connection meanwhile), which
+   * is when the lock's PUBACK may go out.
    */
   handle(
     lockId: string,
@@ -89,10 +90,18 @@ export class LockMessages {
     // The hot path (every event and reading) without an async frame and a promise of its own: `report` is one.
     if (kind === "events" || kind === "telemetry") {
       this.received(kind).inc();
-      return this.report(lockId, payload, true);
+      const stored = this.report(lockId, payload);
+      return this.backpressure ? stored.then(this.paced) : stored;
     }
     return this.other(lockId, kind, payload, transport);
   }
+
+  /**
+   * After an MQTT report was stored: the backpressure's shared promise while it holds PUBACKs (docs/mqtt.md "Upload").
+   * Chained after `report` rather than awaited inside it, so that a held message keeps no peeked report alive: up to
+   * 1,600 of them wait at once, for up to a second, and what they keep is what the garbage collector copies.
+   */
+  private readonly paced = (): Promise<void> | undefined => this.backpressure?.hold() ?? undefined;
 
   private async other(
     lockId: string,
@@ -124,9 +133,9 @@ export class LockMessages {
   /**
    * A sealed report of `lockId`: stored as is once it peeks as this lock's report, then shown to Home Assistant.
    * Answers what the peek read (unauthenticated). Throws RefusedPayloadError for bytes that are no report of this lock.
-   * `paced` (a report over MQTT, not a BLE visit's): once stored, waits while the upload's backpressure holds PUBACKs.
+   * An MQTT report's PUBACK also waits for the upload's backpressure (`handle`); a BLE visit's report does not.
    */
-  async report(lockId: string, bytes: Uint8Array, paced = false): Promise<PeekedReport> {
+  async report(lockId: string, bytes: Uint8Array): Promise<PeekedReport> {
     let peeked: PeekedReport;
     try {
       peeked = peekReport(bytes, lockId);
@@ -155,11 +164,6 @@ export class LockMessages {
       const b = known?.battery;
       if (b?.level !== t.level || b.mv !== t.mv || b.state !== t.state)
         await this.registry.setBattery(lockId, { level: t.level, mv: t.mv, state: t.state });
-    }
-    if (paced) {
-      // Stored already: only the PUBACK waits (the embedded broker reads no more of this lock's connection meanwhile).
-      const held = this.backpressure?.hold();
-      if (held) await held;
     }
     return peeked;
   }

@@ -160,6 +160,11 @@ export class Outbox {
     return { items: this.items, bytes: this.bytes };
   }
 
+  /** Items waiting: `size.items` without an object, for the backpressure check on every report. */
+  get count(): number {
+    return this.items;
+  }
+
   /** Size, limits and the oldest item's time (unix ms, null when empty): `/healthz` and the status page. */
   status(): OutboxStatus {
     const oldest = this.oldestAt.get() as { t: number | null } | undefined;
@@ -277,7 +282,8 @@ export class Outbox {
    * The oldest uploadable items, at most `limit` of them and about `maxBytes` of upload body (`uploadBytes`), after id
    * `afterId`, of the locks of `lane` (all without it). Report bytes come back exactly as stored. With `lane`, at most
    * `limit * TAKE_SCAN` rows are looked at, and only its own locks' are read out: a lane whose locks sit behind a long
-   * backlog of others' waits for it.
+   * backlog of others' waits for it. A report is the Buffer SQLite answered (a Uint8Array of its own bytes), not
+   * wrapped again: one object less per item while its batch is at the cloud.
    */
   take(limit: number, maxBytes: number, afterId = 0, lane?: Lane): StoredItem[] {
     const out: StoredItem[] = [];
@@ -290,7 +296,6 @@ export class Outbox {
       if (out.length >= limit) break;
       const size = uploadBytes(row);
       if (out.length > 0 && bytes + size > maxBytes) break;
-      if (row.report !== null) row.report = new Uint8Array(row.report.buffer, row.report.byteOffset, row.report.length);
       out.push(row);
       bytes += size;
     }

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import { openSqlite, type SqliteDb } from "@latchkey/runtime";
+import type Database from "better-sqlite3";
 import { ensurePrivateDatabase, ensurePrivateDir, type ModeReport } from "./private-files.js";
 
 export type Db = SqliteDb;
@@ -34,17 +35,45 @@ export function openDatabase(path: string, options: OpenOptions): Db {
   });
 }
 
+type Statement = Database.Statement<[], unknown>;
+
+/**
+ * Each connection's `synchronous` pragmas, prepared once: `db.pragma` compiles its statement on every call, and
+ * `withoutSync` runs three around every group commit and every delete of uploaded items.
+ */
+const syncPragmas = new WeakMap<Db, { read: Statement; normal: Statement; set: Map<number, Statement> }>();
+
+function pragmasOf(db: Db): { read: Statement; normal: Statement; set: Map<number, Statement> } {
+  let p = syncPragmas.get(db);
+  if (!p) {
+    p = {
+      read: db.prepare<[]>("PRAGMA synchronous").pluck(),
+      normal: db.prepare<[]>("PRAGMA synchronous = NORMAL"),
+      set: new Map(),
+    };
+    syncPragmas.set(db, p);
+  }
+  return p;
+}
+
 /**
  * Runs `work` with `synchronous = NORMAL` (no fsync in its commit), then restores the connection's setting. For
  * writes whose loss on power failure is harmless, so they do not block the event loop on the disk.
  */
 export function withoutSync<T>(db: Db, work: () => T): T {
-  const previous = db.pragma("synchronous", { simple: true }) as number;
+  const pragmas = pragmasOf(db);
+  const previous = pragmas.read.get() as number;
   if (previous <= 1) return work();
-  db.pragma("synchronous = NORMAL");
+  pragmas.normal.run();
   try {
     return work();
   } finally {
-    db.pragma(`synchronous = ${previous}`);
+    let restore = pragmas.set.get(previous);
+    if (!restore) {
+      // An integer from SQLite itself (2 FULL, 3 EXTRA), never outside text.
+      restore = db.prepare<[]>(`PRAGMA synchronous = ${Math.trunc(previous)}`);
+      pragmas.set.set(previous, restore);
+    }
+    restore.run();
   }
 }
