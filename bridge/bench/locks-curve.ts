@@ -19,8 +19,7 @@ export interface LocksCurvePoint {
   clientsCpuUsPerEvent: number;
   /**
    * Bridge (and its embedded broker) restarted with every lock connected; every lock redials as the reference lock
-   * does (CONNECT_RETRY: a uniform draw below 1 s after the drop, the ceiling doubling per failed attempt, a CONNACK
-   * awaited 10 s): until all synced again.
+   * does (CONNECT_RETRY: 1 s after the drop, doubling per failed attempt, ±50 %): until all synced again.
    */
   reconnectStormSeconds: number;
   /** Of which the bridge's own restart until /healthz answered (the locks' attempts meanwhile are refused). */
@@ -31,11 +30,6 @@ export interface LocksCurvePoint {
    */
   lastAttemptStartedSeconds: number;
   slowestAttemptSeconds: number;
-  /**
-   * The bridge's heap at its peak as seen by the polls of /healthz (used and reserved, MB): in the events window and
-   * in the storm (restart to all synced).
-   */
-  heapPeakMb: { events: { usedMb: number; totalMb: number }; storm: { usedMb: number; totalMb: number } };
   /** The storm's failed attempts by reason (message, numbers blanked). */
   stormReasons: Record<string, number>;
   /**
@@ -77,16 +71,8 @@ export async function benchLocksCurvePoint(options: {
   const bridge = await spawnBridge(options.site);
   const locks = benchLockIds(count, "curve-lock").map((id) => new BenchLock(id, bridge.mqttUrl, bridge.siteSecret));
   const timeoutMs = 120_000 + count * 60;
-  // The heap's peak (used and reserved, MB) as /healthz reports it while the benchmark polls: a heap cap
-  // (--max-old-space-size) must leave room above it.
-  let heap = { usedMb: 0, totalMb: 0 };
   const drained = async (online: number) => {
     const h = await bridge.health();
-    if (h !== null)
-      heap = {
-        usedMb: Math.max(heap.usedMb, h.memory.heapUsedMb),
-        totalMb: Math.max(heap.totalMb, h.memory.heapTotalMb),
-      };
     return h !== null && h.locks.online >= online && h.outbox.items === 0;
   };
   // Each lock redials a failed connect with backoff and a lost connection too (BenchLock), counting both.
@@ -110,7 +96,6 @@ export async function benchLocksCurvePoint(options: {
     // Every payload is signed and sealed before the window: the window times the bridge carrying bytes, not the
     // clients building them.
     const prepared = locks.map((l) => l.prepareEvents(perLock));
-    heap = { usedMb: 0, totalMb: 0 };
     const cpuBefore = await bridge.cpuSeconds();
     const clientsBefore = process.cpuUsage();
     const started = performance.now();
@@ -121,13 +106,11 @@ export async function benchLocksCurvePoint(options: {
     const bridgeCpu = (await bridge.cpuSeconds()) - cpuBefore;
     const events = count * perLock;
     const eventsPerSecond = events / seconds;
-    const eventsHeap = heap;
 
     // The storm: the broker goes away under every lock and comes back; every lock redials as a lock does (its first
-    // attempt 0–1 s after the drop, refused while the bridge restarts, then backing off), until all synced again.
+    // attempt 1 s ± 50 % after the drop, refused while the bridge restarts, then backing off), until all synced again.
     const drops = locks.map((l) => l.drops);
     const overflowsBefore = listenOverflows();
-    heap = { usedMb: 0, totalMb: 0 };
     const stormStarted = performance.now();
     const restartMs = await bridge.restart();
     await until("every lock saw its connection dropped", () => locks.every((l, i) => l.drops > drops[i]!), timeoutMs);
@@ -156,7 +139,6 @@ export async function benchLocksCurvePoint(options: {
       lastAttemptStartedSeconds: (Math.max(...locks.map((l) => l.lastAttemptAt)) - stormStarted) / 1000,
       slowestAttemptSeconds: Math.max(...locks.map((l) => l.connectedAt - l.lastAttemptAt)) / 1000,
       stormReasons,
-      heapPeakMb: { events: eventsHeap, storm: heap },
       listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
       somaxconn: somaxconn(),
       probe,

@@ -81,8 +81,6 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
       process.execPath,
       [
         ...BRIDGE_NODE_FLAGS,
-        // LATCHKEY_BENCH_BRIDGE_NODE_FLAGS="--max-old-space-size=128 …": flags beside the bin's, for an A/B of a flag.
-        ...(process.env.LATCHKEY_BENCH_BRIDGE_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
         // LATCHKEY_BENCH_BRIDGE_PROFILE=<dir>: each bridge process (a restart is a new one) writes a CPU profile there.
         ...(process.env.LATCHKEY_BENCH_BRIDGE_PROFILE
           ? ["--cpu-prof", `--cpu-prof-dir=${process.env.LATCHKEY_BENCH_BRIDGE_PROFILE}`]

@@ -131,8 +131,8 @@ export const locksCurveSuite: BenchSuite = {
     const firstReason = points.map((p) => p.connectRetries.reason).find((r) => r !== null);
     const how =
       `lock clients (mqtt.js, bench/lock-clients.ts, one process; a lost connection or failed connect redialled as the ` +
-      `reference lock does, a uniform draw below ${CONNECT_RETRY.periodMs} ms doubling per failed attempt to ${CONNECT_RETRY.maxMs} ms ` +
-      `(full jitter), a CONNACK awaited ${CONNECT_RETRY.connectTimeoutMs} ms, up to ${CONNECT_RETRY.attempts} attempts) on one latchkey-bridge process (embedded broker), a fresh cloud and bridge per size; connects ` +
+      `reference lock does, after ${CONNECT_RETRY.periodMs} ms doubling per failed attempt to ${CONNECT_RETRY.maxMs} ms, ` +
+      `±50 %, up to ${CONNECT_RETRY.attempts} attempts) on one latchkey-bridge process (embedded broker), a fresh cloud and bridge per size; connects ` +
       `retried: ${retried}${firstReason ? ` (e.g. ${firstReason})` : ""}${failed ? `;${failed}` : ""}`;
     // Events/s falls as cost grows, so its curve is plotted as ms per 1,000 events for the fit (rising = worse).
     return [
@@ -176,16 +176,13 @@ export const locksCurveSuite: BenchSuite = {
         series: "bridge",
         note:
           `the bridge process restarted (SIGTERM, its broker with it; ${points.map((p) => `${p.restartMs} ms`).join(", ")} until ` +
-          `/healthz answered) under every lock, each redialling as the reference lock does (its first attempt 0–${CONNECT_RETRY.periodMs / 1000} s ` +
+          `/healthz answered) under every lock, each redialling as the reference lock does (its first attempt 0.5–1.5 s ` +
           `after the drop, refused while the bridge is down, then backing off): until all are connected, keys and status ` +
           `PUBACKed, subscriptions SUBACKed and the outbox empty; the kernel's listen-queue overflows meanwhile ` +
           `(TcpExt ListenOverflows, machine-wide) ${points.map((p) => `${sizeLabel(p.locks)}: ${p.listenOverflows ?? "n/a"}`).join(", ")}, ` +
           `the last lock's working attempt began at ${points.map((p) => `${sizeLabel(p.locks)}: ${p.lastAttemptStartedSeconds.toFixed(1)} s`).join(", ")} ` +
           `(the rest is the bridge serving it; the slowest working attempt took ${points.map((p) => `${p.slowestAttemptSeconds.toFixed(1)} s`).join(", ")}), ` +
           `failed attempts by reason ${points.map((p) => `${sizeLabel(p.locks)}: ${JSON.stringify(p.stormReasons)}`).join("; ")}, ` +
-          `the bridge's heap at its peak (used / reserved, as /healthz polls saw it) in the storm ` +
-          `${points.map((p) => `${sizeLabel(p.locks)}: ${p.heapPeakMb.storm.usedMb.toFixed(1)} / ${p.heapPeakMb.storm.totalMb.toFixed(1)} MB`).join(", ")} ` +
-          `and in the events window ${points.map((p) => `${sizeLabel(p.locks)}: ${p.heapPeakMb.events.usedMb.toFixed(1)} / ${p.heapPeakMb.events.totalMb.toFixed(1)} MB`).join(", ")}, ` +
           `net.core.somaxconn ${points[0]?.somaxconn ?? "n/a"}; ${how}. ${load()}`,
       }),
     ];

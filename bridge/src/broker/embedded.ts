@@ -318,16 +318,13 @@ export class EmbeddedBroker implements LockBroker {
 }
 
 /**
- * The listeners' accept queue: connections the kernel completed and the bridge has not accepted yet. It must stay
- * short enough to drain well within a lock's CONNACK timeout (10 s in the reference lock, docs/mqtt.md
- * "Reconnecting"): a lock whose connection waited longer has given up and dialled again, and the bridge, taking the
- * queue in order, then sets up a session for a socket nobody reads, publishes its will, and may take over the session
- * of the same lock's newer connection. At 4,096 (the kernel's cap of the 65,535 asked before) a 5,000-lock storm on a
- * starved bridge held 4,097 queued, 3,485 of them already abandoned, and only 109 locks connected after 4.5 minutes
- * (scripts/README.md "Issue 17, fifth pass"). Beyond the queue the kernel drops the handshake: TCP resends it after
- * 1 and 3 s, and past its timeout the lock backs off with jitter, which costs the bridge nothing.
+ * The listeners' accept queue: every lock of a site redials at once when the bridge restarts, and while its event loop
+ * is busy starting (locks, sessions, the change feed) the kernel holds their connections here. Node's default, 511,
+ * overflowed at 5,000 locks: the kernel dropped handshakes and answered SYN-cookie connections with resets, and those
+ * locks lost their connect to a reset or a CONNACK timeout. The kernel caps it at `net.core.somaxconn` (4,096 by default
+ * since Linux 5.4).
  */
-export const LISTEN_BACKLOG = 256;
+export const LISTEN_BACKLOG = 65_535;
 
 function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -59,9 +59,8 @@ export interface LockOptions {
   /** Wait for the first MQTT connection before `startLock` resolves (default true). */
   awaitConnection?: boolean;
   /**
-   * Reconnecting (docs/mqtt.md "Reconnecting"): each wait a uniform draw below a ceiling, the first after a drop
-   * `reconnectPeriodMs` (default 1000), doubled by each failed attempt up to `reconnectMaxMs` (default 30 s); an attempt
-   * without a CONNACK after `connectTimeoutMs` (default 10 s) has failed.
+   * Reconnecting (docs/mqtt.md "Reconnecting"): the first wait after a drop (`reconnectPeriodMs`, default 1000), ±50 %,
+   * doubled by each failed attempt up to `reconnectMaxMs` (default 30 s).
    */
   mqtt?: { reconnectPeriodMs?: number; reconnectMaxMs?: number; keepaliveSeconds?: number; connectTimeoutMs?: number };
   /** pino logger (default: silent). Never given secrets. */

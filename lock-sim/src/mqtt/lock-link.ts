@@ -31,10 +31,7 @@ export interface MqttLinkOptions {
   localClock: Clock;
   /** An event PUBACKed but still above the signed ack this long after is re-sealed and published again. */
   resendMs: number;
-  /**
-   * The ceiling of the wait before the first attempt after a drop (default 1000 ms; the wait is a uniform draw below
-   * it); each failed attempt doubles it.
-   */
+  /** The wait before the first attempt after a drop (default 1000 ms), ±50 %; each failed attempt doubles it. */
   reconnectPeriodMs?: number;
   /** The longest wait between attempts (default 30 s, or the period when that is longer). */
   reconnectMaxMs?: number;
