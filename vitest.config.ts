@@ -22,9 +22,13 @@ const alias = [
   { find: /^@latchkey\/protocol\/clients$/, replacement: `${root}protocol/src/clients/index.ts` },
 ];
 
+// Test files share their worker's module graph (isolate: false): importing the cloud's and the bridge's source graphs
+// afresh for every file (TypeScript transformed, fastify, TypeBox, the OpenAPI document) was ~40 % of the whole run's
+// CPU, and `npm test` is CPU-bound on 2 cores (issue 17, scripts/README.md "the test run"). Each file still gets its
+// own setup files, and no test mocks modules; a project whose files leave process-wide state behind opts back in.
 const project = (name: string, include: string[], extra: Record<string, unknown> = {}) => ({
   resolve: { alias },
-  test: { name, include, testTimeout: 30_000, hookTimeout: 30_000, ...extra },
+  test: { name, include, isolate: false, testTimeout: 30_000, hookTimeout: 30_000, ...extra },
 });
 
 export default defineConfig({
@@ -36,7 +40,9 @@ export default defineConfig({
     projects: [
       project("protocol", ["protocol/test/**/*.test.ts", "protocol/cli/test/**/*.test.ts"]),
       project("runtime", ["runtime/test/**/*.test.ts"], { passWithNoTests: true }),
-      project("lock-sim", ["lock-sim/test/**/*.test.ts"]),
+      // Isolated: the BLE tests load bleno and noble over an emulated HCI socket, and a later file's "no Bluetooth
+      // adapter on this host" would find them already loaded.
+      project("lock-sim", ["lock-sim/test/**/*.test.ts"], { isolate: true }),
       project("bridge", ["bridge/test/**/*.test.ts"]),
       project("cloud", ["cloud/test/**/*.test.ts"]),
       // The cloud suite again on PostgreSQL (a schema per test cloud); skips with its reason without DATABASE_URL.
@@ -48,6 +54,8 @@ export default defineConfig({
       project("scripts", ["scripts/test/**/*.test.ts"]),
       // The whole-stack projects check every answer of a cloud against its OpenAPI document (issue 14).
       project("site", ["test/site/**/*.test.ts"], {
+        // Isolated as lock-sim is: ble-hci.test.ts loads bleno and noble over emulated HCI controllers.
+        isolate: true,
         testTimeout: 120_000,
         hookTimeout: 120_000,
         setupFiles: ["test/src/openapi-setup.ts"],

@@ -7,6 +7,8 @@ import { answers } from "./openapi-contract.js";
  * each mismatch named (a mismatch inside a bridge's retry loop would otherwise be swallowed there).
  */
 globalThis.fetch = answers.fetch();
+// Test files share a worker's modules (vitest.config.ts: isolate false), so the watch outlives a file: count its own.
+const checkedBefore = answers.checked;
 
 function failOnProblems(): void {
   const problems = answers.takeProblems();
@@ -19,6 +21,8 @@ afterEach(failOnProblems);
 
 afterAll(() => {
   // The file's count, for the run's report (grep "openapi answers checked"); and what no test's afterEach took.
-  console.info(`openapi answers checked: ${answers.checked} (${answers.byOperation.size} operations)`);
+  console.info(
+    `openapi answers checked: ${answers.checked - checkedBefore} (${answers.byOperation.size} operations so far)`,
+  );
   failOnProblems();
 });
