@@ -478,5 +478,5 @@ describe("latchkey-cloud serve: --allow-private-webhooks and LATCHKEY_ALLOW_PRIV
     const bad = run(["serve", "--port", "0", "--data", data], cleanEnv({ LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: "yes" }));
     expect(await bad.exit).toBe(2);
     expect(bad.stderr()).toContain('LATCHKEY_ALLOW_PRIVATE_WEBHOOKS: must be 1 or 0 (got "yes")');
-  });
+  }, 120_000); // six cloud processes started one after another
 });

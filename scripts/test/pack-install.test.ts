@@ -73,10 +73,11 @@ describe(`packages installed from their tarballs (issue 15 item 12; ${mode} inst
     install = await installTarballs(root, prefix, tarballs, { mode, node });
   }, INSTALL_TIMEOUT_MS);
 
+  // Each child is given time to stop before SIGKILL; several at once on a loaded machine outlast the 30 s default.
   afterAll(async () => {
     await Promise.all(children.map((c) => c.kill()));
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 90_000);
 
   function start(name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): ManagedChild {
     const child = new ManagedChild({ name, command: bin(name), args, cwd: dir, env: { ...env(), ...extraEnv } });
