@@ -348,6 +348,11 @@ export interface JobRepo {
     at: number,
     leaseUntil: number,
   ): Promise<boolean>;
+  /**
+   * Lets go of a `running` job at `fromDone` items (its lease cleared, so claimNext hands it out again at once), when its
+   * worker cannot go on for a transient reason; answers false when it no longer stands there (another worker took it).
+   */
+  release(id: string, fromDone: number, at: number): Promise<boolean>;
   /** Ends a `running` job; answers whether this call ended it (once only, so its webhook is queued once). */
   finish(id: string, status: JobStatus, at: number): Promise<boolean>;
 }

@@ -4,6 +4,7 @@ import { connectionErrorDescription } from "../domain/keys.js";
 import { jobView, keyView } from "../domain/views.js";
 import { queueWebhookEvent, queueWebhookEvents, type WebhookEvent } from "../domain/webhook-events.js";
 import { FeedWriter } from "../feed/changes.js";
+import { StoreConflictError } from "../store/errors.js";
 import type {
   JobRecord,
   JobResult,
@@ -54,6 +55,14 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
   } catch (err) {
     if (err instanceof JobTakenOver) {
       ctx.log.warn({ jobId: job.id }, "batch job taken over by another worker; letting go");
+      return true;
+    }
+    // Workers of several processes contending on one database is no fault of the job: its chunk rolled back whole,
+    // so the job is handed back where it stood and claimed again (by this worker or another), never failed for it.
+    // Its lease is cleared rather than left to run out, since a lease only ends when the clock moves.
+    if (err instanceof StoreConflictError) {
+      ctx.log.warn({ err, jobId: job.id, done: results.length }, "batch job conflicted with other work; letting go");
+      await ctx.store.transaction((tx) => tx.jobs.release(job.id, results.length, ctx.clock.now()));
       return true;
     }
     ctx.log.error({ err, jobId: job.id }, "batch job failed");

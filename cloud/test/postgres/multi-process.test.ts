@@ -98,16 +98,19 @@ describe("several cloud processes on one PostgreSQL database", () => {
     }
     const jobs = [];
     for (const [i, jobId] of jobIds.entries()) {
-      jobs.push(
-        await until(
-          `job ${jobId}`,
-          async () => {
-            const j = await (i % 2 ? a : b).call("GET", `/integrators/v1/jobs/${jobId}`, { token: tn.token });
-            return j.body.status === "succeeded" && j.body;
-          },
-          60_000,
-        ),
+      // Waits for the job to end either way (pollUntil retries a check that throws, so a failed job would otherwise be
+      // waited on until the timeout), then names how it ended and what either worker logged about it.
+      const job = await until(
+        `job ${jobId} to end`,
+        async () => {
+          const j = await (i % 2 ? a : b).call("GET", `/integrators/v1/jobs/${jobId}`, { token: tn.token });
+          return (j.body.status === "succeeded" || j.body.status === "failed") && j.body;
+        },
+        60_000,
       );
+      const logged = [...a.logs.lines, ...b.logs.lines].filter((l) => l.jobId === jobId);
+      expect(job.status, `job ${jobId} ended ${job.status}: ${JSON.stringify(logged)}`).toBe("succeeded");
+      jobs.push(job);
     }
     const total = sizes.reduce((x, y) => x + y, 0);
     const keyIds: string[] = [];

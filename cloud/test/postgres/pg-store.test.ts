@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { escapeIdentifier } from "pg";
+import { DatabaseError, escapeIdentifier } from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StoreConflictError } from "../../src/store/errors.js";
 import { PG_MIGRATIONS } from "../../src/store/postgres/migrations.js";
 import { PgStore } from "../../src/store/postgres/pg-store.js";
 import { withSearchPath } from "../../src/store/postgres/url.js";
@@ -347,6 +348,24 @@ describe("PostgreSQL store: report states read for update (issue 17, fifth pass)
   });
 });
 
+describe("PostgreSQL store: conflicts past the retries", () => {
+  it("a transaction that keeps conflicting ends in StoreConflictError (transient, its cause kept), not the raw error", async () => {
+    const store = await open();
+    let runs = 0;
+    const conflict = () =>
+      Object.assign(new DatabaseError("could not serialize access", 0, "error"), { code: "40001" });
+    const ended = await store
+      .transaction(async () => {
+        runs++;
+        throw conflict();
+      })
+      .catch((err: unknown) => err);
+    expect(ended).toBeInstanceOf(StoreConflictError);
+    expect((ended as Error).cause).toBeInstanceOf(DatabaseError);
+    expect(runs).toBe(10);
+  });
+});
+
 describe("PostgreSQL store: the change feed", () => {
   it("seqs become visible in commit order: a second appender waits until the first has committed", async () => {
     const store = await open();
@@ -473,5 +492,9 @@ describe("PostgreSQL store: background work claimed by several processes", () =>
     expect(takeover?.id).toBe("job_0");
     expect(await b.transaction((tx) => tx.jobs.progress("job_0", 0, 5, [], NOW, NOW + 60_000))).toBe(true);
     expect(await a.transaction((tx) => tx.jobs.progress("job_0", 0, 5, [], NOW, NOW + 60_000))).toBe(false);
+    // A worker letting go of a job hands it out again at once, the clock unmoved; only from where the job stands.
+    expect(await a.transaction((tx) => tx.jobs.release("job_0", 0, NOW))).toBe(false);
+    expect(await b.transaction((tx) => tx.jobs.release("job_0", 5, NOW))).toBe(true);
+    expect((await a.transaction((tx) => tx.jobs.claimNext(NOW, 30_000)))?.done).toBe(5);
   });
 });

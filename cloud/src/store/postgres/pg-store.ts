@@ -1,4 +1,5 @@
 import { Client, type ClientConfig, Pool, type PoolClient } from "pg";
+import { StoreConflictError } from "../errors.js";
 import { repositories } from "../repositories/index.js";
 import type { Store, Tx } from "../store.js";
 import { ChangeListener } from "./listener.js";
@@ -85,7 +86,8 @@ export class PgStore implements Store {
         await client.query("ROLLBACK").catch((e: Error) => {
           broken = e;
         });
-        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+        if (!isRetryable(err)) throw err;
+        if (attempt >= MAX_ATTEMPTS) throw new StoreConflictError(attempt, err);
       } finally {
         client.release(broken);
       }

@@ -307,6 +307,13 @@ export class Jobs implements JobRepo {
     );
     return written === 1;
   }
+  async release(id: string, fromDone: number, at: number): Promise<boolean> {
+    const written = await this.sql.run(
+      "UPDATE jobs SET claimed_until = NULL, updated_at = ? WHERE id = ? AND status = 'running' AND done = ?",
+      [at, id, fromDone],
+    );
+    return written === 1;
+  }
   async finish(id: string, status: JobStatus, at: number): Promise<boolean> {
     const written = await this.sql.run(
       "UPDATE jobs SET status = ?, updated_at = ?, claimed_until = NULL WHERE id = ? AND status = 'running'",
