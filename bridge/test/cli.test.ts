@@ -41,6 +41,12 @@ describe("latchkey-bridge command line", () => {
     expect(shebang).toBe(`#!/usr/bin/env -S node ${BRIDGE_NODE_FLAGS.join(" ")}`);
   });
 
+  it("starts through its shebang: node accepts every one of the bridge's flags (an unknown one exits 9)", async () => {
+    // As the systemd unit and `npx latchkey-bridge` run it: the kernel runs env, env runs node with the flags.
+    const { stdout } = await run(BIN, ["--help"], { env: { PATH: process.env.PATH } });
+    expect(stdout).toContain("lock-credentials");
+  });
+
   it("--help lists the commands and every environment override", async () => {
     const { code, stdout } = await cli(["--help"]);
     expect(code).toBe(0);
