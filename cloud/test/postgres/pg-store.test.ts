@@ -78,6 +78,18 @@ const job = (id: string): JobRecord => ({
   updatedAt: NOW,
 });
 
+/** `parties` transactions meet here before any goes on: `arrive` once each, then await `passed`. */
+function barrier(parties: number): { arrive: () => void; passed: Promise<void> } {
+  let arrive: () => void = () => {};
+  const passed = new Promise<void>((resolve) => {
+    let waiting = parties;
+    arrive = () => {
+      if (--waiting === 0) resolve();
+    };
+  });
+  return { arrive, passed };
+}
+
 describe("PostgreSQL store: schema and migrations", () => {
   it("creates the schema search_path names, migrates it to the latest version, and reopening changes nothing", async () => {
     const fresh = `lk_test_fresh_${process.pid}_${Date.now()}`;
@@ -207,13 +219,7 @@ describe("PostgreSQL store: transactions", () => {
     const store = await open();
     // Each transaction counts one number's codes, then adds a code for the other number. Run side by side, no serial
     // order explains both counts being 0: PostgreSQL aborts one, and the store runs it again from the start.
-    let bothRead: () => void = () => {};
-    const readBarrier = new Promise<void>((resolve) => {
-      let waiting = 2;
-      bothRead = () => {
-        if (--waiting === 0) resolve();
-      };
-    });
+    const { arrive: bothRead, passed: readBarrier } = barrier(2);
     const runs = { a: 0, b: 0 };
     const seen: number[] = [];
     const skew = (self: "a" | "b", reads: string, writes: string) =>
@@ -266,13 +272,7 @@ describe("PostgreSQL store: report states read for update (issue 17, fifth pass)
     });
     // Both read their five states before either writes: under SERIALIZABLE a plain read of the small table locks the
     // whole relation (or its page), and each write then conflicts with the other's read: both pivots, one aborted.
-    let bothRead: () => void = () => {};
-    const readBarrier = new Promise<void>((resolve) => {
-      let waiting = 2;
-      bothRead = () => {
-        if (--waiting === 0) resolve();
-      };
-    });
+    const { arrive: bothRead, passed: readBarrier } = barrier(2);
     const runs = { a: 0, b: 0 };
     const upload = (self: "a" | "b", lockIds: string[]) =>
       store.transaction(async (tx) => {
