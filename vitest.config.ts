@@ -33,11 +33,10 @@ const project = (name: string, include: string[], extra: Record<string, unknown>
 
 export default defineConfig({
   test: {
-    // Three test files at a time even on a 2-core machine (vitest's default there is one): most of a file's time is
-    // waiting on sockets, child processes and timers, not CPU. With shared module graphs (below) the whole run used
-    // ~1.3 of the 2 cores at two workers (909 s of CPU in 708 s). Timing never decides a test (injected clocks; waits
-    // poll for a condition with generous deadlines), so a busy machine makes tests slower, not wrong.
-    maxWorkers: 3,
+    // Two test files at a time even on a 2-core machine (vitest's default there is one): most of a file's time is
+    // waiting on sockets, child processes and timers, not CPU. Timing never decides a test (injected clocks; waits poll
+    // for a condition with generous deadlines), so a busy machine makes tests slower, not wrong.
+    maxWorkers: 2,
     projects: [
       project("protocol", ["protocol/test/**/*.test.ts", "protocol/cli/test/**/*.test.ts"]),
       project("runtime", ["runtime/test/**/*.test.ts"], { passWithNoTests: true }),
