@@ -24,8 +24,14 @@ export function isHex(text: string): boolean {
   return HEX_RE.test(text);
 }
 
+// Buffer's own encoder, called on the bytes where they are: no Buffer view made per call (the bridge's upload body
+// encodes every report of a batch, the cloud every token it answers). The view's offset and length are its own.
+const base64urlSlice = (
+  Buffer.prototype as unknown as { base64urlSlice: (this: Uint8Array, start: number, end: number) => string }
+).base64urlSlice;
+
 export function toBase64Url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+  return base64urlSlice.call(bytes, 0, bytes.byteLength);
 }
 
 const B64URL_RE = /^[A-Za-z0-9_-]*$/;

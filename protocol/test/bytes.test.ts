@@ -33,3 +33,17 @@ describe("fromBase64UrlInto", () => {
     expect(fromBase64UrlInto(toBase64Url(Uint8Array.of(1, 2, 3)), into, 5)).toEqual(Uint8Array.of(1, 2, 3));
   });
 });
+
+describe("toBase64Url", () => {
+  it("property: a view into a larger buffer encodes its own bytes only, as Buffer's base64url of a copy", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(64), fc.nat(64), (all, a, b) => {
+        const start = Math.min(a, all.length);
+        const view = all.subarray(start, Math.max(start, Math.min(b, all.length)));
+        const text = toBase64Url(view);
+        expect(text).toBe(Buffer.from(Uint8Array.from(view)).toString("base64url"));
+        expect(fromBase64Url(text)).toEqual(Uint8Array.from(view));
+      }),
+    );
+  });
+});

@@ -28,12 +28,6 @@ function keysJson(keys: LockKeys): string {
   return json;
 }
 
-const base64urlSlice = (
-  Buffer.prototype as unknown as { base64urlSlice: (this: Uint8Array, start: number, end: number) => string }
-).base64urlSlice;
-/** A report's bytes as base64url, read in place: no Buffer view made per item (`toBase64Url` makes one). */
-const base64url = (bytes: Uint8Array): string => base64urlSlice.call(bytes, 0, bytes.length);
-
 /**
  * `POST /bridge/v1/reports` body (docs/bridge-api.md "Reports from the lock"): each report's stored bytes as base64url,
  * untouched, with the lock's public keys when the bridge holds them (the cloud pins them at a lock's first report and
@@ -45,7 +39,7 @@ export function reportsBody(items: readonly ReportItem[], keysOf: (lockId: strin
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     const keys = keysOf(item.lockId);
-    body += `${i === 0 ? "" : ","}{"lockId":${JSON.stringify(item.lockId)},"report":"${base64url(item.report)}"${keys ? keysJson(keys) : ""}}`;
+    body += `${i === 0 ? "" : ","}{"lockId":${JSON.stringify(item.lockId)},"report":"${toBase64Url(item.report)}"${keys ? keysJson(keys) : ""}}`;
   }
   return `${body}]}`;
 }
