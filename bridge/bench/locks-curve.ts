@@ -32,6 +32,8 @@ export interface LocksCurvePoint {
   slowestAttemptSeconds: number;
   /** The storm's failed attempts by reason (message, numbers blanked). */
   stormReasons: Record<string, number>;
+  /** Connections the restarted bridge found closed by their lock before it answered their CONNECT, not set up. */
+  abandonedConnects: number;
   /**
    * The kernel's listen-queue overflows during the storm (TcpExt ListenOverflows of /proc/net/netstat, machine-wide),
    * and its cap on any listen backlog (net.core.somaxconn): null where not Linux.
@@ -42,9 +44,10 @@ export interface LocksCurvePoint {
   probe: number | null;
   /**
    * Connect attempts that failed and were redialled after a backoff, as a lock does (bench/lock-clients.ts
-   * CONNECT_RETRY): at the first connects, and in the storm; `drops`: connections lost after their setup, redialled.
+   * CONNECT_RETRY): at the first connects, and in the storm; `drops`: connections lost after their setup, redialled;
+   * `resent`: events published again on a new connection because theirs was lost before the PUBACK.
    */
-  connectRetries: { first: number; storm: number; drops: number; reason: string | null };
+  connectRetries: { first: number; storm: number; drops: number; resent: number; reason: string | null };
 }
 
 /**
@@ -120,6 +123,7 @@ export async function benchLocksCurvePoint(options: {
     });
     if (!locks.every((l) => l.client.connected)) throw new Error(`a lock did not reconnect${trouble()}`);
     const reconnectStormSeconds = (performance.now() - stormStarted) / 1000;
+    const abandonedConnects = await bridge.abandonedConnects();
     const overflowsAfter = listenOverflows();
     const all = connectTrouble(locks);
     const stormReasons: Record<string, number> = {};
@@ -139,6 +143,7 @@ export async function benchLocksCurvePoint(options: {
       lastAttemptStartedSeconds: (Math.max(...locks.map((l) => l.lastAttemptAt)) - stormStarted) / 1000,
       slowestAttemptSeconds: Math.max(...locks.map((l) => l.connectedAt - l.lastAttemptAt)) / 1000,
       stormReasons,
+      abandonedConnects,
       listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
       somaxconn: somaxconn(),
       probe,
@@ -147,6 +152,7 @@ export async function benchLocksCurvePoint(options: {
         storm: all.retries - first.retries,
         // Every lock drops once in the storm, on purpose; these are the others.
         drops: all.drops - count,
+        resent: all.resent,
         reason: all.first,
       },
     };

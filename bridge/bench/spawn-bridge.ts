@@ -46,6 +46,8 @@ export interface SpawnedBridge {
   rssMb(): Promise<number>;
   /** CPU time the bridge process has used (user + system), from its own /metrics. */
   cpuSeconds(): Promise<number>;
+  /** Connections this bridge process found closed by their client before it answered their CONNECT (not set up). */
+  abandonedConnects(): Promise<number>;
   /**
    * Stops the process (SIGTERM, drained) and starts it again on the same configuration, data directory and ports, as
    * a gateway's service restarts: its embedded broker restarts with it. Answers ms until /healthz answered again.
@@ -131,6 +133,7 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
       return Math.round((bytes / 1048576) * 10) / 10;
     },
     cpuSeconds: () => metric(base, "latchkey_bridge_process_cpu_seconds_total"),
+    abandonedConnects: () => metric(base, "latchkey_bridge_mqtt_connects_abandoned_total"),
     async restart() {
       await halt();
       const restarted = performance.now();

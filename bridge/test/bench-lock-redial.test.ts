@@ -90,6 +90,41 @@ describe("bench lock clients", () => {
     expect(seen.map((b) => b.toString("hex")).sort()).toEqual(prepared.map((b) => b.toString("hex")).sort());
   });
 
+  // 10,000 locks, 2026-12-07: a connection dropped while its events were in flight; the bench published on the ended
+  // client, mqtt.js threw inside its store and the bench's process died.
+  it("sends an event again on the redial's connection when its connection is lost before the PUBACK", async () => {
+    const port = await freePort();
+    const { Aedes } = await import("aedes");
+    let held = false;
+    const seen: { client: unknown; payload: string }[] = [];
+    const b = await Aedes.createBroker({
+      authorizePublish: (client, packet, done) => {
+        if (!packet.topic.endsWith("/events")) return done(null);
+        seen.push({ client, payload: Buffer.from(packet.payload as Buffer).toString("hex") });
+        // The first event: no PUBACK, the connection dropped instead.
+        if (!held) {
+          held = true;
+          client!.close();
+          return;
+        }
+        done(null);
+      },
+    });
+    broker = b;
+    server = createServer((socket) => b.handle(socket));
+    await new Promise<void>((resolve) => server!.listen(port, "127.0.0.1", resolve));
+    lock = new BenchLock("resend-lock", `mqtt://127.0.0.1:${port}`, SECRET);
+    await lock.connect();
+    const prepared = lock.prepareEvents(3);
+    await lock.publishEvents(0, 1, undefined, prepared);
+    expect(lock.drops).toBe(1);
+    expect(lock.resent).toBe(1);
+    expect(connectTrouble([lock])).toMatchObject({ drops: 1, resent: 1 });
+    // The lost one went again, on the new connection, and all three were taken.
+    expect(seen.map((s) => s.payload)).toEqual([prepared[0], ...prepared].map((p) => p!.toString("hex")));
+    expect(seen[1]!.client).not.toBe(seen[0]!.client);
+  });
+
   it("reads the kernel's listen-queue overflows from /proc/net/netstat", () => {
     const netstat =
       "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 5 848 850\nIpExt: InNoRoutes\nIpExt: 0\n";

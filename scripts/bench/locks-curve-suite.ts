@@ -125,7 +125,7 @@ export const locksCurveSuite: BenchSuite = {
     const retried = points
       .map((p) => {
         const r = p.connectRetries;
-        return `${sizeLabel(p.locks)}: ${r.first} at the first connects, ${r.storm} in the storm${r.drops ? `, ${r.drops} dropped outside it` : ""}`;
+        return `${sizeLabel(p.locks)}: ${r.first} at the first connects, ${r.storm} in the storm${r.drops ? `, ${r.drops} dropped outside it` : ""}${r.resent ? `, ${r.resent} events sent again after a drop` : ""}`;
       })
       .join("; ");
     const firstReason = points.map((p) => p.connectRetries.reason).find((r) => r !== null);
@@ -183,6 +183,7 @@ export const locksCurveSuite: BenchSuite = {
           `the last lock's working attempt began at ${points.map((p) => `${sizeLabel(p.locks)}: ${p.lastAttemptStartedSeconds.toFixed(1)} s`).join(", ")} ` +
           `(the rest is the bridge serving it; the slowest working attempt took ${points.map((p) => `${p.slowestAttemptSeconds.toFixed(1)} s`).join(", ")}), ` +
           `failed attempts by reason ${points.map((p) => `${sizeLabel(p.locks)}: ${JSON.stringify(p.stormReasons)}`).join("; ")}, ` +
+          `connections the bridge found abandoned by their lock before its CONNACK (not set up) ${points.map((p) => `${sizeLabel(p.locks)}: ${p.abandonedConnects}`).join(", ")}, ` +
           `net.core.somaxconn ${points[0]?.somaxconn ?? "n/a"}; ${how}. ${load()}`,
       }),
     ];
