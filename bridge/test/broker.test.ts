@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { deriveLockPassword, encodeLockKeys, encodeStatus } from "@latchkey/protocol";
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
@@ -35,6 +37,52 @@ describe("embedded broker", () => {
     await refused({ clientId: "lock-a", username: HA_USER, password: HA_PASSWORD });
     const text = await (await fetch(`${bridge.metricsUrl}/metrics`)).text();
     expect(text).toMatch(/latchkey_bridge_mqtt_auth_failures_total 6/);
+  });
+
+  // A reconnect storm: a lock gave up waiting for its CONNACK and dialled again, and the connection it abandoned was
+  // still in the bridge's accept queue, its CONNECT and its close behind it. Set up, it took over the lock's live
+  // session and published the lock's will as it closed.
+  it("sets up no session for a connection its lock closed before the CONNACK, and keeps the lock's live one", async () => {
+    ({ bridge } = await site.start());
+    const a = await lock("lock-a");
+    await waitFor("presence stored", () => bridge!.outbox().items >= 1);
+    const before = bridge.outbox().items;
+    let taken = false;
+    a.client.once("close", () => {
+      taken = true;
+    });
+    // The lock: mqtt.js's own packet encoder, a raw socket that sends its CONNECT and closes.
+    const packets = createRequire(createRequire(import.meta.url).resolve("mqtt")).resolve("mqtt-packet");
+    const connect = {
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clean: false,
+      clientId: "lock-a",
+      keepalive: 60,
+      username: "lock-a",
+      password: deriveLockPassword(SITE_SECRET, "lock-a"),
+      will: { topic: "latchkey/locks/lock-a/status", payload: "offline", qos: 1, retain: true },
+    };
+    const { port } = new URL(bridge.mqttUrl);
+    const script = `const { generate } = require(${JSON.stringify(packets)});
+      const connect = ${JSON.stringify(connect)};
+      connect.password = Buffer.from(connect.password); connect.will.payload = Buffer.from(connect.will.payload);
+      const s = require("node:net").connect(${port}, "127.0.0.1", () => s.end(generate(connect), () => process.exit(0)));`;
+    // Synchronous: this process (the bridge's) accepts nothing until that lock has sent its CONNECT and exited, so
+    // the connection waits in the kernel's queue with both, as in a storm.
+    execFileSync(process.execPath, ["-e", script], { stdio: "ignore", timeout: 10_000 });
+    const abandoned = async () =>
+      /latchkey_bridge_mqtt_connects_abandoned_total 1\b/.test(
+        await (await fetch(`${bridge!.metricsUrl}/metrics`)).text(),
+      );
+    await waitFor("the abandoned connect handled", async () => taken || (await abandoned()));
+    expect(taken, "the abandoned connection took over the lock's session").toBe(false);
+    expect(a.client.connected).toBe(true);
+    expect(bridge.outbox().items, "no will of the abandoned connection stored").toBe(before);
+    // The live connection still carries the lock's reports.
+    await a.event();
+    await waitFor("event stored", () => bridge!.outbox().items === before + 1);
   });
 
   it("disconnects a lock that publishes under another lock's topic, and stores nothing of it", async () => {

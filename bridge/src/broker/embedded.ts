@@ -94,6 +94,7 @@ export class EmbeddedBroker implements LockBroker {
       persistence: this.persistence,
       maxClientsIdLength: 128,
       connectTimeout: 10_000,
+      preConnect: (client, _packet, done) => this.unlessAbandoned(client, done),
       authenticate: (client, username, password, done) => {
         const principal = this.accepting ? this.credentials.check(client.id, username, password) : null;
         if (!principal) {
@@ -179,6 +180,26 @@ export class EmbeddedBroker implements LockBroker {
       const wsPort = await listen(this.http, this.options.wsPort, this.options.host);
       this.wsUrl = `ws://${urlHost(this.options.host)}:${wsPort}`;
     }
+  }
+
+  /**
+   * Sets up a connection only if its client still holds it. A lock that gave up waiting for its CONNACK (10 s in the
+   * reference lock, docs/mqtt.md "Reconnecting") has closed its end, but during a site's reconnect storm the connection
+   * can still wait in the kernel's accept queue with its CONNECT and that close behind it. Set up, it cost the bridge a
+   * whole session (login, the session read from SQLite, its will stored, the CONNACK, then the will published and
+   * uploaded as it closed), could take over the session of the same lock's newer connection (MQTT-3.1.4-2), and a full
+   * queue held mostly such connections, so the storm grew worse than linear with the locks (scripts/README.md "the
+   * abandoned connects"). The kernel already has the close: reading it takes the loop's next poll after the one that
+   * read the CONNECT, hence two turns (a `setImmediate` queued from a check phase runs after the following poll).
+   */
+  private unlessAbandoned(client: Client, done: (error: Error | null, success: boolean) => void): void {
+    setImmediate(() =>
+      setImmediate(() => {
+        if (!client.closed) return done(null, true);
+        this.options.metrics.connectsAbandoned.inc();
+        done(null, false);
+      }),
+    );
   }
 
   private authorizePublish(

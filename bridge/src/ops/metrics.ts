@@ -23,6 +23,7 @@ export class BridgeMetrics {
   readonly messagesReceived: Counter<"kind">;
   readonly messagesRejected: Counter<"reason">;
   readonly authFailures: Counter;
+  readonly connectsAbandoned: Counter;
   readonly aclDenied: Counter<"action">;
   readonly retainedCleared: Counter<"kind">;
   readonly vendorReports: Counter<"state">;
@@ -77,6 +78,11 @@ export class BridgeMetrics {
       "reason",
     ]);
     this.authFailures = counter("mqtt_auth_failures_total", "Refused MQTT logins");
+    this.connectsAbandoned = counter(
+      "mqtt_connects_abandoned_total",
+      "MQTT connections their client closed before the broker answered their CONNECT (a lock that gave up waiting in the " +
+        "accept queue): not set up",
+    );
     this.aclDenied = counter("mqtt_acl_denied_total", "Publishes and subscriptions refused by the ACL", ["action"]);
     this.retainedCleared = counter(
       "mqtt_retained_cleared_total",
