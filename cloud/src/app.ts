@@ -10,6 +10,7 @@ import { invalid } from "./domain/errors.js";
 import { installAuth } from "./http/auth.js";
 import { installErrorHandling } from "./http/errors.js";
 import { installOpenApiContract } from "./http/openapi.js";
+import { sharedSerializers } from "./http/serialization.js";
 import { type TypedApp, typed } from "./http/typed.js";
 import { typeboxValidatorCompiler } from "./http/validation.js";
 import { appKeyRoutes } from "./routes/app/keys.js";
@@ -49,6 +50,7 @@ export async function buildApp(ctx: CloudContext, logger: Logger): Promise<Fasti
     return503OnClosing: true,
     forceCloseConnections: "idle",
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    schemaController: { compilersFactory: { buildSerializer: sharedSerializers } },
     // URLs the router cannot take (bad percent-encoding, a parameter over maxParamLength) get the API's error shape too.
     frameworkErrors: (err, _request, reply) => {
       (reply as unknown as FastifyReply)

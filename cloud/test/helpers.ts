@@ -8,7 +8,7 @@ import { AnswerChecker } from "@latchkey/protocol/testing/openapi-answers";
 import { pollUntil, type Truthy } from "@latchkey/runtime";
 import { afterEach, beforeEach } from "vitest";
 import { type CloudOptions, type RunningCloud, startCloud } from "../src/index.js";
-import { createTestSchema, DATABASE_URL, SUITE_ON_POSTGRES, type TestSchema } from "./postgres.js";
+import { DATABASE_URL, recycleTestSchema, SUITE_ON_POSTGRES, type TestSchema, takeTestSchema } from "./postgres.js";
 
 /** Deterministic randomness: SHA-256 in counter mode over a seed. */
 export function seededRandom(seed: string): (n: number) => Uint8Array {
@@ -87,18 +87,22 @@ async function checkerFor(cloud: RunningCloud): Promise<AnswerChecker> {
 
 /**
  * On PostgreSQL a test cloud's database is a schema, kept per data directory: a cloud started again on the same
- * directory (a restart) finds the same schema, and the cloud that created it drops it when it closes.
+ * directory (a restart) finds the same schema. When the cloud that took it closes, the schema is emptied for a later
+ * test cloud (`recycleTestSchema`), or dropped if another cloud still has it open.
  */
-const schemas = new Map<string, TestSchema>();
+const schemas = new Map<string, { schema: TestSchema; open: number }>();
 
 /** Where the suite's clouds keep their data: SQLite in the data directory, or a PostgreSQL schema of their own. */
-async function databaseFor(dir: string): Promise<{ databaseUrl?: string; owned?: TestSchema }> {
+async function databaseFor(dir: string): Promise<{ databaseUrl?: string; owned?: TestSchema; release?: () => void }> {
   if (!SUITE_ON_POSTGRES || !DATABASE_URL) return {};
   const known = schemas.get(dir);
-  if (known) return { databaseUrl: known.url };
-  const created = await createTestSchema();
-  schemas.set(dir, created);
-  return { databaseUrl: created.url, owned: created };
+  if (known) {
+    known.open++;
+    return { databaseUrl: known.schema.url, release: () => void known.open-- };
+  }
+  const entry = { schema: await takeTestSchema(), open: 1 };
+  schemas.set(dir, entry);
+  return { databaseUrl: entry.schema.url, owned: entry.schema, release: () => void entry.open-- };
 }
 
 export async function startTestCloud(
@@ -115,9 +119,11 @@ export async function startTestCloud(
   const database = options.databaseUrl === undefined ? await databaseFor(dir) : {};
   const cleanUp = async () => {
     if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+    database.release?.();
     if (database.owned) {
+      const others = schemas.get(dir)?.open ?? 0;
       schemas.delete(dir);
-      await database.owned.drop();
+      await (others > 0 ? database.owned.drop() : recycleTestSchema(database.owned));
     }
   };
   const cloud = await startCloud({

@@ -1,5 +1,5 @@
-import { beforeEach } from "vitest";
-import { DATABASE_URL, NO_DATABASE_REASON, SUITE_ON_POSTGRES } from "./postgres.js";
+import { afterAll, beforeEach } from "vitest";
+import { DATABASE_URL, dropSpareSchemas, NO_DATABASE_REASON, SUITE_ON_POSTGRES } from "./postgres.js";
 
 // Setup file of the cloud-postgres project: without a database every test there is skipped, saying why.
 if (SUITE_ON_POSTGRES && !DATABASE_URL) {
@@ -7,3 +7,6 @@ if (SUITE_ON_POSTGRES && !DATABASE_URL) {
     ctx.skip(NO_DATABASE_REASON);
   });
 }
+
+// The emptied schemas test clouds left for the next ones (takeTestSchema) go when the file is done.
+if (SUITE_ON_POSTGRES && DATABASE_URL) afterAll(dropSpareSchemas);
