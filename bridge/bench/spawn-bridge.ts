@@ -24,8 +24,21 @@ export const freePort = () =>
     });
   });
 
+/**
+ * GET on the bridge's metrics listener, once more if the socket fails: fetch reuses an idle keep-alive connection, and
+ * one the bridge closed at its 5 s idle timeout as the request went out fails with "other side closed" (a 5,000-lock
+ * run died of it after its 5 s settle, 2026-12-07).
+ */
+async function get(url: string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch {
+    return fetch(url);
+  }
+}
+
 async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await (await get(`${base}/metrics`)).text();
   return Number(new RegExp(`^${name} ([0-9.e+-]+)$`, "m").exec(text)?.[1]);
 }
 
@@ -105,7 +118,7 @@ export async function spawnBridge(site: BenchSite, extra: Record<string, unknown
   let current = launch();
   const base = `http://127.0.0.1:${metricsPort}`;
   const health = async () => {
-    const res = await fetch(`${base}/healthz`).catch(() => null);
+    const res = await get(`${base}/healthz`).catch(() => null);
     return res?.ok ? ((await res.json()) as BridgeHealth) : null;
   };
   const halt = async () => {
