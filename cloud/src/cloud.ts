@@ -132,6 +132,7 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   tokenRateWindowSeconds: 60,
   allowPrivateWebhookTargets: false,
   batchChunkKeys: 250,
+  batchJobLeaseSeconds: 30,
 };
 
 const systemClock: Clock = { now: () => Date.now() };

@@ -65,6 +65,11 @@ export interface CloudSettings {
   allowPrivateWebhookTargets: boolean;
   /** Keys per batch-job transaction (progress is committed per chunk; a restart resumes after the last one). */
   batchChunkKeys: number;
+  /**
+   * How long a worker holds a batch job it works on, renewed at every chunk: a job whose worker died (a killed
+   * process) is taken over by any worker once this ran out. Longer than a chunk takes, or a slow worker loses its job.
+   */
+  batchJobLeaseSeconds: number;
 }
 
 /** What routes, domain code and workers share: one per running cloud. */

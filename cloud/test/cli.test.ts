@@ -84,6 +84,7 @@ describe("latchkey-cloud CLI", () => {
         { LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS: "forever" },
         "LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS",
       ],
+      [["serve", "--data", tempDir()], { LATCHKEY_BATCH_JOB_LEASE_SECONDS: "0" }, "LATCHKEY_BATCH_JOB_LEASE_SECONDS"],
       [["serve", "--metrics-port", "99999"], {}, "--metrics-port"],
       [["serve", "--metrics-port", "metrics"], {}, "--metrics-port"],
       [["serve", "--metrics-port", "-1"], {}, "--metrics-port"],

@@ -20,7 +20,10 @@ const { tally, logs, secrets } = file;
 describe("the cloud process killed in the middle of a batch job", () => {
   it("SIGKILL mid-job: after the restart the job resumes and finishes; no key created twice, none on the feed twice", async () => {
     // Small chunks (each its own transaction): a job takes long enough that the kill lands inside it on any machine.
-    const site = await E2eSite.start(file.resources, { cloudEnv: { LATCHKEY_BATCH_CHUNK_KEYS: "10" } });
+    const site = await E2eSite.start(file.resources, {
+      // A killed worker's job is taken over once its lease ran out: 3 s rather than 30 (a chunk of 10 keys takes ms).
+      cloudEnv: { LATCHKEY_BATCH_CHUNK_KEYS: "10", LATCHKEY_BATCH_JOB_LEASE_SECONDS: "3" },
+    });
     logs.attach("cloud", site.cloud!.child);
     secrets.add("integrator client secret", site.creds.clientSecret);
     secrets.add("bridge secret", site.bridgeSecret);
@@ -69,7 +72,7 @@ describe("the cloud process killed in the middle of a batch job", () => {
     expect(interrupted, "a kill landed inside a job").not.toBeNull();
     expect(interrupted!.done).toBeGreaterThan(0);
     const TOTAL = jobIds.length * PER_JOB;
-    // The killed worker's lease (30 s) runs out, then the new process takes the job over where it stood.
+    // The killed worker's lease (3 s here) runs out, then the new process takes the job over where it stood.
     const keyIds: string[] = [];
     for (const jobId of jobIds) {
       const job = await site.client.waitForJob(jobId, { timeoutMs: 120_000, intervalMs: 250 });

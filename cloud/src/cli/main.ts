@@ -13,7 +13,7 @@ import { PACKAGE_VERSION } from "./version.js";
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
  * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS, LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS,
- * LATCHKEY_OTP_WEBHOOK, LATCHKEY_DEV_OTP_LOG; LATCHKEY_BATCH_CHUNK_KEYS has no flag). DATABASE_URL (and
+ * LATCHKEY_OTP_WEBHOOK, LATCHKEY_DEV_OTP_LOG; LATCHKEY_BATCH_CHUNK_KEYS and LATCHKEY_BATCH_JOB_LEASE_SECONDS have no flag). DATABASE_URL (and
  * DATABASE_POOL_MAX) select PostgreSQL, and LATCHKEY_OTP_WEBHOOK_SECRET signs one-time-code webhooks: both are read
  * from the environment only (a URL may carry a password, and flags show in `ps`). Exit 2 on a usage error, naming the
  * flag or variable.
@@ -114,6 +114,11 @@ const SERVE_OPTIONS = {
     description: "keys per batch job chunk",
     schema: Type.Integer({ minimum: 1, maximum: 1000 }),
   },
+  batchJobLeaseSeconds: {
+    env: "LATCHKEY_BATCH_JOB_LEASE_SECONDS",
+    description: "seconds before a batch job whose worker died is taken over",
+    schema: Type.Integer({ minimum: 1, maximum: 3600 }),
+  },
   ...STORE_OPTIONS,
 } satisfies CliOptions;
 
@@ -187,6 +192,7 @@ export async function runCloudCli(argv: string[], io: CliIo = defaultIo()): Prom
           settings: {
             allowPrivateWebhookTargets: opts.allowPrivateWebhooks === true,
             ...(opts.batchChunkKeys !== undefined ? { batchChunkKeys: opts.batchChunkKeys } : {}),
+            ...(opts.batchJobLeaseSeconds !== undefined ? { batchJobLeaseSeconds: opts.batchJobLeaseSeconds } : {}),
             ...(opts.maxTokenLifetime !== undefined ? { maxTokenLifetimeSeconds: opts.maxTokenLifetime } : {}),
           },
         });

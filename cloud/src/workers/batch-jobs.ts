@@ -15,8 +15,6 @@ import type {
 } from "../store/records.js";
 import type { Tx } from "../store/store.js";
 
-export const JOB_LEASE_MS = 30_000;
-
 /** Another worker took the job over (this one's lease ran out): roll back the chunk and let go. */
 class JobTakenOver extends Error {}
 
@@ -29,7 +27,8 @@ class JobTakenOver extends Error {}
  * several cloud processes on one database.
  */
 export async function runNextJob(ctx: CloudContext): Promise<boolean> {
-  const job = await ctx.store.transaction((tx) => tx.jobs.claimNext(ctx.clock.now(), JOB_LEASE_MS));
+  const leaseMs = ctx.settings.batchJobLeaseSeconds * 1000;
+  const job = await ctx.store.transaction((tx) => tx.jobs.claimNext(ctx.clock.now(), leaseMs));
   if (!job) return false;
   let results = job.results;
   try {
@@ -40,7 +39,7 @@ export async function runNextJob(ctx: CloudContext): Promise<boolean> {
       results = await ctx.store.transaction(async (tx) => {
         const next = [...before, ...(await createItems(tx, ctx, job, from, to))];
         const now = ctx.clock.now();
-        if (!(await tx.jobs.progress(job.id, from, to, next, now, now + JOB_LEASE_MS))) throw new JobTakenOver();
+        if (!(await tx.jobs.progress(job.id, from, to, next, now, now + leaseMs))) throw new JobTakenOver();
         return next;
       });
       ctx.notifier.notify();
