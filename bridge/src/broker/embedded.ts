@@ -187,10 +187,11 @@ export class EmbeddedBroker implements LockBroker {
    * reference lock, docs/mqtt.md "Reconnecting") has closed its end, but during a site's reconnect storm the connection
    * can still wait in the kernel's accept queue with its CONNECT and that close behind it. Set up, it cost the bridge a
    * whole session (login, the session read from SQLite, its will stored, the CONNACK, then the will published and
-   * uploaded as it closed), could take over the session of the same lock's newer connection (MQTT-3.1.4-2), and a full
-   * queue held mostly such connections, so the storm grew worse than linear with the locks (scripts/README.md "the
-   * abandoned connects"). The kernel already has the close: reading it takes the loop's next poll after the one that
-   * read the CONNECT, hence two turns (a `setImmediate` queued from a check phase runs after the following poll).
+   * uploaded as it closed) and took over the session of the same lock's newer connection (MQTT-3.1.4-2), which then
+   * dialled again into the same queue: on a starved bridge a full queue held mostly such connections, and the waste
+   * grew with the overload (scripts/README.md "Issue 17, sixth pass: the reconnect storm and the abandoned connects").
+   * The kernel already has the close: reading it takes the loop's next poll after the one that read the CONNECT, hence
+   * two turns (a `setImmediate` queued from a check phase runs after the following poll).
    */
   private unlessAbandoned(client: Client, done: (error: Error | null, success: boolean) => void): void {
     setImmediate(() =>

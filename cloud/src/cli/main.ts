@@ -13,10 +13,10 @@ import { PACKAGE_VERSION } from "./version.js";
 /**
  * latchkey-cloud (docs/design.md section 5): `serve` (the default) and `bootstrap`. Flags win over the environment
  * (LATCHKEY_PORT, LATCHKEY_DATA, LATCHKEY_LOG_LEVEL, LATCHKEY_ALLOW_PRIVATE_WEBHOOKS, LATCHKEY_MAX_TOKEN_LIFETIME_SECONDS,
- * LATCHKEY_OTP_WEBHOOK, LATCHKEY_DEV_OTP_LOG; LATCHKEY_BATCH_CHUNK_KEYS and LATCHKEY_BATCH_JOB_LEASE_SECONDS have no flag). DATABASE_URL (and
- * DATABASE_POOL_MAX) select PostgreSQL, and LATCHKEY_OTP_WEBHOOK_SECRET signs one-time-code webhooks: both are read
- * from the environment only (a URL may carry a password, and flags show in `ps`). Exit 2 on a usage error, naming the
- * flag or variable.
+ * LATCHKEY_OTP_WEBHOOK, LATCHKEY_DEV_OTP_LOG; LATCHKEY_BATCH_CHUNK_KEYS and LATCHKEY_BATCH_JOB_LEASE_SECONDS have no
+ * flag). DATABASE_URL (and DATABASE_POOL_MAX) select PostgreSQL, and LATCHKEY_OTP_WEBHOOK_SECRET signs one-time-code
+ * webhooks: both are read from the environment only (a URL may carry a password, and flags show in `ps`). Exit 2 on a
+ * usage error, naming the flag or variable.
  */
 
 export interface CliIo {
