@@ -311,6 +311,20 @@ describe("signed lock state: every refusal, in order", () => {
     const notAMap = signDocument({ typ: TrustTyp.state, payload: new Map(), secretKey: authority.secretKey });
     expect(codeOf(notAMap)).toBe("invalid_claims");
   });
+
+  it("a refused field is named with its place in the state: the list and the item", () => {
+    const good = () => new Map([[1, new Uint8Array(16)]]);
+    const message = (bytes: Uint8Array) => {
+      const verdict = verifyLockState(bytes, pinned);
+      return verdict.ok ? "ok" : verdict.message;
+    };
+    const shortCti = signPayload((m) => m.set(StateLabel.revoked, [good(), good(), new Map([[1, new Uint8Array(3)]])]));
+    expect(message(shortCti)).toBe("state.revoked[2]: cti must be a 16-byte byte string");
+    const notAMap = signPayload((m) => m.set(StateLabel.revoked, [good(), 7]));
+    expect(message(notAMap)).toBe("state: revoked[1] must be a map");
+    const badReportKey = signPayload((m) => m.set(StateLabel.reportKey, new Map([[1, new Uint8Array(0)]])));
+    expect(message(badReportKey)).toBe("state.reportKey: id must be 1 to 32 bytes");
+  });
 });
 
 describe("pinning an authority", () => {
