@@ -8,7 +8,16 @@
  * (concurrent marking, sweeping) and compile tasks there. With three threads fewer an idle bridge is ~1.4 MB smaller
  * (69.2–69.8 MB against 70.9–71.9, alternating probes, scripts/README.md "Issue 17, fifth pass"), and its CPU per event
  * did not grow (54, 65 µs against 58, 75 in alternating runs); a gateway has 2–4 cores, and the event loop is one of
- * them. Not set: `MALLOC_ARENA_MAX` (glibc's per-thread arenas hold ~1 MB of an idle bridge in all; 1 or 2 moved
+ * them.
+ *
+ * `--optimize-for-size`: V8 trades speed for memory in its heuristics (smaller heap growth steps, less eager
+ * optimization). An idle bridge 69.3 → 66.5 MB, 1,000 locks 92.7 → 90.5 MB, with the same CPU per event on the event
+ * path (bridge 48 against 49 µs, 9,747 against 9,684 events stored a second; one A/B run of `bridge-events` and the
+ * RSS rows each, scripts/README.md "Issue 17, sixth pass"). Not set: `MALLOC_ARENA_MAX` (glibc's per-thread arenas hold ~1 MB of an idle bridge in all; 1 or 2 moved
  * the idle RSS within its spread) and `UV_THREADPOOL_SIZE` (libuv starts its pool on first use; not measured).
  */
-export const BRIDGE_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--v8-pool-size=1"];
+export const BRIDGE_NODE_FLAGS: readonly string[] = [
+  "--max-semi-space-size=2",
+  "--v8-pool-size=1",
+  "--optimize-for-size",
+];
