@@ -12,9 +12,10 @@
  *
  * `--optimize-for-size`: V8 trades speed for memory in its heuristics (smaller heap growth steps, less eager
  * optimization). An idle bridge 69.3 → 66.5 MB, 1,000 locks 92.7 → 90.5 MB, with the same CPU per event on the event
- * path (bridge 48 against 49 µs, 9,747 against 9,684 events stored a second; one A/B run of `bridge-events` and the
- * RSS rows each, scripts/README.md "Issue 17, sixth pass"). Not set: `MALLOC_ARENA_MAX` (glibc's per-thread arenas hold ~1 MB of an idle bridge in all; 1 or 2 moved
- * the idle RSS within its spread) and `UV_THREADPOOL_SIZE` (libuv starts its pool on first use; not measured).
+ * path within the runs' spread (scripts/README.md "Issue 17, sixth pass: the whole bench on a quiet machine").
+ *
+ * Not set: `MALLOC_ARENA_MAX` (glibc's per-thread arenas hold ~1 MB of an idle bridge in all; 1 or 2 moved the idle
+ * RSS within its spread) and `UV_THREADPOOL_SIZE` (libuv starts its pool on first use; not measured).
  */
 export const BRIDGE_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=2",
