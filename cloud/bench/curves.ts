@@ -4,7 +4,7 @@ import { KEY_EVENT_TYPES } from "@latchkey/protocol/contracts";
 import { seededRandom } from "@latchkey/protocol/testing/seeded-random";
 import { keyChange } from "../src/feed/changes.js";
 import { IdGenerator } from "../src/security/ids.js";
-import { type KeyRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { type KeyRecord, keyRecordOf } from "../src/store/records.js";
 import { seedEventsInDatabase, seededKeyId, seededUserId } from "./seed-events.js";
 import { type BenchSite, type BenchStore, startBenchSite } from "./site.js";
 
@@ -96,8 +96,7 @@ export async function seedKeys(site: BenchSite, count: number): Promise<string[]
     const batch: KeyRecord[] = [];
     for (let i = from; i < Math.min(count, from + SEED_BATCH); i++) {
       clock = base + Math.floor(i / 10);
-      const key: KeyRecord = {
-        ...UNSET_KEY_FIELDS,
+      const key: KeyRecord = keyRecordOf({
         id: ids.next("key"),
         lockHolderId: site.lockHolderId,
         lockId: site.lockIds[i % site.lockIds.length]!,
@@ -107,7 +106,7 @@ export async function seedKeys(site: BenchSite, count: number): Promise<string[]
         endAt: null,
         status: "created",
         createdAt: clock,
-      };
+      });
       batch.push(key);
       keyIds.push(key.id);
     }

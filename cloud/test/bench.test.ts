@@ -18,7 +18,7 @@ import {
 } from "../bench/seed-events.js";
 import { startBenchSite } from "../bench/site.js";
 import { UNSIGNED_INGEST_PATH } from "../bench/unsigned-ingest.js";
-import { type EventRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { type EventRecord, keyRecordOf } from "../src/store/records.js";
 import { DATABASE_FILE } from "../src/store/sqlite/sqlite-store.js";
 import { bridgeWithConnection, closeAll, startTestCloud, tenant } from "./helpers.js";
 import { DATABASE_URL } from "./postgres.js";
@@ -184,8 +184,7 @@ describe("the events curve's seed (bench/seed-events.ts)", () => {
         const u = seededUser(1_234);
         await site.cloud.store.transaction((tx) =>
           tx.keys.insertMany([
-            {
-              ...UNSET_KEY_FIELDS,
+            keyRecordOf({
               id: seededKeyId(u),
               lockHolderId: site.lockHolderId,
               lockId: seeded.lockId,
@@ -195,7 +194,7 @@ describe("the events curve's seed (bench/seed-events.ts)", () => {
               endAt: null,
               status: "created",
               createdAt: 0,
-            },
+            }),
           ]),
         );
         const domainId = "ab".repeat(16);

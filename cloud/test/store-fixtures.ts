@@ -1,4 +1,4 @@
-import { type EventRecord, type KeyRecord, UNSET_KEY_FIELDS } from "../src/store/records.js";
+import { type EventRecord, type KeyRecord, keyRecordOf } from "../src/store/records.js";
 import type { Tx } from "../src/store/store.js";
 
 /** Rows the store tests start from, written straight through the repositories. */
@@ -48,14 +48,14 @@ export const eventRecord = (fields: Partial<EventRecord> & Pick<EventRecord, "id
 });
 
 /** A `created` key of lock-1 for +4791234567 from NOW, open-ended, with nothing optional, but for the fields given. */
-export const keyRecord = (fields: Partial<KeyRecord> & Pick<KeyRecord, "id" | "cti">): KeyRecord => ({
-  ...UNSET_KEY_FIELDS,
-  lockHolderId: "lh_a",
-  lockId: "lock-1",
-  userId: "+4791234567",
-  startAt: NOW,
-  endAt: null,
-  status: "created",
-  createdAt: NOW,
-  ...fields,
-});
+export const keyRecord = (fields: Partial<KeyRecord> & Pick<KeyRecord, "id" | "cti">): KeyRecord =>
+  keyRecordOf({
+    lockHolderId: "lh_a",
+    lockId: "lock-1",
+    userId: "+4791234567",
+    startAt: NOW,
+    endAt: null,
+    status: "created",
+    createdAt: NOW,
+    ...fields,
+  });

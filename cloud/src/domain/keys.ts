@@ -11,10 +11,10 @@ import { FeedWriter } from "../feed/changes.js";
 import {
   type JobRecord,
   type KeyRecord,
+  keyRecordOf,
   keyStateTracking,
   type LockHolderRecord,
   type LockRecord,
-  UNSET_KEY_FIELDS,
   type VendorConnectionRecord,
 } from "../store/records.js";
 import type { Tx } from "../store/store.js";
@@ -131,8 +131,7 @@ export function newKeyRecord(
   userId: string,
   extra: { status: KeyRecord["status"]; jobId: string | null },
 ): KeyRecord {
-  return {
-    ...UNSET_KEY_FIELDS,
+  return keyRecordOf({
     id: ctx.ids.next("key"),
     lockHolderId: lh.id,
     lockId: lock.id,
@@ -146,7 +145,7 @@ export function newKeyRecord(
     recurrence: input.recurrence ?? null,
     jobId: extra.jobId,
     createdAt: ctx.clock.now(),
-  };
+  });
 }
 
 /**

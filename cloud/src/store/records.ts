@@ -189,18 +189,48 @@ export interface KeyStateTracking {
  * A new key's fields that nothing has set yet: no name, error, revocation, token minted, options, job, edit. The one
  * place they are named, for the domain's new keys, the bench's seeded ones and the tests' fixtures.
  */
-export const UNSET_KEY_FIELDS = {
-  userName: null,
-  error: null,
-  revokedAt: null,
-  maxTokenExpS: null,
-  metadata: null,
-  recurrence: null,
-  jobId: null,
-  editedAt: null,
-  revokeBefore: null,
-  revokeUntilS: null,
-} as const satisfies Partial<KeyRecord>;
+/** The fields of a new key that start out null unless given. */
+type OptionalKeyField =
+  | "userName"
+  | "error"
+  | "revokedAt"
+  | "maxTokenExpS"
+  | "metadata"
+  | "recurrence"
+  | "jobId"
+  | "editedAt"
+  | "revokeBefore"
+  | "revokeUntilS";
+
+export type NewKeyFields = Omit<KeyRecord, OptionalKeyField> & Partial<Pick<KeyRecord, OptionalKeyField>>;
+
+/**
+ * A key record, null where a field is not given. One literal naming every field, not `{ ...defaults, id, … }`: V8 (Node
+ * 20) adds each property after a spread on a slow path, ~1 µs apiece, which made this ~15 µs of a batch's ~60 µs a key.
+ */
+export function keyRecordOf(f: NewKeyFields): KeyRecord {
+  return {
+    id: f.id,
+    lockHolderId: f.lockHolderId,
+    lockId: f.lockId,
+    cti: f.cti,
+    userId: f.userId,
+    userName: f.userName ?? null,
+    startAt: f.startAt,
+    endAt: f.endAt,
+    status: f.status,
+    error: f.error ?? null,
+    revokedAt: f.revokedAt ?? null,
+    maxTokenExpS: f.maxTokenExpS ?? null,
+    metadata: f.metadata ?? null,
+    recurrence: f.recurrence ?? null,
+    jobId: f.jobId ?? null,
+    createdAt: f.createdAt,
+    editedAt: f.editedAt ?? null,
+    revokeBefore: f.revokeBefore ?? null,
+    revokeUntilS: f.revokeUntilS ?? null,
+  };
+}
 
 /**
  * What a key's state is at `at` and when it next changes (docs/webhooks.md `key.state_changed`): scheduled until its

@@ -154,10 +154,11 @@ async function createItems(tx: Tx, ctx: CloudContext, job: JobRecord, from: numb
       continue;
     }
     created.push(key.id);
+    // Made only for a webhook that takes it (webhook-events.ts): most lock holders have none.
     events.push({
       lockHolderId: key.lockHolderId,
       type: "key.created",
-      data: keyView(ctx, { ...key, status: "created" }),
+      data: () => keyView(ctx, { ...key, status: "created" }),
     });
     // Virtual connections have no bridge to tell.
     if (vc.bridgeId !== null) onFeed.push({ key: { ...key, status: "created" }, vendorConnectionId: vc.id });
