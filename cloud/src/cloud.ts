@@ -135,15 +135,6 @@ export const DEFAULT_SETTINGS: CloudSettings = {
   batchJobLeaseSeconds: 30,
 };
 
-/**
- * Keys per batch-job chunk when the settings name none. SQLite runs a chunk's statements without yielding, so a chunk
- * holds every request for as long as it takes: 250 keys. PostgreSQL's statements yield while the database works, so a
- * bigger chunk costs requests nothing, and it pays its fixed round trips (four reads, the feed's lock, the progress
- * write, the commit) a quarter as often: 1,000 keys, the most one request brings, took a 10,000-key batch from ~1.8 s
- * to ~1.3 s on a 2-core machine (scripts/README.md, issue 17 seventh pass).
- */
-export const BATCH_CHUNK_KEYS = { sqlite: 250, postgres: 1000 } as const;
-
 const systemClock: Clock = { now: () => Date.now() };
 
 /** Creates an integrator with client credentials; the secret is returned once and stored only as a hash. */
@@ -214,7 +205,6 @@ export async function startCloud(options: CloudOptions): Promise<RunningCloud> {
     const otpKey = await loadOtpKey(store, sealer, random);
     const settings: CloudSettings = {
       ...DEFAULT_SETTINGS,
-      batchChunkKeys: BATCH_CHUNK_KEYS[store instanceof PgStore ? "postgres" : "sqlite"],
       ...options.settings,
       ...(options.linkBase ? { linkBase: options.linkBase } : {}),
       ...(options.issuerName ? { issuerName: options.issuerName } : {}),

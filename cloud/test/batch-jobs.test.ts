@@ -1,7 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BATCH_CHUNK_KEYS } from "../src/cloud.js";
 import { StoreConflictError } from "../src/store/errors.js";
-import { PgStore } from "../src/store/postgres/pg-store.js";
 import type { Tx } from "../src/store/store.js";
 import { closeAll, lh, startTestCloud, type Tenant, type TestCloud, tenant, until, virtualLocks } from "./helpers.js";
 
@@ -58,55 +56,5 @@ describe("batch jobs", () => {
     );
     expect(t.logs.lines.filter((l) => l.msg === "batch job conflicted with other work; letting go")).toHaveLength(1);
     expect(t.logs.lines.filter((l) => l.msg === "batch job succeeded")).toHaveLength(1);
-  });
-});
-
-describe("batch job chunks", () => {
-  it("are 250 keys on SQLite and 1,000 on PostgreSQL when the settings name none", async () => {
-    const c = await startTestCloud();
-    const owner = await tenant(c);
-    const { lockIds } = await virtualLocks(c, owner, 1);
-    const chunks: Array<[number, number]> = [];
-    const store = c.cloud.store;
-    const transaction = store.transaction.bind(store);
-    // SQLite hands every transaction the same repositories: each is wrapped once.
-    const wrapped = new WeakSet<object>();
-    store.transaction = <T>(work: (tx: Tx) => Promise<T>) =>
-      transaction((tx) => {
-        if (!wrapped.has(tx.jobs)) {
-          wrapped.add(tx.jobs);
-          const progress = tx.jobs.progress.bind(tx.jobs);
-          tx.jobs.progress = async (jobId, from, to, ...rest) => {
-            chunks.push([from, to]);
-            return progress(jobId, from, to, ...rest);
-          };
-        }
-        return work(tx);
-      });
-    const size = 300;
-    const batch = await c.call("POST", lh(owner, "/keys/batch"), {
-      token: owner.token,
-      body: {
-        keys: Array.from({ length: size }, (_, i) => ({
-          lockId: lockIds[0]!,
-          userId: `+4790${String(i).padStart(6, "0")}`,
-        })),
-      },
-    });
-    expect(batch.status).toBe(202);
-    await until("the job to end", async () => {
-      const j = await c.call("GET", `/integrators/v1/jobs/${batch.body.jobId}`, { token: owner.token });
-      return j.body.status === "succeeded" && j.body;
-    });
-    const chunk = store instanceof PgStore ? BATCH_CHUNK_KEYS.postgres : BATCH_CHUNK_KEYS.sqlite;
-    expect(chunk).toBe(store instanceof PgStore ? 1000 : 250);
-    expect(chunks).toEqual(
-      store instanceof PgStore
-        ? [[0, 300]]
-        : [
-            [0, 250],
-            [250, 300],
-          ],
-    );
   });
 });
