@@ -81,6 +81,10 @@ describe("decodeStrict", () => {
   it("refuses duplicate map keys, also across encodings of the same key", () => {
     expect(malformed("a201010102")).toMatch(/duplicate/);
     expect(malformed("a2616101616102")).toMatch(/duplicate/);
+    // Labels past 23 and negative ones take the decoder's general path, not its one-byte-label path.
+    expect(malformed("a2181801181802")).toMatch(/duplicate/);
+    expect(malformed("a220012002")).toMatch(/duplicate/);
+    expect(malformed("a3000101020002")).toMatch(/duplicate/);
   });
 
   it("refuses map keys that are not integers or text", () => {

@@ -64,6 +64,26 @@ describe("COSE working group example eddsa-sig-01", () => {
 });
 
 // An independent COSE implementation (@auth0/cose, on jose and WebCrypto/OpenSSL) in both directions.
+describe("verification's reused layout buffer (cose/sign1.ts verifySign1Signature)", () => {
+  const sign = (payload: Uint8Array) =>
+    decodeSign1(signSign1({ protectedHeader: new Map([[HeaderLabel.alg, Alg.EdDSA]]), payload, secretKey: d }));
+
+  it.each([nodeEd25519, nobleEd25519])(
+    "verifies a big, then a small message, and refuses a changed one ($name)",
+    (backend) => {
+      // Past the buffer's first 4 KiB, so it grows; then a shorter message must not see the longer one's tail.
+      const big = sign(new Uint8Array(10_000).fill(7));
+      const small = sign(new TextEncoder().encode("open sesame"));
+      expect(verifySign1Signature(big, x, undefined, backend)).toBe(true);
+      expect(verifySign1Signature(small, x, undefined, backend)).toBe(true);
+      const changed = { ...small, payload: new TextEncoder().encode("open sesamE") };
+      expect(verifySign1Signature(changed, x, undefined, backend)).toBe(false);
+      expect(verifySign1Signature(big, x, undefined, backend)).toBe(true);
+      expect(verifySign1Signature({ ...big, payload: big.payload.subarray(1) }, x, undefined, backend)).toBe(false);
+    },
+  );
+});
+
 describe("interop with @auth0/cose", () => {
   const jwk = (withSecret: boolean) => ({
     kty: "OKP",

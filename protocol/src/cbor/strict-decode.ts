@@ -147,14 +147,24 @@ class Reader {
         if (len > this.maxItems) fail("too many map entries", start);
         if (depth >= this.maxDepth) this.tooDeep(start);
         const out = new Map<CborKey, CborValue>();
+        const b = this.bytes;
         for (let i = 0; i < len; i++) {
           const keyStart = this.offset;
-          const key = this.item(depth + 1);
-          if (typeof key !== "number" && typeof key !== "string" && typeof key !== "bigint") {
-            fail("map key is not an integer or text", keyStart);
+          let key: CborValue;
+          // Labels 0-23 (every label of our messages) are one byte: read here, not through a call per entry.
+          if (keyStart < b.length && b[keyStart]! < 24) {
+            key = b[keyStart]!;
+            this.offset = keyStart + 1;
+          } else {
+            key = this.item(depth + 1);
+            if (typeof key !== "number" && typeof key !== "string" && typeof key !== "bigint") {
+              fail("map key is not an integer or text", keyStart);
+            }
           }
-          if (out.has(key)) fail("duplicate map key", keyStart);
+          // A key seen before leaves the size as it was: one lookup instead of `has` and `set`.
+          const size = out.size;
           out.set(key, this.item(depth + 1));
+          if (out.size === size) fail("duplicate map key", keyStart);
         }
         return out;
       }

@@ -38,10 +38,20 @@ const EMPTY = new Uint8Array(0);
  * the encoder: it sits on the verification hot path and its layout is fixed.
  */
 export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {
-  const parts = [protectedBytes, externalAad, payload];
+  return layOut(new Uint8Array(sigStructureLength(protectedBytes, externalAad, payload)), [
+    protectedBytes,
+    externalAad,
+    payload,
+  ]);
+}
+
+function sigStructureLength(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): number {
   let length = SIG_PREFIX.length;
-  for (const part of parts) length += bstrHeadLength(part.length) + part.length;
-  const out = new Uint8Array(length);
+  for (const part of [protectedBytes, externalAad, payload]) length += bstrHeadLength(part.length) + part.length;
+  return length;
+}
+
+function layOut(out: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
   out.set(SIG_PREFIX);
   let offset = SIG_PREFIX.length;
   for (const part of parts) {
@@ -88,7 +98,11 @@ function malformed(message: string): never {
 /** Decodes the COSE_Sign1 structure strictly; throws ProtocolError(`malformed`) for anything out of shape. */
 export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {}): Sign1 {
   const limits = options.limits ?? {};
-  let item = decodeStrict(bytes, options.maxBytes === undefined ? limits : { ...limits, maxBytes: options.maxBytes });
+  // Object.assign, not `{ ...limits, maxBytes }`: V8 adds a property after a spread on a slow path (~1 µs a call).
+  let item = decodeStrict(
+    bytes,
+    options.maxBytes === undefined ? limits : Object.assign({}, limits, { maxBytes: options.maxBytes }),
+  );
   let cwtTagged = false;
   if (item instanceof CborTag && item.tag === CWT_TAG) {
     cwtTagged = true;
@@ -129,6 +143,16 @@ export function verifySign1Signature(
   externalAad: Uint8Array = EMPTY,
   backend: Ed25519Backend = defaultEd25519,
 ): boolean {
-  const toVerify = sigStructure(message.protectedBytes, externalAad, message.payload);
+  const { protectedBytes, payload } = message;
+  const length = sigStructureLength(protectedBytes, externalAad, payload);
+  if (length > verifyScratch.length) verifyScratch = new Uint8Array(Math.max(length, 2 * verifyScratch.length));
+  const toVerify = layOut(verifyScratch.subarray(0, length), [protectedBytes, externalAad, payload]);
   return backend.verify(message.signature, toVerify, publicKey);
 }
+
+/**
+ * Where verification lays out the signed bytes, reused: a fresh array per call (outside V8's heap past 64 bytes) cost
+ * ~3 µs against ~0.1 µs for the copy, on a 3.5 KiB lock state. Safe to share: `verify` is synchronous and keeps
+ * nothing, and the bytes are the document's own, public.
+ */
+let verifyScratch = new Uint8Array(4096);

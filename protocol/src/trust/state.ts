@@ -151,16 +151,12 @@ export function signLockState(state: SignedLockState, options: SignLockStateOpti
 
 /** Reads a verified payload into a SignedLockState; every field out of shape is `invalid_claims`. */
 export function readState(c: Claims): SignedLockState {
-  const issuers = c.array(StateLabel.issuers, "issuers", MAX_STATE_ISSUERS).map((item, n) => {
-    const i = c.nested(item, "issuers", n);
-    return {
-      kid: i.bytes(IssuerLabel.kid, "kid", 1, MAX_KID_BYTES),
-      x: i.bytes(IssuerLabel.x, "x", 32),
-      notAfter: i.uint(IssuerLabel.notAfter, "notAfter"),
-    };
-  });
-  const revoked = c.array(StateLabel.revoked, "revoked", MAX_STATE_REVOCATIONS).map((item, n) => {
-    const r = c.nested(item, "revoked", n);
+  const issuers = c.eachMap(StateLabel.issuers, "issuers", MAX_STATE_ISSUERS, (i) => ({
+    kid: i.bytes(IssuerLabel.kid, "kid", 1, MAX_KID_BYTES),
+    x: i.bytes(IssuerLabel.x, "x", 32),
+    notAfter: i.uint(IssuerLabel.notAfter, "notAfter"),
+  }));
+  const revoked = c.eachMap(StateLabel.revoked, "revoked", MAX_STATE_REVOCATIONS, (r) => {
     const entry: StateRevocation = { cti: r.bytes(RevokedLabel.cti, "cti", CTI_BYTES) };
     if (r.has(RevokedLabel.before)) entry.before = r.uint(RevokedLabel.before, "before");
     return entry;
