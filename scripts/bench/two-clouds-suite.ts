@@ -57,7 +57,8 @@ export const twoCloudsSuite: BenchSuite = {
           INGEST,
           r.ingest,
           `${events} sealed event reports over POST /bridge/v1/reports, two upload streams of batches of 500 (each ` +
-            `over half of the 10 locks, so every lock's reports stay in counter order)`,
+            `over half of the 10 locks, so every lock's reports stay in counter order), sealed before the clock starts, ` +
+            `after ${Math.min(10_000, events)} untimed ones through the same clouds (the second process is new each time)`,
         ],
         [
           BATCH,
