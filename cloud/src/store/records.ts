@@ -186,10 +186,9 @@ export interface KeyStateTracking {
 }
 
 /**
- * A new key's fields that nothing has set yet: no name, error, revocation, token minted, options, job, edit. The one
- * place they are named, for the domain's new keys, the bench's seeded ones and the tests' fixtures.
+ * A new key's fields that nothing has set yet unless given: no name, error, revocation, token minted, options, job,
+ * edit. The one place they are named, for the domain's new keys, the bench's seeded ones and the tests' fixtures.
  */
-/** The fields of a new key that start out null unless given. */
 type OptionalKeyField =
   | "userName"
   | "error"

@@ -257,9 +257,9 @@ export class Claims {
     return out;
   }
 
-  /** The map `value` found at `name` (at `index` of the list `name`), its claims named after that place. */
-  nested(value: CborValue, name: string, index?: number): Claims {
-    if (!(value instanceof Map)) this.fail(index === undefined ? name : `${name}[${index}]`, "a map");
-    return new Claims(value, this.what, name, index);
+  /** The map `value` found at `name`, its claims named after that place (a list's maps: `eachMap`). */
+  nested(value: CborValue, name: string): Claims {
+    if (!(value instanceof Map)) this.fail(name, "a map");
+    return new Claims(value, this.what, name);
   }
 }
